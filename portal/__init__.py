@@ -1,0 +1,75 @@
+"""Portal: an open-source loyalty platform. create_app() wires the three faces."""
+from __future__ import annotations
+
+from flask import Flask, request
+from werkzeug.exceptions import HTTPException
+
+from config import INSTANCE_DIR, Config
+
+from .domain import models  # noqa: F401  (all tables registered)
+from .domain import passwords
+from .extensions import csrf, db, htmx, login_manager
+
+
+def create_app(config: type | dict | None = None) -> Flask:
+    app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    app.config.from_object(Config)
+    if isinstance(config, dict):
+        app.config.update(config)
+    elif config is not None:
+        app.config.from_object(config)
+    if app.config.get("PASSWORD_HASH_FAST"):
+        passwords.use_fast_hashing()
+
+    db.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    login_manager.init_app(app)
+
+    from . import api, auth, cli, console
+
+    auth.init_app(app)
+    csrf.exempt(api.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(api.docs_bp)
+    app.register_blueprint(console.bp)
+    cli.init_app(app)
+    _error_handlers(app)
+    _security_headers(app)
+
+    @app.get("/healthz")
+    def healthz():
+        return {"status": "ok"}
+
+    return app
+
+
+def _error_handlers(app: Flask) -> None:
+    from .api.core import problem_response
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if request.path.startswith("/api/"):
+            db.session.rollback()
+            return problem_response(error.code or 500, error.name, error.description or error.name)
+        return error
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception):
+        db.session.rollback()
+        app.logger.exception("unhandled error")
+        if request.path.startswith("/api/"):
+            return problem_response(500, "Internal error", "Something went wrong; nothing was written")
+        return "Internal error", 500
+
+
+def _security_headers(app: Flask) -> None:
+    @app.after_request
+    def headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response

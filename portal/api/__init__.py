@@ -1,0 +1,6 @@
+"""The JSON API under /api/v1."""
+from . import ledgers, members, programs, staff  # noqa: F401  (register routes)
+from .core import bp
+from .openapi import docs_bp
+
+__all__ = ["bp", "docs_bp"]

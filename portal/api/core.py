@@ -1,0 +1,220 @@
+"""The API's edge: bearer auth, role checks, organisation isolation, request
+parsing with pydantic, problem+json errors, one commit per request, and the
+route registry from which the OpenAPI document is generated.
+"""
+from __future__ import annotations
+
+import inspect
+import re
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any, Callable
+
+from flask import Blueprint, g, jsonify, request
+from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import HTTPException
+
+from ..domain import staff
+from ..domain.actors import Actor
+from ..domain.errors import DomainError
+from ..extensions import db
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+PROBLEM_TYPES = "https://portal.example/problems/"
+
+
+@dataclass
+class RouteSpec:
+    rule: str
+    method: str
+    endpoint: str
+    summary: str
+    tag: str
+    role: str | None
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: type[BaseModel] | None
+    status: int
+    public: bool
+    idempotent: bool
+    path_params: dict[str, str] = field(default_factory=dict)
+
+
+registry: list[RouteSpec] = []
+
+
+@dataclass
+class Call:
+    """What a handler gets: the acting party, its organisation, the parsed input."""
+
+    actor: Actor
+    organization_id: int | None
+    body: Any
+    query: Any
+
+    @property
+    def session(self):
+        return db.session
+
+
+class ApiProblem(Exception):
+    def __init__(self, status: int, title: str, detail: str = "", errors: dict | None = None,
+                 headers: dict | None = None, code: str | None = None):
+        self.status, self.title, self.detail = status, title, detail
+        self.errors, self.headers = errors or {}, headers or {}
+        self.code = code or re.sub(r"[^a-z]+", "-", title.lower()).strip("-")
+
+
+def problem_response(status: int, title: str, detail: str = "", errors: dict | None = None,
+                     headers: dict | None = None, code: str | None = None):
+    body = {"type": PROBLEM_TYPES + (code or re.sub(r"[^a-z]+", "-", title.lower()).strip("-")),
+            "title": title, "status": status, "detail": detail or title}
+    if errors:
+        body["errors"] = errors
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = "application/problem+json"
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def ok(payload: Any, status: int = 200, *, replayed: bool = False):
+    response = jsonify(payload)
+    response.status_code = status
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def endpoint(rule: str, method: str = "GET", *, role: str | None, summary: str, tag: str,
+             body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
+             response: type[BaseModel] | None = None, status: int = 200, public: bool = False,
+             idempotent: bool = False):
+    """Register an API route. The handler receives (call, **path params) and returns a response."""
+
+    def decorator(fn: Callable):
+        takes_call = "call" in inspect.signature(fn).parameters
+
+        @wraps(fn)
+        def view(**path):
+            actor = None if public else authenticate()
+            organization_id = path.pop("organizationId", None)
+            if actor is not None:
+                if organization_id is not None and organization_id != actor.organization_id:
+                    raise ApiProblem(404, "Not found", "No such resource in this organisation")
+                if role and not actor.has_role(role):
+                    raise ApiProblem(403, "Forbidden", f"This token lacks the role {role}",
+                                     errors={"role": [f"requires {role}"]})
+            call = Call(actor=actor, organization_id=organization_id if organization_id is not None else (
+                actor.organization_id if actor else None), body=_parse_body(body) if body else None,
+                query=_parse_query(query) if query else None)
+            result = fn(call, **path) if takes_call else fn(**path)
+            if method != "GET":
+                db.session.commit()
+            return result
+
+        path_params = {name: converter or "string" for converter, name in re.findall(r"<(?:(\w+):)?(\w+)>", rule)}
+        name = f"{fn.__module__.rsplit('.', 1)[-1]}_{fn.__name__}"
+        bp.add_url_rule(rule, endpoint=name, view_func=view, methods=[method])
+        registry.append(RouteSpec(rule=rule, method=method, endpoint=name, summary=summary, tag=tag, role=role,
+                                  body=body, query=query, response=response, status=status, public=public,
+                                  idempotent=idempotent, path_params=path_params))
+        return view
+
+    return decorator
+
+
+def authenticate() -> Actor:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiProblem(401, "Unauthorized", "Send Authorization: Bearer <token>",
+                         headers={"WWW-Authenticate": 'Bearer realm="portal"'})
+    actor = _actor_for_token(token.strip())
+    if actor is None:
+        raise ApiProblem(401, "Unauthorized", "The token is invalid, expired or revoked",
+                         headers={"WWW-Authenticate": 'Bearer realm="portal", error="invalid_token"'})
+    g.actor = actor
+    return actor
+
+
+# Other token kinds (OAuth access tokens) register a resolver here.
+token_resolvers: list[Callable[[str], Actor | None]] = []
+
+
+def _actor_for_token(token: str) -> Actor | None:
+    key = staff.authenticate_api_key(db.session, token)
+    if key is not None:
+        return key.actor()
+    for resolve in token_resolvers:
+        actor = resolve(token)
+        if actor is not None:
+            return actor
+    return None
+
+
+def _parse_body(model: type[BaseModel]):
+    if request.mimetype != "application/json":
+        raise ApiProblem(415, "Unsupported media type", "Send the body as application/json",
+                         errors={"body": ["Content-Type must be application/json"]})
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        raise ApiProblem(400, "Malformed body", "The request body is empty", errors={"body": ["required"]})
+    try:
+        return model.model_validate_json(raw, strict=True)
+    except ValidationError as error:
+        if any(e["type"] == "json_invalid" for e in error.errors()):
+            raise ApiProblem(400, "Malformed body", "The request body is not valid JSON",
+                             errors={"body": ["not valid JSON"]}) from None
+        if any(e["type"] == "model_type" and not e["loc"] for e in error.errors()):
+            raise ApiProblem(400, "Malformed body", "The request body must be a JSON object",
+                             errors={"body": ["must be an object"]}) from None
+        raise _validation_problem(error) from None
+
+
+def _parse_query(model: type[BaseModel]):
+    try:
+        return model.model_validate(request.args.to_dict())
+    except ValidationError as error:
+        raise _validation_problem(error) from None
+
+
+def _validation_problem(error: ValidationError) -> ApiProblem:
+    errors: dict[str, list[str]] = {}
+    for item in error.errors():
+        errors.setdefault(_field_name(item["loc"]) or "body", []).append(item["msg"])
+    first = next(iter(errors))
+    return ApiProblem(422, "Invalid field", f"{first}: {errors[first][0]}", errors=errors)
+
+
+def _field_name(loc) -> str:
+    name = ""
+    for part in loc:
+        if isinstance(part, int):
+            name += f"[{part}]"
+        elif part in ("function-after", "function-before", "constrained-int"):
+            continue
+        else:
+            name += f".{part}" if name else str(part)
+    return name
+
+
+def handle_domain_error(error: DomainError):
+    db.session.rollback()
+    return problem_response(error.status, error.title, error.message, error.errors, code=error.code.replace("_", "-"))
+
+
+def handle_api_problem(error: ApiProblem):
+    db.session.rollback()
+    return problem_response(error.status, error.title, error.detail, error.errors, error.headers, error.code)
+
+
+def handle_http_exception(error: HTTPException):
+    db.session.rollback()
+    return problem_response(error.code or 500, error.name, error.description or error.name)
+
+
+bp.register_error_handler(DomainError, handle_domain_error)
+bp.register_error_handler(ApiProblem, handle_api_problem)

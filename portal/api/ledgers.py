@@ -1,0 +1,168 @@
+"""Ledgers, accounts, transactions, sets, batches, reverts and captures."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from ..domain import ledger, points
+from ..domain.errors import NotFound
+from ..domain.ledger import LedgerAccount, LedgerTransaction, Reason
+from ..domain.pagination import paginate, parse_order
+from . import schemas as s
+from . import serializers as out
+from .core import Call, endpoint, ok
+
+ORG = "/organizations/<int:organizationId>"
+LEDGER = f"{ORG}/ledgers/<int:ledgerId>"
+ACCOUNT = f"{LEDGER}/accounts/<int:ledgerAccountId>"
+TX_ORDER = {"createdAt": LedgerTransaction.created_at, "id": LedgerTransaction.id,
+            "externalEventDate": LedgerTransaction.external_event_date, "amount": LedgerTransaction.amount}
+
+
+def _reason(body) -> Reason:
+    return Reason(description=body.description, tags=body.tags, external_id=body.external_id,
+                  external_event_date=body.external_event_date, system_unique_key=body.system_unique_key)
+
+
+def _request(item, ledger_id: int | None = None, account_id: int | None = None) -> points.TransferRequest:
+    return points.TransferRequest(
+        amount=item.amount, ledger_account_id=account_id or getattr(item, "ledger_account_id", None),
+        from_wallet_id=item.from_wallet_id, to_wallet_id=item.to_wallet_id, capture_method=item.capture_method,
+        reason=_reason(item), ledger_id=ledger_id or getattr(item, "ledger_id", None),
+        atomic_set_id=getattr(item, "atomic_set_id", None))
+
+
+def _transactions(call: Call, movement: points.Movement, status: int = 201):
+    return ok(s.TransactionsOut(transactions=out.transactions(call.session, movement.transactions)).dump(), status,
+              replayed=movement.replayed)
+
+
+@endpoint(f"{ORG}/ledgers", role="ledgers:read", query=s.ListQuery, response=s.LedgerPage, tag="Ledgers",
+          summary="List ledgers")
+def list_ledgers(call: Call):
+    stmt = select(ledger.Ledger).where(ledger.Ledger.organization_id == call.organization_id)
+    result = paginate(call.session, stmt, page=call.query.page, limit=call.query.limit,
+                      order=parse_order(call.query.order, {"createdAt": ledger.Ledger.created_at,
+                                                           "id": ledger.Ledger.id}, "id,asc"))
+    return ok(out.page(s.LedgerPage, result, [out.ledger_out(call.session, b) for b in result.items]))
+
+
+@endpoint(f"{ORG}/ledgers", "POST", role="ledgers:write", body=s.LedgerIn, response=s.LedgerEnvelope, status=201,
+          tag="Ledgers", summary="Create a ledger")
+def create_ledger(call: Call):
+    book = ledger.create_ledger(call.session, call.organization_id, name=call.body.name,
+                                description=call.body.description)
+    return ok(s.LedgerEnvelope(ledger=out.ledger_out(call.session, book)).dump(), 201)
+
+
+@endpoint(LEDGER, role="ledgers:read", response=s.LedgerEnvelope, tag="Ledgers", summary="Get a ledger")
+def get_ledger(call: Call, ledgerId: int):
+    book = ledger.get_ledger(call.session, call.organization_id, ledgerId)
+    return ok(s.LedgerEnvelope(ledger=out.ledger_out(call.session, book)).dump())
+
+
+@endpoint(f"{LEDGER}/accounts", role="ledgers:read", query=s.ListQuery, response=s.AccountPage, tag="Ledgers",
+          summary="List a ledger's accounts with minted, burned and circulating totals")
+def list_accounts(call: Call, ledgerId: int):
+    ledger.get_ledger(call.session, call.organization_id, ledgerId)
+    stmt = select(LedgerAccount).where(LedgerAccount.ledger_id == ledgerId)
+    result = paginate(call.session, stmt, page=call.query.page, limit=call.query.limit,
+                      order=parse_order(call.query.order, {"createdAt": LedgerAccount.created_at,
+                                                           "id": LedgerAccount.id}, "id,asc"))
+    return ok(out.page(s.AccountPage, result, [out.account(call.session, a) for a in result.items]))
+
+
+@endpoint(f"{LEDGER}/accounts", "POST", role="ledgers:write", body=s.AccountIn, response=s.AccountEnvelope,
+          status=201, tag="Ledgers", summary="Create a points or currency account")
+def create_account(call: Call, ledgerId: int):
+    book = ledger.get_ledger(call.session, call.organization_id, ledgerId)
+    b: s.AccountIn = call.body
+    account = ledger.create_account(call.session, book, name=b.name, is_currency=b.is_currency, decimals=b.decimals,
+                                    format_string=b.format_string, max_supply=b.max_supply,
+                                    expires_in_months=b.expires_in_months, active=b.active,
+                                    is_default=b.is_default_account)
+    return ok(s.AccountEnvelope(ledger_account=out.account(call.session, account)).dump(), 201)
+
+
+@endpoint(ACCOUNT, role="ledgers:read", response=s.AccountEnvelope, tag="Ledgers", summary="Get an account")
+def get_account(call: Call, ledgerId: int, ledgerAccountId: int):
+    account = ledger.get_account(call.session, call.organization_id, ledgerAccountId, ledgerId)
+    return ok(s.AccountEnvelope(ledger_account=out.account(call.session, account)).dump())
+
+
+@endpoint(f"{ACCOUNT}/transactions", role="ledgers:read", query=s.TransactionListQuery,
+          response=s.TransactionPage, tag="Ledgers", summary="An account's transactions, filtered")
+def list_transactions(call: Call, ledgerId: int, ledgerAccountId: int):
+    account = ledger.get_account(call.session, call.organization_id, ledgerAccountId, ledgerId)
+    q: s.TransactionListQuery = call.query
+    stmt = select(LedgerTransaction).where(LedgerTransaction.ledger_account_id == account.id)
+    if q.wallet_id is not None:
+        stmt = stmt.where((LedgerTransaction.from_wallet_id == q.wallet_id)
+                          | (LedgerTransaction.to_wallet_id == q.wallet_id))
+    if q.system_unique_key:
+        stmt = stmt.where(LedgerTransaction.system_unique_key == q.system_unique_key)
+    if q.from_external_event_date:
+        stmt = stmt.where(LedgerTransaction.external_event_date >= q.from_external_event_date)
+    if q.to_external_event_date:
+        stmt = stmt.where(LedgerTransaction.external_event_date <= q.to_external_event_date)
+    if q.from_ledger_transaction_id is not None:
+        stmt = stmt.where(LedgerTransaction.id >= q.from_ledger_transaction_id)
+    if q.to_ledger_transaction_id is not None:
+        stmt = stmt.where(LedgerTransaction.id <= q.to_ledger_transaction_id)
+    if q.type:
+        stmt = stmt.where(LedgerTransaction.type == q.type)
+    result = paginate(call.session, stmt, page=q.page, limit=q.limit, order=parse_order(q.order, TX_ORDER, "id,desc"))
+    return ok(out.page(s.TransactionPage, result, out.transactions(call.session, result.items)))
+
+
+@endpoint(f"{ACCOUNT}/transactions", "POST", role="ledgers:write", body=s.TransactionIn,
+          response=s.TransactionsOut, status=201, tag="Ledgers", idempotent=True,
+          summary="Mint (no fromWalletId), burn (no toWalletId) or transfer; manual capture holds it pending")
+def post_transaction(call: Call, ledgerId: int, ledgerAccountId: int):
+    movement = points.post_transaction(call.session, call.organization_id,
+                                       _request(call.body, ledgerId, ledgerAccountId), actor=call.actor)
+    return _transactions(call, movement)
+
+
+@endpoint(f"{LEDGER}/transaction-sets", "POST", role="ledgers:write", body=s.TransactionSetIn,
+          response=s.TransactionsOut, status=201, tag="Ledgers", idempotent=True,
+          summary="Several movements across accounts, all or nothing")
+def post_transaction_set(call: Call, ledgerId: int):
+    movement = points.post_transaction_set(call.session, call.organization_id, ledgerId,
+                                           [_request(item, ledgerId) for item in call.body.transactions],
+                                           actor=call.actor, system_unique_key=call.body.system_unique_key)
+    return _transactions(call, movement)
+
+
+@endpoint(f"{ORG}/ledger-transactions/batch", "POST", role="ledgers:write", body=s.BatchIn, response=s.BatchOut,
+          tag="Ledgers", summary="Many independent movements; items sharing atomicSetId succeed or fail together")
+def post_batch(call: Call):
+    processed, failed = points.post_batch(call.session, call.organization_id,
+                                          [_request(item) for item in call.body.items], actor=call.actor)
+    return ok(s.BatchOut(processed=out.transactions(call.session, processed),
+                         failed=[s.BatchFailure(**f) for f in failed]).dump())
+
+
+@endpoint(f"{ACCOUNT}/transactions/<int:ledgerTransactionId>/revert", "POST", role="ledgers:write",
+          body=s.RevertIn, response=s.TransactionsOut, status=201, tag="Ledgers", idempotent=True,
+          summary="Undo a transaction with a reversing one (a pending one is voided)")
+def revert_transaction(call: Call, ledgerId: int, ledgerAccountId: int, ledgerTransactionId: int):
+    ledger.get_account(call.session, call.organization_id, ledgerAccountId, ledgerId)
+    tx = ledger.get_transaction(call.session, call.organization_id, ledgerTransactionId, ledgerAccountId)
+    movement = points.revert_transaction(call.session, call.organization_id, tx, actor=call.actor,
+                                         reason=_reason(call.body))
+    return _transactions(call, movement)
+
+
+@endpoint(f"{ACCOUNT}/capture", "POST", role="ledgers:write", body=s.CaptureIn, response=s.TransactionsOut,
+          status=201, tag="Ledgers", summary="Capture pending transactions, fully or partly; all or nothing")
+def capture(call: Call, ledgerId: int, ledgerAccountId: int):
+    account = ledger.get_account(call.session, call.organization_id, ledgerAccountId, ledgerId)
+    captures = []
+    for index, item in enumerate(call.body.transactions):
+        try:
+            captures.append((int(item.ledger_transaction_id), item.capture_amount))
+        except ValueError:
+            raise NotFound("Ledger transaction not found",
+                           field=f"transactions[{index}].ledgerTransactionId") from None
+    done = points.capture_transactions(call.session, call.organization_id, account, captures, actor=call.actor)
+    return _transactions(call, points.Movement(done))

@@ -1,0 +1,176 @@
+"""Members, identification, wallets, mint and burn."""
+from __future__ import annotations
+
+from flask import request
+
+from ..domain import members, organizations, points, tiers
+from ..domain.errors import NotFound, ValidationFailed
+from ..domain.ledger import Reason
+from ..domain.pagination import paginate, parse_order
+from . import schemas as s
+from . import serializers as out
+from .core import Call, endpoint, ok
+
+ORG = "/organizations/<int:organizationId>"
+MEMBER_ORDER = {"createdAt": members.Member.created_at, "id": members.Member.id,
+                "loyaltyMemberId": members.Member.loyalty_member_id, "familyName": members.Member.family_name}
+
+
+def resolve_member(call: Call, member_ref: str) -> members.Member:
+    """A member by id, or by identifier when the request carries an `id-type` header (Convercus)."""
+    id_type = request.headers.get("id-type", "ID").upper()
+    if id_type == "ID" and not member_ref.isdigit():
+        raise NotFound("Member not found", field="memberId")
+    return members.lookup(call.session, call.organization_id, id_type, member_ref)
+
+
+def _member_response(call: Call, member: members.Member, status: int = 200):
+    return ok(s.MemberEnvelope(member=out.member(call.session, member)).dump(), status)
+
+
+@endpoint(f"{ORG}/members", "POST", role="members:write", body=s.MemberCreate, response=s.MemberEnvelope,
+          status=201, tag="Members", summary="Create a member with a generated card code")
+def create_member(call: Call):
+    body: s.MemberCreate = call.body
+    if body.referral_code:
+        raise ValidationFailed("No referral programme knows this code", field="referralCode")
+    member = members.create_member(
+        call.session, call.organization_id, actor=call.actor, profile=body.profile.given(),
+        loyalty_member_id=body.loyalty_member_id, member_type=body.member_type, active=body.active,
+        custom_attributes=body.custom_attributes, locale=body.locale)
+    return _member_response(call, member, 201)
+
+
+@endpoint(f"{ORG}/members", role="members:read", query=s.MemberListQuery, response=s.MemberPage, tag="Members",
+          summary="List members")
+def list_members(call: Call):
+    q: s.MemberListQuery = call.query
+    stmt = members.list_query(call.organization_id, email=q.email, loyalty_member_id=q.loyalty_member_id,
+                              from_created_at=q.from_created_at, to_created_at=q.to_created_at)
+    result = paginate(call.session, stmt, page=q.page, limit=q.limit, order=parse_order(q.order, MEMBER_ORDER))
+    return ok(out.page(s.MemberPage, result, [out.member(call.session, m) for m in result.items]))
+
+
+@endpoint(f"{ORG}/members/batch", "POST", role="members:read", body=s.MemberBatch, response=s.MemberBatchOut,
+          tag="Members", summary="Get members by id, reporting the ids not found")
+def batch_members(call: Call):
+    found, missing = [], []
+    for member_id in call.body.member_ids:
+        try:
+            found.append(out.member(call.session, members.get_member(call.session, call.organization_id, member_id)))
+        except NotFound:
+            missing.append(member_id)
+    return ok(s.MemberBatchOut(members=found, not_found=missing).dump())
+
+
+@endpoint(f"{ORG}/members/lookup", role="members:read", query=s.LookupQuery, response=s.MemberEnvelope,
+          tag="Members", summary="Find a member by CARDCODE, APPCODE, EXTERNALCODE or ID")
+def lookup_member(call: Call):
+    member = members.lookup(call.session, call.organization_id, call.query.id_type, call.query.code)
+    return _member_response(call, member)
+
+
+@endpoint(f"{ORG}/members/<memberId>", role="members:read", response=s.MemberEnvelope, tag="Members",
+          summary="Get a member (an identifier works with the id-type header)")
+def get_member(call: Call, memberId: str):
+    return _member_response(call, resolve_member(call, memberId))
+
+
+@endpoint(f"{ORG}/members/<memberId>", "PATCH", role="members:write", body=s.MemberUpdate,
+          response=s.MemberEnvelope, tag="Members", summary="Change a member's profile, status or attributes")
+def update_member(call: Call, memberId: str):
+    body: s.MemberUpdate = call.body
+    member = members.update_member(
+        call.session, resolve_member(call, memberId), actor=call.actor,
+        profile=body.profile.given() if body.profile else None, custom_attributes=body.custom_attributes,
+        active=body.active, member_type=body.member_type, account_status=body.account_status,
+        loyalty_member_id=body.loyalty_member_id, locale=body.locale, reason=body.update_reason)
+    return _member_response(call, member)
+
+
+@endpoint(f"{ORG}/members/<memberId>/identifiers", "POST", role="members:write", body=s.IdentifierIn,
+          response=s.MemberEnvelope, status=201, tag="Members", summary="Attach another identifier")
+def add_identifier(call: Call, memberId: str):
+    member = resolve_member(call, memberId)
+    members.add_identifier(call.session, member, call.body.type, call.body.code, actor=call.actor)
+    return _member_response(call, member, 201)
+
+
+@endpoint(f"{ORG}/search", role="members:read", query=s.SearchQuery, response=s.SearchOut, tag="Members",
+          summary="Search accounts by identifier, name, email, city, zip code or birth date")
+def search(call: Call):
+    q: s.SearchQuery = call.query
+    found = list(call.session.scalars(members.search_query(call.organization_id, q.q)
+                                      .order_by(members.Member.id).limit(q.limit)))
+    hits = [s.SearchHit(ref_id=str(m.id), preview=members.search_preview(m), type="ACCOUNT") for m in found]
+    return ok(s.SearchOut(search_term=q.q, nr_of_results=len(hits), results={"ACCOUNT": hits}).dump())
+
+
+@endpoint(f"{ORG}/loyalty-members/<loyaltyMemberId>", role="members:read", response=s.MemberEnvelope,
+          tag="Members", summary="Get a member by loyaltyMemberId")
+def get_loyalty_member(call: Call, loyaltyMemberId: str):
+    return _member_response(call, members.get_by_loyalty_member_id(call.session, call.organization_id,
+                                                                   loyaltyMemberId))
+
+
+def _movement(call: Call, loyalty_member_id: str, kind: str):
+    body: s.MovementIn = call.body
+    member = members.get_by_loyalty_member_id(call.session, call.organization_id, loyalty_member_id)
+    reason = Reason(description=body.description, tags=body.tags, external_id=body.external_id,
+                    external_event_date=body.external_event_date, system_unique_key=body.system_unique_key)
+    move = points.mint_to_member if kind == "mint" else points.burn_from_member
+    movement = move(call.session, member, body.amount, actor=call.actor, reason=reason, ledger_id=body.ledger_id,
+                    account_id=body.ledger_account_id)
+    payload = s.TransactionEnvelope(transaction=out.transaction(call.session, movement.transactions[0])).dump()
+    payload["ledgerTransactions"] = [payload["transaction"]]
+    return ok(payload, 201, replayed=movement.replayed)
+
+
+@endpoint(f"{ORG}/loyalty-members/<loyaltyMemberId>/mint", "POST", role="ledgers:write", body=s.MovementIn,
+          response=s.TransactionEnvelope, status=201, tag="Points", idempotent=True,
+          summary="Mint points to a member (default points account unless named)")
+def mint(call: Call, loyaltyMemberId: str):
+    return _movement(call, loyaltyMemberId, "mint")
+
+
+@endpoint(f"{ORG}/loyalty-members/<loyaltyMemberId>/burn", "POST", role="ledgers:write", body=s.MovementIn,
+          response=s.TransactionEnvelope, status=201, tag="Points", idempotent=True,
+          summary="Burn points from a member; 409 beyond the balance")
+def burn(call: Call, loyaltyMemberId: str):
+    return _movement(call, loyaltyMemberId, "burn")
+
+
+@endpoint(f"{ORG}/members/<memberId>/wallet", role="ledgers:read", response=s.WalletOut, tag="Points",
+          summary="A member's balances, the programme's main points account first")
+def wallet(call: Call, memberId: str):
+    member = resolve_member(call, memberId)
+    balances = [s.BalanceOut(**{k: row[k] for k in ("ledgerId", "ledgerAccountId", "name", "walletId", "balance",
+                                                    "available", "pending", "held")})
+                for row in points.balances(call.session, member)]
+    return ok(s.WalletOut(member_id=member.id, balances=balances).dump())
+
+
+@endpoint(f"{ORG}/members/<memberId>/loyalty-programs/<int:loyaltyProgramId>/tier", "PUT", role="tiers:write",
+          body=s.SetTierIn, response=s.MemberTierEnvelope, tag="Tiers",
+          summary="Set a member's tier by hand, optionally until expiresAt (null removes it)")
+def set_tier(call: Call, memberId: str, loyaltyProgramId: int):
+    member = resolve_member(call, memberId)
+    program = organizations.get_program(call.session, call.organization_id, loyaltyProgramId)
+    tier = (tiers.get_tier(call.session, call.organization_id, call.body.loyalty_tier_id, program.id)
+            if call.body.loyalty_tier_id is not None else None)
+    state = tiers.set_tier(call.session, member.id, program, tier, actor=call.actor,
+                           expires_at=call.body.expires_at, reason=call.body.reason)
+    return ok(s.MemberTierEnvelope(member_tier=s.MemberTierOut(
+        member_id=member.id, loyalty_program_id=program.id, loyalty_tier_id=state.tier_id, source=state.source,
+        expires_at=state.expires_at, updated_at=state.updated_at)).dump())
+
+
+@endpoint(f"{ORG}/members/<memberId>/loyalty-programs/<int:loyaltyProgramId>/tier-history", role="tiers:read",
+          response=s.TierHistoryList, tag="Tiers", summary="Every tier change of a member, newest first")
+def tier_history(call: Call, memberId: str, loyaltyProgramId: int):
+    member = resolve_member(call, memberId)
+    program = organizations.get_program(call.session, call.organization_id, loyaltyProgramId)
+    rows = [s.TierHistoryOut(id=h.id, from_tier_id=h.from_tier_id, to_tier_id=h.to_tier_id, source=h.source,
+                             reason=h.reason, expires_at=h.expires_at, created_at=h.created_at)
+            for h in tiers.history(call.session, member.id, program.id)]
+    return ok(s.TierHistoryList(results=rows).dump())

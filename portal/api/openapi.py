@@ -1,0 +1,108 @@
+"""The OpenAPI 3.1 document, generated from the route registry and the pydantic models."""
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, render_template, url_for
+from pydantic import BaseModel
+
+from .core import bp, ok, registry
+
+docs_bp = Blueprint("api_docs", __name__)
+
+PROBLEM = {"type": "object", "required": ["type", "title", "status"], "properties": {
+    "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+    "detail": {"type": "string"},
+    "errors": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}}}}
+
+
+def build_document() -> dict:
+    components: dict[str, dict] = {"Problem": PROBLEM}
+    paths: dict[str, dict] = {}
+    for spec in registry:
+        path = "/api/v1" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", spec.rule)
+        operation: dict = {"operationId": spec.endpoint, "summary": spec.summary, "tags": [spec.tag],
+                           "parameters": _path_parameters(spec), "responses": {}}
+        if spec.query is not None:
+            operation["parameters"] += _query_parameters(spec.query, components)
+        if spec.body is not None:
+            operation["requestBody"] = {"required": True, "content": {"application/json": {
+                "schema": _schema_ref(spec.body, components, "validation")}}}
+        success: dict = {"description": "Success"}
+        if spec.response is not None:
+            success["content"] = {"application/json": {"schema": _schema_ref(spec.response, components,
+                                                                             "serialization")}}
+        operation["responses"][str(spec.status)] = success
+        if spec.idempotent and spec.status == 201:
+            operation["responses"]["200"] = {"description": "Replayed (Idempotent-Replayed: true)",
+                                             **({"content": success["content"]} if "content" in success else {})}
+        for code, text in _problem_statuses(spec).items():
+            operation["responses"][code] = {"description": text, "content": {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+        if not spec.public:
+            operation["security"] = [{"bearer": []}]
+            if spec.role:
+                operation["description"] = f"Requires the role `{spec.role}` (or `admin`)."
+        paths.setdefault(path, {})[spec.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Portal loyalty API", "version": "1.0.0",
+                 "description": "Members, points, tiers and more. Errors are RFC 9457 problem+json."},
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {"schemas": components, "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "API key or OAuth 2 access token"}}},
+    }
+
+
+def _path_parameters(spec) -> list[dict]:
+    params = []
+    for name, converter in spec.path_params.items():
+        schema = {"type": "integer", "minimum": 0} if converter == "int" else {"type": "string"}
+        params.append({"name": name, "in": "path", "required": True, "schema": schema})
+    if any(name == "memberId" for name in spec.path_params):
+        params.append({"name": "id-type", "in": "header", "required": False,
+                       "description": "Treat memberId as an identifier of this type",
+                       "schema": {"type": "string", "enum": ["ID", "CARDCODE", "APPCODE", "EXTERNALCODE"]}})
+    return params
+
+
+def _query_parameters(model: type[BaseModel], components: dict) -> list[dict]:
+    schema = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+    components.update(schema.pop("$defs", {}))
+    required = set(schema.get("required", []))
+    return [{"name": name, "in": "query", "required": name in required, "schema": prop}
+            for name, prop in schema.get("properties", {}).items()]
+
+
+def _schema_ref(model: type[BaseModel], components: dict, mode: str) -> dict:
+    schema = model.model_json_schema(by_alias=True, mode=mode, ref_template="#/components/schemas/{model}")
+    components.update(schema.pop("$defs", {}))
+    name = model.__name__
+    components[name] = schema
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _problem_statuses(spec) -> dict[str, str]:
+    codes = {"404": "Unknown id, or another organisation's"}
+    if not spec.public:
+        codes["401"] = "Missing or invalid token"
+        codes["403"] = "The token lacks the role"
+    if spec.body is not None:
+        codes.update({"400": "Malformed body", "413": "Body too large", "415": "Not JSON",
+                      "422": "Invalid field (named in errors)"})
+    if spec.query is not None:
+        codes["422"] = "Invalid field (named in errors)"
+    if spec.method != "GET":
+        codes["409"] = "Conflict: limit, balance, duplicate or reused systemUniqueKey"
+    return codes
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    return ok(build_document())
+
+
+@docs_bp.get("/api/docs")
+def api_docs():
+    return render_template("api_docs.html", spec_url=url_for("api.openapi_document"))

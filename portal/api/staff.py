@@ -1,0 +1,88 @@
+"""Staff users, API keys and the audit log."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from ..domain import staff
+from ..domain.audit import AuditEntry
+from ..domain.pagination import paginate, parse_order
+from . import schemas as s
+from .core import Call, endpoint, ok
+
+ORG = "/organizations/<int:organizationId>"
+
+
+def _key_out(key: staff.ApiKey, secret: str | None = None) -> s.ApiKeyOut:
+    return s.ApiKeyOut(id=key.id, name=key.name, prefix=key.prefix, roles=key.roles, created_at=key.created_at,
+                       revoked_at=key.revoked_at, api_key=secret)
+
+
+def _user_out(user: staff.StaffUser) -> s.StaffUserOut:
+    return s.StaffUserOut(id=user.id, email=user.email, name=user.name, roles=user.roles, active=user.active,
+                          created_at=user.created_at)
+
+
+@endpoint(f"{ORG}/api-keys", role="users:read", query=s.ListQuery, response=s.ApiKeyPage, tag="Staff",
+          summary="List API keys (never their secrets)")
+def list_api_keys(call: Call):
+    stmt = select(staff.ApiKey).where(staff.ApiKey.organization_id == call.organization_id)
+    result = paginate(call.session, stmt, page=call.query.page, limit=call.query.limit,
+                      order=parse_order(call.query.order, {"createdAt": staff.ApiKey.created_at,
+                                                           "id": staff.ApiKey.id}))
+    return ok(s.ApiKeyPage(total_count=result.total, page=result.page, limit=result.limit,
+                           results=[_key_out(k) for k in result.items]).dump())
+
+
+@endpoint(f"{ORG}/api-keys", "POST", role="users:write", body=s.ApiKeyIn, response=s.ApiKeyEnvelope, status=201,
+          tag="Staff", summary="Create an API key; the secret is in this response only")
+def create_api_key(call: Call):
+    _require_grantable(call, call.body.roles)
+    key, secret = staff.create_api_key(call.session, call.organization_id, name=call.body.name,
+                                       roles=list(call.body.roles), actor=call.actor)
+    return ok(s.ApiKeyEnvelope(api_key=_key_out(key, secret)).dump(), 201)
+
+
+@endpoint(f"{ORG}/api-keys/<int:apiKeyId>/revoke", "POST", role="users:write", response=s.ApiKeyEnvelope,
+          tag="Staff", summary="Revoke an API key")
+def revoke_api_key(call: Call, apiKeyId: int):
+    key = staff.revoke_api_key(call.session, call.organization_id, apiKeyId, actor=call.actor)
+    return ok(s.ApiKeyEnvelope(api_key=_key_out(key)).dump())
+
+
+@endpoint(f"{ORG}/users", role="users:read", query=s.ListQuery, response=s.StaffUserPage, tag="Staff",
+          summary="List staff users")
+def list_users(call: Call):
+    stmt = select(staff.StaffUser).where(staff.StaffUser.organization_id == call.organization_id)
+    result = paginate(call.session, stmt, page=call.query.page, limit=call.query.limit,
+                      order=parse_order(call.query.order, {"createdAt": staff.StaffUser.created_at,
+                                                           "email": staff.StaffUser.email}))
+    return ok(s.StaffUserPage(total_count=result.total, page=result.page, limit=result.limit,
+                              results=[_user_out(u) for u in result.items]).dump())
+
+
+@endpoint(f"{ORG}/users", "POST", role="users:write", body=s.StaffUserIn, response=s.StaffUserEnvelope, status=201,
+          tag="Staff", summary="Create a staff user")
+def create_user(call: Call):
+    _require_grantable(call, call.body.roles)
+    user = staff.create_staff_user(call.session, call.organization_id, email=call.body.email,
+                                   password=call.body.password, roles=list(call.body.roles), actor=call.actor,
+                                   name=call.body.name)
+    return ok(s.StaffUserEnvelope(user=_user_out(user)).dump(), 201)
+
+
+@endpoint(f"{ORG}/audit-log", role="users:read", query=s.ListQuery, response=s.AuditPage, tag="Staff",
+          summary="Every write by staff or the API, newest first")
+def audit_log(call: Call):
+    stmt = select(AuditEntry).where(AuditEntry.organization_id == call.organization_id)
+    result = paginate(call.session, stmt, page=call.query.page, limit=call.query.limit,
+                      order=parse_order(call.query.order, {"createdAt": AuditEntry.created_at, "id": AuditEntry.id},
+                                        "id,desc"))
+    return ok(s.AuditPage(total_count=result.total, page=result.page, limit=result.limit, results=[
+        s.AuditOut(id=e.id, actor_kind=e.actor_kind, actor_id=e.actor_id, actor_label=e.actor_label,
+                   action=e.action, target_type=e.target_type, target_id=e.target_id, details=e.details,
+                   created_at=e.created_at) for e in result.items]).dump())
+
+
+def _require_grantable(call: Call, roles) -> None:
+    """Nobody hands out a role they do not hold themselves."""
+    staff.require_grantable(call.actor, list(roles))

@@ -1,0 +1,69 @@
+"""Command-line tools: `flask --app app orgs create`, `staff create`, `demo load`."""
+from __future__ import annotations
+
+import json
+
+import click
+from flask import Flask
+
+from .domain import organizations, staff
+from .domain.actors import system_actor
+from .domain.errors import DomainError
+from .extensions import db
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(orgs)
+    app.cli.add_command(staff_group)
+    app.cli.add_command(demo)
+
+
+@click.group(help="Organisations.")
+def orgs():
+    pass
+
+
+@orgs.command("create", help="Create an organisation with its programme and an all-roles API key.")
+@click.option("--name", required=True)
+def create_org(name: str):
+    with db.transaction() as session:
+        org, program = organizations.create_organization(session, name)
+        actor = system_actor(org.id, "cli")
+        _, secret = staff.create_api_key(session, org.id, name="bootstrap", roles=["admin"], actor=actor)
+    click.echo(json.dumps({"organizationId": org.id, "loyaltyProgramId": program.id, "apiKey": secret}))
+
+
+@click.group("staff", help="Staff users.")
+def staff_group():
+    pass
+
+
+@staff_group.command("create", help="Create a staff user; the password is asked for unless given.")
+@click.option("--org", "organization_id", required=True, type=int)
+@click.option("--email", required=True)
+@click.option("--role", "roles", multiple=True, required=True, help="Repeat for several roles, e.g. admin")
+@click.option("--name", default="")
+@click.password_option()
+def create_staff(organization_id: int, email: str, roles: tuple[str, ...], name: str, password: str):
+    try:
+        with db.transaction() as session:
+            organizations.get_organization(session, organization_id)
+            user = staff.create_staff_user(session, organization_id, email=email, password=password,
+                                           roles=list(roles), actor=system_actor(organization_id, "cli"), name=name)
+    except DomainError as error:
+        raise click.ClickException(f"{error.field or 'error'}: {error.message}") from None
+    click.echo(json.dumps({"id": user.id, "email": user.email, "roles": user.roles}))
+
+
+@click.group(help="Demo data.")
+def demo():
+    pass
+
+
+@demo.command("load", help="Load the demo organisation once; prints the demo staff login.")
+def load_demo():
+    from .demo import load
+
+    with db.transaction() as session:
+        info = load(session)
+    click.echo(info)

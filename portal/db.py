@@ -1,0 +1,82 @@
+"""Engine and session handling shared by the web app, the CLI, workers and tests.
+
+SQLite: WAL, foreign keys, a busy timeout, and every transaction begins with
+BEGIN IMMEDIATE so that read-then-write sequences never fail with SQLITE_BUSY
+half way (the pysqlite recipe from the SQLAlchemy documentation).
+PostgreSQL: READ COMMITTED with conditional updates and row locks in the domain.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, scoped_session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+
+def make_engine(url: str, echo: bool = False) -> Engine:
+    if url.startswith("sqlite"):
+        in_memory = url in ("sqlite://", "sqlite:///:memory:")
+        engine = create_engine(
+            url,
+            echo=echo,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            poolclass=StaticPool if in_memory else None,
+        )
+        _sqlite_recipe(engine, in_memory)
+        return engine
+    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def _sqlite_recipe(engine: Engine, in_memory: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # Let SQLAlchemy, not pysqlite, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if not in_memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """Holds the engine and a session scoped to the current thread/app context."""
+
+    def __init__(self) -> None:
+        self.engine: Engine | None = None
+        self.session_factory = sessionmaker(expire_on_commit=False)
+        self.session = scoped_session(self.session_factory)
+
+    def init_app(self, app) -> None:
+        self.engine = make_engine(app.config["DATABASE_URL"], echo=app.config.get("SQL_ECHO", False))
+        self.session_factory.configure(bind=self.engine)
+        app.extensions["portal_db"] = self
+
+        @app.teardown_appcontext
+        def _remove_session(exc):
+            if exc is not None:
+                self.session.rollback()
+            self.session.remove()
+
+    @contextmanager
+    def transaction(self):
+        """One unit of work: commit on success, roll back on any error."""
+        session = self.session()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def new_session(engine: Engine) -> Session:
+    return Session(bind=engine, expire_on_commit=False)

@@ -1,0 +1,43 @@
+"""Audit log: every write by staff or the API, who did it, to what, when.
+
+Invariant: rows are only ever inserted; `details` never holds personal data
+(names, emails, phones), only ids and field names.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from .actors import Actor
+from .base import Base, utcnow
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_org_created", "organization_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), default=None)
+    actor_kind: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[int | None] = mapped_column(default=None)
+    actor_label: Mapped[str] = mapped_column(String(200), default="")
+    action: Mapped[str] = mapped_column(String(100))
+    target_type: Mapped[str] = mapped_column(String(50), default="")
+    target_id: Mapped[str] = mapped_column(String(100), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+def record(session: Session, actor: Actor, action: str, target: Any = None, *, organization_id: int | None = None,
+           **details: Any) -> AuditEntry:
+    """Append one audit entry; `action` is dotted (`member.created`, `ledger.minted`)."""
+    target_type = type(target).__name__.lower() if target is not None else ""
+    target_id = str(getattr(target, "id", "") or "") if target is not None else ""
+    entry = AuditEntry(organization_id=organization_id or actor.organization_id or getattr(target, "organization_id", None),
+                       actor_kind=actor.kind, actor_id=actor.id, actor_label=actor.label, action=action,
+                       target_type=target_type, target_id=target_id, details=details)
+    session.add(entry)
+    return entry

@@ -1,0 +1,37 @@
+"""Loyalty events, written to an outbox in the same transaction as their cause.
+
+Invariant: an event row exists if and only if the change that caused it was
+committed; workers (and webhooks) read from here, so none is lost if a process dies.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from .base import Base, utcnow
+
+
+class OutboxEvent(Base):
+    __tablename__ = "outbox_events"
+    __table_args__ = (Index("ix_outbox_events_unprocessed", "processed_at", "id"),
+                      Index("ix_outbox_events_member", "member_id", "id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    event_type: Mapped[str] = mapped_column(String(100))
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), default=None)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+def emit(session: Session, organization_id: int, event_type: str, *, member_id: int | None = None,
+         **payload: Any) -> OutboxEvent:
+    """Record that something happened; the seed's event names (`member-created`, `member-tier-set`)."""
+    event = OutboxEvent(organization_id=organization_id, event_type=event_type, member_id=member_id,
+                        payload=payload)
+    session.add(event)
+    return event

@@ -1,0 +1,392 @@
+"""Members, their identifiers and search.
+
+Invariants:
+- `loyalty_member_id` is unique per organisation; an email belongs to at most
+  one member per organisation (stored lower-case).
+- Identifier codes are unique per (organisation, type); every member gets a
+  CARDCODE at creation: unambiguous characters with a Luhn mod N check digit.
+- Only ACTIVE and active members earn or burn (the ledger asks `can_move`).
+- An erased member keeps their id, wallets and ledger; their personal data is gone.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+from typing import Any
+
+from sqlalchemy import Boolean, Date, ForeignKey, Index, String, UniqueConstraint, func, or_, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from . import audit
+from .actors import Actor
+from .base import Base, utcnow
+from .errors import DuplicateValue, NotFound, ValidationFailed
+
+ACTIVE, LOCKED = "ACTIVE", "LOCKED"
+ACCOUNT_STATUSES = (ACTIVE, LOCKED)
+CARDCODE, APPCODE, EXTERNALCODE = "CARDCODE", "APPCODE", "EXTERNALCODE"
+IDENTIFIER_TYPES = (CARDCODE, APPCODE, EXTERNALCODE)
+# No 0/O, 1/I/L: codes are read aloud and typed at tills.
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CARDCODE_LENGTH = 10
+PROFILE_FIELDS = ("email", "givenName", "familyName", "birthDate", "phone", "street", "city", "zipCode",
+                  "countryCode")
+
+
+class Member(Base):
+    __tablename__ = "members"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "loyalty_member_id"),
+        Index("uq_members_org_email", "organization_id", "email", unique=True,
+              sqlite_where=text("email IS NOT NULL"), postgresql_where=text("email IS NOT NULL")),
+        Index("ix_members_org_created", "organization_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    loyalty_member_id: Mapped[str] = mapped_column(String(100))
+    member_type: Mapped[str] = mapped_column(String(50), default="individual")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    account_status: Mapped[str] = mapped_column(String(16), default=ACTIVE)
+    email: Mapped[str | None] = mapped_column(String(254), default=None)
+    given_name: Mapped[str] = mapped_column(String(100), default="")
+    family_name: Mapped[str] = mapped_column(String(100), default="")
+    birth_date: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    phone: Mapped[str] = mapped_column(String(50), default="")
+    street: Mapped[str] = mapped_column(String(200), default="")
+    city: Mapped[str] = mapped_column(String(100), default="")
+    zip_code: Mapped[str] = mapped_column(String(20), default="")
+    country_code: Mapped[str] = mapped_column(String(2), default="")
+    custom_attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    locale: Mapped[str] = mapped_column(String(10), default="en")
+    optins: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
+    erased_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.given_name} {self.family_name}".strip() or self.loyalty_member_id
+
+    @property
+    def can_move_points(self) -> bool:
+        return self.active and self.account_status == ACTIVE
+
+
+class Identifier(Base):
+    __tablename__ = "member_identifiers"
+    __table_args__ = (UniqueConstraint("organization_id", "type", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    type: Mapped[str] = mapped_column(String(20))
+    code: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+# --- card codes --------------------------------------------------------------
+
+def check_character(payload: str) -> str:
+    """Luhn mod N over CODE_ALPHABET: catches every single typo and adjacent swap."""
+    n = len(CODE_ALPHABET)
+    factor, total = 2, 0
+    for char in reversed(payload):
+        addend = factor * CODE_ALPHABET.index(char)
+        factor = 1 if factor == 2 else 2
+        total += addend // n + addend % n
+    return CODE_ALPHABET[(n - total % n) % n]
+
+
+def generate_card_code() -> str:
+    payload = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CARDCODE_LENGTH - 1))
+    return payload + check_character(payload)
+
+
+def is_valid_card_code(code: str) -> bool:
+    code = code.strip().upper()
+    return (len(code) == CARDCODE_LENGTH and all(c in CODE_ALPHABET for c in code)
+            and check_character(code[:-1]) == code[-1])
+
+
+def normalise_code(id_type: str, code: str) -> str:
+    code = code.strip()
+    return code.upper() if id_type == CARDCODE else code
+
+
+# --- creating and changing members ---------------------------------------------
+
+def create_member(session: Session, organization_id: int, *, actor: Actor, profile: dict[str, Any] | None = None,
+                  loyalty_member_id: str | None = None, member_type: str = "individual", active: bool = True,
+                  custom_attributes: dict[str, Any] | None = None, locale: str | None = None,
+                  optins: dict[str, Any] | None = None) -> Member:
+    """Create a member with a generated CARDCODE. Raises DuplicateValue for a taken email or id."""
+    member = Member(organization_id=organization_id, member_type=member_type, active=active,
+                    custom_attributes=custom_attributes or {}, optins=optins or {}, locale=locale or "en")
+    _apply_profile(member, profile or {})
+    _require_unique_email(session, organization_id, member.email)
+    if loyalty_member_id:
+        if session.scalar(select(Member.id).where(Member.organization_id == organization_id,
+                                                  Member.loyalty_member_id == loyalty_member_id)):
+            raise DuplicateValue("loyaltyMemberId is already in use", field="loyaltyMemberId")
+        member.loyalty_member_id = loyalty_member_id
+    else:
+        member.loyalty_member_id = _unused(session, organization_id, _generate_loyalty_member_id,
+                                           lambda code: select(Member.id).where(
+                                               Member.organization_id == organization_id,
+                                               Member.loyalty_member_id == code))
+    session.add(member)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise DuplicateValue("A member with this email or loyaltyMemberId already exists",
+                             field="profile.email") from None
+    card_code = _unused(session, organization_id, generate_card_code, lambda code: select(Identifier.id).where(
+        Identifier.organization_id == organization_id, Identifier.type == CARDCODE, Identifier.code == code))
+    session.add(Identifier(organization_id=organization_id, member_id=member.id, type=CARDCODE, code=card_code))
+    session.flush()
+    audit.record(session, actor, "member.created", member)
+    from . import events
+    events.emit(session, organization_id, "member-created", member_id=member.id)
+    return member
+
+
+def update_member(session: Session, member: Member, *, actor: Actor, profile: dict[str, Any] | None = None,
+                  custom_attributes: dict[str, Any] | None = None, active: bool | None = None,
+                  member_type: str | None = None, account_status: str | None = None,
+                  loyalty_member_id: str | None = None, locale: str | None = None,
+                  optins: dict[str, Any] | None = None, reason: str = "") -> Member:
+    """Change what was given; leave the rest. Raises DuplicateValue, ValidationFailed."""
+    _require_not_erased(member)
+    changed: list[str] = []
+    if profile:
+        before_email = member.email
+        _apply_profile(member, profile)
+        if member.email != before_email:
+            _require_unique_email(session, member.organization_id, member.email, exclude=member.id)
+        changed += [f"profile.{k}" for k in profile]
+    if custom_attributes is not None:
+        member.custom_attributes = {**member.custom_attributes, **custom_attributes}
+        changed.append("customAttributes")
+    if active is not None:
+        member.active = active
+        changed.append("active")
+    if member_type is not None:
+        member.member_type = member_type
+        changed.append("memberType")
+    if account_status is not None:
+        if account_status not in ACCOUNT_STATUSES:
+            raise ValidationFailed("accountStatus must be ACTIVE or LOCKED", field="accountStatus")
+        member.account_status = account_status
+        changed.append("accountStatus")
+    if loyalty_member_id and loyalty_member_id != member.loyalty_member_id:
+        if session.scalar(select(Member.id).where(Member.organization_id == member.organization_id,
+                                                  Member.loyalty_member_id == loyalty_member_id)):
+            raise DuplicateValue("loyaltyMemberId is already in use", field="loyaltyMemberId")
+        member.loyalty_member_id = loyalty_member_id
+        changed.append("loyaltyMemberId")
+    if locale is not None:
+        member.locale = locale
+        changed.append("locale")
+    if optins is not None:
+        member.optins = {**member.optins, **optins}
+        changed.append("optins")
+    member.updated_at = dt.datetime.now(dt.timezone.utc)
+    session.flush()
+    audit.record(session, actor, "member.updated", member, fields=changed, reason=reason)
+    return member
+
+
+def add_identifier(session: Session, member: Member, id_type: str, code: str, *, actor: Actor) -> Identifier:
+    """Attach another identifier. Raises DuplicateValue when the code is taken in this organisation."""
+    if id_type not in IDENTIFIER_TYPES:
+        raise ValidationFailed(f"type must be one of {', '.join(IDENTIFIER_TYPES)}", field="type")
+    code = normalise_code(id_type, code)
+    if not code:
+        raise ValidationFailed("code must not be empty", field="code")
+    if id_type == CARDCODE and not is_valid_card_code(code):
+        raise ValidationFailed("Not a valid card code (check digit)", field="code")
+    identifier = Identifier(organization_id=member.organization_id, member_id=member.id, type=id_type, code=code)
+    try:
+        with session.begin_nested():
+            session.add(identifier)
+    except IntegrityError:
+        raise DuplicateValue("This identifier is already in use", field="code") from None
+    audit.record(session, actor, "member.identifier_added", member, type=id_type)
+    return identifier
+
+
+# --- finding members ----------------------------------------------------------------
+
+def get_member(session: Session, organization_id: int, member_id: int) -> Member:
+    member = session.get(Member, member_id)
+    if member is None or member.organization_id != organization_id:
+        raise NotFound("Member not found", field="memberId")
+    return member
+
+
+def get_by_loyalty_member_id(session: Session, organization_id: int, loyalty_member_id: str) -> Member:
+    member = session.scalars(select(Member).where(Member.organization_id == organization_id,
+                                                  Member.loyalty_member_id == loyalty_member_id)).first()
+    if member is None:
+        raise NotFound("Member not found", field="loyaltyMemberId")
+    return member
+
+
+def lookup(session: Session, organization_id: int, id_type: str, code: str) -> Member:
+    """Find a member by CARDCODE, APPCODE, EXTERNALCODE or ID (the Convercus id-type)."""
+    id_type = (id_type or "ID").upper()
+    if id_type == "ID":
+        try:
+            return get_member(session, organization_id, int(code))
+        except ValueError:
+            raise NotFound("Member not found", field="code") from None
+    if id_type not in IDENTIFIER_TYPES:
+        raise ValidationFailed("idType must be CARDCODE, APPCODE, EXTERNALCODE or ID", field="idType")
+    member = session.scalars(
+        select(Member).join(Identifier, Identifier.member_id == Member.id)
+        .where(Identifier.organization_id == organization_id, Identifier.type == id_type,
+               Identifier.code == normalise_code(id_type, code))).first()
+    if member is None:
+        raise NotFound("Member not found", field="code")
+    return member
+
+
+def identifiers_of(session: Session, member_id: int) -> list[Identifier]:
+    return list(session.scalars(select(Identifier).where(Identifier.member_id == member_id).order_by(Identifier.id)))
+
+
+def card_code_of(session: Session, member_id: int) -> str | None:
+    return session.scalar(select(Identifier.code).where(Identifier.member_id == member_id,
+                                                        Identifier.type == CARDCODE).order_by(Identifier.id))
+
+
+def list_query(organization_id: int, *, email: str | None = None, loyalty_member_id: str | None = None,
+               from_created_at: dt.datetime | None = None, to_created_at: dt.datetime | None = None):
+    stmt = select(Member).where(Member.organization_id == organization_id)
+    if email:
+        stmt = stmt.where(Member.email == email.strip().lower())
+    if loyalty_member_id:
+        stmt = stmt.where(Member.loyalty_member_id == loyalty_member_id)
+    if from_created_at:
+        stmt = stmt.where(Member.created_at >= from_created_at)
+    if to_created_at:
+        stmt = stmt.where(Member.created_at <= to_created_at)
+    return stmt
+
+
+DATE_TERM = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def search_query(organization_id: int, term: str):
+    """Convercus search: every space-separated value must match an indexed field.
+
+    Indexed: identifier code, given and family name, city, zip code, email, and
+    birth date (YYYY-MM-DD), which cannot be combined with other values.
+    """
+    values = term.split()
+    if not values:
+        raise ValidationFailed("q must not be empty", field="q")
+    stmt = select(Member).where(Member.organization_id == organization_id, Member.erased_at.is_(None))
+    if any(DATE_TERM.match(v) for v in values):
+        if len(values) > 1:
+            raise ValidationFailed("A birth date cannot be combined with other search values", field="q")
+        try:
+            birth_date = dt.date.fromisoformat(values[0])
+        except ValueError:
+            raise ValidationFailed("Not a valid date", field="q") from None
+        return stmt.where(Member.birth_date == birth_date)
+    for value in values:
+        like = f"%{_escape_like(value.lower())}%"
+        prefix = f"{_escape_like(value.lower())}%"
+        identifier_match = select(Identifier.id).where(
+            Identifier.member_id == Member.id, func.lower(Identifier.code).like(prefix, escape="\\")).exists()
+        stmt = stmt.where(or_(
+            identifier_match,
+            func.lower(Member.given_name).like(prefix, escape="\\"),
+            func.lower(Member.family_name).like(prefix, escape="\\"),
+            func.lower(Member.city).like(prefix, escape="\\"),
+            func.lower(Member.zip_code).like(prefix, escape="\\"),
+            func.lower(Member.email).like(like, escape="\\"),
+        ))
+    return stmt
+
+
+def search_preview(member: Member) -> str:
+    return f"name: {member.display_name},email: {member.email or ''}"
+
+
+# --- internals -------------------------------------------------------------------
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _apply_profile(member: Member, profile: dict[str, Any]) -> None:
+    unknown = set(profile) - set(PROFILE_FIELDS)
+    if unknown:
+        raise ValidationFailed(f"Unknown profile field {sorted(unknown)[0]}", field=f"profile.{sorted(unknown)[0]}")
+    if "email" in profile:
+        email = (profile["email"] or "").strip().lower() or None
+        if email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+            raise ValidationFailed("Not a valid email address", field="profile.email")
+        member.email = email
+    if "birthDate" in profile:
+        value = profile["birthDate"]
+        if isinstance(value, str) and value:
+            try:
+                value = dt.date.fromisoformat(value)
+            except ValueError:
+                raise ValidationFailed("birthDate must be YYYY-MM-DD", field="profile.birthDate") from None
+        if value and value > dt.date.today():
+            raise ValidationFailed("birthDate cannot be in the future", field="profile.birthDate")
+        member.birth_date = value or None
+    simple = {"givenName": "given_name", "familyName": "family_name", "phone": "phone", "street": "street",
+              "city": "city", "zipCode": "zip_code", "countryCode": "country_code"}
+    for key, attr in simple.items():
+        if key in profile:
+            value = (profile[key] or "").strip()
+            if key == "countryCode":
+                value = value.upper()
+                if value and not re.fullmatch(r"[A-Z]{2}", value):
+                    raise ValidationFailed("countryCode must be two letters (ISO 3166-1)", field="profile.countryCode")
+            setattr(member, attr, value)
+
+
+def profile_of(member: Member) -> dict[str, Any]:
+    return {"email": member.email, "givenName": member.given_name, "familyName": member.family_name,
+            "birthDate": member.birth_date.isoformat() if member.birth_date else None, "phone": member.phone,
+            "street": member.street, "city": member.city, "zipCode": member.zip_code,
+            "countryCode": member.country_code}
+
+
+def _require_unique_email(session: Session, organization_id: int, email: str | None, exclude: int | None = None):
+    if not email:
+        return
+    stmt = select(Member.id).where(Member.organization_id == organization_id, Member.email == email)
+    if exclude is not None:
+        stmt = stmt.where(Member.id != exclude)
+    if session.scalar(stmt):
+        raise DuplicateValue("A member with this email already exists", field="profile.email")
+
+
+def _require_not_erased(member: Member) -> None:
+    if member.erased_at is not None:
+        raise NotFound("Member not found", field="memberId")
+
+
+def _generate_loyalty_member_id() -> str:
+    digits = "".join(secrets.choice("0123456789") for _ in range(10))
+    return f"{digits[:5]}-{digits[5:]}"
+
+
+def _unused(session: Session, organization_id: int, generate, taken_query) -> str:
+    for _ in range(20):
+        code = generate()
+        if not session.scalar(taken_query(code)):
+            return code
+    raise RuntimeError("could not generate an unused code")  # 31^9 space: practically unreachable

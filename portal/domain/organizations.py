@@ -1,0 +1,108 @@
+"""Organisations and their loyalty programmes.
+
+Invariants: every organisation has exactly one default loyalty programme; every
+programme has a ledger with a main points account and a tier-points account,
+both in the programme's organisation.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Boolean, ForeignKey, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from .base import Base, utcnow
+from .errors import NotFound
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    default_locale: Mapped[str] = mapped_column(String(10), default="en")
+    locales: Mapped[list[str]] = mapped_column(default=lambda: ["en", "de"])
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class LoyaltyProgram(Base):
+    __tablename__ = "loyalty_programs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(String(2000), default="")
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    ledger_id: Mapped[int] = mapped_column(ForeignKey("ledgers.id"))
+    points_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"))
+    tier_points_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+def create_organization(session: Session, name: str, *, default_locale: str = "en",
+                        locales: list[str] | None = None) -> tuple[Organization, LoyaltyProgram]:
+    """Create an organisation with its default programme, ledger and accounts."""
+    org = Organization(name=name, default_locale=default_locale, locales=locales or ["en", "de"])
+    session.add(org)
+    session.flush()
+    program = create_loyalty_program(session, org, name=f"{name} Rewards", is_default=True)
+    return org, program
+
+
+def create_loyalty_program(session: Session, org: Organization, *, name: str, description: str = "",
+                           is_default: bool = False, expires_in_months: int | None = None) -> LoyaltyProgram:
+    """Create a programme with its own ledger, points account and tier-points account."""
+    from . import ledger
+
+    book = ledger.create_ledger(session, org.id, name=f"{name} Ledger")
+    points = ledger.create_account(session, book, name="Points", is_default=True,
+                                   expires_in_months=expires_in_months)
+    tier_points = ledger.create_account(session, book, name="Tier points")
+    program = LoyaltyProgram(organization_id=org.id, name=name, description=description, is_default=is_default,
+                             ledger_id=book.id, points_account_id=points.id, tier_points_account_id=tier_points.id)
+    session.add(program)
+    session.flush()
+    return program
+
+
+def get_organization(session: Session, organization_id: int) -> Organization:
+    org = session.get(Organization, organization_id)
+    if org is None:
+        raise NotFound("Organization not found")
+    return org
+
+
+def get_program(session: Session, organization_id: int, program_id: int) -> LoyaltyProgram:
+    program = session.get(LoyaltyProgram, program_id)
+    if program is None or program.organization_id != organization_id:
+        raise NotFound("Loyalty program not found", field="loyaltyProgramId")
+    return program
+
+
+def default_program(session: Session, organization_id: int) -> LoyaltyProgram:
+    program = session.scalars(
+        select(LoyaltyProgram)
+        .where(LoyaltyProgram.organization_id == organization_id)
+        .order_by(LoyaltyProgram.is_default.desc(), LoyaltyProgram.id)
+    ).first()
+    if program is None:
+        raise NotFound("Organization has no loyalty program")
+    return program
+
+
+def program_for_tier_account(session: Session, account_id: int) -> LoyaltyProgram | None:
+    return session.scalars(select(LoyaltyProgram).where(LoyaltyProgram.tier_points_account_id == account_id)).first()
+
+
+def update_program(session: Session, organization_id: int, program_id: int, *, actor, name: str | None = None,
+                   description: str | None = None) -> LoyaltyProgram:
+    from . import audit
+
+    program = get_program(session, organization_id, program_id)
+    if name is not None:
+        program.name = name
+    if description is not None:
+        program.description = description
+    session.flush()
+    audit.record(session, actor, "loyalty_program.updated", program)
+    return program

@@ -1,0 +1,49 @@
+"""Pages of results in the seed's envelope: totalCount, page, limit, results."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from .errors import ValidationFailed
+
+MAX_LIMIT = 100
+
+
+@dataclass
+class Page:
+    total: int
+    page: int
+    limit: int
+    items: list[Any]
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.limit))
+
+
+def parse_order(order: str | None, allowed: dict[str, Any], default: str = "createdAt,desc"):
+    """'createdAt,desc' -> an ORDER BY clause over the allowed columns."""
+    text = order or default
+    name, _, direction = text.partition(",")
+    direction = (direction or "asc").lower()
+    if name not in allowed or direction not in ("asc", "desc"):
+        raise ValidationFailed(f"order must be one of {sorted(allowed)} with ,asc or ,desc", field="order")
+    column = allowed[name]
+    return column.desc() if direction == "desc" else column.asc()
+
+
+def paginate(session: Session, stmt: Select, *, page: int = 0, limit: int = 10, order=None,
+             scalars: bool = True) -> Page:
+    if page < 0:
+        raise ValidationFailed("page must be 0 or more", field="page")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValidationFailed(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    if order is not None:
+        stmt = stmt.order_by(order)
+    stmt = stmt.limit(limit).offset(page * limit)
+    items = list(session.scalars(stmt)) if scalars else list(session.execute(stmt))
+    return Page(total=total or 0, page=page, limit=limit, items=items)

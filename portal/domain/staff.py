@@ -1,0 +1,154 @@
+"""Staff users, API keys and roles.
+
+Invariants:
+- Roles come from ROLES only; `admin` implies every other role.
+- Passwords are stored as argon2id hashes; API keys as SHA-256 of a 256-bit
+  secret (fast to check on every request, useless if the table leaks).
+- A revoked key or an inactive staff user authenticates nothing.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+
+from sqlalchemy import Boolean, ForeignKey, String, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from . import audit
+from .actors import Actor
+from .base import Base, utcnow
+from .errors import DuplicateValue, NotFound, ValidationFailed
+from .passwords import hash_password, verify_password
+
+RESOURCES = ("members", "ledgers", "coupons", "campaigns", "tiers", "orders", "users")
+ROLES = tuple(f"{r}:{a}" for r in RESOURCES for a in ("read", "write")) + ("admin",)
+MIN_PASSWORD_LENGTH = 10
+
+
+class StaffUser(Base):
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(255))
+    roles: Mapped[list[str]] = mapped_column(default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    def actor(self) -> Actor:
+        return Actor(kind="staff", id=self.id, organization_id=self.organization_id, label=self.email,
+                     roles=frozenset(self.roles))
+
+    def has_role(self, role: str) -> bool:
+        return self.actor().has_role(role)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    roles: Mapped[list[str]] = mapped_column(default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+    def actor(self) -> Actor:
+        return Actor(kind="api_key", id=self.id, organization_id=self.organization_id, label=f"key {self.prefix}",
+                     roles=frozenset(self.roles))
+
+
+def check_roles(roles: list[str]) -> list[str]:
+    unknown = [r for r in roles if r not in ROLES]
+    if unknown:
+        raise ValidationFailed(f"Unknown role {unknown[0]}", field="roles")
+    return sorted(set(roles))
+
+
+def check_password_strength(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationFailed(f"Password must have at least {MIN_PASSWORD_LENGTH} characters", field="password")
+    if password.isdigit() or password.isalpha():
+        raise ValidationFailed("Password must mix letters with digits or symbols", field="password")
+
+
+def create_staff_user(session: Session, organization_id: int, *, email: str, password: str, roles: list[str],
+                      actor: Actor, name: str = "") -> StaffUser:
+    check_password_strength(password)
+    user = StaffUser(organization_id=organization_id, email=email.strip().lower(), name=name,
+                     password_hash=hash_password(password), roles=check_roles(roles))
+    try:
+        with session.begin_nested():
+            session.add(user)
+    except IntegrityError:
+        raise DuplicateValue("A staff user with this email already exists", field="email") from None
+    audit.record(session, actor, "staff.created", user, roles=user.roles)
+    return user
+
+
+def authenticate_staff(session: Session, email: str, password: str) -> StaffUser | None:
+    user = session.scalars(select(StaffUser).where(StaffUser.email == email.strip().lower())).first()
+    if not verify_password(user.password_hash if user else None, password) or not user.active:
+        return None
+    user.last_login_at = utcnow()
+    return user
+
+
+def get_staff_user(session: Session, user_id: int) -> StaffUser | None:
+    user = session.get(StaffUser, user_id)
+    return user if user is not None and user.active else None
+
+
+def create_api_key(session: Session, organization_id: int, *, name: str, roles: list[str],
+                   actor: Actor) -> tuple[ApiKey, str]:
+    """Returns the key row and the secret, which is shown once and never stored."""
+    prefix = secrets.token_hex(4)
+    secret = secrets.token_urlsafe(32)
+    raw = f"pk_{prefix}_{secret}"
+    key = ApiKey(organization_id=organization_id, name=name, prefix=prefix, key_hash=_digest(raw),
+                 roles=check_roles(roles))
+    session.add(key)
+    session.flush()
+    audit.record(session, actor, "api_key.created", key, roles=key.roles)
+    return key, raw
+
+
+def authenticate_api_key(session: Session, raw: str) -> ApiKey | None:
+    parts = raw.split("_", 2)
+    if len(parts) != 3 or parts[0] != "pk":
+        return None
+    key = session.scalars(select(ApiKey).where(ApiKey.prefix == parts[1])).first()
+    if key is None or key.revoked_at is not None or not hmac.compare_digest(key.key_hash, _digest(raw)):
+        return None
+    return key
+
+
+def revoke_api_key(session: Session, organization_id: int, key_id: int, *, actor: Actor) -> ApiKey:
+    key = session.get(ApiKey, key_id)
+    if key is None or key.organization_id != organization_id:
+        raise NotFound("API key not found")
+    key.revoked_at = utcnow()
+    audit.record(session, actor, "api_key.revoked", key)
+    return key
+
+
+def _digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def require_grantable(actor: Actor, roles: list[str]) -> None:
+    """Nobody hands out a role they do not hold themselves."""
+    from .errors import PermissionDenied
+
+    missing = [r for r in roles if not actor.has_role(r)]
+    if missing:
+        raise PermissionDenied(f"You cannot grant the role {missing[0]}", field="roles")

@@ -1,0 +1,69 @@
+"""Plain factory functions for tests (no HTTP)."""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from portal.domain import ledger, members, organizations, staff, tiers
+from portal.domain.actors import system_actor
+from portal.domain.ledger import LedgerAccount
+
+_seq = itertools.count(1)
+
+
+@dataclass
+class OrgBundle:
+    id: int
+    org: organizations.Organization
+    program: organizations.LoyaltyProgram
+    api_key: str
+    actor: object
+
+    @property
+    def points_account_id(self) -> int:
+        return self.program.points_account_id
+
+
+def make_org(session, name: str = "Acme") -> OrgBundle:
+    org, program = organizations.create_organization(session, f"{name} {next(_seq)}")
+    actor = system_actor(org.id, "test")
+    _, secret = staff.create_api_key(session, org.id, name="test", roles=["admin"], actor=actor)
+    session.flush()
+    return OrgBundle(id=org.id, org=org, program=program, api_key=secret, actor=actor)
+
+
+def make_key(session, bundle: OrgBundle, roles: list[str]) -> str:
+    _, secret = staff.create_api_key(session, bundle.id, name="limited", roles=roles, actor=bundle.actor)
+    session.flush()
+    return secret
+
+
+def make_member(session, bundle: OrgBundle, **profile) -> members.Member:
+    n = next(_seq)
+    profile.setdefault("email", f"member{n}@example.com")
+    profile.setdefault("givenName", "Test")
+    profile.setdefault("familyName", f"Member{n}")
+    return members.create_member(session, bundle.id, actor=bundle.actor, profile=profile)
+
+
+def points_account(session, bundle: OrgBundle) -> LedgerAccount:
+    return session.get(LedgerAccount, bundle.program.points_account_id)
+
+
+def wallet_of(session, bundle: OrgBundle, member) -> ledger.Wallet:
+    return ledger.member_wallet(session, points_account(session, bundle), member.id)
+
+
+def give_points(session, bundle: OrgBundle, member, amount: int):
+    return ledger.mint(session, points_account(session, bundle), wallet_of(session, bundle, member), amount,
+                       actor=bundle.actor)
+
+
+def make_tiers(session, bundle: OrgBundle):
+    return [tiers.create_tier(session, bundle.program, name=name, min_points=p, actor=bundle.actor)
+            for name, p in (("Bronze", 0), ("Silver", 500), ("Gold", 1500))]
+
+
+def make_staff(session, bundle: OrgBundle, roles=("admin",), email=None, password="correct-horse-9"):
+    return staff.create_staff_user(session, bundle.id, email=email or f"staff{next(_seq)}@example.com",
+                                   password=password, roles=list(roles), actor=bundle.actor)
