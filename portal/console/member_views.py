@@ -1,0 +1,159 @@
+"""Members: the searchable list, one member's page, and the staff actions on it
+(points adjustment, lock/unlock, manual tier)."""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from ..auth import staff_required
+from ..domain import ledger, members, points, tiers
+from ..domain.errors import DomainError, ValidationFailed
+from ..domain.members import LOCKED, Member
+from ..domain.organizations import default_program
+from ..domain.pagination import Page, paginate
+from ..extensions import db
+from . import bp, queries
+from .forms import AccountStatusForm, AdjustPointsForm, SearchForm, SetTierForm
+from .rendering import attach_error, page_arg, render_page_or_fragment, wants_fragment
+
+MEMBERS_PER_PAGE = 20
+HISTORY_PER_PAGE = 15
+
+
+@bp.get("/members")
+@staff_required("members:read")
+def member_list():
+    session = db.session
+    organization_id = current_user.organization_id
+    form = SearchForm(formdata=request.args)
+    term = (form.q.data or "").strip()
+    page, error = page_arg(), None
+    try:
+        stmt = members.search_query(organization_id, term) if term else members.list_query(organization_id)
+        result = paginate(session, stmt.order_by(Member.created_at.desc(), Member.id.desc()),
+                          page=page - 1, limit=MEMBERS_PER_PAGE)
+    except ValidationFailed as failure:
+        error, result = failure.message, Page(total=0, page=0, limit=MEMBERS_PER_PAGE, items=[])
+    ids = [m.id for m in result.items]
+    program = default_program(session, organization_id)
+    return render_page_or_fragment(
+        "console/members/list.html", "console/members/_rows.html",
+        form=form, term=term, result=result, search_error=error,
+        card_codes=queries.card_codes(session, ids),
+        balances=queries.wallet_balances(session, program.points_account_id, ids))
+
+
+@bp.get("/members/<int:member_id>")
+@staff_required("members:read")
+def member_detail(member_id: int):
+    member = members.get_member(db.session, current_user.organization_id, member_id)
+    return _member_page(member)
+
+
+@bp.post("/members/<int:member_id>/points")
+@staff_required("ledgers:write")
+def member_adjust_points(member_id: int):
+    session = db.session
+    member = members.get_member(session, current_user.organization_id, member_id)
+    form = AdjustPointsForm(prefix="adjust")
+    if form.validate_on_submit():
+        try:
+            movement = points.adjust_member_points(
+                session, member, form.amount.data, actor=current_user.actor(), reason_text=form.reason.data,
+                system_unique_key=f"console-adjust-{form.key.data}" if form.key.data else None)
+        except DomainError as error:
+            session.rollback()
+            attach_error(form, error)
+        else:
+            session.commit()
+            if movement.replayed:
+                flash("This adjustment was already recorded; nothing was changed.", "info")
+            else:
+                flash(f"{form.amount.data:+,} points recorded: {form.reason.data.strip()}", "success")
+            return redirect(url_for("console.member_detail", member_id=member.id))
+    return _member_page(member, adjust_form=form, status=422)
+
+
+@bp.post("/members/<int:member_id>/status")
+@staff_required("members:write")
+def member_set_status(member_id: int):
+    session = db.session
+    member = members.get_member(session, current_user.organization_id, member_id)
+    form = AccountStatusForm(prefix="status")
+    if form.validate_on_submit():
+        try:
+            members.update_member(session, member, actor=current_user.actor(),
+                                  account_status=form.account_status.data, reason=(form.reason.data or "").strip())
+        except DomainError as error:
+            session.rollback()
+            attach_error(form, error, {"accountStatus": "reason"})
+        else:
+            session.commit()
+            flash("Account locked." if member.account_status == LOCKED else "Account unlocked.", "success")
+            return redirect(url_for("console.member_detail", member_id=member.id))
+    return _member_page(member, status_form=form, status=422)
+
+
+@bp.post("/members/<int:member_id>/tier")
+@staff_required("tiers:write")
+def member_set_tier(member_id: int):
+    session = db.session
+    member = members.get_member(session, current_user.organization_id, member_id)
+    program = default_program(session, member.organization_id)
+    form = SetTierForm(prefix="tier").with_tiers(tiers.tiers_of(session, program.id))
+    if form.validate_on_submit():
+        expires_at = (dt.datetime.combine(form.expires_on.data, dt.time(23, 59, 59), tzinfo=dt.timezone.utc)
+                      if form.expires_on.data else None)
+        try:
+            tier = (tiers.get_tier(session, member.organization_id, int(form.tier.data), program.id)
+                    if form.tier.data else None)
+            tiers.set_tier(session, member.id, program, tier, actor=current_user.actor(), expires_at=expires_at,
+                           reason=(form.reason.data or "").strip() or "set by staff")
+        except DomainError as error:
+            session.rollback()
+            attach_error(form, error, {"loyaltyTierId": "tier", "expiresAt": "expires_on"})
+        else:
+            session.commit()
+            flash(f"Tier set to {tier.name}." if tier else "Tier removed.", "success")
+            return redirect(url_for("console.member_detail", member_id=member.id))
+    return _member_page(member, tier_form=form, status=422)
+
+
+# --- the member page ----------------------------------------------------------------
+
+def _member_page(member: Member, *, status: int = 200, adjust_form=None, status_form=None, tier_form=None):
+    """The whole page, or only the history rows for htmx paging."""
+    session = db.session
+    program = default_program(session, member.organization_id)
+    balances = points.balances(session, member)
+    main = next((b for b in balances if b["ledgerAccountId"] == program.points_account_id), None)
+    context = {"member": member, "history": _history(main["walletId"] if main else None)}
+    if not wants_fragment():
+        ladder = tiers.tiers_of(session, program.id)
+        tier_history = tiers.history(session, member.id, program.id)
+        context.update(
+            program=program,
+            profile=members.profile_of(member),
+            identifiers=members.identifiers_of(session, member.id),
+            balances=balances,
+            main_balance=main,
+            progress=tiers.progress(session, member.id, program),
+            tier_history=tier_history,
+            tier_by_id={t.id: t for t in ladder},
+            staff_labels=queries.staff_labels(session, member.organization_id,
+                                              [h.actor_id for h in tier_history if h.actor_kind == "staff"]),
+            adjust_form=adjust_form or AdjustPointsForm(prefix="adjust", formdata=None),
+            status_form=(status_form or AccountStatusForm(prefix="status", formdata=None)).for_member(member),
+            tier_form=tier_form or SetTierForm(prefix="tier", formdata=None).with_tiers(ladder),
+        )
+    return render_page_or_fragment("console/members/detail.html", "console/members/_history.html",
+                                   status=status, **context)
+
+
+def _history(wallet_id: int | None) -> dict:
+    page = page_arg()
+    rows = (ledger.wallet_history(db.session, wallet_id, limit=HISTORY_PER_PAGE + 1,
+                                  offset=(page - 1) * HISTORY_PER_PAGE) if wallet_id else [])
+    return {"rows": rows[:HISTORY_PER_PAGE], "page": page, "has_next": len(rows) > HISTORY_PER_PAGE}

@@ -1,0 +1,80 @@
+"""Read-only queries behind console pages. Each takes the organisation id (or
+objects already checked against it) and filters by it; nothing here writes."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from ..domain.audit import AuditEntry
+from ..domain.ledger import Wallet
+from ..domain.members import CARDCODE, Identifier, Member
+from ..domain.organizations import LoyaltyProgram
+from ..domain.staff import ApiKey, StaffUser
+from ..domain.tiers import MemberTier, Tier, tiers_of
+
+
+@dataclass
+class TierShare:
+    name: str
+    color: str
+    count: int
+
+
+def member_count(session: Session, organization_id: int) -> int:
+    return session.scalar(select(func.count()).select_from(Member).where(
+        Member.organization_id == organization_id, Member.erased_at.is_(None))) or 0
+
+
+def tier_distribution(session: Session, program: LoyaltyProgram, total_members: int) -> list[TierShare]:
+    """Members per tier of the programme, lowest tier first, then those without a tier."""
+    counts = dict(session.execute(
+        select(MemberTier.tier_id, func.count()).join(Member, Member.id == MemberTier.member_id)
+        .where(MemberTier.loyalty_program_id == program.id, MemberTier.tier_id.is_not(None),
+               Member.erased_at.is_(None))
+        .group_by(MemberTier.tier_id)).all())
+    shares = [TierShare(t.name, t.color, int(counts.get(t.id, 0))) for t in tiers_of(session, program.id)]
+    shares.append(TierShare("No tier", "", max(0, total_members - sum(s.count for s in shares))))
+    return shares
+
+
+def card_codes(session: Session, member_ids: list[int]) -> dict[int, str]:
+    if not member_ids:
+        return {}
+    rows = session.execute(select(Identifier.member_id, Identifier.code)
+                           .where(Identifier.member_id.in_(member_ids), Identifier.type == CARDCODE)
+                           .order_by(Identifier.id.desc()))
+    return {member_id: code for member_id, code in rows}  # the first card code wins (ids descending)
+
+
+def wallet_balances(session: Session, account_id: int, member_ids: list[int]) -> dict[int, int]:
+    if not member_ids:
+        return {}
+    return dict(session.execute(select(Wallet.member_id, Wallet.balance).where(
+        Wallet.ledger_account_id == account_id, Wallet.member_id.in_(member_ids))).all())
+
+
+def tier_names(session: Session, program_id: int) -> dict[int, Tier]:
+    return {t.id: t for t in tiers_of(session, program_id)}
+
+
+def staff_users(organization_id: int) -> Select:
+    return select(StaffUser).where(StaffUser.organization_id == organization_id)
+
+
+def api_keys(organization_id: int) -> Select:
+    return select(ApiKey).where(ApiKey.organization_id == organization_id)
+
+
+def audit_entries(organization_id: int) -> Select:
+    return select(AuditEntry).where(AuditEntry.organization_id == organization_id)
+
+
+def staff_labels(session: Session, organization_id: int, staff_ids: list[int]) -> dict[int, str]:
+    """Staff user id -> email, for 'who did it' columns."""
+    ids = sorted({i for i in staff_ids if i is not None})
+    if not ids:
+        return {}
+    return dict(session.execute(select(StaffUser.id, StaffUser.email).where(
+        StaffUser.organization_id == organization_id, StaffUser.id.in_(ids))).all())

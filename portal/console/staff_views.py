@@ -1,0 +1,108 @@
+"""Staff users, API keys and the audit log of the signed-in user's organisation."""
+from __future__ import annotations
+
+from flask import flash, make_response, redirect, render_template, url_for
+from flask_login import current_user
+
+from ..auth import staff_required
+from ..domain import staff
+from ..domain.audit import AuditEntry
+from ..domain.errors import DomainError
+from ..domain.pagination import paginate
+from ..domain.staff import ROLES, ApiKey, StaffUser
+from ..extensions import db
+from . import bp, queries
+from .forms import ApiKeyForm, StaffUserForm
+from .rendering import attach_error, page_arg, render_page_or_fragment
+
+STAFF_PER_PAGE = 50
+KEYS_PER_PAGE = 50
+AUDIT_PER_PAGE = 50
+
+
+@bp.get("/staff")
+@staff_required("users:read")
+def staff_list():
+    return _staff_page(StaffUserForm(formdata=None))
+
+
+@bp.post("/staff")
+@staff_required("users:write")
+def staff_create():
+    session = db.session
+    form = StaffUserForm()
+    if form.validate_on_submit():
+        actor = current_user.actor()
+        try:
+            staff.require_grantable(actor, form.roles.data)
+            user = staff.create_staff_user(session, current_user.organization_id, email=form.email.data,
+                                           password=form.password.data, roles=form.roles.data, actor=actor,
+                                           name=(form.name.data or "").strip())
+        except DomainError as error:
+            session.rollback()
+            attach_error(form, error)
+        else:
+            session.commit()
+            flash(f"Staff user {user.email} created.", "success")
+            return redirect(url_for("console.staff_list"))
+    return _staff_page(form, status=422)
+
+
+def _staff_page(form: StaffUserForm, status: int = 200):
+    result = paginate(db.session, queries.staff_users(current_user.organization_id), page=page_arg() - 1,
+                      limit=STAFF_PER_PAGE, order=StaffUser.email.asc())
+    return render_template("console/staff/list.html", result=result, form=form, roles=ROLES), status
+
+
+@bp.get("/api-keys")
+@staff_required("users:read")
+def api_key_list():
+    return _api_key_page(ApiKeyForm(formdata=None))
+
+
+@bp.post("/api-keys")
+@staff_required("users:write")
+def api_key_create():
+    session = db.session
+    form = ApiKeyForm()
+    if form.validate_on_submit():
+        actor = current_user.actor()
+        try:
+            staff.require_grantable(actor, form.roles.data)
+            key, secret = staff.create_api_key(session, current_user.organization_id, name=form.name.data.strip(),
+                                               roles=form.roles.data, actor=actor)
+        except DomainError as error:
+            session.rollback()
+            attach_error(form, error)
+        else:
+            session.commit()
+            # The secret is in this response only: rendered, never redirected through the session cookie.
+            response = _api_key_page(ApiKeyForm(formdata=None), created=(key, secret))
+            response.headers["Cache-Control"] = "no-store"
+            return response
+    return _api_key_page(form, status=422)
+
+
+@bp.post("/api-keys/<int:key_id>/revoke")
+@staff_required("users:write")
+def api_key_revoke(key_id: int):
+    session = db.session
+    key = staff.revoke_api_key(session, current_user.organization_id, key_id, actor=current_user.actor())
+    session.commit()
+    flash(f"API key {key.name} ({key.prefix}) revoked.", "success")
+    return redirect(url_for("console.api_key_list"))
+
+
+def _api_key_page(form: ApiKeyForm, status: int = 200, created: tuple[ApiKey, str] | None = None):
+    result = paginate(db.session, queries.api_keys(current_user.organization_id), page=page_arg() - 1,
+                      limit=KEYS_PER_PAGE, order=ApiKey.id.desc())
+    html = render_template("console/api_keys/list.html", result=result, form=form, roles=ROLES, created=created)
+    return make_response(html, status)
+
+
+@bp.get("/audit")
+@staff_required("users:read")
+def audit_list():
+    result = paginate(db.session, queries.audit_entries(current_user.organization_id), page=page_arg() - 1,
+                      limit=AUDIT_PER_PAGE, order=AuditEntry.id.desc())
+    return render_page_or_fragment("console/audit/list.html", "console/audit/_rows.html", result=result)
