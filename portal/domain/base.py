@@ -51,6 +51,8 @@ class Base(DeclarativeBase):
         dt.datetime: UTCDateTime(),
         dict[str, Any]: JSON(),
         list[str]: JSON(),
+        list[int]: JSON(),
+        list[dict[str, Any]]: JSON(),
         int: BigInteger().with_variant(Integer(), "sqlite"),
     }
 

@@ -1,5 +1,6 @@
 """Every model module, imported once so the metadata (and Alembic) sees all tables."""
-from . import audit, events, idempotency, ledger, members, organizations, staff, throttle, tiers  # noqa: F401
+from . import (audiences, audit, campaigns, events, idempotency, ledger, members, orders,  # noqa: F401
+               organizations, staff, throttle, tiers)
 from .base import Base
 
 metadata = Base.metadata

@@ -1,0 +1,157 @@
+"""Audiences: groups of members, by rule over the member or by uploaded list.
+
+Invariants: a rule audience's rule parses (checked at save); list membership is
+one row per (audience, member); names are unique per organisation.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from . import audit, rules
+from .actors import Actor
+from .base import Base, utcnow
+from .errors import DuplicateValue, NotFound, ValidationFailed
+
+RULE, LIST = "rule", "list"
+
+
+class Audience(Base):
+    __tablename__ = "audiences"
+    __table_args__ = (UniqueConstraint("organization_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(String(1000), default="")
+    kind: Mapped[str] = mapped_column(String(10), default=RULE)
+    rule: Mapped[str | None] = mapped_column(String(4000), default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AudienceMember(Base):
+    __tablename__ = "audience_members"
+    __table_args__ = (UniqueConstraint("audience_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    audience_id: Mapped[int] = mapped_column(ForeignKey("audiences.id"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+
+
+def create_audience(session: Session, organization_id: int, *, name: str, actor: Actor, kind: str = RULE,
+                    rule: str | None = None, description: str = "", member_ids: list[int] | None = None) -> Audience:
+    """A rule audience (`member.city == "Berlin"`) or a list audience. Raises RuleSyntaxError, DuplicateValue."""
+    _check(kind, rule)
+    audience = Audience(organization_id=organization_id, name=name.strip(), kind=kind, rule=rule,
+                        description=description)
+    try:
+        with session.begin_nested():
+            session.add(audience)
+    except IntegrityError:
+        raise DuplicateValue("An audience with this name already exists", field="name") from None
+    if member_ids:
+        add_members(session, audience, member_ids)
+    audience_record(session, actor, "audience.created", audience)
+    return audience
+
+
+def update_audience(session: Session, audience: Audience, *, actor: Actor, name: str | None = None,
+                    rule: str | None = None, description: str | None = None) -> Audience:
+    if rule is not None:
+        _check(audience.kind, rule)
+        audience.rule = rule
+    if name is not None and name.strip() != audience.name:
+        if session.scalar(select(Audience.id).where(Audience.organization_id == audience.organization_id,
+                                                    Audience.name == name.strip())):
+            raise DuplicateValue("An audience with this name already exists", field="name")
+        audience.name = name.strip()
+    if description is not None:
+        audience.description = description
+    session.flush()
+    audience_record(session, actor, "audience.updated", audience)
+    return audience
+
+
+def add_members(session: Session, audience: Audience, member_ids: list[int]) -> int:
+    """Add members of the audience's organisation to a list audience; returns how many were new."""
+    from .members import Member
+
+    if audience.kind != LIST:
+        raise ValidationFailed("Only list audiences take members", field="memberIds")
+    known = set(session.scalars(select(Member.id).where(Member.organization_id == audience.organization_id,
+                                                        Member.id.in_(member_ids))))
+    unknown = [m for m in member_ids if m not in known]
+    if unknown:
+        raise NotFound(f"Member {unknown[0]} not found", field="memberIds")
+    present = set(session.scalars(select(AudienceMember.member_id).where(AudienceMember.audience_id == audience.id)))
+    new = [m for m in dict.fromkeys(member_ids) if m not in present]
+    session.add_all([AudienceMember(audience_id=audience.id, member_id=m) for m in new])
+    session.flush()
+    return len(new)
+
+
+def get_audience(session: Session, organization_id: int, audience_id: int) -> Audience:
+    audience = session.get(Audience, audience_id)
+    if audience is None or audience.organization_id != organization_id:
+        raise NotFound("Audience not found", field="audienceId")
+    return audience
+
+
+def member_audiences(session: Session, member, member_ctx: dict[str, Any] | None = None) -> list[Audience]:
+    """The audiences the member is in now."""
+    from .context import member_context
+
+    audiences = list(session.scalars(select(Audience).where(Audience.organization_id == member.organization_id)
+                                     .order_by(Audience.id)))
+    if not audiences:
+        return []
+    listed = set(session.scalars(select(AudienceMember.audience_id).where(AudienceMember.member_id == member.id)))
+    ctx = None
+    found = []
+    for audience in audiences:
+        if audience.kind == LIST:
+            if audience.id in listed:
+                found.append(audience)
+            continue
+        if ctx is None:
+            ctx = {"member": {**(member_ctx or member_context(session, member, with_audiences=False)),
+                              "audiences": []}}
+        try:
+            if rules.matches(rules.parse(audience.rule or "false"), ctx):
+                found.append(audience)
+        except rules.RuleEvaluationError:
+            continue
+    return found
+
+
+def member_count(session: Session, audience: Audience, *, sample_limit: int = 50_000) -> int:
+    if audience.kind == LIST:
+        return session.scalar(select(func.count()).select_from(AudienceMember)
+                              .where(AudienceMember.audience_id == audience.id)) or 0
+    from .context import member_context
+    from .members import Member
+
+    ast = rules.parse(audience.rule or "false")
+    count = 0
+    for member in session.scalars(select(Member).where(Member.organization_id == audience.organization_id,
+                                                       Member.erased_at.is_(None)).limit(sample_limit)):
+        try:
+            count += rules.matches(ast, {"member": member_context(session, member, with_audiences=False)})
+        except rules.RuleEvaluationError:
+            pass
+    return count
+
+
+def _check(kind: str, rule: str | None) -> None:
+    if kind not in (RULE, LIST):
+        raise ValidationFailed("kind must be rule or list", field="kind")
+    if kind == RULE:
+        rules.parse(rule or "")
+
+
+def audience_record(session, actor, action, audience):
+    audit.record(session, actor, action, audience)

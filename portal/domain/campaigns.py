@@ -1,0 +1,545 @@
+"""Campaigns: constraints, then ordered actions of rules and effects.
+
+A campaign listens to one event type. When it is eligible for an event (active,
+inside its validity window, on one of its days and at one of its locations in
+its own timezone, for one of its tiers and audiences, over its minimum spend),
+its running actions are tried in index order: when every rule of an action is
+true, its effects apply. `abort_on_false` stops the campaign at an action whose
+rules are false; `abort_on_error` stops it when a rule cannot be evaluated
+(otherwise the action is skipped and the error reported).
+
+Invariants:
+- Rules and effects are validated when saved: a campaign never holds a rule
+  that does not parse or an effect of unknown shape.
+- A monthly points cap per member is never exceeded, even under concurrent
+  events: the month's counter row is locked while the grant is computed, and an
+  award that would cross the cap is applied partially.
+- Every applied effect writes a CampaignEvaluation row naming the campaign, the
+  action and the ledger transaction, so a history can say why points came.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import Boolean, ForeignKey, Numeric, String, UniqueConstraint, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from . import audit, engine, events, points, rules
+from .actors import Actor
+from .base import Base, utcnow
+from .context import WEEKDAYS, event_context, time_context
+from .errors import DuplicateValue, NotFound, ValidationFailed
+from .ledger import LedgerAccount, Reason
+from .organizations import LoyaltyProgram, default_program
+
+DRAFT, RUNNING, DISABLED = "draft", "running", "disabled"
+ACTION_STATUSES = (DRAFT, RUNNING, DISABLED)
+EFFECT_TYPES = ("award_points", "assign_coupon", "set_tier", "increment_mission", "emit_event")
+AWARD_MODES = ("fixed", "per_currency", "multiplier")
+ROUNDING = {"down": ROUND_FLOOR, "up": ROUND_CEILING, "nearest": ROUND_HALF_UP}
+Money = Numeric(14, 2)
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+    __table_args__ = (UniqueConstraint("organization_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    loyalty_program_id: Mapped[int] = mapped_column(ForeignKey("loyalty_programs.id"))
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(String(2000), default="")
+    event_type: Mapped[str] = mapped_column(String(100), default=engine.PURCHASE_CONFIRMED)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    valid_from: Mapped[dt.datetime | None] = mapped_column(default=None)
+    valid_to: Mapped[dt.datetime | None] = mapped_column(default=None)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    days_of_week: Mapped[list[str]] = mapped_column(default=list)
+    location_codes: Mapped[list[str]] = mapped_column(default=list)
+    tier_ids: Mapped[list[int]] = mapped_column(default=list)
+    audience_ids: Mapped[list[int]] = mapped_column(default=list)
+    min_spend: Mapped[Decimal | None] = mapped_column(Money, default=None)
+    monthly_points_cap: Mapped[int | None] = mapped_column(default=None)
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class CampaignAction(Base):
+    __tablename__ = "campaign_actions"
+    __table_args__ = (UniqueConstraint("campaign_id", "index"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    index: Mapped[int] = mapped_column(default=0)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    rules: Mapped[list[str]] = mapped_column(default=list)
+    effects: Mapped[list[dict[str, Any]]] = mapped_column(default=list)
+    abort_on_false: Mapped[bool] = mapped_column(Boolean, default=False)
+    abort_on_error: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16), default=RUNNING)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class CampaignMonthlyAward(Base):
+    """Points a campaign gave a member in one month: the counter behind the monthly cap."""
+
+    __tablename__ = "campaign_monthly_awards"
+    __table_args__ = (UniqueConstraint("campaign_id", "member_id", "period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    period: Mapped[str] = mapped_column(String(7))  # YYYY-MM in the campaign's timezone
+    points: Mapped[int] = mapped_column(default=0)
+
+
+class CampaignEvaluation(Base):
+    """Which campaign and action produced which effect and ledger transaction."""
+
+    __tablename__ = "campaign_evaluations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    action_id: Mapped[int] = mapped_column(ForeignKey("campaign_actions.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    event_type: Mapped[str] = mapped_column(String(100))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("purchase_orders.id"), index=True, default=None)
+    effect_type: Mapped[str] = mapped_column(String(32))
+    points: Mapped[int] = mapped_column(default=0)
+    ledger_transaction_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transactions.id"), index=True,
+                                                              default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+# --- saving campaigns -----------------------------------------------------------------
+
+CAMPAIGN_FIELDS = ("name", "description", "event_type", "active", "valid_from", "valid_to", "timezone",
+                   "days_of_week", "location_codes", "tier_ids", "audience_ids", "min_spend", "monthly_points_cap",
+                   "tags", "loyalty_program_id")
+
+
+def create_campaign(session: Session, organization_id: int, *, code: str, name: str, actor: Actor,
+                    **fields: Any) -> Campaign:
+    """Raises DuplicateValue for a taken code, ValidationFailed for a bad field."""
+    program_id = fields.pop("loyalty_program_id", None) or default_program(session, organization_id).id
+    campaign = Campaign(organization_id=organization_id, loyalty_program_id=program_id, code=code.strip(),
+                        name=name.strip())
+    _apply_fields(session, campaign, fields)
+    try:
+        with session.begin_nested():
+            session.add(campaign)
+    except IntegrityError:
+        raise DuplicateValue("A campaign with this code already exists", field="code") from None
+    audit.record(session, actor, "campaign.created", campaign)
+    return campaign
+
+
+def update_campaign(session: Session, campaign: Campaign, *, actor: Actor, **fields: Any) -> Campaign:
+    _apply_fields(session, campaign, fields)
+    session.flush()
+    audit.record(session, actor, "campaign.updated", campaign, fields=sorted(fields))
+    return campaign
+
+
+def get_campaign(session: Session, organization_id: int, campaign_id: int) -> Campaign:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None or campaign.organization_id != organization_id:
+        raise NotFound("Campaign not found", field="campaignId")
+    return campaign
+
+
+def actions_of(session: Session, campaign_id: int) -> list[CampaignAction]:
+    return list(session.scalars(select(CampaignAction).where(CampaignAction.campaign_id == campaign_id)
+                                .order_by(CampaignAction.index, CampaignAction.id)))
+
+
+def add_action(session: Session, campaign: Campaign, *, actor: Actor, rules_text: list[str],
+               effects: list[dict], index: int | None = None, name: str = "", abort_on_false: bool = False,
+               abort_on_error: bool = True, status: str = RUNNING) -> CampaignAction:
+    """Add an action; its rules must parse and its effects must be well-formed."""
+    if index is None:
+        index = max((a.index for a in actions_of(session, campaign.id)), default=-1) + 1
+    action = CampaignAction(organization_id=campaign.organization_id, campaign_id=campaign.id, index=index)
+    _apply_action(session, action, dict(rules_text=rules_text, effects=effects, name=name,
+                                        abort_on_false=abort_on_false, abort_on_error=abort_on_error, status=status))
+    try:
+        with session.begin_nested():
+            session.add(action)
+    except IntegrityError:
+        raise DuplicateValue("Another action already has this index", field="index") from None
+    audit.record(session, actor, "campaign.action_added", action, campaignId=campaign.id)
+    return action
+
+
+def update_action(session: Session, action: CampaignAction, *, actor: Actor, **fields: Any) -> CampaignAction:
+    if "index" in fields and fields["index"] is not None and fields["index"] != action.index:
+        if session.scalar(select(CampaignAction.id).where(CampaignAction.campaign_id == action.campaign_id,
+                                                          CampaignAction.index == fields["index"])):
+            raise DuplicateValue("Another action already has this index", field="index")
+        action.index = fields["index"]
+    _apply_action(session, action, {k: v for k, v in fields.items() if k != "index" and v is not None})
+    session.flush()
+    audit.record(session, actor, "campaign.action_updated", action, campaignId=action.campaign_id)
+    return action
+
+
+def get_action(session: Session, campaign: Campaign, action_id: int) -> CampaignAction:
+    action = session.get(CampaignAction, action_id)
+    if action is None or action.campaign_id != campaign.id:
+        raise NotFound("Action not found", field="actionId")
+    return action
+
+
+def evaluations_for_order(session: Session, order_id: int) -> list[CampaignEvaluation]:
+    return list(session.scalars(select(CampaignEvaluation).where(CampaignEvaluation.order_id == order_id)
+                                .order_by(CampaignEvaluation.id)))
+
+
+def _apply_fields(session: Session, campaign: Campaign, fields: dict[str, Any]) -> None:
+    unknown = set(fields) - set(CAMPAIGN_FIELDS)
+    if unknown:
+        raise ValidationFailed(f"Unknown field {sorted(unknown)[0]}", field=sorted(unknown)[0])
+    for key, value in fields.items():
+        if key == "timezone":
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValidationFailed("Unknown timezone", field="timezone") from None
+        elif key == "days_of_week":
+            value = [d.lower() for d in (value or [])]
+            bad = [d for d in value if d not in WEEKDAYS]
+            if bad:
+                raise ValidationFailed(f"Unknown day {bad[0]!r}", field="daysOfWeek")
+        elif key in ("location_codes", "tags"):
+            value = [str(v) for v in (value or [])]
+        elif key in ("tier_ids", "audience_ids"):
+            value = [int(v) for v in (value or [])]
+            _check_references(session, campaign.organization_id, key, value)
+        elif key == "min_spend" and value is not None:
+            value = Decimal(str(value))
+            if value < 0:
+                raise ValidationFailed("minSpend cannot be negative", field="minSpend")
+        elif key == "monthly_points_cap" and value is not None and value < 1:
+            raise ValidationFailed("monthlyPointsCap must be at least 1", field="monthlyPointsCap")
+        elif key == "loyalty_program_id" and value is not None:
+            program = session.get(LoyaltyProgram, value)
+            if program is None or program.organization_id != campaign.organization_id:
+                raise NotFound("Loyalty program not found", field="loyaltyProgramId")
+        elif key == "event_type" and not value:
+            raise ValidationFailed("eventType is required", field="eventType")
+        setattr(campaign, key, value)
+    if campaign.valid_from and campaign.valid_to and campaign.valid_to <= campaign.valid_from:
+        raise ValidationFailed("validTo must be after validFrom", field="validTo")
+
+
+def _check_references(session: Session, organization_id: int, key: str, ids: list[int]) -> None:
+    from .audiences import Audience
+    from .tiers import Tier
+
+    model, field_name = (Tier, "tierIds") if key == "tier_ids" else (Audience, "audienceIds")
+    found = set(session.scalars(select(model.id).where(model.organization_id == organization_id, model.id.in_(ids))))
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise NotFound(f"{field_name[:-3].capitalize()} {missing[0]} not found", field=field_name)
+
+
+def _apply_action(session: Session, action: CampaignAction, fields: dict[str, Any]) -> None:
+    if "rules_text" in fields:
+        texts = list(fields["rules_text"] or [])
+        for position, text in enumerate(texts):
+            try:
+                rules.parse(text)
+            except rules.RuleSyntaxError as error:
+                raise rules.RuleSyntaxError(error.message.rsplit(" at line", 1)[0], error.line, error.column,
+                                            field=f"rules[{position}]") from None
+        action.rules = texts
+    if "effects" in fields:
+        action.effects = [_check_effect(session, action.organization_id, effect, position)
+                          for position, effect in enumerate(fields["effects"] or [])]
+    if "status" in fields:
+        if fields["status"] not in ACTION_STATUSES:
+            raise ValidationFailed("status must be draft, running or disabled", field="status")
+        action.status = fields["status"]
+    for key in ("name", "abort_on_false", "abort_on_error"):
+        if key in fields:
+            setattr(action, key, fields[key])
+
+
+def _check_effect(session: Session, organization_id: int, effect: dict, position: int) -> dict:
+    where = f"effects[{position}]"
+    if not isinstance(effect, dict) or effect.get("type") not in EFFECT_TYPES:
+        raise ValidationFailed(f"type must be one of {', '.join(EFFECT_TYPES)}", field=f"{where}.type")
+    kind = effect["type"]
+    clean: dict[str, Any] = {"type": kind}
+    if kind == "award_points":
+        mode = effect.get("mode", "fixed")
+        if mode not in AWARD_MODES:
+            raise ValidationFailed("mode must be fixed, per_currency or multiplier", field=f"{where}.mode")
+        clean["mode"] = mode
+        if mode in ("fixed", "per_currency"):
+            clean["points"] = _positive_int(effect.get("points"), f"{where}.points")
+        if mode == "per_currency":
+            clean["per"] = str(_positive_decimal(effect.get("per", "1"), f"{where}.per"))
+            rounding = effect.get("rounding", "down")
+            if rounding not in ROUNDING:
+                raise ValidationFailed("rounding must be down, up or nearest", field=f"{where}.rounding")
+            clean["rounding"] = rounding
+            clean["categories"] = [str(c) for c in effect.get("categories") or []]
+        if mode == "multiplier":
+            clean["multiplier"] = str(_positive_decimal(effect.get("multiplier"), f"{where}.multiplier"))
+        clean["tierPoints"] = bool(effect.get("tierPoints", True))
+        if effect.get("ledgerAccountId") is not None:
+            account = session.get(LedgerAccount, effect["ledgerAccountId"])
+            if account is None or account.organization_id != organization_id:
+                raise NotFound("Ledger account not found", field=f"{where}.ledgerAccountId")
+            clean["ledgerAccountId"] = account.id
+    elif kind == "assign_coupon":
+        clean["couponBookId"] = _positive_int(effect.get("couponBookId"), f"{where}.couponBookId")
+    elif kind == "set_tier":
+        from .tiers import Tier
+
+        tier = session.get(Tier, effect.get("tierId") or 0)
+        if tier is None or tier.organization_id != organization_id:
+            raise NotFound("Tier not found", field=f"{where}.tierId")
+        clean["tierId"] = tier.id
+        if effect.get("expiresInDays") is not None:
+            clean["expiresInDays"] = _positive_int(effect["expiresInDays"], f"{where}.expiresInDays")
+    elif kind == "increment_mission":
+        clean["missionId"] = _positive_int(effect.get("missionId"), f"{where}.missionId")
+        clean["amount"] = _positive_int(effect.get("amount", 1), f"{where}.amount")
+    elif kind == "emit_event":
+        name = effect.get("eventType")
+        if not isinstance(name, str) or not name.strip():
+            raise ValidationFailed("eventType is required", field=f"{where}.eventType")
+        clean["eventType"] = name.strip()
+        clean["payload"] = effect.get("payload") if isinstance(effect.get("payload"), dict) else {}
+    return clean
+
+
+def _positive_int(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValidationFailed("must be a whole number above 0", field=field)
+    return value
+
+
+def _positive_decimal(value: Any, field: str) -> Decimal:
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise ValidationFailed("must be a number", field=field) from None
+    if not number.is_finite() or number <= 0:
+        raise ValidationFailed("must be above 0", field=field)
+    return number
+
+
+# --- evaluating -----------------------------------------------------------------------
+
+@engine.handler(10)
+def run_campaigns(session: Session, event: engine.LoyaltyEvent, evaluation: engine.Evaluation, *, actor: Actor,
+                  dry_run: bool = False) -> None:
+    """Apply every eligible campaign listening to the event's type."""
+    campaigns = list(session.scalars(select(Campaign).where(
+        Campaign.organization_id == event.organization_id, Campaign.event_type == event.event_type,
+        Campaign.active.is_(True)).order_by(Campaign.id)))
+    if not campaigns:
+        return
+    context = event_context(session, event)
+    for campaign in campaigns:
+        if _eligible(session, campaign, event, context):
+            _run_actions(session, campaign, event, context, evaluation, actor, dry_run)
+
+
+def eligible_spend(order, categories: list[str] | None = None) -> Decimal:
+    """What earns: the discounted total (discount lines never earn), or the named categories' lines."""
+    if categories:
+        return sum((i.unit_price * i.quantity for i in order.items
+                    if not i.is_discount and i.product_category_code in categories and i.unit_price > 0),
+                   Decimal(0))
+    spend = order.discounted_total if order.discounted_total is not None else order.total
+    return max(Decimal(spend), Decimal(0))
+
+
+def _eligible(session: Session, campaign: Campaign, event: engine.LoyaltyEvent, context: dict) -> bool:
+    moment = event.occurred_at
+    if campaign.valid_from and moment < campaign.valid_from:
+        return False
+    if campaign.valid_to and moment >= campaign.valid_to:
+        return False
+    local = time_context(moment, campaign.timezone)
+    if campaign.days_of_week and local["weekday"] not in campaign.days_of_week:
+        return False
+    location = event.order.location_code if event.order is not None else event.location_code
+    if campaign.location_codes and location not in campaign.location_codes:
+        return False
+    if campaign.tier_ids and context["member"]["tierId"] not in campaign.tier_ids:
+        return False
+    if campaign.audience_ids:
+        from .audiences import Audience
+
+        names = set(context["member"]["audiences"])
+        wanted = set(session.scalars(select(Audience.name).where(Audience.id.in_(campaign.audience_ids))))
+        if not names & wanted:
+            return False
+    if campaign.min_spend is not None:
+        if event.order is None or eligible_spend(event.order) < campaign.min_spend:
+            return False
+    return True
+
+
+def _run_actions(session, campaign, event, context, evaluation, actor, dry_run) -> None:
+    for action in actions_of(session, campaign.id):
+        if action.status != RUNNING:
+            continue
+        try:
+            passed = all(rules.matches(rules.parse(text), context) for text in action.rules)
+        except rules.RuleEvaluationError as error:
+            evaluation.errors.append({"campaignId": campaign.id, "actionId": action.id, "error": str(error)})
+            if action.abort_on_error:
+                return
+            continue
+        if not passed:
+            if action.abort_on_false:
+                return
+            continue
+        for effect in action.effects:
+            _apply_effect(session, campaign, action, effect, event, evaluation, actor, dry_run)
+
+
+def _apply_effect(session, campaign, action, effect, event, evaluation, actor, dry_run) -> None:
+    source = f"campaign:{campaign.code}"
+    kind = effect["type"]
+    if kind == "award_points":
+        requested = _award_amount(effect, event, evaluation, campaign)
+        granted = _take_from_cap(session, campaign, event, requested, dry_run)
+        result = engine.Effect(type="award_points", points=granted, campaign_id=campaign.id, action_id=action.id,
+                               source=source, details={"requested": requested, "capped": requested - granted,
+                                                       "mode": effect["mode"]})
+        if granted > 0 and not dry_run:
+            tx = _mint(session, campaign, event, granted, actor, effect.get("ledgerAccountId"), action)
+            result.ledger_transaction_id = tx.id
+            _record(session, campaign, action, event, "award_points", granted, tx.id)
+            if effect.get("tierPoints", True) and effect.get("ledgerAccountId") is None:
+                program = session.get(LoyaltyProgram, campaign.loyalty_program_id)
+                tier_tx = _mint(session, campaign, event, granted, actor, program.tier_points_account_id, action)
+                result.details["tierPointsTransactionId"] = tier_tx.id
+        evaluation.effects.append(result)
+    elif kind == "assign_coupon":
+        evaluation.effects.append(_assign_coupon(session, campaign, action, effect, event, actor, dry_run))
+    elif kind == "set_tier":
+        from . import tiers
+
+        tier = session.get(tiers.Tier, effect["tierId"])
+        if not dry_run:
+            expires = utcnow() + dt.timedelta(days=effect["expiresInDays"]) if effect.get("expiresInDays") else None
+            program = session.get(LoyaltyProgram, tier.loyalty_program_id)
+            tiers.set_tier(session, event.member.id, program, tier, actor=actor, expires_at=expires,
+                           reason=f"campaign {campaign.code}")
+            _record(session, campaign, action, event, "set_tier", 0, None)
+        evaluation.effects.append(engine.Effect(type="set_tier", campaign_id=campaign.id, action_id=action.id,
+                                                source=source, details={"tierId": tier.id, "tierName": tier.name}))
+    elif kind == "increment_mission":
+        from . import missions
+
+        mission = missions.get_mission(session, campaign.organization_id, effect["missionId"])
+        produced = missions.increment(session, event.member, mission, effect["amount"], actor=actor,
+                                      dry_run=dry_run)
+        evaluation.effects.append(engine.Effect(type="increment_mission", campaign_id=campaign.id,
+                                                action_id=action.id, source=source,
+                                                details={"missionId": mission.id, "amount": effect["amount"]}))
+        evaluation.effects.extend(produced)
+    elif kind == "emit_event":
+        if not dry_run:
+            events.emit(session, campaign.organization_id, effect["eventType"], member_id=event.member.id,
+                        campaignId=campaign.id, **effect.get("payload", {}))
+        evaluation.effects.append(engine.Effect(type="emit_event", campaign_id=campaign.id, action_id=action.id,
+                                                source=source, details={"eventType": effect["eventType"]}))
+
+
+def _award_amount(effect: dict, event: engine.LoyaltyEvent, evaluation: engine.Evaluation, campaign) -> int:
+    mode = effect["mode"]
+    if mode == "fixed":
+        return effect["points"]
+    if mode == "per_currency":
+        if event.order is None:
+            return 0
+        spend = eligible_spend(event.order, effect.get("categories"))
+        units = (spend / Decimal(effect["per"])).quantize(Decimal(1), rounding=ROUNDING[effect["rounding"]])
+        return int(units) * effect["points"]
+    # multiplier: extra points on top of what this campaign already awarded for the event
+    base = sum(e.points for e in evaluation.effects if e.type == "award_points" and e.campaign_id == campaign.id)
+    extra = (Decimal(base) * (Decimal(effect["multiplier"]) - 1)).quantize(Decimal(1), rounding=ROUND_FLOOR)
+    return max(int(extra), 0)
+
+
+def _take_from_cap(session: Session, campaign: Campaign, event: engine.LoyaltyEvent, requested: int,
+                   dry_run: bool) -> int:
+    """Grant up to `requested` within the member's monthly cap; the counter row is locked meanwhile."""
+    if requested <= 0:
+        return 0
+    if campaign.monthly_points_cap is None:
+        return requested
+    period = time_context(event.occurred_at, campaign.timezone)
+    period_key = f"{period['year']:04d}-{period['month']:02d}"
+    stmt = (select(CampaignMonthlyAward).where(CampaignMonthlyAward.campaign_id == campaign.id,
+                                               CampaignMonthlyAward.member_id == event.member.id,
+                                               CampaignMonthlyAward.period == period_key))
+    if dry_run:
+        counter = session.scalars(stmt).first()
+        return max(0, min(requested, campaign.monthly_points_cap - (counter.points if counter else 0)))
+    counter = session.scalars(stmt.with_for_update()).first()
+    if counter is None:
+        try:
+            with session.begin_nested():
+                counter = CampaignMonthlyAward(campaign_id=campaign.id, member_id=event.member.id,
+                                               period=period_key, points=0)
+                session.add(counter)
+        except IntegrityError:  # created by a concurrent event: lock the winner's row
+            counter = session.scalars(stmt.with_for_update()).one()
+    session.refresh(counter)
+    granted = max(0, min(requested, campaign.monthly_points_cap - counter.points))
+    counter.points += granted
+    session.flush()
+    return granted
+
+
+def _mint(session, campaign, event, amount, actor, account_id, action):
+    reason = Reason(description=campaign.name, tags=[f"campaign:{campaign.code}", f"action:{action.id}"],
+                    external_id=event.order.external_id if event.order is not None else None,
+                    external_event_date=event.occurred_at)
+    program = session.get(LoyaltyProgram, campaign.loyalty_program_id)
+    movement = points.mint_to_member(session, event.member, amount, actor=actor, reason=reason,
+                                     account_id=account_id or program.points_account_id)
+    return movement.transactions[0]
+
+
+def _record(session, campaign, action, event, effect_type, amount, tx_id) -> None:
+    session.add(CampaignEvaluation(organization_id=campaign.organization_id, campaign_id=campaign.id,
+                                   action_id=action.id, member_id=event.member.id, event_type=event.event_type,
+                                   order_id=event.order.id if event.order is not None else None,
+                                   effect_type=effect_type, points=amount, ledger_transaction_id=tx_id))
+    session.flush()
+
+
+def _assign_coupon(session, campaign, action, effect, event, actor, dry_run) -> engine.Effect:
+    result = engine.Effect(type="assign_coupon", campaign_id=campaign.id, action_id=action.id,
+                           source=f"campaign:{campaign.code}", details={"couponBookId": effect["couponBookId"]})
+    try:
+        from . import coupons
+    except ImportError:  # the offers engine is not installed
+        result.details["error"] = "coupons are not available"
+        return result
+    book = coupons.get_book(session, campaign.organization_id, effect["couponBookId"])
+    if dry_run:
+        return result
+    usages = coupons.assign(session, book, event.member, actor=actor)
+    result.details["couponUsageIds"] = [u.id for u in usages]
+    _record(session, campaign, action, event, "assign_coupon", 0, None)
+    return result

@@ -1,0 +1,76 @@
+"""The data a rule sees: plain dicts built from a member, an order and an event.
+
+One builder for campaigns, missions and audiences, so `member.tier` means the
+same everywhere. Tier names are lower-cased for comparison (`member.tier ==
+"gold"`); `member.tierName` keeps the original.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .ledger import Wallet
+from .organizations import default_program
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def member_context(session: Session, member, *, with_audiences: bool = True) -> dict[str, Any]:
+    from . import tiers
+
+    program = default_program(session, member.organization_id)
+    tier, _ = tiers.current_tier(session, member.id, program.id)
+    balances = dict(session.execute(select(Wallet.ledger_account_id, Wallet.balance)
+                                    .where(Wallet.member_id == member.id)).all())
+    context = {
+        "id": member.id, "loyaltyMemberId": member.loyalty_member_id, "memberType": member.member_type,
+        "email": member.email, "givenName": member.given_name, "familyName": member.family_name,
+        "city": member.city, "zipCode": member.zip_code, "countryCode": member.country_code,
+        "birthDate": member.birth_date.isoformat() if member.birth_date else None,
+        "customAttributes": dict(member.custom_attributes or {}),
+        "tier": tier.name.lower() if tier else None, "tierName": tier.name if tier else None,
+        "tierId": tier.id if tier else None,
+        "balance": int(balances.get(program.points_account_id, 0)),
+        "tierPoints": int(balances.get(program.tier_points_account_id, 0)),
+        "createdAt": member.created_at.isoformat(), "accountStatus": member.account_status,
+        "audiences": [],
+    }
+    if with_audiences:
+        from . import audiences
+
+        context["audiences"] = [a.name for a in audiences.member_audiences(session, member, context)]
+    return context
+
+
+def order_context(order) -> dict[str, Any]:
+    """Works for a stored PurchaseOrder and for an unsaved one being simulated."""
+    items = [{"sku": i.sku, "quantity": i.quantity, "unitPrice": i.unit_price,
+              "category": i.product_category_code, "isDiscount": i.is_discount,
+              "amount": (i.unit_price or Decimal(0)) * (i.quantity or 0)} for i in order.items]
+    return {"externalId": order.external_id, "type": order.type, "status": order.status,
+            "total": order.total, "discountedTotal": order.discounted_total,
+            "location": order.location_code, "currency": order.currency, "items": items,
+            "itemCount": sum(int(i["quantity"] or 0) for i in items if not i["isDiscount"])}
+
+
+def time_context(moment: dt.datetime, timezone: str = "UTC") -> dict[str, Any]:
+    local = moment.astimezone(ZoneInfo(timezone))
+    return {"weekday": WEEKDAYS[local.weekday()], "hour": local.hour, "date": local.date().isoformat(),
+            "month": local.month, "day": local.day, "year": local.year}
+
+
+def event_context(session: Session, event) -> dict[str, Any]:
+    """{"member", "order", "event", "location", "now"} for one LoyaltyEvent."""
+    context = {"member": member_context(session, event.member), "order": None,
+               "event": {"type": event.event_type, "payload": dict(event.payload or {}), **event.payload},
+               "location": event.location_code, "now": time_context(event.occurred_at)}
+    if event.order is not None:
+        context["order"] = order_context(event.order)
+        context["order"].update(time_context(event.occurred_at))
+        context["location"] = event.order.location_code
+    return context

@@ -1,0 +1,97 @@
+"""The earning engine's single entry point: a loyalty event in, effects out.
+
+Purchases, signups, coupon uses, referrals, birthdays and custom events all
+become a LoyaltyEvent and go through `dispatch`, which hands it to the
+registered handlers in priority order: campaigns (award points, assign coupons,
+set tiers...), then missions, then referral qualification.
+
+Invariants:
+- A dry run (simulation) writes nothing: handlers compute what they would do.
+- Every effect names the campaign and action (or mission, referral) that caused
+  it and the ledger transaction it wrote, so a history can say why.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from sqlalchemy.orm import Session
+
+from .actors import Actor
+from .base import utcnow
+
+# The seed's event names where it has one.
+PURCHASE_CONFIRMED = "member-purchase-order-confirmed"
+MEMBER_CREATED = "member-created"
+COUPON_USED = "coupon-code-used"
+REFERRAL_COMPLETED = "referral-completed"
+BIRTHDAY = "member-birthday"
+TIER_SET = "member-tier-set"
+BUILT_IN_EVENTS = (PURCHASE_CONFIRMED, MEMBER_CREATED, COUPON_USED, REFERRAL_COMPLETED, BIRTHDAY, TIER_SET)
+
+
+@dataclass
+class LoyaltyEvent:
+    organization_id: int
+    member: Any  # members.Member
+    event_type: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    occurred_at: dt.datetime = field(default_factory=utcnow)
+    system_unique_key: str | None = None
+    order: Any = None  # orders.PurchaseOrder for purchase events
+    location_code: str | None = None
+
+
+@dataclass
+class Effect:
+    type: str  # award_points | assign_coupon | set_tier | increment_mission | emit_event | mission_completed | ...
+    points: int = 0
+    campaign_id: int | None = None
+    action_id: int | None = None
+    source: str = ""  # "campaign:SAT-GOLD", "mission:12", "coupon:7", "referral:3"
+    ledger_transaction_id: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "points": self.points, "campaignId": self.campaign_id,
+                "actionId": self.action_id, "source": self.source,
+                "ledgerTransactionId": self.ledger_transaction_id, "details": self.details}
+
+
+@dataclass
+class Evaluation:
+    effects: list[Effect] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def points_awarded(self) -> int:
+        return sum(e.points for e in self.effects if e.type == "award_points")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"pointsAwarded": self.points_awarded, "effects": [e.as_dict() for e in self.effects],
+                "errors": self.errors}
+
+
+Handler = Callable[..., None]
+_handlers: list[tuple[int, Handler]] = []
+
+
+def handler(priority: int):
+    """Register fn(session, event, evaluation, *, actor, dry_run) to run on every event."""
+
+    def register(fn: Handler) -> Handler:
+        _handlers.append((priority, fn))
+        _handlers.sort(key=lambda pair: pair[0])
+        return fn
+
+    return register
+
+
+def dispatch(session: Session, event: LoyaltyEvent, *, actor: Actor, dry_run: bool = False,
+             evaluation: Evaluation | None = None) -> Evaluation:
+    """Run every handler on the event; returns what they did (or would do, in a dry run)."""
+    evaluation = evaluation or Evaluation()
+    for _, fn in list(_handlers):
+        fn(session, event, evaluation, actor=actor, dry_run=dry_run)
+    return evaluation

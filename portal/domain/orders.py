@@ -1,0 +1,402 @@
+"""Purchase orders: how purchases earn points, and how returns take them back.
+
+Posting an order with an `externalId` that exists updates it. The status moves
+created -> confirmed -> partially-returned -> returned, or to cancelled:
+
+- confirming dispatches `member-purchase-order-confirmed` to the earning engine
+  once; the points it awards are remembered on the order (`points_awarded`);
+- cancelling or returning takes back all of them, a partial return takes back
+  the returned share (cumulative `returnedTotal`, so a retry takes nothing);
+- points already spent are burned as far as the wallet allows and the rest is
+  recorded as a PointsDebt, never ignored.
+
+Invariants:
+- One order per (organisation, externalId); its row is locked while it changes,
+  so a retried or concurrent post never awards or takes back twice.
+- points_awarded = points earned by the order - points taken back (>= 0).
+- A simulation runs the same evaluation in a dry run inside a rolled-back
+  savepoint: it writes nothing.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, Numeric, String, UniqueConstraint, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from . import audit, engine, events, ledger
+from .actors import Actor
+from .base import Base, utcnow
+from .errors import Conflict, DomainError, NotFound, ValidationFailed
+from .ledger import LedgerAccount, Reason
+from .members import Member
+from .organizations import default_program
+
+CREATED, CONFIRMED, CANCELLED = "created", "confirmed", "cancelled"
+RETURNED, PARTIALLY_RETURNED = "returned", "partially-returned"
+STATUSES = (CREATED, CONFIRMED, CANCELLED, RETURNED, PARTIALLY_RETURNED)
+FINAL = (CANCELLED, RETURNED)
+Money = Numeric(14, 2)
+
+
+class PurchaseOrder(Base):
+    __tablename__ = "purchase_orders"
+    __table_args__ = (UniqueConstraint("organization_id", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    external_id: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(32), default="purchase")
+    status: Mapped[str] = mapped_column(String(32), default=CREATED)
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    total: Mapped[Decimal] = mapped_column(Money)
+    discounted_total: Mapped[Decimal | None] = mapped_column(Money, default=None)
+    returned_total: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    location_code: Mapped[str | None] = mapped_column(String(64), default=None)
+    external_event_date: Mapped[dt.datetime | None] = mapped_column(default=None)
+    points_earned: Mapped[int] = mapped_column(default=0)
+    points_awarded: Mapped[int] = mapped_column(default=0)
+    tier_points_earned: Mapped[int] = mapped_column(default=0)
+    tier_points_awarded: Mapped[int] = mapped_column(default=0)
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    items: Mapped[list["OrderItem"]] = relationship(order_by="OrderItem.line", cascade="all, delete-orphan",
+                                                    lazy="selectin")
+
+
+class OrderItem(Base):
+    __tablename__ = "purchase_order_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("purchase_orders.id"), index=True)
+    line: Mapped[int] = mapped_column(default=0)
+    sku: Mapped[str] = mapped_column(String(100))
+    quantity: Mapped[int] = mapped_column(default=1)
+    unit_price: Mapped[Decimal] = mapped_column(Money)
+    product_category_code: Mapped[str | None] = mapped_column(String(100), default=None)
+    is_discount: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class PointsDebt(Base):
+    """Points that a return should have taken back but the member had already spent."""
+
+    __tablename__ = "points_debts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    ledger_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("purchase_orders.id"), default=None)
+    amount: Mapped[int]
+    settled: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+@dataclass
+class ItemInput:
+    sku: str
+    quantity: int
+    unit_price: Decimal
+    product_category_code: str | None = None
+    is_discount: bool = False
+
+
+@dataclass
+class OrderInput:
+    external_id: str
+    status: str
+    total: Decimal
+    items: list[ItemInput] = field(default_factory=list)
+    type: str = "purchase"
+    discounted_total: Decimal | None = None
+    returned_total: Decimal | None = None
+    location_code: str | None = None
+    external_event_date: dt.datetime | None = None
+    currency: str = "EUR"
+
+
+@dataclass
+class OrderResult:
+    order: PurchaseOrder
+    evaluation: engine.Evaluation
+    points_taken_back: int = 0
+    debt_recorded: int = 0
+    changed: bool = True
+
+
+def record_order(session: Session, member: Member, data: OrderInput, *, actor: Actor) -> OrderResult:
+    """Create or update an order by externalId and move points as its status demands."""
+    _validate(data)
+    order = _locked_order(session, member.organization_id, data.external_id)
+    if order is None:
+        order = _insert(session, member, data)
+        if order is None:  # a concurrent post created it first
+            order = _locked_order(session, member.organization_id, data.external_id)
+        else:
+            audit.record(session, actor, "order.created", order)
+            events.emit(session, order.organization_id, "member-purchase-order-created", member_id=member.id,
+                        orderId=order.id, externalId=order.external_id)
+            return _transition(session, member, order, data, actor, previous=CREATED, new=True)
+    if order.member_id != member.id:
+        raise Conflict("This externalId belongs to another member's order", field="externalId")
+    return _transition(session, member, order, data, actor, previous=order.status, new=False)
+
+
+def simulate(session: Session, member: Member, data: OrderInput, *, actor: Actor) -> engine.Evaluation:
+    """What confirming this order would award, writing nothing."""
+    _validate(data)
+    order = PurchaseOrder(organization_id=member.organization_id, member_id=member.id, external_id=data.external_id,
+                          type=data.type, status=CONFIRMED, total=data.total, discounted_total=data.discounted_total,
+                          location_code=data.location_code, currency=data.currency)
+    order.items = [OrderItem(sku=i.sku, quantity=i.quantity, unit_price=i.unit_price,
+                             product_category_code=i.product_category_code, is_discount=i.is_discount)
+                   for i in data.items]
+    savepoint = session.begin_nested()
+    try:
+        return engine.dispatch(session, _purchase_event(member, order, data), actor=actor, dry_run=True)
+    finally:
+        savepoint.rollback()
+
+
+def import_orders(session: Session, organization_id: int, rows: list[tuple[Member | None, OrderInput | None, Any]],
+                  *, actor: Actor) -> list[dict]:
+    """Each row on its own: one bad order does not stop the others."""
+    results = []
+    for index, (member, data, error) in enumerate(rows):
+        if error is not None:
+            results.append({"index": index, "status": "failed", "error": error})
+            continue
+        try:
+            with session.begin_nested():
+                result = record_order(session, member, data, actor=actor)
+            results.append({"index": index, "status": "ok", "orderId": result.order.id,
+                            "pointsAwarded": result.order.points_awarded})
+        except DomainError as err:
+            results.append({"index": index, "status": "failed",
+                            "error": {"status": err.status, "title": err.title, "detail": err.message,
+                                      "errors": err.errors}})
+    return results
+
+
+def get_order(session: Session, organization_id: int, order_id: int) -> PurchaseOrder:
+    order = session.get(PurchaseOrder, order_id)
+    if order is None or order.organization_id != organization_id:
+        raise NotFound("Order not found", field="orderId")
+    return order
+
+
+def items_of(session: Session, order_id: int) -> list[OrderItem]:
+    return list(session.scalars(select(OrderItem).where(OrderItem.order_id == order_id).order_by(OrderItem.line)))
+
+
+def orders_of(session: Session, member_id: int):
+    return select(PurchaseOrder).where(PurchaseOrder.member_id == member_id)
+
+
+def outstanding_debt(session: Session, member_id: int) -> int:
+    return int(session.scalar(select(func.coalesce(func.sum(PointsDebt.amount - PointsDebt.settled), 0))
+                              .where(PointsDebt.member_id == member_id)) or 0)
+
+
+# --- internals ---------------------------------------------------------------------
+
+def _validate(data: OrderInput) -> None:
+    if data.status not in STATUSES:
+        raise ValidationFailed(f"status must be one of {', '.join(STATUSES)}", field="status")
+    if not data.external_id or not data.external_id.strip():
+        raise ValidationFailed("externalId is required", field="externalId")
+    if data.total < 0:
+        raise ValidationFailed("total cannot be negative", field="total")
+    if data.discounted_total is not None and not (0 <= data.discounted_total <= data.total):
+        raise ValidationFailed("discountedTotal must be between 0 and total", field="discountedTotal")
+    if data.returned_total is not None and not (0 <= data.returned_total <= data.total):
+        raise ValidationFailed("returnedTotal must be between 0 and total", field="returnedTotal")
+    for index, item in enumerate(data.items):
+        if item.quantity <= 0:
+            raise ValidationFailed("quantity must be at least 1", field=f"items[{index}].quantity")
+        if item.unit_price < 0 and not item.is_discount:
+            raise ValidationFailed("A negative unitPrice is a discount line: set isDiscount",
+                                   field=f"items[{index}].unitPrice")
+
+
+def _locked_order(session: Session, organization_id: int, external_id: str) -> PurchaseOrder | None:
+    return session.scalars(select(PurchaseOrder).where(PurchaseOrder.organization_id == organization_id,
+                                                       PurchaseOrder.external_id == external_id)
+                           .with_for_update().execution_options(populate_existing=True)).first()
+
+
+def _insert(session: Session, member: Member, data: OrderInput) -> PurchaseOrder | None:
+    order = PurchaseOrder(organization_id=member.organization_id, member_id=member.id, external_id=data.external_id,
+                          type=data.type, status=CREATED, total=data.total, discounted_total=data.discounted_total,
+                          location_code=data.location_code, external_event_date=data.external_event_date,
+                          currency=data.currency)
+    try:
+        with session.begin_nested():
+            session.add(order)
+    except IntegrityError:
+        return None
+    _replace_items(session, order, data.items)
+    return order
+
+
+def _replace_items(session: Session, order: PurchaseOrder, items: list[ItemInput]) -> None:
+    order.items = [OrderItem(line=n, sku=i.sku, quantity=i.quantity, unit_price=i.unit_price,
+                             product_category_code=i.product_category_code, is_discount=i.is_discount)
+                   for n, i in enumerate(items)]
+    session.flush()
+
+
+def _transition(session: Session, member: Member, order: PurchaseOrder, data: OrderInput, actor: Actor, *,
+                previous: str, new: bool) -> OrderResult:
+    target = data.status
+    result = OrderResult(order=order, evaluation=engine.Evaluation(), changed=new)
+    if previous in FINAL:
+        if target == previous:
+            result.changed = False
+            return result
+        raise Conflict(f"The order is {previous}; it cannot become {target}", field="status")
+    if previous == CREATED:
+        if target == CREATED:
+            if not new:
+                _update_open_order(session, order, data)
+                result.changed = True
+            return result
+        if target == CANCELLED:
+            _set_status(session, order, CANCELLED, actor)
+            result.changed = True
+            return result
+        if target in (RETURNED, PARTIALLY_RETURNED):
+            raise Conflict("Only a confirmed order can be returned", field="status")
+        if not new:
+            _update_open_order(session, order, data)
+        _confirm(session, member, order, data, actor, result)
+        return result
+    # previous is confirmed or partially-returned
+    if target == CONFIRMED or target == CREATED:
+        result.changed = False  # a retry of the confirmation, or a late "created": nothing to do
+        return result
+    if target in (CANCELLED, RETURNED):
+        _take_back(session, member, order, order.points_awarded, order.tier_points_awarded, actor, result,
+                   why="cancelled" if target == CANCELLED else "returned")
+        order.returned_total = order.total if target == RETURNED else order.returned_total
+        _set_status(session, order, target, actor)
+        result.changed = True
+        return result
+    # partial return: take back the returned share of what the order earned
+    returned = data.returned_total if data.returned_total is not None else _returned_from_items(order, data)
+    if returned < order.returned_total:
+        raise Conflict("returnedTotal is cumulative and cannot go down", field="returnedTotal")
+    if returned == order.returned_total and previous == PARTIALLY_RETURNED:
+        result.changed = False
+        return result
+    share = (returned / order.total) if order.total else Decimal(1)
+    keep_points = int((order.points_earned * (1 - share)).to_integral_value(rounding=ROUND_FLOOR))
+    keep_tier = int((order.tier_points_earned * (1 - share)).to_integral_value(rounding=ROUND_FLOOR))
+    _take_back(session, member, order, max(order.points_awarded - keep_points, 0),
+               max(order.tier_points_awarded - keep_tier, 0), actor, result, why="partially returned")
+    order.returned_total = returned
+    _set_status(session, order, RETURNED if returned >= order.total else PARTIALLY_RETURNED, actor)
+    result.changed = True
+    return result
+
+
+def _update_open_order(session: Session, order: PurchaseOrder, data: OrderInput) -> None:
+    order.total, order.discounted_total = data.total, data.discounted_total
+    order.location_code, order.external_event_date = data.location_code, data.external_event_date
+    order.type, order.currency = data.type, data.currency
+    _replace_items(session, order, data.items)
+
+
+def _returned_from_items(order: PurchaseOrder, data: OrderInput) -> Decimal:
+    """Without returnedTotal: the items posted now are what was kept; the rest was returned."""
+    kept = sum((i.unit_price * i.quantity for i in data.items), Decimal(0))
+    return max(order.total - kept, Decimal(0))
+
+
+def _confirm(session: Session, member: Member, order: PurchaseOrder, data: OrderInput, actor: Actor,
+             result: OrderResult) -> None:
+    order.status = CONFIRMED
+    order.confirmed_at = utcnow()
+    session.flush()
+    evaluation = engine.dispatch(session, _purchase_event(member, order, data), actor=actor)
+    program = default_program(session, member.organization_id)
+    earned = sum(e.points for e in evaluation.effects if e.type == "award_points"
+                 and _account_of(session, e.ledger_transaction_id) == program.points_account_id)
+    tier_earned = sum(_tier_points_of(session, e) for e in evaluation.effects if e.type == "award_points")
+    order.points_earned = order.points_awarded = earned
+    order.tier_points_earned = order.tier_points_awarded = tier_earned
+    result.evaluation = evaluation
+    audit.record(session, actor, "order.confirmed", order, points=earned)
+    events.emit(session, order.organization_id, "member-purchase-order-confirmed", member_id=member.id,
+                orderId=order.id, externalId=order.external_id, points=earned)
+    session.flush()
+
+
+def _account_of(session: Session, tx_id: int | None) -> int | None:
+    if tx_id is None:
+        return None
+    return session.scalar(select(ledger.LedgerTransaction.ledger_account_id)
+                          .where(ledger.LedgerTransaction.id == tx_id))
+
+
+def _tier_points_of(session: Session, effect: engine.Effect) -> int:
+    return effect.points if effect.details.get("tierPointsTransactionId") else 0
+
+
+def _purchase_event(member: Member, order: PurchaseOrder, data: OrderInput) -> engine.LoyaltyEvent:
+    return engine.LoyaltyEvent(organization_id=member.organization_id, member=member,
+                               event_type=engine.PURCHASE_CONFIRMED,
+                               payload={"externalId": order.external_id, "total": str(order.total)},
+                               occurred_at=data.external_event_date or utcnow(), order=order,
+                               location_code=order.location_code)
+
+
+def _take_back(session: Session, member: Member, order: PurchaseOrder, amount: int, tier_amount: int, actor: Actor,
+               result: OrderResult, *, why: str) -> None:
+    program = default_program(session, member.organization_id)
+    for account_id, due, attr in ((program.points_account_id, amount, "points_awarded"),
+                                  (program.tier_points_account_id, tier_amount, "tier_points_awarded")):
+        if due <= 0:
+            continue
+        account = session.get(LedgerAccount, account_id)
+        wallet = ledger.member_wallet(session, account, member.id)
+        session.refresh(wallet)
+        burnable = min(due, max(wallet.available, 0))
+        if burnable > 0:
+            reason = Reason(description=f"Order {order.external_id} {why}", tags=["order-return"],
+                            external_id=order.external_id)
+            # Corrections apply even to locked accounts: burn through the ledger directly.
+            ledger.burn(session, account, wallet, burnable, actor=actor, reason=reason) \
+                if member.can_move_points else _burn_correction(session, account, wallet, burnable, actor, reason)
+        shortfall = due - burnable
+        if shortfall > 0:
+            session.add(PointsDebt(organization_id=member.organization_id, member_id=member.id,
+                                   ledger_account_id=account_id, order_id=order.id, amount=shortfall))
+            if account_id == program.points_account_id:
+                result.debt_recorded += shortfall
+        setattr(order, attr, getattr(order, attr) - due)
+        if account_id == program.points_account_id:
+            result.points_taken_back += due
+    session.flush()
+
+
+def _burn_correction(session, account, wallet, amount, actor, reason):
+    source, target = wallet, ledger.system_wallet(session, account, ledger.BURNED)
+    return ledger._move(session, account, source, target, amount, ledger.BURN, actor, reason, False, None)
+
+
+def _set_status(session: Session, order: PurchaseOrder, status: str, actor: Actor) -> None:
+    order.status = status
+    order.updated_at = utcnow()
+    session.flush()
+    audit.record(session, actor, f"order.{status.replace('-', '_')}", order)
+    events.emit(session, order.organization_id, f"member-purchase-order-{status}", member_id=order.member_id,
+                orderId=order.id, externalId=order.external_id)
+
