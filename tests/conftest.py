@@ -85,7 +85,7 @@ def session(app, engine):
     ctx.pop()
     outer.rollback()
     connection.close()
-    db.session_factory.configure(bind=app.extensions["portal_db"].engine, join_transaction_mode="conservative_savepoint")
+    db.session_factory.configure(bind=app.extensions["portal_db"].engine, join_transaction_mode="conditional_savepoint")
 
 
 @pytest.fixture
@@ -170,7 +170,7 @@ def live_app(backend, tmp_path):
 
     db.session.remove()
     application = create_app(Config)
-    db.session_factory.configure(join_transaction_mode="conservative_savepoint")
+    db.session_factory.configure(join_transaction_mode="conditional_savepoint")
     yield application
     db.session.remove()
     application.extensions["portal_db"].engine.dispose()
