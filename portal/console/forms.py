@@ -15,6 +15,12 @@ from ..domain.ledger import MAX_AMOUNT
 from ..domain.members import ACTIVE, LOCKED
 from ..domain.staff import MIN_PASSWORD_LENGTH, ROLES
 
+try:  # wtforms 3.3 deprecates (value, label) tuples
+    from wtforms.fields.choices import SelectChoice as _Choice
+except ImportError:  # pragma: no cover - wtforms < 3.3
+    def _Choice(value, label):
+        return (value, label)
+
 
 class LoginForm(FlaskForm):
     email = EmailField("Email", validators=[InputRequired(), Length(max=254)])
@@ -59,7 +65,7 @@ class SetTierForm(FlaskForm):
     reason = StringField("Reason", validators=[Optional(), Length(max=200)])
 
     def with_tiers(self, tiers) -> "SetTierForm":
-        self.tier.choices = [("", "No tier")] + [(str(t.id), t.name) for t in tiers]
+        self.tier.choices = [_Choice("", "No tier")] + [_Choice(str(t.id), t.name) for t in tiers]
         return self
 
 
@@ -69,7 +75,7 @@ class RolesField(SelectMultipleField):
 
 
 def _role_choices():
-    return [(role, role) for role in ROLES]
+    return [_Choice(role, role) for role in ROLES]
 
 
 class StaffUserForm(FlaskForm):

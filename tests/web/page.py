@@ -34,7 +34,8 @@ class Page:
 
 
 def text_of(element) -> str:
-    return re.sub(r"\s+", " ", "".join(element.itertext())).strip()
+    # Pieces are joined with spaces so that table cells do not run together.
+    return re.sub(r"\s+", " ", " ".join(element.itertext())).strip()
 
 
 def page(response) -> Page:
