@@ -29,7 +29,9 @@ demo: migrate
 
 run: demo
 	@echo "Serving on http://127.0.0.1:$(PORT)/  (staff console: /console/, API docs: /api/docs)"
-	$(BIN)/gunicorn --workers $(WORKERS) --bind 127.0.0.1:$(PORT) --access-logfile - app:app
+	@# The background worker (expiry, tiers, birthdays, outbox) runs beside the web server and stops with it.
+	$(BIN)/flask --app app worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	  $(BIN)/gunicorn --workers $(WORKERS) --bind 127.0.0.1:$(PORT) --access-logfile - app:app
 
 test: $(VENV)/.installed-dev
 	scripts/system-deps.sh test

@@ -16,6 +16,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(orgs)
     app.cli.add_command(staff_group)
     app.cli.add_command(demo)
+    app.cli.add_command(worker)
 
 
 @click.group(help="Organisations.")
@@ -67,3 +68,18 @@ def load_demo():
     with db.transaction() as session:
         info = load(session)
     click.echo(info)
+
+
+@click.command(help="Run the background jobs: points expiry, tier expiry, birthdays, the event outbox.")
+@click.option("--once", is_flag=True, help="One round, then exit.")
+@click.option("--interval", default=30.0, show_default=True, help="Seconds between rounds.")
+def worker(once: bool, interval: float):
+    import logging
+
+    from .worker import run_forever, run_once
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(message)s")
+    if once:
+        click.echo(json.dumps(run_once()))
+    else:
+        run_forever(interval)

@@ -456,6 +456,7 @@ def _post(session: Session, source: Wallet, target: Wallet, amount: int, tx: Led
     session.flush()
     session.expire(source)
     session.expire(target)
+    signals.send(signals.points_moved, session, tx, source, target, amount, account)
     signals.send(signals.after_posting, session, tx, target)
 
 

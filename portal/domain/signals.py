@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import Callable
 
 after_posting: list[Callable] = []
+# fn(session, tx, source_wallet, target_wallet, amount, account): points lots follow every posted movement.
+points_moved: list[Callable] = []
 
 
 def connect(handlers: list[Callable]):

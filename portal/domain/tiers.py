@@ -229,3 +229,12 @@ def _promote_on_tier_points(session: Session, tx, target_wallet) -> None:
     program = program_for_tier_account(session, tx.ledger_account_id)
     if program is not None:
         evaluate(session, target_wallet.member_id, program)
+
+
+def reevaluate_after_expiry(session: Session, state: MemberTier, program: LoyaltyProgram) -> None:
+    """A tier set until a date has passed: fall back to the tier the member's tier points reach."""
+    points = tier_points(session, state.member_id, program)
+    reached = [t for t in tiers_of(session, program.id) if t.min_points <= points]
+    target = reached[-1] if reached else None
+    _change(session, state, target, source=AUTO, reason="tier expired", expires_at=None,
+            actor=system_actor(program.organization_id, "tier-expiry"))
