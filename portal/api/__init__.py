@@ -1,5 +1,5 @@
 """The JSON API under /api/v1."""
-from . import earning, ledgers, members, programs, staff  # noqa: F401  (register routes)
+from . import earning, events, ledgers, members, missions, programs, referrals, staff  # noqa: F401  (register routes)
 from .core import bp
 from .openapi import docs_bp
 

@@ -1,6 +1,6 @@
 """Every model module, imported once so the metadata (and Alembic) sees all tables."""
-from . import (audiences, audit, campaigns, events, idempotency, ledger, members, orders,  # noqa: F401
-               organizations, staff, throttle, tiers)
+from . import (audiences, audit, campaigns, events, idempotency, ledger, loyalty_events, members,  # noqa: F401
+               missions, orders, organizations, referrals, staff, throttle, tiers)
 from .base import Base
 
 metadata = Base.metadata
