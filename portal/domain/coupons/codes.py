@@ -1,0 +1,200 @@
+"""Code pools: generated or imported codes of a coupon book.
+
+Invariants: codes are unique within a book (a unique index, so concurrent
+imports cannot duplicate); generated codes use the unambiguous alphabet of card
+codes (no 0/O, 1/I/L) and are long enough that a guess hits any issued code
+with a probability below one in a billion (`GUESS_ODDS`); `book.code_count`
+always equals the number of code rows (updated in the same statement batch).
+"""
+from __future__ import annotations
+
+import math
+import re
+import secrets
+from dataclasses import dataclass, field
+
+from sqlalchemy import Select, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .. import audit
+from ..actors import Actor
+from ..errors import Conflict, NotFound, ValidationFailed
+from ..members import CODE_ALPHABET
+from .models import ARCHIVED, CouponBook, CouponCode
+
+GUESS_ODDS = 10 ** 9          # one lucky guess in a billion, at the pool's final size
+MIN_LENGTH, MAX_LENGTH = 8, 32
+DEFAULT_LENGTH = 12           # 31^12 is about 7.9e17
+MAX_GENERATE = 20_000         # per request; more in several calls
+MAX_IMPORT = 20_000
+CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
+PREFIX_PATTERN = re.compile(r"^[A-Za-z0-9_-]{0,20}$")
+_CHUNK = 500
+
+
+@dataclass
+class RowError:
+    index: int
+    code: str
+    message: str
+
+
+@dataclass
+class ImportResult:
+    added: list[str] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+
+
+def minimum_length(pool_size: int) -> int:
+    """Shortest random part so that pool_size / 31^length stays below 1 / GUESS_ODDS."""
+    return max(MIN_LENGTH, math.ceil(math.log(max(pool_size, 1) * GUESS_ODDS, len(CODE_ALPHABET))))
+
+
+def random_code(length: int, prefix: str = "") -> str:
+    return prefix + "".join(secrets.choice(CODE_ALPHABET) for _ in range(length))
+
+
+def generate_codes(session: Session, book: CouponBook, count: int, *, actor: Actor, prefix: str = "",
+                   length: int | None = None) -> list[str]:
+    """Add `count` new random codes to the book's pool and return them.
+
+    Raises ValidationFailed when the count, prefix or length is out of range, or
+    the length would make codes guessable for the pool's size.
+    """
+    _require_open(book)
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_GENERATE:
+        raise ValidationFailed(f"count must be between 1 and {MAX_GENERATE}", field="generate.count")
+    prefix = (prefix or "").strip().upper()
+    if not PREFIX_PATTERN.match(prefix):
+        raise ValidationFailed("prefix: up to 20 letters, digits, - or _", field="generate.prefix")
+    needed = minimum_length(book.code_count + count)
+    if length is None:
+        length = max(DEFAULT_LENGTH, needed)
+    if not needed <= length <= MAX_LENGTH:
+        raise ValidationFailed(f"length must be between {needed} and {MAX_LENGTH} for a pool of "
+                               f"{book.code_count + count} codes, so that codes cannot be guessed",
+                               field="generate.length")
+    fresh: set[str] = set()
+    while len(fresh) < count:
+        fresh.update(random_code(length, prefix) for _ in range(count - len(fresh)))
+        fresh -= _existing(session, book, fresh)
+    codes = sorted(fresh)
+    _insert(session, book, codes)
+    audit.record(session, actor, "coupon_book.codes_generated", book, count=count, length=length,
+                 prefix=prefix)
+    return codes
+
+
+def check_codes(session: Session, book: CouponBook, codes: list[str]) -> ImportResult:
+    """What an import would do: the clean codes and one error per bad row. Writes nothing."""
+    result = ImportResult()
+    seen: dict[str, int] = {}
+    cleaned: list[tuple[int, str]] = []
+    for index, raw in enumerate(codes):
+        code = (raw if isinstance(raw, str) else "").strip()
+        if not code:
+            result.errors.append(RowError(index, str(raw), "empty code"))
+        elif not CODE_PATTERN.match(code):
+            result.errors.append(RowError(index, code, "use up to 100 letters, digits, - or _"))
+        elif code in seen:
+            result.errors.append(RowError(index, code, f"duplicate of row {seen[code] + 1}"))
+        else:
+            seen[code] = index
+            cleaned.append((index, code))
+    taken = _existing(session, book, {code for _, code in cleaned})
+    for index, code in cleaned:
+        if code in taken:
+            result.errors.append(RowError(index, code, "already in this coupon book"))
+        else:
+            result.added.append(code)
+    result.errors.sort(key=lambda e: e.index)
+    return result
+
+
+def import_codes(session: Session, book: CouponBook, codes: list[str], *, actor: Actor,
+                 skip_invalid: bool = False) -> ImportResult:
+    """Add the given codes to the pool.
+
+    All or nothing by default: any bad row raises ValidationFailed naming
+    `codes[i]`. With skip_invalid (the console's CSV upload) the good rows are
+    added and the bad ones come back in `errors`.
+    """
+    _require_open(book)
+    if not codes:
+        raise ValidationFailed("Give at least one code", field="codes")
+    if len(codes) > MAX_IMPORT:
+        raise ValidationFailed(f"At most {MAX_IMPORT} codes per import", field="codes")
+    result = check_codes(session, book, codes)
+    if result.errors and not skip_invalid:
+        raise ValidationFailed(f"codes[{result.errors[0].index}]: {result.errors[0].message}",
+                               errors={f"codes[{e.index}]": [e.message] for e in result.errors})
+    if result.added:
+        try:
+            with session.begin_nested():
+                _insert(session, book, result.added)
+        except IntegrityError:
+            raise Conflict("Some codes were added by someone else meanwhile; try again", field="codes") from None
+    audit.record(session, actor, "coupon_book.codes_imported", book, added=len(result.added),
+                 rejected=len(result.errors))
+    return result
+
+
+def codes_query(book: CouponBook, *, status: str | None = None, code: str | None = None) -> Select:
+    """The pool, for listing: status free (can still be handed out), assigned or used."""
+    stmt = select(CouponCode).where(CouponCode.book_id == book.id)
+    if code:
+        stmt = stmt.where(CouponCode.code == code.strip())
+    if status == "free":
+        if book.max_assigned_per_coupon is not None:
+            stmt = stmt.where(CouponCode.assigned_count < book.max_assigned_per_coupon)
+    elif status == "assigned":
+        stmt = stmt.where(CouponCode.assigned_count > 0)
+    elif status == "used":
+        stmt = stmt.where(CouponCode.used_count > 0)
+    elif status is not None:
+        raise ValidationFailed("status must be free, assigned or used", field="status")
+    return stmt
+
+
+def get_code(session: Session, book: CouponBook, code_id: int) -> CouponCode:
+    code = session.get(CouponCode, code_id)
+    if code is None or code.book_id != book.id:
+        raise NotFound("Coupon code not found", field="couponId")
+    return code
+
+
+def code_status(book: CouponBook, code: CouponCode) -> str:
+    if code.used_count and book.max_assigned_per_coupon is not None and \
+            code.used_count >= book.max_assigned_per_coupon:
+        return "used"
+    if book.max_assigned_per_coupon is not None and code.assigned_count >= book.max_assigned_per_coupon:
+        return "assigned"
+    return "free"
+
+
+# --- internals -------------------------------------------------------------------
+
+def _require_open(book: CouponBook) -> None:
+    if book.publishing_status == ARCHIVED:
+        raise Conflict("An archived coupon book takes no more codes", field="publishingStatus")
+
+
+def _existing(session: Session, book: CouponBook, codes: set[str]) -> set[str]:
+    found: set[str] = set()
+    ordered = list(codes)
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start:start + _CHUNK]
+        found.update(session.scalars(select(CouponCode.code).where(CouponCode.book_id == book.id,
+                                                                   CouponCode.code.in_(chunk))))
+    return found
+
+
+def _insert(session: Session, book: CouponBook, codes: list[str]) -> None:
+    """One multi-row INSERT (executemany) and the book's count in the same transaction."""
+    session.execute(insert(CouponCode), [{"organization_id": book.organization_id, "book_id": book.id, "code": c,
+                                          "assigned_count": 0, "used_count": 0} for c in codes])
+    session.execute(update(CouponBook).where(CouponBook.id == book.id)
+                    .values(code_count=CouponBook.code_count + len(codes))
+                    .execution_options(synchronize_session=False))
+    session.expire(book, ["code_count"])

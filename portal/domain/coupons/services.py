@@ -1,0 +1,762 @@
+"""Assigning, using and reverting coupons; activation; coupons applied to purchases.
+
+One home for every coupon rule: the JSON API, the point-of-sale routes, the
+console, the member portal and the earning engine all call these functions.
+
+Rules, in the order they are checked (so that the answer never depends on
+whether a guessed code exists):
+1. the member's account is ACTIVE (AccountNotActive);
+2. the book is published (CouponNotPublished), not ended (CouponExpired),
+   for a use also started (CouponNotYetValid) and not an automatic type
+   (CouponManualUseNotAllowed); the member's tier is allowed (CouponNotEligible);
+3. an activatable book was activated by the member (CouponNotActivated);
+4. a coupon the member already holds is used first; otherwise a new one is
+   assigned on the spot, within maxAssignedPerMember, maxCouponCount and the
+   member's points (CouponLimitReached, InsufficientPoints), checked before
+   the named code is even looked up;
+5. a named code that the member does not hold and that cannot be handed out
+   (unknown, someone else's, used up) is refused with one and the same
+   CouponCodeNotUsable; failures are counted per member and more than
+   CODE_ATTEMPTS in CODE_WINDOW give TooManyAttempts (429).
+
+Limits are exact under concurrency: every operation on a (member, book) pair
+first locks its AccountCoupon row, and every counter moves by a conditional
+UPDATE whose row count is checked. Lock order, the same everywhere so that
+PostgreSQL never deadlocks: account coupon -> book -> code -> assignment ->
+wallets.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any, Callable
+
+from sqlalchemy import select, true, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .. import audit, events, idempotency, ledger, throttle
+from ..actors import Actor
+from ..base import isoformat, utcnow
+from ..errors import AccountNotActive, AlreadyResolved, Conflict, InsufficientBalance, NotFound, ValidationFailed
+from ..ledger import LedgerAccount, LedgerTransaction, Reason
+from ..members import Member
+from ..organizations import LoyaltyProgram
+from ..tiers import MemberTier
+from .books import free_code_count
+from .errors import (CouponAlreadyUsed, CouponCodeNotUsable, CouponExpired, CouponLimitReached,
+                     CouponManualUseNotAllowed, CouponNotActivatable, CouponNotActivated, CouponNotEligible,
+                     CouponNotPublished, CouponNotYetValid, CouponRefused, InsufficientPoints)
+from .models import (ASSIGN, ASSIGNED, EXTRAPOINT, MULTIPLIER, PUBLISHED, REVERTED, USE, USED, AccountCoupon,
+                     CouponBook, CouponCode, CouponUsage)
+
+MAX_ASSIGN_PER_REQUEST = 100
+CODE_SCOPE = "coupon-code"
+CODE_ATTEMPTS = 10
+CODE_WINDOW = dt.timedelta(hours=1)
+_ACCOUNT_COUPON_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://portal.example/account-coupons")
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a coupon was assigned or used: the store and the till (Convercus `interaction-id`)."""
+
+    location_code: str | None = None
+    interaction_point: str | None = None
+
+
+@dataclass
+class CouponResult:
+    usages: list[CouponUsage]
+    replayed: bool = False
+
+
+@dataclass
+class Purchase:
+    """What the earning engine knows about a purchase when it asks for coupon effects."""
+
+    total: Decimal
+    base_points: int = 0
+    external_id: str | None = None
+    items: list[dict[str, Any]] = field(default_factory=list)
+    place: Place = field(default_factory=Place)
+
+
+@dataclass
+class AppliedCoupon:
+    book_id: int
+    type: str
+    value: Decimal
+    assignment_id: int
+    usage_id: int | None  # None in a dry run
+
+
+@dataclass
+class PurchaseCouponEffects:
+    """Extra points add up; of several multipliers only the highest applies (and only it is used)."""
+
+    extra_points: int = 0
+    multiplier: Decimal = Decimal(1)
+    applied: list[AppliedCoupon] = field(default_factory=list)
+
+    def points_for(self, base_points: int) -> int:
+        multiplied = (Decimal(base_points) * self.multiplier).to_integral_value(rounding=ROUND_FLOOR)
+        return int(multiplied) + self.extra_points
+
+
+# --- identifiers ---------------------------------------------------------------------
+
+def account_coupon_public_id(organization_id: int, member_id: int, book_id: int) -> str:
+    """The Convercus accountCouponId: the same for a member and a book, whenever asked."""
+    return str(uuid.uuid5(_ACCOUNT_COUPON_NAMESPACE, f"{organization_id}:{member_id}:{book_id}"))
+
+
+def get_usage(session: Session, organization_id: int, usage_id: int) -> CouponUsage:
+    usage = session.get(CouponUsage, usage_id)
+    if usage is None or usage.organization_id != organization_id:
+        raise NotFound("Coupon usage not found", field="couponUsageId")
+    return usage
+
+
+def usages_by_ids(session: Session, ids: list[int]) -> list[CouponUsage]:
+    if not ids:
+        return []
+    found = {u.id: u for u in session.scalars(select(CouponUsage).where(CouponUsage.id.in_(ids)))}
+    return [found[i] for i in ids if i in found]
+
+
+def get_account_coupon(session: Session, organization_id: int, public_id: str) -> AccountCoupon:
+    account = session.scalars(select(AccountCoupon).where(AccountCoupon.public_id == public_id)).first()
+    if account is None or account.organization_id != organization_id:
+        raise NotFound("Account coupon not found", field="accountCouponId")
+    return account
+
+
+def find_account_coupon(session: Session, member_id: int, book_id: int) -> AccountCoupon | None:
+    return session.scalars(select(AccountCoupon).where(AccountCoupon.book_id == book_id,
+                                                       AccountCoupon.member_id == member_id)).first()
+
+
+# --- assigning --------------------------------------------------------------------------
+
+def assign_coupons(session: Session, member: Member, book: CouponBook, *, actor: Actor, number_of_codes: int = 1,
+                   strict_mode: bool = False, expires_at: dt.datetime | None = None,
+                   system_unique_keys: list[str] | None = None, place: Place | None = None,
+                   custom_attributes: dict[str, Any] | None = None, now: dt.datetime | None = None) -> CouponResult:
+    """Give the member `number_of_codes` coupons of the book (a code each when the book has a pool).
+
+    Without strict mode as many as the limits allow are assigned (at least one);
+    with it, all or none. Burns assignmentRequiredPoints per coupon. Raises the
+    CouponRefused family, InsufficientPoints, AccountNotActive, ValidationFailed,
+    IdempotencyKeyReused.
+    """
+    now = now or utcnow()
+    place = place or Place()
+    if isinstance(number_of_codes, bool) or not isinstance(number_of_codes, int) or \
+            not 1 <= number_of_codes <= MAX_ASSIGN_PER_REQUEST:
+        raise ValidationFailed(f"numberOfCodes must be between 1 and {MAX_ASSIGN_PER_REQUEST}", field="numberOfCodes")
+    if expires_at is not None and expires_at <= now:
+        raise ValidationFailed("expiredAt must be in the future", field="expiredAt")
+    keys = [k for k in (system_unique_keys or []) if k]
+    if keys and len(keys) not in (1, number_of_codes):
+        raise ValidationFailed("Give one systemUniqueKey, or one per code", field="systemUniqueKeys")
+
+    def perform() -> dict:
+        _require_active(member)
+        _require_assignable(book, now)
+        _require_eligible(session, member, book, now)
+        account = lock_account_coupon(session, member, book)
+        assigned: list[CouponUsage] = []
+        for index in range(number_of_codes):
+            key = keys[index] if len(keys) == number_of_codes else (keys[0] if keys else None)
+            try:
+                with session.begin_nested():
+                    assigned.append(_assign_one(session, member, book, account, actor=actor, now=now,
+                                                expires_at=expires_at, key=key, place=place,
+                                                custom_attributes=custom_attributes))
+            except (CouponRefused, InsufficientBalance):
+                if strict_mode or not assigned:
+                    raise
+                break
+        return {"couponUsageIds": [u.id for u in assigned]}
+
+    params = {"book": book.id, "member": member.id, "n": number_of_codes, "strict": strict_mode,
+              "expiredAt": isoformat(expires_at), "keys": keys, "place": _place_params(place),
+              "customAttributes": custom_attributes or {}}
+    return _once(session, member.organization_id, _combined_key("assign", keys), "coupon.assign", params, perform)
+
+
+def claim_coupon(session: Session, member: Member, book: CouponBook, *, actor: Actor,
+                 system_unique_key: str | None = None, place: Place | None = None) -> CouponResult:
+    """The member takes one coupon of the book for themselves (the portal's 'claim' button)."""
+    return assign_coupons(session, member, book, actor=actor, number_of_codes=1, strict_mode=True,
+                          system_unique_keys=[system_unique_key] if system_unique_key else None, place=place)
+
+
+# --- using ------------------------------------------------------------------------------
+
+def use_coupon(session: Session, member: Member, book: CouponBook, *, actor: Actor, code: str | None = None,
+               system_unique_key: str | None = None, place: Place | None = None,
+               custom_attributes: dict[str, Any] | None = None, now: dt.datetime | None = None) -> CouponResult:
+    """Use one of the member's coupons of the book, the one with `code` if named.
+
+    When the member holds no usable coupon, one is assigned on the spot (with
+    the named code if it is free) and used. Burns usageRequiredPoints. Raises
+    the CouponRefused family (see the module docstring), InsufficientPoints,
+    AccountNotActive, TooManyAttempts, IdempotencyKeyReused.
+
+    A CouponCodeNotUsable must outlive the rolled-back transaction: the caller
+    rolls back, calls `note_code_failure` and commits, then reports the error.
+    """
+    now = now or utcnow()
+    place = place or Place()
+    code = (code or "").strip() or None
+
+    def perform() -> dict:
+        use, new_assignment = _use(session, member, book, actor=actor, code=code, key=system_unique_key,
+                                   place=place, custom_attributes=custom_attributes, now=now, manual=True)
+        return {"couponUsageIds": ([new_assignment.id] if new_assignment else []) + [use.id]}
+
+    params = {"book": book.id, "member": member.id, "code": code, "place": _place_params(place),
+              "customAttributes": custom_attributes or {}}
+    return _once(session, member.organization_id, system_unique_key, "coupon.use", params, perform)
+
+
+def note_code_failure(session: Session, member: Member) -> None:
+    """Count a refused code against the member (call in its own transaction, see use_coupon)."""
+    throttle.record_failure(session, CODE_SCOPE, _throttle_key(member))
+
+
+def redeem_account_coupon(session: Session, organization_id: int, account_coupon_id: str, *, actor: Actor,
+                          system_unique_key: str | None = None, place: Place | None = None,
+                          now: dt.datetime | None = None) -> CouponResult:
+    """Point of sale: use the member's coupon of the book behind an accountCouponId."""
+    account = get_account_coupon(session, organization_id, account_coupon_id)
+    member = session.get(Member, account.member_id)
+    book = session.get(CouponBook, account.book_id)
+    return use_coupon(session, member, book, actor=actor, system_unique_key=system_unique_key, place=place, now=now)
+
+
+# --- activation ---------------------------------------------------------------------------
+
+def set_activation(session: Session, member: Member, book: CouponBook, activated: bool, *, actor: Actor,
+                   now: dt.datetime | None = None) -> AccountCoupon:
+    """Activate or deactivate an activatable book for the member (Convercus activation).
+
+    Raises CouponNotActivatable, CouponNotPublished, CouponExpired, AccountNotActive.
+    """
+    now = now or utcnow()
+    if not book.activatable:
+        raise CouponNotActivatable("This coupon is always active; it cannot be activated or deactivated",
+                                   field="activated")
+    _require_active(member)
+    _require_assignable(book, now)
+    account = lock_account_coupon(session, member, book)
+    account.activated = bool(activated)
+    if activated:
+        account.last_activation_date = now
+    session.flush()
+    audit.record(session, actor, "coupon.activated" if activated else "coupon.deactivated", account,
+                 couponBookId=book.id, memberId=member.id)
+    return account
+
+
+def set_account_coupon_activation(session: Session, organization_id: int, account_coupon_id: str, activated: bool,
+                                  *, actor: Actor) -> AccountCoupon:
+    account = get_account_coupon(session, organization_id, account_coupon_id)
+    return set_activation(session, session.get(Member, account.member_id), session.get(CouponBook, account.book_id),
+                          activated, actor=actor)
+
+
+# --- reverting ----------------------------------------------------------------------------
+
+def revert_usage(session: Session, organization_id: int, usage_id: int, *, actor: Actor,
+                 system_unique_key: str | None = None) -> CouponResult:
+    """Undo a use (the coupon can be used again) or an assignment (its use too, if used).
+
+    Points burned for what is reverted are refunded. Raises NotFound,
+    AlreadyResolved when already reverted.
+    """
+    def perform() -> dict:
+        usage = get_usage(session, organization_id, usage_id)
+        member = session.get(Member, usage.member_id)
+        book = session.get(CouponBook, usage.book_id)
+        account = lock_account_coupon(session, member, book)
+        session.refresh(usage)
+        if usage.reverted_at is not None:
+            raise AlreadyResolved("This coupon usage was already reverted", field="couponUsageId")
+        reverted = []
+        if usage.kind == USE:
+            reverted.append(_revert_use(session, book, account, usage, actor=actor))
+        else:
+            if usage.state == USED:
+                live_use = session.scalars(select(CouponUsage).where(
+                    CouponUsage.assignment_id == usage.id, CouponUsage.kind == USE,
+                    CouponUsage.reverted_at.is_(None))).first()
+                if live_use is not None:
+                    reverted.append(_revert_use(session, book, account, live_use, actor=actor))
+            reverted.append(_revert_assignment(session, book, account, usage, actor=actor))
+        return {"couponUsageIds": [u.id for u in reverted]}
+
+    return _once(session, organization_id, system_unique_key, "coupon.revert", {"usage": usage_id}, perform)
+
+
+# --- purchases (called by the earning engine) ---------------------------------------------
+
+def apply_purchase_coupons(session: Session, member: Member, purchase: Purchase, *, actor: Actor,
+                           qualifies: Callable[[CouponBook, Purchase], bool] | None = None,
+                           dry_run: bool = False, system_unique_key: str | None = None,
+                           now: dt.datetime | None = None) -> PurchaseCouponEffects:
+    """Use the member's EXTRAPOINT and MULTIPLIER coupons that this purchase qualifies for.
+
+    A coupon qualifies when its book is published and current, the member may
+    use it (tier, activation, expiry), the purchase total reaches the book's
+    `condition.minTotal` if set, and `qualifies(book, purchase)` (the rules
+    engine's say) is true. One coupon per EXTRAPOINT book applies; of the
+    multipliers only the highest. With dry_run nothing is written (simulation).
+    Idempotency belongs to the caller's operation: call this inside it.
+    """
+    now = now or utcnow()
+    effects = PurchaseCouponEffects()
+    if not member.can_move_points or member.erased_at is not None:
+        return effects
+    rows = session.execute(
+        select(CouponUsage, CouponBook).join(CouponBook, CouponBook.id == CouponUsage.book_id)
+        .where(CouponUsage.member_id == member.id, CouponUsage.kind == ASSIGN, CouponUsage.state == ASSIGNED,
+               CouponUsage.reverted_at.is_(None), CouponBook.type.in_((EXTRAPOINT, MULTIPLIER)),
+               CouponBook.publishing_status == PUBLISHED)
+        .order_by(CouponUsage.expires_at.is_(None), CouponUsage.expires_at, CouponUsage.id)).all()
+    chosen: dict[int, tuple[CouponUsage, CouponBook]] = {}
+    for assignment, book in rows:
+        if book.id in chosen or not _qualifies(session, member, book, assignment, purchase, qualifies, now):
+            continue
+        chosen[book.id] = (assignment, book)
+    extra = [pair for pair in chosen.values() if pair[1].type == EXTRAPOINT]
+    multipliers = sorted((pair for pair in chosen.values() if pair[1].type == MULTIPLIER),
+                         key=lambda pair: (-Decimal(pair[1].discount_amount), pair[0].id))
+    for assignment, book in extra + multipliers[:1]:
+        usage_id = None
+        if not dry_run:
+            try:
+                with session.begin_nested():
+                    usage, _ = _use(session, member, book, actor=actor, code=None, key=system_unique_key,
+                                    place=purchase.place, custom_attributes={"purchase": purchase.external_id},
+                                    now=now, manual=False, assignment_id=assignment.id)
+                usage_id = usage.id
+            except (CouponRefused, InsufficientBalance):
+                continue  # e.g. used meanwhile: the purchase simply earns without it
+        value = Decimal(book.discount_amount)
+        if book.type == EXTRAPOINT:
+            effects.extra_points += int(value)
+        else:
+            effects.multiplier = value
+        effects.applied.append(AppliedCoupon(book_id=book.id, type=book.type, value=value,
+                                             assignment_id=assignment.id, usage_id=usage_id))
+    return effects
+
+
+# --- checks shared with the read side -----------------------------------------------------
+
+def assignment_refusal(session: Session, member: Member, book: CouponBook,
+                       now: dt.datetime | None = None) -> CouponRefused | Conflict | None:
+    """The rule that would refuse a claim right now, or None (for greying out a button). Writes nothing."""
+    now = now or utcnow()
+    try:
+        _require_active(member)
+        _require_assignable(book, now)
+        _require_eligible(session, member, book, now)
+        account = find_account_coupon(session, member.id, book.id)
+        _precheck_new_assignment(session, member, book, account, book.assignment_required_points)
+        if book.has_code_pool:
+            if free_code_count(session, book) == 0:
+                raise CouponLimitReached("No codes are left in this coupon book", field="codes")
+    except (CouponRefused, AccountNotActive, InsufficientBalance) as error:
+        return error
+    return None
+
+
+def lock_account_coupon(session: Session, member: Member, book: CouponBook) -> AccountCoupon:
+    """The (member, book) row, created on first use and locked for the rest of the transaction."""
+    if find_account_coupon(session, member.id, book.id) is None:
+        try:
+            with session.begin_nested():
+                session.add(AccountCoupon(organization_id=book.organization_id, book_id=book.id, member_id=member.id,
+                                          public_id=account_coupon_public_id(book.organization_id, member.id,
+                                                                             book.id)))
+        except IntegrityError:
+            pass  # created by a concurrent request; lock theirs
+    return session.scalars(select(AccountCoupon)
+                           .where(AccountCoupon.book_id == book.id, AccountCoupon.member_id == member.id)
+                           .with_for_update().execution_options(populate_existing=True)).one()
+
+
+# --- internals ----------------------------------------------------------------------------
+
+def _use(session: Session, member: Member, book: CouponBook, *, actor: Actor, code: str | None, key: str | None,
+         place: Place, custom_attributes: dict[str, Any] | None, now: dt.datetime, manual: bool,
+         assignment_id: int | None = None) -> tuple[CouponUsage, CouponUsage | None]:
+    """Use a held coupon or one assigned on the spot; returns the use and the new assignment, if any."""
+    _require_active(member)
+    _require_usable(book, now, manual=manual)
+    _require_eligible(session, member, book, now)
+    if code is not None:
+        throttle.check(session, CODE_SCOPE, _throttle_key(member), limit=CODE_ATTEMPTS, window=CODE_WINDOW,
+                       message="Too many codes were refused for this member; try again later")
+    account = lock_account_coupon(session, member, book)
+    if book.activatable and not account.activated:
+        raise CouponNotActivated("Activate this coupon before using it", field="activated")
+    if assignment_id is not None:
+        assignment = session.get(CouponUsage, assignment_id)
+        session.refresh(assignment)
+    else:
+        assignment = _held_assignment(session, account, code, now)
+    new_assignment = None
+    if assignment is None:
+        _precheck_new_assignment(session, member, book, account,
+                                 book.assignment_required_points + book.usage_required_points)
+        assignment = new_assignment = _assign_one(session, member, book, account, actor=actor, now=now,
+                                                  expires_at=None, key=key, place=place,
+                                                  custom_attributes=custom_attributes, wanted_code=code)
+    use = _use_assignment(session, member, book, account, assignment, actor=actor, now=now, key=key, place=place,
+                          custom_attributes=custom_attributes)
+    return use, new_assignment
+
+
+def _held_assignment(session: Session, account: AccountCoupon, code: str | None,
+                     now: dt.datetime) -> CouponUsage | None:
+    """The member's coupon to use: the one with `code`, else the one expiring first."""
+    stmt = select(CouponUsage).where(CouponUsage.account_coupon_id == account.id, CouponUsage.kind == ASSIGN,
+                                     CouponUsage.reverted_at.is_(None))
+    if code is not None:
+        held = session.scalars(stmt.join(CouponCode, CouponCode.id == CouponUsage.code_id)
+                               .where(CouponCode.code.in_(_code_variants(code)))
+                               .order_by(CouponUsage.state != ASSIGNED, CouponUsage.id)).first()
+        if held is None:
+            return None
+        # The member's own code: telling them why is no leak.
+        if held.state == USED:
+            raise CouponAlreadyUsed("This coupon was already used", field="code")
+        if held.expires_at is not None and held.expires_at <= now:
+            raise CouponExpired("This coupon has expired", field="expiredAt")
+        return held
+    return session.scalars(stmt.where(CouponUsage.state == ASSIGNED)
+                           .where((CouponUsage.expires_at.is_(None)) | (CouponUsage.expires_at > now))
+                           .order_by(CouponUsage.expires_at.is_(None), CouponUsage.expires_at, CouponUsage.id)).first()
+
+
+def _precheck_new_assignment(session: Session, member: Member, book: CouponBook, account: AccountCoupon | None,
+                             points_needed: int) -> None:
+    """Refuse a new assignment for limits and points before any code is looked up (no code enumeration).
+
+    Only a courtesy ordering: the conditional updates in _assign_one decide.
+    """
+    held = account.assigned_count if account is not None else 0
+    if book.max_assigned_per_member is not None and held >= book.max_assigned_per_member:
+        raise _member_limit(book)
+    if book.max_coupon_count is not None and book.assigned_count >= book.max_coupon_count:
+        raise _global_limit()
+    if points_needed > 0:
+        wallet = _points_wallet(session, member, book)
+        if wallet.available < points_needed:
+            raise InsufficientPoints(f"This coupon needs {points_needed} points; the member has {wallet.available}",
+                                     field=_points_field(book))
+
+
+def _assign_one(session: Session, member: Member, book: CouponBook, account: AccountCoupon, *, actor: Actor,
+                now: dt.datetime, expires_at: dt.datetime | None, key: str | None, place: Place,
+                custom_attributes: dict[str, Any] | None, wanted_code: str | None = None) -> CouponUsage:
+    per_member = update(AccountCoupon).where(AccountCoupon.id == account.id)
+    if book.max_assigned_per_member is not None:
+        per_member = per_member.where(AccountCoupon.assigned_count < book.max_assigned_per_member)
+    if not _changed(session, per_member.values(assigned_count=AccountCoupon.assigned_count + 1)):
+        raise _member_limit(book)
+    global_ = (update(CouponBook).where(CouponBook.id == book.id)
+               .where(CouponBook.max_coupon_count.is_(None) | (CouponBook.assigned_count < CouponBook.max_coupon_count))
+               .values(assigned_count=CouponBook.assigned_count + 1))
+    if not _changed(session, global_):
+        raise _global_limit()
+    code = None
+    if book.has_code_pool:
+        code = _take_code(session, book, wanted_code)
+    elif wanted_code is not None:
+        raise CouponCodeNotUsable()
+    assignment = CouponUsage(organization_id=book.organization_id, book_id=book.id, member_id=member.id,
+                             account_coupon_id=account.id, code_id=code.id if code else None, kind=ASSIGN,
+                             state=ASSIGNED, expires_at=expires_at, system_unique_key=key,
+                             location_code=place.location_code, interaction_point=place.interaction_point,
+                             custom_attributes=custom_attributes or {}, actor_kind=actor.kind, actor_id=actor.id,
+                             actor_label=actor.label, created_at=now)
+    session.add(assignment)
+    session.flush()
+    if book.assignment_required_points:
+        _burn(session, member, book, book.assignment_required_points, assignment, actor=actor,
+              what="assignment", field="assignmentRequiredPoints")
+    events.emit(session, book.organization_id, "coupon-code-assigned", member_id=member.id, couponBookId=book.id,
+                couponUsageId=assignment.id, couponCodeId=assignment.code_id, code=code.code if code else None)
+    audit.record(session, actor, "coupon.assigned", assignment, couponBookId=book.id, memberId=member.id,
+                 pointsBurned=assignment.points_burned)
+    _expire_counters(session, book, account)
+    return assignment
+
+
+def _take_code(session: Session, book: CouponBook, wanted: str | None) -> CouponCode:
+    """Claim a code of the pool: the named one if it is free, else the oldest free one."""
+    room = (CouponCode.assigned_count < book.max_assigned_per_coupon
+            if book.max_assigned_per_coupon is not None else true())
+    if wanted is not None:
+        code = session.scalars(select(CouponCode).where(CouponCode.book_id == book.id,
+                                                        CouponCode.code.in_(_code_variants(wanted)))).first()
+        if code is None or not _changed(session, update(CouponCode).where(CouponCode.id == code.id, room)
+                                        .values(assigned_count=CouponCode.assigned_count + 1)):
+            raise CouponCodeNotUsable()
+        session.expire(code)
+        return code
+    free = select(CouponCode.id).where(CouponCode.book_id == book.id, room).order_by(CouponCode.id).limit(1)
+    for _ in range(50):
+        # Skip codes other transactions are taking; if all are busy, queue behind one.
+        code_id = session.scalar(free.with_for_update(skip_locked=True)) or session.scalar(free)
+        if code_id is None:
+            raise CouponLimitReached("No codes are left in this coupon book", field="codes")
+        if _changed(session, update(CouponCode).where(CouponCode.id == code_id, room)
+                    .values(assigned_count=CouponCode.assigned_count + 1)):
+            code = session.get(CouponCode, code_id)
+            session.expire(code)
+            return code
+    raise CouponLimitReached("No codes are left in this coupon book", field="codes")
+
+
+def _use_assignment(session: Session, member: Member, book: CouponBook, account: AccountCoupon,
+                    assignment: CouponUsage, *, actor: Actor, now: dt.datetime, key: str | None, place: Place,
+                    custom_attributes: dict[str, Any] | None) -> CouponUsage:
+    if assignment.expires_at is not None and assignment.expires_at <= now:
+        raise CouponExpired("This coupon has expired", field="expiredAt")
+    session.execute(update(AccountCoupon).where(AccountCoupon.id == account.id)
+                    .values(used_count=AccountCoupon.used_count + 1).execution_options(synchronize_session=False))
+    session.execute(update(CouponBook).where(CouponBook.id == book.id)
+                    .values(used_count=CouponBook.used_count + 1).execution_options(synchronize_session=False))
+    if assignment.code_id is not None:
+        session.execute(update(CouponCode).where(CouponCode.id == assignment.code_id)
+                        .values(used_count=CouponCode.used_count + 1).execution_options(synchronize_session=False))
+    if not _changed(session, update(CouponUsage).where(CouponUsage.id == assignment.id,
+                                                       CouponUsage.state == ASSIGNED,
+                                                       CouponUsage.reverted_at.is_(None))
+                    .values(state=USED, used_at=now)):
+        raise CouponAlreadyUsed("This coupon was already used", field="code")
+    session.expire(assignment)
+    use = CouponUsage(organization_id=book.organization_id, book_id=book.id, member_id=member.id,
+                      account_coupon_id=account.id, code_id=assignment.code_id, kind=USE, state=USED,
+                      assignment_id=assignment.id, used_at=now, system_unique_key=key,
+                      location_code=place.location_code, interaction_point=place.interaction_point,
+                      custom_attributes=custom_attributes or {}, actor_kind=actor.kind, actor_id=actor.id,
+                      actor_label=actor.label, created_at=now)
+    try:
+        with session.begin_nested():
+            session.add(use)
+    except IntegrityError:  # the partial unique index: one live use per assignment
+        raise CouponAlreadyUsed("This coupon was already used", field="code") from None
+    if book.usage_required_points:
+        _burn(session, member, book, book.usage_required_points, use, actor=actor, what="use",
+              field="usageRequiredPoints")
+    code = session.get(CouponCode, assignment.code_id) if assignment.code_id else None
+    events.emit(session, book.organization_id, "coupon-code-used", member_id=member.id, couponBookId=book.id,
+                couponUsageId=use.id, assignmentId=assignment.id, couponCodeId=use.code_id,
+                code=code.code if code else None, locationCode=place.location_code,
+                interactionPoint=place.interaction_point)
+    audit.record(session, actor, "coupon.used", use, couponBookId=book.id, memberId=member.id,
+                 pointsBurned=use.points_burned)
+    _expire_counters(session, book, account)
+    return use
+
+
+def _revert_use(session: Session, book: CouponBook, account: AccountCoupon, use: CouponUsage, *,
+                actor: Actor) -> CouponUsage:
+    now = utcnow()
+    if not _changed(session, update(CouponUsage).where(CouponUsage.id == use.id, CouponUsage.reverted_at.is_(None))
+                    .values(state=REVERTED, reverted_at=now)):
+        raise AlreadyResolved("This coupon use was already reverted", field="couponUsageId")
+    session.execute(update(AccountCoupon).where(AccountCoupon.id == account.id)
+                    .values(used_count=AccountCoupon.used_count - 1).execution_options(synchronize_session=False))
+    session.execute(update(CouponBook).where(CouponBook.id == book.id)
+                    .values(used_count=CouponBook.used_count - 1).execution_options(synchronize_session=False))
+    if use.code_id is not None:
+        session.execute(update(CouponCode).where(CouponCode.id == use.code_id)
+                        .values(used_count=CouponCode.used_count - 1).execution_options(synchronize_session=False))
+    session.execute(update(CouponUsage).where(CouponUsage.id == use.assignment_id, CouponUsage.state == USED)
+                    .values(state=ASSIGNED, used_at=None).execution_options(synchronize_session=False))
+    _refund(session, use, actor=actor)
+    session.expire(use)
+    if use.assignment_id:
+        session.expire(session.get(CouponUsage, use.assignment_id))
+    audit.record(session, actor, "coupon.use_reverted", use, couponBookId=book.id, memberId=use.member_id)
+    _expire_counters(session, book, account)
+    return use
+
+
+def _revert_assignment(session: Session, book: CouponBook, account: AccountCoupon, assignment: CouponUsage, *,
+                       actor: Actor) -> CouponUsage:
+    if not _changed(session, update(CouponUsage).where(CouponUsage.id == assignment.id,
+                                                       CouponUsage.state == ASSIGNED,
+                                                       CouponUsage.reverted_at.is_(None))
+                    .values(state=REVERTED, reverted_at=utcnow())):
+        raise AlreadyResolved("This coupon assignment was already reverted", field="couponUsageId")
+    session.execute(update(AccountCoupon).where(AccountCoupon.id == account.id)
+                    .values(assigned_count=AccountCoupon.assigned_count - 1)
+                    .execution_options(synchronize_session=False))
+    session.execute(update(CouponBook).where(CouponBook.id == book.id)
+                    .values(assigned_count=CouponBook.assigned_count - 1)
+                    .execution_options(synchronize_session=False))
+    if assignment.code_id is not None:
+        session.execute(update(CouponCode).where(CouponCode.id == assignment.code_id)
+                        .values(assigned_count=CouponCode.assigned_count - 1)
+                        .execution_options(synchronize_session=False))
+    _refund(session, assignment, actor=actor)
+    session.expire(assignment)
+    audit.record(session, actor, "coupon.assignment_reverted", assignment, couponBookId=book.id,
+                 memberId=assignment.member_id)
+    _expire_counters(session, book, account)
+    return assignment
+
+
+def _burn(session: Session, member: Member, book: CouponBook, amount: int, usage: CouponUsage, *, actor: Actor,
+          what: str, field: str) -> None:
+    account = _points_account(session, book)
+    wallet = ledger.member_wallet(session, account, member.id)
+    reason = Reason(description=f"Coupon {book.name} ({what})", tags=["coupon"],
+                    external_id=f"couponUsage:{usage.id}", system_unique_key=usage.system_unique_key)
+    try:
+        tx = ledger.burn(session, account, wallet, amount, actor=actor, reason=reason)
+    except InsufficientBalance:
+        raise InsufficientPoints(f"This coupon needs {amount} points; the member has fewer", field=field) from None
+    usage.points_burned = amount
+    usage.ledger_transaction_id = tx.id
+    session.flush()
+    events.emit(session, book.organization_id, "ledger-transaction-created", member_id=member.id,
+                ledgerTransactionId=tx.id, type="burn", amount=amount)
+    audit.record(session, actor, "ledger.burned", tx, amount=amount, ledgerAccountId=tx.ledger_account_id)
+
+
+def _refund(session: Session, usage: CouponUsage, *, actor: Actor) -> None:
+    if usage.ledger_transaction_id is None:
+        return
+    tx = session.get(LedgerTransaction, usage.ledger_transaction_id)
+    refund = ledger.revert(session, tx, actor=actor,
+                           reason=Reason(description=f"Refund for reverted coupon usage {usage.id}",
+                                         tags=["coupon"], external_id=f"couponUsage:{usage.id}"))
+    audit.record(session, actor, "ledger.reverted", refund, amount=refund.amount,
+                 ledgerAccountId=refund.ledger_account_id)
+
+
+def _qualifies(session: Session, member: Member, book: CouponBook, assignment: CouponUsage, purchase: Purchase,
+               qualifies, now: dt.datetime) -> bool:
+    if (book.valid_from and now < book.valid_from) or (book.valid_to and now >= book.valid_to):
+        return False
+    if assignment.expires_at is not None and assignment.expires_at <= now:
+        return False
+    if book.activatable:
+        account = session.get(AccountCoupon, assignment.account_coupon_id)
+        if not account.activated:
+            return False
+    min_total = (book.condition or {}).get("minTotal")
+    if min_total is not None and Decimal(str(purchase.total)) < Decimal(str(min_total)):
+        return False
+    try:
+        _require_eligible(session, member, book, now)
+    except CouponNotEligible:
+        return False
+    return qualifies(book, purchase) if qualifies is not None else True
+
+
+def _require_active(member: Member) -> None:
+    if not member.can_move_points or member.erased_at is not None:
+        raise AccountNotActive("The member's account is not active", field="memberId")
+
+
+def _require_assignable(book: CouponBook, now: dt.datetime) -> None:
+    if book.publishing_status != PUBLISHED:
+        raise CouponNotPublished(f"This coupon book is {book.publishing_status}, not published",
+                                 field="publishingStatus")
+    if book.valid_to is not None and now >= book.valid_to:
+        raise CouponExpired(f"This coupon book ended at {isoformat(book.valid_to)}", field="validToDate")
+
+
+def _require_usable(book: CouponBook, now: dt.datetime, *, manual: bool) -> None:
+    _require_assignable(book, now)
+    if book.valid_from is not None and now < book.valid_from:
+        raise CouponNotYetValid(f"This coupon is valid from {isoformat(book.valid_from)}", field="validFromDate")
+    if manual and book.is_automatic:
+        raise CouponManualUseNotAllowed(f"{book.type} coupons apply automatically with a qualifying purchase",
+                                        field="type")
+
+
+def _require_eligible(session: Session, member: Member, book: CouponBook, now: dt.datetime) -> None:
+    if not book.tiers:
+        return
+    state = session.scalars(select(MemberTier).where(MemberTier.member_id == member.id,
+                                                     MemberTier.loyalty_program_id == book.loyalty_program_id)).first()
+    current = state.tier_id if state and (state.expires_at is None or state.expires_at > now) else None
+    if current is None or str(current) not in book.tiers:
+        raise CouponNotEligible("This coupon is for members of other tiers", field="tiers")
+
+
+def _points_account(session: Session, book: CouponBook) -> LedgerAccount:
+    program = session.get(LoyaltyProgram, book.loyalty_program_id)
+    return session.get(LedgerAccount, program.points_account_id)
+
+
+def _points_wallet(session: Session, member: Member, book: CouponBook):
+    account = _points_account(session, book)
+    wallet = session.scalars(select(ledger.Wallet).where(ledger.Wallet.ledger_account_id == account.id,
+                                                         ledger.Wallet.member_id == member.id)).first()
+    return wallet or ledger.Wallet(balance=0, held=0)
+
+
+def _points_field(book: CouponBook) -> str:
+    return "usageRequiredPoints" if book.usage_required_points else "assignmentRequiredPoints"
+
+
+def _member_limit(book: CouponBook) -> CouponLimitReached:
+    return CouponLimitReached(f"The member already has the {book.max_assigned_per_member} coupon(s) of this book "
+                              f"a member may get", field="maxAssignedPerMember")
+
+
+def _global_limit() -> CouponLimitReached:
+    return CouponLimitReached("All coupons of this book have been handed out", field="maxCouponCount")
+
+
+def _changed(session: Session, stmt) -> bool:
+    return session.execute(stmt.execution_options(synchronize_session=False)).rowcount == 1
+
+
+def _expire_counters(session: Session, book: CouponBook, account: AccountCoupon) -> None:
+    session.expire(book, ["assigned_count", "used_count"])
+    session.expire(account, ["assigned_count", "used_count"])
+
+
+def _code_variants(code: str) -> list[str]:
+    code = code.strip()
+    return list(dict.fromkeys([code, code.upper()]))
+
+
+def _throttle_key(member: Member) -> str:
+    return f"{member.organization_id}:{member.id}"
+
+
+def _place_params(place: Place) -> dict:
+    return {"locationCode": place.location_code, "interactionPoint": place.interaction_point}
+
+
+def _combined_key(prefix: str, keys: list[str]) -> str | None:
+    if not keys:
+        return None
+    if len(keys) == 1:
+        return keys[0]
+    return f"{prefix}:" + hashlib.sha256("\x1f".join(keys).encode()).hexdigest()
+
+
+def _once(session: Session, organization_id: int, key: str | None, operation: str, params: dict,
+          perform: Callable[[], dict]) -> CouponResult:
+    outcome = idempotency.run_once(session, organization_id, key, operation, params, perform)
+    return CouponResult(usages_by_ids(session, outcome.result.get("couponUsageIds", [])), outcome.replayed)
