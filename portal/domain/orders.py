@@ -196,7 +196,7 @@ def items_of(session: Session, order_id: int) -> list[OrderItem]:
     return list(session.scalars(select(OrderItem).where(OrderItem.order_id == order_id).order_by(OrderItem.line)))
 
 
-def orders_of(session: Session, member_id: int):
+def orders_of(member_id: int):
     return select(PurchaseOrder).where(PurchaseOrder.member_id == member_id)
 
 
