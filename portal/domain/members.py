@@ -4,7 +4,8 @@ Invariants:
 - `loyalty_member_id` is unique per organisation; an email belongs to at most
   one member per organisation (stored lower-case).
 - Identifier codes are unique per (organisation, type); every member gets a
-  CARDCODE at creation: unambiguous characters with a Luhn mod N check digit.
+  CARDCODE at creation: unambiguous characters with a check character
+  (weighted mod 31) that catches every single typo and adjacent swap.
 - Only ACTIVE and active members earn or burn (the ledger asks `can_move`).
 - An erased member keeps their id, wallets and ledger; their personal data is gone.
 """
@@ -91,14 +92,19 @@ class Identifier(Base):
 # --- card codes --------------------------------------------------------------
 
 def check_character(payload: str) -> str:
-    """Luhn mod N over CODE_ALPHABET: catches every single typo and adjacent swap."""
+    """The check character: a weighted sum modulo 31 over CODE_ALPHABET.
+
+    Position i counted from the right (the check character is 1) weighs i.
+    31 is prime and the weights 1..30 are distinct and non-zero modulo 31, so
+    every single-character typo and every swap of two adjacent characters
+    changes the sum and is caught. (Luhn mod N, used before, needs an even N and
+    even then misses one swap; with our 31 characters it missed many typos.)
+    """
     n = len(CODE_ALPHABET)
-    factor, total = 2, 0
-    for char in reversed(payload):
-        addend = factor * CODE_ALPHABET.index(char)
-        factor = 1 if factor == 2 else 2
-        total += addend // n + addend % n
-    return CODE_ALPHABET[(n - total % n) % n]
+    if len(payload) + 1 >= n:
+        raise ValueError("codes longer than 30 characters would repeat a weight")
+    total = sum(weight * CODE_ALPHABET.index(char) for weight, char in enumerate(reversed(payload), start=2))
+    return CODE_ALPHABET[-total % n]
 
 
 def generate_card_code() -> str:
@@ -163,40 +169,47 @@ def update_member(session: Session, member: Member, *, actor: Actor, profile: di
     """Change what was given; leave the rest. Raises DuplicateValue, ValidationFailed."""
     _require_not_erased(member)
     changed: list[str] = []
-    if profile:
-        before_email = member.email
-        _apply_profile(member, profile)
-        if member.email != before_email:
-            _require_unique_email(session, member.organization_id, member.email, exclude=member.id)
-        changed += [f"profile.{k}" for k in profile]
-    if custom_attributes is not None:
-        member.custom_attributes = {**member.custom_attributes, **custom_attributes}
-        changed.append("customAttributes")
-    if active is not None:
-        member.active = active
-        changed.append("active")
-    if member_type is not None:
-        member.member_type = member_type
-        changed.append("memberType")
-    if account_status is not None:
-        if account_status not in ACCOUNT_STATUSES:
-            raise ValidationFailed("accountStatus must be ACTIVE or LOCKED", field="accountStatus")
-        member.account_status = account_status
-        changed.append("accountStatus")
-    if loyalty_member_id and loyalty_member_id != member.loyalty_member_id:
-        if session.scalar(select(Member.id).where(Member.organization_id == member.organization_id,
-                                                  Member.loyalty_member_id == loyalty_member_id)):
-            raise DuplicateValue("loyaltyMemberId is already in use", field="loyaltyMemberId")
-        member.loyalty_member_id = loyalty_member_id
-        changed.append("loyaltyMemberId")
-    if locale is not None:
-        member.locale = locale
-        changed.append("locale")
-    if optins is not None:
-        member.optins = {**member.optins, **optins}
-        changed.append("optins")
-    member.updated_at = dt.datetime.now(dt.timezone.utc)
-    session.flush()
+    # No autoflush while changing: the uniqueness checks below must run before the UPDATE is sent.
+    with session.no_autoflush:
+        if profile:
+            before_email = member.email
+            _apply_profile(member, profile)
+            if member.email != before_email:
+                _require_unique_email(session, member.organization_id, member.email, exclude=member.id)
+            changed += [f"profile.{k}" for k in profile]
+        if custom_attributes is not None:
+            member.custom_attributes = {**member.custom_attributes, **custom_attributes}
+            changed.append("customAttributes")
+        if active is not None:
+            member.active = active
+            changed.append("active")
+        if member_type is not None:
+            member.member_type = member_type
+            changed.append("memberType")
+        if account_status is not None:
+            if account_status not in ACCOUNT_STATUSES:
+                raise ValidationFailed("accountStatus must be ACTIVE or LOCKED", field="accountStatus")
+            member.account_status = account_status
+            changed.append("accountStatus")
+        if loyalty_member_id and loyalty_member_id != member.loyalty_member_id:
+            if session.scalar(select(Member.id).where(Member.organization_id == member.organization_id,
+                                                      Member.loyalty_member_id == loyalty_member_id)):
+                raise DuplicateValue("loyaltyMemberId is already in use", field="loyaltyMemberId")
+            member.loyalty_member_id = loyalty_member_id
+            changed.append("loyaltyMemberId")
+        if locale is not None:
+            member.locale = locale
+            changed.append("locale")
+        if optins is not None:
+            member.optins = {**member.optins, **optins}
+            changed.append("optins")
+        member.updated_at = dt.datetime.now(dt.timezone.utc)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:  # a concurrent request took the value between the check and the write
+        raise DuplicateValue("A member with this email or loyaltyMemberId already exists",
+                             field="profile.email" if "profile.email" in changed else "loyaltyMemberId") from None
     audit.record(session, actor, "member.updated", member, fields=changed, reason=reason)
     return member
 

@@ -1,0 +1,540 @@
+"""The ledger's promises, one movement at a time (see portal/domain/ledger.py)."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from portal.domain import ledger, members, points
+from portal.domain.actors import Actor
+from portal.domain.errors import (AccountNotActive, AlreadyResolved, Conflict, IdempotencyKeyReused,
+                                  InsufficientBalance, MaxSupplyExceeded, NotFound, ValidationFailed)
+from portal.domain.ledger import LedgerEntry, LedgerTransaction, Reason, Wallet
+from portal.domain.points import TransferRequest
+
+from ..factories import make_member, make_org, points_account, wallet_of
+from .conftest import fails_cleanly, row_counts
+
+CLERK = None  # set per test through the `clerk` fixture
+
+
+@pytest.fixture
+def clerk(org):
+    return Actor(kind="staff", id=42, organization_id=org.id, label="clerk@example.com", roles=frozenset({"admin"}))
+
+
+@pytest.fixture
+def account(session, org):
+    return points_account(session, org)
+
+
+@pytest.fixture
+def alice(session, org):
+    return make_member(session, org, givenName="Alice")
+
+
+@pytest.fixture
+def bob(session, org):
+    return make_member(session, org, givenName="Bob")
+
+
+def balance(session, wallet) -> int:
+    session.expire(wallet)
+    return wallet.balance
+
+
+def state(session, wallet) -> tuple[int, int, int]:
+    session.expire(wallet)
+    return wallet.balance, wallet.held, wallet.pending_in
+
+
+def entries_of(session, tx) -> list[tuple[int, int]]:
+    return sorted(session.execute(select(LedgerEntry.wallet_id, LedgerEntry.amount)
+                                  .where(LedgerEntry.transaction_id == tx.id)).all())
+
+
+def entry_sum(session, wallet) -> int:
+    return session.scalar(select(func.coalesce(func.sum(LedgerEntry.amount), 0))
+                          .where(LedgerEntry.wallet_id == wallet.id))
+
+
+def mint(session, account, wallet, amount, actor, **kw):
+    return ledger.mint(session, account, wallet, amount, actor=actor, **kw)
+
+
+# --- mint, burn, transfer -----------------------------------------------------------------
+
+def test_mint_credits_the_member_and_debits_issuance(session, org, account, alice, clerk):
+    wallet = wallet_of(session, org, alice)
+    tx = mint(session, account, wallet, 70, clerk)
+    issuance = ledger.system_wallet(session, account, ledger.ISSUANCE)
+    assert (tx.type, tx.status, tx.amount) == ("mint", "posted", 70)
+    assert entries_of(session, tx) == sorted([(issuance.id, -70), (wallet.id, 70)])
+    assert balance(session, wallet) == 70 == entry_sum(session, wallet)
+    assert balance(session, issuance) == -70
+    assert ledger.totals(session, account.id) == {"minted": 70, "burned": 0, "circulating": 70,
+                                                  "memberBalances": 70}
+
+
+def test_burn_debits_the_member_and_credits_burned(session, org, account, alice, clerk):
+    wallet = wallet_of(session, org, alice)
+    mint(session, account, wallet, 70, clerk)
+    tx = ledger.burn(session, account, wallet, 30, actor=clerk)
+    burned = ledger.system_wallet(session, account, ledger.BURNED)
+    assert tx.type == "burn"
+    assert entries_of(session, tx) == sorted([(wallet.id, -30), (burned.id, 30)])
+    assert balance(session, wallet) == 40
+    assert ledger.totals(session, account.id)["burned"] == 30
+    assert ledger.totals(session, account.id)["circulating"] == 40
+
+
+def test_burn_beyond_the_balance_is_refused_and_writes_nothing(session, org, account, alice, clerk):
+    wallet = wallet_of(session, org, alice)
+    mint(session, account, wallet, 70, clerk)
+    before = row_counts(session)
+    with fails_cleanly(session, InsufficientBalance) as error:
+        ledger.burn(session, account, wallet, 71, actor=clerk)
+    assert error.value.field == "amount" and error.value.status == 409
+    assert balance(session, wallet) == 70
+    assert row_counts(session) == before
+
+
+def test_transfer_moves_points_between_members(session, org, account, alice, bob, clerk):
+    a, b = wallet_of(session, org, alice), wallet_of(session, org, bob)
+    mint(session, account, a, 50, clerk)
+    tx = ledger.transfer(session, account, a, b, 20, actor=clerk)
+    assert tx.type == "transfer" and (tx.from_wallet_id, tx.to_wallet_id) == (a.id, b.id)
+    assert (balance(session, a), balance(session, b)) == (30, 20)
+    with fails_cleanly(session, InsufficientBalance):
+        ledger.transfer(session, account, b, a, 21, actor=clerk)
+    with fails_cleanly(session, ValidationFailed):
+        ledger.transfer(session, account, a, a, 1, actor=clerk)
+    assert (balance(session, a), balance(session, b)) == (30, 20)
+    assert ledger.totals(session, account.id)["memberBalances"] == 50
+
+
+@pytest.mark.parametrize("amount", [0, -1, 1.5, "10", True, ledger.MAX_AMOUNT + 1, 2 ** 63])
+def test_amount_must_be_a_positive_whole_number(session, org, account, alice, clerk, amount):
+    wallet = wallet_of(session, org, alice)
+    before = row_counts(session)
+    with fails_cleanly(session, ValidationFailed) as error:
+        mint(session, account, wallet, amount, clerk)
+    assert error.value.field == "amount"
+    assert row_counts(session) == before
+
+
+def test_wallet_of_another_account_is_refused(session, org, account, alice, clerk):
+    tier_account = session.get(ledger.LedgerAccount, org.program.tier_points_account_id)
+    tier_wallet = ledger.member_wallet(session, tier_account, alice.id)
+    with fails_cleanly(session, ValidationFailed):
+        mint(session, account, tier_wallet, 10, clerk)
+
+
+def test_an_inactive_ledger_account_moves_nothing(session, org, account, alice, clerk):
+    wallet = wallet_of(session, org, alice)
+    account.active = False
+    session.flush()
+    with fails_cleanly(session, Conflict):
+        mint(session, account, wallet, 10, clerk)
+
+
+# --- pending (manual capture) ---------------------------------------------------------------------
+
+def test_pending_burn_holds_then_full_capture_posts(session, org, account, alice, clerk):
+    wallet = wallet_of(session, org, alice)
+    mint(session, account, wallet, 100, clerk)
+    hold = ledger.burn(session, account, wallet, 60, actor=clerk, pending=True)
+    assert hold.status == "pending" and entries_of(session, hold) == []
+    assert state(session, wallet) == (100, 60, 0)
+    assert wallet.available == 40
+    # What is held cannot be spent twice.
+    with fails_cleanly(session, InsufficientBalance):
+        ledger.burn(session, account, wallet, 41, actor=clerk)
+    capture = ledger.capture(session, hold, actor=clerk)
+    assert (capture.type, capture.amount, capture.pending_id) == ("capture", 60, hold.id)
+    assert state(session, wallet) == (40, 0, 0)
+    assert ledger.transaction_state(session, hold) == "captured"
+    assert ledger.totals(session, account.id)["burned"] == 60
+
+
+def test_partial_capture_posts_part_and_releases_the_rest(session, org, account, alice, bob, clerk):
+    a, b = wallet_of(session, org, alice), wallet_of(session, org, bob)
+    mint(session, account, a, 100, clerk)
+    hold = ledger.transfer(session, account, a, b, 80, actor=clerk, pending=True)
+    assert state(session, a) == (100, 80, 0) and state(session, b) == (0, 0, 80)
+    capture = ledger.capture(session, hold, actor=clerk, amount=30)
+    assert capture.amount == 30
+    assert state(session, a) == (70, 0, 0) and state(session, b) == (30, 0, 0)
+
+
+@pytest.mark.parametrize("amount", [0, 81])
+def test_capture_amount_must_be_within_the_hold(session, org, account, alice, bob, clerk, amount):
+    a, b = wallet_of(session, org, alice), wallet_of(session, org, bob)
+    mint(session, account, a, 100, clerk)
+    hold = ledger.transfer(session, account, a, b, 80, actor=clerk, pending=True)
+    with fails_cleanly(session, ValidationFailed) as error:
+        ledger.capture(session, hold, actor=clerk, amount=amount)
+    assert error.value.field == "captureAmount"
+    assert state(session, a) == (100, 80, 0)
+
+
+def test_pending_mint_shows_incoming_until_captured(session, org, account, alice, clerk):
+    wallet = wallet_of(session, org, alice)
+    hold = mint(session, account, wallet, 25, clerk, pending=True)
+    assert state(session, wallet) == (0, 0, 25)
+    assert ledger.totals(session, account.id)["minted"] == 0
+    ledger.capture(session, hold, actor=clerk)
+    assert state(session, wallet) == (25, 0, 0)
+    assert ledger.totals(session, account.id)["minted"] == 25
+
+
+def test_void_releases_the_hold(session, org, account, alice, clerk):
+    wallet = wallet_of(session, org, alice)
+    mint(session, account, wallet, 100, clerk)
+    hold = ledger.burn(session, account, wallet, 60, actor=clerk, pending=True)
+    voided = ledger.void(session, hold, actor=clerk)
+    assert (voided.type, voided.pending_id) == ("void", hold.id)
+    assert entries_of(session, voided) == []
+    assert state(session, wallet) == (100, 0, 0)
+    assert ledger.transaction_state(session, hold) == "voided"
+
+
+def test_a_pending_transaction_is_resolved_at_most_once(session, org, account, alice, clerk):
+    wallet = wallet_of(session, org, alice)
+    mint(session, account, wallet, 100, clerk)
+    captured = ledger.burn(session, account, wallet, 10, actor=clerk, pending=True)
+    voided = ledger.burn(session, account, wallet, 20, actor=clerk, pending=True)
+    ledger.capture(session, captured, actor=clerk)
+    ledger.void(session, voided, actor=clerk)
+    for pending_tx in (captured, voided):
+        with fails_cleanly(session, AlreadyResolved):
+            ledger.capture(session, pending_tx, actor=clerk)
+        with fails_cleanly(session, AlreadyResolved):
+            ledger.void(session, pending_tx, actor=clerk)
+    assert state(session, wallet) == (90, 0, 0)
+
+
+def test_a_posted_transaction_cannot_be_captured(session, org, account, alice, clerk):
+    posted = mint(session, account, wallet_of(session, org, alice), 10, clerk)
+    with fails_cleanly(session, Conflict) as error:
+        ledger.capture(session, posted, actor=clerk)
+    assert not isinstance(error.value, AlreadyResolved)
+
+
+def test_the_database_refuses_a_second_resolution_even_without_the_check(session, org, account, alice, clerk):
+    """The unique pending_id holds when two requests both passed the read check."""
+    wallet = wallet_of(session, org, alice)
+    mint(session, account, wallet, 100, clerk)
+    hold = ledger.burn(session, account, wallet, 10, actor=clerk, pending=True)
+    ledger.capture(session, hold, actor=clerk)
+    with fails_cleanly(session, AlreadyResolved):
+        ledger._record(session, hold, ledger.VOID, 10, clerk, Reason(), pending_id=hold.id)
+
+
+# --- revert ------------------------------------------------------------------------------
+
+def test_revert_undoes_a_mint_with_a_reversing_transaction(session, org, account, alice, clerk):
+    wallet = wallet_of(session, org, alice)
+    original = mint(session, account, wallet, 40, clerk)
+    undo = ledger.revert(session, original, actor=clerk)
+    assert (undo.type, undo.reverts_id, undo.amount) == ("revert", original.id, 40)
+    assert (undo.from_wallet_id, undo.to_wallet_id) == (original.to_wallet_id, original.from_wallet_id)
+    assert balance(session, wallet) == 0
+    assert ledger.transaction_state(session, original) == "reverted"
+    # The original entries are still there: append-only.
+    assert len(entries_of(session, original)) == 2
+    assert ledger.totals(session, account.id)["minted"] == 0
+
+
+def test_revert_is_refused_twice(session, org, account, alice, clerk):
+    original = mint(session, account, wallet_of(session, org, alice), 40, clerk)
+    undo = ledger.revert(session, original, actor=clerk)
+    with fails_cleanly(session, AlreadyResolved):
+        ledger.revert(session, original, actor=clerk)
+    with fails_cleanly(session, Conflict):
+        ledger.revert(session, undo, actor=clerk)
+    assert balance(session, wallet_of(session, org, alice)) == 0
+
+
+def test_revert_of_a_spent_mint_is_refused(session, org, account, alice, clerk):
+    wallet = wallet_of(session, org, alice)
+    original = mint(session, account, wallet, 40, clerk)
+    ledger.burn(session, account, wallet, 15, actor=clerk)
+    before = row_counts(session)
+    with fails_cleanly(session, InsufficientBalance):
+        ledger.revert(session, original, actor=clerk)
+    assert balance(session, wallet) == 25
+    assert row_counts(session) == before
+    assert ledger.transaction_state(session, original) == "posted"
+
+
+def test_revert_of_a_burn_gives_the_points_back(session, org, account, alice, clerk):
+    wallet = wallet_of(session, org, alice)
+    mint(session, account, wallet, 40, clerk)
+    spent = ledger.burn(session, account, wallet, 15, actor=clerk)
+    ledger.revert(session, spent, actor=clerk)
+    assert balance(session, wallet) == 40
+    assert ledger.totals(session, account.id)["burned"] == 0
+
+
+def test_revert_of_a_pending_transaction_voids_it(session, org, account, alice, clerk):
+    wallet = wallet_of(session, org, alice)
+    mint(session, account, wallet, 40, clerk)
+    hold = ledger.burn(session, account, wallet, 15, actor=clerk, pending=True)
+    undo = ledger.revert(session, hold, actor=clerk)
+    assert undo.type == "void" and state(session, wallet) == (40, 0, 0)
+    with fails_cleanly(session, AlreadyResolved):
+        ledger.revert(session, hold, actor=clerk)
+
+
+def test_revert_of_a_capture_returns_the_captured_part(session, org, account, alice, clerk):
+    wallet = wallet_of(session, org, alice)
+    mint(session, account, wallet, 40, clerk)
+    hold = ledger.burn(session, account, wallet, 15, actor=clerk, pending=True)
+    capture = ledger.capture(session, hold, actor=clerk, amount=10)
+    ledger.revert(session, capture, actor=clerk)
+    assert state(session, wallet) == (40, 0, 0)
+
+
+# --- max supply ----------------------------------------------------------------------------
+
+def test_max_supply_caps_what_is_minted(session, org, alice, bob, clerk):
+    book = session.get(ledger.Ledger, org.program.ledger_id)
+    capped = ledger.create_account(session, book, name="Capped", max_supply=100)
+    a, b = ledger.member_wallet(session, capped, alice.id), ledger.member_wallet(session, capped, bob.id)
+    mint(session, capped, a, 60, clerk)
+    mint(session, capped, b, 40, clerk)
+    with fails_cleanly(session, MaxSupplyExceeded) as error:
+        mint(session, capped, a, 1, clerk)
+    assert error.value.field == "amount"
+    # Burning does not make room: the cap is on what was ever minted.
+    ledger.burn(session, capped, a, 60, actor=clerk)
+    with fails_cleanly(session, MaxSupplyExceeded):
+        mint(session, capped, a, 1, clerk)
+    assert ledger.totals(session, capped.id)["minted"] == 100
+
+
+def test_max_supply_is_checked_again_when_a_pending_mint_is_captured(session, org, alice, clerk):
+    book = session.get(ledger.Ledger, org.program.ledger_id)
+    capped = ledger.create_account(session, book, name="Capped", max_supply=50)
+    wallet = ledger.member_wallet(session, capped, alice.id)
+    hold = mint(session, capped, wallet, 30, clerk, pending=True)
+    mint(session, capped, wallet, 30, clerk)
+    with fails_cleanly(session, MaxSupplyExceeded):
+        ledger.capture(session, hold, actor=clerk)
+    ledger.capture(session, hold, actor=clerk, amount=20)
+    assert state(session, wallet) == (50, 0, 0)
+
+
+# --- member status ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("change", [{"account_status": "LOCKED"}, {"active": False}])
+def test_a_locked_or_inactive_member_neither_earns_nor_burns(session, org, account, alice, bob, clerk, change):
+    a, b = wallet_of(session, org, alice), wallet_of(session, org, bob)
+    mint(session, account, a, 50, clerk)
+    mint(session, account, b, 50, clerk)
+    members.update_member(session, alice, actor=clerk, **change)
+    before = row_counts(session)
+    for attempt in (lambda: mint(session, account, a, 10, clerk),
+                    lambda: ledger.burn(session, account, a, 10, actor=clerk),
+                    lambda: ledger.transfer(session, account, a, b, 10, actor=clerk),
+                    lambda: ledger.transfer(session, account, b, a, 10, actor=clerk),
+                    lambda: points.mint_to_member(session, alice, 10, actor=clerk, reason=Reason()),
+                    lambda: points.burn_from_member(session, alice, 10, actor=clerk, reason=Reason())):
+        with fails_cleanly(session, AccountNotActive) as error:
+            attempt()
+        assert error.value.status == 409
+    assert row_counts(session) == before
+    assert (balance(session, a), balance(session, b)) == (50, 50)
+    members.update_member(session, alice, actor=clerk, account_status="ACTIVE", active=True)
+    mint(session, account, a, 10, clerk)
+    assert balance(session, a) == 60
+
+
+# --- never negative ------------------------------------------------------------------------------
+
+def test_the_database_refuses_a_negative_member_wallet(session, org, account, alice, clerk):
+    wallet = wallet_of(session, org, alice)
+    mint(session, account, wallet, 5, clerk)
+    with pytest.raises(IntegrityError):
+        with session.begin_nested():
+            session.execute(update(Wallet).where(Wallet.id == wallet.id).values(balance=-1))
+    with pytest.raises(IntegrityError):
+        with session.begin_nested():
+            session.execute(update(Wallet).where(Wallet.id == wallet.id).values(held=6))
+    assert balance(session, wallet) == 5
+
+
+def test_many_small_burns_stop_at_zero(session, org, account, alice, clerk):
+    wallet = wallet_of(session, org, alice)
+    mint(session, account, wallet, 70, clerk)
+    done = refused = 0
+    for _ in range(10):
+        try:
+            with session.begin_nested():
+                ledger.burn(session, account, wallet, 10, actor=clerk)
+            done += 1
+        except InsufficientBalance:
+            refused += 1
+    assert (done, refused, balance(session, wallet)) == (7, 3, 0)
+
+
+# --- transaction sets and batches -------------------------------------------------------------------
+
+def _legs(org, account, a, b, count=10, bad_index=None):
+    legs = []
+    for index in range(count):
+        amount = 10_000 if index == bad_index else 1
+        if index % 2 == 0 and index != bad_index:
+            legs.append(TransferRequest(amount=amount, ledger_account_id=account.id, to_wallet_id=a.id,
+                                        reason=Reason(description=f"leg {index}")))
+        else:
+            legs.append(TransferRequest(amount=amount, ledger_account_id=account.id, from_wallet_id=a.id,
+                                        to_wallet_id=b.id, reason=Reason(description=f"leg {index}")))
+    return legs
+
+
+def test_a_transaction_set_posts_every_leg_with_one_set_id(session, org, account, alice, bob, clerk):
+    a, b = wallet_of(session, org, alice), wallet_of(session, org, bob)
+    movement = points.post_transaction_set(session, org.id, account.ledger_id, _legs(org, account, a, b),
+                                           actor=clerk)
+    assert len(movement.transactions) == 10
+    assert len({t.set_id for t in movement.transactions}) == 1 and movement.transactions[0].set_id
+    assert (balance(session, a), balance(session, b)) == (0, 5)
+
+
+def test_a_transaction_set_with_item_7_invalid_writes_nothing(session, org, account, alice, bob, clerk):
+    a, b = wallet_of(session, org, alice), wallet_of(session, org, bob)
+    before = row_counts(session)
+    with fails_cleanly(session, InsufficientBalance) as error:
+        points.post_transaction_set(session, org.id, account.ledger_id, _legs(org, account, a, b, bad_index=6),
+                                    actor=clerk, system_unique_key="set-1")
+    # Indexes count from 0, as in the validation errors for the same body: item 7 is transactions[6].
+    assert error.value.field == "transactions[6].amount"
+    assert list(error.value.errors) == ["transactions[6].amount"]
+    assert "transactions[6]" in error.value.message
+    assert row_counts(session) == before
+    assert (balance(session, a), balance(session, b)) == (0, 0)
+
+
+def test_a_transaction_set_names_an_unknown_wallet_by_its_index(session, org, other_org, account, alice, clerk):
+    stranger = make_member(session, other_org)
+    foreign = wallet_of(session, other_org, stranger)
+    legs = [TransferRequest(amount=1, ledger_account_id=account.id, to_wallet_id=wallet_of(session, org, alice).id),
+            TransferRequest(amount=1, ledger_account_id=account.id, to_wallet_id=foreign.id)]
+    with fails_cleanly(session, NotFound) as error:
+        points.post_transaction_set(session, org.id, account.ledger_id, legs, actor=clerk)
+    assert error.value.field == "transactions[1].walletId"
+
+
+def test_batch_items_succeed_alone_and_atomic_sets_together(session, org, account, alice, bob, clerk):
+    a, b = wallet_of(session, org, alice), wallet_of(session, org, bob)
+    mint(session, account, a, 10, clerk)
+    items = [
+        TransferRequest(amount=5, ledger_account_id=account.id, to_wallet_id=b.id),                     # ok
+        TransferRequest(amount=99, ledger_account_id=account.id, from_wallet_id=a.id),                 # fails alone
+        TransferRequest(amount=3, ledger_account_id=account.id, from_wallet_id=a.id, atomic_set_id=7),  # set 7 ...
+        TransferRequest(amount=50, ledger_account_id=account.id, from_wallet_id=b.id, atomic_set_id=7),  # ... fails
+        TransferRequest(amount=2, ledger_account_id=account.id, from_wallet_id=a.id, to_wallet_id=b.id,
+                        atomic_set_id="pair"),
+        TransferRequest(amount=1, ledger_account_id=account.id, from_wallet_id=b.id, atomic_set_id="pair"),
+    ]
+    processed, failed = points.post_batch(session, org.id, items, actor=clerk)
+    assert sorted(f["index"] for f in failed) == [1, 2, 3]
+    failure = {f["index"]: f for f in failed}
+    assert failure[1]["status"] == 409 and "items[1].amount" in failure[1]["errors"]
+    assert "items[3].amount" in failure[2]["errors"]  # the set fails with its failing item named
+    assert [t.amount for t in processed] == [5, 2, 1]
+    assert processed[1].set_id and processed[1].set_id == processed[2].set_id
+    assert processed[0].set_id is None
+    assert (balance(session, a), balance(session, b)) == (8, 6)
+
+
+# --- idempotency -------------------------------------------------------------------------------
+
+def test_same_key_same_params_replays_the_transaction(session, org, alice, clerk):
+    reason = Reason(description="purchase", system_unique_key="pos-77")
+    first = points.mint_to_member(session, alice, 30, actor=clerk, reason=reason)
+    before = row_counts(session)
+    again = points.mint_to_member(session, alice, 30, actor=clerk, reason=Reason(description="purchase",
+                                                                                  system_unique_key="pos-77"))
+    assert not first.replayed and again.replayed
+    assert [t.id for t in again.transactions] == [t.id for t in first.transactions]
+    assert row_counts(session) == before
+    assert balance(session, wallet_of(session, org, alice)) == 30
+
+
+@pytest.mark.parametrize("change", [{"amount": 31}, {"description": "other"}, {"kind": "burn"}, {"member": "bob"}])
+def test_same_key_other_params_is_refused(session, org, alice, bob, clerk, change):
+    points.mint_to_member(session, alice, 30, actor=clerk,
+                          reason=Reason(description="purchase", system_unique_key="pos-78"))
+    before = row_counts(session)
+    move = points.burn_from_member if change.get("kind") == "burn" else points.mint_to_member
+    with fails_cleanly(session, IdempotencyKeyReused) as error:
+        move(session, bob if change.get("member") else alice, change.get("amount", 30), actor=clerk,
+             reason=Reason(description=change.get("description", "purchase"), system_unique_key="pos-78"))
+    assert error.value.field == "systemUniqueKey" and error.value.status == 409
+    assert row_counts(session) == before
+
+
+def test_a_failed_operation_leaves_its_key_unused(session, org, alice, clerk):
+    with fails_cleanly(session, InsufficientBalance):
+        points.burn_from_member(session, alice, 5, actor=clerk, reason=Reason(system_unique_key="k-fail"))
+    points.mint_to_member(session, alice, 5, actor=clerk, reason=Reason(system_unique_key="k-fail"))
+    assert balance(session, wallet_of(session, org, alice)) == 5
+
+
+def test_keys_are_per_organisation(session, org, other_org, alice, clerk):
+    stranger = make_member(session, other_org)
+    points.mint_to_member(session, alice, 5, actor=clerk, reason=Reason(system_unique_key="shared"))
+    movement = points.mint_to_member(session, stranger, 9, actor=other_org.actor,
+                                     reason=Reason(system_unique_key="shared"))
+    assert not movement.replayed
+    assert balance(session, wallet_of(session, other_org, stranger)) == 9
+
+
+def test_post_transaction_is_idempotent(session, org, account, alice, clerk):
+    wallet = wallet_of(session, org, alice)
+    request = dict(amount=12, ledger_account_id=account.id, to_wallet_id=wallet.id)
+    first = points.post_transaction(session, org.id, TransferRequest(**request, reason=Reason(system_unique_key="t1")),
+                                    actor=clerk)
+    again = points.post_transaction(session, org.id, TransferRequest(**request, reason=Reason(system_unique_key="t1")),
+                                    actor=clerk)
+    assert again.replayed and again.transactions[0].id == first.transactions[0].id
+    with fails_cleanly(session, IdempotencyKeyReused):
+        points.post_transaction(session, org.id, TransferRequest(**{**request, "amount": 13},
+                                                                 reason=Reason(system_unique_key="t1")), actor=clerk)
+    assert balance(session, wallet) == 12
+
+
+# --- what every movement records ------------------------------------------------------------------
+
+def test_every_movement_records_actor_reason_and_dates(session, org, account, alice, bob, clerk):
+    a, b = wallet_of(session, org, alice), wallet_of(session, org, bob)
+    when = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.timezone.utc)
+
+    def reason(n):
+        return Reason(description=f"why {n}", tags=["pos", f"t{n}"], external_id=f"ext-{n}",
+                      external_event_date=when + dt.timedelta(minutes=n), system_unique_key=f"key-{n}")
+
+    made = [mint(session, account, a, 50, clerk, reason=reason(1)),
+            ledger.burn(session, account, a, 5, actor=clerk, reason=reason(2)),
+            ledger.transfer(session, account, a, b, 5, actor=clerk, reason=reason(3))]
+    hold = ledger.burn(session, account, a, 5, actor=clerk, reason=reason(4), pending=True)
+    made += [hold, ledger.capture(session, hold, actor=clerk, reason=reason(5)),
+             ledger.revert(session, made[1], actor=clerk, reason=reason(6))]
+    hold2 = ledger.burn(session, account, a, 1, actor=clerk, reason=reason(7), pending=True)
+    made += [hold2, ledger.void(session, hold2, actor=clerk, reason=reason(8))]
+    session.expire_all()
+    for n, tx in enumerate(made, start=1):
+        stored = session.get(LedgerTransaction, tx.id)
+        assert (stored.actor_kind, stored.actor_id, stored.actor_label) == ("staff", 42, "clerk@example.com")
+        assert stored.description == f"why {n}"
+        assert stored.tags == ["pos", f"t{n}"]
+        assert stored.external_id == f"ext-{n}"
+        assert stored.external_event_date == when + dt.timedelta(minutes=n)
+        assert stored.system_unique_key == f"key-{n}"
+        assert stored.created_at.tzinfo is not None
+        assert stored.organization_id == org.id and stored.ledger_id == account.ledger_id
