@@ -529,17 +529,59 @@ def _record(session, campaign, action, event, effect_type, amount, tx_id) -> Non
 
 
 def _assign_coupon(session, campaign, action, effect, event, actor, dry_run) -> engine.Effect:
+    from . import coupons
+
     result = engine.Effect(type="assign_coupon", campaign_id=campaign.id, action_id=action.id,
                            source=f"campaign:{campaign.code}", details={"couponBookId": effect["couponBookId"]})
-    try:
-        from . import coupons
-    except ImportError:  # the offers engine is not installed
-        result.details["error"] = "coupons are not available"
-        return result
     book = coupons.get_book(session, campaign.organization_id, effect["couponBookId"])
+    refusal = coupons.assignment_refusal(session, event.member, book)
+    if refusal is not None:  # e.g. the book's limit is reached: the campaign goes on without it
+        result.details["refused"] = refusal.message
+        return result
     if dry_run:
         return result
-    usages = coupons.assign(session, book, event.member, actor=actor)
-    result.details["couponUsageIds"] = [u.id for u in usages]
+    assigned = coupons.assign_coupons(session, event.member, book, actor=actor)
+    result.details["couponUsageIds"] = [u.id for u in assigned.usages]
     _record(session, campaign, action, event, "assign_coupon", 0, None)
     return result
+
+
+@engine.handler(15)
+def apply_purchase_coupons(session: Session, event: engine.LoyaltyEvent, evaluation: engine.Evaluation, *,
+                           actor: Actor, dry_run: bool = False) -> None:
+    """EXTRAPOINT and MULTIPLIER coupons the member holds apply by themselves on a purchase.
+
+    The base is what the campaigns awarded for this purchase; the coupons add their extra points
+    and the multiplier's surplus on top, as one more award effect.
+    """
+    if event.event_type != engine.PURCHASE_CONFIRMED or event.order is None:
+        return
+    from . import coupons
+
+    base = sum(e.points for e in evaluation.effects if e.type == "award_points")
+    order = event.order
+    purchase = coupons.Purchase(
+        total=eligible_spend(order), base_points=base, external_id=order.external_id,
+        items=[{"sku": i.sku, "quantity": i.quantity, "unitPrice": str(i.unit_price),
+                "category": i.product_category_code} for i in order.items],
+        place=coupons.Place(location_code=order.location_code))
+    applied = coupons.apply_purchase_coupons(session, event.member, purchase, actor=actor, dry_run=dry_run,
+                                             now=event.occurred_at)
+    extra = applied.points_for(base) - base
+    if not applied.applied:
+        return
+    effect = engine.Effect(type="award_points", points=max(extra, 0), source="coupons",
+                           details={"couponBookIds": [a.book_id for a in applied.applied],
+                                    "couponUsageIds": [a.usage_id for a in applied.applied],
+                                    "multiplier": str(applied.multiplier), "extraPoints": applied.extra_points})
+    if extra > 0 and not dry_run:
+        program = default_program(session, event.organization_id)
+        reason = Reason(description="Coupon bonus", tags=["coupon-bonus"], external_id=order.external_id,
+                        external_event_date=event.occurred_at)
+        effect.ledger_transaction_id = points.mint_to_member(
+            session, event.member, extra, actor=actor, reason=reason,
+            account_id=program.points_account_id).transactions[0].id
+        effect.details["tierPointsTransactionId"] = points.mint_to_member(
+            session, event.member, extra, actor=actor, reason=reason,
+            account_id=program.tier_points_account_id).transactions[0].id
+    evaluation.effects.append(effect)

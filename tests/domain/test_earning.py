@@ -312,3 +312,41 @@ def test_order_validation_names_the_field(session, org, data, field):
     with pytest.raises(ValidationFailed) as caught:
         orders.record_order(session, member, data, actor=org.actor)
     assert field in caught.value.errors
+
+
+def test_extrapoint_and_multiplier_coupons_apply_on_purchase(session, org):
+    from portal.domain import coupons
+
+    base_campaign(session, org)
+    member = factories.make_member(session, org)
+    extra = coupons.create_book(session, org.id, actor=org.actor, name="+50 points", type=coupons.EXTRAPOINT,
+                                discount_amount=50, publishing_status=coupons.PUBLISHED)
+    double = coupons.create_book(session, org.id, actor=org.actor, name="Double points", type=coupons.MULTIPLIER,
+                                 discount_amount=2, publishing_status=coupons.PUBLISHED)
+    coupons.assign_coupons(session, member, extra, actor=org.actor)
+    coupons.assign_coupons(session, member, double, actor=org.actor)
+    simulated = orders.simulate(session, member, order("cp-sim", "30"), actor=org.actor)
+    assert simulated.points_awarded == 30 + 30 + 50
+    result = orders.record_order(session, member, order("cp", "30"), actor=org.actor)
+    bonus = [e for e in result.evaluation.effects if e.source == "coupons"][0]
+    assert bonus.points == 80 and result.order.points_awarded == 110
+    assert balance(session, org, member) == 110
+    # The coupons were used: the next purchase earns the plain rate.
+    again = orders.record_order(session, member, order("cp-2", "30"), actor=org.actor)
+    assert again.order.points_awarded == 30
+
+
+def test_assign_coupon_effect_gives_the_member_a_coupon(session, org):
+    from portal.domain import coupons
+
+    book = coupons.create_book(session, org.id, actor=org.actor, name="Free cookie", type=coupons.REWARD,
+                               discount_amount=1, publishing_status=coupons.PUBLISHED, max_assigned_per_member=1)
+    campaign = campaigns.create_campaign(session, org.id, code="GIFT", name="Gift", actor=org.actor)
+    campaigns.add_action(session, campaign, actor=org.actor, rules_text=[],
+                         effects=[{"type": "assign_coupon", "couponBookId": book.id}])
+    member = factories.make_member(session, org)
+    first = orders.record_order(session, member, order("g1", "5"), actor=org.actor)
+    assert first.evaluation.effects[0].details["couponUsageIds"]
+    second = orders.record_order(session, member, order("g2", "5"), actor=org.actor)
+    assert "refused" in second.evaluation.effects[0].details  # per-member limit 1: no second coupon
+    assert coupons.member_coupons(session, member, book_id=book.id).total == 1
