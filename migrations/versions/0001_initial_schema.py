@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 19:18:49.334848
+Create Date: 2026-11-23 19:35:03.612003
 """
 from alembic import op
 import sqlalchemy as sa
@@ -52,6 +52,21 @@ def upgrade() -> None:
     with op.batch_alter_table('api_keys', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_api_keys_organization_id'), ['organization_id'], unique=False)
 
+    op.create_table('audiences',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('organization_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('description', sa.String(length=1000), nullable=False),
+    sa.Column('kind', sa.String(length=10), nullable=False),
+    sa.Column('rule', sa.String(length=4000), nullable=True),
+    sa.Column('created_at', portal.domain.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_audiences_organization_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_audiences')),
+    sa.UniqueConstraint('organization_id', 'name', name=op.f('uq_audiences_organization_id_name'))
+    )
+    with op.batch_alter_table('audiences', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_audiences_organization_id'), ['organization_id'], unique=False)
+
     op.create_table('audit_log',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('organization_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
@@ -69,6 +84,18 @@ def upgrade() -> None:
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.create_index('ix_audit_log_org_created', ['organization_id', 'created_at'], unique=False)
 
+    op.create_table('event_types',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('organization_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('description', sa.String(length=500), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('created_at', portal.domain.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', portal.domain.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_event_types_organization_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_event_types')),
+    sa.UniqueConstraint('organization_id', 'name', name=op.f('uq_event_types_organization_id_name'))
+    )
     op.create_table('idempotency_keys',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('organization_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -141,6 +168,50 @@ def upgrade() -> None:
     with op.batch_alter_table('staff_users', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_staff_users_organization_id'), ['organization_id'], unique=False)
 
+    op.create_table('audience_members',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('audience_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('member_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.ForeignKeyConstraint(['audience_id'], ['audiences.id'], name=op.f('fk_audience_members_audience_id_audiences')),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_audience_members_member_id_members')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_audience_members')),
+    sa.UniqueConstraint('audience_id', 'member_id', name=op.f('uq_audience_members_audience_id_member_id'))
+    )
+    with op.batch_alter_table('audience_members', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_audience_members_audience_id'), ['audience_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_audience_members_member_id'), ['member_id'], unique=False)
+
+    op.create_table('barcodes',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('organization_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('barcode_number', sa.String(length=20), nullable=False),
+    sa.Column('offer_type', sa.String(length=20), nullable=False),
+    sa.Column('offer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('member_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('channel', sa.String(length=10), nullable=False),
+    sa.Column('tracking_code', sa.String(length=100), nullable=True),
+    sa.Column('expiry_date', sa.Date(), nullable=True),
+    sa.Column('active_flag', sa.Boolean(), nullable=False),
+    sa.Column('created_at', portal.domain.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_barcodes_member_id_members')),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_barcodes_organization_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_barcodes')),
+    sa.UniqueConstraint('barcode_number', name=op.f('uq_barcodes_barcode_number'))
+    )
+    with op.batch_alter_table('barcodes', schema=None) as batch_op:
+        batch_op.create_index('ix_barcodes_org_member', ['organization_id', 'member_id'], unique=False)
+        batch_op.create_index('ix_barcodes_org_offer', ['organization_id', 'offer_type', 'offer_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_barcodes_tracking_code'), ['tracking_code'], unique=False)
+
+    op.create_table('birthday_rewards',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('member_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('year', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('created_at', portal.domain.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_birthday_rewards_member_id_members')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_birthday_rewards')),
+    sa.UniqueConstraint('member_id', 'year', name=op.f('uq_birthday_rewards_member_id_year'))
+    )
     op.create_table('ledger_accounts',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('organization_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -177,6 +248,40 @@ def upgrade() -> None:
     with op.batch_alter_table('member_identifiers', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_member_identifiers_member_id'), ['member_id'], unique=False)
 
+    op.create_table('member_signups',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('organization_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('member_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('channel', sa.String(length=20), nullable=False),
+    sa.Column('terms_accepted_at', portal.domain.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('referral_code', sa.String(length=40), nullable=True),
+    sa.Column('email_confirmed_at', portal.domain.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', portal.domain.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_member_signups_member_id_members')),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_member_signups_organization_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_member_signups')),
+    sa.UniqueConstraint('member_id', name=op.f('uq_member_signups_member_id'))
+    )
+    with op.batch_alter_table('member_signups', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_member_signups_referral_code'), ['referral_code'], unique=False)
+
+    op.create_table('member_tokens',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('organization_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('member_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('purpose', sa.String(length=20), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('created_at', portal.domain.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', portal.domain.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('used_at', portal.domain.base.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_member_tokens_member_id_members')),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_member_tokens_organization_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_member_tokens')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_member_tokens_token_hash'))
+    )
+    with op.batch_alter_table('member_tokens', schema=None) as batch_op:
+        batch_op.create_index('ix_member_tokens_member_purpose', ['member_id', 'purpose'], unique=False)
+
     op.create_table('outbox_events',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('organization_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -192,6 +297,34 @@ def upgrade() -> None:
     with op.batch_alter_table('outbox_events', schema=None) as batch_op:
         batch_op.create_index('ix_outbox_events_member', ['member_id', 'id'], unique=False)
         batch_op.create_index('ix_outbox_events_unprocessed', ['processed_at', 'id'], unique=False)
+
+    op.create_table('purchase_orders',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('organization_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('member_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('external_id', sa.String(length=255), nullable=False),
+    sa.Column('type', sa.String(length=32), nullable=False),
+    sa.Column('status', sa.String(length=32), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('total', sa.Numeric(precision=14, scale=2), nullable=False),
+    sa.Column('discounted_total', sa.Numeric(precision=14, scale=2), nullable=True),
+    sa.Column('returned_total', sa.Numeric(precision=14, scale=2), nullable=False),
+    sa.Column('location_code', sa.String(length=64), nullable=True),
+    sa.Column('external_event_date', portal.domain.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('points_earned', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('points_awarded', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('tier_points_earned', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('tier_points_awarded', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('confirmed_at', portal.domain.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', portal.domain.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', portal.domain.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_purchase_orders_member_id_members')),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_purchase_orders_organization_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_purchase_orders')),
+    sa.UniqueConstraint('organization_id', 'external_id', name=op.f('uq_purchase_orders_organization_id_external_id'))
+    )
+    with op.batch_alter_table('purchase_orders', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_purchase_orders_member_id'), ['member_id'], unique=False)
 
     op.create_table('loyalty_programs',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -211,6 +344,92 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('loyalty_programs', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_loyalty_programs_organization_id'), ['organization_id'], unique=False)
+
+    op.create_table('missions',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('organization_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('code', sa.String(length=100), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('description', sa.String(length=2000), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('event_type', sa.String(length=100), nullable=False),
+    sa.Column('matcher', sa.String(length=4000), nullable=True),
+    sa.Column('matcher_ast', sa.JSON(), nullable=True),
+    sa.Column('goal_count', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('max_repetitions', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('repetition_period', sa.String(length=8), nullable=False),
+    sa.Column('period_limit', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('points_on_completion', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('ledger_account_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('valid_from', portal.domain.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('valid_to', portal.domain.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('tags', sa.JSON(), nullable=False),
+    sa.Column('created_at', portal.domain.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', portal.domain.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['ledger_account_id'], ['ledger_accounts.id'], name=op.f('fk_missions_ledger_account_id_ledger_accounts')),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_missions_organization_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_missions')),
+    sa.UniqueConstraint('organization_id', 'code', name=op.f('uq_missions_organization_id_code'))
+    )
+    with op.batch_alter_table('missions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_missions_organization_id'), ['organization_id'], unique=False)
+
+    op.create_table('points_debts',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('organization_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('member_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('ledger_account_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('amount', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('settled', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('created_at', portal.domain.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['ledger_account_id'], ['ledger_accounts.id'], name=op.f('fk_points_debts_ledger_account_id_ledger_accounts')),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_points_debts_member_id_members')),
+    sa.ForeignKeyConstraint(['order_id'], ['purchase_orders.id'], name=op.f('fk_points_debts_order_id_purchase_orders')),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_points_debts_organization_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_points_debts'))
+    )
+    with op.batch_alter_table('points_debts', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_points_debts_member_id'), ['member_id'], unique=False)
+
+    op.create_table('purchase_order_items',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('line', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('sku', sa.String(length=100), nullable=False),
+    sa.Column('quantity', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('unit_price', sa.Numeric(precision=14, scale=2), nullable=False),
+    sa.Column('product_category_code', sa.String(length=100), nullable=True),
+    sa.Column('is_discount', sa.Boolean(), nullable=False),
+    sa.ForeignKeyConstraint(['order_id'], ['purchase_orders.id'], name=op.f('fk_purchase_order_items_order_id_purchase_orders')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_purchase_order_items'))
+    )
+    with op.batch_alter_table('purchase_order_items', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_purchase_order_items_order_id'), ['order_id'], unique=False)
+
+    op.create_table('referral_programs',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('organization_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('description', sa.String(length=2000), nullable=False),
+    sa.Column('event_type', sa.String(length=100), nullable=False),
+    sa.Column('referrer_points', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('referred_points', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('ledger_account_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('max_referrals_per_member', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('max_uses_per_code', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('valid_from', portal.domain.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('valid_to', portal.domain.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', portal.domain.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', portal.domain.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['ledger_account_id'], ['ledger_accounts.id'], name=op.f('fk_referral_programs_ledger_account_id_ledger_accounts')),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_referral_programs_organization_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_referral_programs'))
+    )
+    with op.batch_alter_table('referral_programs', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_referral_programs_organization_id'), ['organization_id'], unique=False)
 
     op.create_table('wallets',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -234,6 +453,78 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_wallets_member_id'), ['member_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_wallets_organization_id'), ['organization_id'], unique=False)
         batch_op.create_index('uq_wallets_system_kind', ['ledger_account_id', 'kind'], unique=True, sqlite_where=sa.text("kind <> 'member'"), postgresql_where=sa.text("kind <> 'member'"))
+
+    op.create_table('campaigns',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('organization_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('loyalty_program_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('code', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('description', sa.String(length=2000), nullable=False),
+    sa.Column('event_type', sa.String(length=100), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('valid_from', portal.domain.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('valid_to', portal.domain.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('timezone', sa.String(length=64), nullable=False),
+    sa.Column('days_of_week', sa.JSON(), nullable=False),
+    sa.Column('location_codes', sa.JSON(), nullable=False),
+    sa.Column('tier_ids', sa.JSON(), nullable=False),
+    sa.Column('audience_ids', sa.JSON(), nullable=False),
+    sa.Column('min_spend', sa.Numeric(precision=14, scale=2), nullable=True),
+    sa.Column('monthly_points_cap', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('tags', sa.JSON(), nullable=False),
+    sa.Column('created_at', portal.domain.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', portal.domain.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['loyalty_program_id'], ['loyalty_programs.id'], name=op.f('fk_campaigns_loyalty_program_id_loyalty_programs')),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_campaigns_organization_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_campaigns')),
+    sa.UniqueConstraint('organization_id', 'code', name=op.f('uq_campaigns_organization_id_code'))
+    )
+    with op.batch_alter_table('campaigns', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_campaigns_organization_id'), ['organization_id'], unique=False)
+
+    op.create_table('coupon_books',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('organization_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('loyalty_program_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('type', sa.String(length=16), nullable=False),
+    sa.Column('publishing_status', sa.String(length=16), nullable=False),
+    sa.Column('discount_type', sa.String(length=16), nullable=True),
+    sa.Column('discount_amount', sa.Numeric(precision=14, scale=2), nullable=True),
+    sa.Column('valid_from', portal.domain.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('valid_to', portal.domain.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('max_assigned_per_member', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('max_assigned_per_coupon', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('max_coupon_count', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('assignment_required_points', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('usage_required_points', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('activatable', sa.Boolean(), nullable=False),
+    sa.Column('tiers', sa.JSON(), nullable=False),
+    sa.Column('audience_keys', sa.JSON(), nullable=False),
+    sa.Column('tags', sa.JSON(), nullable=False),
+    sa.Column('external_id', sa.String(length=255), nullable=True),
+    sa.Column('external_reference', sa.String(length=255), nullable=True),
+    sa.Column('ranking_index', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('default_locale', sa.String(length=10), nullable=False),
+    sa.Column('i18n', sa.JSON(), nullable=False),
+    sa.Column('picture_url', sa.String(length=1000), nullable=True),
+    sa.Column('detail_picture_url', sa.String(length=1000), nullable=True),
+    sa.Column('condition', sa.JSON(), nullable=False),
+    sa.Column('custom_attributes', sa.JSON(), nullable=False),
+    sa.Column('assigned_count', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('used_count', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('code_count', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('created_at', portal.domain.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', portal.domain.base.UTCDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('assigned_count >= 0 AND used_count >= 0 AND code_count >= 0', name=op.f('ck_coupon_books_counts_not_negative')),
+    sa.ForeignKeyConstraint(['loyalty_program_id'], ['loyalty_programs.id'], name=op.f('fk_coupon_books_loyalty_program_id_loyalty_programs')),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_coupon_books_organization_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_coupon_books'))
+    )
+    with op.batch_alter_table('coupon_books', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_coupon_books_loyalty_program_id'), ['loyalty_program_id'], unique=False)
+        batch_op.create_index('ix_coupon_books_org_created', ['organization_id', 'created_at'], unique=False)
 
     op.create_table('ledger_transactions',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -276,6 +567,57 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_ledger_transactions_set_id'), ['set_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_ledger_transactions_to_wallet_id'), ['to_wallet_id'], unique=False)
 
+    op.create_table('mission_progress',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('organization_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('mission_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('member_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('period_key', sa.String(length=16), nullable=False),
+    sa.Column('counter', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('completions', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('last_completed_at', portal.domain.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', portal.domain.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_mission_progress_member_id_members')),
+    sa.ForeignKeyConstraint(['mission_id'], ['missions.id'], name=op.f('fk_mission_progress_mission_id_missions')),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_mission_progress_organization_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_mission_progress')),
+    sa.UniqueConstraint('mission_id', 'member_id', 'period_key', name=op.f('uq_mission_progress_mission_id_member_id_period_key'))
+    )
+    with op.batch_alter_table('mission_progress', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_mission_progress_member_id'), ['member_id'], unique=False)
+
+    op.create_table('referral_codes',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('organization_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('program_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('member_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('code', sa.String(length=40), nullable=False),
+    sa.Column('uses', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('rewarded', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('created_at', portal.domain.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_referral_codes_member_id_members')),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_referral_codes_organization_id_organizations')),
+    sa.ForeignKeyConstraint(['program_id'], ['referral_programs.id'], name=op.f('fk_referral_codes_program_id_referral_programs')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_referral_codes')),
+    sa.UniqueConstraint('organization_id', 'code', name=op.f('uq_referral_codes_organization_id_code'))
+    )
+    with op.batch_alter_table('referral_codes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_referral_codes_member_id'), ['member_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_referral_codes_program_id'), ['program_id'], unique=False)
+
+    op.create_table('referrers',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('program_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('member_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('rewarded', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_referrers_member_id_members')),
+    sa.ForeignKeyConstraint(['program_id'], ['referral_programs.id'], name=op.f('fk_referrers_program_id_referral_programs')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_referrers')),
+    sa.UniqueConstraint('program_id', 'member_id', name=op.f('uq_referrers_program_id_member_id'))
+    )
+    with op.batch_alter_table('referrers', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_referrers_member_id'), ['member_id'], unique=False)
+
     op.create_table('tiers',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('organization_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -293,6 +635,80 @@ def upgrade() -> None:
     with op.batch_alter_table('tiers', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_tiers_loyalty_program_id'), ['loyalty_program_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_tiers_organization_id'), ['organization_id'], unique=False)
+
+    op.create_table('account_coupons',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('organization_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('book_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('member_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('public_id', sa.String(length=36), nullable=False),
+    sa.Column('assigned_count', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('used_count', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('activated', sa.Boolean(), nullable=False),
+    sa.Column('last_activation_date', portal.domain.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', portal.domain.base.UTCDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('assigned_count >= 0 AND used_count >= 0', name=op.f('ck_account_coupons_counts_not_negative')),
+    sa.ForeignKeyConstraint(['book_id'], ['coupon_books.id'], name=op.f('fk_account_coupons_book_id_coupon_books')),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_account_coupons_member_id_members')),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_account_coupons_organization_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_account_coupons')),
+    sa.UniqueConstraint('book_id', 'member_id', name=op.f('uq_account_coupons_book_id_member_id')),
+    sa.UniqueConstraint('public_id', name=op.f('uq_account_coupons_public_id'))
+    )
+    with op.batch_alter_table('account_coupons', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_account_coupons_member_id'), ['member_id'], unique=False)
+
+    op.create_table('campaign_actions',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('organization_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('campaign_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('index', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('rules', sa.JSON(), nullable=False),
+    sa.Column('effects', sa.JSON(), nullable=False),
+    sa.Column('abort_on_false', sa.Boolean(), nullable=False),
+    sa.Column('abort_on_error', sa.Boolean(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('created_at', portal.domain.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_campaign_actions_campaign_id_campaigns')),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_campaign_actions_organization_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_campaign_actions')),
+    sa.UniqueConstraint('campaign_id', 'index', name=op.f('uq_campaign_actions_campaign_id_index'))
+    )
+    with op.batch_alter_table('campaign_actions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_campaign_actions_campaign_id'), ['campaign_id'], unique=False)
+
+    op.create_table('campaign_monthly_awards',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('campaign_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('member_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('period', sa.String(length=7), nullable=False),
+    sa.Column('points', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_campaign_monthly_awards_campaign_id_campaigns')),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_campaign_monthly_awards_member_id_members')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_campaign_monthly_awards')),
+    sa.UniqueConstraint('campaign_id', 'member_id', 'period', name=op.f('uq_campaign_monthly_awards_campaign_id_member_id_period'))
+    )
+    with op.batch_alter_table('campaign_monthly_awards', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_campaign_monthly_awards_member_id'), ['member_id'], unique=False)
+
+    op.create_table('coupon_codes',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('organization_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('book_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('code', sa.String(length=100), nullable=False),
+    sa.Column('assigned_count', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('used_count', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('created_at', portal.domain.base.UTCDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('assigned_count >= 0 AND used_count >= 0', name=op.f('ck_coupon_codes_counts_not_negative')),
+    sa.ForeignKeyConstraint(['book_id'], ['coupon_books.id'], name=op.f('fk_coupon_codes_book_id_coupon_books')),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_coupon_codes_organization_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_coupon_codes')),
+    sa.UniqueConstraint('book_id', 'code', name=op.f('uq_coupon_codes_book_id_code'))
+    )
+    with op.batch_alter_table('coupon_codes', schema=None) as batch_op:
+        batch_op.create_index('ix_coupon_codes_book_assigned', ['book_id', 'assigned_count', 'id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_coupon_codes_organization_id'), ['organization_id'], unique=False)
 
     op.create_table('ledger_entries',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -324,6 +740,58 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_member_tiers')),
     sa.UniqueConstraint('member_id', 'loyalty_program_id', name=op.f('uq_member_tiers_member_id_loyalty_program_id'))
     )
+    op.create_table('points_lots',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('organization_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('wallet_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('ledger_account_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('transaction_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('amount', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('remaining', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('expires_at', portal.domain.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', portal.domain.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['ledger_account_id'], ['ledger_accounts.id'], name=op.f('fk_points_lots_ledger_account_id_ledger_accounts')),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_points_lots_organization_id_organizations')),
+    sa.ForeignKeyConstraint(['transaction_id'], ['ledger_transactions.id'], name=op.f('fk_points_lots_transaction_id_ledger_transactions')),
+    sa.ForeignKeyConstraint(['wallet_id'], ['wallets.id'], name=op.f('fk_points_lots_wallet_id_wallets')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_points_lots'))
+    )
+    with op.batch_alter_table('points_lots', schema=None) as batch_op:
+        batch_op.create_index('ix_points_lots_expiry_open', ['expires_at', 'remaining'], unique=False)
+        batch_op.create_index('ix_points_lots_wallet_expiry', ['wallet_id', 'expires_at', 'id'], unique=False)
+
+    op.create_table('referrals',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('organization_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('program_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('code_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('referrer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('referred_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('reason', sa.String(length=200), nullable=False),
+    sa.Column('device_id', sa.String(length=200), nullable=True),
+    sa.Column('referrer_points', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('referred_points', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('referrer_transaction_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('referred_transaction_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('created_at', portal.domain.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('completed_at', portal.domain.base.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['code_id'], ['referral_codes.id'], name=op.f('fk_referrals_code_id_referral_codes')),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_referrals_organization_id_organizations')),
+    sa.ForeignKeyConstraint(['program_id'], ['referral_programs.id'], name=op.f('fk_referrals_program_id_referral_programs')),
+    sa.ForeignKeyConstraint(['referred_id'], ['members.id'], name=op.f('fk_referrals_referred_id_members')),
+    sa.ForeignKeyConstraint(['referred_transaction_id'], ['ledger_transactions.id'], name=op.f('fk_referrals_referred_transaction_id_ledger_transactions')),
+    sa.ForeignKeyConstraint(['referrer_id'], ['members.id'], name=op.f('fk_referrals_referrer_id_members')),
+    sa.ForeignKeyConstraint(['referrer_transaction_id'], ['ledger_transactions.id'], name=op.f('fk_referrals_referrer_transaction_id_ledger_transactions')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_referrals')),
+    sa.UniqueConstraint('referred_id', name=op.f('uq_referrals_referred_id'))
+    )
+    with op.batch_alter_table('referrals', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_referrals_code_id'), ['code_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_referrals_organization_id'), ['organization_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_referrals_program_id'), ['program_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_referrals_referrer_id'), ['referrer_id'], unique=False)
+
     op.create_table('tier_history',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('organization_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -347,26 +815,153 @@ def upgrade() -> None:
     with op.batch_alter_table('tier_history', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_tier_history_member_id'), ['member_id'], unique=False)
 
+    op.create_table('campaign_evaluations',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('organization_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('campaign_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('action_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('member_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('event_type', sa.String(length=100), nullable=False),
+    sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('effect_type', sa.String(length=32), nullable=False),
+    sa.Column('points', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('ledger_transaction_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('created_at', portal.domain.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['action_id'], ['campaign_actions.id'], name=op.f('fk_campaign_evaluations_action_id_campaign_actions')),
+    sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_campaign_evaluations_campaign_id_campaigns')),
+    sa.ForeignKeyConstraint(['ledger_transaction_id'], ['ledger_transactions.id'], name=op.f('fk_campaign_evaluations_ledger_transaction_id_ledger_transactions')),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_campaign_evaluations_member_id_members')),
+    sa.ForeignKeyConstraint(['order_id'], ['purchase_orders.id'], name=op.f('fk_campaign_evaluations_order_id_purchase_orders')),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_campaign_evaluations_organization_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_campaign_evaluations'))
+    )
+    with op.batch_alter_table('campaign_evaluations', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_campaign_evaluations_campaign_id'), ['campaign_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_campaign_evaluations_ledger_transaction_id'), ['ledger_transaction_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_campaign_evaluations_member_id'), ['member_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_campaign_evaluations_order_id'), ['order_id'], unique=False)
+
+    op.create_table('coupon_usages',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('organization_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('book_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('member_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('account_coupon_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('code_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('kind', sa.String(length=8), nullable=False),
+    sa.Column('state', sa.String(length=10), nullable=False),
+    sa.Column('assignment_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('expires_at', portal.domain.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('used_at', portal.domain.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('system_unique_key', sa.String(length=255), nullable=True),
+    sa.Column('location_code', sa.String(length=100), nullable=True),
+    sa.Column('interaction_point', sa.String(length=100), nullable=True),
+    sa.Column('points_burned', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('ledger_transaction_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('custom_attributes', sa.JSON(), nullable=False),
+    sa.Column('actor_kind', sa.String(length=16), nullable=False),
+    sa.Column('actor_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('actor_label', sa.String(length=200), nullable=False),
+    sa.Column('created_at', portal.domain.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('reverted_at', portal.domain.base.UTCDateTime(timezone=True), nullable=True),
+    sa.CheckConstraint("kind IN ('assign', 'use')", name=op.f('ck_coupon_usages_kind')),
+    sa.ForeignKeyConstraint(['account_coupon_id'], ['account_coupons.id'], name=op.f('fk_coupon_usages_account_coupon_id_account_coupons')),
+    sa.ForeignKeyConstraint(['assignment_id'], ['coupon_usages.id'], name=op.f('fk_coupon_usages_assignment_id_coupon_usages')),
+    sa.ForeignKeyConstraint(['book_id'], ['coupon_books.id'], name=op.f('fk_coupon_usages_book_id_coupon_books')),
+    sa.ForeignKeyConstraint(['code_id'], ['coupon_codes.id'], name=op.f('fk_coupon_usages_code_id_coupon_codes')),
+    sa.ForeignKeyConstraint(['ledger_transaction_id'], ['ledger_transactions.id'], name=op.f('fk_coupon_usages_ledger_transaction_id_ledger_transactions')),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_coupon_usages_member_id_members')),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_coupon_usages_organization_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_coupon_usages'))
+    )
+    with op.batch_alter_table('coupon_usages', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_coupon_usages_account_coupon_id'), ['account_coupon_id'], unique=False)
+        batch_op.create_index('ix_coupon_usages_book_created', ['book_id', 'created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_coupon_usages_code_id'), ['code_id'], unique=False)
+        batch_op.create_index('ix_coupon_usages_member_book', ['member_id', 'book_id', 'kind', 'state'], unique=False)
+        batch_op.create_index(batch_op.f('ix_coupon_usages_organization_id'), ['organization_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_coupon_usages_system_unique_key'), ['system_unique_key'], unique=False)
+        batch_op.create_index('uq_coupon_usages_one_live_use', ['assignment_id'], unique=True, sqlite_where=sa.text("kind = 'use' AND reverted_at IS NULL"), postgresql_where=sa.text("kind = 'use' AND reverted_at IS NULL"))
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('coupon_usages', schema=None) as batch_op:
+        batch_op.drop_index('uq_coupon_usages_one_live_use', sqlite_where=sa.text("kind = 'use' AND reverted_at IS NULL"), postgresql_where=sa.text("kind = 'use' AND reverted_at IS NULL"))
+        batch_op.drop_index(batch_op.f('ix_coupon_usages_system_unique_key'))
+        batch_op.drop_index(batch_op.f('ix_coupon_usages_organization_id'))
+        batch_op.drop_index('ix_coupon_usages_member_book')
+        batch_op.drop_index(batch_op.f('ix_coupon_usages_code_id'))
+        batch_op.drop_index('ix_coupon_usages_book_created')
+        batch_op.drop_index(batch_op.f('ix_coupon_usages_account_coupon_id'))
+
+    op.drop_table('coupon_usages')
+    with op.batch_alter_table('campaign_evaluations', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_campaign_evaluations_order_id'))
+        batch_op.drop_index(batch_op.f('ix_campaign_evaluations_member_id'))
+        batch_op.drop_index(batch_op.f('ix_campaign_evaluations_ledger_transaction_id'))
+        batch_op.drop_index(batch_op.f('ix_campaign_evaluations_campaign_id'))
+
+    op.drop_table('campaign_evaluations')
     with op.batch_alter_table('tier_history', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_tier_history_member_id'))
 
     op.drop_table('tier_history')
+    with op.batch_alter_table('referrals', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_referrals_referrer_id'))
+        batch_op.drop_index(batch_op.f('ix_referrals_program_id'))
+        batch_op.drop_index(batch_op.f('ix_referrals_organization_id'))
+        batch_op.drop_index(batch_op.f('ix_referrals_code_id'))
+
+    op.drop_table('referrals')
+    with op.batch_alter_table('points_lots', schema=None) as batch_op:
+        batch_op.drop_index('ix_points_lots_wallet_expiry')
+        batch_op.drop_index('ix_points_lots_expiry_open')
+
+    op.drop_table('points_lots')
     op.drop_table('member_tiers')
     with op.batch_alter_table('ledger_entries', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_ledger_entries_wallet_id'))
         batch_op.drop_index(batch_op.f('ix_ledger_entries_transaction_id'))
 
     op.drop_table('ledger_entries')
+    with op.batch_alter_table('coupon_codes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_coupon_codes_organization_id'))
+        batch_op.drop_index('ix_coupon_codes_book_assigned')
+
+    op.drop_table('coupon_codes')
+    with op.batch_alter_table('campaign_monthly_awards', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_campaign_monthly_awards_member_id'))
+
+    op.drop_table('campaign_monthly_awards')
+    with op.batch_alter_table('campaign_actions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_campaign_actions_campaign_id'))
+
+    op.drop_table('campaign_actions')
+    with op.batch_alter_table('account_coupons', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_account_coupons_member_id'))
+
+    op.drop_table('account_coupons')
     with op.batch_alter_table('tiers', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_tiers_organization_id'))
         batch_op.drop_index(batch_op.f('ix_tiers_loyalty_program_id'))
 
     op.drop_table('tiers')
+    with op.batch_alter_table('referrers', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_referrers_member_id'))
+
+    op.drop_table('referrers')
+    with op.batch_alter_table('referral_codes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_referral_codes_program_id'))
+        batch_op.drop_index(batch_op.f('ix_referral_codes_member_id'))
+
+    op.drop_table('referral_codes')
+    with op.batch_alter_table('mission_progress', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_mission_progress_member_id'))
+
+    op.drop_table('mission_progress')
     with op.batch_alter_table('ledger_transactions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_ledger_transactions_to_wallet_id'))
         batch_op.drop_index(batch_op.f('ix_ledger_transactions_set_id'))
@@ -375,21 +970,58 @@ def downgrade() -> None:
         batch_op.drop_index('ix_ledger_transactions_account_created')
 
     op.drop_table('ledger_transactions')
+    with op.batch_alter_table('coupon_books', schema=None) as batch_op:
+        batch_op.drop_index('ix_coupon_books_org_created')
+        batch_op.drop_index(batch_op.f('ix_coupon_books_loyalty_program_id'))
+
+    op.drop_table('coupon_books')
+    with op.batch_alter_table('campaigns', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_campaigns_organization_id'))
+
+    op.drop_table('campaigns')
     with op.batch_alter_table('wallets', schema=None) as batch_op:
         batch_op.drop_index('uq_wallets_system_kind', sqlite_where=sa.text("kind <> 'member'"), postgresql_where=sa.text("kind <> 'member'"))
         batch_op.drop_index(batch_op.f('ix_wallets_organization_id'))
         batch_op.drop_index(batch_op.f('ix_wallets_member_id'))
 
     op.drop_table('wallets')
+    with op.batch_alter_table('referral_programs', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_referral_programs_organization_id'))
+
+    op.drop_table('referral_programs')
+    with op.batch_alter_table('purchase_order_items', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_purchase_order_items_order_id'))
+
+    op.drop_table('purchase_order_items')
+    with op.batch_alter_table('points_debts', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_points_debts_member_id'))
+
+    op.drop_table('points_debts')
+    with op.batch_alter_table('missions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_missions_organization_id'))
+
+    op.drop_table('missions')
     with op.batch_alter_table('loyalty_programs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_loyalty_programs_organization_id'))
 
     op.drop_table('loyalty_programs')
+    with op.batch_alter_table('purchase_orders', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_purchase_orders_member_id'))
+
+    op.drop_table('purchase_orders')
     with op.batch_alter_table('outbox_events', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_events_unprocessed')
         batch_op.drop_index('ix_outbox_events_member')
 
     op.drop_table('outbox_events')
+    with op.batch_alter_table('member_tokens', schema=None) as batch_op:
+        batch_op.drop_index('ix_member_tokens_member_purpose')
+
+    op.drop_table('member_tokens')
+    with op.batch_alter_table('member_signups', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_member_signups_referral_code'))
+
+    op.drop_table('member_signups')
     with op.batch_alter_table('member_identifiers', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_member_identifiers_member_id'))
 
@@ -399,6 +1031,18 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_ledger_accounts_ledger_id'))
 
     op.drop_table('ledger_accounts')
+    op.drop_table('birthday_rewards')
+    with op.batch_alter_table('barcodes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_barcodes_tracking_code'))
+        batch_op.drop_index('ix_barcodes_org_offer')
+        batch_op.drop_index('ix_barcodes_org_member')
+
+    op.drop_table('barcodes')
+    with op.batch_alter_table('audience_members', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_audience_members_member_id'))
+        batch_op.drop_index(batch_op.f('ix_audience_members_audience_id'))
+
+    op.drop_table('audience_members')
     with op.batch_alter_table('staff_users', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_staff_users_organization_id'))
 
@@ -413,10 +1057,15 @@ def downgrade() -> None:
 
     op.drop_table('ledgers')
     op.drop_table('idempotency_keys')
+    op.drop_table('event_types')
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_log_org_created')
 
     op.drop_table('audit_log')
+    with op.batch_alter_table('audiences', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_audiences_organization_id'))
+
+    op.drop_table('audiences')
     with op.batch_alter_table('api_keys', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_api_keys_organization_id'))
 
