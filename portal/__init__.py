@@ -26,13 +26,17 @@ def create_app(config: type | dict | None = None) -> Flask:
     htmx.init_app(app)
     login_manager.init_app(app)
 
-    from . import api, auth, cli, console
+    from . import api, auth, cli, console, i18n, mail, member
 
+    i18n.init_app(app)
+    mail.init_app(app)
     auth.init_app(app)
     csrf.exempt(api.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(api.docs_bp)
+    app.register_blueprint(api.images_bp)  # barcode images: no token, see portal/api/barcodes.py
     app.register_blueprint(console.bp)
+    app.register_blueprint(member.bp)
     cli.init_app(app)
     _error_handlers(app)
     _security_headers(app)

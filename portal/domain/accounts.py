@@ -1,0 +1,501 @@
+"""Member self-service accounts: signup, login, one-time mail links, password
+changes, data export and erasure. Every face (member portal, API, console)
+calls these; none of them touches Flask.
+
+Invariants:
+- A signup never tells whether the email was taken: `sign_up` returns the same
+  kind of outcome for a new and a taken address, and the caller sends exactly
+  one mail in both cases (a welcome mail with a one-time sign-in link, or a note
+  to the owner of the existing account).
+- One-time links (signup confirmation, password reset) are stored only as a
+  SHA-256 digest of the token; a token is used at most once, even under
+  concurrency (conditional UPDATE on `used_at IS NULL`), and never after
+  `expires_at`. Setting a new password revokes every other open reset link.
+- Failed logins are limited per account (the email, whether or not it exists)
+  and per network address, in the shared database (throttle.py); the answer to
+  a wrong email and to a wrong password is the same.
+- Passwords are stored only as argon2id hashes (passwords.py).
+- Erasure (GDPR Art. 17) blanks every personal field of the member row,
+  deletes identifiers, links and consents that could identify the person,
+  keeps the member id, wallets and ledger (sums stay intact), makes login
+  impossible, and writes an audit entry naming who erased and when, with no
+  personal data.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, delete, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from . import audit, events, members, throttle
+from .actors import Actor
+from .base import Base, isoformat, utcnow
+from .errors import DuplicateValue, NotFound, ValidationFailed
+from .members import Identifier, Member
+from .passwords import hash_password, needs_rehash, verify_password
+
+
+def N_(message: str) -> str:
+    """Mark a message for translation; the web side translates it when shown."""
+    return message
+
+
+# --- models ------------------------------------------------------------------------
+
+SIGNUP_LINK, PASSWORD_RESET = "signup", "password_reset"
+TOKEN_PURPOSES = (SIGNUP_LINK, PASSWORD_RESET)
+TOKEN_LIFETIME = {SIGNUP_LINK: dt.timedelta(hours=48), PASSWORD_RESET: dt.timedelta(hours=1)}
+
+
+class MemberToken(Base):
+    """A one-time link sent by mail. Only the digest of the token is kept."""
+
+    __tablename__ = "member_tokens"
+    __table_args__ = (Index("ix_member_tokens_member_purpose", "member_id", "purpose"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    purpose: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class MemberSignup(Base):
+    """How a member joined through the portal: consent to the terms, the
+    referral code they brought (checked for shape only; the referrals engine
+    decides what it earns) and when they confirmed their email."""
+
+    __tablename__ = "member_signups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), unique=True)
+    channel: Mapped[str] = mapped_column(String(20), default="portal")
+    terms_accepted_at: Mapped[dt.datetime]
+    referral_code: Mapped[str | None] = mapped_column(String(40), default=None, index=True)
+    email_confirmed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+# --- rules -------------------------------------------------------------------------
+
+PASSWORD_MIN_LENGTH = 10
+PASSWORD_MAX_LENGTH = 200
+# The most common passwords of at least ten characters (breach lists); a full
+# list belongs in a file once we have one.
+COMMON_PASSWORDS = frozenset("""
+1234567890 0123456789 1q2w3e4r5t qwertyuiop 1234567891 password12 password123 1qaz2wsx3edc
+qwerty1234 123456789a a123456789 iloveyou12 passwort123 passwort12 hallo12345 sommer2024
+sommer2025 winter2024 winter2025 abcdefghij 0987654321 1111111111 qwertzuiop asdfghjkla
+letmein123 welcome123 football12 monkey1234 dragon1234 changeme12 administrator
+""".split())
+REFERRAL_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,39}$")
+OPTIN_TYPES = ("email", "sms")
+LOCALES = ("en", "de")
+
+LOGIN_WINDOW = dt.timedelta(hours=1)
+LOGIN_LIMIT_PER_ACCOUNT = 100   # RELIABILITY: at most 100 failed logins per account per hour
+LOGIN_LIMIT_PER_ADDRESS = 300   # one office or mobile carrier shares an address
+MAIL_WINDOW = dt.timedelta(hours=1)
+MAIL_LIMIT_PER_EMAIL = 5        # reset/signup mails to one address per hour
+MAIL_LIMIT_PER_ADDRESS = 30     # reset/signup requests from one network address per hour
+
+GENERIC_LOGIN_ERROR = N_("Email or password is not correct")
+THROTTLED = N_("Too many attempts. Please wait a while and try again.")
+
+
+def check_password_strength(password: str, *, email: str | None = None, names: tuple[str, ...] = ()) -> None:
+    """NIST 800-63B style: length, not a known common password, not built from
+    the member's own email or name. Raises ValidationFailed(field="password")."""
+    if len(password) < PASSWORD_MIN_LENGTH:
+        raise ValidationFailed(N_("Use at least 10 characters"), field="password")
+    if len(password) > PASSWORD_MAX_LENGTH:
+        raise ValidationFailed(N_("Use at most 200 characters"), field="password")
+    lowered = password.lower()
+    if lowered in COMMON_PASSWORDS or len(set(lowered)) < 5:
+        raise ValidationFailed(N_("This password is too easy to guess"), field="password")
+    personal = [(email or "").split("@")[0].lower(), *(n.lower() for n in names)]
+    if any(len(part) >= 4 and part in lowered for part in personal):
+        raise ValidationFailed(N_("Do not use your name or email address in the password"), field="password")
+
+
+def check_referral_code(code: str | None) -> str | None:
+    """Shape only: letters, digits, - and _, 3 to 40 characters."""
+    code = (code or "").strip()
+    if not code:
+        return None
+    if not REFERRAL_CODE.match(code):
+        raise ValidationFailed(N_("This is not a valid referral code"), field="referralCode")
+    return code
+
+
+def member_actor(member: Member) -> Actor:
+    # The label names no person: audit entries must stay free of personal data.
+    return Actor(kind="member", id=member.id, organization_id=member.organization_id, label=f"member {member.id}")
+
+
+def session_fingerprint(member: Member) -> str:
+    """Changes whenever the password changes or the member is erased, which
+    ends every browser session that was started before."""
+    source = f"{member.id}:{member.password_hash or ''}:{member.erased_at or ''}"
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+# --- signup ------------------------------------------------------------------------
+
+@dataclass
+class SignupOutcome:
+    """`member` is the new member, or the owner of the email when it was taken
+    (then `created` is False and nothing but a mail count was written). `token`
+    is the one-time sign-in link for the welcome mail; `notify` is False when
+    the owner of a taken email was already told often enough this hour."""
+
+    member: Member
+    created: bool
+    token: str | None = None
+    notify: bool = True
+
+
+def sign_up(session: Session, organization_id: int, *, email: str, password: str, given_name: str,
+            family_name: str, birth_date: dt.date | None = None, accept_terms: bool,
+            optins: dict[str, bool] | None = None, referral_code: str | None = None,
+            locale: str = "en") -> SignupOutcome:
+    """Create a member with a password, consents and a one-time sign-in link.
+
+    Raises ValidationFailed naming the field (password, acceptTerms,
+    referralCode, profile.*). A taken email is not an error (see SignupOutcome).
+    """
+    if not accept_terms:
+        raise ValidationFailed(N_("Please accept the terms to join"), field="acceptTerms")
+    email = (email or "").strip().lower()
+    check_password_strength(password, email=email, names=(given_name, family_name))
+    referral_code = check_referral_code(referral_code)
+    profile = {"email": email, "givenName": given_name, "familyName": family_name,
+               "birthDate": birth_date.isoformat() if birth_date else None}
+    # Hash before looking: a taken email must cost the same time as a new one.
+    password_hash = hash_password(password)
+    existing = _member_by_email(session, organization_id, email)
+    if existing is not None:
+        return _taken(session, existing)
+    try:
+        member = members.create_member(
+            session, organization_id, actor=_signup_actor(organization_id), profile=profile,
+            locale=locale if locale in LOCALES else "en",
+            optins={kind: bool((optins or {}).get(kind)) for kind in OPTIN_TYPES})
+    except DuplicateValue:
+        # Taken by a concurrent signup between our look and the insert.
+        existing = _member_by_email(session, organization_id, email)
+        if existing is None:
+            raise
+        return _taken(session, existing)
+    member.password_hash = password_hash
+    now = utcnow()
+    session.add(MemberSignup(organization_id=organization_id, member_id=member.id, terms_accepted_at=now,
+                             referral_code=referral_code))
+    session.flush()
+    events.emit(session, organization_id, "member-signed-up", member_id=member.id, channel="portal",
+                referralCode=referral_code)
+    return SignupOutcome(member=member, created=True, token=_issue_token(session, member, SIGNUP_LINK))
+
+
+def _taken(session: Session, owner: Member) -> SignupOutcome:
+    key = f"{owner.organization_id}:{owner.email}"
+    notify = throttle.failures(session, "member-mail-email", key, MAIL_WINDOW) < MAIL_LIMIT_PER_EMAIL
+    if notify:
+        throttle.record_failure(session, "member-mail-email", key)
+    return SignupOutcome(member=owner, created=False, notify=notify)
+
+
+def referral_code_of(session: Session, member_id: int) -> str | None:
+    """The referral code the member brought at signup, for the referrals engine."""
+    return session.scalar(select(MemberSignup.referral_code).where(MemberSignup.member_id == member_id))
+
+
+def confirm_signup(session: Session, organization_id: int, token: str) -> Member:
+    """Use a welcome-mail link: confirms the email and returns the member to sign in.
+
+    Raises NotFound for an unknown, used or expired link.
+    """
+    member = _consume_token(session, organization_id, token, SIGNUP_LINK)
+    session.execute(update(MemberSignup).where(MemberSignup.member_id == member.id,
+                                               MemberSignup.email_confirmed_at.is_(None))
+                    .values(email_confirmed_at=utcnow()))
+    return member
+
+
+# --- login -------------------------------------------------------------------------
+
+def authenticate(session: Session, organization_id: int, email: str, password: str, *,
+                 address: str) -> Member | None:
+    """The member when email and password match, else None (the failure is
+    recorded). Raises TooManyAttempts when the account or address is throttled."""
+    email = (email or "").strip().lower()
+    account_key = f"{organization_id}:{email}"
+    throttle.check(session, "member-login-account", account_key, limit=LOGIN_LIMIT_PER_ACCOUNT,
+                   window=LOGIN_WINDOW, message=THROTTLED)
+    throttle.check(session, "member-login-address", address, limit=LOGIN_LIMIT_PER_ADDRESS,
+                   window=LOGIN_WINDOW, message=THROTTLED)
+    member = _member_by_email(session, organization_id, email) if email else None
+    if not verify_password(member.password_hash if member else None, password):
+        throttle.record_failure(session, "member-login-account", account_key)
+        throttle.record_failure(session, "member-login-address", address)
+        return None
+    throttle.clear(session, "member-login-account", account_key)
+    if needs_rehash(member.password_hash):
+        member.password_hash = hash_password(password)
+    return member
+
+
+def load_member(session: Session, member_id: int, fingerprint: str) -> Member | None:
+    """The member behind a browser session, or None when erased or the session is stale."""
+    member = session.get(Member, member_id)
+    if member is None or member.erased_at is not None or member.password_hash is None:
+        return None
+    if not secrets.compare_digest(session_fingerprint(member), fingerprint):
+        return None
+    return member
+
+
+# --- passwords -----------------------------------------------------------------------
+
+def request_password_reset(session: Session, organization_id: int, email: str, *,
+                           address: str) -> tuple[Member, str] | None:
+    """A reset link for the member with this email, or None (unknown email, or
+    too many mails asked for lately). The caller answers the same either way.
+
+    Raises TooManyAttempts only for a flood from one network address.
+    """
+    email = (email or "").strip().lower()
+    throttle.check(session, "member-mail-address", address, limit=MAIL_LIMIT_PER_ADDRESS, window=MAIL_WINDOW,
+                   message=THROTTLED)
+    throttle.record_failure(session, "member-mail-address", address)
+    email_key = f"{organization_id}:{email}"
+    if throttle.failures(session, "member-mail-email", email_key, MAIL_WINDOW) >= MAIL_LIMIT_PER_EMAIL:
+        return None
+    throttle.record_failure(session, "member-mail-email", email_key)
+    member = _member_by_email(session, organization_id, email) if email else None
+    if member is None:
+        return None
+    return member, _issue_token(session, member, PASSWORD_RESET)
+
+
+def check_signup_rate(session: Session, address: str) -> None:
+    """Count a signup from this address. Raises TooManyAttempts for a flood."""
+    throttle.check(session, "member-mail-address", address, limit=MAIL_LIMIT_PER_ADDRESS, window=MAIL_WINDOW,
+                   message=THROTTLED)
+    throttle.record_failure(session, "member-mail-address", address)
+
+
+def link_is_valid(session: Session, organization_id: int, token: str, purpose: str) -> bool:
+    """Whether a one-time link can still be used (reading only: opening a link changes nothing)."""
+    return _open_token(session, organization_id, token, purpose) is not None
+
+
+def reset_password(session: Session, organization_id: int, token: str, new_password: str) -> Member:
+    """Set a new password with a reset link, which is then used up.
+
+    Raises ValidationFailed(field="password") for a weak password and NotFound
+    (field="token") for an unknown, used or expired link.
+    """
+    row = _open_token(session, organization_id, token, PASSWORD_RESET)
+    if row is None:
+        raise NotFound(N_("This link is invalid or has expired"), field="token")
+    member = session.get(Member, row.member_id)
+    check_password_strength(new_password, email=member.email, names=(member.given_name, member.family_name))
+    member = _consume_token(session, organization_id, token, PASSWORD_RESET)
+    _set_password(session, member, new_password)
+    throttle.clear(session, "member-login-account", f"{organization_id}:{member.email}")
+    audit.record(session, member_actor(member), "member.password_reset", member)
+    return member
+
+
+def change_password(session: Session, member: Member, current_password: str, new_password: str) -> Member:
+    """Raises ValidationFailed on currentPassword or password."""
+    if not verify_password(member.password_hash, current_password):
+        raise ValidationFailed(N_("This is not your current password"), field="currentPassword")
+    check_password_strength(new_password, email=member.email, names=(member.given_name, member.family_name))
+    _set_password(session, member, new_password)
+    audit.record(session, member_actor(member), "member.password_changed", member)
+    return member
+
+
+# --- profile -------------------------------------------------------------------------
+
+def update_own_profile(session: Session, member: Member, *, profile: dict[str, Any], optins: dict[str, bool],
+                       locale: str) -> Member:
+    """What a member may change about themselves: not the email, status or attributes."""
+    allowed = {"givenName", "familyName", "birthDate", "phone", "street", "city", "zipCode", "countryCode"}
+    unknown = set(profile) - allowed
+    if unknown:
+        raise ValidationFailed("Not a field members can change", field=f"profile.{sorted(unknown)[0]}")
+    if locale not in LOCALES:
+        raise ValidationFailed(N_("Choose one of the offered languages"), field="locale")
+    return members.update_member(session, member, actor=member_actor(member), profile=profile,
+                                 optins={kind: bool(optins.get(kind)) for kind in OPTIN_TYPES}, locale=locale)
+
+
+def set_locale(session: Session, member: Member, locale: str) -> None:
+    if locale in LOCALES and member.locale != locale:
+        members.update_member(session, member, actor=member_actor(member), locale=locale)
+
+
+# --- data export (GDPR Art. 15 and 20) -------------------------------------------------
+
+def export_member_data(session: Session, member: Member) -> dict[str, Any]:
+    """Everything stored about the member, as plain JSON-ready data."""
+    from .ledger import LedgerAccount, LedgerEntry, LedgerTransaction, Wallet
+    from .tiers import Tier, TierHistory
+
+    wallets = list(session.scalars(select(Wallet).where(Wallet.member_id == member.id).order_by(Wallet.id)))
+    account_names = {a.id: a.name for a in session.scalars(
+        select(LedgerAccount).where(LedgerAccount.id.in_([w.ledger_account_id for w in wallets] or [0])))}
+    entries = session.execute(
+        select(LedgerEntry, LedgerTransaction).join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+        .where(LedgerEntry.wallet_id.in_([w.id for w in wallets] or [0])).order_by(LedgerEntry.id)).all()
+    tier_names = {t.id: t.name for t in session.scalars(
+        select(Tier).where(Tier.organization_id == member.organization_id))}
+    tier_rows = session.scalars(select(TierHistory).where(TierHistory.member_id == member.id)
+                                .order_by(TierHistory.id)).all()
+    from .events import OutboxEvent
+
+    member_events = session.scalars(select(OutboxEvent).where(OutboxEvent.member_id == member.id)
+                                    .order_by(OutboxEvent.id)).all()
+    signup = session.scalars(select(MemberSignup).where(MemberSignup.member_id == member.id)).first()
+    return {
+        "exportedAt": isoformat(utcnow()),
+        "member": {"id": member.id, "loyaltyMemberId": member.loyalty_member_id, "memberType": member.member_type,
+                   "active": member.active, "accountStatus": member.account_status, "locale": member.locale,
+                   "createdAt": isoformat(member.created_at), "updatedAt": isoformat(member.updated_at),
+                   "customAttributes": member.custom_attributes},
+        "profile": members.profile_of(member),
+        "optins": [{"type": kind, "flag": bool(flag)} for kind, flag in sorted(member.optins.items())],
+        "signup": None if signup is None else {
+            "channel": signup.channel, "termsAcceptedAt": isoformat(signup.terms_accepted_at),
+            "referralCode": signup.referral_code, "emailConfirmedAt": isoformat(signup.email_confirmed_at)},
+        "identifiers": [{"type": i.type, "code": i.code, "createdAt": isoformat(i.created_at)}
+                        for i in members.identifiers_of(session, member.id)],
+        "wallets": [{"walletId": w.id, "account": account_names.get(w.ledger_account_id),
+                     "ledgerAccountId": w.ledger_account_id, "balance": w.balance, "pending": w.pending_in,
+                     "held": w.held} for w in wallets],
+        "transactions": [{"transactionId": tx.id, "walletId": entry.wallet_id, "type": tx.type,
+                          "amount": entry.amount, "description": tx.description, "tags": tx.tags,
+                          "externalId": tx.external_id, "createdAt": isoformat(entry.created_at)}
+                         for entry, tx in entries],
+        "tierHistory": [{"from": tier_names.get(h.from_tier_id), "to": tier_names.get(h.to_tier_id),
+                         "source": h.source, "reason": h.reason, "expiresAt": isoformat(h.expires_at),
+                         "createdAt": isoformat(h.created_at)} for h in tier_rows],
+        "events": [{"type": e.event_type, "payload": e.payload, "createdAt": isoformat(e.created_at)}
+                   for e in member_events],
+    }
+
+
+def record_export(session: Session, member: Member, actor: Actor) -> None:
+    audit.record(session, actor, "member.data_exported", member)
+
+
+# --- erasure (GDPR Art. 17) --------------------------------------------------------------
+
+def erase_member(session: Session, member: Member, *, actor: Actor) -> Member:
+    """Pseudonymise the member: personal fields blanked, identifiers, links and
+    login gone; id, wallets and ledger kept. Idempotent for an erased member.
+
+    Erased members cannot log in, earn or burn, and are no longer found by
+    email, card code or search.
+    """
+    if member.erased_at is not None:
+        return member
+    old_email = member.email
+    member.email = None
+    member.given_name = member.family_name = ""
+    member.phone = member.street = member.city = member.zip_code = member.country_code = ""
+    member.birth_date = None
+    member.custom_attributes = {}
+    member.optins = {}
+    member.password_hash = None
+    member.active = False
+    member.erased_at = utcnow()
+    member.updated_at = member.erased_at
+    session.execute(delete(Identifier).where(Identifier.member_id == member.id))
+    session.execute(delete(MemberToken).where(MemberToken.member_id == member.id))
+    if old_email:
+        for scope in ("member-login-account", "member-mail-email"):
+            throttle.clear(session, scope, f"{member.organization_id}:{old_email}")
+    session.flush()
+    audit.record(session, actor, "member.erased", member)
+    events.emit(session, member.organization_id, "member-erased", member_id=member.id)
+    return member
+
+
+def erase_own_account(session: Session, member: Member, password: str) -> Member:
+    """A member deletes their own account after giving their password. Raises
+    ValidationFailed(field="currentPassword")."""
+    if not verify_password(member.password_hash, password):
+        raise ValidationFailed(N_("This is not your current password"), field="currentPassword")
+    return erase_member(session, member, actor=member_actor(member))
+
+
+# --- internals ---------------------------------------------------------------------------
+
+def _signup_actor(organization_id: int) -> Actor:
+    return Actor(kind="member", id=None, organization_id=organization_id, label="member signup")
+
+
+def _member_by_email(session: Session, organization_id: int, email: str) -> Member | None:
+    return session.scalars(select(Member).where(Member.organization_id == organization_id, Member.email == email,
+                                                Member.erased_at.is_(None))).first()
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _issue_token(session: Session, member: Member, purpose: str) -> str:
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.add(MemberToken(organization_id=member.organization_id, member_id=member.id, purpose=purpose,
+                            token_hash=_digest(token), created_at=now, expires_at=now + TOKEN_LIFETIME[purpose]))
+    session.flush()
+    return token
+
+
+def _open_token(session: Session, organization_id: int, token: str, purpose: str) -> MemberToken | None:
+    if not token or len(token) > 200:
+        return None
+    return session.scalars(select(MemberToken).where(
+        MemberToken.token_hash == _digest(token), MemberToken.purpose == purpose,
+        MemberToken.organization_id == organization_id, MemberToken.used_at.is_(None),
+        MemberToken.expires_at > utcnow())).first()
+
+
+def _consume_token(session: Session, organization_id: int, token: str, purpose: str) -> Member:
+    """Mark the token used; only one of any number of concurrent uses succeeds."""
+    now = utcnow()
+    row = _open_token(session, organization_id, token, purpose)
+    used = row is not None and session.execute(
+        update(MemberToken).where(MemberToken.id == row.id, MemberToken.used_at.is_(None),
+                                  MemberToken.expires_at > now)
+        .values(used_at=now).execution_options(synchronize_session=False)).rowcount == 1
+    member = session.get(Member, row.member_id) if used else None
+    if member is None or member.erased_at is not None:
+        raise NotFound(N_("This link is invalid or has expired"), field="token")
+    return member
+
+
+def _set_password(session: Session, member: Member, password: str) -> None:
+    member.password_hash = hash_password(password)
+    member.updated_at = utcnow()
+    # Any other reset link mailed earlier must not work after this.
+    session.execute(update(MemberToken).where(MemberToken.member_id == member.id,
+                                              MemberToken.purpose == PASSWORD_RESET,
+                                              MemberToken.used_at.is_(None))
+                    .values(used_at=utcnow()).execution_options(synchronize_session=False))
+    session.flush()
