@@ -166,7 +166,7 @@ def referral_out(row) -> ReferralOut:
 
 def _program_fields(body: s.In, only_given: bool) -> dict[str, Any]:
     rename = {"valid_from_date": "valid_from", "valid_to_date": "valid_to"}
-    names = body.model_fields_set if only_given else body.model_fields.keys()
+    names = body.model_fields_set if only_given else type(body).model_fields.keys()
     return {rename.get(n, n): getattr(body, n) for n in names}
 
 
