@@ -6,4 +6,4 @@ from flask import Blueprint
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
-from . import views, member_views, staff_views  # noqa: E402,F401
+from . import views, member_views, staff_views, campaign_views  # noqa: E402,F401

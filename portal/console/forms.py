@@ -39,13 +39,18 @@ class SearchForm(FlaskForm):
     q = StringField("Search members", validators=[Optional(), Length(max=200)])
 
 
-class AdjustPointsForm(FlaskForm):
+class SubmitOnceForm(FlaskForm):
+    """A form whose effect must happen once: each rendering carries a fresh key,
+    so a double click or a reload of the POST replays instead of repeating."""
+
+    key = HiddenField(default=lambda: uuid.uuid4().hex, validators=[Length(max=64)])
+
+
+class AdjustPointsForm(SubmitOnceForm):
     amount = IntegerField("Points (+ to add, − to remove)",
                           validators=[InputRequired("Enter a whole number of points"),
                                       NumberRange(-MAX_AMOUNT, MAX_AMOUNT)])
     reason = StringField("Reason", validators=[InputRequired("Give a reason for the adjustment"), Length(max=500)])
-    # One key per rendered form: a double submit replays instead of adjusting twice.
-    key = HiddenField(default=lambda: uuid.uuid4().hex, validators=[Length(max=64)])
 
 
 class AccountStatusForm(FlaskForm):
@@ -86,7 +91,7 @@ class StaffUserForm(FlaskForm):
     roles = RolesField("Roles", choices=_role_choices(), validators=[InputRequired("Choose at least one role")])
 
 
-class ApiKeyForm(FlaskForm):
+class ApiKeyForm(SubmitOnceForm):
     name = StringField("Name", validators=[InputRequired(), Length(max=200)])
     roles = RolesField("Roles", choices=_role_choices(), validators=[InputRequired("Choose at least one role")])
 

@@ -5,7 +5,7 @@ from flask import flash, make_response, redirect, render_template, url_for
 from flask_login import current_user
 
 from ..auth import staff_required
-from ..domain import staff
+from ..domain import idempotency, staff
 from ..domain.audit import AuditEntry
 from ..domain.errors import DomainError
 from ..domain.pagination import paginate
@@ -66,18 +66,29 @@ def api_key_create():
     session = db.session
     form = ApiKeyForm()
     if form.validate_on_submit():
-        actor = current_user.actor()
-        try:
-            staff.require_grantable(actor, form.roles.data)
+        actor, created = current_user.actor(), []
+
+        def create() -> dict:
             key, secret = staff.create_api_key(session, current_user.organization_id, name=form.name.data.strip(),
                                                roles=form.roles.data, actor=actor)
+            created.append((key, secret))
+            return {"apiKeyId": key.id}
+
+        try:
+            staff.require_grantable(actor, form.roles.data)
+            outcome = idempotency.run_once(session, current_user.organization_id, f"console-api-key-{form.key.data}",
+                                           "console.api_key.create", {"name": form.name.data, "roles": form.roles.data},
+                                           create)
         except DomainError as error:
             session.rollback()
             attach_error(form, error)
         else:
             session.commit()
+            if outcome.replayed:
+                flash("This form was already sent: the key exists, and its secret was shown only once.", "info")
+                return redirect(url_for("console.api_key_list"))
             # The secret is in this response only: rendered, never redirected through the session cookie.
-            response = _api_key_page(ApiKeyForm(formdata=None), created=(key, secret))
+            response = _api_key_page(ApiKeyForm(formdata=None), created=created[0])
             response.headers["Cache-Control"] = "no-store"
             return response
     return _api_key_page(form, status=422)

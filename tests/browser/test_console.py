@@ -88,3 +88,32 @@ def test_wrong_password_reads_neutral_and_mobile_layout_works(page, live_url, se
     assert nav["y"] + nav["height"] <= main["y"] + 1
     assert main["width"] > 300
     screenshot(page, "console-member-mobile")
+
+
+@pytest.mark.browser
+def test_admin_creates_an_api_key_and_sees_the_secret_once(page, live_url, seed, screenshot):
+    demo = seed.demo(points_balance=0)
+    sign_in(page, live_url, demo)
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    page.get_by_role("link", name="API keys").click()
+    page.get_by_label("Name").fill("Till 7")
+    page.get_by_label("members:read").check()
+    page.get_by_label("ledgers:write").check()
+    page.get_by_role("button", name="Create key").click()
+    secret = page.locator("#new-secret").input_value()
+    assert secret.startswith("pk_")
+    expect(page.locator("#keys-table")).to_contain_text("Till 7")
+    screenshot(page, "console-api-key-created")
+    page.reload()  # sends the POST again: replayed, no second key, no secret
+    expect(page.locator(".flashes")).to_contain_text("already sent")
+    expect(page.locator("#new-secret")).to_have_count(0)
+    expect(page.locator("#keys-table tbody tr", has_text="Till 7")).to_have_count(1)
+    assert secret not in page.content()
+    page.get_by_role("button", name="Revoke key Till 7").click()
+    expect(page.locator(".flashes")).to_contain_text("revoked")
+    page.get_by_role("link", name="Staff users").click()
+    expect(page.locator("#staff-table")).to_contain_text(demo.staff.email)
+    screenshot(page, "console-staff")
+    page.get_by_role("link", name="Audit log").click()
+    expect(page.locator("#audit-table tbody tr").first).to_contain_text("api_key.revoked")
+    screenshot(page, "console-audit")

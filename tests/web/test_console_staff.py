@@ -123,6 +123,17 @@ def test_api_key_secret_is_shown_exactly_once(console, signed_in, session):
     assert "Till 3" in page(console.get("/console/api-keys")).text("#keys-table")
 
 
+def test_sending_the_key_form_twice_creates_one_key(console, signed_in, session):
+    form = {"name": "Kiosk", "roles": ["members:read"], "key": "form-nonce-1"}
+    first = console.post("/console/api-keys", form)
+    assert page(first).one("#new-secret").get("value").startswith("pk_")
+    again = console.post("/console/api-keys", form)
+    assert again.status_code == 302
+    listing = page(console.get(again.headers["Location"]))
+    assert "already sent" in listing.text(".flashes") and not listing.has("#new-secret")
+    assert len(session.scalars(select(ApiKey).where(ApiKey.name == "Kiosk")).all()) == 1
+
+
 def test_api_key_roles_must_be_grantable(console, make_staff, session):
     manager = make_staff(["users:read", "users:write"])
     console.login(manager.email)

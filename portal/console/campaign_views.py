@@ -1,0 +1,207 @@
+"""Campaigns in the console: list, create and edit, actions, live rule checks, and a dry-run simulation."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from ..auth import staff_required
+from ..domain import audiences, campaigns, members, orders, rules, tiers
+from ..domain.errors import DomainError, NotFound
+from ..domain.organizations import default_program
+from ..domain.pagination import paginate
+from ..extensions import db
+from . import bp, navigation
+from .campaign_forms import ActionForm, ActionStatusForm, CampaignForm, SimulateForm
+from .rendering import attach_error, page_arg, render_page_or_fragment
+
+navigation.register("Campaigns", "console.campaign_list", "campaigns:read", "console.campaign_")
+
+CAMPAIGN_FIELDS = {"eventType": "custom_event", "validTo": "valid_to", "validFrom": "valid_from",
+                   "daysOfWeek": "days_of_week", "tierIds": "tier_ids", "audienceIds": "audience_ids",
+                   "minSpend": "min_spend", "monthlyPointsCap": "monthly_points_cap", "timezone": "timezone",
+                   "code": "code"}
+
+
+def _choices(session):
+    program = default_program(session, current_user.organization_id)
+    ladder = tiers.tiers_of(session, program.id)
+    groups = list(session.scalars(select(audiences.Audience).where(
+        audiences.Audience.organization_id == current_user.organization_id).order_by(audiences.Audience.name)))
+    return ladder, groups
+
+
+@bp.get("/campaigns")
+@staff_required("campaigns:read")
+def campaign_list():
+    stmt = select(campaigns.Campaign).where(campaigns.Campaign.organization_id == current_user.organization_id)
+    result = paginate(db.session, stmt.order_by(campaigns.Campaign.created_at.desc(), campaigns.Campaign.id.desc()),
+                      page=page_arg() - 1, limit=20)
+    counts = {c.id: len(campaigns.actions_of(db.session, c.id)) for c in result.items}
+    return render_page_or_fragment("console/campaigns/list.html", "console/campaigns/_rows.html",
+                                   result=result, action_counts=counts)
+
+
+@bp.route("/campaigns/new", methods=["GET", "POST"])
+@staff_required("campaigns:write")
+def campaign_new():
+    session = db.session
+    form = CampaignForm().with_choices(*_choices(session))
+    if form.validate_on_submit():
+        try:
+            campaign = campaigns.create_campaign(session, current_user.organization_id, code=form.code.data,
+                                                 name=form.name.data, actor=current_user.actor(), **form.fields())
+        except DomainError as error:
+            session.rollback()
+            attach_error(form, error, CAMPAIGN_FIELDS)
+        else:
+            session.commit()
+            flash(f"Campaign {campaign.code} created. Now add its actions.", "success")
+            return redirect(url_for("console.campaign_detail", campaign_id=campaign.id))
+    return render_template("console/campaigns/form.html", form=form, campaign=None), \
+        422 if request.method == "POST" else 200
+
+
+@bp.get("/campaigns/<int:campaign_id>")
+@staff_required("campaigns:read")
+def campaign_detail(campaign_id: int):
+    campaign = campaigns.get_campaign(db.session, current_user.organization_id, campaign_id)
+    return _detail(campaign)
+
+
+@bp.route("/campaigns/<int:campaign_id>/edit", methods=["GET", "POST"])
+@staff_required("campaigns:write")
+def campaign_edit(campaign_id: int):
+    session = db.session
+    campaign = campaigns.get_campaign(session, current_user.organization_id, campaign_id)
+    form = CampaignForm().with_choices(*_choices(session))
+    if request.method == "GET":
+        form.fill(campaign)
+    elif form.validate_on_submit():
+        try:
+            campaigns.update_campaign(session, campaign, actor=current_user.actor(), name=form.name.data.strip(),
+                                      **form.fields())
+        except DomainError as error:
+            session.rollback()
+            attach_error(form, error, CAMPAIGN_FIELDS)
+        else:
+            session.commit()
+            flash("Campaign saved.", "success")
+            return redirect(url_for("console.campaign_detail", campaign_id=campaign.id))
+    form.code.render_kw = {"readonly": True}
+    return render_template("console/campaigns/form.html", form=form, campaign=campaign), \
+        422 if request.method == "POST" else 200
+
+
+@bp.post("/campaigns/<int:campaign_id>/actions")
+@staff_required("campaigns:write")
+def campaign_add_action(campaign_id: int):
+    session = db.session
+    campaign = campaigns.get_campaign(session, current_user.organization_id, campaign_id)
+    form = ActionForm(prefix="action").with_tiers(_choices(session)[0])
+    if form.validate_on_submit():
+        try:
+            campaigns.add_action(session, campaign, actor=current_user.actor(), rules_text=form.rules_text(),
+                                 effects=[form.effect()], name=form.name.data or "",
+                                 abort_on_false=form.abort_on_false.data, abort_on_error=form.abort_on_error.data)
+        except DomainError as error:
+            session.rollback()
+            _attach_action_error(form, error)
+        else:
+            session.commit()
+            flash("Action added.", "success")
+            return redirect(url_for("console.campaign_detail", campaign_id=campaign.id))
+    return _detail(campaign, action_form=form, status=422)
+
+
+@bp.post("/campaigns/<int:campaign_id>/actions/<int:action_id>/status")
+@staff_required("campaigns:write")
+def campaign_action_status(campaign_id: int, action_id: int):
+    session = db.session
+    campaign = campaigns.get_campaign(session, current_user.organization_id, campaign_id)
+    action = campaigns.get_action(session, campaign, action_id)
+    form = ActionStatusForm()
+    if not form.validate_on_submit():
+        abort(400)
+    campaigns.update_action(session, action, actor=current_user.actor(), status=form.status.data)
+    session.commit()
+    flash(f"Action {action.index + 1} is now {form.status.data}.", "success")
+    return redirect(url_for("console.campaign_detail", campaign_id=campaign.id))
+
+
+@bp.post("/campaigns/rules/check")
+@staff_required("campaigns:read")
+def campaign_check_rules():
+    """htmx: say under the rules box, line by line, whether each rule parses (and where not)."""
+    lines = [line for line in (request.form.get("action-rules") or "").splitlines()]
+    results = []
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            rules.parse(text)
+            results.append({"line": number, "text": text, "ok": True})
+        except rules.RuleSyntaxError as error:
+            results.append({"line": number, "text": text, "ok": False,
+                            "message": error.message.rsplit(" at line", 1)[0], "column": error.column})
+    return render_template("console/campaigns/_rule_check.html", results=results)
+
+
+@bp.post("/campaigns/<int:campaign_id>/simulate")
+@staff_required("campaigns:read")
+def campaign_simulate(campaign_id: int):
+    session = db.session
+    campaign = campaigns.get_campaign(session, current_user.organization_id, campaign_id)
+    form = SimulateForm(prefix="sim")
+    evaluation = None
+    if form.validate_on_submit():
+        try:
+            member = _find_member(session, form.member.data.strip())
+            category = (form.category.data or "").strip() or None
+            data = orders.OrderInput(
+                external_id="console-simulation", status=orders.CONFIRMED, total=form.total.data,
+                location_code=(form.location_code.data or "").strip() or None,
+                items=[orders.ItemInput(sku="SIMULATED", quantity=1, unit_price=Decimal(form.total.data),
+                                        product_category_code=category)])
+            evaluation = orders.simulate(session, member, data, actor=current_user.actor())
+        except DomainError as error:
+            attach_error(form, error, {"memberId": "member", "code": "member"})
+        session.rollback()
+    return render_page_or_fragment("console/campaigns/detail.html", "console/campaigns/_simulation.html",
+                                   status=200 if evaluation is not None else 422,
+                                   **_detail_context(campaign, sim_form=form, evaluation=evaluation))
+
+
+def _find_member(session, text: str):
+    if text.isdigit():
+        try:
+            return members.get_member(session, current_user.organization_id, int(text))
+        except NotFound:
+            pass
+    return members.lookup(session, current_user.organization_id, "CARDCODE", text)
+
+
+def _attach_action_error(form: ActionForm, error: DomainError) -> None:
+    name = error.field or ""
+    if name.startswith("rules["):
+        form.rules.errors = [*form.rules.errors, f"Line {int(name[6:name.index(']')]) + 1}: {error.message}"]
+        return
+    if name.startswith("effects["):
+        name = form.EFFECT_FIELDS.get(name.rsplit(".", 1)[-1], "effect_type")
+    attach_error(form, error, {error.field or "": name})
+
+
+def _detail_context(campaign, **extra) -> dict:
+    session = db.session
+    ladder, groups = _choices(session)
+    return {"campaign": campaign, "actions": campaigns.actions_of(session, campaign.id),
+            "tiers_by_id": {t.id: t for t in ladder}, "audiences_by_id": {a.id: a for a in groups},
+            "action_form": extra.pop("action_form", None) or ActionForm(prefix="action").with_tiers(ladder),
+            "sim_form": extra.pop("sim_form", None) or SimulateForm(prefix="sim"),
+            "status_form": ActionStatusForm(), "evaluation": extra.pop("evaluation", None), **extra}
+
+
+def _detail(campaign, status: int = 200, **extra):
+    return render_template("console/campaigns/detail.html", **_detail_context(campaign, **extra)), status
