@@ -10,6 +10,7 @@ from portal.domain import coupons
 from portal.domain.audit import AuditEntry
 from portal.domain.events import OutboxEvent
 from portal.domain.throttle import FailedAttempt
+from tests.conftest import Api
 from tests.factories import give_points, make_key, make_member, make_tiers, wallet_of
 
 PAST = "2020-01-01T00:00:00Z"
@@ -107,6 +108,9 @@ def test_other_organisations_books_are_404(api, session, other_org):
     session.commit()
     r = api.post(f"/coupon-books/{mine['id']}/assign", json={"memberId": their_member.id})
     assert r.status_code == 404
+    theirs_api = Api(api.client, other_org)
+    assert theirs_api.get(f"/coupon-books/{mine['id']}").status_code == 404
+    assert theirs_api.get("/coupon-books").json["totalCount"] == 1  # only their own
 
 
 def test_roles(api, session, org):
