@@ -94,13 +94,14 @@ EFFECT_CHOICES = [("award_points", "Award points"), ("assign_coupon", "Assign a 
 class ActionForm(FlaskForm):
     name = StringField("Name", validators=[Optional(), Length(max=200)])
     rules = TextAreaField("Rules (one per line; all must hold; empty = always)", validators=[Length(max=20000)])
-    effect_type = SelectField("Effect", choices=[_Choice(v, label) for v, label in EFFECT_CHOICES])
-    mode = SelectField("Award", choices=[_Choice("fixed", "Fixed points"),
+    effect_type = SelectField("Effect", default="award_points",
+                              choices=[_Choice(v, label) for v, label in EFFECT_CHOICES])
+    mode = SelectField("Award", default="fixed", choices=[_Choice("fixed", "Fixed points"),
                                          _Choice("per_currency", "Points per amount spent"),
                                          _Choice("multiplier", "Multiply this campaign's award")])
     points = IntegerField("Points", validators=[Optional(), NumberRange(min=1)])
     per = DecimalField("…per this amount", places=2, default=1, validators=[Optional()])
-    rounding = SelectField("Rounding", choices=[_Choice("down", "Down"), _Choice("nearest", "Nearest"),
+    rounding = SelectField("Rounding", default="down", choices=[_Choice("down", "Down"), _Choice("nearest", "Nearest"),
                                                 _Choice("up", "Up")])
     categories = StringField("Only these product categories (comma-separated)", validators=[Length(max=1000)])
     multiplier = DecimalField("Multiplier", places=2, validators=[Optional()])
