@@ -7,20 +7,18 @@ Invariants:
   (the ledger keeps balance = sum of entries).
 - Only the member's own wallets are read: a wallet is looked up by the member
   and an account of the member's organisation, never by a wallet id from outside.
-- Expiring points are reported only for accounts with `expires_in_months`; the
-  figure is computed first-in-first-out from the entries (spending uses the
-  oldest points first). Nothing here expires points.
+- Expiring points are reported only for accounts with `expires_in_months`,
+  from the lots kept by expiry.py (which also expires them).
 """
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
-from .base import utcnow
+from . import expiry
 from .errors import NotFound, ValidationFailed
 from .ledger import CAPTURE, MINT, BURN, REVERT, TRANSFER, LedgerAccount, LedgerEntry, LedgerTransaction, Wallet
 from .members import Member
@@ -85,33 +83,14 @@ def history(session: Session, wallet: Wallet | None, *, page: int = 0, limit: in
     return result
 
 
-def add_months(moment: dt.datetime, months: int) -> dt.datetime:
-    month_index = moment.month - 1 + months
-    year, month = moment.year + month_index // 12, month_index % 12 + 1
-    return moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))
-
-
 def expiring_points(session: Session, wallet: Wallet | None, account: LedgerAccount, *,
-                    within: dt.timedelta = dt.timedelta(days=30),
-                    now: dt.datetime | None = None) -> ExpiringPoints | None:
-    """Points whose validity ends within `within`, or None when the account's points do not expire."""
+                    within: dt.timedelta = dt.timedelta(days=30)) -> ExpiringPoints | None:
+    """Points whose validity ends within `within` (from the expiry engine's
+    lots), or None when the account's points do not expire."""
     if not account.expires_in_months:
         return None
     if wallet is None:
         return ExpiringPoints(amount=0, first_expiry=None)
-    now = now or utcnow()
-    rows = session.execute(select(LedgerEntry.amount, LedgerEntry.created_at)
-                           .where(LedgerEntry.wallet_id == wallet.id).order_by(LedgerEntry.id)).all()
-    spent = -sum(amount for amount, _ in rows if amount < 0)
-    due, first = 0, None
-    for amount, created_at in rows:
-        if amount <= 0:
-            continue
-        used = min(spent, amount)
-        spent -= used
-        left = amount - used
-        expiry = add_months(created_at, account.expires_in_months)
-        if left and expiry <= now + within:
-            due += left
-            first = expiry if first is None else min(first, expiry)
-    return ExpiringPoints(amount=due, first_expiry=first)
+    due = expiry.expiring(session, wallet.id, within=within)
+    return ExpiringPoints(amount=sum(row["points"] for row in due),
+                         first_expiry=due[0]["expiresAt"] if due else None)

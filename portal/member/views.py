@@ -367,7 +367,7 @@ def wallet():
             expiring=statements.expiring_points(session, points_wallet, points_account),
             points_account_id=program.points_account_id, tier_account_id=program.tier_points_account_id,
             **context))
-    response.headers["Vary"] = "HX-Request"
+    response.vary.add("HX-Request")
     return response
 
 
