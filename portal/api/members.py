@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from flask import request
 
-from ..domain import members, organizations, points, tiers
-from ..domain.errors import NotFound, ValidationFailed
+from ..domain import enrolment, members, organizations, points, tiers
+from ..domain.errors import NotFound
 from ..domain.ledger import Reason
 from ..domain.pagination import paginate, parse_order
 from . import schemas as s
@@ -21,7 +21,10 @@ def resolve_member(call: Call, member_ref: str) -> members.Member:
     id_type = request.headers.get("id-type", "ID").upper()
     if id_type == "ID" and not member_ref.isdigit():
         raise NotFound("Member not found", field="memberId")
-    return members.lookup(call.session, call.organization_id, id_type, member_ref)
+    try:
+        return members.lookup(call.session, call.organization_id, id_type, member_ref)
+    except NotFound:
+        raise NotFound("Member not found", field="memberId") from None
 
 
 def _member_response(call: Call, member: members.Member, status: int = 200):
@@ -32,12 +35,10 @@ def _member_response(call: Call, member: members.Member, status: int = 200):
           status=201, tag="Members", summary="Create a member with a generated card code")
 def create_member(call: Call):
     body: s.MemberCreate = call.body
-    if body.referral_code:
-        raise ValidationFailed("No referral programme knows this code", field="referralCode")
-    member = members.create_member(
+    member, _ = enrolment.enrol_member(
         call.session, call.organization_id, actor=call.actor, profile=body.profile.given(),
-        loyalty_member_id=body.loyalty_member_id, member_type=body.member_type, active=body.active,
-        custom_attributes=body.custom_attributes, locale=body.locale)
+        referral_code=body.referral_code, loyalty_member_id=body.loyalty_member_id, member_type=body.member_type,
+        active=body.active, custom_attributes=body.custom_attributes, locale=body.locale)
     return _member_response(call, member, 201)
 
 

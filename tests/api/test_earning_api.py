@@ -161,3 +161,22 @@ def test_roles_are_checked(api, session, org):
     r = api.as_(reader).post(f"/members/{member['id']}/purchase-orders", json=order_body())
     assert r.status_code == 403
     assert api.as_(reader).post("/campaigns", json={"code": "Z", "name": "Z"}).status_code == 403
+
+
+def test_member_created_campaign_and_referral_code_through_the_api(api, session, org):
+    from portal.domain import referrals
+
+    r = api.post("/campaigns", json={"code": "WELCOME", "name": "Welcome", "eventType": "member-created"})
+    api.post(f"/campaigns/{r.json['campaign']['id']}/actions", json={
+        "effects": [{"type": "award_points", "mode": "fixed", "points": 100, "tierPoints": False}]})
+    referrer = new_member(api)
+    program = referrals.create_program(session, org.id, actor=org.actor, name="Friends")
+    from portal.domain import members
+    code = referrals.ensure_code(session, program, members.get_member(session, org.id, referrer["id"]),
+                                 actor=org.actor)
+    friend = api.post("/members", json={"profile": {"email": "friend@example.com"}, "referralCode": code.code})
+    assert friend.status_code == 201, friend.json
+    wallet = api.get(f"/members/{friend.json['member']['id']}/wallet").json
+    assert wallet["balances"][0]["balance"] == 100
+    bad = api.post("/members", json={"profile": {"email": "x@example.com"}, "referralCode": "NOSUCH"})
+    assert bad.status_code == 422 and "referralCode" in bad.json["errors"]
