@@ -12,12 +12,13 @@ from typing import Any, Callable
 
 from flask import Blueprint, g, jsonify, request
 from pydantic import BaseModel, ValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..domain import staff
 from ..domain.actors import Actor
 from ..domain.errors import DomainError
 from ..extensions import db
+from .schemas import MAX_ID
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -103,10 +104,12 @@ def endpoint(rule: str, method: str = "GET", *, role: str | None, summary: str, 
             organization_id = path.pop("organizationId", None)
             if actor is not None:
                 if organization_id is not None and organization_id != actor.organization_id:
-                    raise ApiProblem(404, "Not found", "No such resource in this organisation")
+                    raise ApiProblem(404, "Not found", "No such resource in this organisation",
+                                     errors={"organizationId": ["not found"]})
                 if role and not actor.has_role(role):
                     raise ApiProblem(403, "Forbidden", f"This token lacks the role {role}",
                                      errors={"role": [f"requires {role}"]})
+            _require_nameable(path)
             call = Call(actor=actor, organization_id=organization_id if organization_id is not None else (
                 actor.organization_id if actor else None), body=_parse_body(body) if body else None,
                 query=_parse_query(query) if query else None)
@@ -126,15 +129,24 @@ def endpoint(rule: str, method: str = "GET", *, role: str | None, summary: str, 
     return decorator
 
 
+def _require_nameable(path: dict[str, Any]) -> None:
+    """A path value no row can have (an id beyond BIGINT, a NUL character) names nothing: 404."""
+    for name, value in path.items():
+        if (isinstance(value, int) and value > MAX_ID) or (isinstance(value, str) and "\x00" in value):
+            raise ApiProblem(404, "Not found", "No such resource in this organisation", errors={name: ["not found"]})
+
+
 def authenticate() -> Actor:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiProblem(401, "Unauthorized", "Send Authorization: Bearer <token>",
+                         errors={"Authorization": ["a bearer token is required"]},
                          headers={"WWW-Authenticate": 'Bearer realm="portal"'})
     actor = _actor_for_token(token.strip())
     if actor is None:
         raise ApiProblem(401, "Unauthorized", "The token is invalid, expired or revoked",
+                         errors={"Authorization": ["the token is invalid, expired or revoked"]},
                          headers={"WWW-Authenticate": 'Bearer realm="portal", error="invalid_token"'})
     g.actor = actor
     return actor
@@ -145,6 +157,8 @@ token_resolvers: list[Callable[[str], Actor | None]] = []
 
 
 def _actor_for_token(token: str) -> Actor | None:
+    if "\x00" in token:
+        return None
     key = staff.authenticate_api_key(db.session, token)
     if key is not None:
         return key.actor()
@@ -159,7 +173,11 @@ def _parse_body(model: type[BaseModel]):
     if request.mimetype != "application/json":
         raise ApiProblem(415, "Unsupported media type", "Send the body as application/json",
                          errors={"body": ["Content-Type must be application/json"]})
-    raw = request.get_data(cache=True)
+    try:
+        raw = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        raise ApiProblem(413, "Body too large", "The request body is larger than the limit",
+                         errors={"body": [f"at most {request.max_content_length} bytes"]}) from None
     if not raw.strip():
         raise ApiProblem(400, "Malformed body", "The request body is empty", errors={"body": ["required"]})
     try:

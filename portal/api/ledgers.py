@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from ..domain import ledger, points
-from ..domain.errors import NotFound
+from ..domain import audit, ledger, points
+from ..domain.errors import NotFound, ValidationFailed
 from ..domain.ledger import LedgerAccount, LedgerTransaction, Reason
 from ..domain.pagination import paginate, parse_order
 from . import schemas as s
@@ -51,6 +51,7 @@ def list_ledgers(call: Call):
 def create_ledger(call: Call):
     book = ledger.create_ledger(call.session, call.organization_id, name=call.body.name,
                                 description=call.body.description)
+    audit.record(call.session, call.actor, "ledger.created", book)
     return ok(s.LedgerEnvelope(ledger=out.ledger_out(call.session, book)).dump(), 201)
 
 
@@ -80,6 +81,7 @@ def create_account(call: Call, ledgerId: int):
                                     format_string=b.format_string, max_supply=b.max_supply,
                                     expires_in_months=b.expires_in_months, active=b.active,
                                     is_default=b.is_default_account)
+    audit.record(call.session, call.actor, "ledger_account.created", account)
     return ok(s.AccountEnvelope(ledger_account=out.account(call.session, account)).dump(), 201)
 
 
@@ -136,6 +138,10 @@ def post_transaction_set(call: Call, ledgerId: int):
 @endpoint(f"{ORG}/ledger-transactions/batch", "POST", role="ledgers:write", body=s.BatchIn, response=s.BatchOut,
           tag="Ledgers", summary="Many independent movements; items sharing atomicSetId succeed or fail together")
 def post_batch(call: Call):
+    for index, item in enumerate(call.body.items):
+        if item.organization_id is not None and item.organization_id != call.organization_id:
+            raise ValidationFailed("organizationId must be the organisation in the path",
+                                   field=f"items[{index}].organizationId")
     processed, failed = points.post_batch(call.session, call.organization_id,
                                           [_request(item) for item in call.body.items], actor=call.actor)
     return ok(s.BatchOut(processed=out.transactions(call.session, processed),

@@ -7,6 +7,7 @@ from flask import Blueprint, render_template, url_for
 from pydantic import BaseModel
 
 from .core import bp, ok, registry
+from .schemas import MAX_ID
 
 docs_bp = Blueprint("api_docs", __name__)
 
@@ -33,9 +34,11 @@ def build_document() -> dict:
             success["content"] = {"application/json": {"schema": _schema_ref(spec.response, components,
                                                                              "serialization")}}
         operation["responses"][str(spec.status)] = success
-        if spec.idempotent and spec.status == 201:
-            operation["responses"]["200"] = {"description": "Replayed (Idempotent-Replayed: true)",
-                                             **({"content": success["content"]} if "content" in success else {})}
+        if spec.idempotent:
+            success["description"] += "; a retry with the same systemUniqueKey and body gets the same response again"
+            success["headers"] = {"Idempotent-Replayed": {
+                "description": "`true` when this is the stored response to an earlier request with the same key",
+                "schema": {"type": "string", "enum": ["true"]}}}
         for code, text in _problem_statuses(spec).items():
             operation["responses"][code] = {"description": text, "content": {
                 "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
@@ -58,7 +61,7 @@ def build_document() -> dict:
 def _path_parameters(spec) -> list[dict]:
     params = []
     for name, converter in spec.path_params.items():
-        schema = {"type": "integer", "minimum": 0} if converter == "int" else {"type": "string"}
+        schema = {"type": "integer", "minimum": 0, "maximum": MAX_ID} if converter == "int" else {"type": "string"}
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
     if any(name == "memberId" for name in spec.path_params):
         params.append({"name": "id-type", "in": "header", "required": False,

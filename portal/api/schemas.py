@@ -8,17 +8,45 @@ the API sends cannot drift apart.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic.alias_generators import to_camel
 
 from ..domain.ledger import MAX_AMOUNT
 from ..domain.staff import ROLES
 
 
+# Ids are BIGINT: a larger number cannot name anything (and SQLite cannot even bind it).
+MAX_ID = 2 ** 63 - 1
+
+
+def _storable(value: Any) -> Any:
+    """Refuse what no database column can hold: NUL characters (PostgreSQL text) and NaN/Infinity (JSON)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("numbers must be finite")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _storable(key)
+            _storable(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _storable(item)
+    return value
+
+
 class In(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _only_storable_values(cls, value: Any) -> Any:
+        return _storable(value)
 
 
 class Out(BaseModel):
@@ -29,9 +57,14 @@ class Out(BaseModel):
 
 
 def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    if value is not None and value.tzinfo is None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
         raise ValueError("must include a timezone, e.g. 2026-11-23T10:00:00Z")
-    return value
+    try:
+        return value.astimezone(dt.timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00
+        raise ValueError("must be a time between the years 1 and 9999 in UTC") from None
 
 
 Amount = Annotated[int, Field(gt=0, le=MAX_AMOUNT, description="Whole points, 1 to 18446744073709")]
@@ -40,6 +73,7 @@ Text = Annotated[str, StringConstraints(max_length=500)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 Tags = Annotated[list[Annotated[str, StringConstraints(max_length=100)]], Field(max_length=50)]
 UtcDateTime = Annotated[dt.datetime, AfterValidator(_utc)]
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 Role = Literal[ROLES]  # type: ignore[valid-type]
 IdType = Literal["CARDCODE", "APPCODE", "EXTERNALCODE"]
 
@@ -48,7 +82,7 @@ IdType = Literal["CARDCODE", "APPCODE", "EXTERNALCODE"]
 
 class ListQuery(In):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
-    page: int = Field(0, ge=0)
+    page: int = Field(0, ge=0, le=10_000_000)
     limit: int = Field(10, ge=1, le=100)
     order: str | None = Field(None, max_length=50, description="column,asc|desc")
 
@@ -100,12 +134,12 @@ class MemberUpdate(In):
 class MemberListQuery(ListQuery):
     email: str | None = None
     loyalty_member_id: str | None = None
-    from_created_at: dt.datetime | None = None
-    to_created_at: dt.datetime | None = None
+    from_created_at: UtcDateTime | None = None
+    to_created_at: UtcDateTime | None = None
 
 
 class MemberBatch(In):
-    member_ids: Annotated[list[int], Field(min_length=1, max_length=100)]
+    member_ids: Annotated[list[Id], Field(min_length=1, max_length=100)]
 
 
 class IdentifierIn(In):
@@ -200,16 +234,16 @@ class MovementIn(In):
     system_unique_key: Key | None = None
     description: Text = ""
     tags: Tags = Field(default_factory=list)
-    ledger_id: int | None = None
-    ledger_account_id: int | None = None
+    ledger_id: Id | None = None
+    ledger_account_id: Id | None = None
     external_id: Annotated[str, StringConstraints(max_length=255)] | None = None
     external_event_date: UtcDateTime | None = None
 
 
 class TransactionIn(In):
     amount: Amount
-    from_wallet_id: int | None = None
-    to_wallet_id: int | None = None
+    from_wallet_id: Id | None = None
+    to_wallet_id: Id | None = None
     capture_method: Literal["auto", "manual"] = "auto"
     system_unique_key: Key | None = None
     description: Text = ""
@@ -219,7 +253,7 @@ class TransactionIn(In):
 
 
 class SetItemIn(TransactionIn):
-    ledger_account_id: int
+    ledger_account_id: Id
 
 
 class TransactionSetIn(In):
@@ -228,9 +262,9 @@ class TransactionSetIn(In):
 
 
 class BatchItemIn(SetItemIn):
-    ledger_id: int
-    atomic_set_id: int | str | None = None
-    organization_id: int | None = Field(None, description="Ignored; the token's organisation applies")
+    ledger_id: Id
+    atomic_set_id: int | Annotated[str, StringConstraints(max_length=100)] | None = None
+    organization_id: int | None = Field(None, description="Optional; when given it must be the path's organisation")
 
 
 class BatchIn(In):
@@ -246,7 +280,7 @@ class RevertIn(In):
 
 
 class CaptureItemIn(In):
-    ledger_transaction_id: int | str
+    ledger_transaction_id: Id | Annotated[str, StringConstraints(max_length=30)]
     capture_amount: Amount | None = None
 
 
@@ -303,12 +337,12 @@ class BatchOut(Out):
 
 
 class TransactionListQuery(ListQuery):
-    wallet_id: int | None = None
+    wallet_id: Id | None = None
     system_unique_key: str | None = None
-    from_external_event_date: dt.datetime | None = None
-    to_external_event_date: dt.datetime | None = None
-    from_ledger_transaction_id: int | None = None
-    to_ledger_transaction_id: int | None = None
+    from_external_event_date: UtcDateTime | None = None
+    to_external_event_date: UtcDateTime | None = None
+    from_ledger_transaction_id: Id | None = None
+    to_ledger_transaction_id: Id | None = None
     type: Literal["mint", "burn", "transfer", "capture", "void", "revert"] | None = None
 
 
@@ -450,7 +484,7 @@ class TierPage(PageOut):
 
 
 class SetTierIn(In):
-    loyalty_tier_id: int | None
+    loyalty_tier_id: Id | None
     expires_at: UtcDateTime | None = None
     reason: Text = "manual"
 

@@ -255,9 +255,12 @@ def lookup(session: Session, organization_id: int, id_type: str, code: str) -> M
     id_type = (id_type or "ID").upper()
     if id_type == "ID":
         try:
-            return get_member(session, organization_id, int(code))
+            member_id = int(code)
         except ValueError:
             raise NotFound("Member not found", field="code") from None
+        if not 0 < member_id < 2 ** 63:  # beyond BIGINT nothing can match (and SQLite cannot bind it)
+            raise NotFound("Member not found", field="code")
+        return get_member(session, organization_id, member_id)
     if id_type not in IDENTIFIER_TYPES:
         raise ValidationFailed("idType must be CARDCODE, APPCODE, EXTERNALCODE or ID", field="idType")
     member = session.scalars(

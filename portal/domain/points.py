@@ -231,13 +231,25 @@ def _post_one(session, organization_id: int, request: TransferRequest, actor: Ac
         tx = ledger.burn(session, account, source, request.amount, **common)
     else:
         tx = ledger.transfer(session, account, source, target, request.amount, **common)
-    return _audited(session, actor, f"ledger.{tx.type}", tx)
+    return _audited(session, actor, PAST_TENSE[tx.type], tx)
+
+
+PAST_TENSE = {"mint": "ledger.minted", "burn": "ledger.burned", "transfer": "ledger.transferred"}
 
 
 def _once(session, organization_id, key, operation, params, perform) -> Movement:
-    outcome = idempotency.run_once(session, organization_id, key, operation, params,
-                                   lambda: {"transactionIds": [t.id for t in perform()]})
-    return Movement(transactions_by_ids(session, outcome.result.get("transactionIds", [])), outcome.replayed)
+    performed: list[LedgerTransaction] = []
+
+    def run() -> dict:
+        performed.extend(perform())
+        return {"transactionIds": [t.id for t in performed]}
+
+    outcome = idempotency.run_once(session, organization_id, key, operation, params, run)
+    if not outcome.replayed:
+        # The new objects themselves, not reloaded copies: if a caller's savepoint rolls back,
+        # SQLAlchemy then forgets them instead of keeping stale rows in the identity map.
+        return Movement(performed)
+    return Movement(transactions_by_ids(session, outcome.result.get("transactionIds", [])), replayed=True)
 
 
 def _audited(session, actor: Actor, action: str, tx: LedgerTransaction) -> LedgerTransaction:
