@@ -6,6 +6,7 @@ and several workers may run against one PostgreSQL database.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 
@@ -39,11 +40,13 @@ def run_forever(interval: float = 30.0) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("worker started, every %.0f s", interval)
-    while not stopping:
+    parent = os.getppid()
+    # Started beside the web server by `make run`: stop when that shell is gone, not linger as an orphan.
+    while not stopping and os.getppid() == parent:
         counts = run_once()
         if any(counts.values()):
             log.info("worker round: %s", counts)
         slept = 0.0
-        while slept < interval and not stopping:
+        while slept < interval and not stopping and os.getppid() == parent:
             time.sleep(0.5)
             slept += 0.5
