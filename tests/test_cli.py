@@ -1,0 +1,49 @@
+"""The command-line tools: orgs create, staff create, demo load (once)."""
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import func, select
+
+from portal.domain import staff
+from portal.domain.members import Member
+from portal.domain.organizations import LoyaltyProgram, Organization
+
+
+def test_orgs_create_prints_one_json_line_with_a_working_key(app, session, client):
+    result = app.test_cli_runner().invoke(args=["orgs", "create", "--name", "Acme"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    data = json.loads(lines[0])
+    assert set(data) == {"organizationId", "loyaltyProgramId", "apiKey"}
+    assert session.get(Organization, data["organizationId"]).name == "Acme"
+    assert session.get(LoyaltyProgram, data["loyaltyProgramId"]).organization_id == data["organizationId"]
+    response = client.get(f"/api/v1/organizations/{data['organizationId']}/members",
+                          headers={"Authorization": f"Bearer {data['apiKey']}"})
+    assert response.status_code == 200 and response.json["totalCount"] == 0
+
+
+def test_staff_create_and_its_errors(app, session, org):
+    runner = app.test_cli_runner()
+    ok = runner.invoke(args=["staff", "create", "--org", str(org.id), "--email", "Boss@Example.com", "--role",
+                             "admin", "--password", "long-enough-1"])
+    assert ok.exit_code == 0, ok.output
+    user = session.scalars(select(staff.StaffUser).where(staff.StaffUser.email == "boss@example.com")).one()
+    assert user.roles == ["admin"] and user.password_hash.startswith("$argon2id$")
+    weak = runner.invoke(args=["staff", "create", "--org", str(org.id), "--email", "b@example.com", "--role",
+                               "admin", "--password", "short"])
+    assert weak.exit_code != 0 and "password" in weak.output
+    bad_role = runner.invoke(args=["staff", "create", "--org", str(org.id), "--email", "c@example.com", "--role",
+                                   "root", "--password", "long-enough-1"])
+    assert bad_role.exit_code != 0 and "roles" in bad_role.output
+
+
+def test_demo_load_runs_once(app, session):
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["demo", "load"])
+    assert first.exit_code == 0 and "Demo data loaded" in first.output and "admin@demo.example" in first.output
+    members = session.scalar(select(func.count()).select_from(Member))
+    second = runner.invoke(args=["demo", "load"])
+    assert second.exit_code == 0 and "already present" in second.output
+    assert session.scalar(select(func.count()).select_from(Member)) == members
