@@ -56,6 +56,7 @@ def load(session: Session) -> str:
         if index % 3 == 0:
             points.burn_from_member(session, member, 50, actor=actor,
                                     reason=Reason(description="Free coffee", tags=["reward"]))
+    _load_coupons(session, org.id, actor)
     return _login_text(org.id, loaded=True)
 
 
@@ -63,3 +64,54 @@ def _login_text(organization_id: int, loaded: bool) -> str:
     state = "Demo data loaded" if loaded else "Demo data already present"
     return (f"{state}: organisation {organization_id}.\n"
             f"  Staff console: /console/  login {DEMO_STAFF_EMAIL} / {DEMO_STAFF_PASSWORD}")
+
+
+def _load_coupons(session: Session, organization_id: int, actor) -> None:
+    """Published coupon books, a code pool, and a few coupons held and used by the first members."""
+    from .domain import coupons
+    from .domain.members import Member
+
+    people = list(session.scalars(select(Member).where(Member.organization_id == organization_id)
+                                  .order_by(Member.id)))
+    gold = session.scalars(select(tiers.Tier).where(tiers.Tier.organization_id == organization_id,
+                                                    tiers.Tier.name == "Gold")).first()
+    published = coupons.PUBLISHED
+    coffee = coupons.create_book(
+        session, organization_id, actor=actor, name="Free coffee", type=coupons.REWARD, publishing_status=published,
+        usage_required_points=100, external_reference="FREE-COFFEE", tags=["coffee", "reward"], ranking_index=10,
+        i18n={"en": {"title": "Free coffee", "subtitle": "Any size", "description": "Swap 100 points for a coffee.",
+                     "bookingText": "Free coffee"},
+              "de": {"title": "Gratis Kaffee", "subtitle": "Jede Größe",
+                     "description": "Tausche 100 Punkte gegen einen Kaffee.", "bookingText": "Gratis Kaffee"}})
+    ten_off = coupons.create_book(
+        session, organization_id, actor=actor, name="10 % off", type=coupons.DISCOUNT, publishing_status=published,
+        discount_type=coupons.PERCENTAGE, discount_amount=10, activatable=True, max_assigned_per_member=1,
+        max_coupon_count=500, external_reference="PRICE-RULE-10", tags=["discount"], ranking_index=8,
+        i18n={"en": {"title": "10 % off your next order", "bookingText": "10 % discount"},
+              "de": {"title": "10 % auf den nächsten Einkauf", "bookingText": "10 % Rabatt"}})
+    coupons.generate_codes(session, ten_off, 50, actor=actor, prefix="TEN-")
+    double = coupons.create_book(
+        session, organization_id, actor=actor, name="Double points", type=coupons.MULTIPLIER,
+        publishing_status=published, discount_amount=2, external_reference="X2", tags=["points"],
+        i18n={"en": {"title": "Double points on your next purchase"},
+              "de": {"title": "Doppelte Punkte beim nächsten Einkauf"}})
+    bonus = coupons.create_book(
+        session, organization_id, actor=actor, name="50 bonus points", type=coupons.EXTRAPOINT,
+        publishing_status=published, discount_amount=50, condition={"minTotal": 20}, tags=["points"],
+        i18n={"en": {"title": "50 bonus points from 20 EUR"}, "de": {"title": "50 Extrapunkte ab 20 EUR"}})
+    coupons.create_book(
+        session, organization_id, actor=actor, name="Gold lounge voucher", type=coupons.REWARD,
+        publishing_status=published, tiers=[str(gold.id)] if gold else [], max_assigned_per_member=1,
+        i18n={"en": {"title": "A drink in the Gold lounge"}, "de": {"title": "Ein Getränk in der Gold-Lounge"}})
+    coupons.create_book(session, organization_id, actor=actor, name="Christmas special (draft)",
+                        type=coupons.DISCOUNT, discount_type=coupons.FIXED, discount_amount=5)
+    for index, person in enumerate(people[:6]):
+        coupons.assign_coupons(session, person, ten_off, actor=actor)
+        coupons.assign_coupons(session, person, double if index % 2 else bonus, actor=actor)
+    coupons.set_activation(session, people[0], ten_off, True, actor=actor)
+    coupons.use_coupon(session, people[0], ten_off, actor=actor,
+                       place=coupons.Place(location_code="berlin-1", interaction_point="till-1"))
+    richest = max(people, key=lambda p: points.balances(session, p)[0]["available"])
+    if points.balances(session, richest)[0]["available"] >= coffee.usage_required_points:
+        coupons.use_coupon(session, richest, coffee, actor=actor,
+                           place=coupons.Place(location_code="berlin-1", interaction_point="till-2"))
