@@ -2,10 +2,11 @@
 
 A mission listens to one event type (`member-purchase-order-confirmed`, a
 custom type...), optionally filtered by a matcher written in the rule language
-(`order.total >= 20`, over the same context as campaigns: portal/domain/context.py). Each matching event adds one to the member's counter
-(a manual increment or a campaign effect may add more); reaching `goal_count`
-completes the mission once, mints `points_on_completion` and starts the counter
-again. A stamp card is a mission shown as a card: one stamp per matching event.
+(`order.total >= 20`, over the campaigns' context from portal/domain/context.py).
+Each matching event adds one to the member's counter (a manual increment or a
+campaign effect may add more); reaching `goal_count` completes the mission once,
+mints `points_on_completion` and starts the counter again. A stamp card is a
+mission shown as a card: one stamp per matching event.
 
 Invariants:
 - A member completes a mission at most `max_repetitions` times overall (None:
@@ -169,12 +170,11 @@ def list_query(organization_id: int, *, active: bool | None = None, kind: str | 
 
 
 def _apply(session: Session, mission: Mission, values: dict[str, Any]) -> None:
-    for key in ("name",):
-        if key in values:
-            name = (values[key] or "").strip()
-            if not name:
-                raise ValidationFailed("name is required", field="name")
-            mission.name = name
+    if "name" in values:
+        name = (values["name"] or "").strip()
+        if not name:
+            raise ValidationFailed("name is required", field="name")
+        mission.name = name
     if "description" in values:
         mission.description = values["description"] or ""
     if "kind" in values and values["kind"] is not None:
@@ -361,6 +361,8 @@ def _advance(session: Session, mission: Mission, member: Member, amount: int, at
              dry_run: bool) -> list[engine.Effect]:
     """Count `amount` toward the goal within the limits; complete as often as reached and allowed."""
     key = period_key(mission.repetition_period, at)
+    if not dry_run and mission.points_on_completion:
+        lock_points_wallet(session, member, mission.ledger_account_id)
     overall = _progress_row(session, mission, member.id, OVERALL, lock=not dry_run)
     current = overall if key == OVERALL else _progress_row(session, mission, member.id, key, lock=not dry_run)
     counter = current.counter if current else 0
@@ -410,7 +412,7 @@ def _advance(session: Session, mission: Mission, member: Member, amount: int, at
         tx_id = None
         if points_total and not dry_run:
             reason = Reason(description=f"Mission completed: {mission.name}"[:500],
-                            tags=["mission", f"mission:{mission.code}"][:50],
+                            tags=["mission", f"mission:{mission.code}"],
                             system_unique_key=f"mission:{mission.id}:member:{member.id}:"
                                               f"completions:{first_completion}-{done_overall}")
             movement = points.mint_to_member(session, member, points_total, actor=actor, reason=reason,
@@ -425,6 +427,14 @@ def _advance(session: Session, mission: Mission, member: Member, amount: int, at
                                      ledger_transaction_id=tx_id,
                                      details={**base, "completedNow": completed, "completions": done_overall}))
     return effects
+
+
+def lock_points_wallet(session: Session, member: Member, account_id: int | None = None) -> None:
+    """Lock the member's wallet before progress rows: purchases lock it first (campaign awards), so every
+    path takes wallet, then progress, and two events of one member cannot deadlock on PostgreSQL."""
+    account = points.resolve_account(session, member.organization_id, account_id=account_id)
+    wallet = ledger.member_wallet(session, account, member.id)
+    session.execute(select(ledger.Wallet.id).where(ledger.Wallet.id == wallet.id).with_for_update())
 
 
 def _progress_row(session: Session, mission: Mission, member_id: int, key: str, *,

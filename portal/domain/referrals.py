@@ -39,7 +39,7 @@ from .actors import Actor
 from .base import Base, utcnow
 from .errors import DuplicateValue, NotFound, ValidationFailed
 from .ledger import Reason
-from .members import CODE_ALPHABET, Identifier, Member
+from .members import CODE_ALPHABET, Member
 
 PENDING, COMPLETED, REJECTED = "pending", "completed", "rejected"
 STATUSES = (PENDING, COMPLETED, REJECTED)
@@ -131,7 +131,8 @@ API_NAMES = {"event_type": "eventType", "referrer_points": "referrerPoints", "re
              "max_uses_per_code": "maxUsesPerCode", "valid_from": "validFromDate", "valid_to": "validToDate"}
 
 
-def create_program(session: Session, organization_id: int, *, actor: Actor, name: str, **fields: Any) -> ReferralProgram:
+def create_program(session: Session, organization_id: int, *, actor: Actor, name: str,
+                   **fields: Any) -> ReferralProgram:
     """Define a referral programme. Raises ValidationFailed naming the field."""
     program = ReferralProgram(organization_id=organization_id, description="", event_type=engine.PURCHASE_CONFIRMED,
                               referrer_points=0, referred_points=0, active=True)
@@ -179,11 +180,11 @@ def _apply(session: Session, program: ReferralProgram, values: dict[str, Any]) -
                                                           field="eventType")
     for key in ("referrer_points", "referred_points"):
         if key in values and values[key] is not None:
-            program.__setattr__(key, _whole(values[key], API_NAMES[key], minimum=0, maximum=MAX_POINTS))
+            setattr(program, key, _whole(values[key], API_NAMES[key], minimum=0, maximum=MAX_POINTS))
     for key in ("max_referrals_per_member", "max_uses_per_code"):
         if key in values:
-            program.__setattr__(key, None if values[key] is None
-                                else _whole(values[key], API_NAMES[key], minimum=1, maximum=1_000_000_000))
+            setattr(program, key, None if values[key] is None
+                    else _whole(values[key], API_NAMES[key], minimum=1, maximum=1_000_000_000))
     if "ledger_account_id" in values:
         if values["ledger_account_id"] is not None:
             try:
@@ -411,6 +412,11 @@ def complete_referral(session: Session, referral: Referral, program: ReferralPro
     if dry_run:
         referrer_points, referred_points, why = _would_pay(session, referral, program)
         return _effect(referral, referrer_points, referred_points, why, None)
+    # Lock order: the friend's wallet (their purchase may hold it already), then the referral, the
+    # referrer's counter, the code, the referrer's wallet; no path takes them the other way round.
+    from .missions import lock_points_wallet
+
+    lock_points_wallet(session, session.get(Member, referral.referred_id), program.ledger_account_id)
     claimed = session.execute(update(Referral).where(Referral.id == referral.id, Referral.status == PENDING)
                               .values(status=COMPLETED, completed_at=utcnow())
                               .execution_options(synchronize_session=False))

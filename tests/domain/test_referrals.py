@@ -244,7 +244,8 @@ def test_cap_per_code(session, org, alice):
     assert referral_of(session, third).referrer_points == 100
     assert balance(session, org, alice) == 200
     # The refused referral did not use up a slot of the per-referrer count.
-    assert session.scalars(select(referrals.Referrer).where(referrals.Referrer.member_id == alice.id)).one().rewarded == 2
+    referrer = session.scalars(select(referrals.Referrer).where(referrals.Referrer.member_id == alice.id)).one()
+    assert referrer.rewarded == 2
 
 
 # --- what follows a completion --------------------------------------------------------------------------
