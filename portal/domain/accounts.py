@@ -33,11 +33,12 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, delete, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import audit, events, members, throttle
+from . import audit, events, members, throttle, tiers
 from .actors import Actor
 from .base import Base, isoformat, utcnow
 from .errors import DuplicateValue, NotFound, ValidationFailed
 from .members import Identifier, Member
+from .organizations import default_program
 from .passwords import hash_password, needs_rehash, verify_password
 
 
@@ -204,6 +205,8 @@ def sign_up(session: Session, organization_id: int, *, email: str, password: str
     session.flush()
     events.emit(session, organization_id, "member-signed-up", member_id=member.id, channel="portal",
                 referralCode=referral_code)
+    # The entry tier (one starting at 0 tier points) from day one.
+    tiers.evaluate(session, member.id, default_program(session, organization_id))
     return SignupOutcome(member=member, created=True, token=_issue_token(session, member, SIGNUP_LINK))
 
 
