@@ -18,6 +18,8 @@ from .domain.organizations import Organization
 DEMO_ORG = "Demo Coffee Co."
 DEMO_STAFF_EMAIL = "admin@demo.example"
 DEMO_STAFF_PASSWORD = "demo-admin-2026"
+DEMO_MEMBER_EMAIL = "anna.schmidt@demo.example"
+DEMO_MEMBER_PASSWORD = "demo-member-2026"
 
 PEOPLE = [("Anna", "Schmidt", "Berlin", "10115"), ("Ben", "Müller", "Hamburg", "20095"),
           ("Clara", "Weber", "München", "80331"), ("David", "Fischer", "Köln", "50667"),
@@ -57,13 +59,16 @@ def load(session: Session) -> str:
             points.burn_from_member(session, member, 50, actor=actor,
                                     reason=Reason(description="Free coffee", tags=["reward"]))
     _load_coupons(session, org.id, actor)
+    _load_member_logins(session, org.id)
     return _login_text(org.id, loaded=True)
 
 
 def _login_text(organization_id: int, loaded: bool) -> str:
     state = "Demo data loaded" if loaded else "Demo data already present"
     return (f"{state}: organisation {organization_id}.\n"
-            f"  Staff console: /console/  login {DEMO_STAFF_EMAIL} / {DEMO_STAFF_PASSWORD}")
+            f"  Staff console: /console/  login {DEMO_STAFF_EMAIL} / {DEMO_STAFF_PASSWORD}\n"
+            f"  Member portal: /  login {DEMO_MEMBER_EMAIL} / {DEMO_MEMBER_PASSWORD}"
+            " (mail is written to this log while MAIL_SERVER is empty)")
 
 
 def _load_coupons(session: Session, organization_id: int, actor) -> None:
@@ -115,3 +120,17 @@ def _load_coupons(session: Session, organization_id: int, actor) -> None:
     if points.balances(session, richest)[0]["available"] >= coffee.usage_required_points:
         coupons.use_coupon(session, richest, coffee, actor=actor,
                            place=coupons.Place(location_code="berlin-1", interaction_point="till-2"))
+
+
+def _load_member_logins(session: Session, organization_id: int) -> None:
+    """Anna can log in to the member portal; the German-speaking Ben sees it in German."""
+    from .domain.members import Member
+    from .domain.passwords import hash_password
+
+    for email, locale in ((DEMO_MEMBER_EMAIL, "en"), ("ben.mueller@demo.example", "de")):
+        person = session.scalars(select(Member).where(Member.organization_id == organization_id,
+                                                      Member.email == email)).first()
+        if person is not None:
+            person.password_hash = hash_password(DEMO_MEMBER_PASSWORD)
+            person.locale = locale
+    session.flush()
