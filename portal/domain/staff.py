@@ -135,7 +135,7 @@ def authenticate_api_key(session: Session, raw: str) -> ApiKey | None:
 def revoke_api_key(session: Session, organization_id: int, key_id: int, *, actor: Actor) -> ApiKey:
     key = session.get(ApiKey, key_id)
     if key is None or key.organization_id != organization_id:
-        raise NotFound("API key not found")
+        raise NotFound("API key not found", field="apiKeyId")
     key.revoked_at = utcnow()
     audit.record(session, actor, "api_key.revoked", key)
     return key
