@@ -25,6 +25,8 @@ Points = Annotated[int, Field(ge=0, le=10**12)]
 Money = Annotated[Decimal, Field(ge=0, lt=10**12, max_digits=14, decimal_places=2)]
 CodeText = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Location = Annotated[str, StringConstraints(max_length=100)]
+# Ids fit a signed 64-bit column; larger numbers cannot name anything.
+Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
 # --- coupon books ------------------------------------------------------------------------
@@ -37,7 +39,7 @@ class I18nTextsIn(In):
 
 
 class CouponBookFields(In):
-    loyalty_program_id: int | None = None
+    loyalty_program_id: Id | None = None
     external_id: Short | None = None
     external_reference: Short | None = Field(None, description="What the till acts on (Convercus)")
     ranking_index: int | None = Field(None, ge=-10**6, le=10**6)
@@ -80,7 +82,7 @@ class CouponBookListQuery(ListQuery):
     status: Literal[PUBLISHING_STATUSES] | None = None  # type: ignore[valid-type]
     tags: Annotated[str, StringConstraints(max_length=500)] | None = Field(None, description="comma-separated")
     search: Annotated[str, StringConstraints(max_length=100)] | None = None
-    loyalty_program_id: int | None = None
+    loyalty_program_id: Id | None = None
     audiences: Annotated[str, StringConstraints(max_length=100)] | None = None
     locale: Annotated[str, StringConstraints(max_length=10)] | None = None
 
@@ -100,7 +102,7 @@ class I18nTextsOut(Out):
 class CouponBookOut(Out):
     id: int
     organization_id: int
-    loyalty_program_id: int
+    loyalty_program_id: Id
     name: str
     type: str
     publishing_status: str
@@ -160,14 +162,14 @@ class CouponCodesIn(In):
 
 
 class CouponCodesAdded(Out):
-    coupon_book_id: int
+    coupon_book_id: Id
     added: int
     codes: list[str]
 
 
 class CouponCodeOut(Out):
     id: int
-    coupon_book_id: int
+    coupon_book_id: Id
     code: str
     status: str
     assigned_count: int
@@ -191,7 +193,7 @@ class CouponCodeListQuery(ListQuery):
 # --- assign, use, revert -------------------------------------------------------------------
 
 class AssignIn(In):
-    member_id: int
+    member_id: Id
     number_of_codes: int = Field(1, ge=1, le=100)
     strict_mode: bool = False
     system_unique_keys: Annotated[list[Key], Field(max_length=100)] | None = None
@@ -201,7 +203,7 @@ class AssignIn(In):
 
 
 class UseIn(In):
-    member_id: int
+    member_id: Id
     code: CodeText | None = None
     system_unique_key: Key
     custom_attributes: dict[str, Any] = Field(default_factory=dict)
@@ -218,8 +220,8 @@ class CouponUsageOut(Out):
     id: int
     action: Literal["assigned", "used"]
     status: str
-    coupon_book_id: int
-    member_id: int
+    coupon_book_id: Id
+    member_id: Id
     coupon_code_id: int | None
     code: str | None
     assignment_id: int | None
@@ -247,16 +249,16 @@ class CouponUsagePage(PageOut):
 
 class CouponUsageListQuery(ListQuery):
     kind: Literal["assign", "use"] | None = None
-    member_id: int | None = None
+    member_id: Id | None = None
 
 
 # --- a member's coupons and books ----------------------------------------------------------
 
 class MemberCouponQuery(ListQuery):
-    coupon_book_id: int | None = None
+    coupon_book_id: Id | None = None
     not_used_only: bool = False
     coupon_book_tags: Annotated[str, StringConstraints(max_length=500)] | None = None
-    coupon_code_id: int | None = None
+    coupon_code_id: Id | None = None
     coupon_code: Annotated[str, StringConstraints(max_length=100)] | None = None
     locale: Annotated[str, StringConstraints(max_length=10)] | None = None
 
@@ -278,7 +280,7 @@ class CouponSummary(Out):
 
 class MemberCouponOut(Out):
     id: int
-    coupon_book_id: int
+    coupon_book_id: Id
     coupon_code_id: int | None
     code: str | None
     status: str = Field(description="available | upcoming | used | expired | unavailable | reverted")
@@ -297,7 +299,7 @@ class MemberCouponPage(PageOut):
 
 class MemberBookQuery(ListQuery):
     tags: Annotated[str, StringConstraints(max_length=500)] | None = None
-    coupon_book_id: int | None = None
+    coupon_book_id: Id | None = None
     out_of_stock: bool = True
     locale: Annotated[str, StringConstraints(max_length=10)] | None = None
 
@@ -410,8 +412,8 @@ class RedeemOut(Out):
 # --- barcodes (Coniq) -------------------------------------------------------------------------
 
 class BarcodeIn(In):
-    offer_id: int
-    customer_id: int
+    offer_id: Id
+    customer_id: Id
     channel: Literal[CHANNELS]  # type: ignore[valid-type]
     tracking_code: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
     offer_type: Literal[OFFER_TYPES] = Field("COUPON_BOOK",  # type: ignore[valid-type]
@@ -424,9 +426,9 @@ class BarcodeBatchIn(In):
 
 class BarcodeOut(Out):
     barcode_number: str
-    offer_id: int
+    offer_id: Id
     offer_type: str
-    customer_id: int
+    customer_id: Id
     channel: str
     tracking_code: str | None
     image_url: str
@@ -449,8 +451,8 @@ class BarcodePage(PageOut):
 
 
 class BarcodeListQuery(ListQuery):
-    customer_id: int | None = None
-    offer_id: int | None = None
+    customer_id: Id | None = None
+    offer_id: Id | None = None
     offer_type: Literal[OFFER_TYPES] | None = None  # type: ignore[valid-type]
     tracking_code: Annotated[str, StringConstraints(max_length=100)] | None = None
 

@@ -220,6 +220,8 @@ def _prepare(session: Session, organization_id: int, request: BarcodeRequest) ->
     if request.tracking_code is not None and len(request.tracking_code) > 100:
         raise ValidationFailed("trackingCode is at most 100 characters", field="trackingCode")
     try:
+        if not isinstance(request.customer_id, int) or not 0 < request.customer_id < 2 ** 63:
+            raise NotFound("Member not found")
         member = get_member(session, organization_id, request.customer_id)
     except NotFound:
         raise ValidationFailed("No such customer in this organisation", field="customerId") from None
@@ -229,6 +231,8 @@ def _prepare(session: Session, organization_id: int, request: BarcodeRequest) ->
 
 
 def _offer(session: Session, organization_id: int, offer_type: str, offer_id: int) -> Offer:
+    if not isinstance(offer_id, int) or not 0 < offer_id < 2 ** 63:
+        raise ValidationFailed("No such offer in this organisation", field="offerId")
     if offer_type == COUPON_BOOK:
         from .coupons import ARCHIVED, CouponBook
 

@@ -541,3 +541,17 @@ def test_purchase_skips_coupons_not_activated(session, org):
 
 def test_time_now_is_aware():
     assert utcnow().tzinfo is not None
+
+
+def test_condition_min_total_must_be_a_number(session, org):
+    with pytest.raises(ValidationFailed) as info:
+        make_book(session, org, type=coupons.EXTRAPOINT, discount_amount=5, condition={"minTotal": "lots"})
+    assert info.value.field == "condition.minTotal"
+
+
+def test_ids_beyond_64_bits_name_nothing(session, org):
+    from portal.domain.errors import NotFound
+
+    for call in (lambda: coupons.get_book(session, org.id, 2 ** 70), lambda: coupons.get_usage(session, org.id, -1)):
+        with pytest.raises(NotFound):
+            call()

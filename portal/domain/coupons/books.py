@@ -86,7 +86,7 @@ def set_publishing_status(session: Session, book: CouponBook, status: str, *, ac
 
 
 def get_book(session: Session, organization_id: int, book_id: int) -> CouponBook:
-    book = session.get(CouponBook, book_id)
+    book = session.get(CouponBook, book_id) if fits_id(book_id) else None
     if book is None or book.organization_id != organization_id:
         raise NotFound("Coupon book not found", field="couponBookId")
     return book
@@ -122,6 +122,11 @@ def json_list_contains(column, value: str):
     """
     needle = json.dumps(str(value)).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return cast(column, String).like(f"%{needle}%", escape="\\")
+
+
+def fits_id(value) -> bool:
+    """Ids are signed 64-bit: anything else names nothing (and must not reach the database)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2 ** 63
 
 
 def texts(book: CouponBook, locale: str | None = None) -> dict[str, str]:
@@ -200,7 +205,9 @@ def _apply(session: Session, book: CouponBook, fields: dict[str, Any]) -> None:
             value = _clean_tiers(session, book, value or [])
         elif name in ("tags", "audience_keys"):
             value = [str(v) for v in (value or [])]
-        elif name in ("condition", "custom_attributes"):
+        elif name == "condition":
+            value = _clean_condition(value or {})
+        elif name == "custom_attributes":
             value = dict(value or {})
         elif name == "activatable":
             value = bool(value)
@@ -230,6 +237,20 @@ def _check_consistency(book: CouponBook) -> None:
             raise ValidationFailed("A MULTIPLIER needs a factor above 1 (discountAmount)", field="discountAmount")
 
 
+def _clean_condition(value: dict[str, Any]) -> dict[str, Any]:
+    """Free-form for the rules engine, except minTotal, which apply_purchase_coupons reads."""
+    value = dict(value)
+    if "minTotal" in value:
+        raw = value["minTotal"]
+        try:
+            amount = Decimal(str(raw)) if not isinstance(raw, bool) and raw is not None else None
+        except ArithmeticError:
+            amount = None
+        if amount is None or not amount.is_finite() or amount < 0:
+            raise ValidationFailed("condition.minTotal must be a number, 0 or more", field="condition.minTotal")
+    return value
+
+
 def _clean_i18n(value: dict[str, Any]) -> dict[str, dict[str, str]]:
     cleaned: dict[str, dict[str, str]] = {}
     for locale, entry in value.items():
@@ -249,7 +270,7 @@ def _clean_tiers(session: Session, book: CouponBook, value: list[Any]) -> list[s
     cleaned = []
     for index, raw in enumerate(value):
         text = str(raw).strip()
-        tier = session.get(Tier, int(text)) if text.isdigit() else None
+        tier = session.get(Tier, int(text)) if text.isdigit() and fits_id(int(text)) else None
         if tier is None or tier.organization_id != book.organization_id:
             raise ValidationFailed("No such tier in this organisation", field=f"tiers[{index}]")
         cleaned.append(str(tier.id))

@@ -21,6 +21,7 @@ from .. import audit
 from ..actors import Actor
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..members import CODE_ALPHABET
+from .books import fits_id
 from .models import ARCHIVED, CouponBook, CouponCode
 
 GUESS_ODDS = 10 ** 9          # one lucky guess in a billion, at the pool's final size
@@ -158,7 +159,7 @@ def codes_query(book: CouponBook, *, status: str | None = None, code: str | None
 
 
 def get_code(session: Session, book: CouponBook, code_id: int) -> CouponCode:
-    code = session.get(CouponCode, code_id)
+    code = session.get(CouponCode, code_id) if fits_id(code_id) else None
     if code is None or code.book_id != book.id:
         raise NotFound("Coupon code not found", field="couponId")
     return code

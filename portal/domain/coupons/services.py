@@ -46,7 +46,7 @@ from ..ledger import LedgerAccount, LedgerTransaction, Reason
 from ..members import Member
 from ..organizations import LoyaltyProgram
 from ..tiers import MemberTier
-from .books import free_code_count
+from .books import fits_id, free_code_count
 from .errors import (CouponAlreadyUsed, CouponCodeNotUsable, CouponExpired, CouponLimitReached,
                      CouponManualUseNotAllowed, CouponNotActivatable, CouponNotActivated, CouponNotEligible,
                      CouponNotPublished, CouponNotYetValid, CouponRefused, InsufficientPoints)
@@ -115,7 +115,7 @@ def account_coupon_public_id(organization_id: int, member_id: int, book_id: int)
 
 
 def get_usage(session: Session, organization_id: int, usage_id: int) -> CouponUsage:
-    usage = session.get(CouponUsage, usage_id)
+    usage = session.get(CouponUsage, usage_id) if fits_id(usage_id) else None
     if usage is None or usage.organization_id != organization_id:
         raise NotFound("Coupon usage not found", field="couponUsageId")
     return usage
