@@ -301,3 +301,13 @@ def test_erased_members_cannot_log_in(portal, member, session, org):
     session.commit()
     assert portal.get("/wallet").status_code == 302  # the open session ended too
     assert portal.login(email).status_code == 422
+
+
+def test_a_flood_of_signups_from_one_address_is_stopped(portal, session, mail_sink):
+    for _ in range(accounts.MAIL_LIMIT_PER_ADDRESS):
+        throttle.record_failure(session, "member-mail-address", "127.0.0.1")
+    session.commit()
+    response = portal.signup("flood@example.com")
+    assert response.status_code == 429
+    assert "Too many attempts" in page(response).text(".error-summary")
+    assert session.scalar(select(func.count()).select_from(Member).where(Member.email == "flood@example.com")) == 0

@@ -18,7 +18,6 @@ from tests import factories
 
 from .member_helpers import (PASSWORD, all_errors, field_errors, logged_in, mail_sink, make_member,  # noqa: F401
                              member, portal, smtp_sink)
-from .page import page
 
 PROFILE = {"given_name": "Mara", "family_name": "Moos", "birth_date": "1988-02-29", "phone": "+49 30 1234567",
            "street": "Lindenstraße 5", "zip_code": "10115", "city": "Berlin", "country_code": "de",
