@@ -318,6 +318,11 @@ def apply_purchase_coupons(session: Session, member: Member, purchase: Purchase,
     engine's say) is true. One coupon per EXTRAPOINT book applies; of the
     multipliers only the highest. With dry_run nothing is written (simulation).
     Idempotency belongs to the caller's operation: call this inside it.
+
+    Lock order: coupon rows come before wallets. A caller that has already
+    moved the member's points in this transaction holds the wallet, so a coupon
+    row that another request holds is skipped rather than waited for (waiting
+    could deadlock); that purchase then earns without that coupon.
     """
     now = now or utcnow()
     effects = PurchaseCouponEffects()
@@ -378,8 +383,14 @@ def assignment_refusal(session: Session, member: Member, book: CouponBook,
     return None
 
 
-def lock_account_coupon(session: Session, member: Member, book: CouponBook) -> AccountCoupon:
-    """The (member, book) row, created on first use and locked for the rest of the transaction."""
+def lock_account_coupon(session: Session, member: Member, book: CouponBook, *,
+                        skip_locked: bool = False) -> AccountCoupon:
+    """The (member, book) row, created on first use and locked for the rest of the transaction.
+
+    With skip_locked (PostgreSQL), a row another transaction holds raises
+    CouponRefused at once instead of waiting: the purchase path uses it, since
+    its caller may already hold the member's wallet (see apply_purchase_coupons).
+    """
     if find_account_coupon(session, member.id, book.id) is None:
         try:
             with session.begin_nested():
@@ -388,9 +399,13 @@ def lock_account_coupon(session: Session, member: Member, book: CouponBook) -> A
                                                                              book.id)))
         except IntegrityError:
             pass  # created by a concurrent request; lock theirs
-    return session.scalars(select(AccountCoupon)
-                           .where(AccountCoupon.book_id == book.id, AccountCoupon.member_id == member.id)
-                           .with_for_update().execution_options(populate_existing=True)).one()
+    account = session.scalars(select(AccountCoupon)
+                              .where(AccountCoupon.book_id == book.id, AccountCoupon.member_id == member.id)
+                              .with_for_update(skip_locked=skip_locked)
+                              .execution_options(populate_existing=True)).first()
+    if account is None:
+        raise CouponRefused("This coupon is busy in another request", field="couponBookId")
+    return account
 
 
 # --- internals ----------------------------------------------------------------------------
@@ -405,7 +420,7 @@ def _use(session: Session, member: Member, book: CouponBook, *, actor: Actor, co
     if code is not None:
         throttle.check(session, CODE_SCOPE, _throttle_key(member), limit=CODE_ATTEMPTS, window=CODE_WINDOW,
                        message="Too many codes were refused for this member; try again later")
-    account = lock_account_coupon(session, member, book)
+    account = lock_account_coupon(session, member, book, skip_locked=not manual)
     if book.activatable and not account.activated:
         raise CouponNotActivated("Activate this coupon before using it", field="activated")
     if assignment_id is not None:
