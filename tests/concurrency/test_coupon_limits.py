@@ -137,3 +137,25 @@ def test_reward_of_100_points_from_150_in_10_parallel_requests(live_app, live_se
         db.session.remove()
     state = book_state(live_app, ids["book"])
     assert (state["used_count"], state["uses"]) == (1, 1)
+
+
+def test_same_key_twenty_times_at_once_uses_once(live_app, live_server):
+    ids = set_up(live_app, members=1, points=100, usage_required_points=10)
+    url = f"{live_server.url}/api/v1/organizations/{ids['org']}/coupon-books/{ids['book']}/use"
+
+    def call(n: int):
+        r = requests.post(url, json={"memberId": ids["members"][0], "systemUniqueKey": "till-7-receipt-42"},
+                          headers={"Authorization": f"Bearer {ids['key']}"}, timeout=120)
+        return r.status_code, r.headers.get("Idempotent-Replayed"), [u["id"] for u in r.json()["couponUsages"]]
+
+    results = parallel(20, call)
+    assert {status for status, _, _ in results} == {201}
+    assert sum(1 for _, replayed, _ in results if replayed != "true") == 1
+    assert len({tuple(usage_ids) for _, _, usage_ids in results}) == 1
+    state = book_state(live_app, ids["book"])
+    assert (state["used_count"], state["uses"]) == (1, 1)
+    with live_app.app_context():
+        session = db.session()
+        account = session.get(LedgerAccount, ids["account"])
+        assert ledger.member_wallet(session, account, ids["members"][0]).balance == 90
+        db.session.remove()
