@@ -32,7 +32,7 @@ from . import audit, engine, events, points, rules
 from .actors import Actor
 from .base import Base, utcnow
 from .context import WEEKDAYS, event_context, time_context
-from .errors import DuplicateValue, NotFound, ValidationFailed
+from .errors import DomainError, DuplicateValue, NotFound, ValidationFailed
 from .ledger import LedgerAccount, Reason
 from .organizations import LoyaltyProgram, default_program
 
@@ -233,8 +233,11 @@ def _apply_fields(session: Session, campaign: Campaign, fields: dict[str, Any]) 
             program = session.get(LoyaltyProgram, value)
             if program is None or program.organization_id != campaign.organization_id:
                 raise NotFound("Loyalty program not found", field="loyaltyProgramId")
-        elif key == "event_type" and not value:
-            raise ValidationFailed("eventType is required", field="eventType")
+        elif key == "event_type":
+            from . import loyalty_events
+
+            # Built in, or a custom event type the organisation defined (same rule as for missions).
+            loyalty_events.require_known(session, campaign.organization_id, value or "", field="eventType")
         setattr(campaign, key, value)
     if campaign.valid_from and campaign.valid_to and campaign.valid_to <= campaign.valid_from:
         raise ValidationFailed("validTo must be after validFrom", field="validTo")
@@ -448,12 +451,20 @@ def _apply_effect(session, campaign, action, effect, event, evaluation, actor, d
     elif kind == "increment_mission":
         from . import missions
 
-        mission = missions.get_mission(session, campaign.organization_id, effect["missionId"])
-        produced = missions.increment(session, event.member, mission, effect["amount"], actor=actor,
-                                      dry_run=dry_run)
-        evaluation.effects.append(engine.Effect(type="increment_mission", campaign_id=campaign.id,
-                                                action_id=action.id, source=source,
-                                                details={"missionId": mission.id, "amount": effect["amount"]}))
+        try:
+            mission = missions.get_mission(session, campaign.organization_id, effect["missionId"])
+            with session.begin_nested():
+                produced = missions.increment(session, event.member, mission, effect["amount"], actor=actor,
+                                              dry_run=dry_run)
+        except DomainError as error:  # a paused or deleted mission does not spoil the purchase
+            evaluation.effects.append(engine.Effect(type="increment_mission", campaign_id=campaign.id,
+                                                    action_id=action.id, source=source,
+                                                    details={"missionId": effect["missionId"],
+                                                             "refused": error.message}))
+            return
+        for produced_effect in produced:
+            produced_effect.campaign_id = produced_effect.campaign_id or campaign.id
+            produced_effect.action_id = produced_effect.action_id or action.id
         evaluation.effects.extend(produced)
     elif kind == "emit_event":
         if not dry_run:

@@ -350,3 +350,24 @@ def test_assign_coupon_effect_gives_the_member_a_coupon(session, org):
     second = orders.record_order(session, member, order("g2", "5"), actor=org.actor)
     assert "refused" in second.evaluation.effects[0].details  # per-member limit 1: no second coupon
     assert coupons.member_coupons(session, member, book_id=book.id).total == 1
+
+
+def test_mission_effect_counts_and_a_paused_mission_does_not_spoil_the_purchase(session, org):
+    from portal.domain import missions
+
+    mission = missions.create_mission(session, org.id, actor=org.actor, name="Five coffees",
+                                      event_type=engine.BIRTHDAY, goal_count=2, points_on_completion=40)
+    campaign = campaigns.create_campaign(session, org.id, code="STAMP", name="Stamp", actor=org.actor)
+    campaigns.add_action(session, campaign, actor=org.actor, rules_text=[], effects=[
+        {"type": "increment_mission", "missionId": mission.id, "amount": 1},
+        {"type": "award_points", "mode": "fixed", "points": 1, "tierPoints": False}])
+    member = factories.make_member(session, org)
+    orders.record_order(session, member, order("st1", "3"), actor=org.actor)
+    second = orders.record_order(session, member, order("st2", "3"), actor=org.actor)
+    assert "mission_completed" in [e.type for e in second.evaluation.effects]
+    assert balance(session, org, member) == 1 + 1 + 40
+    missions.update_mission(session, mission, actor=org.actor, active=False)
+    third = orders.record_order(session, member, order("st3", "3"), actor=org.actor)
+    refused = [e for e in third.evaluation.effects if e.type == "increment_mission"]
+    assert refused and "refused" in refused[0].details
+    assert third.order.points_awarded == 1
