@@ -1,8 +1,6 @@
 """Coupon routes through the API: books, codes, assign, use, revert, refusals as problem+json."""
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 from sqlalchemy import func, select
 
@@ -337,4 +335,3 @@ def test_assign_and_use_audited(api, session, org):
                                    .order_by(AuditEntry.id)))
     assert actions == ["coupon_book.created", "coupon.assigned", "coupon.used"]
     assert wallet_of(session, org, member).balance == 0
-    assert dt.datetime  # noqa: B018

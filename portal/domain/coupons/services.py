@@ -158,13 +158,14 @@ def assign_coupons(session: Session, member: Member, book: CouponBook, *, actor:
     if isinstance(number_of_codes, bool) or not isinstance(number_of_codes, int) or \
             not 1 <= number_of_codes <= MAX_ASSIGN_PER_REQUEST:
         raise ValidationFailed(f"numberOfCodes must be between 1 and {MAX_ASSIGN_PER_REQUEST}", field="numberOfCodes")
-    if expires_at is not None and expires_at <= now:
-        raise ValidationFailed("expiredAt must be in the future", field="expiredAt")
     keys = [k for k in (system_unique_keys or []) if k]
     if keys and len(keys) not in (1, number_of_codes):
         raise ValidationFailed("Give one systemUniqueKey, or one per code", field="systemUniqueKeys")
 
     def perform() -> dict:
+        # Checked here, not before: a retry after expiredAt has passed still replays the first answer.
+        if expires_at is not None and expires_at <= now:
+            raise ValidationFailed("expiredAt must be in the future", field="expiredAt")
         _require_active(member)
         _require_assignable(book, now)
         _require_eligible(session, member, book, now)
