@@ -278,6 +278,8 @@ def test_pool_runs_dry(session, org):
     book = make_book(session, org)
     coupons.import_codes(session, book, ["P-1"], actor=org.actor)
     coupons.assign_coupons(session, make_member(session, org), book, actor=org.actor)
+    assert coupons.book_counts(session, book) == {"assigned": 1, "used": 0, "codes": 1, "freeCodes": 0,
+                                                  "remaining": None}
     with fails_cleanly(session, coupons.CouponLimitReached) as info:
         coupons.assign_coupons(session, make_member(session, org), book, actor=org.actor)
     assert info.value.field == "codes"
@@ -552,3 +554,13 @@ def test_ids_beyond_64_bits_name_nothing(session, org):
     for call in (lambda: coupons.get_book(session, org.id, 2 ** 70), lambda: coupons.get_usage(session, org.id, -1)):
         with pytest.raises(NotFound):
             call()
+
+
+def test_a_drawn_code_already_in_the_pool_is_drawn_again(session, org, monkeypatch):
+    book = make_book(session, org)
+    coupons.import_codes(session, book, ["TAKENTAKEN"], actor=org.actor)
+    draws = iter([{"TAKENTAKEN", "FRESHCODE1"}, {"FRESHCODE2", "FRESHCODE3"}])
+    monkeypatch.setattr(coupons.codes, "random_codes", lambda count, length, prefix="": next(draws))
+    assert coupons.generate_codes(session, book, 2, actor=org.actor, length=10) == ["FRESHCODE2", "FRESHCODE3"]
+    session.refresh(book)
+    assert book.code_count == 3

@@ -52,8 +52,20 @@ def minimum_length(pool_size: int) -> int:
     return max(MIN_LENGTH, math.ceil(math.log(max(pool_size, 1) * GUESS_ODDS, len(CODE_ALPHABET))))
 
 
-def random_code(length: int, prefix: str = "") -> str:
-    return prefix + "".join(secrets.choice(CODE_ALPHABET) for _ in range(length))
+def random_codes(count: int, length: int, prefix: str = "") -> set[str]:
+    """`count` distinct random codes: bytes from the OS generator, rejection-sampled so each
+    character is uniform over the alphabet (248 = 8 x 31; larger bytes are dropped)."""
+    size = len(CODE_ALPHABET)
+    limit = 256 - 256 % size
+    codes: set[str] = set()
+    while len(codes) < count:
+        needed = (count - len(codes)) * length
+        chars = [CODE_ALPHABET[b % size] for b in secrets.token_bytes(needed + needed // 8 + 16) if b < limit]
+        for start in range(0, len(chars) - length + 1, length):
+            codes.add(prefix + "".join(chars[start:start + length]))
+            if len(codes) == count:
+                break
+    return codes
 
 
 def generate_codes(session: Session, book: CouponBook, count: int, *, actor: Actor, prefix: str = "",
@@ -76,12 +88,18 @@ def generate_codes(session: Session, book: CouponBook, count: int, *, actor: Act
         raise ValidationFailed(f"length must be between {needed} and {MAX_LENGTH} for a pool of "
                                f"{book.code_count + count} codes, so that codes cannot be guessed",
                                field="generate.length")
-    fresh: set[str] = set()
-    while len(fresh) < count:
-        fresh.update(random_code(length, prefix) for _ in range(count - len(fresh)))
-        fresh -= _existing(session, book, fresh)
-    codes = sorted(fresh)
-    _insert(session, book, codes)
+    for _attempt in range(3):
+        codes = sorted(random_codes(count, length, prefix))
+        try:
+            # A clash with a code already in the pool is so unlikely (see GUESS_ODDS) that the
+            # unique index checks it rather than a query per batch; on a clash, draw again.
+            with session.begin_nested():
+                _insert(session, book, codes)
+            break
+        except IntegrityError:
+            session.expire(book, ["code_count"])
+    else:
+        raise Conflict("Could not draw unused codes; try again", field="generate")
     audit.record(session, actor, "coupon_book.codes_generated", book, count=count, length=length,
                  prefix=prefix)
     return codes
