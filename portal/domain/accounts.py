@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, delete, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import audit, events, members, throttle, tiers
+from . import audit, enrolment, events, members, throttle, tiers
 from .actors import Actor
 from .base import Base, isoformat, utcnow
 from .errors import DuplicateValue, NotFound, ValidationFailed
@@ -180,6 +180,11 @@ def sign_up(session: Session, organization_id: int, *, email: str, password: str
     email = (email or "").strip().lower()
     check_password_strength(password, email=email, names=(given_name, family_name))
     referral_code = check_referral_code(referral_code)
+    if referral_code:
+        # Checked before the email is looked up: a bad code must read the same for a new and a taken email.
+        from . import referrals
+
+        referrals.validate_code(session, organization_id, referral_code)
     profile = {"email": email, "givenName": given_name, "familyName": family_name,
                "birthDate": birth_date.isoformat() if birth_date else None}
     # Hash before looking: a taken email must cost the same time as a new one.
@@ -188,9 +193,10 @@ def sign_up(session: Session, organization_id: int, *, email: str, password: str
     if existing is not None:
         return _taken(session, existing)
     try:
-        member = members.create_member(
+        # Enrolment attaches the referral and runs the member-created campaigns, as for every new member.
+        member, _ = enrolment.enrol_member(
             session, organization_id, actor=_signup_actor(organization_id), profile=profile,
-            locale=locale if locale in LOCALES else "en",
+            referral_code=referral_code, locale=locale if locale in LOCALES else "en",
             optins={kind: bool((optins or {}).get(kind)) for kind in OPTIN_TYPES})
     except DuplicateValue:
         # Taken by a concurrent signup between our look and the insert.

@@ -8,6 +8,7 @@ import re
 from sqlalchemy import func, select, update
 
 from portal.domain import accounts, passwords, throttle
+from tests import factories
 from portal.domain.accounts import MemberSignup, MemberToken
 from portal.domain.members import CARDCODE, Identifier, Member
 
@@ -64,7 +65,13 @@ def test_signup_errors_are_shown_on_their_fields(portal, session, org):
 
 
 def test_signup_mails_a_one_time_link_that_opens_the_wallet(portal, session, org, mail_sink):
-    response = portal.signup("Greta@Example.com", optin_email="y", referral_code="FRIEND-42",
+    from portal.domain import referrals
+
+    program = referrals.create_program(session, org.id, actor=org.actor, name="Friends")
+    referrer = factories.make_member(session, org)
+    friend_code = referrals.create_code(session, program, referrer, actor=org.actor).code
+    session.commit()
+    response = portal.signup("Greta@Example.com", optin_email="y", referral_code=friend_code,
                              birth_date="1990-04-01")
     assert response.status_code == 302 and response.location == "/signup/sent"
     member = session.scalars(select(Member).where(Member.email == "greta@example.com")).one()
@@ -74,8 +81,10 @@ def test_signup_mails_a_one_time_link_that_opens_the_wallet(portal, session, org
     assert session.scalar(select(Identifier.code).where(Identifier.member_id == member.id,
                                                         Identifier.type == CARDCODE))
     signup = session.scalars(select(MemberSignup).where(MemberSignup.member_id == member.id)).one()
-    assert signup.referral_code == "FRIEND-42" and signup.terms_accepted_at is not None
-    assert accounts.referral_code_of(session, member.id) == "FRIEND-42"
+    assert signup.referral_code == friend_code and signup.terms_accepted_at is not None
+    assert accounts.referral_code_of(session, member.id) == friend_code
+    referral = referrals.referral_of(session, member)
+    assert referral is not None and referral.referrer_id == referrer.id and referral.status == "pending"
 
     [welcome] = mail_sink.wait_for("greta@example.com")
     assert welcome.subject.startswith("Welcome to")
@@ -311,3 +320,15 @@ def test_a_flood_of_signups_from_one_address_is_stopped(portal, session, mail_si
     assert response.status_code == 429
     assert "Too many attempts" in page(response).text(".error-summary")
     assert session.scalar(select(func.count()).select_from(Member).where(Member.email == "flood@example.com")) == 0
+
+
+def test_an_unknown_referral_code_reads_the_same_for_new_and_taken_emails(portal, session, org, make_member):
+    from portal.domain import referrals
+
+    referrals.create_program(session, org.id, actor=org.actor, name="Friends")
+    make_member(email="taken@example.com")
+    new = portal.signup("fresh@example.com", referral_code="ZZZZ2345")
+    taken = portal.signup("taken@example.com", referral_code="ZZZZ2345")
+    assert new.status_code == taken.status_code == 422
+    assert field_errors(new, "referral_code") == field_errors(taken, "referral_code") != []
+    assert members_with_email(session, org, "fresh@example.com") == 0
