@@ -195,6 +195,8 @@ class CouponCodeListQuery(ListQuery):
 class AssignIn(In):
     member_id: Id
     number_of_codes: int = Field(1, ge=1, le=100)
+    codes: Annotated[list[CodeText], Field(min_length=1, max_length=100)] | None = Field(
+        None, description="These codes of the pool (then numberOfCodes is their count)")
     strict_mode: bool = False
     system_unique_keys: Annotated[list[Key], Field(max_length=100)] | None = None
     expired_at: UtcDateTime | None = None

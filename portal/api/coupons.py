@@ -116,10 +116,12 @@ def assign(call: Call, bookId: int):
     body: s.AssignIn = call.body
     book = coupons.get_book(call.session, call.organization_id, bookId)
     member = members.get_member(call.session, call.organization_id, body.member_id)
-    result = coupons.assign_coupons(call.session, member, book, actor=call.actor, number_of_codes=body.number_of_codes,
-                                    strict_mode=body.strict_mode, expires_at=body.expired_at,
-                                    system_unique_keys=body.system_unique_keys, place=_place(body.location_code),
-                                    custom_attributes=body.custom_attributes)
+    with counting_code_failures(call, member):
+        result = coupons.assign_coupons(call.session, member, book, actor=call.actor,
+                                        number_of_codes=body.number_of_codes, strict_mode=body.strict_mode,
+                                        expires_at=body.expired_at, system_unique_keys=body.system_unique_keys,
+                                        codes=body.codes, place=_place(body.location_code),
+                                        custom_attributes=body.custom_attributes)
     return ok(usages_payload(call.session, result.usages), 201, replayed=result.replayed)
 
 

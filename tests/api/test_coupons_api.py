@@ -335,3 +335,15 @@ def test_assign_and_use_audited(api, session, org):
                                    .order_by(AuditEntry.id)))
     assert actions == ["coupon_book.created", "coupon.assigned", "coupon.used"]
     assert wallet_of(session, org, member).balance == 0
+
+
+def test_assign_named_codes_through_the_api(api, session, org):
+    member, other = make_member(session, org), make_member(session, org)
+    session.commit()
+    book = new_book(api)
+    api.post(f"/coupon-books/{book['id']}/codes", json={"codes": ["PRINTED-1", "PRINTED-2"]})
+    r = api.post(f"/coupon-books/{book['id']}/assign", json={"memberId": member.id, "codes": ["PRINTED-2"]})
+    assert r.status_code == 201 and [u["code"] for u in r.json["couponUsages"]] == ["PRINTED-2"]
+    r = api.post(f"/coupon-books/{book['id']}/assign", json={"memberId": other.id, "codes": ["PRINTED-2"]})
+    problem(r, 409, "coupon-code-not-usable")
+    assert count(session, FailedAttempt, FailedAttempt.scope == "coupon-code") == 1

@@ -564,3 +564,33 @@ def test_a_drawn_code_already_in_the_pool_is_drawn_again(session, org, monkeypat
     assert coupons.generate_codes(session, book, 2, actor=org.actor, length=10) == ["FRESHCODE2", "FRESHCODE3"]
     session.refresh(book)
     assert book.code_count == 3
+
+
+def test_assign_named_codes(session, org):
+    member, other = make_member(session, org), make_member(session, org)
+    book = make_book(session, org, max_assigned_per_member=5)
+    coupons.import_codes(session, book, ["N-1", "N-2", "N-3"], actor=org.actor)
+    result = coupons.assign_coupons(session, member, book, actor=org.actor, codes=["n-2", "N-3"])
+    assert [session.get(coupons.CouponCode, u.code_id).code for u in result.usages] == ["N-2", "N-3"]
+    with fails_cleanly(session, coupons.CouponCodeNotUsable):
+        coupons.assign_coupons(session, other, book, actor=org.actor, codes=["N-2"])
+    with pytest.raises(ValidationFailed):
+        coupons.assign_coupons(session, other, book, actor=org.actor, codes=["N-1", "N-1"])
+
+
+def test_claim_voucher_code_finds_the_book_and_reads_the_same_on_every_refusal(session, org):
+    member, other = make_member(session, org), make_member(session, org)
+    paper = make_book(session, org, name="Paper voucher")
+    ended = make_book(session, org, name="Ended", valid_to=NOW)
+    coupons.import_codes(session, paper, ["PAPER-1", "PAPER-2"], actor=org.actor)
+    coupons.import_codes(session, ended, ["ENDED-1"], actor=org.actor)
+    result = coupons.claim_voucher_code(session, member, "paper-1", actor=org.actor)
+    assert result.usages[0].book_id == paper.id and not result.replayed
+    again = coupons.claim_voucher_code(session, member, "PAPER-1", actor=org.actor)
+    assert again.replayed and again.usages[0].id == result.usages[0].id
+    answers = set()
+    for guess in ("PAPER-1", "ENDED-1", "NO-SUCH-1", ""):  # someone else's, an ended book's, unknown, empty
+        with fails_cleanly(session, coupons.CouponCodeNotUsable) as info:
+            coupons.claim_voucher_code(session, other, guess, actor=org.actor)
+        answers.add((info.value.message, info.value.field))
+    assert len(answers) == 1

@@ -144,17 +144,24 @@ def find_account_coupon(session: Session, member_id: int, book_id: int) -> Accou
 
 def assign_coupons(session: Session, member: Member, book: CouponBook, *, actor: Actor, number_of_codes: int = 1,
                    strict_mode: bool = False, expires_at: dt.datetime | None = None,
-                   system_unique_keys: list[str] | None = None, place: Place | None = None,
-                   custom_attributes: dict[str, Any] | None = None, now: dt.datetime | None = None) -> CouponResult:
+                   system_unique_keys: list[str] | None = None, codes: list[str] | None = None,
+                   place: Place | None = None, custom_attributes: dict[str, Any] | None = None,
+                   now: dt.datetime | None = None) -> CouponResult:
     """Give the member `number_of_codes` coupons of the book (a code each when the book has a pool).
 
-    Without strict mode as many as the limits allow are assigned (at least one);
-    with it, all or none. Burns assignmentRequiredPoints per coupon. Raises the
+    With `codes`, exactly those codes of the pool (one coupon each). Without
+    strict mode as many as the limits allow are assigned (at least one); with
+    it, all or none. Burns assignmentRequiredPoints per coupon. Raises the
     CouponRefused family, InsufficientPoints, AccountNotActive, ValidationFailed,
-    IdempotencyKeyReused.
+    TooManyAttempts (named codes), IdempotencyKeyReused.
     """
     now = now or utcnow()
     place = place or Place()
+    wanted = [c.strip() for c in (codes or [])]
+    if wanted:
+        if any(not c for c in wanted) or len(set(wanted)) != len(wanted):
+            raise ValidationFailed("codes must be distinct and not empty", field="codes")
+        number_of_codes = len(wanted)
     if isinstance(number_of_codes, bool) or not isinstance(number_of_codes, int) or \
             not 1 <= number_of_codes <= MAX_ASSIGN_PER_REQUEST:
         raise ValidationFailed(f"numberOfCodes must be between 1 and {MAX_ASSIGN_PER_REQUEST}", field="numberOfCodes")
@@ -169,7 +176,12 @@ def assign_coupons(session: Session, member: Member, book: CouponBook, *, actor:
         _require_active(member)
         _require_assignable(book, now)
         _require_eligible(session, member, book, now)
+        if wanted:
+            throttle.check(session, CODE_SCOPE, _throttle_key(member), limit=CODE_ATTEMPTS, window=CODE_WINDOW,
+                           message="Too many codes were refused for this member; try again later")
         account = lock_account_coupon(session, member, book)
+        if wanted:
+            _precheck_new_assignment(session, member, book, account, book.assignment_required_points)
         assigned: list[CouponUsage] = []
         for index in range(number_of_codes):
             key = keys[index] if len(keys) == number_of_codes else (keys[0] if keys else None)
@@ -177,7 +189,8 @@ def assign_coupons(session: Session, member: Member, book: CouponBook, *, actor:
                 with session.begin_nested():
                     assigned.append(_assign_one(session, member, book, account, actor=actor, now=now,
                                                 expires_at=expires_at, key=key, place=place,
-                                                custom_attributes=custom_attributes))
+                                                custom_attributes=custom_attributes,
+                                                wanted_code=wanted[index] if wanted else None))
             except (CouponRefused, InsufficientBalance):
                 if strict_mode or not assigned:
                     raise
@@ -185,7 +198,7 @@ def assign_coupons(session: Session, member: Member, book: CouponBook, *, actor:
         return {"couponUsageIds": [u.id for u in assigned]}
 
     params = {"book": book.id, "member": member.id, "n": number_of_codes, "strict": strict_mode,
-              "expiredAt": isoformat(expires_at), "keys": keys, "place": _place_params(place),
+              "expiredAt": isoformat(expires_at), "keys": keys, "codes": wanted, "place": _place_params(place),
               "customAttributes": custom_attributes or {}}
     return _once(session, member.organization_id, _combined_key("assign", keys), "coupon.assign", params, perform)
 
@@ -195,6 +208,46 @@ def claim_coupon(session: Session, member: Member, book: CouponBook, *, actor: A
     """The member takes one coupon of the book for themselves (the portal's 'claim' button)."""
     return assign_coupons(session, member, book, actor=actor, number_of_codes=1, strict_mode=True,
                           system_unique_keys=[system_unique_key] if system_unique_key else None, place=place)
+
+
+def claim_voucher_code(session: Session, member: Member, code: str, *, actor: Actor,
+                       system_unique_key: str | None = None, place: Place | None = None,
+                       now: dt.datetime | None = None) -> CouponResult:
+    """A member types in a code from a paper voucher: its book is found and the code becomes theirs.
+
+    Any refusal that would tell whether the code exists (unknown, taken, used
+    up, expired or unpublished book, limits, points) reads as
+    CouponCodeNotUsable; only AccountNotActive and TooManyAttempts differ, and
+    they do not depend on the code. A code the member already holds comes back
+    as it is (replayed). Record a CouponCodeNotUsable with note_code_failure.
+    """
+    now = now or utcnow()
+    code = (code or "").strip()
+    _require_active(member)
+    throttle.check(session, CODE_SCOPE, _throttle_key(member), limit=CODE_ATTEMPTS, window=CODE_WINDOW,
+                   message="Too many codes were refused for this member; try again later")
+    if not code:
+        raise CouponCodeNotUsable()
+    variants = _code_variants(code)
+    held = session.scalars(select(CouponUsage).join(CouponCode, CouponCode.id == CouponUsage.code_id)
+                           .where(CouponUsage.member_id == member.id, CouponUsage.kind == ASSIGN,
+                                  CouponUsage.reverted_at.is_(None), CouponCode.code.in_(variants))).first()
+    if held is not None:
+        return CouponResult([held], replayed=True)
+    book = session.scalars(select(CouponBook).join(CouponCode, CouponCode.book_id == CouponBook.id)
+                           .where(CouponBook.organization_id == member.organization_id,
+                                  CouponCode.code.in_(variants))
+                           .order_by(CouponBook.publishing_status != PUBLISHED, CouponBook.id)).first()
+    if book is None:
+        raise CouponCodeNotUsable()
+    try:
+        return assign_coupons(session, member, book, actor=actor, codes=[code], strict_mode=True,
+                              system_unique_keys=[system_unique_key] if system_unique_key else None, place=place,
+                              now=now)
+    except (CouponRefused, InsufficientBalance) as error:
+        if isinstance(error, CouponCodeNotUsable):
+            raise
+        raise CouponCodeNotUsable() from None
 
 
 # --- using ------------------------------------------------------------------------------
