@@ -371,3 +371,18 @@ def test_mission_effect_counts_and_a_paused_mission_does_not_spoil_the_purchase(
     refused = [e for e in third.evaluation.effects if e.type == "increment_mission"]
     assert refused and "refused" in refused[0].details
     assert third.order.points_awarded == 1
+
+
+def test_coupon_used_campaign_runs_once_per_use(session, org):
+    from portal.domain import coupons
+
+    book = coupons.create_book(session, org.id, actor=org.actor, name="Free cookie", type=coupons.REWARD,
+                               discount_amount=1, publishing_status=coupons.PUBLISHED)
+    campaign = campaigns.create_campaign(session, org.id, code="THANKS", name="Thanks for redeeming",
+                                         event_type=engine.COUPON_USED, actor=org.actor)
+    campaigns.add_action(session, campaign, actor=org.actor, rules_text=[f"event.couponBookId == {book.id}"],
+                         effects=[{"type": "award_points", "mode": "fixed", "points": 5, "tierPoints": False}])
+    member = factories.make_member(session, org)
+    coupons.use_coupon(session, member, book, actor=org.actor, system_unique_key="use-1")
+    coupons.use_coupon(session, member, book, actor=org.actor, system_unique_key="use-1")  # replay
+    assert balance(session, org, member) == 5

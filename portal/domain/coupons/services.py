@@ -38,7 +38,7 @@ from sqlalchemy import select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .. import audit, events, idempotency, ledger, throttle
+from .. import audit, engine, events, idempotency, ledger, throttle
 from ..actors import Actor
 from ..base import isoformat, utcnow
 from ..errors import AccountNotActive, AlreadyResolved, Conflict, InsufficientBalance, NotFound, ValidationFailed
@@ -272,6 +272,11 @@ def use_coupon(session: Session, member: Member, book: CouponBook, *, actor: Act
     def perform() -> dict:
         use, new_assignment = _use(session, member, book, actor=actor, code=code, key=system_unique_key,
                                    place=place, custom_attributes=custom_attributes, now=now, manual=True)
+        # Campaigns listening to coupon uses run inside the same operation: a replay does not run them again.
+        engine.dispatch(session, engine.LoyaltyEvent(
+            organization_id=member.organization_id, member=member, event_type=engine.COUPON_USED,
+            payload={"couponBookId": book.id, "couponUsageId": use.id, "type": book.type},
+            occurred_at=now, location_code=place.location_code), actor=actor)
         return {"couponUsageIds": ([new_assignment.id] if new_assignment else []) + [use.id]}
 
     params = {"book": book.id, "member": member.id, "code": code, "place": _place_params(place),
