@@ -1,0 +1,219 @@
+"""Audiences in the console: the list with member counts, rule audiences (rule errors shown at
+their line and column) and list audiences built from an uploaded CSV of card codes or member ids.
+
+An upload is all or nothing: when any row names no member of the organisation, the rows are
+reported by line and nobody is added (add_members refuses unknown members as a whole too).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from ..auth import staff_required
+from ..domain import audiences, audit, rules
+from ..domain.audiences import LIST, Audience, AudienceMember
+from ..domain.coupons.books import fits_id
+from ..domain.errors import DomainError
+from ..domain.members import CARDCODE, Identifier, Member, normalise_code
+from ..domain.pagination import paginate
+from ..extensions import db
+from . import bp, navigation, queries
+from .audience_forms import AUDIENCE_FIELDS, AddMembersForm, AudienceEditForm, AudienceForm
+from .rendering import attach_error, page_arg, render_page_or_fragment
+from .uploads import UploadUnreadable, read_column
+
+navigation.register("Audiences", "console.audience_list", "campaigns:read", "console.audience_")
+
+AUDIENCES_PER_PAGE = 20
+MEMBERS_PER_PAGE = 25
+MEMBER_HEADERS = ("cardcode", "card_code", "card code", "code", "memberid", "member_id", "member id", "id")
+REPORT_ROWS_SHOWN = 200
+_CHUNK = 500
+
+
+@dataclass
+class RowProblem:
+    line: int
+    value: str
+    message: str
+
+
+@dataclass
+class RulePointer:
+    """Where a rule stopped parsing: the line's text and the column to point at."""
+    line: int
+    column: int
+    text: str
+
+
+@bp.get("/audiences")
+@staff_required("campaigns:read")
+def audience_list():
+    session = db.session
+    stmt = select(Audience).where(Audience.organization_id == current_user.organization_id)
+    result = paginate(session, stmt.order_by(Audience.name, Audience.id), page=page_arg() - 1,
+                      limit=AUDIENCES_PER_PAGE)
+    counts = {a.id: audiences.member_count(session, a) for a in result.items}
+    return render_page_or_fragment("console/audiences/list.html", "console/audiences/_rows.html", result=result,
+                                   counts=counts)
+
+
+@bp.route("/audiences/new", methods=["GET", "POST"])
+@staff_required("campaigns:write")
+def audience_new():
+    session = db.session
+    form = AudienceForm()
+    problems, pointer = [], None
+    if form.validate_on_submit():
+        try:
+            member_ids = []
+            if form.kind.data == LIST and form.file.data:
+                member_ids, problems = _members_in_upload(form.file.data, form.id_type.data)
+            if problems:
+                form.file.errors = [*form.file.errors, f"{len(problems):,} rows name no member: nobody was added."]
+            else:
+                audience = audiences.create_audience(
+                    session, current_user.organization_id, name=form.name.data, actor=current_user.actor(),
+                    kind=form.kind.data, rule=form.rule_text(), description=(form.description.data or "").strip(),
+                    member_ids=member_ids)
+                session.commit()
+                flash(f"Audience {audience.name} created"
+                      + (f" with {len(member_ids):,} members." if form.kind.data == LIST else "."), "success")
+                return redirect(url_for("console.audience_detail", audience_id=audience.id))
+        except UploadUnreadable as problem:
+            form.file.errors = [*form.file.errors, str(problem)]
+        except DomainError as error:
+            session.rollback()
+            pointer = _attach_audience_error(form, error)
+    return render_template("console/audiences/new.html", form=form, problems=problems[:REPORT_ROWS_SHOWN],
+                           problem_count=len(problems), pointer=pointer), 422 if request.method == "POST" else 200
+
+
+@bp.get("/audiences/<int:audience_id>")
+@staff_required("campaigns:read")
+def audience_detail(audience_id: int):
+    audience = _audience(audience_id)
+    return render_page_or_fragment("console/audiences/detail.html", "console/audiences/_members.html",
+                                   **_detail_context(audience))
+
+
+@bp.route("/audiences/<int:audience_id>/edit", methods=["GET", "POST"])
+@staff_required("campaigns:write")
+def audience_edit(audience_id: int):
+    session = db.session
+    audience = _audience(audience_id)
+    form = AudienceEditForm()
+    pointer = None
+    if request.method == "GET":
+        form.fill(audience)
+    elif form.validate_on_submit():
+        try:
+            audiences.update_audience(session, audience, actor=current_user.actor(), name=form.name.data,
+                                      description=(form.description.data or "").strip(),
+                                      rule=(form.rule.data or "").strip() if audience.kind != LIST else None)
+        except DomainError as error:
+            session.rollback()
+            pointer = _attach_audience_error(form, error)
+        else:
+            session.commit()
+            flash(f"Audience {audience.name} saved.", "success")
+            return redirect(url_for("console.audience_detail", audience_id=audience.id))
+    return render_template("console/audiences/edit.html", form=form, audience=audience, pointer=pointer), \
+        422 if request.method == "POST" else 200
+
+
+@bp.post("/audiences/<int:audience_id>/members")
+@staff_required("campaigns:write")
+def audience_add_members(audience_id: int):
+    session = db.session
+    audience = _audience(audience_id)
+    form = AddMembersForm(prefix="add")
+    problems = []
+    if form.validate_on_submit():
+        try:
+            member_ids, problems = _members_in_upload(form.file.data, form.id_type.data)
+            if problems:
+                form.file.errors = [*form.file.errors, f"{len(problems):,} rows name no member: nobody was added."]
+            elif not member_ids:
+                form.file.errors = [*form.file.errors, "The file lists no members."]
+            else:
+                added = audiences.add_members(session, audience, member_ids)
+                audit.record(session, current_user.actor(), "audience.members_added", audience, added=added,
+                             listed=len(member_ids))
+                session.commit()
+                flash(f"{added:,} members added ({len(member_ids) - added:,} were already in the audience).",
+                      "success")
+                return redirect(url_for("console.audience_detail", audience_id=audience.id))
+        except UploadUnreadable as problem:
+            form.file.errors = [*form.file.errors, str(problem)]
+        except DomainError as error:
+            session.rollback()
+            attach_error(form, error, AUDIENCE_FIELDS)
+    return render_template("console/audiences/detail.html",
+                           **_detail_context(audience, add_form=form, problems=problems[:REPORT_ROWS_SHOWN],
+                                             problem_count=len(problems))), 422
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def _audience(audience_id: int) -> Audience:
+    if not fits_id(audience_id):
+        abort(404)
+    return audiences.get_audience(db.session, current_user.organization_id, audience_id)
+
+
+def _attach_audience_error(form, error: DomainError) -> RulePointer | None:
+    attach_error(form, error, AUDIENCE_FIELDS)
+    if isinstance(error, rules.RuleSyntaxError):
+        lines = (form.rule.data or "").strip().splitlines() or [""]
+        text = lines[error.line - 1] if 0 < error.line <= len(lines) else ""
+        return RulePointer(error.line, error.column, text)
+    return None
+
+
+def _members_in_upload(storage, id_type: str) -> tuple[list[int], list[RowProblem]]:
+    """The member ids a CSV of card codes or member ids names, and its rows that name nobody."""
+    column = read_column(storage, MEMBER_HEADERS)
+    organization_id = current_user.organization_id
+    if id_type == CARDCODE:
+        keys = [normalise_code(CARDCODE, value) for value in column.values]
+        found = {}
+        wanted = sorted({k for k in keys if k})
+        for start in range(0, len(wanted), _CHUNK):
+            found.update(db.session.execute(select(Identifier.code, Identifier.member_id).where(
+                Identifier.organization_id == organization_id, Identifier.type == CARDCODE,
+                Identifier.code.in_(wanted[start:start + _CHUNK]))).all())
+        missing = "no member has this card code"
+    else:
+        keys = [int(v) if v.isdigit() and fits_id(int(v)) else None for v in column.values]
+        wanted = sorted({k for k in keys if k is not None})
+        found = {}
+        for start in range(0, len(wanted), _CHUNK):
+            found.update((i, i) for i in db.session.scalars(select(Member.id).where(
+                Member.organization_id == organization_id, Member.id.in_(wanted[start:start + _CHUNK]))))
+        missing = "no member has this id"
+    ids, problems = [], []
+    for index, (value, key) in enumerate(zip(column.values, keys)):
+        if key in found:
+            ids.append(found[key])
+        else:
+            problems.append(RowProblem(column.line_of(index), value, "empty row" if not value else missing))
+    return list(dict.fromkeys(ids)), problems
+
+
+def _detail_context(audience: Audience, **extra) -> dict:
+    session = db.session
+    members = None
+    if audience.kind == LIST:
+        stmt = (select(Member).join(AudienceMember, AudienceMember.member_id == Member.id)
+                .where(AudienceMember.audience_id == audience.id,
+                       Member.organization_id == current_user.organization_id))
+        members = paginate(session, stmt.order_by(Member.id), page=page_arg() - 1, limit=MEMBERS_PER_PAGE)
+    ids = [m.id for m in members.items] if members else []
+    return {"audience": audience, "count": audiences.member_count(session, audience), "members": members,
+            "card_codes": queries.card_codes(session, ids),
+            "add_form": extra.pop("add_form", None) or AddMembersForm(prefix="add", formdata=None),
+            "problems": extra.pop("problems", []), "problem_count": extra.pop("problem_count", 0), **extra}

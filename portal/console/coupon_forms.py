@@ -1,0 +1,189 @@
+"""Console forms for coupon books and their codes: shape only.
+
+Whether a DISCOUNT has a discount type, a percentage stays at most 100, a code
+is valid or a pool is long enough to be unguessable is `portal.domain.coupons`'s
+to say; its errors come back onto these fields (`field_for`).
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired, FileSize
+from wtforms import (BooleanField, DateTimeLocalField, DecimalField, IntegerField, SelectField, StringField,
+                     SubmitField, TextAreaField)
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp
+
+from ..domain.coupons import DISCOUNT, EXTRAPOINT, FIXED, MULTIPLIER, PERCENTAGE, PUBLISHING_STATUSES, REWARD
+from ..domain.ledger import MAX_AMOUNT
+from .campaign_forms import csv_list
+from .forms import RolesField as CheckboxesField
+from .forms import SubmitOnceForm, _Choice
+
+# The API's bound for limits (one billion is "no practical limit").
+MAX_LIMIT = 10 ** 9
+# Below the app's 1 MiB request limit, so an oversized file is an error on the field, not a 413 page.
+MAX_UPLOAD_BYTES = 900 * 1024
+
+TYPE_LABELS = {DISCOUNT: "Discount", REWARD: "Reward (bought with points)",
+               EXTRAPOINT: "Extra points (automatic with a purchase)",
+               MULTIPLIER: "Points multiplier (automatic with a purchase)"}
+STATUS_LABELS = {"draft": "Draft", "published": "Published", "disabled": "Disabled", "archived": "Archived"}
+# The book's texts per locale: (domain name, form suffix, label, max length).
+TEXTS = (("title", "title", "Title", 200), ("subtitle", "subtitle", "Subtitle", 200),
+         ("description", "description", "Description", 4000),
+         ("bookingText", "booking_text", "Booking text (receipt)", 200))
+# Domain field names (API spelling) -> form field names.
+BOOK_FIELDS = {"type": "type", "name": "name", "discountType": "discount_type", "discountAmount": "discount_amount",
+               "validFromDate": "valid_from", "validToDate": "valid_to",
+               "maxAssignedPerMember": "max_assigned_per_member", "maxAssignedPerCoupon": "max_assigned_per_coupon",
+               "maxCouponCount": "max_coupon_count", "assignmentRequiredPoints": "assignment_required_points",
+               "usageRequiredPoints": "usage_required_points"}
+
+
+def text_field_name(locale: str, suffix: str) -> str:
+    return f"text_{locale.replace('-', '_')}_{suffix}"
+
+
+def _whole(label: str, minimum: int, maximum: int, **kwargs) -> IntegerField:
+    return IntegerField(label, validators=[Optional(), NumberRange(minimum, maximum)], **kwargs)
+
+
+class CouponBookForm(SubmitOnceForm):
+    name = StringField("Name (staff only)", validators=[InputRequired(), Length(max=200)])
+    type = SelectField("Type", choices=[_Choice(k, v) for k, v in TYPE_LABELS.items()])
+    discount_type = SelectField("Discount type", default="", choices=[_Choice("", "—"), _Choice(PERCENTAGE, "Percentage off"),
+                                                          _Choice(FIXED, "Fixed amount off")])
+    discount_amount = DecimalField("Value", places=2, validators=[Optional()])
+    valid_from = DateTimeLocalField("Valid from (UTC)", format="%Y-%m-%dT%H:%M", validators=[Optional()])
+    valid_to = DateTimeLocalField("Valid until (UTC)", format="%Y-%m-%dT%H:%M", validators=[Optional()])
+    max_assigned_per_member = _whole("Per member", 1, MAX_LIMIT)
+    max_assigned_per_coupon = _whole("Per code", 1, MAX_LIMIT, default=1)
+    max_coupon_count = _whole("In total", 1, MAX_LIMIT)
+    assignment_required_points = _whole("Points to claim", 0, MAX_AMOUNT, default=0)
+    usage_required_points = _whole("Points to use", 0, MAX_AMOUNT, default=0)
+    activatable = BooleanField("Members must activate it before use")
+    tiers = CheckboxesField("Tiers allowed (none = every member)", coerce=str, validate_choice=False)
+    tags = StringField("Tags (comma-separated)", validators=[Length(max=1000)])
+    external_reference = StringField("External reference (for the till)", validators=[Optional(), Length(max=255)])
+    picture_url = StringField("Picture URL", validators=[
+        Optional(), Length(max=1000), Regexp(r"^https?://\S+$", message="Give an http:// or https:// address")])
+
+    locales: tuple[str, ...] = ()
+
+    @classmethod
+    def for_organization(cls, locales: list[str], tiers, **kwargs) -> "CouponBookForm":
+        """The form with text fields for each of the organisation's locales and its tiers as choices."""
+        attributes = {text_field_name(locale, suffix): (TextAreaField if name == "description" else StringField)(
+                          f"{label} ({locale})", validators=[Optional(), Length(max=limit)])
+                      for locale in locales for name, suffix, label, limit in TEXTS}
+        form = type("CouponBookForm", (cls,), {**attributes, "locales": tuple(locales)})(**kwargs)
+        form.tiers.choices = [_Choice(str(t.id), t.name) for t in tiers]
+        return form
+
+    def text_fields(self, locale: str) -> list:
+        return [self[text_field_name(locale, suffix)] for _, suffix, _, _ in TEXTS]
+
+    def fields(self) -> dict:
+        """The domain's keyword arguments, type aside."""
+        utc = dt.timezone.utc
+        i18n = {}
+        for locale in self.locales:
+            entry = {name: self[text_field_name(locale, suffix)].data.strip()
+                     for name, suffix, _, _ in TEXTS if (self[text_field_name(locale, suffix)].data or "").strip()}
+            if entry:
+                i18n[locale] = entry
+        return {
+            "name": self.name.data.strip(),
+            "discount_type": self.discount_type.data or None,
+            "discount_amount": self.discount_amount.data,
+            "valid_from": self.valid_from.data.replace(tzinfo=utc) if self.valid_from.data else None,
+            "valid_to": self.valid_to.data.replace(tzinfo=utc) if self.valid_to.data else None,
+            "max_assigned_per_member": self.max_assigned_per_member.data,
+            "max_assigned_per_coupon": self.max_assigned_per_coupon.data,
+            "max_coupon_count": self.max_coupon_count.data,
+            "assignment_required_points": self.assignment_required_points.data or 0,
+            "usage_required_points": self.usage_required_points.data or 0,
+            "activatable": bool(self.activatable.data),
+            "tiers": list(self.tiers.data or []),
+            "tags": csv_list(self.tags.data),
+            "external_reference": (self.external_reference.data or "").strip() or None,
+            "i18n": i18n,
+            "picture_url": (self.picture_url.data or "").strip() or None,
+        }
+
+    def fill(self, book) -> "CouponBookForm":
+        self.name.data = book.name
+        if self.type is not None:
+            self.type.data = book.type
+        self.discount_type.data = book.discount_type or ""
+        self.discount_amount.data = book.discount_amount
+        self.valid_from.data = book.valid_from.replace(tzinfo=None) if book.valid_from else None
+        self.valid_to.data = book.valid_to.replace(tzinfo=None) if book.valid_to else None
+        self.max_assigned_per_member.data = book.max_assigned_per_member
+        self.max_assigned_per_coupon.data = book.max_assigned_per_coupon
+        self.max_coupon_count.data = book.max_coupon_count
+        self.assignment_required_points.data = book.assignment_required_points
+        self.usage_required_points.data = book.usage_required_points
+        self.activatable.data = book.activatable
+        self.tiers.data = list(book.tiers or [])
+        self.tags.data = ", ".join(book.tags or [])
+        self.external_reference.data = book.external_reference or ""
+        self.picture_url.data = book.picture_url or ""
+        for locale in self.locales:
+            entry = (book.i18n or {}).get(locale, {})
+            for name, suffix, _, _ in TEXTS:
+                self[text_field_name(locale, suffix)].data = entry.get(name, "")
+        return self
+
+    def field_for(self, domain_field: str | None) -> str | None:
+        """The form field showing a domain error on `domain_field` (None: above the form)."""
+        name = domain_field or ""
+        if name.startswith("tiers"):
+            return "tiers"
+        if name.startswith("i18n."):
+            _, locale, *text = name.split(".")
+            suffix = next((s for n, s, _, _ in TEXTS if text and n == text[0]), None)
+            return text_field_name(locale, suffix) if suffix and locale in self.locales else None
+        return BOOK_FIELDS.get(name)
+
+
+class PublishingStatusForm(FlaskForm):
+    status = SelectField("Status", choices=[_Choice(s, STATUS_LABELS[s]) for s in PUBLISHING_STATUSES])
+
+
+class GenerateCodesForm(SubmitOnceForm):
+    """The domain checks the ranges (count, prefix characters, a length that keeps codes unguessable)."""
+    count = IntegerField("How many codes", validators=[InputRequired("Give a whole number of codes")])
+    prefix = StringField("Prefix (optional)", validators=[Optional(), Length(max=20)])
+    length = IntegerField("Length of the random part (optional)", validators=[Optional()])
+
+    DOMAIN_FIELDS = {"generate.count": "count", "generate.prefix": "prefix", "generate.length": "length"}
+
+
+class UploadCodesForm(FlaskForm):
+    file = FileField("CSV file", validators=[
+        FileRequired("Choose a CSV file"),
+        FileSize(MAX_UPLOAD_BYTES, message=f"The file is larger than {MAX_UPLOAD_BYTES // 1024} KB: split it")])
+    check_only = SubmitField("Check only")
+    import_codes = SubmitField("Import codes")
+
+    DOMAIN_FIELDS = {"codes": "file"}
+
+
+class CodeFilterForm(FlaskForm):
+    class Meta:
+        csrf = False  # a GET filter changes nothing
+
+    codes = SelectField("Show codes", choices=[_Choice("", "All"), _Choice("free", "Free"),
+                                               _Choice("assigned", "Assigned"), _Choice("used", "Used")],
+                        validate_choice=False)
+
+
+class BookFilterForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    status = SelectField("Status", choices=[_Choice("", "All")] + [_Choice(s, STATUS_LABELS[s])
+                                                                    for s in PUBLISHING_STATUSES],
+                         validate_choice=False)

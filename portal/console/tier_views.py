@@ -1,0 +1,83 @@
+"""Tiers of the organisation's default programme: thresholds, members per tier, create and edit."""
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from ..auth import staff_required
+from ..domain import tiers
+from ..domain.coupons.books import fits_id
+from ..domain.errors import DomainError
+from ..domain.organizations import default_program
+from ..extensions import db
+from . import bp, navigation, queries
+from .rendering import attach_error
+from .tier_forms import TierForm
+
+navigation.register("Tiers", "console.tier_list", "tiers:read", "console.tier_")
+
+
+@bp.get("/tiers")
+@staff_required("tiers:read")
+def tier_list():
+    return _list_page(TierForm(formdata=None))
+
+
+@bp.post("/tiers")
+@staff_required("tiers:write")
+def tier_create():
+    session = db.session
+    form = TierForm()
+    if form.validate_on_submit():
+        program = default_program(session, current_user.organization_id)
+        try:
+            tier = tiers.create_tier(session, program, actor=current_user.actor(), **form.fields())
+        except DomainError as error:
+            session.rollback()
+            attach_error(form, error, form.DOMAIN_FIELDS)
+        else:
+            session.commit()
+            flash(f"Tier {tier.name} created. Members reach it with {tier.min_points:,} tier points.", "success")
+            return redirect(url_for("console.tier_list"))
+    return _list_page(form, status=422)
+
+
+@bp.route("/tiers/<int:tier_id>/edit", methods=["GET", "POST"])
+@staff_required("tiers:write")
+def tier_edit(tier_id: int):
+    session = db.session
+    tier = _tier(tier_id)
+    form = TierForm()
+    if request.method == "GET":
+        form.fill(tier)
+    elif form.validate_on_submit():
+        try:
+            tiers.update_tier(session, tier, actor=current_user.actor(), **form.fields())
+        except DomainError as error:
+            session.rollback()
+            attach_error(form, error, form.DOMAIN_FIELDS)
+        else:
+            session.commit()
+            flash(f"Tier {tier.name} saved.", "success")
+            return redirect(url_for("console.tier_list"))
+    return render_template("console/tiers/edit.html", form=form, tier=tier), 422 if request.method == "POST" else 200
+
+
+def _tier(tier_id: int) -> tiers.Tier:
+    if not fits_id(tier_id):
+        abort(404)
+    program = default_program(db.session, current_user.organization_id)
+    return tiers.get_tier(db.session, current_user.organization_id, tier_id, program_id=program.id)
+
+
+def _list_page(form: TierForm, status: int = 200):
+    session = db.session
+    organization_id = current_user.organization_id
+    program = default_program(session, organization_id)
+    total = queries.member_count(session, organization_id)
+    shares = queries.tier_distribution(session, program, total)
+    # Tier names are unique in a programme; the last share is "No tier".
+    members_by_name = {share.name: share.count for share in shares[:-1]}
+    return render_template("console/tiers/list.html", program=program, form=form,
+                           ladder=tiers.tiers_of(session, program.id), members_by_name=members_by_name,
+                           without_tier=shares[-1].count, members_total=total), status
