@@ -1,4 +1,4 @@
-"""Scannable pictures of a code (a card code, later a coupon code) and PDFs.
+"""Scannable pictures of a code (a card code or a coupon code) and PDFs.
 
 - Code128 bars are computed by python-barcode and drawn as our own SVG with a
   viewBox (no XML prolog, no fixed size), so the page can scale it crisply.
@@ -75,3 +75,12 @@ def render_pdf(html: str) -> bytes:
     from weasyprint import HTML  # imported late: pango is loaded only when a PDF is made
 
     return HTML(string=html).write_pdf()
+
+
+def printable_codes(value: str) -> dict[str, str]:
+    """The Code128 bars and the QR code of `value` as data: URIs, for a PDF template (card or coupon).
+
+    The same images the card PDF embeds: whole pixels per module, so a printed
+    coupon scans as well as a printed card.
+    """
+    return {"barcode_png": data_uri(code128_png(value)), "qr_png": data_uri(qr_png(value))}

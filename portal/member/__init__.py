@@ -1,4 +1,4 @@
-"""Member portal blueprint: signup, login, wallet, card, profile (mounted at /).
+"""Member portal blueprint: signup, login, wallet, card, coupons, referrals, profile (mounted at /).
 
 Sessions carry "member:<id>:<fingerprint>"; the fingerprint changes with the
 password and on erasure, which ends older sessions. Staff sessions are not
@@ -50,3 +50,4 @@ if load_member_session not in member_loaders:
     member_loaders.append(load_member_session)
 
 from . import views  # noqa: E402,F401
+from . import coupon_views, referral_views  # noqa: E402,F401

@@ -16,7 +16,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
-from ..domain import accounts, cards, members, organizations, points, statements, tiers
+from ..domain import accounts, cards, members, organizations, points, referrals, statements, tiers
 from ..domain.errors import DomainError, NotFound
 from ..domain.organizations import Organization
 from ..domain.throttle import TooManyAttempts
@@ -163,11 +163,20 @@ def home():
 
 @bp.get("/join/<code>")
 def join(code: str):
+    """A referral code's share link: the signup form with the code filled in. A code that is
+    unknown, malformed or of a programme that is not running gives the same form, empty, with a
+    neutral note instead of an error page."""
+    if current_member() is not None:
+        return redirect(url_for("member.wallet"))
+    form = SignupForm()
     try:
-        code = accounts.check_referral_code(code)
+        found = referrals.validate_code(db.session, portal_organization_id(), accounts.check_referral_code(code))
     except DomainError:
-        code = None
-    return redirect(url_for("member.signup", ref=code) if code else url_for("member.signup"))
+        flash(_("This invitation link is not valid any more, but you are welcome to join."), "info")
+    else:
+        form.referral_code.data = found.code
+        flash(_("A friend invited you: join with their code and you both collect extra points."), "info")
+    return render_template("member/signup.html", form=form)
 
 
 @bp.post("/language")

@@ -37,3 +37,26 @@
     });
   });
 })();
+
+// Coupons and referrals (appended).
+(function () {
+  "use strict";
+
+  // Copy buttons start hidden (they need the clipboard); show them where it exists.
+  document.addEventListener("DOMContentLoaded", function () {
+    if (!navigator.clipboard) return;
+    document.querySelectorAll("button[data-copy][hidden]").forEach(function (button) {
+      button.hidden = false;
+    });
+  });
+
+  // After a claim or an activation swaps the coupons panel (or a coupon), move focus to the message
+  // it brought, so that screen reader users hear the outcome and keyboard users are not lost.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var target = event.detail && event.detail.target;
+    if (!target || !target.querySelector) return;
+    var scope = document.getElementById(target.id) || target;
+    var message = scope.querySelector(".flashes");
+    if (message) message.focus();
+  });
+})();
