@@ -156,7 +156,7 @@ class GenerateCodesForm(SubmitOnceForm):
     """The domain checks the ranges (count, prefix characters, a length that keeps codes unguessable)."""
     count = IntegerField("How many codes", validators=[InputRequired("Give a whole number of codes")])
     prefix = StringField("Prefix (optional)", validators=[Optional(), Length(max=20)])
-    length = IntegerField("Length of the random part (optional)", validators=[Optional()])
+    length = IntegerField("Length (optional)", validators=[Optional()])
 
     DOMAIN_FIELDS = {"generate.count": "count", "generate.prefix": "prefix", "generate.length": "length"}
 

@@ -46,13 +46,13 @@ def test_rule_audience_is_created_and_counted(console, signed_in, session, org):
 
 
 def test_rule_syntax_error_shows_line_and_column_on_the_rule_field(console, signed_in, session, org):
-    response = new(console, name="Broken", rule='member.city == "Berlin" and\nmember.points >')
+    response = new(console, name="Broken", rule='member.city == "Berlin" and\nmember.balance >')
     assert response.status_code == 422
     result = page(response)
-    assert "at line 2, column 16" in result.text("#rule-error")
+    assert "at line 2, column 17" in result.text("#rule-error")
     assert result.one("#rule").get("aria-invalid") == "true"
     pointer = result.text(".rule-pointer")
-    assert "2 | member.points >" in pointer and pointer.endswith("^")
+    assert "2 | member.balance >" in pointer and pointer.endswith("^")
     empty = new(console, name="Empty", rule="")
     assert "The expression is empty" in page(empty).text("#rule-error")
     assert session.scalar(select(func.count()).select_from(Audience).where(Audience.organization_id == org.id)) == 0
@@ -122,15 +122,15 @@ def test_adding_members_to_a_list_audience(console, signed_in, session, org):
 
 
 def test_edit_rule_audience(console, signed_in, session, org):
-    audience = audiences.create_audience(session, org.id, name="Rich", actor=org.actor, rule="member.points > 10")
+    audience = audiences.create_audience(session, org.id, name="Rich", actor=org.actor, rule="member.balance > 10")
     session.commit()
     url = f"/console/audiences/{audience.id}/edit"
-    assert page(console.get(url)).one("#rule").text == "member.points > 10"
-    bad = console.post(url, {"name": "Rich", "rule": "member.points >"})
-    assert bad.status_code == 422 and "column 16" in page(bad).text("#rule-error")
-    assert console.post(url, {"name": "Richer", "rule": "member.points > 1000"}).status_code == 302
+    assert page(console.get(url)).one("#rule").text == "member.balance > 10"
+    bad = console.post(url, {"name": "Rich", "rule": "member.balance >"})
+    assert bad.status_code == 422 and "column 17" in page(bad).text("#rule-error")
+    assert console.post(url, {"name": "Richer", "rule": "member.balance > 1000"}).status_code == 302
     session.refresh(audience)
-    assert (audience.name, audience.rule) == ("Richer", "member.points > 1000")
+    assert (audience.name, audience.rule) == ("Richer", "member.balance > 1000")
 
 
 def test_roles_csrf_and_other_organisations(console, make_staff, session, org, other_org):
