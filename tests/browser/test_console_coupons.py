@@ -86,6 +86,14 @@ def test_create_publish_generate_and_upload_codes(page, live_url, seed, screensh
     expect(page.locator("#book-rows .empty")).to_have_text("No draft coupon books.")
     expect(page).to_have_url(re.compile(r"/console/coupons\?status=draft$"))
 
+    # On a phone the book page stacks its cards and the code table scrolls inside its card.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_url}/console/coupons")
+    page.get_by_role("link", name="Summer drinks 10 %").click()
+    expect(page.locator("#count-codes")).to_have_text("23")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot(page, "console-coupon-book-mobile")
+
 
 @pytest.mark.browser
 def test_tiers_and_audiences_pages(page, live_url, seed, screenshot):

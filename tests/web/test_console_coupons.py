@@ -294,6 +294,22 @@ def test_csv_upload_imports_valid_rows_and_reports_bad_ones_by_line(console, sig
     assert "Valid rows are imported" in report.text("#upload-card")
 
 
+def test_a_large_upload_reports_a_summary_and_the_first_refused_rows(console, signed_in, session, org):
+    book = make_book(session, org)
+    good = [f"BULK-{i:05d}" for i in range(5000)]
+    bad = [f"bad {i}" for i in range(250)]
+    response = upload(console, book, "\n".join(good + bad) + "\n")
+    report = page(response)
+    assert report.text("#report-added").startswith("5,000 imported") and report.text("#report-refused") == "250 refused"
+    assert len(report.all("#report-table tbody tr")) == 200
+    assert "and 50 more refused rows" in report.text("#upload-report")
+    assert report.texts("#report-table tbody tr")[0].startswith("5001 5001 bad 0")
+    assert session.scalar(select(func.count()).select_from(CouponCode).where(CouponCode.book_id == book.id)) == 5000
+    audit = session.scalars(select(AuditEntry).where(AuditEntry.organization_id == org.id,
+                                                     AuditEntry.action == "coupon_book.codes_imported")).one()
+    assert (audit.details["added"], audit.details["rejected"]) == (5000, 250)
+
+
 def test_check_only_writes_nothing_and_plain_lists_need_no_header(console, signed_in, session, org):
     book = make_book(session, org)
     response = upload(console, book, "ONE\nTWO\nTWO\n", button="upload-check_only")
