@@ -67,7 +67,8 @@ def value_text(book: coupons.CouponBook) -> str:
             return _("%(percent)s %% off", percent=format_decimal(value))
         return _("%(amount)s off", amount=format_currency(Decimal(value), _currency()))
     if book.type == coupons.REWARD:
-        return _("Reward for %(points)s points", points=format_number(value)) if value else _("Free reward")
+        # A reward without a price at the till has no value to show; its tag says "Reward".
+        return _("Reward for %(points)s points", points=format_number(value)) if value else ""
     if book.type == coupons.EXTRAPOINT:
         return _("%(points)s extra points", points=format_number(value))
     return _("%(factor)s× points", factor=format_decimal(value))
@@ -134,7 +135,10 @@ def coupons_page():
     context = {"tab": tab, "current_count": len(current), "history_count": len(history), "locale": locale,
                "fragment": bool(htmx) and not htmx.history_restore_request}
     if tab == "current":
-        offers = coupons.offers_for_member(session, member, limit=MAX_LIMIT).items
+        # A book the member already holds as often as one member may is listed under their coupons
+        # (or in the history), not again as an offer they cannot take.
+        offers = [offer for offer in coupons.offers_for_member(session, member, limit=MAX_LIMIT).items
+                  if not (offer.assigned and _per_member_limit(offer.refusal))]
         context.update(groups=_group_by_book(current, locale), offers=offers, claim_key=_claim_key,
                        refusal_text=refusal_text, offer_texts={o.book.id: coupons.texts(o.book, locale)
                                                                for o in offers})
@@ -248,6 +252,10 @@ def _helpers() -> dict:
 
 def _currency() -> str:
     return current_app.config.get("PORTAL_CURRENCY", "EUR")
+
+
+def _per_member_limit(refusal: Exception | None) -> bool:
+    return isinstance(refusal, coupons.CouponLimitReached) and refusal.field == "maxAssignedPerMember"
 
 
 def _claim_key() -> str:

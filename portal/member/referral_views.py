@@ -18,7 +18,7 @@ from . import bp
 from .forms import ConfirmForm
 from .views import current_member, member_required
 
-STATUS_LABELS = {referrals.PENDING: _l("Joined, not counted yet"), referrals.COMPLETED: _l("Counted"),
+STATUS_LABELS = {referrals.PENDING: _l("Not counted yet"), referrals.COMPLETED: _l("Counted"),
                  referrals.REJECTED: _l("Not counted")}
 # What referrals.masked_name says when there is no name to mask.
 UNNAMED_FRIEND = "A friend"

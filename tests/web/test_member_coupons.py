@@ -106,6 +106,8 @@ def test_offers_show_value_validity_and_cost_and_a_claim_moves_the_coupon_to_the
     assert text_of(card_of(doc, pricey).find(".//*[@data-testid='cost']")) == "Costs 50 points"
     assert "You need 50 points to claim this coupon." in card_text(doc, pricey)
     assert not page_has_button(card_of(doc, pricey), "Claim")
+    # A reward with no price at the till shows no value line, only its tag.
+    assert not [e for e in card_of(doc, pricey).iter() if e.get("class") == "coupon__value"]
     assert page_has_button(card_of(doc, coffee), "Claim")
 
     response = claim(portal, ten_off, next="/coupons")
@@ -117,9 +119,9 @@ def test_offers_show_value_validity_and_cost_and_a_claim_moves_the_coupon_to_the
     held_card = text_of(doc.one(f'#held-heading ~ ul li.coupon[data-book="{ten_off.id}"]'))
     assert "1 coupon left" in held_card and "Not activated: activate it before you shop." in held_card
     assert doc.one(f'#held-heading ~ ul a[href="/coupons/{mine.assignment.id}"]') is not None
-    # The per-member limit is reached: the offer stays, with the reason instead of a button.
-    assert "You already have as many of these coupons as one member can get." in \
-        text_of(doc.one(f'#offers-heading ~ ul li.coupon[data-book="{ten_off.id}"]'))
+    # The per-member limit is reached: no longer offered, since the member holds it.
+    assert not doc.has(f'#offers-heading ~ ul li.coupon[data-book="{ten_off.id}"]')
+    assert doc.has(f'#offers-heading ~ ul li.coupon[data-book="{coffee.id}"]')
     assert doc.text(".tabs a[aria-current=page]") == "Current 1"
 
 

@@ -31,6 +31,12 @@ def codes_of(session, owner):
     return list(session.scalars(select(referrals.ReferralCode).where(referrals.ReferralCode.member_id == owner.id)))
 
 
+def friends(doc):
+    """(masked name, status, points) of each friend, newest first."""
+    return [(text_of(li.find("*[@class='friend__name']")), text_of(li.find(".//*[@data-status-label]")),
+             text_of(li.find("*[@class='friend__points']"))) for li in doc.all("li.friend")]
+
+
 def flashes(doc):
     return [text_of(p) for p in doc.all(".flash")]
 
@@ -88,9 +94,9 @@ def test_friends_are_masked_with_their_status_and_the_points_add_up(portal, logg
     session.commit()
 
     doc = portal.page("/referrals")
-    rows = [[text_of(td) for td in tr if str(td.tag).endswith("td")] for tr in doc.all("table.friends tbody tr")]
-    assert [(r[0], r[2], r[3]) for r in rows] == [("C*** C.", "Joined, not counted yet", "–"),
-                                                  ("B*** B.", "Counted", "100"), ("A*** S.", "Counted", "100")]
+    assert friends(doc) == [("C*** C.", "Not counted yet", "Your points: –"),
+                            ("B*** B.", "Counted", "Your points: +100"), ("A*** S.", "Counted", "Your points: +100")]
+    assert doc.text("li.friend .friend__meta").endswith(f"joined {utcnow():%b} {utcnow().day}, {utcnow().year}")
     html = doc.html
     for secret in ("Anna", "Schmidt", "Brandt", "Cramer", anna.email, "Someone"):
         assert secret not in html
@@ -110,7 +116,7 @@ def test_a_programme_that_has_ended_hides_the_code_but_keeps_the_friends(portal,
     doc = portal.page("/referrals")
     assert doc.text("[data-testid=no-programme]") == "There is no referral programme at the moment."
     assert not doc.has("[data-testid=referral-code]") and code.code not in doc.html
-    assert doc.texts("table.friends tbody td")[0] == "D*** D."
+    assert [f[0] for f in friends(doc)] == ["D*** D."]
 
 
 def test_german_labels_and_an_erased_friend(portal, logged_in, session, org, programme):
@@ -122,8 +128,7 @@ def test_german_labels_and_an_erased_friend(portal, logged_in, session, org, pro
     session.commit()
     doc = portal.page("/referrals")
     assert doc.text("h1") == "Freunde einladen"
-    assert doc.texts("table.friends tbody td")[:1] == ["Ein Freund"]
-    assert "Beigetreten, noch nicht gezählt" in doc.text("table.friends")
+    assert friends(doc) == [("Ein Freund", "Noch nicht gezählt", "Ihre Punkte: –")]
 
 
 def test_referral_pages_need_a_member_and_csrf(portal, member, session, programme):
