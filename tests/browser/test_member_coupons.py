@@ -1,6 +1,7 @@
 """Coupons and referrals in a real browser: a friend signs up through a referral
 link (/join/<code>), starts with 0 points, claims and activates a coupon with
-htmx (no page load), opens its barcode and PDF, sees a refusal; the referrer
+htmx (no page load), opens its barcode and PDF, sees a refusal, and finds the
+coupon in the history once a till has redeemed it; the referrer
 finds the friend (masked) and copies the share link; phone-sized and German
 screenshots. Mail is read from a real SMTP sink on loopback."""
 from __future__ import annotations
@@ -10,8 +11,10 @@ import uuid
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import select
 
 from portal.domain import coupons, members, referrals
+from portal.domain.members import Member
 from tests.browser.test_member_portal import link_in, member_site  # noqa: F401  (fixture)
 from tests.mailsink import smtp_sink  # noqa: F401  (fixture)
 
@@ -136,17 +139,42 @@ def test_a_friend_joins_by_referral_claims_activates_and_shows_a_coupon(
     expect(page.locator("#coupon-detail .flashes")).to_have_text("Deactivated: 10 % off your next order")
     expect(page.locator(".ticket .coupon__status")).to_have_text("Not activated: activate it before you shop.")
 
+    page.get_by_role("button", name=re.compile(r"^Activate")).click()
+    expect(page.locator(".ticket .coupon__status")).to_have_text("Activated")
+
+    # The till redeems it (point-of-sale API); the coupon moves to the history.
+    with seed.session() as session:
+        friend = session.scalars(select(Member).where(Member.email == email)).one()
+        account_coupon_id = coupons.account_coupon_public_id(member_site.id, friend.id, ten_off.id)
+    response = page.request.post(
+        f"{live_url}/api/v1/organizations/{member_site.id}/account-coupons/{account_coupon_id}/redeem",
+        headers={"Authorization": f"Bearer {member_site.api_key}"},
+        data={"systemUniqueKey": f"till-{email}", "locationCode": "berlin-1"})
+    assert response.status == 201, response.text()
+    page.reload()
+    expect(page.locator("[data-testid=coupon-state]")).to_have_text("Used")
+    expect(page.locator(".ticket")).to_contain_text("This coupon can no longer be used.")
+    expect(page.get_by_role("img", name=re.compile(r"^Barcode"))).to_have_count(0)
+
     # German: texts from the coupon book's own translations.
     page.get_by_role("button", name="Deutsch").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("10 % auf den nächsten Einkauf")
     page.get_by_role("navigation", name="Hauptmenü").get_by_role("link", name="Coupons").click()
     expect(page.locator("#offers-heading")).to_have_text("Coupons zum Holen")
+    expect(page.locator("#coupons-panel")).to_contain_text("Sie haben zurzeit keine Coupons.")
     expect(page.locator("#offers-heading ~ ul")).to_contain_text("Gratis Kaffee")
     expect(page.locator("#offers-heading ~ ul")).to_contain_text("Sie brauchen 500 Punkte für diesen Coupon.")
     screenshot(page, "member-coupons-de")
     page.get_by_role("link", name=re.compile(r"^Verlauf")).click()
     expect(page).to_have_url(f"{live_url}/coupons?tab=history")
-    expect(page.locator("#coupons-panel")).to_contain_text("Noch keine eingelösten oder abgelaufenen Coupons.")
+    used = page.locator(".coupon-history tbody tr")
+    expect(used).to_have_count(1)
+    expect(used).to_contain_text("10 % auf den nächsten Einkauf")
+    expect(used).to_contain_text("Eingelöst")
+    screenshot(page, "member-coupons-history-de")
+    page.set_viewport_size(PHONE)
+    screenshot(page, "member-coupons-history-phone")
+    page.set_viewport_size(DESKTOP)
     page.get_by_role("button", name="English").click()
 
     # The referrer sees the friend, masked, and copies the share link.
