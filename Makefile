@@ -39,7 +39,7 @@ test: $(VENV)/.installed-dev
 	  scripts/stop-test-pg.sh; exit $$status
 
 bench: $(VENV)/.installed-dev
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) instance/portal.db*

@@ -1,0 +1,577 @@
+"""`make bench`: Portal against a bare baseline on the same stack, A B A B.
+
+Seeds a database (100k members, 1M ledger entries by default; a seeded SQLite
+file is kept under bench/out/ and copied fresh for every run), starts Portal
+(`gunicorn -w 2 app:app`) and the bare app (bench/bare.py) on free loopback
+ports, and for each scenario runs `wrk -t1 -c16 --latency` against Portal, then
+against bare, `--pairs` times. Each pair gives a ratio Portal/bare of requests
+per second; the scenario is judged by the median ratio, since this machine's
+speed drifts by up to 2x between runs. Prints one table and appends it, with
+the date, machine and settings, to bench/RESULTS.md (unless --no-record).
+
+    .venv/bin/python bench/run.py               # the full run (TESTING.md volume)
+    .venv/bin/python bench/run.py --quick       # 10k members, 100k entries, 2 pairs of 2 s
+    .venv/bin/python bench/run.py --only read   # scenarios whose name contains "read"
+    .venv/bin/python bench/run.py --database-url postgresql+psycopg://postgres@127.0.0.1:54329/portal_bench
+
+Everything listens on 127.0.0.1 only; every wrk run is bounded in time, and the
+servers are stopped (whole process groups) on exit.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+OUT = BENCH / "out"
+RESULTS = BENCH / "RESULTS.md"
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(BENCH))
+
+PAGES = 50          # pages drawn at random for the 20-row page scenarios (the first 1,000 members)
+RANGE_DAYS = 30
+WRK_TIMEOUT_S = 30  # a slow report request counts as slow, not as a socket timeout
+
+
+# --- scenarios ---------------------------------------------------------------------------------------------------
+
+@dataclass
+class Side:
+    """One side of a scenario: a Lua request() body for wrk and a check for one sample response."""
+
+    method: str
+    path: str                 # Lua expression for the path
+    body: str | None = None   # Lua expression for the body
+    expect: int = 200
+    check: object = None      # fn(json) -> str | None (a complaint)
+
+
+@dataclass
+class Scenario:
+    name: str
+    portal: Side | None
+    bare: Side
+    note: str = ""
+    results: dict = field(default_factory=lambda: {"portal": [], "bare": []})
+
+
+def lua_string(text: str) -> str:
+    return json.dumps(text)  # a JSON string literal is a valid Lua string literal for these characters
+
+
+def scenarios(info: dict, args) -> list[Scenario]:
+    org, ledger_id, account = info["organizationId"], info["ledgerId"], info["accountId"]
+    api = f"/api/v1/organizations/{org}"
+    first_member, last_member = info["firstMemberId"], info["lastMemberId"]
+    members_count = last_member - first_member + 1
+    seeded = dt.datetime.fromisoformat(info["seededAt"])
+    iso = lambda moment: moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
+    month_from, month_to = iso(seeded - dt.timedelta(days=RANGE_DAYS)), iso(seeded)
+    year_from, year_to = iso(seeded - dt.timedelta(days=366)), iso(seeded + dt.timedelta(days=1))
+    member = f"math.random({first_member}, {last_member})"
+    batch = (f"batch({args.batch_items}, {ledger_id}, {account}, "
+             f"{info['firstWalletId']}, {info['lastWalletId']})")
+    mint_body = 'string.format(\'{"amount":10,"systemUniqueKey":"bench-%s-%d","description":"bench"}\', RUN, counter)'
+
+    def member_is(data):
+        return None if data.get("member", {}).get("id") else f"no member in {str(data)[:200]}"
+
+    def has_rows(key, n=None):
+        def check(data):
+            rows = data.get(key)
+            if not isinstance(rows, list) or not rows or (n is not None and len(rows) != n):
+                return f"expected {n or 'some'} {key}, got {str(data)[:200]}"
+            return None
+        return check
+
+    def batch_ok(data):
+        if data.get("failed") or len(data.get("processed", [])) != args.batch_items:
+            return f"batch did not process every item: {str(data)[:300]}"
+        return None
+
+    return [
+        Scenario("tiny JSON", Side("GET", lua_string("/healthz")), Side("GET", lua_string("/tiny")),
+                 note="Portal: GET /healthz (no auth, no database)"),
+        Scenario("primary-key read",
+                 Side("GET", f'string.format("{api}/members/%d", {member})', check=member_is),
+                 Side("GET", f'string.format("/member/%d", {member})', check=lambda d: None if d.get("id") else d),
+                 note="Portal: GET /members/{id} with the bearer key (auth, identifiers, tiers, serializer)"),
+        Scenario("insert+update",
+                 Side("POST", f'string.format("{api}/loyalty-members/BM%08d/mint", '
+                              f'math.random(1, {members_count}))', mint_body, 201,
+                      check=lambda d: None if d.get("transaction", {}).get("id") else d),
+                 Side("POST", lua_string("/insert-update"), mint_body, 201),
+                 note="Portal: POST /loyalty-members/{id}/mint with a new systemUniqueKey each time; "
+                      "bare: insert a row and update a counter row in one transaction"),
+        Scenario("20-row page",
+                 Side("GET", f'string.format("{api}/members?limit=20&order=id,asc&page=%d", '
+                             f'math.random(0, {PAGES - 1}))', check=has_rows("results", 20)),
+                 Side("GET", f'string.format("/page?page=%d", math.random(0, {PAGES - 1}))',
+                      check=has_rows("results", 20)),
+                 note=f"random page among the first {PAGES}; Portal also counts the total and serializes "
+                      "identifiers and tiers per member"),
+        Scenario(f"date range, {RANGE_DAYS} days, 20 rows",
+                 Side("GET", f'string.format("{api}/ledgers/{ledger_id}/accounts/{account}/transactions'
+                             f'?fromExternalEventDate={month_from}&toExternalEventDate={month_to}'
+                             f'&limit=20&page=%d", math.random(0, 9))', check=has_rows("results", 20)),
+                 Side("GET", f'string.format("/range?account={account}&from={month_from}&to={month_to}'
+                             f'&page=%d", math.random(0, 9))', check=has_rows("results", 20)),
+                 note="Portal: GET .../transactions?fromExternalEventDate=..&toExternalEventDate=..&limit=20 "
+                      "(stands in for a report; it also counts the range)"),
+        Scenario("GROUP BY day, a year", None,
+                 Side("GET", lua_string(f"/groupby?account={account}&from={year_from}&to={year_to}"),
+                      check=has_rows("days")),
+                 note="no reports endpoint in Portal yet: bare only"),
+        Scenario(f"GROUP BY day, {RANGE_DAYS} days", None,
+                 Side("GET", lua_string(f"/groupby?account={account}&from={month_from}&to={month_to}"),
+                      check=has_rows("days")),
+                 note="no reports endpoint in Portal yet: bare only"),
+        Scenario(f"bulk insert ({args.batch_items} items)",
+                 Side("POST", lua_string(f"{api}/ledger-transactions/batch"), batch, 200, check=batch_ok),
+                 Side("POST", lua_string("/bulk"), batch, 200),
+                 note=f"Portal: POST /ledger-transactions/batch with {args.batch_items} mints to random wallets; "
+                      f"bare: the same body, {3 * args.batch_items} rows inserted with executemany"),
+    ]
+
+
+LUA = r"""
+RUN = %(run)s
+counter = 0
+math.randomseed(%(seed)d)
+local headers = %(headers)s
+
+function batch(n, ledger, account, first_wallet, last_wallet)
+  local items = {}
+  for i = 1, n do
+    items[i] = string.format('{"amount":5,"ledgerId":%%d,"ledgerAccountId":%%d,"toWalletId":%%d}',
+                             ledger, account, math.random(first_wallet, last_wallet))
+  end
+  return '{"items":[' .. table.concat(items, ",") .. ']}'
+end
+
+request = function()
+  counter = counter + 1
+  return wrk.format(%(method)s, %(path)s, headers, %(body)s)
+end
+"""
+
+
+def lua_script(side: Side, headers: dict[str, str], seed: int, run_id: str) -> str:
+    table = "{" + ", ".join(f"[{lua_string(k)}] = {lua_string(v)}" for k, v in headers.items()) + "}"
+    return LUA % {"run": lua_string(run_id), "seed": seed, "headers": table, "method": lua_string(side.method),
+                  "path": side.path, "body": side.body or "nil"}
+
+
+# --- wrk ---------------------------------------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int     # non-2xx/3xx responses and socket errors
+
+
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def parse_wrk(output: str) -> Run:
+    def latency(percent: str) -> float:
+        match = re.search(rf"^\s*{percent}%\s+([\d.]+)(us|ms|s|m)\s*$", output, re.M)
+        return float(match.group(1)) * UNITS[match.group(2)] if match else float("nan")
+
+    rps = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.M)
+    total = re.search(r"^\s*(\d+) requests in", output, re.M)
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    errors = int(non_2xx.group(1)) if non_2xx else 0
+    if sockets:
+        errors += sum(int(n) for n in sockets.groups())
+    if rps is None:
+        raise RuntimeError(f"could not read wrk output:\n{output}")
+    return Run(rps=float(rps.group(1)), p50_ms=latency("50"), p99_ms=latency("99"),
+               requests=int(total.group(1)) if total else 0, errors=errors)
+
+
+def wrk(url: str, script: Path, args, duration: float) -> Run:
+    command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{duration:g}s", "--latency",
+               f"--timeout={WRK_TIMEOUT_S}s", "-s", str(script), url]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=duration + WRK_TIMEOUT_S + 30)
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
+    return parse_wrk(done.stdout)
+
+
+# --- servers -----------------------------------------------------------------------------------------------------
+
+def settle(base: str, path: str) -> None:
+    """Wait until the server has worked off what wrk left queued when it stopped.
+
+    Sync workers still answer requests that were accepted before wrk closed its
+    connections; a slow scenario would otherwise steal time from the next run.
+    A request sent now is answered after that backlog.
+    """
+    try:
+        with urllib.request.urlopen(base + path, timeout=300) as response:
+            response.read()
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Servers:
+    """The two gunicorn process groups; stop() ends both whatever happened."""
+
+    def __init__(self) -> None:
+        self.procs: list[tuple[str, subprocess.Popen, Path]] = []
+
+    def start(self, name: str, app: str, env: dict, workers: int, extra: list[str] = ()) -> str:
+        port = free_port()
+        log = OUT / "logs" / f"{name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        gunicorn = Path(sys.executable).parent / "gunicorn"
+        command = [str(gunicorn), "--workers", str(workers), "--worker-class", "sync", "--bind",
+                   f"127.0.0.1:{port}", "--timeout", "120", *self.no_control_socket(gunicorn), *extra, app]
+        handle = log.open("w")
+        proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=handle,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs.append((name, proc, log))
+        return f"http://127.0.0.1:{port}"
+
+    @staticmethod
+    def no_control_socket(gunicorn: Path) -> list[str]:
+        """gunicorn 24+ opens a control socket at one fixed path; two masters would share it."""
+        help_text = subprocess.run([str(gunicorn), "--help"], capture_output=True, text=True).stdout
+        return ["--no-control-socket"] if "--no-control-socket" in help_text else []
+
+    def wait(self, url: str, path: str, name: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for proc_name, proc, log in self.procs:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{proc_name} exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(url + path, timeout=5) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.3)
+        raise RuntimeError(f"{name} did not answer {path} within {timeout:g} s")
+
+    def stop(self) -> None:
+        for _name, proc, _log in self.procs:
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        for _name, proc, _log in self.procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait(timeout=5)
+        self.procs.clear()
+
+
+SAMPLE_LUA = r"""
+response = function(status, headers, body)
+  local f = io.open(%(path)s .. ".part", "w")
+  f:write(status, "\n", body)
+  f:close()
+  os.rename(%(path)s .. ".part", %(path)s)
+  wrk.thread:stop()
+end
+"""
+
+
+def sample(base: str, side: Side, script_text: str, scratch: Path, args, name: str) -> None:
+    """The scenario's first request, through wrk and the same script, checked: the right status and a
+    plausible body, or the numbers would measure error pages."""
+    answer = scratch / "sample.txt"
+    answer.unlink(missing_ok=True)
+    script = scratch / "sample.lua"
+    script.write_text(script_text + SAMPLE_LUA % {"path": lua_string(str(answer))})
+    command = ["wrk", "-t1", "-c1", f"-d{WRK_TIMEOUT_S}s", f"--timeout={WRK_TIMEOUT_S}s", "-s", str(script), base]
+    # wrk runs for its whole duration even after thread:stop(): end it once the answer is written.
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + WRK_TIMEOUT_S + 5
+        while proc.poll() is None and time.monotonic() < deadline and not answer.exists():
+            time.sleep(0.05)
+    finally:
+        proc.kill()
+        proc.wait()
+    if not answer.exists():
+        raise RuntimeError(f"{name}: no response within {WRK_TIMEOUT_S} s")
+    status, _, payload = answer.read_text().partition("\n")
+    if int(status) != side.expect:
+        raise RuntimeError(f"{name}: {side.method} answered {status}, expected {side.expect}: {payload[:500]}")
+    if side.check is not None:
+        complaint = side.check(json.loads(payload))
+        if complaint:
+            raise RuntimeError(f"{name}: {complaint}")
+
+
+# --- the machine and the record ----------------------------------------------------------------------------------
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+        kib = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+        ram = f"{kib / 1024 / 1024:.1f} GiB RAM"
+    except (OSError, AttributeError):
+        ram = "RAM unknown"
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{cpus} CPUs (nproc), {model}, {ram}, {platform.system()} {platform.release()}"
+
+
+def database_label(url: str) -> str:
+    if url.startswith("sqlite"):
+        return f"SQLite {sqlite3.sqlite_version} (WAL, synchronous=NORMAL, BEGIN IMMEDIATE), file on local disk"
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            version = conn.execute(text("SHOW server_version")).scalar()
+    finally:
+        engine.dispose()
+    return f"PostgreSQL {version} (READ COMMITTED) on loopback"
+
+
+def fmt_rps(value: float) -> str:
+    if value == 0:
+        return "0 (none finished)"
+    return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
+
+
+def fmt_ms(value: float) -> str:
+    if value != value:  # nan
+        return "?"
+    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+
+
+def table(results: list[Scenario]) -> str:
+    lines = ["| scenario | Portal req/s (median) | bare req/s (median) | ratio Portal/bare (median of pairs) "
+             "| Portal p50 / p99 ms | bare p50 / p99 ms |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for s in results:
+        portal, bare = s.results["portal"], s.results["bare"]
+        if not bare:
+            continue
+        bare_rps = statistics.median(r.rps for r in bare)
+        bare_lat = (f"{fmt_ms(statistics.median(r.p50_ms for r in bare))} / "
+                    f"{fmt_ms(statistics.median(r.p99_ms for r in bare))}")
+        if portal:
+            ratios = [p.rps / b.rps for p, b in zip(portal, bare) if b.rps]
+            ratio = f"{statistics.median(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f})" if ratios else "?"
+            portal_rps = fmt_rps(statistics.median(r.rps for r in portal))
+            portal_lat = (f"{fmt_ms(statistics.median(r.p50_ms for r in portal))} / "
+                          f"{fmt_ms(statistics.median(r.p99_ms for r in portal))}")
+        else:
+            ratio, portal_rps, portal_lat = "n/a", "n/a (no reports yet)", "n/a"
+        errors = sum(r.errors for r in portal + bare)
+        name = s.name + (f" **{errors} errors**" if errors else "")
+        lines.append(f"| {name} | {portal_rps} | {fmt_rps(bare_rps)} | {ratio} | {portal_lat} | {bare_lat} |")
+    return "\n".join(lines)
+
+
+def service_time(scenario: Scenario, workers: int) -> str:
+    """For bare-only rows: the time one request takes, since p50 under 16 connections is mostly queueing."""
+    if scenario.portal is not None or not scenario.results["bare"]:
+        return ""
+    rps = statistics.median(r.rps for r in scenario.results["bare"])
+    return f" (≈ {workers / rps * 1000:,.0f} ms per request: {workers} workers ÷ req/s)" if rps else ""
+
+
+def record(text: str) -> None:
+    if not RESULTS.exists():
+        RESULTS.write_text("# Benchmark results\n\nAppended by `make bench` (bench/run.py); newest last. "
+                           "See bench/README.md for what each scenario does.\n")
+    with RESULTS.open("a") as handle:
+        handle.write("\n" + text.rstrip() + "\n")
+
+
+# --- main --------------------------------------------------------------------------------------------------------
+
+def ensure_wrk() -> None:
+    if shutil.which("wrk"):
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("wrk is missing: installing it with apt-get", file=sys.stderr)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-q"], check=False, env=env, stdout=subprocess.DEVNULL, timeout=600)
+        subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "wrk"], check=False, env=env,
+                       timeout=600)
+    if not shutil.which("wrk"):
+        print("wrk is not installed. Install it with:  sudo apt-get install wrk", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def seeded_database(args) -> tuple[str, dict]:
+    """A fresh database: a copy of the kept seed file when its parameters match, else a new seed."""
+    import seed
+
+    if args.database_url:
+        info = seed.seed(args.database_url, members_count=args.members, entries=args.entries)
+        return args.database_url, info
+    OUT.mkdir(parents=True, exist_ok=True)
+    pristine = OUT / f"seed-{args.members}-{args.entries}.db"
+    meta = pristine.with_suffix(".json")
+    wanted = seed.params_of(args.members, args.entries)
+    info = json.loads(meta.read_text()) if meta.exists() and pristine.exists() and not args.reseed else None
+    if info is None or any(info.get(k) != v for k, v in wanted.items()):
+        print(f"seeding {pristine.name} ...", file=sys.stderr)
+        info = seed.seed(f"sqlite:///{pristine}", members_count=args.members, entries=args.entries)
+        seed.write_info(info, meta)
+    else:
+        print(f"reusing {pristine.name} (seeded {info['seededAt']}, same parameters and schema)", file=sys.stderr)
+    working = OUT / "run.db"
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{working}{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(pristine, working)
+    return f"sqlite:///{working}", info
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="10k members, 100k entries, 2 pairs of 2 s")
+    parser.add_argument("--members", type=int)
+    parser.add_argument("--entries", type=int, help="ledger entries (2 per transaction)")
+    parser.add_argument("--pairs", type=int)
+    parser.add_argument("--duration", type=float, help="seconds per wrk run")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of unrecorded load per side and scenario")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--batch-items", type=int, default=100)
+    parser.add_argument("--only", help="run only scenarios whose name contains this text")
+    parser.add_argument("--database-url", help="a PostgreSQL database whose name contains 'bench' (reseeded)")
+    parser.add_argument("--reseed", action="store_true", help="seed again even when a matching file exists")
+    parser.add_argument("--no-record", action="store_true", help="do not append to bench/RESULTS.md")
+    parser.add_argument("--note", default="", help="a line to keep with the recorded results")
+    args = parser.parse_args(argv)
+    quick = {"members": 10_000, "entries": 100_000, "pairs": 2, "duration": 2.0}
+    full = {"members": 100_000, "entries": 1_000_000, "pairs": 5, "duration": 5.0}
+    for name, value in (quick if args.quick else full).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    ensure_wrk()
+    # SIGTERM (from make or a CI timeout) should still stop the servers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    started = dt.datetime.now(dt.timezone.utc)
+    load_before = os.getloadavg()
+    url, info = seeded_database(args)
+    import bare
+
+    bare.prepare(url)
+    run_id = secrets.token_hex(4)
+    auth = {"Authorization": f"Bearer {info['apiKey']}", "Content-Type": "application/json"}
+    plain = {"Content-Type": "application/json"}
+    chosen = [s for s in scenarios(info, args) if not args.only or args.only.lower() in s.name.lower()]
+    servers = Servers()
+    scripts = Path(tempfile.mkdtemp(prefix="portal-bench-"))
+    try:
+        portal_url = servers.start("portal", "app:app", {"DATABASE_URL": url, "SECRET_KEY": secrets.token_hex(32),
+                                                         "PORTAL_INSTANCE_DIR": str(OUT / "instance")},
+                                   args.workers)
+        bare_url = servers.start("bare", "bare:app", {"DATABASE_URL": url}, args.workers,
+                                 ["--pythonpath", str(BENCH)])
+        servers.wait(portal_url, "/healthz", "Portal")
+        servers.wait(bare_url, "/tiny", "bare")
+        print(f"Portal {portal_url}, bare {bare_url}; {len(chosen)} scenarios x {args.pairs} pairs x "
+              f"{args.duration:g} s", file=sys.stderr)
+        idle = {"portal": "/healthz", "bare": "/tiny"}
+        for scenario in chosen:
+            sides = [("portal", scenario.portal, portal_url, auth), ("bare", scenario.bare, bare_url, plain)]
+            sides = [side for side in sides if side[1] is not None]
+            paths = {}
+            for label, side, base, headers in sides:
+                for n in range(args.pairs + 1):
+                    script = scripts / f"{label}-{n}.lua"
+                    script.write_text(lua_script(side, headers, seed=1000 + n, run_id=f"{run_id}-{n}"))
+                    paths[label, n] = script
+                sample(base, side, paths[label, 0].read_text(), scripts, args, f"{scenario.name} ({label})")
+                if args.warmup > 0:
+                    wrk(base, paths[label, 0], args, args.warmup)
+                settle(base, idle[label])
+            for n in range(1, args.pairs + 1):
+                for label, _side, base, _headers in sides:
+                    run = wrk(base, paths[label, n], args, args.duration)
+                    settle(base, idle[label])
+                    scenario.results[label].append(run)
+                    print(f"  {scenario.name:<32} {label:<6} pair {n}: {fmt_rps(run.rps):>8} req/s  "
+                          f"p50 {fmt_ms(run.p50_ms)} ms  p99 {fmt_ms(run.p99_ms)} ms"
+                          + (f"  {run.errors} errors" if run.errors else ""), file=sys.stderr)
+    finally:
+        servers.stop()
+        shutil.rmtree(scripts, ignore_errors=True)
+
+    result = table(chosen)
+    print(result)
+    for scenario in chosen:
+        if scenario.portal is None and service_time(scenario, args.workers):
+            print(f"{scenario.name}:{service_time(scenario, args.workers)}")
+    if not args.no_record:
+        load_after = os.getloadavg()
+        mode = "quick" if args.quick else "default"
+        lines = [
+            f"## {started:%Y-%m-%d %H:%M} UTC — {mode} run, {'PostgreSQL' if args.database_url else 'SQLite'}",
+            "",
+            f"- Machine: {machine()}",
+            f"- Load average (1 min) before / after: {load_before[0]:.1f} / {load_after[0]:.1f}",
+            f"- Database: {database_label(url)}; {info['members']:,} members, {info['entries']:,} ledger entries "
+            f"({info['transactions']:,} transactions)",
+            f"- Servers: gunicorn {args.workers} sync workers each (Portal app:app, bench/bare.py), Python "
+            f"{platform.python_version()}",
+            f"- Load: wrk -t{args.threads} -c{args.connections} --latency, {args.pairs} pairs of {args.duration:g} s "
+            f"(Portal then bare), {args.warmup:g} s warm-up per side",
+        ]
+        if args.note:
+            lines.append(f"- Note: {args.note}")
+        lines += [""] + [f"- {s.name}: {s.note}{service_time(s, args.workers)}" for s in chosen] + ["", result]
+        record("\n".join(lines))
+        print(f"\nrecorded in {RESULTS.relative_to(ROOT)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
