@@ -55,7 +55,9 @@ def _error_handlers(app: Flask) -> None:
     def http_error(error: HTTPException):
         if request.path.startswith("/api/"):
             db.session.rollback()
-            return problem_response(error.code or 500, error.name, error.description or error.name)
+            # Keep the exception's own headers (Allow on a 405) but not its HTML content type.
+            headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+            return problem_response(error.code or 500, error.name, error.description or error.name, headers=headers)
         return error
 
     @app.errorhandler(Exception)

@@ -13,6 +13,7 @@ from typing import Any, Callable
 from flask import Blueprint, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.routing import BaseConverter
 
 from ..domain import staff
 from ..domain.actors import Actor
@@ -21,6 +22,16 @@ from ..extensions import db
 from .schemas import MAX_ID
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+class ReferenceConverter(BaseConverter):
+    """A path segment naming an object, except the words sibling routes use (`/members/batch`,
+    `/members/lookup`), so that those answer 405 with an exact Allow header instead of matching."""
+
+    regex = r"(?!(?:batch|lookup)(?![^/]))[^/]+"
+
+
+bp.record_once(lambda state: state.app.url_map.converters.setdefault("ref", ReferenceConverter))
 
 PROBLEM_TYPES = "https://portal.example/problems/"
 

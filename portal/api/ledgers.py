@@ -36,7 +36,7 @@ def _transactions(call: Call, movement: points.Movement, status: int = 201):
               replayed=movement.replayed)
 
 
-@endpoint(f"{ORG}/ledgers", role="ledgers:read", query=s.ListQuery, response=s.LedgerPage, tag="Ledgers",
+@endpoint(f"{ORG}/ledgers", role="ledgers:read", query=s.IdOrderQuery, response=s.LedgerPage, tag="Ledgers",
           summary="List ledgers")
 def list_ledgers(call: Call):
     stmt = select(ledger.Ledger).where(ledger.Ledger.organization_id == call.organization_id)
@@ -61,7 +61,7 @@ def get_ledger(call: Call, ledgerId: int):
     return ok(s.LedgerEnvelope(ledger=out.ledger_out(call.session, book)).dump())
 
 
-@endpoint(f"{LEDGER}/accounts", role="ledgers:read", query=s.ListQuery, response=s.AccountPage, tag="Ledgers",
+@endpoint(f"{LEDGER}/accounts", role="ledgers:read", query=s.IdOrderQuery, response=s.AccountPage, tag="Ledgers",
           summary="List a ledger's accounts with minted, burned and circulating totals")
 def list_accounts(call: Call, ledgerId: int):
     ledger.get_ledger(call.session, call.organization_id, ledgerId)

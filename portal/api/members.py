@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import request
 
 from ..domain import enrolment, members, organizations, points, tiers
-from ..domain.errors import NotFound
+from ..domain.errors import NotFound, ValidationFailed
 from ..domain.ledger import Reason
 from ..domain.pagination import paginate, parse_order
 from . import schemas as s
@@ -18,7 +18,9 @@ MEMBER_ORDER = {"createdAt": members.Member.created_at, "id": members.Member.id,
 
 def resolve_member(call: Call, member_ref: str) -> members.Member:
     """A member by id, or by identifier when the request carries an `id-type` header (Convercus)."""
-    id_type = request.headers.get("id-type", "ID").upper()
+    id_type = request.headers.get("id-type", "ID")
+    if id_type not in ("ID", *members.IDENTIFIER_TYPES):
+        raise ValidationFailed("id-type must be ID, CARDCODE, APPCODE or EXTERNALCODE", field="id-type")
     if id_type == "ID" and not member_ref.isdigit():
         raise NotFound("Member not found", field="memberId")
     try:
@@ -71,13 +73,13 @@ def lookup_member(call: Call):
     return _member_response(call, member)
 
 
-@endpoint(f"{ORG}/members/<memberId>", role="members:read", response=s.MemberEnvelope, tag="Members",
+@endpoint(f"{ORG}/members/<ref:memberId>", role="members:read", response=s.MemberEnvelope, tag="Members",
           summary="Get a member (an identifier works with the id-type header)")
 def get_member(call: Call, memberId: str):
     return _member_response(call, resolve_member(call, memberId))
 
 
-@endpoint(f"{ORG}/members/<memberId>", "PATCH", role="members:write", body=s.MemberUpdate,
+@endpoint(f"{ORG}/members/<ref:memberId>", "PATCH", role="members:write", body=s.MemberUpdate,
           response=s.MemberEnvelope, tag="Members", summary="Change a member's profile, status or attributes")
 def update_member(call: Call, memberId: str):
     body: s.MemberUpdate = call.body

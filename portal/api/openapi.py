@@ -5,6 +5,7 @@ import re
 
 from flask import Blueprint, render_template, url_for
 from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
 from .core import bp, ok, registry
 from .schemas import MAX_ID
@@ -18,21 +19,20 @@ PROBLEM = {"type": "object", "required": ["type", "title", "status"], "propertie
 
 
 def build_document() -> dict:
-    components: dict[str, dict] = {"Problem": PROBLEM}
+    refs, components = _components()
     paths: dict[str, dict] = {}
     for spec in registry:
         path = "/api/v1" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", spec.rule)
         operation: dict = {"operationId": spec.endpoint, "summary": spec.summary, "tags": [spec.tag],
                            "parameters": _path_parameters(spec), "responses": {}}
         if spec.query is not None:
-            operation["parameters"] += _query_parameters(spec.query, components)
+            operation["parameters"] += _query_parameters(refs[(spec.query, "validation")], components)
         if spec.body is not None:
             operation["requestBody"] = {"required": True, "content": {"application/json": {
-                "schema": _schema_ref(spec.body, components, "validation")}}}
+                "schema": refs[(spec.body, "validation")]}}}
         success: dict = {"description": "Success"}
         if spec.response is not None:
-            success["content"] = {"application/json": {"schema": _schema_ref(spec.response, components,
-                                                                             "serialization")}}
+            success["content"] = {"application/json": {"schema": refs[(spec.response, "serialization")]}}
         operation["responses"][str(spec.status)] = success
         if spec.idempotent:
             success["description"] += "; a retry with the same systemUniqueKey and body gets the same response again"
@@ -70,20 +70,21 @@ def _path_parameters(spec) -> list[dict]:
     return params
 
 
-def _query_parameters(model: type[BaseModel], components: dict) -> list[dict]:
-    schema = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
-    components.update(schema.pop("$defs", {}))
+def _components() -> tuple[dict, dict]:
+    """Every model's JSON Schema, generated together so that two models with the same class name
+    (in different route modules) get distinct component names instead of overwriting each other."""
+    pairs = {(model, "validation") for spec in registry for model in (spec.query, spec.body) if model is not None}
+    pairs |= {(spec.response, "serialization") for spec in registry if spec.response is not None}
+    ordered = sorted(pairs, key=lambda pair: (pair[0].__module__, pair[0].__qualname__, pair[1]))
+    refs, top = models_json_schema(ordered, by_alias=True, ref_template="#/components/schemas/{model}")
+    return refs, {"Problem": PROBLEM, **top.get("$defs", {})}
+
+
+def _query_parameters(ref: dict, components: dict) -> list[dict]:
+    schema = components[ref["$ref"].rsplit("/", 1)[-1]]
     required = set(schema.get("required", []))
     return [{"name": name, "in": "query", "required": name in required, "schema": prop}
             for name, prop in schema.get("properties", {}).items()]
-
-
-def _schema_ref(model: type[BaseModel], components: dict, mode: str) -> dict:
-    schema = model.model_json_schema(by_alias=True, mode=mode, ref_template="#/components/schemas/{model}")
-    components.update(schema.pop("$defs", {}))
-    name = model.__name__
-    components[name] = schema
-    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def _problem_statuses(spec) -> dict[str, str]:
@@ -94,7 +95,7 @@ def _problem_statuses(spec) -> dict[str, str]:
     if spec.body is not None:
         codes.update({"400": "Malformed body", "413": "Body too large", "415": "Not JSON",
                       "422": "Invalid field (named in errors)"})
-    if spec.query is not None:
+    if spec.query is not None or "memberId" in spec.path_params:  # the id-type header is checked too
         codes["422"] = "Invalid field (named in errors)"
     if spec.method != "GET":
         codes["409"] = "Conflict: limit, balance, duplicate or reused systemUniqueKey"

@@ -14,7 +14,7 @@ ORG = "/organizations/<int:organizationId>"
 PROGRAM = f"{ORG}/loyalty-programs/<int:loyaltyProgramId>"
 
 
-@endpoint(f"{ORG}/loyalty-programs", role="tiers:read", query=s.ListQuery, response=s.ProgramPage, tag="Programs",
+@endpoint(f"{ORG}/loyalty-programs", role="tiers:read", query=s.IdOrderQuery, response=s.ProgramPage, tag="Programs",
           summary="List loyalty programmes")
 def list_programs(call: Call):
     stmt = select(LoyaltyProgram).where(LoyaltyProgram.organization_id == call.organization_id)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
 from pydantic.alias_generators import to_camel
 
 from ..domain.ledger import MAX_AMOUNT
-from ..domain.staff import ROLES
+from ..domain.staff import MIN_PASSWORD_LENGTH, ROLES
 
 
 # Ids are BIGINT: a larger number cannot name anything (and SQLite cannot even bind it).
@@ -67,24 +68,69 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
         raise ValueError("must be a time between the years 1 and 9999 in UTC") from None
 
 
-Amount = Annotated[int, Field(gt=0, le=MAX_AMOUNT, description="Whole points, 1 to 18446744073709")]
+def _whole(value: Any) -> Any:
+    """10.0 is the integer 10 in JSON (and JSON Schema); 10.5, "10" and true stay refused."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def Whole(**constraints) -> Any:  # noqa: N802 (a type factory)
+    """An integer field with constraints that also accepts an integral JSON number such as 10.0."""
+    return Annotated[int, Field(**constraints), BeforeValidator(_whole)]
+
+
+Amount = Whole(gt=0, le=MAX_AMOUNT, description="Whole points, 1 to 18446744073709")
 Key = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 Text = Annotated[str, StringConstraints(max_length=500)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 Tags = Annotated[list[Annotated[str, StringConstraints(max_length=100)]], Field(max_length=50)]
-UtcDateTime = Annotated[dt.datetime, AfterValidator(_utc)]
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+def _iso_datetime(value: Any) -> Any:
+    """Only ISO 8601 / RFC 3339 text names a time here (pydantic alone would read 0.5 or "1700000000"
+    as Unix time). Parsed here, so strict JSON parsing then receives a datetime."""
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str) and re.match(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}", value):
+        try:
+            return dt.datetime.fromisoformat(value.upper())
+        except ValueError:
+            pass
+    raise ValueError("must be an ISO 8601 date-time with a timezone, e.g. 2026-11-23T10:00:00Z")
+
+
+UtcDateTime = Annotated[dt.datetime, BeforeValidator(_iso_datetime), AfterValidator(_utc)]
+Id = Whole(ge=1, le=MAX_ID)
 Role = Literal[ROLES]  # type: ignore[valid-type]
 IdType = Literal["CARDCODE", "APPCODE", "EXTERNALCODE"]
 
 
 # --- lists -----------------------------------------------------------------------
 
+def OrderBy(*columns: str) -> Any:  # noqa: N802 (a type factory)
+    """The `order` values a list accepts, so that the OpenAPI document lists them too (see parse_order)."""
+    return Literal[tuple(f"{column}{direction}" for column in columns for direction in ("", ",asc", ",desc"))]
+
+
 class ListQuery(In):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
-    page: int = Field(0, ge=0, le=10_000_000)
-    limit: int = Field(10, ge=1, le=100)
+    page: Whole(ge=0, le=10_000_000) = 0
+    limit: Whole(ge=1, le=100) = 10
     order: str | None = Field(None, max_length=50, description="column,asc|desc")
+
+
+# The Foundation's queries refuse unknown parameters, as bodies refuse unknown fields: a misspelt
+# filter (`?emial=`) must not silently return every member.
+STRICT_QUERY = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class IdOrderQuery(ListQuery):
+    """A list ordered by createdAt or id."""
+
+    model_config = STRICT_QUERY
+    order: OrderBy("createdAt", "id") | None = None
+
+
+class UserListQuery(ListQuery):
+    model_config = STRICT_QUERY
+    order: OrderBy("createdAt", "email") | None = None
 
 
 class PageOut(Out):
@@ -132,6 +178,8 @@ class MemberUpdate(In):
 
 
 class MemberListQuery(ListQuery):
+    model_config = STRICT_QUERY
+    order: OrderBy("createdAt", "id", "loyaltyMemberId", "familyName") | None = None
     email: str | None = None
     loyalty_member_id: str | None = None
     from_created_at: UtcDateTime | None = None
@@ -203,16 +251,16 @@ class MemberBatchOut(Out):
 
 
 class LookupQuery(In):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+    model_config = STRICT_QUERY
     id_type: Literal["CARDCODE", "APPCODE", "EXTERNALCODE", "ID"] = "CARDCODE"
     code: Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
 
 class SearchQuery(In):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+    model_config = STRICT_QUERY
     q: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     type: Literal["ACCOUNT"] = "ACCOUNT"
-    limit: int = Field(20, ge=1, le=100)
+    limit: Whole(ge=1, le=100) = 20
 
 
 class SearchHit(Out):
@@ -263,8 +311,8 @@ class TransactionSetIn(In):
 
 class BatchItemIn(SetItemIn):
     ledger_id: Id
-    atomic_set_id: int | Annotated[str, StringConstraints(max_length=100)] | None = None
-    organization_id: int | None = Field(None, description="Optional; when given it must be the path's organisation")
+    atomic_set_id: Whole() | Annotated[str, StringConstraints(max_length=100)] | None = None
+    organization_id: Whole() | None = Field(None, description="Optional; when given it must be the path's organisation")
 
 
 class BatchIn(In):
@@ -337,6 +385,8 @@ class BatchOut(Out):
 
 
 class TransactionListQuery(ListQuery):
+    model_config = STRICT_QUERY
+    order: OrderBy("createdAt", "id", "externalEventDate", "amount") | None = None
     wallet_id: Id | None = None
     system_unique_key: str | None = None
     from_external_event_date: UtcDateTime | None = None
@@ -387,10 +437,10 @@ class AccountIn(In):
     name: Name
     active: bool = True
     is_currency: bool = False
-    decimals: int = Field(0, ge=0, le=6)
+    decimals: Whole(ge=0, le=6) = 0
     format_string: Annotated[str, StringConstraints(max_length=100)] = ""
     max_supply: Amount | None = None
-    expires_in_months: int | None = Field(None, ge=1, le=120)
+    expires_in_months: Whole(ge=1, le=120) | None = None
     is_default_account: bool = False
 
 
@@ -424,7 +474,7 @@ class AccountPage(PageOut):
 class ProgramIn(In):
     name: Name
     description: Annotated[str, StringConstraints(max_length=2000)] = ""
-    points_expire_in_months: int | None = Field(None, ge=1, le=120)
+    points_expire_in_months: Whole(ge=1, le=120) | None = None
 
 
 class ProgramUpdate(In):
@@ -453,14 +503,14 @@ class ProgramPage(PageOut):
 
 class TierIn(In):
     name: Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
-    min_points: int = Field(ge=0, le=MAX_AMOUNT)
+    min_points: Whole(ge=0, le=MAX_AMOUNT)
     description: Annotated[str, StringConstraints(max_length=2000)] = ""
     color: Annotated[str, StringConstraints(max_length=20)] = ""
 
 
 class TierUpdate(In):
     name: Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)] | None = None
-    min_points: int | None = Field(None, ge=0, le=MAX_AMOUNT)
+    min_points: Whole(ge=0, le=MAX_AMOUNT) | None = None
     description: Annotated[str, StringConstraints(max_length=2000)] | None = None
     color: Annotated[str, StringConstraints(max_length=20)] | None = None
 
@@ -544,7 +594,7 @@ class ApiKeyPage(PageOut):
 class StaffUserIn(In):
     email: Annotated[str, StringConstraints(min_length=3, max_length=254)]
     name: Annotated[str, StringConstraints(max_length=200)] = ""
-    password: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    password: Annotated[str, StringConstraints(min_length=MIN_PASSWORD_LENGTH, max_length=200)]
     roles: Annotated[list[Role], Field(min_length=1)]
 
 

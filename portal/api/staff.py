@@ -22,7 +22,7 @@ def _user_out(user: staff.StaffUser) -> s.StaffUserOut:
                           created_at=user.created_at)
 
 
-@endpoint(f"{ORG}/api-keys", role="users:read", query=s.ListQuery, response=s.ApiKeyPage, tag="Staff",
+@endpoint(f"{ORG}/api-keys", role="users:read", query=s.IdOrderQuery, response=s.ApiKeyPage, tag="Staff",
           summary="List API keys (never their secrets)")
 def list_api_keys(call: Call):
     stmt = select(staff.ApiKey).where(staff.ApiKey.organization_id == call.organization_id)
@@ -49,7 +49,7 @@ def revoke_api_key(call: Call, apiKeyId: int):
     return ok(s.ApiKeyEnvelope(api_key=_key_out(key)).dump())
 
 
-@endpoint(f"{ORG}/users", role="users:read", query=s.ListQuery, response=s.StaffUserPage, tag="Staff",
+@endpoint(f"{ORG}/users", role="users:read", query=s.UserListQuery, response=s.StaffUserPage, tag="Staff",
           summary="List staff users")
 def list_users(call: Call):
     stmt = select(staff.StaffUser).where(staff.StaffUser.organization_id == call.organization_id)
@@ -70,7 +70,7 @@ def create_user(call: Call):
     return ok(s.StaffUserEnvelope(user=_user_out(user)).dump(), 201)
 
 
-@endpoint(f"{ORG}/audit-log", role="users:read", query=s.ListQuery, response=s.AuditPage, tag="Staff",
+@endpoint(f"{ORG}/audit-log", role="users:read", query=s.IdOrderQuery, response=s.AuditPage, tag="Staff",
           summary="Every write by staff or the API, newest first")
 def audit_log(call: Call):
     stmt = select(AuditEntry).where(AuditEntry.organization_id == call.organization_id)

@@ -78,7 +78,8 @@ def test_list_filters(api, session):
                                           ("page=x", "page"), ("order=password,asc", "order"),
                                           ("order=id,sideways", "order"),
                                           ("fromCreatedAt=2020-01-01T00:00:00", "fromCreatedAt"),
-                                          ("fromCreatedAt=yesterday", "fromCreatedAt")])
+                                          ("fromCreatedAt=yesterday", "fromCreatedAt"), ("fromCreatedAt=1700000000", "fromCreatedAt"),
+                                          ("emial=ann@example.com", "emial")])
 def test_list_refuses_bad_paging_and_filters(api, query, field):
     problem(api.get(f"/members?{query}"), 422, field)
 
@@ -161,7 +162,7 @@ def test_the_id_type_header_accepts_an_identifier(api, funded, path):
         assert r.json["member"]["id"] == member["id"]
     problem(api.get(path.format(ref=card)), 404, "memberId")           # without the header it is an id
     problem(api.get(path.format(ref="NOPE"), headers={"id-type": "CARDCODE"}), 404, "memberId")
-    problem(api.get(path.format(ref=card), headers={"id-type": "SHOE"}), 422, "idType")
+    problem(api.get(path.format(ref=card), headers={"id-type": "SHOE"}), 422, "id-type")
 
 
 def test_wallet_lists_main_points_first_with_holds(api, funded, session):
