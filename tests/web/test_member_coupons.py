@@ -202,6 +202,19 @@ def test_claiming_needs_a_valid_form_and_a_book_of_the_members_organisation(port
     assert portal.submit(f"/coupons/books/{2 ** 70}/claim", {"request_key": "x" * 20},
                          token_from="/coupons").status_code == 404
     assert held(session, logged_in) == []
+    # The way back is a path of this site only.
+    assert claim(portal, coffee, next="https://evil.example/").location == "/coupons"
+
+
+def test_a_coupon_claimed_before_it_starts_says_so(portal, logged_in, session, org):
+    starts = utcnow() + dt.timedelta(days=3)
+    book = make_book(session, org, name="Spring sale", valid_from=starts, valid_to=starts + dt.timedelta(days=7))
+    claim(portal, book)
+    [mine] = held(session, logged_in)
+    assert mine.state == "upcoming"
+    card = text_of(portal.page("/coupons").one(f'#held-heading ~ ul li.coupon[data-book="{book.id}"]'))
+    assert "Not valid yet" in card and "Valid from" in card
+    assert portal.page(f"/coupons/{mine.assignment.id}").text("[data-testid=coupon-state]") == "Not valid yet"
 
 
 # --- activation -------------------------------------------------------------------------------
