@@ -33,6 +33,8 @@ class Config:
     MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "Portal <no-reply@localhost>")
     # The organisation whose member portal this server shows (signup, login); default: the first one.
     PORTAL_ORGANIZATION_ID = os.environ.get("PORTAL_ORGANIZATION_ID") or None
+    # Currency shown on coupon values in the member portal (ISO 4217).
+    PORTAL_CURRENCY = os.environ.get("PORTAL_CURRENCY", "EUR")
     # Dates in the member portal are shown in this time zone.
     BABEL_DEFAULT_TIMEZONE = os.environ.get("PORTAL_TIMEZONE", "UTC")
     SESSION_COOKIE_HTTPONLY = True

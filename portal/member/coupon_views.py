@@ -251,7 +251,7 @@ def _helpers() -> dict:
 
 
 def _currency() -> str:
-    return current_app.config.get("PORTAL_CURRENCY", "EUR")
+    return current_app.config["PORTAL_CURRENCY"]
 
 
 def _per_member_limit(refusal: Exception | None) -> bool:
