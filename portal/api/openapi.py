@@ -4,7 +4,6 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, render_template, url_for
-from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from .core import bp, ok, registry

@@ -14,10 +14,8 @@ from portal.domain.errors import (AccountNotActive, AlreadyResolved, Conflict, I
 from portal.domain.ledger import LedgerEntry, LedgerTransaction, Reason, Wallet
 from portal.domain.points import TransferRequest
 
-from ..factories import make_member, make_org, points_account, wallet_of
+from ..factories import make_member, points_account, wallet_of
 from .conftest import fails_cleanly, row_counts
-
-CLERK = None  # set per test through the `clerk` fixture
 
 
 @pytest.fixture

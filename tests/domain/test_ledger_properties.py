@@ -244,7 +244,8 @@ def build_machine(session, setup):
         def toggle_lock(self, w):
             member = session.get(members.Member, setup["members"][w])
             locked = w in self.locked
-            members.update_member(session, member, actor=setup["actor"], account_status="ACTIVE" if locked else "LOCKED")
+            members.update_member(session, member, actor=setup["actor"],
+                                  account_status="ACTIVE" if locked else "LOCKED")
             self.locked.symmetric_difference_update({w})
 
         @rule(w=st.integers(0, 2), other=st.integers(3, 5), amount=st.integers(1, 50))
@@ -301,8 +302,10 @@ def invariant_queries(setup) -> dict:
         .where(Wallet.id.in_(wallet_ids)),
         "entry_sums": select(LedgerEntry.wallet_id, func.sum(LedgerEntry.amount))
         .where(LedgerEntry.wallet_id.in_(wallet_ids)).group_by(LedgerEntry.wallet_id),
-        "held": select(unresolved.c.from_wallet_id, func.sum(unresolved.c.amount)).group_by(unresolved.c.from_wallet_id),
-        "incoming": select(unresolved.c.to_wallet_id, func.sum(unresolved.c.amount)).group_by(unresolved.c.to_wallet_id),
+        "held": select(unresolved.c.from_wallet_id, func.sum(unresolved.c.amount))
+        .group_by(unresolved.c.from_wallet_id),
+        "incoming": select(unresolved.c.to_wallet_id, func.sum(unresolved.c.amount))
+        .group_by(unresolved.c.to_wallet_id),
         "account_sums": select(Wallet.ledger_account_id, func.sum(LedgerEntry.amount))
         .join(Wallet, Wallet.id == LedgerEntry.wallet_id).where(Wallet.ledger_account_id.in_(account_ids))
         .group_by(Wallet.ledger_account_id),
