@@ -1,0 +1,200 @@
+"""Referral programmes in the console: the list, create and edit, switching on or off, and a
+programme's page with its codes and the report of who referred whom.
+
+The programme page holds two paged lists. Each pages through htmx from the page's own URL;
+the `HX-Target` of the request (#code-rows or #report-rows) says which list to render alone.
+Staff see members' full names here and link to their member pages; masked names are for the
+member portal (referrals.masked_name).
+"""
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from ..auth import staff_required
+from ..domain import members, referrals
+from ..domain.coupons.books import fits_id
+from ..domain.errors import DomainError, NotFound
+from ..domain.ledger import LedgerAccount
+from ..domain.members import CARDCODE
+from ..domain.pagination import paginate
+from ..domain.referrals import Referral, ReferralCode, ReferralProgram
+from ..extensions import db, htmx
+from . import bp, navigation
+from .engagement_forms import CODE_FIELDS, PROGRAM_FIELDS, ActiveForm, ProgramForm, ReferralCodeForm
+from .mission_views import engagement_choices
+from .rendering import attach_error, page_arg, render_page_or_fragment
+
+navigation.register("Referrals", "console.referral_list", "campaigns:read", "console.referral_")
+
+PROGRAMS_PER_PAGE = 20
+CODES_PER_PAGE = 20
+REPORT_PER_PAGE = 25
+FRAGMENTS = {"code-rows": "console/referrals/_codes.html", "report-rows": "console/referrals/_report.html"}
+
+
+@bp.get("/referrals")
+@staff_required("campaigns:read")
+def referral_list():
+    session = db.session
+    stmt = referrals.programs_query(current_user.organization_id).order_by(ReferralProgram.created_at.desc(),
+                                                                           ReferralProgram.id.desc())
+    result = paginate(session, stmt, page=page_arg() - 1, limit=PROGRAMS_PER_PAGE)
+    ids = [p.id for p in result.items]
+    return render_page_or_fragment("console/referrals/list.html", "console/referrals/_rows.html", result=result,
+                                   code_counts=_code_counts(session, ids), statuses=_status_counts(session, ids))
+
+
+@bp.route("/referrals/new", methods=["GET", "POST"])
+@staff_required("campaigns:write")
+def referral_new():
+    session = db.session
+    form = ProgramForm().with_choices(*engagement_choices())
+    if form.validate_on_submit():
+        try:
+            program = referrals.create_program(session, current_user.organization_id, actor=current_user.actor(),
+                                               **form.fields())
+        except DomainError as error:
+            session.rollback()
+            attach_error(form, error, PROGRAM_FIELDS)
+        else:
+            session.commit()
+            flash(f"Referral programme {program.name} created.", "success")
+            return redirect(url_for("console.referral_detail", program_id=program.id))
+    return render_template("console/referrals/form.html", form=form, program=None), \
+        422 if request.method == "POST" else 200
+
+
+@bp.get("/referrals/<int:program_id>")
+@staff_required("campaigns:read")
+def referral_detail(program_id: int):
+    program = _program(program_id)
+    context = _detail_context(program)
+    fragment = FRAGMENTS.get(htmx.target or "", "console/referrals/detail.html")
+    return render_page_or_fragment("console/referrals/detail.html", fragment, **context)
+
+
+@bp.route("/referrals/<int:program_id>/edit", methods=["GET", "POST"])
+@staff_required("campaigns:write")
+def referral_edit(program_id: int):
+    session = db.session
+    program = _program(program_id)
+    form = ProgramForm()
+    if request.method == "GET":
+        form.fill(program)
+    elif form.validate_on_submit():
+        try:
+            referrals.update_program(session, program, actor=current_user.actor(), **form.changes(program))
+        except DomainError as error:
+            session.rollback()
+            attach_error(form, error, PROGRAM_FIELDS)
+        else:
+            session.commit()
+            flash(f"{program.name} saved.", "success")
+            return redirect(url_for("console.referral_detail", program_id=program.id))
+    form.with_choices(*engagement_choices(), current_event=program.event_type)
+    return render_template("console/referrals/form.html", form=form, program=program), \
+        422 if request.method == "POST" else 200
+
+
+@bp.post("/referrals/<int:program_id>/active")
+@staff_required("campaigns:write")
+def referral_active(program_id: int):
+    session = db.session
+    program = _program(program_id)
+    form = ActiveForm()
+    if not form.validate_on_submit():
+        abort(400)
+    referrals.update_program(session, program, actor=current_user.actor(), active=form.wanted)
+    session.commit()
+    flash(f"{program.name} is now {'active' if program.active else 'inactive'}.", "success")
+    return redirect(url_for("console.referral_detail", program_id=program.id))
+
+
+@bp.post("/referrals/<int:program_id>/codes")
+@staff_required("campaigns:write")
+def referral_add_code(program_id: int):
+    session = db.session
+    program = _program(program_id)
+    form = ReferralCodeForm(prefix="code")
+    if form.validate_on_submit():
+        try:
+            member = _find_member(form.member.data.strip())
+            code = referrals.create_code(session, program, member, actor=current_user.actor(),
+                                         code=(form.code.data or "").strip() or None)
+        except DomainError as error:
+            session.rollback()
+            attach_error(form, error, CODE_FIELDS)
+        else:
+            session.commit()
+            flash(f"Code {code.code} given to {member.display_name}.", "success")
+            return redirect(url_for("console.referral_detail", program_id=program.id))
+    return render_template("console/referrals/detail.html", **_detail_context(program, code_form=form)), 422
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+def _program(program_id: int) -> ReferralProgram:
+    if not fits_id(program_id):
+        abort(404)
+    return referrals.get_program(db.session, current_user.organization_id, program_id)
+
+
+def _find_member(text: str):
+    """A member of this organisation by id or card code; NotFound names the form's member field."""
+    organization_id = current_user.organization_id
+    try:
+        if text.isdigit() and fits_id(int(text)):
+            try:
+                return members.get_member(db.session, organization_id, int(text))
+            except NotFound:
+                pass  # digits may be a card code too
+        return members.lookup(db.session, organization_id, CARDCODE, text)
+    except NotFound:
+        raise NotFound("No member of your organisation has this id or card code", field="memberId") from None
+
+
+def _detail_context(program: ReferralProgram, **extra) -> dict:
+    session = db.session
+    status = request.args.get("status", "")
+    status = status if status in referrals.STATUSES else ""
+    codes_page = page_arg("codes_page")
+    report_page = page_arg("report_page")
+    codes = paginate(session, referrals.codes_query(program).order_by(ReferralCode.id.desc()),
+                     page=codes_page - 1, limit=CODES_PER_PAGE)
+    report = paginate(session, referrals.report_query(program, status=status or None).order_by(Referral.id.desc()),
+                      page=report_page - 1, limit=REPORT_PER_PAGE, scalars=False)
+    holders = {m.id: m for m in session.scalars(select(members.Member).where(
+        members.Member.id.in_({c.member_id for c in codes.items})))} if codes.items else {}
+    # Each list's pager keeps the other list's page and the report's filter (None: left out of the URL).
+    state = {"program_id": program.id, "codes_page": codes_page if codes_page > 1 else None,
+             "report_page": report_page if report_page > 1 else None, "status": status or None}
+    return {"program": program, "codes": codes, "holders": holders, "report": report, "report_status": status,
+            "state": state, "status_counts": _status_counts(session, [program.id]).get(program.id, {}),
+            "account": session.get(LedgerAccount, program.ledger_account_id) if program.ledger_account_id else None,
+            "code_form": extra.pop("code_form", None) or ReferralCodeForm(prefix="code", formdata=None), **extra}
+
+
+def _code_counts(session, program_ids: list[int]) -> dict[int, int]:
+    if not program_ids:
+        return {}
+    return dict(session.execute(select(ReferralCode.program_id, func.count()).where(
+        ReferralCode.program_id.in_(program_ids)).group_by(ReferralCode.program_id)).all())
+
+
+def _status_counts(session, program_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Referrals per programme and status, with the points paid to both sides."""
+    counts: dict[int, dict[str, int]] = {}
+    if not program_ids:
+        return counts
+    rows = session.execute(select(Referral.program_id, Referral.status, func.count(),
+                                  func.coalesce(func.sum(Referral.referrer_points + Referral.referred_points), 0))
+                           .where(Referral.program_id.in_(program_ids))
+                           .group_by(Referral.program_id, Referral.status))
+    for program_id, status, count, paid in rows:
+        entry = counts.setdefault(program_id, {"total": 0, "points": 0})
+        entry[status] = int(count)
+        entry["total"] += int(count)
+        entry["points"] += int(paid)
+    return counts
