@@ -54,7 +54,7 @@ def event_choices(custom_types, current: str | None = None) -> dict[str, list]:
 
 
 def account_choices(accounts) -> list:
-    return [_Choice("", "The programme's main points account")] + [_Choice(str(a.id), a.name) for a in accounts]
+    return [_Choice("", "Main points account")] + [_Choice(str(a.id), a.name) for a in accounts]
 
 
 def _utc(value: dt.datetime | None) -> dt.datetime | None:
