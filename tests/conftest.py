@@ -113,6 +113,9 @@ class Api:
         return path if path.startswith("/api/") else f"/api/v1/organizations/{self.org.id}{path}"
 
     def request(self, method: str, path: str, json=None, token: str | None = None, headers=None, **kwargs):
+        # Commit the test's set-up first: a refused request rolls the shared session back, and must not take
+        # the organisation and key created a moment before with it.
+        db.session.commit()
         hdrs = {"Authorization": f"Bearer {token or self.token}"} if (token or self.token) else {}
         hdrs.update(headers or {})
         response = self.client.open(self.url(path), method=method, json=json, headers=hdrs, **kwargs)

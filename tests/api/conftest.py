@@ -4,8 +4,6 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from portal.extensions import db
-
 from portal.domain.audit import AuditEntry
 from portal.domain.events import OutboxEvent
 from portal.domain.idempotency import IdempotencyKey
@@ -15,28 +13,10 @@ from portal.domain.organizations import LoyaltyProgram
 from portal.domain.staff import ApiKey, StaffUser
 from portal.domain.tiers import MemberTier, Tier, TierHistory
 
-from ..conftest import Api
+from ..conftest import Api as CommittingApi  # noqa: F401  (the root Api commits set-up before each request)
 
 
-class CommittingApi(Api):
-    """Commits the test's own set-up before each request, as it would be in real life.
 
-    The app shares the test's session; without this, the first refused request
-    (which rolls the session back) would also roll back the organisation and
-    API key the test created a moment before.
-    """
-
-    def request(self, *args, **kwargs):
-        db.session.commit()
-        return super().request(*args, **kwargs)
-
-    def as_(self, token):
-        return CommittingApi(self.client, self.org, token)
-
-
-@pytest.fixture
-def api(client, org):
-    return CommittingApi(client, org)
 
 COUNTED = {"members": Member, "identifiers": Identifier, "transactions": LedgerTransaction,
            "entries": LedgerEntry, "wallets": Wallet, "ledgers": Ledger, "accounts": LedgerAccount,
