@@ -247,3 +247,14 @@ def handle_http_exception(error: HTTPException):
 
 bp.register_error_handler(DomainError, handle_domain_error)
 bp.register_error_handler(ApiProblem, handle_api_problem)
+
+
+def page_response(call: Call, stmt, envelope: type[BaseModel], serialize: Callable, *, orders: dict,
+                  default: str = "createdAt,desc"):
+    """One page of a list query (?page, ?limit, ?order) in the seed's envelope: totalCount, page, limit, results."""
+    from ..domain.pagination import paginate, parse_order
+
+    q = call.query
+    result = paginate(call.session, stmt, page=q.page, limit=q.limit, order=parse_order(q.order, orders, default))
+    return ok(envelope(total_count=result.total, page=result.page, limit=result.limit,
+                       results=[serialize(item) for item in result.items]).dump())

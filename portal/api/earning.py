@@ -10,9 +10,8 @@ from sqlalchemy import select
 
 from ..domain import audiences, campaigns, members, orders, rules
 from ..domain.errors import NotFound
-from ..domain.pagination import paginate, parse_order
 from . import schemas as s
-from .core import Call, endpoint, ok
+from .core import Call, endpoint, ok, page_response
 from .members import resolve_member
 
 ORG = "/organizations/<int:organizationId>"
@@ -379,11 +378,8 @@ def post_order(call: Call, memberId: str):
           tag="Orders", summary="A member's orders")
 def list_orders(call: Call, memberId: str):
     member = resolve_member(call, memberId)
-    result = paginate(call.session, orders.orders_of(member.id), page=call.query.page, limit=call.query.limit,
-                      order=parse_order(call.query.order, {"createdAt": orders.PurchaseOrder.created_at,
-                                                           "id": orders.PurchaseOrder.id}))
-    return ok(OrderPage(total_count=result.total, page=result.page, limit=result.limit,
-                        results=[_order_out(o) for o in result.items]).dump())
+    return page_response(call, orders.orders_of(member.id), OrderPage, _order_out,
+                         orders={"createdAt": orders.PurchaseOrder.created_at, "id": orders.PurchaseOrder.id})
 
 
 @endpoint(f"{ORG}/purchase-orders/<int:orderId>", role="orders:read", response=OrderResultOut, tag="Orders",
@@ -422,11 +418,8 @@ def import_orders(call: Call):
           summary="List campaigns")
 def list_campaigns(call: Call):
     stmt = select(campaigns.Campaign).where(campaigns.Campaign.organization_id == call.organization_id)
-    result = paginate(call.session, stmt, page=call.query.page, limit=call.query.limit,
-                      order=parse_order(call.query.order, {"createdAt": campaigns.Campaign.created_at,
-                                                           "code": campaigns.Campaign.code}))
-    return ok(CampaignPage(total_count=result.total, page=result.page, limit=result.limit,
-                           results=[_campaign_out(call, c) for c in result.items]).dump())
+    return page_response(call, stmt, CampaignPage, lambda c: _campaign_out(call, c),
+                         orders={"createdAt": campaigns.Campaign.created_at, "code": campaigns.Campaign.code})
 
 
 @endpoint(f"{ORG}/campaigns", "POST", role="campaigns:write", body=CampaignIn, response=CampaignEnvelope,
@@ -523,11 +516,8 @@ def print_rules(call: Call):
           summary="List audiences with member counts")
 def list_audiences(call: Call):
     stmt = select(audiences.Audience).where(audiences.Audience.organization_id == call.organization_id)
-    result = paginate(call.session, stmt, page=call.query.page, limit=call.query.limit,
-                      order=parse_order(call.query.order, {"createdAt": audiences.Audience.created_at,
-                                                           "name": audiences.Audience.name}))
-    return ok(AudiencePage(total_count=result.total, page=result.page, limit=result.limit,
-                           results=[_audience_out(call, a) for a in result.items]).dump())
+    return page_response(call, stmt, AudiencePage, lambda a: _audience_out(call, a),
+                         orders={"createdAt": audiences.Audience.created_at, "name": audiences.Audience.name})
 
 
 @endpoint(f"{ORG}/audiences", "POST", role="campaigns:write", body=AudienceIn, response=AudienceEnvelope,

@@ -6,10 +6,9 @@ from sqlalchemy import select
 from ..domain import audit, ledger, points
 from ..domain.errors import NotFound, ValidationFailed
 from ..domain.ledger import LedgerAccount, LedgerTransaction, Reason
-from ..domain.pagination import paginate, parse_order
 from . import schemas as s
 from . import serializers as out
-from .core import Call, endpoint, ok
+from .core import Call, endpoint, ok, page_response
 
 ORG = "/organizations/<int:organizationId>"
 LEDGER = f"{ORG}/ledgers/<int:ledgerId>"
@@ -40,10 +39,8 @@ def _transactions(call: Call, movement: points.Movement, status: int = 201):
           summary="List ledgers")
 def list_ledgers(call: Call):
     stmt = select(ledger.Ledger).where(ledger.Ledger.organization_id == call.organization_id)
-    result = paginate(call.session, stmt, page=call.query.page, limit=call.query.limit,
-                      order=parse_order(call.query.order, {"createdAt": ledger.Ledger.created_at,
-                                                           "id": ledger.Ledger.id}, "id,asc"))
-    return ok(out.page(s.LedgerPage, result, [out.ledger_out(call.session, b) for b in result.items]))
+    return page_response(call, stmt, s.LedgerPage, lambda b: out.ledger_out(call.session, b),
+                         orders={"createdAt": ledger.Ledger.created_at, "id": ledger.Ledger.id}, default="id,asc")
 
 
 @endpoint(f"{ORG}/ledgers", "POST", role="ledgers:write", body=s.LedgerIn, response=s.LedgerEnvelope, status=201,
@@ -66,10 +63,8 @@ def get_ledger(call: Call, ledgerId: int):
 def list_accounts(call: Call, ledgerId: int):
     ledger.get_ledger(call.session, call.organization_id, ledgerId)
     stmt = select(LedgerAccount).where(LedgerAccount.ledger_id == ledgerId)
-    result = paginate(call.session, stmt, page=call.query.page, limit=call.query.limit,
-                      order=parse_order(call.query.order, {"createdAt": LedgerAccount.created_at,
-                                                           "id": LedgerAccount.id}, "id,asc"))
-    return ok(out.page(s.AccountPage, result, [out.account(call.session, a) for a in result.items]))
+    return page_response(call, stmt, s.AccountPage, lambda a: out.account(call.session, a),
+                         orders={"createdAt": LedgerAccount.created_at, "id": LedgerAccount.id}, default="id,asc")
 
 
 @endpoint(f"{LEDGER}/accounts", "POST", role="ledgers:write", body=s.AccountIn, response=s.AccountEnvelope,
@@ -112,8 +107,8 @@ def list_transactions(call: Call, ledgerId: int, ledgerAccountId: int):
         stmt = stmt.where(LedgerTransaction.id <= q.to_ledger_transaction_id)
     if q.type:
         stmt = stmt.where(LedgerTransaction.type == q.type)
-    result = paginate(call.session, stmt, page=q.page, limit=q.limit, order=parse_order(q.order, TX_ORDER, "id,desc"))
-    return ok(out.page(s.TransactionPage, result, out.transactions(call.session, result.items)))
+    return page_response(call, stmt, s.TransactionPage, lambda tx: out.transaction(call.session, tx),
+                         orders=TX_ORDER, default="id,desc")
 
 
 @endpoint(f"{ACCOUNT}/transactions", "POST", role="ledgers:write", body=s.TransactionIn,

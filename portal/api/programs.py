@@ -5,10 +5,9 @@ from sqlalchemy import select
 
 from ..domain import audit, organizations, tiers
 from ..domain.organizations import LoyaltyProgram
-from ..domain.pagination import paginate, parse_order
 from . import schemas as s
 from . import serializers as out
-from .core import Call, endpoint, ok
+from .core import Call, endpoint, ok, page_response
 
 ORG = "/organizations/<int:organizationId>"
 PROGRAM = f"{ORG}/loyalty-programs/<int:loyaltyProgramId>"
@@ -18,10 +17,8 @@ PROGRAM = f"{ORG}/loyalty-programs/<int:loyaltyProgramId>"
           summary="List loyalty programmes")
 def list_programs(call: Call):
     stmt = select(LoyaltyProgram).where(LoyaltyProgram.organization_id == call.organization_id)
-    result = paginate(call.session, stmt, page=call.query.page, limit=call.query.limit,
-                      order=parse_order(call.query.order, {"id": LoyaltyProgram.id,
-                                                           "createdAt": LoyaltyProgram.created_at}, "id,asc"))
-    return ok(out.page(s.ProgramPage, result, [out.program(p) for p in result.items]))
+    return page_response(call, stmt, s.ProgramPage, out.program,
+                         orders={"id": LoyaltyProgram.id, "createdAt": LoyaltyProgram.created_at}, default="id,asc")
 
 
 @endpoint(f"{ORG}/loyalty-programs", "POST", role="tiers:write", body=s.ProgramIn, response=s.ProgramEnvelope,

@@ -5,9 +5,8 @@ from sqlalchemy import select
 
 from ..domain import staff
 from ..domain.audit import AuditEntry
-from ..domain.pagination import paginate, parse_order
 from . import schemas as s
-from .core import Call, endpoint, ok
+from .core import Call, endpoint, ok, page_response
 
 ORG = "/organizations/<int:organizationId>"
 
@@ -26,11 +25,8 @@ def _user_out(user: staff.StaffUser) -> s.StaffUserOut:
           summary="List API keys (never their secrets)")
 def list_api_keys(call: Call):
     stmt = select(staff.ApiKey).where(staff.ApiKey.organization_id == call.organization_id)
-    result = paginate(call.session, stmt, page=call.query.page, limit=call.query.limit,
-                      order=parse_order(call.query.order, {"createdAt": staff.ApiKey.created_at,
-                                                           "id": staff.ApiKey.id}))
-    return ok(s.ApiKeyPage(total_count=result.total, page=result.page, limit=result.limit,
-                           results=[_key_out(k) for k in result.items]).dump())
+    return page_response(call, stmt, s.ApiKeyPage, _key_out,
+                         orders={"createdAt": staff.ApiKey.created_at, "id": staff.ApiKey.id})
 
 
 @endpoint(f"{ORG}/api-keys", "POST", role="users:write", body=s.ApiKeyIn, response=s.ApiKeyEnvelope, status=201,
@@ -53,11 +49,8 @@ def revoke_api_key(call: Call, apiKeyId: int):
           summary="List staff users")
 def list_users(call: Call):
     stmt = select(staff.StaffUser).where(staff.StaffUser.organization_id == call.organization_id)
-    result = paginate(call.session, stmt, page=call.query.page, limit=call.query.limit,
-                      order=parse_order(call.query.order, {"createdAt": staff.StaffUser.created_at,
-                                                           "email": staff.StaffUser.email}))
-    return ok(s.StaffUserPage(total_count=result.total, page=result.page, limit=result.limit,
-                              results=[_user_out(u) for u in result.items]).dump())
+    return page_response(call, stmt, s.StaffUserPage, _user_out,
+                         orders={"createdAt": staff.StaffUser.created_at, "email": staff.StaffUser.email})
 
 
 @endpoint(f"{ORG}/users", "POST", role="users:write", body=s.StaffUserIn, response=s.StaffUserEnvelope, status=201,
@@ -74,13 +67,10 @@ def create_user(call: Call):
           summary="Every write by staff or the API, newest first")
 def audit_log(call: Call):
     stmt = select(AuditEntry).where(AuditEntry.organization_id == call.organization_id)
-    result = paginate(call.session, stmt, page=call.query.page, limit=call.query.limit,
-                      order=parse_order(call.query.order, {"createdAt": AuditEntry.created_at, "id": AuditEntry.id},
-                                        "id,desc"))
-    return ok(s.AuditPage(total_count=result.total, page=result.page, limit=result.limit, results=[
-        s.AuditOut(id=e.id, actor_kind=e.actor_kind, actor_id=e.actor_id, actor_label=e.actor_label,
-                   action=e.action, target_type=e.target_type, target_id=e.target_id, details=e.details,
-                   created_at=e.created_at) for e in result.items]).dump())
+    return page_response(call, stmt, s.AuditPage, lambda e: s.AuditOut(
+        id=e.id, actor_kind=e.actor_kind, actor_id=e.actor_id, actor_label=e.actor_label, action=e.action,
+        target_type=e.target_type, target_id=e.target_id, details=e.details, created_at=e.created_at),
+        orders={"createdAt": AuditEntry.created_at, "id": AuditEntry.id}, default="id,desc")
 
 
 def _require_grantable(call: Call, roles) -> None:
