@@ -34,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -50,6 +51,8 @@ sys.path.insert(0, str(BENCH))
 PAGES = 50          # pages drawn at random for the 20-row page scenarios (the first 1,000 members)
 RANGE_DAYS = 30
 WRK_TIMEOUT_S = 30  # a slow report request counts as slow, not as a socket timeout
+REQUESTS_PER_RUN = 8  # a run lasts at least this many times one request (up to MAX_DURATION_S)
+MAX_DURATION_S = 30
 
 
 # --- scenarios ---------------------------------------------------------------------------------------------------
@@ -71,6 +74,8 @@ class Scenario:
     portal: Side | None
     bare: Side
     note: str = ""
+    duration: float = 0.0
+    alone: dict = field(default_factory=dict)  # label -> seconds for one request with nothing else running
     results: dict = field(default_factory=lambda: {"portal": [], "bare": []})
 
 
@@ -224,18 +229,26 @@ def wrk(url: str, script: Path, args, duration: float) -> Run:
 
 # --- servers -----------------------------------------------------------------------------------------------------
 
-def settle(base: str, path: str) -> None:
+def settle(base: str, path: str, workers: int) -> None:
     """Wait until the server has worked off what wrk left queued when it stopped.
 
-    Sync workers still answer requests that were accepted before wrk closed its
-    connections; a slow scenario would otherwise steal time from the next run.
-    A request sent now is answered after that backlog.
+    Sync workers still answer the requests wrk sent before it closed its
+    connections; a slow scenario would otherwise steal time (and the SQLite lock)
+    from the next run. One probe per worker, sent together, queue behind that
+    backlog; when all are answered, every worker has finished its share.
     """
-    try:
-        with urllib.request.urlopen(base + path, timeout=300) as response:
-            response.read()
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        pass
+    def probe():
+        try:
+            with urllib.request.urlopen(base + path, timeout=600) as response:
+                response.read()
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+
+    threads = [threading.Thread(target=probe) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 def free_port() -> int:
@@ -302,43 +315,67 @@ class Servers:
         self.procs.clear()
 
 
-SAMPLE_LUA = r"""
-response = function(status, headers, body)
-  local f = io.open(%(path)s .. ".part", "w")
-  f:write(status, "\n", body)
+CAPTURE_LUA = r"""
+local render = request
+request = function()
+  local raw = render()
+  local f = io.open(%(path)s .. ".part", "wb")
+  f:write(raw)
   f:close()
   os.rename(%(path)s .. ".part", %(path)s)
-  wrk.thread:stop()
+  return raw
 end
 """
 
 
-def sample(base: str, side: Side, script_text: str, scratch: Path, args, name: str) -> None:
-    """The scenario's first request, through wrk and the same script, checked: the right status and a
-    plausible body, or the numbers would measure error pages."""
-    answer = scratch / "sample.txt"
-    answer.unlink(missing_ok=True)
-    script = scratch / "sample.lua"
-    script.write_text(script_text + SAMPLE_LUA % {"path": lua_string(str(answer))})
-    command = ["wrk", "-t1", "-c1", f"-d{WRK_TIMEOUT_S}s", f"--timeout={WRK_TIMEOUT_S}s", "-s", str(script), base]
-    # wrk runs for its whole duration even after thread:stop(): end it once the answer is written.
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + WRK_TIMEOUT_S + 5
-        while proc.poll() is None and time.monotonic() < deadline and not answer.exists():
-            time.sleep(0.05)
-    finally:
-        proc.kill()
-        proc.wait()
-    if not answer.exists():
-        raise RuntimeError(f"{name}: no response within {WRK_TIMEOUT_S} s")
-    status, _, payload = answer.read_text().partition("\n")
-    if int(status) != side.expect:
-        raise RuntimeError(f"{name}: {side.method} answered {status}, expected {side.expect}: {payload[:500]}")
+def first_request(script_text: str, scratch: Path) -> bytes:
+    """The raw HTTP request the scenario's script sends first, rendered by wrk's own Lua.
+
+    wrk talks to a socket that listens but never reads, so the request reaches no server.
+    """
+    captured = scratch / "request.bin"
+    captured.unlink(missing_ok=True)
+    script = scratch / "capture.lua"
+    script.write_text(script_text + CAPTURE_LUA % {"path": lua_string(str(captured))})
+    with socket.socket() as sink:
+        sink.bind(("127.0.0.1", 0))
+        sink.listen(4)
+        url = f"http://127.0.0.1:{sink.getsockname()[1]}"
+        proc = subprocess.Popen(["wrk", "-t1", "-c1", "-d10s", "-s", str(script), url],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 10
+            while proc.poll() is None and time.monotonic() < deadline and not captured.exists():
+                time.sleep(0.01)
+        finally:
+            proc.kill()
+            proc.wait()
+    if not captured.exists():
+        raise RuntimeError("wrk did not render a request from the scenario's script")
+    return captured.read_bytes()
+
+
+def sample(base: str, side: Side, script_text: str, scratch: Path, name: str) -> float:
+    """Send the scenario's first request alone and check it: the right status and a plausible body, or the
+    numbers would measure error pages. Returns how long it took (seconds), with nothing else running."""
+    raw = first_request(script_text, scratch)
+    host, port = base.rsplit("/", 1)[-1].split(":")
+    with socket.create_connection((host, int(port)), timeout=WRK_TIMEOUT_S * 4) as conn:
+        started = time.perf_counter()
+        conn.sendall(raw)
+        chunks = []
+        while chunk := conn.recv(65536):  # sync workers close the connection after the response
+            chunks.append(chunk)
+        elapsed = time.perf_counter() - started
+    head, _, payload = b"".join(chunks).partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1]) if head else 0
+    if status != side.expect:
+        raise RuntimeError(f"{name}: {side.method} answered {status}, expected {side.expect}: {payload[:500]!r}")
     if side.check is not None:
         complaint = side.check(json.loads(payload))
         if complaint:
             raise RuntimeError(f"{name}: {complaint}")
+    return elapsed
 
 
 # --- the machine and the record ----------------------------------------------------------------------------------
@@ -378,6 +415,10 @@ def fmt_rps(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
 
 
+def fmt_ratio(value: float) -> str:
+    return f"{value:.2f}" if value >= 0.1 else f"{value:.2g}"
+
+
 def fmt_ms(value: float) -> str:
     if value != value:  # nan
         return "?"
@@ -397,7 +438,8 @@ def table(results: list[Scenario]) -> str:
                     f"{fmt_ms(statistics.median(r.p99_ms for r in bare))}")
         if portal:
             ratios = [p.rps / b.rps for p, b in zip(portal, bare) if b.rps]
-            ratio = f"{statistics.median(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f})" if ratios else "?"
+            ratio = (f"{fmt_ratio(statistics.median(ratios))} ({fmt_ratio(min(ratios))}–{fmt_ratio(max(ratios))})"
+                     if ratios else "?")
             portal_rps = fmt_rps(statistics.median(r.rps for r in portal))
             portal_lat = (f"{fmt_ms(statistics.median(r.p50_ms for r in portal))} / "
                           f"{fmt_ms(statistics.median(r.p99_ms for r in portal))}")
@@ -409,12 +451,14 @@ def table(results: list[Scenario]) -> str:
     return "\n".join(lines)
 
 
-def service_time(scenario: Scenario, workers: int) -> str:
-    """For bare-only rows: the time one request takes, since p50 under 16 connections is mostly queueing."""
-    if scenario.portal is not None or not scenario.results["bare"]:
-        return ""
-    rps = statistics.median(r.rps for r in scenario.results["bare"])
-    return f" (≈ {workers / rps * 1000:,.0f} ms per request: {workers} workers ÷ req/s)" if rps else ""
+def longer(scenario: Scenario, args) -> str:
+    return f"; runs of {scenario.duration:g} s (slow requests)" if scenario.duration > args.duration else ""
+
+
+def alone(scenario: Scenario) -> str:
+    """One request with the server otherwise idle: what a single user waits, without queueing."""
+    parts = [f"{label} {fmt_ms(seconds * 1000)} ms" for label, seconds in scenario.alone.items()]
+    return f"; one request alone: {', '.join(parts)}" if parts else ""
 
 
 def record(text: str) -> None:
@@ -477,7 +521,7 @@ def parse_args(argv):
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--batch-items", type=int, default=100)
+    parser.add_argument("--batch-items", type=int, default=20, help="items per bulk request")
     parser.add_argument("--only", help="run only scenarios whose name contains this text")
     parser.add_argument("--database-url", help="a PostgreSQL database whose name contains 'bench' (reseeded)")
     parser.add_argument("--reseed", action="store_true", help="seed again even when a matching file exists")
@@ -529,14 +573,19 @@ def main(argv=None) -> int:
                     script = scripts / f"{label}-{n}.lua"
                     script.write_text(lua_script(side, headers, seed=1000 + n, run_id=f"{run_id}-{n}"))
                     paths[label, n] = script
-                sample(base, side, paths[label, 0].read_text(), scripts, args, f"{scenario.name} ({label})")
                 if args.warmup > 0:
                     wrk(base, paths[label, 0], args, args.warmup)
-                settle(base, idle[label])
+                    settle(base, idle[label], args.workers)
+                probe = lua_script(side, headers, seed=999, run_id=f"{run_id}-sample")
+                scenario.alone[label] = sample(base, side, probe, scripts, f"{scenario.name} ({label})")
+                settle(base, idle[label], args.workers)
+            slowest = max(scenario.alone.values())
+            # A run should see many requests finish: slow scenarios run longer (the same for both sides).
+            scenario.duration = min(MAX_DURATION_S, max(args.duration, round(REQUESTS_PER_RUN * slowest)))
             for n in range(1, args.pairs + 1):
                 for label, _side, base, _headers in sides:
-                    run = wrk(base, paths[label, n], args, args.duration)
-                    settle(base, idle[label])
+                    run = wrk(base, paths[label, n], args, scenario.duration)
+                    settle(base, idle[label], args.workers)
                     scenario.results[label].append(run)
                     print(f"  {scenario.name:<32} {label:<6} pair {n}: {fmt_rps(run.rps):>8} req/s  "
                           f"p50 {fmt_ms(run.p50_ms)} ms  p99 {fmt_ms(run.p99_ms)} ms"
@@ -548,8 +597,7 @@ def main(argv=None) -> int:
     result = table(chosen)
     print(result)
     for scenario in chosen:
-        if scenario.portal is None and service_time(scenario, args.workers):
-            print(f"{scenario.name}:{service_time(scenario, args.workers)}")
+        print(f"{scenario.name}{alone(scenario)}{longer(scenario, args)}")
     if not args.no_record:
         load_after = os.getloadavg()
         mode = "quick" if args.quick else "default"
@@ -567,7 +615,8 @@ def main(argv=None) -> int:
         ]
         if args.note:
             lines.append(f"- Note: {args.note}")
-        lines += [""] + [f"- {s.name}: {s.note}{service_time(s, args.workers)}" for s in chosen] + ["", result]
+        lines += [""] + [f"- {s.name}: {s.note}{longer(s, args)}{alone(s)}" for s in chosen]
+        lines += ["", result]
         record("\n".join(lines))
         print(f"\nrecorded in {RESULTS.relative_to(ROOT)}", file=sys.stderr)
     return 0
