@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 19:35:03.612003
+Create Date: 2026-11-23 21:03:59.259387
 """
 from alembic import op
 import sqlalchemy as sa
@@ -450,6 +450,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('ledger_account_id', 'member_id', name=op.f('uq_wallets_ledger_account_id_member_id'))
     )
     with op.batch_alter_table('wallets', schema=None) as batch_op:
+        batch_op.create_index('ix_wallets_account_kind', ['ledger_account_id', 'kind'], unique=False)
         batch_op.create_index(batch_op.f('ix_wallets_member_id'), ['member_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_wallets_organization_id'), ['organization_id'], unique=False)
         batch_op.create_index('uq_wallets_system_kind', ['ledger_account_id', 'kind'], unique=True, sqlite_where=sa.text("kind <> 'member'"), postgresql_where=sa.text("kind <> 'member'"))
@@ -562,6 +563,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('ledger_transactions', schema=None) as batch_op:
         batch_op.create_index('ix_ledger_transactions_account_created', ['ledger_account_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_ledger_transactions_account_event_date', ['ledger_account_id', 'external_event_date'], unique=False)
         batch_op.create_index(batch_op.f('ix_ledger_transactions_from_wallet_id'), ['from_wallet_id'], unique=False)
         batch_op.create_index('ix_ledger_transactions_org_key', ['organization_id', 'system_unique_key'], unique=False)
         batch_op.create_index(batch_op.f('ix_ledger_transactions_set_id'), ['set_id'], unique=False)
@@ -967,6 +969,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_ledger_transactions_set_id'))
         batch_op.drop_index('ix_ledger_transactions_org_key')
         batch_op.drop_index(batch_op.f('ix_ledger_transactions_from_wallet_id'))
+        batch_op.drop_index('ix_ledger_transactions_account_event_date')
         batch_op.drop_index('ix_ledger_transactions_account_created')
 
     op.drop_table('ledger_transactions')
@@ -983,6 +986,7 @@ def downgrade() -> None:
         batch_op.drop_index('uq_wallets_system_kind', sqlite_where=sa.text("kind <> 'member'"), postgresql_where=sa.text("kind <> 'member'"))
         batch_op.drop_index(batch_op.f('ix_wallets_organization_id'))
         batch_op.drop_index(batch_op.f('ix_wallets_member_id'))
+        batch_op.drop_index('ix_wallets_account_kind')
 
     op.drop_table('wallets')
     with op.batch_alter_table('referral_programs', schema=None) as batch_op:
