@@ -59,8 +59,9 @@ CITIES = [("Berlin", "10115"), ("Hamburg", "20095"), ("MÃ¼nchen", "80331"), ("KÃ
 
 
 def schema_fingerprint() -> str:
-    """Changes when any table or column changes, so a seeded file from an older schema is not reused."""
-    shape = sorted((t.name, sorted(c.name for c in t.columns)) for t in metadata.tables.values())
+    """Changes when any table, column or index changes, so a seeded file from an older schema is not reused."""
+    shape = sorted((t.name, sorted(c.name for c in t.columns), sorted(i.name for i in t.indexes))
+                   for t in metadata.tables.values())
     return hashlib.sha256(json.dumps(shape).encode()).hexdigest()[:16]
 
 
