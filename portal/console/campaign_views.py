@@ -15,7 +15,7 @@ from ..domain.pagination import paginate
 from ..extensions import db
 from . import bp, navigation
 from .campaign_forms import ActionForm, ActionStatusForm, CampaignForm, SimulateForm
-from .rendering import attach_error, page_arg, render_page_or_fragment
+from .rendering import attach_error, commit_or_attach, page_arg, render_page_or_fragment
 
 navigation.register("Campaigns", "console.campaign_list", "campaigns:read", "console.campaign_")
 
@@ -50,14 +50,10 @@ def campaign_new():
     session = db.session
     form = CampaignForm().with_choices(*_choices(session))
     if form.validate_on_submit():
-        try:
-            campaign = campaigns.create_campaign(session, current_user.organization_id, code=form.code.data,
-                                                 name=form.name.data, actor=current_user.actor(), **form.fields())
-        except DomainError as error:
-            session.rollback()
-            attach_error(form, error, CAMPAIGN_FIELDS)
-        else:
-            session.commit()
+        done, campaign = commit_or_attach(form, lambda: campaigns.create_campaign(
+            session, current_user.organization_id, code=form.code.data, name=form.name.data,
+            actor=current_user.actor(), **form.fields()), CAMPAIGN_FIELDS)
+        if done:
             flash(f"Campaign {campaign.code} created. Now add its actions.", "success")
             return redirect(url_for("console.campaign_detail", campaign_id=campaign.id))
     return render_template("console/campaigns/form.html", form=form, campaign=None), \
@@ -80,14 +76,10 @@ def campaign_edit(campaign_id: int):
     if request.method == "GET":
         form.fill(campaign)
     elif form.validate_on_submit():
-        try:
-            campaigns.update_campaign(session, campaign, actor=current_user.actor(), name=form.name.data.strip(),
-                                      **form.fields())
-        except DomainError as error:
-            session.rollback()
-            attach_error(form, error, CAMPAIGN_FIELDS)
-        else:
-            session.commit()
+        done, _ = commit_or_attach(form, lambda: campaigns.update_campaign(
+            session, campaign, actor=current_user.actor(), name=form.name.data.strip(), **form.fields()),
+            CAMPAIGN_FIELDS)
+        if done:
             flash("Campaign saved.", "success")
             return redirect(url_for("console.campaign_detail", campaign_id=campaign.id))
     form.code.render_kw = {"readonly": True}

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from ..auth import staff_required
 from ..domain import members, referrals
 from ..domain.coupons.books import fits_id
-from ..domain.errors import DomainError, NotFound
+from ..domain.errors import NotFound
 from ..domain.ledger import LedgerAccount
 from ..domain.members import CARDCODE
 from ..domain.pagination import paginate
@@ -24,7 +24,7 @@ from ..extensions import db, htmx
 from . import bp, navigation
 from .engagement_forms import CODE_FIELDS, PROGRAM_FIELDS, ActiveForm, ProgramForm, ReferralCodeForm
 from .mission_views import engagement_choices
-from .rendering import attach_error, page_arg, render_page_or_fragment
+from .rendering import commit_or_attach, page_arg, render_page_or_fragment
 
 navigation.register("Referrals", "console.referral_list", "campaigns:read", "console.referral_")
 
@@ -52,14 +52,9 @@ def referral_new():
     session = db.session
     form = ProgramForm().with_choices(*engagement_choices())
     if form.validate_on_submit():
-        try:
-            program = referrals.create_program(session, current_user.organization_id, actor=current_user.actor(),
-                                               **form.fields())
-        except DomainError as error:
-            session.rollback()
-            attach_error(form, error, PROGRAM_FIELDS)
-        else:
-            session.commit()
+        done, program = commit_or_attach(form, lambda: referrals.create_program(
+            session, current_user.organization_id, actor=current_user.actor(), **form.fields()), PROGRAM_FIELDS)
+        if done:
             flash(f"Referral programme {program.name} created.", "success")
             return redirect(url_for("console.referral_detail", program_id=program.id))
     return render_template("console/referrals/form.html", form=form, program=None), \
@@ -84,13 +79,9 @@ def referral_edit(program_id: int):
     if request.method == "GET":
         form.fill(program)
     elif form.validate_on_submit():
-        try:
-            referrals.update_program(session, program, actor=current_user.actor(), **form.changes(program))
-        except DomainError as error:
-            session.rollback()
-            attach_error(form, error, PROGRAM_FIELDS)
-        else:
-            session.commit()
+        done, _ = commit_or_attach(form, lambda: referrals.update_program(
+            session, program, actor=current_user.actor(), **form.changes(program)), PROGRAM_FIELDS)
+        if done:
             flash(f"{program.name} saved.", "success")
             return redirect(url_for("console.referral_detail", program_id=program.id))
     form.with_choices(*engagement_choices(), current_event=program.event_type)
@@ -119,15 +110,14 @@ def referral_add_code(program_id: int):
     program = _program(program_id)
     form = ReferralCodeForm(prefix="code")
     if form.validate_on_submit():
-        try:
+        def give_code():
             member = _find_member(form.member.data.strip())
-            code = referrals.create_code(session, program, member, actor=current_user.actor(),
-                                         code=(form.code.data or "").strip() or None)
-        except DomainError as error:
-            session.rollback()
-            attach_error(form, error, CODE_FIELDS)
-        else:
-            session.commit()
+            return member, referrals.create_code(session, program, member, actor=current_user.actor(),
+                                                 code=(form.code.data or "").strip() or None)
+
+        done, given = commit_or_attach(form, give_code, CODE_FIELDS)
+        if done:
+            member, code = given
             flash(f"Code {code.code} given to {member.display_name}.", "success")
             return redirect(url_for("console.referral_detail", program_id=program.id))
     return render_template("console/referrals/detail.html", **_detail_context(program, code_form=form)), 422

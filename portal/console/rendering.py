@@ -9,7 +9,7 @@ from flask import make_response, render_template, request
 from flask_wtf import FlaskForm
 
 from ..domain.errors import DomainError
-from ..extensions import htmx
+from ..extensions import db, htmx
 
 
 def wants_fragment() -> bool:
@@ -38,6 +38,19 @@ def attach_error(form: FlaskForm, error: DomainError, fields: dict[str, str] | N
         field.errors = [*field.errors, error.message]
     else:
         form.form_errors.append(error.message)
+
+
+def commit_or_attach(form: FlaskForm, action, fields: dict[str, str] | None = None):
+    """Run one domain call for a submitted form: commit and return (True, its result); on a
+    DomainError roll back, show the error on the form field it names and return (False, None)."""
+    try:
+        result = action()
+    except DomainError as error:
+        db.session.rollback()
+        attach_error(form, error, fields)
+        return False, None
+    db.session.commit()
+    return True, result
 
 
 def safe_next(target: str | None) -> str | None:

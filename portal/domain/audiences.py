@@ -121,7 +121,7 @@ def member_audiences(session: Session, member, member_ctx: dict[str, Any] | None
             ctx = {"member": {**(member_ctx or member_context(session, member, with_audiences=False)),
                               "audiences": []}}
         try:
-            if rules.matches(rules.parse(audience.rule or "false"), ctx):
+            if rules.matches(rules.compiled(audience.rule or "false"), ctx):
                 found.append(audience)
         except rules.RuleEvaluationError:
             continue
@@ -135,7 +135,7 @@ def member_count(session: Session, audience: Audience, *, sample_limit: int = 50
     from .context import member_context
     from .members import Member
 
-    ast = rules.parse(audience.rule or "false")
+    ast = rules.compiled(audience.rule or "false")
     count = 0
     for member in session.scalars(select(Member).where(Member.organization_id == audience.organization_id,
                                                        Member.erased_at.is_(None)).limit(sample_limit)):

@@ -402,7 +402,7 @@ def _run_actions(session, campaign, event, context, evaluation, actor, dry_run) 
         if action.status != RUNNING:
             continue
         try:
-            passed = all(rules.matches(rules.parse(text), context) for text in action.rules)
+            passed = all(rules.matches(rules.compiled(text), context) for text in action.rules)
         except rules.RuleEvaluationError as error:
             evaluation.errors.append({"campaignId": campaign.id, "actionId": action.id, "error": str(error)})
             if action.abort_on_error:

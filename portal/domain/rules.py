@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -100,6 +101,12 @@ def parse(source: str) -> dict:
     if len(source) > MAX_LENGTH:
         raise RuleSyntaxError(f"The expression is longer than {MAX_LENGTH} characters", 1, MAX_LENGTH)
     return _Parser(tokenize(source)).parse()
+
+
+@lru_cache(maxsize=4096)
+def compiled(source: str) -> dict:
+    """parse() remembered per text, for evaluating stored rules on every event. Callers must not mutate the AST."""
+    return parse(source)
 
 
 class _Parser:

@@ -31,7 +31,6 @@ from .views import _current_locale, _org_name, current_member, member_required, 
 
 HISTORY_PAGE_SIZE = 10
 MAX_HELD_PAGES = 20  # 2,000 coupons: far more than a member holds; the page stays bounded
-CURRENT_STATES = (AVAILABLE, UPCOMING)
 TYPE_LABELS = {coupons.DISCOUNT: _l("Discount"), coupons.REWARD: _l("Reward"),
                coupons.EXTRAPOINT: _l("Extra points"), coupons.MULTIPLIER: _l("Points multiplier")}
 STATE_LABELS = {AVAILABLE: _l("Ready to use"), UPCOMING: _l("Not valid yet"), coupons.USED: _l("Used"),
@@ -130,8 +129,8 @@ def coupons_page():
     page_number = max(request.args.get("page", 0, type=int), 0)
     locale = _current_locale()
     held = _all_held(session, member)
-    current = [c for c in held if c.state in CURRENT_STATES]
-    history = [c for c in held if c.state not in CURRENT_STATES]
+    current = [c for c in held if c.current]
+    history = [c for c in held if not c.current]
     context = {"tab": tab, "current_count": len(current), "history_count": len(history), "locale": locale,
                "fragment": bool(htmx) and not htmx.history_restore_request}
     if tab == "current":
@@ -323,11 +322,11 @@ def _coupon_context(member: members.Member, held: coupons.MemberCoupon, *, inlin
     book = held.book
     locale = _current_locale()
     till_code = None
-    if held.state in CURRENT_STATES and not book.is_automatic:
+    if held.current and not book.is_automatic:
         till_code = held.code or members.card_code_of(session, member.id)
     context = {"held": held, "book": book, "texts": coupons.texts(book, locale), "till_code": till_code,
                "own_code": bool(held.code), "org_name": _org_name(member.organization_id),
-               "member_name": member.display_name, "current": held.state in CURRENT_STATES}
+               "member_name": member.display_name, "current": held.current}
     if till_code and inline_svg:
         # Codes are letters, digits, - and _ (portal/domain/coupons/codes.py): Code128 draws them all.
         if held.code:

@@ -101,8 +101,8 @@ def test_campaign_crud_and_validation(api, session, org):
     got = api.get(f"/campaigns/{campaign_id}").json["campaign"]
     assert got["daysOfWeek"] == ["saturday"] and got["tierIds"] == [gold.id] and len(got["actions"]) == 1
     r = api.patch(f"/campaigns/{campaign_id}", json={"active": False, "minSpend": 20})
-    assert r.json["campaign"]["active"] is False and r.json["campaign"]["minSpend"] == "20.00" or \
-        float(r.json["campaign"]["minSpend"]) == 20
+    assert r.json["campaign"]["active"] is False
+    assert float(r.json["campaign"]["minSpend"]) == 20
     assert api.post("/campaigns", json={"code": "EARN", "name": "Dup"}).status_code == 409
     assert api.post("/campaigns", json={"code": "X", "name": "X", "timezone": "Mars/Olympus"}).status_code == 422
     assert api.post("/campaigns", json={"code": "Y", "name": "Y", "tierIds": [999999]}).status_code == 404

@@ -39,6 +39,11 @@ class MemberCoupon:
     def usable(self) -> bool:
         return self.state == AVAILABLE and self.activated is not False
 
+    @property
+    def current(self) -> bool:
+        """Still to come or usable now; otherwise it belongs to the member's history (used, expired, withdrawn)."""
+        return self.state in (AVAILABLE, UPCOMING)
+
 
 @dataclass
 class BookOffer:
