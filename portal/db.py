@@ -4,6 +4,24 @@ SQLite: WAL, foreign keys, a busy timeout, and every transaction begins with
 BEGIN IMMEDIATE so that read-then-write sequences never fail with SQLITE_BUSY
 half way (the pysqlite recipe from the SQLAlchemy documentation).
 PostgreSQL: READ COMMITTED with conditional updates and row locks in the domain.
+
+The unit of work, the same for every face:
+- One request (or one CLI command, one worker job batch) is one transaction,
+  committed once at the edge; any error rolls all of it back. The domain only
+  flushes and never commits.
+- API: the `endpoint` decorator in `api/core.py` commits after a writing handler
+  returns. Handlers never commit.
+- Console and member portal: a view runs its domain calls inside
+  `with db.transaction():`, or through the form-submit helper built on it
+  (`portal/forms.py: submit`), which also puts a domain error on its form field.
+  Views never call `session.commit()` themselves.
+- CLI commands and worker jobs: `with db.transaction():` per command or batch.
+
+The one exception, `Database.record_despite_failure`: a refusal that must be
+remembered although the request fails (a failed login, a wrong coupon code
+counted by the throttle) is written in its own short transaction after the
+request's work has been rolled back. Used by the console and portal logins and
+by code redemption (API and portal).
 """
 from __future__ import annotations
 
@@ -76,6 +94,13 @@ class Database:
         except BaseException:
             session.rollback()
             raise
+
+    def record_despite_failure(self, record) -> None:
+        """Roll back the request's work, then commit `record(session)` on its own (see the module docstring)."""
+        session = self.session()
+        session.rollback()
+        with self.transaction() as fresh:
+            record(fresh)
 
 
 def new_session(engine: Engine) -> Session:

@@ -125,16 +125,16 @@ def _load_coupons(session: Session, organization_id: int, actor) -> None:
 
 def _load_missions_and_referrals(session: Session, organization_id: int, actor) -> None:
     """A stamp card, a monthly weekend mission, a review mission on a custom event, and a referral programme."""
-    from .domain import engine, loyalty_events, missions, referrals
+    from .domain import earning, custom_events, missions, referrals
     from .domain.members import Member
 
-    loyalty_events.create_event_type(session, organization_id, name="app-review-written", actor=actor,
+    custom_events.create_event_type(session, organization_id, name="app-review-written", actor=actor,
                                      description="The member reviewed the app in a store")
     card = missions.create_mission(session, organization_id, actor=actor, name="Coffee card", kind="stampcard",
-                                   code="COFFEE-CARD", event_type=engine.PURCHASE_CONFIRMED, goal_count=8,
+                                   code="COFFEE-CARD", event_type=earning.PURCHASE_CONFIRMED, goal_count=8,
                                    points_on_completion=200, description="A stamp per purchase; the 8th pays 200")
     missions.create_mission(session, organization_id, actor=actor, name="Weekend explorer", code="WEEKENDS",
-                            event_type=engine.PURCHASE_CONFIRMED, goal_count=3, points_on_completion=150,
+                            event_type=earning.PURCHASE_CONFIRMED, goal_count=3, points_on_completion=150,
                             matcher='order.weekday in ["saturday", "sunday"]', repetition_period="month",
                             period_limit=1, description="Three weekend purchases in a month")
     missions.create_mission(session, organization_id, actor=actor, name="Review us", code="REVIEW",
@@ -142,7 +142,7 @@ def _load_missions_and_referrals(session: Session, organization_id: int, actor) 
                             points_on_completion=50)
     program = referrals.create_program(session, organization_id, actor=actor, name="Bring a friend",
                                        referrer_points=250, referred_points=100, max_referrals_per_member=10,
-                                       event_type=engine.PURCHASE_CONFIRMED)
+                                       event_type=earning.PURCHASE_CONFIRMED)
     first, second = session.scalars(select(Member).where(Member.organization_id == organization_id)
                                     .order_by(Member.id).limit(2)).all()
     missions.increment(session, first, card, 5, actor=actor)

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints, field_validator
 
-from ..domain import loyalty_events
-from ..domain.events import OutboxEvent
-from ..domain.loyalty_events import EventType
+from ..domain import custom_events
+from ..domain.outbox import OutboxEvent
+from ..domain.custom_events import EventType
 from ..domain.pagination import paginate, parse_order
 from . import schemas as s
 from . import serializers as out
@@ -110,18 +110,18 @@ def event_type_out(t: EventType) -> EventTypeOut:
           tag="Events", summary="Custom loyalty event types (and the names of the built-in ones)")
 def list_event_types(call: Call):
     q: EventTypeQuery = call.query
-    result = paginate(call.session, loyalty_events.list_query(call.organization_id, active=q.active), page=q.page,
+    result = paginate(call.session, custom_events.list_query(call.organization_id, active=q.active), page=q.page,
                       limit=q.limit, order=parse_order(q.order, TYPE_ORDER))
     return ok(EventTypePage(total_count=result.total, page=result.page, limit=result.limit,
                             results=[event_type_out(t) for t in result.items],
-                            builtin_event_types=list(loyalty_events.BUILT_IN_EVENT_TYPES)).dump())
+                            builtin_event_types=list(custom_events.BUILT_IN_EVENT_TYPES)).dump())
 
 
 @endpoint(f"{ORG}/event-types", "POST", role="campaigns:write", body=EventTypeIn, response=EventTypeEnvelope,
           status=201, tag="Events", summary="Create a custom event type that integrations can track")
 def create_event_type(call: Call):
     b: EventTypeIn = call.body
-    event_type = loyalty_events.create_event_type(call.session, call.organization_id, name=b.name,
+    event_type = custom_events.create_event_type(call.session, call.organization_id, name=b.name,
                                                   description=b.description, active=b.active, actor=call.actor)
     return ok(EventTypeEnvelope(event_type=event_type_out(event_type)).dump(), 201)
 
@@ -130,14 +130,14 @@ def create_event_type(call: Call):
           summary="Get a custom event type by its name")
 def get_event_type(call: Call, name: str):
     return ok(EventTypeEnvelope(event_type=event_type_out(
-        loyalty_events.get_event_type(call.session, call.organization_id, name))).dump())
+        custom_events.get_event_type(call.session, call.organization_id, name))).dump())
 
 
 @endpoint(f"{ORG}/event-types/<name>", "PATCH", role="campaigns:write", body=EventTypeUpdate,
           response=EventTypeEnvelope, tag="Events", summary="Change an event type's description or active flag")
 def update_event_type(call: Call, name: str):
-    event_type = loyalty_events.get_event_type(call.session, call.organization_id, name)
-    loyalty_events.update_event_type(call.session, event_type, actor=call.actor, description=call.body.description,
+    event_type = custom_events.get_event_type(call.session, call.organization_id, name)
+    custom_events.update_event_type(call.session, event_type, actor=call.actor, description=call.body.description,
                                      active=call.body.active)
     return ok(EventTypeEnvelope(event_type=event_type_out(event_type)).dump())
 
@@ -148,7 +148,7 @@ def update_event_type(call: Call, name: str):
 def track(call: Call):
     b: TrackIn = call.body
     member = resolve_member(call, str(b.member_id))
-    tracked = loyalty_events.track_event(call.session, member, b.event_type, b.payload, actor=call.actor,
+    tracked = custom_events.track_event(call.session, member, b.event_type, b.payload, actor=call.actor,
                                          system_unique_key=b.system_unique_key,
                                          external_event_date=b.external_event_date, description=b.description,
                                          tags=b.tags)
@@ -162,10 +162,10 @@ def track(call: Call):
 def member_events(call: Call, memberId: str):
     member = resolve_member(call, memberId)
     q: FeedQuery = call.query
-    stmt = loyalty_events.feed_query(call.organization_id, member.id, event_type=q.event_type,
+    stmt = custom_events.feed_query(call.organization_id, member.id, event_type=q.event_type,
                                      from_created_at=q.from_created_at, to_created_at=q.to_created_at)
     result = paginate(call.session, stmt, page=q.page, limit=q.limit, order=parse_order(q.order, FEED_ORDER))
     items = [FeedItemOut(id=e.id, event_type=e.event_type, member_id=e.member_id,
-                         summary=loyalty_events.summarise(e), payload=e.payload or {}, created_at=e.created_at)
+                         summary=custom_events.summarise(e), payload=e.payload or {}, created_at=e.created_at)
              for e in result.items]
     return ok(out.page(FeedPage, result, items))

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
-from ..domain import engine, members, referrals
+from ..domain import earning, members, referrals
 from ..domain.pagination import paginate, parse_order
 from ..domain.referrals import Referral, ReferralCode, ReferralProgram
 from . import schemas as s
@@ -27,7 +27,7 @@ REFERRAL_ORDER = {"createdAt": Referral.created_at, "id": Referral.id, "complete
 class ProgramIn(s.In):
     name: s.Name
     description: Annotated[str, StringConstraints(max_length=2000)] = ""
-    event_type: EventName = Field(engine.PURCHASE_CONFIRMED,
+    event_type: EventName = Field(earning.PURCHASE_CONFIRMED,
                                   description="The friend's qualifying event, e.g. member-purchase-order-confirmed "
                                               "(first confirmed purchase) or member-created (signup)")
     referrer_points: Points = 0

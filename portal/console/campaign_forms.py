@@ -8,7 +8,7 @@ from wtforms import (BooleanField, DateTimeLocalField, DecimalField, IntegerFiel
                      TextAreaField)
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp
 
-from ..domain import engine
+from ..domain import earning
 from ..domain.context import WEEKDAYS
 from .forms import RolesField as CheckboxesField
 
@@ -18,9 +18,9 @@ except ImportError:  # pragma: no cover
     def _Choice(value, label):
         return (value, label)
 
-EVENT_LABELS = {engine.PURCHASE_CONFIRMED: "Purchase confirmed", engine.MEMBER_CREATED: "Member created",
-                engine.COUPON_USED: "Coupon used", engine.REFERRAL_COMPLETED: "Referral completed",
-                engine.BIRTHDAY: "Birthday", engine.TIER_SET: "Tier changed"}
+EVENT_LABELS = {earning.PURCHASE_CONFIRMED: "Purchase confirmed", earning.MEMBER_CREATED: "Member created",
+                earning.COUPON_USED: "Coupon used", earning.REFERRAL_COMPLETED: "Referral completed",
+                earning.BIRTHDAY: "Birthday", earning.TIER_SET: "Tier changed"}
 
 
 def csv_list(text: str | None) -> list[str]:

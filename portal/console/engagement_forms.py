@@ -14,7 +14,7 @@ from wtforms import (BooleanField, DateTimeLocalField, HiddenField, IntegerField
                      TextAreaField, ValidationError)
 from wtforms.validators import AnyOf, InputRequired, Length, NumberRange, Optional
 
-from ..domain import engine, loyalty_events, missions, referrals
+from ..domain import earning, custom_events, missions, referrals
 from .campaign_forms import EVENT_LABELS, csv_list
 from .forms import _Choice
 
@@ -42,7 +42,7 @@ def event_choices(custom_types, current: str | None = None) -> dict[str, list]:
     """Built-in events and the organisation's active custom types, grouped; `current` stays choosable
     (an edited mission may listen to a type switched off since: the domain then says so on the field)."""
     builtin = [_Choice(name, f"{EVENT_LABELS[name]} ({name})" if name in EVENT_LABELS else name)
-               for name in loyalty_events.BUILT_IN_EVENT_TYPES]
+               for name in custom_events.BUILT_IN_EVENT_TYPES]
     custom = [_Choice(t.name, t.name) for t in custom_types if t.active]
     known = {c[0] if isinstance(c, tuple) else c.value for c in builtin + custom}
     if current and current not in known:
@@ -86,7 +86,7 @@ class MissionForm(FlaskForm):
     description = TextAreaField("Description", validators=[Optional(), Length(max=2000)])
     kind = SelectField("Shown as", default=missions.MISSION,
                        choices=[_Choice(k, label) for k, label in KIND_LABELS.items()])
-    event_type = SelectField("Counts this event", validate_choice=False, default=engine.PURCHASE_CONFIRMED,
+    event_type = SelectField("Counts this event", validate_choice=False, default=earning.PURCHASE_CONFIRMED,
                              validators=[InputRequired(), Length(min=3, max=100)])
     matcher = TextAreaField("Only events matching (optional rule)", validators=[Optional(), Length(max=4000)])
     goal_count = IntegerField("Goal (events to complete it)", validators=[
@@ -144,7 +144,7 @@ class MissionForm(FlaskForm):
 class ProgramForm(FlaskForm):
     name = StringField("Name", validators=[InputRequired(), Length(max=200)])
     description = TextAreaField("Description", validators=[Optional(), Length(max=2000)])
-    event_type = SelectField("The friend qualifies on", validate_choice=False, default=engine.PURCHASE_CONFIRMED,
+    event_type = SelectField("The friend qualifies on", validate_choice=False, default=earning.PURCHASE_CONFIRMED,
                              validators=[InputRequired(), Length(min=3, max=100)])
     referrer_points = IntegerField("Points for the referrer", default=0, validators=[
         InputRequired("Give a whole number (0 for none)"), NumberRange(0, referrals.MAX_POINTS)])

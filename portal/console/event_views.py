@@ -13,10 +13,10 @@ from flask import abort, flash, redirect, url_for
 from flask_login import current_user
 
 from ..auth import staff_required
-from ..domain import loyalty_events, missions
+from ..domain import custom_events, missions
 from ..domain.errors import DomainError
-from ..domain.events import OutboxEvent
-from ..domain.loyalty_events import EventType
+from ..domain.outbox import OutboxEvent
+from ..domain.custom_events import EventType
 from ..domain.members import Member
 from ..domain.pagination import paginate
 from ..extensions import db
@@ -43,7 +43,7 @@ def event_type_create():
     form = EventTypeForm()
     if form.validate_on_submit():
         try:
-            event_type = loyalty_events.create_event_type(session, current_user.organization_id,
+            event_type = custom_events.create_event_type(session, current_user.organization_id,
                                                           name=form.name.data.strip(), actor=current_user.actor(),
                                                           description=(form.description.data or "").strip())
         except DomainError as error:
@@ -60,22 +60,22 @@ def event_type_create():
 @staff_required("campaigns:write")
 def event_type_active(name: str):
     session = db.session
-    event_type = loyalty_events.get_event_type(session, current_user.organization_id, name)
+    event_type = custom_events.get_event_type(session, current_user.organization_id, name)
     form = ActiveForm()
     if not form.validate_on_submit():
         abort(400)
-    loyalty_events.update_event_type(session, event_type, actor=current_user.actor(), active=form.wanted)
+    custom_events.update_event_type(session, event_type, actor=current_user.actor(), active=form.wanted)
     session.commit()
     flash(f"{event_type.name} is now {'active' if event_type.active else 'inactive'}.", "success")
     return redirect(url_for("console.event_type_list"))
 
 
 def _list_page(form: EventTypeForm, status: int = 200):
-    stmt = loyalty_events.list_query(current_user.organization_id).order_by(EventType.name, EventType.id)
+    stmt = custom_events.list_query(current_user.organization_id).order_by(EventType.name, EventType.id)
     result = paginate(db.session, stmt, page=page_arg() - 1, limit=TYPES_PER_PAGE)
     return render_page_or_fragment("console/events/list.html", "console/events/_rows.html", status=status,
                                    result=result, form=form,
-                                   builtin=loyalty_events.BUILT_IN_EVENT_TYPES)
+                                   builtin=custom_events.BUILT_IN_EVENT_TYPES)
 
 
 # --- the member page's section --------------------------------------------------------------
@@ -113,10 +113,10 @@ def member_engagement(member: Member) -> MemberEngagement:
     if member.organization_id != current_user.organization_id:
         abort(404)
     progress = missions.member_missions(session, member, active_only=False)
-    latest = session.scalars(loyalty_events.feed_query(member.organization_id, member.id)
+    latest = session.scalars(custom_events.feed_query(member.organization_id, member.id)
                              .order_by(OutboxEvent.id.desc()).limit(FEED_LENGTH))
     return MemberEngagement(missions=[(p, standing(p)) for p in progress],
-                            feed=[FeedItem(e, loyalty_events.summarise(e)) for e in latest])
+                            feed=[FeedItem(e, custom_events.summarise(e)) for e in latest])
 
 
 @bp.context_processor

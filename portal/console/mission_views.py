@@ -13,7 +13,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from ..auth import staff_required
-from ..domain import loyalty_events, missions, rules
+from ..domain import custom_events, missions, rules
 from ..domain.base import utcnow
 from ..domain.coupons.books import fits_id
 from ..domain.errors import DomainError
@@ -185,8 +185,8 @@ def engagement_choices() -> tuple[list, list]:
     """(custom event types, points accounts) of the signed-in user's organisation."""
     session = db.session
     organization_id = current_user.organization_id
-    custom = list(session.scalars(loyalty_events.list_query(organization_id).order_by(
-        loyalty_events.EventType.name)))
+    custom = list(session.scalars(custom_events.list_query(organization_id).order_by(
+        custom_events.EventType.name)))
     accounts = list(session.scalars(select(LedgerAccount).where(
         LedgerAccount.organization_id == organization_id, LedgerAccount.is_currency.is_(False),
         LedgerAccount.active.is_(True)).order_by(LedgerAccount.id)))

@@ -28,7 +28,7 @@ from sqlalchemy import Boolean, ForeignKey, Numeric, String, UniqueConstraint, s
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import audit, engine, events, points, rules
+from . import audit, earning, outbox, points, rules
 from .actors import Actor
 from .base import Base, utcnow
 from .context import WEEKDAYS, event_context, time_context
@@ -54,7 +54,7 @@ class Campaign(Base):
     code: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(String(2000), default="")
-    event_type: Mapped[str] = mapped_column(String(100), default=engine.PURCHASE_CONFIRMED)
+    event_type: Mapped[str] = mapped_column(String(100), default=earning.PURCHASE_CONFIRMED)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     valid_from: Mapped[dt.datetime | None] = mapped_column(default=None)
     valid_to: Mapped[dt.datetime | None] = mapped_column(default=None)
@@ -234,10 +234,10 @@ def _apply_fields(session: Session, campaign: Campaign, fields: dict[str, Any]) 
             if program is None or program.organization_id != campaign.organization_id:
                 raise NotFound("Loyalty program not found", field="loyaltyProgramId")
         elif key == "event_type":
-            from . import loyalty_events
+            from . import custom_events
 
             # Built in, or a custom event type the organisation defined (same rule as for missions).
-            loyalty_events.require_known(session, campaign.organization_id, value or "", field="eventType")
+            custom_events.require_known(session, campaign.organization_id, value or "", field="eventType")
         setattr(campaign, key, value)
     if campaign.valid_from and campaign.valid_to and campaign.valid_to <= campaign.valid_from:
         raise ValidationFailed("validTo must be after validFrom", field="validTo")
@@ -345,8 +345,8 @@ def _positive_decimal(value: Any, field: str) -> Decimal:
 
 # --- evaluating -----------------------------------------------------------------------
 
-@engine.handler(10)
-def run_campaigns(session: Session, event: engine.LoyaltyEvent, evaluation: engine.Evaluation, *, actor: Actor,
+@earning.handler(10)
+def run_campaigns(session: Session, event: earning.LoyaltyEvent, evaluation: earning.Evaluation, *, actor: Actor,
                   dry_run: bool = False) -> None:
     """Apply every eligible campaign listening to the event's type."""
     campaigns = list(session.scalars(select(Campaign).where(
@@ -370,7 +370,7 @@ def eligible_spend(order, categories: list[str] | None = None) -> Decimal:
     return max(Decimal(spend), Decimal(0))
 
 
-def _eligible(session: Session, campaign: Campaign, event: engine.LoyaltyEvent, context: dict) -> bool:
+def _eligible(session: Session, campaign: Campaign, event: earning.LoyaltyEvent, context: dict) -> bool:
     moment = event.occurred_at
     if campaign.valid_from and moment < campaign.valid_from:
         return False
@@ -422,7 +422,7 @@ def _apply_effect(session, campaign, action, effect, event, evaluation, actor, d
     if kind == "award_points":
         requested = _award_amount(effect, event, evaluation, campaign)
         granted = _take_from_cap(session, campaign, event, requested, dry_run)
-        result = engine.Effect(type="award_points", points=granted, campaign_id=campaign.id, action_id=action.id,
+        result = earning.Effect(type="award_points", points=granted, campaign_id=campaign.id, action_id=action.id,
                                source=source, details={"requested": requested, "capped": requested - granted,
                                                        "mode": effect["mode"]})
         if granted > 0 and not dry_run:
@@ -446,7 +446,7 @@ def _apply_effect(session, campaign, action, effect, event, evaluation, actor, d
             tiers.set_tier(session, event.member.id, program, tier, actor=actor, expires_at=expires,
                            reason=f"campaign {campaign.code}")
             _record(session, campaign, action, event, "set_tier", 0, None)
-        evaluation.effects.append(engine.Effect(type="set_tier", campaign_id=campaign.id, action_id=action.id,
+        evaluation.effects.append(earning.Effect(type="set_tier", campaign_id=campaign.id, action_id=action.id,
                                                 source=source, details={"tierId": tier.id, "tierName": tier.name}))
     elif kind == "increment_mission":
         from . import missions
@@ -457,7 +457,7 @@ def _apply_effect(session, campaign, action, effect, event, evaluation, actor, d
                 produced = missions.increment(session, event.member, mission, effect["amount"], actor=actor,
                                               dry_run=dry_run)
         except DomainError as error:  # a paused or deleted mission does not spoil the purchase
-            evaluation.effects.append(engine.Effect(type="increment_mission", campaign_id=campaign.id,
+            evaluation.effects.append(earning.Effect(type="increment_mission", campaign_id=campaign.id,
                                                     action_id=action.id, source=source,
                                                     details={"missionId": effect["missionId"],
                                                              "refused": error.message}))
@@ -468,13 +468,13 @@ def _apply_effect(session, campaign, action, effect, event, evaluation, actor, d
         evaluation.effects.extend(produced)
     elif kind == "emit_event":
         if not dry_run:
-            events.emit(session, campaign.organization_id, effect["eventType"], member_id=event.member.id,
+            outbox.emit(session, campaign.organization_id, effect["eventType"], member_id=event.member.id,
                         campaignId=campaign.id, **effect.get("payload", {}))
-        evaluation.effects.append(engine.Effect(type="emit_event", campaign_id=campaign.id, action_id=action.id,
+        evaluation.effects.append(earning.Effect(type="emit_event", campaign_id=campaign.id, action_id=action.id,
                                                 source=source, details={"eventType": effect["eventType"]}))
 
 
-def _award_amount(effect: dict, event: engine.LoyaltyEvent, evaluation: engine.Evaluation, campaign) -> int:
+def _award_amount(effect: dict, event: earning.LoyaltyEvent, evaluation: earning.Evaluation, campaign) -> int:
     mode = effect["mode"]
     if mode == "fixed":
         return effect["points"]
@@ -490,7 +490,7 @@ def _award_amount(effect: dict, event: engine.LoyaltyEvent, evaluation: engine.E
     return max(int(extra), 0)
 
 
-def _take_from_cap(session: Session, campaign: Campaign, event: engine.LoyaltyEvent, requested: int,
+def _take_from_cap(session: Session, campaign: Campaign, event: earning.LoyaltyEvent, requested: int,
                    dry_run: bool) -> int:
     """Grant up to `requested` within the member's monthly cap; the counter row is locked meanwhile."""
     if requested <= 0:
@@ -539,10 +539,10 @@ def _record(session, campaign, action, event, effect_type, amount, tx_id) -> Non
     session.flush()
 
 
-def _assign_coupon(session, campaign, action, effect, event, actor, dry_run) -> engine.Effect:
+def _assign_coupon(session, campaign, action, effect, event, actor, dry_run) -> earning.Effect:
     from . import coupons
 
-    result = engine.Effect(type="assign_coupon", campaign_id=campaign.id, action_id=action.id,
+    result = earning.Effect(type="assign_coupon", campaign_id=campaign.id, action_id=action.id,
                            source=f"campaign:{campaign.code}", details={"couponBookId": effect["couponBookId"]})
     book = coupons.get_book(session, campaign.organization_id, effect["couponBookId"])
     refusal = coupons.assignment_refusal(session, event.member, book)
@@ -557,15 +557,15 @@ def _assign_coupon(session, campaign, action, effect, event, actor, dry_run) -> 
     return result
 
 
-@engine.handler(15)
-def apply_purchase_coupons(session: Session, event: engine.LoyaltyEvent, evaluation: engine.Evaluation, *,
+@earning.handler(15)
+def apply_purchase_coupons(session: Session, event: earning.LoyaltyEvent, evaluation: earning.Evaluation, *,
                            actor: Actor, dry_run: bool = False) -> None:
     """EXTRAPOINT and MULTIPLIER coupons the member holds apply by themselves on a purchase.
 
     The base is what the campaigns awarded for this purchase; the coupons add their extra points
     and the multiplier's surplus on top, as one more award effect.
     """
-    if event.event_type != engine.PURCHASE_CONFIRMED or event.order is None:
+    if event.event_type != earning.PURCHASE_CONFIRMED or event.order is None:
         return
     from . import coupons
 
@@ -581,7 +581,7 @@ def apply_purchase_coupons(session: Session, event: engine.LoyaltyEvent, evaluat
     extra = applied.points_for(base) - base
     if not applied.applied:
         return
-    effect = engine.Effect(type="award_points", points=max(extra, 0), source="coupons",
+    effect = earning.Effect(type="award_points", points=max(extra, 0), source="coupons",
                            details={"couponBookIds": [a.book_id for a in applied.applied],
                                     "couponUsageIds": [a.usage_id for a in applied.applied],
                                     "multiplier": str(applied.multiplier), "extraPoints": applied.extra_points})

@@ -9,20 +9,20 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from . import engine, members
+from . import earning, members
 from .actors import Actor
 
 
 def enrol_member(session: Session, organization_id: int, *, actor: Actor, profile: dict[str, Any] | None = None,
                  referral_code: str | None = None, device_id: str | None = None,
-                 **member_fields: Any) -> tuple[members.Member, engine.Evaluation]:
+                 **member_fields: Any) -> tuple[members.Member, earning.Evaluation]:
     """Create the member, attach the referral code (if any), then run `member-created` campaigns."""
     member = members.create_member(session, organization_id, actor=actor, profile=profile, **member_fields)
     if referral_code:
         from . import referrals
 
         referrals.attach_referral(session, member, referral_code, actor=actor, device_id=device_id)
-    evaluation = engine.dispatch(session, engine.LoyaltyEvent(
-        organization_id=organization_id, member=member, event_type=engine.MEMBER_CREATED,
+    evaluation = earning.dispatch(session, earning.LoyaltyEvent(
+        organization_id=organization_id, member=member, event_type=earning.MEMBER_CREATED,
         payload={"memberId": member.id}), actor=actor)
     return member, evaluation

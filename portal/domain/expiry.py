@@ -19,7 +19,7 @@ import datetime as dt
 from sqlalchemy import ForeignKey, Index, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import ledger, signals
+from . import ledger, hooks
 from .actors import system_actor
 from .base import Base, utcnow
 from .ledger import LedgerAccount, Reason, Wallet
@@ -48,7 +48,7 @@ def add_months(moment: dt.datetime, months: int) -> dt.datetime:
     return moment.replace(year=year, month=month, day=day)
 
 
-@signals.connect(signals.points_moved)
+@hooks.connect(hooks.points_moved)
 def _follow_movement(session: Session, tx, source: Wallet, target: Wallet, amount: int,
                      account: LedgerAccount) -> None:
     if not account.expires_in_months:

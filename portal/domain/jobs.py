@@ -15,10 +15,10 @@ from sqlalchemy import ForeignKey, UniqueConstraint, extract, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import engine, expiry, tiers
+from . import earning, expiry, tiers
 from .actors import system_actor
 from .base import Base, utcnow
-from .events import OutboxEvent
+from .outbox import OutboxEvent
 from .members import Member
 from .organizations import LoyaltyProgram
 
@@ -68,8 +68,8 @@ def reward_birthdays(session: Session, today: dt.date | None = None, batch: int 
                 session.add(BirthdayReward(member_id=member.id, year=today.year))
         except IntegrityError:  # another worker got there first
             continue
-        engine.dispatch(session, engine.LoyaltyEvent(organization_id=member.organization_id, member=member,
-                                                     event_type=engine.BIRTHDAY, payload={"year": today.year}),
+        earning.dispatch(session, earning.LoyaltyEvent(organization_id=member.organization_id, member=member,
+                                                     event_type=earning.BIRTHDAY, payload={"year": today.year}),
                         actor=system_actor(member.organization_id, "birthday"))
         rewarded += 1
     return rewarded

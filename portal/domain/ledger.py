@@ -28,7 +28,7 @@ from sqlalchemy import (Boolean, CheckConstraint, ForeignKey, Index, String, Uni
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import signals
+from . import hooks
 from .actors import Actor
 from .base import Base, utcnow
 from .errors import (AccountNotActive, AlreadyResolved, Conflict, InsufficientBalance, MaxSupplyExceeded, NotFound,
@@ -460,8 +460,8 @@ def _post(session: Session, source: Wallet, target: Wallet, amount: int, tx: Led
     session.flush()
     session.expire(source)
     session.expire(target)
-    signals.send(signals.points_moved, session, tx, source, target, amount, account)
-    signals.send(signals.after_posting, session, tx, target)
+    hooks.send(hooks.points_moved, session, tx, source, target, amount, account)
+    hooks.send(hooks.after_posting, session, tx, target)
 
 
 def _hold(session: Session, source: Wallet, target: Wallet, amount: int, account: LedgerAccount) -> None:

@@ -156,8 +156,8 @@ def create_member(session: Session, organization_id: int, *, actor: Actor, profi
     session.add(Identifier(organization_id=organization_id, member_id=member.id, type=CARDCODE, code=card_code))
     session.flush()
     audit.record(session, actor, "member.created", member)
-    from . import events
-    events.emit(session, organization_id, "member-created", member_id=member.id)
+    from . import outbox
+    outbox.emit(session, organization_id, "member-created", member_id=member.id)
     return member
 
 

@@ -36,7 +36,7 @@ from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import audit, engine, events, idempotency, ledger, loyalty_events, points, rules
+from . import audit, earning, outbox, idempotency, ledger, custom_events, points, rules
 from .actors import Actor
 from .base import Base, utcnow
 from .context import event_context
@@ -182,7 +182,7 @@ def _apply(session: Session, mission: Mission, values: dict[str, Any]) -> None:
             raise ValidationFailed("kind must be mission or stampcard", field="kind")
         mission.kind = values["kind"]
     if "event_type" in values:
-        mission.event_type = loyalty_events.require_known(session, mission.organization_id,
+        mission.event_type = custom_events.require_known(session, mission.organization_id,
                                                           values["event_type"] or "", field="eventType")
     if "matcher" in values:
         text = (values["matcher"] or "").strip() or None
@@ -280,12 +280,12 @@ def period_key(period: str, moment: dt.datetime) -> str:
 
 @dataclass
 class Increment:
-    effects: list[engine.Effect]
+    effects: list[earning.Effect]
     replayed: bool = False
 
 
 def increment(session: Session, member: Member, mission: Mission, amount: int, *, actor: Actor,
-              system_unique_key: str | None = None, dry_run: bool = False) -> list[engine.Effect]:
+              system_unique_key: str | None = None, dry_run: bool = False) -> list[earning.Effect]:
     """Add `amount` to the member's counter (manual increment, campaign effect); returns the effects.
 
     Raises MissionNotAvailable (inactive or outside its validity), ValidationFailed (amount),
@@ -317,14 +317,14 @@ def record_increment(session: Session, member: Member, mission: Mission, amount:
     return Increment([effect_from_dict(e) for e in outcome.result["effects"]], outcome.replayed)
 
 
-def effect_from_dict(data: dict[str, Any]) -> engine.Effect:
-    return engine.Effect(type=data["type"], points=data.get("points", 0), campaign_id=data.get("campaignId"),
+def effect_from_dict(data: dict[str, Any]) -> earning.Effect:
+    return earning.Effect(type=data["type"], points=data.get("points", 0), campaign_id=data.get("campaignId"),
                          action_id=data.get("actionId"), source=data.get("source", ""),
                          ledger_transaction_id=data.get("ledgerTransactionId"), details=data.get("details") or {})
 
 
-@engine.handler(20)
-def count_event(session: Session, event: engine.LoyaltyEvent, evaluation: engine.Evaluation, *, actor: Actor,
+@earning.handler(20)
+def count_event(session: Session, event: earning.LoyaltyEvent, evaluation: earning.Evaluation, *, actor: Actor,
                 dry_run: bool = False) -> None:
     """Every running mission listening to this event type whose matcher matches counts it once."""
     if event.member is None:
@@ -358,7 +358,7 @@ def count_event(session: Session, event: engine.LoyaltyEvent, evaluation: engine
 
 
 def _advance(session: Session, mission: Mission, member: Member, amount: int, at: dt.datetime, *, actor: Actor,
-             dry_run: bool) -> list[engine.Effect]:
+             dry_run: bool) -> list[earning.Effect]:
     """Count `amount` toward the goal within the limits; complete as often as reached and allowed."""
     key = period_key(mission.repetition_period, at)
     if not dry_run and mission.points_on_completion:
@@ -381,7 +381,7 @@ def _advance(session: Session, mission: Mission, member: Member, amount: int, at
     if room is not None and room <= 0:
         reason = ("maxRepetitions reached" if mission.max_repetitions is not None
                   and done_overall >= mission.max_repetitions else "periodLimit reached for this period")
-        return [engine.Effect(type="mission_limit_reached", source=source, details={**base, "reason": reason})]
+        return [earning.Effect(type="mission_limit_reached", source=source, details={**base, "reason": reason})]
 
     reachable = (counter + amount) // mission.goal_count
     completed = reachable if room is None else min(reachable, room)
@@ -394,7 +394,7 @@ def _advance(session: Session, mission: Mission, member: Member, amount: int, at
         new_counter = counter + amount - completed * mission.goal_count
     first_completion = done_overall + 1
     done_overall += completed
-    effects = [engine.Effect(type="increment_mission", source=source, details={
+    effects = [earning.Effect(type="increment_mission", source=source, details={
         **base, "amount": counted, "counter": new_counter, "completions": done_overall})]
 
     if not dry_run:
@@ -419,11 +419,11 @@ def _advance(session: Session, mission: Mission, member: Member, amount: int, at
                                              account_id=mission.ledger_account_id)
             tx_id = movement.transactions[0].id
         if not dry_run:
-            events.emit(session, mission.organization_id, "mission-status-updated", member_id=member.id,
+            outbox.emit(session, mission.organization_id, "mission-status-updated", member_id=member.id,
                         missionId=mission.id, missionCode=mission.code, missionName=mission.name,
                         kind=mission.kind, status="completed", completions=done_overall,
                         completedNow=completed, points=points_total, ledgerTransactionId=tx_id)
-        effects.append(engine.Effect(type="mission_completed", points=points_total, source=source,
+        effects.append(earning.Effect(type="mission_completed", points=points_total, source=source,
                                      ledger_transaction_id=tx_id,
                                      details={**base, "completedNow": completed, "completions": done_overall}))
     return effects

@@ -1,7 +1,7 @@
 """Every model module, imported once so the metadata (and Alembic) sees all tables."""
-from . import (audiences, audit, campaigns, events, idempotency, ledger, loyalty_events, members,  # noqa: F401
+from . import (audiences, audit, campaigns, outbox, idempotency, ledger, custom_events, members,  # noqa: F401
                missions, orders, organizations, referrals, staff, throttle, tiers)
-from . import accounts  # noqa: F401  (member portal: one-time links, signups)
+from . import self_service  # noqa: F401  (member portal: one-time links, signups)
 from . import barcodes, coupons  # noqa: F401  (offers engine)
 from .coupons import models as coupon_models  # noqa: F401
 from . import expiry, jobs  # noqa: F401  (points lots, periodic jobs)

@@ -28,7 +28,7 @@ from sqlalchemy import Boolean, ForeignKey, Numeric, String, UniqueConstraint, f
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from . import audit, engine, events, ledger
+from . import audit, earning, outbox, ledger
 from .actors import Actor
 from .base import Base, utcnow
 from .errors import Conflict, DomainError, NotFound, ValidationFailed
@@ -125,7 +125,7 @@ class OrderInput:
 @dataclass
 class OrderResult:
     order: PurchaseOrder
-    evaluation: engine.Evaluation
+    evaluation: earning.Evaluation
     points_taken_back: int = 0
     debt_recorded: int = 0
     changed: bool = True
@@ -141,7 +141,7 @@ def record_order(session: Session, member: Member, data: OrderInput, *, actor: A
             order = _locked_order(session, member.organization_id, data.external_id)
         else:
             audit.record(session, actor, "order.created", order)
-            events.emit(session, order.organization_id, "member-purchase-order-created", member_id=member.id,
+            outbox.emit(session, order.organization_id, "member-purchase-order-created", member_id=member.id,
                         orderId=order.id, externalId=order.external_id)
             return _transition(session, member, order, data, actor, previous=CREATED, new=True)
     if order.member_id != member.id:
@@ -149,7 +149,7 @@ def record_order(session: Session, member: Member, data: OrderInput, *, actor: A
     return _transition(session, member, order, data, actor, previous=order.status, new=False)
 
 
-def simulate(session: Session, member: Member, data: OrderInput, *, actor: Actor) -> engine.Evaluation:
+def simulate(session: Session, member: Member, data: OrderInput, *, actor: Actor) -> earning.Evaluation:
     """What confirming this order would award, writing nothing."""
     _validate(data)
     order = PurchaseOrder(organization_id=member.organization_id, member_id=member.id, external_id=data.external_id,
@@ -160,7 +160,7 @@ def simulate(session: Session, member: Member, data: OrderInput, *, actor: Actor
                    for i in data.items]
     savepoint = session.begin_nested()
     try:
-        return engine.dispatch(session, _purchase_event(member, order, data), actor=actor, dry_run=True)
+        return earning.dispatch(session, _purchase_event(member, order, data), actor=actor, dry_run=True)
     finally:
         savepoint.rollback()
 
@@ -256,7 +256,7 @@ def _replace_items(session: Session, order: PurchaseOrder, items: list[ItemInput
 def _transition(session: Session, member: Member, order: PurchaseOrder, data: OrderInput, actor: Actor, *,
                 previous: str, new: bool) -> OrderResult:
     target = data.status
-    result = OrderResult(order=order, evaluation=engine.Evaluation(), changed=new)
+    result = OrderResult(order=order, evaluation=earning.Evaluation(), changed=new)
     if previous in FINAL:
         if target == previous:
             result.changed = False
@@ -325,7 +325,7 @@ def _confirm(session: Session, member: Member, order: PurchaseOrder, data: Order
     order.status = CONFIRMED
     order.confirmed_at = utcnow()
     session.flush()
-    evaluation = engine.dispatch(session, _purchase_event(member, order, data), actor=actor)
+    evaluation = earning.dispatch(session, _purchase_event(member, order, data), actor=actor)
     program = default_program(session, member.organization_id)
     earned = sum(e.points for e in evaluation.effects if e.type == "award_points"
                  and _account_of(session, e.ledger_transaction_id) == program.points_account_id)
@@ -334,7 +334,7 @@ def _confirm(session: Session, member: Member, order: PurchaseOrder, data: Order
     order.tier_points_earned = order.tier_points_awarded = tier_earned
     result.evaluation = evaluation
     audit.record(session, actor, "order.confirmed", order, points=earned)
-    events.emit(session, order.organization_id, "member-purchase-order-confirmed", member_id=member.id,
+    outbox.emit(session, order.organization_id, "member-purchase-order-confirmed", member_id=member.id,
                 orderId=order.id, externalId=order.external_id, points=earned)
     session.flush()
 
@@ -346,13 +346,13 @@ def _account_of(session: Session, tx_id: int | None) -> int | None:
                           .where(ledger.LedgerTransaction.id == tx_id))
 
 
-def _tier_points_of(session: Session, effect: engine.Effect) -> int:
+def _tier_points_of(session: Session, effect: earning.Effect) -> int:
     return effect.points if effect.details.get("tierPointsTransactionId") else 0
 
 
-def _purchase_event(member: Member, order: PurchaseOrder, data: OrderInput) -> engine.LoyaltyEvent:
-    return engine.LoyaltyEvent(organization_id=member.organization_id, member=member,
-                               event_type=engine.PURCHASE_CONFIRMED,
+def _purchase_event(member: Member, order: PurchaseOrder, data: OrderInput) -> earning.LoyaltyEvent:
+    return earning.LoyaltyEvent(organization_id=member.organization_id, member=member,
+                               event_type=earning.PURCHASE_CONFIRMED,
                                payload={"externalId": order.external_id, "total": str(order.total)},
                                occurred_at=data.external_event_date or utcnow(), order=order,
                                location_code=order.location_code)
@@ -397,6 +397,6 @@ def _set_status(session: Session, order: PurchaseOrder, status: str, actor: Acto
     order.updated_at = utcnow()
     session.flush()
     audit.record(session, actor, f"order.{status.replace('-', '_')}", order)
-    events.emit(session, order.organization_id, f"member-purchase-order-{status}", member_id=order.member_id,
+    outbox.emit(session, order.organization_id, f"member-purchase-order-{status}", member_id=order.member_id,
                 orderId=order.id, externalId=order.external_id)
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import audit, events, idempotency, ledger
+from . import audit, outbox, idempotency, ledger
 from .actors import Actor
 from .errors import DomainError, NotFound, ValidationFailed
 from .ledger import LedgerAccount, LedgerTransaction, Reason
@@ -202,7 +202,7 @@ def _member_movement(session, kind, member, amount, actor, reason, ledger_id, ac
         wallet = ledger.member_wallet(session, account, member.id)
         move = ledger.mint if kind == "mint" else ledger.burn
         tx = move(session, account, wallet, amount, actor=actor, reason=reason)
-        events.emit(session, member.organization_id, "ledger-transaction-created", member_id=member.id,
+        outbox.emit(session, member.organization_id, "ledger-transaction-created", member_id=member.id,
                     ledgerTransactionId=tx.id, type=kind, amount=amount)
         return [_audited(session, actor, f"ledger.{kind}ed" if kind == "mint" else "ledger.burned", tx)]
 

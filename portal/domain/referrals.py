@@ -34,7 +34,7 @@ from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint, func, sele
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import audit, engine, events, ledger, loyalty_events, members, points
+from . import audit, earning, outbox, ledger, custom_events, members, points
 from .actors import Actor
 from .base import Base, utcnow
 from .errors import DuplicateValue, NotFound, ValidationFailed
@@ -55,7 +55,7 @@ class ReferralProgram(Base):
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(String(2000), default="")
-    event_type: Mapped[str] = mapped_column(String(100), default=engine.PURCHASE_CONFIRMED)
+    event_type: Mapped[str] = mapped_column(String(100), default=earning.PURCHASE_CONFIRMED)
     referrer_points: Mapped[int] = mapped_column(default=0)
     referred_points: Mapped[int] = mapped_column(default=0)
     ledger_account_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_accounts.id"), default=None)
@@ -134,7 +134,7 @@ API_NAMES = {"event_type": "eventType", "referrer_points": "referrerPoints", "re
 def create_program(session: Session, organization_id: int, *, actor: Actor, name: str,
                    **fields: Any) -> ReferralProgram:
     """Define a referral programme. Raises ValidationFailed naming the field."""
-    program = ReferralProgram(organization_id=organization_id, description="", event_type=engine.PURCHASE_CONFIRMED,
+    program = ReferralProgram(organization_id=organization_id, description="", event_type=earning.PURCHASE_CONFIRMED,
                               referrer_points=0, referred_points=0, active=True)
     _apply(session, program, {"name": name, **fields})
     session.add(program)
@@ -176,7 +176,7 @@ def _apply(session: Session, program: ReferralProgram, values: dict[str, Any]) -
     if "description" in values:
         program.description = values["description"] or ""
     if "event_type" in values and values["event_type"] is not None:
-        program.event_type = loyalty_events.require_known(session, program.organization_id, values["event_type"],
+        program.event_type = custom_events.require_known(session, program.organization_id, values["event_type"],
                                                           field="eventType")
     for key in ("referrer_points", "referred_points"):
         if key in values and values[key] is not None:
@@ -386,8 +386,8 @@ def _mailbox(email: str) -> str:
 
 # --- qualifying ---------------------------------------------------------------------------------
 
-@engine.handler(30)
-def qualify_referral(session: Session, event: engine.LoyaltyEvent, evaluation: engine.Evaluation, *,
+@earning.handler(30)
+def qualify_referral(session: Session, event: earning.LoyaltyEvent, evaluation: earning.Evaluation, *,
                      actor: Actor, dry_run: bool = False) -> None:
     """The friend's qualifying event completes their pending referral, once."""
     if event.member is None:
@@ -407,7 +407,7 @@ def qualify_referral(session: Session, event: engine.LoyaltyEvent, evaluation: e
 
 
 def complete_referral(session: Session, referral: Referral, program: ReferralProgram, *, actor: Actor,
-                      dry_run: bool = False) -> engine.Effect | None:
+                      dry_run: bool = False) -> earning.Effect | None:
     """Complete a pending referral and pay both sides within the caps; None when it was already done."""
     if dry_run:
         referrer_points, referred_points, why = _would_pay(session, referral, program)
@@ -436,14 +436,14 @@ def complete_referral(session: Session, referral: Referral, program: ReferralPro
     referral.referrer_points, referral.referred_points = referrer_points, referred_points
     referral.reason = why or ""
     session.flush()
-    events.emit(session, referral.organization_id, "referral-completed", member_id=referrer.id,
+    outbox.emit(session, referral.organization_id, "referral-completed", member_id=referrer.id,
                 referralId=referral.id, referralProgramId=program.id, referredMemberId=referred.id,
                 referrerPoints=referrer_points, referredPoints=referred_points, reason=why or "")
     audit.record(session, actor, "referral.completed", referral, referrerPoints=referrer_points,
                  referredPoints=referred_points, reason=why or "")
     # Campaigns may reward the referrer further; their effects are kept apart from the friend's event.
-    follow_up = engine.dispatch(session, engine.LoyaltyEvent(
-        organization_id=referral.organization_id, member=referrer, event_type=engine.REFERRAL_COMPLETED,
+    follow_up = earning.dispatch(session, earning.LoyaltyEvent(
+        organization_id=referral.organization_id, member=referrer, event_type=earning.REFERRAL_COMPLETED,
         payload={"referralId": referral.id, "referralProgramId": program.id, "referredMemberId": referred.id}),
         actor=actor)
     effect = _effect(referral, referrer_points, referred_points, why, referral.referred_transaction_id)
@@ -500,8 +500,8 @@ def _mint(session: Session, member: Member, amount: int, program: ReferralProgra
 
 
 def _effect(referral: Referral, referrer_points: int, referred_points: int, why: str | None,
-            tx_id: int | None) -> engine.Effect:
-    return engine.Effect(type="referral_completed", points=referred_points, source=f"referral:{referral.id}",
+            tx_id: int | None) -> earning.Effect:
+    return earning.Effect(type="referral_completed", points=referred_points, source=f"referral:{referral.id}",
                          ledger_transaction_id=tx_id, details={
                              "referralId": referral.id, "referralProgramId": referral.program_id,
                              "referrerMemberId": referral.referrer_id, "referredMemberId": referral.referred_id,

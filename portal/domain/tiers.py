@@ -14,7 +14,7 @@ from sqlalchemy import ForeignKey, String, UniqueConstraint, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import audit, events, signals
+from . import audit, outbox, hooks
 from .actors import Actor, system_actor
 from .base import Base, utcnow
 from .errors import DuplicateValue, NotFound, ValidationFailed
@@ -217,12 +217,12 @@ def _change(session: Session, state: MemberTier, tier: Tier | None, *, source: s
                             loyalty_program_id=state.loyalty_program_id, from_tier_id=previous,
                             to_tier_id=state.tier_id, source=source, reason=reason, expires_at=expires_at,
                             actor_kind=actor.kind, actor_id=actor.id))
-    events.emit(session, state.organization_id, "member-tier-set" if tier else "member-tier-removed",
+    outbox.emit(session, state.organization_id, "member-tier-set" if tier else "member-tier-removed",
                 member_id=state.member_id, fromTierId=previous, toTierId=state.tier_id, source=source)
     session.flush()
 
 
-@signals.connect(signals.after_posting)
+@hooks.connect(hooks.after_posting)
 def _promote_on_tier_points(session: Session, tx, target_wallet) -> None:
     if target_wallet.member_id is None:
         return

@@ -8,7 +8,7 @@ from flask import Blueprint
 from flask_login import UserMixin
 
 from ..auth import member_loaders
-from ..domain import accounts
+from ..domain import self_service
 from ..domain.members import Member
 from ..extensions import db
 
@@ -22,7 +22,7 @@ class MemberSession(UserMixin):
         self.member = member
 
     def get_id(self) -> str:
-        return f"member:{self.member.id}:{accounts.session_fingerprint(self.member)}"
+        return f"member:{self.member.id}:{self_service.session_fingerprint(self.member)}"
 
     @property
     def locale(self) -> str:
@@ -33,7 +33,7 @@ class MemberSession(UserMixin):
         return self.member.organization_id
 
     def actor(self):
-        return accounts.member_actor(self.member)
+        return self_service.member_actor(self.member)
 
 
 def load_member_session(kind: str, raw_id: str) -> MemberSession | None:
@@ -42,7 +42,7 @@ def load_member_session(kind: str, raw_id: str) -> MemberSession | None:
     member_id, _, fingerprint = raw_id.partition(":")
     if not member_id.isdigit() or not fingerprint:
         return None
-    member = accounts.load_member(db.session, int(member_id), fingerprint)
+    member = self_service.load_member(db.session, int(member_id), fingerprint)
     return MemberSession(member) if member else None
 
 

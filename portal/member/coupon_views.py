@@ -19,8 +19,8 @@ from flask_babel import format_currency, format_decimal, format_number
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from ..domain import accounts, cards, coupons, members
-from ..domain.coupons.views import AVAILABLE, EXPIRED, UNAVAILABLE, UPCOMING
+from ..domain import self_service, cards, coupons, members
+from ..domain.coupons.read_models import AVAILABLE, EXPIRED, UNAVAILABLE, UPCOMING
 from ..domain.errors import AccountNotActive, DomainError, IdempotencyKeyReused, NotFound
 from ..domain.pagination import MAX_LIMIT
 from ..domain.throttle import TooManyAttempts
@@ -196,7 +196,7 @@ def coupon_claim(book_id: int):
     try:
         with db.transaction() as session:
             book = coupons.get_book(session, member.organization_id, book_id)
-            coupons.claim_coupon(session, member, book, actor=accounts.member_actor(member),
+            coupons.claim_coupon(session, member, book, actor=self_service.member_actor(member),
                                  system_unique_key=f"portal-claim:{member.id}:{form.request_key.data}")
     except NotFound:
         abort(404)
@@ -230,7 +230,7 @@ def _set_activation(coupon_id: int, activated: bool):
         with db.transaction() as session:
             assignment = _own_assignment(session, member, coupon_id)
             book = coupons.get_book(session, member.organization_id, assignment.book_id)
-            coupons.set_activation(session, member, book, activated, actor=accounts.member_actor(member))
+            coupons.set_activation(session, member, book, activated, actor=self_service.member_actor(member))
     except NotFound:
         abort(404)
     except DomainError as error:

@@ -1,5 +1,5 @@
 """Member portal forms: shape only (required, length, email format). Meaning
-(password strength, taken emails, consents) is checked in portal/domain/accounts.py."""
+(password strength, taken emails, consents) is checked in portal/domain/self_service.py."""
 from __future__ import annotations
 
 from flask_babel import gettext
@@ -14,7 +14,7 @@ except ImportError:  # wtforms < 3.3 takes (value, label) pairs
     def SelectChoice(value, label, render_kw=None):  # noqa: N802
         return value, label
 
-from ..domain import accounts
+from ..domain import self_service
 from ..domain.errors import ValidationFailed
 from ..i18n import LANGUAGES
 
@@ -30,7 +30,7 @@ def strong_password(email_field: str, name_fields: tuple[str, ...]):
         if not field.data:
             return
         try:
-            accounts.check_password_strength(field.data, email=getattr(form, email_field).data,
+            self_service.check_password_strength(field.data, email=getattr(form, email_field).data,
                                              names=tuple(getattr(form, name).data or "" for name in name_fields))
         except ValidationFailed as error:
             raise ValidationError(gettext(error.message)) from None

@@ -11,7 +11,7 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from ..domain import accounts, engine, referrals
+from ..domain import self_service, earning, referrals
 from ..domain.errors import DomainError
 from ..extensions import db
 from . import bp
@@ -35,7 +35,7 @@ def referrals_page():
     return render_template("member/referrals/index.html", program=program, summary=summary, codes=codes,
                            status_labels=STATUS_LABELS, friend_name=_friend_name,
                            qualifies_on_purchase=program is not None
-                           and program.event_type == engine.PURCHASE_CONFIRMED,
+                           and program.event_type == earning.PURCHASE_CONFIRMED,
                            code_form=ConfirmForm(formdata=None, prefix="code"))
 
 
@@ -47,7 +47,7 @@ def referral_code():
         abort(400)
     try:
         with db.transaction() as session:
-            code = referrals.ensure_member_code(session, member, actor=accounts.member_actor(member))
+            code = referrals.ensure_member_code(session, member, actor=self_service.member_actor(member))
     except DomainError:  # e.g. a code drawn at the same moment by a second click
         flash(_("Your code could not be made just now. Please try again."), "error")
         return redirect(url_for("member.referrals"), 303)

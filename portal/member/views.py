@@ -16,7 +16,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
-from ..domain import accounts, cards, members, organizations, points, referrals, statements, tiers
+from ..domain import self_service, cards, members, organizations, points, referrals, statements, tiers
 from ..domain.errors import DomainError, NotFound
 from ..domain.organizations import Organization
 from ..domain.throttle import TooManyAttempts
@@ -42,7 +42,7 @@ FIELDS = {"password": "password", "acceptTerms": "accept_terms", "referralCode":
 MESSAGES = {"birthDate cannot be in the future": _l("The birth date cannot be in the future"),
             "Not a valid email address": _l("Enter an email address like name@example.com"),
             "countryCode must be two letters (ISO 3166-1)": _l("Use the two-letter country code, like DE")}
-# Messages marked with N_ in portal/domain/accounts.py, listed here so that `pybabel extract` finds them.
+# Messages marked with N_ in portal/domain/self_service.py, listed here so that `pybabel extract` finds them.
 _DOMAIN_MESSAGES = [_l("Use at least 10 characters"), _l("Use at most 200 characters"),
                     _l("This password is too easy to guess"),
                     _l("Do not use your name or email address in the password"),
@@ -170,7 +170,7 @@ def join(code: str):
         return redirect(url_for("member.wallet"))
     form = SignupForm()
     try:
-        found = referrals.validate_code(db.session, portal_organization_id(), accounts.check_referral_code(code))
+        found = referrals.validate_code(db.session, portal_organization_id(), self_service.check_referral_code(code))
     except DomainError:
         flash(_("This invitation link is not valid any more, but you are welcome to join."), "info")
     else:
@@ -188,7 +188,7 @@ def language():
     member = current_member()
     if member is not None:
         with db.transaction() as session:
-            accounts.set_locale(session, member, form.lang.data)
+            self_service.set_locale(session, member, form.lang.data)
     response = redirect(target)
     response.set_cookie(LANG_COOKIE, form.lang.data, max_age=365 * 24 * 3600, samesite="Lax", httponly=True,
                         secure=current_app.config.get("SESSION_COOKIE_SECURE", False))
@@ -209,8 +209,8 @@ def signup():
     org_id = portal_organization_id()
     try:
         with db.transaction() as session:
-            accounts.check_signup_rate(session, client_address())
-            outcome = accounts.sign_up(
+            self_service.check_signup_rate(session, client_address())
+            outcome = self_service.sign_up(
                 session, org_id, email=form.email.data, password=form.password.data,
                 given_name=form.given_name.data, family_name=form.family_name.data,
                 birth_date=form.birth_date.data, accept_terms=form.accept_terms.data,
@@ -245,11 +245,11 @@ def signup_confirm(token: str):
     form = ConfirmForm()
     if request.method == "GET" or not form.validate_on_submit():
         # Opening the link changes nothing (mail scanners open links too); the button does.
-        valid = accounts.link_is_valid(db.session, portal_organization_id(), token, accounts.SIGNUP_LINK)
+        valid = self_service.link_is_valid(db.session, portal_organization_id(), token, self_service.SIGNUP_LINK)
         return render_template("member/signup_confirm.html", form=form, valid=valid), 200 if valid else 404
     try:
         with db.transaction() as session:
-            member = accounts.confirm_signup(session, portal_organization_id(), token)
+            member = self_service.confirm_signup(session, portal_organization_id(), token)
     except NotFound:
         return render_template("member/signup_confirm.html", form=form, valid=False), 404
     sign_in(member)
@@ -268,13 +268,13 @@ def login():
         return render_template("member/login.html", form=form), 422 if request.method == "POST" else 200
     try:
         with db.transaction() as session:
-            member = accounts.authenticate(session, portal_organization_id(), form.email.data, form.password.data,
+            member = self_service.authenticate(session, portal_organization_id(), form.email.data, form.password.data,
                                            address=client_address())
     except TooManyAttempts as error:
         form.form_errors.append(translate(error.message))
         return render_template("member/login.html", form=form), 429
     if member is None:
-        form.form_errors.append(translate(accounts.GENERIC_LOGIN_ERROR))
+        form.form_errors.append(translate(self_service.GENERIC_LOGIN_ERROR))
         return render_template("member/login.html", form=form), 422
     sign_in(member)
     return redirect(safe_next(form.next.data, url_for("member.wallet")))
@@ -303,7 +303,7 @@ def password_forgot():
     org_id = portal_organization_id()
     try:
         with db.transaction() as session:
-            found = accounts.request_password_reset(session, org_id, form.email.data, address=client_address())
+            found = self_service.request_password_reset(session, org_id, form.email.data, address=client_address())
     except TooManyAttempts as error:
         form.form_errors.append(translate(error.message))
         return render_template("member/password_forgot.html", form=form), 429
@@ -311,7 +311,7 @@ def password_forgot():
         member, token = found
         mail.send(member.email, _l("Reset your password"), "password_reset", locale=member.locale, member=member,
                   org_name=_org_name(org_id), link=url_for("member.password_reset", token=token, _external=True),
-                  hours=int(accounts.TOKEN_LIFETIME[accounts.PASSWORD_RESET].total_seconds() // 3600))
+                  hours=int(self_service.TOKEN_LIFETIME[self_service.PASSWORD_RESET].total_seconds() // 3600))
     return redirect(url_for("member.password_forgot_sent"))
 
 
@@ -325,13 +325,13 @@ def password_reset(token: str):
     form = ResetPasswordForm()
     org_id = portal_organization_id()
     if not form.validate_on_submit():
-        if not accounts.link_is_valid(db.session, org_id, token, accounts.PASSWORD_RESET):
+        if not self_service.link_is_valid(db.session, org_id, token, self_service.PASSWORD_RESET):
             return render_template("member/password_reset.html", form=form, valid=False), 404
         return render_template("member/password_reset.html", form=form, valid=True), (
             422 if request.method == "POST" else 200)
     try:
         with db.transaction() as session:
-            member = accounts.reset_password(session, org_id, token, form.password.data)
+            member = self_service.reset_password(session, org_id, token, form.password.data)
     except NotFound:
         return render_template("member/password_reset.html", form=form, valid=False), 404
     except DomainError as error:
@@ -451,7 +451,7 @@ def profile():
         return _render_profile(member, 422, profile_form=form)
     try:
         with db.transaction() as session:
-            accounts.update_own_profile(session, member, profile={
+            self_service.update_own_profile(session, member, profile={
                 "givenName": form.given_name.data, "familyName": form.family_name.data,
                 "birthDate": form.birth_date.data, "phone": form.phone.data, "street": form.street.data,
                 "zipCode": form.zip_code.data, "city": form.city.data, "countryCode": form.country_code.data},
@@ -473,7 +473,7 @@ def profile_password():
         return _render_profile(member, 422, password_form=form)
     try:
         with db.transaction() as session:
-            accounts.change_password(session, member, form.current_password.data, form.new_password.data)
+            self_service.change_password(session, member, form.current_password.data, form.new_password.data)
     except DomainError as error:
         db.session.refresh(member)
         attach_error(form, error, {"password": "new_password"})
@@ -491,8 +491,8 @@ def profile_data():
     if not form.validate_on_submit():
         abort(400)
     with db.transaction() as session:
-        data = accounts.export_member_data(session, member)
-        accounts.record_export(session, member, accounts.member_actor(member))
+        data = self_service.export_member_data(session, member)
+        self_service.record_export(session, member, self_service.member_actor(member))
     body = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False)
     return Response(body, mimetype="application/json", headers={
         "Content-Disposition": 'attachment; filename="my-data.json"', "Cache-Control": "no-store"})
@@ -507,7 +507,7 @@ def profile_delete():
         return _render_profile(member, 422, delete_form=form)
     try:
         with db.transaction() as session:
-            accounts.erase_own_account(session, member, form.password.data)
+            self_service.erase_own_account(session, member, form.password.data)
     except DomainError as error:
         db.session.refresh(member)
         attach_error(form, error, {"currentPassword": "password"})

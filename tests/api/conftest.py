@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.domain.audit import AuditEntry
-from portal.domain.events import OutboxEvent
+from portal.domain.outbox import OutboxEvent
 from portal.domain.idempotency import IdempotencyKey
 from portal.domain.ledger import Ledger, LedgerAccount, LedgerEntry, LedgerTransaction, Wallet
 from portal.domain.members import Identifier, Member

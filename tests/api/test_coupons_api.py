@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from portal.domain import coupons
 from portal.domain.audit import AuditEntry
-from portal.domain.events import OutboxEvent
+from portal.domain.outbox import OutboxEvent
 from portal.domain.throttle import FailedAttempt
 from tests.conftest import Api
 from tests.factories import give_points, make_key, make_member, make_tiers, wallet_of

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from portal.domain import engine, enrolment, orders
+from portal.domain import earning, enrolment, orders
 from portal.domain.orders import ItemInput, OrderInput
 from tests import factories
 
@@ -107,7 +107,7 @@ def test_another_organisations_programme_code_or_member_is_404(api, session, org
 def test_signup_qualifying_programme_pays_at_enrolment(api, session, org):
     alice = factories.make_member(session, org)
     session.commit()
-    rp = create_program(api, eventType=engine.MEMBER_CREATED)
+    rp = create_program(api, eventType=earning.MEMBER_CREATED)
     code = api.post(f"/referral-programs/{rp['id']}/codes", json={"memberId": alice.id}).json["referralCodes"][0]
     carol = join(session, org, code["code"], email="carol@example.com")
     session.commit()

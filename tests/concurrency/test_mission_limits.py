@@ -8,7 +8,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from portal.domain import campaigns, engine, enrolment, ledger, missions, referrals
+from portal.domain import campaigns, earning, enrolment, ledger, missions, referrals
 from portal.domain.ledger import LedgerAccount
 from portal.extensions import db
 from tests import factories
@@ -43,7 +43,7 @@ def test_parallel_increments_never_exceed_max_repetitions(live_app, live_server)
         with db.transaction() as session:
             org = factories.make_org(session, name="Missions")
             mission = missions.create_mission(session, org.id, actor=org.actor, name="Two stamps", goal_count=2,
-                                              event_type=engine.PURCHASE_CONFIRMED, max_repetitions=5,
+                                              event_type=earning.PURCHASE_CONFIRMED, max_repetitions=5,
                                               points_on_completion=10)
             member = factories.make_member(session, org)
             org_id, member_id, mission_id, key = org.id, member.id, mission.id, org.api_key
@@ -80,7 +80,7 @@ def test_parallel_purchases_respect_the_period_limit(live_app, live_server):
                                  effects=[{"type": "award_points", "mode": "per_currency", "points": 1, "per": "1",
                                            "tierPoints": False}])
             missions.create_mission(session, org.id, actor=org.actor, name="Three a day", goal_count=1,
-                                    event_type=engine.PURCHASE_CONFIRMED, repetition_period="day", period_limit=3,
+                                    event_type=earning.PURCHASE_CONFIRMED, repetition_period="day", period_limit=3,
                                     points_on_completion=7)
             member = factories.make_member(session, org)
             org_id, member_id, key = org.id, member.id, org.api_key

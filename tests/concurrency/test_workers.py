@@ -7,8 +7,8 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from portal.domain import campaigns, engine, expiry, jobs, ledger, points
-from portal.domain.events import OutboxEvent
+from portal.domain import campaigns, earning, expiry, jobs, ledger, points
+from portal.domain.outbox import OutboxEvent
 from portal.domain.ledger import LedgerAccount, Reason
 from portal.extensions import db
 from tests import factories
@@ -47,7 +47,7 @@ def test_parallel_workers_expire_reward_and_drain_once(live_app):
             account = session.get(LedgerAccount, org.program.points_account_id)
             account.expires_in_months = 1
             campaign = campaigns.create_campaign(session, org.id, code="BDAY", name="Birthday", actor=org.actor,
-                                                 event_type=engine.BIRTHDAY)
+                                                 event_type=earning.BIRTHDAY)
             campaigns.add_action(session, campaign, actor=org.actor, rules_text=[],
                                  effects=[{"type": "award_points", "mode": "fixed", "points": 7,
                                            "tierPoints": False}])

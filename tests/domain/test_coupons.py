@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from portal.domain import coupons, ledger
 from portal.domain.audit import AuditEntry
 from portal.domain.errors import AccountNotActive, AlreadyResolved, IdempotencyKeyReused, ValidationFailed
-from portal.domain.events import OutboxEvent
+from portal.domain.outbox import OutboxEvent
 from portal.domain.members import CODE_ALPHABET, update_member
 from portal.domain.throttle import TooManyAttempts
 from portal.domain.tiers import set_tier

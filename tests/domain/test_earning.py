@@ -8,7 +8,7 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from portal.domain import campaigns, engine, orders, tiers
+from portal.domain import campaigns, earning, orders, tiers
 from portal.domain.errors import Conflict, NotFound, ValidationFailed
 from portal.domain.ledger import LedgerAccount
 from portal.domain.orders import ItemInput, OrderInput
@@ -175,13 +175,13 @@ def test_abort_on_false_and_abort_on_error(session, org):
 def test_set_tier_and_emit_event_effects(session, org):
     bronze, silver, gold = factories.make_tiers(session, org)
     campaign = campaigns.create_campaign(session, org.id, code="WELCOME", name="Welcome",
-                                         event_type=engine.MEMBER_CREATED, actor=org.actor)
+                                         event_type=earning.MEMBER_CREATED, actor=org.actor)
     campaigns.add_action(session, campaign, actor=org.actor, rules_text=[], effects=[
         {"type": "set_tier", "tierId": silver.id, "expiresInDays": 30},
         {"type": "award_points", "mode": "fixed", "points": 100, "tierPoints": False},
         {"type": "emit_event", "eventType": "welcome-sent", "payload": {"channel": "mail"}}])
     from portal.domain import enrolment
-    from portal.domain.events import OutboxEvent
+    from portal.domain.outbox import OutboxEvent
 
     member, evaluation = enrolment.enrol_member(session, org.id, actor=org.actor, profile={"email": "w@example.com"})
     assert [e.type for e in evaluation.effects] == ["set_tier", "award_points", "emit_event"]
@@ -356,7 +356,7 @@ def test_mission_effect_counts_and_a_paused_mission_does_not_spoil_the_purchase(
     from portal.domain import missions
 
     mission = missions.create_mission(session, org.id, actor=org.actor, name="Five coffees",
-                                      event_type=engine.BIRTHDAY, goal_count=2, points_on_completion=40)
+                                      event_type=earning.BIRTHDAY, goal_count=2, points_on_completion=40)
     campaign = campaigns.create_campaign(session, org.id, code="STAMP", name="Stamp", actor=org.actor)
     campaigns.add_action(session, campaign, actor=org.actor, rules_text=[], effects=[
         {"type": "increment_mission", "missionId": mission.id, "amount": 1},
@@ -379,7 +379,7 @@ def test_coupon_used_campaign_runs_once_per_use(session, org):
     book = coupons.create_book(session, org.id, actor=org.actor, name="Free cookie", type=coupons.REWARD,
                                discount_amount=1, publishing_status=coupons.PUBLISHED)
     campaign = campaigns.create_campaign(session, org.id, code="THANKS", name="Thanks for redeeming",
-                                         event_type=engine.COUPON_USED, actor=org.actor)
+                                         event_type=earning.COUPON_USED, actor=org.actor)
     campaigns.add_action(session, campaign, actor=org.actor, rules_text=[f"event.couponBookId == {book.id}"],
                          effects=[{"type": "award_points", "mode": "fixed", "points": 5, "tierPoints": False}])
     member = factories.make_member(session, org)

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from portal.domain import members
 from portal.domain.errors import DuplicateValue, NotFound, ValidationFailed
-from portal.domain.events import OutboxEvent
+from portal.domain.outbox import OutboxEvent
 from portal.domain.members import CODE_ALPHABET, Identifier, Member
 
 from ..factories import make_member

@@ -9,9 +9,9 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
-from portal.domain import engine, loyalty_events, missions
+from portal.domain import earning, custom_events, missions
 from portal.domain.errors import DuplicateValue, IdempotencyKeyReused, ValidationFailed
-from portal.domain.events import OutboxEvent
+from portal.domain.outbox import OutboxEvent
 from portal.domain.ledger import LedgerTransaction
 from portal.domain.missions import MissionNotAvailable, MissionProgress
 from portal.domain.orders import ItemInput, OrderInput, record_order
@@ -35,15 +35,15 @@ def purchase(session, org, member, total="10.00", *, location="BER-01", category
                            is_discount=False)
     order = SimpleNamespace(external_id="o", type="purchase", status="confirmed", total=Decimal(total),
                             discounted_total=None, location_code=location, currency="EUR", items=[item])
-    event = engine.LoyaltyEvent(organization_id=org.id, member=member, event_type=engine.PURCHASE_CONFIRMED,
+    event = earning.LoyaltyEvent(organization_id=org.id, member=member, event_type=earning.PURCHASE_CONFIRMED,
                                 payload={"total": total}, order=order, location_code=location,
                                 **({"occurred_at": at} if at else {}))
-    return engine.dispatch(session, event, actor=org.actor)
+    return earning.dispatch(session, event, actor=org.actor)
 
 
 def mission(session, org, **fields):
     fields.setdefault("name", "Coffee lover")
-    fields.setdefault("event_type", engine.PURCHASE_CONFIRMED)
+    fields.setdefault("event_type", earning.PURCHASE_CONFIRMED)
     fields.setdefault("goal_count", 3)
     return missions.create_mission(session, org.id, actor=org.actor, **fields)
 
@@ -88,9 +88,9 @@ def test_invalid_definitions_name_the_field(session, org, fields, field):
 
 
 def test_a_custom_event_type_must_exist_and_be_active(session, org):
-    review = loyalty_events.create_event_type(session, org.id, name="app-review-written", actor=org.actor)
+    review = custom_events.create_event_type(session, org.id, name="app-review-written", actor=org.actor)
     assert mission(session, org, event_type="app-review-written").event_type == "app-review-written"
-    loyalty_events.update_event_type(session, review, actor=org.actor, active=False)
+    custom_events.update_event_type(session, review, actor=org.actor, active=False)
     with fails_cleanly(session, ValidationFailed) as info:
         mission(session, org, code="LATER", event_type="app-review-written")
     assert info.value.field == "eventType"
@@ -158,11 +158,11 @@ def test_inactive_or_expired_missions_count_nothing(session, org, member):
 
 
 def test_other_event_types_do_not_count(session, org, member):
-    m = mission(session, org, goal_count=1, points_on_completion=10, event_type=engine.COUPON_USED)
+    m = mission(session, org, goal_count=1, points_on_completion=10, event_type=earning.COUPON_USED)
     purchase(session, org, member)
     assert missions.progress_of(session, member, m).completions == 0
-    engine.dispatch(session, engine.LoyaltyEvent(organization_id=org.id, member=member,
-                                                 event_type=engine.COUPON_USED), actor=org.actor)
+    earning.dispatch(session, earning.LoyaltyEvent(organization_id=org.id, member=member,
+                                                 event_type=earning.COUPON_USED), actor=org.actor)
     assert missions.progress_of(session, member, m).completions == 1
 
 
@@ -309,8 +309,8 @@ def test_manual_increment_is_idempotent_by_system_unique_key(session, org, membe
 def test_dry_run_reports_without_writing(session, org, member):
     m = mission(session, org, goal_count=1, points_on_completion=10)
     counts = row_counts(session)
-    evaluation = engine.dispatch(session, engine.LoyaltyEvent(
-        organization_id=org.id, member=member, event_type=engine.PURCHASE_CONFIRMED), actor=org.actor, dry_run=True)
+    evaluation = earning.dispatch(session, earning.LoyaltyEvent(
+        organization_id=org.id, member=member, event_type=earning.PURCHASE_CONFIRMED), actor=org.actor, dry_run=True)
     [done] = effects_of(evaluation, "mission_completed")
     assert done.points == 10 and done.ledger_transaction_id is None
     assert row_counts(session) == counts

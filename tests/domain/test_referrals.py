@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from portal.domain import engine, enrolment, members, missions, orders, referrals
+from portal.domain import earning, enrolment, members, missions, orders, referrals
 from portal.domain.errors import DuplicateValue, ValidationFailed
-from portal.domain.events import OutboxEvent
+from portal.domain.outbox import OutboxEvent
 from portal.domain.ledger import LedgerTransaction
 from portal.domain.members import Member
 from portal.domain.orders import ItemInput, OrderInput
@@ -134,7 +134,7 @@ def test_happy_path_first_purchase_rewards_both_once(session, org, alice):
 
 
 def test_signup_as_qualifying_event_completes_at_enrolment(session, org, alice):
-    rp = program(session, org, event_type=engine.MEMBER_CREATED, referrer_points=30, referred_points=20)
+    rp = program(session, org, event_type=earning.MEMBER_CREATED, referrer_points=30, referred_points=20)
     code = referrals.create_code(session, rp, alice, actor=org.actor)
     carol = join(session, org, code.code)
     assert referral_of(session, carol).status == "completed"
@@ -165,7 +165,7 @@ def test_completing_twice_pays_once(session, org, alice):
 # --- self-referral ------------------------------------------------------------------------------------------
 
 def test_own_code_earns_nothing(session, org, alice):
-    rp = program(session, org, event_type=engine.MEMBER_CREATED)
+    rp = program(session, org, event_type=earning.MEMBER_CREATED)
     code = referrals.create_code(session, rp, alice, actor=org.actor)
     referral = referrals.attach_referral(session, alice, code.code, actor=org.actor)
     assert (referral.status, referral.reason) == ("rejected", "self-referral: own code")
@@ -253,7 +253,7 @@ def test_cap_per_code(session, org, alice):
 def test_referral_completed_event_runs_the_engine_for_the_referrer(session, org, alice):
     rp = program(session, org)
     recruiter = missions.create_mission(session, org.id, actor=org.actor, name="Bring 2 friends",
-                                        event_type=engine.REFERRAL_COMPLETED, goal_count=2, points_on_completion=500)
+                                        event_type=earning.REFERRAL_COMPLETED, goal_count=2, points_on_completion=500)
     code = referrals.create_code(session, rp, alice, actor=org.actor)
     for n in range(2):
         friend = join(session, org, code.code)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from portal.domain import ledger, organizations, tiers
 from portal.domain.actors import Actor
 from portal.domain.errors import DuplicateValue, NotFound, ValidationFailed
-from portal.domain.events import OutboxEvent
+from portal.domain.outbox import OutboxEvent
 from portal.domain.ledger import LedgerAccount
 
 from ..factories import give_points, make_member, make_tiers

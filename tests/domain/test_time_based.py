@@ -6,8 +6,8 @@ import datetime as dt
 import time_machine
 from sqlalchemy import func, select
 
-from portal.domain import campaigns, engine, expiry, jobs, ledger, points, tiers
-from portal.domain.events import OutboxEvent
+from portal.domain import campaigns, earning, expiry, jobs, ledger, points, tiers
+from portal.domain.outbox import OutboxEvent
 from portal.domain.ledger import LedgerAccount, Reason
 from tests import factories
 
@@ -103,7 +103,7 @@ def test_manual_tier_falls_back_when_its_expiry_passes(session, org):
 
 def test_birthday_campaign_rewards_once_a_year(session, org):
     campaign = campaigns.create_campaign(session, org.id, code="BDAY", name="Happy birthday",
-                                         event_type=engine.BIRTHDAY, actor=org.actor)
+                                         event_type=earning.BIRTHDAY, actor=org.actor)
     campaigns.add_action(session, campaign, actor=org.actor, rules_text=[],
                          effects=[{"type": "award_points", "mode": "fixed", "points": 200, "tierPoints": False}])
     born_today = factories.make_member(session, org, birthDate="1990-11-23")

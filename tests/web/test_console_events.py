@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from portal.domain import loyalty_events, missions
-from portal.domain.loyalty_events import EventType
+from portal.domain import custom_events, missions
+from portal.domain.custom_events import EventType
 from tests import factories
 
 from .page import page, text_of
@@ -52,7 +52,7 @@ def test_errors_land_on_the_name_field(console, signed_in, session, org, name, m
 
 
 def test_a_name_is_taken_once_per_organisation(console, signed_in, session, org, other_org):
-    loyalty_events.create_event_type(session, other_org.id, name="store-visit", actor=other_org.actor)
+    custom_events.create_event_type(session, other_org.id, name="store-visit", actor=other_org.actor)
     session.commit()
     assert console.post("/console/event-types", {"name": "store-visit"}).status_code == 302
     again = console.post("/console/event-types", {"name": "store-visit"})
@@ -60,8 +60,8 @@ def test_a_name_is_taken_once_per_organisation(console, signed_in, session, org,
 
 
 def test_deactivate_and_activate(console, signed_in, session, org, other_org):
-    mine = loyalty_events.create_event_type(session, org.id, name="store-visit", actor=org.actor)
-    theirs = loyalty_events.create_event_type(session, other_org.id, name="store-visit", actor=other_org.actor)
+    mine = custom_events.create_event_type(session, org.id, name="store-visit", actor=org.actor)
+    theirs = custom_events.create_event_type(session, other_org.id, name="store-visit", actor=other_org.actor)
     session.commit()
     assert console.post("/console/event-types/store-visit/active", {"active": "off"}).status_code == 302
     session.refresh(mine)
@@ -69,7 +69,7 @@ def test_deactivate_and_activate(console, signed_in, session, org, other_org):
     assert mine.active is False and theirs.active is True
     row = page(console.get("/console/event-types")).text('tr[data-event-type="store-visit"]')
     assert "Inactive" in row and "Activate" in row
-    assert not loyalty_events.is_known(session, org.id, "store-visit")
+    assert not custom_events.is_known(session, org.id, "store-visit")
     assert console.post("/console/event-types/store-visit/active", {"active": "on"}).status_code == 302
     session.refresh(mine)
     assert mine.active is True
@@ -77,7 +77,7 @@ def test_deactivate_and_activate(console, signed_in, session, org, other_org):
 
 
 def test_another_organisations_event_type_is_not_found(console, signed_in, session, other_org):
-    theirs = loyalty_events.create_event_type(session, other_org.id, name="their-event", actor=other_org.actor)
+    theirs = custom_events.create_event_type(session, other_org.id, name="their-event", actor=other_org.actor)
     session.commit()
     assert console.post("/console/event-types/their-event/active", {"active": "off"}).status_code == 404
     session.refresh(theirs)
@@ -91,7 +91,7 @@ def test_csrf_is_required(console, signed_in, session, org):
 
 
 def test_roles(console, make_staff, session, org):
-    loyalty_events.create_event_type(session, org.id, name="store-visit", actor=org.actor)
+    custom_events.create_event_type(session, org.id, name="store-visit", actor=org.actor)
     session.commit()
     reader = make_staff(["members:read"])
     console.login(reader.email)
@@ -111,7 +111,7 @@ def test_roles(console, make_staff, session, org):
 # --- the member page -------------------------------------------------------------------------
 
 def test_member_page_shows_mission_progress_and_latest_events(console, signed_in, session, org):
-    loyalty_events.create_event_type(session, org.id, name="store-visit", actor=org.actor)
+    custom_events.create_event_type(session, org.id, name="store-visit", actor=org.actor)
     visits = missions.create_mission(session, org.id, actor=org.actor, name="Five visits", kind="stampcard",
                                      event_type="store-visit", goal_count=5, code="VISITS")
     double = missions.create_mission(session, org.id, actor=org.actor, name="Two purchases", event_type=PURCHASE,
@@ -121,10 +121,10 @@ def test_member_page_shows_mission_progress_and_latest_events(console, signed_in
     ann = factories.make_member(session, org, givenName="Ann", familyName="Member")
     other = factories.make_member(session, org)
     for n in range(3):
-        loyalty_events.track_event(session, ann, "store-visit", {"store": "BER"}, actor=org.actor,
+        custom_events.track_event(session, ann, "store-visit", {"store": "BER"}, actor=org.actor,
                                    system_unique_key=f"visit-{n}")
     missions.increment(session, ann, double, 2, actor=org.actor)  # completes it, 30 points
-    loyalty_events.track_event(session, other, "store-visit", actor=org.actor, system_unique_key="other-visit")
+    custom_events.track_event(session, other, "store-visit", actor=org.actor, system_unique_key="other-visit")
     session.commit()
 
     detail = page(console.get(f"/console/members/{ann.id}"))
@@ -150,15 +150,15 @@ def test_member_page_shows_mission_progress_and_latest_events(console, signed_in
 
 
 def test_member_feed_shows_the_latest_twenty_newest_first(console, signed_in, session, org):
-    loyalty_events.create_event_type(session, org.id, name="store-visit", actor=org.actor)
+    custom_events.create_event_type(session, org.id, name="store-visit", actor=org.actor)
     ann = factories.make_member(session, org)
     for n in range(25):
-        loyalty_events.track_event(session, ann, "store-visit", actor=org.actor, system_unique_key=f"v-{n}",
+        custom_events.track_event(session, ann, "store-visit", actor=org.actor, system_unique_key=f"v-{n}",
                                    description=f"visit {n}")
     session.commit()
     detail = page(console.get(f"/console/members/{ann.id}"))
     shown = [int(row.get("data-event-id")) for row in detail.all("#member-events tbody tr")]
-    every = [e.id for e in session.scalars(loyalty_events.feed_query(org.id, ann.id))]
+    every = [e.id for e in session.scalars(custom_events.feed_query(org.id, ann.id))]
     assert len(every) == 26 and shown == sorted(every, reverse=True)[:20]
     assert "The latest 20" in detail.text("#member-engagement")
     assert "Your organisation has no missions" in detail.text("#member-engagement")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from portal.domain import loyalty_events, missions
+from portal.domain import custom_events, missions
 from portal.domain.missions import Mission
 from tests import factories
 
@@ -103,8 +103,8 @@ def test_duplicate_code_is_refused_on_the_code_field(console, signed_in):
 
 
 def test_custom_event_types_are_offered_and_inactive_ones_refused(console, signed_in, session, org):
-    loyalty_events.create_event_type(session, org.id, name="store-visit", actor=org.actor)
-    loyalty_events.create_event_type(session, org.id, name="old-thing", actor=org.actor, active=False)
+    custom_events.create_event_type(session, org.id, name="store-visit", actor=org.actor)
+    custom_events.create_event_type(session, org.id, name="old-thing", actor=org.actor, active=False)
     session.commit()
     options = [o.get("value") for o in page(console.get("/console/missions/new")).all("#event_type option")]
     assert "store-visit" in options and PURCHASE in options and "old-thing" not in options
@@ -135,10 +135,10 @@ def test_edit_changes_the_mission_and_keeps_the_code(console, signed_in, session
 
 
 def test_an_unchanged_event_type_switched_off_since_does_not_block_other_edits(console, signed_in, session, org):
-    loyalty_events.create_event_type(session, org.id, name="store-visit", actor=org.actor)
+    custom_events.create_event_type(session, org.id, name="store-visit", actor=org.actor)
     mission = missions.create_mission(session, org.id, actor=org.actor, name="Visits", event_type="store-visit",
                                       goal_count=3, code="VISITS")
-    loyalty_events.update_event_type(session, loyalty_events.get_event_type(session, org.id, "store-visit"),
+    custom_events.update_event_type(session, custom_events.get_event_type(session, org.id, "store-visit"),
                                      actor=org.actor, active=False)
     session.commit()
     edit = page(console.get(f"/console/missions/{mission.id}/edit"))

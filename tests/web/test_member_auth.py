@@ -7,9 +7,9 @@ import re
 
 from sqlalchemy import func, select, update
 
-from portal.domain import accounts, passwords, throttle
+from portal.domain import self_service, passwords, throttle
 from tests import factories
-from portal.domain.accounts import MemberSignup, MemberToken
+from portal.domain.self_service import MemberSignup, MemberToken
 from portal.domain.members import CARDCODE, Identifier, Member
 
 from .member_helpers import (PASSWORD, all_errors, field_errors, logged_in, mail_sink, make_member,  # noqa: F401
@@ -82,7 +82,7 @@ def test_signup_mails_a_one_time_link_that_opens_the_wallet(portal, session, org
                                                         Identifier.type == CARDCODE))
     signup = session.scalars(select(MemberSignup).where(MemberSignup.member_id == member.id)).one()
     assert signup.referral_code == friend_code and signup.terms_accepted_at is not None
-    assert accounts.referral_code_of(session, member.id) == friend_code
+    assert self_service.referral_code_of(session, member.id) == friend_code
     referral = referrals.referral_of(session, member)
     assert referral is not None and referral.referrer_id == referrer.id and referral.status == "pending"
 
@@ -175,8 +175,8 @@ def test_failed_logins_are_limited_per_account(portal, member, session, org):
     for _ in range(3):
         assert portal.login(member.email, "wrong password here").status_code == 422
     key = f"{org.id}:{member.email}"
-    assert throttle.failures(session, "member-login-account", key, accounts.LOGIN_WINDOW) == 3
-    for _ in range(accounts.LOGIN_LIMIT_PER_ACCOUNT - 3):
+    assert throttle.failures(session, "member-login-account", key, self_service.LOGIN_WINDOW) == 3
+    for _ in range(self_service.LOGIN_LIMIT_PER_ACCOUNT - 3):
         throttle.record_failure(session, "member-login-account", key)
     session.commit()
     response = portal.login(member.email)  # even the right password waits now
@@ -184,7 +184,7 @@ def test_failed_logins_are_limited_per_account(portal, member, session, org):
     assert "Too many attempts" in page(response).text(".error-summary")
     # The same answer for an unknown email at its limit: no hint that the account exists.
     unknown = f"{org.id}:ghost@example.com"
-    for _ in range(accounts.LOGIN_LIMIT_PER_ACCOUNT):
+    for _ in range(self_service.LOGIN_LIMIT_PER_ACCOUNT):
         throttle.record_failure(session, "member-login-account", unknown)
     session.commit()
     assert portal.login("ghost@example.com").status_code == 429
@@ -192,7 +192,7 @@ def test_failed_logins_are_limited_per_account(portal, member, session, org):
 
 def test_failed_logins_are_limited_per_address(portal, make_member, session):
     other = make_member()
-    for _ in range(accounts.LOGIN_LIMIT_PER_ADDRESS):
+    for _ in range(self_service.LOGIN_LIMIT_PER_ADDRESS):
         throttle.record_failure(session, "member-login-address", "203.0.113.9")
     session.commit()
     assert portal.login(other.email, address="203.0.113.9").status_code == 429
@@ -203,7 +203,7 @@ def test_successful_login_clears_the_account_count(portal, member, session, org)
     for _ in range(4):
         portal.login(member.email, "wrong password here")
     assert portal.login(member.email).status_code == 302
-    assert throttle.failures(session, "member-login-account", f"{org.id}:{member.email}", accounts.LOGIN_WINDOW) == 0
+    assert throttle.failures(session, "member-login-account", f"{org.id}:{member.email}", self_service.LOGIN_WINDOW) == 0
 
 
 def test_password_reset_from_the_mail(portal, member, session, mail_sink):
@@ -247,19 +247,19 @@ def test_password_reset_answers_the_same_for_unknown_email(portal, member, mail_
 
 
 def test_password_reset_links_expire_and_a_new_password_revokes_older_links(portal, member, session, org):
-    first = accounts.request_password_reset(session, org.id, member.email, address="198.51.100.1")[1]
-    second = accounts.request_password_reset(session, org.id, member.email, address="198.51.100.1")[1]
+    first = self_service.request_password_reset(session, org.id, member.email, address="198.51.100.1")[1]
+    second = self_service.request_password_reset(session, org.id, member.email, address="198.51.100.1")[1]
     session.commit()
     assert portal.get(f"/password/reset/{first}").status_code == 200
     session.execute(update(MemberToken).where(MemberToken.token_hash == hashlib.sha256(first.encode()).hexdigest())
-                    .values(expires_at=accounts.utcnow() - accounts.dt.timedelta(seconds=1)))
+                    .values(expires_at=self_service.utcnow() - self_service.dt.timedelta(seconds=1)))
     session.commit()
     assert portal.get(f"/password/reset/{first}").status_code == 404
     expired = portal.submit(f"/password/reset/{first}", {"password": "brand new passphrase",
                                                           "confirm": "brand new passphrase"}, token_from="/login")
     assert expired.status_code == 404
 
-    third = accounts.request_password_reset(session, org.id, member.email, address="198.51.100.1")[1]
+    third = self_service.request_password_reset(session, org.id, member.email, address="198.51.100.1")[1]
     session.commit()
     assert portal.submit(f"/password/reset/{second}", {"password": "brand new passphrase",
                                                        "confirm": "brand new passphrase"}).status_code == 302
@@ -270,11 +270,11 @@ def test_password_reset_links_expire_and_a_new_password_revokes_older_links(port
 def test_reset_mails_to_one_address_are_limited(portal, member, session, org, mail_sink):
     from portal import mail
 
-    for _ in range(accounts.MAIL_LIMIT_PER_EMAIL + 2):
+    for _ in range(self_service.MAIL_LIMIT_PER_EMAIL + 2):
         response = portal.submit("/password/forgot", {"email": member.email})
         assert response.status_code == 302 and response.location == "/password/forgot/sent"
     mail.drain()
-    assert len(mail_sink.to(member.email)) == accounts.MAIL_LIMIT_PER_EMAIL
+    assert len(mail_sink.to(member.email)) == self_service.MAIL_LIMIT_PER_EMAIL
 
 
 def test_changing_the_password_ends_other_sessions(portal, logged_in, app, org):
@@ -306,14 +306,14 @@ def test_member_sessions_do_not_open_the_console(portal, logged_in):
 def test_erased_members_cannot_log_in(portal, member, session, org):
     email = member.email
     assert portal.login(email).status_code == 302
-    accounts.erase_member(session, member, actor=org.actor)
+    self_service.erase_member(session, member, actor=org.actor)
     session.commit()
     assert portal.get("/wallet").status_code == 302  # the open session ended too
     assert portal.login(email).status_code == 422
 
 
 def test_a_flood_of_signups_from_one_address_is_stopped(portal, session, mail_sink):
-    for _ in range(accounts.MAIL_LIMIT_PER_ADDRESS):
+    for _ in range(self_service.MAIL_LIMIT_PER_ADDRESS):
         throttle.record_failure(session, "member-mail-address", "127.0.0.1")
     session.commit()
     response = portal.signup("flood@example.com")

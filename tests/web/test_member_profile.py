@@ -8,7 +8,7 @@ import pytest
 
 from sqlalchemy import func, select
 
-from portal.domain import accounts, ledger, members, passwords, points, tiers
+from portal.domain import self_service, ledger, members, passwords, points, tiers
 from portal.domain.audit import AuditEntry
 from portal.domain.ledger import LedgerTransaction, Reason
 from portal.domain.members import Identifier, Member
@@ -151,7 +151,7 @@ def test_deleting_the_account_erases_the_person_and_keeps_the_ledger(portal, mak
     session.commit()
     assert portal.login(email).status_code == 302
     save_profile(portal, given_name="Zebulon", family_name="Quackenbush", optin_sms="y")
-    accounts.request_password_reset(session, org.id, email, address="192.0.2.7")
+    self_service.request_password_reset(session, org.id, email, address="192.0.2.7")
     session.commit()
     totals_before = {a: ledger.totals(session, a) for a in (org.program.points_account_id,
                                                              org.program.tier_points_account_id)}
@@ -205,8 +205,8 @@ def rows_containing(session, needle: str) -> list[tuple[str, tuple]]:
 def test_erasure_is_a_domain_function_for_the_api_too(session, org):
     person = factories.make_member(session, org, givenName="Ottilie")
     staff_actor = org.actor
-    accounts.erase_member(session, person, actor=staff_actor)
-    again = accounts.erase_member(session, person, actor=staff_actor)  # idempotent
+    self_service.erase_member(session, person, actor=staff_actor)
+    again = self_service.erase_member(session, person, actor=staff_actor)  # idempotent
     assert again.erased_at == person.erased_at
     entries = session.scalars(select(AuditEntry).where(AuditEntry.action == "member.erased")).all()
     assert len(entries) == 1 and entries[0].actor_kind == "system"

@@ -27,7 +27,7 @@ from .services import (AppliedCoupon, CouponResult, Place, Purchase, PurchaseCou
                        find_account_coupon, get_account_coupon, get_usage, lock_account_coupon, note_code_failure,
                        redeem_account_coupon, revert_usage, set_account_coupon_activation, set_activation,
                        use_coupon, usages_by_ids)
-from .views import (AccountCouponView, BookOffer, MemberCoupon, account_coupon_view, account_coupons_for_member,
+from .read_models import (AccountCouponView, BookOffer, MemberCoupon, account_coupon_view, account_coupons_for_member,
                     coupon_state, member_coupon_counts, member_coupons, offers_for_member, usages_query)
 
 __all__ = [name for name in dir() if not name.startswith("_")]

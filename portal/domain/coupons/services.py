@@ -38,7 +38,7 @@ from sqlalchemy import select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .. import audit, engine, events, idempotency, ledger, throttle
+from .. import audit, earning, outbox, idempotency, ledger, throttle
 from ..actors import Actor
 from ..base import isoformat, utcnow
 from ..errors import AccountNotActive, AlreadyResolved, Conflict, InsufficientBalance, NotFound, ValidationFailed
@@ -273,8 +273,8 @@ def use_coupon(session: Session, member: Member, book: CouponBook, *, actor: Act
         use, new_assignment = _use(session, member, book, actor=actor, code=code, key=system_unique_key,
                                    place=place, custom_attributes=custom_attributes, now=now, manual=True)
         # Campaigns listening to coupon uses run inside the same operation: a replay does not run them again.
-        engine.dispatch(session, engine.LoyaltyEvent(
-            organization_id=member.organization_id, member=member, event_type=engine.COUPON_USED,
+        earning.dispatch(session, earning.LoyaltyEvent(
+            organization_id=member.organization_id, member=member, event_type=earning.COUPON_USED,
             payload={"couponBookId": book.id, "couponUsageId": use.id, "type": book.type},
             occurred_at=now, location_code=place.location_code), actor=actor)
         return {"couponUsageIds": ([new_assignment.id] if new_assignment else []) + [use.id]}
@@ -568,7 +568,7 @@ def _assign_one(session: Session, member: Member, book: CouponBook, account: Acc
     if book.assignment_required_points:
         _burn(session, member, book, book.assignment_required_points, assignment, actor=actor,
               what="assignment", field="assignmentRequiredPoints")
-    events.emit(session, book.organization_id, "coupon-code-assigned", member_id=member.id, couponBookId=book.id,
+    outbox.emit(session, book.organization_id, "coupon-code-assigned", member_id=member.id, couponBookId=book.id,
                 couponUsageId=assignment.id, couponCodeId=assignment.code_id, code=code.code if code else None)
     audit.record(session, actor, "coupon.assigned", assignment, couponBookId=book.id, memberId=member.id,
                  pointsBurned=assignment.points_burned)
@@ -635,7 +635,7 @@ def _use_assignment(session: Session, member: Member, book: CouponBook, account:
         _burn(session, member, book, book.usage_required_points, use, actor=actor, what="use",
               field="usageRequiredPoints")
     code = session.get(CouponCode, assignment.code_id) if assignment.code_id else None
-    events.emit(session, book.organization_id, "coupon-code-used", member_id=member.id, couponBookId=book.id,
+    outbox.emit(session, book.organization_id, "coupon-code-used", member_id=member.id, couponBookId=book.id,
                 couponUsageId=use.id, assignmentId=assignment.id, couponCodeId=use.code_id,
                 code=code.code if code else None, locationCode=place.location_code,
                 interactionPoint=place.interaction_point)
@@ -707,7 +707,7 @@ def _burn(session: Session, member: Member, book: CouponBook, amount: int, usage
     usage.points_burned = amount
     usage.ledger_transaction_id = tx.id
     session.flush()
-    events.emit(session, book.organization_id, "ledger-transaction-created", member_id=member.id,
+    outbox.emit(session, book.organization_id, "ledger-transaction-created", member_id=member.id,
                 ledgerTransactionId=tx.id, type="burn", amount=amount)
     audit.record(session, actor, "ledger.burned", tx, amount=amount, ledgerAccountId=tx.ledger_account_id)
 

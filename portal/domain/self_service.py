@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, delete, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import audit, enrolment, events, members, throttle, tiers
+from . import audit, enrolment, outbox, members, throttle, tiers
 from .actors import Actor
 from .base import Base, isoformat, utcnow
 from .errors import DuplicateValue, NotFound, ValidationFailed
@@ -209,7 +209,7 @@ def sign_up(session: Session, organization_id: int, *, email: str, password: str
     session.add(MemberSignup(organization_id=organization_id, member_id=member.id, terms_accepted_at=now,
                              referral_code=referral_code))
     session.flush()
-    events.emit(session, organization_id, "member-signed-up", member_id=member.id, channel="portal",
+    outbox.emit(session, organization_id, "member-signed-up", member_id=member.id, channel="portal",
                 referralCode=referral_code)
     # The entry tier (one starting at 0 tier points) from day one.
     tiers.evaluate(session, member.id, default_program(session, organization_id))
@@ -374,7 +374,7 @@ def export_member_data(session: Session, member: Member) -> dict[str, Any]:
         select(Tier).where(Tier.organization_id == member.organization_id))}
     tier_rows = session.scalars(select(TierHistory).where(TierHistory.member_id == member.id)
                                 .order_by(TierHistory.id)).all()
-    from .events import OutboxEvent
+    from .outbox import OutboxEvent
 
     member_events = session.scalars(select(OutboxEvent).where(OutboxEvent.member_id == member.id)
                                     .order_by(OutboxEvent.id)).all()
@@ -440,7 +440,7 @@ def erase_member(session: Session, member: Member, *, actor: Actor) -> Member:
             throttle.clear(session, scope, f"{member.organization_id}:{old_email}")
     session.flush()
     audit.record(session, actor, "member.erased", member)
-    events.emit(session, member.organization_id, "member-erased", member_id=member.id)
+    outbox.emit(session, member.organization_id, "member-erased", member_id=member.id)
     return member
 
 

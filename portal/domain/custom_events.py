@@ -27,11 +27,11 @@ from typing import Any
 from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import audit, engine, events, idempotency
+from . import audit, earning, outbox, idempotency
 from .actors import Actor
 from .base import Base, isoformat, utcnow
 from .errors import DuplicateValue, NotFound, ValidationFailed
-from .events import OutboxEvent
+from .outbox import OutboxEvent
 from .members import Member
 
 GENERIC_EVENT = "member-generic-event"
@@ -43,7 +43,7 @@ SEED_EVENT_TYPES = (
     "benefit-used", "coupon-code-assigned", "coupon-code-used", "badge-minted", "mission-status-updated",
     "ledger-transaction-created",
 )
-BUILT_IN_EVENT_TYPES = tuple(dict.fromkeys(SEED_EVENT_TYPES + engine.BUILT_IN_EVENTS))
+BUILT_IN_EVENT_TYPES = tuple(dict.fromkeys(SEED_EVENT_TYPES + earning.BUILT_IN_EVENTS))
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{2,99}$")
 
 
@@ -168,16 +168,16 @@ def track_event(session: Session, member: Member, event_type: str, payload: dict
               "externalEventDate": isoformat(external_event_date), "description": description, "tags": tags or []}
 
     def perform() -> dict[str, Any]:
-        row = events.emit(session, member.organization_id, event_type, member_id=member.id,
+        row = outbox.emit(session, member.organization_id, event_type, member_id=member.id,
                           systemUniqueKey=system_unique_key, payload=payload,
                           externalEventDate=isoformat(external_event_date), description=description,
                           tags=list(tags or []))
         session.flush()
-        loyalty_event = engine.LoyaltyEvent(organization_id=member.organization_id, member=member,
+        loyalty_event = earning.LoyaltyEvent(organization_id=member.organization_id, member=member,
                                             event_type=event_type, payload=payload,
                                             occurred_at=external_event_date or utcnow(),
                                             system_unique_key=system_unique_key)
-        evaluation = engine.dispatch(session, loyalty_event, actor=actor)
+        evaluation = earning.dispatch(session, loyalty_event, actor=actor)
         audit.record(session, actor, "event.tracked", member, eventType=event_type, outboxEventId=row.id)
         return {"outboxEventId": row.id, "effects": [effect.as_dict() for effect in evaluation.effects]}
 
