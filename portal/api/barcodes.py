@@ -16,9 +16,8 @@ from flask import Blueprint, Response, abort, request, url_for
 from ..domain import barcodes
 from ..domain.barcodes import Barcode, BarcodeRequest
 from ..domain.errors import DomainError
-from ..domain.pagination import paginate, parse_order
-from . import coupon_schemas as s
-from .core import Call, endpoint, ok
+from .core import Call, endpoint, ok, page_response
+from .schemas import barcodes as s
 
 ORG = "/organizations/<int:organizationId>"
 BARCODE_ORDER = {"createdAt": Barcode.created_at, "id": Barcode.id}
@@ -49,9 +48,7 @@ def list_barcodes(call: Call):
     q: s.BarcodeListQuery = call.query
     stmt = barcodes.barcodes_query(call.organization_id, customer_id=q.customer_id, offer_id=q.offer_id,
                                    offer_type=q.offer_type, tracking_code=q.tracking_code)
-    result = paginate(call.session, stmt, page=q.page, limit=q.limit, order=parse_order(q.order, BARCODE_ORDER))
-    return ok(s.BarcodePage(total_count=result.total, page=result.page, limit=result.limit,
-                            results=[barcode_out(call.session, b) for b in result.items]).dump())
+    return page_response(call, stmt, s.BarcodePage, lambda b: barcode_out(call.session, b), orders=BARCODE_ORDER)
 
 
 @endpoint(f"{ORG}/barcodes/<barcodeNumber>", role="coupons:read", response=s.BarcodeScanOut, tag="Barcodes",

@@ -12,14 +12,16 @@ from typing import Any, Callable
 
 from flask import Blueprint, g, jsonify, request
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.routing import BaseConverter
 
 from ..domain import staff
 from ..domain.actors import Actor
 from ..domain.errors import DomainError
+from ..domain.pagination import paginate, parse_order
 from ..extensions import db
-from .schemas import MAX_ID
+from .schemas.common import MAX_ID, PageOut
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -103,8 +105,12 @@ def ok(payload: Any, status: int = 200, *, replayed: bool = False):
 def endpoint(rule: str, method: str = "GET", *, role: str | None, summary: str, tag: str,
              body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
              response: type[BaseModel] | None = None, status: int = 200, public: bool = False,
-             idempotent: bool = False):
-    """Register an API route. The handler receives (call, **path params) and returns a response."""
+             idempotent: bool = False, name_prefix: str | None = None):
+    """Register an API route. The handler receives (call, **path params) and returns a response.
+
+    The endpoint name, which is also the operationId, is `<name_prefix>_<handler name>`; the prefix
+    is the module's name unless given (an operationId is published: it must not change when a
+    module is renamed or split)."""
 
     def decorator(fn: Callable):
         takes_call = "call" in inspect.signature(fn).parameters
@@ -130,7 +136,7 @@ def endpoint(rule: str, method: str = "GET", *, role: str | None, summary: str, 
             return result
 
         path_params = {name: converter or "string" for converter, name in re.findall(r"<(?:(\w+):)?(\w+)>", rule)}
-        name = f"{fn.__module__.rsplit('.', 1)[-1]}_{fn.__name__}"
+        name = f"{name_prefix or fn.__module__.rsplit('.', 1)[-1]}_{fn.__name__}"
         bp.add_url_rule(rule, endpoint=name, view_func=view, methods=[method])
         registry.append(RouteSpec(rule=rule, method=method, endpoint=name, summary=summary, tag=tag, role=role,
                                   body=body, query=query, response=response, status=status, public=public,
@@ -249,12 +255,23 @@ bp.register_error_handler(DomainError, handle_domain_error)
 bp.register_error_handler(ApiProblem, handle_api_problem)
 
 
-def page_response(call: Call, stmt, envelope: type[BaseModel], serialize: Callable, *, orders: dict,
-                  default: str = "createdAt,desc"):
-    """One page of a list query (?page, ?limit, ?order) in the seed's envelope: totalCount, page, limit, results."""
-    from ..domain.pagination import paginate, parse_order
+def in_organization(call: Call, model):
+    """Every row of `model` in the caller's organisation: the query a list pages through."""
+    return select(model).where(model.organization_id == call.organization_id)
 
+
+def page_response(call: Call, stmt, envelope: type[PageOut], serialize: Callable, *, orders: dict,
+                  default: str = "createdAt,desc", scalars: bool = True, whole_page: bool = False, **extra):
+    """One page of a list query (?page, ?limit, ?order) in the seed's envelope: totalCount, page, limit, results
+    (and the envelope's `extra` fields). `serialize` shapes one item, or with `whole_page` the page's list of
+    items at once (to look up what they refer to in one query)."""
     q = call.query
-    result = paginate(call.session, stmt, page=q.page, limit=q.limit, order=parse_order(q.order, orders, default))
-    return ok(envelope(total_count=result.total, page=result.page, limit=result.limit,
-                       results=[serialize(item) for item in result.items]).dump())
+    result = paginate(call.session, stmt, page=q.page, limit=q.limit, order=parse_order(q.order, orders, default),
+                      scalars=scalars)
+    results = serialize(result.items) if whole_page else [serialize(item) for item in result.items]
+    return ok(page_payload(envelope, result, results, **extra))
+
+
+def page_payload(envelope: type[PageOut], page, results: list, **extra) -> dict:
+    """A page the domain already cut (a `pagination.Page`) in the envelope, with these results."""
+    return envelope(total_count=page.total, page=page.page, limit=page.limit, results=results, **extra).dump()

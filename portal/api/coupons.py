@@ -5,8 +5,8 @@ rules live in portal.domain.coupons.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from decimal import Decimal
+from typing import Callable
 
 from flask import request
 from sqlalchemy import select
@@ -14,9 +14,9 @@ from sqlalchemy import select
 from ..domain import coupons, members, organizations
 from ..domain.coupons import AccountCoupon, CouponBook, CouponCode, CouponUsage
 from ..domain.errors import ValidationFailed
-from ..domain.pagination import paginate, parse_order
-from . import coupon_schemas as s
-from .core import Call, endpoint, ok
+from ..extensions import db
+from .core import Call, endpoint, ok, page_payload, page_response
+from .schemas import coupons as s
 from .members import resolve_member
 
 ORG = "/organizations/<int:organizationId>"
@@ -39,11 +39,10 @@ NOT_BOOK_FIELDS = {"description", "subtitle"}
           summary="List coupon books (status, tags, search, programme, audience)")
 def list_books(call: Call):
     q: s.CouponBookListQuery = call.query
-    stmt = coupons.books_query(call.organization_id, status=q.status, tags=s.split_list(q.tags), search=q.search,
+    stmt = coupons.books_query(call.organization_id, status=q.status, tags=_split_list(q.tags), search=q.search,
                                loyalty_program_id=q.loyalty_program_id, audience=q.audiences)
-    result = paginate(call.session, stmt, page=q.page, limit=q.limit, order=parse_order(q.order, BOOK_ORDER))
-    return ok(s.CouponBookPage(total_count=result.total, page=result.page, limit=result.limit,
-                               results=[book_out(call.session, b, q.locale) for b in result.items]).dump())
+    return page_response(call, stmt, s.CouponBookPage, lambda b: book_out(call.session, b, q.locale),
+                         orders=BOOK_ORDER)
 
 
 @endpoint(BOOKS, "POST", role="coupons:write", body=s.CouponBookIn, response=s.CouponBookEnvelope, status=201,
@@ -78,10 +77,8 @@ def update_book(call: Call, bookId: int):
 def list_codes(call: Call, bookId: int):
     q: s.CouponCodeListQuery = call.query
     book = coupons.get_book(call.session, call.organization_id, bookId)
-    result = paginate(call.session, coupons.codes_query(book, status=q.status, code=q.code), page=q.page,
-                      limit=q.limit, order=parse_order(q.order, CODE_ORDER, "id,asc"))
-    return ok(s.CouponCodePage(total_count=result.total, page=result.page, limit=result.limit,
-                               results=[code_out(book, c) for c in result.items]).dump())
+    return page_response(call, coupons.codes_query(book, status=q.status, code=q.code), s.CouponCodePage,
+                         lambda c: code_out(book, c), orders=CODE_ORDER, default="id,asc")
 
 
 @endpoint(f"{BOOK}/codes", "POST", role="coupons:write", body=s.CouponCodesIn, response=s.CouponCodesAdded,
@@ -114,15 +111,10 @@ def get_code(call: Call, bookId: int, couponId: int):
           summary="Assign one or numberOfCodes coupons to a member (strictMode: all or none)")
 def assign(call: Call, bookId: int):
     body: s.AssignIn = call.body
-    book = coupons.get_book(call.session, call.organization_id, bookId)
-    member = members.get_member(call.session, call.organization_id, body.member_id)
-    with counting_code_failures(call, member):
-        result = coupons.assign_coupons(call.session, member, book, actor=call.actor,
-                                        number_of_codes=body.number_of_codes, strict_mode=body.strict_mode,
-                                        expires_at=body.expired_at, system_unique_keys=body.system_unique_keys,
-                                        codes=body.codes, place=_place(body.location_code),
-                                        custom_attributes=body.custom_attributes)
-    return ok(usages_payload(call.session, result.usages), 201, replayed=result.replayed)
+    return _member_book_action(call, bookId, body.member_id, lambda member, book: coupons.assign_coupons(
+        call.session, member, book, actor=call.actor, number_of_codes=body.number_of_codes,
+        strict_mode=body.strict_mode, expires_at=body.expired_at, system_unique_keys=body.system_unique_keys,
+        codes=body.codes, place=_place(body.location_code), custom_attributes=body.custom_attributes))
 
 
 @endpoint(f"{BOOK}/use", "POST", role="coupons:write", body=s.UseIn, response=s.CouponUsagesOut, status=201,
@@ -130,13 +122,9 @@ def assign(call: Call, bookId: int):
           summary="Use a member's coupon of the book (the named code, else the one expiring first)")
 def use(call: Call, bookId: int):
     body: s.UseIn = call.body
-    book = coupons.get_book(call.session, call.organization_id, bookId)
-    member = members.get_member(call.session, call.organization_id, body.member_id)
-    with counting_code_failures(call, member):
-        result = coupons.use_coupon(call.session, member, book, actor=call.actor, code=body.code,
-                                    system_unique_key=body.system_unique_key, place=_place(body.location_code),
-                                    custom_attributes=body.custom_attributes)
-    return ok(usages_payload(call.session, result.usages), 201, replayed=result.replayed)
+    return _member_book_action(call, bookId, body.member_id, lambda member, book: coupons.use_coupon(
+        call.session, member, book, actor=call.actor, code=body.code, system_unique_key=body.system_unique_key,
+        place=_place(body.location_code), custom_attributes=body.custom_attributes))
 
 
 @endpoint(f"{ORG}/coupon-usages/<int:couponUsageId>/revert", "POST", role="coupons:write",
@@ -153,9 +141,8 @@ def list_usages(call: Call, bookId: int):
     q: s.CouponUsageListQuery = call.query
     book = coupons.get_book(call.session, call.organization_id, bookId)
     stmt = coupons.usages_query(call.organization_id, book_id=book.id, member_id=q.member_id, kind=q.kind)
-    result = paginate(call.session, stmt, page=q.page, limit=q.limit, order=parse_order(q.order, USAGE_ORDER))
-    return ok(s.CouponUsagePage(total_count=result.total, page=result.page, limit=result.limit,
-                                results=usages_out(call.session, result.items)).dump())
+    return page_response(call, stmt, s.CouponUsagePage, lambda usages: usages_out(call.session, usages),
+                         orders=USAGE_ORDER, whole_page=True)
 
 
 # --- a member's coupons -------------------------------------------------------------------------
@@ -167,14 +154,14 @@ def member_coupons(call: Call, loyaltyProgramId: int, memberId: str):
     program = organizations.get_program(call.session, call.organization_id, loyaltyProgramId)
     member = resolve_member(call, memberId)
     page = coupons.member_coupons(call.session, member, loyalty_program_id=program.id, not_used_only=q.not_used_only,
-                                  book_id=q.coupon_book_id, tags=s.split_list(q.coupon_book_tags), code=q.coupon_code,
+                                  book_id=q.coupon_book_id, tags=_split_list(q.coupon_book_tags), code=q.coupon_code,
                                   code_id=q.coupon_code_id, page=q.page, limit=q.limit)
     results = [s.MemberCouponOut(
         id=c.assignment.id, coupon_book_id=c.book.id, coupon_code_id=c.assignment.code_id, code=c.code,
         status=c.state, usable=c.usable, activated=c.activated, account_coupon_id=c.account_coupon_id,
         expired_at=c.assignment.expires_at, assigned_at=c.assignment.created_at, used_at=c.assignment.used_at,
         coupon_book=summary_out(c.book, q.locale)) for c in page.items]
-    return ok(s.MemberCouponPage(total_count=page.total, page=page.page, limit=page.limit, results=results).dump())
+    return ok(page_payload(s.MemberCouponPage, page, results))
 
 
 @endpoint(f"{MEMBER_IN_PROGRAM}/coupon-books", role="coupons:read", query=s.MemberBookQuery,
@@ -184,7 +171,7 @@ def member_books(call: Call, loyaltyProgramId: int, memberId: str):
     q: s.MemberBookQuery = call.query
     program = organizations.get_program(call.session, call.organization_id, loyaltyProgramId)
     member = resolve_member(call, memberId)
-    page = coupons.offers_for_member(call.session, member, loyalty_program_id=program.id, tags=s.split_list(q.tags),
+    page = coupons.offers_for_member(call.session, member, loyalty_program_id=program.id, tags=_split_list(q.tags),
                                      book_id=q.coupon_book_id, out_of_stock=q.out_of_stock, page=q.page,
                                      limit=q.limit)
     results = []
@@ -196,7 +183,7 @@ def member_books(call: Call, loyaltyProgramId: int, memberId: str):
             refusal=s.RefusalOut(code=refusal.code.replace("_", "-"), title=refusal.title, detail=refusal.message,
                                  field=refusal.field) if refusal else None,
             account_coupon_id=offer.account_coupon_id))
-    return ok(s.MemberBookPage(total_count=page.total, page=page.page, limit=page.limit, results=results).dump())
+    return ok(page_payload(s.MemberBookPage, page, results))
 
 
 @endpoint(f"{MEMBER_IN_PROGRAM}/coupon-usages/count", role="coupons:read", query=s.UsageCountQuery,
@@ -254,16 +241,22 @@ def redeem(call: Call, accountCouponId: str):
 
 # --- shaping ------------------------------------------------------------------------------------------
 
-@contextmanager
-def counting_code_failures(call: Call, member: members.Member):
-    """A refused code counts against the member even though the request's transaction rolls back."""
+def _member_book_action(call: Call, book_id: int, member_id: int,
+                        act: Callable[[members.Member, CouponBook], coupons.CouponResult]):
+    """Assign or use: `act(member, book)` answered with its coupon usages (201, or the replay). A refused code
+    counts against the member even though the request's transaction rolls back."""
+    book = coupons.get_book(call.session, call.organization_id, book_id)
+    member = members.get_member(call.session, call.organization_id, member_id)
     try:
-        yield
+        result = act(member, book)
     except coupons.CouponCodeNotUsable:
-        call.session.rollback()
-        coupons.note_code_failure(call.session, member)
-        call.session.commit()
+        db.record_despite_failure(lambda session: coupons.note_code_failure(session, member))
         raise
+    return ok(usages_payload(call.session, result.usages), 201, replayed=result.replayed)
+
+
+def _split_list(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
 
 
 def _place(location_code: str | None) -> coupons.Place:

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ..domain import audit, ledger, points
 from ..domain.errors import NotFound, ValidationFailed
-from ..domain.ledger import LedgerAccount, LedgerTransaction, Reason
-from . import schemas as s
-from . import serializers as out
-from .core import Call, endpoint, ok, page_response
+from ..domain.ledger import LedgerAccount, LedgerTransaction, Reason, Wallet
+from .core import Call, endpoint, in_organization, ok, page_response
+from .schemas import ledgers as s
+from .schemas.common import IdOrderQuery
 
 ORG = "/organizations/<int:organizationId>"
 LEDGER = f"{ORG}/ledgers/<int:ledgerId>"
@@ -17,7 +18,44 @@ TX_ORDER = {"createdAt": LedgerTransaction.created_at, "id": LedgerTransaction.i
             "externalEventDate": LedgerTransaction.external_event_date, "amount": LedgerTransaction.amount}
 
 
-def _reason(body) -> Reason:
+def transaction_out(session: Session, tx: LedgerTransaction) -> s.TransactionOut:
+    wallets = {w.id: w for w in session.scalars(select(Wallet).where(Wallet.id.in_([tx.from_wallet_id,
+                                                                                    tx.to_wallet_id])))}
+    member_wallet = next((w for w in (wallets.get(tx.to_wallet_id), wallets.get(tx.from_wallet_id))
+                          if w is not None and w.member_id is not None), None)
+    return s.TransactionOut(
+        id=tx.id, ledger_transaction_id=tx.id, ledger_id=tx.ledger_id, ledger_account_id=tx.ledger_account_id,
+        type=tx.type, status=ledger.transaction_state(session, tx), amount=tx.amount,
+        from_wallet_id=tx.from_wallet_id, to_wallet_id=tx.to_wallet_id,
+        member_id=member_wallet.member_id if member_wallet else None,
+        pending_capture_ledger_transaction_id=tx.pending_id, reverts_ledger_transaction_id=tx.reverts_id,
+        atomic_set_id=tx.set_id, system_unique_key=tx.system_unique_key, external_id=tx.external_id,
+        external_event_date=tx.external_event_date, description=tx.description, tags=tx.tags or [],
+        actor={"kind": tx.actor_kind, "id": tx.actor_id, "label": tx.actor_label}, created_at=tx.created_at)
+
+
+def _transactions_out(session: Session, txs: list[LedgerTransaction]) -> list[s.TransactionOut]:
+    return [transaction_out(session, tx) for tx in txs]
+
+
+def _ledger_out(session: Session, book: ledger.Ledger) -> s.LedgerOut:
+    default = session.scalar(select(LedgerAccount.id).where(LedgerAccount.ledger_id == book.id)
+                             .order_by(LedgerAccount.is_default.desc(), LedgerAccount.id))
+    return s.LedgerOut(id=book.id, name=book.name, description=book.description, default_account_id=default,
+                       created_at=book.created_at)
+
+
+def _account_out(session: Session, a: LedgerAccount) -> s.AccountOut:
+    totals = ledger.totals(session, a.id)
+    return s.AccountOut(id=a.id, ledger_id=a.ledger_id, name=a.name, active=a.active, is_currency=a.is_currency,
+                        decimals=a.decimals, format_string=a.format_string, max_supply=a.max_supply,
+                        expires_in_months=a.expires_in_months, is_default_account=a.is_default,
+                        minted=totals["minted"], burned=totals["burned"], circulating=totals["circulating"],
+                        created_at=a.created_at)
+
+
+def reason_of(body) -> Reason:
+    """The why of a movement (description, tags, external ids, key) from a request body that carries it."""
     return Reason(description=body.description, tags=body.tags, external_id=body.external_id,
                   external_event_date=body.external_event_date, system_unique_key=body.system_unique_key)
 
@@ -26,20 +64,20 @@ def _request(item, ledger_id: int | None = None, account_id: int | None = None) 
     return points.TransferRequest(
         amount=item.amount, ledger_account_id=account_id or getattr(item, "ledger_account_id", None),
         from_wallet_id=item.from_wallet_id, to_wallet_id=item.to_wallet_id, capture_method=item.capture_method,
-        reason=_reason(item), ledger_id=ledger_id or getattr(item, "ledger_id", None),
+        reason=reason_of(item), ledger_id=ledger_id or getattr(item, "ledger_id", None),
         atomic_set_id=getattr(item, "atomic_set_id", None))
 
 
 def _transactions(call: Call, movement: points.Movement, status: int = 201):
-    return ok(s.TransactionsOut(transactions=out.transactions(call.session, movement.transactions)).dump(), status,
+    return ok(s.TransactionsOut(transactions=_transactions_out(call.session, movement.transactions)).dump(), status,
               replayed=movement.replayed)
 
 
-@endpoint(f"{ORG}/ledgers", role="ledgers:read", query=s.IdOrderQuery, response=s.LedgerPage, tag="Ledgers",
+@endpoint(f"{ORG}/ledgers", role="ledgers:read", query=IdOrderQuery, response=s.LedgerPage, tag="Ledgers",
           summary="List ledgers")
 def list_ledgers(call: Call):
-    stmt = select(ledger.Ledger).where(ledger.Ledger.organization_id == call.organization_id)
-    return page_response(call, stmt, s.LedgerPage, lambda b: out.ledger_out(call.session, b),
+    stmt = in_organization(call, ledger.Ledger)
+    return page_response(call, stmt, s.LedgerPage, lambda b: _ledger_out(call.session, b),
                          orders={"createdAt": ledger.Ledger.created_at, "id": ledger.Ledger.id}, default="id,asc")
 
 
@@ -49,21 +87,21 @@ def create_ledger(call: Call):
     book = ledger.create_ledger(call.session, call.organization_id, name=call.body.name,
                                 description=call.body.description)
     audit.record(call.session, call.actor, "ledger.created", book)
-    return ok(s.LedgerEnvelope(ledger=out.ledger_out(call.session, book)).dump(), 201)
+    return ok(s.LedgerEnvelope(ledger=_ledger_out(call.session, book)).dump(), 201)
 
 
 @endpoint(LEDGER, role="ledgers:read", response=s.LedgerEnvelope, tag="Ledgers", summary="Get a ledger")
 def get_ledger(call: Call, ledgerId: int):
     book = ledger.get_ledger(call.session, call.organization_id, ledgerId)
-    return ok(s.LedgerEnvelope(ledger=out.ledger_out(call.session, book)).dump())
+    return ok(s.LedgerEnvelope(ledger=_ledger_out(call.session, book)).dump())
 
 
-@endpoint(f"{LEDGER}/accounts", role="ledgers:read", query=s.IdOrderQuery, response=s.AccountPage, tag="Ledgers",
+@endpoint(f"{LEDGER}/accounts", role="ledgers:read", query=IdOrderQuery, response=s.AccountPage, tag="Ledgers",
           summary="List a ledger's accounts with minted, burned and circulating totals")
 def list_accounts(call: Call, ledgerId: int):
     ledger.get_ledger(call.session, call.organization_id, ledgerId)
     stmt = select(LedgerAccount).where(LedgerAccount.ledger_id == ledgerId)
-    return page_response(call, stmt, s.AccountPage, lambda a: out.account(call.session, a),
+    return page_response(call, stmt, s.AccountPage, lambda a: _account_out(call.session, a),
                          orders={"createdAt": LedgerAccount.created_at, "id": LedgerAccount.id}, default="id,asc")
 
 
@@ -77,13 +115,13 @@ def create_account(call: Call, ledgerId: int):
                                     expires_in_months=b.expires_in_months, active=b.active,
                                     is_default=b.is_default_account)
     audit.record(call.session, call.actor, "ledger_account.created", account)
-    return ok(s.AccountEnvelope(ledger_account=out.account(call.session, account)).dump(), 201)
+    return ok(s.AccountEnvelope(ledger_account=_account_out(call.session, account)).dump(), 201)
 
 
 @endpoint(ACCOUNT, role="ledgers:read", response=s.AccountEnvelope, tag="Ledgers", summary="Get an account")
 def get_account(call: Call, ledgerId: int, ledgerAccountId: int):
     account = ledger.get_account(call.session, call.organization_id, ledgerAccountId, ledgerId)
-    return ok(s.AccountEnvelope(ledger_account=out.account(call.session, account)).dump())
+    return ok(s.AccountEnvelope(ledger_account=_account_out(call.session, account)).dump())
 
 
 @endpoint(f"{ACCOUNT}/transactions", role="ledgers:read", query=s.TransactionListQuery,
@@ -107,7 +145,7 @@ def list_transactions(call: Call, ledgerId: int, ledgerAccountId: int):
         stmt = stmt.where(LedgerTransaction.id <= q.to_ledger_transaction_id)
     if q.type:
         stmt = stmt.where(LedgerTransaction.type == q.type)
-    return page_response(call, stmt, s.TransactionPage, lambda tx: out.transaction(call.session, tx),
+    return page_response(call, stmt, s.TransactionPage, lambda tx: transaction_out(call.session, tx),
                          orders=TX_ORDER, default="id,desc")
 
 
@@ -139,7 +177,7 @@ def post_batch(call: Call):
                                    field=f"items[{index}].organizationId")
     processed, failed = points.post_batch(call.session, call.organization_id,
                                           [_request(item) for item in call.body.items], actor=call.actor)
-    return ok(s.BatchOut(processed=out.transactions(call.session, processed),
+    return ok(s.BatchOut(processed=_transactions_out(call.session, processed),
                          failed=[s.BatchFailure(**f) for f in failed]).dump())
 
 
@@ -150,7 +188,7 @@ def revert_transaction(call: Call, ledgerId: int, ledgerAccountId: int, ledgerTr
     ledger.get_account(call.session, call.organization_id, ledgerAccountId, ledgerId)
     tx = ledger.get_transaction(call.session, call.organization_id, ledgerTransactionId, ledgerAccountId)
     movement = points.revert_transaction(call.session, call.organization_id, tx, actor=call.actor,
-                                         reason=_reason(call.body))
+                                         reason=reason_of(call.body))
     return _transactions(call, movement)
 
 

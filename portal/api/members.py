@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 from flask import request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ..domain import enrolment, members, organizations, points, tiers
 from ..domain.errors import NotFound, ValidationFailed
-from ..domain.ledger import Reason
-from ..domain.pagination import paginate, parse_order
-from . import schemas as s
-from . import serializers as out
-from .core import Call, endpoint, ok
+from .core import Call, endpoint, ok, page_response
+from .ledgers import reason_of, transaction_out
+from .schemas import members as s
 
 ORG = "/organizations/<int:organizationId>"
 MEMBER_ORDER = {"createdAt": members.Member.created_at, "id": members.Member.id,
@@ -29,8 +29,28 @@ def resolve_member(call: Call, member_ref: str) -> members.Member:
         raise NotFound("Member not found", field="memberId") from None
 
 
+def member_out(session: Session, m: members.Member) -> s.MemberOut:
+    return s.MemberOut(
+        id=m.id, organization_id=m.organization_id, loyalty_member_id=m.loyalty_member_id,
+        member_type=m.member_type, active=m.active, account_status=m.account_status,
+        profile=s.ProfileOut(**{k: v for k, v in members.profile_of(m).items()}),
+        custom_attributes=m.custom_attributes or {},
+        identifiers=[s.IdentifierOut(type=i.type, code=i.code, created_at=i.created_at)
+                     for i in members.identifiers_of(session, m.id)],
+        tiers=_member_tiers(session, m), locale=m.locale, created_at=m.created_at, updated_at=m.updated_at)
+
+
+def _member_tiers(session: Session, m: members.Member) -> list[s.TierRef]:
+    rows = session.execute(
+        select(tiers.MemberTier, tiers.Tier).outerjoin(tiers.Tier, tiers.Tier.id == tiers.MemberTier.tier_id)
+        .where(tiers.MemberTier.member_id == m.id).order_by(tiers.MemberTier.loyalty_program_id)).all()
+    return [s.TierRef(loyalty_program_id=state.loyalty_program_id, loyalty_tier_id=state.tier_id,
+                      name=tier.name if tier else None, source=state.source, expires_at=state.expires_at)
+            for state, tier in rows]
+
+
 def _member_response(call: Call, member: members.Member, status: int = 200):
-    return ok(s.MemberEnvelope(member=out.member(call.session, member)).dump(), status)
+    return ok(s.MemberEnvelope(member=member_out(call.session, member)).dump(), status)
 
 
 @endpoint(f"{ORG}/members", "POST", role="members:write", body=s.MemberCreate, response=s.MemberEnvelope,
@@ -50,8 +70,7 @@ def list_members(call: Call):
     q: s.MemberListQuery = call.query
     stmt = members.list_query(call.organization_id, email=q.email, loyalty_member_id=q.loyalty_member_id,
                               from_created_at=q.from_created_at, to_created_at=q.to_created_at)
-    result = paginate(call.session, stmt, page=q.page, limit=q.limit, order=parse_order(q.order, MEMBER_ORDER))
-    return ok(out.page(s.MemberPage, result, [out.member(call.session, m) for m in result.items]))
+    return page_response(call, stmt, s.MemberPage, lambda m: member_out(call.session, m), orders=MEMBER_ORDER)
 
 
 @endpoint(f"{ORG}/members/batch", "POST", role="members:read", body=s.MemberBatch, response=s.MemberBatchOut,
@@ -60,7 +79,7 @@ def batch_members(call: Call):
     found, missing = [], []
     for member_id in call.body.member_ids:
         try:
-            found.append(out.member(call.session, members.get_member(call.session, call.organization_id, member_id)))
+            found.append(member_out(call.session, members.get_member(call.session, call.organization_id, member_id)))
         except NotFound:
             missing.append(member_id)
     return ok(s.MemberBatchOut(members=found, not_found=missing).dump())
@@ -119,12 +138,10 @@ def get_loyalty_member(call: Call, loyaltyMemberId: str):
 def _movement(call: Call, loyalty_member_id: str, kind: str):
     body: s.MovementIn = call.body
     member = members.get_by_loyalty_member_id(call.session, call.organization_id, loyalty_member_id)
-    reason = Reason(description=body.description, tags=body.tags, external_id=body.external_id,
-                    external_event_date=body.external_event_date, system_unique_key=body.system_unique_key)
     move = points.mint_to_member if kind == "mint" else points.burn_from_member
-    movement = move(call.session, member, body.amount, actor=call.actor, reason=reason, ledger_id=body.ledger_id,
-                    account_id=body.ledger_account_id)
-    payload = s.TransactionEnvelope(transaction=out.transaction(call.session, movement.transactions[0])).dump()
+    movement = move(call.session, member, body.amount, actor=call.actor, reason=reason_of(body),
+                    ledger_id=body.ledger_id, account_id=body.ledger_account_id)
+    payload = s.TransactionEnvelope(transaction=transaction_out(call.session, movement.transactions[0])).dump()
     payload["ledgerTransactions"] = [payload["transaction"]]
     return ok(payload, 201, replayed=movement.replayed)
 

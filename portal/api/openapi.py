@@ -4,10 +4,10 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, render_template, url_for
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from .core import bp, ok, registry
-from .schemas import MAX_ID
+from .schemas.common import MAX_ID
 
 docs_bp = Blueprint("api_docs", __name__)
 
@@ -69,13 +69,28 @@ def _path_parameters(spec) -> list[dict]:
     return params
 
 
+# Where two models share a class name, pydantic qualifies their component names by module
+# (`portal__api__referrals__ProgramOut`). Component names are published, so a module's models keep
+# the qualifier they were first published under after they moved.
+PUBLISHED_MODULE = {"portal.api.schemas.programs": "portal.api.schemas",
+                    "portal.api.schemas.referrals": "portal.api.referrals"}
+
+
+class _PublishedNames(GenerateJsonSchema):
+    def get_defs_ref(self, core_mode_ref):
+        core_ref, mode = core_mode_ref
+        module, _, name = core_ref.rpartition(".")
+        return super().get_defs_ref((f"{PUBLISHED_MODULE.get(module, module)}.{name}", mode))
+
+
 def _components() -> tuple[dict, dict]:
     """Every model's JSON Schema, generated together so that two models with the same class name
-    (in different route modules) get distinct component names instead of overwriting each other."""
+    (in different schema modules) get distinct component names instead of overwriting each other."""
     pairs = {(model, "validation") for spec in registry for model in (spec.query, spec.body) if model is not None}
     pairs |= {(spec.response, "serialization") for spec in registry if spec.response is not None}
     ordered = sorted(pairs, key=lambda pair: (pair[0].__module__, pair[0].__qualname__, pair[1]))
-    refs, top = models_json_schema(ordered, by_alias=True, ref_template="#/components/schemas/{model}")
+    refs, top = models_json_schema(ordered, by_alias=True, ref_template="#/components/schemas/{model}",
+                                   schema_generator=_PublishedNames)
     return refs, {"Problem": PROBLEM, **top.get("$defs", {})}
 
 

@@ -1,23 +1,32 @@
 """Loyalty programmes and their tiers."""
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from ..domain import audit, organizations, tiers
 from ..domain.organizations import LoyaltyProgram
-from . import schemas as s
-from . import serializers as out
-from .core import Call, endpoint, ok, page_response
+from .core import Call, endpoint, in_organization, ok, page_response
+from .schemas import programs as s
+from .schemas.common import IdOrderQuery
 
 ORG = "/organizations/<int:organizationId>"
 PROGRAM = f"{ORG}/loyalty-programs/<int:loyaltyProgramId>"
 
 
-@endpoint(f"{ORG}/loyalty-programs", role="tiers:read", query=s.IdOrderQuery, response=s.ProgramPage, tag="Programs",
+def _program_out(p: LoyaltyProgram) -> s.ProgramOut:
+    return s.ProgramOut(id=p.id, name=p.name, description=p.description, is_default=p.is_default,
+                        ledger_id=p.ledger_id, points_account_id=p.points_account_id,
+                        tier_points_account_id=p.tier_points_account_id, created_at=p.created_at)
+
+
+def _tier_out(t: tiers.Tier) -> s.TierOut:
+    return s.TierOut(id=t.id, loyalty_program_id=t.loyalty_program_id, name=t.name, description=t.description,
+                     min_points=t.min_points, color=t.color, created_at=t.created_at)
+
+
+@endpoint(f"{ORG}/loyalty-programs", role="tiers:read", query=IdOrderQuery, response=s.ProgramPage, tag="Programs",
           summary="List loyalty programmes")
 def list_programs(call: Call):
-    stmt = select(LoyaltyProgram).where(LoyaltyProgram.organization_id == call.organization_id)
-    return page_response(call, stmt, s.ProgramPage, out.program,
+    stmt = in_organization(call, LoyaltyProgram)
+    return page_response(call, stmt, s.ProgramPage, _program_out,
                          orders={"id": LoyaltyProgram.id, "createdAt": LoyaltyProgram.created_at}, default="id,asc")
 
 
@@ -29,13 +38,13 @@ def create_program(call: Call):
                                                    description=call.body.description,
                                                    expires_in_months=call.body.points_expire_in_months)
     audit.record(call.session, call.actor, "loyalty_program.created", program)
-    return ok(s.ProgramEnvelope(loyalty_program=out.program(program)).dump(), 201)
+    return ok(s.ProgramEnvelope(loyalty_program=_program_out(program)).dump(), 201)
 
 
 @endpoint(PROGRAM, role="tiers:read", response=s.ProgramEnvelope, tag="Programs", summary="Get a programme")
 def get_program(call: Call, loyaltyProgramId: int):
     program = organizations.get_program(call.session, call.organization_id, loyaltyProgramId)
-    return ok(s.ProgramEnvelope(loyalty_program=out.program(program)).dump())
+    return ok(s.ProgramEnvelope(loyalty_program=_program_out(program)).dump())
 
 
 @endpoint(PROGRAM, "PATCH", role="tiers:write", body=s.ProgramUpdate, response=s.ProgramEnvelope, tag="Programs",
@@ -43,7 +52,7 @@ def get_program(call: Call, loyaltyProgramId: int):
 def update_program(call: Call, loyaltyProgramId: int):
     program = organizations.update_program(call.session, call.organization_id, loyaltyProgramId, actor=call.actor,
                                            name=call.body.name, description=call.body.description)
-    return ok(s.ProgramEnvelope(loyalty_program=out.program(program)).dump())
+    return ok(s.ProgramEnvelope(loyalty_program=_program_out(program)).dump())
 
 
 @endpoint(f"{PROGRAM}/tiers", role="tiers:read", response=s.TierPage, tag="Tiers",
@@ -52,7 +61,7 @@ def list_tiers(call: Call, loyaltyProgramId: int):
     program = organizations.get_program(call.session, call.organization_id, loyaltyProgramId)
     ladder = tiers.tiers_of(call.session, program.id)
     return ok(s.TierPage(total_count=len(ladder), page=0, limit=max(1, len(ladder)),
-                         results=[out.tier(t) for t in ladder]).dump())
+                         results=[_tier_out(t) for t in ladder]).dump())
 
 
 @endpoint(f"{PROGRAM}/tiers", "POST", role="tiers:write", body=s.TierIn, response=s.TierEnvelope, status=201,
@@ -62,14 +71,14 @@ def create_tier(call: Call, loyaltyProgramId: int):
     b: s.TierIn = call.body
     tier = tiers.create_tier(call.session, program, name=b.name, min_points=b.min_points, actor=call.actor,
                              description=b.description, color=b.color)
-    return ok(s.TierEnvelope(loyalty_tier=out.tier(tier)).dump(), 201)
+    return ok(s.TierEnvelope(loyalty_tier=_tier_out(tier)).dump(), 201)
 
 
 @endpoint(f"{PROGRAM}/tiers/<int:tierId>", role="tiers:read", response=s.TierEnvelope, tag="Tiers",
           summary="Get a tier")
 def get_tier(call: Call, loyaltyProgramId: int, tierId: int):
     tier = tiers.get_tier(call.session, call.organization_id, tierId, loyaltyProgramId)
-    return ok(s.TierEnvelope(loyalty_tier=out.tier(tier)).dump())
+    return ok(s.TierEnvelope(loyalty_tier=_tier_out(tier)).dump())
 
 
 @endpoint(f"{PROGRAM}/tiers/<int:tierId>", "PATCH", role="tiers:write", body=s.TierUpdate, response=s.TierEnvelope,
@@ -79,4 +88,4 @@ def update_tier(call: Call, loyaltyProgramId: int, tierId: int):
     b: s.TierUpdate = call.body
     tiers.update_tier(call.session, tier, actor=call.actor, name=b.name, min_points=b.min_points,
                       description=b.description, color=b.color)
-    return ok(s.TierEnvelope(loyalty_tier=out.tier(tier)).dump())
+    return ok(s.TierEnvelope(loyalty_tier=_tier_out(tier)).dump())

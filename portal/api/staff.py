@@ -1,12 +1,11 @@
 """Staff users, API keys and the audit log."""
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from ..domain import staff
 from ..domain.audit import AuditEntry
-from . import schemas as s
-from .core import Call, endpoint, ok, page_response
+from .core import Call, endpoint, in_organization, ok, page_response
+from .schemas import staff as s
+from .schemas.common import IdOrderQuery
 
 ORG = "/organizations/<int:organizationId>"
 
@@ -21,10 +20,10 @@ def _user_out(user: staff.StaffUser) -> s.StaffUserOut:
                           created_at=user.created_at)
 
 
-@endpoint(f"{ORG}/api-keys", role="users:read", query=s.IdOrderQuery, response=s.ApiKeyPage, tag="Staff",
+@endpoint(f"{ORG}/api-keys", role="users:read", query=IdOrderQuery, response=s.ApiKeyPage, tag="Staff",
           summary="List API keys (never their secrets)")
 def list_api_keys(call: Call):
-    stmt = select(staff.ApiKey).where(staff.ApiKey.organization_id == call.organization_id)
+    stmt = in_organization(call, staff.ApiKey)
     return page_response(call, stmt, s.ApiKeyPage, _key_out,
                          orders={"createdAt": staff.ApiKey.created_at, "id": staff.ApiKey.id})
 
@@ -48,7 +47,7 @@ def revoke_api_key(call: Call, apiKeyId: int):
 @endpoint(f"{ORG}/users", role="users:read", query=s.UserListQuery, response=s.StaffUserPage, tag="Staff",
           summary="List staff users")
 def list_users(call: Call):
-    stmt = select(staff.StaffUser).where(staff.StaffUser.organization_id == call.organization_id)
+    stmt = in_organization(call, staff.StaffUser)
     return page_response(call, stmt, s.StaffUserPage, _user_out,
                          orders={"createdAt": staff.StaffUser.created_at, "email": staff.StaffUser.email})
 
@@ -63,10 +62,10 @@ def create_user(call: Call):
     return ok(s.StaffUserEnvelope(user=_user_out(user)).dump(), 201)
 
 
-@endpoint(f"{ORG}/audit-log", role="users:read", query=s.IdOrderQuery, response=s.AuditPage, tag="Staff",
+@endpoint(f"{ORG}/audit-log", role="users:read", query=IdOrderQuery, response=s.AuditPage, tag="Staff",
           summary="Every write by staff or the API, newest first")
 def audit_log(call: Call):
-    stmt = select(AuditEntry).where(AuditEntry.organization_id == call.organization_id)
+    stmt = in_organization(call, AuditEntry)
     return page_response(call, stmt, s.AuditPage, lambda e: s.AuditOut(
         id=e.id, actor_kind=e.actor_kind, actor_id=e.actor_id, actor_label=e.actor_label, action=e.action,
         target_type=e.target_type, target_id=e.target_id, details=e.details, created_at=e.created_at),

@@ -1,8 +1,7 @@
-"""Request and response shapes of the coupon, point-of-sale and barcode routes.
+"""Coupon books, codes, assign/use/revert, a member's coupons, and the point of sale.
 
 Field names follow the seeds: the loyalty core platform document for coupon
-books and usages, the Convercus manual for account coupons, Coniq (in
-camelCase, as API.md says) for barcodes.
+books and usages, the Convercus manual for account coupons.
 """
 from __future__ import annotations
 
@@ -13,9 +12,8 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
-from ..domain.barcodes import CHANNELS, OFFER_TYPES
-from ..domain.coupons import PUBLISHING_STATUSES, TYPES
-from .schemas import In, Key, ListQuery, Name, Out, PageOut, Tags, UtcDateTime
+from ...domain.coupons import PUBLISHING_STATUSES, TYPES
+from .common import In, IntegerId, Key, ListQuery, Name, Out, PageOut, Tags, UtcDateTime
 
 Short = Annotated[str, StringConstraints(max_length=255)]
 Url = Annotated[str, StringConstraints(max_length=1000)]
@@ -25,8 +23,6 @@ Points = Annotated[int, Field(ge=0, le=10**12)]
 Money = Annotated[Decimal, Field(ge=0, lt=10**12, max_digits=14, decimal_places=2)]
 CodeText = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Location = Annotated[str, StringConstraints(max_length=100)]
-# Ids fit a signed 64-bit column; larger numbers cannot name anything.
-Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
 # --- coupon books ------------------------------------------------------------------------
@@ -39,7 +35,7 @@ class I18nTextsIn(In):
 
 
 class CouponBookFields(In):
-    loyalty_program_id: Id | None = None
+    loyalty_program_id: IntegerId | None = None
     external_id: Short | None = None
     external_reference: Short | None = Field(None, description="What the till acts on (Convercus)")
     ranking_index: int | None = Field(None, ge=-10**6, le=10**6)
@@ -82,7 +78,7 @@ class CouponBookListQuery(ListQuery):
     status: Literal[PUBLISHING_STATUSES] | None = None  # type: ignore[valid-type]
     tags: Annotated[str, StringConstraints(max_length=500)] | None = Field(None, description="comma-separated")
     search: Annotated[str, StringConstraints(max_length=100)] | None = None
-    loyalty_program_id: Id | None = None
+    loyalty_program_id: IntegerId | None = None
     audiences: Annotated[str, StringConstraints(max_length=100)] | None = None
     locale: Annotated[str, StringConstraints(max_length=10)] | None = None
 
@@ -102,7 +98,7 @@ class I18nTextsOut(Out):
 class CouponBookOut(Out):
     id: int
     organization_id: int
-    loyalty_program_id: Id
+    loyalty_program_id: IntegerId
     name: str
     type: str
     publishing_status: str
@@ -162,14 +158,14 @@ class CouponCodesIn(In):
 
 
 class CouponCodesAdded(Out):
-    coupon_book_id: Id
+    coupon_book_id: IntegerId
     added: int
     codes: list[str]
 
 
 class CouponCodeOut(Out):
     id: int
-    coupon_book_id: Id
+    coupon_book_id: IntegerId
     code: str
     status: str
     assigned_count: int
@@ -193,7 +189,7 @@ class CouponCodeListQuery(ListQuery):
 # --- assign, use, revert -------------------------------------------------------------------
 
 class AssignIn(In):
-    member_id: Id
+    member_id: IntegerId
     number_of_codes: int = Field(1, ge=1, le=100)
     codes: Annotated[list[CodeText], Field(min_length=1, max_length=100)] | None = Field(
         None, description="These codes of the pool (then numberOfCodes is their count)")
@@ -205,7 +201,7 @@ class AssignIn(In):
 
 
 class UseIn(In):
-    member_id: Id
+    member_id: IntegerId
     code: CodeText | None = None
     system_unique_key: Key
     custom_attributes: dict[str, Any] = Field(default_factory=dict)
@@ -222,8 +218,8 @@ class CouponUsageOut(Out):
     id: int
     action: Literal["assigned", "used"]
     status: str
-    coupon_book_id: Id
-    member_id: Id
+    coupon_book_id: IntegerId
+    member_id: IntegerId
     coupon_code_id: int | None
     code: str | None
     assignment_id: int | None
@@ -251,16 +247,16 @@ class CouponUsagePage(PageOut):
 
 class CouponUsageListQuery(ListQuery):
     kind: Literal["assign", "use"] | None = None
-    member_id: Id | None = None
+    member_id: IntegerId | None = None
 
 
 # --- a member's coupons and books ----------------------------------------------------------
 
 class MemberCouponQuery(ListQuery):
-    coupon_book_id: Id | None = None
+    coupon_book_id: IntegerId | None = None
     not_used_only: bool = False
     coupon_book_tags: Annotated[str, StringConstraints(max_length=500)] | None = None
-    coupon_code_id: Id | None = None
+    coupon_code_id: IntegerId | None = None
     coupon_code: Annotated[str, StringConstraints(max_length=100)] | None = None
     locale: Annotated[str, StringConstraints(max_length=10)] | None = None
 
@@ -282,7 +278,7 @@ class CouponSummary(Out):
 
 class MemberCouponOut(Out):
     id: int
-    coupon_book_id: Id
+    coupon_book_id: IntegerId
     coupon_code_id: int | None
     code: str | None
     status: str = Field(description="available | upcoming | used | expired | unavailable | reverted")
@@ -301,7 +297,7 @@ class MemberCouponPage(PageOut):
 
 class MemberBookQuery(ListQuery):
     tags: Annotated[str, StringConstraints(max_length=500)] | None = None
-    coupon_book_id: Id | None = None
+    coupon_book_id: IntegerId | None = None
     out_of_stock: bool = True
     locale: Annotated[str, StringConstraints(max_length=10)] | None = None
 
@@ -409,74 +405,3 @@ class RedeemIn(In):
 class RedeemOut(Out):
     account_coupon: AccountCouponOut
     coupon_usages: list[CouponUsageOut]
-
-
-# --- barcodes (Coniq) -------------------------------------------------------------------------
-
-class BarcodeIn(In):
-    offer_id: Id
-    customer_id: Id
-    channel: Literal[CHANNELS]  # type: ignore[valid-type]
-    tracking_code: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
-    offer_type: Literal[OFFER_TYPES] = Field("COUPON_BOOK",  # type: ignore[valid-type]
-                                             description="What offerId names: a coupon book or a loyalty programme")
-
-
-class BarcodeBatchIn(In):
-    barcodes: Annotated[list[BarcodeIn], Field(min_length=1, max_length=200)]
-
-
-class BarcodeOut(Out):
-    barcode_number: str
-    offer_id: Id
-    offer_type: str
-    customer_id: Id
-    channel: str
-    tracking_code: str | None
-    image_url: str
-    png_url: str
-    active: bool
-    expiry_date: dt.date | None
-    created_at: dt.datetime
-
-
-class BarcodeEnvelope(Out):
-    barcode: BarcodeOut
-
-
-class BarcodesOut(Out):
-    barcodes: list[BarcodeOut]
-
-
-class BarcodePage(PageOut):
-    results: list[BarcodeOut]
-
-
-class BarcodeListQuery(ListQuery):
-    customer_id: Id | None = None
-    offer_id: Id | None = None
-    offer_type: Literal[OFFER_TYPES] | None = None  # type: ignore[valid-type]
-    tracking_code: Annotated[str, StringConstraints(max_length=100)] | None = None
-
-
-class ScannedMemberOut(Out):
-    id: int
-    loyalty_member_id: str
-    account_status: str
-
-
-class ScannedOfferOut(Out):
-    offer_type: str
-    id: int
-    name: str
-
-
-class BarcodeScanOut(Out):
-    barcode: BarcodeOut
-    member: ScannedMemberOut
-    offer: ScannedOfferOut
-    account_coupon_id: str | None
-
-
-def split_list(value: str | None) -> list[str]:
-    return [part.strip() for part in (value or "").split(",") if part.strip()]

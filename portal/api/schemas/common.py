@@ -1,0 +1,153 @@
+"""What every API model is built from: the request and response base models, the
+list query and page envelope, and the field types several resources share.
+
+Requests are parsed strictly: unknown fields are refused (no mass assignment of
+`balance` or `organizationId`), "10" is not a number, 1.5 is not an amount.
+Responses are built through these models too, so the OpenAPI document and what
+the API sends cannot drift apart.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
+from pydantic.alias_generators import to_camel
+
+from ...domain.ledger import MAX_AMOUNT
+
+
+# Ids are BIGINT: a larger number cannot name anything (and SQLite cannot even bind it).
+MAX_ID = 2 ** 63 - 1
+
+
+def _storable(value: Any) -> Any:
+    """Refuse what no database column can hold: NUL characters (PostgreSQL text) and NaN/Infinity (JSON)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("numbers must be finite")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _storable(key)
+            _storable(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _storable(item)
+    return value
+
+
+class In(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _only_storable_values(cls, value: Any) -> Any:
+        return _storable(value)
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    def dump(self) -> dict:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("must include a timezone, e.g. 2026-11-23T10:00:00Z")
+    try:
+        return value.astimezone(dt.timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00
+        raise ValueError("must be a time between the years 1 and 9999 in UTC") from None
+
+
+def _whole(value: Any) -> Any:
+    """10.0 is the integer 10 in JSON (and JSON Schema); 10.5, "10" and true stay refused."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def Whole(**constraints) -> Any:  # noqa: N802 (a type factory)
+    """An integer field with constraints that also accepts an integral JSON number such as 10.0."""
+    return Annotated[int, Field(**constraints), BeforeValidator(_whole)]
+
+
+Amount = Whole(gt=0, le=MAX_AMOUNT, description="Whole points, 1 to 18446744073709")
+Key = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+Text = Annotated[str, StringConstraints(max_length=500)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+Tags = Annotated[list[Annotated[str, StringConstraints(max_length=100)]], Field(max_length=50)]
+
+
+def _iso_datetime(value: Any) -> Any:
+    """Only ISO 8601 / RFC 3339 text names a time here (pydantic alone would read 0.5 or "1700000000"
+    as Unix time). Parsed here, so strict JSON parsing then receives a datetime."""
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str) and re.match(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}", value):
+        try:
+            return dt.datetime.fromisoformat(value.upper())
+        except ValueError:
+            pass
+    raise ValueError("must be an ISO 8601 date-time with a timezone, e.g. 2026-11-23T10:00:00Z")
+
+
+UtcDateTime = Annotated[dt.datetime, BeforeValidator(_iso_datetime), AfterValidator(_utc)]
+Id = Whole(ge=1, le=MAX_ID)
+# An id that must be a JSON integer (10.0 is refused), as the coupon and barcode routes take it.
+IntegerId = Annotated[int, Field(ge=1, le=MAX_ID)]
+Str100 = Annotated[str, StringConstraints(max_length=100)]
+MoneyIn = Annotated[Decimal, Field(ge=0, le=Decimal("1e12"), max_digits=14, decimal_places=2)]
+EventName = Annotated[str, StringConstraints(min_length=3, max_length=100)]
+
+
+# --- lists -----------------------------------------------------------------------
+
+def OrderBy(*columns: str) -> Any:  # noqa: N802 (a type factory)
+    """The `order` values a list accepts, so that the OpenAPI document lists them too (see parse_order)."""
+    return Literal[tuple(f"{column}{direction}" for column in columns for direction in ("", ",asc", ",desc"))]
+
+
+class ListQuery(In):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+    page: Whole(ge=0, le=10_000_000) = 0
+    limit: Whole(ge=1, le=100) = 10
+    order: str | None = Field(None, max_length=50, description="column,asc|desc")
+
+
+# The Foundation's queries refuse unknown parameters, as bodies refuse unknown fields: a misspelt
+# filter (`?emial=`) must not silently return every member.
+STRICT_QUERY = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class IdOrderQuery(ListQuery):
+    """A list ordered by createdAt or id."""
+
+    model_config = STRICT_QUERY
+    order: OrderBy("createdAt", "id") | None = None
+
+
+class PageOut(Out):
+    total_count: int
+    page: int
+    limit: int
+
+
+# --- shapes several resources answer with ---------------------------------------------
+
+# What the earning engine did (points, coupons, tiers...), as orders, missions and tracked events report it.
+class EffectOut(Out):
+    type: str
+    points: int
+    campaign_id: int | None
+    action_id: int | None
+    source: str
+    ledger_transaction_id: int | None
+    details: dict[str, Any]

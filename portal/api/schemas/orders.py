@@ -1,0 +1,99 @@
+"""Purchase orders and what they earned."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints
+
+from .common import EffectOut, In, Key, MoneyIn, Out, PageOut, Str100, UtcDateTime
+
+
+class ItemIn(In):
+    sku: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    quantity: int = Field(1, ge=1, le=1_000_000)
+    unit_price: Annotated[Decimal, Field(ge=Decimal("-1e12"), le=Decimal("1e12"), max_digits=14, decimal_places=2)]
+    product_category_code: Str100 | None = None
+    is_discount: bool = False
+
+
+class OrderIn(In):
+    external_id: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    type: Annotated[str, StringConstraints(max_length=32)] = "purchase"
+    status: Literal["created", "confirmed", "cancelled", "returned", "partially-returned"]
+    total: MoneyIn
+    discounted_total: MoneyIn | None = None
+    returned_total: MoneyIn | None = None
+    currency: Annotated[str, StringConstraints(min_length=3, max_length=3)] = "EUR"
+    items: Annotated[list[ItemIn], Field(max_length=1000)] = Field(default_factory=list)
+    location_code: Annotated[str, StringConstraints(max_length=64)] | None = None
+    external_event_date: UtcDateTime | None = None
+    system_unique_key: Key | None = None
+
+
+class SimulateIn(OrderIn):
+    member_id: int | None = None
+    loyalty_member_id: str | None = None
+    status: Literal["created", "confirmed", "cancelled", "returned", "partially-returned"] = "confirmed"
+
+
+class ImportRow(OrderIn):
+    member_id: int | None = None
+    loyalty_member_id: str | None = None
+
+
+class ImportIn(In):
+    orders: Annotated[list[ImportRow], Field(min_length=1, max_length=1000)]
+
+
+class ItemOut(Out):
+    sku: str
+    quantity: int
+    unit_price: Decimal
+    product_category_code: str | None
+    is_discount: bool
+
+
+class OrderOut(Out):
+    id: int
+    member_id: int
+    external_id: str
+    type: str
+    status: str
+    currency: str
+    total: Decimal
+    discounted_total: Decimal | None
+    returned_total: Decimal
+    location_code: str | None
+    external_event_date: dt.datetime | None
+    points_awarded: int
+    points_earned: int
+    items: list[ItemOut]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class EvaluationOut(Out):
+    points_awarded: int
+    points_taken_back: int = 0
+    debt_recorded: int = 0
+    effects: list[EffectOut]
+    errors: list[dict[str, Any]]
+
+
+class OrderResultOut(Out):
+    order: OrderOut
+    evaluation_results: EvaluationOut
+
+
+class SimulationOut(Out):
+    evaluation_results: EvaluationOut
+
+
+class OrderPage(PageOut):
+    results: list[OrderOut]
+
+
+class ImportOut(Out):
+    results: list[dict[str, Any]]

@@ -1,0 +1,72 @@
+"""Loyalty programmes and their tiers."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from pydantic import StringConstraints
+
+from ...domain.ledger import MAX_AMOUNT
+from .common import In, Name, Out, PageOut, Whole
+
+
+class ProgramIn(In):
+    name: Name
+    description: Annotated[str, StringConstraints(max_length=2000)] = ""
+    points_expire_in_months: Whole(ge=1, le=120) | None = None
+
+
+class ProgramUpdate(In):
+    name: Name | None = None
+    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class ProgramOut(Out):
+    id: int
+    name: str
+    description: str
+    is_default: bool
+    ledger_id: int
+    points_account_id: int
+    tier_points_account_id: int
+    created_at: dt.datetime
+
+
+class ProgramEnvelope(Out):
+    loyalty_program: ProgramOut
+
+
+class ProgramPage(PageOut):
+    results: list[ProgramOut]
+
+
+class TierIn(In):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
+    min_points: Whole(ge=0, le=MAX_AMOUNT)
+    description: Annotated[str, StringConstraints(max_length=2000)] = ""
+    color: Annotated[str, StringConstraints(max_length=20)] = ""
+
+
+class TierUpdate(In):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)] | None = None
+    min_points: Whole(ge=0, le=MAX_AMOUNT) | None = None
+    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    color: Annotated[str, StringConstraints(max_length=20)] | None = None
+
+
+class TierOut(Out):
+    id: int
+    loyalty_program_id: int
+    name: str
+    description: str
+    min_points: int
+    color: str
+    created_at: dt.datetime
+
+
+class TierEnvelope(Out):
+    loyalty_tier: TierOut
+
+
+class TierPage(PageOut):
+    results: list[TierOut]
