@@ -78,9 +78,7 @@ class ConsentOut(Out):
     required: bool
 
 
-class SignupFormOut(Out):
-    id: int
-    organization_id: int
+class PublicSignupFormOut(Out):
     public_id: str
     name: str
     purpose: str
@@ -88,6 +86,11 @@ class SignupFormOut(Out):
     consents: list[ConsentOut]
     thank_you_text: str
     redirect_url: str | None
+
+
+class SignupFormOut(PublicSignupFormOut):
+    id: int
+    organization_id: int
     allowed_origins: list[str]
     coupon_book_id: int | None
     active: bool
@@ -109,16 +112,6 @@ class SignupFormPage(PageOut):
 class PublicQuery(In):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
     locale: Literal[LOCALES] | None = Field(None, description="Language of the field labels")  # type: ignore[valid-type]
-
-
-class PublicSignupFormOut(Out):
-    public_id: str
-    name: str
-    purpose: str
-    fields: list[FieldOut]
-    consents: list[ConsentOut]
-    thank_you_text: str
-    redirect_url: str | None
 
 
 class PublicSignupFormEnvelope(Out):

@@ -36,21 +36,17 @@ def script():
 
 @bp.get("/signup/<public_id>")
 def signup_form(public_id: str):
-    form = signup_forms.find_public(db.session, public_id)
-    if form is None:
-        return _not_found()
-    if not form.active:
-        return _page(form, "embed/closed.html", 404)
+    form, refusal = _open(public_id)
+    if refusal is not None:
+        return refusal
     return _page(form, "embed/signup.html", values={}, errors={}, token=issue_token(form))
 
 
 @bp.post("/signup/<public_id>")
 def signup_submit(public_id: str):
-    form = signup_forms.find_public(db.session, public_id)
-    if form is None:
-        return _not_found()
-    if not form.active:
-        return _page(form, "embed/closed.html", 404)
+    form, refusal = _open(public_id)
+    if refusal is not None:
+        return refusal
     values = {key: value for key, value in request.form.items() if key.startswith(PREFIXES)}
     if request.form.get(HONEYPOT):
         return _page(form, "embed/thanks.html")
@@ -115,10 +111,17 @@ def _page(form: SignupForm, template: str, status: int = 200, **context):
     return response
 
 
-def _not_found():
+def _open(public_id: str):
+    """(form, None), or (None, the page to answer): an inactive form says it is closed where it may be framed;
+    an unknown one says the same, framed nowhere."""
+    form = signup_forms.find_public(db.session, public_id)
+    if form is not None and form.active:
+        return form, None
+    if form is not None:
+        return None, _page(form, "embed/closed.html", 404)
     response = make_response(render_template("embed/closed.html", form=None, current_locale=str(get_locale())), 404)
     response.headers["Cache-Control"] = "no-store"
-    return response
+    return None, response
 
 
 def _split(values: dict[str, str]) -> dict:

@@ -45,7 +45,10 @@ class PartnerSite:
         self.thread.start()
 
     def app(self, environ, start_response):
-        html = PARTNER_PAGE.format(portal=self.portal, public_id=self.public_id)
+        if environ["PATH_INFO"] == "/thanks":
+            html = "<!doctype html><title>Thanks</title><h1>Thanks from the partner shop</h1>"
+        else:
+            html = PARTNER_PAGE.format(portal=self.portal, public_id=self.public_id)
         return Response(html, mimetype="text/html")(environ, start_response)
 
     def stop(self) -> None:
@@ -167,6 +170,26 @@ def test_another_origin_cannot_frame_the_form(page, live_url, seed, partners, si
     # The same page of the portal opened directly (not framed) works: only framing was refused.
     page.goto(f"{live_url}/embed/signup/{signup_form.public_id}")
     expect(page.get_by_role("heading", level=1)).to_have_text("Join the Coffee Club")
+
+
+@pytest.mark.browser
+def test_a_form_with_a_redirect_sends_the_partner_page_on(page, live_url, seed, partners, signup_form):
+    allowed, _ = partners
+    with seed.session() as session:
+        form = session.get(signup_forms.SignupForm, signup_form.id)
+        signup_forms.update_form(session, form, actor=signup_forms.system_actor(form.organization_id),
+                                 redirect_url=f"{allowed.origin}/thanks")
+    email = f"redirect-{uuid.uuid4().hex[:8]}@example.com"
+    page.goto(allowed.origin + "/")
+    form = page.frame_locator("iframe.portal-signup-frame")
+    form.get_by_label("Email", exact=True).fill(email)
+    form.get_by_label("Given name").fill("Rita")
+    form.get_by_label("I accept the club rules").check()
+    form.get_by_role("button", name="Sign up").click()
+    # The frame tells the page (and only it) where to go; the partner's script takes the whole page there.
+    expect(page).to_have_url(f"{allowed.origin}/thanks")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Thanks from the partner shop")
+    assert member_with(seed, email) is not None
 
 
 def _wait_until(page, condition, timeout: float = 10) -> None:
