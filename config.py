@@ -46,7 +46,7 @@ class Config:
     PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:5000")
     # Embeddable signup forms: submissions per hour from one network address (over all forms) and to one
     # form; and how long the signed token in an embedded form (its CSRF protection) stays valid, in seconds.
-    SIGNUP_FORM_LIMIT_PER_ADDRESS = int(os.environ.get("SIGNUP_FORM_LIMIT_PER_ADDRESS", "10"))
+    SIGNUP_FORM_LIMIT_PER_ADDRESS = int(os.environ.get("SIGNUP_FORM_LIMIT_PER_ADDRESS", "30"))
     SIGNUP_FORM_LIMIT_PER_FORM = int(os.environ.get("SIGNUP_FORM_LIMIT_PER_FORM", "1000"))
     SIGNUP_FORM_TOKEN_MAX_AGE = int(os.environ.get("SIGNUP_FORM_TOKEN_MAX_AGE", "3600"))
     TESTING = False

@@ -63,7 +63,7 @@ EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 PHONE_SHAPE = re.compile(r"^\+?[0-9 ()/-]{4,}$")
 
 WINDOW = dt.timedelta(hours=1)
-LIMIT_PER_ADDRESS = 10    # submissions from one network address per hour, over every form
+LIMIT_PER_ADDRESS = 30    # submissions from one network address per hour, over every form (as the portal's signup)
 LIMIT_PER_FORM = 1000     # submissions to one form per hour
 ADDRESS_SCOPE, FORM_SCOPE = "signup-form-address", "signup-form"
 
