@@ -10,6 +10,10 @@ from .domain import models  # noqa: F401  (all tables registered)
 from .domain import passwords
 from .extensions import csrf, db, htmx, login_manager
 
+# Every response's policy, with `frame-ancestors 'none'` added unless a page sets its own
+# (only the embeddable signup form does: portal/embed/views.py).
+CONTENT_SECURITY_POLICY = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'"
+
 
 def create_app(config: type | dict | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(INSTANCE_DIR))
@@ -26,7 +30,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     htmx.init_app(app)
     login_manager.init_app(app)
 
-    from . import api, auth, cli, console, i18n, mail, member
+    from . import api, auth, cli, console, embed, i18n, mail, member
 
     i18n.init_app(app)
     mail.init_app(app)
@@ -37,6 +41,8 @@ def create_app(config: type | dict | None = None) -> Flask:
     app.register_blueprint(api.images_bp)  # barcode images: no token, see portal/api/barcodes.py
     app.register_blueprint(console.bp)
     app.register_blueprint(member.bp)
+    csrf.exempt(embed.bp)  # its own signed token: a cookie would be dropped inside a partner's iframe
+    app.register_blueprint(embed.bp)
     cli.init_app(app)
     _error_handlers(app)
     _security_headers(app)
@@ -74,8 +80,8 @@ def _security_headers(app: Flask) -> None:
     def headers(response):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
-        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Content-Security-Policy", f"{CONTENT_SECURITY_POLICY}; frame-ancestors 'none'")
+        if "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]:
+            # For browsers without CSP 2; a page that partners may frame must not send it.
+            response.headers.setdefault("X-Frame-Options", "DENY")
         return response

@@ -113,6 +113,8 @@ def _problem_statuses(spec) -> dict[str, str]:
         codes["422"] = "Invalid field (named in errors)"
     if spec.method != "GET":
         codes["409"] = "Conflict: limit, balance, duplicate or reused systemUniqueKey"
+    if spec.public and spec.method != "GET":  # public writes are rate-limited per address
+        codes["429"] = "Too many requests; try again later"
     return codes
 
 

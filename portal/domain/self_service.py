@@ -189,7 +189,27 @@ def sign_up(session: Session, organization_id: int, *, email: str, password: str
                "birthDate": birth_date.isoformat() if birth_date else None}
     # Hash before looking: a taken email must cost the same time as a new one.
     password_hash = hash_password(password)
-    existing = _member_by_email(session, organization_id, email)
+    outcome = enrol_self_signup(session, organization_id, profile=profile, channel="portal", locale=locale,
+                                optins=optins, referral_code=referral_code, password_hash=password_hash)
+    if outcome.created:
+        session.add(MemberSignup(organization_id=organization_id, member_id=outcome.member.id,
+                                 terms_accepted_at=utcnow(), referral_code=referral_code))
+        session.flush()
+        outcome.token = _issue_token(session, outcome.member, SIGNUP_LINK)
+    return outcome
+
+
+def enrol_self_signup(session: Session, organization_id: int, *, profile: dict[str, Any], channel: str,
+                      locale: str = "en", optins: dict[str, bool] | None = None,
+                      custom_attributes: dict[str, Any] | None = None, referral_code: str | None = None,
+                      password_hash: str | None = None) -> SignupOutcome:
+    """The one path by which a person enrols themselves (the portal's signup, embeddable signup forms):
+    a new member through enrolment, the `member-signed-up` event and the entry tier, or, for a taken
+    email, the owner with nothing written but a mail count (see SignupOutcome).
+
+    `profile["email"]` must already be lower-case. Raises ValidationFailed naming profile.* fields.
+    """
+    existing = _member_by_email(session, organization_id, profile["email"])
     if existing is not None:
         return _taken(session, existing)
     try:
@@ -197,23 +217,21 @@ def sign_up(session: Session, organization_id: int, *, email: str, password: str
         member, _ = enrolment.enrol_member(
             session, organization_id, actor=_signup_actor(organization_id), profile=profile,
             referral_code=referral_code, locale=locale if locale in LOCALES else "en",
+            custom_attributes=custom_attributes,
             optins={kind: bool((optins or {}).get(kind)) for kind in OPTIN_TYPES})
     except DuplicateValue:
         # Taken by a concurrent signup between our look and the insert.
-        existing = _member_by_email(session, organization_id, email)
+        existing = _member_by_email(session, organization_id, profile["email"])
         if existing is None:
             raise
         return _taken(session, existing)
     member.password_hash = password_hash
-    now = utcnow()
-    session.add(MemberSignup(organization_id=organization_id, member_id=member.id, terms_accepted_at=now,
-                             referral_code=referral_code))
     session.flush()
-    outbox.emit(session, organization_id, "member-signed-up", member_id=member.id, channel="portal",
+    outbox.emit(session, organization_id, "member-signed-up", member_id=member.id, channel=channel,
                 referralCode=referral_code)
     # The entry tier (one starting at 0 tier points) from day one.
     tiers.evaluate(session, member.id, default_program(session, organization_id))
-    return SignupOutcome(member=member, created=True, token=_issue_token(session, member, SIGNUP_LINK))
+    return SignupOutcome(member=member, created=True)
 
 
 def _taken(session: Session, owner: Member) -> SignupOutcome:

@@ -1,0 +1,88 @@
+"""Signup forms in the console: the list, create and edit (switching on or off included), and a form's
+page with the tag partners paste, the origins allowed to show it and who joined through it."""
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from ..auth import staff_required
+from ..domain import coupons, members, signup_forms
+from ..domain.coupons import CouponBook
+from ..domain.coupons.books import fits_id
+from ..domain.pagination import paginate
+from ..domain.signup_forms import SignupForm
+from ..embed import shared
+from ..extensions import db
+from . import bp, navigation
+from .rendering import commit_or_attach, page_arg, render_page_or_fragment
+from .signup_form_forms import FORM_FIELDS, PURPOSE_LABELS, SignupFormForm
+
+navigation.register("Signup forms", "console.signup_form_list", "forms:read", "console.signup_form_")
+
+FORMS_PER_PAGE = 20
+
+
+@bp.get("/signup-forms")
+@staff_required("forms:read")
+def signup_form_list():
+    stmt = signup_forms.forms_query(current_user.organization_id).order_by(SignupForm.created_at.desc(),
+                                                                           SignupForm.id.desc())
+    result = paginate(db.session, stmt, page=page_arg() - 1, limit=FORMS_PER_PAGE)
+    return render_page_or_fragment("console/signup_forms/list.html", "console/signup_forms/_rows.html",
+                                   result=result, purposes=PURPOSE_LABELS,
+                                   counts=signup_forms.entry_counts(db.session, [f.id for f in result.items]))
+
+
+@bp.route("/signup-forms/new", methods=["GET", "POST"])
+@staff_required("forms:write")
+def signup_form_new():
+    form = SignupFormForm().with_books(_books())
+    if form.validate_on_submit():
+        done, created = commit_or_attach(form, lambda: signup_forms.create_form(
+            db.session, current_user.organization_id, actor=current_user.actor(), **form.fields()), FORM_FIELDS)
+        if done:
+            flash(f"Signup form {created.name} created. Paste the tag below into a partner page.", "success")
+            return redirect(url_for("console.signup_form_detail", form_id=created.id))
+    return render_template("console/signup_forms/new.html", form=form), 422 if request.method == "POST" else 200
+
+
+@bp.get("/signup-forms/<int:form_id>")
+@staff_required("forms:read")
+def signup_form_detail(form_id: int):
+    found = _form(form_id)
+    entries = signup_forms.recent_entries(db.session, found)
+    joined = {m.id: m for m in db.session.scalars(select(members.Member).where(
+        members.Member.id.in_([e.member_id for e in entries])))} if entries else {}
+    book = coupons.get_book(db.session, found.organization_id, found.coupon_book_id) if found.coupon_book_id else None
+    return render_template("console/signup_forms/detail.html", signup_form=found, purposes=PURPOSE_LABELS,
+                           fields=signup_forms.fields_of(found), label=shared.label, book=book, entries=entries,
+                           joined=joined, embed_code=shared.embed_code(found), embed_url=shared.embed_url(found),
+                           count=signup_forms.entry_counts(db.session, [found.id]).get(found.id, 0))
+
+
+@bp.route("/signup-forms/<int:form_id>/edit", methods=["GET", "POST"])
+@staff_required("forms:write")
+def signup_form_edit(form_id: int):
+    found = _form(form_id)
+    form = SignupFormForm().with_books(_books())
+    if request.method == "GET":
+        form.fill(found)
+    elif form.validate_on_submit():
+        done, _ = commit_or_attach(form, lambda: signup_forms.update_form(
+            db.session, found, actor=current_user.actor(), **form.fields()), FORM_FIELDS)
+        if done:
+            flash(f"{found.name} saved.", "success")
+            return redirect(url_for("console.signup_form_detail", form_id=found.id))
+    return render_template("console/signup_forms/edit.html", form=form, signup_form=found), \
+        422 if request.method == "POST" else 200
+
+
+def _form(form_id: int) -> SignupForm:
+    if not fits_id(form_id):
+        abort(404)
+    return signup_forms.get_form(db.session, current_user.organization_id, form_id)
+
+
+def _books() -> list[CouponBook]:
+    return list(db.session.scalars(coupons.books_query(current_user.organization_id).order_by(CouponBook.name)))
