@@ -13,7 +13,7 @@ from ..domain import signup_forms
 from ..domain.pagination import paginate, parse_order
 from ..domain.signup_forms import SignupForm
 from ..embed import shared
-from . import signup_form_schemas as s
+from .schemas import signup_forms as s
 from .core import Call, endpoint, ok
 
 ORG = "/organizations/<int:organizationId>"

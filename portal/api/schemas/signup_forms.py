@@ -7,9 +7,9 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
-from ..domain.signup_forms import MAX_CONSENTS, MAX_FIELDS, MAX_ORIGINS, PURPOSES
-from ..domain.self_service import LOCALES
-from .schemas import Id, In, ListQuery, Name, Out, PageOut
+from ...domain.signup_forms import MAX_CONSENTS, MAX_FIELDS, MAX_ORIGINS, PURPOSES
+from ...domain.self_service import LOCALES
+from .common import Id, In, ListQuery, Name, Out, PageOut
 
 Purpose = Literal[PURPOSES]  # type: ignore[valid-type]
 FieldKey = Annotated[str, StringConstraints(min_length=1, max_length=60)]
