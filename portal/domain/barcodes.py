@@ -25,8 +25,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit
 from .actors import Actor
-from .base import Base, utcnow
-from .errors import Conflict, NotFound, ValidationFailed
+from .base import Base, fits_id, utcnow
+from .errors import NotFound, NoUnusedValue, ValidationFailed
 from .members import Member, get_member
 
 CHANNELS = ("PAPER", "MAIL", "SMS", "MOBILE", "ECOMMERCE")
@@ -127,7 +127,7 @@ def create_barcodes(session: Session, organization_id: int, requests: list[Barco
             audit.record(session, actor, "barcode.created", barcode, offerType=barcode.offer_type,
                          offerId=barcode.offer_id, memberId=barcode.member_id, channel=barcode.channel)
         return barcodes
-    raise Conflict("Could not draw unused barcode numbers; try again", field="barcodes")
+    raise NoUnusedValue("Could not draw unused barcode numbers; try again", field="barcodes")
 
 
 # --- reading ---------------------------------------------------------------------------
@@ -220,8 +220,6 @@ def _prepare(session: Session, organization_id: int, request: BarcodeRequest) ->
     if request.tracking_code is not None and len(request.tracking_code) > 100:
         raise ValidationFailed("trackingCode is at most 100 characters", field="trackingCode")
     try:
-        if not isinstance(request.customer_id, int) or not 0 < request.customer_id < 2 ** 63:
-            raise NotFound("Member not found")
         member = get_member(session, organization_id, request.customer_id)
     except NotFound:
         raise ValidationFailed("No such customer in this organisation", field="customerId") from None
@@ -231,7 +229,7 @@ def _prepare(session: Session, organization_id: int, request: BarcodeRequest) ->
 
 
 def _offer(session: Session, organization_id: int, offer_type: str, offer_id: int) -> Offer:
-    if not isinstance(offer_id, int) or not 0 < offer_id < 2 ** 63:
+    if not fits_id(offer_id):
         raise ValidationFailed("No such offer in this organisation", field="offerId")
     if offer_type == COUPON_BOOK:
         from .coupons import ARCHIVED, CouponBook

@@ -47,6 +47,18 @@ BUILT_IN_EVENT_TYPES = tuple(dict.fromkeys(SEED_EVENT_TYPES + earning.BUILT_IN_E
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{2,99}$")
 
 
+class UnknownEventType(ValidationFailed):
+    code = "unknown_event_type"
+    title = "Unknown or inactive event type"
+
+
+class EventTypeNotTrackable(ValidationFailed):
+    """Built-in events come from their own resources; an inactive custom type is switched off."""
+
+    code = "event_type_not_trackable"
+    title = "This event type cannot be tracked"
+
+
 class EventType(Base):
     """A custom event an organisation tracks (`app-review-written`); `name` is its slug."""
 
@@ -121,25 +133,28 @@ def is_known(session: Session, organization_id: int, name: str) -> bool:
 
 
 def require_known(session: Session, organization_id: int, name: str, *, field: str = "eventType") -> str:
-    """Raises ValidationFailed naming `field` unless `name` is built in or an active custom type."""
+    """Raises UnknownEventType naming `field` unless `name` is built in or an active custom type."""
     if not is_known(session, organization_id, name):
-        raise ValidationFailed(f"Unknown or inactive event type {name!r}", field=field)
+        raise UnknownEventType(f"Unknown or inactive event type {name!r}", field=field)
     return name
 
 
 def require_trackable(session: Session, organization_id: int, name: str) -> str:
-    """Custom types (active) and member-generic-event may be tracked; raises ValidationFailed on eventType."""
+    """Custom types (active) and member-generic-event may be tracked.
+
+    Raises on eventType UnknownEventType, EventTypeNotTrackable (built in, or inactive).
+    """
     if name == GENERIC_EVENT:
         return name
     if name in BUILT_IN_EVENT_TYPES:
-        raise ValidationFailed(f"{name} is raised by its own resource (orders, members, coupons); "
+        raise EventTypeNotTrackable(f"{name} is raised by its own resource (orders, members, coupons); "
                                "track custom event types here", field="eventType")
     event_type = _find(session, organization_id, name)
     if event_type is None:
-        raise ValidationFailed(f"Unknown event type {name!r}; create it under /event-types first",
+        raise UnknownEventType(f"Unknown event type {name!r}; create it under /event-types first",
                                field="eventType")
     if not event_type.active:
-        raise ValidationFailed(f"Event type {name!r} is not active", field="eventType")
+        raise EventTypeNotTrackable(f"Event type {name!r} is not active", field="eventType")
     return name
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit
 from .actors import Actor
-from .base import Base, utcnow
+from .base import Base, add_unique, get_owned, utcnow
 from .errors import DuplicateValue, NotFound, ValidationFailed
 
 ACTIVE, LOCKED = "ACTIVE", "LOCKED"
@@ -224,11 +224,7 @@ def add_identifier(session: Session, member: Member, id_type: str, code: str, *,
     if id_type == CARDCODE and not is_valid_card_code(code):
         raise ValidationFailed("Not a valid card code (check digit)", field="code")
     identifier = Identifier(organization_id=member.organization_id, member_id=member.id, type=id_type, code=code)
-    try:
-        with session.begin_nested():
-            session.add(identifier)
-    except IntegrityError:
-        raise DuplicateValue("This identifier is already in use", field="code") from None
+    add_unique(session, identifier, DuplicateValue("This identifier is already in use", field="code"))
     audit.record(session, actor, "member.identifier_added", member, type=id_type)
     return identifier
 
@@ -236,10 +232,7 @@ def add_identifier(session: Session, member: Member, id_type: str, code: str, *,
 # --- finding members ----------------------------------------------------------------
 
 def get_member(session: Session, organization_id: int, member_id: int) -> Member:
-    member = session.get(Member, member_id)
-    if member is None or member.organization_id != organization_id:
-        raise NotFound("Member not found", field="memberId")
-    return member
+    return get_owned(session, Member, member_id, organization_id, what="Member", field="memberId")
 
 
 def get_by_loyalty_member_id(session: Session, organization_id: int, loyalty_member_id: str) -> Member:

@@ -221,14 +221,19 @@ def test_a_posted_transaction_cannot_be_captured(session, org, account, alice, c
     assert not isinstance(error.value, AlreadyResolved)
 
 
-def test_the_database_refuses_a_second_resolution_even_without_the_check(session, org, account, alice, clerk):
+def test_the_database_refuses_a_second_resolution_even_without_the_check(session, org, account, alice, clerk,
+                                                                          monkeypatch):
     """The unique pending_id holds when two requests both passed the read check."""
     wallet = wallet_of(session, org, alice)
     mint(session, account, wallet, 100, clerk)
     hold = ledger.burn(session, account, wallet, 10, actor=clerk, pending=True)
+    other_hold = ledger.burn(session, account, wallet, 30, actor=clerk, pending=True)
     ledger.capture(session, hold, actor=clerk)
+    # As a concurrent void would: past the read check before the capture was written.
+    monkeypatch.setattr(ledger, "_require_unresolved_pending", lambda session, tx: None)
     with fails_cleanly(session, AlreadyResolved):
-        ledger._record(session, hold, ledger.VOID, 10, clerk, Reason(), pending_id=hold.id)
+        ledger.void(session, hold, actor=clerk)
+    assert state(session, wallet) == (90, 30, 0) and ledger.transaction_state(session, other_hold) == "pending"
 
 
 # --- revert ------------------------------------------------------------------------------
