@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit, rules
 from .actors import Actor
-from .base import Base, add_unique, get_owned, utcnow
+from .base import Base, add_unique, assign_given, get_owned, utcnow
 from .errors import DuplicateValue, NotFound, ValidationFailed
 
 RULE, LIST = "rule", "list"
@@ -69,8 +69,7 @@ def update_audience(session: Session, audience: Audience, *, actor: Actor, name:
                                                     Audience.name == name.strip())):
             raise DuplicateValue("An audience with this name already exists", field="name")
         audience.name = name.strip()
-    if description is not None:
-        audience.description = description
+    assign_given(audience, description=description)
     session.flush()
     audience_record(session, actor, "audience.updated", audience)
     return audience

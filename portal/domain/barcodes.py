@@ -28,6 +28,7 @@ from .actors import Actor
 from .base import Base, fits_id, utcnow
 from .errors import NotFound, NoUnusedValue, ValidationFailed
 from .members import Member, get_member
+from .pagination import where_given
 
 CHANNELS = ("PAPER", "MAIL", "SMS", "MOBILE", "ECOMMERCE")
 COUPON_BOOK, LOYALTY_PROGRAM = "COUPON_BOOK", "LOYALTY_PROGRAM"
@@ -141,16 +142,9 @@ def get_barcode(session: Session, organization_id: int, number: str) -> Barcode:
 
 def barcodes_query(organization_id: int, *, customer_id: int | None = None, offer_id: int | None = None,
                    offer_type: str | None = None, tracking_code: str | None = None):
-    stmt = select(Barcode).where(Barcode.organization_id == organization_id)
-    if customer_id is not None:
-        stmt = stmt.where(Barcode.member_id == customer_id)
-    if offer_id is not None:
-        stmt = stmt.where(Barcode.offer_id == offer_id)
-    if offer_type is not None:
-        stmt = stmt.where(Barcode.offer_type == offer_type)
-    if tracking_code:
-        stmt = stmt.where(Barcode.tracking_code == tracking_code)
-    return stmt
+    return where_given(select(Barcode).where(Barcode.organization_id == organization_id),
+                       (Barcode.member_id, customer_id), (Barcode.offer_id, offer_id),
+                       (Barcode.offer_type, offer_type), (Barcode.tracking_code, tracking_code or None))
 
 
 def offer_of(session: Session, barcode: Barcode) -> Offer:

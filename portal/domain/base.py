@@ -2,7 +2,8 @@
 
 - `get_owned`: a row by id inside the organisation (and its parent), else NotFound;
   a row of another organisation is as absent as a missing one.
-- `add_unique`: insert a row, turning the unique constraint it breaks into a named error.
+- `add_unique`: insert a row, turning the unique constraint it breaks into a named error;
+  `assign_given`: set the attributes a caller gave (not None).
 - `ValidityWindow`: `active` with an optional [valid_from, valid_to) window, for
   campaigns, missions and referral programmes.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Integer, MetaData, TypeDecorator
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Index, Integer, MetaData, TypeDecorator, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -69,6 +70,11 @@ class Base(DeclarativeBase):
     }
 
 
+def unique_where(name: str, *columns: str, where: str) -> Index:
+    """A partial unique index, the same on SQLite and PostgreSQL: unique among the rows where `where` holds."""
+    return Index(name, *columns, unique=True, sqlite_where=text(where), postgresql_where=text(where))
+
+
 def isoformat(value: dt.datetime | dt.date | None) -> str | None:
     """ISO 8601 in UTC with a Z, as the API promises."""
     if value is None:
@@ -108,6 +114,14 @@ def add_unique(session: Session, row: Any, duplicate: DomainError) -> None:
             session.add(row)
     except IntegrityError:
         raise duplicate from None
+
+
+def assign_given(row: Any, **values: Any) -> list[str]:
+    """Set each attribute whose value is not None; returns the names set, in the order given."""
+    given = [name for name, value in values.items() if value is not None]
+    for name in given:
+        setattr(row, name, values[name])
+    return given
 
 
 # --- validity windows -----------------------------------------------------------------------

@@ -29,10 +29,11 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit, earning, outbox, idempotency
 from .actors import Actor
-from .base import Base, isoformat, utcnow
+from .base import Base, assign_given, isoformat, utcnow
 from .errors import DuplicateValue, NotFound, ValidationFailed
 from .outbox import OutboxEvent
 from .members import Member
+from .pagination import where_given, within
 
 GENERIC_EVENT = "member-generic-event"
 # The seed's list of event names (Member Events, Missions), plus the engine's own.
@@ -97,13 +98,7 @@ def create_event_type(session: Session, organization_id: int, *, name: str, acto
 def update_event_type(session: Session, event_type: EventType, *, actor: Actor, description: str | None = None,
                       active: bool | None = None) -> EventType:
     """Change the description or switch tracking on or off (the name is the integration's key; it stays)."""
-    changed = []
-    if description is not None:
-        event_type.description = description
-        changed.append("description")
-    if active is not None:
-        event_type.active = active
-        changed.append("active")
+    changed = assign_given(event_type, description=description, active=active)
     event_type.updated_at = utcnow()
     session.flush()
     audit.record(session, actor, "event_type.updated", event_type, fields=changed)
@@ -224,15 +219,10 @@ FEED_SUMMARIES = {
 def feed_query(organization_id: int, member_id: int, *, event_type: str | None = None,
                from_created_at: dt.datetime | None = None, to_created_at: dt.datetime | None = None):
     """The member's outbox events (newest first when ordered by id desc)."""
-    stmt = select(OutboxEvent).where(OutboxEvent.organization_id == organization_id,
-                                     OutboxEvent.member_id == member_id)
-    if event_type:
-        stmt = stmt.where(OutboxEvent.event_type == event_type)
-    if from_created_at:
-        stmt = stmt.where(OutboxEvent.created_at >= from_created_at)
-    if to_created_at:
-        stmt = stmt.where(OutboxEvent.created_at <= to_created_at)
-    return stmt
+    stmt = where_given(select(OutboxEvent).where(OutboxEvent.organization_id == organization_id,
+                                                 OutboxEvent.member_id == member_id),
+                       (OutboxEvent.event_type, event_type or None))
+    return within(stmt, OutboxEvent.created_at, from_created_at, to_created_at)
 
 
 def summarise(event: OutboxEvent) -> str:

@@ -26,14 +26,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import (Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, func, select, text,
-                        update)
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import hooks
 from .actors import Actor
-from .base import Base, add_unique, get_owned, utcnow
+from .base import Base, add_unique, get_owned, unique_where, utcnow
 from .errors import (AccountNotActive, AlreadyResolved, InsufficientBalance, LedgerAccountNotActive, MaxSupplyExceeded,
                      NotPending, NotRevertible, ValidationFailed)
 
@@ -75,8 +74,7 @@ class Wallet(Base):
     __tablename__ = "wallets"
     __table_args__ = (
         UniqueConstraint("ledger_account_id", "member_id"),
-        Index("uq_wallets_system_kind", "ledger_account_id", "kind", unique=True,
-              sqlite_where=text("kind <> 'member'"), postgresql_where=text("kind <> 'member'")),
+        unique_where("uq_wallets_system_kind", "ledger_account_id", "kind", where="kind <> 'member'"),
         # SQLite cannot use the partial index above for `kind = 'issuance'`; without this plain one every mint
         # and burn walked all the account's member wallets (bench/RESULTS.md, 40 ms at 100k members).
         Index("ix_wallets_account_kind", "ledger_account_id", "kind"),

@@ -16,14 +16,15 @@ import re
 import secrets
 from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, String, UniqueConstraint, func, or_, select, text
+from sqlalchemy import Boolean, Date, ForeignKey, Index, String, UniqueConstraint, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit
 from .actors import Actor
-from .base import Base, add_unique, get_owned, utcnow
+from .base import Base, add_unique, get_owned, unique_where, utcnow
 from .errors import DuplicateValue, NotFound, ValidationFailed
+from .pagination import where_given, within
 
 ACTIVE, LOCKED = "ACTIVE", "LOCKED"
 ACCOUNT_STATUSES = (ACTIVE, LOCKED)
@@ -40,8 +41,7 @@ class Member(Base):
     __tablename__ = "members"
     __table_args__ = (
         UniqueConstraint("organization_id", "loyalty_member_id"),
-        Index("uq_members_org_email", "organization_id", "email", unique=True,
-              sqlite_where=text("email IS NOT NULL"), postgresql_where=text("email IS NOT NULL")),
+        unique_where("uq_members_org_email", "organization_id", "email", where="email IS NOT NULL"),
         Index("ix_members_org_created", "organization_id", "created_at"),
     )
 
@@ -276,16 +276,10 @@ def card_code_of(session: Session, member_id: int) -> str | None:
 
 def list_query(organization_id: int, *, email: str | None = None, loyalty_member_id: str | None = None,
                from_created_at: dt.datetime | None = None, to_created_at: dt.datetime | None = None):
-    stmt = select(Member).where(Member.organization_id == organization_id)
-    if email:
-        stmt = stmt.where(Member.email == email.strip().lower())
-    if loyalty_member_id:
-        stmt = stmt.where(Member.loyalty_member_id == loyalty_member_id)
-    if from_created_at:
-        stmt = stmt.where(Member.created_at >= from_created_at)
-    if to_created_at:
-        stmt = stmt.where(Member.created_at <= to_created_at)
-    return stmt
+    stmt = where_given(select(Member).where(Member.organization_id == organization_id),
+                       (Member.email, email.strip().lower() if email else None),
+                       (Member.loyalty_member_id, loyalty_member_id or None))
+    return within(stmt, Member.created_at, from_created_at, to_created_at)
 
 
 DATE_TERM = re.compile(r"^\d{4}-\d{2}-\d{2}$")

@@ -11,7 +11,7 @@ import datetime as dt
 from sqlalchemy import Boolean, ForeignKey, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from .base import Base, get_owned, utcnow
+from .base import Base, assign_given, get_owned, utcnow
 from .errors import NotFound
 
 
@@ -97,10 +97,7 @@ def update_program(session: Session, organization_id: int, program_id: int, *, a
     from . import audit
 
     program = get_program(session, organization_id, program_id)
-    if name is not None:
-        program.name = name
-    if description is not None:
-        program.description = description
+    assign_given(program, name=name, description=description)
     session.flush()
     audit.record(session, actor, "loyalty_program.updated", program)
     return program

@@ -41,6 +41,7 @@ from .checks import ledger_account_reference, reject_unknown, required_name, who
 from .errors import DuplicateValue, NotFound, ValidationFailed
 from .ledger import Reason
 from .members import CODE_ALPHABET, Member
+from .pagination import where_given
 
 PENDING, COMPLETED, REJECTED = "pending", "completed", "rejected"
 STATUSES = (PENDING, COMPLETED, REJECTED)
@@ -247,10 +248,8 @@ def get_code(session: Session, program: ReferralProgram, code_id: int) -> Referr
 
 
 def codes_query(program: ReferralProgram, member_id: int | None = None):
-    stmt = select(ReferralCode).where(ReferralCode.program_id == program.id)
-    if member_id is not None:
-        stmt = stmt.where(ReferralCode.member_id == member_id)
-    return stmt
+    return where_given(select(ReferralCode).where(ReferralCode.program_id == program.id),
+                       (ReferralCode.member_id, member_id))
 
 
 def normalise_code(code: str) -> str:
@@ -497,11 +496,7 @@ def report_query(program: ReferralProgram, *, status: str | None = None, code_id
             .join(referrer, referrer.id == Referral.referrer_id)
             .join(referred, referred.id == Referral.referred_id)
             .where(Referral.program_id == program.id))
-    if status:
-        stmt = stmt.where(Referral.status == status)
-    if code_id is not None:
-        stmt = stmt.where(Referral.code_id == code_id)
-    return stmt
+    return where_given(stmt, (Referral.status, status or None), (Referral.code_id, code_id))
 
 
 def masked_name(member: Member) -> str:

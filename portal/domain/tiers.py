@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit, outbox, hooks
 from .actors import Actor, system_actor
-from .base import Base, add_unique, get_owned, utcnow
+from .base import Base, add_unique, assign_given, get_owned, utcnow
 from .errors import DuplicateValue, NotFound, ValidationFailed
 from .organizations import LoyaltyProgram, program_for_tier_account
 
@@ -95,10 +95,7 @@ def update_tier(session: Session, tier: Tier, *, actor: Actor, name: str | None 
                                                 Tier.name == name.strip(), Tier.id != tier.id)):
             raise DuplicateValue("A tier with this name already exists", field="name")
         tier.name = name.strip()
-    if description is not None:
-        tier.description = description
-    if color is not None:
-        tier.color = color
+    assign_given(tier, description=description, color=color)
     session.flush()
     audit.record(session, actor, "tier.updated", tier)
     return tier
