@@ -22,7 +22,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit
 from .actors import Actor
-from .base import Base, add_unique, get_owned, unique_where, utcnow
+from .base import Base, add_unique, fits_id, get_owned, unique_where, utcnow
 from .errors import DuplicateValue, NotFound, ValidationFailed
 from .pagination import where_given, within
 
@@ -251,7 +251,7 @@ def lookup(session: Session, organization_id: int, id_type: str, code: str) -> M
             member_id = int(code)
         except ValueError:
             raise NotFound("Member not found", field="code") from None
-        if not 0 < member_id < 2 ** 63:  # beyond BIGINT nothing can match (and SQLite cannot bind it)
+        if not fits_id(member_id):  # named here, so that the error names `code` rather than memberId
             raise NotFound("Member not found", field="code")
         return get_member(session, organization_id, member_id)
     if id_type not in IDENTIFIER_TYPES:
