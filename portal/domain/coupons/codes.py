@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from .. import audit
 from ..actors import Actor
+from ..base import get_owned
 from ..errors import ConcurrentChange, NoUnusedValue, ValidationFailed
 from ..members import CODE_ALPHABET
 from .errors import CouponBookArchived
