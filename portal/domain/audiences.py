@@ -9,15 +9,19 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import ForeignKey, String, UniqueConstraint, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit, rules
 from .actors import Actor
-from .base import Base, utcnow
+from .base import Base, add_unique, assign_given, get_owned, utcnow
 from .errors import DuplicateValue, NotFound, ValidationFailed
 
 RULE, LIST = "rule", "list"
+
+
+class NotAListAudience(ValidationFailed):
+    code = "not_a_list_audience"
+    title = "Only list audiences take members"
 
 
 class Audience(Base):
@@ -48,11 +52,7 @@ def create_audience(session: Session, organization_id: int, *, name: str, actor:
     _check(kind, rule)
     audience = Audience(organization_id=organization_id, name=name.strip(), kind=kind, rule=rule,
                         description=description)
-    try:
-        with session.begin_nested():
-            session.add(audience)
-    except IntegrityError:
-        raise DuplicateValue("An audience with this name already exists", field="name") from None
+    add_unique(session, audience, DuplicateValue("An audience with this name already exists", field="name"))
     if member_ids:
         add_members(session, audience, member_ids)
     audience_record(session, actor, "audience.created", audience)
@@ -69,8 +69,7 @@ def update_audience(session: Session, audience: Audience, *, actor: Actor, name:
                                                     Audience.name == name.strip())):
             raise DuplicateValue("An audience with this name already exists", field="name")
         audience.name = name.strip()
-    if description is not None:
-        audience.description = description
+    assign_given(audience, description=description)
     session.flush()
     audience_record(session, actor, "audience.updated", audience)
     return audience
@@ -81,7 +80,7 @@ def add_members(session: Session, audience: Audience, member_ids: list[int]) -> 
     from .members import Member
 
     if audience.kind != LIST:
-        raise ValidationFailed("Only list audiences take members", field="memberIds")
+        raise NotAListAudience("Only list audiences take members", field="memberIds")
     known = set(session.scalars(select(Member.id).where(Member.organization_id == audience.organization_id,
                                                         Member.id.in_(member_ids))))
     unknown = [m for m in member_ids if m not in known]
@@ -95,10 +94,7 @@ def add_members(session: Session, audience: Audience, member_ids: list[int]) -> 
 
 
 def get_audience(session: Session, organization_id: int, audience_id: int) -> Audience:
-    audience = session.get(Audience, audience_id)
-    if audience is None or audience.organization_id != organization_id:
-        raise NotFound("Audience not found", field="audienceId")
-    return audience
+    return get_owned(session, Audience, audience_id, organization_id, what="Audience", field="audienceId")
 
 
 def member_audiences(session: Session, member, member_ctx: dict[str, Any] | None = None) -> list[Audience]:

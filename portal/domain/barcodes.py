@@ -25,9 +25,10 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit
 from .actors import Actor
-from .base import Base, utcnow
-from .errors import Conflict, NotFound, ValidationFailed
+from .base import Base, fits_id, utcnow
+from .errors import NotFound, NoUnusedValue, ValidationFailed
 from .members import Member, get_member
+from .pagination import where_given
 
 CHANNELS = ("PAPER", "MAIL", "SMS", "MOBILE", "ECOMMERCE")
 COUPON_BOOK, LOYALTY_PROGRAM = "COUPON_BOOK", "LOYALTY_PROGRAM"
@@ -127,7 +128,7 @@ def create_barcodes(session: Session, organization_id: int, requests: list[Barco
             audit.record(session, actor, "barcode.created", barcode, offerType=barcode.offer_type,
                          offerId=barcode.offer_id, memberId=barcode.member_id, channel=barcode.channel)
         return barcodes
-    raise Conflict("Could not draw unused barcode numbers; try again", field="barcodes")
+    raise NoUnusedValue("Could not draw unused barcode numbers; try again", field="barcodes")
 
 
 # --- reading ---------------------------------------------------------------------------
@@ -141,16 +142,9 @@ def get_barcode(session: Session, organization_id: int, number: str) -> Barcode:
 
 def barcodes_query(organization_id: int, *, customer_id: int | None = None, offer_id: int | None = None,
                    offer_type: str | None = None, tracking_code: str | None = None):
-    stmt = select(Barcode).where(Barcode.organization_id == organization_id)
-    if customer_id is not None:
-        stmt = stmt.where(Barcode.member_id == customer_id)
-    if offer_id is not None:
-        stmt = stmt.where(Barcode.offer_id == offer_id)
-    if offer_type is not None:
-        stmt = stmt.where(Barcode.offer_type == offer_type)
-    if tracking_code:
-        stmt = stmt.where(Barcode.tracking_code == tracking_code)
-    return stmt
+    return where_given(select(Barcode).where(Barcode.organization_id == organization_id),
+                       (Barcode.member_id, customer_id), (Barcode.offer_id, offer_id),
+                       (Barcode.offer_type, offer_type), (Barcode.tracking_code, tracking_code or None))
 
 
 def offer_of(session: Session, barcode: Barcode) -> Offer:
@@ -220,8 +214,6 @@ def _prepare(session: Session, organization_id: int, request: BarcodeRequest) ->
     if request.tracking_code is not None and len(request.tracking_code) > 100:
         raise ValidationFailed("trackingCode is at most 100 characters", field="trackingCode")
     try:
-        if not isinstance(request.customer_id, int) or not 0 < request.customer_id < 2 ** 63:
-            raise NotFound("Member not found")
         member = get_member(session, organization_id, request.customer_id)
     except NotFound:
         raise ValidationFailed("No such customer in this organisation", field="customerId") from None
@@ -231,7 +223,7 @@ def _prepare(session: Session, organization_id: int, request: BarcodeRequest) ->
 
 
 def _offer(session: Session, organization_id: int, offer_type: str, offer_id: int) -> Offer:
-    if not isinstance(offer_id, int) or not 0 < offer_id < 2 ** 63:
+    if not fits_id(offer_id):
         raise ValidationFailed("No such offer in this organisation", field="offerId")
     if offer_type == COUPON_BOOK:
         from .coupons import ARCHIVED, CouponBook

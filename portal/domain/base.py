@@ -1,11 +1,24 @@
-"""Declarative base, column types and time helpers shared by every model."""
+"""Declarative base, column types, time helpers and the lookups shared by every model.
+
+- `get_owned`: a row by id inside the organisation (and its parent), else NotFound;
+  a row of another organisation is as absent as a missing one.
+- `add_unique`: insert a row, turning the unique constraint it breaks into a named error;
+  `assign_given`: set the attributes a caller gave (not None).
+- `ValidityWindow`: `active` with an optional [valid_from, valid_to) window, for
+  campaigns, missions and referral programmes.
+"""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, TypeDecorator
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Index, Integer, MetaData, TypeDecorator, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from .errors import DomainError, NotFound, ValidationFailed
+
+Row = TypeVar("Row")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -57,6 +70,11 @@ class Base(DeclarativeBase):
     }
 
 
+def unique_where(name: str, *columns: str, where: str) -> Index:
+    """A partial unique index, the same on SQLite and PostgreSQL: unique among the rows where `where` holds."""
+    return Index(name, *columns, unique=True, sqlite_where=text(where), postgresql_where=text(where))
+
+
 def isoformat(value: dt.datetime | dt.date | None) -> str | None:
     """ISO 8601 in UTC with a Z, as the API promises."""
     if value is None:
@@ -64,3 +82,73 @@ def isoformat(value: dt.datetime | dt.date | None) -> str | None:
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
     return value.isoformat()
+
+
+# --- lookups ----------------------------------------------------------------------------
+
+def fits_id(value) -> bool:
+    """Ids are signed 64-bit: anything else names nothing (and must not reach the database)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2 ** 63
+
+
+def get_owned(session: Session, model: type[Row], row_id: int, organization_id: int, *, what: str, field: str,
+              **scope: Any) -> Row:
+    """The `model` row with this id in the organisation, else NotFound("<what> not found") on `field`.
+
+    Each `scope` column given a value other than None must match too (`ledger_id=3`,
+    `campaign_id=7`): a row of another parent is as absent as a missing one.
+    """
+    # No id, or an int beyond BIGINT, names nothing and must not reach the database (SQLite cannot bind it).
+    names_nothing = not row_id or (isinstance(row_id, int) and not fits_id(row_id))
+    row = None if names_nothing else session.get(model, row_id)
+    if row is None or row.organization_id != organization_id or any(
+            value is not None and getattr(row, name) != value for name, value in scope.items()):
+        raise NotFound(f"{what} not found", field=field)
+    return row
+
+
+def add_unique(session: Session, row: Any, duplicate: DomainError) -> None:
+    """Insert `row` in a savepoint; when it breaks a unique constraint raise `duplicate` instead."""
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        raise duplicate from None
+
+
+def assign_given(row: Any, **values: Any) -> list[str]:
+    """Set each attribute whose value is not None; returns the names set, in the order given."""
+    given = [name for name, value in values.items() if value is not None]
+    for name in given:
+        setattr(row, name, values[name])
+    return given
+
+
+# --- validity windows -----------------------------------------------------------------------
+
+class ValidityWindow:
+    """Switched on (`active`) and, optionally, only from `valid_from` (inclusive) to `valid_to` (exclusive)."""
+
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    valid_from: Mapped[dt.datetime | None] = mapped_column(default=None)
+    valid_to: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+    def is_running_at(self, moment: dt.datetime) -> bool:
+        return (self.active and (self.valid_from is None or moment >= self.valid_from)
+                and (self.valid_to is None or moment < self.valid_to))
+
+    def set_window(self, values: dict[str, Any], *, from_field: str, to_field: str) -> None:
+        """Take `active`, `valid_from` and `valid_to` from `values` where given (None leaves `active` as it is).
+
+        Raises ValidationFailed on `from_field`/`to_field` for a time without a timezone,
+        on `to_field` when the window ends before it starts.
+        """
+        if values.get("active") is not None:
+            self.active = bool(values["active"])
+        for key, field in (("valid_from", from_field), ("valid_to", to_field)):
+            if key in values:
+                if values[key] is not None and values[key].tzinfo is None:
+                    raise ValidationFailed("must include a timezone", field=field)
+                setattr(self, key, values[key])
+        if self.valid_from and self.valid_to and self.valid_to <= self.valid_from:
+            raise ValidationFailed(f"{to_field} must be after {from_field}", field=to_field)

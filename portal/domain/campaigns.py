@@ -30,11 +30,12 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit, earning, outbox, points, rules
 from .actors import Actor
-from .base import Base, utcnow
+from .base import Base, ValidityWindow, add_unique, get_owned, utcnow
+from .checks import reject_unknown
 from .context import WEEKDAYS, event_context, time_context
 from .errors import DomainError, DuplicateValue, NotFound, ValidationFailed
 from .ledger import LedgerAccount, Reason
-from .organizations import LoyaltyProgram, default_program
+from .organizations import LoyaltyProgram, default_program, get_program
 
 DRAFT, RUNNING, DISABLED = "draft", "running", "disabled"
 ACTION_STATUSES = (DRAFT, RUNNING, DISABLED)
@@ -44,7 +45,7 @@ ROUNDING = {"down": ROUND_FLOOR, "up": ROUND_CEILING, "nearest": ROUND_HALF_UP}
 Money = Numeric(14, 2)
 
 
-class Campaign(Base):
+class Campaign(ValidityWindow, Base):
     __tablename__ = "campaigns"
     __table_args__ = (UniqueConstraint("organization_id", "code"),)
 
@@ -55,9 +56,6 @@ class Campaign(Base):
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(String(2000), default="")
     event_type: Mapped[str] = mapped_column(String(100), default=earning.PURCHASE_CONFIRMED)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    valid_from: Mapped[dt.datetime | None] = mapped_column(default=None)
-    valid_to: Mapped[dt.datetime | None] = mapped_column(default=None)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     days_of_week: Mapped[list[str]] = mapped_column(default=list)
     location_codes: Mapped[list[str]] = mapped_column(default=list)
@@ -121,6 +119,7 @@ class CampaignEvaluation(Base):
 
 # --- saving campaigns -----------------------------------------------------------------
 
+WINDOW_FIELDS = ("active", "valid_from", "valid_to")
 CAMPAIGN_FIELDS = ("name", "description", "event_type", "active", "valid_from", "valid_to", "timezone",
                    "days_of_week", "location_codes", "tier_ids", "audience_ids", "min_spend", "monthly_points_cap",
                    "tags", "loyalty_program_id")
@@ -133,11 +132,7 @@ def create_campaign(session: Session, organization_id: int, *, code: str, name: 
     campaign = Campaign(organization_id=organization_id, loyalty_program_id=program_id, code=code.strip(),
                         name=name.strip())
     _apply_fields(session, campaign, fields)
-    try:
-        with session.begin_nested():
-            session.add(campaign)
-    except IntegrityError:
-        raise DuplicateValue("A campaign with this code already exists", field="code") from None
+    add_unique(session, campaign, DuplicateValue("A campaign with this code already exists", field="code"))
     audit.record(session, actor, "campaign.created", campaign)
     return campaign
 
@@ -150,10 +145,7 @@ def update_campaign(session: Session, campaign: Campaign, *, actor: Actor, **fie
 
 
 def get_campaign(session: Session, organization_id: int, campaign_id: int) -> Campaign:
-    campaign = session.get(Campaign, campaign_id)
-    if campaign is None or campaign.organization_id != organization_id:
-        raise NotFound("Campaign not found", field="campaignId")
-    return campaign
+    return get_owned(session, Campaign, campaign_id, organization_id, what="Campaign", field="campaignId")
 
 
 def actions_of(session: Session, campaign_id: int) -> list[CampaignAction]:
@@ -170,11 +162,7 @@ def add_action(session: Session, campaign: Campaign, *, actor: Actor, rules_text
     action = CampaignAction(organization_id=campaign.organization_id, campaign_id=campaign.id, index=index)
     _apply_action(session, action, dict(rules_text=rules_text, effects=effects, name=name,
                                         abort_on_false=abort_on_false, abort_on_error=abort_on_error, status=status))
-    try:
-        with session.begin_nested():
-            session.add(action)
-    except IntegrityError:
-        raise DuplicateValue("Another action already has this index", field="index") from None
+    add_unique(session, action, DuplicateValue("Another action already has this index", field="index"))
     audit.record(session, actor, "campaign.action_added", action, campaignId=campaign.id)
     return action
 
@@ -192,10 +180,8 @@ def update_action(session: Session, action: CampaignAction, *, actor: Actor, **f
 
 
 def get_action(session: Session, campaign: Campaign, action_id: int) -> CampaignAction:
-    action = session.get(CampaignAction, action_id)
-    if action is None or action.campaign_id != campaign.id:
-        raise NotFound("Action not found", field="actionId")
-    return action
+    return get_owned(session, CampaignAction, action_id, campaign.organization_id, what="Action", field="actionId",
+                     campaign_id=campaign.id)
 
 
 def evaluations_for_order(session: Session, order_id: int) -> list[CampaignEvaluation]:
@@ -204,10 +190,10 @@ def evaluations_for_order(session: Session, order_id: int) -> list[CampaignEvalu
 
 
 def _apply_fields(session: Session, campaign: Campaign, fields: dict[str, Any]) -> None:
-    unknown = set(fields) - set(CAMPAIGN_FIELDS)
-    if unknown:
-        raise ValidationFailed(f"Unknown field {sorted(unknown)[0]}", field=sorted(unknown)[0])
+    reject_unknown(fields, CAMPAIGN_FIELDS)
     for key, value in fields.items():
+        if key in WINDOW_FIELDS:
+            continue
         if key == "timezone":
             try:
                 ZoneInfo(value)
@@ -230,17 +216,14 @@ def _apply_fields(session: Session, campaign: Campaign, fields: dict[str, Any]) 
         elif key == "monthly_points_cap" and value is not None and value < 1:
             raise ValidationFailed("monthlyPointsCap must be at least 1", field="monthlyPointsCap")
         elif key == "loyalty_program_id" and value is not None:
-            program = session.get(LoyaltyProgram, value)
-            if program is None or program.organization_id != campaign.organization_id:
-                raise NotFound("Loyalty program not found", field="loyaltyProgramId")
+            get_program(session, campaign.organization_id, value)
         elif key == "event_type":
             from . import custom_events
 
             # Built in, or a custom event type the organisation defined (same rule as for missions).
             custom_events.require_known(session, campaign.organization_id, value or "", field="eventType")
         setattr(campaign, key, value)
-    if campaign.valid_from and campaign.valid_to and campaign.valid_to <= campaign.valid_from:
-        raise ValidationFailed("validTo must be after validFrom", field="validTo")
+    campaign.set_window(fields, from_field="validFrom", to_field="validTo")
 
 
 def _check_references(session: Session, organization_id: int, key: str, ids: list[int]) -> None:
@@ -300,18 +283,15 @@ def _check_effect(session: Session, organization_id: int, effect: dict, position
             clean["multiplier"] = str(_positive_decimal(effect.get("multiplier"), f"{where}.multiplier"))
         clean["tierPoints"] = bool(effect.get("tierPoints", True))
         if effect.get("ledgerAccountId") is not None:
-            account = session.get(LedgerAccount, effect["ledgerAccountId"])
-            if account is None or account.organization_id != organization_id:
-                raise NotFound("Ledger account not found", field=f"{where}.ledgerAccountId")
+            account = get_owned(session, LedgerAccount, effect["ledgerAccountId"], organization_id,
+                                what="Ledger account", field=f"{where}.ledgerAccountId")
             clean["ledgerAccountId"] = account.id
     elif kind == "assign_coupon":
         clean["couponBookId"] = _positive_int(effect.get("couponBookId"), f"{where}.couponBookId")
     elif kind == "set_tier":
         from .tiers import Tier
 
-        tier = session.get(Tier, effect.get("tierId") or 0)
-        if tier is None or tier.organization_id != organization_id:
-            raise NotFound("Tier not found", field=f"{where}.tierId")
+        tier = get_owned(session, Tier, effect.get("tierId"), organization_id, what="Tier", field=f"{where}.tierId")
         clean["tierId"] = tier.id
         if effect.get("expiresInDays") is not None:
             clean["expiresInDays"] = _positive_int(effect["expiresInDays"], f"{where}.expiresInDays")
@@ -372,9 +352,7 @@ def eligible_spend(order, categories: list[str] | None = None) -> Decimal:
 
 def _eligible(session: Session, campaign: Campaign, event: earning.LoyaltyEvent, context: dict) -> bool:
     moment = event.occurred_at
-    if campaign.valid_from and moment < campaign.valid_from:
-        return False
-    if campaign.valid_to and moment >= campaign.valid_to:
+    if not campaign.is_running_at(moment):
         return False
     local = time_context(moment, campaign.timezone)
     if campaign.days_of_week and local["weekday"] not in campaign.days_of_week:

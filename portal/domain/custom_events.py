@@ -29,10 +29,11 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit, earning, outbox, idempotency
 from .actors import Actor
-from .base import Base, isoformat, utcnow
+from .base import Base, assign_given, isoformat, utcnow
 from .errors import DuplicateValue, NotFound, ValidationFailed
 from .outbox import OutboxEvent
 from .members import Member
+from .pagination import where_given, within
 
 GENERIC_EVENT = "member-generic-event"
 # The seed's list of event names (Member Events, Missions), plus the engine's own.
@@ -45,6 +46,18 @@ SEED_EVENT_TYPES = (
 )
 BUILT_IN_EVENT_TYPES = tuple(dict.fromkeys(SEED_EVENT_TYPES + earning.BUILT_IN_EVENTS))
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{2,99}$")
+
+
+class UnknownEventType(ValidationFailed):
+    code = "unknown_event_type"
+    title = "Unknown or inactive event type"
+
+
+class EventTypeNotTrackable(ValidationFailed):
+    """Built-in events come from their own resources; an inactive custom type is switched off."""
+
+    code = "event_type_not_trackable"
+    title = "This event type cannot be tracked"
 
 
 class EventType(Base):
@@ -85,13 +98,7 @@ def create_event_type(session: Session, organization_id: int, *, name: str, acto
 def update_event_type(session: Session, event_type: EventType, *, actor: Actor, description: str | None = None,
                       active: bool | None = None) -> EventType:
     """Change the description or switch tracking on or off (the name is the integration's key; it stays)."""
-    changed = []
-    if description is not None:
-        event_type.description = description
-        changed.append("description")
-    if active is not None:
-        event_type.active = active
-        changed.append("active")
+    changed = assign_given(event_type, description=description, active=active)
     event_type.updated_at = utcnow()
     session.flush()
     audit.record(session, actor, "event_type.updated", event_type, fields=changed)
@@ -121,25 +128,28 @@ def is_known(session: Session, organization_id: int, name: str) -> bool:
 
 
 def require_known(session: Session, organization_id: int, name: str, *, field: str = "eventType") -> str:
-    """Raises ValidationFailed naming `field` unless `name` is built in or an active custom type."""
+    """Raises UnknownEventType naming `field` unless `name` is built in or an active custom type."""
     if not is_known(session, organization_id, name):
-        raise ValidationFailed(f"Unknown or inactive event type {name!r}", field=field)
+        raise UnknownEventType(f"Unknown or inactive event type {name!r}", field=field)
     return name
 
 
 def require_trackable(session: Session, organization_id: int, name: str) -> str:
-    """Custom types (active) and member-generic-event may be tracked; raises ValidationFailed on eventType."""
+    """Custom types (active) and member-generic-event may be tracked.
+
+    Raises on eventType UnknownEventType, EventTypeNotTrackable (built in, or inactive).
+    """
     if name == GENERIC_EVENT:
         return name
     if name in BUILT_IN_EVENT_TYPES:
-        raise ValidationFailed(f"{name} is raised by its own resource (orders, members, coupons); "
+        raise EventTypeNotTrackable(f"{name} is raised by its own resource (orders, members, coupons); "
                                "track custom event types here", field="eventType")
     event_type = _find(session, organization_id, name)
     if event_type is None:
-        raise ValidationFailed(f"Unknown event type {name!r}; create it under /event-types first",
+        raise UnknownEventType(f"Unknown event type {name!r}; create it under /event-types first",
                                field="eventType")
     if not event_type.active:
-        raise ValidationFailed(f"Event type {name!r} is not active", field="eventType")
+        raise EventTypeNotTrackable(f"Event type {name!r} is not active", field="eventType")
     return name
 
 
@@ -209,15 +219,10 @@ FEED_SUMMARIES = {
 def feed_query(organization_id: int, member_id: int, *, event_type: str | None = None,
                from_created_at: dt.datetime | None = None, to_created_at: dt.datetime | None = None):
     """The member's outbox events (newest first when ordered by id desc)."""
-    stmt = select(OutboxEvent).where(OutboxEvent.organization_id == organization_id,
-                                     OutboxEvent.member_id == member_id)
-    if event_type:
-        stmt = stmt.where(OutboxEvent.event_type == event_type)
-    if from_created_at:
-        stmt = stmt.where(OutboxEvent.created_at >= from_created_at)
-    if to_created_at:
-        stmt = stmt.where(OutboxEvent.created_at <= to_created_at)
-    return stmt
+    stmt = where_given(select(OutboxEvent).where(OutboxEvent.organization_id == organization_id,
+                                                 OutboxEvent.member_id == member_id),
+                       (OutboxEvent.event_type, event_type or None))
+    return within(stmt, OutboxEvent.created_at, from_created_at, to_created_at)
 
 
 def summarise(event: OutboxEvent) -> str:

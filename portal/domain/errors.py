@@ -1,8 +1,15 @@
 """Domain errors: data, not control flow for the web.
 
 Each carries a stable `code`, a human `message` and optionally the `field` it
-concerns. The API maps `status` to an HTTP status and problem+json; the HTML
-side shows `message` on the named form field.
+concerns. The API maps `status` to an HTTP status and `code` to the problem
+`type` (problem+json); the HTML side shows `message` on the named form field.
+
+One class per broken rule, so that a client can tell the rules apart by `type`
+alone. Each is a subclass of the general kind (Conflict, ValidationFailed...),
+so `except Conflict` still catches it. Rules shared by several modules live
+here; a module's own rules live with it (coupons/errors.py, orders.py,
+missions.py, referrals.py, custom_events.py). tests/domain/test_errors.py
+checks that no two classes share a code.
 """
 from __future__ import annotations
 
@@ -48,8 +55,25 @@ class MaxSupplyExceeded(Conflict):
 
 
 class AccountNotActive(Conflict):
+    """The member's account is locked or deactivated: their points cannot move."""
+
     code = "account_not_active"
     title = "Account is not active"
+
+
+class LedgerAccountNotActive(Conflict):
+    code = "ledger_account_not_active"
+    title = "Ledger account is not active"
+
+
+class NotPending(Conflict):
+    code = "transaction_not_pending"
+    title = "Only a pending transaction can be captured or voided"
+
+
+class NotRevertible(Conflict):
+    code = "transaction_not_revertible"
+    title = "A revert or void cannot itself be reverted"
 
 
 class IdempotencyKeyReused(Conflict):
@@ -65,6 +89,18 @@ class AlreadyResolved(Conflict):
 class DuplicateValue(Conflict):
     code = "duplicate"
     title = "Value already in use"
+
+
+class NoUnusedValue(Conflict):
+    """Random numbers or codes drawn several times all clashed with used ones; a retry draws again."""
+
+    code = "no_unused_value"
+    title = "Could not draw unused values; try again"
+
+
+class ConcurrentChange(Conflict):
+    code = "concurrent_change"
+    title = "Changed by someone else meanwhile; try again"
 
 
 class PermissionDenied(DomainError):

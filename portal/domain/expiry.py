@@ -110,7 +110,6 @@ def expire_due(session: Session, *, now: dt.datetime | None = None, batch: int =
         reason = Reason(description="Points expired", tags=["expiry"], external_id=f"lot-{lot.id}")
         actor = system_actor(lot.organization_id, "expiry")
         # Expiry applies whatever the account status: it is the programme's rule, not the member's act.
-        ledger._move(session, account, wallet, ledger.system_wallet(session, account, ledger.BURNED), amount,
-                     ledger.BURN, actor, reason, False, None)
+        ledger.burn(session, account, wallet, amount, actor=actor, reason=reason, whatever_member_status=True)
         expired += amount
     return expired

@@ -1,6 +1,9 @@
 """The points ledger: the only way points move.
 
 Invariants (checked by tests/domain/test_ledger_properties.py):
+- Points move only through `post` (mint, burn and transfer are its three
+  kinds) and the resolutions capture, void and revert; other modules call
+  these, never the internals below.
 - Entries are append-only. Every posted transaction writes exactly two entries,
   -amount on the source wallet and +amount on the destination, so all entries
   of an account sum to zero.
@@ -23,16 +26,15 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import (Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, func, select, text,
-                        update)
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import hooks
 from .actors import Actor
-from .base import Base, utcnow
-from .errors import (AccountNotActive, AlreadyResolved, Conflict, InsufficientBalance, MaxSupplyExceeded, NotFound,
-                     ValidationFailed)
+from .base import Base, add_unique, get_owned, unique_where, utcnow
+from .errors import (AccountNotActive, AlreadyResolved, InsufficientBalance, LedgerAccountNotActive, MaxSupplyExceeded,
+                     NotPending, NotRevertible, ValidationFailed)
 
 MAX_AMOUNT = 18_446_744_073_709  # the seed's documented maximum
 
@@ -72,8 +74,7 @@ class Wallet(Base):
     __tablename__ = "wallets"
     __table_args__ = (
         UniqueConstraint("ledger_account_id", "member_id"),
-        Index("uq_wallets_system_kind", "ledger_account_id", "kind", unique=True,
-              sqlite_where=text("kind <> 'member'"), postgresql_where=text("kind <> 'member'")),
+        unique_where("uq_wallets_system_kind", "ledger_account_id", "kind", where="kind <> 'member'"),
         # SQLite cannot use the partial index above for `kind = 'issuance'`; without this plain one every mint
         # and burn walked all the account's member wallets (bench/RESULTS.md, 40 ms at 100k members).
         Index("ix_wallets_account_kind", "ledger_account_id", "kind"),
@@ -178,26 +179,18 @@ def create_account(session: Session, book: Ledger, *, name: str, is_currency: bo
 
 
 def get_ledger(session: Session, organization_id: int, ledger_id: int) -> Ledger:
-    book = session.get(Ledger, ledger_id)
-    if book is None or book.organization_id != organization_id:
-        raise NotFound("Ledger not found", field="ledgerId")
-    return book
+    return get_owned(session, Ledger, ledger_id, organization_id, what="Ledger", field="ledgerId")
 
 
 def get_account(session: Session, organization_id: int, account_id: int, ledger_id: int | None = None) -> LedgerAccount:
-    account = session.get(LedgerAccount, account_id)
-    if account is None or account.organization_id != organization_id or (
-            ledger_id is not None and account.ledger_id != ledger_id):
-        raise NotFound("Ledger account not found", field="ledgerAccountId")
-    return account
+    return get_owned(session, LedgerAccount, account_id, organization_id, what="Ledger account",
+                     field="ledgerAccountId", ledger_id=ledger_id)
 
 
 def get_wallet(session: Session, organization_id: int, wallet_id: int, account_id: int | None = None) -> Wallet:
-    wallet = session.get(Wallet, wallet_id)
-    if wallet is None or wallet.organization_id != organization_id or wallet.kind != MEMBER or (
-            account_id is not None and wallet.ledger_account_id != account_id):
-        raise NotFound("Wallet not found", field="walletId")
-    return wallet
+    """A member wallet (system wallets are not addressable) of the organisation, and of the account when given."""
+    return get_owned(session, Wallet, wallet_id, organization_id, what="Wallet", field="walletId", kind=MEMBER,
+                     ledger_account_id=account_id)
 
 
 def system_wallet(session: Session, account: LedgerAccount, kind: str) -> Wallet:
@@ -227,20 +220,28 @@ def member_wallets(session: Session, member_id: int) -> list[Wallet]:
 
 # --- movements ---------------------------------------------------------------
 
+# Which wallets each kind of movement takes points from and gives them to.
+WALLET_KINDS = {MINT: (ISSUANCE, MEMBER), BURN: (MEMBER, BURNED), TRANSFER: (MEMBER, MEMBER)}
+
+
 def mint(session: Session, account: LedgerAccount, wallet: Wallet, amount: int, *, actor: Actor,
          reason: Reason | None = None, pending: bool = False, set_id: str | None = None) -> LedgerTransaction:
     """Create points into a member wallet. Raises MaxSupplyExceeded, AccountNotActive."""
-    _require_member_can_move(session, wallet)
-    return _move(session, account, system_wallet(session, account, ISSUANCE), wallet, amount, MINT,
-                 actor, reason, pending, set_id)
+    return post(session, kind=MINT, account=account, source=system_wallet(session, account, ISSUANCE),
+                target=wallet, amount=amount, actor=actor, reason=reason, pending=pending, set_id=set_id)
 
 
 def burn(session: Session, account: LedgerAccount, wallet: Wallet, amount: int, *, actor: Actor,
-         reason: Reason | None = None, pending: bool = False, set_id: str | None = None) -> LedgerTransaction:
-    """Destroy points from a member wallet. Raises InsufficientBalance, AccountNotActive."""
-    _require_member_can_move(session, wallet)
-    return _move(session, account, wallet, system_wallet(session, account, BURNED), amount, BURN,
-                 actor, reason, pending, set_id)
+         reason: Reason | None = None, pending: bool = False, set_id: str | None = None,
+         whatever_member_status: bool = False) -> LedgerTransaction:
+    """Destroy points from a member wallet. Raises InsufficientBalance, AccountNotActive.
+
+    `whatever_member_status` is for the programme's own corrections (expiry, a returned order):
+    they apply to a locked or deactivated member too.
+    """
+    return post(session, kind=BURN, account=account, source=wallet, target=system_wallet(session, account, BURNED),
+                amount=amount, actor=actor, reason=reason, pending=pending, set_id=set_id,
+                whatever_member_status=whatever_member_status)
 
 
 def transfer(session: Session, account: LedgerAccount, source: Wallet, target: Wallet, amount: int, *,
@@ -249,9 +250,59 @@ def transfer(session: Session, account: LedgerAccount, source: Wallet, target: W
     """Move points between two member wallets of one account. Raises InsufficientBalance."""
     if source.id == target.id:
         raise ValidationFailed("Source and destination wallet must differ", field="toWalletId")
-    _require_member_can_move(session, source)
-    _require_member_can_move(session, target)
-    return _move(session, account, source, target, amount, TRANSFER, actor, reason, pending, set_id)
+    return post(session, kind=TRANSFER, account=account, source=source, target=target, amount=amount, actor=actor,
+                reason=reason, pending=pending, set_id=set_id)
+
+
+def post(session: Session, *, kind: str, account: LedgerAccount, source: Wallet, target: Wallet, amount: int,
+         actor: Actor, reason: Reason | None = None, pending: bool = False, set_id: str | None = None,
+         whatever_member_status: bool = False) -> LedgerTransaction:
+    """Record one movement of `kind` (mint, burn, transfer) and post it, or hold it when `pending`.
+
+    Every way points move ends here. Checks, in this order: the members whose wallets take
+    part are active (AccountNotActive, unless `whatever_member_status`), the amount
+    (ValidationFailed), the account is active (LedgerAccountNotActive), both wallets are the
+    account's (ValidationFailed); then the debit is conditional (InsufficientBalance,
+    MaxSupplyExceeded). A `kind` that does not fit the wallets is a programming error (ValueError).
+    """
+    if WALLET_KINDS.get(kind) != (source.kind, target.kind):
+        raise ValueError(f"a {kind} cannot move points from a {source.kind} to a {target.kind} wallet")
+    if not whatever_member_status:
+        for wallet in (source, target):
+            _require_member_can_move(session, wallet)
+    check_amount(amount)
+    if not account.active:
+        raise LedgerAccountNotActive("The ledger account is not active", field="ledgerAccountId")
+    for wallet in (source, target):
+        if wallet.ledger_account_id != account.id:
+            raise ValidationFailed("Wallet does not belong to this ledger account", field="walletId")
+    reason = reason or Reason()
+    tx = LedgerTransaction(
+        organization_id=account.organization_id, ledger_id=account.ledger_id, ledger_account_id=account.id,
+        type=kind, status=PENDING if pending else POSTED, amount=amount, from_wallet_id=source.id,
+        to_wallet_id=target.id, set_id=set_id, system_unique_key=reason.system_unique_key,
+        external_id=reason.external_id, external_event_date=reason.external_event_date,
+        description=reason.description, tags=list(reason.tags or []), actor_kind=actor.kind, actor_id=actor.id,
+        actor_label=actor.label)
+    session.add(tx)
+    if pending:
+        _hold(session, source, target, amount, account)
+        session.flush()
+    else:
+        session.flush()
+        _write_entries(session, source, target, amount, tx, account=account)
+    return tx
+
+
+def check_amount(amount: Any, field_name: str = "amount") -> int:
+    """A whole number of points from 1 to MAX_AMOUNT, else ValidationFailed naming `field_name`."""
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise ValidationFailed("Amount must be a whole number", field=field_name)
+    if amount <= 0:
+        raise ValidationFailed("Amount must be positive", field=field_name)
+    if amount > MAX_AMOUNT:
+        raise ValidationFailed(f"Amount must not exceed {MAX_AMOUNT}", field=field_name)
+    return amount
 
 
 def capture(session: Session, pending_tx: LedgerTransaction, *, actor: Actor, amount: int | None = None,
@@ -265,7 +316,7 @@ def capture(session: Session, pending_tx: LedgerTransaction, *, actor: Actor, am
     _release(session, source, target, pending_tx.amount)
     tx = _record(session, pending_tx, CAPTURE, captured, actor, reason or Reason(description="capture"),
                  pending_id=pending_tx.id)
-    _post(session, source, target, captured, tx, account=session.get(LedgerAccount, pending_tx.ledger_account_id))
+    _write_entries(session, source, target, captured, tx, account=session.get(LedgerAccount, pending_tx.ledger_account_id))
     return tx
 
 
@@ -287,7 +338,7 @@ def revert(session: Session, tx: LedgerTransaction, *, actor: Actor,
     the points were spent since.
     """
     if tx.type in (REVERT, VOID):
-        raise Conflict("A revert or void cannot itself be reverted", field="ledgerTransactionId")
+        raise NotRevertible("A revert or void cannot itself be reverted", field="ledgerTransactionId")
     if tx.status == PENDING:
         return void(session, tx, actor=actor, reason=reason)
     if session.scalar(select(LedgerTransaction.id).where(LedgerTransaction.reverts_id == tx.id)):
@@ -296,7 +347,7 @@ def revert(session: Session, tx: LedgerTransaction, *, actor: Actor,
     reversed_tx = _record(session, tx, REVERT, tx.amount, actor,
                           reason or Reason(description=f"revert of transaction {tx.id}"),
                           reverts_id=tx.id, swap=True)
-    _post(session, target, source, tx.amount, reversed_tx,
+    _write_entries(session, target, source, tx.amount, reversed_tx,
           account=session.get(LedgerAccount, tx.ledger_account_id))
     return reversed_tx
 
@@ -309,11 +360,8 @@ def new_set_id() -> str:
 
 def get_transaction(session: Session, organization_id: int, tx_id: int,
                     account_id: int | None = None) -> LedgerTransaction:
-    tx = session.get(LedgerTransaction, tx_id)
-    if tx is None or tx.organization_id != organization_id or (
-            account_id is not None and tx.ledger_account_id != account_id):
-        raise NotFound("Ledger transaction not found", field="ledgerTransactionId")
-    return tx
+    return get_owned(session, LedgerTransaction, tx_id, organization_id, what="Ledger transaction",
+                     field="ledgerTransactionId", ledger_account_id=account_id)
 
 
 def transaction_state(session: Session, tx: LedgerTransaction) -> str:
@@ -358,41 +406,6 @@ def _require_member_can_move(session: Session, wallet: Wallet) -> None:
         raise AccountNotActive("The member's account is not active", field="memberId")
 
 
-def _check_amount(amount: Any, field_name: str = "amount") -> int:
-    if isinstance(amount, bool) or not isinstance(amount, int):
-        raise ValidationFailed("Amount must be a whole number", field=field_name)
-    if amount <= 0:
-        raise ValidationFailed("Amount must be positive", field=field_name)
-    if amount > MAX_AMOUNT:
-        raise ValidationFailed(f"Amount must not exceed {MAX_AMOUNT}", field=field_name)
-    return amount
-
-
-def _move(session, account, source, target, amount, kind, actor, reason, pending, set_id) -> LedgerTransaction:
-    _check_amount(amount)
-    if not account.active:
-        raise Conflict("The ledger account is not active", field="ledgerAccountId")
-    for wallet in (source, target):
-        if wallet.ledger_account_id != account.id:
-            raise ValidationFailed("Wallet does not belong to this ledger account", field="walletId")
-    reason = reason or Reason()
-    tx = LedgerTransaction(
-        organization_id=account.organization_id, ledger_id=account.ledger_id, ledger_account_id=account.id,
-        type=kind, status=PENDING if pending else POSTED, amount=amount, from_wallet_id=source.id,
-        to_wallet_id=target.id, set_id=set_id, system_unique_key=reason.system_unique_key,
-        external_id=reason.external_id, external_event_date=reason.external_event_date,
-        description=reason.description, tags=list(reason.tags or []), actor_kind=actor.kind, actor_id=actor.id,
-        actor_label=actor.label)
-    session.add(tx)
-    if pending:
-        _hold(session, source, target, amount, account)
-        session.flush()
-    else:
-        session.flush()
-        _post(session, source, target, amount, tx, account=account)
-    return tx
-
-
 def _record(session, original: LedgerTransaction, kind: str, amount: int, actor: Actor, reason: Reason, *,
             pending_id: int | None = None, reverts_id: int | None = None, swap: bool = False) -> LedgerTransaction:
     source, target = original.from_wallet_id, original.to_wallet_id
@@ -405,19 +418,15 @@ def _record(session, original: LedgerTransaction, kind: str, amount: int, actor:
         system_unique_key=reason.system_unique_key, external_id=reason.external_id,
         external_event_date=reason.external_event_date, description=reason.description,
         tags=list(reason.tags or []), actor_kind=actor.kind, actor_id=actor.id, actor_label=actor.label)
-    try:
-        # The unique pending_id / reverts_id makes a second resolution fail here, even when concurrent.
-        with session.begin_nested():
-            session.add(tx)
-    except IntegrityError:
-        raise AlreadyResolved("Transaction was already captured, voided or reverted",
-                              field="ledgerTransactionId") from None
+    # The unique pending_id / reverts_id makes a second resolution fail here, even when concurrent.
+    add_unique(session, tx, AlreadyResolved("Transaction was already captured, voided or reverted",
+                                            field="ledgerTransactionId"))
     return tx
 
 
 def _require_unresolved_pending(session: Session, tx: LedgerTransaction) -> None:
     if tx.status != PENDING:
-        raise Conflict("Only pending transactions can be captured or voided", field="ledgerTransactionId")
+        raise NotPending("Only pending transactions can be captured or voided", field="ledgerTransactionId")
     if session.scalar(select(LedgerTransaction.id).where(LedgerTransaction.pending_id == tx.id)):
         raise AlreadyResolved("Transaction was already captured or voided", field="ledgerTransactionId")
 
@@ -440,7 +449,7 @@ def _refuse_debit(wallet: Wallet):
     return InsufficientBalance("Not enough points in the wallet", field="amount")
 
 
-def _post(session: Session, source: Wallet, target: Wallet, amount: int, tx: LedgerTransaction, *,
+def _write_entries(session: Session, source: Wallet, target: Wallet, amount: int, tx: LedgerTransaction, *,
           account: LedgerAccount) -> None:
     """Move `amount` from source to target: two entries and two balance updates, in id order."""
     for wallet in sorted((source, target), key=lambda w: w.id):

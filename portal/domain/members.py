@@ -16,14 +16,15 @@ import re
 import secrets
 from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, String, UniqueConstraint, func, or_, select, text
+from sqlalchemy import Boolean, Date, ForeignKey, Index, String, UniqueConstraint, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit
 from .actors import Actor
-from .base import Base, utcnow
+from .base import Base, add_unique, fits_id, get_owned, unique_where, utcnow
 from .errors import DuplicateValue, NotFound, ValidationFailed
+from .pagination import where_given, within
 
 ACTIVE, LOCKED = "ACTIVE", "LOCKED"
 ACCOUNT_STATUSES = (ACTIVE, LOCKED)
@@ -40,8 +41,7 @@ class Member(Base):
     __tablename__ = "members"
     __table_args__ = (
         UniqueConstraint("organization_id", "loyalty_member_id"),
-        Index("uq_members_org_email", "organization_id", "email", unique=True,
-              sqlite_where=text("email IS NOT NULL"), postgresql_where=text("email IS NOT NULL")),
+        unique_where("uq_members_org_email", "organization_id", "email", where="email IS NOT NULL"),
         Index("ix_members_org_created", "organization_id", "created_at"),
     )
 
@@ -224,11 +224,7 @@ def add_identifier(session: Session, member: Member, id_type: str, code: str, *,
     if id_type == CARDCODE and not is_valid_card_code(code):
         raise ValidationFailed("Not a valid card code (check digit)", field="code")
     identifier = Identifier(organization_id=member.organization_id, member_id=member.id, type=id_type, code=code)
-    try:
-        with session.begin_nested():
-            session.add(identifier)
-    except IntegrityError:
-        raise DuplicateValue("This identifier is already in use", field="code") from None
+    add_unique(session, identifier, DuplicateValue("This identifier is already in use", field="code"))
     audit.record(session, actor, "member.identifier_added", member, type=id_type)
     return identifier
 
@@ -236,10 +232,7 @@ def add_identifier(session: Session, member: Member, id_type: str, code: str, *,
 # --- finding members ----------------------------------------------------------------
 
 def get_member(session: Session, organization_id: int, member_id: int) -> Member:
-    member = session.get(Member, member_id)
-    if member is None or member.organization_id != organization_id:
-        raise NotFound("Member not found", field="memberId")
-    return member
+    return get_owned(session, Member, member_id, organization_id, what="Member", field="memberId")
 
 
 def get_by_loyalty_member_id(session: Session, organization_id: int, loyalty_member_id: str) -> Member:
@@ -258,7 +251,7 @@ def lookup(session: Session, organization_id: int, id_type: str, code: str) -> M
             member_id = int(code)
         except ValueError:
             raise NotFound("Member not found", field="code") from None
-        if not 0 < member_id < 2 ** 63:  # beyond BIGINT nothing can match (and SQLite cannot bind it)
+        if not fits_id(member_id):  # named here, so that the error names `code` rather than memberId
             raise NotFound("Member not found", field="code")
         return get_member(session, organization_id, member_id)
     if id_type not in IDENTIFIER_TYPES:
@@ -283,16 +276,10 @@ def card_code_of(session: Session, member_id: int) -> str | None:
 
 def list_query(organization_id: int, *, email: str | None = None, loyalty_member_id: str | None = None,
                from_created_at: dt.datetime | None = None, to_created_at: dt.datetime | None = None):
-    stmt = select(Member).where(Member.organization_id == organization_id)
-    if email:
-        stmt = stmt.where(Member.email == email.strip().lower())
-    if loyalty_member_id:
-        stmt = stmt.where(Member.loyalty_member_id == loyalty_member_id)
-    if from_created_at:
-        stmt = stmt.where(Member.created_at >= from_created_at)
-    if to_created_at:
-        stmt = stmt.where(Member.created_at <= to_created_at)
-    return stmt
+    stmt = where_given(select(Member).where(Member.organization_id == organization_id),
+                       (Member.email, email.strip().lower() if email else None),
+                       (Member.loyalty_member_id, loyalty_member_id or None))
+    return within(stmt, Member.created_at, from_created_at, to_created_at)
 
 
 DATE_TERM = re.compile(r"^\d{4}-\d{2}-\d{2}$")

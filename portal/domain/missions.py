@@ -32,13 +32,14 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint, select
+from sqlalchemy import ForeignKey, String, UniqueConstraint, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit, earning, outbox, idempotency, ledger, custom_events, points, rules
 from .actors import Actor
-from .base import Base, utcnow
+from .base import Base, ValidityWindow, get_owned, utcnow
+from .checks import ledger_account_reference, reject_unknown, required_name, whole_number
 from .context import event_context
 from .errors import Conflict, DomainError, DuplicateValue, NotFound, ValidationFailed
 from .ledger import Reason
@@ -51,9 +52,10 @@ PERIODS = (NO_PERIOD, DAY, WEEK, MONTH)
 OVERALL = "all"  # the period key of the row that holds overall completions (and the counter when no period)
 MAX_INCREMENT = 10_000
 MAX_POINTS = 10_000_000
+MAX_LIMIT = 1_000_000  # repetitions, and completions per period
 
 
-class Mission(Base):
+class Mission(ValidityWindow, Base):
     __tablename__ = "missions"
     __table_args__ = (UniqueConstraint("organization_id", "code"),)
 
@@ -72,16 +74,9 @@ class Mission(Base):
     period_limit: Mapped[int | None] = mapped_column(default=None)
     points_on_completion: Mapped[int] = mapped_column(default=0)
     ledger_account_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_accounts.id"), default=None)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    valid_from: Mapped[dt.datetime | None] = mapped_column(default=None)
-    valid_to: Mapped[dt.datetime | None] = mapped_column(default=None)
     tags: Mapped[list[str]] = mapped_column(default=list)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-
-    def is_running_at(self, moment: dt.datetime) -> bool:
-        return (self.active and (self.valid_from is None or moment >= self.valid_from)
-                and (self.valid_to is None or moment < self.valid_to))
 
 
 class MissionProgress(Base):
@@ -120,9 +115,7 @@ API_NAMES = {"event_type": "eventType", "goal_count": "goalCount", "max_repetiti
 def create_mission(session: Session, organization_id: int, *, actor: Actor, name: str, event_type: str,
                    goal_count: int, **fields: Any) -> Mission:
     """Define a mission. Raises ValidationFailed naming the field (a bad matcher names line and column)."""
-    unknown = set(fields) - set(FIELDS)
-    if unknown:
-        raise ValidationFailed(f"Unknown field {sorted(unknown)[0]}", field=sorted(unknown)[0])
+    reject_unknown(fields, FIELDS)
     mission = Mission(organization_id=organization_id, kind=MISSION, repetition_period=NO_PERIOD, active=True,
                       points_on_completion=0, tags=[], description="")
     code = fields.pop("code", None)
@@ -136,9 +129,7 @@ def create_mission(session: Session, organization_id: int, *, actor: Actor, name
 
 def update_mission(session: Session, mission: Mission, *, actor: Actor, **changes: Any) -> Mission:
     """Change what was given. Progress already made stays; a new goal applies to the next event."""
-    unknown = set(changes) - set(FIELDS)
-    if unknown:
-        raise ValidationFailed(f"Unknown field {sorted(unknown)[0]}", field=sorted(unknown)[0])
+    reject_unknown(changes, FIELDS)
     if "code" in changes:
         code = changes.pop("code")
         if code and code != mission.code:
@@ -151,10 +142,7 @@ def update_mission(session: Session, mission: Mission, *, actor: Actor, **change
 
 
 def get_mission(session: Session, organization_id: int, mission_id: int) -> Mission:
-    mission = session.get(Mission, mission_id)
-    if mission is None or mission.organization_id != organization_id:
-        raise NotFound("Mission not found", field="missionId")
-    return mission
+    return get_owned(session, Mission, mission_id, organization_id, what="Mission", field="missionId")
 
 
 def list_query(organization_id: int, *, active: bool | None = None, kind: str | None = None,
@@ -171,10 +159,7 @@ def list_query(organization_id: int, *, active: bool | None = None, kind: str | 
 
 def _apply(session: Session, mission: Mission, values: dict[str, Any]) -> None:
     if "name" in values:
-        name = (values["name"] or "").strip()
-        if not name:
-            raise ValidationFailed("name is required", field="name")
-        mission.name = name
+        mission.name = required_name(values["name"])
     if "description" in values:
         mission.description = values["description"] or ""
     if "kind" in values and values["kind"] is not None:
@@ -191,40 +176,27 @@ def _apply(session: Session, mission: Mission, values: dict[str, Any]) -> None:
         else:
             mission.matcher, mission.matcher_ast = text, compile_matcher(text)
     if "goal_count" in values:
-        mission.goal_count = _whole(values["goal_count"], "goalCount", minimum=1, maximum=MAX_INCREMENT)
+        mission.goal_count = whole_number(values["goal_count"], "goalCount", minimum=1, maximum=MAX_INCREMENT)
     if "max_repetitions" in values:
         mission.max_repetitions = (None if values["max_repetitions"] is None
-                                   else _whole(values["max_repetitions"], "maxRepetitions", minimum=1))
+                                   else whole_number(values["max_repetitions"], "maxRepetitions", minimum=1,
+                                                   maximum=MAX_LIMIT))
     if "repetition_period" in values and values["repetition_period"] is not None:
         if values["repetition_period"] not in PERIODS:
             raise ValidationFailed("repetitionPeriod must be none, day, week or month", field="repetitionPeriod")
         mission.repetition_period = values["repetition_period"]
     if "period_limit" in values:
         mission.period_limit = (None if values["period_limit"] is None
-                                else _whole(values["period_limit"], "periodLimit", minimum=1))
+                                else whole_number(values["period_limit"], "periodLimit", minimum=1, maximum=MAX_LIMIT))
     if mission.period_limit is not None and mission.repetition_period == NO_PERIOD:
         raise ValidationFailed("periodLimit needs a repetitionPeriod (day, week or month)", field="periodLimit")
     if "points_on_completion" in values:
-        mission.points_on_completion = _whole(values["points_on_completion"] or 0, "pointsOnCompletion",
-                                              minimum=0, maximum=MAX_POINTS)
+        mission.points_on_completion = whole_number(values["points_on_completion"] or 0, "pointsOnCompletion",
+                                                    minimum=0, maximum=MAX_POINTS)
     if "ledger_account_id" in values:
-        account_id = values["ledger_account_id"]
-        if account_id is not None:
-            try:
-                ledger.get_account(session, mission.organization_id, account_id)
-            except NotFound:
-                raise ValidationFailed("No such ledger account", field="ledgerAccountId") from None
-        mission.ledger_account_id = account_id
-    if "active" in values and values["active"] is not None:
-        mission.active = bool(values["active"])
-    for key in ("valid_from", "valid_to"):
-        if key in values:
-            value = values[key]
-            if value is not None and value.tzinfo is None:
-                raise ValidationFailed("must include a timezone", field=API_NAMES[key])
-            setattr(mission, key, value)
-    if mission.valid_from and mission.valid_to and mission.valid_to <= mission.valid_from:
-        raise ValidationFailed("validTo must be after validFrom", field="validTo")
+        mission.ledger_account_id = ledger_account_reference(session, mission.organization_id,
+                                                             values["ledger_account_id"])
+    mission.set_window(values, from_field=API_NAMES["valid_from"], to_field=API_NAMES["valid_to"])
     if "tags" in values:
         mission.tags = list(values["tags"] or [])
 
@@ -236,12 +208,6 @@ def compile_matcher(text: str) -> dict[str, Any]:
     except rules.RuleSyntaxError as error:
         raise rules.RuleSyntaxError(error.message.rsplit(" at line ", 1)[0], error.line, error.column,
                                     field="matcher") from None
-
-
-def _whole(value: Any, field: str, *, minimum: int, maximum: int = 1_000_000) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= maximum:
-        raise ValidationFailed(f"{field} must be a whole number from {minimum} to {maximum}", field=field)
-    return value
 
 
 def _unique_code(session: Session, organization_id: int, code: str | None, exclude: int | None = None) -> str:
@@ -300,7 +266,7 @@ def record_increment(session: Session, member: Member, mission: Mission, amount:
     """`increment`, also saying whether it was a replay of an earlier systemUniqueKey."""
     if member.organization_id != mission.organization_id:
         raise NotFound("Member not found", field="memberId")
-    amount = _whole(amount, "amount", minimum=1, maximum=MAX_INCREMENT)
+    amount = whole_number(amount, "amount", minimum=1, maximum=MAX_INCREMENT)
     now = utcnow()
     if not mission.is_running_at(now):
         raise MissionNotAvailable("This mission is not active now", field="missionId")

@@ -30,8 +30,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from . import audit, earning, outbox, ledger
 from .actors import Actor
-from .base import Base, utcnow
-from .errors import Conflict, DomainError, NotFound, ValidationFailed
+from .base import Base, get_owned, utcnow
+from .errors import Conflict, DomainError, ValidationFailed
 from .ledger import LedgerAccount, Reason
 from .members import Member
 from .organizations import default_program
@@ -41,6 +41,40 @@ RETURNED, PARTIALLY_RETURNED = "returned", "partially-returned"
 STATUSES = (CREATED, CONFIRMED, CANCELLED, RETURNED, PARTIALLY_RETURNED)
 FINAL = (CANCELLED, RETURNED)
 Money = Numeric(14, 2)
+
+
+# --- errors: why an order cannot change as asked (409) ----------------------------------
+
+class OrderOfAnotherMember(Conflict):
+    code = "order_of_another_member"
+    title = "This externalId belongs to another member's order"
+
+
+class OrderClosed(Conflict):
+    """The order is cancelled or returned: final, it changes no more."""
+
+    code = "order_closed"
+    title = "Order is closed"
+
+
+class OrderAlreadyCancelled(OrderClosed):
+    code = "order_already_cancelled"
+    title = "Order was already cancelled"
+
+
+class OrderAlreadyReturned(OrderClosed):
+    code = "order_already_returned"
+    title = "Order was already returned"
+
+
+class OrderNotConfirmed(Conflict):
+    code = "order_not_confirmed"
+    title = "Only a confirmed order can be returned"
+
+
+class ReturnedTotalDecreased(Conflict):
+    code = "returned_total_decreased"
+    title = "returnedTotal is cumulative and cannot go down"
 
 
 class PurchaseOrder(Base):
@@ -132,7 +166,11 @@ class OrderResult:
 
 
 def record_order(session: Session, member: Member, data: OrderInput, *, actor: Actor) -> OrderResult:
-    """Create or update an order by externalId and move points as its status demands."""
+    """Create or update an order by externalId and move points as its status demands.
+
+    Raises ValidationFailed, OrderOfAnotherMember, OrderAlreadyCancelled or OrderAlreadyReturned
+    (both OrderClosed), OrderNotConfirmed (a return before confirmation), ReturnedTotalDecreased.
+    """
     _validate(data)
     order = _locked_order(session, member.organization_id, data.external_id)
     if order is None:
@@ -145,7 +183,7 @@ def record_order(session: Session, member: Member, data: OrderInput, *, actor: A
                         orderId=order.id, externalId=order.external_id)
             return _transition(session, member, order, data, actor, previous=CREATED, new=True)
     if order.member_id != member.id:
-        raise Conflict("This externalId belongs to another member's order", field="externalId")
+        raise OrderOfAnotherMember("This externalId belongs to another member's order", field="externalId")
     return _transition(session, member, order, data, actor, previous=order.status, new=False)
 
 
@@ -186,10 +224,7 @@ def import_orders(session: Session, organization_id: int, rows: list[tuple[Membe
 
 
 def get_order(session: Session, organization_id: int, order_id: int) -> PurchaseOrder:
-    order = session.get(PurchaseOrder, order_id)
-    if order is None or order.organization_id != organization_id:
-        raise NotFound("Order not found", field="orderId")
-    return order
+    return get_owned(session, PurchaseOrder, order_id, organization_id, what="Order", field="orderId")
 
 
 def items_of(session: Session, order_id: int) -> list[OrderItem]:
@@ -261,7 +296,8 @@ def _transition(session: Session, member: Member, order: PurchaseOrder, data: Or
         if target == previous:
             result.changed = False
             return result
-        raise Conflict(f"The order is {previous}; it cannot become {target}", field="status")
+        closed = OrderAlreadyCancelled if previous == CANCELLED else OrderAlreadyReturned
+        raise closed(f"The order is {previous}; it cannot become {target}", field="status")
     if previous == CREATED:
         if target == CREATED:
             if not new:
@@ -273,7 +309,7 @@ def _transition(session: Session, member: Member, order: PurchaseOrder, data: Or
             result.changed = True
             return result
         if target in (RETURNED, PARTIALLY_RETURNED):
-            raise Conflict("Only a confirmed order can be returned", field="status")
+            raise OrderNotConfirmed("Only a confirmed order can be returned", field="status")
         if not new:
             _update_open_order(session, order, data)
         _confirm(session, member, order, data, actor, result)
@@ -292,7 +328,7 @@ def _transition(session: Session, member: Member, order: PurchaseOrder, data: Or
     # partial return: take back the returned share of what the order earned
     returned = data.returned_total if data.returned_total is not None else _returned_from_items(order, data)
     if returned < order.returned_total:
-        raise Conflict("returnedTotal is cumulative and cannot go down", field="returnedTotal")
+        raise ReturnedTotalDecreased("returnedTotal is cumulative and cannot go down", field="returnedTotal")
     if returned == order.returned_total and previous == PARTIALLY_RETURNED:
         result.changed = False
         return result
@@ -372,9 +408,8 @@ def _take_back(session: Session, member: Member, order: PurchaseOrder, amount: i
         if burnable > 0:
             reason = Reason(description=f"Order {order.external_id} {why}", tags=["order-return"],
                             external_id=order.external_id)
-            # Corrections apply even to locked accounts: burn through the ledger directly.
-            ledger.burn(session, account, wallet, burnable, actor=actor, reason=reason) \
-                if member.can_move_points else _burn_correction(session, account, wallet, burnable, actor, reason)
+            # Corrections apply even to locked accounts.
+            ledger.burn(session, account, wallet, burnable, actor=actor, reason=reason, whatever_member_status=True)
         shortfall = due - burnable
         if shortfall > 0:
             session.add(PointsDebt(organization_id=member.organization_id, member_id=member.id,
@@ -385,11 +420,6 @@ def _take_back(session: Session, member: Member, order: PurchaseOrder, amount: i
         if account_id == program.points_account_id:
             result.points_taken_back += due
     session.flush()
-
-
-def _burn_correction(session, account, wallet, amount, actor, reason):
-    source, target = wallet, ledger.system_wallet(session, account, ledger.BURNED)
-    return ledger._move(session, account, source, target, amount, ledger.BURN, actor, reason, False, None)
 
 
 def _set_status(session: Session, order: PurchaseOrder, status: str, actor: Actor) -> None:

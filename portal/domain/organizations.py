@@ -11,7 +11,7 @@ import datetime as dt
 from sqlalchemy import Boolean, ForeignKey, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from .base import Base, utcnow
+from .base import Base, assign_given, get_owned, utcnow
 from .errors import NotFound
 
 
@@ -73,10 +73,8 @@ def get_organization(session: Session, organization_id: int) -> Organization:
 
 
 def get_program(session: Session, organization_id: int, program_id: int) -> LoyaltyProgram:
-    program = session.get(LoyaltyProgram, program_id)
-    if program is None or program.organization_id != organization_id:
-        raise NotFound("Loyalty program not found", field="loyaltyProgramId")
-    return program
+    return get_owned(session, LoyaltyProgram, program_id, organization_id, what="Loyalty program",
+                     field="loyaltyProgramId")
 
 
 def default_program(session: Session, organization_id: int) -> LoyaltyProgram:
@@ -99,10 +97,7 @@ def update_program(session: Session, organization_id: int, program_id: int, *, a
     from . import audit
 
     program = get_program(session, organization_id, program_id)
-    if name is not None:
-        program.name = name
-    if description is not None:
-        program.description = description
+    assign_given(program, name=name, description=description)
     session.flush()
     audit.record(session, actor, "loyalty_program.updated", program)
     return program

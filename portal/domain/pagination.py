@@ -35,6 +35,23 @@ def parse_order(order: str | None, allowed: dict[str, Any], default: str = "crea
     return column.desc() if direction == "desc" else column.asc()
 
 
+def where_given(stmt: Select, *filters: tuple[Any, Any]) -> Select:
+    """`stmt` narrowed by `column == value` for each (column, value) pair whose value was given (not None)."""
+    for column, value in filters:
+        if value is not None:
+            stmt = stmt.where(column == value)
+    return stmt
+
+
+def within(stmt: Select, column: Any, since: Any = None, until: Any = None) -> Select:
+    """`stmt` narrowed to since <= column <= until; a bound that is None is open."""
+    if since is not None:
+        stmt = stmt.where(column >= since)
+    if until is not None:
+        stmt = stmt.where(column <= until)
+    return stmt
+
+
 def paginate(session: Session, stmt: Select, *, page: int = 0, limit: int = 10, order=None,
              scalars: bool = True) -> Page:
     if page < 0:

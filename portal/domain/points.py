@@ -193,7 +193,7 @@ def transactions_by_ids(session: Session, ids: list[int]) -> list[LedgerTransact
 # --- internals -------------------------------------------------------------------
 
 def _member_movement(session, kind, member, amount, actor, reason, ledger_id, account_id) -> Movement:
-    ledger._check_amount(amount)
+    ledger.check_amount(amount)
     account = resolve_account(session, member.organization_id, ledger_id, account_id)
     params = {"member": member.id, "amount": amount, "account": account.id, "description": reason.description,
               "tags": reason.tags, "externalId": reason.external_id}
@@ -216,7 +216,7 @@ def _post_one(session, organization_id: int, request: TransferRequest, actor: Ac
     if request.ledger_account_id is None:
         raise ValidationFailed("ledgerAccountId is required", field="ledgerAccountId")
     account = ledger.get_account(session, organization_id, request.ledger_account_id, request.ledger_id)
-    ledger._check_amount(request.amount)
+    ledger.check_amount(request.amount)
     source = (ledger.get_wallet(session, organization_id, request.from_wallet_id, account.id)
               if request.from_wallet_id is not None else None)
     target = (ledger.get_wallet(session, organization_id, request.to_wallet_id, account.id)

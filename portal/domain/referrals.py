@@ -30,16 +30,18 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint, func, select, true, update
+from sqlalchemy import ForeignKey, String, UniqueConstraint, func, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import audit, earning, outbox, ledger, custom_events, members, points
+from . import audit, earning, outbox, custom_events, members, points
 from .actors import Actor
-from .base import Base, utcnow
+from .base import Base, ValidityWindow, add_unique, get_owned, utcnow
+from .checks import ledger_account_reference, reject_unknown, required_name, whole_number
 from .errors import DuplicateValue, NotFound, ValidationFailed
 from .ledger import Reason
 from .members import CODE_ALPHABET, Member
+from .pagination import where_given
 
 PENDING, COMPLETED, REJECTED = "pending", "completed", "rejected"
 STATUSES = (PENDING, COMPLETED, REJECTED)
@@ -48,7 +50,24 @@ CUSTOM_CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{3,39}$")
 MAX_POINTS = 10_000_000
 
 
-class ReferralProgram(Base):
+# --- errors: why a friend cannot join with a code (422, on referralCode) ----------------------
+
+class ReferralCodeUnknown(ValidationFailed):
+    code = "referral_code_unknown"
+    title = "No referral programme knows this code"
+
+
+class ReferralProgramNotRunning(ValidationFailed):
+    code = "referral_program_not_running"
+    title = "Referral programme is not running"
+
+
+class AlreadyReferred(ValidationFailed):
+    code = "already_referred"
+    title = "Member was already referred"
+
+
+class ReferralProgram(ValidityWindow, Base):
     __tablename__ = "referral_programs"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -61,15 +80,8 @@ class ReferralProgram(Base):
     ledger_account_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_accounts.id"), default=None)
     max_referrals_per_member: Mapped[int | None] = mapped_column(default=None)
     max_uses_per_code: Mapped[int | None] = mapped_column(default=None)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    valid_from: Mapped[dt.datetime | None] = mapped_column(default=None)
-    valid_to: Mapped[dt.datetime | None] = mapped_column(default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-
-    def is_running_at(self, moment: dt.datetime) -> bool:
-        return (self.active and (self.valid_from is None or moment >= self.valid_from)
-                and (self.valid_to is None or moment < self.valid_to))
 
 
 class Referrer(Base):
@@ -154,10 +166,8 @@ def update_program(session: Session, program: ReferralProgram, *, actor: Actor, 
 
 
 def get_program(session: Session, organization_id: int, program_id: int) -> ReferralProgram:
-    program = session.get(ReferralProgram, program_id)
-    if program is None or program.organization_id != organization_id:
-        raise NotFound("Referral programme not found", field="referralProgramId")
-    return program
+    return get_owned(session, ReferralProgram, program_id, organization_id, what="Referral programme",
+                     field="referralProgramId")
 
 
 def programs_query(organization_id: int):
@@ -165,14 +175,9 @@ def programs_query(organization_id: int):
 
 
 def _apply(session: Session, program: ReferralProgram, values: dict[str, Any]) -> None:
-    unknown = set(values) - set(PROGRAM_FIELDS)
-    if unknown:
-        raise ValidationFailed(f"Unknown field {sorted(unknown)[0]}", field=sorted(unknown)[0])
+    reject_unknown(values, PROGRAM_FIELDS)
     if "name" in values:
-        name = (values["name"] or "").strip()
-        if not name:
-            raise ValidationFailed("name is required", field="name")
-        program.name = name
+        program.name = required_name(values["name"])
     if "description" in values:
         program.description = values["description"] or ""
     if "event_type" in values and values["event_type"] is not None:
@@ -180,33 +185,15 @@ def _apply(session: Session, program: ReferralProgram, values: dict[str, Any]) -
                                                           field="eventType")
     for key in ("referrer_points", "referred_points"):
         if key in values and values[key] is not None:
-            setattr(program, key, _whole(values[key], API_NAMES[key], minimum=0, maximum=MAX_POINTS))
+            setattr(program, key, whole_number(values[key], API_NAMES[key], minimum=0, maximum=MAX_POINTS))
     for key in ("max_referrals_per_member", "max_uses_per_code"):
         if key in values:
             setattr(program, key, None if values[key] is None
-                    else _whole(values[key], API_NAMES[key], minimum=1, maximum=1_000_000_000))
+                    else whole_number(values[key], API_NAMES[key], minimum=1, maximum=1_000_000_000))
     if "ledger_account_id" in values:
-        if values["ledger_account_id"] is not None:
-            try:
-                ledger.get_account(session, program.organization_id, values["ledger_account_id"])
-            except NotFound:
-                raise ValidationFailed("No such ledger account", field="ledgerAccountId") from None
-        program.ledger_account_id = values["ledger_account_id"]
-    if "active" in values and values["active"] is not None:
-        program.active = bool(values["active"])
-    for key in ("valid_from", "valid_to"):
-        if key in values:
-            if values[key] is not None and values[key].tzinfo is None:
-                raise ValidationFailed("must include a timezone", field=API_NAMES[key])
-            setattr(program, key, values[key])
-    if program.valid_from and program.valid_to and program.valid_to <= program.valid_from:
-        raise ValidationFailed("validToDate must be after validFromDate", field="validToDate")
-
-
-def _whole(value: Any, field_name: str, *, minimum: int, maximum: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= maximum:
-        raise ValidationFailed(f"{field_name} must be a whole number from {minimum} to {maximum}", field=field_name)
-    return value
+        program.ledger_account_id = ledger_account_reference(session, program.organization_id,
+                                                             values["ledger_account_id"])
+    program.set_window(values, from_field=API_NAMES["valid_from"], to_field=API_NAMES["valid_to"])
 
 
 # --- codes -------------------------------------------------------------------------------------
@@ -227,11 +214,7 @@ def create_code(session: Session, program: ReferralProgram, member: Member, *, a
     _referrer(session, program.id, member.id)
     referral_code = ReferralCode(organization_id=program.organization_id, program_id=program.id,
                                  member_id=member.id, code=code)
-    try:
-        with session.begin_nested():
-            session.add(referral_code)
-    except IntegrityError:
-        raise DuplicateValue(f"The code {code} is already in use", field="codes") from None
+    add_unique(session, referral_code, DuplicateValue(f"The code {code} is already in use", field="codes"))
     audit.record(session, actor, "referral_code.created", referral_code, programId=program.id, memberId=member.id)
     return referral_code
 
@@ -260,17 +243,13 @@ def running_program(session: Session, organization_id: int) -> ReferralProgram |
 
 
 def get_code(session: Session, program: ReferralProgram, code_id: int) -> ReferralCode:
-    found = session.get(ReferralCode, code_id)
-    if found is None or found.program_id != program.id:
-        raise NotFound("Referral code not found", field="codeId")
-    return found
+    return get_owned(session, ReferralCode, code_id, program.organization_id, what="Referral code", field="codeId",
+                     program_id=program.id)
 
 
 def codes_query(program: ReferralProgram, member_id: int | None = None):
-    stmt = select(ReferralCode).where(ReferralCode.program_id == program.id)
-    if member_id is not None:
-        stmt = stmt.where(ReferralCode.member_id == member_id)
-    return stmt
+    return where_given(select(ReferralCode).where(ReferralCode.program_id == program.id),
+                       (ReferralCode.member_id, member_id))
 
 
 def normalise_code(code: str) -> str:
@@ -313,13 +292,13 @@ def find_code(session: Session, organization_id: int, code: str) -> ReferralCode
 
 
 def validate_code(session: Session, organization_id: int, code: str) -> ReferralCode:
-    """A signup form's check. Raises ValidationFailed on referralCode (unknown code, programme not running)."""
+    """A signup form's check. Raises ReferralCodeUnknown, ReferralProgramNotRunning (on referralCode)."""
     found = find_code(session, organization_id, code) if code and code.strip() else None
     if found is None:
-        raise ValidationFailed("No referral programme knows this code", field="referralCode")
+        raise ReferralCodeUnknown("No referral programme knows this code", field="referralCode")
     program = session.get(ReferralProgram, found.program_id)
     if not program.is_running_at(utcnow()):
-        raise ValidationFailed("This referral programme is not running", field="referralCode")
+        raise ReferralProgramNotRunning("This referral programme is not running", field="referralCode")
     return found
 
 
@@ -328,12 +307,12 @@ def attach_referral(session: Session, referred: Member, code: str, *, actor: Act
     """Record that `referred` joined with `code`: pending, or rejected as a self-referral (with the reason).
 
     `device_id` and `card_code` are what the signup saw (an app's device id, a card the
-    friend presented). Raises ValidationFailed on referralCode (unknown code, programme not
-    running, member already referred).
+    friend presented). Raises on referralCode ReferralCodeUnknown, ReferralProgramNotRunning,
+    AlreadyReferred (all ValidationFailed).
     """
     referral_code = validate_code(session, referred.organization_id, code)
     if session.scalar(select(Referral.id).where(Referral.referred_id == referred.id)) is not None:
-        raise ValidationFailed("This member was already referred", field="referralCode")
+        raise AlreadyReferred("This member was already referred", field="referralCode")
     referrer = session.get(Member, referral_code.member_id)
     device_id = (device_id or "").strip() or None
     why_self = _self_referral(session, referral_code, referrer, referred, device_id, card_code)
@@ -341,11 +320,7 @@ def attach_referral(session: Session, referred: Member, code: str, *, actor: Act
                         code_id=referral_code.id, referrer_id=referrer.id, referred_id=referred.id,
                         status=REJECTED if why_self else PENDING, reason=why_self or "", device_id=device_id,
                         completed_at=utcnow() if why_self else None)
-    try:
-        with session.begin_nested():
-            session.add(referral)
-    except IntegrityError:
-        raise ValidationFailed("This member was already referred", field="referralCode") from None
+    add_unique(session, referral, AlreadyReferred("This member was already referred", field="referralCode"))
     session.execute(update(ReferralCode).where(ReferralCode.id == referral_code.id)
                     .values(uses=ReferralCode.uses + 1))
     audit.record(session, actor, "referral.attached", referral, status=referral.status, reason=referral.reason,
@@ -521,11 +496,7 @@ def report_query(program: ReferralProgram, *, status: str | None = None, code_id
             .join(referrer, referrer.id == Referral.referrer_id)
             .join(referred, referred.id == Referral.referred_id)
             .where(Referral.program_id == program.id))
-    if status:
-        stmt = stmt.where(Referral.status == status)
-    if code_id is not None:
-        stmt = stmt.where(Referral.code_id == code_id)
-    return stmt
+    return where_given(stmt, (Referral.status, status or None), (Referral.code_id, code_id))
 
 
 def masked_name(member: Member) -> str:

@@ -19,7 +19,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from . import expiry
-from .errors import NotFound, ValidationFailed
+from .base import get_owned
+from .errors import ValidationFailed
 from .ledger import CAPTURE, MINT, BURN, REVERT, TRANSFER, LedgerAccount, LedgerEntry, LedgerTransaction, Wallet
 from .members import Member
 from .pagination import Page, paginate
@@ -46,10 +47,8 @@ class ExpiringPoints:
 
 def member_account(session: Session, member: Member, account_id: int | None, default_account_id: int) -> LedgerAccount:
     """An account of the member's organisation (the default when None). Raises NotFound."""
-    account = session.get(LedgerAccount, account_id if account_id is not None else default_account_id)
-    if account is None or account.organization_id != member.organization_id:
-        raise NotFound("Ledger account not found", field="account")
-    return account
+    return get_owned(session, LedgerAccount, account_id if account_id is not None else default_account_id,
+                     member.organization_id, what="Ledger account", field="account")
 
 
 def own_wallet(session: Session, member: Member, account: LedgerAccount) -> Wallet | None:

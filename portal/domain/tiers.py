@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit, outbox, hooks
 from .actors import Actor, system_actor
-from .base import Base, utcnow
+from .base import Base, add_unique, assign_given, get_owned, utcnow
 from .errors import DuplicateValue, NotFound, ValidationFailed
 from .organizations import LoyaltyProgram, program_for_tier_account
 
@@ -80,11 +80,7 @@ def create_tier(session: Session, program: LoyaltyProgram, *, name: str, min_poi
     _check_threshold(session, program.id, min_points)
     tier = Tier(organization_id=program.organization_id, loyalty_program_id=program.id, name=name.strip(),
                 min_points=min_points, description=description, color=color)
-    try:
-        with session.begin_nested():
-            session.add(tier)
-    except IntegrityError:
-        raise DuplicateValue("A tier with this name already exists", field="name") from None
+    add_unique(session, tier, DuplicateValue("A tier with this name already exists", field="name"))
     audit.record(session, actor, "tier.created", tier)
     return tier
 
@@ -99,21 +95,15 @@ def update_tier(session: Session, tier: Tier, *, actor: Actor, name: str | None 
                                                 Tier.name == name.strip(), Tier.id != tier.id)):
             raise DuplicateValue("A tier with this name already exists", field="name")
         tier.name = name.strip()
-    if description is not None:
-        tier.description = description
-    if color is not None:
-        tier.color = color
+    assign_given(tier, description=description, color=color)
     session.flush()
     audit.record(session, actor, "tier.updated", tier)
     return tier
 
 
 def get_tier(session: Session, organization_id: int, tier_id: int, program_id: int | None = None) -> Tier:
-    tier = session.get(Tier, tier_id)
-    if tier is None or tier.organization_id != organization_id or (
-            program_id is not None and tier.loyalty_program_id != program_id):
-        raise NotFound("Tier not found", field="loyaltyTierId")
-    return tier
+    return get_owned(session, Tier, tier_id, organization_id, what="Tier", field="loyaltyTierId",
+                     loyalty_program_id=program_id)
 
 
 def current_tier(session: Session, member_id: int, program_id: int) -> tuple[Tier | None, MemberTier | None]:

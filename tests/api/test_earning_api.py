@@ -49,6 +49,9 @@ def test_order_confirm_replay_and_return_by_card_code(api, session):
     assert api.get(f"/members/{member['id']}/wallet").json["balances"][0]["balance"] == 0
     listed = api.get(f"/members/{member['id']}/purchase-orders").json
     assert listed["totalCount"] == 1 and listed["results"][0]["status"] == "returned"
+    again = api.post(f"/members/{member['id']}/purchase-orders", json=order_body(status="partially-returned"))
+    assert again.status_code == 409 and again.json["type"].endswith("/order-already-returned")
+    assert again.json["errors"] == {"status": ["The order is returned; it cannot become partially-returned"]}
 
 
 def test_simulate_returns_effects_and_writes_nothing(api, session):

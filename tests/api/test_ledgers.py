@@ -136,8 +136,11 @@ def test_revert(api, book, session):
     assert (undo["fromWalletId"], undo["toWalletId"]) == (mint["toWalletId"], mint["fromWalletId"])
     listed = {t["id"]: t["status"] for t in api.get(f"{book['base']}/transactions").json["results"]}
     assert listed[mint["id"]] == "reverted"
-    problem(api.post(f"{book['base']}/transactions/{mint['id']}/revert", json={}), 409, "ledgerTransactionId")
-    problem(api.post(f"{book['base']}/transactions/{undo['id']}/revert", json={}), 409, "ledgerTransactionId")
+    twice = problem(api.post(f"{book['base']}/transactions/{mint['id']}/revert", json={}), 409, "ledgerTransactionId")
+    assert twice["type"].endswith("/already-resolved")
+    undo_undo = problem(api.post(f"{book['base']}/transactions/{undo['id']}/revert", json={}), 409,
+                        "ledgerTransactionId")
+    assert undo_undo["type"].endswith("/transaction-not-revertible") and undo_undo["title"] != "Conflict"
     spent = post(api, book, amount=10, toWalletId=book["b"]).json["transactions"][0]
     post(api, book, amount=5, fromWalletId=book["b"])
     before = row_counts(session)

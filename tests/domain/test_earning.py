@@ -9,7 +9,7 @@ import time_machine
 from sqlalchemy import select
 
 from portal.domain import campaigns, earning, orders, tiers
-from portal.domain.errors import Conflict, NotFound, ValidationFailed
+from portal.domain.errors import NotFound, ValidationFailed
 from portal.domain.ledger import LedgerAccount
 from portal.domain.orders import ItemInput, OrderInput
 from portal.domain.rules import RuleSyntaxError
@@ -248,7 +248,7 @@ def test_confirm_partial_return_full_return_and_retries(session, org):
     assert orders.record_order(session, member, full, actor=org.actor).points_taken_back == 40
     assert orders.record_order(session, member, full, actor=org.actor).points_taken_back == 0
     assert balance(session, org, member) == 0 and balance(session, org, member, tier_points=True) == 0
-    with pytest.raises(Conflict):
+    with pytest.raises(orders.OrderAlreadyReturned):
         orders.record_order(session, member, order("life", "100.00"), actor=org.actor)
 
 
@@ -265,6 +265,17 @@ def test_cancel_takes_everything_back_and_spent_points_become_debt(session, org)
     assert orders.outstanding_debt(session, member.id) == 50
     again = orders.record_order(session, member, order("spent", "80", status="cancelled"), actor=org.actor)
     assert not again.changed and orders.outstanding_debt(session, member.id) == 50
+
+
+def test_a_return_takes_points_back_from_a_locked_member_too(session, org):
+    base_campaign(session, org)
+    member = factories.make_member(session, org)
+    orders.record_order(session, member, order("locked", "30"), actor=org.actor)
+    from portal.domain.members import update_member
+    update_member(session, member, actor=org.actor, account_status="LOCKED")
+    result = orders.record_order(session, member, order("locked", "30", status="returned"), actor=org.actor)
+    assert result.points_taken_back == 30 and result.debt_recorded == 0
+    assert balance(session, org, member) == 0 and balance(session, org, member, tier_points=True) == 0
 
 
 def test_created_then_confirmed_awards_once_and_cancelled_created_awards_nothing(session, org):
@@ -285,7 +296,7 @@ def test_an_external_id_belongs_to_one_member(session, org):
     base_campaign(session, org)
     a, b = factories.make_member(session, org), factories.make_member(session, org)
     orders.record_order(session, a, order("shared", "10"), actor=org.actor)
-    with pytest.raises(Conflict):
+    with pytest.raises(orders.OrderOfAnotherMember):
         orders.record_order(session, b, order("shared", "10"), actor=org.actor)
 
 

@@ -9,8 +9,9 @@ from sqlalchemy.exc import IntegrityError
 
 from portal.domain import ledger, members, points
 from portal.domain.actors import Actor
-from portal.domain.errors import (AccountNotActive, AlreadyResolved, Conflict, IdempotencyKeyReused,
-                                  InsufficientBalance, MaxSupplyExceeded, NotFound, ValidationFailed)
+from portal.domain.errors import (AccountNotActive, AlreadyResolved, IdempotencyKeyReused, InsufficientBalance,
+                                  LedgerAccountNotActive, MaxSupplyExceeded, NotFound, NotPending, NotRevertible,
+                                  ValidationFailed)
 from portal.domain.ledger import LedgerEntry, LedgerTransaction, Reason, Wallet
 from portal.domain.points import TransferRequest
 
@@ -134,7 +135,7 @@ def test_an_inactive_ledger_account_moves_nothing(session, org, account, alice, 
     wallet = wallet_of(session, org, alice)
     account.active = False
     session.flush()
-    with fails_cleanly(session, Conflict):
+    with fails_cleanly(session, LedgerAccountNotActive):
         mint(session, account, wallet, 10, clerk)
 
 
@@ -216,19 +217,23 @@ def test_a_pending_transaction_is_resolved_at_most_once(session, org, account, a
 
 def test_a_posted_transaction_cannot_be_captured(session, org, account, alice, clerk):
     posted = mint(session, account, wallet_of(session, org, alice), 10, clerk)
-    with fails_cleanly(session, Conflict) as error:
+    with fails_cleanly(session, NotPending):
         ledger.capture(session, posted, actor=clerk)
-    assert not isinstance(error.value, AlreadyResolved)
 
 
-def test_the_database_refuses_a_second_resolution_even_without_the_check(session, org, account, alice, clerk):
+def test_the_database_refuses_a_second_resolution_even_without_the_check(session, org, account, alice, clerk,
+                                                                          monkeypatch):
     """The unique pending_id holds when two requests both passed the read check."""
     wallet = wallet_of(session, org, alice)
     mint(session, account, wallet, 100, clerk)
     hold = ledger.burn(session, account, wallet, 10, actor=clerk, pending=True)
+    other_hold = ledger.burn(session, account, wallet, 30, actor=clerk, pending=True)
     ledger.capture(session, hold, actor=clerk)
+    # As a concurrent void would: past the read check before the capture was written.
+    monkeypatch.setattr(ledger, "_require_unresolved_pending", lambda session, tx: None)
     with fails_cleanly(session, AlreadyResolved):
-        ledger._record(session, hold, ledger.VOID, 10, clerk, Reason(), pending_id=hold.id)
+        ledger.void(session, hold, actor=clerk)
+    assert state(session, wallet) == (90, 30, 0) and ledger.transaction_state(session, other_hold) == "pending"
 
 
 # --- revert ------------------------------------------------------------------------------
@@ -251,7 +256,7 @@ def test_revert_is_refused_twice(session, org, account, alice, clerk):
     undo = ledger.revert(session, original, actor=clerk)
     with fails_cleanly(session, AlreadyResolved):
         ledger.revert(session, original, actor=clerk)
-    with fails_cleanly(session, Conflict):
+    with fails_cleanly(session, NotRevertible):
         ledger.revert(session, undo, actor=clerk)
     assert balance(session, wallet_of(session, org, alice)) == 0
 

@@ -22,8 +22,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
 from portal.domain import ledger, members, points
-from portal.domain.errors import (AccountNotActive, AlreadyResolved, Conflict, DomainError, InsufficientBalance,
-                                  MaxSupplyExceeded, NotFound, ValidationFailed)
+from portal.domain.errors import (AccountNotActive, AlreadyResolved, DomainError, InsufficientBalance, MaxSupplyExceeded,
+                                  NotFound, NotPending, NotRevertible, ValidationFailed)
 from portal.domain.ledger import LedgerEntry, LedgerTransaction, Wallet
 from portal.domain.points import TransferRequest
 
@@ -187,7 +187,7 @@ def build_machine(session, setup):
                       "zero": 0, "over": original.amount + 1}[part]
             captured = original.amount if amount is None else amount
             if not original.pending:
-                expected = Conflict
+                expected = NotPending
             elif original.resolved:
                 expected = AlreadyResolved
             elif not 1 <= captured <= original.amount:
@@ -207,7 +207,7 @@ def build_machine(session, setup):
         @rule(target=transactions, tx_id=transactions)
         def void(self, tx_id):
             original = self.txs[tx_id]
-            expected = Conflict if not original.pending else AlreadyResolved if original.resolved else None
+            expected = NotPending if not original.pending else AlreadyResolved if original.resolved else None
             tx = self.attempt(lambda: ledger.void(session, session.get(LedgerTransaction, tx_id),
                                                   actor=setup["actor"]), expected)
             if tx is not None:
@@ -220,7 +220,7 @@ def build_machine(session, setup):
             original = self.txs[tx_id]
             voids = False
             if original.kind in ("revert", "void"):
-                expected = Conflict
+                expected = NotRevertible
             elif original.pending:
                 expected, voids = (AlreadyResolved if original.resolved else None), True
             elif original.reverted:

@@ -74,6 +74,22 @@ def test_expiry_takes_only_the_expired_lot(session, org):
     assert totals["minted"] - totals["burned"] == totals["memberBalances"]
 
 
+def test_points_of_a_locked_member_still_expire(session, org):
+    """Expiry is the programme's rule, not the member's act: a locked account does not stop it."""
+    account = expiring_account(session, org, months=6)
+    member = factories.make_member(session, org)
+    with at(2026, 1, 1):
+        points.mint_to_member(session, member, 70, actor=org.actor, reason=Reason())
+    from portal.domain.members import update_member
+    update_member(session, member, actor=org.actor, account_status="LOCKED")
+    with at(2026, 7, 2):
+        assert jobs.expire_points(session) == 70
+    wallet = ledger.member_wallet(session, account, member.id)
+    session.refresh(wallet)
+    assert wallet.balance == 0 == lots_total(session, wallet.id)
+    assert ledger.totals(session, account.id)["burned"] == 70
+
+
 def test_transfers_move_lots_between_wallets(session, org):
     account = expiring_account(session, org)
     a, b = factories.make_member(session, org), factories.make_member(session, org)

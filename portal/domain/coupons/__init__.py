@@ -16,7 +16,7 @@ from .books import (book_counts, books_query, coupon_value, create_book, free_co
                     set_publishing_status, texts, update_book)
 from .codes import (ImportResult, RowError, check_codes, code_status, codes_query, generate_codes, get_code,
                     import_codes, minimum_length)
-from .errors import (CouponAlreadyUsed, CouponCodeNotUsable, CouponExpired, CouponLimitReached,
+from .errors import (CouponAlreadyUsed, CouponBookArchived, CouponCodeNotUsable, CouponExpired, CouponLimitReached,
                      CouponManualUseNotAllowed, CouponNotActivatable, CouponNotActivated, CouponNotEligible,
                      CouponNotPublished, CouponNotYetValid, CouponRefused, InsufficientPoints)
 from .models import (ARCHIVED, ASSIGN, ASSIGNED, AUTOMATIC_TYPES, DISABLED, DISCOUNT, DRAFT, EXTRAPOINT, FIXED,

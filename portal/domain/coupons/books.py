@@ -18,10 +18,12 @@ from sqlalchemy.orm import Session
 
 from .. import audit
 from ..actors import Actor
-from ..base import utcnow
-from ..errors import Conflict, NotFound, ValidationFailed
+from ..base import fits_id, get_owned, utcnow
+from ..checks import reject_unknown
+from ..errors import ValidationFailed
 from ..organizations import default_program, get_organization, get_program
 from ..tiers import Tier
+from .errors import CouponBookArchived
 from .models import (ARCHIVED, DISCOUNT, DISCOUNT_TYPES, EXTRAPOINT, MULTIPLIER, PERCENTAGE, PUBLISHED,
                      PUBLISHING_STATUSES, REWARD, TEXT_FIELDS, TYPES, CouponBook, CouponCode)
 
@@ -42,9 +44,7 @@ def create_book(session: Session, organization_id: int, *, actor: Actor, name: s
     """Create a coupon book (draft unless publishingStatus says otherwise). Raises ValidationFailed."""
     if type not in TYPES:
         raise ValidationFailed(f"type must be one of {', '.join(TYPES)}", field="type")
-    unknown = set(fields) - set(SETTABLE)
-    if unknown:
-        raise ValidationFailed(f"Unknown field {sorted(unknown)[0]}", field=sorted(unknown)[0])
+    reject_unknown(fields, SETTABLE)
     fields.setdefault("max_assigned_per_coupon", 1)
     org = get_organization(session, organization_id)
     program_id = fields.pop("loyalty_program_id", None)
@@ -60,14 +60,12 @@ def create_book(session: Session, organization_id: int, *, actor: Actor, name: s
 
 
 def update_book(session: Session, book: CouponBook, *, actor: Actor, **fields: Any) -> CouponBook:
-    """Change the given fields. Raises ValidationFailed, Conflict (archived books are final)."""
+    """Change the given fields. Raises ValidationFailed, CouponBookArchived (archived books are final)."""
     if "type" in fields:
         raise ValidationFailed("type cannot be changed; create a new book", field="type")
-    unknown = set(fields) - set(SETTABLE)
-    if unknown:
-        raise ValidationFailed(f"Unknown field {sorted(unknown)[0]}", field=sorted(unknown)[0])
+    reject_unknown(fields, SETTABLE)
     if book.publishing_status == ARCHIVED and fields:
-        raise Conflict("An archived coupon book cannot be changed", field="publishingStatus")
+        raise CouponBookArchived("An archived coupon book cannot be changed", field="publishingStatus")
     if "loyalty_program_id" in fields:
         program_id = fields["loyalty_program_id"]
         if program_id is None:
@@ -86,10 +84,7 @@ def set_publishing_status(session: Session, book: CouponBook, status: str, *, ac
 
 
 def get_book(session: Session, organization_id: int, book_id: int) -> CouponBook:
-    book = session.get(CouponBook, book_id) if fits_id(book_id) else None
-    if book is None or book.organization_id != organization_id:
-        raise NotFound("Coupon book not found", field="couponBookId")
-    return book
+    return get_owned(session, CouponBook, book_id, organization_id, what="Coupon book", field="couponBookId")
 
 
 def books_query(organization_id: int, *, status: str | None = None, tags: list[str] | None = None,
@@ -122,11 +117,6 @@ def json_list_contains(column, value: str):
     """
     needle = json.dumps(str(value)).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return cast(column, String).like(f"%{needle}%", escape="\\")
-
-
-def fits_id(value) -> bool:
-    """Ids are signed 64-bit: anything else names nothing (and must not reach the database)."""
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2 ** 63
 
 
 def texts(book: CouponBook, locale: str | None = None) -> dict[str, str]:

@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session
 
 from .. import audit
 from ..actors import Actor
-from ..errors import Conflict, NotFound, ValidationFailed
+from ..base import get_owned
+from ..errors import ConcurrentChange, NoUnusedValue, ValidationFailed
 from ..members import CODE_ALPHABET
-from .books import fits_id
+from .errors import CouponBookArchived
 from .models import ARCHIVED, CouponBook, CouponCode
 
 GUESS_ODDS = 10 ** 9          # one lucky guess in a billion, at the pool's final size
@@ -99,7 +100,7 @@ def generate_codes(session: Session, book: CouponBook, count: int, *, actor: Act
         except IntegrityError:
             session.expire(book, ["code_count"])
     else:
-        raise Conflict("Could not draw unused codes; try again", field="generate")
+        raise NoUnusedValue("Could not draw unused codes; try again", field="generate")
     audit.record(session, actor, "coupon_book.codes_generated", book, count=count, length=length,
                  prefix=prefix)
     return codes
@@ -153,7 +154,7 @@ def import_codes(session: Session, book: CouponBook, codes: list[str], *, actor:
             with session.begin_nested():
                 _insert(session, book, result.added)
         except IntegrityError:
-            raise Conflict("Some codes were added by someone else meanwhile; try again", field="codes") from None
+            raise ConcurrentChange("Some codes were added by someone else meanwhile; try again", field="codes") from None
     audit.record(session, actor, "coupon_book.codes_imported", book, added=len(result.added),
                  rejected=len(result.errors))
     return result
@@ -177,10 +178,8 @@ def codes_query(book: CouponBook, *, status: str | None = None, code: str | None
 
 
 def get_code(session: Session, book: CouponBook, code_id: int) -> CouponCode:
-    code = session.get(CouponCode, code_id) if fits_id(code_id) else None
-    if code is None or code.book_id != book.id:
-        raise NotFound("Coupon code not found", field="couponId")
-    return code
+    return get_owned(session, CouponCode, code_id, book.organization_id, what="Coupon code", field="couponId",
+                     book_id=book.id)
 
 
 def code_status(book: CouponBook, code: CouponCode) -> str:
@@ -196,7 +195,7 @@ def code_status(book: CouponBook, code: CouponCode) -> str:
 
 def _require_open(book: CouponBook) -> None:
     if book.publishing_status == ARCHIVED:
-        raise Conflict("An archived coupon book takes no more codes", field="publishingStatus")
+        raise CouponBookArchived("An archived coupon book takes no more codes", field="publishingStatus")
 
 
 def _existing(session: Session, book: CouponBook, codes: set[str]) -> set[str]:

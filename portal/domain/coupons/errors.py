@@ -1,5 +1,6 @@
-"""Why a coupon was refused. Each rule is its own error (409 unless stated), and
-the `field` names the setting or input that refused it.
+"""Why a coupon was refused, or a coupon book a change. Each rule is its own
+error (409 unless stated), and the `field` names the setting or input that
+refused it.
 
 `CouponCodeNotUsable` is deliberately one error for "no such code", "someone
 else's code" and "code used up": a caller guessing codes learns nothing.
@@ -66,6 +67,11 @@ class CouponCodeNotUsable(CouponRefused):
 
     def __init__(self, field: str = "code"):
         super().__init__(self.MESSAGE, field=field)
+
+
+class CouponBookArchived(Conflict):
+    code = "coupon_book_archived"
+    title = "Coupon book is archived"
 
 
 class InsufficientPoints(InsufficientBalance):

@@ -25,10 +25,10 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import (Boolean, CheckConstraint, ForeignKey, Index, Numeric, String, UniqueConstraint, text)
+from sqlalchemy import (Boolean, CheckConstraint, ForeignKey, Index, Numeric, String, UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..base import Base, utcnow
+from ..base import Base, unique_where, utcnow
 
 # usageType (Convercus) / type (loyalty core platform)
 DISCOUNT, REWARD, EXTRAPOINT, MULTIPLIER = "DISCOUNT", "REWARD", "EXTRAPOINT", "MULTIPLIER"
@@ -150,9 +150,7 @@ class CouponUsage(Base):
     __table_args__ = (
         Index("ix_coupon_usages_member_book", "member_id", "book_id", "kind", "state"),
         Index("ix_coupon_usages_book_created", "book_id", "created_at"),
-        Index("uq_coupon_usages_one_live_use", "assignment_id", unique=True,
-              sqlite_where=text("kind = 'use' AND reverted_at IS NULL"),
-              postgresql_where=text("kind = 'use' AND reverted_at IS NULL")),
+        unique_where("uq_coupon_usages_one_live_use", "assignment_id", where="kind = 'use' AND reverted_at IS NULL"),
         CheckConstraint("kind IN ('assign', 'use')", name="kind"),
     )
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from ..base import utcnow
 from ..errors import ValidationFailed
 from ..members import Member
-from ..pagination import Page, paginate
+from ..pagination import Page, paginate, where_given, within
 from ..tiers import MemberTier
 from .books import json_list_contains
 from .models import ASSIGN, ASSIGNED, PUBLISHED, REVERTED, USE, USED, AccountCoupon, CouponBook, CouponCode, CouponUsage
@@ -130,12 +130,8 @@ def member_coupon_counts(session: Session, member: Member, *, loyalty_program_id
         stmt = (select(CouponUsage.id).join(CouponBook, CouponBook.id == CouponUsage.book_id)
                 .where(CouponUsage.member_id == member.id, CouponUsage.kind == kind,
                        CouponUsage.reverted_at.is_(None)))
-        if loyalty_program_id is not None:
-            stmt = stmt.where(CouponBook.loyalty_program_id == loyalty_program_id)
-        if since is not None:
-            stmt = stmt.where(CouponUsage.created_at >= since)
-        if until is not None:
-            stmt = stmt.where(CouponUsage.created_at <= until)
+        stmt = within(where_given(stmt, (CouponBook.loyalty_program_id, loyalty_program_id)),
+                      CouponUsage.created_at, since, until)
         counts[name] = len(session.scalars(stmt).all())
     return counts
 
@@ -151,10 +147,7 @@ def offers_for_member(session: Session, member: Member, *, loyalty_program_id: i
     stmt = select(CouponBook).where(CouponBook.organization_id == member.organization_id,
                                     CouponBook.publishing_status == PUBLISHED,
                                     or_(CouponBook.valid_to.is_(None), CouponBook.valid_to > now))
-    if loyalty_program_id is not None:
-        stmt = stmt.where(CouponBook.loyalty_program_id == loyalty_program_id)
-    if book_id is not None:
-        stmt = stmt.where(CouponBook.id == book_id)
+    stmt = where_given(stmt, (CouponBook.loyalty_program_id, loyalty_program_id), (CouponBook.id, book_id))
     if tags:
         stmt = stmt.where(or_(*[json_list_contains(CouponBook.tags, t) for t in tags]))
     tier_ids = [str(t) for t in session.scalars(select(MemberTier.tier_id).where(
@@ -211,16 +204,10 @@ def account_coupon_view(session: Session, account: AccountCoupon, *,
 def usages_query(organization_id: int, *, book_id: int | None = None, member_id: int | None = None,
                  kind: str | None = None) -> Select:
     """Assignments and uses for listing (newest first when paginated with `order`)."""
-    stmt = select(CouponUsage).where(CouponUsage.organization_id == organization_id)
-    if book_id is not None:
-        stmt = stmt.where(CouponUsage.book_id == book_id)
-    if member_id is not None:
-        stmt = stmt.where(CouponUsage.member_id == member_id)
-    if kind is not None:
-        if kind not in (ASSIGN, USE):
-            raise ValidationFailed("kind must be assign or use", field="kind")
-        stmt = stmt.where(CouponUsage.kind == kind)
-    return stmt
+    if kind is not None and kind not in (ASSIGN, USE):
+        raise ValidationFailed("kind must be assign or use", field="kind")
+    return where_given(select(CouponUsage).where(CouponUsage.organization_id == organization_id),
+                       (CouponUsage.book_id, book_id), (CouponUsage.member_id, member_id), (CouponUsage.kind, kind))
 
 
 def _empty_list(column):

@@ -40,13 +40,13 @@ from sqlalchemy.orm import Session
 
 from .. import audit, earning, outbox, idempotency, ledger, throttle
 from ..actors import Actor
-from ..base import isoformat, utcnow
+from ..base import add_unique, get_owned, isoformat, utcnow
 from ..errors import AccountNotActive, AlreadyResolved, Conflict, InsufficientBalance, NotFound, ValidationFailed
 from ..ledger import LedgerAccount, LedgerTransaction, Reason
 from ..members import Member
 from ..organizations import LoyaltyProgram
 from ..tiers import MemberTier
-from .books import fits_id, free_code_count
+from .books import free_code_count
 from .errors import (CouponAlreadyUsed, CouponCodeNotUsable, CouponExpired, CouponLimitReached,
                      CouponManualUseNotAllowed, CouponNotActivatable, CouponNotActivated, CouponNotEligible,
                      CouponNotPublished, CouponNotYetValid, CouponRefused, InsufficientPoints)
@@ -115,10 +115,7 @@ def account_coupon_public_id(organization_id: int, member_id: int, book_id: int)
 
 
 def get_usage(session: Session, organization_id: int, usage_id: int) -> CouponUsage:
-    usage = session.get(CouponUsage, usage_id) if fits_id(usage_id) else None
-    if usage is None or usage.organization_id != organization_id:
-        raise NotFound("Coupon usage not found", field="couponUsageId")
-    return usage
+    return get_owned(session, CouponUsage, usage_id, organization_id, what="Coupon usage", field="couponUsageId")
 
 
 def usages_by_ids(session: Session, ids: list[int]) -> list[CouponUsage]:
@@ -626,11 +623,8 @@ def _use_assignment(session: Session, member: Member, book: CouponBook, account:
                       location_code=place.location_code, interaction_point=place.interaction_point,
                       custom_attributes=custom_attributes or {}, actor_kind=actor.kind, actor_id=actor.id,
                       actor_label=actor.label, created_at=now)
-    try:
-        with session.begin_nested():
-            session.add(use)
-    except IntegrityError:  # the partial unique index: one live use per assignment
-        raise CouponAlreadyUsed("This coupon was already used", field="code") from None
+    # The partial unique index allows one live use per assignment.
+    add_unique(session, use, CouponAlreadyUsed("This coupon was already used", field="code"))
     if book.usage_required_points:
         _burn(session, member, book, book.usage_required_points, use, actor=actor, what="use",
               field="usageRequiredPoints")
