@@ -149,3 +149,38 @@ def test_the_same_key_twenty_times_at_once_has_one_effect(live_app, shop):
                                                     headers=data["headers"], timeout=120).status_code)
     assert clash == [409] * 10
     assert ledger_state(live_app, data["account"], [person["wallet"]])["balances"][person["wallet"]] == 25
+
+
+def test_one_pending_transaction_resolved_once_under_parallel_captures_and_voids(live_app, shop):
+    data = shop([100, 0])
+    a, b = data["people"]
+    account_url = f"{data['base']}/ledgers/{data['ledger']}/accounts/{data['account']}"
+    hold = requests.post(f"{account_url}/transactions", headers=data["headers"], timeout=120, json={
+        "amount": 40, "fromWalletId": a["wallet"], "toWalletId": b["wallet"], "systemUniqueKey": "hold-1",
+        "captureMethod": "manual"})
+    assert hold.status_code == 201, hold.text
+    pending_id = hold.json()["transactions"][0]["id"]
+
+    def resolve(index):
+        if index % 2:
+            r = requests.post(f"{account_url}/transactions/{pending_id}/revert", headers=data["headers"], timeout=120,
+                              json={})
+        else:
+            r = requests.post(f"{account_url}/capture", headers=data["headers"], timeout=120,
+                              json={"transactions": [{"ledgerTransactionId": pending_id}]})
+        return r.status_code, r.headers.get("Content-Type"), r.json()
+
+    results = all_at_once(16, resolve)
+    statuses = [status for status, _, _ in results]
+    assert statuses.count(201) + statuses.count(200) == 1, statuses
+    refused = [body for status, _, body in results if status == 409]
+    assert len(refused) == 15, statuses
+    assert all(body["type"].endswith("already-resolved") for body in refused), refused
+    state = ledger_state(live_app, data["account"], [a["wallet"], b["wallet"]])
+    with live_app.app_context():
+        held = db.session.scalar(select(Wallet.held).where(Wallet.id == a["wallet"]))
+        db.session.remove()
+    assert held == 0
+    assert state["balances"][a["wallet"]] == state["entries"][a["wallet"]]
+    assert state["balances"][b["wallet"]] == state["entries"][b["wallet"]]
+    assert state["balances"][a["wallet"]] + state["balances"][b["wallet"]] == 100
