@@ -112,6 +112,7 @@ class SignupFormEntry(Base):
 class SubmissionInvalid(ValidationFailed):
     """Some submitted values are not acceptable; `errors` names every one of them."""
 
+    code = "submission_invalid"
     title = "Invalid field"
 
 
