@@ -161,6 +161,11 @@ class CampaignUpdate(s.In):
 class EffectIn(s.In):
     model_config = s.In.model_config | {"extra": "allow"}
     type: Literal["award_points", "assign_coupon", "set_tier", "increment_mission", "emit_event"]
+    # The objects an effect names (each of the caller's organisation); the other fields depend on the type.
+    ledger_account_id: int | None = Field(None, description="award_points: the account credited (default: points)")
+    coupon_book_id: int | None = Field(None, description="assign_coupon: the coupon book")
+    tier_id: int | None = Field(None, description="set_tier: the tier")
+    mission_id: int | None = Field(None, description="increment_mission: the mission")
 
 
 class ActionIn(s.In):
@@ -545,7 +550,7 @@ def update_audience(call: Call, audienceId: int):
     audiences.update_audience(call.session, audience, actor=call.actor, name=b.name, rule=b.rule,
                               description=b.description)
     if b.add_member_ids:
-        audiences.add_members(call.session, audience, b.add_member_ids)
+        audiences.add_members(call.session, audience, b.add_member_ids, field="addMemberIds")
     return ok(AudienceEnvelope(audience=_audience_out(call, audience)).dump())
 
 

@@ -192,11 +192,12 @@ def get_account(session: Session, organization_id: int, account_id: int, ledger_
     return account
 
 
-def get_wallet(session: Session, organization_id: int, wallet_id: int, account_id: int | None = None) -> Wallet:
+def get_wallet(session: Session, organization_id: int, wallet_id: int, account_id: int | None = None, *,
+               field: str = "walletId") -> Wallet:
     wallet = session.get(Wallet, wallet_id)
     if wallet is None or wallet.organization_id != organization_id or wallet.kind != MEMBER or (
             account_id is not None and wallet.ledger_account_id != account_id):
-        raise NotFound("Wallet not found", field="walletId")
+        raise NotFound("Wallet not found", field=field)
     return wallet
 
 
