@@ -19,10 +19,19 @@ def _secret_key() -> str:
     return path.read_text().strip()
 
 
+def _hosts(value: str) -> list[str]:
+    return [host.strip() for host in value.split(",") if host.strip()]
+
+
 class Config:
     DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'portal.db'}")
     SECRET_KEY = _secret_key()
     PORT = int(os.environ.get("PORT", "5000"))
+    # The address people reach the portal at: every absolute link in mails, PDFs, share links and OAuth
+    # metadata starts with it (portal/urls.py), never with the request's Host header.
+    PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", f"http://127.0.0.1:{PORT}").rstrip("/")
+    # Requests naming any other host get 400 (Flask checks the Host header against this list).
+    TRUSTED_HOSTS = _hosts(os.environ.get("TRUSTED_HOSTS", "127.0.0.1,localhost"))
     # Request bodies above this size get 413 before any parsing.
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(1024 * 1024)))
     MAIL_SERVER = os.environ.get("MAIL_SERVER", "")
@@ -47,6 +56,9 @@ class Config:
 
 class TestConfig(Config):
     TESTING = True
+    # The test client sends Host: localhost; the live servers (concurrency, browser) listen on 127.0.0.1.
+    PORTAL_BASE_URL = "http://localhost"
+    TRUSTED_HOSTS = ["localhost", "127.0.0.1"]
     DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "sqlite://")
     SECRET_KEY = "test-secret-key"
     WTF_CSRF_ENABLED = True

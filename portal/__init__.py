@@ -26,10 +26,11 @@ def create_app(config: type | dict | None = None) -> Flask:
     htmx.init_app(app)
     login_manager.init_app(app)
 
-    from . import api, auth, cli, console, i18n, mail, member
+    from . import api, auth, cli, console, i18n, mail, member, urls
 
     i18n.init_app(app)
     mail.init_app(app)
+    urls.init_app(app)
     auth.init_app(app)
     csrf.exempt(api.bp)
     app.register_blueprint(api.bp)

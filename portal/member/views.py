@@ -23,6 +23,7 @@ from ..domain.throttle import TooManyAttempts
 from ..extensions import db, htmx
 from ..i18n import LANG_COOKIE, LANGUAGES
 from .. import mail
+from ..urls import absolute_url
 from . import MemberSession, bp
 from .forms import (ConfirmForm, DeleteAccountForm, ForgotPasswordForm, LanguageForm, LoginForm,
                     PasswordChangeForm, ProfileForm, ResetPasswordForm, SignupForm)
@@ -226,12 +227,12 @@ def signup():
     if outcome.created:
         mail.send(recipient.email, _l("Welcome to %(name)s", name=org_name), "welcome", locale=recipient.locale,
                   member=recipient, org_name=org_name,
-                  link=url_for("member.signup_confirm", token=outcome.token, _external=True))
+                  link=absolute_url("member.signup_confirm", token=outcome.token))
     elif outcome.notify:
         mail.send(recipient.email, _l("Someone tried to sign up with your email address"), "account_exists",
                   locale=recipient.locale, member=recipient, org_name=org_name,
-                  login_link=url_for("member.login", _external=True),
-                  reset_link=url_for("member.password_forgot", _external=True))
+                  login_link=absolute_url("member.login"),
+                  reset_link=absolute_url("member.password_forgot"))
     return redirect(url_for("member.signup_sent"))
 
 
@@ -310,7 +311,7 @@ def password_forgot():
     if found is not None:
         member, token = found
         mail.send(member.email, _l("Reset your password"), "password_reset", locale=member.locale, member=member,
-                  org_name=_org_name(org_id), link=url_for("member.password_reset", token=token, _external=True),
+                  org_name=_org_name(org_id), link=absolute_url("member.password_reset", token=token),
                   hours=int(self_service.TOKEN_LIFETIME[self_service.PASSWORD_RESET].total_seconds() // 3600))
     return redirect(url_for("member.password_forgot_sent"))
 
