@@ -46,6 +46,18 @@ class Config:
     PORTAL_CURRENCY = os.environ.get("PORTAL_CURRENCY", "EUR")
     # Dates in the member portal are shown in this time zone.
     BABEL_DEFAULT_TIMEZONE = os.environ.get("PORTAL_TIMEZONE", "UTC")
+    # Failed sign-ins (console and member portal; RELIABILITY: Access). Per account and address
+    # together, per hour: then that address is refused for that account, even the right password.
+    LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRESS = int(os.environ.get("LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRESS", "10"))
+    # Per address over all accounts, per hour.
+    LOGIN_LIMIT_PER_ADDRESS = int(os.environ.get("LOGIN_LIMIT_PER_ADDRESS", "300"))
+    # Failures of one account a minute, from anywhere, after which only addresses that have not
+    # failed for it may try (the account slows down; its owner from a new address is let through).
+    LOGIN_SLOWDOWN_PER_ACCOUNT = int(os.environ.get("LOGIN_SLOWDOWN_PER_ACCOUNT", "20"))
+    # Refused coupon codes per hour: per member, per API key or staff user, per organisation.
+    COUPON_CODE_LIMIT_PER_MEMBER = int(os.environ.get("COUPON_CODE_LIMIT_PER_MEMBER", "10"))
+    COUPON_CODE_LIMIT_PER_KEY = int(os.environ.get("COUPON_CODE_LIMIT_PER_KEY", "300"))
+    COUPON_CODE_LIMIT_PER_ORGANIZATION = int(os.environ.get("COUPON_CODE_LIMIT_PER_ORGANIZATION", "1000"))
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "") in ("1", "true", "yes")

@@ -7,8 +7,15 @@ from werkzeug.exceptions import HTTPException
 from config import INSTANCE_DIR, Config
 
 from .domain import models  # noqa: F401  (all tables registered)
-from .domain import passwords
+from .domain import passwords, throttle
 from .extensions import csrf, db, htmx, login_manager
+
+
+# throttle.LIMITS name -> config.py setting.
+THROTTLE_SETTINGS = {"login-account-address": "LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRESS",
+                     "login-address": "LOGIN_LIMIT_PER_ADDRESS", "login-account-slowdown": "LOGIN_SLOWDOWN_PER_ACCOUNT",
+                     "code-member": "COUPON_CODE_LIMIT_PER_MEMBER", "code-actor": "COUPON_CODE_LIMIT_PER_KEY",
+                     "code-organization": "COUPON_CODE_LIMIT_PER_ORGANIZATION"}
 
 
 def create_app(config: type | dict | None = None) -> Flask:
@@ -20,6 +27,7 @@ def create_app(config: type | dict | None = None) -> Flask:
         app.config.from_object(config)
     if app.config.get("PASSWORD_HASH_FAST"):
         passwords.use_fast_hashing()
+    throttle.configure({name: app.config[setting] for name, setting in THROTTLE_SETTINGS.items()})
 
     db.init_app(app)
     csrf.init_app(app)

@@ -67,6 +67,8 @@ class Member(Base):
     erased_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Bumped to end every member-portal session (sessions.py).
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     @property
     def display_name(self) -> str:

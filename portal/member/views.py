@@ -7,15 +7,16 @@ from functools import wraps
 from urllib.parse import urlsplit
 
 from flask import (Response, abort, current_app, flash, g, make_response, redirect, render_template, request,
-                   session as browser_session, url_for)
+                   url_for)
 from flask_babel import format_number
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, login_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
+from ..auth import begin_session, end_session
 from ..domain import self_service, cards, members, organizations, points, referrals, statements, tiers
 from ..domain.errors import DomainError, NotFound
 from ..domain.organizations import Organization
@@ -125,8 +126,7 @@ def client_address() -> str:
 
 
 def sign_in(member: members.Member) -> None:
-    browser_session.clear()  # a fresh session: nothing from before the login survives
-    login_user(MemberSession(member))
+    begin_session(MemberSession(member))  # a fresh session: nothing from before the login survives
 
 
 @bp.context_processor
@@ -285,8 +285,10 @@ def login():
 def logout():
     form = ConfirmForm(prefix="logout")
     if request.method == "POST" and form.validate_on_submit():
-        logout_user()
-        browser_session.clear()
+        if current_member() is not None:
+            with db.transaction() as session:
+                self_service.sign_out(session, current_member())
+        end_session()
         flash(_("You are logged out."), "success")
         return redirect(url_for("member.login"))
     if current_member() is None:
@@ -479,7 +481,7 @@ def profile_password():
         db.session.refresh(member)
         attach_error(form, error, {"password": "new_password"})
         return _render_profile(member, 422, password_form=form)
-    login_user(MemberSession(member))  # the session fingerprint follows the new password
+    login_user(MemberSession(member))  # this session goes on with the new fingerprint; the others end
     flash(_("Your password was changed."), "success")
     return redirect(url_for("member.profile"))
 
@@ -513,8 +515,7 @@ def profile_delete():
         db.session.refresh(member)
         attach_error(form, error, {"currentPassword": "password"})
         return _render_profile(member, 422, delete_form=form)
-    logout_user()
-    browser_session.clear()
+    end_session()
     flash(_("Your account was deleted. Your personal data is gone."), "success")
     return redirect(url_for("member.home"))
 
