@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import secrets
 
-from sqlalchemy import Boolean, ForeignKey, String, select
+from sqlalchemy import Boolean, ForeignKey, Integer, String, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -46,7 +46,7 @@ class StaffUser(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     def actor(self) -> Actor:
         return Actor(kind="staff", id=self.id, organization_id=self.organization_id, label=self.email,
