@@ -5,6 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 WORKERS ?= 2
+# Links in mails start with PORTAL_BASE_URL; requests for any host not in TRUSTED_HOSTS get 400.
+PORTAL_BASE_URL ?= http://127.0.0.1:$(PORT)
+TRUSTED_HOSTS ?= 127.0.0.1,localhost
 
 .PHONY: run test setup migrate demo bench clean
 
@@ -30,7 +33,8 @@ demo: migrate
 run: demo
 	@echo "Serving on http://127.0.0.1:$(PORT)/  (staff console: /console/, API docs: /api/docs)"
 	@# The background worker (expiry, tiers, birthdays, outbox) runs beside the web server and stops with it.
-	$(BIN)/flask --app app worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	export PORTAL_BASE_URL='$(PORTAL_BASE_URL)' TRUSTED_HOSTS='$(TRUSTED_HOSTS)'; \
+	  $(BIN)/flask --app app worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	  $(BIN)/gunicorn --workers $(WORKERS) --bind 127.0.0.1:$(PORT) --access-logfile - app:app
 
 test: $(VENV)/.installed-dev

@@ -19,10 +19,19 @@ def _secret_key() -> str:
     return path.read_text().strip()
 
 
+def _hosts(value: str) -> list[str]:
+    return [host.strip() for host in value.split(",") if host.strip()]
+
+
 class Config:
     DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'portal.db'}")
     SECRET_KEY = _secret_key()
     PORT = int(os.environ.get("PORT", "5000"))
+    # The address people reach the portal at: every absolute link in mails, PDFs, share links and OAuth
+    # metadata starts with it (portal/urls.py), never with the request's Host header.
+    PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", f"http://127.0.0.1:{PORT}").rstrip("/")
+    # Requests naming any other host get 400 (Flask checks the Host header against this list).
+    TRUSTED_HOSTS = _hosts(os.environ.get("TRUSTED_HOSTS", "127.0.0.1,localhost"))
     # Request bodies above this size get 413 before any parsing.
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(1024 * 1024)))
     MAIL_SERVER = os.environ.get("MAIL_SERVER", "")
@@ -37,6 +46,18 @@ class Config:
     PORTAL_CURRENCY = os.environ.get("PORTAL_CURRENCY", "EUR")
     # Dates in the member portal are shown in this time zone.
     BABEL_DEFAULT_TIMEZONE = os.environ.get("PORTAL_TIMEZONE", "UTC")
+    # Failed sign-ins (console and member portal; RELIABILITY: Access). Per account and address
+    # together, per hour: then that address is refused for that account, even the right password.
+    LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRESS = int(os.environ.get("LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRESS", "10"))
+    # Per address over all accounts, per hour.
+    LOGIN_LIMIT_PER_ADDRESS = int(os.environ.get("LOGIN_LIMIT_PER_ADDRESS", "300"))
+    # Failures of one account a minute, from anywhere, after which only addresses that have not
+    # failed for it may try (the account slows down; its owner from a new address is let through).
+    LOGIN_SLOWDOWN_PER_ACCOUNT = int(os.environ.get("LOGIN_SLOWDOWN_PER_ACCOUNT", "20"))
+    # Refused coupon codes per hour: per member, per API key or staff user, per organisation.
+    COUPON_CODE_LIMIT_PER_MEMBER = int(os.environ.get("COUPON_CODE_LIMIT_PER_MEMBER", "10"))
+    COUPON_CODE_LIMIT_PER_KEY = int(os.environ.get("COUPON_CODE_LIMIT_PER_KEY", "300"))
+    COUPON_CODE_LIMIT_PER_ORGANIZATION = int(os.environ.get("COUPON_CODE_LIMIT_PER_ORGANIZATION", "1000"))
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "") in ("1", "true", "yes")
@@ -54,6 +75,9 @@ class Config:
 
 class TestConfig(Config):
     TESTING = True
+    # The test client sends Host: localhost; the live servers (concurrency, browser) listen on 127.0.0.1.
+    PORTAL_BASE_URL = "http://localhost"
+    TRUSTED_HOSTS = ["localhost", "127.0.0.1"]
     DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "sqlite://")
     SECRET_KEY = "test-secret-key"
     WTF_CSRF_ENABLED = True

@@ -7,12 +7,19 @@ from werkzeug.exceptions import HTTPException
 from config import INSTANCE_DIR, Config
 
 from .domain import models  # noqa: F401  (all tables registered)
-from .domain import passwords
+from .domain import passwords, throttle
 from .extensions import csrf, db, htmx, login_manager
 
 # Every response's policy, with `frame-ancestors 'none'` added unless a page sets its own
 # (only the embeddable signup form does: portal/embed/views.py).
 CONTENT_SECURITY_POLICY = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'"
+
+
+# throttle.LIMITS name -> config.py setting.
+THROTTLE_SETTINGS = {"login-account-address": "LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRESS",
+                     "login-address": "LOGIN_LIMIT_PER_ADDRESS", "login-account-slowdown": "LOGIN_SLOWDOWN_PER_ACCOUNT",
+                     "code-member": "COUPON_CODE_LIMIT_PER_MEMBER", "code-actor": "COUPON_CODE_LIMIT_PER_KEY",
+                     "code-organization": "COUPON_CODE_LIMIT_PER_ORGANIZATION"}
 
 
 def create_app(config: type | dict | None = None) -> Flask:
@@ -24,16 +31,18 @@ def create_app(config: type | dict | None = None) -> Flask:
         app.config.from_object(config)
     if app.config.get("PASSWORD_HASH_FAST"):
         passwords.use_fast_hashing()
+    throttle.configure({name: app.config[setting] for name, setting in THROTTLE_SETTINGS.items()})
 
     db.init_app(app)
     csrf.init_app(app)
     htmx.init_app(app)
     login_manager.init_app(app)
 
-    from . import api, auth, cli, console, embed, i18n, mail, member
+    from . import api, auth, cli, console, embed, i18n, mail, member, urls
 
     i18n.init_app(app)
     mail.init_app(app)
+    urls.init_app(app)
     auth.init_app(app)
     csrf.exempt(api.bp)
     app.register_blueprint(api.bp)

@@ -1,4 +1,4 @@
-"""Command-line tools: `flask --app app orgs create`, `staff create`, `demo load`."""
+"""Command-line tools: `flask --app app orgs create`, `staff create`, `staff set-password`, `demo load`."""
 from __future__ import annotations
 
 import json
@@ -54,6 +54,20 @@ def create_staff(organization_id: int, email: str, roles: tuple[str, ...], name:
     except DomainError as error:
         raise click.ClickException(f"{error.field or 'error'}: {error.message}") from None
     click.echo(json.dumps({"id": user.id, "email": user.email, "roles": user.roles}))
+
+
+@staff_group.command("set-password", help="Give a staff user a new password; their open sessions end.")
+@click.option("--email", required=True)
+@click.password_option()
+def set_staff_password(email: str, password: str):
+    try:
+        with db.transaction() as session:
+            user = staff.find_staff_user(session, email)
+            staff.set_staff_password(session, user, password,
+                                     actor=system_actor(user.organization_id, "cli"))
+    except DomainError as error:
+        raise click.ClickException(f"{error.field or 'error'}: {error.message}") from None
+    click.echo(json.dumps({"id": user.id, "email": user.email}))
 
 
 @click.group(help="Demo data.")

@@ -56,7 +56,7 @@ def update_audience(call: Call, audienceId: int):
     audiences.update_audience(call.session, audience, actor=call.actor, name=b.name, rule=b.rule,
                               description=b.description)
     if b.add_member_ids:
-        audiences.add_members(call.session, audience, b.add_member_ids)
+        audiences.add_members(call.session, audience, b.add_member_ids, field="addMemberIds")
     return ok(s.AudienceEnvelope(audience=_audience_out(call, audience)).dump())
 
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, Response, abort, request, url_for
+from flask import Blueprint, Response, abort, request
 
 from ..domain import barcodes
 from ..domain.barcodes import Barcode, BarcodeRequest
 from ..domain.errors import DomainError
+from ..urls import absolute_url
 from .core import Call, endpoint, ok, page_response
 from .schemas import barcodes as s
 
@@ -102,6 +103,6 @@ def barcode_out(session, barcode: Barcode) -> s.BarcodeOut:
     return s.BarcodeOut(
         barcode_number=barcode.barcode_number, offer_id=barcode.offer_id, offer_type=barcode.offer_type,
         customer_id=barcode.member_id, channel=barcode.channel, tracking_code=barcode.tracking_code,
-        image_url=url_for("barcode_images.svg", number=barcode.barcode_number, _external=True),
-        png_url=url_for("barcode_images.png", number=barcode.barcode_number, _external=True),
+        image_url=absolute_url("barcode_images.svg", number=barcode.barcode_number),
+        png_url=absolute_url("barcode_images.png", number=barcode.barcode_number),
         active=barcodes.is_active(session, barcode), expiry_date=barcode.expiry_date, created_at=barcode.created_at)

@@ -53,6 +53,9 @@ class RouteSpec:
     public: bool
     idempotent: bool
     path_params: dict[str, str] = field(default_factory=dict)
+    # More for the OpenAPI description (a callable is asked when the document is built: configured limits).
+    description: str | Callable[[], str] | None = None
+    throttled: bool = False  # may answer 429
 
 
 registry: list[RouteSpec] = []
@@ -105,7 +108,8 @@ def ok(payload: Any, status: int = 200, *, replayed: bool = False):
 def endpoint(rule: str, method: str = "GET", *, role: str | None, summary: str, tag: str,
              body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
              response: type[BaseModel] | None = None, status: int = 200, public: bool = False,
-             idempotent: bool = False, name_prefix: str | None = None):
+             idempotent: bool = False, name_prefix: str | None = None,
+             description: str | Callable[[], str] | None = None, throttled: bool = False):
     """Register an API route. The handler receives (call, **path params) and returns a response.
 
     The endpoint name, which is also the operationId, is `<name_prefix>_<handler name>`; the prefix
@@ -140,7 +144,8 @@ def endpoint(rule: str, method: str = "GET", *, role: str | None, summary: str, 
         bp.add_url_rule(rule, endpoint=name, view_func=view, methods=[method])
         registry.append(RouteSpec(rule=rule, method=method, endpoint=name, summary=summary, tag=tag, role=role,
                                   body=body, query=query, response=response, status=status, public=public,
-                                  idempotent=idempotent, path_params=path_params))
+                                  idempotent=idempotent, path_params=path_params, description=description,
+                                  throttled=throttled))
         return view
 
     return decorator

@@ -11,7 +11,7 @@ from typing import Callable
 from flask import request
 from sqlalchemy import select
 
-from ..domain import coupons, members, organizations
+from ..domain import coupons, members, organizations, throttle
 from ..domain.coupons import AccountCoupon, CouponBook, CouponCode, CouponUsage
 from ..domain.errors import ValidationFailed
 from ..extensions import db
@@ -106,8 +106,19 @@ def get_code(call: Call, bookId: int, couponId: int):
 
 # --- assign, use, revert ----------------------------------------------------------------------
 
+def code_limits() -> str:
+    """The code-guessing limits as configured, for the OpenAPI description of the routes that take codes."""
+    member, key, org = (throttle.LIMITS[name] for name in ("code-member", "code-actor", "code-organization"))
+    hours = int(member.window.total_seconds() // 3600)
+    return (f"Naming codes is limited against guessing: refused codes are counted per member ({member.attempts}), "
+            f"per API key or staff user ({key.attempts}) and per organisation ({org.attempts}, keys and staff "
+            f"together) within {hours} hour{'s' if hours != 1 else ''}; past any of these, every request naming a "
+            "code gets 429 (problem+json `too-many-attempts`) until older refusals fall out of the window. "
+            "Requests without a code are not limited.")
+
+
 @endpoint(f"{BOOK}/assign", "POST", role="coupons:write", body=s.AssignIn, response=s.CouponUsagesOut, status=201,
-          tag="Coupons", idempotent=True,
+          tag="Coupons", idempotent=True, description=code_limits, throttled=True,
           summary="Assign one or numberOfCodes coupons to a member (strictMode: all or none)")
 def assign(call: Call, bookId: int):
     body: s.AssignIn = call.body
@@ -118,7 +129,7 @@ def assign(call: Call, bookId: int):
 
 
 @endpoint(f"{BOOK}/use", "POST", role="coupons:write", body=s.UseIn, response=s.CouponUsagesOut, status=201,
-          tag="Coupons", idempotent=True,
+          tag="Coupons", idempotent=True, description=code_limits, throttled=True,
           summary="Use a member's coupon of the book (the named code, else the one expiring first)")
 def use(call: Call, bookId: int):
     body: s.UseIn = call.body
@@ -250,7 +261,8 @@ def _member_book_action(call: Call, book_id: int, member_id: int,
     try:
         result = act(member, book)
     except coupons.CouponCodeNotUsable:
-        db.record_despite_failure(lambda session: coupons.note_code_failure(session, member))
+        db.record_despite_failure(
+            lambda session: coupons.note_code_failure(session, member, actor=call.actor))
         raise
     return ok(usages_payload(call.session, result.usages), 201, replayed=result.replayed)
 

@@ -45,6 +45,9 @@ def build_document() -> dict:
             operation["security"] = [{"bearer": []}]
             if spec.role:
                 operation["description"] = f"Requires the role `{spec.role}` (or `admin`)."
+        if spec.description:
+            more = spec.description() if callable(spec.description) else spec.description
+            operation["description"] = " ".join(filter(None, [operation.get("description"), more]))
         paths.setdefault(path, {})[spec.method.lower()] = operation
     return {
         "openapi": "3.1.0",
@@ -113,7 +116,9 @@ def _problem_statuses(spec) -> dict[str, str]:
         codes["422"] = "Invalid field (named in errors)"
     if spec.method != "GET":
         codes["409"] = "Conflict: limit, balance, duplicate or reused systemUniqueKey"
-    if spec.public and spec.method != "GET":  # public writes are rate-limited per address
+    if spec.throttled:
+        codes["429"] = "Too many refused attempts; the limits are in the description"
+    elif spec.public and spec.method != "GET":  # public writes are rate-limited per address
         codes["429"] = "Too many requests; try again later"
     return codes
 

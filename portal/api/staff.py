@@ -38,7 +38,7 @@ def create_api_key(call: Call):
 
 
 @endpoint(f"{ORG}/api-keys/<int:apiKeyId>/revoke", "POST", role="users:write", response=s.ApiKeyEnvelope,
-          tag="Staff", summary="Revoke an API key")
+          tag="Staff", summary="Revoke an API key (only a key whose roles you hold yourself)")
 def revoke_api_key(call: Call, apiKeyId: int):
     key = staff.revoke_api_key(call.session, call.organization_id, apiKeyId, actor=call.actor)
     return ok(s.ApiKeyEnvelope(api_key=_key_out(key)).dump())
@@ -60,6 +60,14 @@ def create_user(call: Call):
                                    password=call.body.password, roles=list(call.body.roles), actor=call.actor,
                                    name=call.body.name)
     return ok(s.StaffUserEnvelope(user=_user_out(user)).dump(), 201)
+
+
+@endpoint(f"{ORG}/users/<int:userId>/deactivate", "POST", role="users:write", response=s.StaffUserEnvelope,
+          tag="Staff", summary="Deactivate a staff user: no more sign-ins, and their open sessions end "
+                               "(only a user whose roles you hold yourself)")
+def deactivate_user(call: Call, userId: int):
+    user = staff.deactivate_staff_user(call.session, call.organization_id, userId, actor=call.actor)
+    return ok(s.StaffUserEnvelope(user=_user_out(user)).dump())
 
 
 @endpoint(f"{ORG}/audit-log", role="users:read", query=IdOrderQuery, response=s.AuditPage, tag="Staff",

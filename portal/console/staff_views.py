@@ -48,10 +48,27 @@ def staff_create():
     return _staff_page(form, status=422)
 
 
+@bp.post("/staff/<int:user_id>/deactivate")
+@staff_required("users:write")
+def staff_deactivate(user_id: int):
+    # PermissionDenied (a user with roles the signer lacks, or oneself) renders the 403 page.
+    with db.transaction() as session:
+        user = staff.deactivate_staff_user(session, current_user.organization_id, user_id,
+                                           actor=current_user.actor())
+    flash(f"Staff user {user.email} deactivated; their sessions ended.", "success")
+    return redirect(url_for("console.staff_list"))
+
+
 def _staff_page(form: StaffUserForm, status: int = 200):
     result = paginate(db.session, queries.staff_users(current_user.organization_id), page=page_arg() - 1,
                       limit=STAFF_PER_PAGE, order=StaffUser.email.asc())
-    return render_template("console/staff/list.html", result=result, form=form, roles=ROLES), status
+    return render_template("console/staff/list.html", result=result, form=form, roles=ROLES,
+                           can_manage=_can_manage), status
+
+
+def _can_manage(roles: list[str]) -> bool:
+    """Whether the signed-in user may change or revoke a user or key with these roles."""
+    return current_user.has_role("users:write") and all(current_user.has_role(r) for r in roles)
 
 
 @bp.get("/api-keys")
@@ -97,9 +114,9 @@ def api_key_create():
 @bp.post("/api-keys/<int:key_id>/revoke")
 @staff_required("users:write")
 def api_key_revoke(key_id: int):
-    session = db.session
-    key = staff.revoke_api_key(session, current_user.organization_id, key_id, actor=current_user.actor())
-    session.commit()
+    # PermissionDenied (a key with roles the signer lacks) renders the 403 page.
+    with db.transaction() as session:
+        key = staff.revoke_api_key(session, current_user.organization_id, key_id, actor=current_user.actor())
     flash(f"API key {key.name} ({key.prefix}) revoked.", "success")
     return redirect(url_for("console.api_key_list"))
 
@@ -107,7 +124,8 @@ def api_key_revoke(key_id: int):
 def _api_key_page(form: ApiKeyForm, status: int = 200, created: tuple[ApiKey, str] | None = None):
     result = paginate(db.session, queries.api_keys(current_user.organization_id), page=page_arg() - 1,
                       limit=KEYS_PER_PAGE, order=ApiKey.id.desc())
-    html = render_template("console/api_keys/list.html", result=result, form=form, roles=ROLES, created=created)
+    html = render_template("console/api_keys/list.html", result=result, form=form, roles=ROLES, created=created,
+                           can_manage=_can_manage)
     return make_response(html, status)
 
 

@@ -1,13 +1,11 @@
 """Sign-in, sign-out, the dashboard, and the console's error pages."""
 from __future__ import annotations
 
-import datetime as dt
-
-from flask import current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_user, logout_user
+from flask import flash, redirect, render_template, request, url_for
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
-from ..auth import StaffSession, staff_required
+from ..auth import StaffSession, begin_session, end_session, staff_required
 from ..domain import ledger, staff, throttle
 from ..domain.errors import NotFound, PermissionDenied
 from ..domain.organizations import default_program, get_organization
@@ -16,15 +14,9 @@ from . import bp, navigation, queries
 from .forms import LoginForm, LogoutForm
 from .rendering import format_number, format_signed, format_when, safe_next
 
-LOGIN_WINDOW = dt.timedelta(hours=1)
-# RELIABILITY: at most 100 failed logins per account per hour. The per-address
-# limit stops one client from spraying many accounts. Both can be lowered in config.
-DEFAULT_LIMIT_PER_ACCOUNT = 100
-DEFAULT_LIMIT_PER_ADDRESS = 300
-ACCOUNT_SCOPE, ADDRESS_SCOPE = "console-login", "console-login-address"
 # The same words whether the email is unknown, the password wrong or the user inactive.
 LOGIN_FAILED = "Email or password is not correct."
-LOGIN_THROTTLED = "Too many failed sign-in attempts. Try again later."
+LOGIN_THROTTLED = staff.LOGIN_THROTTLED
 
 
 def is_staff() -> bool:
@@ -64,12 +56,6 @@ def csrf_failed(error):
 
 # --- signing in and out -----------------------------------------------------------
 
-def _limits() -> tuple[int, int]:
-    config = current_app.config
-    return (int(config.get("CONSOLE_LOGIN_LIMIT_PER_ACCOUNT", DEFAULT_LIMIT_PER_ACCOUNT)),
-            int(config.get("CONSOLE_LOGIN_LIMIT_PER_ADDRESS", DEFAULT_LIMIT_PER_ADDRESS)))
-
-
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if is_staff():
@@ -77,35 +63,28 @@ def login():
     form = LoginForm(next=request.args.get("next", ""))
     if not form.validate_on_submit():
         return render_template("console/login.html", form=form), 422 if form.errors else 200
-    session = db.session
-    address = request.remote_addr or "unknown"
-    per_account, per_address = _limits()
     try:
-        throttle.check(session, ACCOUNT_SCOPE, form.email.data, limit=per_account, window=LOGIN_WINDOW,
-                       message=LOGIN_THROTTLED)
-        throttle.check(session, ADDRESS_SCOPE, address, limit=per_address, window=LOGIN_WINDOW,
-                       message=LOGIN_THROTTLED)
+        # A failure is recorded and committed too: sign_in returns None for it.
+        with db.transaction() as session:
+            user = staff.sign_in(session, form.email.data, form.password.data,
+                                 address=request.remote_addr or "unknown")
     except throttle.TooManyAttempts as error:
         form.form_errors.append(error.message)
         return render_template("console/login.html", form=form), 429
-    user = staff.authenticate_staff(session, form.email.data, form.password.data)
     if user is None:
-        throttle.record_failure(session, ACCOUNT_SCOPE, form.email.data)
-        throttle.record_failure(session, ADDRESS_SCOPE, address)
-        # The failure must count even though this request fails.
-        session.commit()
         form.form_errors.append(LOGIN_FAILED)
         return render_template("console/login.html", form=form)
-    throttle.clear(session, ACCOUNT_SCOPE, form.email.data)
-    session.commit()
-    login_user(StaffSession(user))
+    begin_session(StaffSession(user))
     return redirect(safe_next(form.next.data) or url_for("console.dashboard"))
 
 
 @bp.post("/logout")
 def logout():
     # CSRF is checked for every POST by CSRFProtect before we get here.
-    logout_user()
+    if is_staff():
+        with db.transaction() as session:
+            staff.sign_out(session, current_user.user)
+    end_session()
     flash("You are signed out.", "success")
     return redirect(url_for("console.login"))
 

@@ -75,17 +75,19 @@ def update_audience(session: Session, audience: Audience, *, actor: Actor, name:
     return audience
 
 
-def add_members(session: Session, audience: Audience, member_ids: list[int]) -> int:
-    """Add members of the audience's organisation to a list audience; returns how many were new."""
+def add_members(session: Session, audience: Audience, member_ids: list[int], *, field: str = "memberIds") -> int:
+    """Add members of the audience's organisation to a list audience; returns how many were new.
+
+    Raises NotFound naming `field` when an id is not a member of that organisation."""
     from .members import Member
 
     if audience.kind != LIST:
-        raise NotAListAudience("Only list audiences take members", field="memberIds")
+        raise NotAListAudience("Only list audiences take members", field=field)
     known = set(session.scalars(select(Member.id).where(Member.organization_id == audience.organization_id,
                                                         Member.id.in_(member_ids))))
     unknown = [m for m in member_ids if m not in known]
     if unknown:
-        raise NotFound(f"Member {unknown[0]} not found", field="memberIds")
+        raise NotFound(f"Member {unknown[0]} not found", field=field)
     present = set(session.scalars(select(AudienceMember.member_id).where(AudienceMember.audience_id == audience.id)))
     new = [m for m in dict.fromkeys(member_ids) if m not in present]
     session.add_all([AudienceMember(audience_id=audience.id, member_id=m) for m in new])

@@ -128,8 +128,11 @@ CAMPAIGN_FIELDS = ("name", "description", "event_type", "active", "valid_from", 
 def create_campaign(session: Session, organization_id: int, *, code: str, name: str, actor: Actor,
                     **fields: Any) -> Campaign:
     """Raises DuplicateValue for a taken code, ValidationFailed for a bad field."""
-    program_id = fields.pop("loyalty_program_id", None) or default_program(session, organization_id).id
-    campaign = Campaign(organization_id=organization_id, loyalty_program_id=program_id, code=code.strip(),
+    program_id = fields.pop("loyalty_program_id", None)
+    # Another organisation's programme is not found: the id is checked before it is stored.
+    program = (get_program(session, organization_id, program_id) if program_id is not None
+               else default_program(session, organization_id))
+    campaign = Campaign(organization_id=organization_id, loyalty_program_id=program.id, code=code.strip(),
                         name=name.strip())
     _apply_fields(session, campaign, fields)
     add_unique(session, campaign, DuplicateValue("A campaign with this code already exists", field="code"))
@@ -287,7 +290,10 @@ def _check_effect(session: Session, organization_id: int, effect: dict, position
                                 what="Ledger account", field=f"{where}.ledgerAccountId")
             clean["ledgerAccountId"] = account.id
     elif kind == "assign_coupon":
-        clean["couponBookId"] = _positive_int(effect.get("couponBookId"), f"{where}.couponBookId")
+        from .coupons import get_book
+
+        book_id = _positive_int(effect.get("couponBookId"), f"{where}.couponBookId")
+        clean["couponBookId"] = _owned(get_book, session, organization_id, book_id, f"{where}.couponBookId")
     elif kind == "set_tier":
         from .tiers import Tier
 
@@ -296,7 +302,10 @@ def _check_effect(session: Session, organization_id: int, effect: dict, position
         if effect.get("expiresInDays") is not None:
             clean["expiresInDays"] = _positive_int(effect["expiresInDays"], f"{where}.expiresInDays")
     elif kind == "increment_mission":
-        clean["missionId"] = _positive_int(effect.get("missionId"), f"{where}.missionId")
+        from .missions import get_mission
+
+        mission_id = _positive_int(effect.get("missionId"), f"{where}.missionId")
+        clean["missionId"] = _owned(get_mission, session, organization_id, mission_id, f"{where}.missionId")
         clean["amount"] = _positive_int(effect.get("amount", 1), f"{where}.amount")
     elif kind == "emit_event":
         name = effect.get("eventType")
@@ -305,6 +314,14 @@ def _check_effect(session: Session, organization_id: int, effect: dict, position
         clean["eventType"] = name.strip()
         clean["payload"] = effect.get("payload") if isinstance(effect.get("payload"), dict) else {}
     return clean
+
+
+def _owned(get, session: Session, organization_id: int, object_id: int, field: str) -> int:
+    """The id, once `get` found it in the organisation; NotFound naming `field` otherwise."""
+    try:
+        return get(session, organization_id, object_id).id
+    except NotFound as error:
+        raise NotFound(error.message, field=field) from None
 
 
 def _positive_int(value: Any, field: str) -> int:

@@ -187,9 +187,10 @@ def get_account(session: Session, organization_id: int, account_id: int, ledger_
                      field="ledgerAccountId", ledger_id=ledger_id)
 
 
-def get_wallet(session: Session, organization_id: int, wallet_id: int, account_id: int | None = None) -> Wallet:
+def get_wallet(session: Session, organization_id: int, wallet_id: int, account_id: int | None = None, *,
+               field: str = "walletId") -> Wallet:
     """A member wallet (system wallets are not addressable) of the organisation, and of the account when given."""
-    return get_owned(session, Wallet, wallet_id, organization_id, what="Wallet", field="walletId", kind=MEMBER,
+    return get_owned(session, Wallet, wallet_id, organization_id, what="Wallet", field=field, kind=MEMBER,
                      ledger_account_id=account_id)
 
 

@@ -16,7 +16,7 @@ import re
 import secrets
 from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, String, UniqueConstraint, func, or_, select
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -67,6 +67,8 @@ class Member(Base):
     erased_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Bumped to end every member-portal session (sessions.py).
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     @property
     def display_name(self) -> str:

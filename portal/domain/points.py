@@ -126,6 +126,9 @@ def post_batch(session: Session, organization_id: int, requests: list[TransferRe
                 group_posted = []
                 for index, request in members_of_group:
                     try:
+                        # A batch item names its ledger in the body: another organisation's is not found.
+                        if request.ledger_id is not None:
+                            ledger.get_ledger(session, organization_id, request.ledger_id)
                         movement = _once(session, organization_id, request.reason.system_unique_key,
                                          "ledger.transaction", _request_params(request),
                                          lambda r=request: [_post_one(session, organization_id, r, actor, set_id)])
@@ -217,9 +220,9 @@ def _post_one(session, organization_id: int, request: TransferRequest, actor: Ac
         raise ValidationFailed("ledgerAccountId is required", field="ledgerAccountId")
     account = ledger.get_account(session, organization_id, request.ledger_account_id, request.ledger_id)
     ledger.check_amount(request.amount)
-    source = (ledger.get_wallet(session, organization_id, request.from_wallet_id, account.id)
+    source = (ledger.get_wallet(session, organization_id, request.from_wallet_id, account.id, field="fromWalletId")
               if request.from_wallet_id is not None else None)
-    target = (ledger.get_wallet(session, organization_id, request.to_wallet_id, account.id)
+    target = (ledger.get_wallet(session, organization_id, request.to_wallet_id, account.id, field="toWalletId")
               if request.to_wallet_id is not None else None)
     pending = request.capture_method == "manual"
     common = dict(actor=actor, reason=request.reason, pending=pending, set_id=set_id)

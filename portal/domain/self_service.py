@@ -12,8 +12,13 @@ Invariants:
   concurrency (conditional UPDATE on `used_at IS NULL`), and never after
   `expires_at`. Setting a new password revokes every other open reset link.
 - Failed logins are limited per account (the email, whether or not it exists)
-  and per network address, in the shared database (throttle.py); the answer to
-  a wrong email and to a wrong password is the same.
+  and network address together, and per address, in the shared database
+  (throttle.check_login); an account under attack is slowed down, never locked
+  against its owner signing in from another address. The answer to a wrong
+  email and to a wrong password is the same.
+- A browser session lives only while its fingerprint matches the member
+  (`session_fingerprint`): logout, a new password (changed or reset) and
+  erasure end every session of the member (sessions.py).
 - Passwords are stored only as argon2id hashes (passwords.py).
 - Erasure (GDPR Art. 17) blanks every personal field of the member row,
   deletes identifiers, links and consents that could identify the person,
@@ -40,6 +45,7 @@ from .errors import DuplicateValue, NotFound, ValidationFailed
 from .members import Identifier, Member
 from .organizations import default_program
 from .passwords import hash_password, needs_rehash, verify_password
+from .sessions import end_sessions
 
 
 def N_(message: str) -> str:
@@ -103,9 +109,8 @@ REFERRAL_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,39}$")
 OPTIN_TYPES = ("email", "sms")
 LOCALES = ("en", "de")
 
-LOGIN_WINDOW = dt.timedelta(hours=1)
-LOGIN_LIMIT_PER_ACCOUNT = 100   # RELIABILITY: at most 100 failed logins per account per hour
-LOGIN_LIMIT_PER_ADDRESS = 300   # one office or mobile carrier shares an address
+LOGIN_SCOPES = throttle.LoginScopes(account="member-login-account", address="member-login-address",
+                                    pair="member-login-pair")
 MAIL_WINDOW = dt.timedelta(hours=1)
 MAIL_LIMIT_PER_EMAIL = 5        # reset/signup mails to one address per hour
 MAIL_LIMIT_PER_ADDRESS = 30     # reset/signup requests from one network address per hour
@@ -145,9 +150,9 @@ def member_actor(member: Member) -> Actor:
 
 
 def session_fingerprint(member: Member) -> str:
-    """Changes whenever the password changes or the member is erased, which
-    ends every browser session that was started before."""
-    source = f"{member.id}:{member.password_hash or ''}:{member.erased_at or ''}"
+    """Changes whenever the member signs out, the password changes or the member
+    is erased, which ends every browser session that was started before."""
+    source = f"{member.id}:{member.session_version}:{member.password_hash or ''}:{member.erased_at or ''}"
     return hashlib.sha256(source.encode()).hexdigest()[:16]
 
 
@@ -264,22 +269,23 @@ def confirm_signup(session: Session, organization_id: int, token: str) -> Member
 def authenticate(session: Session, organization_id: int, email: str, password: str, *,
                  address: str) -> Member | None:
     """The member when email and password match, else None (the failure is
-    recorded). Raises TooManyAttempts when the account or address is throttled."""
+    recorded). Raises TooManyAttempts when this address may not try this account now."""
     email = (email or "").strip().lower()
     account_key = f"{organization_id}:{email}"
-    throttle.check(session, "member-login-account", account_key, limit=LOGIN_LIMIT_PER_ACCOUNT,
-                   window=LOGIN_WINDOW, message=THROTTLED)
-    throttle.check(session, "member-login-address", address, limit=LOGIN_LIMIT_PER_ADDRESS,
-                   window=LOGIN_WINDOW, message=THROTTLED)
+    throttle.check_login(session, LOGIN_SCOPES, account_key, address, message=THROTTLED)
     member = _member_by_email(session, organization_id, email) if email else None
     if not verify_password(member.password_hash if member else None, password):
-        throttle.record_failure(session, "member-login-account", account_key)
-        throttle.record_failure(session, "member-login-address", address)
+        throttle.record_login_failure(session, LOGIN_SCOPES, account_key, address)
         return None
-    throttle.clear(session, "member-login-account", account_key)
+    throttle.login_succeeded(session, LOGIN_SCOPES, account_key, address)
     if needs_rehash(member.password_hash):
         member.password_hash = hash_password(password)
     return member
+
+
+def sign_out(session: Session, member: Member) -> None:
+    """End this browser session and every other one of the member."""
+    end_sessions(session, member)
 
 
 def load_member(session: Session, member_id: int, fingerprint: str) -> Member | None:
@@ -340,7 +346,7 @@ def reset_password(session: Session, organization_id: int, token: str, new_passw
     check_password_strength(new_password, email=member.email, names=(member.given_name, member.family_name))
     member = _consume_token(session, organization_id, token, PASSWORD_RESET)
     _set_password(session, member, new_password)
-    throttle.clear(session, "member-login-account", f"{organization_id}:{member.email}")
+    throttle.clear(session, LOGIN_SCOPES.account, f"{organization_id}:{member.email}")
     audit.record(session, member_actor(member), "member.password_reset", member)
     return member
 
@@ -454,9 +460,10 @@ def erase_member(session: Session, member: Member, *, actor: Actor) -> Member:
     session.execute(delete(Identifier).where(Identifier.member_id == member.id))
     session.execute(delete(MemberToken).where(MemberToken.member_id == member.id))
     if old_email:
-        for scope in ("member-login-account", "member-mail-email"):
+        for scope in (LOGIN_SCOPES.account, "member-mail-email"):
             throttle.clear(session, scope, f"{member.organization_id}:{old_email}")
     session.flush()
+    end_sessions(session, member)
     audit.record(session, actor, "member.erased", member)
     outbox.emit(session, member.organization_id, "member-erased", member_id=member.id)
     return member
@@ -520,6 +527,8 @@ def _consume_token(session: Session, organization_id: int, token: str, purpose: 
 def _set_password(session: Session, member: Member, password: str) -> None:
     member.password_hash = hash_password(password)
     member.updated_at = utcnow()
+    session.flush()
+    end_sessions(session, member)
     # Any other reset link mailed earlier must not work after this.
     session.execute(update(MemberToken).where(MemberToken.member_id == member.id,
                                               MemberToken.purpose == PASSWORD_RESET,

@@ -5,6 +5,11 @@ Invariants:
 - Passwords are stored as argon2id hashes; API keys as SHA-256 of a 256-bit
   secret (fast to check on every request, useless if the table leaks).
 - A revoked key or an inactive staff user authenticates nothing.
+- A browser session works only while its session version is the user's
+  (sessions.py): signing out, a new password and deactivation end them all.
+- A caller changes or revokes only users and keys whose roles it could grant
+  itself (`require_grantable`): a `users:write` key cannot revoke an admin's key.
+- Failed sign-ins are throttled per account and address (throttle.check_login).
 """
 from __future__ import annotations
 
@@ -13,15 +18,16 @@ import hashlib
 import hmac
 import secrets
 
-from sqlalchemy import Boolean, ForeignKey, String, select
+from sqlalchemy import Boolean, ForeignKey, Integer, String, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import audit
+from . import audit, throttle
 from .actors import Actor
 from .base import Base, utcnow
-from .errors import DuplicateValue, NotFound, ValidationFailed
+from .errors import DuplicateValue, NotFound, PermissionDenied, ValidationFailed
 from .passwords import hash_password, verify_password
+from .sessions import end_sessions
 
 RESOURCES = ("members", "ledgers", "coupons", "campaigns", "tiers", "orders", "users", "forms")
 ROLES = tuple(f"{r}:{a}" for r in RESOURCES for a in ("read", "write")) + ("admin",)
@@ -40,6 +46,7 @@ class StaffUser(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     def actor(self) -> Actor:
         return Actor(kind="staff", id=self.id, organization_id=self.organization_id, label=self.email,
@@ -95,6 +102,11 @@ def create_staff_user(session: Session, organization_id: int, *, email: str, pas
     return user
 
 
+LOGIN_SCOPES = throttle.LoginScopes(account="console-login", address="console-login-address",
+                                    pair="console-login-pair")
+LOGIN_THROTTLED = "Too many failed sign-in attempts. Try again later."
+
+
 def authenticate_staff(session: Session, email: str, password: str) -> StaffUser | None:
     user = session.scalars(select(StaffUser).where(StaffUser.email == email.strip().lower())).first()
     if not verify_password(user.password_hash if user else None, password) or not user.active:
@@ -103,9 +115,71 @@ def authenticate_staff(session: Session, email: str, password: str) -> StaffUser
     return user
 
 
+def sign_in(session: Session, email: str, password: str, *, address: str) -> StaffUser | None:
+    """The active staff user with this email and password, else None (the failure is recorded:
+    commit it). Raises TooManyAttempts when this address may not try this account now."""
+    account = (email or "").strip().lower()
+    throttle.check_login(session, LOGIN_SCOPES, account, address, message=LOGIN_THROTTLED)
+    user = authenticate_staff(session, account, password)
+    if user is None:
+        throttle.record_login_failure(session, LOGIN_SCOPES, account, address)
+        return None
+    throttle.login_succeeded(session, LOGIN_SCOPES, account, address)
+    return user
+
+
+def sign_out(session: Session, user: StaffUser) -> None:
+    """End this session and every other one of the user."""
+    end_sessions(session, user)
+
+
 def get_staff_user(session: Session, user_id: int) -> StaffUser | None:
     user = session.get(StaffUser, user_id)
     return user if user is not None and user.active else None
+
+
+def load_session_user(session: Session, user_id: int, session_version: int) -> StaffUser | None:
+    """The user behind a browser session, or None when inactive or the session was ended."""
+    user = get_staff_user(session, user_id)
+    return user if user is not None and user.session_version == session_version else None
+
+
+def find_staff_user(session: Session, email: str) -> StaffUser:
+    """Raises NotFound(field="email")."""
+    user = session.scalars(select(StaffUser).where(StaffUser.email == (email or "").strip().lower())).first()
+    if user is None:
+        raise NotFound("No staff user with this email", field="email")
+    return user
+
+
+def get_staff_user_in(session: Session, organization_id: int, user_id: int) -> StaffUser:
+    user = session.get(StaffUser, user_id)
+    if user is None or user.organization_id != organization_id:
+        raise NotFound("Staff user not found", field="userId")
+    return user
+
+
+def deactivate_staff_user(session: Session, organization_id: int, user_id: int, *, actor: Actor) -> StaffUser:
+    """The user can no longer sign in, and their open sessions end. Raises NotFound, PermissionDenied
+    (a user whose roles the actor could not grant, or the actor themselves)."""
+    user = get_staff_user_in(session, organization_id, user_id)
+    require_grantable(actor, user.roles, field="userId")
+    if actor.kind == "staff" and actor.id == user.id:
+        raise PermissionDenied("You cannot deactivate yourself", field="userId")
+    if user.active:
+        user.active = False
+        end_sessions(session, user)
+        audit.record(session, actor, "staff.deactivated", user)
+    return user
+
+
+def set_staff_password(session: Session, user: StaffUser, password: str, *, actor: Actor) -> StaffUser:
+    """A new password; every open session of the user ends. Raises ValidationFailed(field="password")."""
+    check_password_strength(password)
+    user.password_hash = hash_password(password)
+    end_sessions(session, user)
+    audit.record(session, actor, "staff.password_changed", user)
+    return user
 
 
 def create_api_key(session: Session, organization_id: int, *, name: str, roles: list[str],
@@ -133,9 +207,11 @@ def authenticate_api_key(session: Session, raw: str) -> ApiKey | None:
 
 
 def revoke_api_key(session: Session, organization_id: int, key_id: int, *, actor: Actor) -> ApiKey:
+    """Raises NotFound, PermissionDenied for a key whose roles the actor could not grant."""
     key = session.get(ApiKey, key_id)
     if key is None or key.organization_id != organization_id:
         raise NotFound("API key not found", field="apiKeyId")
+    require_grantable(actor, key.roles, field="apiKeyId")
     key.revoked_at = utcnow()
     audit.record(session, actor, "api_key.revoked", key)
     return key
@@ -145,10 +221,9 @@ def _digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def require_grantable(actor: Actor, roles: list[str]) -> None:
-    """Nobody hands out a role they do not hold themselves."""
-    from .errors import PermissionDenied
-
+def require_grantable(actor: Actor, roles: list[str], *, field: str = "roles") -> None:
+    """Nobody hands out a role they do not hold themselves, nor changes or revokes the
+    user or key of someone who holds one."""
     missing = [r for r in roles if not actor.has_role(r)]
     if missing:
-        raise PermissionDenied(f"You cannot grant the role {missing[0]}", field="roles")
+        raise PermissionDenied(f"This needs the role {missing[0]}, which you do not hold", field=field)

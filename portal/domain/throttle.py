@@ -1,20 +1,34 @@
 """Failed-attempt throttling kept in the database, so every app server and
-worker shares the same count (RELIABILITY: at most 100 failed logins per
-account per hour; coupon-code guessing limited the same way).
+worker shares the same count.
 
-Invariant: a scope/key pair is refused once it has `limit` failures inside the
-window; refusals do not themselves count.
+Invariants:
+- A scope/key pair is refused once it has `limit` failures inside the window;
+  refusals do not themselves count.
+- Sign-in (console and member portal, `check_login`): failures are limited per
+  account and address together (a hard limit: that address is refused for
+  that account, even with the right password) and per address over all
+  accounts. An account is never locked for everybody: when it collects many
+  failures a minute from anywhere, it is slowed down, which refuses only the
+  addresses that already failed for it. Its owner signing in from another
+  address is always let through to the password check.
+- Coupon codes (coupons/services.py): refused codes are limited per member,
+  per acting key or user, and per organisation.
+
+The limits live in LIMITS; create_app() sets them from config.py.
 """
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from dataclasses import dataclass
 
 from sqlalchemy import Index, String, delete, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .base import Base, utcnow
 from .errors import DomainError
+
+HOUR, MINUTE = dt.timedelta(hours=1), dt.timedelta(minutes=1)
 
 
 class TooManyAttempts(DomainError):
@@ -31,6 +45,29 @@ class FailedAttempt(Base):
     scope: Mapped[str] = mapped_column(String(50))
     key_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+@dataclass(frozen=True)
+class Limit:
+    attempts: int
+    window: dt.timedelta
+
+
+# Defaults; create_app() puts in the values from config.py (see `configure`).
+LIMITS: dict[str, Limit] = {
+    "login-account-address": Limit(10, HOUR),   # one account from one address
+    "login-address": Limit(300, HOUR),          # one address over all accounts (an office shares one)
+    "login-account-slowdown": Limit(20, MINUTE),  # one account from anywhere: then only new addresses may try
+    "code-member": Limit(10, HOUR),             # refused coupon codes for one member
+    "code-actor": Limit(300, HOUR),             # ... asked for by one API key, staff user or client
+    "code-organization": Limit(1000, HOUR),     # ... in one organisation (keys and staff together)
+}
+
+
+def configure(attempts: dict[str, int]) -> None:
+    """Set the number of attempts of named limits (windows stay as they are)."""
+    for name, count in attempts.items():
+        LIMITS[name] = Limit(int(count), LIMITS[name].window)
 
 
 def _hash(key: str) -> str:
@@ -51,6 +88,12 @@ def check(session: Session, scope: str, key: str, *, limit: int, window: dt.time
         raise TooManyAttempts(message)
 
 
+def check_limit(session: Session, scope: str, key: str, name: str, message: str) -> None:
+    """`check` with the configured limit `name` (a key of LIMITS)."""
+    limit = LIMITS[name]
+    check(session, scope, key, limit=limit.attempts, window=limit.window, message=message)
+
+
 def record_failure(session: Session, scope: str, key: str) -> None:
     session.add(FailedAttempt(scope=scope, key_hash=_hash(key)))
     session.flush()
@@ -63,3 +106,40 @@ def clear(session: Session, scope: str, key: str) -> None:
 
 def prune(session: Session, older_than: dt.timedelta = dt.timedelta(days=1)) -> int:
     return session.execute(delete(FailedAttempt).where(FailedAttempt.created_at < utcnow() - older_than)).rowcount
+
+
+# --- sign-in ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LoginScopes:
+    """Where one sign-in form counts its failures: per account, per address, per account and address."""
+
+    account: str
+    address: str
+    pair: str
+
+
+def check_login(session: Session, scopes: LoginScopes, account: str, address: str, *, message: str) -> None:
+    """Raise TooManyAttempts when this address may not try this account now (see the module docstring)."""
+    pair = _pair(account, address)
+    check_limit(session, scopes.pair, pair, "login-account-address", message)
+    check_limit(session, scopes.address, address, "login-address", message)
+    slowdown = LIMITS["login-account-slowdown"]
+    if failures(session, scopes.account, account, slowdown.window) >= slowdown.attempts and \
+            failures(session, scopes.pair, pair, LIMITS["login-account-address"].window) > 0:
+        raise TooManyAttempts(message)
+
+
+def record_login_failure(session: Session, scopes: LoginScopes, account: str, address: str) -> None:
+    for scope, key in ((scopes.account, account), (scopes.address, address), (scopes.pair, _pair(account, address))):
+        record_failure(session, scope, key)
+
+
+def login_succeeded(session: Session, scopes: LoginScopes, account: str, address: str) -> None:
+    """Forget the account's failures and this address's failures for it (other addresses stay refused)."""
+    clear(session, scopes.account, account)
+    clear(session, scopes.pair, _pair(account, address))
+
+
+def _pair(account: str, address: str) -> str:
+    return f"{account}\x1f{address}"

@@ -7,15 +7,16 @@ from functools import wraps
 from urllib.parse import urlsplit
 
 from flask import (Response, abort, current_app, flash, g, make_response, redirect, render_template, request,
-                   session as browser_session, url_for)
+                   url_for)
 from flask_babel import format_number
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, login_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
+from ..auth import begin_session, end_session
 from ..domain import self_service, cards, members, organizations, points, referrals, statements, tiers
 from ..domain.errors import DomainError, NotFound
 from ..domain.organizations import Organization
@@ -23,6 +24,7 @@ from ..domain.throttle import TooManyAttempts
 from ..extensions import db, htmx
 from ..i18n import LANG_COOKIE, LANGUAGES
 from .. import mail
+from ..urls import absolute_url
 from . import MemberSession, bp
 from .forms import (ConfirmForm, DeleteAccountForm, ForgotPasswordForm, LanguageForm, LoginForm,
                     PasswordChangeForm, ProfileForm, ResetPasswordForm, SignupForm)
@@ -124,8 +126,7 @@ def client_address() -> str:
 
 
 def sign_in(member: members.Member) -> None:
-    browser_session.clear()  # a fresh session: nothing from before the login survives
-    login_user(MemberSession(member))
+    begin_session(MemberSession(member))  # a fresh session: nothing from before the login survives
 
 
 @bp.context_processor
@@ -226,12 +227,12 @@ def signup():
     if outcome.created:
         mail.send(recipient.email, _l("Welcome to %(name)s", name=org_name), "welcome", locale=recipient.locale,
                   member=recipient, org_name=org_name,
-                  link=url_for("member.signup_confirm", token=outcome.token, _external=True))
+                  link=absolute_url("member.signup_confirm", token=outcome.token))
     elif outcome.notify:
         mail.send(recipient.email, _l("Someone tried to sign up with your email address"), "account_exists",
                   locale=recipient.locale, member=recipient, org_name=org_name,
-                  login_link=url_for("member.login", _external=True),
-                  reset_link=url_for("member.password_forgot", _external=True))
+                  login_link=absolute_url("member.login"),
+                  reset_link=absolute_url("member.password_forgot"))
     return redirect(url_for("member.signup_sent"))
 
 
@@ -284,8 +285,10 @@ def login():
 def logout():
     form = ConfirmForm(prefix="logout")
     if request.method == "POST" and form.validate_on_submit():
-        logout_user()
-        browser_session.clear()
+        if current_member() is not None:
+            with db.transaction() as session:
+                self_service.sign_out(session, current_member())
+        end_session()
         flash(_("You are logged out."), "success")
         return redirect(url_for("member.login"))
     if current_member() is None:
@@ -310,7 +313,7 @@ def password_forgot():
     if found is not None:
         member, token = found
         mail.send(member.email, _l("Reset your password"), "password_reset", locale=member.locale, member=member,
-                  org_name=_org_name(org_id), link=url_for("member.password_reset", token=token, _external=True),
+                  org_name=_org_name(org_id), link=absolute_url("member.password_reset", token=token),
                   hours=int(self_service.TOKEN_LIFETIME[self_service.PASSWORD_RESET].total_seconds() // 3600))
     return redirect(url_for("member.password_forgot_sent"))
 
@@ -478,7 +481,7 @@ def profile_password():
         db.session.refresh(member)
         attach_error(form, error, {"password": "new_password"})
         return _render_profile(member, 422, password_form=form)
-    login_user(MemberSession(member))  # the session fingerprint follows the new password
+    login_user(MemberSession(member))  # this session goes on with the new fingerprint; the others end
     flash(_("Your password was changed."), "success")
     return redirect(url_for("member.profile"))
 
@@ -512,8 +515,7 @@ def profile_delete():
         db.session.refresh(member)
         attach_error(form, error, {"currentPassword": "password"})
         return _render_profile(member, 422, delete_form=form)
-    logout_user()
-    browser_session.clear()
+    end_session()
     flash(_("Your account was deleted. Your personal data is gone."), "success")
     return redirect(url_for("member.home"))
 

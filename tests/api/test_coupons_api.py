@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from portal.domain import coupons
+from portal.domain import coupons, throttle
 from portal.domain.audit import AuditEntry
 from portal.domain.outbox import OutboxEvent
 from portal.domain.throttle import FailedAttempt
@@ -257,7 +257,7 @@ def test_guessed_codes_read_the_same_and_are_throttled(api, session, org):
     assert bodies[0]["type"].endswith("/coupon-code-not-usable")
     # Each refusal was counted although the request itself rolled back.
     assert count(session, FailedAttempt, FailedAttempt.scope == "coupon-code") == 3
-    for n in range(3, coupons.services.CODE_ATTEMPTS):
+    for n in range(3, throttle.LIMITS["code-member"].attempts):
         api.post(f"/coupon-books/{book['id']}/use",
                  json={"memberId": guesser.id, "code": f"GUESS-{n}", "systemUniqueKey": f"guess-{n}"})
     r = api.post(f"/coupon-books/{book['id']}/use",

@@ -263,8 +263,8 @@ def test_wallets_and_transactions_of_another_organisation_are_404(api, book, ses
     foreign = other_api.post(f"/loyalty-members/{member['loyaltyMemberId']}/mint", json={"amount": 5}).json[
         "transaction"]
     before = row_counts(session)
-    problem(post(api, book, amount=1, fromWalletId=foreign["toWalletId"]), 404, "walletId")
-    problem(post(api, book, amount=1, toWalletId=foreign["toWalletId"]), 404, "walletId")
+    problem(post(api, book, amount=1, fromWalletId=foreign["toWalletId"]), 404, "fromWalletId")
+    problem(post(api, book, amount=1, toWalletId=foreign["toWalletId"]), 404, "toWalletId")
     problem(api.post(f"{book['base']}/transactions/{foreign['id']}/revert", json={}), 404, "ledgerTransactionId")
     problem(api.post(f"{book['base']}/capture", json={"transactions": [{"ledgerTransactionId": foreign["id"]}]}),
             404, "transactions[0].ledgerTransactionId")

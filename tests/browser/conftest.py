@@ -92,7 +92,9 @@ def browser_site(tmp_path_factory):
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="browser-site", daemon=True)
     thread.start()
-    yield BrowserSite(app=app, engine=site_engine, url=f"http://127.0.0.1:{server.server_port}")
+    site_url = f"http://127.0.0.1:{server.server_port}"
+    app.config["PORTAL_BASE_URL"] = site_url  # mailed links lead the browser back to this server
+    yield BrowserSite(app=app, engine=site_engine, url=site_url)
     server.shutdown()
     thread.join(5)
     site_engine.dispose()

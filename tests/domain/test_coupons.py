@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import func, select
 
-from portal.domain import coupons, ledger
+from portal.domain import coupons, ledger, throttle
 from portal.domain.audit import AuditEntry
 from portal.domain.errors import AccountNotActive, AlreadyResolved, IdempotencyKeyReused, ValidationFailed
 from portal.domain.outbox import OutboxEvent
@@ -384,8 +384,8 @@ def test_code_guessing_is_throttled_per_member(session, org):
     member = make_member(session, org)
     book = make_book(session, org)
     coupons.import_codes(session, book, ["REAL-1"], actor=org.actor)
-    for _ in range(coupons.services.CODE_ATTEMPTS):
-        coupons.note_code_failure(session, member)
+    for _ in range(throttle.LIMITS["code-member"].attempts):
+        coupons.note_code_failure(session, member, actor=org.actor)
     with fails_cleanly(session, TooManyAttempts):
         coupons.use_coupon(session, member, book, actor=org.actor, code="REAL-1")
     # Using without naming a code is not guessing.

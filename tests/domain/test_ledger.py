@@ -429,7 +429,7 @@ def test_a_transaction_set_names_an_unknown_wallet_by_its_index(session, org, ot
             TransferRequest(amount=1, ledger_account_id=account.id, to_wallet_id=foreign.id)]
     with fails_cleanly(session, NotFound) as error:
         points.post_transaction_set(session, org.id, account.ledger_id, legs, actor=clerk)
-    assert error.value.field == "transactions[1].walletId"
+    assert error.value.field == "transactions[1].toWalletId"
 
 
 def test_batch_items_succeed_alone_and_atomic_sets_together(session, org, account, alice, bob, clerk):

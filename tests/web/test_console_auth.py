@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.console import views
-from portal.domain import throttle
+from portal.domain import staff, throttle
 from portal.domain.ledger import LedgerTransaction
 from portal.domain.throttle import FailedAttempt
 from tests import factories
@@ -53,8 +53,8 @@ def test_failed_login_is_recorded_and_committed(console, admin, session):
     console.login(admin.email, "not-the-password-1", address="203.0.113.9")
     # The view committed the failure: rolling back what is open now cannot remove it.
     session.rollback()
-    assert failed_attempts(session, views.ACCOUNT_SCOPE, admin.email) == 1
-    assert failed_attempts(session, views.ADDRESS_SCOPE, "203.0.113.9") == 1
+    assert failed_attempts(session, staff.LOGIN_SCOPES.account, admin.email) == 1
+    assert failed_attempts(session, staff.LOGIN_SCOPES.address, "203.0.113.9") == 1
     # Only a digest of the email is kept.
     stored = session.scalars(select(FailedAttempt.key_hash)).all()
     assert admin.email not in stored
@@ -63,11 +63,12 @@ def test_failed_login_is_recorded_and_committed(console, admin, session):
 def test_success_clears_the_account_failures(console, admin, session):
     console.login(admin.email, "not-the-password-1")
     assert console.login(admin.email).status_code == 302
-    assert failed_attempts(session, views.ACCOUNT_SCOPE, admin.email) == 0
+    assert failed_attempts(session, staff.LOGIN_SCOPES.account, admin.email) == 0
 
 
-def test_account_is_throttled_after_the_limit_even_with_the_right_password(console, admin, app, monkeypatch, session):
-    monkeypatch.setitem(app.config, "CONSOLE_LOGIN_LIMIT_PER_ACCOUNT", 3)
+def test_account_and_address_are_throttled_after_the_limit_even_with_the_right_password(console, admin, monkeypatch,
+                                                                                        session):
+    monkeypatch.setitem(throttle.LIMITS, "login-account-address", throttle.Limit(3, throttle.HOUR))
     for _ in range(3):
         assert console.login(admin.email, "not-the-password-1").status_code == 200
     refused = console.login(admin.email)
@@ -75,18 +76,18 @@ def test_account_is_throttled_after_the_limit_even_with_the_right_password(conso
     assert page(refused).text(".form-errors") == views.LOGIN_THROTTLED
     assert console.get("/console/").status_code == 302
     # Refusals do not count as further failures.
-    assert failed_attempts(session, views.ACCOUNT_SCOPE, admin.email) == 3
+    assert failed_attempts(session, staff.LOGIN_SCOPES.account, admin.email) == 3
 
 
-def test_unknown_email_is_throttled_like_a_known_one(console, app, monkeypatch):
-    monkeypatch.setitem(app.config, "CONSOLE_LOGIN_LIMIT_PER_ACCOUNT", 2)
+def test_unknown_email_is_throttled_like_a_known_one(console, monkeypatch):
+    monkeypatch.setitem(throttle.LIMITS, "login-account-address", throttle.Limit(2, throttle.HOUR))
     for _ in range(2):
         console.login("nobody@example.com", "whatever-123")
     assert console.login("nobody@example.com", "whatever-123").status_code == 429
 
 
-def test_address_is_throttled_across_accounts(console, make_staff, app, monkeypatch):
-    monkeypatch.setitem(app.config, "CONSOLE_LOGIN_LIMIT_PER_ADDRESS", 3)
+def test_address_is_throttled_across_accounts(console, make_staff, monkeypatch):
+    monkeypatch.setitem(throttle.LIMITS, "login-address", throttle.Limit(3, throttle.HOUR))
     victim = make_staff(["admin"])
     for n in range(3):
         console.login(f"spray{n}@example.com", "guess-123", address="198.51.100.7")
@@ -95,18 +96,13 @@ def test_address_is_throttled_across_accounts(console, make_staff, app, monkeypa
     assert console.login(victim.email, address="198.51.100.8").status_code == 302
 
 
-def test_default_limit_is_one_hundred_per_account_per_hour():
-    assert views.DEFAULT_LIMIT_PER_ACCOUNT == 100
-    assert views.LOGIN_WINDOW == dt.timedelta(hours=1)
-
-
 def test_old_failures_fall_out_of_the_window(session):
     for _ in range(3):
-        throttle.record_failure(session, views.ACCOUNT_SCOPE, "old@example.com")
+        throttle.record_failure(session, staff.LOGIN_SCOPES.account, "old@example.com")
     for attempt in session.scalars(select(FailedAttempt)):
         attempt.created_at -= dt.timedelta(hours=2)
     session.flush()
-    throttle.check(session, views.ACCOUNT_SCOPE, "old@example.com", limit=3, window=views.LOGIN_WINDOW)
+    throttle.check(session, staff.LOGIN_SCOPES.account, "old@example.com", limit=3, window=throttle.HOUR)
 
 
 @pytest.mark.parametrize("target, expected", [

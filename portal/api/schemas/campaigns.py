@@ -51,6 +51,11 @@ class CampaignUpdate(In):
 class EffectIn(In):
     model_config = In.model_config | {"extra": "allow"}
     type: Literal["award_points", "assign_coupon", "set_tier", "increment_mission", "emit_event"]
+    # The objects an effect names (each of the caller's organisation); the other fields depend on the type.
+    ledger_account_id: int | None = Field(None, description="award_points: the account credited (default: points)")
+    coupon_book_id: int | None = Field(None, description="assign_coupon: the coupon book")
+    tier_id: int | None = Field(None, description="set_tier: the tier")
+    mission_id: int | None = Field(None, description="increment_mission: the mission")
 
 
 class ActionIn(In):

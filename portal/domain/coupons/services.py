@@ -16,8 +16,10 @@ whether a guessed code exists):
    the named code is even looked up;
 5. a named code that the member does not hold and that cannot be handed out
    (unknown, someone else's, used up) is refused with one and the same
-   CouponCodeNotUsable; failures are counted per member and more than
-   CODE_ATTEMPTS in CODE_WINDOW give TooManyAttempts (429).
+   CouponCodeNotUsable; failures are counted per member, per acting API key
+   or staff user, and per organisation, and past a limit (throttle.LIMITS
+   "code-*", set in config.py) every named code gets TooManyAttempts (429),
+   so that guesses spread over many members still run out.
 
 Limits are exact under concurrency: every operation on a (member, book) pair
 first locks its AccountCoupon row, and every counter moves by a conditional
@@ -54,9 +56,8 @@ from .models import (ASSIGN, ASSIGNED, EXTRAPOINT, MULTIPLIER, PUBLISHED, REVERT
                      CouponBook, CouponCode, CouponUsage)
 
 MAX_ASSIGN_PER_REQUEST = 100
-CODE_SCOPE = "coupon-code"
-CODE_ATTEMPTS = 10
-CODE_WINDOW = dt.timedelta(hours=1)
+# Refused codes are counted per member, per acting key or user, and per organisation.
+CODE_SCOPE, CODE_ACTOR_SCOPE, CODE_ORGANIZATION_SCOPE = "coupon-code", "coupon-code-actor", "coupon-code-organization"
 _ACCOUNT_COUPON_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://portal.example/account-coupons")
 
 
@@ -174,8 +175,7 @@ def assign_coupons(session: Session, member: Member, book: CouponBook, *, actor:
         _require_assignable(book, now)
         _require_eligible(session, member, book, now)
         if wanted:
-            throttle.check(session, CODE_SCOPE, _throttle_key(member), limit=CODE_ATTEMPTS, window=CODE_WINDOW,
-                           message="Too many codes were refused for this member; try again later")
+            _check_code_attempts(session, member, actor)
         account = lock_account_coupon(session, member, book)
         if wanted:
             _precheck_new_assignment(session, member, book, account, book.assignment_required_points)
@@ -221,8 +221,7 @@ def claim_voucher_code(session: Session, member: Member, code: str, *, actor: Ac
     now = now or utcnow()
     code = (code or "").strip()
     _require_active(member)
-    throttle.check(session, CODE_SCOPE, _throttle_key(member), limit=CODE_ATTEMPTS, window=CODE_WINDOW,
-                   message="Too many codes were refused for this member; try again later")
+    _check_code_attempts(session, member, actor)
     if not code:
         raise CouponCodeNotUsable()
     variants = _code_variants(code)
@@ -281,9 +280,11 @@ def use_coupon(session: Session, member: Member, book: CouponBook, *, actor: Act
     return _once(session, member.organization_id, system_unique_key, "coupon.use", params, perform)
 
 
-def note_code_failure(session: Session, member: Member) -> None:
-    """Count a refused code against the member (call in its own transaction, see use_coupon)."""
-    throttle.record_failure(session, CODE_SCOPE, _throttle_key(member))
+def note_code_failure(session: Session, member: Member, *, actor: Actor) -> None:
+    """Count a refused code against the member, the actor and the organisation (call in its
+    own transaction, see use_coupon)."""
+    for scope, key, _, _ in _code_counts(member, actor):
+        throttle.record_failure(session, scope, key)
 
 
 def redeem_account_coupon(session: Session, organization_id: int, account_coupon_id: str, *, actor: Actor,
@@ -474,8 +475,7 @@ def _use(session: Session, member: Member, book: CouponBook, *, actor: Actor, co
     _require_usable(book, now, manual=manual)
     _require_eligible(session, member, book, now)
     if code is not None:
-        throttle.check(session, CODE_SCOPE, _throttle_key(member), limit=CODE_ATTEMPTS, window=CODE_WINDOW,
-                       message="Too many codes were refused for this member; try again later")
+        _check_code_attempts(session, member, actor)
     account = lock_account_coupon(session, member, book, skip_locked=not manual)
     if book.activatable and not account.activated:
         raise CouponNotActivated("Activate this coupon before using it", field="activated")
@@ -808,8 +808,23 @@ def _code_variants(code: str) -> list[str]:
     return list(dict.fromkeys([code, code.upper()]))
 
 
-def _throttle_key(member: Member) -> str:
-    return f"{member.organization_id}:{member.id}"
+def _code_counts(member: Member, actor: Actor) -> list[tuple[str, str, str, str]]:
+    """(scope, key, limit name, message) of every count a refused code goes to. A member
+    acting for themselves is counted as the member; a key or staff user also by itself and in
+    the organisation's count (members are not, so they cannot use it up for the tills)."""
+    counts = [(CODE_SCOPE, f"{member.organization_id}:{member.id}", "code-member",
+               "Too many codes were refused for this member; try again later")]
+    if actor.kind != "member":
+        counts += [(CODE_ACTOR_SCOPE, f"{member.organization_id}:{actor.kind}:{actor.id}", "code-actor",
+                    "Too many codes were refused for this API key or user; try again later"),
+                   (CODE_ORGANIZATION_SCOPE, str(member.organization_id), "code-organization",
+                    "Too many codes were refused in this organisation; try again later")]
+    return counts
+
+
+def _check_code_attempts(session: Session, member: Member, actor: Actor) -> None:
+    for scope, key, limit, message in _code_counts(member, actor):
+        throttle.check_limit(session, scope, key, limit, message)
 
 
 def _place_params(place: Place) -> dict:
