@@ -160,6 +160,8 @@ CASES: dict[tuple[str, str, str], Case] = {
     ("POST", "/referral-programs", "ledgerAccountId"): Case({"name": "Stolen", "ledgerAccountId": Theirs("account")}),
     ("PATCH", "/referral-programs/{referralProgramId}", "ledgerAccountId"): Case({"ledgerAccountId": Theirs("account")}),
     ("POST", "/referral-programs/{referralProgramId}/codes", "memberId"): Case({"memberId": Theirs("member")}),
+    ("POST", "/signup-forms", "couponBookId"): Case({"name": "Stolen", "purpose": "offer", "couponBookId": Theirs("book")}),
+    ("PATCH", "/signup-forms/{signupFormId}", "couponBookId"): Case({"purpose": "offer", "couponBookId": Theirs("book")}),
 }
 
 
@@ -231,15 +233,17 @@ def build(api: Api) -> dict[str, Any]:
     mission = made(api.post("/missions", json={"name": "M", "eventType": "member-purchase-order-confirmed",
                                                "goalCount": 2}), "mission", "id")
     referral = made(api.post("/referral-programs", json={"name": "R"}), "referralProgram", "id")
+    signup_form = made(api.post("/signup-forms", json={"name": "S", "purpose": "loyalty_card"}), "signupForm", "id")
     return {"org": api.org.id, "member": member["id"], "lmid": member["loyaltyMemberId"], "ledger": minted["ledgerId"],
             "account": minted["ledgerAccountId"], "wallet": minted["toWalletId"], "pending": pending["id"],
             "program": program, "tier": tier, "audience": audience, "campaign": campaign, "action": action,
-            "book": book, "mission": mission, "referral": referral}
+            "book": book, "mission": mission, "referral": referral, "signup_form": signup_form}
 
 
 PATH_PARAMS = {"audienceId": "audience", "campaignId": "campaign", "actionId": "action", "bookId": "book",
                "ledgerId": "ledger", "ledgerAccountId": "account", "loyaltyMemberId": "lmid", "memberId": "member",
-               "loyaltyProgramId": "program", "missionId": "mission", "referralProgramId": "referral"}
+               "loyaltyProgramId": "program", "missionId": "mission", "referralProgramId": "referral",
+               "signupFormId": "signup_form"}
 
 
 def fill(template, world):
