@@ -1,20 +1,17 @@
-"""Sign-in, sign-out, the dashboard, and the console's error pages."""
+"""Signing staff in and out of the console, with failed sign-ins throttled per account and per address."""
 from __future__ import annotations
 
 import datetime as dt
 
 from flask import current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_user, logout_user
-from flask_wtf.csrf import CSRFError
+from flask_login import login_user, logout_user
 
-from ..auth import StaffSession, staff_required
-from ..domain import ledger, staff, throttle
-from ..domain.errors import NotFound, PermissionDenied
-from ..domain.organizations import default_program, get_organization
+from ..auth import StaffSession
+from ..domain import staff, throttle
 from ..extensions import db
-from . import bp, navigation, queries
-from .forms import LoginForm, LogoutForm
-from .rendering import format_number, format_signed, format_when, safe_next
+from ..forms import safe_next
+from . import bp, is_staff
+from .sign_in_forms import LoginForm
 
 LOGIN_WINDOW = dt.timedelta(hours=1)
 # RELIABILITY: at most 100 failed logins per account per hour. The per-address
@@ -25,41 +22,6 @@ ACCOUNT_SCOPE, ADDRESS_SCOPE = "console-login", "console-login-address"
 # The same words whether the email is unknown, the password wrong or the user inactive.
 LOGIN_FAILED = "Email or password is not correct."
 LOGIN_THROTTLED = "Too many failed sign-in attempts. Try again later."
-
-
-def is_staff() -> bool:
-    return current_user.is_authenticated and getattr(current_user, "kind", None) == "staff"
-
-
-@bp.context_processor
-def console_context():
-    context = {"when": format_when, "num": format_number, "signed": format_signed, "is_staff": is_staff()}
-    if context["is_staff"]:
-        context["nav_items"] = navigation.visible_items(current_user)
-        context["logout_form"] = LogoutForm()
-        context["staff_user"] = current_user.user
-    return context
-
-
-# --- error pages ---------------------------------------------------------------
-
-@bp.errorhandler(403)
-@bp.errorhandler(PermissionDenied)
-def forbidden(error):
-    db.session.rollback()
-    return render_template("console/errors/403.html"), 403
-
-
-@bp.errorhandler(404)
-@bp.errorhandler(NotFound)
-def not_found(error):
-    db.session.rollback()
-    return render_template("console/errors/404.html"), 404
-
-
-@bp.errorhandler(CSRFError)
-def csrf_failed(error):
-    return render_template("console/errors/400.html", reason=error.description), 400
 
 
 # --- signing in and out -----------------------------------------------------------
@@ -90,16 +52,19 @@ def login():
         return render_template("console/login.html", form=form), 429
     user = staff.authenticate_staff(session, form.email.data, form.password.data)
     if user is None:
-        throttle.record_failure(session, ACCOUNT_SCOPE, form.email.data)
-        throttle.record_failure(session, ADDRESS_SCOPE, address)
         # The failure must count even though this request fails.
-        session.commit()
+        db.record_despite_failure(lambda fresh: _count_failure(fresh, form.email.data, address))
         form.form_errors.append(LOGIN_FAILED)
         return render_template("console/login.html", form=form)
-    throttle.clear(session, ACCOUNT_SCOPE, form.email.data)
-    session.commit()
+    with db.transaction():  # with the sign-in time authenticate_staff set
+        throttle.clear(session, ACCOUNT_SCOPE, form.email.data)
     login_user(StaffSession(user))
     return redirect(safe_next(form.next.data) or url_for("console.dashboard"))
+
+
+def _count_failure(session, email: str, address: str) -> None:
+    throttle.record_failure(session, ACCOUNT_SCOPE, email)
+    throttle.record_failure(session, ADDRESS_SCOPE, address)
 
 
 @bp.post("/logout")
@@ -108,22 +73,3 @@ def logout():
     logout_user()
     flash("You are signed out.", "success")
     return redirect(url_for("console.login"))
-
-
-# --- dashboard ------------------------------------------------------------------------
-
-@bp.get("/")
-@staff_required()
-def dashboard():
-    session = db.session
-    organization_id = current_user.organization_id
-    program = default_program(session, organization_id)
-    members_total = queries.member_count(session, organization_id)
-    return render_template(
-        "console/dashboard.html",
-        organization=get_organization(session, organization_id),
-        program=program,
-        members_total=members_total,
-        totals=ledger.totals(session, program.points_account_id),
-        tiers=queries.tier_distribution(session, program, members_total),
-    )
