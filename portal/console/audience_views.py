@@ -21,9 +21,10 @@ from ..domain.members import CARDCODE, Identifier, Member, normalise_code
 from ..domain.pagination import paginate
 from ..extensions import db
 from ..forms import submit
+from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .audience_forms import AUDIENCE_FIELDS, AddMembersForm, AudienceEditForm, AudienceForm
-from .rendering import RulePointer, form_status, page_arg, render_page_or_fragment, rule_pointer
+from .rendering import RulePointer, form_status, page_arg, rule_pointer
 from .uploads import UploadUnreadable, read_column
 
 navigation.register("Audiences", "console.audience_list", "campaigns:read", "console.audience_")
@@ -61,24 +62,18 @@ def audience_new():
     problems, pointer = [], None
     if form.validate_on_submit():
         member_ids = []
-        try:
-            if form.kind.data == LIST and form.file.data:
-                member_ids, problems = _members_in_upload(form.file.data, form.id_type.data)
-        except UploadUnreadable as problem:
-            form.file.errors = [*form.file.errors, str(problem)]
-        else:
-            if problems:
-                form.file.errors = [*form.file.errors, f"{len(problems):,} rows name no member: nobody was added."]
-            else:
-                done, outcome = submit(form, lambda: audiences.create_audience(
-                    db.session, current_user.organization_id, name=form.name.data, actor=current_user.actor(),
-                    kind=form.kind.data, rule=form.rule_text(), description=(form.description.data or "").strip(),
-                    member_ids=member_ids), AUDIENCE_FIELDS)
-                if done:
-                    flash(f"Audience {outcome.name} created"
-                          + (f" with {len(member_ids):,} members." if form.kind.data == LIST else "."), "success")
-                    return redirect(url_for("console.audience_detail", audience_id=outcome.id))
-                pointer = _rule_pointer(form, outcome)
+        if form.kind.data == LIST and form.file.data:
+            member_ids, problems = _uploaded_members(form)
+        if member_ids is not None:
+            done, outcome = submit(form, lambda: audiences.create_audience(
+                db.session, current_user.organization_id, name=form.name.data, actor=current_user.actor(),
+                kind=form.kind.data, rule=form.rule_text(), description=(form.description.data or "").strip(),
+                member_ids=member_ids), AUDIENCE_FIELDS)
+            if done:
+                flash(f"Audience {outcome.name} created"
+                      + (f" with {len(member_ids):,} members." if form.kind.data == LIST else "."), "success")
+                return redirect(url_for("console.audience_detail", audience_id=outcome.id))
+            pointer = _rule_pointer(form, outcome)
     return render_template("console/audiences/new.html", form=form, problems=problems[:REPORT_ROWS_SHOWN],
                            problem_count=len(problems), pointer=pointer), form_status()
 
@@ -119,21 +114,15 @@ def audience_add_members(audience_id: int):
     form = AddMembersForm(prefix="add")
     problems = []
     if form.validate_on_submit():
-        try:
-            member_ids, problems = _members_in_upload(form.file.data, form.id_type.data)
-        except UploadUnreadable as problem:
-            form.file.errors = [*form.file.errors, str(problem)]
-        else:
-            if problems:
-                form.file.errors = [*form.file.errors, f"{len(problems):,} rows name no member: nobody was added."]
-            elif not member_ids:
-                form.file.errors = [*form.file.errors, "The file lists no members."]
-            else:
-                done, added = submit(form, lambda: _add_members(audience, member_ids), AUDIENCE_FIELDS)
-                if done:
-                    flash(f"{added:,} members added ({len(member_ids) - added:,} were already in the audience).",
-                          "success")
-                    return redirect(url_for("console.audience_detail", audience_id=audience.id))
+        member_ids, problems = _uploaded_members(form)
+        if member_ids == []:
+            form.file.errors = [*form.file.errors, "The file lists no members."]
+        elif member_ids:
+            done, added = submit(form, lambda: _add_members(audience, member_ids), AUDIENCE_FIELDS)
+            if done:
+                flash(f"{added:,} members added ({len(member_ids) - added:,} were already in the audience).",
+                      "success")
+                return redirect(url_for("console.audience_detail", audience_id=audience.id))
     return render_template("console/audiences/detail.html",
                            **_detail_context(audience, add_form=form, problems=problems[:REPORT_ROWS_SHOWN],
                                              problem_count=len(problems))), 422
@@ -159,6 +148,20 @@ def _add_members(audience: Audience, member_ids: list[int]) -> int:
     audit.record(db.session, current_user.actor(), "audience.members_added", audience, added=added,
                  listed=len(member_ids))
     return added
+
+
+def _uploaded_members(form) -> tuple[list[int] | None, list[RowProblem]]:
+    """The member ids of the form's CSV file, or None with the reason on the file field: the file
+    cannot be read, or rows name nobody (those rows come back too, for the report)."""
+    try:
+        member_ids, problems = _members_in_upload(form.file.data, form.id_type.data)
+    except UploadUnreadable as problem:
+        form.file.errors = [*form.file.errors, str(problem)]
+        return None, []
+    if problems:
+        form.file.errors = [*form.file.errors, f"{len(problems):,} rows name no member: nobody was added."]
+        return None, problems
+    return member_ids, []
 
 
 def _members_in_upload(storage, id_type: str) -> tuple[list[int], list[RowProblem]]:

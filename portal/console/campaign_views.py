@@ -13,9 +13,10 @@ from ..domain.organizations import default_program
 from ..domain.pagination import paginate
 from ..extensions import db
 from ..forms import submit, try_out
+from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .campaign_forms import ActionForm, ActionStatusForm, CampaignForm, SimulateForm
-from .rendering import form_status, page_arg, render_page_or_fragment
+from .rendering import form_status, page_arg
 
 navigation.register("Campaigns", "console.campaign_list", "campaigns:read", "console.campaign_")
 

@@ -13,9 +13,10 @@ from ..domain.custom_events import EventType
 from ..domain.pagination import paginate
 from ..extensions import db
 from ..forms import submit
+from ..fragments import render_page_or_fragment
 from . import bp, navigation
 from .event_type_forms import EventTypeForm
-from .rendering import page_arg, render_page_or_fragment
+from .rendering import page_arg
 from .switches import switch_active
 
 navigation.register("Event types", "console.event_type_list", "campaigns:read", "console.event_type_")

@@ -63,6 +63,23 @@ class SwitchableWindowForm(ValidityWindowForm):
     active = BooleanField("Active", default=True)
 
 
+class EngagementForm(SwitchableWindowForm):
+    """What the mission and referral programme forms share: an `event_type` listened to and a
+    `ledger_account_id` paid into, chosen among the organisation's, and edits sent as changes."""
+
+    def with_choices(self, custom_types, accounts, current_event: str | None = None):
+        self.event_type.choices = event_choices(custom_types, current_event or self.event_type.data)
+        self.ledger_account_id.choices = account_choices(accounts)
+        return self
+
+    def changes(self, current) -> dict:
+        """Only what differs from `current` (as the form can show it), like an API PATCH: an unchanged
+        event type that was switched off since does not block other edits, and the audit names what
+        really changed."""
+        return {name: value for name, value in self.fields().items()
+                if not same_as_shown(getattr(current, name), value)}
+
+
 def csv_list(text: str | None) -> list[str]:
     """The non-empty items of a comma- (or line-) separated text."""
     return [part.strip() for part in (text or "").replace("\n", ",").split(",") if part.strip()]

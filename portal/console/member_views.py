@@ -22,10 +22,11 @@ from ..domain.outbox import OutboxEvent
 from ..domain.pagination import Page, paginate
 from ..extensions import db
 from ..forms import submit
+from ..fragments import render_page_or_fragment, wants_fragment
 from . import bp, queries
 from .member_forms import AccountStatusForm, AdjustPointsForm, SearchForm, SetTierForm
 from .mission_forms import KIND_LABELS
-from .rendering import page_arg, render_page_or_fragment, wants_fragment
+from .rendering import page_arg
 
 MEMBERS_PER_PAGE = 20
 HISTORY_PER_PAGE = 15

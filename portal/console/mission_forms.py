@@ -10,7 +10,7 @@ from wtforms import IntegerField, SelectField, StringField, TextAreaField, Valid
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from ..domain import earning, missions
-from .fields import Choice, SwitchableWindowForm, account_choices, csv_list, event_choices, form_names, same_as_shown
+from .fields import Choice, EngagementForm, csv_list, form_names
 
 MAX_REPETITIONS = 1_000_000
 MAX_TAGS, MAX_TAG_LENGTH = 50, 100
@@ -29,7 +29,7 @@ def _tags_shape(form, field) -> None:
         raise ValidationError(f"A tag has at most {MAX_TAG_LENGTH} characters")
 
 
-class MissionForm(SwitchableWindowForm):
+class MissionForm(EngagementForm):
     name = StringField("Name", validators=[InputRequired(), Length(max=200)])
     code = StringField("Code (optional; generated when empty)", validators=[Optional(), Length(max=100)])
     description = TextAreaField("Description", validators=[Optional(), Length(max=2000)])
@@ -51,11 +51,6 @@ class MissionForm(SwitchableWindowForm):
         Optional(), NumberRange(1, MAX_REPETITIONS)])
     tags = StringField("Tags (comma-separated)", validators=[Length(max=6000), _tags_shape])
 
-    def with_choices(self, custom_types, accounts, current_event: str | None = None) -> "MissionForm":
-        self.event_type.choices = event_choices(custom_types, current_event or self.event_type.data)
-        self.ledger_account_id.choices = account_choices(accounts)
-        return self
-
     def fields(self) -> dict:
         """The domain's keyword arguments, every field given."""
         return {
@@ -69,12 +64,10 @@ class MissionForm(SwitchableWindowForm):
             "tags": csv_list(self.tags.data)}
 
     def changes(self, mission: missions.Mission) -> dict:
-        """Only what differs from the mission, like an API PATCH: an unchanged event type that was
-        switched off since does not block other edits, and the audit names what really changed."""
-        wanted = self.fields()
-        if wanted["code"] is None:
-            wanted["code"] = mission.code  # an emptied code keeps the current one
-        return {name: value for name, value in wanted.items() if not same_as_shown(getattr(mission, name), value)}
+        changed = super().changes(mission)
+        if "code" in changed and changed["code"] is None:
+            del changed["code"]  # an emptied code keeps the current one
+        return changed
 
     def fill(self, mission: missions.Mission) -> "MissionForm":
         for name in ("name", "code", "description", "kind", "event_type", "matcher", "goal_count",

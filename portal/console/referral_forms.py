@@ -11,7 +11,7 @@ from wtforms import IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from ..domain import earning, referrals
-from .fields import SwitchableWindowForm, account_choices, event_choices, form_names, same_as_shown
+from .fields import EngagementForm, form_names
 
 MAX_CAP = 1_000_000_000
 
@@ -19,7 +19,7 @@ PROGRAM_FIELDS = form_names(referrals.API_NAMES)
 CODE_FIELDS = {"memberId": "member", "codes": "code", "code": "code"}
 
 
-class ProgramForm(SwitchableWindowForm):
+class ProgramForm(EngagementForm):
     name = StringField("Name", validators=[InputRequired(), Length(max=200)])
     description = TextAreaField("Description", validators=[Optional(), Length(max=2000)])
     event_type = SelectField("The friend qualifies on", validate_choice=False, default=earning.PURCHASE_CONFIRMED,
@@ -34,11 +34,6 @@ class ProgramForm(SwitchableWindowForm):
     max_uses_per_code = IntegerField("Rewarded referrals per code (empty: no cap)", validators=[
         Optional(), NumberRange(1, MAX_CAP)])
 
-    def with_choices(self, custom_types, accounts, current_event: str | None = None) -> "ProgramForm":
-        self.event_type.choices = event_choices(custom_types, current_event or self.event_type.data)
-        self.ledger_account_id.choices = account_choices(accounts)
-        return self
-
     def fields(self) -> dict:
         return {
             "name": self.name.data.strip(), "description": (self.description.data or "").strip(),
@@ -47,11 +42,6 @@ class ProgramForm(SwitchableWindowForm):
             "ledger_account_id": int(self.ledger_account_id.data) if self.ledger_account_id.data else None,
             "max_referrals_per_member": self.max_referrals_per_member.data,
             "max_uses_per_code": self.max_uses_per_code.data, "active": bool(self.active.data), **self.window()}
-
-    def changes(self, program: referrals.ReferralProgram) -> dict:
-        """Only what differs from the programme (see MissionForm.changes)."""
-        return {name: value for name, value in self.fields().items()
-                if not same_as_shown(getattr(program, name), value)}
 
     def fill(self, program: referrals.ReferralProgram) -> "ProgramForm":
         for name in ("name", "description", "event_type", "referrer_points", "referred_points",

@@ -1,29 +1,15 @@
-"""Small helpers shared by the console views: htmx fragments, a form page's status,
-where a rule stopped parsing, page numbers and display formats. (Submitting a form
-and safe redirects are portal/forms.py's, shared with the member portal.)"""
+"""Small helpers shared by the console views: a form page's status, where a rule
+stopped parsing, page numbers and display formats. (Shared with the member portal:
+htmx fragments in portal/fragments.py; submitting a form and safe redirects in
+portal/forms.py.)"""
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 
-from flask import make_response, render_template, request
+from flask import request
 
 from ..domain.rules import RuleSyntaxError
-from ..extensions import htmx
-
-
-def wants_fragment() -> bool:
-    """An htmx request that swaps part of the page (a history restore needs the whole page)."""
-    return bool(htmx) and not htmx.history_restore_request
-
-
-def render_page_or_fragment(page_template: str, fragment_template: str, status: int = 200, **context):
-    """STYLE rule 8: the page includes the fragment; htmx gets the fragment alone from the same URL."""
-    template = fragment_template if wants_fragment() else page_template
-    response = make_response(render_template(template, **context), status)
-    # Both variants come from one URL: caches must keep them apart.
-    response.vary.add("HX-Request")
-    return response
 
 
 @dataclass

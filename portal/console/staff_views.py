@@ -11,8 +11,9 @@ from ..domain.pagination import paginate
 from ..domain.staff import ROLES, ApiKey, StaffUser
 from ..extensions import db
 from ..forms import submit
+from ..fragments import render_page_or_fragment
 from . import bp, queries
-from .rendering import page_arg, render_page_or_fragment
+from .rendering import page_arg
 from .staff_forms import ApiKeyForm, StaffUserForm
 
 STAFF_PER_PAGE = 50

@@ -24,8 +24,9 @@ from ..domain.coupons.read_models import AVAILABLE, EXPIRED, UNAVAILABLE, UPCOMI
 from ..domain.errors import AccountNotActive, DomainError, IdempotencyKeyReused, NotFound
 from ..domain.pagination import MAX_LIMIT
 from ..domain.throttle import TooManyAttempts
-from ..extensions import db, htmx
+from ..extensions import db
 from ..forms import safe_next
+from ..fragments import render_page_or_fragment
 from . import bp, current_locale, current_member, member_required, organization_name
 from .coupon_forms import ClaimForm, CouponActionForm
 
@@ -131,8 +132,7 @@ def coupons_page():
     held = _all_held(session, member)
     current = [c for c in held if c.current]
     history = [c for c in held if not c.current]
-    context = {"tab": tab, "current_count": len(current), "history_count": len(history), "locale": locale,
-               "fragment": bool(htmx) and not htmx.history_restore_request}
+    context = {"tab": tab, "current_count": len(current), "history_count": len(history), "locale": locale}
     if tab == "current":
         # A book the member already holds as often as one member may is listed under their coupons
         # (or in the history), not again as an offer they cannot take.
@@ -147,10 +147,7 @@ def coupons_page():
         context.update(history=history[page_number * HISTORY_PAGE_SIZE:(page_number + 1) * HISTORY_PAGE_SIZE],
                        page=page_number, pages=pages,
                        history_texts={c.book.id: coupons.texts(c.book, locale) for c in history})
-    template = "member/coupons/_panel.html" if context["fragment"] else "member/coupons.html"
-    response = make_response(render_template(template, **context, **_helpers()))
-    response.vary.add("HX-Request")
-    return response
+    return render_page_or_fragment("member/coupons.html", "member/coupons/_panel.html", **context, **_helpers())
 
 
 @bp.get("/coupons/<int:coupon_id>")
@@ -158,12 +155,8 @@ def coupons_page():
 def coupon(coupon_id: int):
     member = current_member()
     held = _held_or_404(member, coupon_id)
-    context = _coupon_context(member, held)
-    context["fragment"] = bool(htmx) and not htmx.history_restore_request
-    template = "member/coupons/_detail.html" if context["fragment"] else "member/coupon.html"
-    response = make_response(render_template(template, **context, **_helpers()))
-    response.vary.add("HX-Request")
-    return response
+    return render_page_or_fragment("member/coupon.html", "member/coupons/_detail.html",
+                                   **_coupon_context(member, held), **_helpers())
 
 
 @bp.get("/coupons/<int:coupon_id>.pdf")

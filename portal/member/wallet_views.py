@@ -8,7 +8,8 @@ from flask_babel import lazy_gettext as _l
 
 from ..domain import cards, members, organizations, points, statements, tiers
 from ..domain.errors import DomainError, NotFound
-from ..extensions import db, htmx
+from ..extensions import db
+from ..fragments import render_page_or_fragment, wants_fragment
 from . import bp, current_member, member_required, organization_name
 
 HISTORY_TYPE_LABELS = {"mint": _l("Earned"), "burn": _l("Redeemed"), "transfer": _l("Transfer"),
@@ -36,19 +37,13 @@ def wallet():
         abort(400)
     context = {"history": history, "account": account, "tx_type": tx_type or "", "account_param": account_id,
                "type_labels": HISTORY_TYPE_LABELS}
-    if htmx and not htmx.history_restore_request:
-        response = make_response(render_template("member/_history_rows.html", **context))
-    else:
+    if not wants_fragment():
         points_account = session.get(statements.LedgerAccount, program.points_account_id)
         points_wallet = statements.own_wallet(session, member, points_account)
-        response = make_response(render_template(
-            "member/wallet.html", balances=points.balances(session, member),
-            progress=tiers.progress(session, member.id, program),
-            expiring=statements.expiring_points(session, points_wallet, points_account),
-            points_account_id=program.points_account_id, tier_account_id=program.tier_points_account_id,
-            **context))
-    response.vary.add("HX-Request")
-    return response
+        context.update(balances=points.balances(session, member), progress=tiers.progress(session, member.id, program),
+                       expiring=statements.expiring_points(session, points_wallet, points_account),
+                       points_account_id=program.points_account_id, tier_account_id=program.tier_points_account_id)
+    return render_page_or_fragment("member/wallet.html", "member/_history_rows.html", **context)
 
 
 @bp.get("/card")
