@@ -99,8 +99,8 @@ def mission_edit(mission_id: int):
 @bp.post("/missions/<int:mission_id>/active")
 @staff_required("campaigns:write")
 def mission_active(mission_id: int):
-    mission = _mission(mission_id)
-    return switch_active(mission, missions.update_mission, url_for("console.mission_detail", mission_id=mission.id))
+    return switch_active(_mission(mission_id), missions.update_mission,
+                         url_for("console.mission_detail", mission_id=mission_id))
 
 
 @bp.post("/missions/matcher/check")

@@ -89,8 +89,8 @@ def referral_edit(program_id: int):
 @bp.post("/referrals/<int:program_id>/active")
 @staff_required("campaigns:write")
 def referral_active(program_id: int):
-    program = _program(program_id)
-    return switch_active(program, referrals.update_program, url_for("console.referral_detail", program_id=program.id))
+    return switch_active(_program(program_id), referrals.update_program,
+                         url_for("console.referral_detail", program_id=program_id))
 
 
 @bp.post("/referrals/<int:program_id>/codes")
