@@ -63,8 +63,6 @@ class Config:
     SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "") in ("1", "true", "yes")
     WTF_CSRF_TIME_LIMIT = None
     SQL_ECHO = os.environ.get("SQL_ECHO", "") in ("1", "true")
-    # Absolute links in mails, PDFs and OAuth metadata use this, never the request's Host header.
-    PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:5000")
     # Embeddable signup forms: submissions per hour from one network address (over all forms) and to one
     # form; and how long the signed token in an embedded form (its CSRF protection) stays valid, in seconds.
     SIGNUP_FORM_LIMIT_PER_ADDRESS = int(os.environ.get("SIGNUP_FORM_LIMIT_PER_ADDRESS", "30"))
@@ -82,4 +80,3 @@ class TestConfig(Config):
     SECRET_KEY = "test-secret-key"
     WTF_CSRF_ENABLED = True
     PASSWORD_HASH_FAST = True
-    PORTAL_BASE_URL = "http://localhost"

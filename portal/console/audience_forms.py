@@ -9,25 +9,23 @@ from wtforms.validators import InputRequired, Length, Optional
 
 from ..domain.audiences import LIST, RULE
 from ..domain.members import CARDCODE
-from .coupon_forms import MAX_UPLOAD_BYTES
-from .forms import _Choice
+from .fields import MAX_UPLOAD_BYTES, UPLOAD_TOO_LARGE, Choice
 
-ID_TYPE_CHOICES = [_Choice(CARDCODE, "Card codes"), _Choice("ID", "Member ids")]
+ID_TYPE_CHOICES = [Choice(CARDCODE, "Card codes"), Choice("ID", "Member ids")]
 # Domain field names -> form field names.
 AUDIENCE_FIELDS = {"expression": "rule", "name": "name", "kind": "kind", "memberIds": "file"}
 
 
 def _file_field(label: str, *required) -> FileField:
-    return FileField(label, validators=[*required, FileSize(
-        MAX_UPLOAD_BYTES, message=f"The file is larger than {MAX_UPLOAD_BYTES // 1024} KB: split it")])
+    return FileField(label, validators=[*required, FileSize(MAX_UPLOAD_BYTES, message=UPLOAD_TOO_LARGE)])
 
 
 class AudienceForm(FlaskForm):
     name = StringField("Name", validators=[InputRequired(), Length(max=100)])
     description = TextAreaField("Description", validators=[Optional(), Length(max=1000)])
     kind = RadioField("Who is in it", default=RULE, choices=[
-        _Choice(RULE, "Members matching a rule (always up to date)"),
-        _Choice(LIST, "A list of members (uploaded)")])
+        Choice(RULE, "Members matching a rule (always up to date)"),
+        Choice(LIST, "A list of members (uploaded)")])
     rule = TextAreaField("Rule", validators=[Optional(), Length(max=4000)])
     id_type = SelectField("The file lists", default=CARDCODE, choices=ID_TYPE_CHOICES)
     file = _file_field("CSV file of members (optional)", Optional())

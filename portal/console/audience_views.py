@@ -20,9 +20,11 @@ from ..domain.errors import DomainError
 from ..domain.members import CARDCODE, Identifier, Member, normalise_code
 from ..domain.pagination import paginate
 from ..extensions import db
+from ..forms import submit
+from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .audience_forms import AUDIENCE_FIELDS, AddMembersForm, AudienceEditForm, AudienceForm
-from .rendering import attach_error, page_arg, render_page_or_fragment
+from .rendering import RulePointer, form_status, page_arg, rule_pointer
 from .uploads import UploadUnreadable, read_column
 
 navigation.register("Audiences", "console.audience_list", "campaigns:read", "console.audience_")
@@ -41,14 +43,6 @@ class RowProblem:
     message: str
 
 
-@dataclass
-class RulePointer:
-    """Where a rule stopped parsing: the line's text and the column to point at."""
-    line: int
-    column: int
-    text: str
-
-
 @bp.get("/audiences")
 @staff_required("campaigns:read")
 def audience_list():
@@ -64,32 +58,24 @@ def audience_list():
 @bp.route("/audiences/new", methods=["GET", "POST"])
 @staff_required("campaigns:write")
 def audience_new():
-    session = db.session
     form = AudienceForm()
     problems, pointer = [], None
     if form.validate_on_submit():
-        try:
-            member_ids = []
-            if form.kind.data == LIST and form.file.data:
-                member_ids, problems = _members_in_upload(form.file.data, form.id_type.data)
-            if problems:
-                form.file.errors = [*form.file.errors, f"{len(problems):,} rows name no member: nobody was added."]
-            else:
-                audience = audiences.create_audience(
-                    session, current_user.organization_id, name=form.name.data, actor=current_user.actor(),
-                    kind=form.kind.data, rule=form.rule_text(), description=(form.description.data or "").strip(),
-                    member_ids=member_ids)
-                session.commit()
-                flash(f"Audience {audience.name} created"
+        member_ids = []
+        if form.kind.data == LIST and form.file.data:
+            member_ids, problems = _uploaded_members(form)
+        if member_ids is not None:
+            done, outcome = submit(form, lambda: audiences.create_audience(
+                db.session, current_user.organization_id, name=form.name.data, actor=current_user.actor(),
+                kind=form.kind.data, rule=form.rule_text(), description=(form.description.data or "").strip(),
+                member_ids=member_ids), AUDIENCE_FIELDS)
+            if done:
+                flash(f"Audience {outcome.name} created"
                       + (f" with {len(member_ids):,} members." if form.kind.data == LIST else "."), "success")
-                return redirect(url_for("console.audience_detail", audience_id=audience.id))
-        except UploadUnreadable as problem:
-            form.file.errors = [*form.file.errors, str(problem)]
-        except DomainError as error:
-            session.rollback()
-            pointer = _attach_audience_error(form, error)
+                return redirect(url_for("console.audience_detail", audience_id=outcome.id))
+            pointer = _rule_pointer(form, outcome)
     return render_template("console/audiences/new.html", form=form, problems=problems[:REPORT_ROWS_SHOWN],
-                           problem_count=len(problems), pointer=pointer), 422 if request.method == "POST" else 200
+                           problem_count=len(problems), pointer=pointer), form_status()
 
 
 @bp.get("/audiences/<int:audience_id>")
@@ -103,55 +89,40 @@ def audience_detail(audience_id: int):
 @bp.route("/audiences/<int:audience_id>/edit", methods=["GET", "POST"])
 @staff_required("campaigns:write")
 def audience_edit(audience_id: int):
-    session = db.session
     audience = _audience(audience_id)
     form = AudienceEditForm()
     pointer = None
     if request.method == "GET":
         form.fill(audience)
     elif form.validate_on_submit():
-        try:
-            audiences.update_audience(session, audience, actor=current_user.actor(), name=form.name.data,
-                                      description=(form.description.data or "").strip(),
-                                      rule=(form.rule.data or "").strip() if audience.kind != LIST else None)
-        except DomainError as error:
-            session.rollback()
-            pointer = _attach_audience_error(form, error)
-        else:
-            session.commit()
+        done, outcome = submit(form, lambda: audiences.update_audience(
+            db.session, audience, actor=current_user.actor(), name=form.name.data,
+            description=(form.description.data or "").strip(),
+            rule=(form.rule.data or "").strip() if audience.kind != LIST else None), AUDIENCE_FIELDS)
+        if done:
             flash(f"Audience {audience.name} saved.", "success")
             return redirect(url_for("console.audience_detail", audience_id=audience.id))
+        pointer = _rule_pointer(form, outcome)
     return render_template("console/audiences/edit.html", form=form, audience=audience, pointer=pointer), \
-        422 if request.method == "POST" else 200
+        form_status()
 
 
 @bp.post("/audiences/<int:audience_id>/members")
 @staff_required("campaigns:write")
 def audience_add_members(audience_id: int):
-    session = db.session
     audience = _audience(audience_id)
     form = AddMembersForm(prefix="add")
     problems = []
     if form.validate_on_submit():
-        try:
-            member_ids, problems = _members_in_upload(form.file.data, form.id_type.data)
-            if problems:
-                form.file.errors = [*form.file.errors, f"{len(problems):,} rows name no member: nobody was added."]
-            elif not member_ids:
-                form.file.errors = [*form.file.errors, "The file lists no members."]
-            else:
-                added = audiences.add_members(session, audience, member_ids)
-                audit.record(session, current_user.actor(), "audience.members_added", audience, added=added,
-                             listed=len(member_ids))
-                session.commit()
+        member_ids, problems = _uploaded_members(form)
+        if member_ids == []:
+            form.file.errors = [*form.file.errors, "The file lists no members."]
+        elif member_ids:
+            done, added = submit(form, lambda: _add_members(audience, member_ids), AUDIENCE_FIELDS)
+            if done:
                 flash(f"{added:,} members added ({len(member_ids) - added:,} were already in the audience).",
                       "success")
                 return redirect(url_for("console.audience_detail", audience_id=audience.id))
-        except UploadUnreadable as problem:
-            form.file.errors = [*form.file.errors, str(problem)]
-        except DomainError as error:
-            session.rollback()
-            attach_error(form, error, AUDIENCE_FIELDS)
     return render_template("console/audiences/detail.html",
                            **_detail_context(audience, add_form=form, problems=problems[:REPORT_ROWS_SHOWN],
                                              problem_count=len(problems))), 422
@@ -165,13 +136,32 @@ def _audience(audience_id: int) -> Audience:
     return audiences.get_audience(db.session, current_user.organization_id, audience_id)
 
 
-def _attach_audience_error(form, error: DomainError) -> RulePointer | None:
-    attach_error(form, error, AUDIENCE_FIELDS)
-    if isinstance(error, rules.RuleSyntaxError):
-        lines = (form.rule.data or "").strip().splitlines() or [""]
-        text = lines[error.line - 1] if 0 < error.line <= len(lines) else ""
-        return RulePointer(error.line, error.column, text)
+def _rule_pointer(form, refusal: DomainError) -> RulePointer | None:
+    """After a refused save: where the rule stopped parsing, if that was the refusal."""
+    if isinstance(refusal, rules.RuleSyntaxError):
+        return rule_pointer((form.rule.data or "").strip(), refusal)
     return None
+
+
+def _add_members(audience: Audience, member_ids: list[int]) -> int:
+    added = audiences.add_members(db.session, audience, member_ids)
+    audit.record(db.session, current_user.actor(), "audience.members_added", audience, added=added,
+                 listed=len(member_ids))
+    return added
+
+
+def _uploaded_members(form) -> tuple[list[int] | None, list[RowProblem]]:
+    """The member ids of the form's CSV file, or None with the reason on the file field: the file
+    cannot be read, or rows name nobody (those rows come back too, for the report)."""
+    try:
+        member_ids, problems = _members_in_upload(form.file.data, form.id_type.data)
+    except UploadUnreadable as problem:
+        form.file.errors = [*form.file.errors, str(problem)]
+        return None, []
+    if problems:
+        form.file.errors = [*form.file.errors, f"{len(problems):,} rows name no member: nobody was added."]
+        return None, problems
+    return member_ids, []
 
 
 def _members_in_upload(storage, id_type: str) -> tuple[list[int], list[RowProblem]]:

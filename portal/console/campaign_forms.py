@@ -1,46 +1,25 @@
 """Console forms for campaigns and their actions: shape only; the domain decides meaning."""
 from __future__ import annotations
 
-import datetime as dt
-
 from flask_wtf import FlaskForm
-from wtforms import (BooleanField, DateTimeLocalField, DecimalField, IntegerField, SelectField, StringField,
-                     TextAreaField)
+from wtforms import BooleanField, DecimalField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp
 
-from ..domain import earning
 from ..domain.context import WEEKDAYS
-from .forms import RolesField as CheckboxesField
-
-try:
-    from wtforms.fields.choices import SelectChoice as _Choice
-except ImportError:  # pragma: no cover
-    def _Choice(value, label):
-        return (value, label)
-
-EVENT_LABELS = {earning.PURCHASE_CONFIRMED: "Purchase confirmed", earning.MEMBER_CREATED: "Member created",
-                earning.COUPON_USED: "Coupon used", earning.REFERRAL_COMPLETED: "Referral completed",
-                earning.BIRTHDAY: "Birthday", earning.TIER_SET: "Tier changed"}
+from .fields import EVENT_LABELS, CheckboxesField, Choice, SwitchableWindowForm, csv_list
 
 
-def csv_list(text: str | None) -> list[str]:
-    return [part.strip() for part in (text or "").replace("\n", ",").split(",") if part.strip()]
-
-
-class CampaignForm(FlaskForm):
+class CampaignForm(SwitchableWindowForm):
     code = StringField("Code", validators=[InputRequired(), Length(max=64),
                                            Regexp(r"^[A-Za-z0-9_.-]+$", message="Letters, digits, - _ . only")])
     name = StringField("Name", validators=[InputRequired(), Length(max=200)])
     description = TextAreaField("Description", validators=[Optional(), Length(max=2000)])
     event_type = SelectField("Listens to", validate_choice=False)
     custom_event = StringField("…or a custom event type", validators=[Optional(), Length(max=100)])
-    active = BooleanField("Active", default=True)
-    valid_from = DateTimeLocalField("Valid from (UTC)", format="%Y-%m-%dT%H:%M", validators=[Optional()])
-    valid_to = DateTimeLocalField("Valid until (UTC)", format="%Y-%m-%dT%H:%M", validators=[Optional()])
     timezone = StringField("Timezone for days and months", default="UTC", validators=[InputRequired(),
                                                                                       Length(max=64)])
     days_of_week = CheckboxesField("Days of week (none = every day)",
-                                   choices=[_Choice(d, d.capitalize()) for d in WEEKDAYS])
+                                   choices=[Choice(d, d.capitalize()) for d in WEEKDAYS])
     location_codes = StringField("Locations (comma-separated codes; empty = all)", validators=[Length(max=4000)])
     tier_ids = CheckboxesField("Tiers (none = all)", coerce=int, validate_choice=False)
     audience_ids = CheckboxesField("Audiences (none = everyone)", coerce=int, validate_choice=False)
@@ -49,9 +28,9 @@ class CampaignForm(FlaskForm):
     tags = StringField("Tags (comma-separated)", validators=[Length(max=1000)])
 
     def with_choices(self, tiers, audiences) -> "CampaignForm":
-        self.event_type.choices = [_Choice(k, v) for k, v in EVENT_LABELS.items()] + [_Choice("custom", "Custom…")]
-        self.tier_ids.choices = [_Choice(t.id, t.name) for t in tiers]
-        self.audience_ids.choices = [_Choice(a.id, a.name) for a in audiences]
+        self.event_type.choices = [Choice(k, v) for k, v in EVENT_LABELS.items()] + [Choice("custom", "Custom…")]
+        self.tier_ids.choices = [Choice(t.id, t.name) for t in tiers]
+        self.audience_ids.choices = [Choice(a.id, a.name) for a in audiences]
         return self
 
     def chosen_event(self) -> str:
@@ -59,12 +38,9 @@ class CampaignForm(FlaskForm):
 
     def fields(self) -> dict:
         """The domain's keyword arguments (code and name aside)."""
-        utc = dt.timezone.utc
         return {
             "description": self.description.data or "", "event_type": self.chosen_event(),
-            "active": bool(self.active.data),
-            "valid_from": self.valid_from.data.replace(tzinfo=utc) if self.valid_from.data else None,
-            "valid_to": self.valid_to.data.replace(tzinfo=utc) if self.valid_to.data else None,
+            "active": bool(self.active.data), **self.window(),
             "timezone": self.timezone.data.strip(), "days_of_week": list(self.days_of_week.data or []),
             "location_codes": csv_list(self.location_codes.data), "tier_ids": list(self.tier_ids.data or []),
             "audience_ids": list(self.audience_ids.data or []), "min_spend": self.min_spend.data,
@@ -76,8 +52,7 @@ class CampaignForm(FlaskForm):
         self.event_type.data = campaign.event_type if builtin else "custom"
         self.custom_event.data = "" if builtin else campaign.event_type
         self.active.data = campaign.active
-        self.valid_from.data = campaign.valid_from.replace(tzinfo=None) if campaign.valid_from else None
-        self.valid_to.data = campaign.valid_to.replace(tzinfo=None) if campaign.valid_to else None
+        self.fill_window(campaign)
         self.timezone.data, self.days_of_week.data = campaign.timezone, campaign.days_of_week
         self.location_codes.data = ", ".join(campaign.location_codes or [])
         self.tier_ids.data, self.audience_ids.data = campaign.tier_ids, campaign.audience_ids
@@ -95,14 +70,14 @@ class ActionForm(FlaskForm):
     name = StringField("Name", validators=[Optional(), Length(max=200)])
     rules = TextAreaField("Rules (one per line; all must hold; empty = always)", validators=[Length(max=20000)])
     effect_type = SelectField("Effect", default="award_points",
-                              choices=[_Choice(v, label) for v, label in EFFECT_CHOICES])
-    mode = SelectField("Award", default="fixed", choices=[_Choice("fixed", "Fixed points"),
-                                         _Choice("per_currency", "Points per amount spent"),
-                                         _Choice("multiplier", "Multiply this campaign's award")])
+                              choices=[Choice(v, label) for v, label in EFFECT_CHOICES])
+    mode = SelectField("Award", default="fixed", choices=[Choice("fixed", "Fixed points"),
+                                         Choice("per_currency", "Points per amount spent"),
+                                         Choice("multiplier", "Multiply this campaign's award")])
     points = IntegerField("Points", validators=[Optional(), NumberRange(min=1)])
     per = DecimalField("…per this amount", places=2, default=1, validators=[Optional()])
-    rounding = SelectField("Rounding", default="down", choices=[_Choice("down", "Down"), _Choice("nearest", "Nearest"),
-                                                _Choice("up", "Up")])
+    rounding = SelectField("Rounding", default="down", choices=[Choice("down", "Down"), Choice("nearest", "Nearest"),
+                                                Choice("up", "Up")])
     categories = StringField("Only these product categories (comma-separated)", validators=[Length(max=1000)])
     multiplier = DecimalField("Multiplier", places=2, validators=[Optional()])
     tier_points = BooleanField("Also counts as tier points", default=True)
@@ -116,7 +91,7 @@ class ActionForm(FlaskForm):
     abort_on_error = BooleanField("Stop the campaign when a rule cannot be evaluated", default=True)
 
     def with_tiers(self, tiers) -> "ActionForm":
-        self.tier_id.choices = [_Choice(str(t.id), t.name) for t in tiers]
+        self.tier_id.choices = [Choice(str(t.id), t.name) for t in tiers]
         return self
 
     def rules_text(self) -> list[str]:
@@ -150,10 +125,20 @@ class ActionForm(FlaskForm):
                      "tierId": "tier_id", "expiresInDays": "expires_in_days", "missionId": "mission_id",
                      "amount": "amount", "eventType": "event_name", "ledgerAccountId": "effect_type"}
 
+    def place_error(self, error) -> tuple[str | None, str]:
+        """Where a domain error on `rules[1]` or `effects[0].points` shows: a rule's on the rules box with
+        its line there ("Line 2: ..."), an effect's on the field that sets it."""
+        name = error.field or ""
+        if name.startswith("rules["):
+            return "rules", f"Line {int(name[6:name.index(']')]) + 1}: {error.message}"
+        if name.startswith("effects["):
+            return self.EFFECT_FIELDS.get(name.rsplit(".", 1)[-1], "effect_type"), error.message
+        return name, error.message
+
 
 class ActionStatusForm(FlaskForm):
-    status = SelectField("Status", choices=[_Choice("running", "Running"), _Choice("draft", "Draft"),
-                                            _Choice("disabled", "Disabled")])
+    status = SelectField("Status", choices=[Choice("running", "Running"), Choice("draft", "Draft"),
+                                            Choice("disabled", "Disabled")])
 
 
 class SimulateForm(FlaskForm):

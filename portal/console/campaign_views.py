@@ -8,14 +8,15 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from ..auth import staff_required
-from ..domain import audiences, campaigns, members, orders, rules, tiers
-from ..domain.errors import DomainError, NotFound
+from ..domain import audiences, campaigns, orders, rules, tiers
 from ..domain.organizations import default_program
 from ..domain.pagination import paginate
 from ..extensions import db
-from . import bp, navigation
+from ..forms import submit, try_out
+from ..fragments import render_page_or_fragment
+from . import bp, navigation, queries
 from .campaign_forms import ActionForm, ActionStatusForm, CampaignForm, SimulateForm
-from .rendering import attach_error, commit_or_attach, page_arg, render_page_or_fragment
+from .rendering import form_status, page_arg
 
 navigation.register("Campaigns", "console.campaign_list", "campaigns:read", "console.campaign_")
 
@@ -47,17 +48,15 @@ def campaign_list():
 @bp.route("/campaigns/new", methods=["GET", "POST"])
 @staff_required("campaigns:write")
 def campaign_new():
-    session = db.session
-    form = CampaignForm().with_choices(*_choices(session))
+    form = CampaignForm().with_choices(*_choices(db.session))
     if form.validate_on_submit():
-        done, campaign = commit_or_attach(form, lambda: campaigns.create_campaign(
-            session, current_user.organization_id, code=form.code.data, name=form.name.data,
+        done, campaign = submit(form, lambda: campaigns.create_campaign(
+            db.session, current_user.organization_id, code=form.code.data, name=form.name.data,
             actor=current_user.actor(), **form.fields()), CAMPAIGN_FIELDS)
         if done:
             flash(f"Campaign {campaign.code} created. Now add its actions.", "success")
             return redirect(url_for("console.campaign_detail", campaign_id=campaign.id))
-    return render_template("console/campaigns/form.html", form=form, campaign=None), \
-        422 if request.method == "POST" else 200
+    return render_template("console/campaigns/new.html", form=form), form_status()
 
 
 @bp.get("/campaigns/<int:campaign_id>")
@@ -76,15 +75,14 @@ def campaign_edit(campaign_id: int):
     if request.method == "GET":
         form.fill(campaign)
     elif form.validate_on_submit():
-        done, _ = commit_or_attach(form, lambda: campaigns.update_campaign(
+        done, _ = submit(form, lambda: campaigns.update_campaign(
             session, campaign, actor=current_user.actor(), name=form.name.data.strip(), **form.fields()),
             CAMPAIGN_FIELDS)
         if done:
             flash("Campaign saved.", "success")
             return redirect(url_for("console.campaign_detail", campaign_id=campaign.id))
     form.code.render_kw = {"readonly": True}
-    return render_template("console/campaigns/form.html", form=form, campaign=campaign), \
-        422 if request.method == "POST" else 200
+    return render_template("console/campaigns/edit.html", form=form, campaign=campaign), form_status()
 
 
 @bp.post("/campaigns/<int:campaign_id>/actions")
@@ -94,15 +92,11 @@ def campaign_add_action(campaign_id: int):
     campaign = campaigns.get_campaign(session, current_user.organization_id, campaign_id)
     form = ActionForm(prefix="action").with_tiers(_choices(session)[0])
     if form.validate_on_submit():
-        try:
-            campaigns.add_action(session, campaign, actor=current_user.actor(), rules_text=form.rules_text(),
-                                 effects=[form.effect()], name=form.name.data or "",
-                                 abort_on_false=form.abort_on_false.data, abort_on_error=form.abort_on_error.data)
-        except DomainError as error:
-            session.rollback()
-            _attach_action_error(form, error)
-        else:
-            session.commit()
+        done, _ = submit(form, lambda: campaigns.add_action(
+            session, campaign, actor=current_user.actor(), rules_text=form.rules_text(), effects=[form.effect()],
+            name=form.name.data or "", abort_on_false=form.abort_on_false.data,
+            abort_on_error=form.abort_on_error.data), form.place_error)
+        if done:
             flash("Action added.", "success")
             return redirect(url_for("console.campaign_detail", campaign_id=campaign.id))
     return _detail(campaign, action_form=form, status=422)
@@ -117,8 +111,8 @@ def campaign_action_status(campaign_id: int, action_id: int):
     form = ActionStatusForm()
     if not form.validate_on_submit():
         abort(400)
-    campaigns.update_action(session, action, actor=current_user.actor(), status=form.status.data)
-    session.commit()
+    with db.transaction():
+        campaigns.update_action(session, action, actor=current_user.actor(), status=form.status.data)
     flash(f"Action {action.index + 1} is now {form.status.data}.", "success")
     return redirect(url_for("console.campaign_detail", campaign_id=campaign.id))
 
@@ -149,40 +143,21 @@ def campaign_simulate(campaign_id: int):
     form = SimulateForm(prefix="sim")
     evaluation = None
     if form.validate_on_submit():
-        try:
-            member = _find_member(session, form.member.data.strip())
+        def simulate():
+            member = queries.find_member(session, current_user.organization_id, form.member.data.strip())
             category = (form.category.data or "").strip() or None
             data = orders.OrderInput(
                 external_id="console-simulation", status=orders.CONFIRMED, total=form.total.data,
                 location_code=(form.location_code.data or "").strip() or None,
                 items=[orders.ItemInput(sku="SIMULATED", quantity=1, unit_price=Decimal(form.total.data),
                                         product_category_code=category)])
-            evaluation = orders.simulate(session, member, data, actor=current_user.actor())
-        except DomainError as error:
-            attach_error(form, error, {"memberId": "member", "code": "member"})
-        session.rollback()
+            return orders.simulate(session, member, data, actor=current_user.actor())
+
+        done, outcome = try_out(form, simulate, {"memberId": "member", "code": "member"})
+        evaluation = outcome if done else None
     return render_page_or_fragment("console/campaigns/detail.html", "console/campaigns/_simulation.html",
                                    status=200 if evaluation is not None else 422,
                                    **_detail_context(campaign, sim_form=form, evaluation=evaluation))
-
-
-def _find_member(session, text: str):
-    if text.isdigit():
-        try:
-            return members.get_member(session, current_user.organization_id, int(text))
-        except NotFound:
-            pass
-    return members.lookup(session, current_user.organization_id, "CARDCODE", text)
-
-
-def _attach_action_error(form: ActionForm, error: DomainError) -> None:
-    name = error.field or ""
-    if name.startswith("rules["):
-        form.rules.errors = [*form.rules.errors, f"Line {int(name[6:name.index(']')]) + 1}: {error.message}"]
-        return
-    if name.startswith("effects["):
-        name = form.EFFECT_FIELDS.get(name.rsplit(".", 1)[-1], "effect_type")
-    attach_error(form, error, {error.field or "": name})
 
 
 def _detail_context(campaign, **extra) -> dict:

@@ -2,28 +2,23 @@
 
 Whether a DISCOUNT has a discount type, a percentage stays at most 100, a code
 is valid or a pool is long enough to be unguessable is `portal.domain.coupons`'s
-to say; its errors come back onto these fields (`field_for`).
+to say; its errors come back onto these fields (`place_error`).
 """
 from __future__ import annotations
 
-import datetime as dt
-
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired, FileSize
-from wtforms import (BooleanField, DateTimeLocalField, DecimalField, IntegerField, SelectField, StringField,
-                     SubmitField, TextAreaField)
+from wtforms import (BooleanField, DecimalField, IntegerField, SelectField, StringField, SubmitField,
+                     TextAreaField)
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp
 
 from ..domain.coupons import DISCOUNT, EXTRAPOINT, FIXED, MULTIPLIER, PERCENTAGE, PUBLISHING_STATUSES, REWARD
 from ..domain.ledger import MAX_AMOUNT
-from .campaign_forms import csv_list
-from .forms import RolesField as CheckboxesField
-from .forms import SubmitOnceForm, _Choice
+from .fields import (MAX_UPLOAD_BYTES, UPLOAD_TOO_LARGE, CheckboxesField, Choice, SubmitOnceForm,
+                     ValidityWindowForm, csv_list)
 
 # The API's bound for limits (one billion is "no practical limit").
 MAX_LIMIT = 10 ** 9
-# Below the app's 1 MiB request limit, so an oversized file is an error on the field, not a 413 page.
-MAX_UPLOAD_BYTES = 900 * 1024
 
 TYPE_LABELS = {DISCOUNT: "Discount", REWARD: "Reward (bought with points)",
                EXTRAPOINT: "Extra points (automatic with a purchase)",
@@ -49,14 +44,12 @@ def _whole(label: str, minimum: int, maximum: int, **kwargs) -> IntegerField:
     return IntegerField(label, validators=[Optional(), NumberRange(minimum, maximum)], **kwargs)
 
 
-class CouponBookForm(SubmitOnceForm):
+class CouponBookForm(SubmitOnceForm, ValidityWindowForm):
     name = StringField("Name (staff only)", validators=[InputRequired(), Length(max=200)])
-    type = SelectField("Type", choices=[_Choice(k, v) for k, v in TYPE_LABELS.items()])
-    discount_type = SelectField("Discount type", default="", choices=[_Choice("", "—"), _Choice(PERCENTAGE, "Percentage off"),
-                                                          _Choice(FIXED, "Fixed amount off")])
+    type = SelectField("Type", choices=[Choice(k, v) for k, v in TYPE_LABELS.items()])
+    discount_type = SelectField("Discount type", default="", choices=[Choice("", "—"), Choice(PERCENTAGE, "Percentage off"),
+                                                          Choice(FIXED, "Fixed amount off")])
     discount_amount = DecimalField("Value", places=2, validators=[Optional()])
-    valid_from = DateTimeLocalField("Valid from (UTC)", format="%Y-%m-%dT%H:%M", validators=[Optional()])
-    valid_to = DateTimeLocalField("Valid until (UTC)", format="%Y-%m-%dT%H:%M", validators=[Optional()])
     max_assigned_per_member = _whole("Per member", 1, MAX_LIMIT)
     max_assigned_per_coupon = _whole("Per code", 1, MAX_LIMIT, default=1)
     max_coupon_count = _whole("In total", 1, MAX_LIMIT)
@@ -78,7 +71,7 @@ class CouponBookForm(SubmitOnceForm):
                           f"{label} ({locale})", validators=[Optional(), Length(max=limit)])
                       for locale in locales for name, suffix, label, limit in TEXTS}
         form = type("CouponBookForm", (cls,), {**attributes, "locales": tuple(locales)})(**kwargs)
-        form.tiers.choices = [_Choice(str(t.id), t.name) for t in tiers]
+        form.tiers.choices = [Choice(str(t.id), t.name) for t in tiers]
         return form
 
     def text_fields(self, locale: str) -> list:
@@ -86,7 +79,6 @@ class CouponBookForm(SubmitOnceForm):
 
     def fields(self) -> dict:
         """The domain's keyword arguments, type aside."""
-        utc = dt.timezone.utc
         i18n = {}
         for locale in self.locales:
             entry = {name: self[text_field_name(locale, suffix)].data.strip()
@@ -97,8 +89,7 @@ class CouponBookForm(SubmitOnceForm):
             "name": self.name.data.strip(),
             "discount_type": self.discount_type.data or None,
             "discount_amount": self.discount_amount.data,
-            "valid_from": self.valid_from.data.replace(tzinfo=utc) if self.valid_from.data else None,
-            "valid_to": self.valid_to.data.replace(tzinfo=utc) if self.valid_to.data else None,
+            **self.window(),
             "max_assigned_per_member": self.max_assigned_per_member.data,
             "max_assigned_per_coupon": self.max_assigned_per_coupon.data,
             "max_coupon_count": self.max_coupon_count.data,
@@ -118,8 +109,7 @@ class CouponBookForm(SubmitOnceForm):
             self.type.data = book.type
         self.discount_type.data = book.discount_type or ""
         self.discount_amount.data = book.discount_amount
-        self.valid_from.data = book.valid_from.replace(tzinfo=None) if book.valid_from else None
-        self.valid_to.data = book.valid_to.replace(tzinfo=None) if book.valid_to else None
+        self.fill_window(book)
         self.max_assigned_per_member.data = book.max_assigned_per_member
         self.max_assigned_per_coupon.data = book.max_assigned_per_coupon
         self.max_coupon_count.data = book.max_coupon_count
@@ -136,9 +126,11 @@ class CouponBookForm(SubmitOnceForm):
                 self[text_field_name(locale, suffix)].data = entry.get(name, "")
         return self
 
-    def field_for(self, domain_field: str | None) -> str | None:
-        """The form field showing a domain error on `domain_field` (None: above the form)."""
-        name = domain_field or ""
+    def place_error(self, error) -> tuple[str | None, str]:
+        """The form field showing a domain error (None: above the form), and its message."""
+        return self._field_for(error.field or ""), error.message
+
+    def _field_for(self, name: str) -> str | None:
         if name.startswith("tiers"):
             return "tiers"
         if name.startswith("i18n."):
@@ -149,7 +141,7 @@ class CouponBookForm(SubmitOnceForm):
 
 
 class PublishingStatusForm(FlaskForm):
-    status = SelectField("Status", choices=[_Choice(s, STATUS_LABELS[s]) for s in PUBLISHING_STATUSES])
+    status = SelectField("Status", choices=[Choice(s, STATUS_LABELS[s]) for s in PUBLISHING_STATUSES])
 
 
 class GenerateCodesForm(SubmitOnceForm):
@@ -164,7 +156,7 @@ class GenerateCodesForm(SubmitOnceForm):
 class UploadCodesForm(FlaskForm):
     file = FileField("CSV file", validators=[
         FileRequired("Choose a CSV file"),
-        FileSize(MAX_UPLOAD_BYTES, message=f"The file is larger than {MAX_UPLOAD_BYTES // 1024} KB: split it")])
+        FileSize(MAX_UPLOAD_BYTES, message=UPLOAD_TOO_LARGE)])
     check_only = SubmitField("Check only")
     import_codes = SubmitField("Import codes")
 
@@ -175,8 +167,8 @@ class CodeFilterForm(FlaskForm):
     class Meta:
         csrf = False  # a GET filter changes nothing
 
-    codes = SelectField("Show codes", choices=[_Choice("", "All"), _Choice("free", "Free"),
-                                               _Choice("assigned", "Assigned"), _Choice("used", "Used")],
+    codes = SelectField("Show codes", choices=[Choice("", "All"), Choice("free", "Free"),
+                                               Choice("assigned", "Assigned"), Choice("used", "Used")],
                         validate_choice=False)
 
 
@@ -184,6 +176,6 @@ class BookFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    status = SelectField("Status", choices=[_Choice("", "All")] + [_Choice(s, STATUS_LABELS[s])
+    status = SelectField("Status", choices=[Choice("", "All")] + [Choice(s, STATUS_LABELS[s])
                                                                     for s in PUBLISHING_STATUSES],
                          validate_choice=False)

@@ -20,10 +20,12 @@ from ..domain.members import Member
 from ..domain.organizations import default_program, get_organization
 from ..domain.pagination import paginate
 from ..extensions import db
+from ..forms import submit, try_out
+from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .coupon_forms import (STATUS_LABELS, TYPE_LABELS, BookFilterForm, CodeFilterForm, CouponBookForm,
                            GenerateCodesForm, PublishingStatusForm, UploadCodesForm)
-from .rendering import attach_error, page_arg, render_page_or_fragment
+from .rendering import form_status, page_arg
 from .uploads import UploadUnreadable, read_column
 
 navigation.register("Coupons", "console.coupon_list", "coupons:read", "console.coupon_")
@@ -88,21 +90,15 @@ def coupon_new():
             book = coupons.create_book(session, organization_id, actor=actor, type=form.type.data, **form.fields())
             return {"bookId": book.id}
 
-        try:
-            # A double click or a reloaded POST finds the book made the first time.
-            outcome = idempotency.run_once(session, organization_id, f"console-coupon-book-{form.key.data}",
-                                           "console.coupon_book.create",
-                                           {"name": form.name.data.strip(), "type": form.type.data}, create)
-        except DomainError as error:
-            session.rollback()
-            _attach_book_error(form, error)
-        else:
-            session.commit()
+        # A double click or a reloaded POST finds the book made the first time.
+        done, outcome = submit(form, lambda: idempotency.run_once(
+            session, organization_id, f"console-coupon-book-{form.key.data}", "console.coupon_book.create",
+            {"name": form.name.data.strip(), "type": form.type.data}, create), form.place_error)
+        if done:
             flash("This form was already sent: here is the book it created." if outcome.replayed
                   else "Coupon book created as a draft: add codes if it needs them, then publish it.", "success")
             return redirect(url_for("console.coupon_detail", book_id=outcome.result["bookId"]))
-    return render_template("console/coupons/form.html", form=form, book=None, **_labels()), \
-        422 if request.method == "POST" else 200
+    return render_template("console/coupons/new.html", form=form, **_labels()), form_status()
 
 
 @bp.route("/coupons/<int:book_id>/edit", methods=["GET", "POST"])
@@ -115,17 +111,12 @@ def coupon_edit(book_id: int):
     if request.method == "GET":
         form.fill(book)
     elif form.validate_on_submit():
-        try:
-            coupons.update_book(session, book, actor=current_user.actor(), **form.fields())
-        except DomainError as error:
-            session.rollback()
-            _attach_book_error(form, error)
-        else:
-            session.commit()
+        done, _ = submit(form, lambda: coupons.update_book(
+            session, book, actor=current_user.actor(), **form.fields()), form.place_error)
+        if done:
             flash("Coupon book saved.", "success")
             return redirect(url_for("console.coupon_detail", book_id=book.id))
-    return render_template("console/coupons/form.html", form=form, book=book, **_labels()), \
-        422 if request.method == "POST" else 200
+    return render_template("console/coupons/edit.html", form=form, book=book, **_labels()), form_status()
 
 
 @bp.post("/coupons/<int:book_id>/status")
@@ -137,11 +128,10 @@ def coupon_status(book_id: int):
     if not form.validate_on_submit():
         abort(400)
     try:
-        coupons.set_publishing_status(session, book, form.status.data, actor=current_user.actor())
+        with db.transaction():
+            coupons.set_publishing_status(session, book, form.status.data, actor=current_user.actor())
     except DomainError as error:
-        session.rollback()
         return _detail_page(book, status_error=error.message, status=422)
-    session.commit()
     flash(f"{book.name} is now {STATUS_LABELS[book.publishing_status].lower()}.", "success")
     return redirect(url_for("console.coupon_detail", book_id=book.id))
 
@@ -170,16 +160,12 @@ def coupon_generate(book_id: int):
                                            length=form.length.data)
             return {"count": len(codes)}
 
-        try:
-            outcome = idempotency.run_once(
-                session, current_user.organization_id, f"console-generate-codes-{form.key.data}",
-                "console.coupon_codes.generate",
-                {"bookId": book.id, "count": form.count.data, "prefix": prefix, "length": form.length.data}, generate)
-        except DomainError as error:
-            session.rollback()
-            attach_error(form, error, form.DOMAIN_FIELDS)
-        else:
-            session.commit()
+        done, outcome = submit(form, lambda: idempotency.run_once(
+            session, current_user.organization_id, f"console-generate-codes-{form.key.data}",
+            "console.coupon_codes.generate",
+            {"bookId": book.id, "count": form.count.data, "prefix": prefix, "length": form.length.data}, generate),
+            form.DOMAIN_FIELDS)
+        if done:
             if outcome.replayed:
                 flash("These codes were already generated; no more were added.", "info")
             else:
@@ -204,25 +190,21 @@ def coupon_upload(book_id: int):
             column = read_column(upload, CODE_HEADERS)
             if not column.values:
                 raise UploadUnreadable("The file holds no codes.")
-            if check_only:
-                result = coupons.check_codes(session, book, column.values)
-            else:
-                result = coupons.import_codes(session, book, column.values, actor=current_user.actor(),
-                                              skip_invalid=True)
         except UploadUnreadable as problem:
             form.file.errors = [*form.file.errors, str(problem)]
-        except DomainError as error:
-            session.rollback()
-            attach_error(form, error, form.DOMAIN_FIELDS)
         else:
             if check_only:
-                session.rollback()
+                done, result = try_out(form, lambda: coupons.check_codes(session, book, column.values),
+                                       form.DOMAIN_FIELDS)
             else:
-                session.commit()
-            report = UploadReport(
-                filename=upload.filename or "upload.csv", imported=not check_only, rows=len(column.values),
-                added=len(result.added),
-                errors=[ReportRow(column.line_of(e.index), e.index + 1, e.code, e.message) for e in result.errors])
+                done, result = submit(form, lambda: coupons.import_codes(
+                    session, book, column.values, actor=current_user.actor(), skip_invalid=True), form.DOMAIN_FIELDS)
+            if done:
+                report = UploadReport(
+                    filename=upload.filename or "upload.csv", imported=not check_only, rows=len(column.values),
+                    added=len(result.added),
+                    errors=[ReportRow(column.line_of(e.index), e.index + 1, e.code, e.message)
+                            for e in result.errors])
     # The whole page, also for htmx: the upload form selects its own card and the counts from it.
     context = _detail_context(book, upload_form=form if report is None else None, upload_report=report)
     return render_template("console/coupons/detail.html", **context), 200 if report else 422
@@ -239,10 +221,6 @@ def _book_form(program_id: int) -> CouponBookForm:
     organization = get_organization(session, current_user.organization_id)
     return CouponBookForm.for_organization(organization.locales or [organization.default_locale],
                                            tiers.tiers_of(session, program_id))
-
-
-def _attach_book_error(form: CouponBookForm, error: DomainError) -> None:
-    attach_error(form, error, {error.field or "": form.field_for(error.field) or ""})
 
 
 def _labels() -> dict:

@@ -1,25 +1,36 @@
 """Members: the searchable list, one member's page, and the staff actions on it
-(points adjustment, lock/unlock, manual tier)."""
+(points adjustment, lock/unlock, manual tier).
+
+The member page's missions progress and latest events (members/_engagement.html)
+come from `member_engagement(member)` in the template context, so the queries
+run only when the page is drawn in full, not for its htmx history rows.
+"""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
-from flask import flash, redirect, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from ..auth import staff_required
-from ..domain import ledger, members, points, tiers
-from ..domain.errors import DomainError, ValidationFailed
+from ..domain import custom_events, ledger, members, missions, points, tiers
+from ..domain.errors import ValidationFailed
 from ..domain.members import LOCKED, Member
 from ..domain.organizations import default_program
+from ..domain.outbox import OutboxEvent
 from ..domain.pagination import Page, paginate
 from ..extensions import db
+from ..forms import submit
+from ..fragments import render_page_or_fragment, wants_fragment
 from . import bp, queries
-from .forms import AccountStatusForm, AdjustPointsForm, SearchForm, SetTierForm
-from .rendering import attach_error, page_arg, render_page_or_fragment, wants_fragment
+from .member_forms import AccountStatusForm, AdjustPointsForm, SearchForm, SetTierForm
+from .mission_forms import KIND_LABELS
+from .rendering import page_arg
 
 MEMBERS_PER_PAGE = 20
 HISTORY_PER_PAGE = 15
+FEED_LENGTH = 20
 
 
 @bp.get("/members")
@@ -48,51 +59,39 @@ def member_list():
 @bp.get("/members/<int:member_id>")
 @staff_required("members:read")
 def member_detail(member_id: int):
-    member = members.get_member(db.session, current_user.organization_id, member_id)
-    return _member_page(member)
+    return _member_page(_member(member_id))
 
 
 @bp.post("/members/<int:member_id>/points")
 @staff_required("ledgers:write")
 def member_adjust_points(member_id: int):
-    session = db.session
-    member = members.get_member(session, current_user.organization_id, member_id)
+    member = _member(member_id)
     form = AdjustPointsForm(prefix="adjust")
     if form.validate_on_submit():
-        try:
-            movement = points.adjust_member_points(
-                session, member, form.amount.data, actor=current_user.actor(), reason_text=form.reason.data,
-                system_unique_key=f"console-adjust-{form.key.data}" if form.key.data else None)
-        except DomainError as error:
-            session.rollback()
-            attach_error(form, error)
-        else:
-            session.commit()
+        done, movement = submit(form, lambda: points.adjust_member_points(
+            db.session, member, form.amount.data, actor=current_user.actor(), reason_text=form.reason.data,
+            system_unique_key=f"console-adjust-{form.key.data}" if form.key.data else None))
+        if done:
             if movement.replayed:
                 flash("This adjustment was already recorded; nothing was changed.", "info")
             else:
                 flash(f"{form.amount.data:+,} points recorded: {form.reason.data.strip()}", "success")
-            return redirect(url_for("console.member_detail", member_id=member.id))
+            return _back_to(member)
     return _member_page(member, adjust_form=form, status=422)
 
 
 @bp.post("/members/<int:member_id>/status")
 @staff_required("members:write")
 def member_set_status(member_id: int):
-    session = db.session
-    member = members.get_member(session, current_user.organization_id, member_id)
+    member = _member(member_id)
     form = AccountStatusForm(prefix="status")
     if form.validate_on_submit():
-        try:
-            members.update_member(session, member, actor=current_user.actor(),
-                                  account_status=form.account_status.data, reason=(form.reason.data or "").strip())
-        except DomainError as error:
-            session.rollback()
-            attach_error(form, error, {"accountStatus": "reason"})
-        else:
-            session.commit()
+        done, _ = submit(form, lambda: members.update_member(
+            db.session, member, actor=current_user.actor(), account_status=form.account_status.data,
+            reason=(form.reason.data or "").strip()), {"accountStatus": "reason"})
+        if done:
             flash("Account locked." if member.account_status == LOCKED else "Account unlocked.", "success")
-            return redirect(url_for("console.member_detail", member_id=member.id))
+            return _back_to(member)
     return _member_page(member, status_form=form, status=422)
 
 
@@ -100,28 +99,36 @@ def member_set_status(member_id: int):
 @staff_required("tiers:write")
 def member_set_tier(member_id: int):
     session = db.session
-    member = members.get_member(session, current_user.organization_id, member_id)
+    member = _member(member_id)
     program = default_program(session, member.organization_id)
     form = SetTierForm(prefix="tier").with_tiers(tiers.tiers_of(session, program.id))
     if form.validate_on_submit():
         expires_at = (dt.datetime.combine(form.expires_on.data, dt.time(23, 59, 59), tzinfo=dt.timezone.utc)
                       if form.expires_on.data else None)
-        try:
+
+        def set_tier():
             tier = (tiers.get_tier(session, member.organization_id, int(form.tier.data), program.id)
                     if form.tier.data else None)
             tiers.set_tier(session, member.id, program, tier, actor=current_user.actor(), expires_at=expires_at,
                            reason=(form.reason.data or "").strip() or "set by staff")
-        except DomainError as error:
-            session.rollback()
-            attach_error(form, error, {"loyaltyTierId": "tier", "expiresAt": "expires_on"})
-        else:
-            session.commit()
+            return tier
+
+        done, tier = submit(form, set_tier, {"loyaltyTierId": "tier", "expiresAt": "expires_on"})
+        if done:
             flash(f"Tier set to {tier.name}." if tier else "Tier removed.", "success")
-            return redirect(url_for("console.member_detail", member_id=member.id))
+            return _back_to(member)
     return _member_page(member, tier_form=form, status=422)
 
 
 # --- the member page ----------------------------------------------------------------
+
+def _member(member_id: int) -> Member:
+    return members.get_member(db.session, current_user.organization_id, member_id)
+
+
+def _back_to(member: Member):
+    return redirect(url_for("console.member_detail", member_id=member.id))
+
 
 def _member_page(member: Member, *, status: int = 200, adjust_form=None, status_form=None, tier_form=None):
     """The whole page, or only the history rows for htmx paging."""
@@ -157,3 +164,49 @@ def _history(wallet_id: int | None) -> dict:
     rows = (ledger.wallet_history(db.session, wallet_id, limit=HISTORY_PER_PAGE + 1,
                                   offset=(page - 1) * HISTORY_PER_PAGE) if wallet_id else [])
     return {"rows": rows[:HISTORY_PER_PAGE], "page": page, "has_next": len(rows) > HISTORY_PER_PAGE}
+
+
+# --- the member page's missions and events -----------------------------------------------
+
+@dataclass
+class FeedItem:
+    event: OutboxEvent
+    summary: str
+
+
+@dataclass
+class MemberEngagement:
+    missions: list[tuple[missions.Progress, str | None]]  # progress, and why it cannot advance now (or None)
+    feed: list[FeedItem]
+
+
+def standing(progress: missions.Progress) -> str | None:
+    """Why the member cannot advance on this mission now, in a word or two; None when they can."""
+    mission = progress.mission
+    if progress.available:
+        return None
+    if not mission.active:
+        return "Inactive"
+    if mission.max_repetitions is not None and progress.completions >= mission.max_repetitions:
+        return "All completions done"
+    if mission.period_limit is not None and progress.completions_in_period >= mission.period_limit:
+        return f"Done this {mission.repetition_period}"
+    return "Outside its dates"
+
+
+def member_engagement(member: Member) -> MemberEngagement:
+    """Every mission of the organisation with the member's progress (inactive ones too: their
+    completions still count), and the member's latest events, newest first. Reads only."""
+    session = db.session
+    if member.organization_id != current_user.organization_id:
+        abort(404)
+    progress = missions.member_missions(session, member, active_only=False)
+    latest = session.scalars(custom_events.feed_query(member.organization_id, member.id)
+                             .order_by(OutboxEvent.id.desc()).limit(FEED_LENGTH))
+    return MemberEngagement(missions=[(p, standing(p)) for p in progress],
+                            feed=[FeedItem(e, custom_events.summarise(e)) for e in latest])
+
+
+@bp.context_processor
+def engagement_context():
+    return {"member_engagement": member_engagement, "mission_kinds": KIND_LABELS}

@@ -2,7 +2,7 @@
 create and edit (a matcher that does not parse is shown on its field at line and column, with
 the line and a caret), a live matcher check, and switching a mission on or off.
 
-A member's progress is shown on the member page (see event_views.member_engagement).
+A member's progress is shown on the member page (see member_views.member_engagement).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from ..auth import staff_required
-from ..domain import custom_events, missions, rules
+from ..domain import missions, rules
 from ..domain.base import utcnow
 from ..domain.coupons.books import fits_id
 from ..domain.errors import DomainError
@@ -21,21 +21,16 @@ from ..domain.ledger import LedgerAccount
 from ..domain.missions import Mission, MissionProgress
 from ..domain.pagination import paginate
 from ..extensions import db
-from . import bp, navigation
-from .engagement_forms import KIND_LABELS, MISSION_FIELDS, PERIOD_LABELS, ActiveForm, MissionForm
-from .rendering import attach_error, page_arg, render_page_or_fragment
+from ..forms import submit
+from ..fragments import render_page_or_fragment
+from . import bp, navigation, queries
+from .mission_forms import KIND_LABELS, MISSION_FIELDS, PERIOD_LABELS, MissionForm
+from .rendering import RulePointer, form_status, page_arg, rule_pointer
+from .switches import switch_active
 
 navigation.register("Missions", "console.mission_list", "campaigns:read", "console.mission_")
 
 MISSIONS_PER_PAGE = 20
-
-
-@dataclass
-class RulePointer:
-    """Where a matcher stopped parsing: the line's text and the column to point at."""
-    line: int
-    column: int
-    text: str
 
 
 @dataclass
@@ -58,23 +53,16 @@ def mission_list():
 @bp.route("/missions/new", methods=["GET", "POST"])
 @staff_required("campaigns:write")
 def mission_new():
-    session = db.session
     form = _with_choices(MissionForm())
     pointer = None
     if form.validate_on_submit():
-        fields = form.fields()
-        try:
-            mission = missions.create_mission(session, current_user.organization_id, actor=current_user.actor(),
-                                              **fields)
-        except DomainError as error:
-            session.rollback()
-            pointer = _attach_mission_error(form, error)
-        else:
-            session.commit()
-            flash(f"{KIND_LABELS[mission.kind]} {mission.name} created.", "success")
-            return redirect(url_for("console.mission_detail", mission_id=mission.id))
-    return render_template("console/missions/form.html", form=form, mission=None, pointer=pointer), \
-        422 if request.method == "POST" else 200
+        done, outcome = submit(form, lambda: missions.create_mission(
+            db.session, current_user.organization_id, actor=current_user.actor(), **form.fields()), MISSION_FIELDS)
+        if done:
+            flash(f"{KIND_LABELS[outcome.kind]} {outcome.name} created.", "success")
+            return redirect(url_for("console.mission_detail", mission_id=outcome.id))
+        pointer = _matcher_pointer(form, outcome)
+    return render_template("console/missions/new.html", form=form, pointer=pointer), form_status()
 
 
 @bp.get("/missions/<int:mission_id>")
@@ -92,39 +80,27 @@ def mission_detail(mission_id: int):
 @bp.route("/missions/<int:mission_id>/edit", methods=["GET", "POST"])
 @staff_required("campaigns:write")
 def mission_edit(mission_id: int):
-    session = db.session
     mission = _mission(mission_id)
     form = MissionForm()
     pointer = None
     if request.method == "GET":
         form.fill(mission)
     elif form.validate_on_submit():
-        try:
-            missions.update_mission(session, mission, actor=current_user.actor(), **form.changes(mission))
-        except DomainError as error:
-            session.rollback()
-            pointer = _attach_mission_error(form, error)
-        else:
-            session.commit()
+        done, outcome = submit(form, lambda: missions.update_mission(
+            db.session, mission, actor=current_user.actor(), **form.changes(mission)), MISSION_FIELDS)
+        if done:
             flash(f"{mission.name} saved.", "success")
             return redirect(url_for("console.mission_detail", mission_id=mission.id))
+        pointer = _matcher_pointer(form, outcome)
     _with_choices(form, current_event=mission.event_type)
-    return render_template("console/missions/form.html", form=form, mission=mission, pointer=pointer), \
-        422 if request.method == "POST" else 200
+    return render_template("console/missions/edit.html", form=form, mission=mission, pointer=pointer), form_status()
 
 
 @bp.post("/missions/<int:mission_id>/active")
 @staff_required("campaigns:write")
 def mission_active(mission_id: int):
-    session = db.session
-    mission = _mission(mission_id)
-    form = ActiveForm()
-    if not form.validate_on_submit():
-        abort(400)
-    missions.update_mission(session, mission, actor=current_user.actor(), active=form.wanted)
-    session.commit()
-    flash(f"{mission.name} is now {'active' if mission.active else 'inactive'}.", "success")
-    return redirect(url_for("console.mission_detail", mission_id=mission.id))
+    return switch_active(_mission(mission_id), missions.update_mission,
+                         url_for("console.mission_detail", mission_id=mission_id))
 
 
 @bp.post("/missions/matcher/check")
@@ -139,7 +115,7 @@ def mission_check_matcher():
             result = "ok"
         except rules.RuleSyntaxError as error:
             result = error.message
-            pointer = _pointer(text, error)
+            pointer = rule_pointer(text, error)
     return render_template("console/missions/_matcher_check.html", result=result, pointer=pointer)
 
 
@@ -178,29 +154,12 @@ def _mission(mission_id: int) -> Mission:
 
 def _with_choices(form, current_event: str | None = None):
     """Event types a mission may listen to, and the organisation's points accounts."""
-    return form.with_choices(*engagement_choices(), current_event=current_event)
+    return form.with_choices(*queries.engagement_choices(db.session, current_user.organization_id),
+                             current_event=current_event)
 
 
-def engagement_choices() -> tuple[list, list]:
-    """(custom event types, points accounts) of the signed-in user's organisation."""
-    session = db.session
-    organization_id = current_user.organization_id
-    custom = list(session.scalars(custom_events.list_query(organization_id).order_by(
-        custom_events.EventType.name)))
-    accounts = list(session.scalars(select(LedgerAccount).where(
-        LedgerAccount.organization_id == organization_id, LedgerAccount.is_currency.is_(False),
-        LedgerAccount.active.is_(True)).order_by(LedgerAccount.id)))
-    return custom, accounts
-
-
-def _attach_mission_error(form: MissionForm, error: DomainError) -> RulePointer | None:
-    attach_error(form, error, MISSION_FIELDS)
-    if isinstance(error, rules.RuleSyntaxError):
-        return _pointer((form.matcher.data or "").strip(), error)
+def _matcher_pointer(form: MissionForm, refusal: DomainError) -> RulePointer | None:
+    """After a refused save: where the matcher stopped parsing, if that was the refusal."""
+    if isinstance(refusal, rules.RuleSyntaxError):
+        return rule_pointer((form.matcher.data or "").strip(), refusal)
     return None
-
-
-def _pointer(text: str, error: rules.RuleSyntaxError) -> RulePointer:
-    lines = text.splitlines() or [""]
-    line = lines[error.line - 1] if 0 < error.line <= len(lines) else ""
-    return RulePointer(error.line, error.column, line)

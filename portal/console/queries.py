@@ -7,8 +7,11 @@ from dataclasses import dataclass
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from ..domain import custom_events, members
 from ..domain.audit import AuditEntry
-from ..domain.ledger import Wallet
+from ..domain.coupons.books import fits_id
+from ..domain.errors import NotFound
+from ..domain.ledger import LedgerAccount, Wallet
 from ..domain.members import CARDCODE, Identifier, Member
 from ..domain.organizations import LoyaltyProgram
 from ..domain.staff import ApiKey, StaffUser
@@ -78,3 +81,23 @@ def staff_labels(session: Session, organization_id: int, staff_ids: list[int]) -
         return {}
     return dict(session.execute(select(StaffUser.id, StaffUser.email).where(
         StaffUser.organization_id == organization_id, StaffUser.id.in_(ids))).all())
+
+
+def find_member(session: Session, organization_id: int, text: str) -> Member:
+    """A member of the organisation by member id or card code (digits may be either); NotFound otherwise."""
+    if text.isdigit() and fits_id(int(text)):
+        try:
+            return members.get_member(session, organization_id, int(text))
+        except NotFound:
+            pass  # digits may be a card code too
+    return members.lookup(session, organization_id, CARDCODE, text)
+
+
+def engagement_choices(session: Session, organization_id: int) -> tuple[list, list]:
+    """What a mission or a referral programme may use: (custom event types, points accounts)."""
+    custom = list(session.scalars(custom_events.list_query(organization_id).order_by(
+        custom_events.EventType.name)))
+    accounts = list(session.scalars(select(LedgerAccount).where(
+        LedgerAccount.organization_id == organization_id, LedgerAccount.is_currency.is_(False),
+        LedgerAccount.active.is_(True)).order_by(LedgerAccount.id)))
+    return custom, accounts

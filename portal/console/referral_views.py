@@ -17,14 +17,15 @@ from ..domain import members, referrals
 from ..domain.coupons.books import fits_id
 from ..domain.errors import NotFound
 from ..domain.ledger import LedgerAccount
-from ..domain.members import CARDCODE
 from ..domain.pagination import paginate
 from ..domain.referrals import Referral, ReferralCode, ReferralProgram
 from ..extensions import db, htmx
-from . import bp, navigation
-from .engagement_forms import CODE_FIELDS, PROGRAM_FIELDS, ActiveForm, ProgramForm, ReferralCodeForm
-from .mission_views import engagement_choices
-from .rendering import commit_or_attach, page_arg, render_page_or_fragment
+from ..forms import submit
+from ..fragments import render_page_or_fragment
+from . import bp, navigation, queries
+from .referral_forms import CODE_FIELDS, PROGRAM_FIELDS, ProgramForm, ReferralCodeForm
+from .rendering import form_status, page_arg
+from .switches import switch_active
 
 navigation.register("Referrals", "console.referral_list", "campaigns:read", "console.referral_")
 
@@ -49,16 +50,14 @@ def referral_list():
 @bp.route("/referrals/new", methods=["GET", "POST"])
 @staff_required("campaigns:write")
 def referral_new():
-    session = db.session
-    form = ProgramForm().with_choices(*engagement_choices())
+    form = ProgramForm().with_choices(*_engagement_choices())
     if form.validate_on_submit():
-        done, program = commit_or_attach(form, lambda: referrals.create_program(
-            session, current_user.organization_id, actor=current_user.actor(), **form.fields()), PROGRAM_FIELDS)
+        done, program = submit(form, lambda: referrals.create_program(
+            db.session, current_user.organization_id, actor=current_user.actor(), **form.fields()), PROGRAM_FIELDS)
         if done:
             flash(f"Referral programme {program.name} created.", "success")
             return redirect(url_for("console.referral_detail", program_id=program.id))
-    return render_template("console/referrals/form.html", form=form, program=None), \
-        422 if request.method == "POST" else 200
+    return render_template("console/referrals/new.html", form=form), form_status()
 
 
 @bp.get("/referrals/<int:program_id>")
@@ -73,49 +72,39 @@ def referral_detail(program_id: int):
 @bp.route("/referrals/<int:program_id>/edit", methods=["GET", "POST"])
 @staff_required("campaigns:write")
 def referral_edit(program_id: int):
-    session = db.session
     program = _program(program_id)
     form = ProgramForm()
     if request.method == "GET":
         form.fill(program)
     elif form.validate_on_submit():
-        done, _ = commit_or_attach(form, lambda: referrals.update_program(
-            session, program, actor=current_user.actor(), **form.changes(program)), PROGRAM_FIELDS)
+        done, _ = submit(form, lambda: referrals.update_program(
+            db.session, program, actor=current_user.actor(), **form.changes(program)), PROGRAM_FIELDS)
         if done:
             flash(f"{program.name} saved.", "success")
             return redirect(url_for("console.referral_detail", program_id=program.id))
-    form.with_choices(*engagement_choices(), current_event=program.event_type)
-    return render_template("console/referrals/form.html", form=form, program=program), \
-        422 if request.method == "POST" else 200
+    form.with_choices(*_engagement_choices(), current_event=program.event_type)
+    return render_template("console/referrals/edit.html", form=form, program=program), form_status()
 
 
 @bp.post("/referrals/<int:program_id>/active")
 @staff_required("campaigns:write")
 def referral_active(program_id: int):
-    session = db.session
-    program = _program(program_id)
-    form = ActiveForm()
-    if not form.validate_on_submit():
-        abort(400)
-    referrals.update_program(session, program, actor=current_user.actor(), active=form.wanted)
-    session.commit()
-    flash(f"{program.name} is now {'active' if program.active else 'inactive'}.", "success")
-    return redirect(url_for("console.referral_detail", program_id=program.id))
+    return switch_active(_program(program_id), referrals.update_program,
+                         url_for("console.referral_detail", program_id=program_id))
 
 
 @bp.post("/referrals/<int:program_id>/codes")
 @staff_required("campaigns:write")
 def referral_add_code(program_id: int):
-    session = db.session
     program = _program(program_id)
     form = ReferralCodeForm(prefix="code")
     if form.validate_on_submit():
         def give_code():
             member = _find_member(form.member.data.strip())
-            return member, referrals.create_code(session, program, member, actor=current_user.actor(),
+            return member, referrals.create_code(db.session, program, member, actor=current_user.actor(),
                                                  code=(form.code.data or "").strip() or None)
 
-        done, given = commit_or_attach(form, give_code, CODE_FIELDS)
+        done, given = submit(form, give_code, CODE_FIELDS)
         if done:
             member, code = given
             flash(f"Code {code.code} given to {member.display_name}.", "success")
@@ -133,16 +122,14 @@ def _program(program_id: int) -> ReferralProgram:
 
 def _find_member(text: str):
     """A member of this organisation by id or card code; NotFound names the form's member field."""
-    organization_id = current_user.organization_id
     try:
-        if text.isdigit() and fits_id(int(text)):
-            try:
-                return members.get_member(db.session, organization_id, int(text))
-            except NotFound:
-                pass  # digits may be a card code too
-        return members.lookup(db.session, organization_id, CARDCODE, text)
+        return queries.find_member(db.session, current_user.organization_id, text)
     except NotFound:
         raise NotFound("No member of your organisation has this id or card code", field="memberId") from None
+
+
+def _engagement_choices() -> tuple[list, list]:
+    return queries.engagement_choices(db.session, current_user.organization_id)
 
 
 def _detail_context(program: ReferralProgram, **extra) -> dict:

@@ -1,70 +1,34 @@
-"""Small helpers shared by the console views: htmx fragments, domain errors on
-form fields, safe redirects, page numbers and display formats."""
+"""Small helpers shared by the console views: a form page's status, where a rule
+stopped parsing, page numbers and display formats. (Shared with the member portal:
+htmx fragments in portal/fragments.py; submitting a form and safe redirects in
+portal/forms.py.)"""
 from __future__ import annotations
 
 import datetime as dt
-from urllib.parse import urlsplit
+from dataclasses import dataclass
 
-from flask import make_response, render_template, request
-from flask_wtf import FlaskForm
+from flask import request
 
-from ..domain.errors import DomainError
-from ..extensions import db, htmx
+from ..domain.rules import RuleSyntaxError
 
 
-def wants_fragment() -> bool:
-    """An htmx request that swaps part of the page (a history restore needs the whole page)."""
-    return bool(htmx) and not htmx.history_restore_request
+@dataclass
+class RulePointer:
+    """Where a rule (an audience's, a mission's matcher) stopped parsing: the line's text and the column."""
+    line: int
+    column: int
+    text: str
 
 
-def render_page_or_fragment(page_template: str, fragment_template: str, status: int = 200, **context):
-    """STYLE rule 8: the page includes the fragment; htmx gets the fragment alone from the same URL."""
-    template = fragment_template if wants_fragment() else page_template
-    response = make_response(render_template(template, **context), status)
-    # Both variants come from one URL: caches must keep them apart.
-    response.vary.add("HX-Request")
-    return response
+def rule_pointer(text: str, error: RuleSyntaxError) -> RulePointer:
+    lines = text.splitlines() or [""]
+    line = lines[error.line - 1] if 0 < error.line <= len(lines) else ""
+    return RulePointer(error.line, error.column, line)
 
 
-def attach_error(form: FlaskForm, error: DomainError, fields: dict[str, str] | None = None) -> None:
-    """Show a domain error on the form field it names, else above the form.
-
-    `fields` maps domain field names (API spelling, e.g. "loyaltyTierId") to form
-    field names; a domain field equal to a form field name needs no entry.
-    """
-    name = (fields or {}).get(error.field or "", error.field)
-    field = form._fields.get(name) if name else None
-    if field is not None:
-        field.errors = [*field.errors, error.message]
-    else:
-        form.form_errors.append(error.message)
-
-
-def commit_or_attach(form: FlaskForm, action, fields: dict[str, str] | None = None):
-    """Run one domain call for a submitted form: commit and return (True, its result); on a
-    DomainError roll back, show the error on the form field it names and return (False, None)."""
-    try:
-        result = action()
-    except DomainError as error:
-        db.session.rollback()
-        attach_error(form, error, fields)
-        return False, None
-    db.session.commit()
-    return True, result
-
-
-def safe_next(target: str | None) -> str | None:
-    """The `next` target when it is a path on this site, else None (no open redirects)."""
-    if not target:
-        return None
-    target = target.strip()
-    if target.endswith("?"):
-        target = target[:-1]
-    parts = urlsplit(target)
-    if (parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//")
-            or "\\" in target or any(ord(c) < 32 for c in target)):
-        return None
-    return target
+def form_status() -> int:
+    """A form page's status: 422 when it is drawn again after a refused POST, else 200."""
+    return 422 if request.method == "POST" else 200
 
 
 def page_arg(name: str = "page") -> int:

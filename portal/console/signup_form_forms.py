@@ -12,14 +12,14 @@ from wtforms import BooleanField, SelectField, StringField, TextAreaField, Valid
 from wtforms.validators import InputRequired, Length, Optional
 
 from ..domain import signup_forms
-from ..domain.signup_forms import PROFILE_FIELDS, PURPOSES, SignupForm
-from .forms import RolesField as CheckboxesField
-from .forms import _Choice
+from ..domain.signup_forms import PROFILE_FIELDS, SignupForm
+from .fields import CheckboxesField
+from .fields import Choice
 
 PURPOSE_LABELS = {signup_forms.NEWSLETTER: "Newsletter only",
                   signup_forms.OFFER: "Offer: new members get a coupon of a book",
                   signup_forms.LOYALTY_CARD: "Loyalty card registration"}
-PROFILE_CHOICES = [_Choice(name, label) for name, (label, _, _) in PROFILE_FIELDS.items() if name != "email"]
+PROFILE_CHOICES = [Choice(name, label) for name, (label, _, _) in PROFILE_FIELDS.items() if name != "email"]
 # Domain field names (API spelling) -> form field names.
 FORM_FIELDS = {"name": "name", "purpose": "purpose", "fields": "custom_fields", "consents": "consents",
                "thankYouText": "thank_you_text", "redirectUrl": "redirect_url", "allowedOrigins": "allowed_origins",
@@ -48,7 +48,7 @@ def _keyed_shape(form, field) -> None:
 
 class SignupFormForm(FlaskForm):
     name = StringField("Heading (shown on the form)", validators=[InputRequired(), Length(max=200)])
-    purpose = SelectField("Purpose", choices=[_Choice(k, v) for k, v in PURPOSE_LABELS.items()])
+    purpose = SelectField("Purpose", choices=[Choice(k, v) for k, v in PURPOSE_LABELS.items()])
     coupon_book_id = SelectField("Coupon book (offer forms)", default="", validate_choice=False)
     profile_fields = CheckboxesField("Ask for (the email is always asked)", choices=PROFILE_CHOICES,
                                      validators=[Optional()])
@@ -64,7 +64,7 @@ class SignupFormForm(FlaskForm):
     active = BooleanField("Active (shown on partner sites)", default=True)
 
     def with_books(self, books) -> "SignupFormForm":
-        self.coupon_book_id.choices = [_Choice("", "—")] + [_Choice(str(b.id), f"{b.name} ({b.publishing_status})")
+        self.coupon_book_id.choices = [Choice("", "—")] + [Choice(str(b.id), f"{b.name} ({b.publishing_status})")
                                                             for b in books]
         return self
 

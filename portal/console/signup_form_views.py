@@ -15,7 +15,9 @@ from ..domain.signup_forms import SignupForm
 from ..embed import shared
 from ..extensions import db
 from . import bp, navigation
-from .rendering import commit_or_attach, page_arg, render_page_or_fragment
+from ..forms import submit
+from ..fragments import render_page_or_fragment
+from .rendering import page_arg
 from .signup_form_forms import FORM_FIELDS, PURPOSE_LABELS, SignupFormForm
 
 navigation.register("Signup forms", "console.signup_form_list", "forms:read", "console.signup_form_")
@@ -39,7 +41,7 @@ def signup_form_list():
 def signup_form_new():
     form = SignupFormForm().with_books(_books())
     if form.validate_on_submit():
-        done, created = commit_or_attach(form, lambda: signup_forms.create_form(
+        done, created = submit(form, lambda: signup_forms.create_form(
             db.session, current_user.organization_id, actor=current_user.actor(), **form.fields()), FORM_FIELDS)
         if done:
             flash(f"Signup form {created.name} created. Paste the tag below into a partner page.", "success")
@@ -69,7 +71,7 @@ def signup_form_edit(form_id: int):
     if request.method == "GET":
         form.fill(found)
     elif form.validate_on_submit():
-        done, _ = commit_or_attach(form, lambda: signup_forms.update_form(
+        done, _ = submit(form, lambda: signup_forms.update_form(
             db.session, found, actor=current_user.actor(), **form.fields()), FORM_FIELDS)
         if done:
             flash(f"{found.name} saved.", "success")

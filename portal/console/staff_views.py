@@ -7,13 +7,14 @@ from flask_login import current_user
 from ..auth import staff_required
 from ..domain import idempotency, staff
 from ..domain.audit import AuditEntry
-from ..domain.errors import DomainError
 from ..domain.pagination import paginate
 from ..domain.staff import ROLES, ApiKey, StaffUser
 from ..extensions import db
+from ..forms import submit
+from ..fragments import render_page_or_fragment
 from . import bp, queries
-from .forms import ApiKeyForm, StaffUserForm
-from .rendering import attach_error, page_arg, render_page_or_fragment
+from .rendering import page_arg
+from .staff_forms import ApiKeyForm, StaffUserForm
 
 STAFF_PER_PAGE = 50
 KEYS_PER_PAGE = 50
@@ -29,20 +30,18 @@ def staff_list():
 @bp.post("/staff")
 @staff_required("users:write")
 def staff_create():
-    session = db.session
     form = StaffUserForm()
     if form.validate_on_submit():
         actor = current_user.actor()
-        try:
+
+        def create():
             staff.require_grantable(actor, form.roles.data)
-            user = staff.create_staff_user(session, current_user.organization_id, email=form.email.data,
+            return staff.create_staff_user(db.session, current_user.organization_id, email=form.email.data,
                                            password=form.password.data, roles=form.roles.data, actor=actor,
                                            name=(form.name.data or "").strip())
-        except DomainError as error:
-            session.rollback()
-            attach_error(form, error)
-        else:
-            session.commit()
+
+        done, user = submit(form, create)
+        if done:
             flash(f"Staff user {user.email} created.", "success")
             return redirect(url_for("console.staff_list"))
     return _staff_page(form, status=422)
@@ -91,16 +90,14 @@ def api_key_create():
             created.append((key, secret))
             return {"apiKeyId": key.id}
 
-        try:
+        def create_once():
             staff.require_grantable(actor, form.roles.data)
-            outcome = idempotency.run_once(session, current_user.organization_id, f"console-api-key-{form.key.data}",
-                                           "console.api_key.create", {"name": form.name.data, "roles": form.roles.data},
-                                           create)
-        except DomainError as error:
-            session.rollback()
-            attach_error(form, error)
-        else:
-            session.commit()
+            return idempotency.run_once(session, current_user.organization_id, f"console-api-key-{form.key.data}",
+                                        "console.api_key.create", {"name": form.name.data, "roles": form.roles.data},
+                                        create)
+
+        done, outcome = submit(form, create_once)
+        if done:
             if outcome.replayed:
                 flash("This form was already sent: the key exists, and its secret was shown only once.", "info")
                 return redirect(url_for("console.api_key_list"))

@@ -7,11 +7,11 @@ from flask_login import current_user
 from ..auth import staff_required
 from ..domain import tiers
 from ..domain.coupons.books import fits_id
-from ..domain.errors import DomainError
 from ..domain.organizations import default_program
 from ..extensions import db
+from ..forms import submit
 from . import bp, navigation, queries
-from .rendering import attach_error
+from .rendering import form_status
 from .tier_forms import TierForm
 
 navigation.register("Tiers", "console.tier_list", "tiers:read", "console.tier_")
@@ -26,17 +26,12 @@ def tier_list():
 @bp.post("/tiers")
 @staff_required("tiers:write")
 def tier_create():
-    session = db.session
     form = TierForm()
     if form.validate_on_submit():
-        program = default_program(session, current_user.organization_id)
-        try:
-            tier = tiers.create_tier(session, program, actor=current_user.actor(), **form.fields())
-        except DomainError as error:
-            session.rollback()
-            attach_error(form, error, form.DOMAIN_FIELDS)
-        else:
-            session.commit()
+        program = default_program(db.session, current_user.organization_id)
+        done, tier = submit(form, lambda: tiers.create_tier(
+            db.session, program, actor=current_user.actor(), **form.fields()), form.DOMAIN_FIELDS)
+        if done:
             flash(f"Tier {tier.name} created. Members reach it with {tier.min_points:,} tier points.", "success")
             return redirect(url_for("console.tier_list"))
     return _list_page(form, status=422)
@@ -45,22 +40,17 @@ def tier_create():
 @bp.route("/tiers/<int:tier_id>/edit", methods=["GET", "POST"])
 @staff_required("tiers:write")
 def tier_edit(tier_id: int):
-    session = db.session
     tier = _tier(tier_id)
     form = TierForm()
     if request.method == "GET":
         form.fill(tier)
     elif form.validate_on_submit():
-        try:
-            tiers.update_tier(session, tier, actor=current_user.actor(), **form.fields())
-        except DomainError as error:
-            session.rollback()
-            attach_error(form, error, form.DOMAIN_FIELDS)
-        else:
-            session.commit()
+        done, _ = submit(form, lambda: tiers.update_tier(
+            db.session, tier, actor=current_user.actor(), **form.fields()), form.DOMAIN_FIELDS)
+        if done:
             flash(f"Tier {tier.name} saved.", "success")
             return redirect(url_for("console.tier_list"))
-    return render_template("console/tiers/edit.html", form=form, tier=tier), 422 if request.method == "POST" else 200
+    return render_template("console/tiers/edit.html", form=form, tier=tier), form_status()
 
 
 def _tier(tier_id: int) -> tiers.Tier:

@@ -3,7 +3,7 @@ the configuration, labels in the reader's language, the partner snippet, and
 the one mail a submission sends (after the commit)."""
 from __future__ import annotations
 
-from flask import current_app, url_for
+from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import escape
@@ -13,6 +13,7 @@ from ..domain import coupons, members, signup_forms
 from ..domain.organizations import Organization
 from ..domain.signup_forms import FormField, SignupForm, Submission
 from ..extensions import db
+from ..urls import absolute_url
 
 DEFAULT_THANKS = _l("Thank you for signing up! Please check your inbox.")
 
@@ -33,18 +34,13 @@ def thank_you(form: SignupForm) -> str:
     return form.thank_you_text or str(DEFAULT_THANKS)
 
 
-def absolute(endpoint: str, **values) -> str:
-    """A link for mails and snippets: the configured public base URL, never the request's Host header."""
-    return current_app.config["PORTAL_BASE_URL"].rstrip("/") + url_for(endpoint, **values)
-
-
 def embed_url(form: SignupForm) -> str:
-    return absolute("embed.signup_form", public_id=form.public_id)
+    return absolute_url("embed.signup_form", public_id=form.public_id)
 
 
 def embed_code(form: SignupForm) -> str:
     """The one tag a partner pastes where the form should appear."""
-    return (f'<script src="{escape(absolute("embed.script"))}" data-form="{escape(form.public_id)}" '
+    return (f'<script src="{escape(absolute_url("embed.script"))}" data-form="{escape(form.public_id)}" '
             'async></script>')
 
 
@@ -62,8 +58,8 @@ def send_mail(submission: Submission) -> None:
             else None
         mail.send(recipient.email, _l("Welcome to %(name)s", name=org_name), "signup_form_welcome",
                   locale=recipient.locale, member=recipient, org_name=org_name, purpose=form.purpose, offer=offer,
-                  card_code=card_code, password_link=absolute("member.password_forgot"))
+                  card_code=card_code, password_link=absolute_url("member.password_forgot"))
     elif signup.notify:
         mail.send(recipient.email, _l("Someone tried to sign up with your email address"), "account_exists",
                   locale=recipient.locale, member=recipient, org_name=org_name,
-                  login_link=absolute("member.login"), reset_link=absolute("member.password_forgot"))
+                  login_link=absolute_url("member.login"), reset_link=absolute_url("member.password_forgot"))

@@ -3,16 +3,37 @@
 Sessions carry "member:<id>:<fingerprint>"; the fingerprint changes with the
 password and on erasure, which ends older sessions. Staff sessions are not
 accepted here, and member sessions are not accepted by the console.
+
+Each area has `<area>_views.py` and `<area>_forms.py`; page `member.<page>`
+renders `templates/member/<page>.html` (see portal/README.md). This module
+holds what every page shares: who is signed in, whose portal this is, the
+layout's context and the error pages.
 """
-from flask import Blueprint
-from flask_login import UserMixin
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import Blueprint, abort, current_app, g, make_response, redirect, render_template, request, url_for
+from flask_babel import format_number, get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import UserMixin, current_user
+from flask_wtf.csrf import CSRFError
+from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
 
 from ..auth import member_loaders
-from ..domain import self_service
+from ..domain import members, self_service
 from ..domain.members import Member
-from ..extensions import db
+from ..domain.organizations import Organization
+from ..extensions import db, htmx
+from ..i18n import LANGUAGES
 
 bp = Blueprint("member", __name__)
+
+# Pages in the member menu, in order.
+NAV = [("member.wallet", _l("Wallet")), ("member.card", _l("Card")), ("member.coupons", _l("Coupons")),
+       ("member.referrals", _l("Referrals")), ("member.profile", _l("Profile"))]
 
 
 class MemberSession(UserMixin):
@@ -49,5 +70,75 @@ def load_member_session(kind: str, raw_id: str) -> MemberSession | None:
 if load_member_session not in member_loaders:
     member_loaders.append(load_member_session)
 
-from . import views  # noqa: E402,F401
-from . import coupon_views, referral_views  # noqa: E402,F401
+
+def current_member() -> members.Member | None:
+    if current_user.is_authenticated and getattr(current_user, "kind", None) == "member":
+        return current_user.member
+    return None
+
+
+def member_required(view):
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if current_member() is None:
+            target = url_for("member.login", next=request.full_path.rstrip("?"))
+            if htmx:
+                response = make_response("", 401)
+                response.headers["HX-Redirect"] = target
+                return response
+            return redirect(target)
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def portal_organization_id() -> int:
+    """The organisation whose portal this is: the member's, else PORTAL_ORGANIZATION_ID, else the first one."""
+    member = current_member()
+    if member is not None:
+        return member.organization_id
+    if "portal_org_id" not in g:
+        configured = current_app.config.get("PORTAL_ORGANIZATION_ID")
+        org_id = int(configured) if configured else db.session.scalar(
+            select(Organization.id).order_by(Organization.id).limit(1))
+        if org_id is None:
+            abort(503, "No organisation yet: create one with `flask --app app orgs create`")
+        g.portal_org_id = org_id
+    return g.portal_org_id
+
+
+def organization_name(organization_id: int) -> str:
+    org = db.session.get(Organization, organization_id)
+    return org.name if org else "Portal"
+
+
+def current_locale() -> str:
+    locale = get_locale()
+    return str(locale) if locale and str(locale) in LANGUAGES else "en"
+
+
+@bp.context_processor
+def member_context():
+    member = current_member()
+    try:
+        org = db.session.get(Organization, portal_organization_id())
+    except HTTPException:  # no organisation yet: the page says so itself
+        org = None
+    return {"member": member, "current_locale": current_locale(), "format_number": format_number,
+            "member_nav": [(e, label) for e, label in NAV if e in current_app.view_functions],
+            "portal_name": org.name if org else "Portal"}
+
+
+@bp.errorhandler(CSRFError)
+def csrf_refused(error):
+    return render_template("member/error.html", title=_("This form has expired"),
+                           message=_("Please go back, reload the page and try again.")), 400
+
+
+@bp.errorhandler(404)
+def not_found(error):
+    return render_template("member/error.html", title=_("Page not found"),
+                           message=_("There is nothing here.")), 404
+
+
+from . import account_views, wallet_views, coupon_views, referral_views  # noqa: E402,F401

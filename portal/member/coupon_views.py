@@ -24,10 +24,11 @@ from ..domain.coupons.read_models import AVAILABLE, EXPIRED, UNAVAILABLE, UPCOMI
 from ..domain.errors import AccountNotActive, DomainError, IdempotencyKeyReused, NotFound
 from ..domain.pagination import MAX_LIMIT
 from ..domain.throttle import TooManyAttempts
-from ..extensions import db, htmx
-from . import bp
+from ..extensions import db
+from ..forms import safe_next
+from ..fragments import render_page_or_fragment
+from . import bp, current_locale, current_member, member_required, organization_name
 from .coupon_forms import ClaimForm, CouponActionForm
-from .views import _current_locale, _org_name, current_member, member_required, safe_next
 
 HISTORY_PAGE_SIZE = 10
 MAX_HELD_PAGES = 20  # 2,000 coupons: far more than a member holds; the page stays bounded
@@ -127,12 +128,11 @@ def coupons_page():
     session = db.session
     tab = "history" if request.args.get("tab") == "history" else "current"
     page_number = max(request.args.get("page", 0, type=int), 0)
-    locale = _current_locale()
+    locale = current_locale()
     held = _all_held(session, member)
     current = [c for c in held if c.current]
     history = [c for c in held if not c.current]
-    context = {"tab": tab, "current_count": len(current), "history_count": len(history), "locale": locale,
-               "fragment": bool(htmx) and not htmx.history_restore_request}
+    context = {"tab": tab, "current_count": len(current), "history_count": len(history), "locale": locale}
     if tab == "current":
         # A book the member already holds as often as one member may is listed under their coupons
         # (or in the history), not again as an offer they cannot take.
@@ -147,10 +147,7 @@ def coupons_page():
         context.update(history=history[page_number * HISTORY_PAGE_SIZE:(page_number + 1) * HISTORY_PAGE_SIZE],
                        page=page_number, pages=pages,
                        history_texts={c.book.id: coupons.texts(c.book, locale) for c in history})
-    template = "member/coupons/_panel.html" if context["fragment"] else "member/coupons/index.html"
-    response = make_response(render_template(template, **context, **_helpers()))
-    response.vary.add("HX-Request")
-    return response
+    return render_page_or_fragment("member/coupons.html", "member/coupons/_panel.html", **context, **_helpers())
 
 
 @bp.get("/coupons/<int:coupon_id>")
@@ -158,12 +155,8 @@ def coupons_page():
 def coupon(coupon_id: int):
     member = current_member()
     held = _held_or_404(member, coupon_id)
-    context = _coupon_context(member, held)
-    context["fragment"] = bool(htmx) and not htmx.history_restore_request
-    template = "member/coupons/_detail.html" if context["fragment"] else "member/coupons/detail.html"
-    response = make_response(render_template(template, **context, **_helpers()))
-    response.vary.add("HX-Request")
-    return response
+    return render_page_or_fragment("member/coupon.html", "member/coupons/_detail.html",
+                                   **_coupon_context(member, held), **_helpers())
 
 
 @bp.get("/coupons/<int:coupon_id>.pdf")
@@ -174,7 +167,7 @@ def coupon_pdf(coupon_id: int):
     context = _coupon_context(member, held, inline_svg=False)
     if not context["till_code"]:
         abort(404)  # used, expired or automatic: nothing to show at a till
-    html = render_template("member/coupons/pdf.html", **context, **_helpers())
+    html = render_template("member/coupon_pdf.html", **context, **_helpers())
     response = make_response(cards.render_pdf(html))
     response.headers["Content-Type"] = "application/pdf"
     response.headers["Content-Disposition"] = f'attachment; filename="coupon-{held.assignment.id}.pdf"'
@@ -191,7 +184,7 @@ def coupon_claim(book_id: int):
     form = ClaimForm()
     if not form.validate_on_submit():
         abort(400)
-    target = safe_next(form.next.data, url_for("member.coupons"))
+    target = safe_next(form.next.data) or url_for("member.coupons")
     book = None
     try:
         with db.transaction() as session:
@@ -203,7 +196,7 @@ def coupon_claim(book_id: int):
     except DomainError as error:
         flash(refusal_text(error, book), "error")
         return redirect(target, 303)
-    flash(_("Claimed: %(title)s", title=coupons.texts(book, _current_locale())["title"]), "success")
+    flash(_("Claimed: %(title)s", title=coupons.texts(book, current_locale())["title"]), "success")
     return redirect(target, 303)
 
 
@@ -224,7 +217,7 @@ def _set_activation(coupon_id: int, activated: bool):
     form = CouponActionForm()
     if not form.validate_on_submit():
         abort(400)
-    target = safe_next(form.next.data, url_for("member.coupon", coupon_id=coupon_id))
+    target = safe_next(form.next.data) or url_for("member.coupon", coupon_id=coupon_id)
     book = None
     try:
         with db.transaction() as session:
@@ -236,7 +229,7 @@ def _set_activation(coupon_id: int, activated: bool):
     except DomainError as error:
         flash(refusal_text(error, book), "error")
         return redirect(target, 303)
-    title = coupons.texts(book, _current_locale())["title"]
+    title = coupons.texts(book, current_locale())["title"]
     flash(_("Activated: %(title)s", title=title) if activated else _("Deactivated: %(title)s", title=title),
           "success")
     return redirect(target, 303)
@@ -320,12 +313,12 @@ def _coupon_context(member: members.Member, held: coupons.MemberCoupon, *, inlin
     or for a coupon without one the member's card (the till finds the coupon on the account)."""
     session = db.session
     book = held.book
-    locale = _current_locale()
+    locale = current_locale()
     till_code = None
     if held.current and not book.is_automatic:
         till_code = held.code or members.card_code_of(session, member.id)
     context = {"held": held, "book": book, "texts": coupons.texts(book, locale), "till_code": till_code,
-               "own_code": bool(held.code), "org_name": _org_name(member.organization_id),
+               "own_code": bool(held.code), "org_name": organization_name(member.organization_id),
                "member_name": member.display_name, "current": held.current}
     if till_code and inline_svg:
         # Codes are letters, digits, - and _ (portal/domain/coupons/codes.py): Code128 draws them all.

@@ -3,7 +3,7 @@ brought (names masked by the referrals engine) and the points it earned.
 
 The referrals engine (portal.domain.referrals) owns every rule: which
 programme runs, when a code is handed out, when a friend counts. The share
-link is /join/<code>, the public landing in views.py.
+link is /join/<code>, the public landing in account_views.py.
 """
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from flask_babel import lazy_gettext as _l
 from ..domain import self_service, earning, referrals
 from ..domain.errors import DomainError
 from ..extensions import db
-from . import bp
-from .forms import ConfirmForm
-from .views import current_member, member_required
+from . import bp, current_member, member_required
+from .referral_forms import CodeForm
+
 
 STATUS_LABELS = {referrals.PENDING: _l("Not counted yet"), referrals.COMPLETED: _l("Counted"),
                  referrals.REJECTED: _l("Not counted")}
@@ -32,18 +32,18 @@ def referrals_page():
     program = referrals.running_program(session, member.organization_id)
     summary = referrals.referral_summary(session, member)
     codes = [c for c in summary.codes if program is not None and c.program_id == program.id]
-    return render_template("member/referrals/index.html", program=program, summary=summary, codes=codes,
+    return render_template("member/referrals.html", program=program, summary=summary, codes=codes,
                            status_labels=STATUS_LABELS, friend_name=_friend_name,
                            qualifies_on_purchase=program is not None
                            and program.event_type == earning.PURCHASE_CONFIRMED,
-                           code_form=ConfirmForm(formdata=None, prefix="code"))
+                           code_form=CodeForm(formdata=None, prefix="code"))
 
 
 @bp.post("/referrals/code", endpoint="referral_code")
 @member_required
 def referral_code():
     member = current_member()
-    if not ConfirmForm(prefix="code").validate_on_submit():
+    if not CodeForm(prefix="code").validate_on_submit():
         abort(400)
     try:
         with db.transaction() as session:

@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from portal.console import views
+from portal.console import sign_in_views as views
 from portal.domain import staff, throttle
 from portal.domain.ledger import LedgerTransaction
 from portal.domain.throttle import FailedAttempt

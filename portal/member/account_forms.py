@@ -1,4 +1,4 @@
-"""Member portal forms: shape only (required, length, email format). Meaning
+"""Member portal account forms: shape only (required, length, email format). Meaning
 (password strength, taken emails, consents) is checked in portal/domain/self_service.py."""
 from __future__ import annotations
 

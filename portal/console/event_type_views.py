@@ -1,0 +1,59 @@
+"""Loyalty event types in the console: the custom types integrations track with `POST /events`,
+created here and switched on or off; the built-in ones listed beside them.
+(A member's latest events are shown on the member page, see member_views.member_engagement.)
+"""
+from __future__ import annotations
+
+from flask import flash, redirect, url_for
+from flask_login import current_user
+
+from ..auth import staff_required
+from ..domain import custom_events
+from ..domain.custom_events import EventType
+from ..domain.pagination import paginate
+from ..extensions import db
+from ..forms import submit
+from ..fragments import render_page_or_fragment
+from . import bp, navigation
+from .event_type_forms import EventTypeForm
+from .rendering import page_arg
+from .switches import switch_active
+
+navigation.register("Event types", "console.event_type_list", "campaigns:read", "console.event_type_")
+
+TYPES_PER_PAGE = 50
+
+
+@bp.get("/event-types")
+@staff_required("campaigns:read")
+def event_type_list():
+    return _list_page(EventTypeForm(formdata=None))
+
+
+@bp.post("/event-types")
+@staff_required("campaigns:write")
+def event_type_create():
+    form = EventTypeForm()
+    if form.validate_on_submit():
+        done, event_type = submit(form, lambda: custom_events.create_event_type(
+            db.session, current_user.organization_id, name=form.name.data.strip(), actor=current_user.actor(),
+            description=(form.description.data or "").strip()))
+        if done:
+            flash(f"Event type {event_type.name} created: integrations can track it now.", "success")
+            return redirect(url_for("console.event_type_list"))
+    return _list_page(form, status=422)
+
+
+@bp.post("/event-types/<name>/active")
+@staff_required("campaigns:write")
+def event_type_active(name: str):
+    event_type = custom_events.get_event_type(db.session, current_user.organization_id, name)
+    return switch_active(event_type, custom_events.update_event_type, url_for("console.event_type_list"))
+
+
+def _list_page(form: EventTypeForm, status: int = 200):
+    stmt = custom_events.list_query(current_user.organization_id).order_by(EventType.name, EventType.id)
+    result = paginate(db.session, stmt, page=page_arg() - 1, limit=TYPES_PER_PAGE)
+    return render_page_or_fragment("console/event_types/list.html", "console/event_types/_rows.html",
+                                   status=status, result=result, form=form,
+                                   builtin=custom_events.BUILT_IN_EVENT_TYPES)

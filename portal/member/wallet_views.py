@@ -1,0 +1,83 @@
+"""Member portal wallet and card: balances, tier progress, expiring points and the paged,
+filterable points history; the membership card with its barcodes, and as a PDF."""
+from __future__ import annotations
+
+from flask import abort, make_response, render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from ..domain import cards, members, organizations, points, statements, tiers
+from ..domain.errors import DomainError, NotFound
+from ..extensions import db
+from ..fragments import render_page_or_fragment, wants_fragment
+from . import bp, current_member, member_required, organization_name
+
+HISTORY_TYPE_LABELS = {"mint": _l("Earned"), "burn": _l("Redeemed"), "transfer": _l("Transfer"),
+                       "capture": _l("Confirmed"), "revert": _l("Reversal")}
+
+
+@bp.get("/wallet")
+@member_required
+def wallet():
+    member = current_member()
+    session = db.session
+    program = organizations.default_program(session, member.organization_id)
+    account_id = request.args.get("account", type=int)
+    if request.args.get("account") and account_id is None:
+        abort(404)
+    try:
+        account = statements.member_account(session, member, account_id, program.points_account_id)
+        tx_type = request.args.get("type") or None
+        page_number = request.args.get("page", 0, type=int)
+        history = statements.history(session, statements.own_wallet(session, member, account),
+                                     page=page_number, tx_type=tx_type)
+    except NotFound:
+        abort(404)
+    except DomainError:
+        abort(400)
+    context = {"history": history, "account": account, "tx_type": tx_type or "", "account_param": account_id,
+               "type_labels": HISTORY_TYPE_LABELS}
+    if not wants_fragment():
+        points_account = session.get(statements.LedgerAccount, program.points_account_id)
+        points_wallet = statements.own_wallet(session, member, points_account)
+        context.update(balances=points.balances(session, member), progress=tiers.progress(session, member.id, program),
+                       expiring=statements.expiring_points(session, points_wallet, points_account),
+                       points_account_id=program.points_account_id, tier_account_id=program.tier_points_account_id)
+    return render_page_or_fragment("member/wallet.html", "member/_history_rows.html", **context)
+
+
+@bp.get("/card")
+@member_required
+def card():
+    member = current_member()
+    return render_template("member/card.html", **_card_context(member, inline_svg=True))
+
+
+@bp.get("/card.pdf")
+@member_required
+def card_pdf():
+    member = current_member()
+    context = _card_context(member, inline_svg=False)
+    if not context["code"]:
+        abort(404)
+    html = render_template("member/card_pdf.html", **context)
+    response = make_response(cards.render_pdf(html))
+    response.headers["Content-Type"] = "application/pdf"
+    response.headers["Content-Disposition"] = f'attachment; filename="card-{context["code"]}.pdf"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _card_context(member: members.Member, *, inline_svg: bool) -> dict:
+    session = db.session
+    code = members.card_code_of(session, member.id)
+    program = organizations.default_program(session, member.organization_id)
+    context = {"code": code, "progress": tiers.progress(session, member.id, program),
+               "org_name": organization_name(member.organization_id), "member_name": member.display_name}
+    if code and inline_svg:
+        context["barcode_svg"] = cards.code128_svg(code, label=_("Barcode of card number %(code)s", code=code))
+        context["qr_svg"] = cards.qr_svg(code, label=_("QR code of card number %(code)s", code=code))
+    elif code:
+        context["barcode_png"] = cards.data_uri(cards.code128_png(code))
+        context["qr_png"] = cards.data_uri(cards.qr_png(code))
+    return context
