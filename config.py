@@ -37,6 +37,10 @@ class Config:
     PORTAL_CURRENCY = os.environ.get("PORTAL_CURRENCY", "EUR")
     # Dates in the member portal are shown in this time zone.
     BABEL_DEFAULT_TIMEZONE = os.environ.get("PORTAL_TIMEZONE", "UTC")
+    # The public address of this server: absolute links in mails, PDFs and OAuth metadata use it, never the Host header.
+    PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:5000")
+    # id_token signing keys of the OAuth provider, generated on first start (`flask --app app oauth rotate-key`).
+    OAUTH_SIGNING_KEYS = os.environ.get("OAUTH_SIGNING_KEYS", str(INSTANCE_DIR / "oauth_signing_keys.json"))
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "") in ("1", "true", "yes")
@@ -51,3 +55,4 @@ class TestConfig(Config):
     SECRET_KEY = "test-secret-key"
     WTF_CSRF_ENABLED = True
     PASSWORD_HASH_FAST = True
+    PORTAL_BASE_URL = "http://localhost"

@@ -26,7 +26,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     htmx.init_app(app)
     login_manager.init_app(app)
 
-    from . import api, auth, cli, console, i18n, mail, member
+    from . import api, auth, cli, console, i18n, mail, member, oauth
 
     i18n.init_app(app)
     mail.init_app(app)
@@ -37,6 +37,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     app.register_blueprint(api.images_bp)  # barcode images: no token, see portal/api/barcodes.py
     app.register_blueprint(console.bp)
     app.register_blueprint(member.bp)
+    oauth.init_app(app)  # /oauth/*, /.well-known/openid-configuration
     cli.init_app(app)
     _error_handlers(app)
     _security_headers(app)
