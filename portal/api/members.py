@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 from flask import request
+from sqlalchemy import false, select
 
-from ..domain import enrolment, members, organizations, points, tiers
+from ..domain import enrolment, members, organizations, partners, points, statements, tiers
 from ..domain.errors import NotFound, ValidationFailed
-from ..domain.ledger import Reason
+from ..domain.ledger import LedgerTransaction, Reason
 from ..domain.pagination import paginate, parse_order
 from . import schemas as s
 from . import serializers as out
-from .core import Call, endpoint, ok
+from .core import Call, endpoint, ok, page_response
 
 ORG = "/organizations/<int:organizationId>"
 MEMBER_ORDER = {"createdAt": members.Member.created_at, "id": members.Member.id,
@@ -30,7 +31,10 @@ def resolve_member(call: Call, member_ref: str) -> members.Member:
 
 
 def _member_response(call: Call, member: members.Member, status: int = 200):
-    return ok(s.MemberEnvelope(member=out.member(call.session, member)).dump(), status)
+    envelope = s.MemberEnvelope(member=out.member(call.session, member))
+    if call.actor.kind == "oauth" and partners.EMAIL not in call.actor.scopes:
+        envelope.member.profile.email = None  # the member granted their profile, not their email address
+    return ok(envelope.dump(), status)
 
 
 @endpoint(f"{ORG}/members", "POST", role="members:write", body=s.MemberCreate, response=s.MemberEnvelope,
@@ -74,7 +78,7 @@ def lookup_member(call: Call):
 
 
 @endpoint(f"{ORG}/members/<ref:memberId>", role="members:read", response=s.MemberEnvelope, tag="Members",
-          summary="Get a member (an identifier works with the id-type header)")
+          summary="Get a member (an identifier works with the id-type header)", member_scope=partners.PROFILE)
 def get_member(call: Call, memberId: str):
     return _member_response(call, resolve_member(call, memberId))
 
@@ -144,13 +148,33 @@ def burn(call: Call, loyaltyMemberId: str):
 
 
 @endpoint(f"{ORG}/members/<memberId>/wallet", role="ledgers:read", response=s.WalletOut, tag="Points",
-          summary="A member's balances, the programme's main points account first")
+          summary="A member's balances, the programme's main points account first", member_scope=partners.WALLET_READ)
 def wallet(call: Call, memberId: str):
     member = resolve_member(call, memberId)
     balances = [s.BalanceOut(**{k: row[k] for k in ("ledgerId", "ledgerAccountId", "name", "walletId", "balance",
                                                     "available", "pending", "held")})
                 for row in points.balances(call.session, member)]
     return ok(s.WalletOut(member_id=member.id, balances=balances).dump())
+
+
+@endpoint(f"{ORG}/members/<memberId>/wallet/transactions", role="ledgers:read", query=s.WalletTransactionQuery,
+          response=s.TransactionPage, tag="Points", member_scope=partners.WALLET_READ,
+          summary="The transactions of a member's wallet in one account, newest first")
+def wallet_transactions(call: Call, memberId: str):
+    member = resolve_member(call, memberId)
+    program = organizations.default_program(call.session, member.organization_id)
+    try:
+        account = statements.member_account(call.session, member, call.query.ledger_account_id,
+                                            program.points_account_id)
+    except NotFound:
+        raise NotFound("Ledger account not found", field="ledgerAccountId") from None
+    wallet = statements.own_wallet(call.session, member, account)
+    stmt = select(LedgerTransaction).where(LedgerTransaction.ledger_account_id == account.id)
+    stmt = stmt.where(false() if wallet is None else (LedgerTransaction.from_wallet_id == wallet.id)
+                      | (LedgerTransaction.to_wallet_id == wallet.id))
+    return page_response(call, stmt, s.TransactionPage, lambda tx: out.transaction(call.session, tx),
+                         orders={"createdAt": LedgerTransaction.created_at, "id": LedgerTransaction.id},
+                         default="id,desc")
 
 
 @endpoint(f"{ORG}/members/<memberId>/loyalty-programs/<int:loyaltyProgramId>/tier", "PUT", role="tiers:write",

@@ -45,6 +45,10 @@ def build_document() -> dict:
             operation["security"] = [{"bearer": []}]
             if spec.role:
                 operation["description"] = f"Requires the role `{spec.role}` (or `admin`)."
+            if spec.member_scope:
+                operation["description"] = (operation.get("description", "") + " An OAuth token a member granted "
+                                            f"with the scope `{spec.member_scope}` may call it for that member's "
+                                            "own data.").strip()
         paths.setdefault(path, {})[spec.method.lower()] = operation
     return {
         "openapi": "3.1.0",

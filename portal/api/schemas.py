@@ -396,6 +396,12 @@ class TransactionListQuery(ListQuery):
     type: Literal["mint", "burn", "transfer", "capture", "void", "revert"] | None = None
 
 
+class WalletTransactionQuery(ListQuery):
+    model_config = STRICT_QUERY
+    order: OrderBy("createdAt", "id") | None = None
+    ledger_account_id: Id | None = Field(None, description="The programme's points account unless named")
+
+
 class BalanceOut(Out):
     ledger_id: int
     ledger_account_id: int

@@ -38,23 +38,26 @@ class Partner:
     def params(self, **overrides) -> dict:
         params = {"response_type": "code", "client_id": self.app.client_id, "redirect_uri": REDIRECT,
                   "scope": "openid profile email wallet:read coupons:read coupons:write", "state": "st-123",
-                  "nonce": "n-456", "code_challenge": s256(self.verifier), "code_challenge_method": "S256"}
+                  "nonce": secrets.token_urlsafe(8), "code_challenge": s256(self.verifier), "code_challenge_method": "S256"}
         params.update(overrides)
         return {k: v for k, v in params.items() if v is not None}
 
     def authorize(self, **overrides):
         return self.browser.get("/oauth/authorize?" + urlencode(self.params(**overrides)))
 
-    def consent(self, decision: str = "allow", **overrides):
-        """Open the consent page and answer it; returns the answer (a redirect to the partner)."""
+    def consent(self, decision: str = "allow", *, remembered_ok: bool = False, **overrides):
+        """Open the consent page and answer it; returns the answer (a redirect to the partner).
+        With remembered_ok, a consent given before may answer at once instead."""
         url = "/oauth/authorize?" + urlencode(self.params(**overrides))
         page = self.browser.get(url)
+        if remembered_ok and page.status_code == 302:
+            return page
         assert page.status_code == 200, (page.status_code, page.location, page.get_data(as_text=True)[:300])
         token = CSRF.search(page.get_data(as_text=True)).group(1)
         return self.browser.post(url, data={"csrf_token": token, "decision": decision})
 
     def code(self, **overrides) -> str:
-        response = self.consent(**overrides)
+        response = self.consent(remembered_ok=True, **overrides)
         assert response.status_code == 302 and response.location.startswith(REDIRECT), response.location
         return query_of(response.location)["code"]
 

@@ -9,7 +9,7 @@ from .oauth_helpers import (REDIRECT, Partner, logged_in, make_member, make_part
 
 
 def test_allow_issues_a_code_and_tokens_with_a_signed_id_token(partner, logged_in, client):
-    response = partner.consent()
+    response = partner.consent(nonce="n-456")
     assert response.status_code == 302
     query = query_of(response.location)
     assert query["state"] == "st-123" and query["code"]

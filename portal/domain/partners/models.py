@@ -30,6 +30,7 @@ from authlib.oidc.core import AuthorizationCodeMixin
 from sqlalchemy import Boolean, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ..actors import Actor
 from ..base import Base, utcnow
 from ..members import Member
 from .scopes import scope_list
@@ -179,6 +180,11 @@ class OAuthToken(Base, TokenMixin):
     @property
     def scopes(self) -> frozenset[str]:
         return frozenset(scope_list(self.scope))
+
+    def actor(self) -> Actor:
+        """The app acting for the member (or for itself), within the granted scopes; no staff role."""
+        return Actor(kind="oauth", id=self.app_id, organization_id=self.organization_id,
+                     label=f"app {self.app.public_id}", member_id=self.member_id, scopes=self.scopes)
 
     def access_usable(self, now: dt.datetime) -> bool:
         """The access token opens doors: not revoked, not expired, app active, member not erased."""
