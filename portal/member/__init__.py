@@ -51,3 +51,4 @@ if load_member_session not in member_loaders:
 
 from . import views  # noqa: E402,F401
 from . import coupon_views, referral_views  # noqa: E402,F401
+from . import app_views  # noqa: E402,F401  (connected partner apps)

@@ -437,7 +437,10 @@ def _profile_forms(member: members.Member, **overrides):
 
 
 def _render_profile(member, status=200, **overrides):
-    return render_template("member/profile.html", email=member.email, **_profile_forms(member, **overrides)), status
+    from .app_views import connected_apps_context
+
+    return render_template("member/profile.html", email=member.email, **_profile_forms(member, **overrides),
+                           **connected_apps_context(member)), status
 
 
 @bp.route("/profile", methods=["GET", "POST"])
