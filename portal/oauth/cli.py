@@ -5,6 +5,7 @@ import json
 
 import click
 from flask import current_app
+from flask.cli import AppGroup
 from sqlalchemy import select
 
 from ..domain import partners
@@ -14,7 +15,7 @@ from ..domain.organizations import Organization
 from ..extensions import db
 
 
-@click.group("oauth", help="The OAuth 2 / OpenID Connect provider.")
+@click.group("oauth", cls=AppGroup, help="The OAuth 2 / OpenID Connect provider.")
 def oauth_group():
     pass
 

@@ -158,12 +158,13 @@ def rotate_refresh_token(session: Session, token: OAuthToken, *, now: dt.datetim
 
 
 def revoke_token(session: Session, token: OAuthToken, kind: str, *, now: dt.datetime | None = None) -> None:
-    """RFC 7009: an access token alone; a refresh token with every token of its family."""
+    """RFC 7009: an access token alone (it expires now; its refresh token lives on); a refresh token
+    with every token of its family."""
     now = now or utcnow()
     if kind == "refresh_token":
         revoke_family(session, token.family_id, now=now)
-    elif token.revoked_at is None:
-        token.revoked_at = now
+    elif token.expires_at > now:
+        token.expires_at = now
         session.flush()
 
 

@@ -15,7 +15,8 @@ Invariants:
   presenting the code again, revokes the whole family.
 - A token works only while it is not revoked, not expired, its app is active
   and its member is not erased. Nothing is ever deleted: revoking sets
-  `revoked_at`.
+  `revoked_at` (the access and the refresh token of the row); revoking an
+  access token alone moves its `expires_at` to that moment.
 - A member is connected to an app while they hold a consent for it that is not
   revoked; disconnecting revokes the consents, the tokens and any unused code
   of that member and app at once.
