@@ -3,6 +3,7 @@ one transaction, then redirect or render; mail goes out after the commit."""
 from __future__ import annotations
 
 import json
+import time
 from functools import wraps
 from urllib.parse import urlsplit
 
@@ -126,6 +127,7 @@ def client_address() -> str:
 def sign_in(member: members.Member) -> None:
     browser_session.clear()  # a fresh session: nothing from before the login survives
     login_user(MemberSession(member))
+    browser_session["signed_in_at"] = int(time.time())  # the id_token's auth_time (portal/oauth)
 
 
 @bp.context_processor

@@ -17,6 +17,7 @@ codes, tokens and consents. What we tell authlib beyond its defaults, and why:
 """
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
@@ -29,6 +30,7 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oidc.core import UserInfo, UserInfoEndpoint
 from authlib.oidc.core.grants import OpenIDCode
 from flask import Flask, current_app, request
+from flask import session as browser_session
 
 from ..domain import partners
 from ..domain.base import utcnow
@@ -116,7 +118,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             db.session, oauth_request.client, oauth_request.user, code=code,
             redirect_uri=oauth_request.payload.redirect_uri, scope=oauth_request.scope or "",
             code_challenge=data["code_challenge"], code_challenge_method=data["code_challenge_method"],
-            nonce=data.get("nonce"))
+            nonce=data.get("nonce"), auth_time=_signed_in_at())
 
     def query_authorization_code(self, code, client):
         return partners.claim_code(db.session, client, code)
@@ -280,6 +282,12 @@ def init_app(app: Flask) -> None:
     provider.register_endpoint(MemberUserInfo(resource_protector=protector))
     app.extensions["portal_oauth"] = provider
     app.extensions["portal_oauth_keys"] = keys
+
+
+def _signed_in_at() -> dt.datetime | None:
+    """When the member logged in to the portal (set by member.views.sign_in), for the id_token's auth_time."""
+    stamp = browser_session.get("signed_in_at")
+    return dt.datetime.fromtimestamp(stamp, dt.timezone.utc) if isinstance(stamp, int) else None
 
 
 def _save_token(token: dict, oauth_request) -> None:

@@ -121,7 +121,7 @@ def openid_configuration():
         "id_token_signing_alg_values_supported": [ALGORITHM],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "name",
                              "given_name", "family_name", "locale", "updated_at", "email"],
-        "prompt_values_supported": ["none", "login", "consent"],
+        "prompt_values_supported": ["none", "consent"],
     })
 
 

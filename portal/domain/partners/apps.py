@@ -13,7 +13,6 @@ Rules, in the order they are checked:
 """
 from __future__ import annotations
 
-import hashlib
 import hmac
 import ipaddress
 import secrets
@@ -26,8 +25,9 @@ from sqlalchemy.orm import Session
 from .. import audit, organizations
 from ..actors import Actor
 from ..base import utcnow
+from ..coupons.books import fits_id
 from ..errors import NotFound, ValidationFailed
-from .models import CLIENT_TYPES, CONFIDENTIAL, OAuthConsent, PartnerApp
+from .models import CLIENT_TYPES, CONFIDENTIAL, OAuthConsent, PartnerApp, digest
 from .scopes import scope_list, unknown_scopes
 
 SECRET_PREFIX = "pcs_"
@@ -87,11 +87,11 @@ def rotate_secret(session: Session, app: PartnerApp, *, actor: Actor) -> str:
 def secret_matches(app: PartnerApp, secret: str | None) -> bool:
     if not app.client_secret_hash or not secret:
         return False
-    return hmac.compare_digest(app.client_secret_hash, _digest(secret))
+    return hmac.compare_digest(app.client_secret_hash, digest(secret))
 
 
 def get_app(session: Session, organization_id: int, app_id: int) -> PartnerApp:
-    app = session.get(PartnerApp, app_id) if 0 < app_id < 2 ** 63 else None
+    app = session.get(PartnerApp, app_id) if fits_id(app_id) else None
     if app is None or app.organization_id != organization_id:
         raise NotFound("Portal not found", field="portalId")
     return app
@@ -182,7 +182,7 @@ def _apply(session: Session, app: PartnerApp, fields: dict[str, Any]) -> None:
 
 def _new_secret(app: PartnerApp) -> str:
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
-    app.client_secret_hash = _digest(secret)
+    app.client_secret_hash = digest(secret)
     return secret
 
 
@@ -193,7 +193,3 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _digest(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()

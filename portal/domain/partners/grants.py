@@ -8,7 +8,6 @@ member's profile page see the same answers.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import secrets
 from dataclasses import dataclass
 
@@ -18,10 +17,11 @@ from sqlalchemy.orm import Session
 from .. import audit
 from ..actors import Actor
 from ..base import utcnow
+from ..coupons.books import fits_id
 from ..errors import NotFound, PermissionDenied
 from ..members import Member
 from .models import (ACCESS_TOKEN_LIFETIME, CODE_LIFETIME, REFRESH_TOKEN_LIFETIME, OAuthCode, OAuthConsent,
-                     OAuthToken, PartnerApp)
+                     OAuthToken, PartnerApp, digest)
 from .scopes import scope_list, scope_string
 
 
@@ -37,10 +37,6 @@ class Connection:
     app: PartnerApp
     scopes: list[str]
     since: dt.datetime
-
-
-def digest(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 # --- codes ----------------------------------------------------------------------------------
@@ -226,7 +222,7 @@ def disconnect_app(session: Session, member: Member, app_id: int, *, actor: Acto
     Raises NotFound when the member is not connected to it.
     """
     now = now or utcnow()
-    app = session.get(PartnerApp, app_id) if 0 < app_id < 2 ** 63 else None
+    app = session.get(PartnerApp, app_id) if fits_id(app_id) else None
     if app is None or app.organization_id != member.organization_id or not any(
             c.app.id == app.id for c in connections(session, member)):
         raise NotFound("You are not connected to this app", field="appId")
