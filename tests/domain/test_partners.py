@@ -72,10 +72,13 @@ def test_a_code_is_claimed_once_and_a_second_claim_revokes_its_tokens(session, w
     raw, _ = new_code(session, app, member)
     claimed = partners.claim_code(session, app, raw)
     assert claimed is not None and claimed.used_at is not None
-    access, _, _ = tokens_from(session, app, member, claimed)
+    access, refresh, first = tokens_from(session, app, member, claimed)
     assert partners.authenticate_access_token(session, access) is not None
+    assert partners.rotate_refresh_token(session, partners.usable_refresh_token(session, app, refresh))
+    refreshed, _, _ = tokens_from(session, app, member, parent=first)
     assert partners.claim_code(session, app, raw) is None
     assert partners.authenticate_access_token(session, access) is None
+    assert partners.authenticate_access_token(session, refreshed) is None  # descendants too
 
 
 def test_a_code_of_another_app_or_past_its_lifetime_is_nothing(session, org, world):
