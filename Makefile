@@ -1,5 +1,6 @@
 # make run   set everything up (virtualenv, dependencies, database, demo data) and serve
 # make test  the whole suite, on SQLite and on a throwaway PostgreSQL
+# make partner-demo  the portal and the example partner site (examples/partner_site) side by side
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,8 +9,9 @@ WORKERS ?= 2
 # Links in mails start with PORTAL_BASE_URL; requests for any host not in TRUSTED_HOSTS get 400.
 PORTAL_BASE_URL ?= http://127.0.0.1:$(PORT)
 TRUSTED_HOSTS ?= 127.0.0.1,localhost
+PARTNER_PORT ?= 8001
 
-.PHONY: run test setup migrate demo bench clean
+.PHONY: run test setup migrate demo bench clean partner-demo
 
 $(VENV)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +38,19 @@ run: demo
 	export PORTAL_BASE_URL='$(PORTAL_BASE_URL)' TRUSTED_HOSTS='$(TRUSTED_HOSTS)'; \
 	  $(BIN)/flask --app app worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	  $(BIN)/gunicorn --workers $(WORKERS) --bind 127.0.0.1:$(PORT) --access-logfile - app:app
+
+# The example partner site signs demo members in through the portal (OAuth 2 / OpenID Connect).
+# Its app is registered (or its secret renewed) on every start; both servers stop together.
+partner-demo: demo
+	@eval "$$($(BIN)/flask --app app oauth register-app --name 'Example partner site' \
+	    --redirect-url http://127.0.0.1:$(PARTNER_PORT)/callback --scope 'openid profile wallet:read' \
+	  | $(BIN)/python -c 'import json, shlex, sys; d = json.load(sys.stdin); print("export PARTNER_CLIENT_ID=%s PARTNER_CLIENT_SECRET=%s PARTNER_ORGANIZATION_ID=%s" % (shlex.quote(d["clientId"]), shlex.quote(d["clientSecret"]), d["organizationId"]))')"; \
+	export PORTAL_BASE_URL=http://127.0.0.1:$(PORT) PORTAL_URL=http://127.0.0.1:$(PORT) PARTNER_URL=http://127.0.0.1:$(PARTNER_PORT); \
+	echo "Portal:               http://127.0.0.1:$(PORT)/  (member anna.schmidt@demo.example / demo-member-2026)"; \
+	echo "Example partner site: http://127.0.0.1:$(PARTNER_PORT)/  (Sign in with your loyalty account)"; \
+	$(BIN)/flask --app examples/partner_site/app.py run --port $(PARTNER_PORT) & partner=$$!; \
+	trap 'kill $$partner 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/gunicorn --workers $(WORKERS) --bind 127.0.0.1:$(PORT) app:app
 
 test: $(VENV)/.installed-dev
 	scripts/system-deps.sh test

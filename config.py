@@ -68,6 +68,8 @@ class Config:
     SIGNUP_FORM_LIMIT_PER_ADDRESS = int(os.environ.get("SIGNUP_FORM_LIMIT_PER_ADDRESS", "30"))
     SIGNUP_FORM_LIMIT_PER_FORM = int(os.environ.get("SIGNUP_FORM_LIMIT_PER_FORM", "1000"))
     SIGNUP_FORM_TOKEN_MAX_AGE = int(os.environ.get("SIGNUP_FORM_TOKEN_MAX_AGE", "3600"))
+    # id_token signing keys of the OAuth provider, generated on first start (`flask --app app oauth rotate-key`).
+    OAUTH_SIGNING_KEYS = os.environ.get("OAUTH_SIGNING_KEYS", str(INSTANCE_DIR / "oauth_signing_keys.json"))
     TESTING = False
 
 

@@ -38,7 +38,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     htmx.init_app(app)
     login_manager.init_app(app)
 
-    from . import api, auth, cli, console, embed, i18n, mail, member, urls
+    from . import api, auth, cli, console, embed, i18n, mail, member, oauth, urls
 
     i18n.init_app(app)
     mail.init_app(app)
@@ -52,6 +52,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     app.register_blueprint(member.bp)
     csrf.exempt(embed.bp)  # its own signed token: a cookie would be dropped inside a partner's iframe
     app.register_blueprint(embed.bp)
+    oauth.init_app(app)  # /oauth/*, /.well-known/openid-configuration
     cli.init_app(app)
     _error_handlers(app)
     _security_headers(app)

@@ -67,3 +67,25 @@ def make_tiers(session, bundle: OrgBundle):
 def make_staff(session, bundle: OrgBundle, roles=("admin",), email=None, password="correct-horse-9"):
     return staff.create_staff_user(session, bundle.id, email=email or f"staff{next(_seq)}@example.com",
                                    password=password, roles=list(roles), actor=bundle.actor)
+
+
+def make_partner_app(session, bundle: OrgBundle, **fields):
+    """A confidential partner app allowed every scope; returns (app, client secret)."""
+    from portal.domain import partners
+
+    fields.setdefault("auth_redirect_url", "https://partner.example/callback")
+    fields.setdefault("auth_valid_scopes", list(partners.SCOPES))
+    return partners.create_app(session, bundle.id, actor=bundle.actor, name=fields.pop("name", "Partner"), **fields)
+
+
+def member_token(session, app, member, scope: str) -> str:
+    """An access token `member` granted `app` with `scope` (as the token endpoint would store it)."""
+    import secrets
+
+    from portal.domain import partners
+
+    raw = secrets.token_urlsafe(32)
+    partners.issue_token(session, app, grant_type=partners.CODE_GRANT, access_token=raw, scope=scope, member=member,
+                         refresh_token=secrets.token_urlsafe(32))
+    session.flush()
+    return raw

@@ -29,7 +29,7 @@ from portal.extensions import db
 
 from . import factories
 
-FOUNDATION_TAGS = ["Members", "Points", "Ledgers", "Programs", "Tiers", "Staff"]
+FOUNDATION_TAGS = ["Members", "Points", "Ledgers", "Programs", "Tiers", "Staff", "Partners"]
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))
 
 
@@ -108,7 +108,7 @@ def _rules(cls) -> set[str]:
 DOMAIN_422_TYPES = _rules(ValidationFailed)
 
 REAL_IDS = ("memberId", "loyaltyMemberId", "ledgerId", "ledgerAccountId", "ledgerTransactionId",
-            "loyaltyProgramId", "tierId", "apiKeyId")
+            "loyaltyProgramId", "tierId", "apiKeyId", "portalId", "publicId")
 TARGET: dict = {}  # the organisation under test, set by the fuzz_world fixture
 
 
@@ -149,10 +149,12 @@ def fuzz_world(app, session, org):
     session.flush()
     tx_id = session.scalar(select(LedgerTransaction.id).where(LedgerTransaction.organization_id == org.id))
     key_id = session.scalar(select(ApiKey.id).where(ApiKey.organization_id == org.id))
+    partner_app, _ = factories.make_partner_app(session, org)
     TARGET.update(token=org.api_key, ids={
         "organizationId": org.id, "memberId": str(member.id), "loyaltyMemberId": member.loyalty_member_id,
         "ledgerId": org.program.ledger_id, "ledgerAccountId": org.program.points_account_id,
-        "ledgerTransactionId": tx_id, "loyaltyProgramId": org.program.id, "tierId": tier.id, "apiKeyId": key_id})
+        "ledgerTransactionId": tx_id, "loyaltyProgramId": org.program.id, "tierId": tier.id, "apiKeyId": key_id,
+        "portalId": partner_app.id, "publicId": partner_app.public_id})
     session.commit()
     yield TARGET
     TARGET.clear()

@@ -56,6 +56,7 @@ class RouteSpec:
     # More for the OpenAPI description (a callable is asked when the document is built: configured limits).
     description: str | Callable[[], str] | None = None
     throttled: bool = False  # may answer 429
+    member_scope: str | None = None
 
 
 registry: list[RouteSpec] = []
@@ -109,12 +110,17 @@ def endpoint(rule: str, method: str = "GET", *, role: str | None, summary: str, 
              body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
              response: type[BaseModel] | None = None, status: int = 200, public: bool = False,
              idempotent: bool = False, name_prefix: str | None = None,
-             description: str | Callable[[], str] | None = None, throttled: bool = False):
+             description: str | Callable[[], str] | None = None, throttled: bool = False,
+             member_scope: str | None = None):
     """Register an API route. The handler receives (call, **path params) and returns a response.
 
     The endpoint name, which is also the operationId, is `<name_prefix>_<handler name>`; the prefix
     is the module's name unless given (an operationId is published: it must not change when a
-    module is renamed or split)."""
+    module is renamed or split).
+
+    `member_scope` opens the route to an OAuth token a member granted a partner app, when the token
+    carries that scope, for that member's own data only (see `_require_member_scope`).
+    """
 
     def decorator(fn: Callable):
         takes_call = "call" in inspect.signature(fn).parameters
@@ -127,7 +133,9 @@ def endpoint(rule: str, method: str = "GET", *, role: str | None, summary: str, 
                 if organization_id is not None and organization_id != actor.organization_id:
                     raise ApiProblem(404, "Not found", "No such resource in this organisation",
                                      errors={"organizationId": ["not found"]})
-                if role and not actor.has_role(role):
+                if actor.kind == "oauth":
+                    _require_member_scope(actor, member_scope, path)
+                elif role and not actor.has_role(role):
                     raise ApiProblem(403, "Forbidden", f"This token lacks the role {role}",
                                      errors={"role": [f"requires {role}"]})
             _require_nameable(path)
@@ -145,7 +153,7 @@ def endpoint(rule: str, method: str = "GET", *, role: str | None, summary: str, 
         registry.append(RouteSpec(rule=rule, method=method, endpoint=name, summary=summary, tag=tag, role=role,
                                   body=body, query=query, response=response, status=status, public=public,
                                   idempotent=idempotent, path_params=path_params, description=description,
-                                  throttled=throttled))
+                                  throttled=throttled, member_scope=member_scope))
         return view
 
     return decorator
@@ -156,6 +164,27 @@ def _require_nameable(path: dict[str, Any]) -> None:
     for name, value in path.items():
         if (isinstance(value, int) and value > MAX_ID) or (isinstance(value, str) and "\x00" in value):
             raise ApiProblem(404, "Not found", "No such resource in this organisation", errors={name: ["not found"]})
+
+
+def _require_member_scope(actor: Actor, scope: str | None, path: dict[str, Any]) -> None:
+    """A member's OAuth token opens only routes that name its scope, and in a route naming a member
+    only that member (by id: an identifier could name anyone). Handlers that find the member another
+    way (a body field, an account coupon) call `require_own_member`."""
+    if scope is None or scope not in actor.scopes:
+        needed = f"the scope {scope}" if scope else "a staff API key"
+        raise ApiProblem(403, "Forbidden", f"This route needs {needed}", code="insufficient-scope",
+                         errors={"Authorization": [f"requires {needed}"]},
+                         headers={"WWW-Authenticate": 'Bearer realm="portal", error="insufficient_scope"'
+                                                      + (f', scope="{scope}"' if scope else "")})
+    if "memberId" in path and (request.headers.get("id-type", "ID") != "ID"
+                               or path["memberId"] != str(actor.member_id)):
+        raise ApiProblem(404, "Not found", "No such resource in this organisation", errors={"memberId": ["not found"]})
+
+
+def require_own_member(call: Call, member_id: int | None) -> None:
+    """A member's OAuth token reaches its own member only; anyone else's data does not exist for it."""
+    if call.actor.kind == "oauth" and (member_id is None or member_id != call.actor.member_id):
+        raise ApiProblem(404, "Not found", "No such resource in this organisation", errors={"memberId": ["not found"]})
 
 
 def authenticate() -> Actor:

@@ -11,11 +11,11 @@ from typing import Callable
 from flask import request
 from sqlalchemy import select
 
-from ..domain import coupons, members, organizations, throttle
+from ..domain import coupons, members, organizations, partners, throttle
 from ..domain.coupons import AccountCoupon, CouponBook, CouponCode, CouponUsage
-from ..domain.errors import ValidationFailed
+from ..domain.errors import NotFound, ValidationFailed
 from ..extensions import db
-from .core import Call, endpoint, ok, page_payload, page_response
+from .core import Call, endpoint, ok, page_payload, page_response, require_own_member
 from .schemas import coupons as s
 from .members import resolve_member
 
@@ -159,7 +159,8 @@ def list_usages(call: Call, bookId: int):
 # --- a member's coupons -------------------------------------------------------------------------
 
 @endpoint(f"{MEMBER_IN_PROGRAM}/coupons", role="coupons:read", query=s.MemberCouponQuery,
-          response=s.MemberCouponPage, tag="Coupons", summary="The coupons a member holds, with their state")
+          response=s.MemberCouponPage, tag="Coupons", summary="The coupons a member holds, with their state",
+          member_scope=partners.COUPONS_READ)
 def member_coupons(call: Call, loyaltyProgramId: int, memberId: str):
     q: s.MemberCouponQuery = call.query
     program = organizations.get_program(call.session, call.organization_id, loyaltyProgramId)
@@ -177,7 +178,8 @@ def member_coupons(call: Call, loyaltyProgramId: int, memberId: str):
 
 @endpoint(f"{MEMBER_IN_PROGRAM}/coupon-books", role="coupons:read", query=s.MemberBookQuery,
           response=s.MemberBookPage, tag="Coupons",
-          summary="Published books the member may see, with what a claim would answer now")
+          summary="Published books the member may see, with what a claim would answer now",
+          member_scope=partners.COUPONS_READ)
 def member_books(call: Call, loyaltyProgramId: int, memberId: str):
     q: s.MemberBookQuery = call.query
     program = organizations.get_program(call.session, call.organization_id, loyaltyProgramId)
@@ -197,8 +199,23 @@ def member_books(call: Call, loyaltyProgramId: int, memberId: str):
     return ok(page_payload(s.MemberBookPage, page, results))
 
 
+@endpoint(f"{MEMBER_IN_PROGRAM}/coupon-books/<int:bookId>/claim", "POST", role="coupons:write", body=s.ClaimIn,
+          response=s.CouponUsagesOut, status=201, tag="Coupons", idempotent=True, member_scope=partners.COUPONS_WRITE,
+          summary="The member claims one coupon of an offered book (the portal's claim button)")
+def claim(call: Call, loyaltyProgramId: int, memberId: str, bookId: int):
+    program = organizations.get_program(call.session, call.organization_id, loyaltyProgramId)
+    member = resolve_member(call, memberId)
+    book = coupons.get_book(call.session, call.organization_id, bookId)
+    if book.loyalty_program_id != program.id:
+        raise NotFound("Coupon book not found", field="couponBookId")
+    result = coupons.claim_coupon(call.session, member, book, actor=call.actor,
+                                  system_unique_key=call.body.system_unique_key)
+    return ok(usages_payload(call.session, result.usages), 201, replayed=result.replayed)
+
+
 @endpoint(f"{MEMBER_IN_PROGRAM}/coupon-usages/count", role="coupons:read", query=s.UsageCountQuery,
-          response=s.UsageCountOut, tag="Coupons", summary="How many coupons a member was assigned and used")
+          response=s.UsageCountOut, tag="Coupons", summary="How many coupons a member was assigned and used",
+          member_scope=partners.COUPONS_READ)
 def member_usage_count(call: Call, loyaltyProgramId: int, memberId: str):
     program = organizations.get_program(call.session, call.organization_id, loyaltyProgramId)
     member = resolve_member(call, memberId)
@@ -210,7 +227,8 @@ def member_usage_count(call: Call, loyaltyProgramId: int, memberId: str):
 # --- point of sale (Convercus) ------------------------------------------------------------------
 
 @endpoint(f"{ORG}/members/<memberId>/account-coupons", role="coupons:read", response=s.AccountCouponList,
-          tag="Point of sale", summary="The account's coupons for the till (memberId or id-type + identifier)")
+          tag="Point of sale", summary="The account's coupons for the till (memberId or id-type + identifier)",
+          member_scope=partners.COUPONS_READ)
 def account_coupons(call: Call, memberId: str):
     member = resolve_member(call, memberId)
     views = coupons.account_coupons_for_member(call.session, member)
@@ -218,17 +236,20 @@ def account_coupons(call: Call, memberId: str):
 
 
 @endpoint(ACCOUNT_COUPON, role="coupons:read", response=s.AccountCouponEnvelope, tag="Point of sale",
-          summary="One account coupon by accountCouponId (e.g. scanned from a QR code)")
+          summary="One account coupon by accountCouponId (e.g. scanned from a QR code)",
+          member_scope=partners.COUPONS_READ)
 def get_account_coupon(call: Call, accountCouponId: str):
     account = coupons.get_account_coupon(call.session, call.organization_id, accountCouponId)
+    require_own_member(call, account.member_id)
     return ok(s.AccountCouponEnvelope(account_coupon=account_coupon_out(
         coupons.account_coupon_view(call.session, account))).dump())
 
 
 @endpoint(f"{ACCOUNT_COUPON}/activation", "PATCH", role="coupons:write", body=s.ActivationIn,
           response=s.AccountCouponEnvelope, tag="Point of sale",
-          summary="Activate or deactivate an activatable coupon for the account")
+          summary="Activate or deactivate an activatable coupon for the account", member_scope=partners.COUPONS_WRITE)
 def set_activation(call: Call, accountCouponId: str):
+    require_own_member(call, coupons.get_account_coupon(call.session, call.organization_id, accountCouponId).member_id)
     account = coupons.set_account_coupon_activation(call.session, call.organization_id, accountCouponId,
                                                     call.body.activated, actor=call.actor)
     return ok(s.AccountCouponEnvelope(account_coupon=account_coupon_out(

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from flask import request
-from sqlalchemy import select
+from sqlalchemy import false, select
 from sqlalchemy.orm import Session
 
-from ..domain import enrolment, members, organizations, points, tiers
+from ..domain import enrolment, members, organizations, partners, points, statements, tiers
 from ..domain.errors import NotFound, ValidationFailed
+from ..domain.ledger import LedgerTransaction
 from .core import Call, endpoint, ok, page_response
 from .ledgers import reason_of, transaction_out
 from .schemas import members as s
@@ -50,7 +51,10 @@ def _member_tiers(session: Session, m: members.Member) -> list[s.TierRef]:
 
 
 def _member_response(call: Call, member: members.Member, status: int = 200):
-    return ok(s.MemberEnvelope(member=member_out(call.session, member)).dump(), status)
+    envelope = s.MemberEnvelope(member=member_out(call.session, member))
+    if call.actor.kind == "oauth" and partners.EMAIL not in call.actor.scopes:
+        envelope.member.profile.email = None  # the member granted their profile, not their email address
+    return ok(envelope.dump(), status)
 
 
 @endpoint(f"{ORG}/members", "POST", role="members:write", body=s.MemberCreate, response=s.MemberEnvelope,
@@ -93,7 +97,7 @@ def lookup_member(call: Call):
 
 
 @endpoint(f"{ORG}/members/<ref:memberId>", role="members:read", response=s.MemberEnvelope, tag="Members",
-          summary="Get a member (an identifier works with the id-type header)")
+          summary="Get a member (an identifier works with the id-type header)", member_scope=partners.PROFILE)
 def get_member(call: Call, memberId: str):
     return _member_response(call, resolve_member(call, memberId))
 
@@ -161,13 +165,33 @@ def burn(call: Call, loyaltyMemberId: str):
 
 
 @endpoint(f"{ORG}/members/<memberId>/wallet", role="ledgers:read", response=s.WalletOut, tag="Points",
-          summary="A member's balances, the programme's main points account first")
+          summary="A member's balances, the programme's main points account first", member_scope=partners.WALLET_READ)
 def wallet(call: Call, memberId: str):
     member = resolve_member(call, memberId)
     balances = [s.BalanceOut(**{k: row[k] for k in ("ledgerId", "ledgerAccountId", "name", "walletId", "balance",
                                                     "available", "pending", "held")})
                 for row in points.balances(call.session, member)]
     return ok(s.WalletOut(member_id=member.id, balances=balances).dump())
+
+
+@endpoint(f"{ORG}/members/<memberId>/wallet/transactions", role="ledgers:read", query=s.WalletTransactionQuery,
+          response=s.TransactionPage, tag="Points", member_scope=partners.WALLET_READ,
+          summary="The transactions of a member's wallet in one account, newest first")
+def wallet_transactions(call: Call, memberId: str):
+    member = resolve_member(call, memberId)
+    program = organizations.default_program(call.session, member.organization_id)
+    try:
+        account = statements.member_account(call.session, member, call.query.ledger_account_id,
+                                            program.points_account_id)
+    except NotFound:
+        raise NotFound("Ledger account not found", field="ledgerAccountId") from None
+    wallet = statements.own_wallet(call.session, member, account)
+    stmt = select(LedgerTransaction).where(LedgerTransaction.ledger_account_id == account.id)
+    stmt = stmt.where(false() if wallet is None else (LedgerTransaction.from_wallet_id == wallet.id)
+                      | (LedgerTransaction.to_wallet_id == wallet.id))
+    return page_response(call, stmt, s.TransactionPage, lambda tx: transaction_out(call.session, tx),
+                         orders={"createdAt": LedgerTransaction.created_at, "id": LedgerTransaction.id},
+                         default="id,desc")
 
 
 @endpoint(f"{ORG}/members/<memberId>/loyalty-programs/<int:loyaltyProgramId>/tier", "PUT", role="tiers:write",

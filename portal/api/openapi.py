@@ -48,6 +48,10 @@ def build_document() -> dict:
         if spec.description:
             more = spec.description() if callable(spec.description) else spec.description
             operation["description"] = " ".join(filter(None, [operation.get("description"), more]))
+        if spec.member_scope:
+            operation["description"] = (operation.get("description", "") + " An OAuth token a member granted "
+                                        f"with the scope `{spec.member_scope}` may call it for that member's "
+                                        "own data.").strip()
         paths.setdefault(path, {})[spec.method.lower()] = operation
     return {
         "openapi": "3.1.0",

@@ -11,6 +11,9 @@ class Actor:
     organization_id: int | None
     label: str = ""
     roles: frozenset[str] = field(default_factory=frozenset)
+    # An OAuth token a member granted a partner app: whose data it reaches, and within which scopes.
+    member_id: int | None = None
+    scopes: frozenset[str] = field(default_factory=frozenset)
 
     def has_role(self, role: str) -> bool:
         return "admin" in self.roles or role in self.roles

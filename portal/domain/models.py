@@ -2,6 +2,7 @@
 from . import (audiences, audit, campaigns, outbox, idempotency, ledger, custom_events, members,  # noqa: F401
                missions, orders, organizations, referrals, staff, throttle, tiers)
 from . import self_service  # noqa: F401  (member portal: one-time links, signups)
+from .partners import models as partner_models  # noqa: F401  (partner apps, OAuth grants)
 from . import barcodes, coupons  # noqa: F401  (offers engine)
 from .coupons import models as coupon_models  # noqa: F401
 from . import expiry, jobs  # noqa: F401  (points lots, periodic jobs)

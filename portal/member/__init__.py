@@ -142,3 +142,4 @@ def not_found(error):
 
 
 from . import account_views, wallet_views, coupon_views, referral_views  # noqa: E402,F401
+from . import partner_app_views  # noqa: E402,F401  (connected partner apps)

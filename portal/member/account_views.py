@@ -5,9 +5,11 @@ export and erasure. Views parse the form, call one domain function inside one tr
 from __future__ import annotations
 
 import json
+import time
 from urllib.parse import urlsplit
 
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import session as browser_session
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_user
@@ -23,6 +25,7 @@ from .. import mail
 from ..urls import absolute_url
 from . import (MemberSession, bp, current_locale, current_member, member_required, organization_name,
                portal_organization_id)
+from .partner_app_views import connected_apps_context
 from .account_forms import (ConfirmForm, DeleteAccountForm, ForgotPasswordForm, LanguageForm, LoginForm,
                             PasswordChangeForm, ProfileForm, ResetPasswordForm, SignupForm)
 
@@ -61,6 +64,7 @@ def client_address() -> str:
 
 def sign_in(member: members.Member) -> None:
     begin_session(MemberSession(member))  # a fresh session: nothing from before the login survives
+    browser_session["signed_in_at"] = int(time.time())  # the id_token's auth_time (portal/oauth)
 
 
 # --- landing, language, referral links ----------------------------------------------------
@@ -267,7 +271,8 @@ def _profile_forms(member: members.Member, **overrides):
 
 
 def _render_profile(member, status=200, **overrides):
-    return render_template("member/profile.html", email=member.email, **_profile_forms(member, **overrides)), status
+    return render_template("member/profile.html", email=member.email, **_profile_forms(member, **overrides),
+                           **connected_apps_context(member)), status
 
 
 @bp.route("/profile", methods=["GET", "POST"])

@@ -200,6 +200,10 @@ class AssignIn(In):
     location_code: Location | None = None
 
 
+class ClaimIn(In):
+    system_unique_key: Key | None = None
+
+
 class UseIn(In):
     member_id: IntegerId
     code: CodeText | None = None

@@ -8,7 +8,7 @@ from pydantic import Field, StringConstraints
 
 from .common import (STRICT_QUERY, Amount, Id, In, Key, ListQuery, OrderBy, Out, PageOut, Tags, Text, UtcDateTime,
                      Whole)
-from .ledgers import TransactionOut
+from .ledgers import TransactionOut, TransactionPage  # noqa: F401  (a member's wallet transactions)
 
 IdType = Literal["CARDCODE", "APPCODE", "EXTERNALCODE"]
 
@@ -213,3 +213,9 @@ class TierHistoryOut(Out):
 
 class TierHistoryList(Out):
     results: list[TierHistoryOut]
+
+
+class WalletTransactionQuery(ListQuery):
+    model_config = STRICT_QUERY
+    order: OrderBy("createdAt", "id") | None = None
+    ledger_account_id: Id | None = Field(None, description="The programme's points account unless named")

@@ -1,0 +1,116 @@
+"""Partner apps in the console: list with connected members, create, edit, disable or enable,
+rotate the client secret. A new secret is shown once, on the answer to the POST that made it
+(never in a redirect, a flash message or a log)."""
+from __future__ import annotations
+
+from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from ..auth import staff_required
+from ..domain import partners
+from ..domain.errors import DomainError
+from ..domain.pagination import paginate
+from ..domain.partners import PartnerApp
+from ..extensions import db
+from . import bp, navigation
+from ..forms import submit
+from ..fragments import render_page_or_fragment
+from .partner_app_forms import PARTNER_APP_FIELDS, NewPartnerAppForm, PartnerAppForm
+from .rendering import page_arg
+from .switches import ActiveForm
+
+navigation.register("Partner apps", "console.partner_app_list", "partnerships:read", "console.partner_app_")
+
+APPS_PER_PAGE = 20
+
+
+@bp.get("/partner-apps")
+@staff_required("partnerships:read")
+def partner_app_list():
+    stmt = partners.apps_query(current_user.organization_id).order_by(PartnerApp.created_at.desc(),
+                                                                       PartnerApp.id.desc())
+    result = paginate(db.session, stmt, page=page_arg() - 1, limit=APPS_PER_PAGE)
+    connected = partners.connected_member_counts(db.session, [app.id for app in result.items])
+    return render_page_or_fragment("console/partner_apps/list.html", "console/partner_apps/_rows.html",
+                                   result=result, connected=connected)
+
+
+@bp.route("/partner-apps/new", methods=["GET", "POST"])
+@staff_required("partnerships:write")
+def partner_app_new():
+    form = NewPartnerAppForm()
+    if form.validate_on_submit():
+        done, created = submit(form, lambda: partners.create_app(
+            db.session, current_user.organization_id, actor=current_user.actor(), client_type=form.client_type.data,
+            **form.fields()), PARTNER_APP_FIELDS)
+        if done:
+            app, secret = created
+            return _detail_page(app, secret=secret, status=201)
+    return render_template("console/partner_apps/new.html", form=form, app=None), \
+        422 if request.method == "POST" else 200
+
+
+@bp.get("/partner-apps/<int:app_id>")
+@staff_required("partnerships:read")
+def partner_app_detail(app_id: int):
+    return _detail_page(_app(app_id))
+
+
+@bp.route("/partner-apps/<int:app_id>/edit", methods=["GET", "POST"])
+@staff_required("partnerships:write")
+def partner_app_edit(app_id: int):
+    app = _app(app_id)
+    form = PartnerAppForm()
+    if request.method == "GET":
+        form.fill(app)
+    elif form.validate_on_submit():
+        done, _ = submit(form, lambda: partners.update_app(
+            db.session, app, actor=current_user.actor(), **form.fields()), PARTNER_APP_FIELDS)
+        if done:
+            flash(f"{app.name} saved.", "success")
+            return redirect(url_for("console.partner_app_detail", app_id=app.id))
+    return render_template("console/partner_apps/edit.html", form=form, app=app), \
+        422 if request.method == "POST" else 200
+
+
+@bp.post("/partner-apps/<int:app_id>/active")
+@staff_required("partnerships:write")
+def partner_app_active(app_id: int):
+    app = _app(app_id)
+    form = ActiveForm()
+    if not form.validate_on_submit():
+        abort(400)
+    with db.transaction() as session:
+        partners.update_app(session, app, actor=current_user.actor(), active=form.wanted)
+    flash(f"{app.name} is enabled." if app.active else
+          f"{app.name} is disabled: its tokens are revoked and members cannot sign in with it.", "success")
+    return redirect(url_for("console.partner_app_detail", app_id=app.id))
+
+
+@bp.post("/partner-apps/<int:app_id>/rotate-secret")
+@staff_required("partnerships:write")
+def partner_app_rotate(app_id: int):
+    app = _app(app_id)  # the CSRF token is checked for every POST by CSRFProtect
+    try:
+        with db.transaction() as session:
+            secret = partners.rotate_secret(session, app, actor=current_user.actor())
+    except DomainError as error:
+        flash(error.message, "error")
+        return redirect(url_for("console.partner_app_detail", app_id=app.id))
+    return _detail_page(app, secret=secret)
+
+
+def _app(app_id: int) -> PartnerApp:
+    try:
+        return partners.get_app(db.session, current_user.organization_id, app_id)
+    except DomainError:
+        abort(404)
+
+
+def _detail_page(app: PartnerApp, *, secret: str | None = None, status: int = 200):
+    connected = partners.connected_member_counts(db.session, [app.id]).get(app.id, 0)
+    response = make_response(render_template("console/partner_apps/detail.html", app=app, secret=secret,
+                                             connected=connected), status)
+    if secret:
+        response.headers["Cache-Control"] = "no-store"
+    return response
