@@ -47,6 +47,7 @@ NOT_REFERENCES = {
     ("POST", "/members", "loyaltyMemberId"): "the new member's own public id, chosen by the caller",
     ("PATCH", "/members/{memberId}", "loyaltyMemberId"): "the member's own public id, set by the caller",
     ("POST", "/events", "organizationId"): "ignored: the token's organisation applies (documented on the field)",
+    ("PATCH", "/portals/{portalId}", "publicId"): "the app's own public id, accepted as the seed sends it; never changed",
 }
 
 
@@ -160,6 +161,9 @@ CASES: dict[tuple[str, str, str], Case] = {
     ("POST", "/referral-programs", "ledgerAccountId"): Case({"name": "Stolen", "ledgerAccountId": Theirs("account")}),
     ("PATCH", "/referral-programs/{referralProgramId}", "ledgerAccountId"): Case({"ledgerAccountId": Theirs("account")}),
     ("POST", "/referral-programs/{referralProgramId}/codes", "memberId"): Case({"memberId": Theirs("member")}),
+    ("POST", "/portals", "loyaltyProgramId"): Case({"name": "Stolen", "authRedirectUrl": "https://p.example/cb",
+                                                    "loyaltyProgramId": Theirs("program")}),
+    ("PATCH", "/portals/{portalId}", "loyaltyProgramId"): Case({"loyaltyProgramId": Theirs("program")}),
     ("POST", "/signup-forms", "couponBookId"): Case({"name": "Stolen", "purpose": "offer", "couponBookId": Theirs("book")}),
     ("PATCH", "/signup-forms/{signupFormId}", "couponBookId"): Case({"purpose": "offer", "couponBookId": Theirs("book")}),
 }
@@ -233,17 +237,19 @@ def build(api: Api) -> dict[str, Any]:
     mission = made(api.post("/missions", json={"name": "M", "eventType": "member-purchase-order-confirmed",
                                                "goalCount": 2}), "mission", "id")
     referral = made(api.post("/referral-programs", json={"name": "R"}), "referralProgram", "id")
+    portal = made(api.post("/portals", json={"name": "P", "authRedirectUrl": "https://p.example/cb"}), "portal", "id")
     signup_form = made(api.post("/signup-forms", json={"name": "S", "purpose": "loyalty_card"}), "signupForm", "id")
     return {"org": api.org.id, "member": member["id"], "lmid": member["loyaltyMemberId"], "ledger": minted["ledgerId"],
             "account": minted["ledgerAccountId"], "wallet": minted["toWalletId"], "pending": pending["id"],
             "program": program, "tier": tier, "audience": audience, "campaign": campaign, "action": action,
-            "book": book, "mission": mission, "referral": referral, "signup_form": signup_form}
+            "book": book, "mission": mission, "referral": referral, "signup_form": signup_form,
+            "portal": portal}
 
 
 PATH_PARAMS = {"audienceId": "audience", "campaignId": "campaign", "actionId": "action", "bookId": "book",
                "ledgerId": "ledger", "ledgerAccountId": "account", "loyaltyMemberId": "lmid", "memberId": "member",
                "loyaltyProgramId": "program", "missionId": "mission", "referralProgramId": "referral",
-               "signupFormId": "signup_form"}
+               "signupFormId": "signup_form", "portalId": "portal"}
 
 
 def fill(template, world):
