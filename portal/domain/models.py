@@ -5,6 +5,7 @@ from . import self_service  # noqa: F401  (member portal: one-time links, signup
 from . import barcodes, coupons  # noqa: F401  (offers engine)
 from .coupons import models as coupon_models  # noqa: F401
 from . import expiry, jobs  # noqa: F401  (points lots, periodic jobs)
+from . import webhooks  # noqa: F401  (subscriptions, deliveries; an outbox consumer)
 from .base import Base
 
 metadata = Base.metadata

@@ -23,7 +23,7 @@ from .base import Base, utcnow
 from .errors import DuplicateValue, NotFound, ValidationFailed
 from .passwords import hash_password, verify_password
 
-RESOURCES = ("members", "ledgers", "coupons", "campaigns", "tiers", "orders", "users")
+RESOURCES = ("members", "ledgers", "coupons", "campaigns", "tiers", "orders", "users", "webhooks")
 ROLES = tuple(f"{r}:{a}" for r in RESOURCES for a in ("read", "write")) + ("admin",)
 MIN_PASSWORD_LENGTH = 10
 
