@@ -1,7 +1,7 @@
 """The OpenAPI document and the browsable docs, and schemathesis over the API in process.
 
 The fuzz run sends generated requests with an admin bearer token to the
-Foundation's routes (members, points, ledgers, programmes, tiers, staff) and
+Foundation's routes (members, points, ledgers, programmes, tiers, staff) and webhooks, and
 checks that none answers 5xx and that every response conforms to the document.
 Path ids are this organisation's real ids for about half of the cases, so the
 handlers past the 404 get exercised too. FUZZ_EXAMPLES sets the examples per
@@ -21,13 +21,14 @@ from sqlalchemy import select
 
 from portal.api.core import registry
 from portal.api.openapi import build_document
+from portal.domain import webhooks
 from portal.domain.ledger import LedgerTransaction
 from portal.domain.staff import ApiKey
 from portal.extensions import db
 
 from . import factories
 
-FOUNDATION_TAGS = ["Members", "Points", "Ledgers", "Programs", "Tiers", "Staff"]
+FOUNDATION_TAGS = ["Members", "Points", "Ledgers", "Programs", "Tiers", "Staff", "Webhooks"]
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))
 
 
@@ -97,7 +98,7 @@ schema = schemathesis.openapi.from_dict(build_document()).include(tag=FOUNDATION
 schema.config.generation.update(allow_x00=False)
 
 REAL_IDS = ("memberId", "loyaltyMemberId", "ledgerId", "ledgerAccountId", "ledgerTransactionId",
-            "loyaltyProgramId", "tierId", "apiKeyId")
+            "loyaltyProgramId", "tierId", "apiKeyId", "webhookId", "deliveryId")
 TARGET: dict = {}  # the organisation under test, set by the fuzz_world fixture
 
 
@@ -138,10 +139,14 @@ def fuzz_world(app, session, org):
     session.flush()
     tx_id = session.scalar(select(LedgerTransaction.id).where(LedgerTransaction.organization_id == org.id))
     key_id = session.scalar(select(ApiKey.id).where(ApiKey.organization_id == org.id))
+    hook = webhooks.create_subscription(session, org.id, actor=org.actor, name="Fuzz", url="https://hooks.fuzz.example/",
+                                        event_types=["member-created"], allow_private=False)
+    delivery = webhooks.queue_test(session, hook, actor=org.actor)
     TARGET.update(token=org.api_key, ids={
         "organizationId": org.id, "memberId": str(member.id), "loyaltyMemberId": member.loyalty_member_id,
         "ledgerId": org.program.ledger_id, "ledgerAccountId": org.program.points_account_id,
-        "ledgerTransactionId": tx_id, "loyaltyProgramId": org.program.id, "tierId": tier.id, "apiKeyId": key_id})
+        "ledgerTransactionId": tx_id, "loyaltyProgramId": org.program.id, "tierId": tier.id, "apiKeyId": key_id,
+        "webhookId": hook.id, "deliveryId": delivery.id})
     session.commit()
     yield TARGET
     TARGET.clear()
