@@ -226,7 +226,7 @@ def signature_headers(secret: str, event_id: str, timestamp: int, body: bytes) -
 
 def retry_delay(attempt: int, rng: Callable[[], float] = random.random) -> dt.timedelta:
     """Wait after failed attempt n: 30 s doubling up to 6 h, of which a random half (equal jitter)."""
-    nominal = min(FIRST_RETRY * 2 ** (max(attempt, 1) - 1), LONGEST_RETRY)
+    nominal = min(FIRST_RETRY * 2 ** min(max(attempt, 1) - 1, 20), LONGEST_RETRY)  # 2**20 * 30 s: far past 6 h
     return nominal / 2 + nominal / 2 * rng()
 
 

@@ -111,6 +111,7 @@ def test_retry_delays_double_from_30_seconds_to_6_hours_with_jitter():
     assert [high(n).total_seconds() for n in (1, 2, 3, 4)] == [30, 60, 120, 240]
     assert [low(n).total_seconds() for n in (1, 2, 3, 4)] == [15, 30, 60, 120]
     assert high(20) == dt.timedelta(hours=6) and low(20) == dt.timedelta(hours=3)
+    assert high(5000) == dt.timedelta(hours=6)  # redelivered many times: no overflow
 
 
 # --- subscriptions ----------------------------------------------------------------------------
