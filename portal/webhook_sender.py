@@ -50,10 +50,12 @@ def deliver_due(database, settings: Settings, *, clock: Callable[[], dt.datetime
                 send: Callable[..., webhooks.AttemptResult] | None = None) -> int:
     """Make up to `limit` due attempts, one at a time; returns how many were made."""
     send = send or post
+    # A claim must outlast the call it covers, or a second worker would send while the first still waits.
+    lease = dt.timedelta(seconds=max(settings.lease, settings.timeout + 1))
     made = 0
     while made < limit:
         with database.transaction() as session:
-            claim = webhooks.claim_next(session, now=clock(), lease=dt.timedelta(seconds=settings.lease))
+            claim = webhooks.claim_next(session, now=clock(), lease=lease)
         if claim is None:
             break
         result = send(claim, timeout=settings.timeout, allow_private=settings.allow_private)

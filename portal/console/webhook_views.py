@@ -105,13 +105,8 @@ def webhook_rotate_secret(webhook_id: int):
 def webhook_test(webhook_id: int):
     subscription = _subscription(webhook_id)
     _require_confirmed()
-    try:
-        with db.transaction() as session:
-            delivery = webhooks.queue_test(session, subscription, actor=current_user.actor())
-    except DomainError as error:
-        flash(error.message, "error")
-    else:
-        flash(f"Test event {delivery.event_id} queued: the worker sends it within a minute.", "success")
+    _run_and_tell(lambda session: webhooks.queue_test(session, subscription, actor=current_user.actor()),
+                  lambda delivery: f"Test event {delivery.event_id} queued: the worker sends it within a minute.")
     return redirect(url_for("console.webhook_detail", webhook_id=subscription.id))
 
 
@@ -134,13 +129,8 @@ def webhook_redeliver(webhook_id: int, delivery_id: int):
         abort(404)
     _require_confirmed()
     delivery = webhooks.get_delivery(db.session, subscription, delivery_id)
-    try:
-        with db.transaction() as session:
-            webhooks.redeliver(session, subscription, delivery, actor=current_user.actor())
-    except DomainError as error:
-        flash(error.message, "error")
-    else:
-        flash(f"Event {delivery.event_id} will be sent again shortly.", "success")
+    _run_and_tell(lambda session: webhooks.redeliver(session, subscription, delivery, actor=current_user.actor()),
+                  lambda _: f"Event {delivery.event_id} will be sent again shortly.")
     return redirect(url_for("console.webhook_detail", webhook_id=subscription.id))
 
 
@@ -150,6 +140,18 @@ def _subscription(webhook_id: int) -> WebhookSubscription:
     if not fits_id(webhook_id):
         abort(404)
     return webhooks.get_subscription(db.session, current_user.organization_id, webhook_id)
+
+
+def _run_and_tell(action, success) -> None:
+    """Run one domain call in its own transaction and flash the outcome; a refusal (a paused webhook, a
+    delivery being sent right now) becomes the flashed error."""
+    try:
+        with db.transaction() as session:
+            result = action(session)
+    except DomainError as error:
+        flash(error.message, "error")
+    else:
+        flash(success(result), "success")
 
 
 def _require_confirmed() -> None:

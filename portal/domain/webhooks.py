@@ -40,7 +40,7 @@ import json
 import random
 import secrets
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
@@ -427,9 +427,9 @@ class Claim:
     delivery_id: int
     attempt_id: int
     number: int
-    token: str
+    token: str = field(repr=False)
     url: str
-    secret: str
+    secret: str = field(repr=False)
     event_id: str
     body: str
 

@@ -118,7 +118,7 @@ def test_the_secret_is_shown_on_request_and_after_rotation(console, signed_in, s
     assert actions == ["webhook.created", "webhook.secret_shown", "webhook.updated"]
 
 
-def test_send_a_test_event(console, signed_in, session, hook):
+def test_send_a_test_event(console, signed_in, session, org, hook):
     response = console.post(f"/console/webhooks/{hook.id}/test")
     assert response.status_code == 302
     [delivery] = session.scalars(select(WebhookDelivery).where(WebhookDelivery.subscription_id == hook.id))
@@ -126,6 +126,12 @@ def test_send_a_test_event(console, signed_in, session, hook):
     detail = page(console.get(f"/console/webhooks/{hook.id}"))
     assert delivery.event_id in detail.text(".flashes")
     assert "Test event" in detail.text(f'tr[data-delivery-id="{delivery.id}"]')
+    webhooks.update_subscription(session, hook, actor=org.actor, allow_private=False, active=False)
+    session.commit()
+    console.post(f"/console/webhooks/{hook.id}/test")
+    assert "Activate the webhook" in page(console.get(f"/console/webhooks/{hook.id}")).text(".flashes")
+    assert session.scalars(select(WebhookDelivery).where(WebhookDelivery.subscription_id == hook.id)).all() == \
+        [delivery]
 
 
 def test_the_delivery_log_shows_attempts_and_redelivers(console, signed_in, session, hook, failed_once):
