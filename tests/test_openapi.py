@@ -139,8 +139,8 @@ def fuzz_world(app, session, org):
     session.flush()
     tx_id = session.scalar(select(LedgerTransaction.id).where(LedgerTransaction.organization_id == org.id))
     key_id = session.scalar(select(ApiKey.id).where(ApiKey.organization_id == org.id))
-    hook = webhooks.create_subscription(session, org.id, actor=org.actor, name="Fuzz", url="https://hooks.fuzz.example/",
-                                        event_types=["member-created"], allow_private=False)
+    hook = webhooks.create_subscription(session, org.id, actor=org.actor, name="Fuzz", allow_private=False,
+                                        url="https://hooks.fuzz.example/", event_types=["member-created"])
     delivery = webhooks.queue_test(session, hook, actor=org.actor)
     TARGET.update(token=org.api_key, ids={
         "organizationId": org.id, "memberId": str(member.id), "loyaltyMemberId": member.loyalty_member_id,

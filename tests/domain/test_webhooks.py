@@ -11,8 +11,8 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from portal.domain import (coupons, enrolment, expiry, jobs, ledger, members, missions, orders, points, referrals,
-                           tiers, webhooks, campaigns, earning)
+from portal.domain import (campaigns, coupons, earning, enrolment, expiry, jobs, members, missions, orders, points,
+                           referrals, tiers, webhooks)
 from portal.domain.errors import Conflict, NotFound, ValidationFailed
 from portal.domain.ledger import LedgerAccount, Reason
 from portal.domain.orders import ItemInput, OrderInput
