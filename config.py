@@ -62,6 +62,11 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "") in ("1", "true", "yes")
     WTF_CSRF_TIME_LIMIT = None
+    # Webhooks: receivers on loopback or private networks are refused unless this is set (tests, intranets).
+    WEBHOOK_ALLOW_PRIVATE_URLS = os.environ.get("PORTAL_WEBHOOK_ALLOW_PRIVATE_URLS", "") in ("1", "true", "yes")
+    # Seconds for one delivery's whole HTTP exchange, and for a worker's claim on it (longer than the timeout).
+    WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("PORTAL_WEBHOOK_TIMEOUT_SECONDS", "10"))
+    WEBHOOK_LEASE_SECONDS = float(os.environ.get("PORTAL_WEBHOOK_LEASE_SECONDS", "60"))
     SQL_ECHO = os.environ.get("SQL_ECHO", "") in ("1", "true")
     # Embeddable signup forms: submissions per hour from one network address (over all forms) and to one
     # form; and how long the signed token in an embedded form (its CSRF protection) stays valid, in seconds.

@@ -84,7 +84,8 @@ def load_demo():
     click.echo(info)
 
 
-@click.command(help="Run the background jobs: points expiry, tier expiry, birthdays, the event outbox.")
+@click.command(help="Run the background jobs: points expiry, tier expiry, birthdays, the event outbox, "
+                    "webhook deliveries.")
 @click.option("--once", is_flag=True, help="One round, then exit.")
 @click.option("--interval", default=30.0, show_default=True, help="Seconds between rounds.")
 def worker(once: bool, interval: float):

@@ -10,6 +10,9 @@ import os
 import signal
 import time
 
+from flask import current_app
+
+from . import webhook_sender
 from .domain.jobs import JOBS
 from .extensions import db
 
@@ -27,6 +30,13 @@ def run_once() -> dict[str, int]:
             done[name] = -1
         finally:
             db.session.remove()
+    try:  # after the outbox job, which queues the deliveries; it runs its own short transactions
+        done["webhooks"] = webhook_sender.deliver_due(db, webhook_sender.Settings.from_config(current_app.config))
+    except Exception:
+        log.exception("webhook delivery failed")
+        done["webhooks"] = -1
+    finally:
+        db.session.remove()
     return done
 
 

@@ -1,7 +1,7 @@
 """The OpenAPI document and the browsable docs, and schemathesis over the API in process.
 
 The fuzz run sends generated requests with an admin bearer token to the
-Foundation's routes (members, points, ledgers, programmes, tiers, staff) and
+Foundation's routes (members, points, ledgers, programmes, tiers, staff) and webhooks, and
 checks that none answers 5xx and that every response conforms to the document.
 Path ids are this organisation's real ids for about half of the cases, so the
 handlers past the 404 get exercised too. FUZZ_EXAMPLES sets the examples per
@@ -23,13 +23,14 @@ import portal.domain.models  # noqa: F401  (every domain module, for DOMAIN_422_
 from portal.api.core import registry
 from portal.api.openapi import build_document
 from portal.domain.errors import ValidationFailed
+from portal.domain import webhooks
 from portal.domain.ledger import LedgerTransaction
 from portal.domain.staff import ApiKey
 from portal.extensions import db
 
 from . import factories
 
-FOUNDATION_TAGS = ["Members", "Points", "Ledgers", "Programs", "Tiers", "Staff", "Partners"]
+FOUNDATION_TAGS = ["Members", "Points", "Ledgers", "Programs", "Tiers", "Staff", "Partners", "Webhooks"]
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))
 
 
@@ -108,7 +109,7 @@ def _rules(cls) -> set[str]:
 DOMAIN_422_TYPES = _rules(ValidationFailed)
 
 REAL_IDS = ("memberId", "loyaltyMemberId", "ledgerId", "ledgerAccountId", "ledgerTransactionId",
-            "loyaltyProgramId", "tierId", "apiKeyId", "portalId", "publicId")
+            "loyaltyProgramId", "tierId", "apiKeyId", "portalId", "publicId", "webhookId", "deliveryId")
 TARGET: dict = {}  # the organisation under test, set by the fuzz_world fixture
 
 
@@ -150,11 +151,14 @@ def fuzz_world(app, session, org):
     tx_id = session.scalar(select(LedgerTransaction.id).where(LedgerTransaction.organization_id == org.id))
     key_id = session.scalar(select(ApiKey.id).where(ApiKey.organization_id == org.id))
     partner_app, _ = factories.make_partner_app(session, org)
+    hook = webhooks.create_subscription(session, org.id, actor=org.actor, name="Fuzz", allow_private=False,
+                                        url="https://hooks.fuzz.example/", event_types=["member-created"])
+    delivery = webhooks.queue_test(session, hook, actor=org.actor)
     TARGET.update(token=org.api_key, ids={
         "organizationId": org.id, "memberId": str(member.id), "loyaltyMemberId": member.loyalty_member_id,
         "ledgerId": org.program.ledger_id, "ledgerAccountId": org.program.points_account_id,
         "ledgerTransactionId": tx_id, "loyaltyProgramId": org.program.id, "tierId": tier.id, "apiKeyId": key_id,
-        "portalId": partner_app.id, "publicId": partner_app.public_id})
+        "portalId": partner_app.id, "publicId": partner_app.public_id, "webhookId": hook.id, "deliveryId": delivery.id})
     session.commit()
     yield TARGET
     TARGET.clear()

@@ -4,6 +4,7 @@ from . import (audiences, campaigns, events, ledgers, members, missions, orders,
 from . import barcodes, coupons  # noqa: F401  (offers engine routes)
 from . import signup_forms  # noqa: F401  (embeddable signup forms)
 from . import portals  # noqa: F401  (partner apps; resolves members' OAuth tokens)
+from . import webhooks  # noqa: F401  (partner webhooks)
 from .barcodes import images_bp
 from .core import bp
 from .openapi import docs_bp

@@ -57,3 +57,4 @@ from . import campaign_views, coupon_views, tier_views, audience_views  # noqa: 
 from . import mission_views, referral_views, event_type_views  # noqa: E402,F401
 from . import signup_form_views  # noqa: E402,F401  (embeddable signup forms)
 from . import partner_app_views  # noqa: E402,F401  (partner apps, OAuth clients)
+from . import webhook_views  # noqa: E402,F401  (partner webhooks)

@@ -20,7 +20,7 @@ from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Unique
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import audit
+from . import audit, outbox
 from .actors import Actor
 from .base import Base, add_unique, fits_id, get_owned, unique_where, utcnow
 from .errors import DuplicateValue, NotFound, ValidationFailed
@@ -213,6 +213,7 @@ def update_member(session: Session, member: Member, *, actor: Actor, profile: di
         raise DuplicateValue("A member with this email or loyaltyMemberId already exists",
                              field="profile.email" if "profile.email" in changed else "loyaltyMemberId") from None
     audit.record(session, actor, "member.updated", member, fields=changed, reason=reason)
+    outbox.emit(session, member.organization_id, "member-updated", member_id=member.id, fields=changed)
     return member
 
 

@@ -7,6 +7,7 @@ from . import barcodes, coupons  # noqa: F401  (offers engine)
 from .coupons import models as coupon_models  # noqa: F401
 from . import expiry, jobs  # noqa: F401  (points lots, periodic jobs)
 from . import signup_forms  # noqa: F401  (embeddable signup forms)
+from . import webhooks  # noqa: F401  (subscriptions, deliveries; an outbox consumer)
 from .base import Base
 
 metadata = Base.metadata

@@ -234,6 +234,9 @@ def _post_one(session, organization_id: int, request: TransferRequest, actor: Ac
         tx = ledger.burn(session, account, source, request.amount, **common)
     else:
         tx = ledger.transfer(session, account, source, target, request.amount, **common)
+    if tx.type in (ledger.MINT, ledger.BURN):  # the member's feed and webhooks hear of points created or destroyed
+        outbox.emit(session, organization_id, "ledger-transaction-created", member_id=(target or source).member_id,
+                    ledgerTransactionId=tx.id, type=tx.type, amount=tx.amount)
     return _audited(session, actor, PAST_TENSE[tx.type], tx)
 
 

@@ -29,7 +29,8 @@ from .errors import DuplicateValue, NotFound, PermissionDenied, ValidationFailed
 from .passwords import hash_password, verify_password
 from .sessions import end_sessions
 
-RESOURCES = ("members", "ledgers", "coupons", "campaigns", "tiers", "orders", "users", "forms", "partnerships")
+RESOURCES = ("members", "ledgers", "coupons", "campaigns", "tiers", "orders", "users", "forms", "partnerships",
+             "webhooks")
 ROLES = tuple(f"{r}:{a}" for r in RESOURCES for a in ("read", "write")) + ("admin",)
 MIN_PASSWORD_LENGTH = 10
 
