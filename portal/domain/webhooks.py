@@ -75,6 +75,7 @@ MAX_URL = 2000
 
 
 class ReceiverRefused(ValidationFailed):
+    code = "receiver_refused"
     title = "Receiver URL refused"
 
 
