@@ -1,12 +1,15 @@
 # make run   set everything up (virtualenv, dependencies, database, demo data) and serve
-# make test  the whole suite, on SQLite and on a throwaway PostgreSQL
+# make test  the whole suite, on SQLite and on a throwaway PostgreSQL (fails when PostgreSQL
+#            cannot start; `make test SQLITE_ONLY=1` runs SQLite only, and says so)
+# make mutate break each rule that guards money and limits in turn (a copy of the tree) and
+#            show which test catches it (scripts/mutate.py; not part of make test)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 WORKERS ?= 2
 
-.PHONY: run test setup migrate demo bench clean
+.PHONY: run test mutate setup migrate demo bench clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,7 +38,15 @@ run: demo
 
 test: $(VENV)/.installed-dev
 	scripts/system-deps.sh test
-	TEST_PG_URL="$$(scripts/test-pg.sh)" $(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
+	@# `VAR=$$(cmd) command` would ignore cmd's failure: take the URL first and stop if there is none.
+	url="$$(scripts/test-pg.sh)" || { scripts/stop-test-pg.sh; exit 1; }; \
+	  TEST_PG_URL="$$url" $(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
+	  scripts/stop-test-pg.sh; exit $$status
+
+mutate: $(VENV)/.installed-dev
+	scripts/system-deps.sh test
+	url="$$(SQLITE_ONLY= scripts/test-pg.sh)" || { scripts/stop-test-pg.sh; exit 1; }; \
+	  TEST_PG_URL="$$url" $(BIN)/python scripts/mutate.py $(MUTATE_ARGS); status=$$?; \
 	  scripts/stop-test-pg.sh; exit $$status
 
 bench: $(VENV)/.installed-dev
