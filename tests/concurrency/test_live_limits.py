@@ -1,12 +1,9 @@
 """The ledger's limits under parallel requests against a live server (real commits), on each backend.
 
-Threads are released together by a threading.Barrier so the requests overlap
-as much as the machine allows.
+All threads are released together (one per request) so the requests overlap as
+much as the machine allows.
 """
 from __future__ import annotations
-
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -16,6 +13,8 @@ from portal.domain import ledger
 from portal.domain.ledger import LedgerEntry, LedgerTransaction, Wallet
 from portal.extensions import db
 from tests import factories
+
+from .parallel import parallel
 
 pytestmark = pytest.mark.live
 
@@ -45,15 +44,8 @@ def shop(live_app, live_server):
 
 
 def all_at_once(count: int, call):
-    """Run call(i) for i in range(count) in `count` threads released together; results in order."""
-    barrier = threading.Barrier(count)
-
-    def run(index):
-        barrier.wait(timeout=60)
-        return call(index)
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(run, range(count)))
+    """call(i) for i in range(count), one thread each, all released together; results in order."""
+    return parallel(count, call, threads=count)
 
 
 def ledger_state(live_app, account_id: int, wallet_ids: list[int]) -> dict:

@@ -1,41 +1,17 @@
 """Mission and referral limits hold under parallel requests against a live server, on both databases."""
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 import requests
 from sqlalchemy import select
 
-from portal.domain import campaigns, earning, enrolment, ledger, missions, referrals
-from portal.domain.ledger import LedgerAccount
+from portal.domain import campaigns, earning, enrolment, missions, referrals
 from portal.extensions import db
 from tests import factories
 
+from .parallel import balance_of, parallel
+
 pytestmark = pytest.mark.live
-THREADS = 12
-
-
-def parallel(n: int, call):
-    barrier = threading.Barrier(THREADS)
-
-    def run(i: int):
-        if i < THREADS:
-            barrier.wait(timeout=30)
-        return call(i)
-
-    with ThreadPoolExecutor(max_workers=THREADS) as pool:
-        return list(pool.map(run, range(n)))
-
-
-def balance_of(live_app, account_id: int, member_id: int) -> int:
-    with live_app.app_context():
-        session = db.session()
-        wallet = ledger.member_wallet(session, session.get(LedgerAccount, account_id), member_id)
-        value = wallet.balance
-        db.session.remove()
-    return value
 
 
 def test_parallel_increments_never_exceed_max_repetitions(live_app, live_server):
