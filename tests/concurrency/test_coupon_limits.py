@@ -19,7 +19,7 @@ from portal.domain.ledger import LedgerAccount
 from portal.extensions import db
 from tests import factories
 
-from .parallel import parallel
+from .live import parallel
 
 pytestmark = pytest.mark.live
 

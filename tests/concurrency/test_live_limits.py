@@ -14,7 +14,7 @@ from portal.domain.ledger import LedgerEntry, LedgerTransaction, Wallet
 from portal.extensions import db
 from tests import factories
 
-from .parallel import parallel
+from .live import parallel
 
 pytestmark = pytest.mark.live
 
