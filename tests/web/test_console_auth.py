@@ -78,35 +78,64 @@ def test_account_is_throttled_after_the_limit_even_with_the_right_password(conso
     assert failed_attempts(session, views.ACCOUNT_SCOPE, admin.email) == 3
 
 
-def test_unknown_email_is_throttled_like_a_known_one(console, app, monkeypatch):
+def test_unknown_email_is_throttled_like_a_known_one(console, admin, app, monkeypatch, session):
     monkeypatch.setitem(app.config, "CONSOLE_LOGIN_LIMIT_PER_ACCOUNT", 2)
     for _ in range(2):
-        console.login("nobody@example.com", "whatever-123")
-    assert console.login("nobody@example.com", "whatever-123").status_code == 429
+        assert page(console.login("nobody@example.com", "whatever-123")).text(".form-errors") == views.LOGIN_FAILED
+        assert page(console.login(admin.email, "not-the-password-1")).text(".form-errors") == views.LOGIN_FAILED
+    unknown = console.login("nobody@example.com", "whatever-123")
+    known = console.login(admin.email, "not-the-password-1")
+    # The same answer for both: the throttle does not tell which emails have an account.
+    assert unknown.status_code == known.status_code == 429
+    assert page(unknown).text(".form-errors") == page(known).text(".form-errors") == views.LOGIN_THROTTLED
+    assert failed_attempts(session, views.ACCOUNT_SCOPE, "nobody@example.com") == 2  # refusals are not counted
+    assert console.get("/console/").status_code == 302
 
 
-def test_address_is_throttled_across_accounts(console, make_staff, app, monkeypatch):
+def test_address_is_throttled_across_accounts(console, make_staff, app, monkeypatch, session):
     monkeypatch.setitem(app.config, "CONSOLE_LOGIN_LIMIT_PER_ADDRESS", 3)
     victim = make_staff(["admin"])
     for n in range(3):
-        console.login(f"spray{n}@example.com", "guess-123", address="198.51.100.7")
-    assert console.login(victim.email, address="198.51.100.7").status_code == 429
+        assert console.login(f"spray{n}@example.com", "guess-123", address="198.51.100.7").status_code == 200
+    refused = console.login(victim.email, address="198.51.100.7")
+    assert refused.status_code == 429 and page(refused).text(".form-errors") == views.LOGIN_THROTTLED
+    assert console.get("/console/").status_code == 302
+    assert failed_attempts(session, views.ADDRESS_SCOPE, "198.51.100.7") == 3
     # Another address is not affected.
     assert console.login(victim.email, address="198.51.100.8").status_code == 302
+    assert victim.email in page(console.get("/console/")).text(".topbar")
 
 
-def test_default_limit_is_one_hundred_per_account_per_hour():
-    assert views.DEFAULT_LIMIT_PER_ACCOUNT == 100
-    assert views.LOGIN_WINDOW == dt.timedelta(hours=1)
+def age_failures(session, by: dt.timedelta) -> None:
+    for attempt in session.scalars(select(FailedAttempt)):
+        attempt.created_at -= by
+    session.commit()
+
+
+def test_by_default_one_hundred_failures_in_an_hour_throttle_the_account(console, admin, app, session):
+    assert "CONSOLE_LOGIN_LIMIT_PER_ACCOUNT" not in app.config  # the default applies
+    for _ in range(99):
+        throttle.record_failure(session, views.ACCOUNT_SCOPE, admin.email)
+    session.commit()
+    assert console.login(admin.email, "not-the-password-1").status_code == 200  # the 100th failure is answered
+    refused = console.login(admin.email)
+    assert refused.status_code == 429 and page(refused).text(".form-errors") == views.LOGIN_THROTTLED
+    # An hour later the failures no longer count, and the right password signs in.
+    age_failures(session, views.LOGIN_WINDOW + dt.timedelta(minutes=1))
+    assert console.login(admin.email).status_code == 302
+    assert console.get("/console/").status_code == 200
 
 
 def test_old_failures_fall_out_of_the_window(session):
     for _ in range(3):
         throttle.record_failure(session, views.ACCOUNT_SCOPE, "old@example.com")
-    for attempt in session.scalars(select(FailedAttempt)):
-        attempt.created_at -= dt.timedelta(hours=2)
-    session.flush()
-    throttle.check(session, views.ACCOUNT_SCOPE, "old@example.com", limit=3, window=views.LOGIN_WINDOW)
+    with pytest.raises(throttle.TooManyAttempts):
+        throttle.check(session, views.ACCOUNT_SCOPE, "old@example.com", limit=3, window=views.LOGIN_WINDOW)
+    age_failures(session, dt.timedelta(hours=2))
+    assert failed_attempts(session, views.ACCOUNT_SCOPE, "old@example.com") == 0
+    throttle.check(session, views.ACCOUNT_SCOPE, "old@example.com", limit=3, window=views.LOGIN_WINDOW)  # no raise
+    throttle.record_failure(session, views.ACCOUNT_SCOPE, "old@example.com")
+    assert failed_attempts(session, views.ACCOUNT_SCOPE, "old@example.com") == 1
 
 
 @pytest.mark.parametrize("target, expected", [
@@ -150,7 +179,11 @@ def test_post_without_csrf_token_is_refused(client, console, signed_in, org, ses
     assert session.scalar(select(func.count()).select_from(LedgerTransaction)) == before
 
 
-def test_login_without_csrf_token_is_refused(client, admin):
+def test_login_without_csrf_token_is_refused(client, admin, session):
     response = client.post("/console/login", data={"email": admin.email, "password": PASSWORD})
     assert response.status_code == 400
+    assert "security token" in page(response).text("main")
     assert client.get("/console/").status_code == 302
+    session.refresh(admin)
+    assert admin.last_login_at is None  # nothing was written: no sign-in, no failure counted
+    assert failed_attempts(session, views.ACCOUNT_SCOPE, admin.email) == 0
