@@ -262,9 +262,11 @@ def capture(session: Session, pending_tx: LedgerTransaction, *, actor: Actor, am
     if captured <= 0 or captured > pending_tx.amount:
         raise ValidationFailed("captureAmount must be between 1 and the pending amount", field="captureAmount")
     source, target = _wallets_of(session, pending_tx)
-    _release(session, source, target, pending_tx.amount)
+    # Recorded before the hold is released: a concurrent second resolution waits on the unique pending_id
+    # and is refused there, before it could release the hold a second time.
     tx = _record(session, pending_tx, CAPTURE, captured, actor, reason or Reason(description="capture"),
                  pending_id=pending_tx.id)
+    _release(session, source, target, pending_tx.amount)
     _post(session, source, target, captured, tx, account=session.get(LedgerAccount, pending_tx.ledger_account_id))
     return tx
 
@@ -274,9 +276,10 @@ def void(session: Session, pending_tx: LedgerTransaction, *, actor: Actor,
     """Release a pending transaction without posting it."""
     _require_unresolved_pending(session, pending_tx)
     source, target = _wallets_of(session, pending_tx)
+    tx = _record(session, pending_tx, VOID, pending_tx.amount, actor, reason or Reason(description="void"),
+                 pending_id=pending_tx.id)  # first, as in capture
     _release(session, source, target, pending_tx.amount)
-    return _record(session, pending_tx, VOID, pending_tx.amount, actor, reason or Reason(description="void"),
-                   pending_id=pending_tx.id)
+    return tx
 
 
 def revert(session: Session, tx: LedgerTransaction, *, actor: Actor,

@@ -141,3 +141,44 @@ def test_the_same_key_twenty_times_at_once_has_one_effect(live_app, shop):
                                                     headers=data["headers"], timeout=120).status_code)
     assert clash == [409] * 10
     assert ledger_state(live_app, data["account"], [person["wallet"]])["balances"][person["wallet"]] == 25
+
+
+def test_parallel_captures_and_voids_of_one_hold_resolve_it_once(live_app, shop):
+    data = shop([100])
+    person = data["people"][0]
+    account_url = f"{data['base']}/ledgers/{data['ledger']}/accounts/{data['account']}"
+    hold = requests.post(f"{account_url}/transactions", json={"amount": 30, "fromWalletId": person["wallet"],
+                                                              "captureMethod": "manual"},
+                         headers=data["headers"], timeout=60)
+    assert hold.status_code == 201, hold.json()
+    hold_id = hold.json()["transactions"][0]["id"]
+
+    def resolve(index):
+        if index % 2 == 0:  # capture
+            r = requests.post(f"{account_url}/capture", json={"transactions": [{"ledgerTransactionId": hold_id}]},
+                              headers=data["headers"], timeout=120)
+        else:  # a revert of a pending transaction voids it
+            r = requests.post(f"{account_url}/transactions/{hold_id}/revert", json={}, headers=data["headers"],
+                              timeout=120)
+        return r.status_code, r.headers.get("Content-Type"), r.json(), index % 2
+
+    results = all_at_once(20, resolve)
+    statuses = [status for status, _, _, _ in results]
+    assert statuses.count(409) == 19 and len([s for s in statuses if s in (200, 201)]) == 1, statuses
+    for status, content_type, body, _ in results:
+        if status == 409:
+            assert content_type == "application/problem+json"
+            assert body["type"].endswith("already-resolved") and "ledgerTransactionId" in " ".join(body["errors"])
+    [(_, _, _, captured)] = [r for r in results if r[0] in (200, 201)]
+    state = ledger_state(live_app, data["account"], [person["wallet"]])
+    with live_app.app_context():
+        held, resolutions = db.session.execute(
+            select(Wallet.held, select(func.count()).select_from(LedgerTransaction)
+                   .where(LedgerTransaction.pending_id == hold_id).scalar_subquery())
+            .where(Wallet.id == person["wallet"])).one()
+        db.session.remove()
+    assert (held, resolutions) == (0, 1)
+    # A capture posts the 30 points; a void leaves the 100.
+    assert state["balances"][person["wallet"]] == (100 if captured else 70) == state["entries"][person["wallet"]]
+    assert state["by_type"] == ({"mint": 1, "burn": 1, "void": 1} if captured else
+                                {"mint": 1, "burn": 1, "capture": 1})
