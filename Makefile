@@ -1,5 +1,8 @@
 # make run   set everything up (virtualenv, dependencies, database, demo data) and serve
-# make test  the whole suite, on SQLite and on a throwaway PostgreSQL
+# make test  the whole suite, on SQLite and on a throwaway PostgreSQL (fails when PostgreSQL
+#            cannot start; `make test SQLITE_ONLY=1` runs SQLite only, and says so)
+# make mutate break each rule that guards money and limits in turn (a copy of the tree) and
+#            show which test catches it (scripts/mutate.py; not part of make test)
 # make partner-demo  the portal and the example partner site (examples/partner_site) side by side
 PYTHON ?= python3
 VENV := .venv
@@ -11,7 +14,7 @@ PORTAL_BASE_URL ?= http://127.0.0.1:$(PORT)
 TRUSTED_HOSTS ?= 127.0.0.1,localhost
 PARTNER_PORT ?= 8001
 
-.PHONY: run test setup migrate demo bench clean partner-demo
+.PHONY: run test mutate setup migrate demo bench clean partner-demo
 
 $(VENV)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,7 +57,15 @@ partner-demo: demo
 
 test: $(VENV)/.installed-dev
 	scripts/system-deps.sh test
-	TEST_PG_URL="$$(scripts/test-pg.sh)" $(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
+	@# `VAR=$$(cmd) command` would ignore cmd's failure: take the URL first and stop if there is none.
+	url="$$(scripts/test-pg.sh)" || { scripts/stop-test-pg.sh; exit 1; }; \
+	  TEST_PG_URL="$$url" $(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
+	  scripts/stop-test-pg.sh; exit $$status
+
+mutate: $(VENV)/.installed-dev
+	scripts/system-deps.sh test
+	url="$$(SQLITE_ONLY= scripts/test-pg.sh)" || { scripts/stop-test-pg.sh; exit 1; }; \
+	  TEST_PG_URL="$$url" $(BIN)/python scripts/mutate.py $(MUTATE_ARGS); status=$$?; \
 	  scripts/stop-test-pg.sh; exit $$status
 
 bench: $(VENV)/.installed-dev

@@ -2,8 +2,11 @@
 factories, an API client with a bearer token, and a live server for
 concurrency and browser tests.
 
-Backends: SQLite always; PostgreSQL when TEST_PG_URL points at a server (make
-test starts a throwaway one). PORTAL_TEST_DBS=sqlite limits the run.
+Backends: SQLite and PostgreSQL, which TEST_PG_URL points at (make test starts
+a throwaway server). Without TEST_PG_URL the run stops with an error rather
+than quietly dropping PostgreSQL, the only backend on which requests overlap
+and a broken limit shows. Running on SQLite alone is an explicit choice:
+SQLITE_ONLY=1 (what `make test SQLITE_ONLY=1` sets) or PORTAL_TEST_DBS=sqlite.
 """
 from __future__ import annotations
 
@@ -24,12 +27,30 @@ from portal.extensions import db
 from . import factories
 
 PG_URL = os.environ.get("TEST_PG_URL", "")
-_wanted = os.environ.get("PORTAL_TEST_DBS", "sqlite,postgresql" if PG_URL else "sqlite").split(",")
-BACKENDS = [b for b in ("sqlite", "postgresql") if b in _wanted and (b != "postgresql" or PG_URL)]
+SQLITE_ONLY = os.environ.get("SQLITE_ONLY", "") == "1"
+_wanted = "sqlite" if SQLITE_ONLY else os.environ.get("PORTAL_TEST_DBS", "sqlite,postgresql")
+BACKENDS = [b for b in ("sqlite", "postgresql") if b in _wanted.split(",")]
+
+
+def pytest_configure(config):
+    if "postgresql" in BACKENDS and not PG_URL:
+        raise pytest.UsageError(
+            "TEST_PG_URL is unset, so the PostgreSQL half of the suite cannot run. Run `make test` (it starts a "
+            "throwaway server), point TEST_PG_URL at one, or choose SQLite alone explicitly with SQLITE_ONLY=1 "
+            "(or PORTAL_TEST_DBS=sqlite).")
+    if not BACKENDS:
+        raise pytest.UsageError(f"PORTAL_TEST_DBS={_wanted!r} names no backend: use sqlite, postgresql or both")
 
 
 def pytest_report_header(config):
-    return f"database backends: {', '.join(BACKENDS)}" + ("" if PG_URL else " (TEST_PG_URL unset: no PostgreSQL)")
+    skipped = "" if "postgresql" in BACKENDS else " (PostgreSQL skipped on request: SQLITE_ONLY / PORTAL_TEST_DBS)"
+    return f"database backends: {', '.join(BACKENDS)}{skipped}"
+
+
+def pytest_terminal_summary(terminalreporter):
+    if "postgresql" not in BACKENDS:
+        terminalreporter.write_line("PostgreSQL was skipped on request: the concurrency limits were not checked "
+                                    "where requests overlap.", yellow=True, bold=True)
 
 
 def fresh_database_url(backend: str, tmp_dir, name: str) -> str:

@@ -6,6 +6,9 @@ from sqlalchemy import func, select
 
 from portal.domain import coupons, throttle
 from portal.domain.audit import AuditEntry
+from portal.domain.coupons import AccountCoupon, CouponBook, CouponCode, CouponUsage
+from portal.domain.idempotency import IdempotencyKey
+from portal.domain.ledger import LedgerTransaction
 from portal.domain.outbox import OutboxEvent
 from portal.domain.throttle import FailedAttempt
 from tests.conftest import Api
@@ -22,16 +25,29 @@ def new_book(api, **fields):
     return r.json["couponBook"]
 
 
-def problem(r, status, rule):
+def problem(r, status, rule, field=None):
+    """A problem+json refusal of this status and type (and naming `field`, when given)."""
     assert r.status_code == status, r.json
     assert r.mimetype == "application/problem+json"
     assert r.json["type"].endswith("/" + rule), r.json
+    if field is not None:
+        assert field in r.json.get("errors", {}), (field, r.json)
     return r.json
 
 
 def count(session, model, *where):
     session.flush()
     return session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+WRITTEN = (CouponBook, CouponCode, CouponUsage, AccountCoupon, LedgerTransaction, IdempotencyKey, OutboxEvent,
+           AuditEntry)
+
+
+def written(session) -> dict[str, int]:
+    """Rows a coupon request could write, to show that a refusal wrote none."""
+    session.expire_all()
+    return {model.__name__: count(session, model) for model in WRITTEN}
 
 
 # --- books ------------------------------------------------------------------------------------
@@ -81,15 +97,18 @@ def test_list_filter_and_paginate_books(api):
     assert api.get("/coupon-books?search=tea").json["totalCount"] == 1
 
 
-def test_publish_disable_archive(api):
+def test_publish_disable_archive(api, session):
     book = new_book(api, publishingStatus="draft")
     for status in ("published", "disabled", "archived"):
         r = api.patch(f"/coupon-books/{book['id']}", json={"publishingStatus": status})
         assert r.status_code == 200 and r.json["couponBook"]["publishingStatus"] == status
-    r = api.patch(f"/coupon-books/{book['id']}", json={"publishingStatus": "published"})
-    assert r.status_code == 409
-    r = api.patch(f"/coupon-books/{book['id']}", json={"type": "DISCOUNT"})
-    assert r.status_code == 422 and "type" in r.json["errors"]
+    before = written(session)
+    problem(api.patch(f"/coupon-books/{book['id']}", json={"publishingStatus": "published"}), 409, "conflict",
+            "publishingStatus")
+    problem(api.patch(f"/coupon-books/{book['id']}", json={"type": "DISCOUNT"}), 422, "invalid-field", "type")
+    assert written(session) == before
+    stored = session.get(CouponBook, book["id"])
+    assert (stored.publishing_status, stored.type) == ("archived", "REWARD")
 
 
 def test_other_organisations_books_are_404(api, session, other_org):
@@ -97,17 +116,22 @@ def test_other_organisations_books_are_404(api, session, other_org):
                                  publishing_status="published")
     member = make_member(session, api.org)
     session.commit()  # a refused request rolls the shared session back; keep the set-up
+    before = written(session)
     for r in (api.get(f"/coupon-books/{theirs.id}"), api.patch(f"/coupon-books/{theirs.id}", json={"name": "x"}),
               api.post(f"/coupon-books/{theirs.id}/use", json={"memberId": member.id, "systemUniqueKey": "k"}),
               api.get(f"/coupon-books/{theirs.id}/codes")):
-        assert r.status_code == 404
+        problem(r, 404, "not-found", "couponBookId")
+    assert written(session) == before
+    assert session.get(CouponBook, theirs.id).name == "theirs"
     mine = new_book(api)
     their_member = make_member(session, other_org)
     session.commit()
-    r = api.post(f"/coupon-books/{mine['id']}/assign", json={"memberId": their_member.id})
-    assert r.status_code == 404
+    before = written(session)
+    problem(api.post(f"/coupon-books/{mine['id']}/assign", json={"memberId": their_member.id}), 404, "not-found",
+            "memberId")
     theirs_api = Api(api.client, other_org)
-    assert theirs_api.get(f"/coupon-books/{mine['id']}").status_code == 404
+    problem(theirs_api.get(f"/coupon-books/{mine['id']}"), 404, "not-found", "couponBookId")
+    assert written(session) == before
     assert theirs_api.get("/coupon-books").json["totalCount"] == 1  # only their own
 
 
@@ -116,9 +140,10 @@ def test_roles(api, session, org):
     session.commit()
     book = new_book(api)
     assert api.as_(reader).get(f"/coupon-books/{book['id']}").status_code == 200
-    r = api.as_(reader).post("/coupon-books", json={"name": "x", "type": "REWARD"})
-    assert r.status_code == 403
-    assert api.as_(outsider).get("/coupon-books").status_code == 403
+    before = written(session)
+    problem(api.as_(reader).post("/coupon-books", json={"name": "x", "type": "REWARD"}), 403, "forbidden", "role")
+    problem(api.as_(outsider).get("/coupon-books"), 403, "forbidden", "role")
+    assert written(session) == before
 
 
 # --- codes -----------------------------------------------------------------------------------
@@ -134,8 +159,10 @@ def test_generate_and_list_codes(api, session):
     r = api.get(f"/coupon-books/{book['id']}/codes/{page['results'][0]['id']}")
     assert r.json["couponCode"]["code"] == page["results"][0]["code"]
     assert api.get(f"/coupon-books/{book['id']}").json["couponBook"]["codeCount"] == 10000
-    r = api.post(f"/coupon-books/{book['id']}/codes", json={"generate": {"count": 10, "length": 4}})
-    assert r.status_code == 422 and "generate.length" in r.json["errors"]
+    before = written(session)
+    problem(api.post(f"/coupon-books/{book['id']}/codes", json={"generate": {"count": 10, "length": 4}}),
+            422, "invalid-field", "generate.length")
+    assert written(session) == before
 
 
 def test_import_codes_all_or_nothing(api, session):
@@ -145,10 +172,12 @@ def test_import_codes_all_or_nothing(api, session):
     assert count(session, coupons.CouponCode) == 0
     r = api.post(f"/coupon-books/{book['id']}/codes", json={"codes": ["A-1", "B-2"]})
     assert r.status_code == 201 and r.json["codes"] == ["A-1", "B-2"]
-    r = api.post(f"/coupon-books/{book['id']}/codes", json={"codes": ["B-2"], "generate": {"count": 1}})
-    assert r.status_code == 422
-    r = api.post(f"/coupon-books/{book['id']}/codes", json={"codes": ["B-2"]})
-    assert r.status_code == 422 and r.json["errors"]["codes[0]"] == ["already in this coupon book"]
+    before = written(session)
+    problem(api.post(f"/coupon-books/{book['id']}/codes", json={"codes": ["B-2"], "generate": {"count": 1}}),
+            422, "validation-failed", "codes")
+    r = problem(api.post(f"/coupon-books/{book['id']}/codes", json={"codes": ["B-2"]}), 422, "validation-failed")
+    assert r["errors"]["codes[0]"] == ["already in this coupon book"]
+    assert written(session) == before
 
 
 # --- assign, use, revert ----------------------------------------------------------------------
@@ -222,21 +251,29 @@ def test_every_refusal_names_its_rule(api, session, org):
     def attempt(book, body=use):
         return api.post(f"/coupon-books/{book['id']}/use", json=body)
 
-    problem(attempt(new_book(api, publishingStatus="draft")), 409, "coupon-not-published")
-    r = problem(attempt(new_book(api, validFromDate="2020-01-01T00:00:00Z", validToDate="2021-01-01T00:00:00Z")),
-                409, "coupon-expired")
+    def refused(book, rule, body=use):
+        """The use is refused for `rule` and leaves no usage, points movement, key or event behind."""
+        before = written(session)
+        body = problem(attempt(book, body), 409, rule)
+        assert written(session) == before, rule
+        return body
+
+    refused(new_book(api, publishingStatus="draft"), "coupon-not-published")
+    r = refused(new_book(api, validFromDate="2020-01-01T00:00:00Z", validToDate="2021-01-01T00:00:00Z"),
+                "coupon-expired")
     assert "validToDate" in r["errors"]
-    problem(attempt(new_book(api, validFromDate="2098-01-01T00:00:00Z")), 409, "coupon-not-yet-valid")
-    problem(attempt(new_book(api, activatable=True)), 409, "coupon-not-activated")
-    problem(attempt(new_book(api, usageRequiredPoints=10)), 409, "insufficient-points")
-    problem(attempt(new_book(api, type="EXTRAPOINT", discountAmount=100)), 409, "coupon-manual-use-not-allowed")
-    problem(attempt(new_book(api, tiers=[str(gold.id)])), 409, "coupon-not-eligible")
+    refused(new_book(api, validFromDate="2098-01-01T00:00:00Z"), "coupon-not-yet-valid")
+    refused(new_book(api, activatable=True), "coupon-not-activated")
+    refused(new_book(api, usageRequiredPoints=10), "insufficient-points")
+    refused(new_book(api, type="EXTRAPOINT", discountAmount=100), "coupon-manual-use-not-allowed")
+    refused(new_book(api, tiers=[str(gold.id)]), "coupon-not-eligible")
     once = new_book(api, maxAssignedPerMember=1)
     assert attempt(once, {**use, "systemUniqueKey": "first"}).status_code == 201
-    r = problem(attempt(once, {**use, "systemUniqueKey": "second"}), 409, "coupon-limit-reached")
+    r = refused(once, "coupon-limit-reached", {**use, "systemUniqueKey": "second"})
     assert "maxAssignedPerMember" in r["errors"]
+    assert count(session, CouponUsage, CouponUsage.book_id == once["id"]) == 2  # the first assignment and use
     api.patch(f"/members/{member.id}", json={"accountStatus": "LOCKED"})
-    problem(attempt(new_book(api), {**use, "systemUniqueKey": "locked"}), 409, "account-not-active")
+    refused(new_book(api), "account-not-active", {**use, "systemUniqueKey": "locked"})
 
 
 def test_guessed_codes_read_the_same_and_are_throttled(api, session, org):
@@ -251,8 +288,7 @@ def test_guessed_codes_read_the_same_and_are_throttled(api, session, org):
     for n, guess in enumerate(["NOPE-NOPE", "TAKEN-CODE", "USED-CODE"]):
         r = api.post(f"/coupon-books/{book['id']}/use",
                      json={"memberId": guesser.id, "code": guess, "systemUniqueKey": f"guess-{n}"})
-        assert r.status_code == 409
-        bodies.append(r.json)
+        bodies.append(problem(r, 409, "coupon-code-not-usable", "code"))
     assert bodies[0] == bodies[1] == bodies[2]
     assert bodies[0]["type"].endswith("/coupon-code-not-usable")
     # Each refusal was counted although the request itself rolled back.
@@ -260,9 +296,12 @@ def test_guessed_codes_read_the_same_and_are_throttled(api, session, org):
     for n in range(3, throttle.LIMITS["code-member"].attempts):
         api.post(f"/coupon-books/{book['id']}/use",
                  json={"memberId": guesser.id, "code": f"GUESS-{n}", "systemUniqueKey": f"guess-{n}"})
-    r = api.post(f"/coupon-books/{book['id']}/use",
-                 json={"memberId": guesser.id, "code": "ANY-CODE", "systemUniqueKey": "guess-last"})
-    assert r.status_code == 429 and r.mimetype == "application/problem+json"
+    before = {**written(session), "FailedAttempt": count(session, FailedAttempt)}
+    problem(api.post(f"/coupon-books/{book['id']}/use",
+                     json={"memberId": guesser.id, "code": "ANY-CODE", "systemUniqueKey": "guess-last"}),
+            429, "too-many-attempts")
+    assert {**written(session), "FailedAttempt": count(session, FailedAttempt)} == before
+    assert count(session, CouponUsage, CouponUsage.member_id == guesser.id) == 0
     # The owner is not locked out by someone else's guessing.
     r = api.post(f"/coupon-books/{book['id']}/use",
                  json={"memberId": owner.id, "code": "TAKEN-CODE", "systemUniqueKey": "owner-2"})
@@ -273,8 +312,10 @@ def test_use_requires_a_system_unique_key(api, session, org):
     member = make_member(session, org)
     session.commit()
     book = new_book(api)
-    r = api.post(f"/coupon-books/{book['id']}/use", json={"memberId": member.id})
-    assert r.status_code == 422 and "systemUniqueKey" in r.json["errors"]
+    before = written(session)
+    problem(api.post(f"/coupon-books/{book['id']}/use", json={"memberId": member.id}), 422, "invalid-field",
+            "systemUniqueKey")
+    assert written(session) == before
 
 
 # --- a member's coupons ------------------------------------------------------------------------

@@ -1,7 +1,31 @@
 """Event types, tracking with systemUniqueKey and the member event feed over the JSON API."""
 from __future__ import annotations
 
+from sqlalchemy import func, select
+
+from portal.domain.audit import AuditEntry
+from portal.domain.custom_events import EventType
+from portal.domain.idempotency import IdempotencyKey
+from portal.domain.ledger import LedgerTransaction
+from portal.domain.missions import MissionProgress
+from portal.domain.outbox import OutboxEvent
 from tests import factories
+
+from .conftest import problem
+
+
+def written(session) -> dict[str, int]:
+    """Rows tracking an event or defining a type could write, to show that a refusal wrote none."""
+    session.expire_all()
+    return {model.__name__: session.scalar(select(func.count()).select_from(model))
+            for model in (EventType, OutboxEvent, IdempotencyKey, LedgerTransaction, MissionProgress, AuditEntry)}
+
+
+def refused(response, status: int, rule: str, field: str) -> dict:
+    """problem+json of this status and type, naming the field."""
+    body = problem(response, status, field)
+    assert body["type"].endswith("/" + rule), body
+    return body
 
 
 def setup_type(api, name="app-review-written", **fields):
@@ -14,18 +38,20 @@ def test_event_types_crud(api, session):
     session.commit()
     created = setup_type(api)
     assert (created["name"], created["active"], created["schemaType"]) == ("app-review-written", True, "custom")
-    assert api.post("/event-types", json={"name": "app-review-written"}).status_code == 409
-    bad = api.post("/event-types", json={"name": "Not A Slug"})
-    assert bad.status_code == 422 and "name" in bad.json["errors"]
-    builtin = api.post("/event-types", json={"name": "member-created"})
-    assert builtin.status_code == 422 and "name" in builtin.json["errors"]
+    before = written(session)
+    refused(api.post("/event-types", json={"name": "app-review-written", "description": "again"}), 409, "duplicate",
+            "name")
+    refused(api.post("/event-types", json={"name": "Not A Slug"}), 422, "validation-failed", "name")
+    refused(api.post("/event-types", json={"name": "member-created"}), 422, "validation-failed", "name")
+    assert written(session) == before
+    assert session.scalars(select(EventType.description)).all() == ["A store review"]
     r = api.patch("/event-types/app-review-written", json={"active": False})
     assert r.status_code == 200 and r.json["eventType"]["active"] is False
     listed = api.get("/event-types").json
     assert [t["name"] for t in listed["results"]] == ["app-review-written"]
     assert "member-purchase-order-confirmed" in listed["builtinEventTypes"]
     assert api.get("/event-types?active=true").json["totalCount"] == 0
-    assert api.get("/event-types/nope-nope").status_code == 404
+    refused(api.get("/event-types/nope-nope"), 404, "not-found", "eventType")
 
 
 def test_track_returns_effects_and_replays(api, session, org):
@@ -44,7 +70,10 @@ def test_track_returns_effects_and_replays(api, session, org):
     replay = api.post("/events", json=body)
     assert replay.status_code == 201 and replay.headers.get("Idempotent-Replayed") == "true"
     assert replay.json == r.json
-    assert api.post("/events", json={**body, "payload": {"stars": 1}}).status_code == 409
+    before = written(session)
+    refused(api.post("/events", json={**body, "payload": {"stars": 1}}), 409, "idempotency-key-reused",
+            "systemUniqueKey")
+    assert written(session) == before
     assert api.get(f"/members/{member.id}/wallet").json["balances"][0]["balance"] == 15
 
 
@@ -52,13 +81,11 @@ def test_unknown_or_inactive_type_is_422_naming_event_type(api, session, org):
     member = factories.make_member(session, org)
     session.commit()
     body = {"systemUniqueKey": "x-1", "memberId": member.id, "eventType": "never-heard-of", "payload": {}}
-    r = api.post("/events", json=body)
-    assert r.status_code == 422 and "eventType" in r.json["errors"]
     setup_type(api, active=False, name="paused-type")
-    r = api.post("/events", json={**body, "eventType": "paused-type"})
-    assert r.status_code == 422 and "eventType" in r.json["errors"]
-    r = api.post("/events", json={**body, "eventType": "member-purchase-order-confirmed"})
-    assert r.status_code == 422 and "eventType" in r.json["errors"]
+    before = written(session)
+    for event_type in ("never-heard-of", "paused-type", "member-purchase-order-confirmed"):
+        refused(api.post("/events", json={**body, "eventType": event_type}), 422, "validation-failed", "eventType")
+    assert written(session) == before
     # Nothing was stored under the key: a valid event may use it now.
     setup_type(api)
     assert api.post("/events", json={**body, "eventType": "app-review-written"}).status_code == 201
@@ -69,13 +96,14 @@ def test_track_validates_the_body(api, session, org):
     session.commit()
     setup_type(api)
     base = {"systemUniqueKey": "v-1", "memberId": member.id, "eventType": "app-review-written"}
+    before = written(session)
     for body, field in (({k: v for k, v in base.items() if k != "systemUniqueKey"}, "systemUniqueKey"),
                         ({**base, "payload": "text"}, "payload"),
                         ({**base, "payload": {"x": "y" * 20_000}}, "payload"),
                         ({**base, "externalEventDate": "2026-05-01T10:00:00"}, "externalEventDate"),
                         ({**base, "balance": 5}, "balance")):
-        r = api.post("/events", json=body)
-        assert r.status_code == 422 and field in r.json["errors"], (field, r.json)
+        refused(api.post("/events", json=body), 422, "invalid-field", field)
+    assert written(session) == before
 
 
 def test_feed_lists_the_members_events_newest_first(api, session, org):
@@ -102,12 +130,15 @@ def test_feed_and_tracking_are_isolated_by_organisation(api, session, org, other
     stranger = factories.make_member(session, other_org)
     session.commit()
     setup_type(api)
-    assert api.get(f"/members/{stranger.id}/events").status_code == 404
-    r = api.post("/events", json={"systemUniqueKey": "s-1", "memberId": stranger.id,
-                                  "eventType": "app-review-written"})
-    assert r.status_code == 404
+    before = written(session)
+    refused(api.get(f"/members/{stranger.id}/events"), 404, "not-found", "memberId")
+    refused(api.post("/events", json={"systemUniqueKey": "s-1", "memberId": stranger.id,
+                                      "eventType": "app-review-written"}), 404, "not-found", "memberId")
     other = api.as_(other_org.api_key)
-    assert other.get("/event-types").status_code == 404  # the path names this organisation
+    # The path names this organisation.
+    refused(other.get("/event-types"), 404, "not-found", "organizationId")
+    refused(other.post("/event-types", json={"name": "stolen-type"}), 404, "not-found", "organizationId")
+    assert written(session) == before
 
 
 def test_roles(api, session, org):
@@ -115,5 +146,9 @@ def test_roles(api, session, org):
     member = factories.make_member(session, org)
     session.commit()
     assert api.as_(reader).get(f"/members/{member.id}/events").status_code == 200
-    assert api.as_(reader).post("/events", json={"systemUniqueKey": "r-1", "memberId": member.id,
-                                                 "eventType": "x-y-z"}).status_code == 403
+    setup_type(api, name="x-y-z")
+    before = written(session)
+    refused(api.as_(reader).post("/events", json={"systemUniqueKey": "r-1", "memberId": member.id,
+                                                  "eventType": "x-y-z"}), 403, "forbidden", "role")
+    refused(api.as_(reader).post("/event-types", json={"name": "by-a-reader"}), 403, "forbidden", "role")
+    assert written(session) == before

@@ -2,9 +2,11 @@
 
 - Debian's Chromium driven by Playwright (its own browser download cannot work here).
 - `live_url`: the app served by werkzeug on a loopback port in a daemon thread, on
-  a fresh SQLite file with real commits. Browser tests run on SQLite only.
+  a fresh database with real commits, once per backend (SQLite and PostgreSQL, as
+  every other test): the pages' transactions and locks run on both.
 - `seed`: creates committed data in that database (organisations, staff, members,
-  points, tiers); every call makes new, unique rows, so tests do not collide.
+  points, tiers) through `db.transaction()`; every call makes new, unique rows,
+  so tests do not collide.
 - `screenshot(page, "name")`: saves tests/browser/screenshots/name.png (git-ignored).
 
 Mark browser tests with `@pytest.mark.browser`.
@@ -12,6 +14,7 @@ Mark browser tests with `@pytest.mark.browser`.
 from __future__ import annotations
 
 import threading
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +24,13 @@ from werkzeug.serving import make_server
 
 from config import TestConfig
 from portal import create_app
-from portal.db import make_engine, new_session
+from portal.db import make_engine
 from portal.domain import members, passwords, points
 from portal.domain.ledger import Reason
 from portal.domain.models import metadata
 from portal.extensions import db
 from tests import factories
+from tests.conftest import fresh_database_url
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 STAFF_PASSWORD = "correct-horse-9"
@@ -73,9 +77,10 @@ def _restore_db_binding(binding) -> None:
 
 
 @pytest.fixture(scope="session")
-def browser_site(tmp_path_factory):
-    """The app on a fresh SQLite file, served on 127.0.0.1 in a daemon thread."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'portal.db'}"
+def browser_site(backend, tmp_path_factory):
+    """The app on a fresh database of the backend, served on 127.0.0.1 in a daemon thread."""
+    url = fresh_database_url(backend, tmp_path_factory.mktemp("browser"),
+                             f"portal_browser_{uuid.uuid4().hex[:8]}")
     engine = make_engine(url)
     metadata.create_all(engine)
     engine.dispose()
@@ -122,23 +127,17 @@ class Demo:
 
 
 class Seed:
-    """Committed test data in the live site's database. Returned objects are detached
-    but keep their loaded attributes (the session does not expire on commit)."""
-
-    def __init__(self, engine):
-        self.engine = engine
+    """Committed test data in the live site's database (`db` is bound to it by `live_url`).
+    Returned objects are detached but keep their loaded attributes (no expiry on commit)."""
 
     @contextmanager
     def session(self):
-        session = new_session(self.engine)
+        """One unit of work, `db.transaction()`; the session is closed after it, so nothing goes stale."""
         try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+            with db.transaction() as session:
+                yield session
         finally:
-            session.close()
+            db.session.remove()
 
     def org(self, name: str = "Browser Org") -> factories.OrgBundle:
         with self.session() as session:
@@ -179,8 +178,8 @@ class Seed:
 
 
 @pytest.fixture
-def seed(browser_site):
-    return Seed(browser_site.engine)
+def seed(live_url):
+    return Seed()
 
 
 # --- screenshots -----------------------------------------------------------------------------

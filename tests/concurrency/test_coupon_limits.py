@@ -7,9 +7,7 @@ deadlock, no double use.
 """
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -21,21 +19,9 @@ from portal.domain.ledger import LedgerAccount
 from portal.extensions import db
 from tests import factories
 
+from .live import parallel
+
 pytestmark = pytest.mark.live
-THREADS = 12
-
-
-def parallel(n: int, call):
-    parties = min(THREADS, n)
-    barrier = threading.Barrier(parties)
-
-    def run(i: int):
-        if i < parties:
-            barrier.wait(timeout=30)
-        return call(i)
-
-    with ThreadPoolExecutor(max_workers=parties) as pool:
-        return list(pool.map(run, range(n)))
 
 
 def set_up(live_app, members: int = 1, points: int = 0, codes: list[str] | None = None, **book_fields):

@@ -1,41 +1,17 @@
 """Mission and referral limits hold under parallel requests against a live server, on both databases."""
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 import requests
 from sqlalchemy import select
 
-from portal.domain import campaigns, earning, enrolment, ledger, missions, referrals
-from portal.domain.ledger import LedgerAccount
+from portal.domain import earning, enrolment, missions, referrals
 from portal.extensions import db
 from tests import factories
 
+from .live import balance_of, capped_campaign, confirm_purchase, parallel
+
 pytestmark = pytest.mark.live
-THREADS = 12
-
-
-def parallel(n: int, call):
-    barrier = threading.Barrier(THREADS)
-
-    def run(i: int):
-        if i < THREADS:
-            barrier.wait(timeout=30)
-        return call(i)
-
-    with ThreadPoolExecutor(max_workers=THREADS) as pool:
-        return list(pool.map(run, range(n)))
-
-
-def balance_of(live_app, account_id: int, member_id: int) -> int:
-    with live_app.app_context():
-        session = db.session()
-        wallet = ledger.member_wallet(session, session.get(LedgerAccount, account_id), member_id)
-        value = wallet.balance
-        db.session.remove()
-    return value
 
 
 def test_parallel_increments_never_exceed_max_repetitions(live_app, live_server):
@@ -74,11 +50,7 @@ def test_parallel_purchases_respect_the_period_limit(live_app, live_server):
             org = factories.make_org(session, name="Daily")
             # A capped campaign too: once the cap is reached purchases skip the wallet in the campaign step
             # and reach the mission step first, the order of locks that could deadlock.
-            capped = campaigns.create_campaign(session, org.id, code="CAP", name="Capped", actor=org.actor,
-                                               monthly_points_cap=20)
-            campaigns.add_action(session, capped, actor=org.actor, rules_text=[],
-                                 effects=[{"type": "award_points", "mode": "per_currency", "points": 1, "per": "1",
-                                           "tierPoints": False}])
+            capped_campaign(session, org, 20, tierPoints=False)
             missions.create_mission(session, org.id, actor=org.actor, name="Three a day", goal_count=1,
                                     event_type=earning.PURCHASE_CONFIRMED, repetition_period="day", period_limit=3,
                                     points_on_completion=7)
@@ -86,15 +58,7 @@ def test_parallel_purchases_respect_the_period_limit(live_app, live_server):
             org_id, member_id, key = org.id, member.id, org.api_key
             account_id = org.program.points_account_id
 
-    url = f"{live_server.url}/api/v1/organizations/{org_id}/members/{member_id}/purchase-orders"
-
-    def confirm(n: int):
-        body = {"externalId": f"day-{n}", "status": "confirmed", "total": 5.0,
-                "items": [{"sku": "X", "quantity": 1, "unitPrice": 5.0}]}
-        r = requests.post(url, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=60)
-        return r.status_code, r.json()
-
-    results = parallel(30, confirm)
+    results = parallel(30, lambda n: confirm_purchase(live_server, org_id, key, member_id, f"day-{n}", 5.0))
     assert all(status == 201 for status, _ in results), [r for r in results if r[0] != 201][:3]
     completed = sum(1 for _, body in results for e in body["evaluationResults"]["effects"]
                     if e["type"] == "mission_completed")
@@ -106,11 +70,7 @@ def test_parallel_purchases_complete_a_referral_once_and_caps_hold(live_app, liv
     with live_app.app_context():
         with db.transaction() as session:
             org = factories.make_org(session, name="Referrals")
-            capped = campaigns.create_campaign(session, org.id, code="CAP", name="Capped", actor=org.actor,
-                                               monthly_points_cap=10)
-            campaigns.add_action(session, capped, actor=org.actor, rules_text=[],
-                                 effects=[{"type": "award_points", "mode": "per_currency", "points": 1, "per": "1",
-                                           "tierPoints": False}])
+            capped_campaign(session, org, 10, tierPoints=False)
             rp = referrals.create_program(session, org.id, actor=org.actor, name="Friends", referrer_points=100,
                                           referred_points=50, max_referrals_per_member=3)
             alice = factories.make_member(session, org)
@@ -120,15 +80,9 @@ def test_parallel_purchases_complete_a_referral_once_and_caps_hold(live_app, liv
             org_id, alice_id, key = org.id, alice.id, org.api_key
             account_id = org.program.points_account_id
 
-    def confirm(n: int):
-        friend = friends[n % len(friends)]  # each friend buys 4 times at once
-        url = f"{live_server.url}/api/v1/organizations/{org_id}/members/{friend}/purchase-orders"
-        body = {"externalId": f"ref-{n}", "status": "confirmed", "total": 5.0,
-                "items": [{"sku": "X", "quantity": 1, "unitPrice": 5.0}]}
-        r = requests.post(url, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=60)
-        return r.status_code, r.json()
-
-    results = parallel(32, confirm)
+    # Each friend buys 4 times at once.
+    results = parallel(32, lambda n: confirm_purchase(live_server, org_id, key, friends[n % len(friends)],
+                                                      f"ref-{n}", 5.0))
     assert all(status == 201 for status, _ in results), [r for r in results if r[0] != 201][:3]
     completions = [e for _, body in results for e in body["evaluationResults"]["effects"]
                    if e["type"] == "referral_completed"]

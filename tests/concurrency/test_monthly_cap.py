@@ -1,16 +1,14 @@
 """50 parallel confirmations of different orders for one member never exceed the monthly cap."""
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
-import requests
 
-from portal.domain import campaigns, ledger
+from portal.domain import ledger
 from portal.domain.ledger import LedgerAccount
 from portal.extensions import db
 from tests import factories
+
+from .live import capped_campaign, confirm_purchase, parallel
 
 pytestmark = pytest.mark.live
 
@@ -19,27 +17,13 @@ def test_parallel_confirmations_respect_the_monthly_cap(live_app, live_server):
     with live_app.app_context():
         with db.transaction() as session:
             org = factories.make_org(session, name="Cap")
-            campaign = campaigns.create_campaign(session, org.id, code="CAP", name="Capped", actor=org.actor,
-                                                 monthly_points_cap=500)
-            campaigns.add_action(session, campaign, actor=org.actor, rules_text=[],
-                                 effects=[{"type": "award_points", "mode": "per_currency", "points": 1, "per": "1"}])
+            capped_campaign(session, org, 500)
             member = factories.make_member(session, org)
             org_id, member_id, key = org.id, member.id, org.api_key
             account_id = org.program.points_account_id
 
-    url = f"{live_server.url}/api/v1/organizations/{org_id}/members/{member_id}/purchase-orders"
-    barrier = threading.Barrier(16)
-
-    def confirm(n: int):
-        if n < 16:
-            barrier.wait(timeout=30)
-        body = {"externalId": f"cap-{n}", "status": "confirmed", "total": 37.0,
-                "items": [{"sku": "X", "quantity": 1, "unitPrice": 37.0}]}
-        response = requests.post(url, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=60)
-        return response.status_code, response.json()
-
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        results = list(pool.map(confirm, range(50)))
+    results = parallel(50, lambda n: confirm_purchase(live_server, org_id, key, member_id, f"cap-{n}", 37.0),
+                       threads=16)
 
     assert all(status == 201 for status, _ in results), [r for r in results if r[0] != 201][:3]
     awarded = sorted(body["order"]["pointsAwarded"] for _, body in results)

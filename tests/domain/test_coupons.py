@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import func, select
@@ -17,16 +16,8 @@ from portal.domain.throttle import TooManyAttempts
 from portal.domain.tiers import set_tier
 from tests.factories import give_points, make_member, make_tiers, wallet_of
 
+from .conftest import fails_cleanly
 
-@contextmanager
-def fails_cleanly(session, error_type):
-    """Expect `error_type` and roll back what the failing call wrote, as the API edge does."""
-    savepoint = session.begin_nested()
-    with pytest.raises(error_type) as info:
-        yield info
-    if savepoint.is_active:
-        savepoint.rollback()
-    session.expire_all()
 
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.timezone.utc)
 

@@ -8,7 +8,16 @@ own savepoint inside the test's rolled-back transaction, so examples start from
 empty wallets. The model predicts which movements succeed and which error each
 refused one raises, and every balance, hold and incoming amount.
 
-HYPOTHESIS_PROFILE=thorough runs 300 examples of 50 steps (default: 50 x 30).
+Besides the movements themselves, the machine sends keyed movements (a replay
+with the same key and body returns the first transaction and writes nothing; the
+same key with another body is refused) and transaction sets (all legs or none:
+one refused leg refuses the set, naming that leg). After every step it checks
+that entries and transactions once written never change or vanish, that there
+are exactly two entries per posting, and as many transactions as the model made.
+
+Profiles (HYPOTHESIS_PROFILE): `ci` (the default, what `make test` runs) 300
+examples of 50 steps, the number RELIABILITY.md promises; `quick` 50 x 30 for
+a developer's loop. tests/README.md has the measured times.
 """
 from __future__ import annotations
 
@@ -22,16 +31,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
 from portal.domain import ledger, members, points
-from portal.domain.errors import (AccountNotActive, AlreadyResolved, DomainError, InsufficientBalance, MaxSupplyExceeded,
-                                  NotFound, NotPending, NotRevertible, ValidationFailed)
-from portal.domain.ledger import LedgerEntry, LedgerTransaction, Wallet
+from portal.domain.errors import (AccountNotActive, AlreadyResolved, Conflict, DomainError, IdempotencyKeyReused,
+                                  InsufficientBalance, MaxSupplyExceeded, NotFound, NotPending, NotRevertible,
+                                  ValidationFailed)
+from portal.domain.ledger import LedgerEntry, LedgerTransaction, Reason, Wallet
 from portal.domain.points import TransferRequest
 
 from ..factories import make_member, make_org
 
-PROFILES = {"default": dict(max_examples=50, stateful_step_count=30),
-            "thorough": dict(max_examples=300, stateful_step_count=50)}
-PROFILE = PROFILES[os.environ.get("HYPOTHESIS_PROFILE", "default")]
+PROFILES = {"ci": dict(max_examples=300, stateful_step_count=50),
+            "quick": dict(max_examples=50, stateful_step_count=30)}
+PROFILE = PROFILES[os.environ.get("HYPOTHESIS_PROFILE", "ci")]
 MAX_SUPPLY = 400  # of the second organisation's account
 ISS, BURN = "issuance", "burned"
 
@@ -55,6 +65,7 @@ def build_machine(session, setup):
 
     class LedgerMachine(RuleBasedStateMachine):
         transactions = Bundle("transactions")
+        keys = Bundle("keys")  # (organisation index, systemUniqueKey) of keyed movements that ran
 
         def __init__(self):
             super().__init__()
@@ -67,6 +78,10 @@ def build_machine(session, setup):
             self.burned = [0, 0]
             self.locked: set[int] = set()
             self.txs: dict[int, Tx] = {}
+            self.postings = 0  # posted movements, captures and reverts: two entries each
+            self.keys: dict[tuple[int, str], tuple[tuple, int]] = {}  # (org, key) -> (request, transaction id)
+            self.entries_seen: dict[int, tuple] = {}
+            self.txs_seen: dict[int, tuple] = {}
 
         def teardown(self):
             if self.savepoint.is_active:
@@ -88,8 +103,9 @@ def build_machine(session, setup):
         def available(self, w: int) -> int:
             return self.balance[w] - self.held[w]
 
-        def attempt(self, action, expected: type[DomainError] | None):
-            """Run `action` in a savepoint; it must fail with exactly `expected`, or succeed when None."""
+        def attempt(self, action, expected: type[DomainError] | None, field_prefix: str | None = None):
+            """Run `action` in a savepoint; it must fail with exactly `expected` (naming a field that starts
+            with `field_prefix`, when given), or succeed when None."""
             runs["steps"] += 1
             step = session.begin_nested()
             try:
@@ -98,6 +114,8 @@ def build_machine(session, setup):
                 step.rollback()
                 session.expire_all()
                 assert type(error) is expected, f"expected {expected and expected.__name__}, got {error!r}"
+                if field_prefix is not None:
+                    assert (error.field or "").startswith(field_prefix), (field_prefix, error.field)
                 runs["refused"] += 1
                 runs["errors"][type(error).__name__] = runs["errors"].get(type(error).__name__, 0) + 1
                 return None
@@ -123,6 +141,7 @@ def build_machine(session, setup):
             return InsufficientBalance if amount > self.burned[org] else None
 
         def post(self, source, target, amount: int):
+            self.postings += 1
             for party, delta in ((source, -amount), (target, amount)):
                 if isinstance(party, int):
                     self.balance[party] += delta
@@ -255,6 +274,89 @@ def build_machine(session, setup):
             self.attempt(lambda: points.post_transaction(session, setup["org_ids"][0], request,
                                                          actor=setup["actor"]), NotFound)
 
+        def keyed_request(self, kind: str, w: int, amount: int, key: str) -> TransferRequest:
+            wallet_id = setup["wallets"][w]
+            return TransferRequest(amount=amount, ledger_account_id=self.account(self.org_of(w)).id,
+                                   to_wallet_id=wallet_id if kind == "mint" else None,
+                                   from_wallet_id=wallet_id if kind == "burn" else None,
+                                   reason=Reason(system_unique_key=key))
+
+        @rule(target=keys, w=st.integers(0, 5), kind=st.sampled_from(["mint", "burn"]), amount=st.integers(1, 60))
+        def keyed(self, w, kind, amount):
+            """A movement under a new systemUniqueKey: it runs like any other."""
+            org = self.org_of(w)
+            key = f"key-{len(self.keys)}"
+            source, target = ((ISS, org), w) if kind == "mint" else (w, (BURN, org))
+            expected = AccountNotActive if w in self.locked else self.debit_refusal(source, amount)
+            movement = self.attempt(lambda: points.post_transaction(
+                session, setup["org_ids"][org], self.keyed_request(kind, w, amount, key), actor=setup["actor"]),
+                expected)
+            if movement is None:
+                return multiple()
+            [tx] = movement.transactions
+            assert not movement.replayed
+            self.post(source, target, amount)
+            self.txs[tx.id] = Tx(kind, amount, source, target, org)
+            self.keys[(org, key)] = ((kind, w, amount), tx.id)
+            return (org, key)
+
+        @rule(key=keys, same=st.booleans())
+        def replay(self, key, same):
+            """The same key again: with the same body the first transaction comes back and nothing is written,
+            whatever happened since (a locked account, a spent balance); with another body it is refused."""
+            (kind, w, amount), tx_id = self.keys[key]
+            request = self.keyed_request(kind, w, amount if same else amount + 1, key[1])
+            count_before = self.transaction_count()
+            movement = self.attempt(lambda: points.post_transaction(session, setup["org_ids"][key[0]], request,
+                                                                    actor=setup["actor"]),
+                                    None if same else IdempotencyKeyReused)
+            assert self.transaction_count() == count_before
+            if movement is not None:
+                runs["replays"] += 1
+                assert movement.replayed and [tx.id for tx in movement.transactions] == [tx_id]
+
+        @rule(target=transactions, org=st.integers(0, 1), legs=st.lists(
+            st.tuples(st.sampled_from(["mint", "burn", "transfer"]), st.permutations([0, 1, 2]),
+                      st.integers(1, 60)), min_size=2, max_size=4))
+        def transaction_set(self, org, legs):
+            """All legs or none: the model applies the legs in order and stops at the first refused one."""
+            balance, minted, burned = dict(self.balance), list(self.minted), list(self.burned)
+            requests, parties, expected, failing = [], [], None, None
+            for index, (kind, pair, amount) in enumerate(legs):
+                w, other = org * 3 + pair[0], org * 3 + pair[1]
+                source, target = {"mint": ((ISS, org), w), "burn": (w, (BURN, org)), "transfer": (w, other)}[kind]
+                parties.append((kind, source, target, amount))
+                requests.append(TransferRequest(amount=amount, ledger_account_id=self.account(org).id,
+                                                from_wallet_id=setup["wallets"][w] if kind != "mint" else None,
+                                                to_wallet_id=setup["wallets"][target] if kind != "burn" else None))
+                if expected is None:
+                    movers = {w, other} if kind == "transfer" else {w}
+                    expected = AccountNotActive if movers & self.locked else self.debit_refusal(source, amount)
+                    if expected is None:
+                        self.post(source, target, amount)
+                    else:
+                        failing = index
+            if expected is not None:  # undo the legs the model applied before the refused one
+                self.balance, self.minted, self.burned = balance, minted, burned
+                self.postings -= failing
+            count_before = self.transaction_count()
+            movement = self.attempt(lambda: points.post_transaction_set(
+                session, setup["org_ids"][org], self.account(org).ledger_id, requests, actor=setup["actor"]),
+                expected, field_prefix=None if failing is None else f"transactions[{failing}]")
+            if movement is None:
+                assert self.transaction_count() == count_before  # nothing of the set is left
+                return multiple()
+            runs["sets"] += 1
+            assert len(movement.transactions) == len(legs)
+            assert len({tx.set_id for tx in movement.transactions}) == 1 and movement.transactions[0].set_id
+            ids = []
+            for tx, (kind, source, target, amount) in zip(movement.transactions, parties):
+                ids.append(self.remember(tx, Tx(kind, amount, source, target, org)))
+            return multiple(*ids)
+
+        def transaction_count(self) -> int:
+            return session.scalar(queries["transaction_count"])
+
         # --- invariants ---------------------------------------------------------------------------
 
         @invariant()
@@ -285,6 +387,18 @@ def build_machine(session, setup):
                 assert (row.balance, row.held, row.pending_in) == (self.balance[w], self.held[w], self.incoming[w]), \
                     f"wallet {w} differs from the model"
 
+        @invariant()
+        def entries_and_transactions_are_never_changed(self):
+            """Append-only: every entry and transaction seen before is still there, unchanged."""
+            entries = {row[0]: tuple(row[1:]) for row in session.execute(queries["entries"])}
+            txs = {row[0]: tuple(row[1:]) for row in session.execute(queries["transactions"])}
+            for seen, now, what in ((self.entries_seen, entries, "entry"), (self.txs_seen, txs, "transaction")):
+                for row_id, values in seen.items():
+                    assert now.get(row_id) == values, f"{what} {row_id} changed: {values} -> {now.get(row_id)}"
+                seen.update(now)
+            assert len(entries) == 2 * self.postings, "every posting writes exactly two entries"
+            assert set(txs) == set(self.txs), "transactions differ from the ones the model made"
+
     return LedgerMachine
 
 
@@ -297,7 +411,16 @@ def invariant_queries(setup) -> dict:
                          LedgerTransaction.ledger_account_id.in_(account_ids),
                          ~select(resolution.id).where(resolution.pending_id == LedgerTransaction.id).exists())
                   .subquery())
+    in_accounts = LedgerTransaction.ledger_account_id.in_(account_ids)
     return {
+        "entries": select(LedgerEntry.id, LedgerEntry.transaction_id, LedgerEntry.wallet_id, LedgerEntry.amount,
+                          LedgerEntry.created_at).where(LedgerEntry.wallet_id.in_(wallet_ids)),
+        "transactions": select(LedgerTransaction.id, LedgerTransaction.type, LedgerTransaction.status,
+                               LedgerTransaction.amount, LedgerTransaction.from_wallet_id,
+                               LedgerTransaction.to_wallet_id, LedgerTransaction.pending_id,
+                               LedgerTransaction.reverts_id, LedgerTransaction.set_id,
+                               LedgerTransaction.system_unique_key, LedgerTransaction.created_at).where(in_accounts),
+        "transaction_count": select(func.count()).select_from(LedgerTransaction).where(in_accounts),
         "wallets": select(Wallet.id, Wallet.kind, Wallet.balance, Wallet.held, Wallet.pending_in)
         .where(Wallet.id.in_(wallet_ids)),
         "entry_sums": select(LedgerEntry.wallet_id, func.sum(LedgerEntry.amount))
@@ -313,7 +436,8 @@ def invariant_queries(setup) -> dict:
 
 
 def test_ledger_invariants_hold_under_random_movements(session, backend):
-    setup = {"runs": {"examples": 0, "steps": 0, "refused": 0, "checks": 0, "errors": {}}, "wallets": [], "members": [],
+    setup = {"runs": {"examples": 0, "steps": 0, "refused": 0, "checks": 0, "replays": 0, "sets": 0, "errors": {}},
+             "wallets": [], "members": [],
              "accounts": [], "org_ids": [], "all_wallets": []}
     for index in range(2):
         bundle = make_org(session, name=f"Prop{index}")
@@ -336,6 +460,8 @@ def test_ledger_invariants_hold_under_random_movements(session, backend):
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large]))
     runs = setup["runs"]
     print(f"\n[{backend}] hypothesis ledger machine: {runs['examples']} examples, {runs['steps']} movements "
-          f"({runs['refused']} refused as predicted: {runs['errors']}), {runs['checks']} invariant checks")
+          f"({runs['refused']} refused as predicted: {runs['errors']}; {runs['replays']} replays, "
+          f"{runs['sets']} sets posted), {runs['checks']} invariant checks")
     assert runs["examples"] >= PROFILE["max_examples"] // 2
     assert runs["refused"] > 0 and runs["steps"] > runs["refused"]
+    assert runs["replays"] > 0 and runs["sets"] > 0 and runs["errors"].get("IdempotencyKeyReused")

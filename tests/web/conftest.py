@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+from portal.domain import referrals
 from tests import factories
 
 PASSWORD = "correct-horse-9"
@@ -70,3 +71,12 @@ def signed_in(console, admin):
     response = console.login(admin.email)
     assert response.status_code == 302, response.get_data(as_text=True)
     return admin
+
+
+@pytest.fixture
+def programme(session, org):
+    """A committed referral programme of `org`: 100 points to the referrer, 50 to the friend."""
+    program = referrals.create_program(session, org.id, actor=org.actor, name="Friends", referrer_points=100,
+                                       referred_points=50)
+    session.commit()
+    return program

@@ -79,30 +79,51 @@ def test_account_and_address_are_throttled_after_the_limit_even_with_the_right_p
     assert failed_attempts(session, staff.LOGIN_SCOPES.account, admin.email) == 3
 
 
-def test_unknown_email_is_throttled_like_a_known_one(console, monkeypatch):
+def test_unknown_email_is_throttled_like_a_known_one(console, admin, monkeypatch, session):
     monkeypatch.setitem(throttle.LIMITS, "login-account-address", throttle.Limit(2, throttle.HOUR))
     for _ in range(2):
-        console.login("nobody@example.com", "whatever-123")
-    assert console.login("nobody@example.com", "whatever-123").status_code == 429
+        assert page(console.login("nobody@example.com", "whatever-123")).text(".form-errors") == views.LOGIN_FAILED
+        assert page(console.login(admin.email, "not-the-password-1")).text(".form-errors") == views.LOGIN_FAILED
+    unknown = console.login("nobody@example.com", "whatever-123")
+    known = console.login(admin.email, "not-the-password-1")
+    # The same answer for both: the throttle does not tell which emails have an account.
+    assert unknown.status_code == known.status_code == 429
+    assert page(unknown).text(".form-errors") == page(known).text(".form-errors") == views.LOGIN_THROTTLED
+    assert failed_attempts(session, staff.LOGIN_SCOPES.account, "nobody@example.com") == 2  # refusals are not counted
+    assert console.get("/console/").status_code == 302
 
 
-def test_address_is_throttled_across_accounts(console, make_staff, monkeypatch):
+def test_address_is_throttled_across_accounts(console, make_staff, monkeypatch, session):
     monkeypatch.setitem(throttle.LIMITS, "login-address", throttle.Limit(3, throttle.HOUR))
     victim = make_staff(["admin"])
     for n in range(3):
-        console.login(f"spray{n}@example.com", "guess-123", address="198.51.100.7")
-    assert console.login(victim.email, address="198.51.100.7").status_code == 429
+        assert console.login(f"spray{n}@example.com", "guess-123", address="198.51.100.7").status_code == 200
+    refused = console.login(victim.email, address="198.51.100.7")
+    assert refused.status_code == 429 and page(refused).text(".form-errors") == views.LOGIN_THROTTLED
+    assert console.get("/console/").status_code == 302
+    assert failed_attempts(session, staff.LOGIN_SCOPES.address, "198.51.100.7") == 3
     # Another address is not affected.
     assert console.login(victim.email, address="198.51.100.8").status_code == 302
+    assert victim.email in page(console.get("/console/")).text(".topbar")
+
+
+def age_failures(session, by: dt.timedelta) -> None:
+    for attempt in session.scalars(select(FailedAttempt)):
+        attempt.created_at -= by
+    session.commit()
 
 
 def test_old_failures_fall_out_of_the_window(session):
+    scope = staff.LOGIN_SCOPES.account
     for _ in range(3):
-        throttle.record_failure(session, staff.LOGIN_SCOPES.account, "old@example.com")
-    for attempt in session.scalars(select(FailedAttempt)):
-        attempt.created_at -= dt.timedelta(hours=2)
-    session.flush()
-    throttle.check(session, staff.LOGIN_SCOPES.account, "old@example.com", limit=3, window=throttle.HOUR)
+        throttle.record_failure(session, scope, "old@example.com")
+    with pytest.raises(throttle.TooManyAttempts):
+        throttle.check(session, scope, "old@example.com", limit=3, window=throttle.HOUR)
+    age_failures(session, dt.timedelta(hours=2))
+    assert failed_attempts(session, scope, "old@example.com") == 0
+    throttle.check(session, scope, "old@example.com", limit=3, window=throttle.HOUR)  # no raise
+    throttle.record_failure(session, scope, "old@example.com")
+    assert failed_attempts(session, scope, "old@example.com") == 1
 
 
 @pytest.mark.parametrize("target, expected", [
@@ -146,7 +167,11 @@ def test_post_without_csrf_token_is_refused(client, console, signed_in, org, ses
     assert session.scalar(select(func.count()).select_from(LedgerTransaction)) == before
 
 
-def test_login_without_csrf_token_is_refused(client, admin):
+def test_login_without_csrf_token_is_refused(client, admin, session):
     response = client.post("/console/login", data={"email": admin.email, "password": PASSWORD})
     assert response.status_code == 400
+    assert "security token" in page(response).text("main")
     assert client.get("/console/").status_code == 302
+    session.refresh(admin)
+    assert admin.last_login_at is None  # nothing was written: no sign-in, no failure counted
+    assert failed_attempts(session, staff.LOGIN_SCOPES.account, admin.email) == 0

@@ -51,14 +51,6 @@ def buy(session, org, member, external_id: str):
         items=[ItemInput(sku="A", quantity=1, unit_price=Decimal("20.00"))]), actor=org.actor)
 
 
-@pytest.fixture
-def programme(session, org):
-    program = referrals.create_program(session, org.id, actor=org.actor, name="Friends", referrer_points=100,
-                                       referred_points=50)
-    session.commit()
-    return program
-
-
 def test_create_a_programme_and_see_it_listed(console, signed_in, session, org):
     response = create(console, valid_from="2030-01-01T09:30")
     assert response.status_code == 302

@@ -8,6 +8,7 @@ import re
 from sqlalchemy import func, select, update
 
 from portal.domain import self_service, passwords, throttle
+from portal.domain.audit import AuditEntry
 from tests import factories
 from portal.domain.self_service import MemberSignup, MemberToken
 from portal.domain.members import CARDCODE, Identifier, Member
@@ -128,15 +129,34 @@ def test_a_taken_email_gets_the_same_answer_and_its_owner_a_mail(portal, member,
     assert "/signup/confirm/" not in notice.text
 
 
-def test_csrf_is_required_on_every_form(portal, logged_in, session):
+def member_state(session, member) -> tuple:
+    """What a member form could change: the member's row and every row a form could add."""
+    session.expire_all()
+    row = session.get(Member, member.id)
+    counts = {model.__name__: session.scalar(select(func.count()).select_from(model))
+              for model in (Member, MemberSignup, MemberToken, Identifier, AuditEntry, throttle.FailedAttempt)}
+    return (row.email, row.given_name, row.city, row.locale, row.password_hash, row.erased_at, row.active,
+            row.optins), counts
+
+
+def test_csrf_is_required_on_every_form(portal, logged_in, session, mail_sink):  # noqa: F811
+    before = member_state(session, logged_in)
+    # Every field any of these forms reads, with values that would change something if accepted.
+    data = {"email": "x@example.com", "password": PASSWORD, "accept_terms": "y", "given_name": "Forged",
+            "city": "Elsewhere", "locale": "de", "lang": "de", "current_password": PASSWORD,
+            "new_password": "a forged passphrase 99", "confirm": "a forged passphrase 99",
+            "pw-current_password": PASSWORD, "pw-new_password": "a forged passphrase 99",
+            "pw-confirm": "a forged passphrase 99", "del-password": PASSWORD, "del-confirm": "y"}
     for path in ("/signup", "/login", "/password/forgot", "/logout", "/language", "/profile", "/profile/password",
                  "/profile/data", "/profile/delete"):
-        response = portal.client.post(path, data={"email": "x@example.com", "password": PASSWORD,
-                                                  "del-password": PASSWORD, "del-confirm": "y", "lang": "de"})
+        response = portal.client.post(path, data=data)
         assert response.status_code == 400, path
-    session.refresh(logged_in)
-    assert logged_in.erased_at is None
+        assert "This form has expired" in response.get_data(as_text=True), path
+        assert "attachment" not in response.headers.get("Content-Disposition", ""), path  # no data export
+        assert member_state(session, logged_in) == before, path
+    assert mail_sink.to("x@example.com") == mail_sink.to(logged_in.email) == []  # no signup or reset mail
     assert portal.get("/wallet").status_code == 200  # still logged in
+    assert passwords.verify_password(session.get(Member, logged_in.id).password_hash, PASSWORD)
 
 
 def test_login_answers_the_same_for_unknown_email_and_wrong_password(portal, member):

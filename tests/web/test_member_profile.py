@@ -13,6 +13,7 @@ from portal.domain.audit import AuditEntry
 from portal.domain.ledger import LedgerTransaction, Reason
 from portal.domain.members import Identifier, Member
 from portal.domain.models import metadata
+from portal.domain.outbox import OutboxEvent
 
 from tests import factories
 
@@ -27,6 +28,11 @@ PROFILE = {"given_name": "Mara", "family_name": "Moos", "birth_date": "1988-02-2
 def save_profile(portal, **changes):
     data = {k: v for k, v in {**PROFILE, **changes}.items() if v is not None}
     return portal.submit("/profile", data)
+
+
+def event_types(session, member) -> list[str]:
+    return session.scalars(select(OutboxEvent.event_type).where(OutboxEvent.member_id == member.id)
+                           .order_by(OutboxEvent.id)).all()
 
 
 def test_profile_shows_the_current_details(portal, logged_in):
@@ -123,9 +129,27 @@ def test_download_my_data(portal, logged_in, session, org):
 def test_the_export_never_holds_another_members_data(portal, logged_in, make_member, session, org):
     neighbour = make_member(givenName="Nepomuk")
     points.mint_to_member(session, neighbour, 77, actor=org.actor, reason=Reason(description="Nepomuk's lunch"))
+    points.mint_to_member(session, logged_in, 30, actor=org.actor, reason=Reason(description="Mara's coffee"))
     session.commit()
-    body = portal.submit("/profile/data", {}, token_from="/profile", prefix="export").get_data(as_text=True)
-    assert "Nepomuk" not in body and neighbour.email not in body
+    response = portal.submit("/profile/data", {}, token_from="/profile", prefix="export")
+    assert response.status_code == 200
+    body = response.get_data(as_text=True)
+    data = json.loads(body)
+    # Exactly the signed-in member's rows: their wallet, their one transaction, their card code.
+    own_wallets = [w.id for w in ledger.member_wallets(session, logged_in.id)]
+    neighbour_wallets = [w.id for w in ledger.member_wallets(session, neighbour.id)]
+    assert data["member"]["id"] == logged_in.id and data["profile"]["givenName"] == "Mara"
+    assert [w["walletId"] for w in data["wallets"]] == own_wallets and own_wallets
+    assert [(t["walletId"], t["amount"], t["description"]) for t in data["transactions"]] == [
+        (own_wallets[0], 30, "Mara's coffee")]
+    assert [i["code"] for i in data["identifiers"] if i["type"] == "CARDCODE"] == [
+        members.card_code_of(session, logged_in.id)]
+    assert event_types(session, neighbour)  # the neighbour has events of their own, and none is exported
+    assert [e["type"] for e in data["events"]] == event_types(session, logged_in)
+    # And nothing of the neighbour anywhere in the file.
+    assert not set(neighbour_wallets) & {w["walletId"] for w in data["wallets"]}
+    for trace in ("Nepomuk", neighbour.email, neighbour.loyalty_member_id, members.card_code_of(session, neighbour.id)):
+        assert trace not in body, trace
 
 
 def test_delete_needs_the_password_and_a_confirmation(portal, logged_in, session):

@@ -18,14 +18,6 @@ from .member_helpers import PASSWORD, logged_in, mail_sink, make_member, member,
 from .page import page, text_of
 
 
-@pytest.fixture
-def programme(session, org):
-    program = referrals.create_program(session, org.id, actor=org.actor, name="Friends", referrer_points=100,
-                                       referred_points=50)
-    session.commit()
-    return program
-
-
 def codes_of(session, owner):
     session.expire_all()
     return list(session.scalars(select(referrals.ReferralCode).where(referrals.ReferralCode.member_id == owner.id)))

@@ -1,7 +1,7 @@
 """Partner apps (portals) and OAuth grants: codes, tokens, consents
 
-Revision ID: oauth_1
-Revises: 0001
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-27 11:53:16.748953
 """
 from alembic import op
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 import portal.domain.base
 
 
-revision = 'oauth_1'
-down_revision = '0003_session_version'
+revision = '0005'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """webhooks: subscriptions, deliveries and their attempts
 
-Revision ID: webhooks_1
-Revises: 0001
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-27 11:54:09.408983
 """
 from alembic import op
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 import portal.domain.base
 
 
-revision = 'webhooks_1'
-down_revision = 'oauth_1'
+revision = '0006'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Embeddable signup forms and the members who joined through them (issue 9).
 
-Revision ID: embed_1
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-11-27 11:52:52.230418
 """
 from alembic import op
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 import portal.domain.base
 
 
-revision = 'embed_1'
-down_revision = '0001'
+revision = '0003'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 

@@ -1,16 +1,16 @@
 """session_version on members and staff users: logout, a new password, deactivation
 and erasure end every browser session of that person (portal/domain/sessions.py)
 
-Revision ID: 0003_session_version
-Revises: 0001
+Revision ID: 0004
+Revises: 0003
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = "0003_session_version"
+revision = '0004'
 # Written beside another branch's 0002: the integrator re-chains this after 0002 when merging.
-down_revision = "embed_1"
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
