@@ -209,6 +209,20 @@ def _fill(template, values):
 ID_FIELDS = {"tx": "ledgerTransactionId", "tier": "loyaltyTierId", "wallet": "walletId", "account": "ledgerAccountId"}
 
 
+def _field_of(name: str, body) -> str:
+    """The body's own key for the placeholder {name} (a wallet is a toWalletId or a fromWalletId), else the id's name."""
+    def find(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                found = key if value == "{" + name + "}" else find(value)
+                if found:
+                    return found
+        if isinstance(node, list):
+            return next(filter(None, map(find, node)), None)
+        return None
+    return find(body) or ID_FIELDS[name]
+
+
 @pytest.mark.parametrize("method, path, body, field", OBJECT_ROUTES)
 def test_another_organisations_objects_are_404(api, world, session, method, path, body, field):
     foreign = {name[len("other_"):]: value for name, value in world.items() if name.startswith("other_")}
@@ -223,8 +237,8 @@ def test_another_organisations_objects_are_404(api, world, session, method, path
         mixed_values = {**mixed, name: foreign[name]}
         if "{" + name + "}" in path or "{" + name + "}" in json.dumps(body or {}):
             refused = problem(api.request(method, _fill(path, mixed_values), json=_fill(body, mixed_values)), 404)
-            # The foreign object is named, wherever it sits in the body ("transactions[0].walletId").
-            assert [key.rsplit(".", 1)[-1] for key in refused["errors"]] == [ID_FIELDS[name]], refused
+            # The foreign object is named as the body names it, wherever it sits ("transactions[0].toWalletId").
+            assert [key.rsplit(".", 1)[-1] for key in refused["errors"]] == [_field_of(name, body)], refused
     assert row_counts(session) == before
 
 
