@@ -107,7 +107,9 @@ def test_a_database_at_0001_as_it_landed_upgrades_to_the_models(empty_database):
                 connection.execute(text(f"DROP INDEX {index}"))
     finally:
         engine.dispose()
-    missing = {d[1].name for d in schema_differences(empty_database) if d[0] == "add_index"}
+    landed_tables = {table for table, _ in ADDED_TO_0001_LATER}
+    missing = {d[1].name for d in schema_differences(empty_database)
+               if d[0] == "add_index" and d[1].table.name in landed_tables}
     assert missing == {index for _, index in ADDED_TO_0001_LATER}  # the comparison does see indexes
 
     command.upgrade(config, "head")

@@ -103,7 +103,7 @@ def test_publish_disable_archive(api, session):
         r = api.patch(f"/coupon-books/{book['id']}", json={"publishingStatus": status})
         assert r.status_code == 200 and r.json["couponBook"]["publishingStatus"] == status
     before = written(session)
-    problem(api.patch(f"/coupon-books/{book['id']}", json={"publishingStatus": "published"}), 409, "conflict",
+    problem(api.patch(f"/coupon-books/{book['id']}", json={"publishingStatus": "published"}), 409, "coupon-book-archived",
             "publishingStatus")
     problem(api.patch(f"/coupon-books/{book['id']}", json={"type": "DISCOUNT"}), 422, "invalid-field", "type")
     assert written(session) == before
