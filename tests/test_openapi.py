@@ -27,7 +27,7 @@ from portal.extensions import db
 
 from . import factories
 
-FOUNDATION_TAGS = ["Members", "Points", "Ledgers", "Programs", "Tiers", "Staff"]
+FOUNDATION_TAGS = ["Members", "Points", "Ledgers", "Programs", "Tiers", "Staff", "Stats"]
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))
 
 

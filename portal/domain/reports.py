@@ -652,7 +652,11 @@ def build_report(session: Session, organization_id: int, name: str, rng: Range, 
     report = kind.build(session, org, rng)
     report.title = kind.title
     if compare:
-        report.previous = kind.build(session, org, rng.previous())
+        try:
+            before = rng.previous()
+        except ValidationFailed:  # before 1970, or one bucket too many: nothing to compare with
+            return report
+        report.previous = kind.build(session, org, before)
     return report
 
 
