@@ -5,18 +5,20 @@ The organisation keeps Europe/Berlin time. Clocks went forward on Sunday 29 Marc
 31 March 22:15 UTC is already 1 April in Berlin. The range is 27 March to 2 April (local days).
 
     instant (UTC)        local (Berlin)        what happens
-    26 Mar 22:50         26 Mar 23:50 CET      Anna joins; 1000 points; Anna -> Silver; Anna's referral code;
-                                               Anna uses a reward coupon                    (before the range)
+    1 Apr 2025 10:00                           Anna joins; 7 points, which expire a year later (the points
+                                               account expires points after 12 months)  (before the range)
+    26 Mar 22:50         26 Mar 23:50 CET      1000 points; Anna -> Silver; Anna's referral code; Anna uses
+                                               a reward coupon                              (before the range)
     26 Mar 23:10         27 Mar 00:10 CET      +10 points
-    28 Mar 23:30         29 Mar 00:30 CET      Ben joins; +20; Ben uses the 5.00 coupon; Ben completes the
-                                               mission; Ben -> Bronze; Ben joins with Anna's code
-    29 Mar 22:30         30 Mar 00:30 CEST     -5 points (burned)
+    28 Mar 23:30         29 Mar 00:30 CET      Ben joins; +20 for Ben; Ben uses the 5.00 coupon; Ben completes
+                                               the mission; Ben -> Bronze; Ben joins with Anna's code
+    29 Mar 22:30         30 Mar 00:30 CEST     -5 of Ben's points (burned)
     30 Mar 12:00         30 Mar 14:00 CEST     a pending mint of 999 (moves nothing)
     31 Mar 21:50         31 Mar 23:50 CEST     +40; Anna uses the 5.00 coupon
     31 Mar 22:15         1 Apr 00:15 CEST      Cleo joins; +80; Anna uses the 10 % coupon; Ben gets a reward
                                                coupon; Anna completes the mission twice; Ben -> Gold; Ben's
                                                referral completes; Cleo joins with Anna's code
-    1 Apr 10:00          1 Apr 12:00 CEST      7 points expire
+    1 Apr 10:00          1 Apr 12:00 CEST      the expiry job burns Anna's 7 points of a year ago
     2 Apr 10:00          2 Apr 12:00 CEST      the +40 of 31 Mar is reverted; Ben uses the 10 % coupon, and
                                                that use is reverted (his assignment stays)
     2 Apr 22:30          3 Apr 00:30 CEST      Dora joins; +300; Anna uses a reward coupon; Anna's third
@@ -32,8 +34,7 @@ from decimal import Decimal
 
 import time_machine
 
-from portal.domain import coupons, custom_events, ledger, missions, points, referrals, tiers
-from portal.domain.actors import system_actor
+from portal.domain import coupons, custom_events, expiry, ledger, missions, points, referrals, tiers
 from portal.domain.ledger import Reason
 from tests import factories
 
@@ -41,6 +42,7 @@ UTC = dt.timezone.utc
 TIMEZONE = "Europe/Berlin"
 FIRST, LAST = dt.date(2026, 3, 27), dt.date(2026, 4, 2)
 
+YEAR_BEFORE = dt.datetime(2025, 4, 1, 10, 0, tzinfo=UTC)
 BEFORE = dt.datetime(2026, 3, 26, 22, 50, tzinfo=UTC)
 MAR27 = dt.datetime(2026, 3, 26, 23, 10, tzinfo=UTC)
 MAR29 = dt.datetime(2026, 3, 28, 23, 30, tzinfo=UTC)
@@ -57,14 +59,15 @@ DAYS = [D(2026, 3, 27), D(2026, 3, 28), D(2026, 3, 29), D(2026, 3, 30), D(2026, 
         D(2026, 4, 2)]
 
 # By local day: (minted, burned, expired, outstanding at the end of the day).
-POINTS_BY_DAY = [(10, 0, 0, 1010), (0, 0, 0, 1010), (20, 0, 0, 1030), (0, 5, 0, 1025), (40, 0, 0, 1065),
-                 (80, 0, 7, 1138), (-40, 0, 0, 1098)]
-POINTS_TOTALS = {"minted": 110, "burned": 5, "expired": 7, "outstanding": 1098}
-POINTS_BY_WEEK = {"2026-W13": (30, 0, 0, 1030), "2026-W14": (80, 5, 7, 1098)}
-POINTS_BY_MONTH = {"2026-03": (70, 5, 0, 1065), "2026-04": (40, 0, 7, 1098)}
+# Outstanding before the range: 7 + 1000.
+POINTS_BY_DAY = [(10, 0, 0, 1017), (0, 0, 0, 1017), (20, 0, 0, 1037), (0, 5, 0, 1032), (40, 0, 0, 1072),
+                 (80, 0, 7, 1145), (-40, 0, 0, 1105)]
+POINTS_TOTALS = {"minted": 110, "burned": 5, "expired": 7, "outstanding": 1105}
+POINTS_BY_WEEK = {"2026-W13": (30, 0, 0, 1037), "2026-W14": (80, 5, 7, 1105)}
+POINTS_BY_MONTH = {"2026-03": (70, 5, 0, 1072), "2026-04": (40, 0, 7, 1105)}
 # The same days in UTC: 26 Mar 23:10 falls out, 31 Mar 22:15 is March, 2 Apr 22:30 falls in.
 POINTS_BY_MONTH_UTC = {"2026-03": (140, 5, 0), "2026-04": (260, 0, 7)}
-BALANCE_NOW = 1398
+OUTSTANDING_NOW = 1405  # + 300 after the range
 
 SIGNUPS_BY_DAY = [0, 0, 1, 0, 0, 1, 0]
 MEMBERS_BY_DAY = [1, 1, 2, 2, 2, 3, 3]
@@ -106,6 +109,7 @@ def build(session, org: factories.OrgBundle, other: factories.OrgBundle) -> Worl
     session.flush()
     actor = org.actor
     account = factories.points_account(session, org)
+    account.expires_in_months = 12
     tier_list = factories.make_tiers(session, org)
     bronze, silver, gold = tier_list
     custom_events.create_event_type(session, org.id, name="review-written", actor=actor)
@@ -122,8 +126,11 @@ def build(session, org: factories.OrgBundle, other: factories.OrgBundle) -> Worl
     def mint(member, amount):
         return points.mint_to_member(session, member, amount, actor=actor, reason=Reason(description="test"))
 
-    with at(BEFORE):
+    with at(YEAR_BEFORE):
         anna = factories.make_member(session, org, givenName="Anna", familyName="Adler")
+        mint(anna, 7)
+        session.flush()
+    with at(BEFORE):
         mint(anna, 1000)
         tiers.set_tier(session, anna.id, org.program, silver, actor=actor)
         code = referrals.create_code(session, program, anna, actor=actor, code="ANNA-FRIENDS")
@@ -134,14 +141,14 @@ def build(session, org: factories.OrgBundle, other: factories.OrgBundle) -> Worl
         session.flush()
     with at(MAR29):
         ben = factories.make_member(session, org, givenName="Ben", familyName="Berg")
-        mint(anna, 20)
+        mint(ben, 20)
         coupons.use_coupon(session, ben, books["Five off"], actor=actor)
         missions.increment(session, ben, mission, 1, actor=actor)
         tiers.set_tier(session, ben.id, org.program, bronze, actor=actor)
         ben_referral = referrals.attach_referral(session, ben, code.code, actor=actor)
         session.flush()
     with at(MAR30):
-        points.burn_from_member(session, anna, 5, actor=actor, reason=Reason(description="coffee"))
+        points.burn_from_member(session, ben, 5, actor=actor, reason=Reason(description="coffee"))
         session.flush()
     with at(MAR30_NOON):
         ledger.mint(session, account, factories.wallet_of(session, org, anna), 999, actor=actor, pending=True)
@@ -161,8 +168,7 @@ def build(session, org: factories.OrgBundle, other: factories.OrgBundle) -> Worl
         referrals.attach_referral(session, cleo, code.code, actor=actor)
         session.flush()
     with at(APR1_NOON):
-        ledger.burn(session, account, factories.wallet_of(session, org, anna), 7,
-                    actor=system_actor(org.id, "expiry"), reason=Reason(description="Points expired"))
+        assert expiry.expire_due(session) == 7
         session.flush()
     with at(APR2):
         ledger.revert(session, reverted_later, actor=actor)

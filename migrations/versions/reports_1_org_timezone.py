@@ -1,4 +1,5 @@
-"""reports: the organisation's timezone; indexes for reading events and tier changes by date
+"""reports: the organisation's timezone; indexes for reading events and tier changes by date, and for
+asking whether an account ever had expiring points
 
 Revision ID: reports_1
 Revises: 0001
@@ -21,9 +22,13 @@ def upgrade() -> None:
         batch_op.create_index('ix_outbox_events_org_created', ['organization_id', 'created_at'], unique=False)
     with op.batch_alter_table('tier_history', schema=None) as batch_op:
         batch_op.create_index('ix_tier_history_org_created', ['organization_id', 'created_at'], unique=False)
+    with op.batch_alter_table('points_lots', schema=None) as batch_op:
+        batch_op.create_index('ix_points_lots_account', ['ledger_account_id'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('points_lots', schema=None) as batch_op:
+        batch_op.drop_index('ix_points_lots_account')
     with op.batch_alter_table('tier_history', schema=None) as batch_op:
         batch_op.drop_index('ix_tier_history_org_created')
     with op.batch_alter_table('outbox_events', schema=None) as batch_op:

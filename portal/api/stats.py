@@ -4,6 +4,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from ..domain import reports
+from ..domain.organizations import get_organization
 from .core import Call, endpoint, ok
 from .schemas import stats as s
 
@@ -37,8 +38,8 @@ def stats_out(report: reports.Report) -> s.StatsOut:
 def _route(name: str, kind: reports.Kind) -> None:
     def handler(call: Call):
         q: s.StatsQuery = call.query
-        timezone = reports.organization_timezone(call.session, call.organization_id)
-        rng = reports.requested_range(timezone, since=q.since_from, until=q.since_to, interval=q.interval)
+        org = get_organization(call.session, call.organization_id)
+        rng = reports.requested_range(org.timezone, since=q.since_from, until=q.since_to, interval=q.interval)
         report = reports.build_report(call.session, call.organization_id, name, rng, compare=q.compare)
         return ok(stats_out(report).dump())
 

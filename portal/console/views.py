@@ -8,7 +8,7 @@ from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError
 
 from ..auth import StaffSession, staff_required
-from ..domain import ledger, staff, throttle
+from ..domain import ledger, reports, staff, throttle
 from ..domain.errors import NotFound, PermissionDenied
 from ..domain.organizations import default_program, get_organization
 from ..extensions import db
@@ -126,4 +126,5 @@ def dashboard():
         members_total=members_total,
         totals=ledger.totals(session, program.points_account_id),
         tiers=queries.tier_distribution(session, program, members_total),
+        week=reports.week_comparison(session, organization_id) if current_user.has_role("reports:read") else None,
     )

@@ -27,18 +27,20 @@ Invariants:
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Date, and_, case, cast, func, literal, not_, null, select, union_all
+from sqlalchemy import Date, Integer, and_, case, cast, exists, func, literal, null, select, union_all
 from sqlalchemy.orm import Session
 
 from . import ledger
 from .coupons.models import DISCOUNT, FIXED, USE, CouponBook, CouponUsage
 from .errors import NotFound, ValidationFailed
-from .ledger import LedgerAccount, LedgerTransaction, Wallet
+from .expiry import PointsLot
+from .ledger import LedgerTransaction, Wallet
 from .members import Member
 from .missions import Mission
 from .orders import PurchaseOrder
@@ -51,7 +53,7 @@ UTC = dt.timezone.utc
 DAY, WEEK, MONTH = "day", "week", "month"
 INTERVALS = (DAY, WEEK, MONTH)
 MAX_BUCKETS = 1000  # about 2.7 years by day, 19 by week, 83 by month
-EARLIEST = dt.datetime(1970, 1, 1, tzinfo=UTC)
+EARLIEST = dt.datetime(1970, 1, 2, tzinfo=UTC)  # local days stay after 1 January 1970 in every timezone
 LATEST = dt.datetime(2200, 1, 1, tzinfo=UTC)
 TOP = 10  # rows of a ranking (top members, top referrers)
 MAX_SERIES = 6  # per-type columns of the events report; the rest is "other"
@@ -71,6 +73,7 @@ class Bucket:
     since: dt.datetime
     until: dt.datetime
     interval: str
+    first_day: dt.date  # the first local day it covers: its start, or the range's first day
 
     @property
     def label(self) -> str:
@@ -118,7 +121,7 @@ class Range:
         """Whole local days, first to last inclusive."""
         if last < first:
             raise ValidationFailed("The last day must not be before the first", field="sinceTo")
-        if not (dt.date(1970, 1, 2) <= first and last <= dt.date(2199, 12, 30)):
+        if not (dt.date(1970, 1, 3) <= first and last <= dt.date(2199, 12, 30)):
             raise ValidationFailed("Choose days between 1970 and 2200", field="sinceFrom")
         zone = _zone(timezone)
         return cls(_midnight(first, zone), _midnight(last + dt.timedelta(days=1), zone), interval, timezone)
@@ -177,7 +180,8 @@ class Range:
         while start <= self.last_day:
             following = self.next_start(start)
             found.append(Bucket(start, max(self.since, _midnight(start, zone)),
-                                min(self.until, _midnight(following, zone)), self.interval))
+                                min(self.until, _midnight(following, zone)), self.interval,
+                                max(start, self.first_day)))
             start = following
         return found
 
@@ -216,18 +220,25 @@ def _utc(wall_clock: dt.datetime, zone: ZoneInfo) -> dt.datetime:
 
 # --- grouping by local day on the database ------------------------------------------------
 
+# unixepoch() came with SQLite 3.38; it is the cheapest way from the stored text to a number.
+_SQLITE_UNIXEPOCH = sqlite3.sqlite_version_info >= (3, 38)
+EPOCH = dt.date(1970, 1, 1)
+
+
 def _local_day(session: Session, column, rng: Range):
-    """SQL for the local date of a UTC timestamp column, on PostgreSQL and SQLite alike."""
+    """SQL for the local day of a UTC timestamp column: a date on PostgreSQL, on SQLite the number of
+    days since 1 January 1970 (whole-number arithmetic costs less per row than date())."""
     if session.get_bind().dialect.name == "postgresql":
         # Rendered inline, so that GROUP BY repeats the SELECT's expression exactly.
         return cast(func.timezone(literal(rng.timezone, literal_execute=True), column), Date)
+    seconds = (func.unixepoch(column, type_=Integer) if _SQLITE_UNIXEPOCH
+               else cast(func.strftime("%s", column), Integer))
     stretches = _offsets(rng.zone, rng.since, rng.until)
     if len(stretches) == 1:
         offset = stretches[0][1]
-        return func.date(column) if offset == 0 else func.date(column, literal(f"{offset:+d} seconds"))
-    whens = [(column < stretches[n + 1][0], literal(f"{offset:+d} seconds"))
-             for n, (_, offset) in enumerate(stretches[:-1])]
-    return func.date(column, case(*whens, else_=literal(f"{stretches[-1][1]:+d} seconds")))
+        return (seconds + offset if offset else seconds) // 86400
+    whens = [(column < stretches[n + 1][0], offset) for n, (_, offset) in enumerate(stretches[:-1])]
+    return (seconds + case(*whens, else_=stretches[-1][1])) // 86400
 
 
 def _offsets(zone: ZoneInfo, since: dt.datetime, until: dt.datetime) -> list[tuple[dt.datetime, int]]:
@@ -251,7 +262,9 @@ def _offsets(zone: ZoneInfo, since: dt.datetime, until: dt.datetime) -> list[tup
 
 
 def _as_date(value) -> dt.date:
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+    if isinstance(value, dt.date):
+        return value
+    return EPOCH + dt.timedelta(days=int(value))
 
 
 def _in(column, rng: Range):
@@ -353,53 +366,56 @@ def members_report(session: Session, org: Organization, rng: Range) -> Report:
 
 # --- points ---------------------------------------------------------------------------------------
 
-def points_report(session: Session, org: Organization, rng: Range, account_id: int | None = None) -> Report:
+def points_report(session: Session, org: Organization, rng: Range) -> Report:
     """Points minted, burned and expired per bucket (net of reverts), and outstanding at the end of each.
 
     One statement reads the buckets, what happened after the range and the wallets' balances now, so on
-    PostgreSQL all three come from one snapshot."""
-    account = _points_account(session, org, account_id)
-    wallets = dict(session.execute(select(Wallet.kind, Wallet.id).where(
-        Wallet.ledger_account_id == account.id, Wallet.kind.in_((ledger.ISSUANCE, ledger.BURNED)))).all())
+    PostgreSQL all three come from one snapshot. Telling expiries from other burns costs a column per row,
+    so it is done only for an account that ever had expiring points (lots). The account is the default
+    programme's points account."""
+    account_id = default_program(session, org.id).points_account_id
+    wallets, had_lots = {}, False
+    for kind, wallet_id, had_lots in session.execute(select(
+            Wallet.kind, Wallet.id, exists().where(PointsLot.ledger_account_id == account_id))
+            .where(Wallet.ledger_account_id == account_id, Wallet.kind.in_((ledger.ISSUANCE, ledger.BURNED)))):
+        wallets[kind] = wallet_id
     issuance, burned = wallets[ledger.ISSUANCE], wallets[ledger.BURNED]
     tx = LedgerTransaction
-    by_expiry = and_(tx.actor_kind == "system", tx.actor_label == EXPIRY_LABEL)
-    minted = func.sum(case((tx.from_wallet_id == issuance, tx.amount), (tx.to_wallet_id == issuance, -tx.amount),
-                           else_=0))
-    spent = func.sum(case((and_(tx.to_wallet_id == burned, not_(by_expiry)), tx.amount),
-                          (tx.from_wallet_id == burned, -tx.amount), else_=0))
-    expired = func.sum(case((and_(tx.to_wallet_id == burned, by_expiry), tx.amount), else_=0))
+    sums = [func.sum(case((tx.from_wallet_id == issuance, tx.amount), (tx.to_wallet_id == issuance, -tx.amount),
+                          else_=0)),
+            func.sum(case((tx.to_wallet_id == burned, tx.amount), (tx.from_wallet_id == burned, -tx.amount),
+                          else_=0))]
+    if had_lots:
+        by_expiry = and_(tx.actor_kind == "system", tx.actor_label == EXPIRY_LABEL)
+        sums.append(func.sum(case((tx.to_wallet_id == burned, case((by_expiry, tx.amount), else_=0)), else_=0)))
+    else:
+        sums.append(literal(0))
     # Pending transactions move nothing until captured (the capture is its own row); voids move nothing.
-    moved = and_(tx.ledger_account_id == account.id, tx.status == ledger.POSTED, tx.type != ledger.VOID)
-    day = _local_day(session, tx.created_at, rng)
-    in_range = (select(literal("day").label("part"), day.label("day"), minted, spent, expired)
-                .where(moved, _in(tx.created_at, rng)).group_by(day))
-    after = select(literal("after"), null(), minted, spent, expired).where(moved, tx.created_at >= rng.until)
+    moved = and_(tx.ledger_account_id == account_id, tx.status == ledger.POSTED, tx.type != ledger.VOID)
+    day = _local_day(session, tx.created_at, rng).label("day")
+    in_range = select(literal("day").label("part"), day, *sums).where(moved, _in(tx.created_at, rng)).group_by(day)
+    after = select(literal("after"), null(), *sums).where(moved, tx.created_at >= rng.until)
     now = select(literal("now"), null(),
                  -func.sum(case((Wallet.kind == ledger.ISSUANCE, Wallet.balance), else_=0)),
                  func.sum(case((Wallet.kind == ledger.BURNED, Wallet.balance), else_=0)),
                  literal(0)).where(Wallet.id.in_((issuance, burned)))
     per_day: dict[dt.date, dict[str, Any]] = {}
     net = {"after": 0, "now": 0}
-    for part, when, m, b, e in session.execute(union_all(in_range, after, now)):
-        m, b, e = int(m or 0), int(b or 0), int(e or 0)
+    for part, when, minted, burned_all, expired in session.execute(union_all(in_range, after, now)):
+        # Burns include expiries until here: outstanding is minted - all burns.
+        minted, burned_all, expired = int(minted or 0), int(burned_all or 0), int(expired or 0)
         if part == "day":
-            for key, value in (("minted", m), ("burned", b), ("expired", e), ("outstanding", m - b - e)):
+            for key, value in (("minted", minted), ("burned", burned_all - expired), ("expired", expired),
+                               ("outstanding", minted - burned_all)):
                 _add(per_day, when, key, value)
         else:
-            net[part] = m - b - e
+            net[part] = minted - burned_all
     in_range_net = sum(values["outstanding"] for values in per_day.values())
     columns = [Column("minted", "Minted", unit="points"), Column("burned", "Burned", unit="points"),
                Column("expired", "Expired", unit="points"),
                Column("outstanding", "Outstanding", level=True, unit="points")]
     rows, totals = _fold(rng, columns, per_day, {"outstanding": net["now"] - net["after"] - in_range_net})
     return Report("points", "Points", org.name, rng, columns, rows, totals)
-
-
-def _points_account(session: Session, org: Organization, account_id: int | None) -> LedgerAccount:
-    if account_id is None:
-        account_id = default_program(session, org.id).points_account_id
-    return ledger.get_account(session, org.id, account_id)
 
 
 # --- coupons ------------------------------------------------------------------------------------------
@@ -658,10 +674,6 @@ def build_report(session: Session, organization_id: int, name: str, rng: Range, 
             return report
         report.previous = kind.build(session, org, before)
     return report
-
-
-def organization_timezone(session: Session, organization_id: int) -> str:
-    return session.scalar(select(Organization.timezone).where(Organization.id == organization_id)) or "UTC"
 
 
 # --- the dashboard: this week against last week ---------------------------------------------------------
