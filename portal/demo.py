@@ -177,8 +177,9 @@ HISTORY_DAYS = 365
 
 def _load_history(session: Session, organization_id: int, actor) -> None:
     """Members joining over the past year, a point per euro on their purchases, free coffees taken, coffee
-    cards filled, discounts used, some friends brought along. Every step goes through the domain and its rows are then dated back to when it
-    happened, so each report and the dashboard's week show something on the first start."""
+    cards filled, discounts used, some friends brought along. Every step goes through the domain and its
+    rows are then dated back to when it happened, so each report and the dashboard's week show something on
+    the first start."""
     from .domain import campaigns, coupons, missions, orders, referrals
     from .domain.members import Member
 
@@ -213,7 +214,8 @@ def _load_history(session: Session, organization_id: int, actor) -> None:
             with _dated(session, moment):
                 orders.record_order(session, member, orders.OrderInput(
                     external_id=f"demo-history-{n}-{visit}", status=orders.CONFIRMED, total=total,
-                    items=[orders.ItemInput(sku="COFFEE", quantity=1, unit_price=total, product_category_code="coffee")],
+                    items=[orders.ItemInput(sku="COFFEE", quantity=1, unit_price=total,
+                                            product_category_code="coffee")],
                     location_code=f"{city[:3].upper()}-1"), actor=actor)
         later = min(now, visits[-1] + dt.timedelta(days=rng.uniform(1, 20)))
         if points.balances(session, member)[0]["available"] >= coffee.usage_required_points:

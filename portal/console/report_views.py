@@ -47,27 +47,23 @@ def report_show(name: str):
 @bp.get("/reports/<name>.csv")
 @staff_required("reports:read")
 def report_csv(name: str):
-    form, report = _requested(name)
-    if report is None:
-        return _page(name, form, report)
-    response = make_response(report_csv_text(report))
-    response.mimetype = "text/csv"
-    response.headers["Content-Disposition"] = f'attachment; filename="{_file_name(report)}.csv"'
-    return response
+    return _download(name, "csv", "text/csv", report_csv_text)
 
 
 @bp.get("/reports/<name>.pdf")
 @staff_required("reports:read")
 def report_pdf(name: str):
+    return _download(name, "pdf", "application/pdf", report_pdf_bytes)
+
+
+def _download(name: str, extension: str, mimetype: str, render):
+    """The report as a file; a range that is not valid shows the page with its errors instead."""
     form, report = _requested(name)
     if report is None:
         return _page(name, form, report)
-    html = render_template("console/reports/pdf.html", report=report, charts=report_charts(report),
-                           range_text=range_text, period_text=period_text,
-                           generated=dt.datetime.now(report.range.zone))
-    response = make_response(cards.render_pdf(html))
-    response.mimetype = "application/pdf"
-    response.headers["Content-Disposition"] = f'attachment; filename="{_file_name(report)}.pdf"'
+    response = make_response(render(report))
+    response.mimetype = mimetype
+    response.headers["Content-Disposition"] = f'attachment; filename="{_file_name(report)}.{extension}"'
     return response
 
 
@@ -135,20 +131,16 @@ def day_text(day: dt.date) -> str:
     return f"{day.day} {day:%b %Y}"
 
 
-def period_text(bucket: reports.Bucket) -> str:
+def period_text(bucket: reports.Bucket, *, short: bool = False) -> str:
+    """A bucket's name in the table and the CSV ("Fri 27 Mar 2026", "2026-W13 · from 27 Mar", "March 2026"),
+    or under a chart's axis with `short` ("27 Mar", "W13", "Mar 26")."""
+    start = bucket.start
     if bucket.interval == reports.WEEK:
-        return f"{bucket.label} · from {bucket.first_day.day} {bucket.first_day:%b}"
+        first = bucket.first_day
+        return f"W{start.isocalendar()[1]}" if short else f"{bucket.label} · from {first.day} {first:%b}"
     if bucket.interval == reports.MONTH:
-        return f"{bucket.start:%B %Y}"
-    return f"{bucket.start:%a} {day_text(bucket.start)}"
-
-
-def axis_text(bucket: reports.Bucket) -> str:
-    if bucket.interval == reports.MONTH:
-        return f"{bucket.start:%b %y}"
-    if bucket.interval == reports.WEEK:
-        return f"W{bucket.start.isocalendar()[1]}"
-    return f"{bucket.start.day} {bucket.start:%b}"
+        return f"{start:%b %y}" if short else f"{start:%B %Y}"
+    return f"{start.day} {start:%b}" if short else f"{start:%a} {day_text(start)}"
 
 
 def range_text(rng: reports.Range) -> str:
@@ -163,7 +155,7 @@ def report_charts(report: reports.Report) -> list[charts.Chart]:
     groups: dict[tuple[bool, str], list[reports.Column]] = {}
     for column in report.columns:
         groups.setdefault((column.level, column.unit), []).append(column)
-    labels = [axis_text(row.bucket) for row in report.rows]
+    labels = [period_text(row.bucket, short=True) for row in report.rows]
     drawn = []
     for (level, _unit), columns in groups.items():
         lines = [charts.Line(c.label, [row.values[c.key] for row in report.rows],
@@ -188,6 +180,14 @@ def report_csv_text(report: reports.Report) -> str:
         writer.writerow([period_text(row.bucket), *(plain(row.values[c.key], c) for c in report.columns)])
     writer.writerow(["Total", *(plain(report.totals[c.key], c) for c in report.columns)])
     return out.getvalue()
+
+
+def report_pdf_bytes(report: reports.Report) -> bytes:
+    """The whole report on A4: organisation, range, totals against the previous period, charts, tables."""
+    html = render_template("console/reports/pdf.html", report=report, charts=report_charts(report),
+                           range_text=range_text, period_text=period_text,
+                           generated=dt.datetime.now(report.range.zone))
+    return cards.render_pdf(html)
 
 
 def _file_name(report: reports.Report) -> str:
