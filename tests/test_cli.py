@@ -24,6 +24,16 @@ def test_orgs_create_prints_one_json_line_with_a_working_key(app, session, clien
     assert response.status_code == 200 and response.json["totalCount"] == 0
 
 
+def test_orgs_create_with_a_timezone(app, session):
+    runner = app.test_cli_runner()
+    made = runner.invoke(args=["orgs", "create", "--name", "Berliner", "--timezone", "Europe/Berlin"])
+    assert made.exit_code == 0, made.output
+    assert session.get(Organization, json.loads(made.output)["organizationId"]).timezone == "Europe/Berlin"
+    wrong = runner.invoke(args=["orgs", "create", "--name", "Nowhere", "--timezone", "Mars/Olympus"])
+    assert wrong.exit_code != 0 and "timezone" in wrong.output
+    assert session.scalar(select(func.count()).select_from(Organization).where(Organization.name == "Nowhere")) == 0
+
+
 def test_staff_create_and_its_errors(app, session, org):
     runner = app.test_cli_runner()
     ok = runner.invoke(args=["staff", "create", "--org", str(org.id), "--email", "Boss@Example.com", "--role",
