@@ -26,11 +26,16 @@ def orgs():
 
 @orgs.command("create", help="Create an organisation with its programme and an all-roles API key.")
 @click.option("--name", required=True)
-def create_org(name: str):
-    with db.transaction() as session:
-        org, program = organizations.create_organization(session, name)
-        actor = system_actor(org.id, "cli")
-        _, secret = staff.create_api_key(session, org.id, name="bootstrap", roles=["admin"], actor=actor)
+@click.option("--timezone", default="UTC", show_default=True,
+              help="IANA timezone whose days, weeks and months the reports count, e.g. Europe/Berlin")
+def create_org(name: str, timezone: str):
+    try:
+        with db.transaction() as session:
+            org, program = organizations.create_organization(session, name, timezone=timezone)
+            actor = system_actor(org.id, "cli")
+            _, secret = staff.create_api_key(session, org.id, name="bootstrap", roles=["admin"], actor=actor)
+    except DomainError as error:
+        raise click.ClickException(f"{error.field or 'error'}: {error.message}") from None
     click.echo(json.dumps({"organizationId": org.id, "loyaltyProgramId": program.id, "apiKey": secret}))
 
 

@@ -1,4 +1,5 @@
-"""Demo data for `make run`: one organisation with members, points history and tiers.
+"""Demo data for `make run`: one organisation with members, points history and tiers, and a year of
+shop life behind it for the reports.
 
 Loaded once: a second run finds the demo organisation and changes nothing.
 """
@@ -6,12 +7,15 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from contextlib import contextmanager
+from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from .domain import members, organizations, points, staff, tiers
 from .domain.actors import system_actor
+from .domain.base import utcnow
 from .domain.ledger import LedgerAccount, Reason
 from .domain.organizations import Organization
 
@@ -35,7 +39,7 @@ def load(session: Session) -> str:
     existing = session.scalars(select(Organization).where(Organization.name == DEMO_ORG)).first()
     if existing is not None:
         return _login_text(existing.id, loaded=False)
-    org, program = organizations.create_organization(session, DEMO_ORG)
+    org, program = organizations.create_organization(session, DEMO_ORG, timezone="Europe/Berlin")
     actor = system_actor(org.id, "demo")
     for name, threshold, color in (("Bronze", 0, "#b08d57"), ("Silver", 500, "#9ea7ad"), ("Gold", 1500, "#d4af37")):
         tiers.create_tier(session, program, name=name, min_points=threshold, actor=actor, color=color)
@@ -61,6 +65,7 @@ def load(session: Session) -> str:
     _load_coupons(session, org.id, actor)
     _load_missions_and_referrals(session, org.id, actor)
     _load_member_logins(session, org.id)
+    _load_history(session, org.id, actor)
     return _login_text(org.id, loaded=True)
 
 
@@ -162,3 +167,88 @@ def _load_member_logins(session: Session, organization_id: int) -> None:
             person.password_hash = hash_password(DEMO_MEMBER_PASSWORD)
             person.locale = locale
     session.flush()
+
+
+# --- a year of history for the reports ----------------------------------------------------------------
+
+HISTORY_MEMBERS = 80  # each order runs the earning engine (~15 ms): more would slow the first `make run`
+HISTORY_DAYS = 365
+
+
+def _load_history(session: Session, organization_id: int, actor) -> None:
+    """Members joining over the past year, a point per euro on their purchases, free coffees taken, coffee
+    cards filled, discounts used, some friends brought along. Every step goes through the domain and its
+    rows are then dated back to when it happened, so each report and the dashboard's week show something on
+    the first start."""
+    from .domain import campaigns, coupons, missions, orders, referrals
+    from .domain.members import Member
+
+    campaign = campaigns.create_campaign(session, organization_id, code="EVERY-EURO", name="A point per euro",
+                                         actor=actor)
+    campaigns.add_action(session, campaign, actor=actor, rules_text=["order.total > 0"],
+                         effects=[{"type": "award_points", "mode": "per_currency", "points": 1, "per": "1"}])
+    books = {book.name: book for book in session.scalars(
+        select(coupons.CouponBook).where(coupons.CouponBook.organization_id == organization_id))}
+    coffee, ten_off = books["Free coffee"], books["10 % off"]
+    card = session.scalars(select(missions.Mission).where(missions.Mission.organization_id == organization_id,
+                                                          missions.Mission.code == "COFFEE-CARD")).one()
+    first = session.scalars(select(Member).where(Member.organization_id == organization_id)
+                            .order_by(Member.id)).first()
+    program = referrals.running_program(session, organization_id)
+    code = referrals.ensure_code(session, program, first, actor=actor) if program else None
+    rng = random.Random(2025)
+    now = utcnow()
+    for n in range(HISTORY_MEMBERS):
+        # More people join as the year goes on; everyone shops a few times after joining.
+        joined = now - dt.timedelta(days=HISTORY_DAYS * (1 - rng.random() ** 0.7), hours=rng.uniform(0, 10))
+        given, family, city, zip_code = PEOPLE[n % len(PEOPLE)]
+        with _dated(session, joined):
+            member = members.create_member(session, organization_id, actor=actor, profile={
+                "email": f"shopper{n + 1}@demo.example", "givenName": given, "familyName": f"{family} {n + 1}",
+                "city": city, "zipCode": zip_code, "countryCode": "DE"})
+            if code is not None and n % 15 == 0:
+                referrals.attach_referral(session, member, code.code, actor=actor)
+        visits = sorted(joined + (now - joined) * rng.random() for _ in range(rng.randint(1, 5)))
+        for visit, moment in enumerate(visits):
+            total = Decimal(rng.choice((4, 6, 9, 12, 18, 25, 40))) + Decimal(rng.randint(0, 99)) / 100
+            with _dated(session, moment):
+                orders.record_order(session, member, orders.OrderInput(
+                    external_id=f"demo-history-{n}-{visit}", status=orders.CONFIRMED, total=total,
+                    items=[orders.ItemInput(sku="COFFEE", quantity=1, unit_price=total,
+                                            product_category_code="coffee")],
+                    location_code=f"{city[:3].upper()}-1"), actor=actor)
+        later = min(now, visits[-1] + dt.timedelta(days=rng.uniform(1, 20)))
+        if points.balances(session, member)[0]["available"] >= coffee.usage_required_points:
+            with _dated(session, later):
+                coupons.use_coupon(session, member, coffee, actor=actor,
+                                   place=coupons.Place(location_code="BER-1", interaction_point="till-1"))
+        if n % 4 == 0:
+            with _dated(session, later):  # the stamps of purchases before the card existed, given by hand
+                missions.increment(session, member, card, card.goal_count, actor=actor)
+        if n % 5 == 0:
+            with _dated(session, visits[0]):
+                coupons.assign_coupons(session, member, ten_off, actor=actor)
+                coupons.set_activation(session, member, ten_off, True, actor=actor)
+                coupons.use_coupon(session, member, ten_off, actor=actor)
+
+
+@contextmanager
+def _dated(session: Session, moment: dt.datetime):
+    """Run a step through the domain, then move the times it wrote (now) back to `moment`."""
+    from .domain.audit import AuditEntry
+    from .domain.coupons import CouponUsage
+    from .domain.ledger import LedgerEntry, LedgerTransaction
+    from .domain.members import Member
+    from .domain.orders import PurchaseOrder
+    from .domain.outbox import OutboxEvent
+    from .domain.referrals import Referral
+    from .domain.tiers import TierHistory
+
+    started = utcnow()
+    yield
+    session.flush()
+    for column in (Member.created_at, LedgerTransaction.created_at, LedgerEntry.created_at, OutboxEvent.created_at,
+                   TierHistory.created_at, CouponUsage.created_at, CouponUsage.used_at, PurchaseOrder.created_at,
+                   PurchaseOrder.confirmed_at, Referral.created_at, Referral.completed_at, AuditEntry.created_at):
+        session.execute(update(column.class_).where(column >= started).values({column.key: moment})
+                        .execution_options(synchronize_session=False))

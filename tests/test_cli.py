@@ -24,6 +24,16 @@ def test_orgs_create_prints_one_json_line_with_a_working_key(app, session, clien
     assert response.status_code == 200 and response.json["totalCount"] == 0
 
 
+def test_orgs_create_with_a_timezone(app, session):
+    runner = app.test_cli_runner()
+    made = runner.invoke(args=["orgs", "create", "--name", "Berliner", "--timezone", "Europe/Berlin"])
+    assert made.exit_code == 0, made.output
+    assert session.get(Organization, json.loads(made.output)["organizationId"]).timezone == "Europe/Berlin"
+    wrong = runner.invoke(args=["orgs", "create", "--name", "Nowhere", "--timezone", "Mars/Olympus"])
+    assert wrong.exit_code != 0 and "timezone" in wrong.output
+    assert session.scalar(select(func.count()).select_from(Organization).where(Organization.name == "Nowhere")) == 0
+
+
 def test_staff_create_and_its_errors(app, session, org):
     runner = app.test_cli_runner()
     ok = runner.invoke(args=["staff", "create", "--org", str(org.id), "--email", "Boss@Example.com", "--role",
@@ -47,3 +57,20 @@ def test_demo_load_runs_once(app, session):
     second = runner.invoke(args=["demo", "load"])
     assert second.exit_code == 0 and "already present" in second.output
     assert session.scalar(select(func.count()).select_from(Member)) == members
+
+
+def test_the_demo_gives_every_report_a_year_of_history(app, session):
+    import datetime as dt
+
+    from portal.domain import reports
+    from portal.domain.organizations import Organization
+
+    assert app.test_cli_runner().invoke(args=["demo", "load"]).exit_code == 0
+    org = session.scalars(select(Organization).where(Organization.name == "Demo Coffee Co.")).one()
+    now = dt.datetime.now(dt.timezone.utc)
+    year = reports.Range(now - dt.timedelta(days=365), now, reports.MONTH, org.timezone)
+    for name in reports.REPORTS:
+        report = reports.build_report(session, org.id, name, year)
+        assert any(report.totals.values()), name
+    minted = [row.values["minted"] for row in reports.build_report(session, org.id, "points", year).rows]
+    assert sum(1 for value in minted if value) >= 6  # spread over the months, not all today

@@ -30,7 +30,7 @@ from portal.extensions import db
 
 from . import factories
 
-FOUNDATION_TAGS = ["Members", "Points", "Ledgers", "Programs", "Tiers", "Staff", "Partners", "Webhooks"]
+FOUNDATION_TAGS = ["Members", "Points", "Ledgers", "Programs", "Tiers", "Staff", "Partners", "Webhooks", "Stats"]
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))
 
 

@@ -1,6 +1,6 @@
 """The JSON API under /api/v1."""
 from . import (audiences, campaigns, events, ledgers, members, missions, orders, programs, referrals,  # noqa: F401
-               rules, staff)  # (register routes)
+               rules, staff, stats)  # (register routes)
 from . import barcodes, coupons  # noqa: F401  (offers engine routes)
 from . import signup_forms  # noqa: F401  (embeddable signup forms)
 from . import portals  # noqa: F401  (partner apps; resolves members' OAuth tokens)

@@ -5,7 +5,7 @@ from flask import render_template
 from flask_login import current_user
 
 from ..auth import staff_required
-from ..domain import ledger
+from ..domain import ledger, reports
 from ..domain.organizations import default_program, get_organization
 from ..extensions import db
 from . import bp, queries
@@ -25,4 +25,5 @@ def dashboard():
         members_total=members_total,
         totals=ledger.totals(session, program.points_account_id),
         tiers=queries.tier_distribution(session, program, members_total),
+        week=reports.week_comparison(session, organization_id) if current_user.has_role("reports:read") else None,
     )

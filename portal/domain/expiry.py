@@ -28,7 +28,9 @@ from .ledger import LedgerAccount, Reason, Wallet
 class PointsLot(Base):
     __tablename__ = "points_lots"
     __table_args__ = (Index("ix_points_lots_wallet_expiry", "wallet_id", "expires_at", "id"),
-                      Index("ix_points_lots_expiry_open", "expires_at", "remaining"))
+                      Index("ix_points_lots_expiry_open", "expires_at", "remaining"),
+                      # Reports ask whether an account ever had expiring points.
+                      Index("ix_points_lots_account", "ledger_account_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))

@@ -2,17 +2,19 @@
 
 Invariants: every organisation has exactly one default loyalty programme; every
 programme has a ledger with a main points account and a tier-points account,
-both in the programme's organisation.
+both in the programme's organisation. An organisation's `timezone` is an IANA
+name (reports count its days, weeks and months there).
 """
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Boolean, ForeignKey, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .base import Base, assign_given, get_owned, utcnow
-from .errors import NotFound
+from .errors import NotFound, ValidationFailed
 
 
 class Organization(Base):
@@ -22,6 +24,7 @@ class Organization(Base):
     name: Mapped[str] = mapped_column(String(200))
     default_locale: Mapped[str] = mapped_column(String(10), default="en")
     locales: Mapped[list[str]] = mapped_column(default=lambda: ["en", "de"])
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -39,10 +42,12 @@ class LoyaltyProgram(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-def create_organization(session: Session, name: str, *, default_locale: str = "en",
-                        locales: list[str] | None = None) -> tuple[Organization, LoyaltyProgram]:
-    """Create an organisation with its default programme, ledger and accounts."""
-    org = Organization(name=name, default_locale=default_locale, locales=locales or ["en", "de"])
+def create_organization(session: Session, name: str, *, default_locale: str = "en", locales: list[str] | None = None,
+                        timezone: str = "UTC") -> tuple[Organization, LoyaltyProgram]:
+    """Create an organisation with its default programme, ledger and accounts. Raises ValidationFailed
+    for an unknown timezone."""
+    org = Organization(name=name, default_locale=default_locale, locales=locales or ["en", "de"],
+                       timezone=check_timezone(timezone))
     session.add(org)
     session.flush()
     program = create_loyalty_program(session, org, name=f"{name} Rewards", is_default=True)
@@ -63,6 +68,15 @@ def create_loyalty_program(session: Session, org: Organization, *, name: str, de
     session.add(program)
     session.flush()
     return program
+
+
+def check_timezone(name: str) -> str:
+    """The IANA timezone name, if it is one (Europe/Berlin); raises ValidationFailed otherwise."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValidationFailed("Unknown timezone; use an IANA name such as Europe/Berlin", field="timezone") from None
+    return name
 
 
 def get_organization(session: Session, organization_id: int) -> Organization:

@@ -17,7 +17,8 @@ from .base import Base, utcnow
 class OutboxEvent(Base):
     __tablename__ = "outbox_events"
     __table_args__ = (Index("ix_outbox_events_unprocessed", "processed_at", "id"),
-                      Index("ix_outbox_events_member", "member_id", "id"))
+                      Index("ix_outbox_events_member", "member_id", "id"),
+                      Index("ix_outbox_events_org_created", "organization_id", "created_at"))  # reports
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))

@@ -31,7 +31,14 @@ from .sessions import end_sessions
 
 RESOURCES = ("members", "ledgers", "coupons", "campaigns", "tiers", "orders", "users", "forms", "partnerships",
              "webhooks")
-ROLES = tuple(f"{r}:{a}" for r in RESOURCES for a in ("read", "write")) + ("admin",)
+# Reports only read: there is no reports:write.
+ROLES = tuple(f"{r}:{a}" for r in RESOURCES for a in ("read", "write")) + ("reports:read", "admin")
+# The roles a kind of staff user starts with (`admin` implies every role).
+DEFAULT_ROLES = {
+    "admin": ("admin",),
+    "marketing": ("campaigns:read", "campaigns:write", "coupons:read", "coupons:write", "tiers:read", "members:read",
+                  "reports:read"),
+}
 MIN_PASSWORD_LENGTH = 10
 
 

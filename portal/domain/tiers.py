@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint, select
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -53,6 +53,7 @@ class MemberTier(Base):
 
 class TierHistory(Base):
     __tablename__ = "tier_history"
+    __table_args__ = (Index("ix_tier_history_org_created", "organization_id", "created_at"),)  # reports
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))

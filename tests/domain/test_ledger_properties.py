@@ -31,7 +31,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
 from portal.domain import ledger, members, points
-from portal.domain.errors import (AccountNotActive, AlreadyResolved, Conflict, DomainError, IdempotencyKeyReused,
+from portal.domain.errors import (AccountNotActive, AlreadyResolved, DomainError, IdempotencyKeyReused,
                                   InsufficientBalance, MaxSupplyExceeded, NotFound, NotPending, NotRevertible,
                                   ValidationFailed)
 from portal.domain.ledger import LedgerEntry, LedgerTransaction, Reason, Wallet

@@ -1,0 +1,754 @@
+"""Reports: how the programme performs over time, read from the rows the domain writes.
+
+One home for every figure: the stats API, the console's report pages with their
+CSV and PDF, and the dashboard's week against last week all call this module,
+so no two faces can disagree.
+
+Time. A report covers [since, until) (UTC instants) and counts rows in buckets
+of the organisation's local day, ISO week (Monday first) or calendar month. The
+database groups rows by local day -- the UTC time plus the offset of each stretch
+of the range between two clock changes, as Python's tz database has it -- and
+weeks and months are sums of those days. When a range does not start or end at
+local midnight, its first or last bucket is partial.
+
+Invariants:
+- Reading only: explicit select()s; nothing is added, changed or flushed.
+- Every query is bound to the organisation (its id, or its own ledger account
+  or programme): another organisation's rows are never counted.
+- A flow column (signups, points minted) totals the sum of its buckets. A level
+  column (members, points outstanding, members per tier) gives the value at the
+  end of each bucket and totals the value at the end of the range; it is worked
+  out backwards from the current state (wallet balances, current tiers) minus
+  what happened since, so it agrees with the wallets to the point.
+- Points are net of reverts: minted - burned - expired over all time equals the
+  members' balances (the points outstanding). Burns by the expiry job count as
+  expired, every other burn as burned.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Callable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import Date, Integer, and_, case, cast, exists, func, literal, literal_column, null, select, union_all
+from sqlalchemy.orm import Session
+
+from . import ledger
+from .coupons.models import DISCOUNT, FIXED, USE, CouponBook, CouponUsage
+from .errors import NotFound, ValidationFailed
+from .expiry import PointsLot
+from .ledger import LedgerTransaction, Wallet
+from .members import Member
+from .missions import Mission
+from .orders import PurchaseOrder
+from .organizations import Organization, default_program
+from .outbox import OutboxEvent
+from .referrals import COMPLETED, Referral
+from .tiers import MemberTier, Tier, TierHistory
+
+UTC = dt.timezone.utc
+DAY, WEEK, MONTH = "day", "week", "month"
+INTERVALS = (DAY, WEEK, MONTH)
+MAX_BUCKETS = 1000  # about 2.7 years by day, 19 by week, 83 by month
+EARLIEST = dt.datetime(1970, 1, 2, tzinfo=UTC)  # local days stay after 1 January 1970 in every timezone
+LATEST = dt.datetime(2200, 1, 1, tzinfo=UTC)
+TOP = 10  # rows of a ranking (top members, top referrers)
+MAX_SERIES = 6  # per-type columns of the events report; the rest is "other"
+EXPIRY_LABEL = "expiry"  # the actor label of the expiry job's burns (portal/domain/expiry.py)
+
+PRESETS = {"7d": "Last 7 days", "30d": "Last 30 days", "90d": "Last 90 days", "year": "This year"}
+PRESET_DAYS = {"7d": 7, "30d": 30, "90d": 90}
+
+
+# --- ranges and buckets -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Bucket:
+    """One row of a report: the local date it starts on and the UTC instants it covers (clipped to the range)."""
+
+    start: dt.date
+    since: dt.datetime
+    until: dt.datetime
+    interval: str
+    first_day: dt.date  # the first local day it covers: its start, or the range's first day
+
+    @property
+    def label(self) -> str:
+        if self.interval == WEEK:
+            year, week, _ = self.start.isocalendar()
+            return f"{year}-W{week:02d}"
+        if self.interval == MONTH:
+            return self.start.strftime("%Y-%m")
+        return self.start.isoformat()
+
+
+@dataclass(frozen=True)
+class Range:
+    """[since, until) in UTC, counted in `interval` buckets of `timezone`'s local time.
+
+    Raises ValidationFailed (naming the API field) when the range is empty or reversed, outside
+    1970-2200, has more than MAX_BUCKETS buckets, or the interval or timezone is unknown."""
+
+    since: dt.datetime
+    until: dt.datetime
+    interval: str = DAY
+    timezone: str = "UTC"
+
+    def __post_init__(self) -> None:
+        if self.interval not in INTERVALS:
+            raise ValidationFailed("interval must be day, week or month", field="interval")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            raise ValidationFailed("Unknown timezone", field="timezone") from None
+        for name, value in (("sinceFrom", self.since), ("sinceTo", self.until)):
+            if value.tzinfo is None:
+                raise ValidationFailed("must include a timezone", field=name)
+            if not EARLIEST <= value <= LATEST:
+                raise ValidationFailed("must be between 1970 and 2200", field=name)
+        if self.since >= self.until:
+            raise ValidationFailed("sinceFrom must be before sinceTo", field="sinceFrom")
+        count = self.bucket_count()
+        if count > MAX_BUCKETS:
+            raise ValidationFailed(f"This range has {count} {self.interval}s; at most {MAX_BUCKETS} fit in a "
+                                   "report: choose a longer interval or a shorter range", field="interval")
+
+    @classmethod
+    def of_days(cls, first: dt.date, last: dt.date, interval: str = DAY, timezone: str = "UTC") -> "Range":
+        """Whole local days, first to last inclusive."""
+        if last < first:
+            raise ValidationFailed("The last day must not be before the first", field="sinceTo")
+        if not (dt.date(1970, 1, 3) <= first and last <= dt.date(2199, 12, 30)):
+            raise ValidationFailed("Choose days between 1970 and 2200", field="sinceFrom")
+        zone = _zone(timezone)
+        return cls(_midnight(first, zone), _midnight(last + dt.timedelta(days=1), zone), interval, timezone)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def local(self, moment: dt.datetime) -> dt.datetime:
+        """The wall-clock time in this range's timezone, naive."""
+        return moment.astimezone(self.zone).replace(tzinfo=None)
+
+    @property
+    def first_day(self) -> dt.date:
+        return self.local(self.since).date()
+
+    @property
+    def last_day(self) -> dt.date:
+        """The last local day the range touches (until is exclusive)."""
+        return self.local(self.until - dt.timedelta(microseconds=1)).date()
+
+    def with_interval(self, interval: str) -> "Range":
+        return Range(self.since, self.until, interval, self.timezone)
+
+    def previous(self) -> "Range":
+        """The range of the same wall-clock length just before this one (30 days before the last 30 days)."""
+        start, end = self.local(self.since), self.local(self.until)
+        before = _utc(start - (end - start), self.zone)
+        return Range(max(before, EARLIEST), self.since, self.interval, self.timezone)
+
+    def bucket_start(self, day: dt.date) -> dt.date:
+        if self.interval == WEEK:
+            return day - dt.timedelta(days=day.weekday())
+        if self.interval == MONTH:
+            return day.replace(day=1)
+        return day
+
+    def next_start(self, start: dt.date) -> dt.date:
+        if self.interval == WEEK:
+            return start + dt.timedelta(days=7)
+        if self.interval == MONTH:
+            return (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+        return start + dt.timedelta(days=1)
+
+    def bucket_count(self) -> int:
+        first, last = self.first_day, self.last_day
+        if self.interval == MONTH:
+            return (last.year - first.year) * 12 + last.month - first.month + 1
+        if self.interval == WEEK:
+            return (self.bucket_start(last) - self.bucket_start(first)).days // 7 + 1
+        return (last - first).days + 1
+
+    def buckets(self) -> list[Bucket]:
+        zone, found = self.zone, []
+        start = self.bucket_start(self.first_day)
+        begins = max(self.since, _midnight(start, zone))
+        while start <= self.last_day:
+            following = self.next_start(start)
+            ends = min(self.until, _midnight(following, zone))
+            found.append(Bucket(start, begins, ends, self.interval, max(start, self.first_day)))
+            start, begins = following, ends
+        return found
+
+
+def requested_range(timezone: str, *, since: dt.datetime | None = None, until: dt.datetime | None = None,
+                    interval: str = DAY, now: dt.datetime | None = None) -> Range:
+    """The API's range: [sinceFrom, sinceTo), by default the 30 days up to now. Raises ValidationFailed."""
+    until = until or (now or dt.datetime.now(UTC))
+    return Range(since or until - dt.timedelta(days=30), until, interval, timezone)
+
+
+def preset_range(preset: str, timezone: str, *, interval: str = DAY, today: dt.date | None = None) -> Range:
+    """A preset of the console's picker: the last 7, 30 or 90 local days up to today, or this year so far."""
+    today = today or dt.datetime.now(_zone(timezone)).date()
+    if preset == "year":
+        return Range.of_days(today.replace(month=1, day=1), today, interval, timezone)
+    if preset not in PRESET_DAYS:
+        raise ValidationFailed("Unknown preset", field="preset")
+    return Range.of_days(today - dt.timedelta(days=PRESET_DAYS[preset] - 1), today, interval, timezone)
+
+
+def _zone(timezone: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValidationFailed("Unknown timezone", field="timezone") from None
+
+
+def _midnight(day: dt.date, zone: ZoneInfo) -> dt.datetime:
+    return _utc(dt.datetime.combine(day, dt.time()), zone)
+
+
+def _utc(wall_clock: dt.datetime, zone: ZoneInfo) -> dt.datetime:
+    return wall_clock.replace(tzinfo=zone).astimezone(UTC)
+
+
+# --- grouping by local day on the database ------------------------------------------------
+
+# unixepoch() came with SQLite 3.38; it is the cheapest way from the stored text to a number.
+_SQLITE_UNIXEPOCH = sqlite3.sqlite_version_info >= (3, 38)
+EPOCH = dt.date(1970, 1, 1)
+
+
+def _local_day(session: Session, column, rng: Range):
+    """SQL for the local day of a UTC timestamp column: a date on PostgreSQL, on SQLite the number of days
+    since 1 January 1970 (whole-number arithmetic costs less per row there than date()).
+
+    Both add the UTC offset that Python's tz database gives for each stretch of the range between two clock
+    changes (a CASE on the timestamp when the range has several), so both databases count the same days,
+    and neither converts a named timezone row by row (which costs PostgreSQL a third more)."""
+    stretches = _offsets(rng.zone, rng.since, rng.until)
+
+    def offset(value_of):
+        if len(stretches) == 1:
+            return value_of(stretches[0][1])
+        return case(*[(column < stretches[n + 1][0], value_of(seconds)) for n, (_, seconds) in
+                      enumerate(stretches[:-1])], else_=value_of(stretches[-1][1]))
+
+    if session.get_bind().dialect.name == "postgresql":
+        # UTC wall-clock time (rendered inline, so that GROUP BY repeats the SELECT's expression exactly).
+        wall_clock = func.timezone(literal("UTC", literal_execute=True), column)
+        if stretches == [(rng.since, 0)]:
+            return cast(wall_clock, Date)
+        return cast(wall_clock + offset(lambda seconds: literal_column(f"interval '{int(seconds)} seconds'")), Date)
+    seconds = (func.unixepoch(column, type_=Integer) if _SQLITE_UNIXEPOCH
+               else cast(func.strftime("%s", column), Integer))
+    if stretches == [(rng.since, 0)]:
+        return seconds // 86400
+    return (seconds + offset(lambda seconds: seconds)) // 86400
+
+
+def _offsets(zone: ZoneInfo, since: dt.datetime, until: dt.datetime) -> list[tuple[dt.datetime, int]]:
+    """(from, UTC offset in seconds) for each stretch of [since, until) that keeps one offset."""
+    def offset(moment: dt.datetime) -> int:
+        return int(moment.astimezone(zone).utcoffset().total_seconds())
+
+    stretches = [(since, offset(since))]
+    step = dt.timedelta(days=1)
+    probe = since
+    while probe < until:
+        after = min(probe + step, until)
+        if offset(after) != stretches[-1][1]:
+            low, high = probe, after  # the change is in (low, high]: halve to the second
+            while high - low > dt.timedelta(seconds=1):
+                middle = low + (high - low) / 2
+                low, high = (middle, high) if offset(middle) == stretches[-1][1] else (low, middle)
+            stretches.append((high.replace(microsecond=0), offset(high)))
+        probe = after
+    return stretches
+
+
+def _as_date(value) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    return EPOCH + dt.timedelta(days=int(value))
+
+
+def _in(column, rng: Range):
+    return and_(column >= rng.since, column < rng.until)
+
+
+# --- the report -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    level: bool = False  # a value at the end of each bucket, not a sum over it
+    unit: str = "count"  # count | points | money
+
+
+@dataclass
+class Row:
+    bucket: Bucket
+    values: dict[str, Any]
+
+
+@dataclass
+class Table:
+    """A ranking or breakdown beside the series: `columns[0]` names the row (a book, a member...)."""
+
+    key: str
+    title: str
+    columns: list[Column]
+    rows: list[dict[str, Any]]
+
+
+@dataclass
+class Report:
+    name: str
+    title: str
+    organization: str
+    range: Range
+    columns: list[Column]
+    rows: list[Row]
+    totals: dict[str, Any]
+    tables: list[Table] = field(default_factory=list)
+    previous: "Report | None" = None
+
+    def change(self, key: str) -> float | None:
+        """Percent change of a total against the previous period; None without one or from zero."""
+        if self.previous is None or not self.previous.totals.get(key):
+            return None
+        before = self.previous.totals[key]
+        return float((self.totals[key] - before) * 100 / abs(before))
+
+
+def _fold(rng: Range, columns: list[Column], per_day: dict[dt.date, dict[str, Any]],
+          start: dict[str, Any] | None = None) -> tuple[list[Row], dict[str, Any]]:
+    """Bucket rows and totals from values per local day (for level columns: the change that day) and the
+    level columns' values at the start of the range."""
+    def zero(column: Column):
+        return Decimal("0.00") if column.unit == "money" else 0
+
+    rows = [Row(bucket, {c.key: zero(c) for c in columns}) for bucket in rng.buckets()]
+    by_start = {row.bucket.start: row for row in rows}
+    for day, values in per_day.items():
+        row = by_start.get(rng.bucket_start(day))
+        if row is not None:
+            for key, value in values.items():
+                if key in row.values:
+                    row.values[key] += value
+    running = {c.key: (start or {}).get(c.key, 0) for c in columns if c.level}
+    for row in rows:
+        for key in running:
+            running[key] += row.values[key]
+            row.values[key] = running[key]
+    totals = {c.key: sum((row.values[c.key] for row in rows), zero(c)) for c in columns if not c.level}
+    totals.update(running)
+    return rows, totals
+
+
+def _add(per_day: dict[dt.date, dict[str, Any]], day, key: str, value) -> None:
+    values = per_day.setdefault(_as_date(day), {})
+    values[key] = values.get(key, 0) + (value or 0)
+
+
+# --- members ------------------------------------------------------------------------------------
+
+def members_report(session: Session, org: Organization, rng: Range) -> Report:
+    """Signups per bucket and the number of members at the end of each."""
+    day = _local_day(session, Member.created_at, rng).label("day")
+    mine = Member.organization_id == org.id
+    per_day: dict[dt.date, dict[str, Any]] = {}
+    for when, count in session.execute(select(day, func.count()).where(mine, _in(Member.created_at, rng))
+                                       .group_by(day)):
+        _add(per_day, when, "signups", count)
+        _add(per_day, when, "members", count)
+    before = session.scalar(select(func.count()).select_from(Member).where(mine, Member.created_at < rng.since))
+    columns = [Column("signups", "Signups"), Column("members", "Members", level=True)]
+    rows, totals = _fold(rng, columns, per_day, {"members": before})
+    return Report("members", "Members", org.name, rng, columns, rows, totals)
+
+
+# --- points ---------------------------------------------------------------------------------------
+
+def points_report(session: Session, org: Organization, rng: Range) -> Report:
+    """Points minted, burned and expired per bucket (net of reverts), and outstanding at the end of each.
+
+    One statement reads the buckets, what happened after the range and the wallets' balances now, so on
+    PostgreSQL all three come from one snapshot. Telling expiries from other burns costs a column per row,
+    so it is done only for an account that ever had expiring points (lots). The account is the default
+    programme's points account."""
+    account_id = default_program(session, org.id).points_account_id
+    wallets, had_lots = {}, False
+    for kind, wallet_id, had_lots in session.execute(select(
+            Wallet.kind, Wallet.id, exists().where(PointsLot.ledger_account_id == account_id))
+            .where(Wallet.ledger_account_id == account_id, Wallet.kind.in_((ledger.ISSUANCE, ledger.BURNED)))):
+        wallets[kind] = wallet_id
+    issuance, burned = wallets[ledger.ISSUANCE], wallets[ledger.BURNED]
+    tx = LedgerTransaction
+    sums = [func.sum(case((tx.from_wallet_id == issuance, tx.amount), (tx.to_wallet_id == issuance, -tx.amount),
+                          else_=0)),
+            func.sum(case((tx.to_wallet_id == burned, tx.amount), (tx.from_wallet_id == burned, -tx.amount),
+                          else_=0))]
+    if had_lots:
+        by_expiry = and_(tx.actor_kind == "system", tx.actor_label == EXPIRY_LABEL)
+        sums.append(func.sum(case((tx.to_wallet_id == burned, case((by_expiry, tx.amount), else_=0)), else_=0)))
+    else:
+        sums.append(literal(0))
+    # Pending transactions move nothing until captured (the capture is its own row); voids move nothing.
+    moved = and_(tx.ledger_account_id == account_id, tx.status == ledger.POSTED, tx.type != ledger.VOID)
+    day = _local_day(session, tx.created_at, rng).label("day")
+    in_range = select(literal("day").label("part"), day, *sums).where(moved, _in(tx.created_at, rng)).group_by(day)
+    after = select(literal("after"), null(), *sums).where(moved, tx.created_at >= rng.until)
+    now = select(literal("now"), null(),
+                 -func.sum(case((Wallet.kind == ledger.ISSUANCE, Wallet.balance), else_=0)),
+                 func.sum(case((Wallet.kind == ledger.BURNED, Wallet.balance), else_=0)),
+                 literal(0)).where(Wallet.id.in_((issuance, burned)))
+    per_day: dict[dt.date, dict[str, Any]] = {}
+    net = {"after": 0, "now": 0}
+    for part, when, minted, burned_all, expired in session.execute(union_all(in_range, after, now)):
+        # Burns include expiries until here: outstanding is minted - all burns.
+        minted, burned_all, expired = int(minted or 0), int(burned_all or 0), int(expired or 0)
+        if part == "day":
+            for key, value in (("minted", minted), ("burned", burned_all - expired), ("expired", expired),
+                               ("outstanding", minted - burned_all)):
+                _add(per_day, when, key, value)
+        else:
+            net[part] = minted - burned_all
+    in_range_net = sum(values["outstanding"] for values in per_day.values())
+    columns = [Column("minted", "Minted", unit="points"), Column("burned", "Burned", unit="points"),
+               Column("expired", "Expired", unit="points"),
+               Column("outstanding", "Outstanding", level=True, unit="points")]
+    rows, totals = _fold(rng, columns, per_day, {"outstanding": net["now"] - net["after"] - in_range_net})
+    return Report("points", "Points", org.name, rng, columns, rows, totals)
+
+
+# --- coupons ------------------------------------------------------------------------------------------
+
+def _coupon_counts(session: Session, org: Organization, rng: Range, *, discounts_only: bool = False):
+    """(day, book, kind, count) of live (not reverted) assignments and uses in the range."""
+    day = _local_day(session, CouponUsage.created_at, rng).label("day")
+    stmt = (select(day, CouponUsage.book_id, CouponUsage.kind, func.count())
+            .where(CouponUsage.organization_id == org.id, _in(CouponUsage.created_at, rng),
+                   CouponUsage.reverted_at.is_(None))
+            .group_by(day, CouponUsage.book_id, CouponUsage.kind))
+    if discounts_only:
+        stmt = stmt.join(CouponBook, CouponBook.id == CouponUsage.book_id).where(CouponBook.type == DISCOUNT)
+    return session.execute(stmt).all()
+
+
+def _books(session: Session, org: Organization, ids) -> dict[int, CouponBook]:
+    if not ids:
+        return {}
+    return {b.id: b for b in session.scalars(select(CouponBook).where(CouponBook.organization_id == org.id,
+                                                                      CouponBook.id.in_(set(ids))))}
+
+
+def coupon_books_report(session: Session, org: Organization, rng: Range) -> Report:
+    """Coupons assigned and used per bucket, and per book."""
+    per_day: dict[dt.date, dict[str, Any]] = {}
+    per_book: dict[int, dict[str, int]] = {}
+    for when, book_id, kind, count in _coupon_counts(session, org, rng):
+        key = "used" if kind == USE else "assigned"
+        _add(per_day, when, key, count)
+        book = per_book.setdefault(book_id, {"assigned": 0, "used": 0})
+        book[key] += count
+    columns = [Column("assigned", "Assigned"), Column("used", "Used")]
+    rows, totals = _fold(rng, columns, per_day)
+    books = _books(session, org, per_book)
+    table = Table("couponBooks", "Per coupon book", [Column("name", "Coupon book", unit="text"),
+                                                     Column("type", "Type", unit="text"),
+                                                     Column("assigned", "Assigned"), Column("used", "Used")],
+                  [{"couponBookId": book_id, "name": books[book_id].name, "type": books[book_id].type, **counts}
+                   for book_id, counts in sorted(per_book.items(), key=lambda item: (-item[1]["used"],
+                                                                                     -item[1]["assigned"], item[0]))
+                   if book_id in books])
+    return Report("coupon-books", "Coupon books", org.name, rng, columns, rows, totals, [table])
+
+
+def discounts_report(session: Session, org: Organization, rng: Range) -> Report:
+    """Discount coupons used per bucket and the money they took off (known for fixed amounts only)."""
+    counts = [(when, book_id, n) for when, book_id, kind, n in _coupon_counts(session, org, rng, discounts_only=True)
+              if kind == USE]
+    books = _books(session, org, [book_id for _, book_id, _ in counts])
+    per_day: dict[dt.date, dict[str, Any]] = {}
+    per_book: dict[int, dict[str, Any]] = {}
+    for when, book_id, n in counts:
+        amount = _fixed_amount(books[book_id]) * n
+        _add(per_day, when, "used", n)
+        _add(per_day, when, "amount", amount)
+        book = per_book.setdefault(book_id, {"used": 0, "amount": Decimal("0.00")})
+        book["used"] += n
+        book["amount"] += amount
+    columns = [Column("used", "Used"), Column("amount", "Fixed discounts", unit="money")]
+    rows, totals = _fold(rng, columns, per_day)
+    table = Table("couponBooks", "Per discount coupon book", [
+        Column("name", "Coupon book", unit="text"), Column("discount", "Discount", unit="text"),
+        Column("used", "Used"), Column("amount", "Amount", unit="money")], [
+        {"couponBookId": book_id, "name": books[book_id].name, "discount": _discount_text(books[book_id]),
+         "used": figures["used"], "amount": figures["amount"] if books[book_id].discount_type == FIXED else None}
+        for book_id, figures in sorted(per_book.items(), key=lambda item: (-item[1]["used"], item[0]))])
+    return Report("discounts", "Discounts", org.name, rng, columns, rows, totals, [table])
+
+
+def _fixed_amount(book: CouponBook) -> Decimal:
+    if book.discount_type != FIXED or book.discount_amount is None:
+        return Decimal("0.00")
+    return Decimal(book.discount_amount).quantize(Decimal("0.01"))
+
+
+def _discount_text(book: CouponBook) -> str:
+    if book.discount_amount is None:
+        return ""
+    amount = Decimal(book.discount_amount).normalize()
+    return f"{amount:f} %" if book.discount_type != FIXED else f"{Decimal(book.discount_amount):.2f} off"
+
+
+# --- missions ---------------------------------------------------------------------------------------------
+
+def missions_report(session: Session, org: Organization, rng: Range) -> Report:
+    """Mission completions per bucket, per mission and the members who completed most."""
+    event = OutboxEvent
+    completed_now = func.sum(event.payload["completedNow"].as_integer())
+    completions = and_(event.organization_id == org.id, event.event_type == "mission-status-updated",
+                       event.payload["status"].as_string() == "completed", _in(event.created_at, rng))
+    day = _local_day(session, event.created_at, rng).label("day")
+    mission_id = event.payload["missionId"].as_integer().label("mission_id")
+    per_day: dict[dt.date, dict[str, Any]] = {}
+    per_mission: dict[int, int] = {}
+    for when, mission, n in session.execute(select(day, mission_id, completed_now).where(completions)
+                                            .group_by(day, mission_id)):
+        _add(per_day, when, "completions", n)
+        per_mission[mission] = per_mission.get(mission, 0) + int(n or 0)
+    columns = [Column("completions", "Completions")]
+    rows, totals = _fold(rng, columns, per_day)
+    names = dict(session.execute(select(Mission.id, Mission.name).where(
+        Mission.organization_id == org.id, Mission.id.in_(set(per_mission) or {0}))).all())
+    by_mission = Table("missions", "Per mission", [Column("name", "Mission", unit="text"),
+                                                   Column("completions", "Completions")],
+                       [{"missionId": mission, "name": names[mission], "completions": n}
+                        for mission, n in sorted(per_mission.items(), key=lambda item: (-item[1], item[0]))
+                        if mission in names])
+    top = session.execute(select(event.member_id, completed_now.label("n")).where(completions)
+                          .group_by(event.member_id).order_by(completed_now.desc(), event.member_id).limit(TOP)).all()
+    return Report("missions", "Missions", org.name, rng, columns, rows, totals,
+                  [by_mission, _member_table(session, org, "topMembers", "Members with most completions",
+                                             [Column("completions", "Completions")],
+                                             [(member_id, {"completions": int(n)}) for member_id, n in top])])
+
+
+def _member_table(session: Session, org: Organization, key: str, title: str, columns: list[Column],
+                  ranked: list[tuple[int, dict[str, Any]]]) -> Table:
+    ids = [member_id for member_id, _ in ranked]
+    people = {m.id: m for m in session.scalars(select(Member).where(Member.organization_id == org.id,
+                                                                    Member.id.in_(ids or [0])))}
+    return Table(key, title, [Column("name", "Member", unit="text"), *columns],
+                 [{"memberId": member_id, "name": people[member_id].display_name, **values}
+                  for member_id, values in ranked if member_id in people])
+
+
+# --- tiers ------------------------------------------------------------------------------------------------
+
+def tiers_report(session: Session, org: Organization, rng: Range) -> Report:
+    """Members in each tier of the default programme at the end of every bucket."""
+    program = default_program(session, org.id)
+    ladder = list(session.scalars(select(Tier).where(Tier.loyalty_program_id == program.id)
+                                  .order_by(Tier.min_points, Tier.id)))
+    keys = {tier.id: f"tier{tier.id}" for tier in ladder}
+    now = dict(session.execute(select(MemberTier.tier_id, func.count()).where(
+        MemberTier.loyalty_program_id == program.id, MemberTier.tier_id.is_not(None))
+        .group_by(MemberTier.tier_id)).all())
+    history = TierHistory
+    mine = and_(history.organization_id == org.id, history.loyalty_program_id == program.id)
+    day = _local_day(session, history.created_at, rng).label("day")
+    per_day: dict[dt.date, dict[str, Any]] = {}
+    for when, from_tier, to_tier, n in session.execute(
+            select(day, history.from_tier_id, history.to_tier_id, func.count())
+            .where(mine, _in(history.created_at, rng)).group_by(day, history.from_tier_id, history.to_tier_id)):
+        for tier_id, sign in ((to_tier, 1), (from_tier, -1)):
+            if tier_id in keys:
+                _add(per_day, when, keys[tier_id], sign * n)
+    at_end = {keys[t]: now.get(t, 0) for t in keys}
+    for from_tier, to_tier, n in session.execute(
+            select(history.from_tier_id, history.to_tier_id, func.count())
+            .where(mine, history.created_at >= rng.until).group_by(history.from_tier_id, history.to_tier_id)):
+        for tier_id, sign in ((to_tier, -1), (from_tier, 1)):
+            if tier_id in keys:
+                at_end[keys[tier_id]] += sign * n
+    start = {key: at_end[key] - sum(values.get(key, 0) for values in per_day.values()) for key in at_end}
+    columns = [Column(keys[tier.id], tier.name, level=True) for tier in ladder]
+    rows, totals = _fold(rng, columns, per_day, start)
+    table = Table("tiers", "Per tier", [Column("name", "Tier", unit="text"), Column("atStart", "At the start"),
+                                        Column("atEnd", "At the end"), Column("change", "Change")],
+                  [{"loyaltyTierId": tier.id, "name": tier.name, "atStart": start[keys[tier.id]],
+                    "atEnd": totals[keys[tier.id]], "change": totals[keys[tier.id]] - start[keys[tier.id]]}
+                   for tier in ladder])
+    return Report("tiers", "Tiers", org.name, rng, columns, rows, totals, [table])
+
+
+# --- referrals --------------------------------------------------------------------------------------------
+
+def referrals_report(session: Session, org: Organization, rng: Range) -> Report:
+    """Referrals made (friends who joined with a code) and completed (rewarded) per bucket; top referrers."""
+    per_day: dict[dt.date, dict[str, Any]] = {}
+    made_day = _local_day(session, Referral.created_at, rng).label("day")
+    for when, n in session.execute(select(made_day, func.count()).where(
+            Referral.organization_id == org.id, _in(Referral.created_at, rng)).group_by(made_day)):
+        _add(per_day, when, "made", n)
+    done_day = _local_day(session, Referral.completed_at, rng).label("day")
+    for when, n in session.execute(select(done_day, func.count()).where(
+            Referral.organization_id == org.id, Referral.status == COMPLETED, _in(Referral.completed_at, rng))
+            .group_by(done_day)):
+        _add(per_day, when, "completed", n)
+    columns = [Column("made", "Made"), Column("completed", "Completed")]
+    rows, totals = _fold(rng, columns, per_day)
+    made = func.count()
+    done = func.sum(case((Referral.status == COMPLETED, 1), else_=0))
+    top = session.execute(select(Referral.referrer_id, made, done).where(
+        Referral.organization_id == org.id, _in(Referral.created_at, rng))
+        .group_by(Referral.referrer_id).order_by(made.desc(), Referral.referrer_id).limit(TOP)).all()
+    table = _member_table(session, org, "topReferrers", "Members who referred most (referrals made in the range)",
+                          [Column("made", "Made"), Column("completed", "Completed so far")],
+                          [(member_id, {"made": n, "completed": int(c or 0)}) for member_id, n, c in top])
+    return Report("referrals", "Referrals", org.name, rng, columns, rows, totals, [table])
+
+
+# --- events -----------------------------------------------------------------------------------------------
+
+def events_report(session: Session, org: Organization, rng: Range) -> Report:
+    """Events per bucket: all of them, and the most frequent types one by one."""
+    day = _local_day(session, OutboxEvent.created_at, rng).label("day")
+    found = session.execute(select(day, OutboxEvent.event_type, func.count()).where(
+        OutboxEvent.organization_id == org.id, _in(OutboxEvent.created_at, rng))
+        .group_by(day, OutboxEvent.event_type)).all()
+    per_type: dict[str, int] = {}
+    for _, event_type, n in found:
+        per_type[event_type] = per_type.get(event_type, 0) + n
+    ranked = sorted(per_type.items(), key=lambda item: (-item[1], item[0]))
+    shown = [event_type for event_type, _ in ranked[:MAX_SERIES]]
+    per_day: dict[dt.date, dict[str, Any]] = {}
+    for when, event_type, n in found:
+        _add(per_day, when, "events", n)
+        _add(per_day, when, f"type:{event_type}" if event_type in shown else "other", n)
+    columns = [Column("events", "All events"), *(Column(f"type:{t}", t) for t in shown)]
+    if len(ranked) > MAX_SERIES:
+        columns.append(Column("other", "Other types"))
+    rows, totals = _fold(rng, columns, per_day)
+    table = Table("eventTypes", "Per event type", [Column("eventType", "Event type", unit="text"),
+                                                   Column("count", "Events")],
+                  [{"eventType": event_type, "count": n} for event_type, n in ranked])
+    return Report("events", "Events", org.name, rng, columns, rows, totals, [table])
+
+
+# --- the registry and the one entry point ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Kind:
+    title: str
+    description: str
+    build: Callable[[Session, Organization, Range], Report]
+
+
+REPORTS: dict[str, Kind] = {
+    "members": Kind("Members", "Member signups and the number of members", members_report),
+    "points": Kind("Points", "Points minted, burned and expired, and points outstanding", points_report),
+    "coupon-books": Kind("Coupon books", "Coupons assigned and used, per coupon book", coupon_books_report),
+    "discounts": Kind("Discounts", "Discount coupons used and the amounts they took off", discounts_report),
+    "missions": Kind("Missions", "Mission completions and the members who completed most", missions_report),
+    "tiers": Kind("Tiers", "Members in each tier over time", tiers_report),
+    "referrals": Kind("Referrals", "Referrals made and completed, and the top referrers", referrals_report),
+    "events": Kind("Events", "Events by type", events_report),
+}
+
+
+def build_report(session: Session, organization_id: int, name: str, rng: Range, *, compare: bool = False) -> Report:
+    """The report `name` over `rng` for the organisation; with `compare`, also the previous period of the same
+    length (report.previous). Raises NotFound for an unknown report name."""
+    kind = REPORTS.get(name)
+    if kind is None:
+        raise NotFound("No such report", field="report")
+    org = session.get(Organization, organization_id)
+    if org is None:
+        raise NotFound("Organization not found")
+    report = kind.build(session, org, rng)
+    report.title = kind.title
+    if compare:
+        try:
+            before = rng.previous()
+        except ValidationFailed:  # before 1970, or one bucket too many: nothing to compare with
+            return report
+        report.previous = kind.build(session, org, before)
+    return report
+
+
+# --- the dashboard: this week against last week ---------------------------------------------------------
+
+@dataclass
+class WeekFigure:
+    key: str
+    label: str
+    this_week: int
+    last_week: int
+    daily: list[int]  # last week's Monday to today, for a sparkline
+
+    @property
+    def change(self) -> float | None:
+        if not self.last_week:
+            return None
+        return (self.this_week - self.last_week) * 100 / self.last_week
+
+
+def _purchases(session: Session, org: Organization, rng: Range) -> Report:
+    """Purchase orders confirmed per bucket (a figure of the dashboard, not a report of its own)."""
+    day = _local_day(session, PurchaseOrder.confirmed_at, rng).label("day")
+    per_day: dict[dt.date, dict[str, Any]] = {}
+    for when, n in session.execute(select(day, func.count()).where(
+            PurchaseOrder.organization_id == org.id, _in(PurchaseOrder.confirmed_at, rng)).group_by(day)):
+        _add(per_day, when, "purchases", n)
+    columns = [Column("purchases", "Purchases")]
+    rows, totals = _fold(rng, columns, per_day)
+    return Report("purchases", "Purchases", org.name, rng, columns, rows, totals)
+
+
+# (figure key, label, report builder, the report column it shows)
+WEEK_FIGURES = (("signups", "Signups", members_report, "signups"),
+                ("minted", "Points minted", points_report, "minted"),
+                ("burned", "Points burned", points_report, "burned"),
+                ("coupons", "Coupons used", coupon_books_report, "used"),
+                ("purchases", "Purchases", _purchases, "purchases"))
+
+
+def week_comparison(session: Session, organization_id: int, *, now: dt.datetime | None = None) -> list[WeekFigure]:
+    """This week so far (from Monday, local time) against last week up to the same moment, with the
+    figures per day from last Monday to today."""
+    org = session.get(Organization, organization_id)
+    if org is None:
+        raise NotFound("Organization not found")
+    now = now or dt.datetime.now(UTC)
+    zone = _zone(org.timezone)
+    today = now.astimezone(zone).date()
+    monday = today - dt.timedelta(days=today.weekday())
+    last_monday = _midnight(monday - dt.timedelta(days=7), zone)
+    # Last week up to the same weekday and wall-clock time; one microsecond at least (at Monday 00:00 sharp).
+    same_moment = max(_utc(now.astimezone(zone).replace(tzinfo=None) - dt.timedelta(days=7), zone),
+                      last_monday + dt.timedelta(microseconds=1))
+    days = Range(last_monday, max(now, same_moment), DAY, org.timezone)
+    last_week = Range(last_monday, same_moment, DAY, org.timezone)
+    built: dict[Callable, tuple[Report, Report]] = {}
+    figures = []
+    for key, label, build, column in WEEK_FIGURES:
+        if build not in built:
+            built[build] = (build(session, org, days), build(session, org, last_week))
+        daily, before = built[build]
+        figures.append(WeekFigure(key, label, this_week=sum(row.values[column] for row in daily.rows
+                                                                 if row.bucket.start >= monday),
+                                  last_week=before.totals[column],
+                                  daily=[row.values[column] for row in daily.rows]))
+    return figures
