@@ -14,9 +14,10 @@ from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from ..auth import staff_required
-from ..domain import custom_events, ledger, members, missions, points, tiers
+from ..domain import custom_events, ledger, members, missions, orders, points, tiers
 from ..domain.errors import ValidationFailed
 from ..domain.members import LOCKED, Member
+from ..domain.orders import PurchaseOrder
 from ..domain.organizations import default_program
 from ..domain.outbox import OutboxEvent
 from ..domain.pagination import Page, paginate
@@ -31,6 +32,7 @@ from .rendering import page_arg
 MEMBERS_PER_PAGE = 20
 HISTORY_PER_PAGE = 15
 FEED_LENGTH = 20
+ORDERS_ON_PAGE = 10
 
 
 @bp.get("/members")
@@ -154,9 +156,18 @@ def _member_page(member: Member, *, status: int = 200, adjust_form=None, status_
             adjust_form=adjust_form or AdjustPointsForm(prefix="adjust", formdata=None),
             status_form=(status_form or AccountStatusForm(prefix="status", formdata=None)).for_member(member),
             tier_form=tier_form or SetTierForm(prefix="tier", formdata=None).with_tiers(ladder),
+            member_orders=_latest_orders(member),
         )
     return render_page_or_fragment("console/members/detail.html", "console/members/_history.html",
                                    status=status, **context)
+
+
+def _latest_orders(member: Member) -> Page | None:
+    """The member's latest orders, for staff who may read orders (None for the others)."""
+    if not current_user.has_role("orders:read"):
+        return None
+    stmt = orders.orders_of(member.id).order_by(PurchaseOrder.created_at.desc(), PurchaseOrder.id.desc())
+    return paginate(db.session, stmt, page=0, limit=ORDERS_ON_PAGE)
 
 
 def _history(wallet_id: int | None) -> dict:
