@@ -9,7 +9,8 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional, Val
 from ..domain.orders import ACTION_TARGETS, MAX_REASON, STATUSES
 from .fields import Choice
 
-ACTION_LABELS = {"confirm": "Confirm", "cancel": "Cancel", "return": "Return all", "partial-return": "Return part"}
+ACTION_LABELS = {"confirm": "Confirm", "cancel": "Cancel order", "return": "Return all", "partial-return": "Return part"}
+ACTION_DONE = {"confirm": "confirmed", "cancel": "cancelled", "return": "returned", "partial-return": "partly returned"}
 
 
 class OrderFilterForm(FlaskForm):

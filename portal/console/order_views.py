@@ -22,7 +22,7 @@ from ..extensions import db
 from ..forms import submit
 from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
-from .order_forms import ACTION_LABELS, OrderActionForm, OrderFilterForm
+from .order_forms import ACTION_DONE, ACTION_LABELS, OrderActionForm, OrderFilterForm
 from .rendering import page_arg
 
 ORDERS_PER_PAGE = 25
@@ -72,7 +72,7 @@ def order_act(order_id: int):
         if done:
             taken = f"; {result.points_taken_back:,} points taken back" if result.points_taken_back else ""
             debt = f" ({result.debt_recorded:,} already spent, recorded as a debt)" if result.debt_recorded else ""
-            flash(f"Order {order.external_id}: {ACTION_LABELS[action].lower()} done{taken}{debt}.", "success")
+            flash(f"Order {order.external_id} {ACTION_DONE[action]}{taken}{debt}.", "success")
             return redirect(url_for("console.order_detail", order_id=order.id))
     return _order_page(order, action_form=form, status=422)
 

@@ -44,6 +44,8 @@ DEFAULT_ROLES = {
     "admin": ("admin",),
     "marketing": ("campaigns:read", "campaigns:write", "coupons:read", "coupons:write", "tiers:read", "members:read",
                   "reports:read"),
+    # Shop staff: look members up, see and correct their orders (confirm, cancel, returns).
+    "store": ("members:read", "orders:read", "orders:write"),
 }
 MIN_PASSWORD_LENGTH = 10
 RESET_LINK_LIFETIME = dt.timedelta(hours=24)
