@@ -55,7 +55,7 @@ def test_list_filters_by_member_status_store_and_day(console, signed_in, session
     assert rows("?store=HAM-02") == ["B-1"]
     assert rows("?since=2000-01-01&until=2000-01-31") == []
     listing = page(console.get("/console/orders"))
-    assert [o.text for o in listing.all("#order-filters-store option, #store option")][1:] == ["BER-01", "HAM-02"]
+    assert [o.text for o in listing.all("#store option")][1:] == ["BER-01", "HAM-02"]
     assert "Alice" in listing.text("#orders-table")
 
 
@@ -104,7 +104,7 @@ def test_return_half_takes_back_half_the_points_with_the_reason_audited(console,
     assert (entry.details["reason"], entry.actor_id) == ("one shoe back", signed_in.id)
     shown = page(console.get(f"/console/orders/{order.id}"))
     assert "one shoe back" in shown.text("#order-history")
-    assert "50 points taken back" in shown.text(".flashes, [role=status], body")
+    assert "50 points taken back" in shown.text(".flashes")
 
 
 @pytest.mark.parametrize("action,status,left", [("cancel", "cancelled", 0), ("return", "returned", 0)])
