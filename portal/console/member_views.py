@@ -1,5 +1,7 @@
 """Members: the searchable list, one member's page, and the staff actions on it
-(points adjustment, lock/unlock, manual tier).
+(points adjustment, lock/unlock, manual tier, profile and custom attributes,
+identifiers, a coupon, a mission step by hand, erasure). Each action is a small
+form sent through `forms.submit`; the domain audits it.
 
 The member page's missions progress and latest events (members/_engagement.html)
 come from `member_engagement(member)` in the template context, so the queries
@@ -14,9 +16,12 @@ from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from ..auth import staff_required
-from ..domain import custom_events, ledger, members, missions, points, tiers
+from ..domain import coupons, custom_events, ledger, members, missions, orders, points, self_service, tiers
+from ..domain.coupons.models import PUBLISHED
+from ..domain.base import utcnow
 from ..domain.errors import ValidationFailed
 from ..domain.members import LOCKED, Member
+from ..domain.orders import PurchaseOrder
 from ..domain.organizations import default_program
 from ..domain.outbox import OutboxEvent
 from ..domain.pagination import Page, paginate
@@ -24,13 +29,16 @@ from ..extensions import db
 from ..forms import submit
 from ..fragments import render_page_or_fragment, wants_fragment
 from . import bp, queries
-from .member_forms import AccountStatusForm, AdjustPointsForm, SearchForm, SetTierForm
+from .member_forms import (ERROR_FIELDS, AccountStatusForm, AddIdentifierForm, AdjustPointsForm, AssignCouponForm,
+                           EraseForm, IncrementMissionForm, ProfileForm, RemoveIdentifierForm, SearchForm,
+                           SetTierForm)
 from .mission_forms import KIND_LABELS
 from .rendering import page_arg
 
 MEMBERS_PER_PAGE = 20
 HISTORY_PER_PAGE = 15
 FEED_LENGTH = 20
+ORDERS_ON_PAGE = 10
 
 
 @bp.get("/members")
@@ -77,7 +85,7 @@ def member_adjust_points(member_id: int):
             else:
                 flash(f"{form.amount.data:+,} points recorded: {form.reason.data.strip()}", "success")
             return _back_to(member)
-    return _member_page(member, adjust_form=form, status=422)
+    return _member_page(member, adjust_form=form)
 
 
 @bp.post("/members/<int:member_id>/status")
@@ -92,7 +100,7 @@ def member_set_status(member_id: int):
         if done:
             flash("Account locked." if member.account_status == LOCKED else "Account unlocked.", "success")
             return _back_to(member)
-    return _member_page(member, status_form=form, status=422)
+    return _member_page(member, status_form=form)
 
 
 @bp.post("/members/<int:member_id>/tier")
@@ -117,7 +125,106 @@ def member_set_tier(member_id: int):
         if done:
             flash(f"Tier set to {tier.name}." if tier else "Tier removed.", "success")
             return _back_to(member)
-    return _member_page(member, tier_form=form, status=422)
+    return _member_page(member, tier_form=form)
+
+
+@bp.post("/members/<int:member_id>/profile")
+@staff_required("members:write")
+def member_edit_profile(member_id: int):
+    member = _member(member_id)
+    form = ProfileForm(prefix="profile")
+    if form.validate_on_submit():
+        done, _ = submit(form, lambda: members.update_member(
+            db.session, member, actor=current_user.actor(), profile=form.profile(),
+            custom_attributes=form.attributes(member.custom_attributes), reason=(form.reason.data or "").strip()),
+            {**ERROR_FIELDS, "customAttributes": "custom_attributes"})
+        if done:
+            flash("Profile saved.", "success")
+            return _back_to(member)
+    return _member_page(member, profile_form=form)
+
+
+@bp.post("/members/<int:member_id>/identifiers")
+@staff_required("members:write")
+def member_add_identifier(member_id: int):
+    member = _member(member_id)
+    form = AddIdentifierForm(prefix="identifier")
+    if form.validate_on_submit():
+        done, identifier = submit(form, lambda: members.add_identifier(
+            db.session, member, form.type.data, form.code.data, actor=current_user.actor()))
+        if done:
+            flash(f"{identifier.type} {identifier.code} added.", "success")
+            return _back_to(member)
+    return _member_page(member, identifier_form=form)
+
+
+@bp.post("/members/<int:member_id>/identifiers/remove")
+@staff_required("members:write")
+def member_remove_identifier(member_id: int):
+    member = _member(member_id)
+    form = RemoveIdentifierForm()
+    if form.validate_on_submit() and form.identifier.data.isdigit():
+        done, identifier = submit(form, lambda: members.remove_identifier(
+            db.session, member, int(form.identifier.data), actor=current_user.actor()))
+        if done:
+            flash(f"{identifier.type} {identifier.code} removed.", "success")
+            return _back_to(member)
+    abort(404)  # only a stale or forged form names an identifier that is not the member's
+
+
+@bp.post("/members/<int:member_id>/coupons")
+@staff_required("coupons:write")
+def member_assign_coupon(member_id: int):
+    session = db.session
+    member = _member(member_id)
+    form = AssignCouponForm(prefix="coupon").with_books(_assignable_books(member))
+    if form.validate_on_submit():
+        def assign():
+            book = coupons.get_book(session, member.organization_id, int(form.book.data))
+            return coupons.assign_coupons(session, member, book, actor=current_user.actor(),
+                                          system_unique_keys=[f"console-assign-{form.key.data}"]), book
+
+        done, outcome = submit(form, assign, {"couponBookId": "book", "memberId": "book"})
+        if done:
+            flash(f"Coupon from {outcome[1].name} assigned.", "success")
+            return _back_to(member)
+    return _member_page(member, coupon_form=form)
+
+
+@bp.post("/members/<int:member_id>/missions")
+@staff_required("members:write")
+def member_increment_mission(member_id: int):
+    session = db.session
+    member = _member(member_id)
+    form = IncrementMissionForm(prefix="mission").with_missions(_running_missions(member))
+    if form.validate_on_submit():
+        def step():
+            mission = missions.get_mission(session, member.organization_id, int(form.mission.data))
+            return missions.record_increment(session, member, mission, form.amount.data, actor=current_user.actor(),
+                                             system_unique_key=f"console-mission-{form.key.data}",
+                                             reason=form.reason.data.strip()), mission
+
+        done, outcome = submit(form, step, {"missionId": "mission", "amount": "amount"})
+        if done:
+            increment, mission = outcome
+            completed = any(e.type == "mission_completed" for e in increment.effects)
+            flash(f"{mission.name}: {form.amount.data} step{'s' if form.amount.data != 1 else ''} added"
+                  f"{' (completed)' if completed else ''}.", "success")
+            return _back_to(member)
+    return _member_page(member, mission_form=form)
+
+
+@bp.post("/members/<int:member_id>/erase")
+@staff_required("members:write")
+def member_erase(member_id: int):
+    member = _member(member_id)
+    form = EraseForm(prefix="erase")
+    if form.validate_on_submit():
+        done, _ = submit(form, lambda: self_service.erase_member(db.session, member, actor=current_user.actor()))
+        if done:
+            flash("Personal data erased.", "success")
+            return _back_to(member)
+    return _member_page(member, erase_form=form)
 
 
 # --- the member page ----------------------------------------------------------------
@@ -130,8 +237,20 @@ def _back_to(member: Member):
     return redirect(url_for("console.member_detail", member_id=member.id))
 
 
-def _member_page(member: Member, *, status: int = 200, adjust_form=None, status_form=None, tier_form=None):
-    """The whole page, or only the history rows for htmx paging."""
+def _assignable_books(member: Member):
+    return db.session.scalars(coupons.books_query(member.organization_id, status=PUBLISHED).order_by(
+        coupons.CouponBook.name)).all()
+
+
+def _running_missions(member: Member):
+    return [m for m in db.session.scalars(missions.list_query(member.organization_id, active=True)
+                                          .order_by(missions.Mission.name)) if m.is_running_at(utcnow())]
+
+
+def _member_page(member: Member, *, adjust_form=None, status_form=None, tier_form=None, profile_form=None,
+                 identifier_form=None, coupon_form=None, mission_form=None, erase_form=None):
+    """The whole page (422 when drawn again for a refused form), or only the history rows for htmx paging."""
+    status = 422 if request.method == "POST" else 200
     session = db.session
     program = default_program(session, member.organization_id)
     balances = points.balances(session, member)
@@ -154,9 +273,27 @@ def _member_page(member: Member, *, status: int = 200, adjust_form=None, status_
             adjust_form=adjust_form or AdjustPointsForm(prefix="adjust", formdata=None),
             status_form=(status_form or AccountStatusForm(prefix="status", formdata=None)).for_member(member),
             tier_form=tier_form or SetTierForm(prefix="tier", formdata=None).with_tiers(ladder),
+            member_orders=_latest_orders(member),
+            profile_form=profile_form or ProfileForm(prefix="profile", formdata=None).fill(
+                member, members.profile_of(member)),
+            identifier_form=identifier_form or AddIdentifierForm(prefix="identifier", formdata=None),
+            remove_identifier_form=RemoveIdentifierForm(formdata=None),
+            coupon_form=(coupon_form or AssignCouponForm(prefix="coupon", formdata=None).with_books(
+                _assignable_books(member)) if current_user.has_role("coupons:write") else None),
+            mission_form=mission_form or IncrementMissionForm(prefix="mission", formdata=None).with_missions(
+                _running_missions(member)),
+            erase_form=erase_form or EraseForm(prefix="erase", formdata=None),
         )
     return render_page_or_fragment("console/members/detail.html", "console/members/_history.html",
                                    status=status, **context)
+
+
+def _latest_orders(member: Member) -> Page | None:
+    """The member's latest orders, for staff who may read orders (None for the others)."""
+    if not current_user.has_role("orders:read"):
+        return None
+    stmt = orders.orders_of(member.id).order_by(PurchaseOrder.created_at.desc(), PurchaseOrder.id.desc())
+    return paginate(db.session, stmt, page=0, limit=ORDERS_ON_PAGE)
 
 
 def _history(wallet_id: int | None) -> dict:

@@ -83,6 +83,15 @@ def staff_labels(session: Session, organization_id: int, staff_ids: list[int]) -
         StaffUser.organization_id == organization_id, StaffUser.id.in_(ids))).all())
 
 
+def members_by_id(session: Session, organization_id: int, member_ids: list[int]) -> dict[int, Member]:
+    """Member id -> member, for rows that name and link their member."""
+    ids = sorted(set(member_ids))
+    if not ids:
+        return {}
+    return {m.id: m for m in session.scalars(select(Member).where(Member.organization_id == organization_id,
+                                                                  Member.id.in_(ids)))}
+
+
 def find_member(session: Session, organization_id: int, text: str) -> Member:
     """A member of the organisation by member id or card code (digits may be either); NotFound otherwise."""
     if text.isdigit() and fits_id(int(text)):

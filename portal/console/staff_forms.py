@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
-from wtforms.validators import Email, InputRequired, Length, Optional
+from wtforms.validators import Email, EqualTo, InputRequired, Length, Optional
 
 from ..domain.staff import MIN_PASSWORD_LENGTH, ROLES
 from .fields import CheckboxesField, Choice, SubmitOnceForm
@@ -24,3 +24,15 @@ class StaffUserForm(FlaskForm):
 class ApiKeyForm(SubmitOnceForm):
     name = StringField("Name", validators=[InputRequired(), Length(max=200)])
     roles = CheckboxesField("Roles", choices=_role_choices(), validators=[InputRequired("Choose at least one role")])
+
+
+class StaffRolesForm(FlaskForm):
+    roles = CheckboxesField("Roles", choices=_role_choices(), validators=[InputRequired("Choose at least one role")])
+
+
+class PasswordResetForm(FlaskForm):
+    """A new password from a reset link, typed twice."""
+
+    password = PasswordField(f"New password (at least {MIN_PASSWORD_LENGTH} characters)",
+                             validators=[InputRequired(), Length(max=1000)])
+    confirm = PasswordField("The same again", validators=[InputRequired(), EqualTo("password", "The two differ")])

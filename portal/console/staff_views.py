@@ -1,20 +1,24 @@
-"""Staff users, API keys and the audit log of the signed-in user's organisation."""
+"""Staff users (create, deactivate and reactivate, change roles, mail a password-reset link),
+API keys and the audit log of the signed-in user's organisation; and the reset link's page."""
 from __future__ import annotations
 
-from flask import flash, make_response, redirect, render_template, url_for
+from flask import abort, flash, make_response, redirect, render_template, url_for
 from flask_login import current_user
 
+from .. import mail
 from ..auth import staff_required
 from ..domain import idempotency, staff
 from ..domain.audit import AuditEntry
+from ..domain.organizations import Organization
 from ..domain.pagination import paginate
 from ..domain.staff import ROLES, ApiKey, StaffUser
 from ..extensions import db
 from ..forms import submit
 from ..fragments import render_page_or_fragment
+from ..urls import absolute_url
 from . import bp, queries
 from .rendering import page_arg
-from .staff_forms import ApiKeyForm, StaffUserForm
+from .staff_forms import ApiKeyForm, PasswordResetForm, StaffRolesForm, StaffUserForm
 
 STAFF_PER_PAGE = 50
 KEYS_PER_PAGE = 50
@@ -54,8 +58,72 @@ def staff_deactivate(user_id: int):
     with db.transaction() as session:
         user = staff.deactivate_staff_user(session, current_user.organization_id, user_id,
                                            actor=current_user.actor())
-    flash(f"Staff user {user.email} deactivated; their sessions ended.", "success")
+    flash(f"Staff user {user.email} deactivated; their sessions ended and the API keys they created are revoked.",
+          "success")
     return redirect(url_for("console.staff_list"))
+
+
+@bp.post("/staff/<int:user_id>/reactivate")
+@staff_required("users:write")
+def staff_reactivate(user_id: int):
+    with db.transaction() as session:
+        user = staff.reactivate_staff_user(session, current_user.organization_id, user_id,
+                                           actor=current_user.actor())
+    flash(f"Staff user {user.email} reactivated: they can sign in again with their password.", "success")
+    return redirect(url_for("console.staff_list"))
+
+
+@bp.route("/staff/<int:user_id>/edit", methods=["GET", "POST"])
+@staff_required("users:write")
+def staff_edit(user_id: int):
+    user = staff.get_staff_user_in(db.session, current_user.organization_id, user_id)
+    if not _can_manage(user.roles) or user.id == current_user.user.id:
+        abort(403)
+    form = StaffRolesForm(data={"roles": user.roles})
+    if form.validate_on_submit():
+        done, _ = submit(form, lambda: staff.set_staff_roles(db.session, current_user.organization_id, user.id,
+                                                             form.roles.data, actor=current_user.actor()))
+        if done:
+            flash(f"Roles of {user.email} saved.", "success")
+            return redirect(url_for("console.staff_list"))
+    return render_template("console/staff/edit.html", user=user, form=form), 422 if form.errors else 200
+
+
+@bp.post("/staff/<int:user_id>/reset-password")
+@staff_required("users:write")
+def staff_reset_password(user_id: int):
+    # PermissionDenied renders the 403 page; StaffUserInactive (a Conflict) is shown as a message.
+    try:
+        with db.transaction() as session:
+            user, token = staff.issue_password_reset(session, current_user.organization_id, user_id,
+                                                     actor=current_user.actor())
+            org_name = session.get(Organization, user.organization_id).name
+    except staff.StaffUserInactive as refused:
+        flash(refused.message, "error")
+        return redirect(url_for("console.staff_list"))
+    mail.send(user.email, "Choose a new console password", "staff_password_reset", user=user, org_name=org_name,
+              link=absolute_url("console.password_reset", token=token),
+              hours=int(staff.RESET_LINK_LIFETIME.total_seconds() // 3600))
+    flash(f"A password-reset link was mailed to {user.email}.", "success")
+    return redirect(url_for("console.staff_list"))
+
+
+@bp.route("/password-reset/<token>", methods=["GET", "POST"])
+def password_reset(token: str):
+    """The page a reset link opens: no sign-in needed, the link is the proof."""
+    if staff.reset_link_user(db.session, token) is None:
+        return render_template("console/password_reset.html", form=None), 404
+    form = PasswordResetForm()
+    if form.validate_on_submit():
+        done, _ = submit(form, lambda: staff.reset_password_with_link(db.session, token, form.password.data),
+                         {"token": None})
+        if done:
+            flash("Your password is set. Sign in with it.", "success")
+            return redirect(url_for("console.login"))
+    response = make_response(render_template("console/password_reset.html", form=form), 422 if form.errors else 200)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 def _staff_page(form: StaffUserForm, status: int = 200):

@@ -180,7 +180,9 @@ def update_member(session: Session, member: Member, *, actor: Actor, profile: di
                 _require_unique_email(session, member.organization_id, member.email, exclude=member.id)
             changed += [f"profile.{k}" for k in profile]
         if custom_attributes is not None:
-            member.custom_attributes = {**member.custom_attributes, **custom_attributes}
+            # Merged into what is there; a key given as None is removed (as in a JSON merge patch).
+            merged = {**member.custom_attributes, **custom_attributes}
+            member.custom_attributes = {k: v for k, v in merged.items() if v is not None}
             changed.append("customAttributes")
         if active is not None:
             member.active = active
@@ -229,6 +231,19 @@ def add_identifier(session: Session, member: Member, id_type: str, code: str, *,
     identifier = Identifier(organization_id=member.organization_id, member_id=member.id, type=id_type, code=code)
     add_unique(session, identifier, DuplicateValue("This identifier is already in use", field="code"))
     audit.record(session, actor, "member.identifier_added", member, type=id_type)
+    return identifier
+
+
+def remove_identifier(session: Session, member: Member, identifier_id: int, *, actor: Actor) -> Identifier:
+    """Detach one of the member's identifiers (a lost card, an old app code). Raises NotFound
+    for an identifier of another member."""
+    _require_not_erased(member)
+    identifier = session.get(Identifier, identifier_id)
+    if identifier is None or identifier.member_id != member.id:
+        raise NotFound("Identifier not found", field="identifierId")
+    session.delete(identifier)
+    session.flush()
+    audit.record(session, actor, "member.identifier_removed", member, type=identifier.type)
     return identifier
 
 

@@ -262,8 +262,9 @@ def increment(session: Session, member: Member, mission: Mission, amount: int, *
 
 
 def record_increment(session: Session, member: Member, mission: Mission, amount: int, *, actor: Actor,
-                     system_unique_key: str | None = None, dry_run: bool = False) -> Increment:
-    """`increment`, also saying whether it was a replay of an earlier systemUniqueKey."""
+                     system_unique_key: str | None = None, dry_run: bool = False, reason: str = "") -> Increment:
+    """`increment`, also saying whether it was a replay of an earlier systemUniqueKey; `reason` (a
+    staff member's, by hand) is kept in the audit entry."""
     if member.organization_id != mission.organization_id:
         raise NotFound("Member not found", field="memberId")
     amount = whole_number(amount, "amount", minimum=1, maximum=MAX_INCREMENT)
@@ -275,7 +276,8 @@ def record_increment(session: Session, member: Member, mission: Mission, amount:
 
     def perform() -> dict[str, Any]:
         effects = _advance(session, mission, member, amount, now, actor=actor, dry_run=False)
-        audit.record(session, actor, "mission.incremented", mission, memberId=member.id, amount=amount)
+        audit.record(session, actor, "mission.incremented", mission, memberId=member.id, amount=amount,
+                     **({"reason": reason} if reason else {}))
         return {"effects": [effect.as_dict() for effect in effects]}
 
     outcome = idempotency.run_once(session, member.organization_id, system_unique_key, "mission.increment",

@@ -16,6 +16,12 @@ Invariants:
 - points_awarded = points earned by the order - points taken back (>= 0).
 - A simulation runs the same evaluation in a dry run inside a rolled-back
   savepoint: it writes nothing.
+- The `order.confirmed` audit entry keeps every effect the confirmation caused
+  (campaign points and coupons, mission steps, tier changes), so an order's page
+  can say why its points are what they are; take-backs are ledger burns that
+  carry the order's externalId.
+- Staff act on an order (`act_on_order`) only with a reason, kept in the audit
+  entry of the change it caused.
 """
 from __future__ import annotations
 
@@ -28,7 +34,7 @@ from sqlalchemy import Boolean, ForeignKey, Numeric, String, UniqueConstraint, f
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from . import audit, earning, outbox, ledger
+from . import audit, earning, outbox, ledger, tiers
 from .actors import Actor
 from .base import Base, get_owned, utcnow
 from .errors import Conflict, DomainError, ValidationFailed
@@ -70,6 +76,11 @@ class OrderAlreadyReturned(OrderClosed):
 class OrderNotConfirmed(Conflict):
     code = "order_not_confirmed"
     title = "Only a confirmed order can be returned"
+
+
+class OrderAlreadyConfirmed(Conflict):
+    code = "order_already_confirmed"
+    title = "Order was already confirmed"
 
 
 class ReturnedTotalDecreased(Conflict):
@@ -240,6 +251,124 @@ def outstanding_debt(session: Session, member_id: int) -> int:
                               .where(PointsDebt.member_id == member_id)) or 0)
 
 
+# --- staff actions and the console's reading ----------------------------------------
+
+CONFIRM, CANCEL, RETURN, PARTIAL_RETURN = "confirm", "cancel", "return", "partial-return"
+ACTION_TARGETS = {CONFIRM: CONFIRMED, CANCEL: CANCELLED, RETURN: RETURNED, PARTIAL_RETURN: PARTIALLY_RETURNED}
+MAX_REASON = 500
+
+
+def act_on_order(session: Session, order: PurchaseOrder, action: str, *, reason: str, actor: Actor,
+                 returned_total: Decimal | None = None) -> OrderResult:
+    """A staff action: confirm, cancel, return all, or return part (`returned_total`, cumulative).
+
+    The same transitions as an order posted again (points earned, taken back, debts), with the
+    reason kept in the audit entry. Raises ValidationFailed (reason, action, returnedTotal),
+    OrderAlreadyConfirmed, OrderNotConfirmed, OrderClosed (cancelled or returned).
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("Give a reason", field="reason")
+    if len(reason) > MAX_REASON:
+        raise ValidationFailed(f"A reason has at most {MAX_REASON} characters", field="reason")
+    if action not in ACTION_TARGETS:
+        raise ValidationFailed(f"action must be one of {', '.join(ACTION_TARGETS)}", field="action")
+    locked = _locked_order(session, order.organization_id, order.external_id)
+    if action == CONFIRM and locked.status in (CONFIRMED, PARTIALLY_RETURNED):
+        raise OrderAlreadyConfirmed("The order is already confirmed", field="action")
+    if action == PARTIAL_RETURN:
+        if returned_total is None:
+            raise ValidationFailed("Give the returned amount", field="returnedTotal")
+        if locked.status in (CONFIRMED, PARTIALLY_RETURNED) and returned_total <= locked.returned_total:
+            raise ValidationFailed(f"More than the {locked.returned_total} already returned must come back",
+                                   field="returnedTotal")
+    member = session.get(Member, locked.member_id)
+    data = OrderInput(external_id=locked.external_id, status=ACTION_TARGETS[action], total=locked.total,
+                      items=[ItemInput(sku=i.sku, quantity=i.quantity, unit_price=i.unit_price,
+                                       product_category_code=i.product_category_code, is_discount=i.is_discount)
+                             for i in locked.items],
+                      type=locked.type, discounted_total=locked.discounted_total,
+                      returned_total=returned_total if action == PARTIAL_RETURN else None,
+                      location_code=locked.location_code, external_event_date=locked.external_event_date,
+                      currency=locked.currency)
+    _validate(data)
+    return _transition(session, member, locked, data, actor, previous=locked.status, new=False, reason=reason)
+
+
+def actions_for(order: PurchaseOrder) -> list[str]:
+    """The staff actions the order's status allows (for offering only those)."""
+    if order.status == CREATED:
+        return [CONFIRM, CANCEL]
+    if order.status in (CONFIRMED, PARTIALLY_RETURNED):
+        return [PARTIAL_RETURN, RETURN, CANCEL]
+    return []
+
+
+def list_query(organization_id: int, *, member_id: int | None = None, member: str | None = None,
+               status: str | None = None, since: dt.datetime | None = None, until: dt.datetime | None = None,
+               location_code: str | None = None):
+    """The organisation's orders, filtered: `member` is an email or a loyalty member id; `since`
+    and `until` bound when the order was recorded (until excluded). Raises ValidationFailed(status)."""
+    stmt = select(PurchaseOrder).where(PurchaseOrder.organization_id == organization_id)
+    if member_id is not None:
+        stmt = stmt.where(PurchaseOrder.member_id == member_id)
+    if member:
+        term = member.strip()
+        stmt = stmt.join(Member, Member.id == PurchaseOrder.member_id).where(
+            (Member.email == term.lower()) | (Member.loyalty_member_id == term))
+    if status:
+        if status not in STATUSES:
+            raise ValidationFailed(f"status must be one of {', '.join(STATUSES)}", field="status")
+        stmt = stmt.where(PurchaseOrder.status == status)
+    if since is not None:
+        stmt = stmt.where(PurchaseOrder.created_at >= since)
+    if until is not None:
+        stmt = stmt.where(PurchaseOrder.created_at < until)
+    if location_code:
+        stmt = stmt.where(PurchaseOrder.location_code == location_code)
+    return stmt
+
+
+def location_codes(session: Session, organization_id: int) -> list[str]:
+    """The stores (location codes) the organisation's orders came from."""
+    return list(session.scalars(select(PurchaseOrder.location_code).distinct()
+                                .where(PurchaseOrder.organization_id == organization_id,
+                                       PurchaseOrder.location_code.is_not(None))
+                                .order_by(PurchaseOrder.location_code)))
+
+
+@dataclass
+class OrderEffects:
+    """What an order caused: the engine's effects at confirmation, and every ledger movement
+    carrying its externalId (points earned, and taken back on a cancel or return)."""
+
+    effects: list[earning.Effect]
+    tier_change: tuple[int | None, int | None] | None
+    transactions: list[ledger.LedgerTransaction]
+    history: list[audit.AuditEntry]
+
+
+def effects_of(session: Session, order: PurchaseOrder) -> OrderEffects:
+    history = list(session.scalars(select(audit.AuditEntry).where(
+        audit.AuditEntry.organization_id == order.organization_id, audit.AuditEntry.target_type == "purchaseorder",
+        audit.AuditEntry.target_id == str(order.id)).order_by(audit.AuditEntry.id)))
+    confirmed = next((e for e in history if e.action == "order.confirmed"), None)
+    details = confirmed.details if confirmed is not None else {}
+    effects = [earning.Effect(type=e["type"], points=e.get("points", 0), campaign_id=e.get("campaignId"),
+                              action_id=e.get("actionId"), source=e.get("source", ""),
+                              ledger_transaction_id=e.get("ledgerTransactionId"), details=e.get("details") or {})
+               for e in details.get("effects", [])]
+    change = details.get("tierChange")
+    wallets = select(ledger.Wallet.id).where(ledger.Wallet.member_id == order.member_id)
+    transactions = list(session.scalars(select(ledger.LedgerTransaction).where(
+        ledger.LedgerTransaction.organization_id == order.organization_id,
+        ledger.LedgerTransaction.external_id == order.external_id,
+        ledger.LedgerTransaction.from_wallet_id.in_(wallets) | ledger.LedgerTransaction.to_wallet_id.in_(wallets))
+        .order_by(ledger.LedgerTransaction.id)))
+    return OrderEffects(effects=effects, tier_change=tuple(change) if change else None, transactions=transactions,
+                        history=history)
+
+
 # --- internals ---------------------------------------------------------------------
 
 def _validate(data: OrderInput) -> None:
@@ -289,7 +418,7 @@ def _replace_items(session: Session, order: PurchaseOrder, items: list[ItemInput
 
 
 def _transition(session: Session, member: Member, order: PurchaseOrder, data: OrderInput, actor: Actor, *,
-                previous: str, new: bool) -> OrderResult:
+                previous: str, new: bool, reason: str = "") -> OrderResult:
     target = data.status
     result = OrderResult(order=order, evaluation=earning.Evaluation(), changed=new)
     if previous in FINAL:
@@ -305,14 +434,14 @@ def _transition(session: Session, member: Member, order: PurchaseOrder, data: Or
                 result.changed = True
             return result
         if target == CANCELLED:
-            _set_status(session, order, CANCELLED, actor)
+            _set_status(session, order, CANCELLED, actor, reason)
             result.changed = True
             return result
         if target in (RETURNED, PARTIALLY_RETURNED):
             raise OrderNotConfirmed("Only a confirmed order can be returned", field="status")
         if not new:
             _update_open_order(session, order, data)
-        _confirm(session, member, order, data, actor, result)
+        _confirm(session, member, order, data, actor, result, reason)
         return result
     # previous is confirmed or partially-returned
     if target == CONFIRMED or target == CREATED:
@@ -322,7 +451,7 @@ def _transition(session: Session, member: Member, order: PurchaseOrder, data: Or
         _take_back(session, member, order, order.points_awarded, order.tier_points_awarded, actor, result,
                    why="cancelled" if target == CANCELLED else "returned")
         order.returned_total = order.total if target == RETURNED else order.returned_total
-        _set_status(session, order, target, actor)
+        _set_status(session, order, target, actor, reason)
         result.changed = True
         return result
     # partial return: take back the returned share of what the order earned
@@ -338,7 +467,7 @@ def _transition(session: Session, member: Member, order: PurchaseOrder, data: Or
     _take_back(session, member, order, max(order.points_awarded - keep_points, 0),
                max(order.tier_points_awarded - keep_tier, 0), actor, result, why="partially returned")
     order.returned_total = returned
-    _set_status(session, order, RETURNED if returned >= order.total else PARTIALLY_RETURNED, actor)
+    _set_status(session, order, RETURNED if returned >= order.total else PARTIALLY_RETURNED, actor, reason)
     result.changed = True
     return result
 
@@ -357,19 +486,23 @@ def _returned_from_items(order: PurchaseOrder, data: OrderInput) -> Decimal:
 
 
 def _confirm(session: Session, member: Member, order: PurchaseOrder, data: OrderInput, actor: Actor,
-             result: OrderResult) -> None:
+             result: OrderResult, reason: str = "") -> None:
     order.status = CONFIRMED
     order.confirmed_at = utcnow()
     session.flush()
-    evaluation = earning.dispatch(session, _purchase_event(member, order, data), actor=actor)
     program = default_program(session, member.organization_id)
+    tier_before, _ = tiers.current_tier(session, member.id, program.id)
+    evaluation = earning.dispatch(session, _purchase_event(member, order, data), actor=actor)
+    tier_after, _ = tiers.current_tier(session, member.id, program.id)
     earned = sum(e.points for e in evaluation.effects if e.type == "award_points"
                  and _account_of(session, e.ledger_transaction_id) == program.points_account_id)
     tier_earned = sum(_tier_points_of(session, e) for e in evaluation.effects if e.type == "award_points")
     order.points_earned = order.points_awarded = earned
     order.tier_points_earned = order.tier_points_awarded = tier_earned
     result.evaluation = evaluation
-    audit.record(session, actor, "order.confirmed", order, points=earned)
+    audit.record(session, actor, "order.confirmed", order, points=earned, effects=evaluation.as_dict()["effects"],
+                 tierChange=([getattr(tier_before, "id", None), getattr(tier_after, "id", None)]
+                             if tier_before is not tier_after else None), **_reason(reason))
     outbox.emit(session, order.organization_id, "member-purchase-order-confirmed", member_id=member.id,
                 orderId=order.id, externalId=order.external_id, points=earned)
     session.flush()
@@ -425,11 +558,16 @@ def _take_back(session: Session, member: Member, order: PurchaseOrder, amount: i
     session.flush()
 
 
-def _set_status(session: Session, order: PurchaseOrder, status: str, actor: Actor) -> None:
+def _set_status(session: Session, order: PurchaseOrder, status: str, actor: Actor, reason: str = "") -> None:
     order.status = status
     order.updated_at = utcnow()
     session.flush()
-    audit.record(session, actor, f"order.{status.replace('-', '_')}", order)
+    audit.record(session, actor, f"order.{status.replace('-', '_')}", order, returnedTotal=str(order.returned_total),
+                 **_reason(reason))
     outbox.emit(session, order.organization_id, f"member-purchase-order-{status}", member_id=order.member_id,
                 orderId=order.id, externalId=order.external_id)
 
+
+
+def _reason(reason: str) -> dict[str, str]:
+    return {"reason": reason} if reason else {}

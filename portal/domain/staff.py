@@ -7,6 +7,12 @@ Invariants:
 - A revoked key or an inactive staff user authenticates nothing.
 - A browser session works only while its session version is the user's
   (sessions.py): signing out, a new password and deactivation end them all.
+- An API key created in the console remembers its creator (`created_by_id`);
+  deactivating the creator revokes those keys at once, for good (reactivating
+  the user does not bring them back). Keys created through the API by another
+  key have no creator and live until revoked.
+- A password-reset link is a one-time token (only its digest stored) that
+  expires; a newer link, or the user's deactivation, voids the older ones.
 - A caller changes or revokes only users and keys whose roles it could grant
   itself (`require_grantable`): a `users:write` key cannot revoke an admin's key.
 - Failed sign-ins are throttled per account and address (throttle.check_login).
@@ -18,14 +24,14 @@ import hashlib
 import hmac
 import secrets
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, select
+from sqlalchemy import Boolean, ForeignKey, Integer, String, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit, throttle
 from .actors import Actor
 from .base import Base, utcnow
-from .errors import DuplicateValue, NotFound, PermissionDenied, ValidationFailed
+from .errors import Conflict, DuplicateValue, NotFound, PermissionDenied, ValidationFailed
 from .passwords import hash_password, verify_password
 from .sessions import end_sessions
 
@@ -38,8 +44,16 @@ DEFAULT_ROLES = {
     "admin": ("admin",),
     "marketing": ("campaigns:read", "campaigns:write", "coupons:read", "coupons:write", "tiers:read", "members:read",
                   "reports:read"),
+    # Shop staff: look members up, see and correct their orders (confirm, cancel, returns).
+    "store": ("members:read", "orders:read", "orders:write"),
 }
 MIN_PASSWORD_LENGTH = 10
+RESET_LINK_LIFETIME = dt.timedelta(hours=24)
+
+
+class StaffUserInactive(Conflict):
+    code = "staff_user_inactive"
+    title = "The staff user is deactivated"
 
 
 class StaffUser(Base):
@@ -76,10 +90,24 @@ class ApiKey(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), index=True, default=None)
 
     def actor(self) -> Actor:
         return Actor(kind="api_key", id=self.id, organization_id=self.organization_id, label=f"key {self.prefix}",
                      roles=frozenset(self.roles))
+
+
+class StaffToken(Base):
+    """A one-time password-reset link sent by mail. Only the digest of the token is kept."""
+
+    __tablename__ = "staff_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
 
 def check_roles(roles: list[str]) -> list[str]:
@@ -177,8 +205,107 @@ def deactivate_staff_user(session: Session, organization_id: int, user_id: int, 
     if user.active:
         user.active = False
         end_sessions(session, user)
-        audit.record(session, actor, "staff.deactivated", user)
+        _void_reset_links(session, user)
+        revoked = _revoke_keys_created_by(session, user, actor)
+        audit.record(session, actor, "staff.deactivated", user, apiKeysRevoked=revoked)
     return user
+
+
+def reactivate_staff_user(session: Session, organization_id: int, user_id: int, *, actor: Actor) -> StaffUser:
+    """The user can sign in again (with their password; sessions and API keys ended at deactivation
+    stay ended). Raises NotFound, PermissionDenied (roles the actor could not grant)."""
+    user = get_staff_user_in(session, organization_id, user_id)
+    require_grantable(actor, user.roles, field="userId")
+    if not user.active:
+        user.active = True
+        audit.record(session, actor, "staff.reactivated", user)
+    return user
+
+
+def set_staff_roles(session: Session, organization_id: int, user_id: int, roles: list[str], *,
+                    actor: Actor) -> StaffUser:
+    """Replace the user's roles. The actor must be able to grant both the roles the user holds and
+    the new ones, and cannot change their own. Raises NotFound, PermissionDenied, ValidationFailed(roles)."""
+    user = get_staff_user_in(session, organization_id, user_id)
+    if actor.kind == "staff" and actor.id == user.id:
+        raise PermissionDenied("You cannot change your own roles", field="userId")
+    require_grantable(actor, user.roles, field="userId")
+    new_roles = check_roles(roles)
+    if not new_roles:
+        raise ValidationFailed("Choose at least one role", field="roles")
+    require_grantable(actor, new_roles)
+    if new_roles != sorted(user.roles):
+        before, user.roles = sorted(user.roles), new_roles
+        session.flush()
+        audit.record(session, actor, "staff.roles_changed", user, before=before, after=new_roles)
+    return user
+
+
+def issue_password_reset(session: Session, organization_id: int, user_id: int, *,
+                         actor: Actor) -> tuple[StaffUser, str]:
+    """A one-time reset link's token for the user (mail it after the commit); older links stop working.
+    The current password keeps working until the link is used. Raises NotFound, PermissionDenied,
+    StaffUserInactive."""
+    user = get_staff_user_in(session, organization_id, user_id)
+    require_grantable(actor, user.roles, field="userId")
+    if not user.active:
+        raise StaffUserInactive("Reactivate the user first", field="userId")
+    _void_reset_links(session, user)
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.add(StaffToken(staff_user_id=user.id, token_hash=_digest(token), created_at=now,
+                           expires_at=now + RESET_LINK_LIFETIME))
+    session.flush()
+    audit.record(session, actor, "staff.password_reset_sent", user)
+    return user, token
+
+
+def reset_link_user(session: Session, token: str) -> StaffUser | None:
+    """The active user a reset link is for, while it can still be used (reading only)."""
+    row = _open_reset_link(session, token)
+    user = session.get(StaffUser, row.staff_user_id) if row is not None else None
+    return user if user is not None and user.active else None
+
+
+def reset_password_with_link(session: Session, token: str, password: str) -> StaffUser:
+    """Set a new password with a reset link, which is then used up; every session of the user ends.
+    Raises NotFound(field="token") for an unknown, used or expired link, ValidationFailed(password)."""
+    user = reset_link_user(session, token)
+    if user is None:
+        raise NotFound("This link is invalid or has expired", field="token")
+    check_password_strength(password)
+    now = utcnow()
+    used = session.execute(update(StaffToken).where(StaffToken.token_hash == _digest(token),
+                                                    StaffToken.used_at.is_(None), StaffToken.expires_at > now)
+                           .values(used_at=now).execution_options(synchronize_session=False)).rowcount
+    if used != 1:  # a concurrent use of the same link won
+        raise NotFound("This link is invalid or has expired", field="token")
+    user.password_hash = hash_password(password)
+    end_sessions(session, user)
+    throttle.clear(session, LOGIN_SCOPES.account, user.email)
+    audit.record(session, user.actor(), "staff.password_reset", user)
+    return user
+
+
+def _open_reset_link(session: Session, token: str) -> StaffToken | None:
+    if not token or len(token) > 200:
+        return None
+    return session.scalars(select(StaffToken).where(StaffToken.token_hash == _digest(token),
+                                                    StaffToken.used_at.is_(None),
+                                                    StaffToken.expires_at > utcnow())).first()
+
+
+def _void_reset_links(session: Session, user: StaffUser) -> None:
+    session.execute(update(StaffToken).where(StaffToken.staff_user_id == user.id, StaffToken.used_at.is_(None))
+                    .values(used_at=utcnow()).execution_options(synchronize_session=False))
+
+
+def _revoke_keys_created_by(session: Session, user: StaffUser, actor: Actor) -> int:
+    keys = list(session.scalars(select(ApiKey).where(ApiKey.created_by_id == user.id, ApiKey.revoked_at.is_(None))))
+    for key in keys:
+        key.revoked_at = utcnow()
+        audit.record(session, actor, "api_key.revoked", key, reason="creator deactivated", staffUserId=user.id)
+    return len(keys)
 
 
 def set_staff_password(session: Session, user: StaffUser, password: str, *, actor: Actor) -> StaffUser:
@@ -197,7 +324,7 @@ def create_api_key(session: Session, organization_id: int, *, name: str, roles: 
     secret = secrets.token_urlsafe(32)
     raw = f"pk_{prefix}_{secret}"
     key = ApiKey(organization_id=organization_id, name=name, prefix=prefix, key_hash=_digest(raw),
-                 roles=check_roles(roles))
+                 roles=check_roles(roles), created_by_id=actor.id if actor.kind == "staff" else None)
     session.add(key)
     session.flush()
     audit.record(session, actor, "api_key.created", key, roles=key.roles)
