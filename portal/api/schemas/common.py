@@ -82,7 +82,8 @@ def Whole(**constraints) -> Any:  # noqa: N802 (a type factory)
 Amount = Whole(gt=0, le=MAX_AMOUNT, description="Whole points, 1 to 18446744073709")
 Key = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 Text = Annotated[str, StringConstraints(max_length=500)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+# At least one character that is not white space (what the strip would leave), stated so the document says it too.
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=r"\S")]
 Tags = Annotated[list[Annotated[str, StringConstraints(max_length=100)]], Field(max_length=50)]
 
 
