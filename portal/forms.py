@@ -5,13 +5,15 @@ the request's one unit of work (portal/db.py), committed when it returns; a
 DomainError rolls all of it back and is shown on the form field it names, so
 the page can be drawn again with the error where the person will look.
 `try_out` does the same for a call whose writes must not be kept (a check, a
-simulation). `safe_next` is the one check of a `next` redirect target.
+simulation). `form_status` is the status of a form page drawn again. `safe_next` is the one
+check of a `next` redirect target.
 """
 from __future__ import annotations
 
 from typing import Any, Callable, Union
 from urllib.parse import urlsplit
 
+from flask import request
 from flask_wtf import FlaskForm
 
 from .domain.errors import DomainError
@@ -21,6 +23,11 @@ from .extensions import db
 # fields are not a fixed list (texts per locale, numbered rules), its own `place_error(error)` giving
 # (form field name or None, message).
 Fields = Union[dict[str, str], Callable[[DomainError], tuple[Union[str, None], str]]]
+
+
+def form_status() -> int:
+    """A form page's status: 422 when it is drawn again after a refused POST, else 200."""
+    return 422 if request.method == "POST" else 200
 
 
 def attach_error(form: FlaskForm, error: DomainError, fields: Fields | None = None,

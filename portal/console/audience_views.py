@@ -20,11 +20,11 @@ from ..domain.errors import DomainError
 from ..domain.members import CARDCODE, Identifier, Member, normalise_code
 from ..domain.pagination import paginate
 from ..extensions import db
-from ..forms import submit
+from ..forms import form_status, submit
 from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .audience_forms import AUDIENCE_FIELDS, AddMembersForm, AudienceEditForm, AudienceForm
-from .rendering import RulePointer, form_status, page_arg, rule_pointer
+from .rendering import RulePointer, page_arg, rule_pointer
 from .uploads import UploadUnreadable, read_column
 
 navigation.register("Audiences", "console.audience_list", "campaigns:read", "console.audience_")

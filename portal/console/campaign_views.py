@@ -12,11 +12,11 @@ from ..domain import audiences, campaigns, orders, rules, tiers
 from ..domain.organizations import default_program
 from ..domain.pagination import paginate
 from ..extensions import db
-from ..forms import submit, try_out
+from ..forms import form_status, submit, try_out
 from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .campaign_forms import ActionForm, ActionStatusForm, CampaignForm, SimulateForm
-from .rendering import form_status, page_arg
+from .rendering import page_arg
 
 navigation.register("Campaigns", "console.campaign_list", "campaigns:read", "console.campaign_")
 

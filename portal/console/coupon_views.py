@@ -20,12 +20,12 @@ from ..domain.members import Member
 from ..domain.organizations import default_program, get_organization
 from ..domain.pagination import paginate
 from ..extensions import db
-from ..forms import submit, try_out
+from ..forms import form_status, submit, try_out
 from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .coupon_forms import (STATUS_LABELS, TYPE_LABELS, BookFilterForm, CodeFilterForm, CouponBookForm,
                            GenerateCodesForm, PublishingStatusForm, UploadCodesForm)
-from .rendering import form_status, page_arg
+from .rendering import page_arg
 from .uploads import UploadUnreadable, read_column
 
 navigation.register("Coupons", "console.coupon_list", "coupons:read", "console.coupon_")

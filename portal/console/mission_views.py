@@ -21,11 +21,11 @@ from ..domain.ledger import LedgerAccount
 from ..domain.missions import Mission, MissionProgress
 from ..domain.pagination import paginate
 from ..extensions import db
-from ..forms import submit
+from ..forms import form_status, submit
 from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .mission_forms import KIND_LABELS, MISSION_FIELDS, PERIOD_LABELS, MissionForm
-from .rendering import RulePointer, form_status, page_arg, rule_pointer
+from .rendering import RulePointer, page_arg, rule_pointer
 from .switches import switch_active
 
 navigation.register("Missions", "console.mission_list", "campaigns:read", "console.mission_")

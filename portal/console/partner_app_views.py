@@ -13,7 +13,7 @@ from ..domain.pagination import paginate
 from ..domain.partners import PartnerApp
 from ..extensions import db
 from . import bp, navigation
-from ..forms import submit
+from ..forms import form_status, submit
 from ..fragments import render_page_or_fragment
 from .partner_app_forms import PARTNER_APP_FIELDS, NewPartnerAppForm, PartnerAppForm
 from .rendering import page_arg
@@ -46,8 +46,7 @@ def partner_app_new():
         if done:
             app, secret = created
             return _detail_page(app, secret=secret, status=201)
-    return render_template("console/partner_apps/new.html", form=form, app=None), \
-        422 if request.method == "POST" else 200
+    return render_template("console/partner_apps/new.html", form=form, app=None), form_status()
 
 
 @bp.get("/partner-apps/<int:app_id>")
@@ -69,8 +68,7 @@ def partner_app_edit(app_id: int):
         if done:
             flash(f"{app.name} saved.", "success")
             return redirect(url_for("console.partner_app_detail", app_id=app.id))
-    return render_template("console/partner_apps/edit.html", form=form, app=app), \
-        422 if request.method == "POST" else 200
+    return render_template("console/partner_apps/edit.html", form=form, app=app), form_status()
 
 
 @bp.post("/partner-apps/<int:app_id>/active")

@@ -20,11 +20,11 @@ from ..domain.ledger import LedgerAccount
 from ..domain.pagination import paginate
 from ..domain.referrals import Referral, ReferralCode, ReferralProgram
 from ..extensions import db, htmx
-from ..forms import submit
+from ..forms import form_status, submit
 from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .referral_forms import CODE_FIELDS, PROGRAM_FIELDS, ProgramForm, ReferralCodeForm
-from .rendering import form_status, page_arg
+from .rendering import page_arg
 from .switches import switch_active
 
 navigation.register("Referrals", "console.referral_list", "campaigns:read", "console.referral_")

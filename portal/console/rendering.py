@@ -1,6 +1,6 @@
-"""Small helpers shared by the console views: a form page's status, where a rule
-stopped parsing, page numbers and display formats. (Shared with the member portal:
-htmx fragments in portal/fragments.py; submitting a form and safe redirects in
+"""Small helpers shared by the console views: where a rule stopped parsing, page numbers
+and display formats. (Shared with the member portal: htmx fragments in
+portal/fragments.py; submitting a form, a form page's status and safe redirects in
 portal/forms.py.)"""
 from __future__ import annotations
 
@@ -24,11 +24,6 @@ def rule_pointer(text: str, error: RuleSyntaxError) -> RulePointer:
     lines = text.splitlines() or [""]
     line = lines[error.line - 1] if 0 < error.line <= len(lines) else ""
     return RulePointer(error.line, error.column, line)
-
-
-def form_status() -> int:
-    """A form page's status: 422 when it is drawn again after a refused POST, else 200."""
-    return 422 if request.method == "POST" else 200
 
 
 def page_arg(name: str = "page") -> int:

@@ -15,7 +15,7 @@ from ..domain.signup_forms import SignupForm
 from ..embed import shared
 from ..extensions import db
 from . import bp, navigation
-from ..forms import submit
+from ..forms import form_status, submit
 from ..fragments import render_page_or_fragment
 from .rendering import page_arg
 from .signup_form_forms import FORM_FIELDS, PURPOSE_LABELS, SignupFormForm
@@ -46,7 +46,7 @@ def signup_form_new():
         if done:
             flash(f"Signup form {created.name} created. Paste the tag below into a partner page.", "success")
             return redirect(url_for("console.signup_form_detail", form_id=created.id))
-    return render_template("console/signup_forms/new.html", form=form), 422 if request.method == "POST" else 200
+    return render_template("console/signup_forms/new.html", form=form), form_status()
 
 
 @bp.get("/signup-forms/<int:form_id>")
@@ -76,8 +76,7 @@ def signup_form_edit(form_id: int):
         if done:
             flash(f"{found.name} saved.", "success")
             return redirect(url_for("console.signup_form_detail", form_id=found.id))
-    return render_template("console/signup_forms/edit.html", form=form, signup_form=found), \
-        422 if request.method == "POST" else 200
+    return render_template("console/signup_forms/edit.html", form=form, signup_form=found), form_status()
 
 
 def _form(form_id: int) -> SignupForm:

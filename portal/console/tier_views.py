@@ -9,9 +9,8 @@ from ..domain import tiers
 from ..domain.coupons.books import fits_id
 from ..domain.organizations import default_program
 from ..extensions import db
-from ..forms import submit
+from ..forms import form_status, submit
 from . import bp, navigation, queries
-from .rendering import form_status
 from .tier_forms import TierForm
 
 navigation.register("Tiers", "console.tier_list", "tiers:read", "console.tier_")

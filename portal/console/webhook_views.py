@@ -19,7 +19,7 @@ from ..domain.pagination import paginate
 from ..domain.webhooks import WebhookDelivery, WebhookSubscription
 from ..extensions import db, htmx
 from . import bp, navigation
-from ..forms import submit
+from ..forms import form_status, submit
 from ..fragments import render_page_or_fragment
 from .rendering import page_arg
 from .webhook_forms import EVENT_LABELS, FIELDS, ConfirmForm, WebhookForm
@@ -53,8 +53,7 @@ def webhook_new():
             flash(f"Webhook {subscription.name} created. Show its signing secret below to set up your receiver.",
                   "success")
             return redirect(url_for("console.webhook_detail", webhook_id=subscription.id))
-    return render_template("console/webhooks/new.html", form=form, subscription=None), \
-        422 if request.method == "POST" else 200
+    return render_template("console/webhooks/new.html", form=form, subscription=None), form_status()
 
 
 @bp.get("/webhooks/<int:webhook_id>")
@@ -77,8 +76,7 @@ def webhook_edit(webhook_id: int):
         if done:
             flash(f"{subscription.name} saved.", "success")
             return redirect(url_for("console.webhook_detail", webhook_id=subscription.id))
-    return render_template("console/webhooks/edit.html", form=form, subscription=subscription), \
-        422 if request.method == "POST" else 200
+    return render_template("console/webhooks/edit.html", form=form, subscription=subscription), form_status()
 
 
 @bp.post("/webhooks/<int:webhook_id>/secret")

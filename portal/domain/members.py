@@ -22,12 +22,14 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit, outbox
 from .actors import Actor
-from .base import Base, add_unique, fits_id, get_owned, unique_where, utcnow
+from .base import Base, add_unique, assign_given, fits_id, get_owned, unique_where, utcnow
 from .errors import DuplicateValue, NotFound, ValidationFailed
 from .pagination import where_given, within
 
 ACTIVE, LOCKED = "ACTIVE", "LOCKED"
 ACCOUNT_STATUSES = (ACTIVE, LOCKED)
+# Attribute names -> the names the API and the audit log give them, where they differ.
+API_NAMES = {"member_type": "memberType", "account_status": "accountStatus"}
 CARDCODE, APPCODE, EXTERNALCODE = "CARDCODE", "APPCODE", "EXTERNALCODE"
 IDENTIFIER_TYPES = (CARDCODE, APPCODE, EXTERNALCODE)
 # No 0/O, 1/I/L: codes are read aloud and typed at tills.
@@ -184,17 +186,10 @@ def update_member(session: Session, member: Member, *, actor: Actor, profile: di
             merged = {**member.custom_attributes, **custom_attributes}
             member.custom_attributes = {k: v for k, v in merged.items() if v is not None}
             changed.append("customAttributes")
-        if active is not None:
-            member.active = active
-            changed.append("active")
-        if member_type is not None:
-            member.member_type = member_type
-            changed.append("memberType")
-        if account_status is not None:
-            if account_status not in ACCOUNT_STATUSES:
-                raise ValidationFailed("accountStatus must be ACTIVE or LOCKED", field="accountStatus")
-            member.account_status = account_status
-            changed.append("accountStatus")
+        if account_status is not None and account_status not in ACCOUNT_STATUSES:
+            raise ValidationFailed("accountStatus must be ACTIVE or LOCKED", field="accountStatus")
+        changed += [API_NAMES.get(name, name) for name in
+                    assign_given(member, active=active, member_type=member_type, account_status=account_status)]
         if loyalty_member_id and loyalty_member_id != member.loyalty_member_id:
             if session.scalar(select(Member.id).where(Member.organization_id == member.organization_id,
                                                       Member.loyalty_member_id == loyalty_member_id)):

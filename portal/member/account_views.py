@@ -19,7 +19,7 @@ from ..domain import self_service, members, referrals
 from ..domain.errors import DomainError, NotFound
 from ..domain.throttle import TooManyAttempts
 from ..extensions import db
-from ..forms import safe_next, submit
+from ..forms import form_status, safe_next, submit
 from ..i18n import LANG_COOKIE
 from .. import mail
 from ..urls import absolute_url
@@ -120,7 +120,7 @@ def signup():
     if request.method == "GET" and request.args.get("ref"):
         form.referral_code.data = request.args["ref"][:40]
     if not form.validate_on_submit():
-        return render_template("member/signup.html", form=form), 422 if request.method == "POST" else 200
+        return render_template("member/signup.html", form=form), form_status()
     org_id = portal_organization_id()
 
     def sign_up():
@@ -179,7 +179,7 @@ def login():
     if request.method == "GET":
         form.next.data = safe_next(request.args.get("next")) or ""
     if not form.validate_on_submit():
-        return render_template("member/login.html", form=form), 422 if request.method == "POST" else 200
+        return render_template("member/login.html", form=form), form_status()
     try:
         with db.transaction() as session:
             member = self_service.authenticate(session, portal_organization_id(), form.email.data, form.password.data,
@@ -215,7 +215,7 @@ def logout():
 def password_forgot():
     form = ForgotPasswordForm()
     if not form.validate_on_submit():
-        return render_template("member/password_forgot.html", form=form), 422 if request.method == "POST" else 200
+        return render_template("member/password_forgot.html", form=form), form_status()
     org_id = portal_organization_id()
     done, found = submit(form, lambda: self_service.request_password_reset(
         db.session, org_id, form.email.data, address=client_address()), FIELDS, translate)
@@ -241,8 +241,7 @@ def password_reset(token: str):
     if not form.validate_on_submit():
         if not self_service.link_is_valid(db.session, org_id, token, self_service.PASSWORD_RESET):
             return render_template("member/password_reset.html", form=form, valid=False), 404
-        return render_template("member/password_reset.html", form=form, valid=True), (
-            422 if request.method == "POST" else 200)
+        return render_template("member/password_reset.html", form=form, valid=True), form_status()
     done, member = submit(form, lambda: self_service.reset_password(db.session, org_id, token, form.password.data),
                           FIELDS, translate)
     if not done:

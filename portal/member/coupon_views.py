@@ -81,6 +81,21 @@ def minimum_purchase_text(book: coupons.CouponBook) -> str | None:
     return _("With a purchase of %(amount)s or more", amount=format_currency(Decimal(str(minimum)), _currency()))
 
 
+# The refusals said the same way whatever their details, in the order they are checked.
+REFUSALS = [
+    (coupons.CouponNotEligible, _l("This coupon is for members of another tier.")),
+    (coupons.CouponNotPublished, _l("This coupon is not on offer any more.")),
+    (coupons.CouponExpired, _l("This coupon has expired.")),
+    (coupons.CouponNotYetValid, _l("This coupon is not valid yet.")),
+    (coupons.CouponNotActivatable, _l("This coupon is always active; there is nothing to switch.")),
+    (coupons.CouponNotActivated, _l("Activate this coupon first.")),
+    (coupons.CouponAlreadyUsed, _l("This coupon was already used.")),
+    (AccountNotActive, _l("Your account is locked. Please contact us.")),
+    (TooManyAttempts, _l("Too many attempts. Please wait a while and try again.")),
+    (IdempotencyKeyReused, _l("This form was already sent. Please reload the page and try again.")),
+]
+
+
 def refusal_text(error: Exception, book: coupons.CouponBook | None = None) -> str:
     """The offers engine's refusal, said to the member in their language."""
     field_name = getattr(error, "field", None)
@@ -92,26 +107,9 @@ def refusal_text(error: Exception, book: coupons.CouponBook | None = None) -> st
         if field_name == "maxAssignedPerMember":
             return _("You already have as many of these coupons as one member can get.")
         return _("All of these coupons have been given out.")
-    if isinstance(error, coupons.CouponNotEligible):
-        return _("This coupon is for members of another tier.")
-    if isinstance(error, coupons.CouponNotPublished):
-        return _("This coupon is not on offer any more.")
-    if isinstance(error, coupons.CouponExpired):
-        return _("This coupon has expired.")
-    if isinstance(error, coupons.CouponNotYetValid):
-        return _("This coupon is not valid yet.")
-    if isinstance(error, coupons.CouponNotActivatable):
-        return _("This coupon is always active; there is nothing to switch.")
-    if isinstance(error, coupons.CouponNotActivated):
-        return _("Activate this coupon first.")
-    if isinstance(error, coupons.CouponAlreadyUsed):
-        return _("This coupon was already used.")
-    if isinstance(error, AccountNotActive):
-        return _("Your account is locked. Please contact us.")
-    if isinstance(error, TooManyAttempts):
-        return _("Too many attempts. Please wait a while and try again.")
-    if isinstance(error, IdempotencyKeyReused):
-        return _("This form was already sent. Please reload the page and try again.")
+    for refused, text in REFUSALS:
+        if isinstance(error, refused):
+            return str(text)
     return _("This coupon cannot be claimed right now. Please try again later.")
 
 

@@ -78,6 +78,14 @@ ORDER = {"externalId": "o-1", "status": "confirmed", "total": 10}
 EFFECTS = "/campaigns/{campaignId}/actions"
 ACTION = "/campaigns/{campaignId}/actions/{actionId}"
 
+# One effect per id field an effect can carry, naming the other organisation's object.
+FOREIGN_EFFECTS = {
+    "ledgerAccountId": {"type": "award_points", "points": 5, "ledgerAccountId": Theirs("account")},
+    "couponBookId": {"type": "assign_coupon", "couponBookId": Theirs("book")},
+    "tierId": {"type": "set_tier", "tierId": Theirs("tier")},
+    "missionId": {"type": "increment_mission", "missionId": Theirs("mission")},
+}
+
 CASES: dict[tuple[str, str, str], Case] = {
     ("POST", "/audiences", "memberIds"): Case({"name": "Stolen", "kind": "list", "memberIds": [Theirs("member")]}),
     ("PATCH", "/audiences/{audienceId}", "addMemberIds"): Case({"addMemberIds": [Theirs("member")]}),
@@ -94,20 +102,9 @@ CASES: dict[tuple[str, str, str], Case] = {
     ("POST", "/campaigns", "audienceIds"): Case({"code": "STOLEN", "name": "S", "audienceIds": [Theirs("audience")]}),
     ("PATCH", "/campaigns/{campaignId}", "tierIds"): Case({"tierIds": [Theirs("tier")]}),
     ("PATCH", "/campaigns/{campaignId}", "audienceIds"): Case({"audienceIds": [Theirs("audience")]}),
-    ("POST", EFFECTS, "effects[].ledgerAccountId"): Case(
-        {"effects": [{"type": "award_points", "points": 5, "ledgerAccountId": Theirs("account")}]}),
-    ("POST", EFFECTS, "effects[].couponBookId"): Case(
-        {"effects": [{"type": "assign_coupon", "couponBookId": Theirs("book")}]}),
-    ("POST", EFFECTS, "effects[].tierId"): Case({"effects": [{"type": "set_tier", "tierId": Theirs("tier")}]}),
-    ("POST", EFFECTS, "effects[].missionId"): Case(
-        {"effects": [{"type": "increment_mission", "missionId": Theirs("mission")}]}),
-    ("PATCH", ACTION, "effects[].ledgerAccountId"): Case(
-        {"effects": [{"type": "award_points", "points": 5, "ledgerAccountId": Theirs("account")}]}),
-    ("PATCH", ACTION, "effects[].couponBookId"): Case(
-        {"effects": [{"type": "assign_coupon", "couponBookId": Theirs("book")}]}),
-    ("PATCH", ACTION, "effects[].tierId"): Case({"effects": [{"type": "set_tier", "tierId": Theirs("tier")}]}),
-    ("PATCH", ACTION, "effects[].missionId"): Case(
-        {"effects": [{"type": "increment_mission", "missionId": Theirs("mission")}]}),
+    # A campaign action's effects name the same things whether the action is added or changed.
+    **{(method, path, f"effects[].{field}"): Case({"effects": [effect]})
+       for method, path in (("POST", EFFECTS), ("PATCH", ACTION)) for field, effect in FOREIGN_EFFECTS.items()},
     ("POST", "/coupon-books", "loyaltyProgramId"): Case(
         {"name": "Stolen", "type": "REWARD", "loyaltyProgramId": Theirs("program")}),
     ("PATCH", "/coupon-books/{bookId}", "loyaltyProgramId"): Case({"loyaltyProgramId": Theirs("program")}),

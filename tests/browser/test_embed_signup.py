@@ -134,12 +134,7 @@ def test_the_form_works_on_an_allowed_partner_page(page, live_url, seed, partner
 @pytest.mark.browser
 def test_a_bot_filling_the_honeypot_gets_thanks_and_no_member(page, live_url, seed, partners, signup_form):
     allowed, _ = partners
-    email = f"bot-{uuid.uuid4().hex[:8]}@example.com"
-    page.goto(allowed.origin + "/")
-    form = page.frame_locator("iframe.portal-signup-frame")
-    form.get_by_label("Email", exact=True).fill(email)
-    form.get_by_label("Given name").fill("Robot")
-    form.get_by_label("I accept the club rules").check()
+    form, email = _fill_signup_on(page, allowed.origin, given_name="Robot")
     # People neither see nor reach the trap; a bot fills every input it finds.
     trap = form.locator("input[name=website]")
     expect(trap).not_to_be_in_viewport()
@@ -179,17 +174,25 @@ def test_a_form_with_a_redirect_sends_the_partner_page_on(page, live_url, seed, 
         form = session.get(signup_forms.SignupForm, signup_form.id)
         signup_forms.update_form(session, form, actor=signup_forms.system_actor(form.organization_id),
                                  redirect_url=f"{allowed.origin}/thanks")
-    email = f"redirect-{uuid.uuid4().hex[:8]}@example.com"
-    page.goto(allowed.origin + "/")
-    form = page.frame_locator("iframe.portal-signup-frame")
-    form.get_by_label("Email", exact=True).fill(email)
-    form.get_by_label("Given name").fill("Rita")
-    form.get_by_label("I accept the club rules").check()
+    form, email = _fill_signup_on(page, allowed.origin, given_name="Rita")
     form.get_by_role("button", name="Sign up").click()
     # The frame tells the page (and only it) where to go; the partner's script takes the whole page there.
     expect(page).to_have_url(f"{allowed.origin}/thanks")
     expect(page.get_by_role("heading", level=1)).to_have_text("Thanks from the partner shop")
     assert member_with(seed, email) is not None
+
+
+def _fill_signup_on(page, origin: str, given_name: str):
+    """Open the partner page at `origin` and fill the framed signup form's required fields, without sending it.
+
+    Returns the frame and the new e-mail address it was filled with."""
+    email = f"{given_name.lower()}-{uuid.uuid4().hex[:8]}@example.com"
+    page.goto(origin + "/")
+    form = page.frame_locator("iframe.portal-signup-frame")
+    form.get_by_label("Email", exact=True).fill(email)
+    form.get_by_label("Given name").fill(given_name)
+    form.get_by_label("I accept the club rules").check()
+    return form, email
 
 
 def _wait_until(page, condition, timeout: float = 10) -> None:

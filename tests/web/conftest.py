@@ -17,6 +17,7 @@ class Console:
 
     def __init__(self, client):
         self.client = client
+        self.signed_in = False
 
     def csrf_token(self, path: str = "/console/login") -> str:
         response = self.client.get(path)
@@ -29,9 +30,12 @@ class Console:
         if next is not None:
             data["next"] = next
         environ = {"REMOTE_ADDR": address} if address else {}
-        return self.client.post("/console/login", data=data, environ_base=environ)
+        response = self.client.post("/console/login", data=data, environ_base=environ)
+        self.signed_in = response.status_code == 302
+        return response
 
     def logout(self):
+        self.signed_in = False
         return self.client.post("/console/logout", data={"csrf_token": self.csrf_token("/console/")})
 
     def post(self, path: str, data: dict | None = None, **kwargs):
@@ -58,6 +62,21 @@ def make_staff(session, org):
         return user
 
     return make
+
+
+@pytest.fixture
+def sign_in_as(console, make_staff):
+    """sign_in_as(roles) -> a new staff user with these roles, the console signed in as them (out of anyone before)."""
+
+    def sign_in(roles, **kwargs):
+        if console.signed_in:
+            console.logout()
+        user = make_staff(roles, **kwargs)
+        response = console.login(user.email)
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return user
+
+    return sign_in
 
 
 @pytest.fixture

@@ -40,3 +40,9 @@ def text_of(element) -> str:
 
 def page(response) -> Page:
     return Page(response.get_data(as_text=True))
+
+
+def field_error(response, field: str) -> str:
+    """The error text shown under one form field (the field macro's #<id>-error), or ""."""
+    found = page(response).all(f"#{field}-error")
+    return found[0].text if found else ""

@@ -133,13 +133,12 @@ def test_edit_rule_audience(console, signed_in, session, org):
     assert (audience.name, audience.rule) == ("Richer", "member.balance > 1000")
 
 
-def test_roles_csrf_and_other_organisations(console, make_staff, session, org, other_org):
+def test_roles_csrf_and_other_organisations(console, sign_in_as, session, org, other_org):
     mine = audiences.create_audience(session, org.id, name="Mine", actor=org.actor, kind="list")
     foreign = audiences.create_audience(session, other_org.id, name="Foreign", actor=other_org.actor, kind="list")
     member = factories.make_member(session, org)
     session.commit()
-    reader = make_staff(["campaigns:read"])
-    console.login(reader.email)
+    sign_in_as(["campaigns:read"])
     listing = page(console.get("/console/audiences"))
     assert "Mine" in listing.text("#audiences-table") and "Foreign" not in listing.html
     assert not page(console.get(f"/console/audiences/{mine.id}")).has("#add-members-form")
@@ -149,13 +148,9 @@ def test_roles_csrf_and_other_organisations(console, make_staff, session, org, o
                         content_type="multipart/form-data").status_code == 403
     assert console.get(f"/console/audiences/{foreign.id}").status_code == 404
     assert console.get("/console/audiences/99999999999999999999999").status_code == 404
-    console.logout()
-    outsider = make_staff(["tiers:read"])
-    console.login(outsider.email)
+    sign_in_as(["tiers:read"])
     assert console.get("/console/audiences").status_code == 403
-    console.logout()
-    writer = make_staff(["campaigns:read", "campaigns:write"])
-    console.login(writer.email)
+    sign_in_as(["campaigns:read", "campaigns:write"])
     assert console.post(f"/console/audiences/{foreign.id}/members", {"add-id_type": "ID",
                                                                       "add-file": csv(f"{member.id}\n")},
                         content_type="multipart/form-data").status_code == 404

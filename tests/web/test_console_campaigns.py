@@ -88,16 +88,13 @@ def test_simulation_writes_nothing_and_shows_points(console, signed_in, session,
     assert unknown.status_code == 422 and "Member not found" in unknown.get_data(as_text=True)
 
 
-def test_roles_and_isolation(console, make_staff, session, org, other_org):
+def test_roles_and_isolation(console, sign_in_as, session, org, other_org):
     foreign = campaigns.create_campaign(session, other_org.id, code="FOREIGN", name="Foreign",
                                         actor=other_org.actor)
     session.commit()
-    reader = make_staff(["members:read"])
-    console.login(reader.email)
+    sign_in_as(["members:read"])
     assert console.get("/console/campaigns").status_code == 403
-    console.logout()
-    marketer = make_staff(["campaigns:read"])
-    console.login(marketer.email)
+    sign_in_as(["campaigns:read"])
     assert console.get("/console/campaigns").status_code == 200
     assert console.get("/console/campaigns/new").status_code == 403
     assert console.get(f"/console/campaigns/{foreign.id}").status_code == 404

@@ -351,11 +351,10 @@ def test_htmx_upload_gets_the_page_with_the_upload_card_counts_and_codes(console
 
 # --- roles, CSRF, isolation -------------------------------------------------------------------------
 
-def test_roles_csrf_and_other_organisations(console, make_staff, session, org, other_org):
+def test_roles_csrf_and_other_organisations(console, sign_in_as, session, org, other_org):
     mine = make_book(session, org)
     foreign = make_book(session, other_org, name="Foreign book")
-    reader = make_staff(["coupons:read"])
-    console.login(reader.email)
+    sign_in_as(["coupons:read"])
     assert console.get("/console/coupons").status_code == 200
     detail = page(console.get(f"/console/coupons/{mine.id}"))
     assert not detail.has("#upload-card") and not detail.has(".page-head form")
@@ -367,16 +366,10 @@ def test_roles_csrf_and_other_organisations(console, make_staff, session, org, o
     assert console.get(f"/console/coupons/{foreign.id}").status_code == 404
     assert console.get("/console/coupons/99999999999999999999999").status_code == 404
     assert "Foreign book" not in console.get("/console/coupons").get_data(as_text=True)
-    console.logout()
-
-    other = make_staff(["members:read"])
-    console.login(other.email)
+    sign_in_as(["members:read"])
     assert console.get("/console/coupons").status_code == 403
     assert "Coupons" not in page(console.get("/console/")).text("nav.sidenav")
-    console.logout()
-
-    writer = make_staff(["coupons:read", "coupons:write"])
-    console.login(writer.email)
+    sign_in_as(["coupons:read", "coupons:write"])
     assert console.post(f"/console/coupons/{foreign.id}/status", {"status": "archived"}).status_code == 404
     assert console.post(f"/console/coupons/{foreign.id}/codes/generate", {"generate-count": "5"}).status_code == 404
     assert console.get(f"/console/coupons/{foreign.id}/edit").status_code == 404

@@ -9,7 +9,7 @@ from portal.domain import custom_events, missions
 from portal.domain.custom_events import EventType
 from tests import factories
 
-from .page import page, text_of
+from .page import field_error, page, text_of
 
 PURCHASE = "member-purchase-order-confirmed"
 
@@ -17,11 +17,6 @@ PURCHASE = "member-purchase-order-confirmed"
 def type_named(session, org, name: str) -> EventType | None:
     return session.scalars(select(EventType).where(EventType.organization_id == org.id,
                                                    EventType.name == name)).first()
-
-
-def field_error(response, field: str) -> str:
-    found = page(response).all(f"#{field}-error")
-    return found[0].text if found else ""
 
 
 def test_create_an_event_type_and_see_it_listed(console, signed_in, session, org):
@@ -90,15 +85,12 @@ def test_csrf_is_required(console, signed_in, session, org):
     assert type_named(session, org, "store-visit") is None
 
 
-def test_roles(console, make_staff, session, org):
+def test_roles(console, sign_in_as, session, org):
     custom_events.create_event_type(session, org.id, name="store-visit", actor=org.actor)
     session.commit()
-    reader = make_staff(["members:read"])
-    console.login(reader.email)
+    sign_in_as(["members:read"])
     assert console.get("/console/event-types").status_code == 403
-    console.logout()
-    marketer = make_staff(["campaigns:read"])
-    console.login(marketer.email)
+    sign_in_as(["campaigns:read"])
     listed = page(console.get("/console/event-types"))
     assert "store-visit" in listed.text("#event-types-table")
     assert not listed.has("#event-type-form") and not listed.has("#event-types-table form")
@@ -164,14 +156,13 @@ def test_member_feed_shows_the_latest_twenty_newest_first(console, signed_in, se
     assert "Your organisation has no missions" in detail.text("#member-engagement")
 
 
-def test_member_page_without_campaign_roles_shows_missions_without_links(console, make_staff, session, org):
+def test_member_page_without_campaign_roles_shows_missions_without_links(console, sign_in_as, session, org):
     mission = missions.create_mission(session, org.id, actor=org.actor, name="Two purchases", event_type=PURCHASE,
                                       goal_count=2, code="TWO")
     ann = factories.make_member(session, org)
     missions.increment(session, ann, mission, 1, actor=org.actor)
     session.commit()
-    support = make_staff(["members:read"])
-    console.login(support.email)
+    sign_in_as(["members:read"])
     detail = page(console.get(f"/console/members/{ann.id}"))
     assert "Two purchases" in detail.text("#member-missions-table")
     assert "1 of 2" in detail.text("#member-missions-table")

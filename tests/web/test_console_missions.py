@@ -9,7 +9,7 @@ from portal.domain import custom_events, missions
 from portal.domain.missions import Mission
 from tests import factories
 
-from .page import page
+from .page import field_error, page
 
 PURCHASE = "member-purchase-order-confirmed"
 
@@ -30,12 +30,6 @@ def create(console, **extra):
 
 def mission_named(session, code: str) -> Mission | None:
     return session.scalars(select(Mission).where(Mission.code == code)).first()
-
-
-def field_error(response, field: str) -> str:
-    """The error text shown under one form field (the field macro's #<id>-error)."""
-    found = page(response).all(f"#{field}-error")
-    return found[0].text if found else ""
 
 
 def test_create_a_stamp_card_and_see_it_listed_and_on_its_page(console, signed_in, session, org):
@@ -217,18 +211,14 @@ def test_csrf_is_required(console, signed_in, session, org):
     assert mission.active is True
 
 
-def test_roles(console, make_staff, session, org):
+def test_roles(console, sign_in_as, session, org):
     mission = missions.create_mission(session, org.id, actor=org.actor, name="M", event_type=PURCHASE,
                                       goal_count=1, code="M")
     session.commit()
-    reader = make_staff(["members:read"])
-    console.login(reader.email)
+    sign_in_as(["members:read"])
     assert console.get("/console/missions").status_code == 403
     assert "Missions" not in page(console.get("/console/")).text(".sidenav")
-    console.logout()
-
-    marketer = make_staff(["campaigns:read"])
-    console.login(marketer.email)
+    sign_in_as(["campaigns:read"])
     assert "Missions" in page(console.get("/console/")).text(".sidenav")
     detail = console.get(f"/console/missions/{mission.id}")
     assert detail.status_code == 200 and not page(detail).has(".button-row")

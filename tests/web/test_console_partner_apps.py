@@ -91,12 +91,11 @@ def test_the_list_counts_connected_members_per_app(console, signed_in, session, 
     assert page(console.get(f"/console/partner-apps/{app.id}")).text("#count-connected") == "3"
 
 
-def test_roles_csrf_and_isolation(console, make_staff, session, org, other_org, client):
+def test_roles_csrf_and_isolation(console, sign_in_as, session, org, other_org, client):
     theirs, _ = factories.make_partner_app(session, other_org, name="Theirs")
     mine, _ = factories.make_partner_app(session, org, name="Mine")
     session.commit()
-    reader = make_staff(["partnerships:read"])
-    console.login(reader.email)
+    sign_in_as(["partnerships:read"])
     assert console.get("/console/partner-apps").status_code == 200
     assert console.get(f"/console/partner-apps/{theirs.id}").status_code == 404
     assert console.post("/console/partner-apps/new", form_data(name="Nope")).status_code == 403
@@ -104,7 +103,5 @@ def test_roles_csrf_and_isolation(console, make_staff, session, org, other_org, 
     no_csrf = client.post(f"/console/partner-apps/{mine.id}/active", data={"active": "off"})
     assert no_csrf.status_code in (400, 403)
     assert app_named(session, "Mine").active and app_named(session, "Nope") is None
-    outsider = make_staff(["members:read"])
-    console.logout()
-    console.login(outsider.email)
+    sign_in_as(["members:read"])
     assert console.get("/console/partner-apps").status_code == 403

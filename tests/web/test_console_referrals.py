@@ -13,7 +13,7 @@ from portal.domain.orders import ItemInput, OrderInput
 from portal.domain.referrals import ReferralCode, ReferralProgram
 from tests import factories
 
-from .page import page, text_of
+from .page import field_error, page, text_of
 
 PURCHASE = "member-purchase-order-confirmed"
 
@@ -33,11 +33,6 @@ def create(console, **extra):
 
 def program_named(session, name: str) -> ReferralProgram | None:
     return session.scalars(select(ReferralProgram).where(ReferralProgram.name == name)).first()
-
-
-def field_error(response, field: str) -> str:
-    found = page(response).all(f"#{field}-error")
-    return found[0].text if found else ""
 
 
 def join(session, org, code: str, **profile):
@@ -195,18 +190,14 @@ def test_csrf_is_required(console, signed_in, session, programme):
     assert programme.active is True
 
 
-def test_roles(console, make_staff, session, org, programme):
+def test_roles(console, sign_in_as, session, org, programme):
     ann = factories.make_member(session, org, givenName="Ann", familyName="Sharer")
     referrals.create_code(session, programme, ann, actor=org.actor)
     session.commit()
-    reader = make_staff(["members:read"])
-    console.login(reader.email)
+    sign_in_as(["members:read"])
     assert console.get("/console/referrals").status_code == 403
     assert console.get(f"/console/referrals/{programme.id}").status_code == 403
-    console.logout()
-
-    marketer = make_staff(["campaigns:read"])
-    console.login(marketer.email)
+    sign_in_as(["campaigns:read"])
     detail = page(console.get(f"/console/referrals/{programme.id}"))
     assert "Ann Sharer" in detail.text("#codes-table") and not detail.has("#codes-table a")  # no members:read
     assert not detail.has("#code-form") and not detail.has(".button-row")

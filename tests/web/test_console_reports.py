@@ -28,10 +28,8 @@ def world(session, org, other_org):
 
 
 @pytest.fixture
-def marketing(console, make_staff):
-    user = make_staff(DEFAULT_ROLES["marketing"])
-    assert console.login(user.email).status_code == 302
-    return user
+def marketing(sign_in_as):
+    return sign_in_as(DEFAULT_ROLES["marketing"])
 
 
 def numbers(cells: list[str]) -> list[str]:
@@ -138,17 +136,14 @@ def test_a_bad_range_is_shown_on_its_field(console, marketing, world, query, fie
         assert message in page(response).text(f"#{field}-error")
 
 
-def test_roles_and_isolation(console, make_staff, world, client):
-    clerk = make_staff(["members:read", "members:write", "ledgers:read", "coupons:read"])
-    assert console.login(clerk.email).status_code == 302
+def test_roles_and_isolation(console, sign_in_as, world, client):
+    sign_in_as(["members:read", "members:write", "ledgers:read", "coupons:read"])
     for path in ("/console/reports/", "/console/reports/points", f"/console/reports/points.csv?{CUSTOM}",
                  f"/console/reports/points.pdf?{CUSTOM}"):
         assert console.get(path).status_code == 403, path
     dashboard = page(console.get("/console/"))
     assert "Reports" not in dashboard.texts("nav.sidenav a") and not dashboard.has("#week-comparison")
-    console.logout()
-    theirs = make_staff(["reports:read"], bundle=world.other)
-    assert console.login(theirs.email).status_code == 302
+    sign_in_as(["reports:read"], bundle=world.other)
     rows = table_rows(page(console.get(f"/console/reports/points?{CUSTOM}")))
     assert rows[-1][1:] == ["10000", "0", "0", "10000"]
     assert console.get("/console/reports/nonsense").status_code == 404

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from portal.domain import coupons, signup_forms
 from portal.domain.signup_forms import SignupForm
 
-from .page import page
+from .page import field_error, page
 
 
 def form_data(**extra) -> dict:
@@ -24,11 +24,6 @@ def form_data(**extra) -> dict:
 def named(session, name: str) -> SignupForm | None:
     session.expire_all()
     return session.scalars(select(SignupForm).where(SignupForm.name == name)).first()
-
-
-def field_error(response, field: str) -> str:
-    found = page(response).all(f"#{field}-error")
-    return found[0].text if found else ""
 
 
 def test_staff_create_a_form_and_get_the_tag_to_paste(console, signed_in, session, org):
@@ -83,18 +78,15 @@ def test_domain_errors_show_on_their_fields_and_nothing_is_saved(console, signed
     assert named(session, "Join the Coffee Club") is None
 
 
-def test_roles_and_isolation(console, make_staff, session, org, other_org):
+def test_roles_and_isolation(console, sign_in_as, session, org, other_org):
     theirs = signup_forms.create_form(session, other_org.id, actor=other_org.actor, name="Theirs",
                                       purpose="loyalty_card")
     session.commit()
-    reader = make_staff(["forms:read"])
-    console.login(reader.email)
+    sign_in_as(["forms:read"])
     assert console.get("/console/signup-forms").status_code == 200
     assert console.get("/console/signup-forms/new").status_code == 403
     assert console.get(f"/console/signup-forms/{theirs.id}").status_code == 404
-    console.logout()
-    member_staff = make_staff(["members:read"])
-    console.login(member_staff.email)
+    sign_in_as(["members:read"])
     assert "Signup forms" not in page(console.get("/console/")).texts("nav a")
     assert console.get("/console/signup-forms").status_code == 403
 

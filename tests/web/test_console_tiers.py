@@ -69,23 +69,18 @@ def test_edit_tier(console, signed_in, session, org):
                                                           AuditEntry.action == "tier.updated")) == "tier.updated"
 
 
-def test_roles_csrf_and_other_organisations(console, make_staff, session, org, other_org):
+def test_roles_csrf_and_other_organisations(console, sign_in_as, session, org, other_org):
     mine = factories.make_tiers(session, org)[0]
     foreign = factories.make_tiers(session, other_org)[0]
     session.commit()
-    reader = make_staff(["tiers:read"])
-    console.login(reader.email)
+    sign_in_as(["tiers:read"])
     listing = page(console.get("/console/tiers"))
     assert "Bronze" in listing.text("#tiers-table") and not listing.has("#tier-form")
     assert console.post("/console/tiers", {"name": "X", "min_points": "1"}).status_code == 403
     assert console.get(f"/console/tiers/{mine.id}/edit").status_code == 403
-    console.logout()
-    outsider = make_staff(["coupons:read"])
-    console.login(outsider.email)
+    sign_in_as(["coupons:read"])
     assert console.get("/console/tiers").status_code == 403
-    console.logout()
-    writer = make_staff(["tiers:read", "tiers:write"])
-    console.login(writer.email)
+    sign_in_as(["tiers:read", "tiers:write"])
     assert console.get(f"/console/tiers/{foreign.id}/edit").status_code == 404
     assert console.post(f"/console/tiers/{foreign.id}/edit", {"name": "Mine now", "min_points": "3"}).status_code == 404
     assert console.get("/console/tiers/99999999999999999999999/edit").status_code == 404

@@ -11,7 +11,7 @@ from portal.domain.audit import AuditEntry
 from portal.domain.webhooks import WebhookDelivery, WebhookSubscription
 from tests import factories
 
-from .page import page
+from .page import field_error, page
 
 URL = "https://hooks.partner.example/portal"
 
@@ -25,11 +25,6 @@ def form_data(**extra) -> dict:
 
 def named(session, name: str) -> WebhookSubscription | None:
     return session.scalars(select(WebhookSubscription).where(WebhookSubscription.name == name)).first()
-
-
-def field_error(response, field: str) -> str:
-    found = page(response).all(f"#{field}-error")
-    return found[0].text if found else ""
 
 
 @pytest.fixture
@@ -164,9 +159,8 @@ def test_delete(console, signed_in, session, hook):
     assert not page(console.get("/console/webhooks")).has(f'tr[data-webhook-id="{hook.id}"]')
 
 
-def test_readers_see_the_log_but_change_nothing(console, make_staff, session, hook, failed_once):
-    reader = make_staff(["webhooks:read"])
-    console.login(reader.email)
+def test_readers_see_the_log_but_change_nothing(console, sign_in_as, session, hook, failed_once):
+    sign_in_as(["webhooks:read"])
     detail = page(console.get(f"/console/webhooks/{hook.id}"))
     assert detail.has(f'tr[data-delivery-id="{failed_once.id}"]')
     assert not detail.all('button[aria-label^="Redeliver"]') and not detail.all("#delete-form")
@@ -176,9 +170,8 @@ def test_readers_see_the_log_but_change_nothing(console, make_staff, session, ho
     assert console.get("/console/webhooks/new").status_code == 403
 
 
-def test_no_role_no_page_and_no_link(console, make_staff, hook):
-    member_staff = make_staff(["members:read"])
-    console.login(member_staff.email)
+def test_no_role_no_page_and_no_link(console, sign_in_as, hook):
+    sign_in_as(["members:read"])
     assert console.get("/console/webhooks").status_code == 403
     assert "Webhooks" not in page(console.get("/console/")).texts("nav a")
 
