@@ -10,7 +10,7 @@ from wtforms import DateField, SelectField
 from wtforms.validators import Optional
 
 from ..domain.reports import DAY, INTERVALS, PRESETS
-from .forms import _Choice
+from .fields import Choice
 
 CUSTOM = "custom"
 INTERVAL_LABELS = {"day": "Day", "week": "Week", "month": "Month"}
@@ -23,10 +23,10 @@ class RangeForm(FlaskForm):
         csrf = False  # a GET that changes nothing
 
     preset = SelectField("Range", default="30d",
-                         choices=[_Choice(key, label) for key, label in PRESETS.items()] + [_Choice(CUSTOM, "Custom")])
+                         choices=[Choice(key, label) for key, label in PRESETS.items()] + [Choice(CUSTOM, "Custom")])
     start = DateField("From", validators=[Optional()])
     end = DateField("To", validators=[Optional()])
-    interval = SelectField("Per", default=DAY, choices=[_Choice(i, INTERVAL_LABELS[i]) for i in INTERVALS])
+    interval = SelectField("Per", default=DAY, choices=[Choice(i, INTERVAL_LABELS[i]) for i in INTERVALS])
 
     def custom_days(self):
         """The two days of a custom range, or None (with an error on the form) when one is missing."""

@@ -20,7 +20,7 @@ from ..domain.errors import ValidationFailed
 from ..domain.organizations import get_organization
 from ..extensions import db
 from . import bp, charts, navigation
-from .rendering import attach_error
+from ..forms import attach_error
 from .report_forms import CUSTOM, FIELDS, INTERVAL_LABELS, RangeForm
 
 navigation.register("Reports", "console.report_index", "reports:read", "console.report_")
