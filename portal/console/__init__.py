@@ -59,3 +59,4 @@ from . import signup_form_views  # noqa: E402,F401  (embeddable signup forms)
 from . import partner_app_views  # noqa: E402,F401  (partner apps, OAuth clients)
 from . import webhook_views  # noqa: E402,F401  (partner webhooks)
 from . import report_views  # noqa: E402,F401
+from . import job_views  # noqa: E402,F401  (bulk imports and grants)
