@@ -45,7 +45,7 @@ def run_once() -> dict[str, int]:
     return done
 
 
-def run_bulk_jobs(seconds: float = BULK_SECONDS) -> int:
+def run_bulk_jobs(seconds: float = BULK_SECONDS, batch_size: int = bulk_jobs.BATCH_SIZE) -> int:
     """Run bulk-job batches until none waits or `seconds` have passed; returns the batches run."""
     until, batches = time.monotonic() + seconds, 0
     while time.monotonic() < until:
@@ -56,7 +56,7 @@ def run_bulk_jobs(seconds: float = BULK_SECONDS) -> int:
                 if job is None:
                     break
                 job_id = job.id
-                bulk_jobs.run_batch(session, job)
+                bulk_jobs.run_batch(session, job, batch_size)
             batches += 1
         except Exception as error:  # the batch rolled back; stop the job rather than retry it forever
             log.exception("bulk job %s failed", job_id)
