@@ -27,14 +27,12 @@ navigation.register("Jobs", "console.job_list", "members:read", "console.job_")
 
 JOBS_PER_PAGE = 20
 REFUSED_ROWS_SHOWN = 200
-# kind -> (what reading it needs, what starting it needs, how the page names it)
-KINDS = {member_import.KIND: ("members:read", "members:write", "Member import"),
-         points_grant.KIND: ("ledgers:read", "ledgers:write", "Points grant")}
+KIND_LABELS = {member_import.KIND: "Member import", points_grant.KIND: "Points grant"}
 
 
 @bp.context_processor
 def job_context():
-    return {"job_kind_label": lambda kind: KINDS.get(kind, (None, None, kind))[2]}
+    return {"job_kind_label": lambda kind: KIND_LABELS.get(kind, kind)}
 
 
 @bp.get("/jobs")
@@ -130,17 +128,14 @@ def _allow_large_imports(state) -> None:
 # --- helpers ---------------------------------------------------------------------------------
 
 def _readable_kinds() -> tuple[str, ...]:
-    return tuple(kind for kind, (read, _, _) in KINDS.items() if current_user.has_role(read))
+    return jobs.readable_kinds(current_user.actor())
 
 
 def _can_start(kind: str) -> bool:
-    return current_user.has_role(KINDS[kind][1])
+    return current_user.has_role(jobs.ROLES[kind][1])
 
 
 def _job(job_id: int) -> jobs.BulkJob:
     if not fits_id(job_id):
         abort(404)
-    job = jobs.get_job(db.session, current_user.organization_id, job_id)
-    if job.kind not in _readable_kinds():
-        abort(403)
-    return job
+    return jobs.get_readable_job(db.session, current_user.organization_id, job_id, current_user.actor())

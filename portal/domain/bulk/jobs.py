@@ -24,7 +24,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..actors import Actor
 from ..base import Base, get_owned, utcnow
-from ..errors import Conflict
+from ..errors import Conflict, PermissionDenied
 
 CHECKED, QUEUED, RUNNING, DONE, FAILED = "checked", "queued", "running", "done", "failed"
 STATUSES = (CHECKED, QUEUED, RUNNING, DONE, FAILED)
@@ -101,14 +101,30 @@ class BulkJobRow(Base):
 # kind -> fn(session, job, batch_size) doing one batch and returning True when the job has no rows left.
 Handler = Callable[[Session, BulkJob, int], bool]
 _handlers: dict[str, Handler] = {}
+# kind -> (the role that reads such jobs, the role that starts them)
+ROLES: dict[str, tuple[str, str]] = {}
 BATCH_SIZE = 1000
 
 
-def handler(kind: str):
+def handler(kind: str, *, read_role: str, start_role: str):
     def register(fn: Handler) -> Handler:
         _handlers[kind] = fn
+        ROLES[kind] = (read_role, start_role)
         return fn
     return register
+
+
+def readable_kinds(actor: Actor) -> tuple[str, ...]:
+    """The kinds of job the actor may see: an import's rows are members' data, a grant moves points."""
+    return tuple(kind for kind, (read_role, _) in ROLES.items() if actor.has_role(read_role))
+
+
+def get_readable_job(session: Session, organization_id: int, job_id: int, actor: Actor) -> BulkJob:
+    """The job, if the actor may read its kind. Raises NotFound, PermissionDenied."""
+    job = get_job(session, organization_id, job_id)
+    if job.kind not in readable_kinds(actor):
+        raise PermissionDenied(f"Reading this job needs the role {ROLES[job.kind][0]}")
+    return job
 
 
 def new_job(organization_id: int, kind: str, key: str, *, actor: Actor, status: str,

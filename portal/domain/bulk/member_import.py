@@ -108,7 +108,7 @@ def refused_csv(session: Session, job: BulkJob) -> str:
     return out.getvalue()
 
 
-@jobs.handler(KIND)
+@jobs.handler(KIND, read_role="members:read", start_role="members:write")
 def run_batch(session: Session, job: BulkJob, batch_size: int) -> bool:
     """Create the members of the next good rows; rows taken since the check are skipped."""
     rows = list(session.scalars(select(BulkJobRow).where(BulkJobRow.job_id == job.id, BulkJobRow.line > job.cursor,

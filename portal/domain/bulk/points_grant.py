@@ -53,7 +53,7 @@ def start_grant(session: Session, organization_id: int, *, audience_id: int, amo
     return job
 
 
-@jobs.handler(KIND)
+@jobs.handler(KIND, read_role="ledgers:read", start_role="ledgers:write")
 def run_batch(session: Session, job: BulkJob, batch_size: int) -> bool:
     audience = session.get(audiences.Audience, job.params["audienceId"])
     batch = list(session.scalars(_candidates(audience).where(Member.id > job.cursor).order_by(Member.id)
