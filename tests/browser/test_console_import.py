@@ -86,7 +86,10 @@ def test_admin_imports_a_thousand_rows_sees_three_refused_and_watches_the_progre
         expect(bar).to_be_visible()
         seen = set()
         for _ in range(120):
-            seen.add(int(bar.get_attribute("value")))
+            value = int(bar.get_attribute("value"))
+            if 0 < value < 100 and not any(0 < v < 100 for v in seen):
+                screenshot(page, "console-import-running")
+            seen.add(value)
             if 100 in seen:
                 break
             page.wait_for_timeout(250)
