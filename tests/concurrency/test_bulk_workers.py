@@ -68,3 +68,33 @@ def test_parallel_workers_import_each_row_and_grant_each_member_once(live_app):
                 Wallet, Wallet.id == LedgerEntry.wallet_id).where(Wallet.member_id.in_(ids)))
             assert entries == 200
         db.session.remove()
+
+
+def test_a_batch_that_raises_fails_its_job_and_keeps_the_earlier_batches(live_app, monkeypatch):
+    with live_app.app_context():
+        with db.transaction() as session:
+            org = factories.make_org(session, name="Failing batch")
+            content = ("email\n" + "\n".join(f"f{i}@example.com" for i in range(30)) + "\n").encode()
+            job = member_import.check_file(session, org.id, "f.csv", content, actor=org.actor)
+            member_import.confirm(session, job, actor=org.actor)
+            job_id = job.id
+        db.session.remove()
+        real = jobs._handlers[member_import.KIND]
+        calls = []
+
+        def second_batch_breaks(session, job, batch_size):
+            calls.append(job.cursor)
+            if len(calls) == 2:
+                session.flush()
+                raise RuntimeError("disk full")
+            return real(session, job, batch_size)
+
+        monkeypatch.setitem(jobs._handlers, member_import.KIND, second_batch_breaks)
+        assert worker.run_bulk_jobs(seconds=30, batch_size=10) == 1  # one batch done, then the failure
+        with db.transaction() as session:
+            job = session.get(jobs.BulkJob, job_id)
+            assert (job.status, job.error, job.created, job.done) == (jobs.FAILED, "RuntimeError: disk full", 10, 10)
+            assert session.scalar(select(func.count()).select_from(Member).where(
+                Member.organization_id == org.id)) == 10
+        db.session.remove()
+        assert worker.run_bulk_jobs(seconds=5) == 0  # a failed job is not claimed again

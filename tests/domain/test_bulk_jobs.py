@@ -260,3 +260,22 @@ def test_a_grant_needs_an_amount_a_reason_and_a_key(session, org, change, field)
     with fails_cleanly(session, ValidationFailed) as info:
         points_grant.start_grant(session, org.id, actor=org.actor, **values)
     assert info.value.field == field
+
+
+def test_create_members_refuses_a_taken_value_and_creates_nobody(session, org):
+    from portal.domain.errors import DuplicateValue
+
+    make_member(session, org, email="taken@example.com")
+    before = members_of(session, org)
+    batch = [members.build_member(org.id, profile={"email": e}) for e in ("new@example.com", "TAKEN@example.com")]
+    with fails_cleanly(session, DuplicateValue) as info:
+        members.create_members(session, org.id, batch, [None, None], actor=org.actor)
+    assert info.value.field == "profile.email" and members_of(session, org) == before
+    twice = [members.build_member(org.id, profile={"email": "same@example.com"}) for _ in range(2)]
+    with fails_cleanly(session, DuplicateValue):
+        members.create_members(session, org.id, twice, [None, None], actor=org.actor)
+    code = members.generate_card_code()
+    pair = [members.build_member(org.id, profile={"email": f"c{i}@example.com"}) for i in range(2)]
+    with fails_cleanly(session, DuplicateValue) as info:
+        members.create_members(session, org.id, pair, [code, code], actor=org.actor)
+    assert info.value.field == "code" and members_of(session, org) == before
