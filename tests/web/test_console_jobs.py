@@ -61,6 +61,7 @@ def test_upload_check_refused_rows_confirm_and_progress(console, signed_in, sess
     assert job.status == jobs.QUEUED
     queued = console.get(f"/console/jobs/{job.id}", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert 'hx-trigger="every 1s"' in queued and 'id="job-progress-bar"' in queued and "<html" not in queued
+    assert 'hx-trigger="every 2s"' in console.get("/console/jobs").get_data(as_text=True)  # the list polls too
 
     run_worker(session)
     done = console.get(f"/console/jobs/{job.id}", headers={"HX-Request": "true"}).get_data(as_text=True)
@@ -70,6 +71,7 @@ def test_upload_check_refused_rows_confirm_and_progress(console, signed_in, sess
 
     listing = console.get("/console/jobs").get_data(as_text=True)
     assert f'data-job-id="{job.id}"' in listing and signed_in.email in listing and "people.csv" in listing
+    assert "every 2s" not in listing
 
     # The same file again: its job, and nobody twice.
     again = upload(console, HEADER + "\n".join(rows) + "\n", name="again.csv")
