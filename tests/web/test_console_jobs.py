@@ -76,7 +76,8 @@ def test_upload_check_refused_rows_confirm_and_progress(console, signed_in, sess
     # The same file again: its job, and nobody twice.
     again = upload(console, HEADER + "\n".join(rows) + "\n", name="again.csv")
     assert again.headers["Location"].endswith(f"/console/jobs/{job.id}")
-    assert console.post(f"/console/jobs/{job.id}/confirm").status_code == 422
+    refused = console.post(f"/console/jobs/{job.id}/confirm")
+    assert refused.status_code == 422 and "The job is done, not waiting for confirmation" in refused.get_data(as_text=True)
     assert member_count(session, org) == 6
 
 
