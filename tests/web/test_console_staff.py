@@ -28,7 +28,7 @@ def test_navigation_shows_only_permitted_links(console, make_staff):
     reader = make_staff(["members:read", "ledgers:write"])
     console.login(reader.email)
     response = console.get("/console/members")
-    assert nav_links(response) == ["Dashboard", "Members"]
+    assert nav_links(response) == ["Dashboard", "Members", "Jobs"]  # jobs: imports are members:read
     assert page(response).one("nav.sidenav a[aria-current=page]").text == "Members"
 
 
