@@ -69,7 +69,7 @@ def test_admin_creates_a_staff_user_who_can_sign_in(console, signed_in, session,
     assert user.roles == ["ledgers:write", "members:read"] and user.organization_id == signed_in.organization_id
     console.logout()
     assert console.login("clerk@example.com", "clerk-pass-42").status_code == 302
-    assert nav_links(console.get("/console/")) == ["Dashboard", "Members"]
+    assert nav_links(console.get("/console/")) == ["Dashboard", "Members", "Jobs"]
 
 
 def test_nobody_grants_a_role_they_do_not_hold(console, make_staff, session):
