@@ -1,7 +1,9 @@
 """The background worker: `flask --app app worker` runs the periodic jobs in a loop.
 
 Each job runs in its own transaction, so one failing job does not stop the others,
-and several workers may run against one PostgreSQL database.
+and several workers may run against one PostgreSQL database. Bulk jobs (imports,
+grants; domain/bulk/) then run batch by batch, each batch its own transaction,
+for up to BULK_SECONDS a round; a batch that raises marks its job failed.
 """
 from __future__ import annotations
 
@@ -13,10 +15,12 @@ import time
 from flask import current_app
 
 from . import webhook_sender
+from .domain.bulk import jobs as bulk_jobs, member_import, points_grant  # noqa: F401  (registers the kinds)
 from .domain.jobs import JOBS
 from .extensions import db
 
 log = logging.getLogger("portal.worker")
+BULK_SECONDS = 20.0
 
 
 def run_once() -> dict[str, int]:
@@ -37,7 +41,33 @@ def run_once() -> dict[str, int]:
         done["webhooks"] = -1
     finally:
         db.session.remove()
+    done["bulk"] = run_bulk_jobs()
     return done
+
+
+def run_bulk_jobs(seconds: float = BULK_SECONDS, batch_size: int = bulk_jobs.BATCH_SIZE) -> int:
+    """Run bulk-job batches until none waits or `seconds` have passed; returns the batches run."""
+    until, batches = time.monotonic() + seconds, 0
+    while time.monotonic() < until:
+        job_id = None
+        try:
+            with db.transaction() as session:
+                job = bulk_jobs.claim(session)
+                if job is None:
+                    break
+                job_id = job.id
+                bulk_jobs.run_batch(session, job, batch_size)
+            batches += 1
+        except Exception as error:  # the batch rolled back; stop the job rather than retry it forever
+            log.exception("bulk job %s failed", job_id)
+            if job_id is None:
+                break
+            db.session.remove()
+            with db.transaction() as session:
+                bulk_jobs.fail(session, job_id, f"{type(error).__name__}: {error}")
+        finally:
+            db.session.remove()
+    return batches
 
 
 def run_forever(interval: float = 30.0) -> None:
@@ -57,6 +87,16 @@ def run_forever(interval: float = 30.0) -> None:
         if any(counts.values()):
             log.info("worker round: %s", counts)
         slept = 0.0
-        while slept < interval and not stopping and os.getppid() == parent:
+        # A confirmed import or a new grant should not wait a whole round: look for one every 2 s.
+        while slept < interval and not stopping and os.getppid() == parent and not _bulk_waiting(slept):
             time.sleep(0.5)
             slept += 0.5
+
+
+def _bulk_waiting(slept: float) -> bool:
+    if slept % 2:
+        return False
+    try:
+        return bulk_jobs.waiting(db.session())
+    finally:
+        db.session.remove()

@@ -30,7 +30,8 @@ from portal.extensions import db
 
 from . import factories
 
-FOUNDATION_TAGS = ["Members", "Points", "Ledgers", "Programs", "Tiers", "Staff", "Partners", "Webhooks", "Stats"]
+FOUNDATION_TAGS = ["Members", "Points", "Ledgers", "Programs", "Tiers", "Staff", "Partners", "Webhooks", "Stats",
+                   "Jobs"]
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))
 
 

@@ -60,3 +60,4 @@ from . import partner_app_views  # noqa: E402,F401  (partner apps, OAuth clients
 from . import webhook_views  # noqa: E402,F401  (partner webhooks)
 from . import report_views  # noqa: E402,F401
 from . import order_views  # noqa: E402,F401  (orders and the staff actions on them)
+from . import job_views  # noqa: E402,F401  (bulk imports and grants)

@@ -134,9 +134,8 @@ def create_member(session: Session, organization_id: int, *, actor: Actor, profi
                   custom_attributes: dict[str, Any] | None = None, locale: str | None = None,
                   optins: dict[str, Any] | None = None) -> Member:
     """Create a member with a generated CARDCODE. Raises DuplicateValue for a taken email or id."""
-    member = Member(organization_id=organization_id, member_type=member_type, active=active,
-                    custom_attributes=custom_attributes or {}, optins=optins or {}, locale=locale or "en")
-    _apply_profile(member, profile or {})
+    member = build_member(organization_id, profile=profile, member_type=member_type, active=active,
+                          custom_attributes=custom_attributes, locale=locale, optins=optins)
     _require_unique_email(session, organization_id, member.email)
     if loyalty_member_id:
         if session.scalar(select(Member.id).where(Member.organization_id == organization_id,
@@ -163,6 +162,52 @@ def create_member(session: Session, organization_id: int, *, actor: Actor, profi
     from . import outbox
     outbox.emit(session, organization_id, "member-created", member_id=member.id)
     return member
+
+
+def build_member(organization_id: int, *, profile: dict[str, Any] | None = None, member_type: str = "individual",
+                 active: bool = True, custom_attributes: dict[str, Any] | None = None, locale: str | None = None,
+                 optins: dict[str, Any] | None = None) -> Member:
+    """A new member not yet added to the session, its profile checked. Raises ValidationFailed."""
+    member = Member(organization_id=organization_id, member_type=member_type, active=active,
+                    custom_attributes=custom_attributes or {}, optins=optins or {}, locale=locale or "en")
+    _apply_profile(member, profile or {})
+    return member
+
+
+def create_members(session: Session, organization_id: int, new_members: list[Member], card_codes: list[str | None],
+                   *, actor: Actor) -> list[Member]:
+    """Add many members built by `build_member` at once (bulk import): the rules of `create_member`, checked
+    with one query per kind of value instead of one per member. `card_codes[i]` is member i's CARDCODE, or
+    None for a generated one. Raises DuplicateValue when an email, loyaltyMemberId or card code is taken."""
+    for field, column, values in (
+            ("profile.email", Member.email, [m.email for m in new_members if m.email]),
+            ("loyaltyMemberId", Member.loyalty_member_id,
+             [m.loyalty_member_id for m in new_members if m.loyalty_member_id])):
+        if len(set(values)) < len(values) or taken_values(session, select(column).where(
+                Member.organization_id == organization_id), column, values):
+            raise DuplicateValue(f"{field} is already in use", field=field)
+    given_codes = [c for c in card_codes if c]
+    code_taken = select(Identifier.code).where(Identifier.organization_id == organization_id,
+                                               Identifier.type == CARDCODE)
+    if len(set(given_codes)) < len(given_codes) or taken_values(session, code_taken, Identifier.code, given_codes):
+        raise DuplicateValue("This identifier is already in use", field="code")
+    without_id = [m for m in new_members if not m.loyalty_member_id]
+    for member, value in zip(without_id, _unused_many(
+            session, len(without_id), _generate_loyalty_member_id,
+            select(Member.loyalty_member_id).where(Member.organization_id == organization_id),
+            Member.loyalty_member_id)):
+        member.loyalty_member_id = value
+    generated = iter(_unused_many(session, sum(1 for c in card_codes if not c), generate_card_code, code_taken,
+                                  Identifier.code, reserved=set(given_codes)))
+    session.add_all(new_members)
+    session.flush()
+    session.add_all([Identifier(organization_id=organization_id, member_id=m.id, type=CARDCODE,
+                                code=code or next(generated)) for m, code in zip(new_members, card_codes)])
+    for member in new_members:
+        audit.record(session, actor, "member.created", member)
+        outbox.emit(session, organization_id, "member-created", member_id=member.id)
+    session.flush()
+    return new_members
 
 
 def update_member(session: Session, member: Member, *, actor: Actor, profile: dict[str, Any] | None = None,
@@ -398,6 +443,36 @@ def _require_not_erased(member: Member) -> None:
 def _generate_loyalty_member_id() -> str:
     digits = "".join(secrets.choice("0123456789") for _ in range(10))
     return f"{digits[:5]}-{digits[5:]}"
+
+
+def taken_values(session: Session, query, column, values) -> set:
+    """Which of `values` the query's `column` already holds, asked in chunks."""
+    values = list(dict.fromkeys(values))
+    found: set = set()
+    for start in range(0, len(values), _IN_CHUNK):
+        found.update(session.scalars(query.where(column.in_(values[start:start + _IN_CHUNK]))))
+    return found
+
+
+def _unused_many(session: Session, count: int, generate, query, column, reserved: set | None = None) -> list[str]:
+    """`count` generated values that are neither taken nor in `reserved`, nor repeated."""
+    chosen: list[str] = []
+    seen = set(reserved or ())
+    for _ in range(20):
+        wanted = []
+        while len(wanted) < count - len(chosen):
+            value = generate()
+            if value not in seen:
+                seen.add(value)
+                wanted.append(value)
+        taken = taken_values(session, query, column, wanted)
+        chosen += [v for v in wanted if v not in taken]
+        if len(chosen) == count:
+            return chosen
+    raise RuntimeError("could not generate unused codes")
+
+
+_IN_CHUNK = 500
 
 
 def _unused(session: Session, organization_id: int, generate, taken_query) -> str:

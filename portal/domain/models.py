@@ -6,6 +6,7 @@ from .partners import models as partner_models  # noqa: F401  (partner apps, OAu
 from . import barcodes, coupons  # noqa: F401  (offers engine)
 from .coupons import models as coupon_models  # noqa: F401
 from . import expiry, jobs  # noqa: F401  (points lots, periodic jobs)
+from .bulk import jobs as bulk_jobs, member_import, points_grant  # noqa: F401  (bulk imports and grants)
 from . import signup_forms  # noqa: F401  (embeddable signup forms)
 from . import webhooks  # noqa: F401  (subscriptions, deliveries; an outbox consumer)
 from .base import Base

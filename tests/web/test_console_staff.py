@@ -28,7 +28,7 @@ def test_navigation_shows_only_permitted_links(console, make_staff):
     reader = make_staff(["members:read", "ledgers:write"])
     console.login(reader.email)
     response = console.get("/console/members")
-    assert nav_links(response) == ["Dashboard", "Members"]
+    assert nav_links(response) == ["Dashboard", "Members", "Jobs"]  # jobs: imports are members:read
     assert page(response).one("nav.sidenav a[aria-current=page]").text == "Members"
 
 
@@ -69,7 +69,7 @@ def test_admin_creates_a_staff_user_who_can_sign_in(console, signed_in, session,
     assert user.roles == ["ledgers:write", "members:read"] and user.organization_id == signed_in.organization_id
     console.logout()
     assert console.login("clerk@example.com", "clerk-pass-42").status_code == 302
-    assert nav_links(console.get("/console/")) == ["Dashboard", "Members"]
+    assert nav_links(console.get("/console/")) == ["Dashboard", "Members", "Jobs"]
 
 
 def test_nobody_grants_a_role_they_do_not_hold(console, make_staff, session):
