@@ -26,7 +26,7 @@ from ..domain.organizations import default_program
 from ..domain.outbox import OutboxEvent
 from ..domain.pagination import Page, paginate
 from ..extensions import db
-from ..forms import submit
+from ..forms import form_status, submit
 from ..fragments import render_page_or_fragment, wants_fragment
 from . import bp, queries
 from .member_forms import (ERROR_FIELDS, AccountStatusForm, AddIdentifierForm, AdjustPointsForm, AssignCouponForm,
@@ -250,7 +250,7 @@ def _running_missions(member: Member):
 def _member_page(member: Member, *, adjust_form=None, status_form=None, tier_form=None, profile_form=None,
                  identifier_form=None, coupon_form=None, mission_form=None, erase_form=None):
     """The whole page (422 when drawn again for a refused form), or only the history rows for htmx paging."""
-    status = 422 if request.method == "POST" else 200
+    status = form_status()
     session = db.session
     program = default_program(session, member.organization_id)
     balances = points.balances(session, member)
