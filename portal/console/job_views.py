@@ -17,11 +17,11 @@ from ..domain.base import fits_id
 from ..domain.bulk import jobs, member_import, points_grant
 from ..domain.pagination import paginate
 from ..extensions import db
-from ..forms import submit
+from ..forms import form_status, submit
 from ..fragments import render_page_or_fragment
 from . import bp, navigation
 from .job_forms import GRANT_FIELDS, IMPORT_FIELDS, MAX_IMPORT_BYTES, ConfirmForm, GrantForm, ImportForm
-from .rendering import form_status, page_arg
+from .rendering import page_arg
 
 navigation.register("Jobs", "console.job_list", "members:read", "console.job_")
 
