@@ -171,7 +171,7 @@ def _load_member_logins(session: Session, organization_id: int) -> None:
 
 # --- a year of history for the reports ----------------------------------------------------------------
 
-HISTORY_MEMBERS = 80  # each order runs the earning engine (~15 ms): more would slow the first `make run`
+HISTORY_MEMBERS = 200  # each order runs the earning engine (~15 ms): more would slow the first `make run`
 HISTORY_DAYS = 365
 
 
@@ -180,13 +180,29 @@ def _load_history(session: Session, organization_id: int, actor) -> None:
     cards filled, discounts used, some friends brought along. Every step goes through the domain and its
     rows are then dated back to when it happened, so each report and the dashboard's week show something on
     the first start."""
-    from .domain import campaigns, coupons, missions, orders, referrals
+    from .domain import campaigns, coupons, earning, enrolment, missions, orders, referrals
     from .domain.members import Member
 
     campaign = campaigns.create_campaign(session, organization_id, code="EVERY-EURO", name="A point per euro",
                                          actor=actor)
     campaigns.add_action(session, campaign, actor=actor, rules_text=["order.total > 0"],
                          effects=[{"type": "award_points", "mode": "per_currency", "points": 1, "per": "1"}])
+    saturday = campaigns.create_campaign(session, organization_id, code="DOUBLE-SATURDAY", actor=actor,
+                                         name="Double points on Saturdays", days_of_week=["saturday"],
+                                         timezone="Europe/Berlin")
+    campaigns.add_action(session, saturday, actor=actor, rules_text=["order.total > 0"],
+                         effects=[{"type": "award_points", "mode": "per_currency", "points": 1, "per": "1"}])
+    birthday = campaigns.create_campaign(session, organization_id, code="BIRTHDAY-BONUS", actor=actor,
+                                         name="100 points on your birthday", event_type=earning.BIRTHDAY)
+    campaigns.add_action(session, birthday, actor=actor, rules_text=[], effects=[{"type": "award_points", "points": 100}])
+    welcome_drink = coupons.create_book(
+        session, organization_id, actor=actor, name="Welcome drink", type=coupons.REWARD,
+        publishing_status=coupons.PUBLISHED, max_assigned_per_member=1, tags=["welcome"],
+        i18n={"en": {"title": "A welcome drink on us"}, "de": {"title": "Ein Willkommensgetränk aufs Haus"}})
+    welcome = campaigns.create_campaign(session, organization_id, code="WELCOME-COUPON", actor=actor,
+                                        name="A welcome drink for every new member", event_type=earning.MEMBER_CREATED)
+    campaigns.add_action(session, welcome, actor=actor, rules_text=[],
+                         effects=[{"type": "assign_coupon", "couponBookId": welcome_drink.id}])
     books = {book.name: book for book in session.scalars(
         select(coupons.CouponBook).where(coupons.CouponBook.organization_id == organization_id))}
     coffee, ten_off = books["Free coffee"], books["10 % off"]
@@ -203,12 +219,12 @@ def _load_history(session: Session, organization_id: int, actor) -> None:
         joined = now - dt.timedelta(days=HISTORY_DAYS * (1 - rng.random() ** 0.7), hours=rng.uniform(0, 10))
         given, family, city, zip_code = PEOPLE[n % len(PEOPLE)]
         with _dated(session, joined):
-            member = members.create_member(session, organization_id, actor=actor, profile={
+            # Enrolled as the portal does it: the referral code attached, the welcome coupon given.
+            member, _ = enrolment.enrol_member(session, organization_id, actor=actor, profile={
                 "email": f"shopper{n + 1}@demo.example", "givenName": given, "familyName": f"{family} {n + 1}",
-                "city": city, "zipCode": zip_code, "countryCode": "DE"})
-            if code is not None and n % 15 == 0:
-                referrals.attach_referral(session, member, code.code, actor=actor)
-        visits = sorted(joined + (now - joined) * rng.random() for _ in range(rng.randint(1, 5)))
+                "city": city, "zipCode": zip_code, "countryCode": "DE"},
+                referral_code=code.code if code is not None and n % 15 == 0 else None)
+        visits = sorted(joined + (now - joined) * rng.random() for _ in range(rng.randint(1, 3)))
         for visit, moment in enumerate(visits):
             total = Decimal(rng.choice((4, 6, 9, 12, 18, 25, 40))) + Decimal(rng.randint(0, 99)) / 100
             with _dated(session, moment):

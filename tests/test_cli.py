@@ -49,24 +49,27 @@ def test_staff_create_and_its_errors(app, session, org):
     assert bad_role.exit_code != 0 and "roles" in bad_role.output
 
 
-def test_demo_load_runs_once(app, session):
-    runner = app.test_cli_runner()
-    first = runner.invoke(args=["demo", "load"])
-    assert first.exit_code == 0 and "Demo data loaded" in first.output and "admin@demo.example" in first.output
-    members = session.scalar(select(func.count()).select_from(Member))
-    second = runner.invoke(args=["demo", "load"])
-    assert second.exit_code == 0 and "already present" in second.output
-    assert session.scalar(select(func.count()).select_from(Member)) == members
-
-
-def test_the_demo_gives_every_report_a_year_of_history(app, session):
+def test_the_demo_loads_once_and_gives_every_report_a_year_of_history(app, session):
+    """One test, so the demo (a year of a few hundred members' activity) is loaded once per backend."""
     import datetime as dt
 
     from portal.domain import reports
+    from portal.domain.campaigns import Campaign
+    from portal.domain.coupons import CouponBook, CouponUsage
     from portal.domain.organizations import Organization
 
-    assert app.test_cli_runner().invoke(args=["demo", "load"]).exit_code == 0
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["demo", "load"])
+    assert first.exit_code == 0 and "Demo data loaded" in first.output and "admin@demo.example" in first.output
     org = session.scalars(select(Organization).where(Organization.name == "Demo Coffee Co.")).one()
+    members = session.scalar(select(func.count()).select_from(Member).where(Member.organization_id == org.id))
+    assert members >= 200
+    codes = set(session.scalars(select(Campaign.code).where(Campaign.organization_id == org.id)))
+    assert {"EVERY-EURO", "DOUBLE-SATURDAY", "BIRTHDAY-BONUS", "WELCOME-COUPON"} <= codes
+    welcome = session.scalars(select(CouponBook).where(CouponBook.organization_id == org.id,
+                                                       CouponBook.name == "Welcome drink")).one()
+    assert session.scalar(select(func.count()).select_from(CouponUsage)
+                          .where(CouponUsage.book_id == welcome.id)) >= 200  # every enrolled shopper got one
     now = dt.datetime.now(dt.timezone.utc)
     year = reports.Range(now - dt.timedelta(days=365), now, reports.MONTH, org.timezone)
     for name in reports.REPORTS:
@@ -74,3 +77,7 @@ def test_the_demo_gives_every_report_a_year_of_history(app, session):
         assert any(report.totals.values()), name
     minted = [row.values["minted"] for row in reports.build_report(session, org.id, "points", year).rows]
     assert sum(1 for value in minted if value) >= 6  # spread over the months, not all today
+
+    second = runner.invoke(args=["demo", "load"])
+    assert second.exit_code == 0 and "already present" in second.output
+    assert session.scalar(select(func.count()).select_from(Member).where(Member.organization_id == org.id)) == members
