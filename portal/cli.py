@@ -63,7 +63,7 @@ def create_staff(organization_id: int, email: str, roles: tuple[str, ...], name:
 
 @staff_group.command("set-password", help="Give a staff user a new password; their open sessions end.")
 @click.option("--email", required=True)
-@click.option("--organization", "organization_id", type=int, help="Needed when staff of several have this email.")
+@click.option("--org", "organization_id", type=int, help="Needed when staff of several organisations have this email.")
 @click.password_option()
 def set_staff_password(email: str, organization_id: int | None, password: str):
     try:
