@@ -10,8 +10,9 @@ from .domain import models  # noqa: F401  (all tables registered)
 from .domain import passwords, throttle
 from .extensions import csrf, db, htmx, login_manager
 
+STRICT_TRANSPORT_SECURITY = "max-age=31536000"  # a year; sent only when SESSION_COOKIE_SECURE is on
 # Every response's policy, with `frame-ancestors 'none'` added unless a page sets its own
-# (only the embeddable signup form does: portal/embed/views.py).
+# (only the embeddable signup form does: portal/embed/views.py). Scripts: 'self' only, never inline.
 CONTENT_SECURITY_POLICY = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'"
 
 
@@ -94,4 +95,7 @@ def _security_headers(app: Flask) -> None:
         if "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]:
             # For browsers without CSP 2; a page that partners may frame must not send it.
             response.headers.setdefault("X-Frame-Options", "DENY")
+        if app.config.get("SESSION_COOKIE_SECURE"):
+            # Served over HTTPS only (secure cookies say so): browsers must not fall back to HTTP.
+            response.headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
         return response

@@ -63,11 +63,12 @@ def create_staff(organization_id: int, email: str, roles: tuple[str, ...], name:
 
 @staff_group.command("set-password", help="Give a staff user a new password; their open sessions end.")
 @click.option("--email", required=True)
+@click.option("--org", "organization_id", type=int, help="Needed when staff of several organisations have this email.")
 @click.password_option()
-def set_staff_password(email: str, password: str):
+def set_staff_password(email: str, organization_id: int | None, password: str):
     try:
         with db.transaction() as session:
-            user = staff.find_staff_user(session, email)
+            user = staff.find_staff_user(session, email, organization_id)
             staff.set_staff_password(session, user, password,
                                      actor=system_actor(user.organization_id, "cli"))
     except DomainError as error:

@@ -1,4 +1,4 @@
-"""The command-line tools: orgs create, staff create, demo load (once)."""
+"""The command-line tools: orgs create, staff create and set-password, demo load (once)."""
 from __future__ import annotations
 
 import json
@@ -8,6 +8,8 @@ from sqlalchemy import func, select
 from portal.domain import staff
 from portal.domain.members import Member
 from portal.domain.organizations import LoyaltyProgram, Organization
+from portal.domain.passwords import verify_password
+from tests import factories
 
 
 def test_orgs_create_prints_one_json_line_with_a_working_key(app, session, client):
@@ -47,6 +49,22 @@ def test_staff_create_and_its_errors(app, session, org):
     bad_role = runner.invoke(args=["staff", "create", "--org", str(org.id), "--email", "c@example.com", "--role",
                                    "root", "--password", "long-enough-1"])
     assert bad_role.exit_code != 0 and "roles" in bad_role.output
+
+
+def test_staff_set_password_names_the_organisation_when_the_email_is_in_several(app, session, org, other_org):
+    here = factories.make_staff(session, org, email="both@example.com")
+    there = factories.make_staff(session, other_org, email="both@example.com")
+    session.commit()
+    runner = app.test_cli_runner()
+    ambiguous = runner.invoke(args=["staff", "set-password", "--email", "both@example.com",
+                                    "--password", "new-password-1"])
+    assert ambiguous.exit_code != 0 and "several organisations" in ambiguous.output
+    ok = runner.invoke(args=["staff", "set-password", "--email", "both@example.com", "--org", str(other_org.id),
+                             "--password", "new-password-1"])
+    assert ok.exit_code == 0, ok.output
+    session.expire_all()
+    assert verify_password(session.get(staff.StaffUser, there.id).password_hash, "new-password-1")
+    assert not verify_password(session.get(staff.StaffUser, here.id).password_hash, "new-password-1")
 
 
 def test_the_demo_loads_once_and_gives_every_report_a_year_of_history(app, session):

@@ -24,7 +24,7 @@ import hashlib
 import hmac
 import secrets
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, select, update
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -56,12 +56,21 @@ class StaffUserInactive(Conflict):
     title = "The staff user is deactivated"
 
 
+class StaffEmailAmbiguous(Conflict):
+    code = "staff_email_ambiguous"
+    title = "Staff users in several organisations have this email"
+
+
 class StaffUser(Base):
+    """Emails are unique within an organisation only: the same person may work for several, and
+    nothing may reveal that an address is used in another organisation."""
+
     __tablename__ = "staff_users"
+    __table_args__ = (UniqueConstraint("organization_id", "email"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
-    email: Mapped[str] = mapped_column(String(254), unique=True)
+    email: Mapped[str] = mapped_column(String(254))
     name: Mapped[str] = mapped_column(String(200), default="")
     password_hash: Mapped[str] = mapped_column(String(255))
     roles: Mapped[list[str]] = mapped_column(default=list)
@@ -133,7 +142,8 @@ def create_staff_user(session: Session, organization_id: int, *, email: str, pas
         with session.begin_nested():
             session.add(user)
     except IntegrityError:
-        raise DuplicateValue("A staff user with this email already exists", field="email") from None
+        raise DuplicateValue("A staff user with this email already exists in this organisation",
+                             field="email") from None
     audit.record(session, actor, "staff.created", user, roles=user.roles)
     return user
 
@@ -144,8 +154,18 @@ LOGIN_THROTTLED = "Too many failed sign-in attempts. Try again later."
 
 
 def authenticate_staff(session: Session, email: str, password: str) -> StaffUser | None:
-    user = session.scalars(select(StaffUser).where(StaffUser.email == email.strip().lower())).first()
-    if not verify_password(user.password_hash if user else None, password) or not user.active:
+    """The active staff user with this email whose password this is. One email may belong to staff users
+    of several organisations: the password decides; when it opens more than one, the one signed in to
+    most recently (then the oldest)."""
+    users = session.scalars(select(StaffUser).where(StaffUser.email == email.strip().lower())
+                            .order_by(StaffUser.last_login_at.desc().nulls_last(), StaffUser.id)).all()
+    if not users:
+        verify_password(None, password)  # the time of a real check: an unknown email is not revealed
+        return None
+    # Every candidate's hash is checked, so the time taken does not tell which of them matched.
+    matches = [user for user in users if verify_password(user.password_hash, password)]
+    user = next((user for user in matches if user.active), None)
+    if user is None:
         return None
     user.last_login_at = utcnow()
     return user
@@ -180,12 +200,19 @@ def load_session_user(session: Session, user_id: int, session_version: int) -> S
     return user if user is not None and user.session_version == session_version else None
 
 
-def find_staff_user(session: Session, email: str) -> StaffUser:
-    """Raises NotFound(field="email")."""
-    user = session.scalars(select(StaffUser).where(StaffUser.email == (email or "").strip().lower())).first()
-    if user is None:
+def find_staff_user(session: Session, email: str, organization_id: int | None = None) -> StaffUser:
+    """The staff user with this email (in this organisation, needed when several have it).
+    Raises NotFound(field="email"), StaffEmailAmbiguous(field="email")."""
+    query = select(StaffUser).where(StaffUser.email == (email or "").strip().lower())
+    if organization_id is not None:
+        query = query.where(StaffUser.organization_id == organization_id)
+    users = session.scalars(query.limit(2)).all()
+    if not users:
         raise NotFound("No staff user with this email", field="email")
-    return user
+    if len(users) > 1:
+        raise StaffEmailAmbiguous("Staff users in several organisations have this email: name the organisation",
+                                  field="email")
+    return users[0]
 
 
 def get_staff_user_in(session: Session, organization_id: int, user_id: int) -> StaffUser:

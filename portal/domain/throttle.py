@@ -11,6 +11,12 @@ Invariants:
   failures a minute from anywhere, it is slowed down, which refuses only the
   addresses that already failed for it. Its owner signing in from another
   address is always let through to the password check.
+- Counting and checking are atomic: `check_login` first takes a lock on the
+  account (`serialize`), held until the transaction ends, so parallel attempts
+  for one account are counted one after the other and exactly `limit` of
+  them reach the password check. PostgreSQL: a transaction-scoped advisory
+  lock; SQLite: every transaction begins with BEGIN IMMEDIATE (portal/db.py),
+  which already serialises writers.
 - Coupon codes (coupons/services.py): refused codes are limited per member,
   per acting key or user, and per organisation.
 
@@ -22,7 +28,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
-from sqlalchemy import Index, String, delete, func, select
+from sqlalchemy import Index, String, delete, func, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .base import Base, utcnow
@@ -75,6 +81,16 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.strip().lower().encode()).hexdigest()
 
 
+def serialize(session: Session, scope: str, key: str) -> None:
+    """Wait until no other transaction holds `scope`/`key`, then hold it until this transaction ends,
+    so that a count read afterwards stays true until our own failure is written."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Advisory locks take a bigint: the first 8 bytes of the digest, signed.
+        lock_id = int.from_bytes(bytes.fromhex(_hash(f"{scope}\x1f{key}")[:16]), "big", signed=True)
+        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
+    # SQLite: the transaction began with BEGIN IMMEDIATE, so no other writer runs until it ends.
+
+
 def failures(session: Session, scope: str, key: str, window: dt.timedelta) -> int:
     since = utcnow() - window
     return session.scalar(select(func.count()).select_from(FailedAttempt).where(
@@ -121,6 +137,7 @@ class LoginScopes:
 
 def check_login(session: Session, scopes: LoginScopes, account: str, address: str, *, message: str) -> None:
     """Raise TooManyAttempts when this address may not try this account now (see the module docstring)."""
+    serialize(session, scopes.account, account)
     pair = _pair(account, address)
     check_limit(session, scopes.pair, pair, "login-account-address", message)
     check_limit(session, scopes.address, address, "login-address", message)

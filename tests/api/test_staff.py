@@ -7,7 +7,7 @@ from sqlalchemy import select
 from portal.domain.audit import AuditEntry
 from portal.domain.staff import ApiKey
 
-from ..factories import make_key
+from ..factories import make_key, make_org, make_staff
 from .conftest import problem, row_counts
 
 
@@ -184,3 +184,12 @@ def test_audit_log_is_per_organisation(api, org, session, other_org):
     stored = session.scalars(select(AuditEntry.organization_id).where(
         AuditEntry.id.in_([e["id"] for e in log]))).all()
     assert set(stored) == {org.id}
+
+
+def test_a_staff_email_used_in_another_organisation_is_free_here(api, session):
+    make_staff(session, make_org(session, name="Elsewhere"), email="shared@example.com")
+    body = {"email": "Shared@example.com", "password": "correct-horse-9", "roles": ["members:read"]}
+    r = api.post("/users", json=body)
+    assert r.status_code == 201  # nothing tells that the address is used elsewhere
+    assert [u["email"] for u in api.get("/users").json["results"]] == ["shared@example.com"]
+    problem(api.post("/users", json=body), 409, "email")

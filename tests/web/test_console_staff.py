@@ -189,3 +189,32 @@ def test_audit_log_pages_with_an_htmx_partial(console, signed_in, session, org):
     assert len(second.texts("#audit-table tbody tr")) == len(total) - 50
     assert second.one(".pager a[rel=prev]").get("hx-target") == "#audit-rows"
 
+
+
+# --- one email in several organisations -----------------------------------------------------
+
+def test_an_email_used_in_another_organisation_is_free_here(console, signed_in, session, make_staff):
+    elsewhere = factories.make_org(session, name="Elsewhere")
+    make_staff(["admin"], bundle=elsewhere, email="shared@example.com")
+    response = console.post("/console/staff", {"email": "shared@example.com", "password": "long-enough-1",
+                                               "roles": ["members:read"]})
+    assert response.status_code == 302  # nothing tells that the address is used elsewhere
+    users = session.scalars(select(StaffUser).where(StaffUser.email == "shared@example.com")).all()
+    assert sorted(u.organization_id for u in users) == sorted([elsewhere.id, signed_in.organization_id])
+    again = console.post("/console/staff", {"email": "shared@example.com", "password": "long-enough-1",
+                                            "roles": ["members:read"]})
+    assert again.status_code == 422 and "already exists" in page(again).text("#email-error")
+
+
+def test_the_password_decides_which_organisation_an_email_signs_in_to(console, session, org):
+    elsewhere = factories.make_org(session, name="Elsewhere")
+    here = factories.make_staff(session, org, email="both@example.com", password="password-here-1")
+    there = factories.make_staff(session, elsewhere, email="both@example.com", password="password-there-1")
+    session.commit()
+    for user, password in ((there, "password-there-1"), (here, "password-here-1")):
+        assert console.login("both@example.com", password).status_code == 302
+        console.get("/console/")
+        assert session.get(StaffUser, user.id).last_login_at is not None
+        console.logout()
+    assert console.login("both@example.com", "neither-password-1").status_code == 200
+    assert not console.signed_in
