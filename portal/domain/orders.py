@@ -20,13 +20,16 @@ Invariants:
   (campaign points and coupons, mission steps, tier changes), so an order's page
   can say why its points are what they are; take-backs are ledger burns that
   carry the order's externalId.
+- An order's `systemUniqueKey` is an idempotency key (domain/idempotency.py):
+  the same key with the same order replays the first result and moves nothing;
+  with another order it is refused (IdempotencyKeyReused) and moves nothing.
 - Staff act on an order (`act_on_order`) only with a reason, kept in the audit
   entry of the change it caused.
 """
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
@@ -34,7 +37,7 @@ from sqlalchemy import Boolean, ForeignKey, Numeric, String, UniqueConstraint, f
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from . import audit, earning, outbox, ledger, tiers
+from . import audit, earning, idempotency, outbox, ledger, tiers
 from .actors import Actor
 from .base import Base, get_owned, utcnow
 from .errors import Conflict, DomainError, ValidationFailed
@@ -165,6 +168,7 @@ class OrderInput:
     location_code: str | None = None
     external_event_date: dt.datetime | None = None
     currency: str = "EUR"
+    system_unique_key: str | None = None
 
 
 @dataclass
@@ -174,15 +178,54 @@ class OrderResult:
     points_taken_back: int = 0
     debt_recorded: int = 0
     changed: bool = True
+    replayed: bool = False  # the systemUniqueKey was seen with this same order: the first result, again
 
 
 def record_order(session: Session, member: Member, data: OrderInput, *, actor: Actor) -> OrderResult:
     """Create or update an order by externalId and move points as its status demands.
 
     Raises ValidationFailed, OrderOfAnotherMember, OrderAlreadyCancelled or OrderAlreadyReturned
-    (both OrderClosed), OrderNotConfirmed (a return before confirmation), ReturnedTotalDecreased.
+    (both OrderClosed), OrderNotConfirmed (a return before confirmation), ReturnedTotalDecreased,
+    IdempotencyKeyReused (the systemUniqueKey came before with another order).
     """
     _validate(data)
+    performed: list[OrderResult] = []
+
+    def perform() -> dict[str, Any]:
+        performed.append(_record(session, member, data, actor))
+        return _result_record(performed[0])
+
+    outcome = idempotency.run_once(session, member.organization_id, data.system_unique_key, "order.record",
+                                   _order_params(member, data), perform)
+    if performed:
+        return performed[0]
+    return _replayed_result(session, member.organization_id, outcome.result)
+
+
+def _order_params(member: Member, data: OrderInput) -> dict[str, Any]:
+    params = asdict(data)
+    del params["system_unique_key"]
+    return {"memberId": member.id, **params}
+
+
+def _result_record(result: OrderResult) -> dict[str, Any]:
+    return {"orderId": result.order.id, "changed": result.changed, "evaluation": result.evaluation.as_dict(),
+            "pointsTakenBack": result.points_taken_back, "debtRecorded": result.debt_recorded}
+
+
+def _replayed_result(session: Session, organization_id: int, stored: dict[str, Any]) -> OrderResult:
+    evaluation = stored["evaluation"]
+    effects = [earning.Effect(type=e["type"], points=e["points"], campaign_id=e["campaignId"],
+                              action_id=e["actionId"], source=e["source"],
+                              ledger_transaction_id=e["ledgerTransactionId"], details=e["details"])
+               for e in evaluation["effects"]]
+    return OrderResult(order=get_order(session, organization_id, stored["orderId"]),
+                       evaluation=earning.Evaluation(effects=effects, errors=evaluation["errors"]),
+                       points_taken_back=stored["pointsTakenBack"], debt_recorded=stored["debtRecorded"],
+                       changed=stored["changed"], replayed=True)
+
+
+def _record(session: Session, member: Member, data: OrderInput, actor: Actor) -> OrderResult:
     order = _locked_order(session, member.organization_id, data.external_id)
     if order is None:
         order = _insert(session, member, data)

@@ -183,3 +183,30 @@ def test_member_created_campaign_and_referral_code_through_the_api(api, session,
     assert wallet["balances"][0]["balance"] == 100
     bad = api.post("/members", json={"profile": {"email": "x@example.com"}, "referralCode": "NOSUCH"})
     assert bad.status_code == 422 and "referralCode" in bad.json["errors"]
+
+
+def test_an_orders_system_unique_key_is_an_idempotency_key(api, session):
+    """Two receipts sent with one key: the second is a 409 naming systemUniqueKey and earns nothing."""
+    make_campaign(api)
+    member = new_member(api)
+    url = f"/members/{member['id']}/purchase-orders"
+    first = api.post(url, json=order_body("receipt-1", total=30, systemUniqueKey="till-3-42"))
+    assert first.status_code == 201, first.json
+    assert first.json["evaluationResults"]["pointsAwarded"] == 30
+    transactions = count(session, LedgerTransaction)
+
+    for other in (order_body("receipt-2", total=30), order_body("receipt-1", total=31),
+                  order_body("receipt-1", total=30, locationCode="HAM-02")):
+        clash = api.post(url, json={**other, "systemUniqueKey": "till-3-42"})
+        assert clash.status_code == 409, clash.json
+        assert clash.headers["Content-Type"] == "application/problem+json"
+        assert "systemUniqueKey" in clash.json["errors"]
+
+    replay = api.post(url, json=order_body("receipt-1", total=30, systemUniqueKey="till-3-42"))
+    assert replay.status_code == 201 and replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.json["evaluationResults"] == first.json["evaluationResults"]
+    assert replay.json["order"]["id"] == first.json["order"]["id"]
+
+    assert count(session, PurchaseOrder) == 1
+    assert count(session, LedgerTransaction) == transactions
+    assert api.get(f"/members/{member['id']}/wallet").json["balances"][0]["balance"] == 30
