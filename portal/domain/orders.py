@@ -23,6 +23,9 @@ Invariants:
 - An order's `systemUniqueKey` is an idempotency key (domain/idempotency.py):
   the same key with the same order replays the first result and moves nothing;
   with another order it is refused (IdempotencyKeyReused) and moves nothing.
+- A purchase earns by what held at its `externalEventDate` (campaign windows,
+  days, tiers, the monthly cap of its own month); one older than
+  `late_purchase_window` when confirmed is refused (PurchaseTooLate), earning nothing.
 - Staff act on an order (`act_on_order`) only with a reason, kept in the audit
   entry of the change it caused.
 """
@@ -89,6 +92,21 @@ class OrderAlreadyConfirmed(Conflict):
 class ReturnedTotalDecreased(Conflict):
     code = "returned_total_decreased"
     title = "returnedTotal is cumulative and cannot go down"
+
+
+class PurchaseTooLate(ValidationFailed):
+    code = "purchase_too_late"
+    title = "The purchase is older than late purchases may be"
+
+
+# How old a purchase (its externalEventDate) may be when it is confirmed: a till offline longer
+# than this must not earn by rules long gone. config.py LATE_PURCHASE_DAYS sets it (`configure`).
+late_purchase_window = dt.timedelta(days=30)
+
+
+def configure(*, late_purchase_days: int) -> None:
+    global late_purchase_window
+    late_purchase_window = dt.timedelta(days=late_purchase_days)
 
 
 class PurchaseOrder(Base):
@@ -244,6 +262,7 @@ def _record(session: Session, member: Member, data: OrderInput, actor: Actor) ->
 def simulate(session: Session, member: Member, data: OrderInput, *, actor: Actor) -> earning.Evaluation:
     """What confirming this order would award, writing nothing."""
     _validate(data)
+    _refuse_too_late(data)
     order = PurchaseOrder(organization_id=member.organization_id, member_id=member.id, external_id=data.external_id,
                           type=data.type, status=CONFIRMED, total=data.total, discounted_total=data.discounted_total,
                           location_code=data.location_code, currency=data.currency)
@@ -433,6 +452,12 @@ def _validate(data: OrderInput) -> None:
                                    field=f"items[{index}].unitPrice")
 
 
+def _refuse_too_late(data: OrderInput) -> None:
+    if data.external_event_date is not None and data.external_event_date < utcnow() - late_purchase_window:
+        raise PurchaseTooLate(f"externalEventDate is more than {late_purchase_window.days} days ago: "
+                              "too late to earn", field="externalEventDate")
+
+
 def _locked_order(session: Session, organization_id: int, external_id: str) -> PurchaseOrder | None:
     return session.scalars(select(PurchaseOrder).where(PurchaseOrder.organization_id == organization_id,
                                                        PurchaseOrder.external_id == external_id)
@@ -530,6 +555,7 @@ def _returned_from_items(order: PurchaseOrder, data: OrderInput) -> Decimal:
 
 def _confirm(session: Session, member: Member, order: PurchaseOrder, data: OrderInput, actor: Actor,
              result: OrderResult, reason: str = "") -> None:
+    _refuse_too_late(data)
     order.status = CONFIRMED
     order.confirmed_at = utcnow()
     session.flush()

@@ -210,3 +210,19 @@ def test_an_orders_system_unique_key_is_an_idempotency_key(api, session):
     assert count(session, PurchaseOrder) == 1
     assert count(session, LedgerTransaction) == transactions
     assert api.get(f"/members/{member['id']}/wallet").json["balances"][0]["balance"] == 30
+
+
+def test_a_purchase_older_than_the_late_window_is_a_422_naming_external_event_date(api, session):
+    import datetime as dt
+
+    make_campaign(api)
+    member = new_member(api)
+    url = f"/members/{member['id']}/purchase-orders"
+    old = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=31)).isoformat()
+    recent = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=2)).isoformat()
+    r = api.post(url, json=order_body("late-1", externalEventDate=old, systemUniqueKey="late-1"))
+    assert r.status_code == 422 and r.headers["Content-Type"] == "application/problem+json"
+    assert list(r.json["errors"]) == ["externalEventDate"]
+    assert count(session, PurchaseOrder) == 0 and count(session, LedgerTransaction) == 0
+    r = api.post(url, json=order_body("late-1", externalEventDate=recent, systemUniqueKey="late-1"))
+    assert r.status_code == 201 and r.json["order"]["pointsAwarded"] == 25

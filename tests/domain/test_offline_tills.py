@@ -1,12 +1,14 @@
 """Offline tills: an order's systemUniqueKey is an idempotency key; late purchases earn by their own date."""
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
+import time_machine
 from sqlalchemy import func, select
 
-from portal.domain import orders
+from portal.domain import campaigns, orders, tiers
 from portal.domain.errors import IdempotencyKeyReused
 from portal.domain.ledger import LedgerTransaction
 from portal.domain.orders import PurchaseOrder
@@ -60,3 +62,90 @@ def test_a_key_is_per_organisation_and_orders_without_a_key_still_work(session, 
                                     actor=other_org.actor)
     assert not elsewhere.replayed and elsewhere.order.organization_id == other_org.id
     assert balance(session, org, member) == 42
+
+
+# --- late purchases earn by what held at their date ----------------------------------------
+
+UTC = dt.timezone.utc
+NOW = dt.datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+TODAY = dt.datetime(2026, 3, 2, tzinfo=UTC)
+YESTERDAY_NOON = dt.datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def late(external_id, total, when, **extra):
+    return order(external_id, total, external_event_date=when, **extra)
+
+
+def test_a_campaign_that_ended_yesterday_still_earns_on_yesterdays_purchase(session, org):
+    base_campaign(session, org, code="OLD", valid_to=TODAY)
+    base_campaign(session, org, code="NEW", valid_from=TODAY)
+    member = factories.make_member(session, org)
+    with time_machine.travel(NOW, tick=False):
+        yesterdays = orders.record_order(session, member, late("y-1", "20.00", YESTERDAY_NOON), actor=org.actor)
+        todays = orders.record_order(session, member, late("t-1", "7.00", NOW - dt.timedelta(hours=1)),
+                                     actor=org.actor)
+    assert [e.source for e in yesterdays.evaluation.effects] == ["campaign:OLD"]
+    assert [e.source for e in todays.evaluation.effects] == ["campaign:NEW"]
+    assert balance(session, org, member) == 27
+
+
+def test_a_late_purchase_counts_toward_the_cap_of_its_own_month(session, org):
+    base_campaign(session, org, monthly_points_cap=50, timezone="Europe/Berlin")
+    member = factories.make_member(session, org)
+    with time_machine.travel(NOW, tick=False):
+        march = orders.record_order(session, member, order("m-1", "60.00"), actor=org.actor)
+        february = orders.record_order(session, member, late("f-1", "40.00", dt.datetime(2026, 2, 27, 9, tzinfo=UTC)),
+                                       actor=org.actor)
+        february_more = orders.record_order(session, member,
+                                            late("f-2", "20.00", dt.datetime(2026, 2, 28, 9, tzinfo=UTC)),
+                                            actor=org.actor)
+        # 23:30 UTC on 28 February is already March in Berlin, the campaign's timezone: March is full.
+        berlin_march = orders.record_order(session, member,
+                                           late("f-3", "20.00", dt.datetime(2026, 2, 28, 23, 30, tzinfo=UTC)),
+                                           actor=org.actor)
+    assert [o.order.points_awarded for o in (march, february, february_more, berlin_march)] == [50, 40, 10, 0]
+    assert balance(session, org, member) == 100
+
+
+def test_a_late_purchase_earns_by_the_tier_the_member_held_at_its_date(session, org):
+    bronze, _, gold = factories.make_tiers(session, org)
+    base_campaign(session, org, code="GOLD", tier_ids=[gold.id])
+    member = factories.make_member(session, org)
+    with time_machine.travel(dt.datetime(2026, 2, 20, tzinfo=UTC), tick=False):
+        tiers.set_tier(session, member.id, org.program, gold, actor=org.actor)
+    with time_machine.travel(TODAY + dt.timedelta(hours=8), tick=False):
+        tiers.set_tier(session, member.id, org.program, bronze, actor=org.actor)
+    with time_machine.travel(NOW, tick=False):
+        as_gold = orders.record_order(session, member, late("g-1", "20.00", YESTERDAY_NOON), actor=org.actor)
+        as_bronze = orders.record_order(session, member, order("b-1", "20.00"), actor=org.actor)
+        before_gold = orders.record_order(session, member, late("b-0", "20.00", dt.datetime(2026, 2, 10, tzinfo=UTC)),
+                                          actor=org.actor)
+    assert [o.order.points_awarded for o in (as_gold, as_bronze, before_gold)] == [20, 0, 0]
+
+
+def test_a_purchase_older_than_the_window_is_refused_and_earns_nothing(session, org):
+    base_campaign(session, org)
+    member = factories.make_member(session, org)
+    with time_machine.travel(NOW, tick=False):
+        with pytest.raises(orders.PurchaseTooLate) as refused:
+            orders.record_order(session, member, late("old-1", "20.00", NOW - dt.timedelta(days=30, minutes=1)),
+                                actor=org.actor)
+        assert list(refused.value.errors) == ["externalEventDate"]
+        with pytest.raises(orders.PurchaseTooLate):
+            orders.simulate(session, member, late("old-1", "20.00", NOW - dt.timedelta(days=31)), actor=org.actor)
+        kept = orders.record_order(session, member, late("ok-1", "20.00", NOW - dt.timedelta(days=29)),
+                                   actor=org.actor)
+    assert kept.order.points_awarded == 20
+    assert balance(session, org, member) == 20
+
+
+def test_the_late_purchase_window_is_configurable(session, org, monkeypatch):
+    base_campaign(session, org)
+    member = factories.make_member(session, org)
+    monkeypatch.setattr(orders, "late_purchase_window", orders.late_purchase_window)
+    orders.configure(late_purchase_days=3)
+    with time_machine.travel(NOW, tick=False):
+        with pytest.raises(orders.PurchaseTooLate):
+            orders.record_order(session, member, late("l-1", "20.00", NOW - dt.timedelta(days=4)), actor=org.actor)
+        assert orders.record_order(session, member, late("l-2", "20.00", NOW - dt.timedelta(days=2)),
+                                   actor=org.actor).order.points_awarded == 20
