@@ -278,21 +278,32 @@ def simulate(session: Session, member: Member, data: OrderInput, *, actor: Actor
 
 def import_orders(session: Session, organization_id: int, rows: list[tuple[Member | None, OrderInput | None, Any]],
                   *, actor: Actor) -> list[dict]:
-    """Each row on its own: one bad order does not stop the others."""
+    """Each row on its own: one bad order does not stop the others, and a failed row leaves nothing behind.
+
+    Safe to re-run after a partial failure: a row already applied is "unchanged" (by its externalId)
+    or "replayed" (by its systemUniqueKey) and earns nothing more; `pointsEarned` is what this row earned.
+    """
     results = []
     for index, (member, data, error) in enumerate(rows):
         if error is not None:
-            results.append({"index": index, "status": "failed", "error": error})
+            results.append({"index": index, "status": "failed", "externalId": data.external_id if data else None,
+                            "error": error})
             continue
         try:
             with session.begin_nested():
                 result = record_order(session, member, data, actor=actor)
-            results.append({"index": index, "status": "ok", "orderId": result.order.id,
-                            "pointsAwarded": result.order.points_awarded})
         except DomainError as err:
-            results.append({"index": index, "status": "failed",
+            results.append({"index": index, "status": "failed", "externalId": data.external_id,
                             "error": {"status": err.status, "title": err.title, "detail": err.message,
                                       "errors": err.errors}})
+            continue
+        acted = result.changed and not result.replayed
+        results.append({"index": index, "status": "ok", "externalId": data.external_id,
+                        "outcome": "replayed" if result.replayed else "applied" if acted else "unchanged",
+                        "orderId": result.order.id, "orderStatus": result.order.status,
+                        "pointsEarned": result.evaluation.points_awarded if acted else 0,
+                        "pointsTakenBack": result.points_taken_back if acted else 0,
+                        "pointsAwarded": result.order.points_awarded})
     return results
 
 

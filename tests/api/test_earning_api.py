@@ -226,3 +226,38 @@ def test_a_purchase_older_than_the_late_window_is_a_422_naming_external_event_da
     assert count(session, PurchaseOrder) == 0 and count(session, LedgerTransaction) == 0
     r = api.post(url, json=order_body("late-1", externalEventDate=recent, systemUniqueKey="late-1"))
     assert r.status_code == 201 and r.json["order"]["pointsAwarded"] == 25
+
+
+def test_an_import_reports_each_order_and_a_rerun_after_a_partial_failure_earns_once(api, session):
+    import datetime as dt
+
+    make_campaign(api)
+    member = new_member(api)
+    yesterday = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)).isoformat()
+    rows = [
+        {**order_body("f-1", total=20), "memberId": member["id"], "systemUniqueKey": "till-5-f-1",
+         "externalEventDate": yesterday},
+        {**order_body("f-2", total=30), "loyaltyMemberId": "LATE-JOINER"},  # not a member yet: fails
+        {**order_body("f-3", total=40), "memberId": member["id"]},
+        {**order_body("f-1", total=21), "memberId": member["id"], "systemUniqueKey": "till-5-f-1"},  # key reused
+    ]
+    first = api.post("/purchase-orders/import", json={"orders": rows})
+    assert first.status_code == 200, first.json
+    results = first.json["results"]
+    assert [(r["externalId"], r["status"], r.get("outcome"), r.get("pointsEarned")) for r in results] == [
+        ("f-1", "ok", "applied", 20), ("f-2", "failed", None, None), ("f-3", "ok", "applied", 40),
+        ("f-1", "failed", None, None)]
+    assert results[1]["error"]["status"] == 404
+    assert results[3]["error"]["status"] == 409 and "systemUniqueKey" in results[3]["error"]["errors"]
+    assert results[0]["orderStatus"] == "confirmed" and results[0]["pointsAwarded"] == 20
+
+    late_joiner = api.post("/members", json={"loyaltyMemberId": "LATE-JOINER", "profile": {"givenName": "Lu"}})
+    assert late_joiner.status_code == 201, late_joiner.json
+    again = api.post("/purchase-orders/import", json={"orders": rows})
+    assert [(r["externalId"], r["status"], r.get("outcome"), r.get("pointsEarned")) for r in again.json["results"]] \
+        == [("f-1", "ok", "replayed", 0), ("f-2", "ok", "applied", 30), ("f-3", "ok", "unchanged", 0),
+            ("f-1", "failed", None, None)]
+    assert api.get(f"/members/{member['id']}/wallet").json["balances"][0]["balance"] == 60
+    joiner_id = late_joiner.json["member"]["id"]
+    assert api.get(f"/members/{joiner_id}/wallet").json["balances"][0]["balance"] == 30
+    assert count(session, PurchaseOrder) == 3
