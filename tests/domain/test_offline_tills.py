@@ -149,3 +149,38 @@ def test_the_late_purchase_window_is_configurable(session, org, monkeypatch):
             orders.record_order(session, member, late("l-1", "20.00", NOW - dt.timedelta(days=4)), actor=org.actor)
         assert orders.record_order(session, member, late("l-2", "20.00", NOW - dt.timedelta(days=2)),
                                    actor=org.actor).order.points_awarded == 20
+
+
+def test_an_offline_batch_across_a_campaigns_end_and_a_month_boundary_earns_the_table_sent_twice(session, org):
+    """50 purchases of 10.00, dated 20 Feb..4 Mar. OLD (1/EUR, cap 100 a month) ended 1 Mar 00:00 UTC;
+    NEW (2/EUR) started then. By hand: February's 25 purchases give OLD 250, capped at 100; March's 25 give
+    NEW 25 x 20 = 500. Total 600, whatever the order and however often the batch is sent."""
+    import random
+
+    base_campaign(session, org, code="OLD", valid_to=dt.datetime(2026, 3, 1, tzinfo=UTC), monthly_points_cap=100)
+    new = campaigns.create_campaign(session, org.id, code="NEW", name="Double", actor=org.actor,
+                                    valid_from=dt.datetime(2026, 3, 1, tzinfo=UTC))
+    campaigns.add_action(session, new, actor=org.actor, rules_text=[],
+                         effects=[{"type": "award_points", "mode": "per_currency", "points": 2, "per": "1"}])
+    member = factories.make_member(session, org)
+    february = [dt.datetime(2026, 2, 20, 9, tzinfo=UTC) + dt.timedelta(hours=8 * n) for n in range(25)]
+    march = [dt.datetime(2026, 3, 1, 0, 30, tzinfo=UTC) + dt.timedelta(hours=3 * n) for n in range(25)]
+    sent = dt.datetime(2026, 3, 5, 12, tzinfo=UTC)
+    assert february[-1] < dt.datetime(2026, 3, 1, tzinfo=UTC) and march[-1] < sent
+    batch = [late(f"b-{n}", "10.00", when, system_unique_key=f"till-2-{n}")
+             for n, when in enumerate(february + march)]
+    shuffler = random.Random(12)
+    earned = {}
+    with time_machine.travel(sent, tick=False):
+        for sending in range(2):
+            rows = batch[:]
+            shuffler.shuffle(rows)
+            results = orders.import_orders(session, org.id, [(member, row, None) for row in rows], actor=org.actor)
+            assert all(r["status"] == "ok" for r in results)
+            earned[sending] = sum(r["pointsEarned"] for r in results)
+            assert {r["outcome"] for r in results} == ({"applied"} if sending == 0 else {"replayed"})
+    by_order = {o.external_id: o.points_awarded for o in session.scalars(select(PurchaseOrder))}
+    assert sum(by_order[f"b-{n}"] for n in range(25)) == 100
+    assert all(by_order[f"b-{n}"] == 20 for n in range(25, 50))
+    assert earned == {0: 600, 1: 0}
+    assert balance(session, org, member) == 600
