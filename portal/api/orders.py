@@ -23,7 +23,8 @@ def _order_input(body: s.OrderIn) -> orders.OrderInput:
         external_id=body.external_id, status=body.status, total=body.total, type=body.type,
         discounted_total=body.discounted_total, returned_total=body.returned_total,
         location_code=body.location_code, external_event_date=body.external_event_date, currency=body.currency,
-        system_unique_key=body.system_unique_key, items=[orders.ItemInput(sku=i.sku, quantity=i.quantity, unit_price=i.unit_price,
+        system_unique_key=body.system_unique_key,
+        items=[orders.ItemInput(sku=i.sku, quantity=i.quantity, unit_price=i.unit_price,
                                 product_category_code=i.product_category_code, is_discount=i.is_discount)
                for i in body.items])
 

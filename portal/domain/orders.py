@@ -54,8 +54,17 @@ STATUSES = (CREATED, CONFIRMED, CANCELLED, RETURNED, PARTIALLY_RETURNED)
 FINAL = (CANCELLED, RETURNED)
 Money = Numeric(14, 2)
 
+# How old a purchase (its externalEventDate) may be when it is confirmed: a till offline longer
+# than this must not earn by rules long gone. config.py LATE_PURCHASE_DAYS sets it (`configure`).
+late_purchase_window = dt.timedelta(days=30)
 
-# --- errors: why an order cannot change as asked (409) ----------------------------------
+
+def configure(*, late_purchase_days: int) -> None:
+    global late_purchase_window
+    late_purchase_window = dt.timedelta(days=late_purchase_days)
+
+
+# --- errors: why an order cannot change as asked (409; a purchase too late to earn, 422) ---
 
 class OrderOfAnotherMember(Conflict):
     code = "order_of_another_member"
@@ -97,16 +106,6 @@ class ReturnedTotalDecreased(Conflict):
 class PurchaseTooLate(ValidationFailed):
     code = "purchase_too_late"
     title = "The purchase is older than late purchases may be"
-
-
-# How old a purchase (its externalEventDate) may be when it is confirmed: a till offline longer
-# than this must not earn by rules long gone. config.py LATE_PURCHASE_DAYS sets it (`configure`).
-late_purchase_window = dt.timedelta(days=30)
-
-
-def configure(*, late_purchase_days: int) -> None:
-    global late_purchase_window
-    late_purchase_window = dt.timedelta(days=late_purchase_days)
 
 
 class PurchaseOrder(Base):
@@ -218,29 +217,6 @@ def record_order(session: Session, member: Member, data: OrderInput, *, actor: A
     if performed:
         return performed[0]
     return _replayed_result(session, member.organization_id, outcome.result)
-
-
-def _order_params(member: Member, data: OrderInput) -> dict[str, Any]:
-    params = asdict(data)
-    del params["system_unique_key"]
-    return {"memberId": member.id, **params}
-
-
-def _result_record(result: OrderResult) -> dict[str, Any]:
-    return {"orderId": result.order.id, "changed": result.changed, "evaluation": result.evaluation.as_dict(),
-            "pointsTakenBack": result.points_taken_back, "debtRecorded": result.debt_recorded}
-
-
-def _replayed_result(session: Session, organization_id: int, stored: dict[str, Any]) -> OrderResult:
-    evaluation = stored["evaluation"]
-    effects = [earning.Effect(type=e["type"], points=e["points"], campaign_id=e["campaignId"],
-                              action_id=e["actionId"], source=e["source"],
-                              ledger_transaction_id=e["ledgerTransactionId"], details=e["details"])
-               for e in evaluation["effects"]]
-    return OrderResult(order=get_order(session, organization_id, stored["orderId"]),
-                       evaluation=earning.Evaluation(effects=effects, errors=evaluation["errors"]),
-                       points_taken_back=stored["pointsTakenBack"], debt_recorded=stored["debtRecorded"],
-                       changed=stored["changed"], replayed=True)
 
 
 def _record(session: Session, member: Member, data: OrderInput, actor: Actor) -> OrderResult:
@@ -443,6 +419,29 @@ def effects_of(session: Session, order: PurchaseOrder) -> OrderEffects:
 
 
 # --- internals ---------------------------------------------------------------------
+
+def _order_params(member: Member, data: OrderInput) -> dict[str, Any]:
+    params = asdict(data)
+    del params["system_unique_key"]
+    return {"memberId": member.id, **params}
+
+
+def _result_record(result: OrderResult) -> dict[str, Any]:
+    return {"orderId": result.order.id, "changed": result.changed, "evaluation": result.evaluation.as_dict(),
+            "pointsTakenBack": result.points_taken_back, "debtRecorded": result.debt_recorded}
+
+
+def _replayed_result(session: Session, organization_id: int, stored: dict[str, Any]) -> OrderResult:
+    evaluation = stored["evaluation"]
+    effects = [earning.Effect(type=e["type"], points=e["points"], campaign_id=e["campaignId"],
+                              action_id=e["actionId"], source=e["source"],
+                              ledger_transaction_id=e["ledgerTransactionId"], details=e["details"])
+               for e in evaluation["effects"]]
+    return OrderResult(order=get_order(session, organization_id, stored["orderId"]),
+                       evaluation=earning.Evaluation(effects=effects, errors=evaluation["errors"]),
+                       points_taken_back=stored["pointsTakenBack"], debt_recorded=stored["debtRecorded"],
+                       changed=stored["changed"], replayed=True)
+
 
 def _validate(data: OrderInput) -> None:
     if data.status not in STATUSES:
