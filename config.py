@@ -58,6 +58,8 @@ class Config:
     COUPON_CODE_LIMIT_PER_MEMBER = int(os.environ.get("COUPON_CODE_LIMIT_PER_MEMBER", "10"))
     COUPON_CODE_LIMIT_PER_KEY = int(os.environ.get("COUPON_CODE_LIMIT_PER_KEY", "300"))
     COUPON_CODE_LIMIT_PER_ORGANIZATION = int(os.environ.get("COUPON_CODE_LIMIT_PER_ORGANIZATION", "1000"))
+    # A purchase sent late (externalEventDate, a till that was offline) earns only within this many days.
+    LATE_PURCHASE_DAYS = int(os.environ.get("LATE_PURCHASE_DAYS", "30"))
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "") in ("1", "true", "yes")

@@ -7,7 +7,7 @@ from werkzeug.exceptions import HTTPException
 from config import INSTANCE_DIR, Config
 
 from .domain import models  # noqa: F401  (all tables registered)
-from .domain import passwords, throttle
+from .domain import orders, passwords, throttle
 from .extensions import csrf, db, htmx, login_manager
 
 STRICT_TRANSPORT_SECURITY = "max-age=31536000"  # a year; sent only when SESSION_COOKIE_SECURE is on
@@ -33,6 +33,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     if app.config.get("PASSWORD_HASH_FAST"):
         passwords.use_fast_hashing()
     throttle.configure({name: app.config[setting] for name, setting in THROTTLE_SETTINGS.items()})
+    orders.configure(late_purchase_days=app.config["LATE_PURCHASE_DAYS"])
 
     db.init_app(app)
     csrf.init_app(app)

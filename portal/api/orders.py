@@ -23,6 +23,7 @@ def _order_input(body: s.OrderIn) -> orders.OrderInput:
         external_id=body.external_id, status=body.status, total=body.total, type=body.type,
         discounted_total=body.discounted_total, returned_total=body.returned_total,
         location_code=body.location_code, external_event_date=body.external_event_date, currency=body.currency,
+        system_unique_key=body.system_unique_key,
         items=[orders.ItemInput(sku=i.sku, quantity=i.quantity, unit_price=i.unit_price,
                                 product_category_code=i.product_category_code, is_discount=i.is_discount)
                for i in body.items])
@@ -66,7 +67,7 @@ def post_order(call: Call, memberId: str):
     result = orders.record_order(call.session, member, _order_input(call.body), actor=call.actor)
     payload = s.OrderResultOut(order=_order_out(result.order), evaluation_results=_evaluation_out(
         result.evaluation, result.points_taken_back, result.debt_recorded)).dump()
-    return ok(payload, 201 if result.changed else 200, replayed=not result.changed)
+    return ok(payload, 201 if result.changed else 200, replayed=result.replayed or not result.changed)
 
 
 @endpoint(f"{ORG}/members/<memberId>/purchase-orders", role="orders:read", query=ListQuery, response=s.OrderPage,
@@ -101,7 +102,7 @@ def import_orders(call: Call):
         try:
             rows.append((_member_for_row(call, row.member_id, row.loyalty_member_id), _order_input(row), None))
         except NotFound as error:
-            rows.append((None, None, {"status": 404, "title": error.title, "detail": error.message,
-                                      "errors": error.errors}))
+            rows.append((None, _order_input(row), {"status": 404, "title": error.title,
+                                                   "detail": error.message, "errors": error.errors}))
     return ok(s.ImportOut(results=orders.import_orders(call.session, call.organization_id, rows,
                                                        actor=call.actor)).dump())

@@ -20,11 +20,14 @@ from .organizations import default_program
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
-def member_context(session: Session, member, *, with_audiences: bool = True) -> dict[str, Any]:
+def member_context(session: Session, member, *, with_audiences: bool = True,
+                   at: dt.datetime | None = None) -> dict[str, Any]:
+    """The member as rules see them; `at` a past moment: with the tier they held then (a late purchase)."""
     from . import tiers
 
     program = default_program(session, member.organization_id)
-    tier, _ = tiers.current_tier(session, member.id, program.id)
+    tier = (tiers.tier_at(session, member.id, program.id, at) if at is not None
+            else tiers.current_tier(session, member.id, program.id)[0])
     balances = dict(session.execute(select(Wallet.ledger_account_id, Wallet.balance)
                                     .where(Wallet.member_id == member.id)).all())
     context = {
@@ -66,7 +69,7 @@ def time_context(moment: dt.datetime, timezone: str = "UTC") -> dict[str, Any]:
 
 def event_context(session: Session, event) -> dict[str, Any]:
     """{"member", "order", "event", "location", "now"} for one LoyaltyEvent."""
-    context = {"member": member_context(session, event.member), "order": None,
+    context = {"member": member_context(session, event.member, at=event.occurred_at), "order": None,
                "event": {"type": event.event_type, "payload": dict(event.payload or {}), **event.payload},
                "location": event.location_code, "now": time_context(event.occurred_at)}
     if event.order is not None:

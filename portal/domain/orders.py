@@ -20,13 +20,19 @@ Invariants:
   (campaign points and coupons, mission steps, tier changes), so an order's page
   can say why its points are what they are; take-backs are ledger burns that
   carry the order's externalId.
+- An order's `systemUniqueKey` is an idempotency key (domain/idempotency.py):
+  the same key with the same order replays the first result and moves nothing;
+  with another order it is refused (IdempotencyKeyReused) and moves nothing.
+- A purchase earns by what held at its `externalEventDate` (campaign windows,
+  days, tiers, the monthly cap of its own month); one older than
+  `late_purchase_window` when confirmed is refused (PurchaseTooLate), earning nothing.
 - Staff act on an order (`act_on_order`) only with a reason, kept in the audit
   entry of the change it caused.
 """
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
@@ -34,7 +40,7 @@ from sqlalchemy import Boolean, ForeignKey, Numeric, String, UniqueConstraint, f
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from . import audit, earning, outbox, ledger, tiers
+from . import audit, earning, idempotency, outbox, ledger, tiers
 from .actors import Actor
 from .base import Base, get_owned, utcnow
 from .errors import Conflict, DomainError, ValidationFailed
@@ -48,8 +54,17 @@ STATUSES = (CREATED, CONFIRMED, CANCELLED, RETURNED, PARTIALLY_RETURNED)
 FINAL = (CANCELLED, RETURNED)
 Money = Numeric(14, 2)
 
+# How old a purchase (its externalEventDate) may be when it is confirmed: a till offline longer
+# than this must not earn by rules long gone. config.py LATE_PURCHASE_DAYS sets it (`configure`).
+late_purchase_window = dt.timedelta(days=30)
 
-# --- errors: why an order cannot change as asked (409) ----------------------------------
+
+def configure(*, late_purchase_days: int) -> None:
+    global late_purchase_window
+    late_purchase_window = dt.timedelta(days=late_purchase_days)
+
+
+# --- errors: why an order cannot change as asked (409; a purchase too late to earn, 422) ---
 
 class OrderOfAnotherMember(Conflict):
     code = "order_of_another_member"
@@ -86,6 +101,11 @@ class OrderAlreadyConfirmed(Conflict):
 class ReturnedTotalDecreased(Conflict):
     code = "returned_total_decreased"
     title = "returnedTotal is cumulative and cannot go down"
+
+
+class PurchaseTooLate(ValidationFailed):
+    code = "purchase_too_late"
+    title = "The purchase is older than late purchases may be"
 
 
 class PurchaseOrder(Base):
@@ -165,6 +185,7 @@ class OrderInput:
     location_code: str | None = None
     external_event_date: dt.datetime | None = None
     currency: str = "EUR"
+    system_unique_key: str | None = None
 
 
 @dataclass
@@ -174,15 +195,31 @@ class OrderResult:
     points_taken_back: int = 0
     debt_recorded: int = 0
     changed: bool = True
+    replayed: bool = False  # the systemUniqueKey was seen with this same order: the first result, again
 
 
 def record_order(session: Session, member: Member, data: OrderInput, *, actor: Actor) -> OrderResult:
     """Create or update an order by externalId and move points as its status demands.
 
     Raises ValidationFailed, OrderOfAnotherMember, OrderAlreadyCancelled or OrderAlreadyReturned
-    (both OrderClosed), OrderNotConfirmed (a return before confirmation), ReturnedTotalDecreased.
+    (both OrderClosed), OrderNotConfirmed (a return before confirmation), ReturnedTotalDecreased,
+    IdempotencyKeyReused (the systemUniqueKey came before with another order).
     """
     _validate(data)
+    performed: list[OrderResult] = []
+
+    def perform() -> dict[str, Any]:
+        performed.append(_record(session, member, data, actor))
+        return _result_record(performed[0])
+
+    outcome = idempotency.run_once(session, member.organization_id, data.system_unique_key, "order.record",
+                                   _order_params(member, data), perform)
+    if performed:
+        return performed[0]
+    return _replayed_result(session, member.organization_id, outcome.result)
+
+
+def _record(session: Session, member: Member, data: OrderInput, actor: Actor) -> OrderResult:
     order = _locked_order(session, member.organization_id, data.external_id)
     if order is None:
         order = _insert(session, member, data)
@@ -201,6 +238,7 @@ def record_order(session: Session, member: Member, data: OrderInput, *, actor: A
 def simulate(session: Session, member: Member, data: OrderInput, *, actor: Actor) -> earning.Evaluation:
     """What confirming this order would award, writing nothing."""
     _validate(data)
+    _refuse_too_late(data)
     order = PurchaseOrder(organization_id=member.organization_id, member_id=member.id, external_id=data.external_id,
                           type=data.type, status=CONFIRMED, total=data.total, discounted_total=data.discounted_total,
                           location_code=data.location_code, currency=data.currency)
@@ -216,21 +254,32 @@ def simulate(session: Session, member: Member, data: OrderInput, *, actor: Actor
 
 def import_orders(session: Session, organization_id: int, rows: list[tuple[Member | None, OrderInput | None, Any]],
                   *, actor: Actor) -> list[dict]:
-    """Each row on its own: one bad order does not stop the others."""
+    """Each row on its own: one bad order does not stop the others, and a failed row leaves nothing behind.
+
+    Safe to re-run after a partial failure: a row already applied is "unchanged" (by its externalId)
+    or "replayed" (by its systemUniqueKey) and earns nothing more; `pointsEarned` is what this row earned.
+    """
     results = []
     for index, (member, data, error) in enumerate(rows):
         if error is not None:
-            results.append({"index": index, "status": "failed", "error": error})
+            results.append({"index": index, "status": "failed", "externalId": data.external_id if data else None,
+                            "error": error})
             continue
         try:
             with session.begin_nested():
                 result = record_order(session, member, data, actor=actor)
-            results.append({"index": index, "status": "ok", "orderId": result.order.id,
-                            "pointsAwarded": result.order.points_awarded})
         except DomainError as err:
-            results.append({"index": index, "status": "failed",
+            results.append({"index": index, "status": "failed", "externalId": data.external_id,
                             "error": {"status": err.status, "title": err.title, "detail": err.message,
                                       "errors": err.errors}})
+            continue
+        acted = result.changed and not result.replayed
+        results.append({"index": index, "status": "ok", "externalId": data.external_id,
+                        "outcome": "replayed" if result.replayed else "applied" if acted else "unchanged",
+                        "orderId": result.order.id, "orderStatus": result.order.status,
+                        "pointsEarned": result.evaluation.points_awarded if acted else 0,
+                        "pointsTakenBack": result.points_taken_back if acted else 0,
+                        "pointsAwarded": result.order.points_awarded})
     return results
 
 
@@ -371,6 +420,29 @@ def effects_of(session: Session, order: PurchaseOrder) -> OrderEffects:
 
 # --- internals ---------------------------------------------------------------------
 
+def _order_params(member: Member, data: OrderInput) -> dict[str, Any]:
+    params = asdict(data)
+    del params["system_unique_key"]
+    return {"memberId": member.id, **params}
+
+
+def _result_record(result: OrderResult) -> dict[str, Any]:
+    return {"orderId": result.order.id, "changed": result.changed, "evaluation": result.evaluation.as_dict(),
+            "pointsTakenBack": result.points_taken_back, "debtRecorded": result.debt_recorded}
+
+
+def _replayed_result(session: Session, organization_id: int, stored: dict[str, Any]) -> OrderResult:
+    evaluation = stored["evaluation"]
+    effects = [earning.Effect(type=e["type"], points=e["points"], campaign_id=e["campaignId"],
+                              action_id=e["actionId"], source=e["source"],
+                              ledger_transaction_id=e["ledgerTransactionId"], details=e["details"])
+               for e in evaluation["effects"]]
+    return OrderResult(order=get_order(session, organization_id, stored["orderId"]),
+                       evaluation=earning.Evaluation(effects=effects, errors=evaluation["errors"]),
+                       points_taken_back=stored["pointsTakenBack"], debt_recorded=stored["debtRecorded"],
+                       changed=stored["changed"], replayed=True)
+
+
 def _validate(data: OrderInput) -> None:
     if data.status not in STATUSES:
         raise ValidationFailed(f"status must be one of {', '.join(STATUSES)}", field="status")
@@ -388,6 +460,12 @@ def _validate(data: OrderInput) -> None:
         if item.unit_price < 0 and not item.is_discount:
             raise ValidationFailed("A negative unitPrice is a discount line: set isDiscount",
                                    field=f"items[{index}].unitPrice")
+
+
+def _refuse_too_late(data: OrderInput) -> None:
+    if data.external_event_date is not None and data.external_event_date < utcnow() - late_purchase_window:
+        raise PurchaseTooLate(f"externalEventDate is more than {late_purchase_window.days} days ago: "
+                              "too late to earn", field="externalEventDate")
 
 
 def _locked_order(session: Session, organization_id: int, external_id: str) -> PurchaseOrder | None:
@@ -487,6 +565,7 @@ def _returned_from_items(order: PurchaseOrder, data: OrderInput) -> Decimal:
 
 def _confirm(session: Session, member: Member, order: PurchaseOrder, data: OrderInput, actor: Actor,
              result: OrderResult, reason: str = "") -> None:
+    _refuse_too_late(data)
     order.status = CONFIRMED
     order.confirmed_at = utcnow()
     session.flush()

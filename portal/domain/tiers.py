@@ -115,6 +115,17 @@ def current_tier(session: Session, member_id: int, program_id: int) -> tuple[Tie
     return session.get(Tier, state.tier_id), state
 
 
+def tier_at(session: Session, member_id: int, program_id: int, moment: dt.datetime) -> Tier | None:
+    """The member's tier at `moment`: the tier the first change since then started from, else today's."""
+    change = session.scalars(select(TierHistory).where(
+        TierHistory.member_id == member_id, TierHistory.loyalty_program_id == program_id,
+        TierHistory.created_at > moment, TierHistory.created_at <= utcnow())
+        .order_by(TierHistory.created_at, TierHistory.id)).first()
+    if change is None:
+        return current_tier(session, member_id, program_id)[0]
+    return session.get(Tier, change.from_tier_id) if change.from_tier_id is not None else None
+
+
 def tier_points(session: Session, member_id: int, program: LoyaltyProgram) -> int:
     from .ledger import Wallet
 

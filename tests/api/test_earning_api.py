@@ -183,3 +183,81 @@ def test_member_created_campaign_and_referral_code_through_the_api(api, session,
     assert wallet["balances"][0]["balance"] == 100
     bad = api.post("/members", json={"profile": {"email": "x@example.com"}, "referralCode": "NOSUCH"})
     assert bad.status_code == 422 and "referralCode" in bad.json["errors"]
+
+
+def test_an_orders_system_unique_key_is_an_idempotency_key(api, session):
+    """Two receipts sent with one key: the second is a 409 naming systemUniqueKey and earns nothing."""
+    make_campaign(api)
+    member = new_member(api)
+    url = f"/members/{member['id']}/purchase-orders"
+    first = api.post(url, json=order_body("receipt-1", total=30, systemUniqueKey="till-3-42"))
+    assert first.status_code == 201, first.json
+    assert first.json["evaluationResults"]["pointsAwarded"] == 30
+    transactions = count(session, LedgerTransaction)
+
+    for other in (order_body("receipt-2", total=30), order_body("receipt-1", total=31),
+                  order_body("receipt-1", total=30, locationCode="HAM-02")):
+        clash = api.post(url, json={**other, "systemUniqueKey": "till-3-42"})
+        assert clash.status_code == 409, clash.json
+        assert clash.headers["Content-Type"] == "application/problem+json"
+        assert "systemUniqueKey" in clash.json["errors"]
+
+    replay = api.post(url, json=order_body("receipt-1", total=30, systemUniqueKey="till-3-42"))
+    assert replay.status_code == 201 and replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.json["evaluationResults"] == first.json["evaluationResults"]
+    assert replay.json["order"]["id"] == first.json["order"]["id"]
+
+    assert count(session, PurchaseOrder) == 1
+    assert count(session, LedgerTransaction) == transactions
+    assert api.get(f"/members/{member['id']}/wallet").json["balances"][0]["balance"] == 30
+
+
+def test_a_purchase_older_than_the_late_window_is_a_422_naming_external_event_date(api, session):
+    import datetime as dt
+
+    make_campaign(api)
+    member = new_member(api)
+    url = f"/members/{member['id']}/purchase-orders"
+    old = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=31)).isoformat()
+    recent = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=2)).isoformat()
+    r = api.post(url, json=order_body("late-1", externalEventDate=old, systemUniqueKey="late-1"))
+    assert r.status_code == 422 and r.headers["Content-Type"] == "application/problem+json"
+    assert list(r.json["errors"]) == ["externalEventDate"]
+    assert count(session, PurchaseOrder) == 0 and count(session, LedgerTransaction) == 0
+    r = api.post(url, json=order_body("late-1", externalEventDate=recent, systemUniqueKey="late-1"))
+    assert r.status_code == 201 and r.json["order"]["pointsAwarded"] == 25
+
+
+def test_an_import_reports_each_order_and_a_rerun_after_a_partial_failure_earns_once(api, session):
+    import datetime as dt
+
+    make_campaign(api)
+    member = new_member(api)
+    yesterday = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)).isoformat()
+    rows = [
+        {**order_body("f-1", total=20), "memberId": member["id"], "systemUniqueKey": "till-5-f-1",
+         "externalEventDate": yesterday},
+        {**order_body("f-2", total=30), "loyaltyMemberId": "LATE-JOINER"},  # not a member yet: fails
+        {**order_body("f-3", total=40), "memberId": member["id"]},
+        {**order_body("f-1", total=21), "memberId": member["id"], "systemUniqueKey": "till-5-f-1"},  # key reused
+    ]
+    first = api.post("/purchase-orders/import", json={"orders": rows})
+    assert first.status_code == 200, first.json
+    results = first.json["results"]
+    assert [(r["externalId"], r["status"], r.get("outcome"), r.get("pointsEarned")) for r in results] == [
+        ("f-1", "ok", "applied", 20), ("f-2", "failed", None, None), ("f-3", "ok", "applied", 40),
+        ("f-1", "failed", None, None)]
+    assert results[1]["error"]["status"] == 404
+    assert results[3]["error"]["status"] == 409 and "systemUniqueKey" in results[3]["error"]["errors"]
+    assert results[0]["orderStatus"] == "confirmed" and results[0]["pointsAwarded"] == 20
+
+    late_joiner = api.post("/members", json={"loyaltyMemberId": "LATE-JOINER", "profile": {"givenName": "Lu"}})
+    assert late_joiner.status_code == 201, late_joiner.json
+    again = api.post("/purchase-orders/import", json={"orders": rows})
+    assert [(r["externalId"], r["status"], r.get("outcome"), r.get("pointsEarned")) for r in again.json["results"]] \
+        == [("f-1", "ok", "replayed", 0), ("f-2", "ok", "applied", 30), ("f-3", "ok", "unchanged", 0),
+            ("f-1", "failed", None, None)]
+    assert api.get(f"/members/{member['id']}/wallet").json["balances"][0]["balance"] == 60
+    joiner_id = late_joiner.json["member"]["id"]
+    assert api.get(f"/members/{joiner_id}/wallet").json["balances"][0]["balance"] == 30
+    assert count(session, PurchaseOrder) == 3

@@ -95,5 +95,21 @@ class OrderPage(PageOut):
     results: list[OrderOut]
 
 
+class ImportResultOut(Out):
+    """What one row of an import did. `outcome`: applied (created or moved on), unchanged (already so),
+    replayed (its systemUniqueKey was seen with this same order); `pointsEarned`/`pointsTakenBack`: by this
+    row, 0 on a re-run; `pointsAwarded`: what the order holds now."""
+    index: int
+    status: Literal["ok", "failed"]
+    external_id: str | None = None
+    outcome: Literal["applied", "unchanged", "replayed"] | None = None
+    order_id: int | None = None
+    order_status: str | None = None
+    points_earned: int | None = None
+    points_taken_back: int | None = None
+    points_awarded: int | None = None
+    error: dict[str, Any] | None = None
+
+
 class ImportOut(Out):
-    results: list[dict[str, Any]]
+    results: list[ImportResultOut]
