@@ -5,15 +5,15 @@ the request's one unit of work (portal/db.py), committed when it returns; a
 DomainError rolls all of it back and is shown on the form field it names, so
 the page can be drawn again with the error where the person will look.
 `try_out` does the same for a call whose writes must not be kept (a check, a
-simulation). `form_status` is the status of a form page drawn again. `safe_next` is the one
-check of a `next` redirect target.
+simulation). `save_edit` is the whole POST side of a console edit page. `form_status` is the
+status of a form page drawn again. `safe_next` is the one check of a `next` redirect target.
 """
 from __future__ import annotations
 
 from typing import Any, Callable, Union
 from urllib.parse import urlsplit
 
-from flask import request
+from flask import flash, redirect, request
 from flask_wtf import FlaskForm
 
 from .domain.errors import DomainError
@@ -66,6 +66,19 @@ def submit(form: FlaskForm, action: Callable[[], Any], fields: Fields | None = N
     except DomainError as error:
         attach_error(form, error, fields, translate)
         return False, error
+
+
+def save_edit(form: FlaskForm, thing: Any, action: Callable[[], Any], fields: Fields | None = None, *,
+              saved: Callable[[], str], then: str):
+    """An edit page's flow: a GET fills `form` from `thing`; a valid POST runs `action` through
+    `submit`, flashes `saved()` (called after the change, so it names the new name) and redirects
+    to `then`. None when the page is to be drawn (again, with the errors on the form)."""
+    if request.method == "GET":
+        form.fill(thing)
+    elif form.validate_on_submit() and submit(form, action, fields)[0]:
+        flash(saved(), "success")
+        return redirect(then)
+    return None
 
 
 def try_out(form: FlaskForm, action: Callable[[], Any], fields: Fields | None = None,

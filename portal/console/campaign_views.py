@@ -12,7 +12,7 @@ from ..domain import audiences, campaigns, orders, rules, tiers
 from ..domain.organizations import default_program
 from ..domain.pagination import paginate
 from ..extensions import db
-from ..forms import form_status, submit, try_out
+from ..forms import form_status, save_edit, submit, try_out
 from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .campaign_forms import ActionForm, ActionStatusForm, CampaignForm, SimulateForm
@@ -72,15 +72,12 @@ def campaign_edit(campaign_id: int):
     session = db.session
     campaign = campaigns.get_campaign(session, current_user.organization_id, campaign_id)
     form = CampaignForm().with_choices(*_choices(session))
-    if request.method == "GET":
-        form.fill(campaign)
-    elif form.validate_on_submit():
-        done, _ = submit(form, lambda: campaigns.update_campaign(
-            session, campaign, actor=current_user.actor(), name=form.name.data.strip(), **form.fields()),
-            CAMPAIGN_FIELDS)
-        if done:
-            flash("Campaign saved.", "success")
-            return redirect(url_for("console.campaign_detail", campaign_id=campaign.id))
+    saved = save_edit(form, campaign, lambda: campaigns.update_campaign(
+        session, campaign, actor=current_user.actor(), name=form.name.data.strip(), **form.fields()),
+        CAMPAIGN_FIELDS, saved=lambda: "Campaign saved.",
+        then=url_for("console.campaign_detail", campaign_id=campaign.id))
+    if saved:
+        return saved
     form.code.render_kw = {"readonly": True}
     return render_template("console/campaigns/edit.html", form=form, campaign=campaign), form_status()
 

@@ -1,7 +1,7 @@
 """Tiers of the organisation's default programme: thresholds, members per tier, create and edit."""
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from ..auth import staff_required
@@ -9,7 +9,7 @@ from ..domain import tiers
 from ..domain.coupons.books import fits_id
 from ..domain.organizations import default_program
 from ..extensions import db
-from ..forms import form_status, submit
+from ..forms import form_status, save_edit, submit
 from . import bp, navigation, queries
 from .tier_forms import TierForm
 
@@ -41,14 +41,11 @@ def tier_create():
 def tier_edit(tier_id: int):
     tier = _tier(tier_id)
     form = TierForm()
-    if request.method == "GET":
-        form.fill(tier)
-    elif form.validate_on_submit():
-        done, _ = submit(form, lambda: tiers.update_tier(
-            db.session, tier, actor=current_user.actor(), **form.fields()), form.DOMAIN_FIELDS)
-        if done:
-            flash(f"Tier {tier.name} saved.", "success")
-            return redirect(url_for("console.tier_list"))
+    saved = save_edit(form, tier, lambda: tiers.update_tier(
+        db.session, tier, actor=current_user.actor(), **form.fields()), form.DOMAIN_FIELDS,
+        saved=lambda: f"Tier {tier.name} saved.", then=url_for("console.tier_list"))
+    if saved:
+        return saved
     return render_template("console/tiers/edit.html", form=form, tier=tier), form_status()
 
 
