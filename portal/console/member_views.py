@@ -27,7 +27,7 @@ from ..domain.organizations import default_program
 from ..domain.outbox import OutboxEvent
 from ..domain.pagination import Page, paginate
 from ..extensions import db
-from ..forms import Fields, form_status, submit
+from ..forms import Fields, form_status, submit, submit_then
 from ..fragments import render_page_or_fragment, wants_fragment
 from . import bp, queries
 from .member_forms import (ERROR_FIELDS, AccountStatusForm, AddIdentifierForm, AdjustPointsForm, AssignCouponForm,
@@ -210,16 +210,10 @@ def _back_to(member: Member):
 
 def _member_form(member: Member, slot: str, form, action: Callable[[], Any], fields: Fields | None = None, *,
                  told: Callable[[Any], str | tuple[str, str]]):
-    """One of the member page's forms posted: a valid one runs `action` through `submit`, flashes
-    `told(its result)` (a message, or a message and its category) and goes back to the member page;
-    else the page is drawn again with `form`, and its errors, in its `slot` (`adjust_form`...)."""
-    if form.validate_on_submit():
-        done, result = submit(form, action, fields)
-        if done:
-            message = told(result)
-            flash(*(message if isinstance(message, tuple) else (message, "success")))
-            return _back_to(member)
-    return _member_page(member, **{slot: form})
+    """One of the member page's forms posted: through `submit_then` back to the member page, else
+    the page drawn again with `form`, and its errors, in its `slot` (`adjust_form`...)."""
+    return (submit_then(form, action, fields, told=told, then=url_for("console.member_detail", member_id=member.id))
+            or _member_page(member, **{slot: form}))
 
 
 def _assignable_books(member: Member):
