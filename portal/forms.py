@@ -5,15 +5,16 @@ the request's one unit of work (portal/db.py), committed when it returns; a
 DomainError rolls all of it back and is shown on the form field it names, so
 the page can be drawn again with the error where the person will look.
 `try_out` does the same for a call whose writes must not be kept (a check, a
-simulation). `form_status` is the status of a form page drawn again. `safe_next` is the one
-check of a `next` redirect target.
+simulation). `submit_then` adds the usual ending (flash, redirect) and `save_edit` the whole
+flow of an edit page. `form_status` is the
+status of a form page drawn again. `safe_next` is the one check of a `next` redirect target.
 """
 from __future__ import annotations
 
 from typing import Any, Callable, Union
 from urllib.parse import urlsplit
 
-from flask import request
+from flask import flash, redirect, request
 from flask_wtf import FlaskForm
 
 from .domain.errors import DomainError
@@ -66,6 +67,34 @@ def submit(form: FlaskForm, action: Callable[[], Any], fields: Fields | None = N
     except DomainError as error:
         attach_error(form, error, fields, translate)
         return False, error
+
+
+def submit_then(form: FlaskForm, action: Callable[[], Any], fields: Fields | None = None, *,
+                told: Callable[[Any], Union[str, tuple[str, str]]], then: Union[str, Callable[[Any], str]]):
+    """A posted form's usual ending: when it validates, `submit(form, action, fields)`; once
+    committed, flash `told(result)` (a message, or a message and its category; "success" by
+    default) and redirect to `then` (a URL, or a function of the result giving it).
+
+    None when the page is to be drawn again, with the errors on the form.
+    """
+    if form.validate_on_submit():
+        done, result = submit(form, action, fields)
+        if done:
+            message = told(result)
+            flash(*(message if isinstance(message, tuple) else (message, "success")))
+            return redirect(then(result) if callable(then) else then)
+    return None
+
+
+def save_edit(form: FlaskForm, thing: Any, action: Callable[[], Any], fields: Fields | None = None, *,
+              saved: Callable[[], str], then: str):
+    """An edit page's flow: a GET fills `form` from `thing`; a POST goes through `submit_then`,
+    flashing `saved()` (called after the change, so it names the new name). None when the page is
+    to be drawn (again)."""
+    if request.method == "GET":
+        form.fill(thing)
+        return None
+    return submit_then(form, action, fields, told=lambda _: saved(), then=then)
 
 
 def try_out(form: FlaskForm, action: Callable[[], Any], fields: Fields | None = None,

@@ -12,7 +12,7 @@ from ..domain import audiences, campaigns, orders, rules, tiers
 from ..domain.organizations import default_program
 from ..domain.pagination import paginate
 from ..extensions import db
-from ..forms import form_status, submit, try_out
+from ..forms import form_status, save_edit, submit, submit_then, try_out
 from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .campaign_forms import ActionForm, ActionStatusForm, CampaignForm, SimulateForm
@@ -49,14 +49,12 @@ def campaign_list():
 @staff_required("campaigns:write")
 def campaign_new():
     form = CampaignForm().with_choices(*_choices(db.session))
-    if form.validate_on_submit():
-        done, campaign = submit(form, lambda: campaigns.create_campaign(
-            db.session, current_user.organization_id, code=form.code.data, name=form.name.data,
-            actor=current_user.actor(), **form.fields()), CAMPAIGN_FIELDS)
-        if done:
-            flash(f"Campaign {campaign.code} created. Now add its actions.", "success")
-            return redirect(url_for("console.campaign_detail", campaign_id=campaign.id))
-    return render_template("console/campaigns/new.html", form=form), form_status()
+    created = submit_then(form, lambda: campaigns.create_campaign(
+        db.session, current_user.organization_id, code=form.code.data, name=form.name.data,
+        actor=current_user.actor(), **form.fields()), CAMPAIGN_FIELDS,
+        told=lambda campaign: f"Campaign {campaign.code} created. Now add its actions.",
+        then=lambda campaign: url_for("console.campaign_detail", campaign_id=campaign.id))
+    return created or (render_template("console/campaigns/new.html", form=form), form_status())
 
 
 @bp.get("/campaigns/<int:campaign_id>")
@@ -72,15 +70,12 @@ def campaign_edit(campaign_id: int):
     session = db.session
     campaign = campaigns.get_campaign(session, current_user.organization_id, campaign_id)
     form = CampaignForm().with_choices(*_choices(session))
-    if request.method == "GET":
-        form.fill(campaign)
-    elif form.validate_on_submit():
-        done, _ = submit(form, lambda: campaigns.update_campaign(
-            session, campaign, actor=current_user.actor(), name=form.name.data.strip(), **form.fields()),
-            CAMPAIGN_FIELDS)
-        if done:
-            flash("Campaign saved.", "success")
-            return redirect(url_for("console.campaign_detail", campaign_id=campaign.id))
+    saved = save_edit(form, campaign, lambda: campaigns.update_campaign(
+        session, campaign, actor=current_user.actor(), name=form.name.data.strip(), **form.fields()),
+        CAMPAIGN_FIELDS, saved=lambda: "Campaign saved.",
+        then=url_for("console.campaign_detail", campaign_id=campaign.id))
+    if saved:
+        return saved
     form.code.render_kw = {"readonly": True}
     return render_template("console/campaigns/edit.html", form=form, campaign=campaign), form_status()
 

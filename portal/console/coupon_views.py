@@ -20,7 +20,7 @@ from ..domain.members import Member
 from ..domain.organizations import default_program, get_organization
 from ..domain.pagination import paginate
 from ..extensions import db
-from ..forms import form_status, submit, try_out
+from ..forms import form_status, save_edit, submit, try_out
 from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .coupon_forms import (STATUS_LABELS, TYPE_LABELS, BookFilterForm, CodeFilterForm, CouponBookForm,
@@ -108,14 +108,11 @@ def coupon_edit(book_id: int):
     book = _book(book_id)
     form = _book_form(book.loyalty_program_id)
     del form.type  # a book's type never changes
-    if request.method == "GET":
-        form.fill(book)
-    elif form.validate_on_submit():
-        done, _ = submit(form, lambda: coupons.update_book(
-            session, book, actor=current_user.actor(), **form.fields()), form.place_error)
-        if done:
-            flash("Coupon book saved.", "success")
-            return redirect(url_for("console.coupon_detail", book_id=book.id))
+    saved = save_edit(form, book, lambda: coupons.update_book(
+        session, book, actor=current_user.actor(), **form.fields()), form.place_error,
+        saved=lambda: "Coupon book saved.", then=url_for("console.coupon_detail", book_id=book.id))
+    if saved:
+        return saved
     return render_template("console/coupons/edit.html", form=form, book=book, **_labels()), form_status()
 
 

@@ -4,7 +4,7 @@ created here and switched on or off; the built-in ones listed beside them.
 """
 from __future__ import annotations
 
-from flask import flash, redirect, url_for
+from flask import url_for
 from flask_login import current_user
 
 from ..auth import staff_required
@@ -12,7 +12,7 @@ from ..domain import custom_events
 from ..domain.custom_events import EventType
 from ..domain.pagination import paginate
 from ..extensions import db
-from ..forms import submit
+from ..forms import submit_then
 from ..fragments import render_page_or_fragment
 from . import bp, navigation
 from .event_type_forms import EventTypeForm
@@ -34,14 +34,11 @@ def event_type_list():
 @staff_required("campaigns:write")
 def event_type_create():
     form = EventTypeForm()
-    if form.validate_on_submit():
-        done, event_type = submit(form, lambda: custom_events.create_event_type(
-            db.session, current_user.organization_id, name=form.name.data.strip(), actor=current_user.actor(),
-            description=(form.description.data or "").strip()))
-        if done:
-            flash(f"Event type {event_type.name} created: integrations can track it now.", "success")
-            return redirect(url_for("console.event_type_list"))
-    return _list_page(form, status=422)
+    return submit_then(form, lambda: custom_events.create_event_type(
+        db.session, current_user.organization_id, name=form.name.data.strip(), actor=current_user.actor(),
+        description=(form.description.data or "").strip()),
+        told=lambda event_type: f"Event type {event_type.name} created: integrations can track it now.",
+        then=url_for("console.event_type_list")) or _list_page(form, status=422)
 
 
 @bp.post("/event-types/<name>/active")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any, Callable
 
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
@@ -26,7 +27,7 @@ from ..domain.organizations import default_program
 from ..domain.outbox import OutboxEvent
 from ..domain.pagination import Page, paginate
 from ..extensions import db
-from ..forms import form_status, submit
+from ..forms import Fields, form_status, submit, submit_then
 from ..fragments import render_page_or_fragment, wants_fragment
 from . import bp, queries
 from .member_forms import (ERROR_FIELDS, AccountStatusForm, AddIdentifierForm, AdjustPointsForm, AssignCouponForm,
@@ -75,17 +76,11 @@ def member_detail(member_id: int):
 def member_adjust_points(member_id: int):
     member = _member(member_id)
     form = AdjustPointsForm(prefix="adjust")
-    if form.validate_on_submit():
-        done, movement = submit(form, lambda: points.adjust_member_points(
-            db.session, member, form.amount.data, actor=current_user.actor(), reason_text=form.reason.data,
-            system_unique_key=f"console-adjust-{form.key.data}" if form.key.data else None))
-        if done:
-            if movement.replayed:
-                flash("This adjustment was already recorded; nothing was changed.", "info")
-            else:
-                flash(f"{form.amount.data:+,} points recorded: {form.reason.data.strip()}", "success")
-            return _back_to(member)
-    return _member_page(member, adjust_form=form)
+    return _member_form(member, "adjust_form", form, lambda: points.adjust_member_points(
+        db.session, member, form.amount.data, actor=current_user.actor(), reason_text=form.reason.data,
+        system_unique_key=f"console-adjust-{form.key.data}" if form.key.data else None),
+        told=lambda movement: ("This adjustment was already recorded; nothing was changed.", "info")
+        if movement.replayed else f"{form.amount.data:+,} points recorded: {form.reason.data.strip()}")
 
 
 @bp.post("/members/<int:member_id>/status")
@@ -93,14 +88,10 @@ def member_adjust_points(member_id: int):
 def member_set_status(member_id: int):
     member = _member(member_id)
     form = AccountStatusForm(prefix="status")
-    if form.validate_on_submit():
-        done, _ = submit(form, lambda: members.update_member(
-            db.session, member, actor=current_user.actor(), account_status=form.account_status.data,
-            reason=(form.reason.data or "").strip()), {"accountStatus": "reason"})
-        if done:
-            flash("Account locked." if member.account_status == LOCKED else "Account unlocked.", "success")
-            return _back_to(member)
-    return _member_page(member, status_form=form)
+    return _member_form(member, "status_form", form, lambda: members.update_member(
+        db.session, member, actor=current_user.actor(), account_status=form.account_status.data,
+        reason=(form.reason.data or "").strip()), {"accountStatus": "reason"},
+        told=lambda _: "Account locked." if member.account_status == LOCKED else "Account unlocked.")
 
 
 @bp.post("/members/<int:member_id>/tier")
@@ -110,22 +101,18 @@ def member_set_tier(member_id: int):
     member = _member(member_id)
     program = default_program(session, member.organization_id)
     form = SetTierForm(prefix="tier").with_tiers(tiers.tiers_of(session, program.id))
-    if form.validate_on_submit():
+
+    def set_tier():
         expires_at = (dt.datetime.combine(form.expires_on.data, dt.time(23, 59, 59), tzinfo=dt.timezone.utc)
                       if form.expires_on.data else None)
+        tier = (tiers.get_tier(session, member.organization_id, int(form.tier.data), program.id)
+                if form.tier.data else None)
+        tiers.set_tier(session, member.id, program, tier, actor=current_user.actor(), expires_at=expires_at,
+                       reason=(form.reason.data or "").strip() or "set by staff")
+        return tier
 
-        def set_tier():
-            tier = (tiers.get_tier(session, member.organization_id, int(form.tier.data), program.id)
-                    if form.tier.data else None)
-            tiers.set_tier(session, member.id, program, tier, actor=current_user.actor(), expires_at=expires_at,
-                           reason=(form.reason.data or "").strip() or "set by staff")
-            return tier
-
-        done, tier = submit(form, set_tier, {"loyaltyTierId": "tier", "expiresAt": "expires_on"})
-        if done:
-            flash(f"Tier set to {tier.name}." if tier else "Tier removed.", "success")
-            return _back_to(member)
-    return _member_page(member, tier_form=form)
+    return _member_form(member, "tier_form", form, set_tier, {"loyaltyTierId": "tier", "expiresAt": "expires_on"},
+                        told=lambda tier: f"Tier set to {tier.name}." if tier else "Tier removed.")
 
 
 @bp.post("/members/<int:member_id>/profile")
@@ -133,15 +120,10 @@ def member_set_tier(member_id: int):
 def member_edit_profile(member_id: int):
     member = _member(member_id)
     form = ProfileForm(prefix="profile")
-    if form.validate_on_submit():
-        done, _ = submit(form, lambda: members.update_member(
-            db.session, member, actor=current_user.actor(), profile=form.profile(),
-            custom_attributes=form.attributes(member.custom_attributes), reason=(form.reason.data or "").strip()),
-            {**ERROR_FIELDS, "customAttributes": "custom_attributes"})
-        if done:
-            flash("Profile saved.", "success")
-            return _back_to(member)
-    return _member_page(member, profile_form=form)
+    return _member_form(member, "profile_form", form, lambda: members.update_member(
+        db.session, member, actor=current_user.actor(), profile=form.profile(),
+        custom_attributes=form.attributes(member.custom_attributes), reason=(form.reason.data or "").strip()),
+        {**ERROR_FIELDS, "customAttributes": "custom_attributes"}, told=lambda _: "Profile saved.")
 
 
 @bp.post("/members/<int:member_id>/identifiers")
@@ -149,13 +131,9 @@ def member_edit_profile(member_id: int):
 def member_add_identifier(member_id: int):
     member = _member(member_id)
     form = AddIdentifierForm(prefix="identifier")
-    if form.validate_on_submit():
-        done, identifier = submit(form, lambda: members.add_identifier(
-            db.session, member, form.type.data, form.code.data, actor=current_user.actor()))
-        if done:
-            flash(f"{identifier.type} {identifier.code} added.", "success")
-            return _back_to(member)
-    return _member_page(member, identifier_form=form)
+    return _member_form(member, "identifier_form", form, lambda: members.add_identifier(
+        db.session, member, form.type.data, form.code.data, actor=current_user.actor()),
+        told=lambda identifier: f"{identifier.type} {identifier.code} added.")
 
 
 @bp.post("/members/<int:member_id>/identifiers/remove")
@@ -178,17 +156,15 @@ def member_assign_coupon(member_id: int):
     session = db.session
     member = _member(member_id)
     form = AssignCouponForm(prefix="coupon").with_books(_assignable_books(member))
-    if form.validate_on_submit():
-        def assign():
-            book = coupons.get_book(session, member.organization_id, int(form.book.data))
-            return coupons.assign_coupons(session, member, book, actor=current_user.actor(),
-                                          system_unique_keys=[f"console-assign-{form.key.data}"]), book
 
-        done, outcome = submit(form, assign, {"couponBookId": "book", "memberId": "book"})
-        if done:
-            flash(f"Coupon from {outcome[1].name} assigned.", "success")
-            return _back_to(member)
-    return _member_page(member, coupon_form=form)
+    def assign():
+        book = coupons.get_book(session, member.organization_id, int(form.book.data))
+        coupons.assign_coupons(session, member, book, actor=current_user.actor(),
+                               system_unique_keys=[f"console-assign-{form.key.data}"])
+        return book
+
+    return _member_form(member, "coupon_form", form, assign, {"couponBookId": "book", "memberId": "book"},
+                        told=lambda book: f"Coupon from {book.name} assigned.")
 
 
 @bp.post("/members/<int:member_id>/missions")
@@ -197,21 +173,20 @@ def member_increment_mission(member_id: int):
     session = db.session
     member = _member(member_id)
     form = IncrementMissionForm(prefix="mission").with_missions(_running_missions(member))
-    if form.validate_on_submit():
-        def step():
-            mission = missions.get_mission(session, member.organization_id, int(form.mission.data))
-            return missions.record_increment(session, member, mission, form.amount.data, actor=current_user.actor(),
-                                             system_unique_key=f"console-mission-{form.key.data}",
-                                             reason=form.reason.data.strip()), mission
 
-        done, outcome = submit(form, step, {"missionId": "mission", "amount": "amount"})
-        if done:
-            increment, mission = outcome
-            completed = any(e.type == "mission_completed" for e in increment.effects)
-            flash(f"{mission.name}: {form.amount.data} step{'s' if form.amount.data != 1 else ''} added"
-                  f"{' (completed)' if completed else ''}.", "success")
-            return _back_to(member)
-    return _member_page(member, mission_form=form)
+    def step():
+        mission = missions.get_mission(session, member.organization_id, int(form.mission.data))
+        return missions.record_increment(session, member, mission, form.amount.data, actor=current_user.actor(),
+                                         system_unique_key=f"console-mission-{form.key.data}",
+                                         reason=form.reason.data.strip()), mission
+
+    def told(outcome) -> str:
+        increment, mission = outcome
+        completed = any(e.type == "mission_completed" for e in increment.effects)
+        return (f"{mission.name}: {form.amount.data} step{'s' if form.amount.data != 1 else ''} added"
+                f"{' (completed)' if completed else ''}.")
+
+    return _member_form(member, "mission_form", form, step, {"missionId": "mission", "amount": "amount"}, told=told)
 
 
 @bp.post("/members/<int:member_id>/erase")
@@ -219,12 +194,8 @@ def member_increment_mission(member_id: int):
 def member_erase(member_id: int):
     member = _member(member_id)
     form = EraseForm(prefix="erase")
-    if form.validate_on_submit():
-        done, _ = submit(form, lambda: self_service.erase_member(db.session, member, actor=current_user.actor()))
-        if done:
-            flash("Personal data erased.", "success")
-            return _back_to(member)
-    return _member_page(member, erase_form=form)
+    return _member_form(member, "erase_form", form, lambda: self_service.erase_member(
+        db.session, member, actor=current_user.actor()), told=lambda _: "Personal data erased.")
 
 
 # --- the member page ----------------------------------------------------------------
@@ -235,6 +206,14 @@ def _member(member_id: int) -> Member:
 
 def _back_to(member: Member):
     return redirect(url_for("console.member_detail", member_id=member.id))
+
+
+def _member_form(member: Member, slot: str, form, action: Callable[[], Any], fields: Fields | None = None, *,
+                 told: Callable[[Any], str | tuple[str, str]]):
+    """One of the member page's forms posted: through `submit_then` back to the member page, else
+    the page drawn again with `form`, and its errors, in its `slot` (`adjust_form`...)."""
+    return (submit_then(form, action, fields, told=told, then=url_for("console.member_detail", member_id=member.id))
+            or _member_page(member, **{slot: form}))
 
 
 def _assignable_books(member: Member):

@@ -3,7 +3,7 @@ rotate the client secret. A new secret is shown once, on the answer to the POST 
 (never in a redirect, a flash message or a log)."""
 from __future__ import annotations
 
-from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from flask import abort, flash, make_response, redirect, render_template, url_for
 from flask_login import current_user
 
 from ..auth import staff_required
@@ -13,7 +13,7 @@ from ..domain.pagination import paginate
 from ..domain.partners import PartnerApp
 from ..extensions import db
 from . import bp, navigation
-from ..forms import form_status, submit
+from ..forms import form_status, save_edit, submit
 from ..fragments import render_page_or_fragment
 from .partner_app_forms import PARTNER_APP_FIELDS, NewPartnerAppForm, PartnerAppForm
 from .rendering import page_arg
@@ -60,14 +60,11 @@ def partner_app_detail(app_id: int):
 def partner_app_edit(app_id: int):
     app = _app(app_id)
     form = PartnerAppForm()
-    if request.method == "GET":
-        form.fill(app)
-    elif form.validate_on_submit():
-        done, _ = submit(form, lambda: partners.update_app(
-            db.session, app, actor=current_user.actor(), **form.fields()), PARTNER_APP_FIELDS)
-        if done:
-            flash(f"{app.name} saved.", "success")
-            return redirect(url_for("console.partner_app_detail", app_id=app.id))
+    saved = save_edit(form, app, lambda: partners.update_app(
+        db.session, app, actor=current_user.actor(), **form.fields()), PARTNER_APP_FIELDS,
+        saved=lambda: f"{app.name} saved.", then=url_for("console.partner_app_detail", app_id=app.id))
+    if saved:
+        return saved
     return render_template("console/partner_apps/edit.html", form=form, app=app), form_status()
 
 

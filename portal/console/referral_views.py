@@ -20,7 +20,7 @@ from ..domain.ledger import LedgerAccount
 from ..domain.pagination import paginate
 from ..domain.referrals import Referral, ReferralCode, ReferralProgram
 from ..extensions import db, htmx
-from ..forms import form_status, submit
+from ..forms import form_status, save_edit, submit, submit_then
 from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .referral_forms import CODE_FIELDS, PROGRAM_FIELDS, ProgramForm, ReferralCodeForm
@@ -51,13 +51,11 @@ def referral_list():
 @staff_required("campaigns:write")
 def referral_new():
     form = ProgramForm().with_choices(*_engagement_choices())
-    if form.validate_on_submit():
-        done, program = submit(form, lambda: referrals.create_program(
-            db.session, current_user.organization_id, actor=current_user.actor(), **form.fields()), PROGRAM_FIELDS)
-        if done:
-            flash(f"Referral programme {program.name} created.", "success")
-            return redirect(url_for("console.referral_detail", program_id=program.id))
-    return render_template("console/referrals/new.html", form=form), form_status()
+    created = submit_then(form, lambda: referrals.create_program(
+        db.session, current_user.organization_id, actor=current_user.actor(), **form.fields()), PROGRAM_FIELDS,
+        told=lambda program: f"Referral programme {program.name} created.",
+        then=lambda program: url_for("console.referral_detail", program_id=program.id))
+    return created or (render_template("console/referrals/new.html", form=form), form_status())
 
 
 @bp.get("/referrals/<int:program_id>")
@@ -74,14 +72,11 @@ def referral_detail(program_id: int):
 def referral_edit(program_id: int):
     program = _program(program_id)
     form = ProgramForm()
-    if request.method == "GET":
-        form.fill(program)
-    elif form.validate_on_submit():
-        done, _ = submit(form, lambda: referrals.update_program(
-            db.session, program, actor=current_user.actor(), **form.changes(program)), PROGRAM_FIELDS)
-        if done:
-            flash(f"{program.name} saved.", "success")
-            return redirect(url_for("console.referral_detail", program_id=program.id))
+    saved = save_edit(form, program, lambda: referrals.update_program(
+        db.session, program, actor=current_user.actor(), **form.changes(program)), PROGRAM_FIELDS,
+        saved=lambda: f"{program.name} saved.", then=url_for("console.referral_detail", program_id=program.id))
+    if saved:
+        return saved
     form.with_choices(*_engagement_choices(), current_event=program.event_type)
     return render_template("console/referrals/edit.html", form=form, program=program), form_status()
 

@@ -2,7 +2,7 @@
 page with the tag partners paste, the origins allowed to show it and who joined through it."""
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -15,7 +15,7 @@ from ..domain.signup_forms import SignupForm
 from ..embed import shared
 from ..extensions import db
 from . import bp, navigation
-from ..forms import form_status, submit
+from ..forms import form_status, save_edit, submit_then
 from ..fragments import render_page_or_fragment
 from .rendering import page_arg
 from .signup_form_forms import FORM_FIELDS, PURPOSE_LABELS, SignupFormForm
@@ -40,13 +40,11 @@ def signup_form_list():
 @staff_required("forms:write")
 def signup_form_new():
     form = SignupFormForm().with_books(_books())
-    if form.validate_on_submit():
-        done, created = submit(form, lambda: signup_forms.create_form(
-            db.session, current_user.organization_id, actor=current_user.actor(), **form.fields()), FORM_FIELDS)
-        if done:
-            flash(f"Signup form {created.name} created. Paste the tag below into a partner page.", "success")
-            return redirect(url_for("console.signup_form_detail", form_id=created.id))
-    return render_template("console/signup_forms/new.html", form=form), form_status()
+    created = submit_then(form, lambda: signup_forms.create_form(
+        db.session, current_user.organization_id, actor=current_user.actor(), **form.fields()), FORM_FIELDS,
+        told=lambda found: f"Signup form {found.name} created. Paste the tag below into a partner page.",
+        then=lambda found: url_for("console.signup_form_detail", form_id=found.id))
+    return created or (render_template("console/signup_forms/new.html", form=form), form_status())
 
 
 @bp.get("/signup-forms/<int:form_id>")
@@ -68,14 +66,11 @@ def signup_form_detail(form_id: int):
 def signup_form_edit(form_id: int):
     found = _form(form_id)
     form = SignupFormForm().with_books(_books())
-    if request.method == "GET":
-        form.fill(found)
-    elif form.validate_on_submit():
-        done, _ = submit(form, lambda: signup_forms.update_form(
-            db.session, found, actor=current_user.actor(), **form.fields()), FORM_FIELDS)
-        if done:
-            flash(f"{found.name} saved.", "success")
-            return redirect(url_for("console.signup_form_detail", form_id=found.id))
+    saved = save_edit(form, found, lambda: signup_forms.update_form(
+        db.session, found, actor=current_user.actor(), **form.fields()), FORM_FIELDS,
+        saved=lambda: f"{found.name} saved.", then=url_for("console.signup_form_detail", form_id=found.id))
+    if saved:
+        return saved
     return render_template("console/signup_forms/edit.html", form=form, signup_form=found), form_status()
 
 

@@ -13,7 +13,7 @@ from ..domain.organizations import Organization
 from ..domain.pagination import paginate
 from ..domain.staff import ROLES, ApiKey, StaffUser
 from ..extensions import db
-from ..forms import submit
+from ..forms import submit, submit_then
 from ..fragments import render_page_or_fragment
 from ..urls import absolute_url
 from . import bp, queries
@@ -35,20 +35,16 @@ def staff_list():
 @staff_required("users:write")
 def staff_create():
     form = StaffUserForm()
-    if form.validate_on_submit():
+
+    def create():
         actor = current_user.actor()
+        staff.require_grantable(actor, form.roles.data)
+        return staff.create_staff_user(db.session, current_user.organization_id, email=form.email.data,
+                                       password=form.password.data, roles=form.roles.data, actor=actor,
+                                       name=(form.name.data or "").strip())
 
-        def create():
-            staff.require_grantable(actor, form.roles.data)
-            return staff.create_staff_user(db.session, current_user.organization_id, email=form.email.data,
-                                           password=form.password.data, roles=form.roles.data, actor=actor,
-                                           name=(form.name.data or "").strip())
-
-        done, user = submit(form, create)
-        if done:
-            flash(f"Staff user {user.email} created.", "success")
-            return redirect(url_for("console.staff_list"))
-    return _staff_page(form, status=422)
+    return submit_then(form, create, told=lambda user: f"Staff user {user.email} created.",
+                       then=url_for("console.staff_list")) or _staff_page(form, status=422)
 
 
 @bp.post("/staff/<int:user_id>/deactivate")

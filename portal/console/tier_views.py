@@ -1,7 +1,7 @@
 """Tiers of the organisation's default programme: thresholds, members per tier, create and edit."""
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, render_template, url_for
 from flask_login import current_user
 
 from ..auth import staff_required
@@ -9,7 +9,7 @@ from ..domain import tiers
 from ..domain.coupons.books import fits_id
 from ..domain.organizations import default_program
 from ..extensions import db
-from ..forms import form_status, submit
+from ..forms import form_status, save_edit, submit_then
 from . import bp, navigation, queries
 from .tier_forms import TierForm
 
@@ -26,14 +26,11 @@ def tier_list():
 @staff_required("tiers:write")
 def tier_create():
     form = TierForm()
-    if form.validate_on_submit():
-        program = default_program(db.session, current_user.organization_id)
-        done, tier = submit(form, lambda: tiers.create_tier(
-            db.session, program, actor=current_user.actor(), **form.fields()), form.DOMAIN_FIELDS)
-        if done:
-            flash(f"Tier {tier.name} created. Members reach it with {tier.min_points:,} tier points.", "success")
-            return redirect(url_for("console.tier_list"))
-    return _list_page(form, status=422)
+    return submit_then(form, lambda: tiers.create_tier(
+        db.session, default_program(db.session, current_user.organization_id), actor=current_user.actor(),
+        **form.fields()), form.DOMAIN_FIELDS,
+        told=lambda tier: f"Tier {tier.name} created. Members reach it with {tier.min_points:,} tier points.",
+        then=url_for("console.tier_list")) or _list_page(form, status=422)
 
 
 @bp.route("/tiers/<int:tier_id>/edit", methods=["GET", "POST"])
@@ -41,14 +38,11 @@ def tier_create():
 def tier_edit(tier_id: int):
     tier = _tier(tier_id)
     form = TierForm()
-    if request.method == "GET":
-        form.fill(tier)
-    elif form.validate_on_submit():
-        done, _ = submit(form, lambda: tiers.update_tier(
-            db.session, tier, actor=current_user.actor(), **form.fields()), form.DOMAIN_FIELDS)
-        if done:
-            flash(f"Tier {tier.name} saved.", "success")
-            return redirect(url_for("console.tier_list"))
+    saved = save_edit(form, tier, lambda: tiers.update_tier(
+        db.session, tier, actor=current_user.actor(), **form.fields()), form.DOMAIN_FIELDS,
+        saved=lambda: f"Tier {tier.name} saved.", then=url_for("console.tier_list"))
+    if saved:
+        return saved
     return render_template("console/tiers/edit.html", form=form, tier=tier), form_status()
 
 

@@ -19,7 +19,7 @@ from ..domain.pagination import paginate
 from ..domain.webhooks import WebhookDelivery, WebhookSubscription
 from ..extensions import db, htmx
 from . import bp, navigation
-from ..forms import form_status, submit
+from ..forms import form_status, save_edit, submit
 from ..fragments import render_page_or_fragment
 from .rendering import page_arg
 from .webhook_forms import EVENT_LABELS, FIELDS, ConfirmForm, WebhookForm
@@ -67,15 +67,12 @@ def webhook_detail(webhook_id: int):
 def webhook_edit(webhook_id: int):
     subscription = _subscription(webhook_id)
     form = WebhookForm()
-    if request.method == "GET":
-        form.fill(subscription)
-    elif form.validate_on_submit():
-        done, _ = submit(form, lambda: webhooks.update_subscription(
-            db.session, subscription, actor=current_user.actor(), allow_private=_allow_private(), **form.fields()),
-            FIELDS)
-        if done:
-            flash(f"{subscription.name} saved.", "success")
-            return redirect(url_for("console.webhook_detail", webhook_id=subscription.id))
+    saved = save_edit(form, subscription, lambda: webhooks.update_subscription(
+        db.session, subscription, actor=current_user.actor(), allow_private=_allow_private(), **form.fields()),
+        FIELDS, saved=lambda: f"{subscription.name} saved.",
+        then=url_for("console.webhook_detail", webhook_id=subscription.id))
+    if saved:
+        return saved
     return render_template("console/webhooks/edit.html", form=form, subscription=subscription), form_status()
 
 
