@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from ..domain import coupons, members, organizations, partners, throttle
 from ..domain.coupons import AccountCoupon, CouponBook, CouponCode, CouponUsage
-from ..domain.errors import NotFound, ValidationFailed
+from ..domain.errors import ValidationFailed
 from ..extensions import db
 from .core import Call, endpoint, ok, page_payload, page_response
 from .schemas import coupons as s
@@ -205,9 +205,7 @@ def member_books(call: Call, loyaltyProgramId: int, memberId: str):
 def claim(call: Call, loyaltyProgramId: int, memberId: str, bookId: int):
     program = organizations.get_program(call.session, call.organization_id, loyaltyProgramId)
     member = resolve_member(call, memberId)
-    book = coupons.get_book(call.session, call.organization_id, bookId)
-    if book.loyalty_program_id != program.id:
-        raise NotFound("Coupon book not found", field="couponBookId")
+    book = coupons.get_book(call.session, call.organization_id, bookId, loyalty_program_id=program.id)
     result = coupons.claim_coupon(call.session, member, book, actor=call.actor,
                                   system_unique_key=call.body.system_unique_key)
     return ok(usages_payload(call.session, result.usages), 201, replayed=result.replayed)
