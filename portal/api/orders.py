@@ -90,7 +90,6 @@ def get_order(call: Call, orderId: int):
 def simulate_order(call: Call):
     member = _member_for_row(call, call.body.member_id, call.body.loyalty_member_id)
     evaluation = orders.simulate(call.session, member, _order_input(call.body), actor=call.actor)
-    call.session.rollback()
     return ok(s.SimulationOut(evaluation_results=_evaluation_out(evaluation)).dump())
 
 
