@@ -111,7 +111,7 @@ def endpoint(rule: str, method: str = "GET", *, role: str | None, summary: str, 
              response: type[BaseModel] | None = None, status: int = 200, public: bool = False,
              idempotent: bool = False, name_prefix: str | None = None,
              description: str | Callable[[], str] | None = None, throttled: bool = False,
-             member_scope: str | None = None):
+             member_scope: str | None = None, member_of: Callable[..., int] | None = None):
     """Register an API route. The handler receives (call, **path params) and returns a response.
 
     The endpoint name, which is also the operationId, is `<name_prefix>_<handler name>`; the prefix
@@ -119,11 +119,14 @@ def endpoint(rule: str, method: str = "GET", *, role: str | None, summary: str, 
     module is renamed or split).
 
     `member_scope` opens the route to an OAuth token a member granted a partner app, when the token
-    carries that scope, for that member's own data only (see `_require_member_scope`).
+    carries that scope, for that member's own data only (see `_require_member_scope`). A route naming
+    no `memberId` gives `member_of(call, **path)`, the id of the member its object belongs to.
     """
 
     def decorator(fn: Callable):
         takes_call = "call" in inspect.signature(fn).parameters
+        if member_scope and member_of is None and "<memberId>" not in rule and ":memberId>" not in rule:
+            raise TypeError(f"{fn.__name__}: a member_scope route names <memberId> or gives member_of")
 
         @wraps(fn)
         def view(**path):
@@ -142,6 +145,8 @@ def endpoint(rule: str, method: str = "GET", *, role: str | None, summary: str, 
             call = Call(actor=actor, organization_id=organization_id if organization_id is not None else (
                 actor.organization_id if actor else None), body=_parse_body(body) if body else None,
                 query=_parse_query(query) if query else None)
+            if member_of is not None and actor is not None and actor.kind == "oauth":
+                _require_own_member(actor, member_of(call, **path))
             result = fn(call, **path) if takes_call else fn(**path)
             if method != "GET":
                 db.session.commit()
@@ -168,8 +173,8 @@ def _require_nameable(path: dict[str, Any]) -> None:
 
 def _require_member_scope(actor: Actor, scope: str | None, path: dict[str, Any]) -> None:
     """A member's OAuth token opens only routes that name its scope, and in a route naming a member
-    only that member (by id: an identifier could name anyone). Handlers that find the member another
-    way (a body field, an account coupon) call `require_own_member`."""
+    only that member (by id: an identifier could name anyone). A route that finds the member another
+    way (an account coupon) says how with `member_of`, checked once the call is parsed."""
     if scope is None or scope not in actor.scopes:
         needed = f"the scope {scope}" if scope else "a staff API key"
         raise ApiProblem(403, "Forbidden", f"This route needs {needed}", code="insufficient-scope",
@@ -181,9 +186,9 @@ def _require_member_scope(actor: Actor, scope: str | None, path: dict[str, Any])
         raise ApiProblem(404, "Not found", "No such resource in this organisation", errors={"memberId": ["not found"]})
 
 
-def require_own_member(call: Call, member_id: int | None) -> None:
+def _require_own_member(actor: Actor, member_id: int | None) -> None:
     """A member's OAuth token reaches its own member only; anyone else's data does not exist for it."""
-    if call.actor.kind == "oauth" and (member_id is None or member_id != call.actor.member_id):
+    if member_id is None or member_id != actor.member_id:
         raise ApiProblem(404, "Not found", "No such resource in this organisation", errors={"memberId": ["not found"]})
 
 

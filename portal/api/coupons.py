@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 from ..domain import coupons, members, organizations, partners, throttle
 from ..domain.coupons import AccountCoupon, CouponBook, CouponCode, CouponUsage
-from ..domain.errors import NotFound, ValidationFailed
+from ..domain.errors import ValidationFailed
 from ..extensions import db
-from .core import Call, endpoint, ok, page_payload, page_response, require_own_member
+from .core import Call, endpoint, ok, page_payload, page_response
 from .schemas import coupons as s
 from .members import resolve_member
 
@@ -205,9 +205,7 @@ def member_books(call: Call, loyaltyProgramId: int, memberId: str):
 def claim(call: Call, loyaltyProgramId: int, memberId: str, bookId: int):
     program = organizations.get_program(call.session, call.organization_id, loyaltyProgramId)
     member = resolve_member(call, memberId)
-    book = coupons.get_book(call.session, call.organization_id, bookId)
-    if book.loyalty_program_id != program.id:
-        raise NotFound("Coupon book not found", field="couponBookId")
+    book = coupons.get_book(call.session, call.organization_id, bookId, loyalty_program_id=program.id)
     result = coupons.claim_coupon(call.session, member, book, actor=call.actor,
                                   system_unique_key=call.body.system_unique_key)
     return ok(usages_payload(call.session, result.usages), 201, replayed=result.replayed)
@@ -226,6 +224,11 @@ def member_usage_count(call: Call, loyaltyProgramId: int, memberId: str):
 
 # --- point of sale (Convercus) ------------------------------------------------------------------
 
+def _account_coupon_holder(call: Call, accountCouponId: str) -> int:
+    """Whose account coupon this is: the one member an OAuth token may reach it for."""
+    return coupons.get_account_coupon(call.session, call.organization_id, accountCouponId).member_id
+
+
 @endpoint(f"{ORG}/members/<memberId>/account-coupons", role="coupons:read", response=s.AccountCouponList,
           tag="Point of sale", summary="The account's coupons for the till (memberId or id-type + identifier)",
           member_scope=partners.COUPONS_READ)
@@ -237,19 +240,18 @@ def account_coupons(call: Call, memberId: str):
 
 @endpoint(ACCOUNT_COUPON, role="coupons:read", response=s.AccountCouponEnvelope, tag="Point of sale",
           summary="One account coupon by accountCouponId (e.g. scanned from a QR code)",
-          member_scope=partners.COUPONS_READ)
+          member_scope=partners.COUPONS_READ, member_of=_account_coupon_holder)
 def get_account_coupon(call: Call, accountCouponId: str):
     account = coupons.get_account_coupon(call.session, call.organization_id, accountCouponId)
-    require_own_member(call, account.member_id)
     return ok(s.AccountCouponEnvelope(account_coupon=account_coupon_out(
         coupons.account_coupon_view(call.session, account))).dump())
 
 
 @endpoint(f"{ACCOUNT_COUPON}/activation", "PATCH", role="coupons:write", body=s.ActivationIn,
           response=s.AccountCouponEnvelope, tag="Point of sale",
-          summary="Activate or deactivate an activatable coupon for the account", member_scope=partners.COUPONS_WRITE)
+          summary="Activate or deactivate an activatable coupon for the account", member_scope=partners.COUPONS_WRITE,
+          member_of=_account_coupon_holder)
 def set_activation(call: Call, accountCouponId: str):
-    require_own_member(call, coupons.get_account_coupon(call.session, call.organization_id, accountCouponId).member_id)
     account = coupons.set_account_coupon_activation(call.session, call.organization_id, accountCouponId,
                                                     call.body.activated, actor=call.actor)
     return ok(s.AccountCouponEnvelope(account_coupon=account_coupon_out(

@@ -52,8 +52,8 @@ def _member_tiers(session: Session, m: members.Member) -> list[s.TierRef]:
 
 def _member_response(call: Call, member: members.Member, status: int = 200):
     envelope = s.MemberEnvelope(member=member_out(call.session, member))
-    if call.actor.kind == "oauth" and partners.EMAIL not in call.actor.scopes:
-        envelope.member.profile.email = None  # the member granted their profile, not their email address
+    if not partners.sees_email(call.actor):
+        envelope.member.profile.email = None
     return ok(envelope.dump(), status)
 
 

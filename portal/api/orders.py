@@ -90,7 +90,6 @@ def get_order(call: Call, orderId: int):
 def simulate_order(call: Call):
     member = _member_for_row(call, call.body.member_id, call.body.loyalty_member_id)
     evaluation = orders.simulate(call.session, member, _order_input(call.body), actor=call.actor)
-    call.session.rollback()
     return ok(s.SimulationOut(evaluation_results=_evaluation_out(evaluation)).dump())
 
 
@@ -102,7 +101,6 @@ def import_orders(call: Call):
         try:
             rows.append((_member_for_row(call, row.member_id, row.loyalty_member_id), _order_input(row), None))
         except NotFound as error:
-            rows.append((None, _order_input(row), {"status": 404, "title": error.title,
-                                                   "detail": error.message, "errors": error.errors}))
+            rows.append((None, _order_input(row), error))
     return ok(s.ImportOut(results=orders.import_orders(call.session, call.organization_id, rows,
                                                        actor=call.actor)).dump())

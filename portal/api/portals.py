@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from ..domain import partners
 from ..domain.errors import ValidationFailed
-from ..domain.pagination import paginate, parse_order
 from ..domain.partners import PartnerApp
 from ..extensions import db
-from .core import Call, endpoint, ok, token_resolvers
+from .core import Call, endpoint, ok, page_response, token_resolvers
 from .schemas import portals as s
 
 ORG = "/organizations/<int:organizationId>"
@@ -34,12 +33,12 @@ if _oauth_actor not in token_resolvers:
 @endpoint(PORTALS, role="partnerships:read", query=s.PortalListQuery, response=s.PortalPage, tag="Partners",
           summary="List partner apps (portals)")
 def list_portals(call: Call):
-    q: s.PortalListQuery = call.query
-    result = paginate(call.session, partners.apps_query(call.organization_id, public_id=q.public_id), page=q.page,
-                      limit=q.limit, order=parse_order(q.order, PORTAL_ORDER))
-    counts = partners.connected_member_counts(call.session, [app.id for app in result.items])
-    return ok(s.PortalPage(total_count=result.total, page=result.page, limit=result.limit, results=[
-        portal_out(call, app, connected=counts.get(app.id, 0)) for app in result.items]).dump())
+    def with_counts(apps: list[PartnerApp]) -> list[s.PortalOut]:
+        counts = partners.connected_member_counts(call.session, [app.id for app in apps])
+        return [portal_out(call, app, connected=counts.get(app.id, 0)) for app in apps]
+
+    return page_response(call, partners.apps_query(call.organization_id, public_id=call.query.public_id),
+                         s.PortalPage, with_counts, orders=PORTAL_ORDER, whole_page=True)
 
 
 @endpoint(PORTALS, "POST", role="partnerships:write", body=s.PortalIn, response=s.PortalEnvelope, status=201,

@@ -10,11 +10,10 @@ from flask import after_this_request, request
 from flask_babel import force_locale
 
 from ..domain import signup_forms
-from ..domain.pagination import paginate, parse_order
 from ..domain.signup_forms import SignupForm
 from ..embed import shared
 from .schemas import signup_forms as s
-from .core import Call, endpoint, ok
+from .core import Call, endpoint, ok, page_response
 
 ORG = "/organizations/<int:organizationId>"
 FORMS = f"{ORG}/signup-forms"
@@ -26,14 +25,12 @@ ORDER = {"createdAt": SignupForm.created_at, "id": SignupForm.id, "name": Signup
 @endpoint(FORMS, role="forms:read", query=s.SignupFormListQuery, response=s.SignupFormPage, tag="Signup forms",
           summary="List signup forms (?active=)")
 def list_forms(call: Call):
-    q: s.SignupFormListQuery = call.query
-    stmt = signup_forms.forms_query(call.organization_id)
-    if q.active is not None:
-        stmt = stmt.where(SignupForm.active.is_(q.active))
-    result = paginate(call.session, stmt, page=q.page, limit=q.limit, order=parse_order(q.order, ORDER))
-    counts = signup_forms.entry_counts(call.session, [f.id for f in result.items])
-    return ok(s.SignupFormPage(total_count=result.total, page=result.page, limit=result.limit,
-                               results=[form_out(f, counts.get(f.id, 0)) for f in result.items]).dump())
+    def with_counts(forms: list[SignupForm]) -> list[s.SignupFormOut]:
+        counts = signup_forms.entry_counts(call.session, [f.id for f in forms])
+        return [form_out(f, counts.get(f.id, 0)) for f in forms]
+
+    return page_response(call, signup_forms.forms_query(call.organization_id, active=call.query.active),
+                         s.SignupFormPage, with_counts, orders=ORDER, whole_page=True)
 
 
 @endpoint(FORMS, "POST", role="forms:write", body=s.SignupFormIn, response=s.SignupFormEnvelope, status=201,

@@ -11,7 +11,6 @@ from flask import current_app
 from ..domain import webhooks
 from ..domain.base import utcnow
 from ..domain.webhooks import WebhookDelivery, WebhookSubscription
-from ..domain.pagination import paginate, parse_order
 from .core import Call, endpoint, ok, page_response
 from .schemas import webhooks as s
 
@@ -68,11 +67,12 @@ def delete_webhook(call: Call, webhookId: int):
 def list_deliveries(call: Call, webhookId: int):
     q: s.DeliveryListQuery = call.query
     stmt = webhooks.deliveries_query(_subscription(call, webhookId), status=q.status, event_type=q.event_type)
-    result = paginate(call.session, stmt, page=q.page, limit=q.limit,
-                      order=parse_order(q.order, DELIVERY_ORDER))
-    attempts = webhooks.attempts_of(call.session, [d.id for d in result.items])
-    return ok(s.DeliveryPage(total_count=result.total, page=result.page, limit=result.limit,
-                             results=[delivery_out(d, attempts[d.id]) for d in result.items]).dump())
+
+    def with_attempts(deliveries: list[WebhookDelivery]) -> list[s.DeliveryOut]:
+        attempts = webhooks.attempts_of(call.session, [d.id for d in deliveries])
+        return [delivery_out(d, attempts[d.id]) for d in deliveries]
+
+    return page_response(call, stmt, s.DeliveryPage, with_attempts, orders=DELIVERY_ORDER, whole_page=True)
 
 
 @endpoint(f"{HOOK}/test", "POST", role="webhooks:write", response=s.DeliveryEnvelope, status=202, tag="Webhooks",

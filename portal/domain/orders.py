@@ -252,24 +252,24 @@ def simulate(session: Session, member: Member, data: OrderInput, *, actor: Actor
         savepoint.rollback()
 
 
-def import_orders(session: Session, organization_id: int, rows: list[tuple[Member | None, OrderInput | None, Any]],
+def import_orders(session: Session, organization_id: int,
+                  rows: list[tuple[Member | None, OrderInput | None, DomainError | None]],
                   *, actor: Actor) -> list[dict]:
     """Each row on its own: one bad order does not stop the others, and a failed row leaves nothing behind.
+    A row may come with the error that already refused it (its member was not found): it is reported as failed.
 
     Safe to re-run after a partial failure: a row already applied is "unchanged" (by its externalId)
     or "replayed" (by its systemUniqueKey) and earns nothing more; `pointsEarned` is what this row earned.
     """
     results = []
     for index, (member, data, error) in enumerate(rows):
-        if error is not None:
-            results.append({"index": index, "status": "failed", "externalId": data.external_id if data else None,
-                            "error": error})
-            continue
         try:
+            if error is not None:
+                raise error
             with session.begin_nested():
                 result = record_order(session, member, data, actor=actor)
         except DomainError as err:
-            results.append({"index": index, "status": "failed", "externalId": data.external_id,
+            results.append({"index": index, "status": "failed", "externalId": data.external_id if data else None,
                             "error": {"status": err.status, "title": err.title, "detail": err.message,
                                       "errors": err.errors}})
             continue

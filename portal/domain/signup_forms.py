@@ -172,8 +172,10 @@ def get_form(session: Session, organization_id: int, form_id: int) -> SignupForm
     return form
 
 
-def forms_query(organization_id: int):
-    return select(SignupForm).where(SignupForm.organization_id == organization_id)
+def forms_query(organization_id: int, *, active: bool | None = None):
+    """The organisation's forms; only the active (or inactive) ones when `active` is given."""
+    stmt = select(SignupForm).where(SignupForm.organization_id == organization_id)
+    return stmt if active is None else stmt.where(SignupForm.active.is_(active))
 
 
 def find_public(session: Session, public_id: str) -> SignupForm | None:

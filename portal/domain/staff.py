@@ -135,6 +135,7 @@ def check_password_strength(password: str) -> None:
 
 def create_staff_user(session: Session, organization_id: int, *, email: str, password: str, roles: list[str],
                       actor: Actor, name: str = "") -> StaffUser:
+    require_grantable(actor, roles)
     check_password_strength(password)
     user = StaffUser(organization_id=organization_id, email=email.strip().lower(), name=name,
                      password_hash=hash_password(password), roles=check_roles(roles))
@@ -347,6 +348,7 @@ def set_staff_password(session: Session, user: StaffUser, password: str, *, acto
 def create_api_key(session: Session, organization_id: int, *, name: str, roles: list[str],
                    actor: Actor) -> tuple[ApiKey, str]:
     """Returns the key row and the secret, which is shown once and never stored."""
+    require_grantable(actor, roles)
     prefix = secrets.token_hex(4)
     secret = secrets.token_urlsafe(32)
     raw = f"pk_{prefix}_{secret}"

@@ -353,6 +353,20 @@ def test_member_coupons_books_and_counts(api, session, org):
     assert by_card["totalCount"] == 2
 
 
+def test_a_book_of_another_programme_cannot_be_claimed_through_this_one(api, session, org):
+    member = make_member(session, org)
+    session.commit()
+    other = api.post("/loyalty-programs", json={"name": "Kids club"}).json["loyaltyProgram"]
+    book = new_book(api, loyaltyProgramId=other["id"])
+    problem(api.post(f"/loyalty-programs/{org.program.id}/members/{member.id}/coupon-books/{book['id']}/claim",
+                     json={"systemUniqueKey": "c1"}), 404, "not-found", "couponBookId")
+    assert count(session, CouponUsage, CouponUsage.member_id == member.id) == 0
+    r = api.post(f"/loyalty-programs/{other['id']}/members/{member.id}/coupon-books/{book['id']}/claim",
+                 json={"systemUniqueKey": "c2"})
+    assert r.status_code == 201, r.json
+    assert count(session, CouponUsage, CouponUsage.member_id == member.id) == 1
+
+
 def test_openapi_lists_the_coupon_routes(api):
     paths = api.client.get("/api/v1/openapi.json").json["paths"]
     prefix = "/api/v1/organizations/{organizationId}"

@@ -2,8 +2,10 @@
 within the granted scopes; anything else 403 or 404 as problem+json. Staff API keys are unchanged."""
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
+from portal.api import core
 from portal.domain import coupons, partners
 from portal.domain.audit import AuditEntry
 from portal.domain.coupons import CouponUsage
@@ -153,3 +155,13 @@ def test_staff_api_keys_keep_working(api, session, org):
     app, member, token = setup(session, org)
     assert api.get(f"/members/{member.id}/wallet").status_code == 200
     assert api.get("/members").status_code == 200
+
+
+def test_a_member_scoped_route_must_say_whose_object_it_reaches():
+    """Opening a route to member tokens without naming its member (path or `member_of`) would show a token
+    anyone's data: the decorator refuses it when the module is loaded."""
+    with pytest.raises(TypeError, match="member_of"):
+        core.endpoint("/organizations/<int:organizationId>/things/<thingId>", role="things:read", summary="x",
+                      tag="x", member_scope=partners.COUPONS_READ)(lambda call, thingId: None)
+    assert all("memberId>" in spec.rule or spec.endpoint.endswith(("get_account_coupon", "set_activation"))
+               for spec in core.registry if spec.member_scope)

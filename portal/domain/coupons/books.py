@@ -83,8 +83,11 @@ def set_publishing_status(session: Session, book: CouponBook, status: str, *, ac
     return update_book(session, book, actor=actor, publishing_status=status)
 
 
-def get_book(session: Session, organization_id: int, book_id: int) -> CouponBook:
-    return get_owned(session, CouponBook, book_id, organization_id, what="Coupon book", field="couponBookId")
+def get_book(session: Session, organization_id: int, book_id: int, *,
+             loyalty_program_id: int | None = None) -> CouponBook:
+    """The book, and when `loyalty_program_id` is given only a book of that programme."""
+    return get_owned(session, CouponBook, book_id, organization_id, what="Coupon book", field="couponBookId",
+                     loyalty_program_id=loyalty_program_id)
 
 
 def books_query(organization_id: int, *, status: str | None = None, tags: list[str] | None = None,

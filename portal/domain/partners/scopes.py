@@ -10,6 +10,8 @@ What each opens:
 """
 from __future__ import annotations
 
+from ..actors import Actor
+
 OPENID, PROFILE, EMAIL = "openid", "profile", "email"
 WALLET_READ, COUPONS_READ, COUPONS_WRITE = "wallet:read", "coupons:read", "coupons:write"
 SCOPES = (OPENID, PROFILE, EMAIL, WALLET_READ, COUPONS_READ, COUPONS_WRITE)
@@ -25,6 +27,12 @@ def scope_list(scope: str | list[str] | tuple[str, ...] | None) -> list[str]:
 def scope_string(scope: str | list[str] | tuple[str, ...] | None) -> str:
     """The one spelling of a set of scopes, as stored and compared."""
     return " ".join(scope_list(scope))
+
+
+def sees_email(actor: Actor) -> bool:
+    """Whether this actor may see a member's email address: anyone but a partner app's token without `email`
+    (the member granted their profile, not their address)."""
+    return actor.kind != "oauth" or EMAIL in actor.scopes
 
 
 def unknown_scopes(scopes: list[str]) -> list[str]:
