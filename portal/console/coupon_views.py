@@ -16,7 +16,6 @@ from ..auth import staff_required
 from ..domain import coupons, idempotency, tiers
 from ..domain.coupons import PUBLISHING_STATUSES, CouponBook, CouponCode, CouponUsage
 from ..domain.errors import DomainError
-from ..domain.members import Member
 from ..domain.organizations import default_program, get_organization
 from ..domain.pagination import paginate
 from ..extensions import db
@@ -244,8 +243,7 @@ def _detail_context(book: CouponBook, **extra) -> dict:
         "code_params": {"book_id": book.id, **({"codes": code_status} if code_status else {})},
         "code_status_of": lambda code: coupons.code_status(book, code),
         "usages": usages,
-        "members_by_id": {m.id: m for m in session.scalars(select(Member).where(
-            Member.organization_id == organization_id, Member.id.in_(member_ids)))} if member_ids else {},
+        "members_by_id": queries.members_by_id(session, organization_id, member_ids),
         "card_codes": queries.card_codes(session, member_ids),
         "usage_codes": dict(session.execute(select(CouponCode.id, CouponCode.code).where(
             CouponCode.book_id == book.id, CouponCode.id.in_(code_ids))).all()) if code_ids else {},

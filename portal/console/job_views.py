@@ -9,17 +9,15 @@ from __future__ import annotations
 
 from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
 
 from ..auth import staff_required
-from ..domain.audiences import Audience
 from ..domain.base import fits_id
 from ..domain.bulk import jobs, member_import, points_grant
 from ..domain.pagination import paginate
 from ..extensions import db
 from ..forms import form_status, submit
 from ..fragments import render_page_or_fragment
-from . import bp, navigation
+from . import bp, navigation, queries
 from .job_forms import GRANT_FIELDS, IMPORT_FIELDS, MAX_IMPORT_BYTES, ConfirmForm, GrantForm, ImportForm
 from .rendering import page_arg
 
@@ -102,9 +100,7 @@ def import_new():
 @bp.route("/grants/new", methods=["GET", "POST"])
 @staff_required("ledgers:write")
 def grant_new():
-    choices = db.session.scalars(select(Audience).where(Audience.organization_id == current_user.organization_id)
-                                 .order_by(Audience.name))
-    form = GrantForm().with_audiences(list(choices))
+    form = GrantForm().with_audiences(list(db.session.scalars(queries.audiences(current_user.organization_id))))
     if form.validate_on_submit():
         done, job = submit(form, lambda: points_grant.start_grant(
             db.session, current_user.organization_id, audience_id=form.audience_id.data, amount=form.amount.data,
