@@ -42,8 +42,7 @@ def job_list():
     result = paginate(db.session, jobs.jobs_query(current_user.organization_id, readable), page=page_arg() - 1,
                       limit=JOBS_PER_PAGE)
     return render_page_or_fragment("console/jobs/list.html", "console/jobs/_rows.html", result=result,
-                                   polling=any(not job.finished and job.status != jobs.CHECKED
-                                               for job in result.items))
+                                   polling=any(job.working for job in result.items))
 
 
 @bp.get("/jobs/<int:job_id>")
