@@ -7,7 +7,7 @@ role of its kind.
 """
 from __future__ import annotations
 
-from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from flask import abort, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from ..auth import staff_required
@@ -15,7 +15,7 @@ from ..domain.base import fits_id
 from ..domain.bulk import jobs, member_import, points_grant
 from ..domain.pagination import paginate
 from ..extensions import db
-from ..forms import form_status, submit
+from ..forms import form_status, submit, submit_then
 from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .job_forms import GRANT_FIELDS, IMPORT_FIELDS, MAX_IMPORT_BYTES, ConfirmForm, GrantForm, ImportForm
@@ -60,11 +60,11 @@ def job_detail(job_id: int):
 def job_confirm(job_id: int):
     job = _job(job_id)
     form = ConfirmForm()
-    if form.validate_on_submit():
-        done, _ = submit(form, lambda: member_import.confirm(db.session, job, actor=current_user.actor()))
-        if done:
-            flash("Import confirmed: the members are being created.", "success")
-            return redirect(url_for("console.job_detail", job_id=job.id))
+    confirmed = submit_then(form, lambda: member_import.confirm(db.session, job, actor=current_user.actor()),
+                            told=lambda _: "Import confirmed: the members are being created.",
+                            then=url_for("console.job_detail", job_id=job.id))
+    if confirmed:
+        return confirmed
     refused = member_import.refused_rows(db.session, job)
     return render_template("console/jobs/detail.html", job=job, refused=refused[:REFUSED_ROWS_SHOWN],
                            refused_count=len(refused), confirm_form=form, can_start=True), 422
