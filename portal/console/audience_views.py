@@ -47,8 +47,7 @@ class RowProblem:
 @staff_required("campaigns:read")
 def audience_list():
     session = db.session
-    stmt = select(Audience).where(Audience.organization_id == current_user.organization_id)
-    result = paginate(session, stmt.order_by(Audience.name, Audience.id), page=page_arg() - 1,
+    result = paginate(session, queries.audiences(current_user.organization_id), page=page_arg() - 1,
                       limit=AUDIENCES_PER_PAGE)
     counts = {a.id: audiences.member_count(session, a) for a in result.items}
     return render_page_or_fragment("console/audiences/list.html", "console/audiences/_rows.html", result=result,

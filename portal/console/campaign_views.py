@@ -8,7 +8,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from ..auth import staff_required
-from ..domain import audiences, campaigns, orders, rules, tiers
+from ..domain import campaigns, orders, rules, tiers
 from ..domain.organizations import default_program
 from ..domain.pagination import paginate
 from ..extensions import db
@@ -29,8 +29,7 @@ CAMPAIGN_FIELDS = {"eventType": "custom_event", "validTo": "valid_to", "validFro
 def _choices(session):
     program = default_program(session, current_user.organization_id)
     ladder = tiers.tiers_of(session, program.id)
-    groups = list(session.scalars(select(audiences.Audience).where(
-        audiences.Audience.organization_id == current_user.organization_id).order_by(audiences.Audience.name)))
+    groups = list(session.scalars(queries.audiences(current_user.organization_id)))
     return ladder, groups
 
 

@@ -16,11 +16,10 @@ from ..auth import staff_required
 from ..domain import coupons, idempotency, tiers
 from ..domain.coupons import PUBLISHING_STATUSES, CouponBook, CouponCode, CouponUsage
 from ..domain.errors import DomainError
-from ..domain.members import Member
 from ..domain.organizations import default_program, get_organization
 from ..domain.pagination import paginate
 from ..extensions import db
-from ..forms import form_status, save_edit, submit, try_out
+from ..forms import form_status, save_edit, submit, submit_then, try_out
 from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .coupon_forms import (STATUS_LABELS, TYPE_LABELS, BookFilterForm, CodeFilterForm, CouponBookForm,
@@ -149,26 +148,22 @@ def coupon_generate(book_id: int):
     session = db.session
     book = _book(book_id)
     form = GenerateCodesForm(prefix="generate")
-    if form.validate_on_submit():
-        actor, prefix = current_user.actor(), (form.prefix.data or "").strip()
 
-        def generate() -> dict:
-            codes = coupons.generate_codes(session, book, form.count.data, actor=actor, prefix=prefix,
-                                           length=form.length.data)
-            return {"count": len(codes)}
-
-        done, outcome = submit(form, lambda: idempotency.run_once(
+    def generate_once():
+        """The codes, once per form key: a second send of the same form adds none."""
+        prefix = (form.prefix.data or "").strip()
+        return idempotency.run_once(
             session, current_user.organization_id, f"console-generate-codes-{form.key.data}",
             "console.coupon_codes.generate",
-            {"bookId": book.id, "count": form.count.data, "prefix": prefix, "length": form.length.data}, generate),
-            form.DOMAIN_FIELDS)
-        if done:
-            if outcome.replayed:
-                flash("These codes were already generated; no more were added.", "info")
-            else:
-                flash(f"{outcome.result['count']:,} codes generated.", "success")
-            return redirect(url_for("console.coupon_detail", book_id=book.id))
-    return _detail_page(book, generate_form=form, status=422)
+            {"bookId": book.id, "count": form.count.data, "prefix": prefix, "length": form.length.data},
+            lambda: {"count": len(coupons.generate_codes(session, book, form.count.data, actor=current_user.actor(),
+                                                         prefix=prefix, length=form.length.data))})
+
+    generated = submit_then(form, generate_once, form.DOMAIN_FIELDS,
+                            told=lambda outcome: ("These codes were already generated; no more were added.", "info")
+                            if outcome.replayed else f"{outcome.result['count']:,} codes generated.",
+                            then=url_for("console.coupon_detail", book_id=book.id))
+    return generated or _detail_page(book, generate_form=form, status=422)
 
 
 @bp.post("/coupons/<int:book_id>/codes/upload")
@@ -244,8 +239,7 @@ def _detail_context(book: CouponBook, **extra) -> dict:
         "code_params": {"book_id": book.id, **({"codes": code_status} if code_status else {})},
         "code_status_of": lambda code: coupons.code_status(book, code),
         "usages": usages,
-        "members_by_id": {m.id: m for m in session.scalars(select(Member).where(
-            Member.organization_id == organization_id, Member.id.in_(member_ids)))} if member_ids else {},
+        "members_by_id": queries.members_by_id(session, organization_id, member_ids),
         "card_codes": queries.card_codes(session, member_ids),
         "usage_codes": dict(session.execute(select(CouponCode.id, CouponCode.code).where(
             CouponCode.book_id == book.id, CouponCode.id.in_(code_ids))).all()) if code_ids else {},

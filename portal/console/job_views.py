@@ -7,19 +7,17 @@ role of its kind.
 """
 from __future__ import annotations
 
-from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from flask import abort, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
 
 from ..auth import staff_required
-from ..domain.audiences import Audience
 from ..domain.base import fits_id
 from ..domain.bulk import jobs, member_import, points_grant
 from ..domain.pagination import paginate
 from ..extensions import db
-from ..forms import form_status, submit
+from ..forms import form_status, submit, submit_then
 from ..fragments import render_page_or_fragment
-from . import bp, navigation
+from . import bp, navigation, queries
 from .job_forms import GRANT_FIELDS, IMPORT_FIELDS, MAX_IMPORT_BYTES, ConfirmForm, GrantForm, ImportForm
 from .rendering import page_arg
 
@@ -44,8 +42,7 @@ def job_list():
     result = paginate(db.session, jobs.jobs_query(current_user.organization_id, readable), page=page_arg() - 1,
                       limit=JOBS_PER_PAGE)
     return render_page_or_fragment("console/jobs/list.html", "console/jobs/_rows.html", result=result,
-                                   polling=any(not job.finished and job.status != jobs.CHECKED
-                                               for job in result.items))
+                                   polling=any(job.working for job in result.items))
 
 
 @bp.get("/jobs/<int:job_id>")
@@ -63,11 +60,11 @@ def job_detail(job_id: int):
 def job_confirm(job_id: int):
     job = _job(job_id)
     form = ConfirmForm()
-    if form.validate_on_submit():
-        done, _ = submit(form, lambda: member_import.confirm(db.session, job, actor=current_user.actor()))
-        if done:
-            flash("Import confirmed: the members are being created.", "success")
-            return redirect(url_for("console.job_detail", job_id=job.id))
+    confirmed = submit_then(form, lambda: member_import.confirm(db.session, job, actor=current_user.actor()),
+                            told=lambda _: "Import confirmed: the members are being created.",
+                            then=url_for("console.job_detail", job_id=job.id))
+    if confirmed:
+        return confirmed
     refused = member_import.refused_rows(db.session, job)
     return render_template("console/jobs/detail.html", job=job, refused=refused[:REFUSED_ROWS_SHOWN],
                            refused_count=len(refused), confirm_form=form, can_start=True), 422
@@ -102,9 +99,7 @@ def import_new():
 @bp.route("/grants/new", methods=["GET", "POST"])
 @staff_required("ledgers:write")
 def grant_new():
-    choices = db.session.scalars(select(Audience).where(Audience.organization_id == current_user.organization_id)
-                                 .order_by(Audience.name))
-    form = GrantForm().with_audiences(list(choices))
+    form = GrantForm().with_audiences(list(db.session.scalars(queries.audiences(current_user.organization_id))))
     if form.validate_on_submit():
         done, job = submit(form, lambda: points_grant.start_grant(
             db.session, current_user.organization_id, audience_id=form.audience_id.data, amount=form.amount.data,

@@ -298,16 +298,9 @@ class MemberEngagement:
 
 def standing(progress: missions.Progress) -> str | None:
     """Why the member cannot advance on this mission now, in a word or two; None when they can."""
-    mission = progress.mission
-    if progress.available:
-        return None
-    if not mission.active:
-        return "Inactive"
-    if mission.max_repetitions is not None and progress.completions >= mission.max_repetitions:
-        return "All completions done"
-    if mission.period_limit is not None and progress.completions_in_period >= mission.period_limit:
-        return f"Done this {mission.repetition_period}"
-    return "Outside its dates"
+    return {"inactive": "Inactive", "max_repetitions": "All completions done",
+            "period_limit": f"Done this {progress.mission.repetition_period}",
+            "dates": "Outside its dates"}.get(progress.blocked_by)
 
 
 def member_engagement(member: Member) -> MemberEngagement:

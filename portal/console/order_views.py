@@ -86,8 +86,7 @@ def _order_page(order: PurchaseOrder, *, action_form: OrderActionForm | None = N
     program = default_program(session, order.organization_id)
     effects = orders.effects_of(session, order)
     campaign_ids = {e.campaign_id for e in effects.effects if e.campaign_id}
-    mission_ids = {int(e.source.split(":", 1)[1]) for e in effects.effects
-                   if e.source.startswith("mission:") and e.source.split(":", 1)[1].isdigit()}
+    mission_ids = {e.mission_id for e in effects.effects if e.mission_id is not None}
     return render_page_or_fragment(
         "console/orders/detail.html", "console/orders/detail.html", status=status,
         order=order, member=session.get(members.Member, order.member_id), effects=effects,

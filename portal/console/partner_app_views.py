@@ -17,7 +17,7 @@ from ..forms import form_status, save_edit, submit
 from ..fragments import render_page_or_fragment
 from .partner_app_forms import PARTNER_APP_FIELDS, NewPartnerAppForm, PartnerAppForm
 from .rendering import page_arg
-from .switches import ActiveForm
+from .switches import switch_active
 
 navigation.register("Partner apps", "console.partner_app_list", "partnerships:read", "console.partner_app_")
 
@@ -72,14 +72,9 @@ def partner_app_edit(app_id: int):
 @staff_required("partnerships:write")
 def partner_app_active(app_id: int):
     app = _app(app_id)
-    form = ActiveForm()
-    if not form.validate_on_submit():
-        abort(400)
-    with db.transaction() as session:
-        partners.update_app(session, app, actor=current_user.actor(), active=form.wanted)
-    flash(f"{app.name} is enabled." if app.active else
-          f"{app.name} is disabled: its tokens are revoked and members cannot sign in with it.", "success")
-    return redirect(url_for("console.partner_app_detail", app_id=app.id))
+    return switch_active(app, partners.update_app, url_for("console.partner_app_detail", app_id=app.id),
+                         told=lambda app: f"{app.name} is enabled." if app.active else
+                         f"{app.name} is disabled: its tokens are revoked and members cannot sign in with it.")
 
 
 @bp.post("/partner-apps/<int:app_id>/rotate-secret")

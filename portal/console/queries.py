@@ -8,6 +8,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from ..domain import custom_events, members
+from ..domain.audiences import Audience
 from ..domain.audit import AuditEntry
 from ..domain.coupons.books import fits_id
 from ..domain.errors import NotFound
@@ -68,6 +69,11 @@ def staff_users(organization_id: int) -> Select:
 
 def api_keys(organization_id: int) -> Select:
     return select(ApiKey).where(ApiKey.organization_id == organization_id)
+
+
+def audiences(organization_id: int) -> Select:
+    """The organisation's audiences by name (the list page, and the audience choices of a grant or campaign)."""
+    return select(Audience).where(Audience.organization_id == organization_id).order_by(Audience.name, Audience.id)
 
 
 def audit_entries(organization_id: int) -> Select:

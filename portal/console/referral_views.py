@@ -13,7 +13,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from ..auth import staff_required
-from ..domain import members, referrals
+from ..domain import referrals
 from ..domain.coupons.books import fits_id
 from ..domain.errors import NotFound
 from ..domain.ledger import LedgerAccount
@@ -137,8 +137,7 @@ def _detail_context(program: ReferralProgram, **extra) -> dict:
                      page=codes_page - 1, limit=CODES_PER_PAGE)
     report = paginate(session, referrals.report_query(program, status=status or None).order_by(Referral.id.desc()),
                       page=report_page - 1, limit=REPORT_PER_PAGE, scalars=False)
-    holders = {m.id: m for m in session.scalars(select(members.Member).where(
-        members.Member.id.in_({c.member_id for c in codes.items})))} if codes.items else {}
+    holders = queries.members_by_id(session, program.organization_id, [c.member_id for c in codes.items])
     # Each list's pager keeps the other list's page and the report's filter (None: left out of the URL).
     state = {"program_id": program.id, "codes_page": codes_page if codes_page > 1 else None,
              "report_page": report_page if report_page > 1 else None, "status": status or None}

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from flask import abort, render_template, url_for
 from flask_login import current_user
-from sqlalchemy import select
 
 from ..auth import staff_required
-from ..domain import coupons, members, signup_forms
+from ..domain import coupons, signup_forms
 from ..domain.coupons import CouponBook
 from ..domain.coupons.books import fits_id
 from ..domain.pagination import paginate
 from ..domain.signup_forms import SignupForm
 from ..embed import shared
 from ..extensions import db
-from . import bp, navigation
+from . import bp, navigation, queries
 from ..forms import form_status, save_edit, submit_then
 from ..fragments import render_page_or_fragment
 from .rendering import page_arg
@@ -52,8 +51,7 @@ def signup_form_new():
 def signup_form_detail(form_id: int):
     found = _form(form_id)
     entries = signup_forms.recent_entries(db.session, found)
-    joined = {m.id: m for m in db.session.scalars(select(members.Member).where(
-        members.Member.id.in_([e.member_id for e in entries])))} if entries else {}
+    joined = queries.members_by_id(db.session, found.organization_id, [e.member_id for e in entries])
     book = coupons.get_book(db.session, found.organization_id, found.coupon_book_id) if found.coupon_book_id else None
     return render_template("console/signup_forms/detail.html", signup_form=found, purposes=PURPOSE_LABELS,
                            fields=signup_forms.fields_of(found), label=shared.label, book=book, entries=entries,

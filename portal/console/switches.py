@@ -21,13 +21,14 @@ class ActiveForm(FlaskForm):
         return self.active.data == "on"
 
 
-def switch_active(thing, update, back_to: str):
+def switch_active(thing, update, back_to: str, told=None):
     """`update(session, thing, actor=..., active=...)` with the posted state, then redirect to `back_to`.
-    `thing` has a name and an `active` flag; a malformed POST is a 400."""
+    `thing` has a name and an `active` flag; a malformed POST is a 400. `told(thing)` words the flash
+    message when "<name> is now active/inactive." says too little."""
     form = ActiveForm()
     if not form.validate_on_submit():
         abort(400)
     with db.transaction() as session:
         update(session, thing, actor=current_user.actor(), active=form.wanted)
-    flash(f"{thing.name} is now {'active' if thing.active else 'inactive'}.", "success")
+    flash(told(thing) if told else f"{thing.name} is now {'active' if thing.active else 'inactive'}.", "success")
     return redirect(back_to)

@@ -53,6 +53,12 @@ class Effect:
     ledger_transaction_id: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def mission_id(self) -> int | None:
+        """The mission the effect came from ("mission:12" -> 12); None for any other source."""
+        kind, _, ident = self.source.partition(":")
+        return int(ident) if kind == "mission" and ident.isdigit() else None
+
     def as_dict(self) -> dict[str, Any]:
         return {"type": self.type, "points": self.points, "campaignId": self.campaign_id,
                 "actionId": self.action_id, "source": self.source,

@@ -437,12 +437,24 @@ class Progress:
     last_completed_at: dt.datetime | None
 
     @property
+    def blocked_by(self) -> str | None:
+        """Why the member cannot complete it now: "inactive", "max_repetitions" (every completion done),
+        "period_limit" (this period's done), "dates" (outside its window); None when they can."""
+        m = self.mission
+        if not m.active:
+            return "inactive"
+        if m.max_repetitions is not None and self.completions >= m.max_repetitions:
+            return "max_repetitions"
+        if m.period_limit is not None and self.completions_in_period >= m.period_limit:
+            return "period_limit"
+        if not m.is_running_at(utcnow()):
+            return "dates"
+        return None
+
+    @property
     def available(self) -> bool:
         """Can the member still complete it (now, in this period)?"""
-        m = self.mission
-        return (m.is_running_at(utcnow())
-                and (m.max_repetitions is None or self.completions < m.max_repetitions)
-                and (m.period_limit is None or self.completions_in_period < m.period_limit))
+        return self.blocked_by is None
 
     @property
     def remaining(self) -> int:

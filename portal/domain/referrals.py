@@ -499,12 +499,13 @@ def report_query(program: ReferralProgram, *, status: str | None = None, code_id
     return where_given(stmt, (Referral.status, status or None), (Referral.code_id, code_id))
 
 
-def masked_name(member: Member) -> str:
-    """'Anna Schmidt' -> 'A*** S.': enough for a friend to recognise, not to identify."""
+def masked_name(member: Member) -> str | None:
+    """'Anna Schmidt' -> 'A*** S.': enough for a friend to recognise, not to identify; None when there
+    is no name to mask (the page says "A friend" in the reader's language)."""
     given = (member.given_name or "").strip()
     family = (member.family_name or "").strip()
     if member.erased_at is not None or not (given or family):
-        return "A friend"
+        return None
     parts = []
     if given:
         parts.append(f"{given[0].upper()}***")
@@ -515,7 +516,7 @@ def masked_name(member: Member) -> str:
 
 @dataclass
 class Friend:
-    name: str
+    name: str | None
     status: str
     joined_at: dt.datetime
     completed_at: dt.datetime | None

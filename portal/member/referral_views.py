@@ -20,8 +20,6 @@ from .referral_forms import CodeForm
 
 STATUS_LABELS = {referrals.PENDING: _l("Not counted yet"), referrals.COMPLETED: _l("Counted"),
                  referrals.REJECTED: _l("Not counted")}
-# What referrals.masked_name says when there is no name to mask.
-UNNAMED_FRIEND = "A friend"
 
 
 @bp.get("/referrals", endpoint="referrals")
@@ -33,7 +31,7 @@ def referrals_page():
     summary = referrals.referral_summary(session, member)
     codes = [c for c in summary.codes if program is not None and c.program_id == program.id]
     return render_template("member/referrals.html", program=program, summary=summary, codes=codes,
-                           status_labels=STATUS_LABELS, friend_name=_friend_name,
+                           status_labels=STATUS_LABELS,
                            qualifies_on_purchase=program is not None
                            and program.event_type == earning.PURCHASE_CONFIRMED,
                            code_form=CodeForm(formdata=None, prefix="code"))
@@ -56,7 +54,3 @@ def referral_code():
     else:
         flash(_("Your referral code is ready: %(code)s", code=code.code), "success")
     return redirect(url_for("member.referrals"), 303)
-
-
-def _friend_name(name: str) -> str:
-    return _("A friend") if name == UNNAMED_FRIEND else name

@@ -397,3 +397,9 @@ def test_coupon_used_campaign_runs_once_per_use(session, org):
     coupons.use_coupon(session, member, book, actor=org.actor, system_unique_key="use-1")
     coupons.use_coupon(session, member, book, actor=org.actor, system_unique_key="use-1")  # replay
     assert balance(session, org, member) == 5
+
+
+def test_an_effect_names_its_mission_only_for_a_mission_source():
+    assert earning.Effect(type="mission_completed", source="mission:12").mission_id == 12
+    assert [earning.Effect(type="award_points", source=s).mission_id for s in ("campaign:12", "mission:", "mission:x", "")] \
+        == [None, None, None, None]

@@ -246,6 +246,8 @@ def test_generate_creates_exactly_n_distinct_codes(console, signed_in, session, 
     again = console.post(f"/console/coupons/{book.id}/codes/generate",
                          {"generate-count": "250", "generate-prefix": "xmas-", "generate-key": "gen-1"})
     assert again.status_code == 302
+    assert "These codes were already generated; no more were added." in console.get(
+        f"/console/coupons/{book.id}").get_data(as_text=True)
     assert session.scalar(select(func.count()).select_from(CouponCode).where(CouponCode.book_id == book.id)) == 250
     assert session.scalar(select(func.count()).select_from(IdempotencyKey).where(
         IdempotencyKey.organization_id == org.id)) == 1

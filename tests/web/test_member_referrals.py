@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from portal.domain import referrals
+from portal.domain import referrals, self_service
 from portal.domain.base import utcnow
 
 from tests import factories
@@ -96,6 +96,16 @@ def test_friends_are_masked_with_their_status_and_the_points_add_up(portal, logg
     assert doc.text("[data-testid=friends-joined]") == "3" and doc.text("[data-testid=friends-completed]") == "2"
     assert doc.text("[data-testid=referral-code]") == code.code
 
+
+
+def test_a_friend_without_a_name_to_mask_is_a_friend(portal, logged_in, session, org, programme):
+    code = referrals.ensure_member_code(session, logged_in, actor=org.actor)
+    erased = factories.make_member(session, org, givenName="Erna", familyName="Ernst")
+    referrals.attach_referral(session, erased, code.code, actor=org.actor)
+    self_service.erase_member(session, erased, actor=org.actor)
+    session.commit()
+    assert referrals.masked_name(erased) is None
+    assert friends(portal.page("/referrals")) == [("A friend", "Not counted yet", "Your points: –")]
 
 def test_a_programme_that_has_ended_hides_the_code_but_keeps_the_friends(portal, logged_in, session, org,
                                                                           programme):

@@ -74,6 +74,11 @@ class BulkJob(Base):
     def finished(self) -> bool:
         return self.status in (DONE, FAILED)
 
+    @property
+    def working(self) -> bool:
+        """Queued or running: the worker has it, and its pages keep reloading its progress."""
+        return self.status in ACTIVE_STATUSES
+
     def actor(self) -> Actor:
         """Who the worker acts as: the person (or key) that started the job."""
         return Actor(kind=self.started_by_kind, id=self.started_by_id, organization_id=self.organization_id,
