@@ -1,11 +1,10 @@
 """Orders, simulation, import, campaigns, actions, rules and audiences through the API."""
 from __future__ import annotations
 
-from sqlalchemy import func, select
-
 from portal.domain.ledger import LedgerTransaction
 from portal.domain.orders import PurchaseOrder
 from tests import factories
+from tests.factories import count
 
 
 def make_campaign(api, **extra):
@@ -26,11 +25,6 @@ def new_member(api):
 def order_body(external_id="o-1", status="confirmed", total=25.5, **extra):
     return {"externalId": external_id, "status": status, "total": total, "locationCode": "BER-01",
             "items": [{"sku": "LATTE", "quantity": 1, "unitPrice": total, "productCategoryCode": "coffee"}], **extra}
-
-
-def count(session, model):
-    session.flush()
-    return session.scalar(select(func.count()).select_from(model))
 
 
 def test_order_confirm_replay_and_return_by_card_code(api, session):

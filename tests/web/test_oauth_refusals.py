@@ -4,18 +4,14 @@ from __future__ import annotations
 import datetime as dt
 
 import time_machine
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portal.domain import partners
 from portal.domain.partners import OAuthCode, OAuthToken
+from tests.factories import count
 
 from .oauth_helpers import (REDIRECT, Partner, logged_in, make_member, make_partner_app, member,  # noqa: F401
                             partner, portal, query_of, s256)
-
-
-def count(session, model) -> int:
-    session.expire_all()
-    return session.scalar(select(func.count()).select_from(model))
 
 
 def works(client, access_token: str) -> bool:
