@@ -11,12 +11,12 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 
 from portal.domain import partners
+from tests import factories
 
 from .member_helpers import (PASSWORD, fresh_client, logged_in, mail_sink, make_member, member,  # noqa: F401
                              portal, smtp_sink)
 
 REDIRECT = "https://partner.example/callback"
-ALL_SCOPES = list(partners.SCOPES)
 CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 
 
@@ -96,11 +96,7 @@ def make_partner_app(session, org):
     """make_partner_app(client_type=..., bundle=..., **fields) -> (app, secret), committed."""
 
     def make(bundle=None, client_type: str = partners.CONFIDENTIAL, **fields):
-        bundle = bundle or org
-        fields.setdefault("auth_redirect_url", REDIRECT)
-        fields.setdefault("auth_valid_scopes", ALL_SCOPES)
-        app, secret = partners.create_app(session, bundle.id, actor=bundle.actor, name=fields.pop("name", "Partner"),
-                                          client_type=client_type, **fields)
+        app, secret = factories.make_partner_app(session, bundle or org, client_type=client_type, **fields)
         session.commit()
         return app, secret
 
