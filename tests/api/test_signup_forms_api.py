@@ -108,6 +108,7 @@ def test_an_offer_form_takes_only_its_own_organisations_book(api, session, org, 
     session.commit()
     problem(api.post("/signup-forms", json={"name": "Offer", "purpose": "offer", "couponBookId": theirs.id}),
             422, "couponBookId")
+    assert count(session, SignupForm) == 0
 
 
 def test_roles(api, session, org):
