@@ -180,7 +180,7 @@ def test_another_organisations_job_is_not_found(console, signed_in, session, oth
     assert console.get(f"/console/jobs/{job.id}/refused.csv").status_code == 404
     assert console.get("/console/jobs/99999999999999999999").status_code == 404
     session.refresh(job)
-    assert job.status == "checked"  # not confirmed by the refused post
+    assert job.status == jobs.CHECKED  # not confirmed by the refused post
 
 
 def _checked_import(session, org):
