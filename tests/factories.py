@@ -4,11 +4,19 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
+from sqlalchemy import func, select
+
 from portal.domain import ledger, members, organizations, staff, tiers
 from portal.domain.actors import system_actor
 from portal.domain.ledger import LedgerAccount
 
 _seq = itertools.count(1)
+
+
+def count(session, model, *where) -> int:
+    """Rows of `model` (matching `where`) in the database, the session's pending writes included."""
+    session.flush()
+    return session.scalar(select(func.count()).select_from(model).where(*where))
 
 
 @dataclass

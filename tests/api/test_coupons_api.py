@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portal.domain import coupons, throttle
 from portal.domain.audit import AuditEntry
@@ -12,7 +12,7 @@ from portal.domain.ledger import LedgerTransaction
 from portal.domain.outbox import OutboxEvent
 from portal.domain.throttle import FailedAttempt
 from tests.conftest import Api
-from tests.factories import give_points, make_key, make_member, make_tiers, wallet_of
+from tests.factories import count, give_points, make_key, make_member, make_tiers, wallet_of
 
 PAST = "2020-01-01T00:00:00Z"
 FUTURE = "2099-01-01T00:00:00Z"
@@ -33,11 +33,6 @@ def problem(r, status, rule, field=None):
     if field is not None:
         assert field in r.json.get("errors", {}), (field, r.json)
     return r.json
-
-
-def count(session, model, *where):
-    session.flush()
-    return session.scalar(select(func.count()).select_from(model).where(*where))
 
 
 WRITTEN = (CouponBook, CouponCode, CouponUsage, AccountCoupon, LedgerTransaction, IdempotencyKey, OutboxEvent,

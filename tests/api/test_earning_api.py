@@ -1,11 +1,11 @@
 """Orders, simulation, import, campaigns, actions, rules and audiences through the API."""
 from __future__ import annotations
 
-from sqlalchemy import func, select
-
+from portal.domain.campaigns import Campaign
 from portal.domain.ledger import LedgerTransaction
 from portal.domain.orders import PurchaseOrder
 from tests import factories
+from tests.factories import count
 
 
 def make_campaign(api, **extra):
@@ -26,11 +26,6 @@ def new_member(api):
 def order_body(external_id="o-1", status="confirmed", total=25.5, **extra):
     return {"externalId": external_id, "status": status, "total": total, "locationCode": "BER-01",
             "items": [{"sku": "LATTE", "quantity": 1, "unitPrice": total, "productCategoryCode": "coffee"}], **extra}
-
-
-def count(session, model):
-    session.flush()
-    return session.scalar(select(func.count()).select_from(model))
 
 
 def test_order_confirm_replay_and_return_by_card_code(api, session):
@@ -154,7 +149,8 @@ def test_other_organisations_campaigns_and_orders_are_404(api, session, other_or
     outsider = api.as_(other_org.api_key)
     assert outsider.get(f"/api/v1/organizations/{other_org.id}/campaigns/{campaign_id}").status_code == 404
     assert outsider.post(f"/api/v1/organizations/{other_org.id}/members/{member['id']}/purchase-orders",
-                         json=order_body()).status_code == 404
+                         json=order_body("theirs")).status_code == 404
+    assert count(session, PurchaseOrder) == 1
     assert api.get(f"/api/v1/organizations/{other_org.id}/campaigns").status_code == 404
 
 
@@ -164,6 +160,7 @@ def test_roles_are_checked(api, session, org):
     r = api.as_(reader).post(f"/members/{member['id']}/purchase-orders", json=order_body())
     assert r.status_code == 403
     assert api.as_(reader).post("/campaigns", json={"code": "Z", "name": "Z"}).status_code == 403
+    assert (count(session, PurchaseOrder), count(session, Campaign)) == (0, 0)
 
 
 def test_member_created_campaign_and_referral_code_through_the_api(api, session, org):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portal.domain import coupons
 from portal.domain.coupons import CouponUsage
@@ -12,7 +12,7 @@ from portal.domain.signup_forms import SignupForm, SignupFormEntry
 from portal.domain.throttle import FailedAttempt
 from portal.extensions import db
 from tests.conftest import Api
-from tests.factories import make_key
+from tests.factories import count, make_key
 from tests.mailsink import mail_sink, smtp_sink  # noqa: F401  (fixtures)
 
 from .conftest import problem
@@ -45,11 +45,6 @@ def submit(api, form: dict, body: dict, address: str = "203.0.113.7"):
 def good(email: str = "nora@example.com", **profile) -> dict:
     return {"profile": {"email": email, "givenName": "Nora", **profile},
             "customAttributes": {"favouriteStore": "Berlin Mitte"}, "consents": {"terms": True}}
-
-
-def count(session, model, *where) -> int:
-    session.expire_all()
-    return session.scalar(select(func.count()).select_from(model).where(*where))
 
 
 # --- staff: defining forms ----------------------------------------------------------------------
@@ -113,6 +108,7 @@ def test_an_offer_form_takes_only_its_own_organisations_book(api, session, org, 
     session.commit()
     problem(api.post("/signup-forms", json={"name": "Offer", "purpose": "offer", "couponBookId": theirs.id}),
             422, "couponBookId")
+    assert count(session, SignupForm) == 0
 
 
 def test_roles(api, session, org):

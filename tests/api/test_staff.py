@@ -40,9 +40,11 @@ def test_nobody_grants_a_role_they_lack(api, org, session):
     assert limited.post("/api-keys", json={"name": "ok", "roles": ["members:read"]}).status_code == 201
 
 
-def test_unknown_roles_are_refused(api):
+def test_unknown_roles_are_refused(api, session):
+    before = row_counts(session)
     problem(api.post("/api-keys", json={"name": "x", "roles": ["superuser"]}), 422, "roles[0]")
     problem(api.post("/api-keys", json={"name": "x", "roles": []}), 422, "roles")
+    assert row_counts(session) == before
 
 
 def test_staff_users(api, session):

@@ -182,6 +182,14 @@ def seed(live_url):
     return Seed()
 
 
+def sign_in_to_console(page, live_url: str, email: str, password: str = STAFF_PASSWORD) -> None:
+    """Sign `email` in through the console's login form."""
+    page.goto(f"{live_url}/console/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
 # --- screenshots -----------------------------------------------------------------------------
 
 @pytest.fixture

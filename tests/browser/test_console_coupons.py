@@ -7,12 +7,11 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from .conftest import sign_in_to_console
+
 
 def sign_in(page, live_url, demo):
-    page.goto(f"{live_url}/console/login")
-    page.get_by_label("Email").fill(demo.staff.email)
-    page.get_by_label("Password").fill(demo.staff_password)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in_to_console(page, live_url, demo.staff.email, demo.staff_password)
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
 
 

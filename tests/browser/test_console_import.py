@@ -13,6 +13,8 @@ from portal import worker
 from portal.domain.members import Member
 from portal.extensions import db
 
+from .conftest import sign_in_to_console
+
 PHONE = {"width": 390, "height": 844}
 
 
@@ -55,10 +57,7 @@ def test_admin_imports_a_thousand_rows_sees_three_refused_and_watches_the_progre
     admin = seed.staff(bundle)
     path, bad_lines = member_file(tmp_path)
 
-    page.goto(f"{live_url}/console/login")
-    page.get_by_label("Email").fill(admin.email)
-    page.get_by_label("Password").fill("correct-horse-9")
-    page.get_by_role("button", name="Sign in").click()
+    sign_in_to_console(page, live_url, admin.email)
     page.get_by_role("navigation", name="Console").get_by_role("link", name="Jobs").click()
     page.get_by_role("link", name="Import members").click()
     page.get_by_label("CSV file of members").set_input_files(path)

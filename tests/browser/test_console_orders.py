@@ -11,6 +11,8 @@ from portal.domain import campaigns, members, orders
 from portal.domain.orders import ItemInput, OrderInput
 from portal.domain.staff import DEFAULT_ROLES
 
+from .conftest import sign_in_to_console
+
 
 def seed_order(seed, bundle, member) -> int:
     """One euro, one point: a confirmed order of 80.00 earns 80 points."""
@@ -35,10 +37,7 @@ def test_store_user_returns_half_an_order_and_sees_the_points_taken_back(page, l
     buyer = seed.member(bundle, email="berta@example.com", givenName="Berta", familyName="Boot")
     order_id = seed_order(seed, bundle, buyer)
 
-    page.goto(f"{live_url}/console/login")
-    page.get_by_label("Email").fill(clerk.email)
-    page.get_by_label("Password").fill("correct-horse-9")
-    page.get_by_role("button", name="Sign in").click()
+    sign_in_to_console(page, live_url, clerk.email)
     page.get_by_role("link", name="Orders").click()
     page.get_by_label("Member (email or member id)").fill("berta@example.com")
     page.get_by_role("button", name="Filter").click()

@@ -17,6 +17,8 @@ from portal.domain.organizations import Organization
 from portal.domain.staff import DEFAULT_ROLES
 from tests import factories
 
+from .conftest import sign_in_to_console
+
 UTC = dt.timezone.utc
 
 
@@ -54,10 +56,7 @@ def test_marketing_reads_the_points_report_and_downloads_it(page, live_url, seed
     user = seed.staff(bundle, roles=DEFAULT_ROLES["marketing"])
     expected = seed_history(seed, bundle)
 
-    page.goto(f"{live_url}/console/login")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password").fill("correct-horse-9")
-    page.get_by_role("button", name="Sign in").click()
+    sign_in_to_console(page, live_url, user.email)
     expect(page.locator("#week-comparison")).to_be_visible()
     screenshot(page, "console-dashboard-week")
 

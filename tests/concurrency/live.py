@@ -37,13 +37,19 @@ def capped_campaign(session, org, cap: int, **effect):
     return campaign
 
 
-def confirm_purchase(live_server, organization_id: int, key: str, member_id: int, external_id: str,
-                     total: float) -> tuple[int, dict]:
-    """POST a confirmed one-item purchase order for the member; (status, body)."""
+def post_purchase(live_server, organization_id: int, key: str, member_id: int, external_id: str, total: float,
+                  **fields) -> requests.Response:
+    """POST a confirmed one-item purchase order for the member (with any further body `fields`)."""
     url = f"{live_server.url}/api/v1/organizations/{organization_id}/members/{member_id}/purchase-orders"
     body = {"externalId": external_id, "status": "confirmed", "total": total,
-            "items": [{"sku": "X", "quantity": 1, "unitPrice": total}]}
-    response = requests.post(url, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+            "items": [{"sku": "X", "quantity": 1, "unitPrice": total}], **fields}
+    return requests.post(url, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=120)
+
+
+def confirm_purchase(live_server, organization_id: int, key: str, member_id: int, external_id: str,
+                     total: float) -> tuple[int, dict]:
+    """post_purchase's (status, body)."""
+    response = post_purchase(live_server, organization_id, key, member_id, external_id, total)
     return response.status_code, response.json()
 
 

@@ -1,8 +1,6 @@
 """Several workers on one bulk job at once: each row is imported once, each member granted once."""
 from __future__ import annotations
 
-import threading
-
 import pytest
 from sqlalchemy import func, select
 
@@ -13,39 +11,35 @@ from portal.domain.ledger import LedgerEntry, Wallet
 from portal.domain.members import Member
 from portal.extensions import db
 from tests import factories
+from tests.concurrency.live import parallel
 
 pytestmark = pytest.mark.live
 
 
 def run_workers(app, count=4, batch_size=20):
-    errors = []
-    barrier = threading.Barrier(count)
-
-    def work():
+    """`count` workers at once on the bulk jobs; an exception in any of them fails the test."""
+    def work(_):
         with app.app_context():
-            barrier.wait(timeout=30)
-            try:
-                worker.run_bulk_jobs(seconds=60, batch_size=batch_size)
-            except Exception as error:  # reported below
-                errors.append(error)
+            worker.run_bulk_jobs(seconds=60, batch_size=batch_size)
 
-    threads = [threading.Thread(target=work) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert not errors, errors
+    parallel(count, work, threads=count)
+
+
+def confirmed_import(name: str, csv: str) -> tuple:
+    """A new organisation with a confirmed member import of `csv`, committed; (organisation, job id)."""
+    with db.transaction() as session:
+        org = factories.make_org(session, name=name)
+        job = member_import.check_file(session, org.id, "members.csv", csv.encode(), actor=org.actor)
+        member_import.confirm(session, job, actor=org.actor)
+        job_id = job.id
+    db.session.remove()
+    return org, job_id
 
 
 def test_parallel_workers_import_each_row_and_grant_each_member_once(live_app):
     with live_app.app_context():
-        with db.transaction() as session:
-            org = factories.make_org(session, name="Bulk workers")
-            content = ("email,givenName\n" + "\n".join(f"w{i}@example.com,W{i}" for i in range(200)) + "\n").encode()
-            job = member_import.check_file(session, org.id, "w.csv", content, actor=org.actor)
-            member_import.confirm(session, job, actor=org.actor)
-            import_id = job.id
-        db.session.remove()
+        org, import_id = confirmed_import(
+            "Bulk workers", "email,givenName\n" + "".join(f"w{i}@example.com,W{i}\n" for i in range(200)))
         run_workers(live_app)
         with db.transaction() as session:
             job = session.get(jobs.BulkJob, import_id)
@@ -72,13 +66,7 @@ def test_parallel_workers_import_each_row_and_grant_each_member_once(live_app):
 
 def test_a_batch_that_raises_fails_its_job_and_keeps_the_earlier_batches(live_app, monkeypatch):
     with live_app.app_context():
-        with db.transaction() as session:
-            org = factories.make_org(session, name="Failing batch")
-            content = ("email\n" + "\n".join(f"f{i}@example.com" for i in range(30)) + "\n").encode()
-            job = member_import.check_file(session, org.id, "f.csv", content, actor=org.actor)
-            member_import.confirm(session, job, actor=org.actor)
-            job_id = job.id
-        db.session.remove()
+        org, job_id = confirmed_import("Failing batch", "email\n" + "".join(f"f{i}@example.com\n" for i in range(30)))
         real = jobs._handlers[member_import.KIND]
         calls = []
 

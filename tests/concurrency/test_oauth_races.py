@@ -3,12 +3,8 @@ PostgreSQL: exactly one exchange succeeds, the others are clean invalid_grant an
 credential was presented again, what the one exchange produced ends up revoked."""
 from __future__ import annotations
 
-import base64
-import hashlib
 import secrets
-import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -18,26 +14,17 @@ from portal.domain import partners
 from portal.domain.partners import OAuthToken
 from portal.extensions import db
 from tests import factories
+from tests.web.oauth_helpers import REDIRECT, s256
+
+from .live import parallel
 
 pytestmark = pytest.mark.live
 THREADS = 8
-REDIRECT = "https://partner.example/callback"
-
-
-def parallel(n: int, call):
-    barrier = threading.Barrier(n)
-
-    def run(i: int):
-        barrier.wait(timeout=30)
-        return call(i)
-
-    with ThreadPoolExecutor(max_workers=n) as pool:
-        return list(pool.map(run, range(n)))
 
 
 def set_up(live_app):
     verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    challenge = s256(verifier)
     code = secrets.token_urlsafe(32)
     with live_app.app_context():
         with db.transaction() as session:

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import pytest
-import requests
 from sqlalchemy import func, select
 
 from portal.domain.orders import PurchaseOrder
 from portal.extensions import db
 from tests import factories
 
-from .live import balance_of, capped_campaign, parallel
+from .live import balance_of, capped_campaign, parallel, post_purchase
 
 pytestmark = pytest.mark.live
 
@@ -24,10 +23,8 @@ def _setup(live_app):
 
 
 def _post(live_server, org_id, member_id, key, external_id, total):
-    url = f"{live_server.url}/api/v1/organizations/{org_id}/members/{member_id}/purchase-orders"
-    body = {"externalId": external_id, "status": "confirmed", "total": total, "systemUniqueKey": "till-9-receipt-1",
-            "items": [{"sku": "X", "quantity": 1, "unitPrice": total}]}
-    response = requests.post(url, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=120)
+    response = post_purchase(live_server, org_id, key, member_id, external_id, total,
+                             systemUniqueKey="till-9-receipt-1")
     return response.status_code, response.headers.get("Idempotent-Replayed"), response.json()
 
 

@@ -5,7 +5,7 @@ import datetime as dt
 import time
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portal.domain import coupons, ledger, throttle
 from portal.domain.audit import AuditEntry
@@ -14,7 +14,7 @@ from portal.domain.outbox import OutboxEvent
 from portal.domain.members import CODE_ALPHABET, update_member
 from portal.domain.throttle import TooManyAttempts
 from portal.domain.tiers import set_tier
-from tests.factories import give_points, make_member, make_tiers, wallet_of
+from tests.factories import count, give_points, make_member, make_tiers, wallet_of
 
 from .conftest import fails_cleanly
 
@@ -27,11 +27,6 @@ def make_book(session, org, **fields):
     fields.setdefault("type", coupons.REWARD)
     fields.setdefault("publishing_status", coupons.PUBLISHED)
     return coupons.create_book(session, org.id, actor=org.actor, **fields)
-
-
-def count(session, model, *where):
-    session.flush()
-    return session.scalar(select(func.count()).select_from(model).where(*where))
 
 
 def usages_of(session, member, kind=None):
@@ -529,8 +524,6 @@ def test_purchase_skips_coupons_not_activated(session, org):
     coupons.set_activation(session, member, book, True, actor=org.actor)
     assert coupons.apply_purchase_coupons(session, member, coupons.Purchase(total=10),
                                           actor=org.actor).multiplier == 3
-
-
 
 
 def test_condition_min_total_must_be_a_number(session, org):

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 import time_machine
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portal.domain import campaigns, orders, tiers
 from portal.domain.errors import IdempotencyKeyReused
@@ -14,11 +14,7 @@ from portal.domain.ledger import LedgerTransaction
 from portal.domain.orders import PurchaseOrder
 from tests import factories
 from tests.domain.test_earning import balance, base_campaign, order
-
-
-def count(session, model) -> int:
-    session.flush()
-    return session.scalar(select(func.count()).select_from(model))
+from tests.factories import count
 
 
 @pytest.mark.parametrize("other", [

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 import secrets
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
 from portal.domain import partners
+from tests import factories
 
-from .member_helpers import (PASSWORD, fresh_client, logged_in, mail_sink, make_member, member,  # noqa: F401
-                             portal, smtp_sink)
+from .member_helpers import (CSRF_VALUE, PASSWORD, fresh_client, logged_in, mail_sink, make_member,  # noqa: F401
+                             member, portal, smtp_sink)
 
 REDIRECT = "https://partner.example/callback"
-ALL_SCOPES = list(partners.SCOPES)
-CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 
 
 def s256(verifier: str) -> str:
@@ -53,7 +51,7 @@ class Partner:
         if remembered_ok and page.status_code == 302:
             return page
         assert page.status_code == 200, (page.status_code, page.location, page.get_data(as_text=True)[:300])
-        token = CSRF.search(page.get_data(as_text=True)).group(1)
+        token = CSRF_VALUE.search(page.get_data(as_text=True)).group(1)
         return self.browser.post(url, data={"csrf_token": token, "decision": decision})
 
     def code(self, **overrides) -> str:
@@ -96,11 +94,7 @@ def make_partner_app(session, org):
     """make_partner_app(client_type=..., bundle=..., **fields) -> (app, secret), committed."""
 
     def make(bundle=None, client_type: str = partners.CONFIDENTIAL, **fields):
-        bundle = bundle or org
-        fields.setdefault("auth_redirect_url", REDIRECT)
-        fields.setdefault("auth_valid_scopes", ALL_SCOPES)
-        app, secret = partners.create_app(session, bundle.id, actor=bundle.actor, name=fields.pop("name", "Partner"),
-                                          client_type=client_type, **fields)
+        app, secret = factories.make_partner_app(session, bundle or org, client_type=client_type, **fields)
         session.commit()
         return app, secret
 

@@ -129,12 +129,11 @@ def test_grant_form_refuses_a_bad_amount_on_its_field(console, signed_in, sessio
 
 # --- roles ---------------------------------------------------------------------------------------
 
-def test_a_members_read_user_cannot_import_confirm_or_grant(console, make_staff, session, org):
+def test_a_members_read_user_cannot_import_confirm_or_grant(console, sign_in_as, session, org):
     job = _checked_import(session, org)
     audience = audiences.create_audience(session, org.id, name="All", actor=org.actor, rule="true")
     session.commit()
-    reader = make_staff(["members:read"])
-    console.login(reader.email)
+    sign_in_as(["members:read"])
     assert console.get("/console/imports/new").status_code == 403
     assert upload(console, HEADER + "x@example.com,A,B,\n").status_code == 403
     assert console.post(f"/console/jobs/{job.id}/confirm").status_code == 403
@@ -151,25 +150,25 @@ def test_a_members_read_user_cannot_import_confirm_or_grant(console, make_staff,
     assert console.get(f"/console/jobs/{job.id}/refused.csv").status_code == 200
 
 
-def test_grants_are_hidden_from_staff_without_ledgers_read(console, make_staff, session, org):
+def test_grants_are_hidden_from_staff_without_ledgers_read(console, sign_in_as, session, org):
     audience = audiences.create_audience(session, org.id, name="All", actor=org.actor, rule="true")
     from portal.domain.bulk import points_grant
     grant = points_grant.start_grant(session, org.id, audience_id=audience.id, amount=5, reason="r", key="k",
                                      actor=org.actor)
     session.commit()
-    console.login(make_staff(["members:read"]).email)
+    sign_in_as(["members:read"])
     assert f'data-job-id="{grant.id}"' not in console.get("/console/jobs").get_data(as_text=True)
     assert console.get(f"/console/jobs/{grant.id}").status_code == 403
 
 
-def test_a_ledgers_write_user_grants_but_cannot_import(console, make_staff, session, org):
-    console.login(make_staff(["ledgers:write", "ledgers:read"]).email)
+def test_a_ledgers_write_user_grants_but_cannot_import(console, sign_in_as, session, org):
+    sign_in_as(["ledgers:write", "ledgers:read"])
     assert console.get("/console/grants/new").status_code == 200
     assert console.get("/console/imports/new").status_code == 403
 
 
-def test_no_role_for_either_kind_cannot_open_the_jobs_page(console, make_staff):
-    console.login(make_staff(["coupons:read"]).email)
+def test_no_role_for_either_kind_cannot_open_the_jobs_page(console, sign_in_as):
+    sign_in_as(["coupons:read"])
     assert console.get("/console/jobs").status_code == 403
 
 
@@ -180,6 +179,8 @@ def test_another_organisations_job_is_not_found(console, signed_in, session, oth
     assert console.post(f"/console/jobs/{job.id}/confirm").status_code == 404
     assert console.get(f"/console/jobs/{job.id}/refused.csv").status_code == 404
     assert console.get("/console/jobs/99999999999999999999").status_code == 404
+    session.refresh(job)
+    assert job.status == jobs.CHECKED  # not confirmed by the refused post
 
 
 def _checked_import(session, org):

@@ -135,12 +135,12 @@ def test_assign_a_coupon_from_the_book_picker(console, signed_in, session, org):
     assert [u.book_id for u in usages] == [book.id]
 
 
-def test_assign_needs_coupons_write(console, make_staff, session, org):
+def test_assign_needs_coupons_write(console, sign_in_as, session, org):
     member = factories.make_member(session, org)
     book = coupons.create_book(session, org.id, actor=org.actor, name="Welcome", type="DISCOUNT", discount_type="fixed", discount_amount=5,
                                publishing_status="published")
     session.commit()
-    console.login(make_staff(["members:read", "members:write"]).email)
+    sign_in_as(["members:read", "members:write"])
     assert not page(console.get(f"/console/members/{member.id}")).has("#coupon-form")
     assert console.post(f"/console/members/{member.id}/coupons",
                         {"coupon-book": str(book.id), "coupon-key": "k"}).status_code == 403
@@ -183,12 +183,12 @@ def test_erase_uses_the_members_own_erasure(console, signed_in, session, org):
     assert not shown.has("#erase-form") and not shown.has("#profile-form")
 
 
-def test_members_read_user_gets_no_forms_and_403s(console, make_staff, session, org):
+def test_members_read_user_gets_no_forms_and_403s(console, sign_in_as, session, org):
     member = factories.make_member(session, org, email="keep@example.com")
     mission = missions.create_mission(session, org.id, actor=org.actor, name="Visits", event_type=PURCHASE,
                                       goal_count=3, code="V")
     session.commit()
-    console.login(make_staff(["members:read"]).email)
+    sign_in_as(["members:read"])
     shown = page(console.get(f"/console/members/{member.id}"))
     for form in ("#profile-form", "#identifier-form", "#mission-form", "#erase-form", "#coupon-form"):
         assert not shown.has(form), form

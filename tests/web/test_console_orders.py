@@ -157,10 +157,10 @@ def test_closed_order_offers_no_actions(console, signed_in, session, org):
 
 # --- roles and organisations ------------------------------------------------------------------
 
-def test_members_read_user_cannot_see_or_return_orders(console, make_staff, session, org, earning):
+def test_members_read_user_cannot_see_or_return_orders(console, sign_in_as, session, org, earning):
     member = factories.make_member(session, org)
     order = make_order(session, org, member)
-    console.login(make_staff(["members:read"]).email)
+    sign_in_as(["members:read"])
     assert console.get("/console/orders").status_code == 403
     assert console.get(f"/console/orders/{order.id}").status_code == 403
     assert console.post(f"/console/orders/{order.id}/action",
@@ -169,10 +169,10 @@ def test_members_read_user_cannot_see_or_return_orders(console, make_staff, sess
     assert not page(console.get(f"/console/members/{member.id}")).has("#member-orders-title")
 
 
-def test_orders_read_user_sees_but_cannot_act(console, make_staff, session, org, earning):
+def test_orders_read_user_sees_but_cannot_act(console, sign_in_as, session, org, earning):
     member = factories.make_member(session, org)
     order = make_order(session, org, member)
-    console.login(make_staff(["orders:read", "members:read"]).email)
+    sign_in_as(["orders:read", "members:read"])
     shown = page(console.get(f"/console/orders/{order.id}"))
     assert shown.has("#order-lines") and not shown.has("#order-action-form")
     assert console.post(f"/console/orders/{order.id}/action",

@@ -164,9 +164,13 @@ def test_readers_see_the_log_but_change_nothing(console, sign_in_as, session, ho
     detail = page(console.get(f"/console/webhooks/{hook.id}"))
     assert detail.has(f'tr[data-delivery-id="{failed_once.id}"]')
     assert not detail.all('button[aria-label^="Redeliver"]') and not detail.all("#delete-form")
+    audited, secret = factories.count(session, AuditEntry), hook.secret
     for path in ("/edit", "/secret", "/rotate-secret", "/test", "/delete",
                  f"/deliveries/{failed_once.id}/redeliver"):
         assert console.post(f"/console/webhooks/{hook.id}{path}", form_data()).status_code == 403, path
+    session.refresh(hook)
+    assert (hook.name, hook.secret, hook.deleted_at) == ("CRM", secret, None)
+    assert factories.count(session, AuditEntry) == audited  # each of these actions is audited: none happened
     assert console.get("/console/webhooks/new").status_code == 403
 
 

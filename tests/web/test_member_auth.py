@@ -174,13 +174,9 @@ def test_login_answers_the_same_for_unknown_email_and_wrong_password(portal, mem
     assert portal.page("/wallet").has(".tile--main")
 
 
-def test_login_follows_only_local_next_links(portal, member):
+def test_login_follows_a_local_next_link(portal, member):
+    # What leaves the site is refused: test_safe_next.py, for the console and the member portal.
     assert portal.login(member.email, next="/card").location == "/card"
-    for evil in ("//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"):
-        portal.logout()
-        assert portal.login(member.email, next=evil).location == "/wallet", evil
-    login_page = portal.page("/login?next=https://evil.example/")
-    assert login_page.one("main input[name=next]").get("value") in (None, "")
 
 
 def test_logout_ends_the_session(portal, logged_in):

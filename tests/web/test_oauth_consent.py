@@ -8,7 +8,7 @@ from portal.domain import partners
 from portal.domain.audit import AuditEntry
 from portal.domain.partners import OAuthConsent
 
-from .oauth_helpers import (CSRF, PASSWORD, REDIRECT, Partner, fresh_client, logged_in, make_member,  # noqa: F401
+from .oauth_helpers import (PASSWORD, REDIRECT, Partner, fresh_client, logged_in, make_member,  # noqa: F401
                             make_partner_app, member, partner, portal, query_of)
 from .page import page
 
@@ -72,9 +72,7 @@ def test_profile_lists_connected_apps_and_disconnecting_stops_tokens_at_once(par
     doc = portal.page("/profile")
     listed = doc.one(f'li.connected-app[data-app="{partner.app.public_id}"]')
     assert "Partner" in "".join(listed.itertext()) and "points balance" in "".join(listed.itertext())
-    html = portal.get("/profile").get_data(as_text=True)
-    token = [t for t in CSRF.findall(html)][0]
-    response = portal.client.post(f"/profile/apps/{partner.app.id}/disconnect", data={"app-csrf_token": token})
+    response = portal.submit(f"/profile/apps/{partner.app.id}/disconnect", {}, token_from="/profile", prefix="app")
     assert response.status_code == 302
     assert client.get("/oauth/userinfo", headers=bearer).status_code == 401
     assert partner.refresh(tokens["refresh_token"]).status_code == 400
@@ -87,8 +85,6 @@ def test_disconnect_needs_csrf_and_only_ones_own_connection(partner, portal, ses
     partner.tokens()
     assert portal.client.post(f"/profile/apps/{partner.app.id}/disconnect").status_code == 400
     other_app, _ = make_partner_app(name="Unconnected")
-    html = portal.get("/profile").get_data(as_text=True)
-    token = CSRF.findall(html)[0]
-    assert portal.client.post(f"/profile/apps/{other_app.id}/disconnect",
-                              data={"app-csrf_token": token}).status_code == 404
+    assert portal.submit(f"/profile/apps/{other_app.id}/disconnect", {}, token_from="/profile",
+                         prefix="app").status_code == 404
     assert partners.connected_member_counts(session, [partner.app.id]) == {partner.app.id: 1}
