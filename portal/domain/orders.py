@@ -621,10 +621,7 @@ def _take_back(session: Session, member: Member, order: PurchaseOrder, amount: i
             reason = Reason(description=f"Order {order.external_id} {why}", tags=["order-return"],
                             external_id=order.external_id)
             # Corrections apply even to locked accounts.
-            tx = ledger.burn(session, account, wallet, burnable, actor=actor, reason=reason,
-                             whatever_member_status=True)
-            outbox.emit(session, member.organization_id, "ledger-transaction-created", member_id=member.id,
-                        ledgerTransactionId=tx.id, type=tx.type, amount=burnable)
+            ledger.burn(session, account, wallet, burnable, actor=actor, reason=reason, whatever_member_status=True)
         shortfall = due - burnable
         if shortfall > 0:
             session.add(PointsDebt(organization_id=member.organization_id, member_id=member.id,
