@@ -280,6 +280,7 @@ def post(session: Session, *, kind: str, account: LedgerAccount, source: Wallet,
         if wallet.ledger_account_id != account.id:
             raise ValidationFailed("Wallet does not belong to this ledger account", field="walletId")
     reason = reason or Reason()
+    member_id = (source if kind == BURN else target).member_id  # read now: posting expires the wallets
     tx = LedgerTransaction(
         organization_id=account.organization_id, ledger_id=account.ledger_id, ledger_account_id=account.id,
         type=kind, status=PENDING if pending else POSTED, amount=amount, from_wallet_id=source.id,
@@ -295,8 +296,7 @@ def post(session: Session, *, kind: str, account: LedgerAccount, source: Wallet,
         session.flush()
         _write_entries(session, source, target, amount, tx, account=account)
     if kind in (MINT, BURN):  # the member's feed and webhooks hear of points created or destroyed
-        member_wallet = target if kind == MINT else source
-        outbox.emit(session, account.organization_id, "ledger-transaction-created", member_id=member_wallet.member_id,
+        outbox.emit(session, account.organization_id, "ledger-transaction-created", member_id=member_id,
                     ledgerTransactionId=tx.id, type=kind, amount=amount)
     return tx
 
