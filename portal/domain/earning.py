@@ -64,6 +64,13 @@ class Effect:
                 "actionId": self.action_id, "source": self.source,
                 "ledgerTransactionId": self.ledger_transaction_id, "details": self.details}
 
+    @classmethod
+    def from_dict(cls, stored: dict[str, Any]) -> Effect:
+        """The effect again from its `as_dict` (kept in an idempotency result or an audit entry)."""
+        return cls(type=stored["type"], points=stored.get("points", 0), campaign_id=stored.get("campaignId"),
+                   action_id=stored.get("actionId"), source=stored.get("source", ""),
+                   ledger_transaction_id=stored.get("ledgerTransactionId"), details=stored.get("details") or {})
+
 
 @dataclass
 class Evaluation:

@@ -19,7 +19,7 @@ import datetime as dt
 from sqlalchemy import ForeignKey, Index, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import ledger, hooks, outbox
+from . import ledger, hooks
 from .actors import system_actor
 from .base import Base, utcnow
 from .ledger import LedgerAccount, Reason, Wallet
@@ -112,8 +112,6 @@ def expire_due(session: Session, *, now: dt.datetime | None = None, batch: int =
         reason = Reason(description="Points expired", tags=["expiry"], external_id=f"lot-{lot.id}")
         actor = system_actor(lot.organization_id, "expiry")
         # Expiry applies whatever the account status: it is the programme's rule, not the member's act.
-        tx = ledger.burn(session, account, wallet, amount, actor=actor, reason=reason, whatever_member_status=True)
-        outbox.emit(session, lot.organization_id, "ledger-transaction-created", member_id=wallet.member_id,
-                    ledgerTransactionId=tx.id, type=tx.type, amount=amount)
+        ledger.burn(session, account, wallet, amount, actor=actor, reason=reason, whatever_member_status=True)
         expired += amount
     return expired

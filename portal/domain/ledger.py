@@ -4,6 +4,8 @@ Invariants (checked by tests/domain/test_ledger_properties.py):
 - Points move only through `post` (mint, burn and transfer are its three
   kinds) and the resolutions capture, void and revert; other modules call
   these, never the internals below.
+- Every mint and burn (posted or pending) emits one `ledger-transaction-created`
+  outbox event, here in `post`, so no caller emits it.
 - Entries are append-only. Every posted transaction writes exactly two entries,
   -amount on the source wallet and +amount on the destination, so all entries
   of an account sum to zero.
@@ -30,7 +32,7 @@ from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Uniq
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import hooks
+from . import hooks, outbox
 from .actors import Actor
 from .base import Base, add_unique, get_owned, unique_where, utcnow
 from .errors import (AccountNotActive, AlreadyResolved, InsufficientBalance, LedgerAccountNotActive, MaxSupplyExceeded,
@@ -278,6 +280,7 @@ def post(session: Session, *, kind: str, account: LedgerAccount, source: Wallet,
         if wallet.ledger_account_id != account.id:
             raise ValidationFailed("Wallet does not belong to this ledger account", field="walletId")
     reason = reason or Reason()
+    member_id = (source if kind == BURN else target).member_id  # read now: posting expires the wallets
     tx = LedgerTransaction(
         organization_id=account.organization_id, ledger_id=account.ledger_id, ledger_account_id=account.id,
         type=kind, status=PENDING if pending else POSTED, amount=amount, from_wallet_id=source.id,
@@ -292,6 +295,9 @@ def post(session: Session, *, kind: str, account: LedgerAccount, source: Wallet,
     else:
         session.flush()
         _write_entries(session, source, target, amount, tx, account=account)
+    if kind in (MINT, BURN):  # the member's feed and webhooks hear of points created or destroyed
+        outbox.emit(session, account.organization_id, "ledger-transaction-created", member_id=member_id,
+                    ledgerTransactionId=tx.id, type=kind, amount=amount)
     return tx
 
 

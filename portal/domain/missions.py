@@ -282,13 +282,7 @@ def record_increment(session: Session, member: Member, mission: Mission, amount:
 
     outcome = idempotency.run_once(session, member.organization_id, system_unique_key, "mission.increment",
                                    {"member": member.id, "mission": mission.id, "amount": amount}, perform)
-    return Increment([effect_from_dict(e) for e in outcome.result["effects"]], outcome.replayed)
-
-
-def effect_from_dict(data: dict[str, Any]) -> earning.Effect:
-    return earning.Effect(type=data["type"], points=data.get("points", 0), campaign_id=data.get("campaignId"),
-                         action_id=data.get("actionId"), source=data.get("source", ""),
-                         ledger_transaction_id=data.get("ledgerTransactionId"), details=data.get("details") or {})
+    return Increment([earning.Effect.from_dict(e) for e in outcome.result["effects"]], outcome.replayed)
 
 
 @earning.handler(20)

@@ -403,10 +403,7 @@ def effects_of(session: Session, order: PurchaseOrder) -> OrderEffects:
         audit.AuditEntry.target_id == str(order.id)).order_by(audit.AuditEntry.id)))
     confirmed = next((e for e in history if e.action == "order.confirmed"), None)
     details = confirmed.details if confirmed is not None else {}
-    effects = [earning.Effect(type=e["type"], points=e.get("points", 0), campaign_id=e.get("campaignId"),
-                              action_id=e.get("actionId"), source=e.get("source", ""),
-                              ledger_transaction_id=e.get("ledgerTransactionId"), details=e.get("details") or {})
-               for e in details.get("effects", [])]
+    effects = [earning.Effect.from_dict(e) for e in details.get("effects", [])]
     change = details.get("tierChange")
     wallets = select(ledger.Wallet.id).where(ledger.Wallet.member_id == order.member_id)
     transactions = list(session.scalars(select(ledger.LedgerTransaction).where(
@@ -433,10 +430,7 @@ def _result_record(result: OrderResult) -> dict[str, Any]:
 
 def _replayed_result(session: Session, organization_id: int, stored: dict[str, Any]) -> OrderResult:
     evaluation = stored["evaluation"]
-    effects = [earning.Effect(type=e["type"], points=e["points"], campaign_id=e["campaignId"],
-                              action_id=e["actionId"], source=e["source"],
-                              ledger_transaction_id=e["ledgerTransactionId"], details=e["details"])
-               for e in evaluation["effects"]]
+    effects = [earning.Effect.from_dict(e) for e in evaluation["effects"]]
     return OrderResult(order=get_order(session, organization_id, stored["orderId"]),
                        evaluation=earning.Evaluation(effects=effects, errors=evaluation["errors"]),
                        points_taken_back=stored["pointsTakenBack"], debt_recorded=stored["debtRecorded"],
@@ -621,10 +615,7 @@ def _take_back(session: Session, member: Member, order: PurchaseOrder, amount: i
             reason = Reason(description=f"Order {order.external_id} {why}", tags=["order-return"],
                             external_id=order.external_id)
             # Corrections apply even to locked accounts.
-            tx = ledger.burn(session, account, wallet, burnable, actor=actor, reason=reason,
-                             whatever_member_status=True)
-            outbox.emit(session, member.organization_id, "ledger-transaction-created", member_id=member.id,
-                        ledgerTransactionId=tx.id, type=tx.type, amount=burnable)
+            ledger.burn(session, account, wallet, burnable, actor=actor, reason=reason, whatever_member_status=True)
         shortfall = due - burnable
         if shortfall > 0:
             session.add(PointsDebt(organization_id=member.organization_id, member_id=member.id,

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import audit, outbox, idempotency, ledger
+from . import audit, idempotency, ledger
 from .actors import Actor
 from .errors import DomainError, NotFound, ValidationFailed
 from .ledger import LedgerAccount, LedgerTransaction, Reason
@@ -205,8 +205,6 @@ def _member_movement(session, kind, member, amount, actor, reason, ledger_id, ac
         wallet = ledger.member_wallet(session, account, member.id)
         move = ledger.mint if kind == "mint" else ledger.burn
         tx = move(session, account, wallet, amount, actor=actor, reason=reason)
-        outbox.emit(session, member.organization_id, "ledger-transaction-created", member_id=member.id,
-                    ledgerTransactionId=tx.id, type=kind, amount=amount)
         return [_audited(session, actor, f"ledger.{kind}ed" if kind == "mint" else "ledger.burned", tx)]
 
     return _once(session, member.organization_id, reason.system_unique_key, f"ledger.{kind}", params, perform)
@@ -234,9 +232,6 @@ def _post_one(session, organization_id: int, request: TransferRequest, actor: Ac
         tx = ledger.burn(session, account, source, request.amount, **common)
     else:
         tx = ledger.transfer(session, account, source, target, request.amount, **common)
-    if tx.type in (ledger.MINT, ledger.BURN):  # the member's feed and webhooks hear of points created or destroyed
-        outbox.emit(session, organization_id, "ledger-transaction-created", member_id=(target or source).member_id,
-                    ledgerTransactionId=tx.id, type=tx.type, amount=tx.amount)
     return _audited(session, actor, PAST_TENSE[tx.type], tx)
 
 

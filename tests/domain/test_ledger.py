@@ -541,3 +541,28 @@ def test_every_movement_records_actor_reason_and_dates(session, org, account, al
         assert stored.system_unique_key == f"key-{n}"
         assert stored.created_at.tzinfo is not None
         assert stored.organization_id == org.id and stored.ledger_id == account.ledger_id
+
+
+def test_every_mint_and_burn_is_announced_once_by_the_ledger_and_nothing_else(session, org, account, alice, bob,
+                                                                             clerk):
+    from portal.domain.outbox import OutboxEvent
+
+    def announced():
+        return [(e.member_id, e.payload["type"], e.payload["amount"], e.payload["ledgerTransactionId"])
+                for e in session.scalars(select(OutboxEvent).where(
+                    OutboxEvent.organization_id == org.id, OutboxEvent.event_type == "ledger-transaction-created")
+                    .order_by(OutboxEvent.id))]
+
+    before = announced()
+    minted = ledger.mint(session, account, wallet_of(session, org, alice), 50, actor=clerk)
+    held = ledger.burn(session, account, wallet_of(session, org, alice), 10, actor=clerk, pending=True)
+    burned = ledger.burn(session, account, wallet_of(session, org, alice), 5, actor=clerk)
+    session.flush()
+    assert announced()[len(before):] == [(alice.id, "mint", 50, minted.id), (alice.id, "burn", 10, held.id),
+                                         (alice.id, "burn", 5, burned.id)]
+    # Transfers, resolutions and reverts move existing points: no announcement.
+    ledger.transfer(session, account, wallet_of(session, org, alice), wallet_of(session, org, bob), 7, actor=clerk)
+    ledger.capture(session, held, actor=clerk)
+    ledger.revert(session, burned, actor=clerk)
+    session.flush()
+    assert len(announced()) == len(before) + 3

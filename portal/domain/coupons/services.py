@@ -701,8 +701,6 @@ def _burn(session: Session, member: Member, book: CouponBook, amount: int, usage
     usage.points_burned = amount
     usage.ledger_transaction_id = tx.id
     session.flush()
-    outbox.emit(session, book.organization_id, "ledger-transaction-created", member_id=member.id,
-                ledgerTransactionId=tx.id, type="burn", amount=amount)
     audit.record(session, actor, "ledger.burned", tx, amount=amount, ledgerAccountId=tx.ledger_account_id)
 
 
