@@ -44,7 +44,7 @@ from .base import Base, isoformat, utcnow
 from .errors import DuplicateValue, NotFound, ValidationFailed
 from .members import Identifier, Member
 from .organizations import default_program
-from .passwords import hash_password, needs_rehash, verify_password
+from .passwords import digest, hash_password, needs_rehash, verify_password
 from .sessions import end_sessions
 
 
@@ -488,15 +488,11 @@ def _member_by_email(session: Session, organization_id: int, email: str) -> Memb
                                                 Member.erased_at.is_(None))).first()
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def _issue_token(session: Session, member: Member, purpose: str) -> str:
     token = secrets.token_urlsafe(32)
     now = utcnow()
     session.add(MemberToken(organization_id=member.organization_id, member_id=member.id, purpose=purpose,
-                            token_hash=_digest(token), created_at=now, expires_at=now + TOKEN_LIFETIME[purpose]))
+                            token_hash=digest(token), created_at=now, expires_at=now + TOKEN_LIFETIME[purpose]))
     session.flush()
     return token
 
@@ -505,7 +501,7 @@ def _open_token(session: Session, organization_id: int, token: str, purpose: str
     if not token or len(token) > 200:
         return None
     return session.scalars(select(MemberToken).where(
-        MemberToken.token_hash == _digest(token), MemberToken.purpose == purpose,
+        MemberToken.token_hash == digest(token), MemberToken.purpose == purpose,
         MemberToken.organization_id == organization_id, MemberToken.used_at.is_(None),
         MemberToken.expires_at > utcnow())).first()
 

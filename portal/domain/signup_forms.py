@@ -35,7 +35,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit, coupons, self_service, throttle
 from .actors import Actor, system_actor
-from .base import Base, utcnow
+from .base import Base, get_owned, utcnow
 from .errors import DomainError, NotFound, ValidationFailed
 from .self_service import N_, OPTIN_TYPES, SignupOutcome
 
@@ -166,10 +166,7 @@ def update_form(session: Session, form: SignupForm, *, actor: Actor, **changes: 
 
 
 def get_form(session: Session, organization_id: int, form_id: int) -> SignupForm:
-    form = session.get(SignupForm, form_id) if 0 < form_id < 2 ** 63 else None
-    if form is None or form.organization_id != organization_id:
-        raise NotFound("Signup form not found", field="signupFormId")
-    return form
+    return get_owned(session, SignupForm, form_id, organization_id, what="Signup form", field="signupFormId")
 
 
 def forms_query(organization_id: int):

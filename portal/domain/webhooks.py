@@ -49,7 +49,7 @@ from sqlalchemy.orm import Mapped, Session, aliased, mapped_column
 
 from . import audit, jobs
 from .actors import Actor
-from .base import Base, isoformat, utcnow
+from .base import Base, get_owned, isoformat, utcnow
 from .errors import Conflict, NotFound, ValidationFailed
 from .outbox import OutboxEvent
 
@@ -290,8 +290,9 @@ def delete_subscription(session: Session, subscription: WebhookSubscription, *, 
 
 
 def get_subscription(session: Session, organization_id: int, subscription_id: int) -> WebhookSubscription:
-    subscription = session.get(WebhookSubscription, subscription_id)
-    if subscription is None or subscription.organization_id != organization_id or subscription.deleted_at:
+    subscription = get_owned(session, WebhookSubscription, subscription_id, organization_id,
+                             what="Webhook", field="webhookId")
+    if subscription.deleted_at:
         raise NotFound("Webhook not found", field="webhookId")
     return subscription
 
