@@ -23,10 +23,10 @@ import datetime as dt
 import hmac
 import secrets
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint, select, update
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import audit, throttle
+from . import audit, links, throttle
 from .actors import Actor
 from .base import Base, add_unique, get_owned, utcnow
 from .errors import Conflict, DuplicateValue, NotFound, PermissionDenied, ValidationFailed
@@ -223,7 +223,7 @@ def deactivate_staff_user(session: Session, organization_id: int, user_id: int, 
     if user.active:
         user.active = False
         end_sessions(session, user)
-        _void_reset_links(session, user)
+        links.void_links(session, StaffToken, StaffToken.staff_user_id == user.id)
         revoked = _revoke_keys_created_by(session, user, actor)
         audit.record(session, actor, "staff.deactivated", user, apiKeysRevoked=revoked)
     return user
@@ -268,11 +268,9 @@ def issue_password_reset(session: Session, organization_id: int, user_id: int, *
     require_grantable(actor, user.roles, field="userId")
     if not user.active:
         raise StaffUserInactive("Reactivate the user first", field="userId")
-    _void_reset_links(session, user)
-    token = secrets.token_urlsafe(32)
-    now = utcnow()
-    session.add(StaffToken(staff_user_id=user.id, token_hash=digest(token), created_at=now,
-                           expires_at=now + RESET_LINK_LIFETIME))
+    links.void_links(session, StaffToken, StaffToken.staff_user_id == user.id)
+    link, token = links.new_link(StaffToken, RESET_LINK_LIFETIME, staff_user_id=user.id)
+    session.add(link)
     session.flush()
     audit.record(session, actor, "staff.password_reset_sent", user)
     return user, token
@@ -280,23 +278,17 @@ def issue_password_reset(session: Session, organization_id: int, user_id: int, *
 
 def reset_link_user(session: Session, token: str) -> StaffUser | None:
     """The active user a reset link is for, while it can still be used (reading only)."""
-    row = _open_reset_link(session, token)
-    user = session.get(StaffUser, row.staff_user_id) if row is not None else None
-    return user if user is not None and user.active else None
+    return _open_reset_link(session, token)[1]
 
 
 def reset_password_with_link(session: Session, token: str, password: str) -> StaffUser:
     """Set a new password with a reset link, which is then used up; every session of the user ends.
     Raises NotFound(field="token") for an unknown, used or expired link, ValidationFailed(password)."""
-    user = reset_link_user(session, token)
+    link, user = _open_reset_link(session, token)
     if user is None:
         raise NotFound("This link is invalid or has expired", field="token")
     check_password_strength(password)
-    now = utcnow()
-    used = session.execute(update(StaffToken).where(StaffToken.token_hash == digest(token),
-                                                    StaffToken.used_at.is_(None), StaffToken.expires_at > now)
-                           .values(used_at=now).execution_options(synchronize_session=False)).rowcount
-    if used != 1:  # a concurrent use of the same link won
+    if not links.use_link(session, StaffToken, link):  # a concurrent use of the same link won
         raise NotFound("This link is invalid or has expired", field="token")
     user.password_hash = hash_password(password)
     end_sessions(session, user)
@@ -305,17 +297,11 @@ def reset_password_with_link(session: Session, token: str, password: str) -> Sta
     return user
 
 
-def _open_reset_link(session: Session, token: str) -> StaffToken | None:
-    if not token or len(token) > 200:
-        return None
-    return session.scalars(select(StaffToken).where(StaffToken.token_hash == digest(token),
-                                                    StaffToken.used_at.is_(None),
-                                                    StaffToken.expires_at > utcnow())).first()
-
-
-def _void_reset_links(session: Session, user: StaffUser) -> None:
-    session.execute(update(StaffToken).where(StaffToken.staff_user_id == user.id, StaffToken.used_at.is_(None))
-                    .values(used_at=utcnow()).execution_options(synchronize_session=False))
+def _open_reset_link(session: Session, token: str) -> tuple[StaffToken | None, StaffUser | None]:
+    """The open link and its user, while the user is active; (None, None) otherwise."""
+    link = links.open_link(session, StaffToken, token)
+    user = session.get(StaffUser, link.staff_user_id) if link is not None else None
+    return (link, user) if user is not None and user.active else (None, None)
 
 
 def _revoke_keys_created_by(session: Session, user: StaffUser, actor: Actor) -> int:
