@@ -36,6 +36,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from . import audit, coupons, self_service, throttle
 from .actors import Actor, system_actor
 from .base import Base, get_owned, utcnow
+from .checks import required_name
 from .errors import DomainError, NotFound, ValidationFailed
 from .self_service import N_, OPTIN_TYPES, SignupOutcome
 
@@ -324,10 +325,7 @@ def _apply(session: Session, form: SignupForm, values: dict[str, Any]) -> None:
     if unknown:
         raise ValidationFailed(f"Unknown field {sorted(unknown)[0]}", field=_camel(sorted(unknown)[0]))
     if values.get("name") is not None:
-        name = values["name"].strip()
-        if not name or len(name) > 200:
-            raise ValidationFailed("name must have 1 to 200 characters", field="name")
-        form.name = name
+        form.name = required_name(values["name"])
     if values.get("purpose") is not None:
         if values["purpose"] not in PURPOSES:
             raise ValidationFailed(f"purpose must be one of {', '.join(PURPOSES)}", field="purpose")

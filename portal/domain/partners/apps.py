@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from .. import audit, organizations
 from ..actors import Actor
 from ..base import get_owned, utcnow
+from ..checks import required_name
 from ..errors import NotFound, ValidationFailed
 from .models import CLIENT_TYPES, CONFIDENTIAL, OAuthConsent, PartnerApp, digest
 from .scopes import scope_list, unknown_scopes
@@ -158,11 +159,7 @@ def check_scopes(scopes: list[str] | None) -> list[str]:
 def _apply(session: Session, app: PartnerApp, fields: dict[str, Any]) -> None:
     for key, value in fields.items():
         if key == "name":
-            value = (value or "").strip()
-            if not value:
-                raise ValidationFailed("name is required", field="name")
-            if len(value) > 200:
-                raise ValidationFailed("name must have at most 200 characters", field="name")
+            value = required_name(value)
         elif key == "auth_redirect_url":
             value = check_redirect_url(value)
         elif key == "auth_valid_scopes":
