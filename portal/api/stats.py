@@ -1,4 +1,4 @@
-"""Stats: the reports of portal/domain/reports.py over the API, one route per report."""
+"""Stats: the reports of portal/domain/reports/ over the API, one route per report."""
 from __future__ import annotations
 
 from decimal import Decimal

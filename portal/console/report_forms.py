@@ -1,7 +1,7 @@
 """The reports' date-range picker: a preset (last 7, 30 or 90 days, this year) or two days, and the interval.
 
 A GET form (bookmarkable, no CSRF): the range it names is built and checked by
-portal/domain/reports.py, whose errors come back onto these fields.
+portal/domain/reports/, whose errors come back onto these fields.
 """
 from __future__ import annotations
 

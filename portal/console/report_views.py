@@ -1,7 +1,7 @@
 """Reports in the console: a page per report with a date-range picker, SVG charts, the totals against the
 previous period of the same length, the table and its breakdowns; the same report as CSV and as PDF.
 
-Every figure comes from portal/domain/reports.py (as the stats API's do); this module only picks the
+Every figure comes from portal/domain/reports/ (as the stats API's do); this module only picks the
 range from the query string and turns the report into HTML, CSV or PDF.
 """
 from __future__ import annotations

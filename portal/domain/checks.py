@@ -1,5 +1,5 @@
 """Field checks shared by the modules that save definitions (missions, referral
-programmes, campaigns, coupon books): the same input gets the same message
+programmes, campaigns, coupon books, signup forms, webhooks, partner apps): the same input gets the same message
 wherever it is sent. Each raises ValidationFailed naming the field.
 """
 from __future__ import annotations
@@ -19,11 +19,14 @@ def reject_unknown(values: Iterable[str], allowed: Iterable[str]) -> None:
         raise ValidationFailed(f"Unknown field {unknown[0]}", field=unknown[0])
 
 
-def required_name(value: str | None, field: str = "name") -> str:
-    """The name without surrounding spaces; an empty one is refused."""
+def required_name(value: str | None, field: str = "name", *, max_length: int = 200) -> str:
+    """The name without surrounding spaces; an empty one, or one longer than `max_length` (the
+    String(200) of the name columns), is refused."""
     name = (value or "").strip()
     if not name:
         raise ValidationFailed(f"{field} is required", field=field)
+    if len(name) > max_length:
+        raise ValidationFailed(f"{field} must have at most {max_length} characters", field=field)
     return name
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from .ledger import Wallet
 from .organizations import default_program
 
+_IN_CHUNK = 500  # ids per IN (...) list
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -30,7 +31,37 @@ def member_context(session: Session, member, *, with_audiences: bool = True,
             else tiers.current_tier(session, member.id, program.id)[0])
     balances = dict(session.execute(select(Wallet.ledger_account_id, Wallet.balance)
                                     .where(Wallet.member_id == member.id)).all())
-    context = {
+    context = _member_dict(member, program, tier, balances)
+    if with_audiences:
+        from . import audiences
+
+        context["audiences"] = [a.name for a in audiences.member_audiences(session, member, context)]
+    return context
+
+
+def member_contexts(session: Session, organization_id: int, members: list) -> dict[int, dict[str, Any]]:
+    """member id -> the member as rules see them now (without audiences), for a batch of one organisation's
+    members: a few queries per 500 members rather than three per member (a points grant to a rule audience)."""
+    from .tiers import MemberTier, Tier
+
+    if not members:
+        return {}
+    program = default_program(session, organization_id)
+    tiers: dict[int, Any] = {}
+    balances: dict[int, dict[int, int]] = {}
+    for start in range(0, len(members), _IN_CHUNK):
+        ids = [m.id for m in members[start:start + _IN_CHUNK]]
+        tiers.update(session.execute(select(MemberTier.member_id, Tier).join(Tier, Tier.id == MemberTier.tier_id)
+                                     .where(MemberTier.loyalty_program_id == program.id,
+                                            MemberTier.member_id.in_(ids))).all())
+        for member_id, account_id, balance in session.execute(select(
+                Wallet.member_id, Wallet.ledger_account_id, Wallet.balance).where(Wallet.member_id.in_(ids))):
+            balances.setdefault(member_id, {})[account_id] = balance
+    return {m.id: _member_dict(m, program, tiers.get(m.id), balances.get(m.id, {})) for m in members}
+
+
+def _member_dict(member, program, tier, balances: dict[int, int]) -> dict[str, Any]:
+    return {
         "id": member.id, "loyaltyMemberId": member.loyalty_member_id, "memberType": member.member_type,
         "email": member.email, "givenName": member.given_name, "familyName": member.family_name,
         "city": member.city, "zipCode": member.zip_code, "countryCode": member.country_code,
@@ -43,11 +74,6 @@ def member_context(session: Session, member, *, with_audiences: bool = True,
         "createdAt": member.created_at.isoformat(), "accountStatus": member.account_status,
         "audiences": [],
     }
-    if with_audiences:
-        from . import audiences
-
-        context["audiences"] = [a.name for a in audiences.member_audiences(session, member, context)]
-    return context
 
 
 def order_context(order) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint, func, or_, select
@@ -179,18 +180,17 @@ def create_members(session: Session, organization_id: int, new_members: list[Mem
     """Add many members built by `build_member` at once (bulk import): the rules of `create_member`, checked
     with one query per kind of value instead of one per member. `card_codes[i]` is member i's CARDCODE, or
     None for a generated one. Raises DuplicateValue when an email, loyaltyMemberId or card code is taken."""
-    for field, column, values in (
-            ("profile.email", Member.email, [m.email for m in new_members if m.email]),
-            ("loyaltyMemberId", Member.loyalty_member_id,
-             [m.loyalty_member_id for m in new_members if m.loyalty_member_id])):
-        if len(set(values)) < len(values) or taken_values(session, select(column).where(
-                Member.organization_id == organization_id), column, values):
-            raise DuplicateValue(f"{field} is already in use", field=field)
+    emails = [m.email for m in new_members if m.email]
+    ids = [m.loyalty_member_id for m in new_members if m.loyalty_member_id]
     given_codes = [c for c in card_codes if c]
+    taken = taken_keys(session, organization_id, emails=emails, loyalty_member_ids=ids, card_codes=given_codes)
+    for key, field, values in (("email", "profile.email", emails), ("loyaltyMemberId", "loyaltyMemberId", ids)):
+        if len(set(values)) < len(values) or taken[key]:
+            raise DuplicateValue(f"{field} is already in use", field=field)
+    if len(set(given_codes)) < len(given_codes) or taken["cardCode"]:
+        raise DuplicateValue("This identifier is already in use", field="code")
     code_taken = select(Identifier.code).where(Identifier.organization_id == organization_id,
                                                Identifier.type == CARDCODE)
-    if len(set(given_codes)) < len(given_codes) or taken_values(session, code_taken, Identifier.code, given_codes):
-        raise DuplicateValue("This identifier is already in use", field="code")
     without_id = [m for m in new_members if not m.loyalty_member_id]
     for member, value in zip(without_id, _unused_many(
             session, len(without_id), _generate_loyalty_member_id,
@@ -443,6 +443,19 @@ def _require_not_erased(member: Member) -> None:
 def _generate_loyalty_member_id() -> str:
     digits = "".join(secrets.choice("0123456789") for _ in range(10))
     return f"{digits[:5]}-{digits[5:]}"
+
+
+def taken_keys(session: Session, organization_id: int, *, emails: Sequence[str] = (),
+               loyalty_member_ids: Sequence[str] = (), card_codes: Sequence[str] = ()) -> dict[str, set[str]]:
+    """Which of these values a member of the organisation already holds, by kind ("email",
+    "loyaltyMemberId", "cardCode"): one query per kind (and 500 values) for a bulk import's rows."""
+    kinds = {"email": (Member.email, select(Member.email).where(Member.organization_id == organization_id), emails),
+             "loyaltyMemberId": (Member.loyalty_member_id, select(Member.loyalty_member_id).where(
+                 Member.organization_id == organization_id), loyalty_member_ids),
+             "cardCode": (Identifier.code, select(Identifier.code).where(
+                 Identifier.organization_id == organization_id, Identifier.type == CARDCODE), card_codes)}
+    return {kind: taken_values(session, query, column, values) if values else set()
+            for kind, (column, query, values) in kinds.items()}
 
 
 def taken_values(session: Session, query, column, values) -> set:

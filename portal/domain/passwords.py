@@ -1,5 +1,8 @@
-"""Password hashing with argon2id. Tests switch to cheap parameters."""
+"""Password hashing with argon2id (tests switch to cheap parameters), and `digest`, how the
+random secrets we hand out (API keys, one-time links, OAuth secrets and tokens) are stored."""
 from __future__ import annotations
+
+import hashlib
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -30,3 +33,9 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 
 def needs_rehash(password_hash: str) -> bool:
     return _hasher.check_needs_rehash(password_hash)
+
+
+def digest(secret: str) -> str:
+    """How a random secret (API key, one-time link, OAuth client secret, code or token) is stored:
+    its SHA-256 in hex. Fine for high-entropy secrets only; passwords go through hash_password."""
+    return hashlib.sha256(secret.encode()).hexdigest()

@@ -38,7 +38,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, delete, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import audit, enrolment, outbox, members, throttle, tiers
+from . import audit, enrolment, links, members, outbox, throttle, tiers
 from .actors import Actor
 from .base import Base, isoformat, utcnow
 from .errors import DuplicateValue, NotFound, ValidationFailed
@@ -488,36 +488,23 @@ def _member_by_email(session: Session, organization_id: int, email: str) -> Memb
                                                 Member.erased_at.is_(None))).first()
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def _issue_token(session: Session, member: Member, purpose: str) -> str:
-    token = secrets.token_urlsafe(32)
-    now = utcnow()
-    session.add(MemberToken(organization_id=member.organization_id, member_id=member.id, purpose=purpose,
-                            token_hash=_digest(token), created_at=now, expires_at=now + TOKEN_LIFETIME[purpose]))
+    link, token = links.new_link(MemberToken, TOKEN_LIFETIME[purpose], organization_id=member.organization_id,
+                                 member_id=member.id, purpose=purpose)
+    session.add(link)
     session.flush()
     return token
 
 
 def _open_token(session: Session, organization_id: int, token: str, purpose: str) -> MemberToken | None:
-    if not token or len(token) > 200:
-        return None
-    return session.scalars(select(MemberToken).where(
-        MemberToken.token_hash == _digest(token), MemberToken.purpose == purpose,
-        MemberToken.organization_id == organization_id, MemberToken.used_at.is_(None),
-        MemberToken.expires_at > utcnow())).first()
+    return links.open_link(session, MemberToken, token, MemberToken.purpose == purpose,
+                           MemberToken.organization_id == organization_id)
 
 
 def _consume_token(session: Session, organization_id: int, token: str, purpose: str) -> Member:
     """Mark the token used; only one of any number of concurrent uses succeeds."""
-    now = utcnow()
     row = _open_token(session, organization_id, token, purpose)
-    used = row is not None and session.execute(
-        update(MemberToken).where(MemberToken.id == row.id, MemberToken.used_at.is_(None),
-                                  MemberToken.expires_at > now)
-        .values(used_at=now).execution_options(synchronize_session=False)).rowcount == 1
+    used = row is not None and links.use_link(session, MemberToken, row)
     member = session.get(Member, row.member_id) if used else None
     if member is None or member.erased_at is not None:
         raise NotFound(N_("This link is invalid or has expired"), field="token")
@@ -530,8 +517,5 @@ def _set_password(session: Session, member: Member, password: str) -> None:
     session.flush()
     end_sessions(session, member)
     # Any other reset link mailed earlier must not work after this.
-    session.execute(update(MemberToken).where(MemberToken.member_id == member.id,
-                                              MemberToken.purpose == PASSWORD_RESET,
-                                              MemberToken.used_at.is_(None))
-                    .values(used_at=utcnow()).execution_options(synchronize_session=False))
+    links.void_links(session, MemberToken, MemberToken.member_id == member.id, MemberToken.purpose == PASSWORD_RESET)
     session.flush()

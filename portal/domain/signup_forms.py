@@ -35,7 +35,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit, coupons, self_service, throttle
 from .actors import Actor, system_actor
-from .base import Base, utcnow
+from .base import Base, get_owned, utcnow
+from .checks import required_name
 from .errors import DomainError, NotFound, ValidationFailed
 from .self_service import N_, OPTIN_TYPES, SignupOutcome
 
@@ -166,10 +167,7 @@ def update_form(session: Session, form: SignupForm, *, actor: Actor, **changes: 
 
 
 def get_form(session: Session, organization_id: int, form_id: int) -> SignupForm:
-    form = session.get(SignupForm, form_id) if 0 < form_id < 2 ** 63 else None
-    if form is None or form.organization_id != organization_id:
-        raise NotFound("Signup form not found", field="signupFormId")
-    return form
+    return get_owned(session, SignupForm, form_id, organization_id, what="Signup form", field="signupFormId")
 
 
 def forms_query(organization_id: int, *, active: bool | None = None):
@@ -329,10 +327,7 @@ def _apply(session: Session, form: SignupForm, values: dict[str, Any]) -> None:
     if unknown:
         raise ValidationFailed(f"Unknown field {sorted(unknown)[0]}", field=_camel(sorted(unknown)[0]))
     if values.get("name") is not None:
-        name = values["name"].strip()
-        if not name or len(name) > 200:
-            raise ValidationFailed("name must have 1 to 200 characters", field="name")
-        form.name = name
+        form.name = required_name(values["name"])
     if values.get("purpose") is not None:
         if values["purpose"] not in PURPOSES:
             raise ValidationFailed(f"purpose must be one of {', '.join(PURPOSES)}", field="purpose")

@@ -20,19 +20,17 @@ Invariants:
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
 import secrets
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import audit, throttle
+from . import audit, links, throttle
 from .actors import Actor
-from .base import Base, utcnow
+from .base import Base, add_unique, get_owned, utcnow
 from .errors import Conflict, DuplicateValue, NotFound, PermissionDenied, ValidationFailed
-from .passwords import hash_password, verify_password
+from .passwords import digest, hash_password, verify_password
 from .sessions import end_sessions
 
 RESOURCES = ("members", "ledgers", "coupons", "campaigns", "tiers", "orders", "users", "forms", "partnerships",
@@ -139,12 +137,8 @@ def create_staff_user(session: Session, organization_id: int, *, email: str, pas
     check_password_strength(password)
     user = StaffUser(organization_id=organization_id, email=email.strip().lower(), name=name,
                      password_hash=hash_password(password), roles=check_roles(roles))
-    try:
-        with session.begin_nested():
-            session.add(user)
-    except IntegrityError:
-        raise DuplicateValue("A staff user with this email already exists in this organisation",
-                             field="email") from None
+    add_unique(session, user, DuplicateValue("A staff user with this email already exists in this organisation",
+                                             field="email"))
     audit.record(session, actor, "staff.created", user, roles=user.roles)
     return user
 
@@ -217,10 +211,7 @@ def find_staff_user(session: Session, email: str, organization_id: int | None = 
 
 
 def get_staff_user_in(session: Session, organization_id: int, user_id: int) -> StaffUser:
-    user = session.get(StaffUser, user_id)
-    if user is None or user.organization_id != organization_id:
-        raise NotFound("Staff user not found", field="userId")
-    return user
+    return get_owned(session, StaffUser, user_id, organization_id, what="Staff user", field="userId")
 
 
 def deactivate_staff_user(session: Session, organization_id: int, user_id: int, *, actor: Actor) -> StaffUser:
@@ -233,7 +224,7 @@ def deactivate_staff_user(session: Session, organization_id: int, user_id: int, 
     if user.active:
         user.active = False
         end_sessions(session, user)
-        _void_reset_links(session, user)
+        links.void_links(session, StaffToken, StaffToken.staff_user_id == user.id)
         revoked = _revoke_keys_created_by(session, user, actor)
         audit.record(session, actor, "staff.deactivated", user, apiKeysRevoked=revoked)
     return user
@@ -278,11 +269,9 @@ def issue_password_reset(session: Session, organization_id: int, user_id: int, *
     require_grantable(actor, user.roles, field="userId")
     if not user.active:
         raise StaffUserInactive("Reactivate the user first", field="userId")
-    _void_reset_links(session, user)
-    token = secrets.token_urlsafe(32)
-    now = utcnow()
-    session.add(StaffToken(staff_user_id=user.id, token_hash=_digest(token), created_at=now,
-                           expires_at=now + RESET_LINK_LIFETIME))
+    links.void_links(session, StaffToken, StaffToken.staff_user_id == user.id)
+    link, token = links.new_link(StaffToken, RESET_LINK_LIFETIME, staff_user_id=user.id)
+    session.add(link)
     session.flush()
     audit.record(session, actor, "staff.password_reset_sent", user)
     return user, token
@@ -290,23 +279,17 @@ def issue_password_reset(session: Session, organization_id: int, user_id: int, *
 
 def reset_link_user(session: Session, token: str) -> StaffUser | None:
     """The active user a reset link is for, while it can still be used (reading only)."""
-    row = _open_reset_link(session, token)
-    user = session.get(StaffUser, row.staff_user_id) if row is not None else None
-    return user if user is not None and user.active else None
+    return _open_reset_link(session, token)[1]
 
 
 def reset_password_with_link(session: Session, token: str, password: str) -> StaffUser:
     """Set a new password with a reset link, which is then used up; every session of the user ends.
     Raises NotFound(field="token") for an unknown, used or expired link, ValidationFailed(password)."""
-    user = reset_link_user(session, token)
+    link, user = _open_reset_link(session, token)
     if user is None:
         raise NotFound("This link is invalid or has expired", field="token")
     check_password_strength(password)
-    now = utcnow()
-    used = session.execute(update(StaffToken).where(StaffToken.token_hash == _digest(token),
-                                                    StaffToken.used_at.is_(None), StaffToken.expires_at > now)
-                           .values(used_at=now).execution_options(synchronize_session=False)).rowcount
-    if used != 1:  # a concurrent use of the same link won
+    if not links.use_link(session, StaffToken, link):  # a concurrent use of the same link won
         raise NotFound("This link is invalid or has expired", field="token")
     user.password_hash = hash_password(password)
     end_sessions(session, user)
@@ -315,17 +298,11 @@ def reset_password_with_link(session: Session, token: str, password: str) -> Sta
     return user
 
 
-def _open_reset_link(session: Session, token: str) -> StaffToken | None:
-    if not token or len(token) > 200:
-        return None
-    return session.scalars(select(StaffToken).where(StaffToken.token_hash == _digest(token),
-                                                    StaffToken.used_at.is_(None),
-                                                    StaffToken.expires_at > utcnow())).first()
-
-
-def _void_reset_links(session: Session, user: StaffUser) -> None:
-    session.execute(update(StaffToken).where(StaffToken.staff_user_id == user.id, StaffToken.used_at.is_(None))
-                    .values(used_at=utcnow()).execution_options(synchronize_session=False))
+def _open_reset_link(session: Session, token: str) -> tuple[StaffToken | None, StaffUser | None]:
+    """The open link and its user, while the user is active; (None, None) otherwise."""
+    link = links.open_link(session, StaffToken, token)
+    user = session.get(StaffUser, link.staff_user_id) if link is not None else None
+    return (link, user) if user is not None and user.active else (None, None)
 
 
 def _revoke_keys_created_by(session: Session, user: StaffUser, actor: Actor) -> int:
@@ -352,7 +329,7 @@ def create_api_key(session: Session, organization_id: int, *, name: str, roles: 
     prefix = secrets.token_hex(4)
     secret = secrets.token_urlsafe(32)
     raw = f"pk_{prefix}_{secret}"
-    key = ApiKey(organization_id=organization_id, name=name, prefix=prefix, key_hash=_digest(raw),
+    key = ApiKey(organization_id=organization_id, name=name, prefix=prefix, key_hash=digest(raw),
                  roles=check_roles(roles), created_by_id=actor.id if actor.kind == "staff" else None)
     session.add(key)
     session.flush()
@@ -365,24 +342,18 @@ def authenticate_api_key(session: Session, raw: str) -> ApiKey | None:
     if len(parts) != 3 or parts[0] != "pk":
         return None
     key = session.scalars(select(ApiKey).where(ApiKey.prefix == parts[1])).first()
-    if key is None or key.revoked_at is not None or not hmac.compare_digest(key.key_hash, _digest(raw)):
+    if key is None or key.revoked_at is not None or not hmac.compare_digest(key.key_hash, digest(raw)):
         return None
     return key
 
 
 def revoke_api_key(session: Session, organization_id: int, key_id: int, *, actor: Actor) -> ApiKey:
     """Raises NotFound, PermissionDenied for a key whose roles the actor could not grant."""
-    key = session.get(ApiKey, key_id)
-    if key is None or key.organization_id != organization_id:
-        raise NotFound("API key not found", field="apiKeyId")
+    key = get_owned(session, ApiKey, key_id, organization_id, what="API key", field="apiKeyId")
     require_grantable(actor, key.roles, field="apiKeyId")
     key.revoked_at = utcnow()
     audit.record(session, actor, "api_key.revoked", key)
     return key
-
-
-def _digest(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 def require_grantable(actor: Actor, roles: list[str], *, field: str = "roles") -> None:

@@ -49,7 +49,8 @@ from sqlalchemy.orm import Mapped, Session, aliased, mapped_column
 
 from . import audit, jobs
 from .actors import Actor
-from .base import Base, isoformat, utcnow
+from .base import Base, get_owned, isoformat, utcnow
+from .checks import required_name
 from .errors import Conflict, NotFound, ValidationFailed
 from .outbox import OutboxEvent
 
@@ -238,7 +239,7 @@ def create_subscription(session: Session, organization_id: int, *, actor: Actor,
                         resolve: Callable | None = None) -> WebhookSubscription:
     """A new subscription with a fresh secret. Raises ValidationFailed, ReceiverRefused."""
     subscription = WebhookSubscription(
-        organization_id=organization_id, name=_name(name), event_types=_event_types(event_types),
+        organization_id=organization_id, name=required_name(name), event_types=_event_types(event_types),
         url=check_receiver_url(url, allow_private=allow_private, resolve=resolve), secret=new_secret(),
         active=active)
     session.add(subscription)
@@ -254,7 +255,7 @@ def update_subscription(session: Session, subscription: WebhookSubscription, *, 
     """Change what was given. Raises ValidationFailed, ReceiverRefused."""
     changed = []
     if name is not None:
-        subscription.name = _name(name)
+        subscription.name = required_name(name)
         changed.append("name")
     if url is not None:
         subscription.url = check_receiver_url(url, allow_private=allow_private, resolve=resolve)
@@ -290,8 +291,9 @@ def delete_subscription(session: Session, subscription: WebhookSubscription, *, 
 
 
 def get_subscription(session: Session, organization_id: int, subscription_id: int) -> WebhookSubscription:
-    subscription = session.get(WebhookSubscription, subscription_id)
-    if subscription is None or subscription.organization_id != organization_id or subscription.deleted_at:
+    subscription = get_owned(session, WebhookSubscription, subscription_id, organization_id,
+                             what="Webhook", field="webhookId")
+    if subscription.deleted_at:
         raise NotFound("Webhook not found", field="webhookId")
     return subscription
 
@@ -302,13 +304,6 @@ def subscriptions_query(organization_id: int, *, active: bool | None = None):
     if active is not None:
         stmt = stmt.where(WebhookSubscription.active.is_(active))
     return stmt
-
-
-def _name(name: str) -> str:
-    name = (name or "").strip()
-    if not name or len(name) > 200:
-        raise ValidationFailed("Give a name of 1 to 200 characters", field="name")
-    return name
 
 
 def _event_types(event_types: list[str]) -> list[str]:

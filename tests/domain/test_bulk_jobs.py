@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from portal.domain import audiences, members
+from portal.domain import audiences, members, points, tiers
+from portal.domain.context import member_context, member_contexts
 from portal.domain.bulk import jobs, member_import, points_grant
 from portal.domain.bulk.jobs import DONE, BulkJob
 from portal.domain.errors import IdempotencyKeyReused, ValidationFailed
+from portal.domain.ledger import Reason
 from portal.domain.members import Identifier, Member
 from portal.domain.outbox import OutboxEvent
 
@@ -279,3 +281,25 @@ def test_create_members_refuses_a_taken_value_and_creates_nobody(session, org):
     with fails_cleanly(session, DuplicateValue) as info:
         members.create_members(session, org.id, pair, [code, code], actor=org.actor)
     assert info.value.field == "code" and members_of(session, org) == before
+
+
+def test_a_rule_audience_grant_sees_each_members_tier_and_balance(session, org):
+    """The grant reads a batch's members at once (context.member_contexts): each must still be seen as
+    member_context sees them alone, with their own tier and balance."""
+    gold = tiers.create_tier(session, org.program, name="Gold", min_points=10_000, actor=org.actor)
+    rich_gold, poor_gold, rich_plain, nobody = (make_member(session, org) for _ in range(4))
+    for member in (rich_gold, poor_gold):
+        tiers.set_tier(session, member.id, org.program, gold, actor=org.actor)
+    for member, amount in ((rich_gold, 100), (poor_gold, 5), (rich_plain, 100)):
+        points.mint_to_member(session, member, amount, actor=org.actor, reason=Reason(description="seed"))
+    people = [rich_gold, poor_gold, rich_plain, nobody]
+    alone = {m.id: member_context(session, m, with_audiences=False) for m in people}
+    assert member_contexts(session, org.id, people) == alone
+    assert [alone[m.id]["tier"] for m in people] == ["gold", "gold", None, None]
+    audience = audiences.create_audience(session, org.id, name="Rich gold", actor=org.actor,
+                                         rule='member.tier == "gold" and member.balance >= 50')
+    job = points_grant.start_grant(session, org.id, audience_id=audience.id, amount=1, reason="Thanks",
+                                   key="rich-gold", actor=org.actor)
+    run_to_end(session, job, batch_size=3)
+    assert job.created == 1
+    assert [wallet_of(session, org, m).balance for m in people] == [101, 5, 100, 0]

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from .. import audit, enrolment, members
 from ..actors import Actor
 from ..errors import DomainError, ValidationFailed
-from ..members import CARDCODE, Identifier, Member
+from ..members import CARDCODE
 from . import jobs
 from .jobs import BulkJob, BulkJobRow
 
@@ -242,14 +242,6 @@ def _taken_now(session: Session, organization_id: int, rows: list[dict[str, str]
     for data in rows:
         for field, value in _keys(data):
             wanted[field].append(value)
-    queries = {"email": (select(Member.email).where(Member.organization_id == organization_id), Member.email),
-               "loyaltyMemberId": (select(Member.loyalty_member_id).where(Member.organization_id == organization_id),
-                                   Member.loyalty_member_id),
-               "cardCode": (select(Identifier.code).where(Identifier.organization_id == organization_id,
-                                                          Identifier.type == CARDCODE), Identifier.code)}
-    taken = set()
-    for field, values in wanted.items():
-        if values:
-            query, column = queries[field]
-            taken.update((field, value) for value in members.taken_values(session, query, column, values))
-    return taken
+    taken = members.taken_keys(session, organization_id, emails=wanted["email"],
+                               loyalty_member_ids=wanted["loyaltyMemberId"], card_codes=wanted["cardCode"])
+    return {(field, value) for field, values in taken.items() for value in values}

@@ -6,8 +6,8 @@ Invariants:
 - Each member's points are minted through `points.mint_to_member` with the key `grant:<key>:<member id>`,
   so even a batch run again after a crash grants a member once (the ledger's idempotency replays it).
 - Members who cannot move points (locked, inactive) are refused and counted; erased members are left out.
-- A rule audience is read as the worker reaches each member (its rule decides then); a list audience's
-  rows are its members.
+- A rule audience is read batch by batch as the worker reaches it (its rule decides on the members as they
+  are when their batch starts); a list audience's rows are its members.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from .. import audiences, audit, ledger, points, rules
 from ..actors import Actor
 from ..audiences import LIST, AudienceMember
-from ..context import member_context
+from ..context import member_contexts
 from ..errors import IdempotencyKeyReused, ValidationFailed
 from ..members import Member
 from . import jobs
@@ -59,9 +59,10 @@ def run_batch(session: Session, job: BulkJob, batch_size: int) -> bool:
     batch = list(session.scalars(_candidates(audience).where(Member.id > job.cursor).order_by(Member.id)
                                  .limit(batch_size)))
     rule = None if audience.kind == LIST else rules.compiled(audience.rule or "false")
+    contexts = member_contexts(session, job.organization_id, batch) if rule is not None else {}
     amount = job.params["amount"]
     for member in batch:
-        if rule is not None and not _matches(session, rule, member):
+        if rule is not None and not _matches(rule, contexts[member.id]):
             continue
         if not member.can_move_points:
             job.refused += 1
@@ -95,8 +96,8 @@ def _candidates_count(session: Session, audience) -> int:
     return session.scalar(select(func.count()).select_from(_candidates(audience).subquery())) or 0
 
 
-def _matches(session: Session, rule, member: Member) -> bool:
+def _matches(rule, member_ctx: dict) -> bool:
     try:
-        return bool(rules.matches(rule, {"member": member_context(session, member, with_audiences=False)}))
+        return bool(rules.matches(rule, {"member": member_ctx}))
     except rules.RuleEvaluationError:
         return False

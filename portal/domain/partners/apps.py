@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session
 
 from .. import audit, organizations
 from ..actors import Actor
-from ..base import utcnow
-from ..coupons.books import fits_id
+from ..base import get_owned, utcnow
+from ..checks import required_name
 from ..errors import NotFound, ValidationFailed
 from .models import CLIENT_TYPES, CONFIDENTIAL, OAuthConsent, PartnerApp, digest
 from .scopes import scope_list, unknown_scopes
@@ -91,10 +91,7 @@ def secret_matches(app: PartnerApp, secret: str | None) -> bool:
 
 
 def get_app(session: Session, organization_id: int, app_id: int) -> PartnerApp:
-    app = session.get(PartnerApp, app_id) if fits_id(app_id) else None
-    if app is None or app.organization_id != organization_id:
-        raise NotFound("Portal not found", field="portalId")
-    return app
+    return get_owned(session, PartnerApp, app_id, organization_id, what="Portal", field="portalId")
 
 
 def get_app_by_public_id(session: Session, organization_id: int, public_id: str) -> PartnerApp:
@@ -162,11 +159,7 @@ def check_scopes(scopes: list[str] | None) -> list[str]:
 def _apply(session: Session, app: PartnerApp, fields: dict[str, Any]) -> None:
     for key, value in fields.items():
         if key == "name":
-            value = (value or "").strip()
-            if not value:
-                raise ValidationFailed("name is required", field="name")
-            if len(value) > 200:
-                raise ValidationFailed("name must have at most 200 characters", field="name")
+            value = required_name(value)
         elif key == "auth_redirect_url":
             value = check_redirect_url(value)
         elif key == "auth_valid_scopes":

@@ -16,8 +16,7 @@ from sqlalchemy.orm import Session
 
 from .. import audit
 from ..actors import Actor
-from ..base import utcnow
-from ..coupons.books import fits_id
+from ..base import fits_id, utcnow
 from ..errors import NotFound, PermissionDenied
 from ..members import Member
 from .models import (ACCESS_TOKEN_LIFETIME, CODE_LIFETIME, REFRESH_TOKEN_LIFETIME, OAuthCode, OAuthConsent,

@@ -24,7 +24,6 @@ Invariants:
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from typing import Any
 
 from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
@@ -34,6 +33,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..actors import Actor
 from ..base import Base, utcnow
+from ..passwords import digest
 from ..members import Member
 from .scopes import scope_list
 
@@ -45,11 +45,6 @@ CODE_LIFETIME = dt.timedelta(minutes=10)
 ACCESS_TOKEN_LIFETIME = dt.timedelta(hours=1)
 REFRESH_TOKEN_LIFETIME = dt.timedelta(days=30)
 ID_TOKEN_LIFETIME = dt.timedelta(hours=1)
-
-
-def digest(secret: str) -> str:
-    """How a client secret, code or token is stored: the SHA-256 of it, in hex."""
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 class PartnerApp(Base, ClientMixin):

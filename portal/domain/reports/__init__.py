@@ -4,12 +4,9 @@ One home for every figure: the stats API, the console's report pages with their
 CSV and PDF, and the dashboard's week against last week all call this module,
 so no two faces can disagree.
 
-Time. A report covers [since, until) (UTC instants) and counts rows in buckets
-of the organisation's local day, ISO week (Monday first) or calendar month. The
-database groups rows by local day -- the UTC time plus the offset of each stretch
-of the range between two clock changes, as Python's tz database has it -- and
-weeks and months are sums of those days. When a range does not start or end at
-local midnight, its first or last bucket is partial.
+Time. A report covers a `Range` ([since, until) in UTC) and counts rows in buckets of the
+organisation's local day, ISO week or calendar month: see ranges.py, which also groups a timestamp
+column by local day on the database (`local_day`).
 
 Invariants:
 - Reading only: explicit select()s; nothing is added, changed or flushed.
@@ -27,260 +24,32 @@ Invariants:
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Date, Integer, and_, case, cast, exists, func, literal, literal_column, null, select, union_all
+from sqlalchemy import and_, case, exists, func, literal, null, select, union_all
 from sqlalchemy.orm import Session
 
-from . import ledger
-from .coupons.models import DISCOUNT, FIXED, USE, CouponBook, CouponUsage
-from .errors import NotFound, ValidationFailed
-from .expiry import PointsLot
-from .ledger import LedgerTransaction, Wallet
-from .members import Member
-from .missions import Mission
-from .orders import PurchaseOrder
-from .organizations import Organization, default_program
-from .outbox import OutboxEvent
-from .referrals import COMPLETED, Referral
-from .tiers import MemberTier, Tier, TierHistory
+from .. import ledger
+from ..coupons.models import DISCOUNT, FIXED, USE, CouponBook, CouponUsage
+from ..errors import NotFound, ValidationFailed
+from ..expiry import PointsLot
+from ..ledger import LedgerTransaction, Wallet
+from ..members import Member
+from ..missions import Mission
+from ..orders import PurchaseOrder
+from ..organizations import Organization, default_program
+from ..outbox import OutboxEvent
+from ..referrals import COMPLETED, Referral
+from ..tiers import MemberTier, Tier, TierHistory
+# The range names are part of this package's face (reports.Range, reports.DAY, reports.PRESETS...).
+from .ranges import (DAY, INTERVALS, MONTH, PRESETS, UTC, WEEK, Bucket, Range, as_date, get_zone, local_day,
+                     midnight, preset_range, requested_range, to_utc, within)
 
-UTC = dt.timezone.utc
-DAY, WEEK, MONTH = "day", "week", "month"
-INTERVALS = (DAY, WEEK, MONTH)
-MAX_BUCKETS = 1000  # about 2.7 years by day, 19 by week, 83 by month
-EARLIEST = dt.datetime(1970, 1, 2, tzinfo=UTC)  # local days stay after 1 January 1970 in every timezone
-LATEST = dt.datetime(2200, 1, 1, tzinfo=UTC)
 TOP = 10  # rows of a ranking (top members, top referrers)
 MAX_SERIES = 6  # per-type columns of the events report; the rest is "other"
 EXPIRY_LABEL = "expiry"  # the actor label of the expiry job's burns (portal/domain/expiry.py)
-
-PRESETS = {"7d": "Last 7 days", "30d": "Last 30 days", "90d": "Last 90 days", "year": "This year"}
-PRESET_DAYS = {"7d": 7, "30d": 30, "90d": 90}
-
-
-# --- ranges and buckets -------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Bucket:
-    """One row of a report: the local date it starts on and the UTC instants it covers (clipped to the range)."""
-
-    start: dt.date
-    since: dt.datetime
-    until: dt.datetime
-    interval: str
-    first_day: dt.date  # the first local day it covers: its start, or the range's first day
-
-    @property
-    def label(self) -> str:
-        if self.interval == WEEK:
-            year, week, _ = self.start.isocalendar()
-            return f"{year}-W{week:02d}"
-        if self.interval == MONTH:
-            return self.start.strftime("%Y-%m")
-        return self.start.isoformat()
-
-
-@dataclass(frozen=True)
-class Range:
-    """[since, until) in UTC, counted in `interval` buckets of `timezone`'s local time.
-
-    Raises ValidationFailed (naming the API field) when the range is empty or reversed, outside
-    1970-2200, has more than MAX_BUCKETS buckets, or the interval or timezone is unknown."""
-
-    since: dt.datetime
-    until: dt.datetime
-    interval: str = DAY
-    timezone: str = "UTC"
-
-    def __post_init__(self) -> None:
-        if self.interval not in INTERVALS:
-            raise ValidationFailed("interval must be day, week or month", field="interval")
-        try:
-            ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError, TypeError):
-            raise ValidationFailed("Unknown timezone", field="timezone") from None
-        for name, value in (("sinceFrom", self.since), ("sinceTo", self.until)):
-            if value.tzinfo is None:
-                raise ValidationFailed("must include a timezone", field=name)
-            if not EARLIEST <= value <= LATEST:
-                raise ValidationFailed("must be between 1970 and 2200", field=name)
-        if self.since >= self.until:
-            raise ValidationFailed("sinceFrom must be before sinceTo", field="sinceFrom")
-        count = self.bucket_count()
-        if count > MAX_BUCKETS:
-            raise ValidationFailed(f"This range has {count} {self.interval}s; at most {MAX_BUCKETS} fit in a "
-                                   "report: choose a longer interval or a shorter range", field="interval")
-
-    @classmethod
-    def of_days(cls, first: dt.date, last: dt.date, interval: str = DAY, timezone: str = "UTC") -> "Range":
-        """Whole local days, first to last inclusive."""
-        if last < first:
-            raise ValidationFailed("The last day must not be before the first", field="sinceTo")
-        if not (dt.date(1970, 1, 3) <= first and last <= dt.date(2199, 12, 30)):
-            raise ValidationFailed("Choose days between 1970 and 2200", field="sinceFrom")
-        zone = _zone(timezone)
-        return cls(_midnight(first, zone), _midnight(last + dt.timedelta(days=1), zone), interval, timezone)
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
-
-    def local(self, moment: dt.datetime) -> dt.datetime:
-        """The wall-clock time in this range's timezone, naive."""
-        return moment.astimezone(self.zone).replace(tzinfo=None)
-
-    @property
-    def first_day(self) -> dt.date:
-        return self.local(self.since).date()
-
-    @property
-    def last_day(self) -> dt.date:
-        """The last local day the range touches (until is exclusive)."""
-        return self.local(self.until - dt.timedelta(microseconds=1)).date()
-
-    def with_interval(self, interval: str) -> "Range":
-        return Range(self.since, self.until, interval, self.timezone)
-
-    def previous(self) -> "Range":
-        """The range of the same wall-clock length just before this one (30 days before the last 30 days)."""
-        start, end = self.local(self.since), self.local(self.until)
-        before = _utc(start - (end - start), self.zone)
-        return Range(max(before, EARLIEST), self.since, self.interval, self.timezone)
-
-    def bucket_start(self, day: dt.date) -> dt.date:
-        if self.interval == WEEK:
-            return day - dt.timedelta(days=day.weekday())
-        if self.interval == MONTH:
-            return day.replace(day=1)
-        return day
-
-    def next_start(self, start: dt.date) -> dt.date:
-        if self.interval == WEEK:
-            return start + dt.timedelta(days=7)
-        if self.interval == MONTH:
-            return (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-        return start + dt.timedelta(days=1)
-
-    def bucket_count(self) -> int:
-        first, last = self.first_day, self.last_day
-        if self.interval == MONTH:
-            return (last.year - first.year) * 12 + last.month - first.month + 1
-        if self.interval == WEEK:
-            return (self.bucket_start(last) - self.bucket_start(first)).days // 7 + 1
-        return (last - first).days + 1
-
-    def buckets(self) -> list[Bucket]:
-        zone, found = self.zone, []
-        start = self.bucket_start(self.first_day)
-        begins = max(self.since, _midnight(start, zone))
-        while start <= self.last_day:
-            following = self.next_start(start)
-            ends = min(self.until, _midnight(following, zone))
-            found.append(Bucket(start, begins, ends, self.interval, max(start, self.first_day)))
-            start, begins = following, ends
-        return found
-
-
-def requested_range(timezone: str, *, since: dt.datetime | None = None, until: dt.datetime | None = None,
-                    interval: str = DAY, now: dt.datetime | None = None) -> Range:
-    """The API's range: [sinceFrom, sinceTo), by default the 30 days up to now. Raises ValidationFailed."""
-    until = until or (now or dt.datetime.now(UTC))
-    return Range(since or until - dt.timedelta(days=30), until, interval, timezone)
-
-
-def preset_range(preset: str, timezone: str, *, interval: str = DAY, today: dt.date | None = None) -> Range:
-    """A preset of the console's picker: the last 7, 30 or 90 local days up to today, or this year so far."""
-    today = today or dt.datetime.now(_zone(timezone)).date()
-    if preset == "year":
-        return Range.of_days(today.replace(month=1, day=1), today, interval, timezone)
-    if preset not in PRESET_DAYS:
-        raise ValidationFailed("Unknown preset", field="preset")
-    return Range.of_days(today - dt.timedelta(days=PRESET_DAYS[preset] - 1), today, interval, timezone)
-
-
-def _zone(timezone: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise ValidationFailed("Unknown timezone", field="timezone") from None
-
-
-def _midnight(day: dt.date, zone: ZoneInfo) -> dt.datetime:
-    return _utc(dt.datetime.combine(day, dt.time()), zone)
-
-
-def _utc(wall_clock: dt.datetime, zone: ZoneInfo) -> dt.datetime:
-    return wall_clock.replace(tzinfo=zone).astimezone(UTC)
-
-
-# --- grouping by local day on the database ------------------------------------------------
-
-# unixepoch() came with SQLite 3.38; it is the cheapest way from the stored text to a number.
-_SQLITE_UNIXEPOCH = sqlite3.sqlite_version_info >= (3, 38)
-EPOCH = dt.date(1970, 1, 1)
-
-
-def _local_day(session: Session, column, rng: Range):
-    """SQL for the local day of a UTC timestamp column: a date on PostgreSQL, on SQLite the number of days
-    since 1 January 1970 (whole-number arithmetic costs less per row there than date()).
-
-    Both add the UTC offset that Python's tz database gives for each stretch of the range between two clock
-    changes (a CASE on the timestamp when the range has several), so both databases count the same days,
-    and neither converts a named timezone row by row (which costs PostgreSQL a third more)."""
-    stretches = _offsets(rng.zone, rng.since, rng.until)
-
-    def offset(value_of):
-        if len(stretches) == 1:
-            return value_of(stretches[0][1])
-        return case(*[(column < stretches[n + 1][0], value_of(seconds)) for n, (_, seconds) in
-                      enumerate(stretches[:-1])], else_=value_of(stretches[-1][1]))
-
-    if session.get_bind().dialect.name == "postgresql":
-        # UTC wall-clock time (rendered inline, so that GROUP BY repeats the SELECT's expression exactly).
-        wall_clock = func.timezone(literal("UTC", literal_execute=True), column)
-        if stretches == [(rng.since, 0)]:
-            return cast(wall_clock, Date)
-        return cast(wall_clock + offset(lambda seconds: literal_column(f"interval '{int(seconds)} seconds'")), Date)
-    seconds = (func.unixepoch(column, type_=Integer) if _SQLITE_UNIXEPOCH
-               else cast(func.strftime("%s", column), Integer))
-    if stretches == [(rng.since, 0)]:
-        return seconds // 86400
-    return (seconds + offset(lambda seconds: seconds)) // 86400
-
-
-def _offsets(zone: ZoneInfo, since: dt.datetime, until: dt.datetime) -> list[tuple[dt.datetime, int]]:
-    """(from, UTC offset in seconds) for each stretch of [since, until) that keeps one offset."""
-    def offset(moment: dt.datetime) -> int:
-        return int(moment.astimezone(zone).utcoffset().total_seconds())
-
-    stretches = [(since, offset(since))]
-    step = dt.timedelta(days=1)
-    probe = since
-    while probe < until:
-        after = min(probe + step, until)
-        if offset(after) != stretches[-1][1]:
-            low, high = probe, after  # the change is in (low, high]: halve to the second
-            while high - low > dt.timedelta(seconds=1):
-                middle = low + (high - low) / 2
-                low, high = (middle, high) if offset(middle) == stretches[-1][1] else (low, middle)
-            stretches.append((high.replace(microsecond=0), offset(high)))
-        probe = after
-    return stretches
-
-
-def _as_date(value) -> dt.date:
-    if isinstance(value, dt.date):
-        return value
-    return EPOCH + dt.timedelta(days=int(value))
-
-
-def _in(column, rng: Range):
-    return and_(column >= rng.since, column < rng.until)
 
 
 # --- the report -------------------------------------------------------------------------------
@@ -355,7 +124,7 @@ def _fold(rng: Range, columns: list[Column], per_day: dict[dt.date, dict[str, An
 
 
 def _add(per_day: dict[dt.date, dict[str, Any]], day, key: str, value) -> None:
-    values = per_day.setdefault(_as_date(day), {})
+    values = per_day.setdefault(as_date(day), {})
     values[key] = values.get(key, 0) + (value or 0)
 
 
@@ -363,10 +132,10 @@ def _add(per_day: dict[dt.date, dict[str, Any]], day, key: str, value) -> None:
 
 def members_report(session: Session, org: Organization, rng: Range) -> Report:
     """Signups per bucket and the number of members at the end of each."""
-    day = _local_day(session, Member.created_at, rng).label("day")
+    day = local_day(session, Member.created_at, rng).label("day")
     mine = Member.organization_id == org.id
     per_day: dict[dt.date, dict[str, Any]] = {}
-    for when, count in session.execute(select(day, func.count()).where(mine, _in(Member.created_at, rng))
+    for when, count in session.execute(select(day, func.count()).where(mine, within(Member.created_at, rng))
                                        .group_by(day)):
         _add(per_day, when, "signups", count)
         _add(per_day, when, "members", count)
@@ -404,8 +173,8 @@ def points_report(session: Session, org: Organization, rng: Range) -> Report:
         sums.append(literal(0))
     # Pending transactions move nothing until captured (the capture is its own row); voids move nothing.
     moved = and_(tx.ledger_account_id == account_id, tx.status == ledger.POSTED, tx.type != ledger.VOID)
-    day = _local_day(session, tx.created_at, rng).label("day")
-    in_range = select(literal("day").label("part"), day, *sums).where(moved, _in(tx.created_at, rng)).group_by(day)
+    day = local_day(session, tx.created_at, rng).label("day")
+    in_range = select(literal("day").label("part"), day, *sums).where(moved, within(tx.created_at, rng)).group_by(day)
     after = select(literal("after"), null(), *sums).where(moved, tx.created_at >= rng.until)
     now = select(literal("now"), null(),
                  -func.sum(case((Wallet.kind == ledger.ISSUANCE, Wallet.balance), else_=0)),
@@ -434,9 +203,9 @@ def points_report(session: Session, org: Organization, rng: Range) -> Report:
 
 def _coupon_counts(session: Session, org: Organization, rng: Range, *, discounts_only: bool = False):
     """(day, book, kind, count) of live (not reverted) assignments and uses in the range."""
-    day = _local_day(session, CouponUsage.created_at, rng).label("day")
+    day = local_day(session, CouponUsage.created_at, rng).label("day")
     stmt = (select(day, CouponUsage.book_id, CouponUsage.kind, func.count())
-            .where(CouponUsage.organization_id == org.id, _in(CouponUsage.created_at, rng),
+            .where(CouponUsage.organization_id == org.id, within(CouponUsage.created_at, rng),
                    CouponUsage.reverted_at.is_(None))
             .group_by(day, CouponUsage.book_id, CouponUsage.kind))
     if discounts_only:
@@ -518,8 +287,8 @@ def missions_report(session: Session, org: Organization, rng: Range) -> Report:
     event = OutboxEvent
     completed_now = func.sum(event.payload["completedNow"].as_integer())
     completions = and_(event.organization_id == org.id, event.event_type == "mission-status-updated",
-                       event.payload["status"].as_string() == "completed", _in(event.created_at, rng))
-    day = _local_day(session, event.created_at, rng).label("day")
+                       event.payload["status"].as_string() == "completed", within(event.created_at, rng))
+    day = local_day(session, event.created_at, rng).label("day")
     mission_id = event.payload["missionId"].as_integer().label("mission_id")
     per_day: dict[dt.date, dict[str, Any]] = {}
     per_mission: dict[int, int] = {}
@@ -567,11 +336,11 @@ def tiers_report(session: Session, org: Organization, rng: Range) -> Report:
         .group_by(MemberTier.tier_id)).all())
     history = TierHistory
     mine = and_(history.organization_id == org.id, history.loyalty_program_id == program.id)
-    day = _local_day(session, history.created_at, rng).label("day")
+    day = local_day(session, history.created_at, rng).label("day")
     per_day: dict[dt.date, dict[str, Any]] = {}
     for when, from_tier, to_tier, n in session.execute(
             select(day, history.from_tier_id, history.to_tier_id, func.count())
-            .where(mine, _in(history.created_at, rng)).group_by(day, history.from_tier_id, history.to_tier_id)):
+            .where(mine, within(history.created_at, rng)).group_by(day, history.from_tier_id, history.to_tier_id)):
         for tier_id, sign in ((to_tier, 1), (from_tier, -1)):
             if tier_id in keys:
                 _add(per_day, when, keys[tier_id], sign * n)
@@ -598,13 +367,13 @@ def tiers_report(session: Session, org: Organization, rng: Range) -> Report:
 def referrals_report(session: Session, org: Organization, rng: Range) -> Report:
     """Referrals made (friends who joined with a code) and completed (rewarded) per bucket; top referrers."""
     per_day: dict[dt.date, dict[str, Any]] = {}
-    made_day = _local_day(session, Referral.created_at, rng).label("day")
+    made_day = local_day(session, Referral.created_at, rng).label("day")
     for when, n in session.execute(select(made_day, func.count()).where(
-            Referral.organization_id == org.id, _in(Referral.created_at, rng)).group_by(made_day)):
+            Referral.organization_id == org.id, within(Referral.created_at, rng)).group_by(made_day)):
         _add(per_day, when, "made", n)
-    done_day = _local_day(session, Referral.completed_at, rng).label("day")
+    done_day = local_day(session, Referral.completed_at, rng).label("day")
     for when, n in session.execute(select(done_day, func.count()).where(
-            Referral.organization_id == org.id, Referral.status == COMPLETED, _in(Referral.completed_at, rng))
+            Referral.organization_id == org.id, Referral.status == COMPLETED, within(Referral.completed_at, rng))
             .group_by(done_day)):
         _add(per_day, when, "completed", n)
     columns = [Column("made", "Made"), Column("completed", "Completed")]
@@ -612,7 +381,7 @@ def referrals_report(session: Session, org: Organization, rng: Range) -> Report:
     made = func.count()
     done = func.sum(case((Referral.status == COMPLETED, 1), else_=0))
     top = session.execute(select(Referral.referrer_id, made, done).where(
-        Referral.organization_id == org.id, _in(Referral.created_at, rng))
+        Referral.organization_id == org.id, within(Referral.created_at, rng))
         .group_by(Referral.referrer_id).order_by(made.desc(), Referral.referrer_id).limit(TOP)).all()
     table = _member_table(session, org, "topReferrers", "Members who referred most (referrals made in the range)",
                           [Column("made", "Made"), Column("completed", "Completed so far")],
@@ -624,9 +393,9 @@ def referrals_report(session: Session, org: Organization, rng: Range) -> Report:
 
 def events_report(session: Session, org: Organization, rng: Range) -> Report:
     """Events per bucket: all of them, and the most frequent types one by one."""
-    day = _local_day(session, OutboxEvent.created_at, rng).label("day")
+    day = local_day(session, OutboxEvent.created_at, rng).label("day")
     found = session.execute(select(day, OutboxEvent.event_type, func.count()).where(
-        OutboxEvent.organization_id == org.id, _in(OutboxEvent.created_at, rng))
+        OutboxEvent.organization_id == org.id, within(OutboxEvent.created_at, rng))
         .group_by(day, OutboxEvent.event_type)).all()
     per_type: dict[str, int] = {}
     for _, event_type, n in found:
@@ -707,10 +476,10 @@ class WeekFigure:
 
 def _purchases(session: Session, org: Organization, rng: Range) -> Report:
     """Purchase orders confirmed per bucket (a figure of the dashboard, not a report of its own)."""
-    day = _local_day(session, PurchaseOrder.confirmed_at, rng).label("day")
+    day = local_day(session, PurchaseOrder.confirmed_at, rng).label("day")
     per_day: dict[dt.date, dict[str, Any]] = {}
     for when, n in session.execute(select(day, func.count()).where(
-            PurchaseOrder.organization_id == org.id, _in(PurchaseOrder.confirmed_at, rng)).group_by(day)):
+            PurchaseOrder.organization_id == org.id, within(PurchaseOrder.confirmed_at, rng)).group_by(day)):
         _add(per_day, when, "purchases", n)
     columns = [Column("purchases", "Purchases")]
     rows, totals = _fold(rng, columns, per_day)
@@ -732,12 +501,12 @@ def week_comparison(session: Session, organization_id: int, *, now: dt.datetime 
     if org is None:
         raise NotFound("Organization not found")
     now = now or dt.datetime.now(UTC)
-    zone = _zone(org.timezone)
+    zone = get_zone(org.timezone)
     today = now.astimezone(zone).date()
     monday = today - dt.timedelta(days=today.weekday())
-    last_monday = _midnight(monday - dt.timedelta(days=7), zone)
+    last_monday = midnight(monday - dt.timedelta(days=7), zone)
     # Last week up to the same weekday and wall-clock time; one microsecond at least (at Monday 00:00 sharp).
-    same_moment = max(_utc(now.astimezone(zone).replace(tzinfo=None) - dt.timedelta(days=7), zone),
+    same_moment = max(to_utc(now.astimezone(zone).replace(tzinfo=None) - dt.timedelta(days=7), zone),
                       last_monday + dt.timedelta(microseconds=1))
     days = Range(last_monday, max(now, same_moment), DAY, org.timezone)
     last_week = Range(last_monday, same_moment, DAY, org.timezone)
