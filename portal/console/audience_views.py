@@ -15,7 +15,7 @@ from sqlalchemy import select
 from ..auth import staff_required
 from ..domain import audiences, audit, rules
 from ..domain.audiences import LIST, Audience, AudienceMember
-from ..domain.coupons.books import fits_id
+from ..domain.base import fits_id
 from ..domain.errors import DomainError
 from ..domain.members import CARDCODE, Identifier, Member, normalise_code
 from ..domain.pagination import paginate

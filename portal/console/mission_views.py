@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from ..auth import staff_required
 from ..domain import missions, rules
 from ..domain.base import utcnow
-from ..domain.coupons.books import fits_id
+from ..domain.base import fits_id
 from ..domain.errors import DomainError
 from ..domain.ledger import LedgerAccount
 from ..domain.missions import Mission, MissionProgress

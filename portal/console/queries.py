@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from ..domain import custom_events, members
 from ..domain.audiences import Audience
 from ..domain.audit import AuditEntry
-from ..domain.coupons.books import fits_id
+from ..domain.base import fits_id
 from ..domain.errors import NotFound
 from ..domain.ledger import LedgerAccount, Wallet
 from ..domain.members import CARDCODE, Identifier, Member

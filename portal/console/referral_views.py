@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from ..auth import staff_required
 from ..domain import referrals
-from ..domain.coupons.books import fits_id
+from ..domain.base import fits_id
 from ..domain.errors import NotFound
 from ..domain.ledger import LedgerAccount
 from ..domain.pagination import paginate

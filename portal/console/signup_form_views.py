@@ -8,7 +8,7 @@ from flask_login import current_user
 from ..auth import staff_required
 from ..domain import coupons, signup_forms
 from ..domain.coupons import CouponBook
-from ..domain.coupons.books import fits_id
+from ..domain.base import fits_id
 from ..domain.pagination import paginate
 from ..domain.signup_forms import SignupForm
 from ..embed import shared

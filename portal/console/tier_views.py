@@ -6,7 +6,7 @@ from flask_login import current_user
 
 from ..auth import staff_required
 from ..domain import tiers
-from ..domain.coupons.books import fits_id
+from ..domain.base import fits_id
 from ..domain.organizations import default_program
 from ..extensions import db
 from ..forms import form_status, save_edit, submit_then

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from ..auth import staff_required
 from ..domain import webhooks
 from ..domain.base import utcnow
-from ..domain.coupons.books import fits_id
+from ..domain.base import fits_id
 from ..domain.errors import DomainError
 from ..domain.pagination import paginate
 from ..domain.webhooks import WebhookDelivery, WebhookSubscription

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..actors import Actor
 from ..base import Base, utcnow
-from ..passwords import digest
+from ..passwords import digest  # noqa: F401  (re-exported: partners.digest)
 from ..members import Member
 from .scopes import scope_list
 
