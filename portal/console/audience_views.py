@@ -13,10 +13,9 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from ..auth import staff_required
-from ..domain import audiences, audit, rules
+from ..domain import audiences, audit
 from ..domain.audiences import LIST, Audience, AudienceMember
 from ..domain.base import fits_id
-from ..domain.errors import DomainError
 from ..domain.members import CARDCODE, Identifier, Member, normalise_code
 from ..domain.pagination import paginate
 from ..extensions import db
@@ -24,7 +23,7 @@ from ..forms import form_status, submit
 from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .audience_forms import AUDIENCE_FIELDS, AddMembersForm, AudienceEditForm, AudienceForm
-from .rendering import RulePointer, page_arg, rule_pointer
+from .rendering import page_arg, refusal_pointer
 from .uploads import UploadUnreadable, read_column
 
 navigation.register("Audiences", "console.audience_list", "campaigns:read", "console.audience_")
@@ -72,7 +71,7 @@ def audience_new():
                 flash(f"Audience {outcome.name} created"
                       + (f" with {len(member_ids):,} members." if form.kind.data == LIST else "."), "success")
                 return redirect(url_for("console.audience_detail", audience_id=outcome.id))
-            pointer = _rule_pointer(form, outcome)
+            pointer = refusal_pointer(form.rule, outcome)
     return render_template("console/audiences/new.html", form=form, problems=problems[:REPORT_ROWS_SHOWN],
                            problem_count=len(problems), pointer=pointer), form_status()
 
@@ -101,7 +100,7 @@ def audience_edit(audience_id: int):
         if done:
             flash(f"Audience {audience.name} saved.", "success")
             return redirect(url_for("console.audience_detail", audience_id=audience.id))
-        pointer = _rule_pointer(form, outcome)
+        pointer = refusal_pointer(form.rule, outcome)
     return render_template("console/audiences/edit.html", form=form, audience=audience, pointer=pointer), \
         form_status()
 
@@ -133,13 +132,6 @@ def _audience(audience_id: int) -> Audience:
     if not fits_id(audience_id):
         abort(404)
     return audiences.get_audience(db.session, current_user.organization_id, audience_id)
-
-
-def _rule_pointer(form, refusal: DomainError) -> RulePointer | None:
-    """After a refused save: where the rule stopped parsing, if that was the refusal."""
-    if isinstance(refusal, rules.RuleSyntaxError):
-        return rule_pointer((form.rule.data or "").strip(), refusal)
-    return None
 
 
 def _add_members(audience: Audience, member_ids: list[int]) -> int:

@@ -16,7 +16,6 @@ from ..auth import staff_required
 from ..domain import missions, rules
 from ..domain.base import utcnow
 from ..domain.base import fits_id
-from ..domain.errors import DomainError
 from ..domain.ledger import LedgerAccount
 from ..domain.missions import Mission, MissionProgress
 from ..domain.pagination import paginate
@@ -25,7 +24,7 @@ from ..forms import form_status, submit
 from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .mission_forms import KIND_LABELS, MISSION_FIELDS, PERIOD_LABELS, MissionForm
-from .rendering import RulePointer, page_arg, rule_pointer
+from .rendering import page_arg, refusal_pointer, rule_pointer
 from .switches import switch_active
 
 navigation.register("Missions", "console.mission_list", "campaigns:read", "console.mission_")
@@ -61,7 +60,7 @@ def mission_new():
         if done:
             flash(f"{KIND_LABELS[outcome.kind]} {outcome.name} created.", "success")
             return redirect(url_for("console.mission_detail", mission_id=outcome.id))
-        pointer = _matcher_pointer(form, outcome)
+        pointer = refusal_pointer(form.matcher, outcome)
     return render_template("console/missions/new.html", form=form, pointer=pointer), form_status()
 
 
@@ -91,7 +90,7 @@ def mission_edit(mission_id: int):
         if done:
             flash(f"{mission.name} saved.", "success")
             return redirect(url_for("console.mission_detail", mission_id=mission.id))
-        pointer = _matcher_pointer(form, outcome)
+        pointer = refusal_pointer(form.matcher, outcome)
     _with_choices(form, current_event=mission.event_type)
     return render_template("console/missions/edit.html", form=form, mission=mission, pointer=pointer), form_status()
 
@@ -156,10 +155,3 @@ def _with_choices(form, current_event: str | None = None):
     """Event types a mission may listen to, and the organisation's points accounts."""
     return form.with_choices(*queries.engagement_choices(db.session, current_user.organization_id),
                              current_event=current_event)
-
-
-def _matcher_pointer(form: MissionForm, refusal: DomainError) -> RulePointer | None:
-    """After a refused save: where the matcher stopped parsing, if that was the refusal."""
-    if isinstance(refusal, rules.RuleSyntaxError):
-        return rule_pointer((form.matcher.data or "").strip(), refusal)
-    return None

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from flask import request
 
+from ..domain.errors import DomainError
 from ..domain.rules import RuleSyntaxError
 
 
@@ -24,6 +25,14 @@ def rule_pointer(text: str, error: RuleSyntaxError) -> RulePointer:
     lines = text.splitlines() or [""]
     line = lines[error.line - 1] if 0 < error.line <= len(lines) else ""
     return RulePointer(error.line, error.column, line)
+
+
+def refusal_pointer(field, refusal: DomainError) -> RulePointer | None:
+    """After a refused save: where the text of `field` (an audience's rule, a mission's matcher)
+    stopped parsing, if that was the refusal."""
+    if isinstance(refusal, RuleSyntaxError):
+        return rule_pointer((field.data or "").strip(), refusal)
+    return None
 
 
 def page_arg(name: str = "page") -> int:
