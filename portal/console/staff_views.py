@@ -35,37 +35,35 @@ def staff_list():
 @staff_required("users:write")
 def staff_create():
     form = StaffUserForm()
-
-    def create():
-        actor = current_user.actor()
-        staff.require_grantable(actor, form.roles.data)
-        return staff.create_staff_user(db.session, current_user.organization_id, email=form.email.data,
-                                       password=form.password.data, roles=form.roles.data, actor=actor,
-                                       name=(form.name.data or "").strip())
-
-    return submit_then(form, create, told=lambda user: f"Staff user {user.email} created.",
-                       then=url_for("console.staff_list")) or _staff_page(form, status=422)
+    # create_staff_user refuses roles the signer lacks (PermissionDenied on the roles field) before anything else.
+    return submit_then(form, lambda: staff.create_staff_user(
+        db.session, current_user.organization_id, email=form.email.data, password=form.password.data,
+        roles=form.roles.data, actor=current_user.actor(), name=(form.name.data or "").strip()),
+        told=lambda user: f"Staff user {user.email} created.",
+        then=url_for("console.staff_list")) or _staff_page(form, status=422)
 
 
 @bp.post("/staff/<int:user_id>/deactivate")
 @staff_required("users:write")
 def staff_deactivate(user_id: int):
-    # PermissionDenied (a user with roles the signer lacks, or oneself) renders the 403 page.
-    with db.transaction() as session:
-        user = staff.deactivate_staff_user(session, current_user.organization_id, user_id,
-                                           actor=current_user.actor())
-    flash(f"Staff user {user.email} deactivated; their sessions ended and the API keys they created are revoked.",
-          "success")
-    return redirect(url_for("console.staff_list"))
+    return _change_staff_user(staff.deactivate_staff_user, user_id, "Staff user {email} deactivated; their "
+                              "sessions ended and the API keys they created are revoked.")
 
 
 @bp.post("/staff/<int:user_id>/reactivate")
 @staff_required("users:write")
 def staff_reactivate(user_id: int):
+    return _change_staff_user(staff.reactivate_staff_user, user_id,
+                              "Staff user {email} reactivated: they can sign in again with their password.")
+
+
+def _change_staff_user(change, user_id: int, told: str):
+    """`change(session, organization_id, user_id, actor=...)` (deactivate, reactivate) in one transaction,
+    then back to the list flashing `told` with the user's {email}. PermissionDenied (a user with roles the
+    signer lacks, or oneself) renders the 403 page."""
     with db.transaction() as session:
-        user = staff.reactivate_staff_user(session, current_user.organization_id, user_id,
-                                           actor=current_user.actor())
-    flash(f"Staff user {user.email} reactivated: they can sign in again with their password.", "success")
+        user = change(session, current_user.organization_id, user_id, actor=current_user.actor())
+    flash(told.format(email=user.email), "success")
     return redirect(url_for("console.staff_list"))
 
 
