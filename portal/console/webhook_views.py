@@ -79,8 +79,7 @@ def webhook_edit(webhook_id: int):
 @bp.post("/webhooks/<int:webhook_id>/secret")
 @staff_required("webhooks:write")
 def webhook_show_secret(webhook_id: int):
-    subscription = _subscription(webhook_id)
-    _require_confirmed()
+    subscription = _confirmed_subscription(webhook_id)
     with db.transaction() as session:
         secret = webhooks.reveal_secret(session, subscription, actor=current_user.actor())
     return _detail_page(subscription, secret=secret)
@@ -89,8 +88,7 @@ def webhook_show_secret(webhook_id: int):
 @bp.post("/webhooks/<int:webhook_id>/rotate-secret")
 @staff_required("webhooks:write")
 def webhook_rotate_secret(webhook_id: int):
-    subscription = _subscription(webhook_id)
-    _require_confirmed()
+    subscription = _confirmed_subscription(webhook_id)
     with db.transaction() as session:
         webhooks.update_subscription(session, subscription, actor=current_user.actor(),
                                      allow_private=_allow_private(), rotate_secret=True)
@@ -100,8 +98,7 @@ def webhook_rotate_secret(webhook_id: int):
 @bp.post("/webhooks/<int:webhook_id>/test")
 @staff_required("webhooks:write")
 def webhook_test(webhook_id: int):
-    subscription = _subscription(webhook_id)
-    _require_confirmed()
+    subscription = _confirmed_subscription(webhook_id)
     _run_and_tell(lambda session: webhooks.queue_test(session, subscription, actor=current_user.actor()),
                   lambda delivery: f"Test event {delivery.event_id} queued: the worker sends it within a minute.")
     return redirect(url_for("console.webhook_detail", webhook_id=subscription.id))
@@ -110,8 +107,7 @@ def webhook_test(webhook_id: int):
 @bp.post("/webhooks/<int:webhook_id>/delete")
 @staff_required("webhooks:write")
 def webhook_delete(webhook_id: int):
-    subscription = _subscription(webhook_id)
-    _require_confirmed()
+    subscription = _confirmed_subscription(webhook_id)
     with db.transaction() as session:
         webhooks.delete_subscription(session, subscription, actor=current_user.actor())
     flash(f"Webhook {subscription.name} deleted: nothing more is sent to it.", "success")
@@ -154,6 +150,13 @@ def _run_and_tell(action, success) -> None:
 def _require_confirmed() -> None:
     if not ConfirmForm().validate_on_submit():
         abort(400)
+
+
+def _confirmed_subscription(webhook_id: int) -> WebhookSubscription:
+    """The webhook a POST changes (404 when not the organisation's), once its confirm form checks out (else 400)."""
+    subscription = _subscription(webhook_id)
+    _require_confirmed()
+    return subscription
 
 
 def _allow_private() -> bool:
