@@ -6,7 +6,7 @@ DomainError rolls all of it back and is shown on the form field it names, so
 the page can be drawn again with the error where the person will look.
 `try_out` does the same for a call whose writes must not be kept (a check, a
 simulation). `submit_then` adds the usual ending (flash, redirect) and `save_edit` the whole
-flow of an edit page. `form_status` is the
+flow of an edit page (fill, save, or draw it again). `form_status` is the
 status of a form page drawn again. `safe_next` is the one check of a `next` redirect target.
 """
 from __future__ import annotations
@@ -87,14 +87,21 @@ def submit_then(form: FlaskForm, action: Callable[[], Any], fields: Fields | Non
 
 
 def save_edit(form: FlaskForm, thing: Any, action: Callable[[], Any], fields: Fields | None = None, *,
-              saved: Callable[[], str], then: str):
-    """An edit page's flow: a GET fills `form` from `thing`; a POST goes through `submit_then`,
-    flashing `saved()` (called after the change, so it names the new name). None when the page is
-    to be drawn (again)."""
+              saved: Callable[[], str], then: str, page: Callable[[Union[DomainError, None]], str]):
+    """An edit page's whole flow: a GET fills `form` from `thing`; a valid POST goes through `submit`
+    and, once committed, flashes `saved()` (called after the change, so it names the new name) and
+    redirects to `then`. Else the page is `page(refusal)` (the DomainError that refused the save, or
+    None), with `form_status()`."""
+    refusal = None
     if request.method == "GET":
         form.fill(thing)
-        return None
-    return submit_then(form, action, fields, told=lambda _: saved(), then=then)
+    elif form.validate_on_submit():
+        done, outcome = submit(form, action, fields)
+        if done:
+            flash(saved(), "success")
+            return redirect(then)
+        refusal = outcome
+    return page(refusal), form_status()
 
 
 def try_out(form: FlaskForm, action: Callable[[], Any], fields: Fields | None = None,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -19,7 +19,7 @@ from ..domain.base import fits_id
 from ..domain.members import CARDCODE, Identifier, Member, normalise_code
 from ..domain.pagination import paginate
 from ..extensions import db
-from ..forms import form_status, submit
+from ..forms import form_status, save_edit, submit
 from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .audience_forms import AUDIENCE_FIELDS, AddMembersForm, AudienceEditForm, AudienceForm
@@ -89,20 +89,14 @@ def audience_detail(audience_id: int):
 def audience_edit(audience_id: int):
     audience = _audience(audience_id)
     form = AudienceEditForm()
-    pointer = None
-    if request.method == "GET":
-        form.fill(audience)
-    elif form.validate_on_submit():
-        done, outcome = submit(form, lambda: audiences.update_audience(
-            db.session, audience, actor=current_user.actor(), name=form.name.data,
-            description=(form.description.data or "").strip(),
-            rule=(form.rule.data or "").strip() if audience.kind != LIST else None), AUDIENCE_FIELDS)
-        if done:
-            flash(f"Audience {audience.name} saved.", "success")
-            return redirect(url_for("console.audience_detail", audience_id=audience.id))
-        pointer = refusal_pointer(form.rule, outcome)
-    return render_template("console/audiences/edit.html", form=form, audience=audience, pointer=pointer), \
-        form_status()
+    return save_edit(form, audience, lambda: audiences.update_audience(
+        db.session, audience, actor=current_user.actor(), name=form.name.data,
+        description=(form.description.data or "").strip(),
+        rule=(form.rule.data or "").strip() if audience.kind != LIST else None), AUDIENCE_FIELDS,
+        saved=lambda: f"Audience {audience.name} saved.",
+        then=url_for("console.audience_detail", audience_id=audience.id),
+        page=lambda refusal: render_template("console/audiences/edit.html", form=form, audience=audience,
+                                             pointer=refusal_pointer(form.rule, refusal)))
 
 
 @bp.post("/audiences/<int:audience_id>/members")

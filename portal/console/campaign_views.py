@@ -69,14 +69,12 @@ def campaign_edit(campaign_id: int):
     session = db.session
     campaign = campaigns.get_campaign(session, current_user.organization_id, campaign_id)
     form = CampaignForm().with_choices(*_choices(session))
-    saved = save_edit(form, campaign, lambda: campaigns.update_campaign(
+    form.code.render_kw = {"readonly": True}  # a campaign's code never changes
+    return save_edit(form, campaign, lambda: campaigns.update_campaign(
         session, campaign, actor=current_user.actor(), name=form.name.data.strip(), **form.fields()),
         CAMPAIGN_FIELDS, saved=lambda: "Campaign saved.",
-        then=url_for("console.campaign_detail", campaign_id=campaign.id))
-    if saved:
-        return saved
-    form.code.render_kw = {"readonly": True}
-    return render_template("console/campaigns/edit.html", form=form, campaign=campaign), form_status()
+        then=url_for("console.campaign_detail", campaign_id=campaign.id),
+        page=lambda _: render_template("console/campaigns/edit.html", form=form, campaign=campaign))
 
 
 @bp.post("/campaigns/<int:campaign_id>/actions")

@@ -107,12 +107,10 @@ def coupon_edit(book_id: int):
     book = _book(book_id)
     form = _book_form(book.loyalty_program_id)
     del form.type  # a book's type never changes
-    saved = save_edit(form, book, lambda: coupons.update_book(
+    return save_edit(form, book, lambda: coupons.update_book(
         session, book, actor=current_user.actor(), **form.fields()), form.place_error,
-        saved=lambda: "Coupon book saved.", then=url_for("console.coupon_detail", book_id=book.id))
-    if saved:
-        return saved
-    return render_template("console/coupons/edit.html", form=form, book=book, **_labels()), form_status()
+        saved=lambda: "Coupon book saved.", then=url_for("console.coupon_detail", book_id=book.id),
+        page=lambda _: render_template("console/coupons/edit.html", form=form, book=book, **_labels()))
 
 
 @bp.post("/coupons/<int:book_id>/status")

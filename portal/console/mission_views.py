@@ -20,7 +20,7 @@ from ..domain.ledger import LedgerAccount
 from ..domain.missions import Mission, MissionProgress
 from ..domain.pagination import paginate
 from ..extensions import db
-from ..forms import form_status, submit
+from ..forms import form_status, save_edit, submit
 from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .mission_forms import KIND_LABELS, MISSION_FIELDS, PERIOD_LABELS, MissionForm
@@ -81,18 +81,12 @@ def mission_detail(mission_id: int):
 def mission_edit(mission_id: int):
     mission = _mission(mission_id)
     form = MissionForm()
-    pointer = None
-    if request.method == "GET":
-        form.fill(mission)
-    elif form.validate_on_submit():
-        done, outcome = submit(form, lambda: missions.update_mission(
-            db.session, mission, actor=current_user.actor(), **form.changes(mission)), MISSION_FIELDS)
-        if done:
-            flash(f"{mission.name} saved.", "success")
-            return redirect(url_for("console.mission_detail", mission_id=mission.id))
-        pointer = refusal_pointer(form.matcher, outcome)
-    _with_choices(form, current_event=mission.event_type)
-    return render_template("console/missions/edit.html", form=form, mission=mission, pointer=pointer), form_status()
+    return save_edit(form, mission, lambda: missions.update_mission(
+        db.session, mission, actor=current_user.actor(), **form.changes(mission)), MISSION_FIELDS,
+        saved=lambda: f"{mission.name} saved.", then=url_for("console.mission_detail", mission_id=mission.id),
+        page=lambda refusal: render_template(
+            "console/missions/edit.html", form=_with_choices(form, current_event=mission.event_type), mission=mission,
+            pointer=refusal_pointer(form.matcher, refusal)))
 
 
 @bp.post("/missions/<int:mission_id>/active")

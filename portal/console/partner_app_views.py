@@ -60,12 +60,10 @@ def partner_app_detail(app_id: int):
 def partner_app_edit(app_id: int):
     app = _app(app_id)
     form = PartnerAppForm()
-    saved = save_edit(form, app, lambda: partners.update_app(
+    return save_edit(form, app, lambda: partners.update_app(
         db.session, app, actor=current_user.actor(), **form.fields()), PARTNER_APP_FIELDS,
-        saved=lambda: f"{app.name} saved.", then=url_for("console.partner_app_detail", app_id=app.id))
-    if saved:
-        return saved
-    return render_template("console/partner_apps/edit.html", form=form, app=app), form_status()
+        saved=lambda: f"{app.name} saved.", then=url_for("console.partner_app_detail", app_id=app.id),
+        page=lambda _: render_template("console/partner_apps/edit.html", form=form, app=app))
 
 
 @bp.post("/partner-apps/<int:app_id>/active")

@@ -72,13 +72,11 @@ def referral_detail(program_id: int):
 def referral_edit(program_id: int):
     program = _program(program_id)
     form = ProgramForm()
-    saved = save_edit(form, program, lambda: referrals.update_program(
+    return save_edit(form, program, lambda: referrals.update_program(
         db.session, program, actor=current_user.actor(), **form.changes(program)), PROGRAM_FIELDS,
-        saved=lambda: f"{program.name} saved.", then=url_for("console.referral_detail", program_id=program.id))
-    if saved:
-        return saved
-    form.with_choices(*_engagement_choices(), current_event=program.event_type)
-    return render_template("console/referrals/edit.html", form=form, program=program), form_status()
+        saved=lambda: f"{program.name} saved.", then=url_for("console.referral_detail", program_id=program.id),
+        page=lambda _: render_template("console/referrals/edit.html", program=program, form=form.with_choices(
+            *_engagement_choices(), current_event=program.event_type)))
 
 
 @bp.post("/referrals/<int:program_id>/active")

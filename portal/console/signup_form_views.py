@@ -64,12 +64,10 @@ def signup_form_detail(form_id: int):
 def signup_form_edit(form_id: int):
     found = _form(form_id)
     form = SignupFormForm().with_books(_books())
-    saved = save_edit(form, found, lambda: signup_forms.update_form(
+    return save_edit(form, found, lambda: signup_forms.update_form(
         db.session, found, actor=current_user.actor(), **form.fields()), FORM_FIELDS,
-        saved=lambda: f"{found.name} saved.", then=url_for("console.signup_form_detail", form_id=found.id))
-    if saved:
-        return saved
-    return render_template("console/signup_forms/edit.html", form=form, signup_form=found), form_status()
+        saved=lambda: f"{found.name} saved.", then=url_for("console.signup_form_detail", form_id=found.id),
+        page=lambda _: render_template("console/signup_forms/edit.html", form=form, signup_form=found))
 
 
 def _form(form_id: int) -> SignupForm:

@@ -67,13 +67,11 @@ def webhook_detail(webhook_id: int):
 def webhook_edit(webhook_id: int):
     subscription = _subscription(webhook_id)
     form = WebhookForm()
-    saved = save_edit(form, subscription, lambda: webhooks.update_subscription(
+    return save_edit(form, subscription, lambda: webhooks.update_subscription(
         db.session, subscription, actor=current_user.actor(), allow_private=_allow_private(), **form.fields()),
         FIELDS, saved=lambda: f"{subscription.name} saved.",
-        then=url_for("console.webhook_detail", webhook_id=subscription.id))
-    if saved:
-        return saved
-    return render_template("console/webhooks/edit.html", form=form, subscription=subscription), form_status()
+        then=url_for("console.webhook_detail", webhook_id=subscription.id),
+        page=lambda _: render_template("console/webhooks/edit.html", form=form, subscription=subscription))
 
 
 @bp.post("/webhooks/<int:webhook_id>/secret")
