@@ -154,17 +154,17 @@ class _Parser:
         return node
 
     def or_expr(self) -> dict:
-        return self.logical("or", self.and_expr)
+        node = self.and_expr()
+        while self.at("or"):
+            self.take()
+            node = _span({"type": "logical", "op": "or", "left": node, "right": self.and_expr()})
+        return node
 
     def and_expr(self) -> dict:
-        return self.logical("and", self.not_expr)
-
-    def logical(self, op: str, operand) -> dict:
-        """`operand (op operand)*`, joined from the left."""
-        node = operand()
-        while self.at(op):
+        node = self.not_expr()
+        while self.at("and"):
             self.take()
-            node = _span({"type": "logical", "op": op, "left": node, "right": operand()})
+            node = _span({"type": "logical", "op": "and", "left": node, "right": self.not_expr()})
         return node
 
     def not_expr(self) -> dict:
