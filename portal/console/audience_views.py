@@ -17,13 +17,12 @@ from ..domain import audiences, audit
 from ..domain.audiences import LIST, Audience, AudienceMember
 from ..domain.base import fits_id
 from ..domain.members import CARDCODE, Identifier, Member, normalise_code
-from ..domain.pagination import paginate
 from ..extensions import db
 from ..forms import form_status, save_edit, submit
 from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .audience_forms import AUDIENCE_FIELDS, AddMembersForm, AudienceEditForm, AudienceForm
-from .rendering import page_arg, refusal_pointer
+from .rendering import page_of, refusal_pointer
 from .uploads import UploadUnreadable, read_column
 
 navigation.register("Audiences", "console.audience_list", "campaigns:read", "console.audience_")
@@ -46,8 +45,7 @@ class RowProblem:
 @staff_required("campaigns:read")
 def audience_list():
     session = db.session
-    result = paginate(session, queries.audiences(current_user.organization_id), page=page_arg() - 1,
-                      limit=AUDIENCES_PER_PAGE)
+    result = page_of(queries.audiences(current_user.organization_id), AUDIENCES_PER_PAGE)
     counts = {a.id: audiences.member_count(session, a) for a in result.items}
     return render_page_or_fragment("console/audiences/list.html", "console/audiences/_rows.html", result=result,
                                    counts=counts)
@@ -186,7 +184,7 @@ def _detail_context(audience: Audience, **extra) -> dict:
         stmt = (select(Member).join(AudienceMember, AudienceMember.member_id == Member.id)
                 .where(AudienceMember.audience_id == audience.id,
                        Member.organization_id == current_user.organization_id))
-        members = paginate(session, stmt.order_by(Member.id), page=page_arg() - 1, limit=MEMBERS_PER_PAGE)
+        members = page_of(stmt, MEMBERS_PER_PAGE, Member.id)
     ids = [m.id for m in members.items] if members else []
     return {"audience": audience, "count": audiences.member_count(session, audience), "members": members,
             "card_codes": queries.card_codes(session, ids),

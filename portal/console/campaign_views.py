@@ -10,13 +10,12 @@ from sqlalchemy import select
 from ..auth import staff_required
 from ..domain import campaigns, orders, rules, tiers
 from ..domain.organizations import default_program
-from ..domain.pagination import paginate
 from ..extensions import db
 from ..forms import form_status, save_edit, submit, submit_then, try_out
 from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .campaign_forms import ActionForm, ActionStatusForm, CampaignForm, SimulateForm
-from .rendering import page_arg
+from .rendering import newest_first, page_of
 
 navigation.register("Campaigns", "console.campaign_list", "campaigns:read", "console.campaign_")
 
@@ -37,8 +36,7 @@ def _choices(session):
 @staff_required("campaigns:read")
 def campaign_list():
     stmt = select(campaigns.Campaign).where(campaigns.Campaign.organization_id == current_user.organization_id)
-    result = paginate(db.session, stmt.order_by(campaigns.Campaign.created_at.desc(), campaigns.Campaign.id.desc()),
-                      page=page_arg() - 1, limit=20)
+    result = page_of(stmt, 20, *newest_first(campaigns.Campaign))
     counts = {c.id: len(campaigns.actions_of(db.session, c.id)) for c in result.items}
     return render_page_or_fragment("console/campaigns/list.html", "console/campaigns/_rows.html",
                                    result=result, action_counts=counts)

@@ -18,13 +18,12 @@ from ..domain.base import utcnow
 from ..domain.base import fits_id
 from ..domain.ledger import LedgerAccount
 from ..domain.missions import Mission, MissionProgress
-from ..domain.pagination import paginate
 from ..extensions import db
 from ..forms import form_status, save_edit, submit
 from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .mission_forms import KIND_LABELS, MISSION_FIELDS, PERIOD_LABELS, MissionForm
-from .rendering import page_arg, refusal_pointer, rule_pointer
+from .rendering import newest_first, page_of, refusal_pointer, rule_pointer
 from .switches import switch_active
 
 navigation.register("Missions", "console.mission_list", "campaigns:read", "console.mission_")
@@ -42,8 +41,7 @@ class Completions:
 @staff_required("campaigns:read")
 def mission_list():
     session = db.session
-    stmt = missions.list_query(current_user.organization_id).order_by(Mission.created_at.desc(), Mission.id.desc())
-    result = paginate(session, stmt, page=page_arg() - 1, limit=MISSIONS_PER_PAGE)
+    result = page_of(missions.list_query(current_user.organization_id), MISSIONS_PER_PAGE, *newest_first(Mission))
     return render_page_or_fragment("console/missions/list.html", "console/missions/_rows.html", result=result,
                                    completions=completion_counts(session, [m.id for m in result.items]),
                                    kinds=KIND_LABELS, periods=PERIOD_LABELS)

@@ -24,7 +24,7 @@ from ..forms import form_status, save_edit, submit, submit_then
 from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .referral_forms import CODE_FIELDS, PROGRAM_FIELDS, ProgramForm, ReferralCodeForm
-from .rendering import page_arg
+from .rendering import newest_first, page_arg, page_of
 from .switches import switch_active
 
 navigation.register("Referrals", "console.referral_list", "campaigns:read", "console.referral_")
@@ -39,9 +39,8 @@ FRAGMENTS = {"code-rows": "console/referrals/_codes.html", "report-rows": "conso
 @staff_required("campaigns:read")
 def referral_list():
     session = db.session
-    stmt = referrals.programs_query(current_user.organization_id).order_by(ReferralProgram.created_at.desc(),
-                                                                           ReferralProgram.id.desc())
-    result = paginate(session, stmt, page=page_arg() - 1, limit=PROGRAMS_PER_PAGE)
+    result = page_of(referrals.programs_query(current_user.organization_id), PROGRAMS_PER_PAGE,
+                     *newest_first(ReferralProgram))
     ids = [p.id for p in result.items]
     return render_page_or_fragment("console/referrals/list.html", "console/referrals/_rows.html", result=result,
                                    code_counts=_code_counts(session, ids), statuses=_status_counts(session, ids))

@@ -9,14 +9,13 @@ from ..auth import staff_required
 from ..domain import coupons, signup_forms
 from ..domain.coupons import CouponBook
 from ..domain.base import fits_id
-from ..domain.pagination import paginate
 from ..domain.signup_forms import SignupForm
 from ..embed import shared
 from ..extensions import db
 from . import bp, navigation, queries
 from ..forms import form_status, save_edit, submit_then
 from ..fragments import render_page_or_fragment
-from .rendering import page_arg
+from .rendering import newest_first, page_of
 from .signup_form_forms import FORM_FIELDS, PURPOSE_LABELS, SignupFormForm
 
 navigation.register("Signup forms", "console.signup_form_list", "forms:read", "console.signup_form_")
@@ -27,9 +26,8 @@ FORMS_PER_PAGE = 20
 @bp.get("/signup-forms")
 @staff_required("forms:read")
 def signup_form_list():
-    stmt = signup_forms.forms_query(current_user.organization_id).order_by(SignupForm.created_at.desc(),
-                                                                           SignupForm.id.desc())
-    result = paginate(db.session, stmt, page=page_arg() - 1, limit=FORMS_PER_PAGE)
+    result = page_of(signup_forms.forms_query(current_user.organization_id), FORMS_PER_PAGE,
+                     *newest_first(SignupForm))
     return render_page_or_fragment("console/signup_forms/list.html", "console/signup_forms/_rows.html",
                                    result=result, purposes=PURPOSE_LABELS,
                                    counts=signup_forms.entry_counts(db.session, [f.id for f in result.items]))

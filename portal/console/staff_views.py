@@ -10,14 +10,13 @@ from ..auth import staff_required
 from ..domain import idempotency, staff
 from ..domain.audit import AuditEntry
 from ..domain.organizations import Organization
-from ..domain.pagination import paginate
 from ..domain.staff import ROLES, ApiKey, StaffUser
 from ..extensions import db
 from ..forms import submit, submit_then
 from ..fragments import render_page_or_fragment
 from ..urls import absolute_url
 from . import bp, queries
-from .rendering import page_arg
+from .rendering import page_of
 from .staff_forms import ApiKeyForm, PasswordResetForm, StaffRolesForm, StaffUserForm
 
 STAFF_PER_PAGE = 50
@@ -121,8 +120,7 @@ def password_reset(token: str):
 
 
 def _staff_page(form: StaffUserForm, status: int = 200):
-    result = paginate(db.session, queries.staff_users(current_user.organization_id), page=page_arg() - 1,
-                      limit=STAFF_PER_PAGE, order=StaffUser.email.asc())
+    result = page_of(queries.staff_users(current_user.organization_id), STAFF_PER_PAGE, StaffUser.email.asc())
     return render_template("console/staff/list.html", result=result, form=form, roles=ROLES,
                            can_manage=_can_manage), status
 
@@ -181,8 +179,7 @@ def api_key_revoke(key_id: int):
 
 
 def _api_key_page(form: ApiKeyForm, status: int = 200, created: tuple[ApiKey, str] | None = None):
-    result = paginate(db.session, queries.api_keys(current_user.organization_id), page=page_arg() - 1,
-                      limit=KEYS_PER_PAGE, order=ApiKey.id.desc())
+    result = page_of(queries.api_keys(current_user.organization_id), KEYS_PER_PAGE, ApiKey.id.desc())
     html = render_template("console/api_keys/list.html", result=result, form=form, roles=ROLES, created=created,
                            can_manage=_can_manage)
     return make_response(html, status)
@@ -191,6 +188,5 @@ def _api_key_page(form: ApiKeyForm, status: int = 200, created: tuple[ApiKey, st
 @bp.get("/audit")
 @staff_required("users:read")
 def audit_list():
-    result = paginate(db.session, queries.audit_entries(current_user.organization_id), page=page_arg() - 1,
-                      limit=AUDIT_PER_PAGE, order=AuditEntry.id.desc())
+    result = page_of(queries.audit_entries(current_user.organization_id), AUDIT_PER_PAGE, AuditEntry.id.desc())
     return render_page_or_fragment("console/audit/list.html", "console/audit/_rows.html", result=result)

@@ -15,13 +15,12 @@ from ..domain import webhooks
 from ..domain.base import utcnow
 from ..domain.base import fits_id
 from ..domain.errors import DomainError
-from ..domain.pagination import paginate
 from ..domain.webhooks import WebhookDelivery, WebhookSubscription
 from ..extensions import db, htmx
 from . import bp, navigation
 from ..forms import form_status, save_edit, submit
 from ..fragments import render_page_or_fragment
-from .rendering import page_arg
+from .rendering import page_of
 from .webhook_forms import EVENT_LABELS, FIELDS, ConfirmForm, WebhookForm
 
 navigation.register("Webhooks", "console.webhook_list", "webhooks:read", "console.webhook_")
@@ -34,9 +33,8 @@ STATUS_FILTERS = (webhooks.PENDING, webhooks.RUNNING, webhooks.SUCCESS, webhooks
 @bp.get("/webhooks")
 @staff_required("webhooks:read")
 def webhook_list():
-    stmt = webhooks.subscriptions_query(current_user.organization_id).order_by(WebhookSubscription.name,
-                                                                              WebhookSubscription.id)
-    result = paginate(db.session, stmt, page=page_arg() - 1, limit=HOOKS_PER_PAGE)
+    result = page_of(webhooks.subscriptions_query(current_user.organization_id), HOOKS_PER_PAGE,
+                     WebhookSubscription.name, WebhookSubscription.id)
     return render_page_or_fragment("console/webhooks/list.html", "console/webhooks/_rows.html", result=result,
                                    counts=_status_counts([s.id for s in result.items]), labels=EVENT_LABELS)
 
@@ -167,8 +165,7 @@ def _detail_page(subscription: WebhookSubscription, *, secret: str | None = None
         status_filter = ""
     now = utcnow()
     stmt = webhooks.deliveries_query(subscription, status=status_filter or None, now=now)
-    deliveries = paginate(db.session, stmt, page=page_arg() - 1, limit=DELIVERIES_PER_PAGE,
-                          order=WebhookDelivery.id.desc())
+    deliveries = page_of(stmt, DELIVERIES_PER_PAGE, WebhookDelivery.id.desc())
     context = dict(subscription=subscription, deliveries=deliveries, now=now, labels=EVENT_LABELS,
                    attempts=webhooks.attempts_of(db.session, [d.id for d in deliveries.items]),
                    status_filter=status_filter, status_filters=STATUS_FILTERS, confirm=ConfirmForm(), secret=secret)
