@@ -70,38 +70,35 @@ def submit(form: FlaskForm, action: Callable[[], Any], fields: Fields | None = N
 
 
 def submit_then(form: FlaskForm, action: Callable[[], Any], fields: Fields | None = None, *,
-                told: Callable[[Any], Union[str, tuple[str, str]]], then: Union[str, Callable[[Any], str]]):
+                told: Callable[[Any], Union[str, tuple[str, str]]], then: Union[str, Callable[[Any], str]],
+                page: Callable[[Union[DomainError, None]], str] | None = None):
     """A posted form's usual ending: when it validates, `submit(form, action, fields)`; once
     committed, flash `told(result)` (a message, or a message and its category; "success" by
     default) and redirect to `then` (a URL, or a function of the result giving it).
 
-    None when the page is to be drawn again, with the errors on the form.
+    Else the page is to be drawn (again), with the errors on the form: given `page`, the answer is
+    `page(refusal)` (the DomainError that refused the action, or None) with `form_status()`;
+    without, None, and the view draws it.
     """
+    refusal = None
     if form.validate_on_submit():
         done, result = submit(form, action, fields)
         if done:
             message = told(result)
             flash(*(message if isinstance(message, tuple) else (message, "success")))
             return redirect(then(result) if callable(then) else then)
-    return None
+        refusal = result
+    return (page(refusal), form_status()) if page else None
 
 
 def save_edit(form: FlaskForm, thing: Any, action: Callable[[], Any], fields: Fields | None = None, *,
               saved: Callable[[], str], then: str, page: Callable[[Union[DomainError, None]], str]):
-    """An edit page's whole flow: a GET fills `form` from `thing`; a valid POST goes through `submit`
-    and, once committed, flashes `saved()` (called after the change, so it names the new name) and
-    redirects to `then`. Else the page is `page(refusal)` (the DomainError that refused the save, or
-    None), with `form_status()`."""
-    refusal = None
+    """An edit page's whole flow: a GET fills `form` from `thing` and draws `page(None)`; a POST
+    goes through `submit_then`, flashing `saved()` (called after the change, so it names the new
+    name) or drawing `page(refusal)` again."""
     if request.method == "GET":
         form.fill(thing)
-    elif form.validate_on_submit():
-        done, outcome = submit(form, action, fields)
-        if done:
-            flash(saved(), "success")
-            return redirect(then)
-        refusal = outcome
-    return page(refusal), form_status()
+    return submit_then(form, action, fields, told=lambda _: saved(), then=then, page=page)
 
 
 def try_out(form: FlaskForm, action: Callable[[], Any], fields: Fields | None = None,

@@ -11,7 +11,7 @@ from ..auth import staff_required
 from ..domain import campaigns, orders, rules, tiers
 from ..domain.organizations import default_program
 from ..extensions import db
-from ..forms import form_status, save_edit, submit, submit_then, try_out
+from ..forms import save_edit, submit, submit_then, try_out
 from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .campaign_forms import ActionForm, ActionStatusForm, CampaignForm, SimulateForm
@@ -46,12 +46,12 @@ def campaign_list():
 @staff_required("campaigns:write")
 def campaign_new():
     form = CampaignForm().with_choices(*_choices(db.session))
-    created = submit_then(form, lambda: campaigns.create_campaign(
+    return submit_then(form, lambda: campaigns.create_campaign(
         db.session, current_user.organization_id, code=form.code.data, name=form.name.data,
         actor=current_user.actor(), **form.fields()), CAMPAIGN_FIELDS,
         told=lambda campaign: f"Campaign {campaign.code} created. Now add its actions.",
-        then=lambda campaign: url_for("console.campaign_detail", campaign_id=campaign.id))
-    return created or (render_template("console/campaigns/new.html", form=form), form_status())
+        then=lambda campaign: url_for("console.campaign_detail", campaign_id=campaign.id),
+        page=lambda _: render_template("console/campaigns/new.html", form=form))
 
 
 @bp.get("/campaigns/<int:campaign_id>")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -19,7 +19,7 @@ from ..domain.base import fits_id
 from ..domain.ledger import LedgerAccount
 from ..domain.missions import Mission, MissionProgress
 from ..extensions import db
-from ..forms import form_status, save_edit, submit
+from ..forms import save_edit, submit_then
 from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .mission_forms import KIND_LABELS, MISSION_FIELDS, PERIOD_LABELS, MissionForm
@@ -51,15 +51,12 @@ def mission_list():
 @staff_required("campaigns:write")
 def mission_new():
     form = _with_choices(MissionForm())
-    pointer = None
-    if form.validate_on_submit():
-        done, outcome = submit(form, lambda: missions.create_mission(
-            db.session, current_user.organization_id, actor=current_user.actor(), **form.fields()), MISSION_FIELDS)
-        if done:
-            flash(f"{KIND_LABELS[outcome.kind]} {outcome.name} created.", "success")
-            return redirect(url_for("console.mission_detail", mission_id=outcome.id))
-        pointer = refusal_pointer(form.matcher, outcome)
-    return render_template("console/missions/new.html", form=form, pointer=pointer), form_status()
+    return submit_then(form, lambda: missions.create_mission(
+        db.session, current_user.organization_id, actor=current_user.actor(), **form.fields()), MISSION_FIELDS,
+        told=lambda mission: f"{KIND_LABELS[mission.kind]} {mission.name} created.",
+        then=lambda mission: url_for("console.mission_detail", mission_id=mission.id),
+        page=lambda refusal: render_template("console/missions/new.html", form=form,
+                                             pointer=refusal_pointer(form.matcher, refusal)))
 
 
 @bp.get("/missions/<int:mission_id>")

@@ -20,7 +20,7 @@ from ..domain.ledger import LedgerAccount
 from ..domain.pagination import paginate
 from ..domain.referrals import Referral, ReferralCode, ReferralProgram
 from ..extensions import db, htmx
-from ..forms import form_status, save_edit, submit, submit_then
+from ..forms import save_edit, submit, submit_then
 from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .referral_forms import CODE_FIELDS, PROGRAM_FIELDS, ProgramForm, ReferralCodeForm
@@ -50,11 +50,11 @@ def referral_list():
 @staff_required("campaigns:write")
 def referral_new():
     form = ProgramForm().with_choices(*_engagement_choices())
-    created = submit_then(form, lambda: referrals.create_program(
+    return submit_then(form, lambda: referrals.create_program(
         db.session, current_user.organization_id, actor=current_user.actor(), **form.fields()), PROGRAM_FIELDS,
         told=lambda program: f"Referral programme {program.name} created.",
-        then=lambda program: url_for("console.referral_detail", program_id=program.id))
-    return created or (render_template("console/referrals/new.html", form=form), form_status())
+        then=lambda program: url_for("console.referral_detail", program_id=program.id),
+        page=lambda _: render_template("console/referrals/new.html", form=form))
 
 
 @bp.get("/referrals/<int:program_id>")

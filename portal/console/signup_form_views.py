@@ -13,7 +13,7 @@ from ..domain.signup_forms import SignupForm
 from ..embed import shared
 from ..extensions import db
 from . import bp, navigation, queries
-from ..forms import form_status, save_edit, submit_then
+from ..forms import save_edit, submit_then
 from ..fragments import render_page_or_fragment
 from .rendering import newest_first, page_of
 from .signup_form_forms import FORM_FIELDS, PURPOSE_LABELS, SignupFormForm
@@ -37,11 +37,11 @@ def signup_form_list():
 @staff_required("forms:write")
 def signup_form_new():
     form = SignupFormForm().with_books(_books())
-    created = submit_then(form, lambda: signup_forms.create_form(
+    return submit_then(form, lambda: signup_forms.create_form(
         db.session, current_user.organization_id, actor=current_user.actor(), **form.fields()), FORM_FIELDS,
         told=lambda found: f"Signup form {found.name} created. Paste the tag below into a partner page.",
-        then=lambda found: url_for("console.signup_form_detail", form_id=found.id))
-    return created or (render_template("console/signup_forms/new.html", form=form), form_status())
+        then=lambda found: url_for("console.signup_form_detail", form_id=found.id),
+        page=lambda _: render_template("console/signup_forms/new.html", form=form))
 
 
 @bp.get("/signup-forms/<int:form_id>")

@@ -18,7 +18,7 @@ from ..domain.errors import DomainError
 from ..domain.webhooks import WebhookDelivery, WebhookSubscription
 from ..extensions import db, htmx
 from . import bp, navigation
-from ..forms import form_status, save_edit, submit
+from ..forms import save_edit, submit_then
 from ..fragments import render_page_or_fragment
 from .rendering import page_of
 from .webhook_forms import EVENT_LABELS, FIELDS, ConfirmForm, WebhookForm
@@ -43,15 +43,13 @@ def webhook_list():
 @staff_required("webhooks:write")
 def webhook_new():
     form = WebhookForm()
-    if form.validate_on_submit():
-        done, subscription = submit(form, lambda: webhooks.create_subscription(
-            db.session, current_user.organization_id, actor=current_user.actor(), allow_private=_allow_private(),
-            **form.fields()), FIELDS)
-        if done:
-            flash(f"Webhook {subscription.name} created. Show its signing secret below to set up your receiver.",
-                  "success")
-            return redirect(url_for("console.webhook_detail", webhook_id=subscription.id))
-    return render_template("console/webhooks/new.html", form=form, subscription=None), form_status()
+    return submit_then(form, lambda: webhooks.create_subscription(
+        db.session, current_user.organization_id, actor=current_user.actor(), allow_private=_allow_private(),
+        **form.fields()), FIELDS,
+        told=lambda subscription: f"Webhook {subscription.name} created. Show its signing secret below to set up "
+                                  "your receiver.",
+        then=lambda subscription: url_for("console.webhook_detail", webhook_id=subscription.id),
+        page=lambda _: render_template("console/webhooks/new.html", form=form, subscription=None))
 
 
 @bp.get("/webhooks/<int:webhook_id>")
