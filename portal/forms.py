@@ -6,7 +6,7 @@ DomainError rolls all of it back and is shown on the form field it names, so
 the page can be drawn again with the error where the person will look.
 `try_out` does the same for a call whose writes must not be kept (a check, a
 simulation). `submit_then` adds the usual ending (flash, redirect) and `save_edit` the whole
-flow of an edit page. `form_status` is the
+flow of an edit page (fill, save, or draw it again). `form_status` is the
 status of a form page drawn again. `safe_next` is the one check of a `next` redirect target.
 """
 from __future__ import annotations
@@ -70,31 +70,35 @@ def submit(form: FlaskForm, action: Callable[[], Any], fields: Fields | None = N
 
 
 def submit_then(form: FlaskForm, action: Callable[[], Any], fields: Fields | None = None, *,
-                told: Callable[[Any], Union[str, tuple[str, str]]], then: Union[str, Callable[[Any], str]]):
+                told: Callable[[Any], Union[str, tuple[str, str]]], then: Union[str, Callable[[Any], str]],
+                page: Callable[[Union[DomainError, None]], str] | None = None):
     """A posted form's usual ending: when it validates, `submit(form, action, fields)`; once
     committed, flash `told(result)` (a message, or a message and its category; "success" by
     default) and redirect to `then` (a URL, or a function of the result giving it).
 
-    None when the page is to be drawn again, with the errors on the form.
+    Else the page is to be drawn (again), with the errors on the form: given `page`, the answer is
+    `page(refusal)` (the DomainError that refused the action, or None) with `form_status()`;
+    without, None, and the view draws it.
     """
+    refusal = None
     if form.validate_on_submit():
         done, result = submit(form, action, fields)
         if done:
             message = told(result)
             flash(*(message if isinstance(message, tuple) else (message, "success")))
             return redirect(then(result) if callable(then) else then)
-    return None
+        refusal = result
+    return (page(refusal), form_status()) if page else None
 
 
 def save_edit(form: FlaskForm, thing: Any, action: Callable[[], Any], fields: Fields | None = None, *,
-              saved: Callable[[], str], then: str):
-    """An edit page's flow: a GET fills `form` from `thing`; a POST goes through `submit_then`,
-    flashing `saved()` (called after the change, so it names the new name). None when the page is
-    to be drawn (again)."""
+              saved: Callable[[], str], then: str, page: Callable[[Union[DomainError, None]], str]):
+    """An edit page's whole flow: a GET fills `form` from `thing` and draws `page(None)`; a POST
+    goes through `submit_then`, flashing `saved()` (called after the change, so it names the new
+    name) or drawing `page(refusal)` again."""
     if request.method == "GET":
         form.fill(thing)
-        return None
-    return submit_then(form, action, fields, told=lambda _: saved(), then=then)
+    return submit_then(form, action, fields, told=lambda _: saved(), then=then, page=page)
 
 
 def try_out(form: FlaskForm, action: Callable[[], Any], fields: Fields | None = None,

@@ -19,6 +19,11 @@ def count(session, model, *where) -> int:
     return session.scalar(select(func.count()).select_from(model).where(*where))
 
 
+def first(session, model, *where):
+    """The first row of `model` matching `where`, or None."""
+    return session.scalars(select(model).where(*where)).first()
+
+
 @dataclass
 class OrgBundle:
     id: int

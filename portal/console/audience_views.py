@@ -8,23 +8,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
 from ..auth import staff_required
-from ..domain import audiences, audit, rules
+from ..domain import audiences, audit
 from ..domain.audiences import LIST, Audience, AudienceMember
 from ..domain.base import fits_id
-from ..domain.errors import DomainError
 from ..domain.members import CARDCODE, Identifier, Member, normalise_code
-from ..domain.pagination import paginate
 from ..extensions import db
-from ..forms import form_status, submit
+from ..forms import form_status, save_edit, submit
 from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .audience_forms import AUDIENCE_FIELDS, AddMembersForm, AudienceEditForm, AudienceForm
-from .rendering import RulePointer, page_arg, rule_pointer
+from .rendering import page_of, refusal_pointer
 from .uploads import UploadUnreadable, read_column
 
 navigation.register("Audiences", "console.audience_list", "campaigns:read", "console.audience_")
@@ -47,8 +45,7 @@ class RowProblem:
 @staff_required("campaigns:read")
 def audience_list():
     session = db.session
-    result = paginate(session, queries.audiences(current_user.organization_id), page=page_arg() - 1,
-                      limit=AUDIENCES_PER_PAGE)
+    result = page_of(queries.audiences(current_user.organization_id), AUDIENCES_PER_PAGE)
     counts = {a.id: audiences.member_count(session, a) for a in result.items}
     return render_page_or_fragment("console/audiences/list.html", "console/audiences/_rows.html", result=result,
                                    counts=counts)
@@ -72,7 +69,7 @@ def audience_new():
                 flash(f"Audience {outcome.name} created"
                       + (f" with {len(member_ids):,} members." if form.kind.data == LIST else "."), "success")
                 return redirect(url_for("console.audience_detail", audience_id=outcome.id))
-            pointer = _rule_pointer(form, outcome)
+            pointer = refusal_pointer(form.rule, outcome)
     return render_template("console/audiences/new.html", form=form, problems=problems[:REPORT_ROWS_SHOWN],
                            problem_count=len(problems), pointer=pointer), form_status()
 
@@ -90,20 +87,14 @@ def audience_detail(audience_id: int):
 def audience_edit(audience_id: int):
     audience = _audience(audience_id)
     form = AudienceEditForm()
-    pointer = None
-    if request.method == "GET":
-        form.fill(audience)
-    elif form.validate_on_submit():
-        done, outcome = submit(form, lambda: audiences.update_audience(
-            db.session, audience, actor=current_user.actor(), name=form.name.data,
-            description=(form.description.data or "").strip(),
-            rule=(form.rule.data or "").strip() if audience.kind != LIST else None), AUDIENCE_FIELDS)
-        if done:
-            flash(f"Audience {audience.name} saved.", "success")
-            return redirect(url_for("console.audience_detail", audience_id=audience.id))
-        pointer = _rule_pointer(form, outcome)
-    return render_template("console/audiences/edit.html", form=form, audience=audience, pointer=pointer), \
-        form_status()
+    return save_edit(form, audience, lambda: audiences.update_audience(
+        db.session, audience, actor=current_user.actor(), name=form.name.data,
+        description=(form.description.data or "").strip(),
+        rule=(form.rule.data or "").strip() if audience.kind != LIST else None), AUDIENCE_FIELDS,
+        saved=lambda: f"Audience {audience.name} saved.",
+        then=url_for("console.audience_detail", audience_id=audience.id),
+        page=lambda refusal: render_template("console/audiences/edit.html", form=form, audience=audience,
+                                             pointer=refusal_pointer(form.rule, refusal)))
 
 
 @bp.post("/audiences/<int:audience_id>/members")
@@ -133,13 +124,6 @@ def _audience(audience_id: int) -> Audience:
     if not fits_id(audience_id):
         abort(404)
     return audiences.get_audience(db.session, current_user.organization_id, audience_id)
-
-
-def _rule_pointer(form, refusal: DomainError) -> RulePointer | None:
-    """After a refused save: where the rule stopped parsing, if that was the refusal."""
-    if isinstance(refusal, rules.RuleSyntaxError):
-        return rule_pointer((form.rule.data or "").strip(), refusal)
-    return None
 
 
 def _add_members(audience: Audience, member_ids: list[int]) -> int:
@@ -200,7 +184,7 @@ def _detail_context(audience: Audience, **extra) -> dict:
         stmt = (select(Member).join(AudienceMember, AudienceMember.member_id == Member.id)
                 .where(AudienceMember.audience_id == audience.id,
                        Member.organization_id == current_user.organization_id))
-        members = paginate(session, stmt.order_by(Member.id), page=page_arg() - 1, limit=MEMBERS_PER_PAGE)
+        members = page_of(stmt, MEMBERS_PER_PAGE, Member.id)
     ids = [m.id for m in members.items] if members else []
     return {"audience": audience, "count": audiences.member_count(session, audience), "members": members,
             "card_codes": queries.card_codes(session, ids),

@@ -10,13 +10,12 @@ from sqlalchemy import select
 from ..auth import staff_required
 from ..domain import campaigns, orders, rules, tiers
 from ..domain.organizations import default_program
-from ..domain.pagination import paginate
 from ..extensions import db
-from ..forms import form_status, save_edit, submit, submit_then, try_out
+from ..forms import save_edit, submit, submit_then, try_out
 from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .campaign_forms import ActionForm, ActionStatusForm, CampaignForm, SimulateForm
-from .rendering import page_arg
+from .rendering import newest_first, page_of
 
 navigation.register("Campaigns", "console.campaign_list", "campaigns:read", "console.campaign_")
 
@@ -37,8 +36,7 @@ def _choices(session):
 @staff_required("campaigns:read")
 def campaign_list():
     stmt = select(campaigns.Campaign).where(campaigns.Campaign.organization_id == current_user.organization_id)
-    result = paginate(db.session, stmt.order_by(campaigns.Campaign.created_at.desc(), campaigns.Campaign.id.desc()),
-                      page=page_arg() - 1, limit=20)
+    result = page_of(stmt, 20, *newest_first(campaigns.Campaign))
     counts = {c.id: len(campaigns.actions_of(db.session, c.id)) for c in result.items}
     return render_page_or_fragment("console/campaigns/list.html", "console/campaigns/_rows.html",
                                    result=result, action_counts=counts)
@@ -48,12 +46,12 @@ def campaign_list():
 @staff_required("campaigns:write")
 def campaign_new():
     form = CampaignForm().with_choices(*_choices(db.session))
-    created = submit_then(form, lambda: campaigns.create_campaign(
+    return submit_then(form, lambda: campaigns.create_campaign(
         db.session, current_user.organization_id, code=form.code.data, name=form.name.data,
         actor=current_user.actor(), **form.fields()), CAMPAIGN_FIELDS,
         told=lambda campaign: f"Campaign {campaign.code} created. Now add its actions.",
-        then=lambda campaign: url_for("console.campaign_detail", campaign_id=campaign.id))
-    return created or (render_template("console/campaigns/new.html", form=form), form_status())
+        then=lambda campaign: url_for("console.campaign_detail", campaign_id=campaign.id),
+        page=lambda _: render_template("console/campaigns/new.html", form=form))
 
 
 @bp.get("/campaigns/<int:campaign_id>")
@@ -69,14 +67,12 @@ def campaign_edit(campaign_id: int):
     session = db.session
     campaign = campaigns.get_campaign(session, current_user.organization_id, campaign_id)
     form = CampaignForm().with_choices(*_choices(session))
-    saved = save_edit(form, campaign, lambda: campaigns.update_campaign(
+    form.code.render_kw = {"readonly": True}  # a campaign's code never changes
+    return save_edit(form, campaign, lambda: campaigns.update_campaign(
         session, campaign, actor=current_user.actor(), name=form.name.data.strip(), **form.fields()),
         CAMPAIGN_FIELDS, saved=lambda: "Campaign saved.",
-        then=url_for("console.campaign_detail", campaign_id=campaign.id))
-    if saved:
-        return saved
-    form.code.render_kw = {"readonly": True}
-    return render_template("console/campaigns/edit.html", form=form, campaign=campaign), form_status()
+        then=url_for("console.campaign_detail", campaign_id=campaign.id),
+        page=lambda _: render_template("console/campaigns/edit.html", form=form, campaign=campaign))
 
 
 @bp.post("/campaigns/<int:campaign_id>/actions")

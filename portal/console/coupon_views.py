@@ -17,14 +17,13 @@ from ..domain import coupons, idempotency, tiers
 from ..domain.coupons import PUBLISHING_STATUSES, CouponBook, CouponCode, CouponUsage
 from ..domain.errors import DomainError
 from ..domain.organizations import default_program, get_organization
-from ..domain.pagination import paginate
 from ..extensions import db
 from ..forms import form_status, save_edit, submit, submit_then, try_out
 from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .coupon_forms import (STATUS_LABELS, TYPE_LABELS, BookFilterForm, CodeFilterForm, CouponBookForm,
                            GenerateCodesForm, PublishingStatusForm, UploadCodesForm)
-from .rendering import page_arg
+from .rendering import newest_first, page_of
 from .uploads import UploadUnreadable, read_column
 
 navigation.register("Coupons", "console.coupon_list", "coupons:read", "console.coupon_")
@@ -69,8 +68,7 @@ def coupon_list():
     form = BookFilterForm(formdata=request.args)
     shown = form.status.data if form.status.data in PUBLISHING_STATUSES else ""
     stmt = coupons.books_query(current_user.organization_id, status=shown or None)
-    result = paginate(session, stmt.order_by(CouponBook.created_at.desc(), CouponBook.id.desc()),
-                      page=page_arg() - 1, limit=BOOKS_PER_PAGE)
+    result = page_of(stmt, BOOKS_PER_PAGE, *newest_first(CouponBook))
     counts = {book.id: coupons.book_counts(session, book) for book in result.items}
     return render_page_or_fragment("console/coupons/list.html", "console/coupons/_rows.html", form=form,
                                    shown_status=shown, result=result, counts=counts, **_labels())
@@ -107,12 +105,10 @@ def coupon_edit(book_id: int):
     book = _book(book_id)
     form = _book_form(book.loyalty_program_id)
     del form.type  # a book's type never changes
-    saved = save_edit(form, book, lambda: coupons.update_book(
+    return save_edit(form, book, lambda: coupons.update_book(
         session, book, actor=current_user.actor(), **form.fields()), form.place_error,
-        saved=lambda: "Coupon book saved.", then=url_for("console.coupon_detail", book_id=book.id))
-    if saved:
-        return saved
-    return render_template("console/coupons/edit.html", form=form, book=book, **_labels()), form_status()
+        saved=lambda: "Coupon book saved.", then=url_for("console.coupon_detail", book_id=book.id),
+        page=lambda _: render_template("console/coupons/edit.html", form=form, book=book, **_labels()))
 
 
 @bp.post("/coupons/<int:book_id>/status")
@@ -224,8 +220,7 @@ def _detail_context(book: CouponBook, **extra) -> dict:
     organization_id = current_user.organization_id
     code_filter = CodeFilterForm(formdata=request.args)
     code_status = code_filter.codes.data if code_filter.codes.data in CODE_STATUSES else ""
-    codes = paginate(session, coupons.codes_query(book, status=code_status or None).order_by(CouponCode.id),
-                     page=page_arg() - 1, limit=CODES_PER_PAGE)
+    codes = page_of(coupons.codes_query(book, status=code_status or None), CODES_PER_PAGE, CouponCode.id)
     usages = list(session.scalars(coupons.usages_query(organization_id, book_id=book.id)
                                   .order_by(CouponUsage.created_at.desc(), CouponUsage.id.desc())
                                   .limit(RECENT_USAGES)))

@@ -10,13 +10,12 @@ from flask_login import current_user
 from ..auth import staff_required
 from ..domain import custom_events
 from ..domain.custom_events import EventType
-from ..domain.pagination import paginate
 from ..extensions import db
 from ..forms import submit_then
 from ..fragments import render_page_or_fragment
 from . import bp, navigation
 from .event_type_forms import EventTypeForm
-from .rendering import page_arg
+from .rendering import page_of
 from .switches import switch_active
 
 navigation.register("Event types", "console.event_type_list", "campaigns:read", "console.event_type_")
@@ -49,8 +48,8 @@ def event_type_active(name: str):
 
 
 def _list_page(form: EventTypeForm, status: int = 200):
-    stmt = custom_events.list_query(current_user.organization_id).order_by(EventType.name, EventType.id)
-    result = paginate(db.session, stmt, page=page_arg() - 1, limit=TYPES_PER_PAGE)
+    result = page_of(custom_events.list_query(current_user.organization_id), TYPES_PER_PAGE, EventType.name,
+                     EventType.id)
     return render_page_or_fragment("console/event_types/list.html", "console/event_types/_rows.html",
                                    status=status, result=result, form=form,
                                    builtin=custom_events.BUILT_IN_EVENT_TYPES)

@@ -13,13 +13,12 @@ from flask_login import current_user
 from ..auth import staff_required
 from ..domain.base import fits_id
 from ..domain.bulk import jobs, member_import, points_grant
-from ..domain.pagination import paginate
 from ..extensions import db
 from ..forms import form_status, submit, submit_then
 from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .job_forms import GRANT_FIELDS, IMPORT_FIELDS, MAX_IMPORT_BYTES, ConfirmForm, GrantForm, ImportForm
-from .rendering import page_arg
+from .rendering import page_of
 
 navigation.register("Jobs", "console.job_list", "members:read", "console.job_")
 
@@ -39,8 +38,7 @@ def job_list():
     readable = _readable_kinds()
     if not readable:
         abort(403)
-    result = paginate(db.session, jobs.jobs_query(current_user.organization_id, readable), page=page_arg() - 1,
-                      limit=JOBS_PER_PAGE)
+    result = page_of(jobs.jobs_query(current_user.organization_id, readable), JOBS_PER_PAGE)
     return render_page_or_fragment("console/jobs/list.html", "console/jobs/_rows.html", result=result,
                                    polling=any(job.working for job in result.items))
 

@@ -34,7 +34,7 @@ from .member_forms import (ERROR_FIELDS, AccountStatusForm, AddIdentifierForm, A
                            EraseForm, IncrementMissionForm, ProfileForm, RemoveIdentifierForm, SearchForm,
                            SetTierForm)
 from .mission_forms import KIND_LABELS
-from .rendering import page_arg
+from .rendering import newest_first, page_arg, page_of
 
 MEMBERS_PER_PAGE = 20
 HISTORY_PER_PAGE = 15
@@ -49,11 +49,10 @@ def member_list():
     organization_id = current_user.organization_id
     form = SearchForm(formdata=request.args)
     term = (form.q.data or "").strip()
-    page, error = page_arg(), None
+    error = None
     try:
         stmt = members.search_query(organization_id, term) if term else members.list_query(organization_id)
-        result = paginate(session, stmt.order_by(Member.created_at.desc(), Member.id.desc()),
-                          page=page - 1, limit=MEMBERS_PER_PAGE)
+        result = page_of(stmt, MEMBERS_PER_PAGE, *newest_first(Member))
     except ValidationFailed as failure:
         error, result = failure.message, Page(total=0, page=0, limit=MEMBERS_PER_PAGE, items=[])
     ids = [m.id for m in result.items]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -16,16 +16,14 @@ from ..auth import staff_required
 from ..domain import missions, rules
 from ..domain.base import utcnow
 from ..domain.base import fits_id
-from ..domain.errors import DomainError
 from ..domain.ledger import LedgerAccount
 from ..domain.missions import Mission, MissionProgress
-from ..domain.pagination import paginate
 from ..extensions import db
-from ..forms import form_status, submit
+from ..forms import save_edit, submit_then
 from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .mission_forms import KIND_LABELS, MISSION_FIELDS, PERIOD_LABELS, MissionForm
-from .rendering import RulePointer, page_arg, rule_pointer
+from .rendering import newest_first, page_of, refusal_pointer, rule_pointer
 from .switches import switch_active
 
 navigation.register("Missions", "console.mission_list", "campaigns:read", "console.mission_")
@@ -43,8 +41,7 @@ class Completions:
 @staff_required("campaigns:read")
 def mission_list():
     session = db.session
-    stmt = missions.list_query(current_user.organization_id).order_by(Mission.created_at.desc(), Mission.id.desc())
-    result = paginate(session, stmt, page=page_arg() - 1, limit=MISSIONS_PER_PAGE)
+    result = page_of(missions.list_query(current_user.organization_id), MISSIONS_PER_PAGE, *newest_first(Mission))
     return render_page_or_fragment("console/missions/list.html", "console/missions/_rows.html", result=result,
                                    completions=completion_counts(session, [m.id for m in result.items]),
                                    kinds=KIND_LABELS, periods=PERIOD_LABELS)
@@ -54,15 +51,12 @@ def mission_list():
 @staff_required("campaigns:write")
 def mission_new():
     form = _with_choices(MissionForm())
-    pointer = None
-    if form.validate_on_submit():
-        done, outcome = submit(form, lambda: missions.create_mission(
-            db.session, current_user.organization_id, actor=current_user.actor(), **form.fields()), MISSION_FIELDS)
-        if done:
-            flash(f"{KIND_LABELS[outcome.kind]} {outcome.name} created.", "success")
-            return redirect(url_for("console.mission_detail", mission_id=outcome.id))
-        pointer = _matcher_pointer(form, outcome)
-    return render_template("console/missions/new.html", form=form, pointer=pointer), form_status()
+    return submit_then(form, lambda: missions.create_mission(
+        db.session, current_user.organization_id, actor=current_user.actor(), **form.fields()), MISSION_FIELDS,
+        told=lambda mission: f"{KIND_LABELS[mission.kind]} {mission.name} created.",
+        then=lambda mission: url_for("console.mission_detail", mission_id=mission.id),
+        page=lambda refusal: render_template("console/missions/new.html", form=form,
+                                             pointer=refusal_pointer(form.matcher, refusal)))
 
 
 @bp.get("/missions/<int:mission_id>")
@@ -82,18 +76,12 @@ def mission_detail(mission_id: int):
 def mission_edit(mission_id: int):
     mission = _mission(mission_id)
     form = MissionForm()
-    pointer = None
-    if request.method == "GET":
-        form.fill(mission)
-    elif form.validate_on_submit():
-        done, outcome = submit(form, lambda: missions.update_mission(
-            db.session, mission, actor=current_user.actor(), **form.changes(mission)), MISSION_FIELDS)
-        if done:
-            flash(f"{mission.name} saved.", "success")
-            return redirect(url_for("console.mission_detail", mission_id=mission.id))
-        pointer = _matcher_pointer(form, outcome)
-    _with_choices(form, current_event=mission.event_type)
-    return render_template("console/missions/edit.html", form=form, mission=mission, pointer=pointer), form_status()
+    return save_edit(form, mission, lambda: missions.update_mission(
+        db.session, mission, actor=current_user.actor(), **form.changes(mission)), MISSION_FIELDS,
+        saved=lambda: f"{mission.name} saved.", then=url_for("console.mission_detail", mission_id=mission.id),
+        page=lambda refusal: render_template(
+            "console/missions/edit.html", form=_with_choices(form, current_event=mission.event_type), mission=mission,
+            pointer=refusal_pointer(form.matcher, refusal)))
 
 
 @bp.post("/missions/<int:mission_id>/active")
@@ -156,10 +144,3 @@ def _with_choices(form, current_event: str | None = None):
     """Event types a mission may listen to, and the organisation's points accounts."""
     return form.with_choices(*queries.engagement_choices(db.session, current_user.organization_id),
                              current_event=current_event)
-
-
-def _matcher_pointer(form: MissionForm, refusal: DomainError) -> RulePointer | None:
-    """After a refused save: where the matcher stopped parsing, if that was the refusal."""
-    if isinstance(refusal, rules.RuleSyntaxError):
-        return rule_pointer((form.matcher.data or "").strip(), refusal)
-    return None

@@ -17,13 +17,13 @@ from ..domain import campaigns, members, missions, orders, tiers
 from ..domain.errors import NotFound, ValidationFailed
 from ..domain.orders import PurchaseOrder
 from ..domain.organizations import Organization, default_program
-from ..domain.pagination import Page, paginate
+from ..domain.pagination import Page
 from ..extensions import db
 from ..forms import submit
 from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .order_forms import ACTION_DONE, ACTION_LABELS, OrderActionForm, OrderFilterForm
-from .rendering import page_arg
+from .rendering import newest_first, page_of
 
 ORDERS_PER_PAGE = 25
 ACTION_FIELDS = {"returnedTotal": "returned_total", "status": "action"}
@@ -42,8 +42,7 @@ def order_list():
         try:
             stmt = orders.list_query(organization_id, member=form.member.data, status=form.status.data or None,
                                      location_code=form.store.data or None, **_day_bounds(form))
-            result = paginate(session, stmt.order_by(PurchaseOrder.created_at.desc(), PurchaseOrder.id.desc()),
-                              page=page_arg() - 1, limit=ORDERS_PER_PAGE)
+            result = page_of(stmt, ORDERS_PER_PAGE, *newest_first(PurchaseOrder))
         except ValidationFailed as failure:
             error = failure.message
     else:

@@ -9,14 +9,13 @@ from flask_login import current_user
 from ..auth import staff_required
 from ..domain import partners
 from ..domain.errors import DomainError
-from ..domain.pagination import paginate
 from ..domain.partners import PartnerApp
 from ..extensions import db
 from . import bp, navigation
 from ..forms import form_status, save_edit, submit
 from ..fragments import render_page_or_fragment
 from .partner_app_forms import PARTNER_APP_FIELDS, NewPartnerAppForm, PartnerAppForm
-from .rendering import page_arg
+from .rendering import newest_first, page_of
 from .switches import switch_active
 
 navigation.register("Partner apps", "console.partner_app_list", "partnerships:read", "console.partner_app_")
@@ -27,9 +26,7 @@ APPS_PER_PAGE = 20
 @bp.get("/partner-apps")
 @staff_required("partnerships:read")
 def partner_app_list():
-    stmt = partners.apps_query(current_user.organization_id).order_by(PartnerApp.created_at.desc(),
-                                                                       PartnerApp.id.desc())
-    result = paginate(db.session, stmt, page=page_arg() - 1, limit=APPS_PER_PAGE)
+    result = page_of(partners.apps_query(current_user.organization_id), APPS_PER_PAGE, *newest_first(PartnerApp))
     connected = partners.connected_member_counts(db.session, [app.id for app in result.items])
     return render_page_or_fragment("console/partner_apps/list.html", "console/partner_apps/_rows.html",
                                    result=result, connected=connected)
@@ -60,12 +57,10 @@ def partner_app_detail(app_id: int):
 def partner_app_edit(app_id: int):
     app = _app(app_id)
     form = PartnerAppForm()
-    saved = save_edit(form, app, lambda: partners.update_app(
+    return save_edit(form, app, lambda: partners.update_app(
         db.session, app, actor=current_user.actor(), **form.fields()), PARTNER_APP_FIELDS,
-        saved=lambda: f"{app.name} saved.", then=url_for("console.partner_app_detail", app_id=app.id))
-    if saved:
-        return saved
-    return render_template("console/partner_apps/edit.html", form=form, app=app), form_status()
+        saved=lambda: f"{app.name} saved.", then=url_for("console.partner_app_detail", app_id=app.id),
+        page=lambda _: render_template("console/partner_apps/edit.html", form=form, app=app))
 
 
 @bp.post("/partner-apps/<int:app_id>/active")

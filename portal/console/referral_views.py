@@ -20,11 +20,11 @@ from ..domain.ledger import LedgerAccount
 from ..domain.pagination import paginate
 from ..domain.referrals import Referral, ReferralCode, ReferralProgram
 from ..extensions import db, htmx
-from ..forms import form_status, save_edit, submit, submit_then
+from ..forms import save_edit, submit, submit_then
 from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .referral_forms import CODE_FIELDS, PROGRAM_FIELDS, ProgramForm, ReferralCodeForm
-from .rendering import page_arg
+from .rendering import newest_first, page_arg, page_of
 from .switches import switch_active
 
 navigation.register("Referrals", "console.referral_list", "campaigns:read", "console.referral_")
@@ -39,9 +39,8 @@ FRAGMENTS = {"code-rows": "console/referrals/_codes.html", "report-rows": "conso
 @staff_required("campaigns:read")
 def referral_list():
     session = db.session
-    stmt = referrals.programs_query(current_user.organization_id).order_by(ReferralProgram.created_at.desc(),
-                                                                           ReferralProgram.id.desc())
-    result = paginate(session, stmt, page=page_arg() - 1, limit=PROGRAMS_PER_PAGE)
+    result = page_of(referrals.programs_query(current_user.organization_id), PROGRAMS_PER_PAGE,
+                     *newest_first(ReferralProgram))
     ids = [p.id for p in result.items]
     return render_page_or_fragment("console/referrals/list.html", "console/referrals/_rows.html", result=result,
                                    code_counts=_code_counts(session, ids), statuses=_status_counts(session, ids))
@@ -51,11 +50,11 @@ def referral_list():
 @staff_required("campaigns:write")
 def referral_new():
     form = ProgramForm().with_choices(*_engagement_choices())
-    created = submit_then(form, lambda: referrals.create_program(
+    return submit_then(form, lambda: referrals.create_program(
         db.session, current_user.organization_id, actor=current_user.actor(), **form.fields()), PROGRAM_FIELDS,
         told=lambda program: f"Referral programme {program.name} created.",
-        then=lambda program: url_for("console.referral_detail", program_id=program.id))
-    return created or (render_template("console/referrals/new.html", form=form), form_status())
+        then=lambda program: url_for("console.referral_detail", program_id=program.id),
+        page=lambda _: render_template("console/referrals/new.html", form=form))
 
 
 @bp.get("/referrals/<int:program_id>")
@@ -72,13 +71,11 @@ def referral_detail(program_id: int):
 def referral_edit(program_id: int):
     program = _program(program_id)
     form = ProgramForm()
-    saved = save_edit(form, program, lambda: referrals.update_program(
+    return save_edit(form, program, lambda: referrals.update_program(
         db.session, program, actor=current_user.actor(), **form.changes(program)), PROGRAM_FIELDS,
-        saved=lambda: f"{program.name} saved.", then=url_for("console.referral_detail", program_id=program.id))
-    if saved:
-        return saved
-    form.with_choices(*_engagement_choices(), current_event=program.event_type)
-    return render_template("console/referrals/edit.html", form=form, program=program), form_status()
+        saved=lambda: f"{program.name} saved.", then=url_for("console.referral_detail", program_id=program.id),
+        page=lambda _: render_template("console/referrals/edit.html", program=program, form=form.with_choices(
+            *_engagement_choices(), current_event=program.event_type)))
 
 
 @bp.post("/referrals/<int:program_id>/active")

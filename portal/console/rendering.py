@@ -1,5 +1,5 @@
 """Small helpers shared by the console views: where a rule stopped parsing, page numbers
-and display formats. (Shared with the member portal: htmx fragments in
+and the page of a list, and display formats. (Shared with the member portal: htmx fragments in
 portal/fragments.py; submitting a form, a form page's status and safe redirects in
 portal/forms.py.)"""
 from __future__ import annotations
@@ -8,8 +8,12 @@ import datetime as dt
 from dataclasses import dataclass
 
 from flask import request
+from sqlalchemy import Select
 
+from ..domain.errors import DomainError
+from ..domain.pagination import Page, paginate
 from ..domain.rules import RuleSyntaxError
+from ..extensions import db
 
 
 @dataclass
@@ -26,10 +30,30 @@ def rule_pointer(text: str, error: RuleSyntaxError) -> RulePointer:
     return RulePointer(error.line, error.column, line)
 
 
+def refusal_pointer(field, refusal: DomainError) -> RulePointer | None:
+    """After a refused save: where the text of `field` (an audience's rule, a mission's matcher)
+    stopped parsing, if that was the refusal."""
+    if isinstance(refusal, RuleSyntaxError):
+        return rule_pointer((field.data or "").strip(), refusal)
+    return None
+
+
 def page_arg(name: str = "page") -> int:
     """The 1-based page number from the query string; anything odd means page 1."""
     raw = request.args.get(name, "1")
     return int(raw) if raw.isdigit() and 0 < int(raw) < 1_000_000 else 1
+
+
+def page_of(stmt: Select, per_page: int, *order, **options) -> Page:
+    """The page of `stmt` a console list shows: the one the query string asks for (`page_arg()`),
+    `per_page` rows, ordered by `order` (e.g. `*newest_first(Model)`); `options` go to `paginate`."""
+    return paginate(db.session, stmt.order_by(*order) if order else stmt, page=page_arg() - 1, limit=per_page,
+                    **options)
+
+
+def newest_first(model) -> tuple:
+    """The order of a list of things newest first: created_at, then id (for equal times), descending."""
+    return model.created_at.desc(), model.id.desc()
 
 
 def format_when(value: dt.datetime | dt.date | None) -> str:

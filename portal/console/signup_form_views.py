@@ -9,14 +9,13 @@ from ..auth import staff_required
 from ..domain import coupons, signup_forms
 from ..domain.coupons import CouponBook
 from ..domain.base import fits_id
-from ..domain.pagination import paginate
 from ..domain.signup_forms import SignupForm
 from ..embed import shared
 from ..extensions import db
 from . import bp, navigation, queries
-from ..forms import form_status, save_edit, submit_then
+from ..forms import save_edit, submit_then
 from ..fragments import render_page_or_fragment
-from .rendering import page_arg
+from .rendering import newest_first, page_of
 from .signup_form_forms import FORM_FIELDS, PURPOSE_LABELS, SignupFormForm
 
 navigation.register("Signup forms", "console.signup_form_list", "forms:read", "console.signup_form_")
@@ -27,9 +26,8 @@ FORMS_PER_PAGE = 20
 @bp.get("/signup-forms")
 @staff_required("forms:read")
 def signup_form_list():
-    stmt = signup_forms.forms_query(current_user.organization_id).order_by(SignupForm.created_at.desc(),
-                                                                           SignupForm.id.desc())
-    result = paginate(db.session, stmt, page=page_arg() - 1, limit=FORMS_PER_PAGE)
+    result = page_of(signup_forms.forms_query(current_user.organization_id), FORMS_PER_PAGE,
+                     *newest_first(SignupForm))
     return render_page_or_fragment("console/signup_forms/list.html", "console/signup_forms/_rows.html",
                                    result=result, purposes=PURPOSE_LABELS,
                                    counts=signup_forms.entry_counts(db.session, [f.id for f in result.items]))
@@ -39,11 +37,11 @@ def signup_form_list():
 @staff_required("forms:write")
 def signup_form_new():
     form = SignupFormForm().with_books(_books())
-    created = submit_then(form, lambda: signup_forms.create_form(
+    return submit_then(form, lambda: signup_forms.create_form(
         db.session, current_user.organization_id, actor=current_user.actor(), **form.fields()), FORM_FIELDS,
         told=lambda found: f"Signup form {found.name} created. Paste the tag below into a partner page.",
-        then=lambda found: url_for("console.signup_form_detail", form_id=found.id))
-    return created or (render_template("console/signup_forms/new.html", form=form), form_status())
+        then=lambda found: url_for("console.signup_form_detail", form_id=found.id),
+        page=lambda _: render_template("console/signup_forms/new.html", form=form))
 
 
 @bp.get("/signup-forms/<int:form_id>")
@@ -64,12 +62,10 @@ def signup_form_detail(form_id: int):
 def signup_form_edit(form_id: int):
     found = _form(form_id)
     form = SignupFormForm().with_books(_books())
-    saved = save_edit(form, found, lambda: signup_forms.update_form(
+    return save_edit(form, found, lambda: signup_forms.update_form(
         db.session, found, actor=current_user.actor(), **form.fields()), FORM_FIELDS,
-        saved=lambda: f"{found.name} saved.", then=url_for("console.signup_form_detail", form_id=found.id))
-    if saved:
-        return saved
-    return render_template("console/signup_forms/edit.html", form=form, signup_form=found), form_status()
+        saved=lambda: f"{found.name} saved.", then=url_for("console.signup_form_detail", form_id=found.id),
+        page=lambda _: render_template("console/signup_forms/edit.html", form=form, signup_form=found))
 
 
 def _form(form_id: int) -> SignupForm:

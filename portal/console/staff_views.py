@@ -10,14 +10,13 @@ from ..auth import staff_required
 from ..domain import idempotency, staff
 from ..domain.audit import AuditEntry
 from ..domain.organizations import Organization
-from ..domain.pagination import paginate
 from ..domain.staff import ROLES, ApiKey, StaffUser
 from ..extensions import db
 from ..forms import submit, submit_then
 from ..fragments import render_page_or_fragment
 from ..urls import absolute_url
 from . import bp, queries
-from .rendering import page_arg
+from .rendering import page_of
 from .staff_forms import ApiKeyForm, PasswordResetForm, StaffRolesForm, StaffUserForm
 
 STAFF_PER_PAGE = 50
@@ -35,37 +34,35 @@ def staff_list():
 @staff_required("users:write")
 def staff_create():
     form = StaffUserForm()
-
-    def create():
-        actor = current_user.actor()
-        staff.require_grantable(actor, form.roles.data)
-        return staff.create_staff_user(db.session, current_user.organization_id, email=form.email.data,
-                                       password=form.password.data, roles=form.roles.data, actor=actor,
-                                       name=(form.name.data or "").strip())
-
-    return submit_then(form, create, told=lambda user: f"Staff user {user.email} created.",
-                       then=url_for("console.staff_list")) or _staff_page(form, status=422)
+    # create_staff_user refuses roles the signer lacks (PermissionDenied on the roles field) before anything else.
+    return submit_then(form, lambda: staff.create_staff_user(
+        db.session, current_user.organization_id, email=form.email.data, password=form.password.data,
+        roles=form.roles.data, actor=current_user.actor(), name=(form.name.data or "").strip()),
+        told=lambda user: f"Staff user {user.email} created.",
+        then=url_for("console.staff_list")) or _staff_page(form, status=422)
 
 
 @bp.post("/staff/<int:user_id>/deactivate")
 @staff_required("users:write")
 def staff_deactivate(user_id: int):
-    # PermissionDenied (a user with roles the signer lacks, or oneself) renders the 403 page.
-    with db.transaction() as session:
-        user = staff.deactivate_staff_user(session, current_user.organization_id, user_id,
-                                           actor=current_user.actor())
-    flash(f"Staff user {user.email} deactivated; their sessions ended and the API keys they created are revoked.",
-          "success")
-    return redirect(url_for("console.staff_list"))
+    return _change_staff_user(staff.deactivate_staff_user, user_id, "Staff user {email} deactivated; their "
+                              "sessions ended and the API keys they created are revoked.")
 
 
 @bp.post("/staff/<int:user_id>/reactivate")
 @staff_required("users:write")
 def staff_reactivate(user_id: int):
+    return _change_staff_user(staff.reactivate_staff_user, user_id,
+                              "Staff user {email} reactivated: they can sign in again with their password.")
+
+
+def _change_staff_user(change, user_id: int, told: str):
+    """`change(session, organization_id, user_id, actor=...)` (deactivate, reactivate) in one transaction,
+    then back to the list flashing `told` with the user's {email}. PermissionDenied (a user with roles the
+    signer lacks, or oneself) renders the 403 page."""
     with db.transaction() as session:
-        user = staff.reactivate_staff_user(session, current_user.organization_id, user_id,
-                                           actor=current_user.actor())
-    flash(f"Staff user {user.email} reactivated: they can sign in again with their password.", "success")
+        user = change(session, current_user.organization_id, user_id, actor=current_user.actor())
+    flash(told.format(email=user.email), "success")
     return redirect(url_for("console.staff_list"))
 
 
@@ -123,8 +120,7 @@ def password_reset(token: str):
 
 
 def _staff_page(form: StaffUserForm, status: int = 200):
-    result = paginate(db.session, queries.staff_users(current_user.organization_id), page=page_arg() - 1,
-                      limit=STAFF_PER_PAGE, order=StaffUser.email.asc())
+    result = page_of(queries.staff_users(current_user.organization_id), STAFF_PER_PAGE, StaffUser.email.asc())
     return render_template("console/staff/list.html", result=result, form=form, roles=ROLES,
                            can_manage=_can_manage), status
 
@@ -183,8 +179,7 @@ def api_key_revoke(key_id: int):
 
 
 def _api_key_page(form: ApiKeyForm, status: int = 200, created: tuple[ApiKey, str] | None = None):
-    result = paginate(db.session, queries.api_keys(current_user.organization_id), page=page_arg() - 1,
-                      limit=KEYS_PER_PAGE, order=ApiKey.id.desc())
+    result = page_of(queries.api_keys(current_user.organization_id), KEYS_PER_PAGE, ApiKey.id.desc())
     html = render_template("console/api_keys/list.html", result=result, form=form, roles=ROLES, created=created,
                            can_manage=_can_manage)
     return make_response(html, status)
@@ -193,6 +188,5 @@ def _api_key_page(form: ApiKeyForm, status: int = 200, created: tuple[ApiKey, st
 @bp.get("/audit")
 @staff_required("users:read")
 def audit_list():
-    result = paginate(db.session, queries.audit_entries(current_user.organization_id), page=page_arg() - 1,
-                      limit=AUDIT_PER_PAGE, order=AuditEntry.id.desc())
+    result = page_of(queries.audit_entries(current_user.organization_id), AUDIT_PER_PAGE, AuditEntry.id.desc())
     return render_page_or_fragment("console/audit/list.html", "console/audit/_rows.html", result=result)

@@ -9,7 +9,7 @@ from ..domain import tiers
 from ..domain.base import fits_id
 from ..domain.organizations import default_program
 from ..extensions import db
-from ..forms import form_status, save_edit, submit_then
+from ..forms import save_edit, submit_then
 from . import bp, navigation, queries
 from .tier_forms import TierForm
 
@@ -38,12 +38,10 @@ def tier_create():
 def tier_edit(tier_id: int):
     tier = _tier(tier_id)
     form = TierForm()
-    saved = save_edit(form, tier, lambda: tiers.update_tier(
+    return save_edit(form, tier, lambda: tiers.update_tier(
         db.session, tier, actor=current_user.actor(), **form.fields()), form.DOMAIN_FIELDS,
-        saved=lambda: f"Tier {tier.name} saved.", then=url_for("console.tier_list"))
-    if saved:
-        return saved
-    return render_template("console/tiers/edit.html", form=form, tier=tier), form_status()
+        saved=lambda: f"Tier {tier.name} saved.", then=url_for("console.tier_list"),
+        page=lambda _: render_template("console/tiers/edit.html", form=form, tier=tier))
 
 
 def _tier(tier_id: int) -> tiers.Tier:

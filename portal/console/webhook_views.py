@@ -15,13 +15,12 @@ from ..domain import webhooks
 from ..domain.base import utcnow
 from ..domain.base import fits_id
 from ..domain.errors import DomainError
-from ..domain.pagination import paginate
 from ..domain.webhooks import WebhookDelivery, WebhookSubscription
 from ..extensions import db, htmx
 from . import bp, navigation
-from ..forms import form_status, save_edit, submit
+from ..forms import save_edit, submit_then
 from ..fragments import render_page_or_fragment
-from .rendering import page_arg
+from .rendering import page_of
 from .webhook_forms import EVENT_LABELS, FIELDS, ConfirmForm, WebhookForm
 
 navigation.register("Webhooks", "console.webhook_list", "webhooks:read", "console.webhook_")
@@ -34,9 +33,8 @@ STATUS_FILTERS = (webhooks.PENDING, webhooks.RUNNING, webhooks.SUCCESS, webhooks
 @bp.get("/webhooks")
 @staff_required("webhooks:read")
 def webhook_list():
-    stmt = webhooks.subscriptions_query(current_user.organization_id).order_by(WebhookSubscription.name,
-                                                                              WebhookSubscription.id)
-    result = paginate(db.session, stmt, page=page_arg() - 1, limit=HOOKS_PER_PAGE)
+    result = page_of(webhooks.subscriptions_query(current_user.organization_id), HOOKS_PER_PAGE,
+                     WebhookSubscription.name, WebhookSubscription.id)
     return render_page_or_fragment("console/webhooks/list.html", "console/webhooks/_rows.html", result=result,
                                    counts=_status_counts([s.id for s in result.items]), labels=EVENT_LABELS)
 
@@ -45,15 +43,13 @@ def webhook_list():
 @staff_required("webhooks:write")
 def webhook_new():
     form = WebhookForm()
-    if form.validate_on_submit():
-        done, subscription = submit(form, lambda: webhooks.create_subscription(
-            db.session, current_user.organization_id, actor=current_user.actor(), allow_private=_allow_private(),
-            **form.fields()), FIELDS)
-        if done:
-            flash(f"Webhook {subscription.name} created. Show its signing secret below to set up your receiver.",
-                  "success")
-            return redirect(url_for("console.webhook_detail", webhook_id=subscription.id))
-    return render_template("console/webhooks/new.html", form=form, subscription=None), form_status()
+    return submit_then(form, lambda: webhooks.create_subscription(
+        db.session, current_user.organization_id, actor=current_user.actor(), allow_private=_allow_private(),
+        **form.fields()), FIELDS,
+        told=lambda subscription: f"Webhook {subscription.name} created. Show its signing secret below to set up "
+                                  "your receiver.",
+        then=lambda subscription: url_for("console.webhook_detail", webhook_id=subscription.id),
+        page=lambda _: render_template("console/webhooks/new.html", form=form, subscription=None))
 
 
 @bp.get("/webhooks/<int:webhook_id>")
@@ -67,20 +63,17 @@ def webhook_detail(webhook_id: int):
 def webhook_edit(webhook_id: int):
     subscription = _subscription(webhook_id)
     form = WebhookForm()
-    saved = save_edit(form, subscription, lambda: webhooks.update_subscription(
+    return save_edit(form, subscription, lambda: webhooks.update_subscription(
         db.session, subscription, actor=current_user.actor(), allow_private=_allow_private(), **form.fields()),
         FIELDS, saved=lambda: f"{subscription.name} saved.",
-        then=url_for("console.webhook_detail", webhook_id=subscription.id))
-    if saved:
-        return saved
-    return render_template("console/webhooks/edit.html", form=form, subscription=subscription), form_status()
+        then=url_for("console.webhook_detail", webhook_id=subscription.id),
+        page=lambda _: render_template("console/webhooks/edit.html", form=form, subscription=subscription))
 
 
 @bp.post("/webhooks/<int:webhook_id>/secret")
 @staff_required("webhooks:write")
 def webhook_show_secret(webhook_id: int):
-    subscription = _subscription(webhook_id)
-    _require_confirmed()
+    subscription = _confirmed_subscription(webhook_id)
     with db.transaction() as session:
         secret = webhooks.reveal_secret(session, subscription, actor=current_user.actor())
     return _detail_page(subscription, secret=secret)
@@ -89,8 +82,7 @@ def webhook_show_secret(webhook_id: int):
 @bp.post("/webhooks/<int:webhook_id>/rotate-secret")
 @staff_required("webhooks:write")
 def webhook_rotate_secret(webhook_id: int):
-    subscription = _subscription(webhook_id)
-    _require_confirmed()
+    subscription = _confirmed_subscription(webhook_id)
     with db.transaction() as session:
         webhooks.update_subscription(session, subscription, actor=current_user.actor(),
                                      allow_private=_allow_private(), rotate_secret=True)
@@ -100,8 +92,7 @@ def webhook_rotate_secret(webhook_id: int):
 @bp.post("/webhooks/<int:webhook_id>/test")
 @staff_required("webhooks:write")
 def webhook_test(webhook_id: int):
-    subscription = _subscription(webhook_id)
-    _require_confirmed()
+    subscription = _confirmed_subscription(webhook_id)
     _run_and_tell(lambda session: webhooks.queue_test(session, subscription, actor=current_user.actor()),
                   lambda delivery: f"Test event {delivery.event_id} queued: the worker sends it within a minute.")
     return redirect(url_for("console.webhook_detail", webhook_id=subscription.id))
@@ -110,8 +101,7 @@ def webhook_test(webhook_id: int):
 @bp.post("/webhooks/<int:webhook_id>/delete")
 @staff_required("webhooks:write")
 def webhook_delete(webhook_id: int):
-    subscription = _subscription(webhook_id)
-    _require_confirmed()
+    subscription = _confirmed_subscription(webhook_id)
     with db.transaction() as session:
         webhooks.delete_subscription(session, subscription, actor=current_user.actor())
     flash(f"Webhook {subscription.name} deleted: nothing more is sent to it.", "success")
@@ -156,6 +146,13 @@ def _require_confirmed() -> None:
         abort(400)
 
 
+def _confirmed_subscription(webhook_id: int) -> WebhookSubscription:
+    """The webhook a POST changes (404 when not the organisation's), once its confirm form checks out (else 400)."""
+    subscription = _subscription(webhook_id)
+    _require_confirmed()
+    return subscription
+
+
 def _allow_private() -> bool:
     return bool(current_app.config["WEBHOOK_ALLOW_PRIVATE_URLS"])
 
@@ -166,8 +163,7 @@ def _detail_page(subscription: WebhookSubscription, *, secret: str | None = None
         status_filter = ""
     now = utcnow()
     stmt = webhooks.deliveries_query(subscription, status=status_filter or None, now=now)
-    deliveries = paginate(db.session, stmt, page=page_arg() - 1, limit=DELIVERIES_PER_PAGE,
-                          order=WebhookDelivery.id.desc())
+    deliveries = page_of(stmt, DELIVERIES_PER_PAGE, WebhookDelivery.id.desc())
     context = dict(subscription=subscription, deliveries=deliveries, now=now, labels=EVENT_LABELS,
                    attempts=webhooks.attempts_of(db.session, [d.id for d in deliveries.items]),
                    status_filter=status_filter, status_filters=STATUS_FILTERS, confirm=ConfirmForm(), secret=secret)

@@ -63,6 +63,12 @@ def mint(session, account, wallet, amount, actor, **kw):
     return ledger.mint(session, account, wallet, amount, actor=actor, **kw)
 
 
+def pending_burn(session, account, wallet, actor, *, minted: int, held: int):
+    """`minted` points minted into the wallet, then `held` of them held by a pending burn (returned)."""
+    mint(session, account, wallet, minted, actor)
+    return ledger.burn(session, account, wallet, held, actor=actor, pending=True)
+
+
 # --- mint, burn, transfer -----------------------------------------------------------------
 
 def test_mint_credits_the_member_and_debits_issuance(session, org, account, alice, clerk):
@@ -143,8 +149,7 @@ def test_an_inactive_ledger_account_moves_nothing(session, org, account, alice, 
 
 def test_pending_burn_holds_then_full_capture_posts(session, org, account, alice, clerk):
     wallet = wallet_of(session, org, alice)
-    mint(session, account, wallet, 100, clerk)
-    hold = ledger.burn(session, account, wallet, 60, actor=clerk, pending=True)
+    hold = pending_burn(session, account, wallet, clerk, minted=100, held=60)
     assert hold.status == "pending" and entries_of(session, hold) == []
     assert state(session, wallet) == (100, 60, 0)
     assert wallet.available == 40
@@ -191,8 +196,7 @@ def test_pending_mint_shows_incoming_until_captured(session, org, account, alice
 
 def test_void_releases_the_hold(session, org, account, alice, clerk):
     wallet = wallet_of(session, org, alice)
-    mint(session, account, wallet, 100, clerk)
-    hold = ledger.burn(session, account, wallet, 60, actor=clerk, pending=True)
+    hold = pending_burn(session, account, wallet, clerk, minted=100, held=60)
     voided = ledger.void(session, hold, actor=clerk)
     assert (voided.type, voided.pending_id) == ("void", hold.id)
     assert entries_of(session, voided) == []
@@ -284,8 +288,7 @@ def test_revert_of_a_burn_gives_the_points_back(session, org, account, alice, cl
 
 def test_revert_of_a_pending_transaction_voids_it(session, org, account, alice, clerk):
     wallet = wallet_of(session, org, alice)
-    mint(session, account, wallet, 40, clerk)
-    hold = ledger.burn(session, account, wallet, 15, actor=clerk, pending=True)
+    hold = pending_burn(session, account, wallet, clerk, minted=40, held=15)
     undo = ledger.revert(session, hold, actor=clerk)
     assert undo.type == "void" and state(session, wallet) == (40, 0, 0)
     with fails_cleanly(session, AlreadyResolved):
@@ -294,8 +297,7 @@ def test_revert_of_a_pending_transaction_voids_it(session, org, account, alice, 
 
 def test_revert_of_a_capture_returns_the_captured_part(session, org, account, alice, clerk):
     wallet = wallet_of(session, org, alice)
-    mint(session, account, wallet, 40, clerk)
-    hold = ledger.burn(session, account, wallet, 15, actor=clerk, pending=True)
+    hold = pending_burn(session, account, wallet, clerk, minted=40, held=15)
     capture = ledger.capture(session, hold, actor=clerk, amount=10)
     ledger.revert(session, capture, actor=clerk)
     assert state(session, wallet) == (40, 0, 0)

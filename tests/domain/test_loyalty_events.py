@@ -5,7 +5,6 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
 
 from portal.domain import earning, custom_events, missions, orders, points, tiers
 from portal.domain.errors import DuplicateValue, IdempotencyKeyReused, ValidationFailed
@@ -151,5 +150,5 @@ def test_feed_filters_by_type_and_date(session, org, member, review_type):
 
 
 def test_feed_of_another_organisation_is_empty(session, org, other_org, member):
-    assert session.scalars(select(OutboxEvent).where(OutboxEvent.member_id == member.id)).first() is not None
+    assert factories.first(session, OutboxEvent, OutboxEvent.member_id == member.id) is not None
     assert session.scalars(custom_events.feed_query(other_org.id, member.id)).all() == []

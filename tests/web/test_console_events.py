@@ -3,7 +3,6 @@ roles, isolation) and the member page's missions progress and latest events."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
 
 from portal.domain import custom_events, missions
 from portal.domain.custom_events import EventType
@@ -15,8 +14,8 @@ PURCHASE = "member-purchase-order-confirmed"
 
 
 def type_named(session, org, name: str) -> EventType | None:
-    return session.scalars(select(EventType).where(EventType.organization_id == org.id,
-                                                   EventType.name == name)).first()
+    return factories.first(session, EventType, EventType.organization_id == org.id,
+                                                   EventType.name == name)
 
 
 def test_create_an_event_type_and_see_it_listed(console, signed_in, session, org):
@@ -43,7 +42,7 @@ def test_errors_land_on_the_name_field(console, signed_in, session, org, name, m
     response = console.post("/console/event-types", {"name": name})
     assert response.status_code == 422
     assert message in field_error(response, "name")
-    assert session.scalars(select(EventType).where(EventType.organization_id == org.id)).first() is None
+    assert factories.first(session, EventType, EventType.organization_id == org.id) is None
 
 
 def test_a_name_is_taken_once_per_organisation(console, signed_in, session, org, other_org):

@@ -29,7 +29,7 @@ def create(console, **extra):
 
 
 def mission_named(session, code: str) -> Mission | None:
-    return session.scalars(select(Mission).where(Mission.code == code)).first()
+    return factories.first(session, Mission, Mission.code == code)
 
 
 def test_create_a_stamp_card_and_see_it_listed_and_on_its_page(console, signed_in, session, org):

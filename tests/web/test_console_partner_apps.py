@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import select
 
 from portal.domain import partners
 from portal.domain.partners import PartnerApp
@@ -27,7 +26,7 @@ def form_data(**extra) -> dict:
 
 def app_named(session, name: str) -> PartnerApp | None:
     session.expire_all()
-    return session.scalars(select(PartnerApp).where(PartnerApp.name == name)).first()
+    return factories.first(session, PartnerApp, PartnerApp.name == name)
 
 
 def test_create_shows_the_secret_once_and_keeps_only_its_hash(console, signed_in, session):

@@ -32,7 +32,7 @@ def create(console, **extra):
 
 
 def program_named(session, name: str) -> ReferralProgram | None:
-    return session.scalars(select(ReferralProgram).where(ReferralProgram.name == name)).first()
+    return factories.first(session, ReferralProgram, ReferralProgram.name == name)
 
 
 def join(session, org, code: str, **profile):
@@ -228,4 +228,4 @@ def test_a_code_for_another_organisations_member_is_refused(console, signed_in, 
     session.commit()
     response = console.post(f"/console/referrals/{programme.id}/codes", {"code-member": str(stranger.id)})
     assert response.status_code == 422 and "No member" in field_error(response, "code-member")
-    assert session.scalars(select(ReferralCode).where(ReferralCode.member_id == stranger.id)).first() is None
+    assert factories.first(session, ReferralCode, ReferralCode.member_id == stranger.id) is None

@@ -2,10 +2,10 @@
 switching off, roles and isolation."""
 from __future__ import annotations
 
-from sqlalchemy import select
 
 from portal.domain import coupons, signup_forms
 from portal.domain.signup_forms import SignupForm
+from tests import factories
 
 from .page import field_error, page
 
@@ -23,7 +23,7 @@ def form_data(**extra) -> dict:
 
 def named(session, name: str) -> SignupForm | None:
     session.expire_all()
-    return session.scalars(select(SignupForm).where(SignupForm.name == name)).first()
+    return factories.first(session, SignupForm, SignupForm.name == name)
 
 
 def test_staff_create_a_form_and_get_the_tag_to_paste(console, signed_in, session, org):

@@ -54,7 +54,7 @@ def test_reader_cannot_create_users_or_keys(console, make_staff, session, org):
                                                "roles": ["members:read"]})
     assert response.status_code == 403
     assert console.post("/console/api-keys", {"name": "x", "roles": ["members:read"]}).status_code == 403
-    assert session.scalars(select(StaffUser).where(StaffUser.email == "new@example.com")).first() is None
+    assert factories.first(session, StaffUser, StaffUser.email == "new@example.com") is None
 
 
 # --- staff users ---------------------------------------------------------------------------
@@ -82,7 +82,7 @@ def test_nobody_grants_a_role_they_do_not_hold(console, make_staff, session):
                                                "roles": ["members:read", "ledgers:write"]})
     assert response.status_code == 422
     assert "ledgers:write" in page(response).text("#roles-error")
-    assert session.scalars(select(StaffUser).where(StaffUser.email == "escalate@example.com")).first() is None
+    assert factories.first(session, StaffUser, StaffUser.email == "escalate@example.com") is None
     ok = console.post("/console/staff", {"email": "peer@example.com", "password": "long-enough-1",
                                          "roles": ["members:read"]})
     assert ok.status_code == 302
@@ -98,8 +98,8 @@ def test_staff_form_errors_land_on_their_fields(console, signed_in, session):
     no_roles = console.post("/console/staff", {"email": "noroles@example.com", "password": "long-enough-1"})
     assert page(no_roles).text("#roles-error")
     assert page(no_roles).one("#email").get("value") == "noroles@example.com"
-    assert session.scalars(select(StaffUser).where(StaffUser.email.in_(
-        ["weak@example.com", "noroles@example.com"]))).first() is None
+    assert factories.first(session, StaffUser, StaffUser.email.in_(
+        ["weak@example.com", "noroles@example.com"])) is None
 
 
 def test_staff_list_is_limited_to_the_organisation(console, signed_in, other_org, session):
@@ -142,7 +142,7 @@ def test_api_key_roles_must_be_grantable(console, make_staff, session):
     assert response.status_code == 422
     assert "admin" in page(response).text("#roles-error")
     assert not page(response).has("#new-secret")
-    assert session.scalars(select(ApiKey).where(ApiKey.name == "too strong")).first() is None
+    assert factories.first(session, ApiKey, ApiKey.name == "too strong") is None
 
 
 def test_revoke_api_key(console, signed_in, session, org):

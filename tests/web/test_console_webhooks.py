@@ -24,7 +24,7 @@ def form_data(**extra) -> dict:
 
 
 def named(session, name: str) -> WebhookSubscription | None:
-    return session.scalars(select(WebhookSubscription).where(WebhookSubscription.name == name)).first()
+    return factories.first(session, WebhookSubscription, WebhookSubscription.name == name)
 
 
 @pytest.fixture
