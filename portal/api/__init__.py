@@ -6,7 +6,6 @@ from . import signup_forms  # noqa: F401  (embeddable signup forms)
 from . import portals  # noqa: F401  (partner apps; resolves members' OAuth tokens)
 from . import webhooks  # noqa: F401  (partner webhooks)
 from . import jobs  # noqa: F401  (bulk imports and grants)
-from . import jobs  # noqa: F401  (bulk imports and grants)
 from .barcodes import images_bp
 from .core import bp
 from .openapi import docs_bp
