@@ -8,7 +8,20 @@ created -> confirmed -> partially-returned -> returned, or to cancelled:
 - cancelling or returning takes back all of them, a partial return takes back
   the returned share (cumulative `returnedTotal`, so a retry takes nothing);
 - points already spent are burned as far as the wallet allows and the rest is
-  recorded as a PointsDebt, never ignored.
+  recorded as a PointsDebt, never ignored; open debts are settled from the
+  member's next purchase earnings, oldest first, one ledger line each.
+
+Paying with points (`pointsRedeemed`, worth `pointsRedeemedValue` in money, as the
+till converted them): confirming burns them in the same transaction that earns, or
+captures the till's reservation (`reservationId`, domain/holds.py; fewer points
+than reserved when the basket shrank, the rest released). Not enough points is
+PointsExceedBalance naming the balance, and nothing is earned or burned. The rule
+for earning: only the part paid in money earns (`campaigns.eligible_spend` takes
+`pointsRedeemedValue` off the spend, and a category's lines in the same share);
+a campaign that says otherwise awards a `fixed` amount, which does not depend on
+the spend. A cancel gives all redeemed points back; a return gives back the
+returned share (floor(pointsRedeemed x returnedTotal / total), all on a full
+return) before taking back what the order earned.
 
 Invariants:
 - One order per (organisation, externalId); its row is locked while it changes,
@@ -40,11 +53,11 @@ from sqlalchemy import Boolean, ForeignKey, Numeric, String, UniqueConstraint, f
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from . import audit, earning, idempotency, outbox, ledger, tiers
+from . import audit, earning, holds, idempotency, outbox, ledger, tiers
 from .actors import Actor
 from .base import Base, get_owned, utcnow
-from .errors import Conflict, DomainError, ValidationFailed
-from .ledger import LedgerAccount, Reason
+from .errors import Conflict, DomainError, NotFound, ValidationFailed
+from .ledger import MAX_AMOUNT, LedgerAccount, Reason
 from .members import Member
 from .organizations import default_program
 
@@ -128,6 +141,11 @@ class PurchaseOrder(Base):
     points_awarded: Mapped[int] = mapped_column(default=0)
     tier_points_earned: Mapped[int] = mapped_column(default=0)
     tier_points_awarded: Mapped[int] = mapped_column(default=0)
+    # Paid with points: how many, what they were worth in money, how many were given back by returns.
+    points_redeemed: Mapped[int] = mapped_column(default=0, server_default="0")
+    points_redeemed_value: Mapped[Decimal] = mapped_column(Money, default=Decimal(0), server_default="0")
+    points_refunded: Mapped[int] = mapped_column(default=0, server_default="0")
+    hold_id: Mapped[int | None] = mapped_column(ForeignKey("points_holds.id"), default=None)
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -186,6 +204,9 @@ class OrderInput:
     external_event_date: dt.datetime | None = None
     currency: str = "EUR"
     system_unique_key: str | None = None
+    points_redeemed: int | None = None  # None: all the reservation holds, or none without one
+    points_redeemed_value: Decimal | None = None
+    hold_id: int | None = None
 
 
 @dataclass
@@ -194,6 +215,7 @@ class OrderResult:
     evaluation: earning.Evaluation
     points_taken_back: int = 0
     debt_recorded: int = 0
+    points_given_back: int = 0  # redeemed points paid back by a cancel or return
     changed: bool = True
     replayed: bool = False  # the systemUniqueKey was seen with this same order: the first result, again
 
@@ -241,7 +263,9 @@ def simulate(session: Session, member: Member, data: OrderInput, *, actor: Actor
     _refuse_too_late(data)
     order = PurchaseOrder(organization_id=member.organization_id, member_id=member.id, external_id=data.external_id,
                           type=data.type, status=CONFIRMED, total=data.total, discounted_total=data.discounted_total,
-                          location_code=data.location_code, currency=data.currency)
+                          location_code=data.location_code, currency=data.currency,
+                          points_redeemed=data.points_redeemed or 0,
+                          points_redeemed_value=data.points_redeemed_value or Decimal(0))
     order.items = [OrderItem(sku=i.sku, quantity=i.quantity, unit_price=i.unit_price,
                              product_category_code=i.product_category_code, is_discount=i.is_discount)
                    for i in data.items]
@@ -339,7 +363,8 @@ def act_on_order(session: Session, order: PurchaseOrder, action: str, *, reason:
                       type=locked.type, discounted_total=locked.discounted_total,
                       returned_total=returned_total if action == PARTIAL_RETURN else None,
                       location_code=locked.location_code, external_event_date=locked.external_event_date,
-                      currency=locked.currency)
+                      currency=locked.currency, points_redeemed=locked.points_redeemed,
+                      points_redeemed_value=locked.points_redeemed_value, hold_id=locked.hold_id)
     _validate(data)
     return _transition(session, member, locked, data, actor, previous=locked.status, new=False, reason=reason)
 
@@ -420,12 +445,16 @@ def effects_of(session: Session, order: PurchaseOrder) -> OrderEffects:
 def _order_params(member: Member, data: OrderInput) -> dict[str, Any]:
     params = asdict(data)
     del params["system_unique_key"]
+    for name in ("points_redeemed", "points_redeemed_value", "hold_id"):  # absent: the fingerprint of before
+        if params[name] is None:
+            del params[name]
     return {"memberId": member.id, **params}
 
 
 def _result_record(result: OrderResult) -> dict[str, Any]:
     return {"orderId": result.order.id, "changed": result.changed, "evaluation": result.evaluation.as_dict(),
-            "pointsTakenBack": result.points_taken_back, "debtRecorded": result.debt_recorded}
+            "pointsTakenBack": result.points_taken_back, "debtRecorded": result.debt_recorded,
+            "pointsGivenBack": result.points_given_back}
 
 
 def _replayed_result(session: Session, organization_id: int, stored: dict[str, Any]) -> OrderResult:
@@ -434,6 +463,7 @@ def _replayed_result(session: Session, organization_id: int, stored: dict[str, A
     return OrderResult(order=get_order(session, organization_id, stored["orderId"]),
                        evaluation=earning.Evaluation(effects=effects, errors=evaluation["errors"]),
                        points_taken_back=stored["pointsTakenBack"], debt_recorded=stored["debtRecorded"],
+                       points_given_back=stored.get("pointsGivenBack", 0),
                        changed=stored["changed"], replayed=True)
 
 
@@ -448,12 +478,27 @@ def _validate(data: OrderInput) -> None:
         raise ValidationFailed("discountedTotal must be between 0 and total", field="discountedTotal")
     if data.returned_total is not None and not (0 <= data.returned_total <= data.total):
         raise ValidationFailed("returnedTotal must be between 0 and total", field="returnedTotal")
+    _validate_points_paid(data)
     for index, item in enumerate(data.items):
         if item.quantity <= 0:
             raise ValidationFailed("quantity must be at least 1", field=f"items[{index}].quantity")
         if item.unit_price < 0 and not item.is_discount:
             raise ValidationFailed("A negative unitPrice is a discount line: set isDiscount",
                                    field=f"items[{index}].unitPrice")
+
+
+def _validate_points_paid(data: OrderInput) -> None:
+    redeemed, value = data.points_redeemed, data.points_redeemed_value
+    if redeemed is not None and (isinstance(redeemed, bool) or not 0 <= redeemed <= MAX_AMOUNT):
+        raise ValidationFailed(f"pointsRedeemed must be between 0 and {MAX_AMOUNT}", field="pointsRedeemed")
+    paying = bool(redeemed) or (redeemed is None and data.hold_id is not None)
+    if paying and value is None:
+        raise ValidationFailed("Give pointsRedeemedValue, what the redeemed points paid in money",
+                               field="pointsRedeemedValue")
+    spend = data.discounted_total if data.discounted_total is not None else data.total
+    if value is not None and not (0 <= value <= spend):
+        raise ValidationFailed("pointsRedeemedValue must be between 0 and the order's (discounted) total",
+                               field="pointsRedeemedValue")
 
 
 def _refuse_too_late(data: OrderInput) -> None:
@@ -473,6 +518,7 @@ def _insert(session: Session, member: Member, data: OrderInput) -> PurchaseOrder
                           type=data.type, status=CREATED, total=data.total, discounted_total=data.discounted_total,
                           location_code=data.location_code, external_event_date=data.external_event_date,
                           currency=data.currency)
+    _set_points_paid(session, member, order, data)
     try:
         with session.begin_nested():
             session.add(order)
@@ -506,6 +552,8 @@ def _transition(session: Session, member: Member, order: PurchaseOrder, data: Or
                 result.changed = True
             return result
         if target == CANCELLED:
+            if not new:
+                _release_hold(session, order, actor)
             _set_status(session, order, CANCELLED, actor, reason)
             result.changed = True
             return result
@@ -520,6 +568,8 @@ def _transition(session: Session, member: Member, order: PurchaseOrder, data: Or
         result.changed = False  # a retry of the confirmation, or a late "created": nothing to do
         return result
     if target in (CANCELLED, RETURNED):
+        _give_back_redeemed(session, member, order, order.points_redeemed, actor, result,
+                            why="cancelled" if target == CANCELLED else "returned")
         _take_back(session, member, order, order.points_awarded, order.tier_points_awarded, actor, result,
                    why="cancelled" if target == CANCELLED else "returned")
         order.returned_total = order.total if target == RETURNED else order.returned_total
@@ -536,6 +586,9 @@ def _transition(session: Session, member: Member, order: PurchaseOrder, data: Or
     share = (returned / order.total) if order.total else Decimal(1)
     keep_points = int((order.points_earned * (1 - share)).to_integral_value(rounding=ROUND_FLOOR))
     keep_tier = int((order.tier_points_earned * (1 - share)).to_integral_value(rounding=ROUND_FLOOR))
+    refund = order.points_redeemed if share >= 1 else int(
+        (order.points_redeemed * share).to_integral_value(rounding=ROUND_FLOOR))
+    _give_back_redeemed(session, member, order, refund, actor, result, why="partially returned")
     _take_back(session, member, order, max(order.points_awarded - keep_points, 0),
                max(order.tier_points_awarded - keep_tier, 0), actor, result, why="partially returned")
     order.returned_total = returned
@@ -548,7 +601,21 @@ def _update_open_order(session: Session, order: PurchaseOrder, data: OrderInput)
     order.total, order.discounted_total = data.total, data.discounted_total
     order.location_code, order.external_event_date = data.location_code, data.external_event_date
     order.type, order.currency = data.type, data.currency
+    _set_points_paid(session, session.get(Member, order.member_id), order, data)
     _replace_items(session, order, data.items)
+
+
+def _set_points_paid(session: Session, member: Member, order: PurchaseOrder, data: OrderInput) -> None:
+    """What the order pays with points; a reservation must be the member's own (NotFound otherwise)."""
+    hold = None
+    if data.hold_id is not None:
+        hold = holds.get_hold(session, member.organization_id, data.hold_id)
+        if hold.member_id != member.id:
+            raise NotFound("Reservation not found", field="reservationId")
+    order.hold_id = hold.id if hold is not None else None
+    order.points_redeemed = data.points_redeemed if data.points_redeemed is not None else (
+        hold.amount if hold is not None else 0)
+    order.points_redeemed_value = data.points_redeemed_value or Decimal(0)
 
 
 def _returned_from_items(order: PurchaseOrder, data: OrderInput) -> Decimal:
@@ -564,6 +631,7 @@ def _confirm(session: Session, member: Member, order: PurchaseOrder, data: Order
     order.confirmed_at = utcnow()
     session.flush()
     program = default_program(session, member.organization_id)
+    _redeem(session, member, order, program, actor)
     tier_before, _ = tiers.current_tier(session, member.id, program.id)
     evaluation = earning.dispatch(session, _purchase_event(member, order, data), actor=actor)
     tier_after, _ = tiers.current_tier(session, member.id, program.id)
@@ -573,7 +641,9 @@ def _confirm(session: Session, member: Member, order: PurchaseOrder, data: Order
     order.points_earned = order.points_awarded = earned
     order.tier_points_earned = order.tier_points_awarded = tier_earned
     result.evaluation = evaluation
-    audit.record(session, actor, "order.confirmed", order, points=earned, effects=evaluation.as_dict()["effects"],
+    if earned or tier_earned:
+        settle_debts(session, member, actor=actor)
+    audit.record(session, actor, "order.confirmed", order, points=earned, pointsRedeemed=order.points_redeemed, effects=evaluation.as_dict()["effects"],
                  tierChange=([getattr(tier_before, "id", None), getattr(tier_after, "id", None)]
                              if tier_before is not tier_after else None), **_reason(reason))
     outbox.emit(session, order.organization_id, "member-purchase-order-confirmed", member_id=member.id,
@@ -598,6 +668,69 @@ def _purchase_event(member: Member, order: PurchaseOrder, data: OrderInput) -> e
                                payload={"externalId": order.external_id, "total": str(order.total)},
                                occurred_at=data.external_event_date or utcnow(), order=order,
                                location_code=order.location_code)
+
+
+def _redeem(session: Session, member: Member, order: PurchaseOrder, program, actor: Actor) -> None:
+    """Burn what the order pays with points, or capture the till's reservation (the rest of it released)."""
+    reason = Reason(description=f"Paid with points: order {order.external_id}", tags=["order-redeem"],
+                    external_id=order.external_id, external_event_date=order.external_event_date)
+    if order.hold_id is not None:
+        hold = session.get(holds.PointsHold, order.hold_id)
+        if order.points_redeemed > 0:
+            holds.capture(session, hold, order.points_redeemed, actor=actor, reason=reason)
+        else:
+            holds.release(session, hold, actor=actor)
+    elif order.points_redeemed > 0:
+        account = session.get(LedgerAccount, program.points_account_id)
+        holds.burn_or_refuse(session, account, ledger.member_wallet(session, account, member.id),
+                             order.points_redeemed, actor=actor, reason=reason, field="pointsRedeemed")
+
+
+def _release_hold(session: Session, order: PurchaseOrder, actor: Actor) -> None:
+    if order.hold_id is not None:
+        holds.release(session, session.get(holds.PointsHold, order.hold_id), actor=actor)
+
+
+def _give_back_redeemed(session: Session, member: Member, order: PurchaseOrder, due_in_all: int, actor: Actor,
+                        result: OrderResult, *, why: str) -> None:
+    """Mint back the redeemed points a cancel or return owes, beyond what was given back before."""
+    due = due_in_all - order.points_refunded
+    if due <= 0:
+        return
+    program = default_program(session, member.organization_id)
+    account = session.get(LedgerAccount, program.points_account_id)
+    wallet = ledger.member_wallet(session, account, member.id)
+    reason = Reason(description=f"Order {order.external_id} {why}: points paid back", tags=["order-refund"],
+                    external_id=order.external_id)
+    # Like the take-back, it applies to a locked account too.
+    ledger.post(session, kind=ledger.MINT, account=account, source=ledger.system_wallet(session, account, ledger.ISSUANCE),
+                target=wallet, amount=due, actor=actor, reason=reason, whatever_member_status=True)
+    order.points_refunded += due
+    result.points_given_back += due
+    session.flush()
+
+
+def settle_debts(session: Session, member: Member, *, actor: Actor) -> int:
+    """Pay open debts from what the member's wallets hold now, oldest first, one burn each; returns the points."""
+    debts = list(session.scalars(select(PointsDebt).where(PointsDebt.member_id == member.id,
+                                                         PointsDebt.amount > PointsDebt.settled)
+                                 .order_by(PointsDebt.id).with_for_update()))
+    paid = 0
+    for debt in debts:
+        account = session.get(LedgerAccount, debt.ledger_account_id)
+        wallet = ledger.member_wallet(session, account, member.id)
+        session.refresh(wallet)
+        pay = min(debt.amount - debt.settled, max(wallet.available, 0))
+        if pay <= 0:
+            continue
+        origin = session.get(PurchaseOrder, debt.order_id) if debt.order_id is not None else None
+        reason = Reason(description=f"Debt from order {origin.external_id if origin else debt.id} settled",
+                        tags=["debt-settlement"], external_id=origin.external_id if origin else None)
+        ledger.burn(session, account, wallet, pay, actor=actor, reason=reason, whatever_member_status=True)
+        debt.settled += pay
+        paid += pay
+    session.flush()
+    return paid
 
 
 def _take_back(session: Session, member: Member, order: PurchaseOrder, amount: int, tier_amount: int, actor: Actor,
