@@ -263,9 +263,8 @@ def simulate(session: Session, member: Member, data: OrderInput, *, actor: Actor
     _refuse_too_late(data)
     order = PurchaseOrder(organization_id=member.organization_id, member_id=member.id, external_id=data.external_id,
                           type=data.type, status=CONFIRMED, total=data.total, discounted_total=data.discounted_total,
-                          location_code=data.location_code, currency=data.currency,
-                          points_redeemed=data.points_redeemed or 0,
-                          points_redeemed_value=data.points_redeemed_value or Decimal(0))
+                          location_code=data.location_code, currency=data.currency)
+    _set_points_paid(session, member, order, data)
     order.items = [OrderItem(sku=i.sku, quantity=i.quantity, unit_price=i.unit_price,
                              product_category_code=i.product_category_code, is_discount=i.is_discount)
                    for i in data.items]
@@ -319,9 +318,30 @@ def orders_of(member_id: int):
     return select(PurchaseOrder).where(PurchaseOrder.member_id == member_id)
 
 
-def outstanding_debt(session: Session, member_id: int) -> int:
-    return int(session.scalar(select(func.coalesce(func.sum(PointsDebt.amount - PointsDebt.settled), 0))
-                              .where(PointsDebt.member_id == member_id)) or 0)
+def outstanding_debt(session: Session, member_id: int, account_id: int | None = None) -> int:
+    """What the member still owes (in one account when given): debts less what was settled."""
+    stmt = select(func.coalesce(func.sum(PointsDebt.amount - PointsDebt.settled), 0)).where(
+        PointsDebt.member_id == member_id)
+    if account_id is not None:
+        stmt = stmt.where(PointsDebt.ledger_account_id == account_id)
+    return int(session.scalar(stmt) or 0)
+
+
+def debts_of(session: Session, member_id: int) -> list[PointsDebt]:
+    """The member's debts, oldest first, settled ones too."""
+    return list(session.scalars(select(PointsDebt).where(PointsDebt.member_id == member_id).order_by(PointsDebt.id)))
+
+
+def open_debts_by_order(session: Session, orders: list[PurchaseOrder]) -> dict[int, int]:
+    """Per order, the points (of its programme's points account) its returns left owing; one query."""
+    if not orders:
+        return {}
+    program = default_program(session, orders[0].organization_id)
+    rows = session.execute(select(PointsDebt.order_id, func.sum(PointsDebt.amount - PointsDebt.settled))
+                           .where(PointsDebt.order_id.in_([o.id for o in orders]),
+                                  PointsDebt.ledger_account_id == program.points_account_id)
+                           .group_by(PointsDebt.order_id))
+    return {order_id: int(owed) for order_id, owed in rows}
 
 
 # --- staff actions and the console's reading ----------------------------------------
