@@ -344,6 +344,44 @@ def open_debts_by_order(session: Session, orders: list[PurchaseOrder]) -> dict[i
     return {order_id: int(owed) for order_id, owed in rows}
 
 
+@dataclass
+class OrderLine:
+    transaction_id: int
+    created_at: dt.datetime
+    type: str
+    description: str
+    amount: int  # signed, as the member's wallet saw it
+
+
+@dataclass
+class OrderLines:
+    order: PurchaseOrder
+    lines: list[OrderLine]
+
+
+def orders_with_lines(session: Session, member_id: int, account_id: int, *, limit: int = 5) -> list[OrderLines]:
+    """The member's latest orders, each with the posted movements of its externalId on the member's wallet
+    in the account (paid with points, earned, given back, taken back, a debt settled); three queries."""
+    recent = list(session.scalars(select(PurchaseOrder).where(PurchaseOrder.member_id == member_id)
+                                  .order_by(PurchaseOrder.id.desc()).limit(limit)))
+    if not recent:
+        return []
+    wallet_id = select(ledger.Wallet.id).where(ledger.Wallet.member_id == member_id,
+                                               ledger.Wallet.ledger_account_id == account_id).scalar_subquery()
+    rows = session.execute(
+        select(ledger.LedgerTransaction.id, ledger.LedgerTransaction.created_at, ledger.LedgerTransaction.type,
+               ledger.LedgerTransaction.description, ledger.LedgerTransaction.external_id, ledger.LedgerEntry.amount)
+        .join(ledger.LedgerEntry, ledger.LedgerEntry.transaction_id == ledger.LedgerTransaction.id)
+        .where(ledger.LedgerEntry.wallet_id == wallet_id,
+               ledger.LedgerTransaction.organization_id == recent[0].organization_id,
+               ledger.LedgerTransaction.external_id.in_([o.external_id for o in recent]))
+        .order_by(ledger.LedgerEntry.id))
+    by_order: dict[str, list[OrderLine]] = {}
+    for tx_id, created_at, kind, description, external_id, amount in rows:
+        by_order.setdefault(external_id, []).append(OrderLine(tx_id, created_at, kind, description or "", amount))
+    return [OrderLines(order, by_order.get(order.external_id, [])) for order in recent]
+
+
 # --- staff actions and the console's reading ----------------------------------------
 
 CONFIRM, CANCEL, RETURN, PARTIAL_RETURN = "confirm", "cancel", "return", "partial-return"
