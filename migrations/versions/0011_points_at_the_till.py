@@ -1,4 +1,5 @@
-"""paying with points at the till: reservations (points_holds) and what an order paid with points
+"""paying with points at the till: reservations (points_holds) and what an order paid with points;
+mission completions taken back by returns
 
 Revision ID: 0011
 Revises: 0010
@@ -42,6 +43,8 @@ def upgrade() -> None:
     with op.batch_alter_table('points_holds', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_points_holds_member_id'), ['member_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_points_holds_expires_at'), ['expires_at'], unique=False)
+    with op.batch_alter_table('mission_progress', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('completions_taken_back', BigId, server_default='0', nullable=False))
     with op.batch_alter_table('purchase_orders', schema=None) as batch_op:
         batch_op.add_column(sa.Column('points_redeemed', BigId, server_default='0', nullable=False))
         batch_op.add_column(sa.Column('points_redeemed_value', sa.Numeric(precision=14, scale=2), server_default='0',
@@ -59,6 +62,8 @@ def downgrade() -> None:
         batch_op.drop_column('points_refunded')
         batch_op.drop_column('points_redeemed_value')
         batch_op.drop_column('points_redeemed')
+    with op.batch_alter_table('mission_progress', schema=None) as batch_op:
+        batch_op.drop_column('completions_taken_back')
     with op.batch_alter_table('points_holds', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_points_holds_expires_at'))
         batch_op.drop_index(batch_op.f('ix_points_holds_member_id'))

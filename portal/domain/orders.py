@@ -630,6 +630,7 @@ def _transition(session: Session, member: Member, order: PurchaseOrder, data: Or
                             why="cancelled" if target == CANCELLED else "returned")
         _take_back(session, member, order, order.points_awarded, order.tier_points_awarded, actor, result,
                    why="cancelled" if target == CANCELLED else "returned")
+        _undo_effects(session, member, order, actor, result)
         order.returned_total = order.total if target == RETURNED else order.returned_total
         _set_status(session, order, target, actor, reason)
         result.changed = True
@@ -650,6 +651,8 @@ def _transition(session: Session, member: Member, order: PurchaseOrder, data: Or
     _take_back(session, member, order, max(order.points_awarded - keep_points, 0),
                max(order.tier_points_awarded - keep_tier, 0), actor, result, why="partially returned")
     order.returned_total = returned
+    if returned >= order.total:
+        _undo_effects(session, member, order, actor, result)
     _set_status(session, order, RETURNED if returned >= order.total else PARTIALLY_RETURNED, actor, reason)
     result.changed = True
     return result
@@ -798,25 +801,92 @@ def _take_back(session: Session, member: Member, order: PurchaseOrder, amount: i
                                   (program.tier_points_account_id, tier_amount, "tier_points_awarded")):
         if due <= 0:
             continue
-        account = session.get(LedgerAccount, account_id)
-        wallet = ledger.member_wallet(session, account, member.id)
-        session.refresh(wallet)
-        burnable = min(due, max(wallet.available, 0))
-        if burnable > 0:
-            reason = Reason(description=f"Order {order.external_id} {why}", tags=["order-return"],
-                            external_id=order.external_id)
-            # Corrections apply even to locked accounts.
-            ledger.burn(session, account, wallet, burnable, actor=actor, reason=reason, whatever_member_status=True)
-        shortfall = due - burnable
-        if shortfall > 0:
-            session.add(PointsDebt(organization_id=member.organization_id, member_id=member.id,
-                                   ledger_account_id=account_id, order_id=order.id, amount=shortfall))
-            if account_id == program.points_account_id:
-                result.debt_recorded += shortfall
+        shortfall = _take_points(session, member.id, order, account_id, due, actor, f"Order {order.external_id} {why}")
+        if account_id == program.points_account_id:
+            result.debt_recorded += shortfall
         setattr(order, attr, getattr(order, attr) - due)
         if account_id == program.points_account_id:
             result.points_taken_back += due
     session.flush()
+
+
+def _take_points(session: Session, member_id: int, order: PurchaseOrder, account_id: int, due: int, actor: Actor,
+                 description: str) -> int:
+    """Burn `due` points from the member's wallet as far as it allows; the rest becomes a PointsDebt (returned)."""
+    account = session.get(LedgerAccount, account_id)
+    wallet = ledger.member_wallet(session, account, member_id)
+    session.refresh(wallet)
+    burnable = min(due, max(wallet.available, 0))
+    if burnable > 0:
+        reason = Reason(description=description, tags=["order-return"], external_id=order.external_id)
+        # Corrections apply even to locked accounts.
+        ledger.burn(session, account, wallet, burnable, actor=actor, reason=reason, whatever_member_status=True)
+    shortfall = due - burnable
+    if shortfall > 0:
+        session.add(PointsDebt(organization_id=order.organization_id, member_id=member_id,
+                               ledger_account_id=account_id, order_id=order.id, amount=shortfall))
+    session.flush()
+    return shortfall
+
+
+def _undo_effects(session: Session, member: Member, order: PurchaseOrder, actor: Actor, result: OrderResult) -> None:
+    """A cancelled or wholly returned order also takes back what its confirmation caused besides its points:
+    mission progress and completions (and their points), the referral it completed (both sides' rewards),
+    and the coupons it awarded: an unused one is revoked, a used one stays used and its value in points
+    (an EXTRAPOINT coupon's points) becomes a debt. A partial return keeps them: the purchase still happened."""
+    from . import coupons, missions, referrals
+
+    effects = effects_of(session, order).effects
+    completed: dict[tuple[Any, Any], int] = {}
+    for effect in effects:
+        if effect.type == "mission_completed":
+            slot = (effect.details.get("missionId"), effect.details.get("periodKey"))
+            completed[slot] = completed.get(slot, 0) + int(effect.details.get("completedNow", 0))
+    program = default_program(session, member.organization_id)
+    # Coupon uses this very order made: their points are among what it earned, taken back with those.
+    own_uses = {i for e in effects if e.source == "coupons" for i in e.details.get("couponUsageIds", []) if i}
+    for effect in effects:
+        details = effect.details
+        if effect.type == "increment_mission" and "refused" not in details and "amount" in details:
+            slot = (details.get("missionId"), details.get("periodKey"))
+            missions.take_back(session, member, details, completed.pop(slot, 0), actor=actor)
+        elif effect.type == "mission_completed" and effect.points:
+            mission = session.get(missions.Mission, details["missionId"])
+            account_id = mission.ledger_account_id if mission and mission.ledger_account_id else program.points_account_id
+            _owe(result, program, account_id, _take_points(session, member.id, order, account_id, effect.points, actor,
+                                                          f"Order {order.external_id} returned: mission reward"))
+        elif effect.type == "referral_completed":
+            for member_id, account_id, amount in referrals.take_back(session, details["referralId"], actor=actor):
+                account_id = account_id or program.points_account_id
+                shortfall = _take_points(session, member_id, order, account_id, amount, actor,
+                                         f"Order {order.external_id} returned: referral reward")
+                if member_id == member.id:
+                    _owe(result, program, account_id, shortfall)
+        elif effect.type == "assign_coupon":
+            for usage in coupons.usages_by_ids(session, details.get("couponUsageIds", [])):
+                if usage.reverted_at is not None:
+                    continue
+                if usage.state == coupons.ASSIGNED:
+                    coupons.revert_usage(session, order.organization_id, usage.id, actor=actor)
+                    continue
+                book = session.get(coupons.CouponBook, usage.book_id)
+                uses = set(session.scalars(select(coupons.CouponUsage.id).where(
+                    coupons.CouponUsage.assignment_id == usage.id, coupons.CouponUsage.reverted_at.is_(None))))
+                value = (int(book.discount_amount or 0)
+                         if book.type == coupons.EXTRAPOINT and not uses & own_uses else 0)
+                if value > 0:
+                    session.add(PointsDebt(organization_id=order.organization_id, member_id=member.id,
+                                           ledger_account_id=program.points_account_id, order_id=order.id,
+                                           amount=value))
+                    _owe(result, program, program.points_account_id, value)
+                audit.record(session, actor, "order.used_coupon_kept", order, couponUsageId=usage.id,
+                             couponBookId=book.id, debt=value)
+    session.flush()
+
+
+def _owe(result: OrderResult, program, account_id: int, shortfall: int) -> None:
+    if account_id == program.points_account_id:
+        result.debt_recorded += shortfall
 
 
 def _set_status(session: Session, order: PurchaseOrder, status: str, actor: Actor, reason: str = "") -> None:
