@@ -606,7 +606,7 @@ def _transition(session: Session, member: Member, order: PurchaseOrder, data: Or
     if previous == CREATED:
         if target == CREATED:
             if not new:
-                _update_open_order(session, order, data)
+                _update_open_order(session, order, data, actor)
                 result.changed = True
             return result
         if target == CANCELLED:
@@ -618,7 +618,7 @@ def _transition(session: Session, member: Member, order: PurchaseOrder, data: Or
         if target in (RETURNED, PARTIALLY_RETURNED):
             raise OrderNotConfirmed("Only a confirmed order can be returned", field="status")
         if not new:
-            _update_open_order(session, order, data)
+            _update_open_order(session, order, data, actor)
         _confirm(session, member, order, data, actor, result, reason)
         return result
     # previous is confirmed or partially-returned
@@ -658,11 +658,14 @@ def _transition(session: Session, member: Member, order: PurchaseOrder, data: Or
     return result
 
 
-def _update_open_order(session: Session, order: PurchaseOrder, data: OrderInput) -> None:
+def _update_open_order(session: Session, order: PurchaseOrder, data: OrderInput, actor: Actor) -> None:
     order.total, order.discounted_total = data.total, data.discounted_total
     order.location_code, order.external_event_date = data.location_code, data.external_event_date
     order.type, order.currency = data.type, data.currency
+    held_before = order.hold_id
     _set_points_paid(session, session.get(Member, order.member_id), order, data)
+    if held_before is not None and held_before != order.hold_id:  # the till let go of that reservation
+        holds.release(session, session.get(holds.PointsHold, held_before), actor=actor)
     _replace_items(session, order, data.items)
 
 

@@ -165,3 +165,16 @@ def test_debts_are_settled_from_the_next_earnings_oldest_first_a_line_each(sessi
         LedgerTransaction.description.like("Debt%"))
         .order_by(LedgerTransaction.id)))
     assert lines == ["Debt from order d-1 settled", "Debt from order d-2 settled"]
+
+
+def test_an_open_order_posted_again_without_its_reservation_releases_it(session, org):
+    member = factories.make_member(session, org)
+    factories.give_points(session, org, member, 80)
+    hold = holds.reserve(session, member, 80, actor=org.actor).hold
+    orders.record_order(session, member, order("r-1", "9.00", status="created", hold_id=hold.id,
+                                               points_redeemed_value=Decimal("8")), actor=org.actor)
+    result = orders.record_order(session, member, order("r-1", "9.00"), actor=org.actor)  # paid all in money
+    assert hold.status == holds.RELEASED and result.order.points_redeemed == 0
+    wallet = factories.wallet_of(session, org, member)
+    session.refresh(wallet)
+    assert (wallet.balance, wallet.held) == (80, 0)
