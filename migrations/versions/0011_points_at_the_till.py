@@ -1,5 +1,5 @@
 """paying with points at the till: reservations (points_holds) and what an order paid with points;
-mission completions taken back by returns
+mission completions taken back by returns; a programme's point value
 
 Revision ID: 0011
 Revises: 0010
@@ -43,6 +43,8 @@ def upgrade() -> None:
     with op.batch_alter_table('points_holds', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_points_holds_member_id'), ['member_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_points_holds_expires_at'), ['expires_at'], unique=False)
+    with op.batch_alter_table('loyalty_programs', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('point_value', sa.Numeric(precision=14, scale=4), nullable=True))
     with op.batch_alter_table('mission_progress', schema=None) as batch_op:
         batch_op.add_column(sa.Column('completions_taken_back', BigId, server_default='0', nullable=False))
     with op.batch_alter_table('purchase_orders', schema=None) as batch_op:
@@ -64,6 +66,8 @@ def downgrade() -> None:
         batch_op.drop_column('points_redeemed')
     with op.batch_alter_table('mission_progress', schema=None) as batch_op:
         batch_op.drop_column('completions_taken_back')
+    with op.batch_alter_table('loyalty_programs', schema=None) as batch_op:
+        batch_op.drop_column('point_value')
     with op.batch_alter_table('points_holds', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_points_holds_expires_at'))
         batch_op.drop_index(batch_op.f('ix_points_holds_member_id'))

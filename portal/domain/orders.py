@@ -11,8 +11,8 @@ created -> confirmed -> partially-returned -> returned, or to cancelled:
   recorded as a PointsDebt, never ignored; open debts are settled from the
   member's next purchase earnings, oldest first, one ledger line each.
 
-Paying with points (`pointsRedeemed`, worth `pointsRedeemedValue` in money, as the
-till converted them): confirming burns them in the same transaction that earns, or
+Paying with points (`pointsRedeemed`, worth `pointsRedeemedValue` in money; either one
+alone is converted at the programme's `point_value`): confirming burns them in the same transaction that earns, or
 captures the till's reservation (`reservationId`, domain/holds.py; fewer points
 than reserved when the basket shrank, the rest released). Not enough points is
 PointsExceedBalance naming the balance, and nothing is earned or burned. The rule
@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict, dataclass, field
-from decimal import ROUND_FLOOR, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import Boolean, ForeignKey, Numeric, String, UniqueConstraint, func, select
@@ -549,10 +549,6 @@ def _validate_points_paid(data: OrderInput) -> None:
     redeemed, value = data.points_redeemed, data.points_redeemed_value
     if redeemed is not None and (isinstance(redeemed, bool) or not 0 <= redeemed <= MAX_AMOUNT):
         raise ValidationFailed(f"pointsRedeemed must be between 0 and {MAX_AMOUNT}", field="pointsRedeemed")
-    paying = bool(redeemed) or (redeemed is None and data.hold_id is not None)
-    if paying and value is None:
-        raise ValidationFailed("Give pointsRedeemedValue, what the redeemed points paid in money",
-                               field="pointsRedeemedValue")
     spend = data.discounted_total if data.discounted_total is not None else data.total
     if value is not None and not (0 <= value <= spend):
         raise ValidationFailed("pointsRedeemedValue must be between 0 and the order's (discounted) total",
@@ -677,9 +673,26 @@ def _set_points_paid(session: Session, member: Member, order: PurchaseOrder, dat
         if hold.member_id != member.id:
             raise NotFound("Reservation not found", field="reservationId")
     order.hold_id = hold.id if hold is not None else None
-    order.points_redeemed = data.points_redeemed if data.points_redeemed is not None else (
-        hold.amount if hold is not None else 0)
-    order.points_redeemed_value = data.points_redeemed_value or Decimal(0)
+    redeemed, value = data.points_redeemed, data.points_redeemed_value
+    if redeemed is None and hold is not None:
+        redeemed = hold.amount
+    if redeemed is None or value is None:
+        rate = default_program(session, member.organization_id).point_value
+        if redeemed is None and value:  # a money amount paid with points, converted at the programme's rate
+            if not rate or value % rate:
+                raise ValidationFailed("pointsRedeemedValue alone needs the programme's pointValue, and a whole "
+                                       "number of points at it", field="pointsRedeemedValue")
+            redeemed = int(value / rate)
+        elif redeemed and value is None:
+            if not rate:
+                raise ValidationFailed("Give pointsRedeemedValue, what the redeemed points paid in money (the "
+                                       "programme has no pointValue to convert them)", field="pointsRedeemedValue")
+            value = (redeemed * rate).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    spend = data.discounted_total if data.discounted_total is not None else data.total
+    if value is not None and value > spend:
+        raise ValidationFailed(f"{redeemed} points are worth {value}, more than the order's (discounted) total",
+                               field="pointsRedeemed")
+    order.points_redeemed, order.points_redeemed_value = redeemed or 0, value or Decimal(0)
 
 
 def _returned_from_items(order: PurchaseOrder, data: OrderInput) -> Decimal:

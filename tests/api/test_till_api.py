@@ -2,6 +2,8 @@
 them, return half; balances, debts and the member's wallet page match a table computed by hand."""
 from __future__ import annotations
 
+from decimal import Decimal
+
 from portal.domain.holds import PointsHold
 from portal.domain.ledger import LedgerTransaction
 from portal.domain.orders import PointsDebt, PurchaseOrder
@@ -137,3 +139,30 @@ def test_points_paid_need_their_money_value(api, session):
                        "pointsRedeemedValue": 41})
     problem(r, 422, "pointsRedeemedValue")
     assert count(session, PurchaseOrder) == 0 and count(session, PointsDebt) == 0
+
+
+def test_the_programmes_point_value_converts_points_to_money_and_money_to_points(api, session):
+    make_campaign(api)
+    r = api.patch(f"/loyalty-programs/{api.org.program.id}", json={"pointValue": "0.05"})
+    assert r.status_code == 200 and Decimal(r.json["loyaltyProgram"]["pointValue"]) == Decimal("0.05"), r.json
+    member = api.post("/members", json={"profile": {"givenName": "Olga"}}).json["member"]
+    api.post(f"/loyalty-members/{member['loyaltyMemberId']}/mint", json={"amount": 300})
+    # 100 points at 0.05 paid 5.00 of 30.00: 25 earn.
+    r = api.post(f"/members/{member['id']}/purchase-orders",
+                 json={"externalId": "o-1", "status": "confirmed", "total": 30, "pointsRedeemed": 100})
+    assert r.status_code == 201, r.json
+    assert (Decimal(r.json["order"]["pointsRedeemedValue"]), r.json["evaluationResults"]["pointsAwarded"]) == (5, 25)
+    # 2.50 paid with points is 50 points: 17.50 of 20.00 earns 17.
+    r = api.post(f"/members/{member['id']}/purchase-orders",
+                 json={"externalId": "o-2", "status": "confirmed", "total": 20, "pointsRedeemedValue": 2.5})
+    assert r.status_code == 201, r.json
+    assert (r.json["order"]["pointsRedeemed"], r.json["evaluationResults"]["pointsAwarded"]) == (50, 17)
+    assert wallet(api, member["id"])[0] == 300 - 100 + 25 - 50 + 17
+    r = api.post(f"/members/{member['id']}/purchase-orders",
+                 json={"externalId": "o-3", "status": "confirmed", "total": 20, "pointsRedeemedValue": 0.03})
+    problem(r, 422, "pointsRedeemedValue")
+    r = api.post(f"/members/{member['id']}/purchase-orders",
+                 json={"externalId": "o-3", "status": "confirmed", "total": 20, "pointsRedeemed": 500})
+    problem(r, 422, "pointsRedeemed")  # 25.00 worth, more than the total
+    assert count(session, PurchaseOrder) == 2
+    assert api.patch(f"/loyalty-programs/{api.org.program.id}", json={"pointValue": 0}).status_code == 422

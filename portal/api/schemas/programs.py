@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Annotated
 
-from pydantic import StringConstraints
+from pydantic import Field, StringConstraints
 
 from ...domain.ledger import MAX_AMOUNT
 from .common import In, Name, Out, PageOut, Whole
@@ -19,6 +20,8 @@ class ProgramIn(In):
 class ProgramUpdate(In):
     name: Name | None = None
     description: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    point_value: Annotated[Decimal, Field(gt=0, le=Decimal("1e9"), max_digits=14, decimal_places=4,
+                                          description="What one point pays at the till, in money")] | None = None
 
 
 class ProgramOut(Out):
@@ -29,6 +32,7 @@ class ProgramOut(Out):
     ledger_id: int
     points_account_id: int
     tier_points_account_id: int
+    point_value: Decimal | None
     created_at: dt.datetime
 
 
