@@ -178,3 +178,18 @@ def test_an_open_order_posted_again_without_its_reservation_releases_it(session,
     wallet = factories.wallet_of(session, org, member)
     session.refresh(wallet)
     assert (wallet.balance, wallet.held) == (80, 0)
+
+
+def test_a_coupon_awarded_and_used_by_the_same_order_is_not_owed_twice(session, org):
+    bonus = coupons.create_book(session, org.id, actor=org.actor, name="+25", type=coupons.EXTRAPOINT,
+                                discount_amount=25, publishing_status=coupons.PUBLISHED, max_assigned_per_member=1)
+    gift = campaigns.create_campaign(session, org.id, code="GIFT", name="Gift", actor=org.actor)
+    campaigns.add_action(session, gift, actor=org.actor, rules_text=[],
+                         effects=[{"type": "assign_coupon", "couponBookId": bonus.id}])
+    member = factories.make_member(session, org)
+    given = orders.record_order(session, member, order("s-1", "5.00"), actor=org.actor)
+    assert given.order.points_earned == 25  # the coupon it awarded applied on it at once
+    orders.record_order(session, member, order("x-1", "0.00", points_redeemed=25,
+                                               points_redeemed_value=Decimal("0")), actor=org.actor)
+    result = orders.record_order(session, member, order("s-1", "5.00", status="returned"), actor=org.actor)
+    assert result.debt_recorded == 25 and orders.outstanding_debt(session, member.id, org.program.points_account_id) == 25
