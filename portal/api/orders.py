@@ -1,9 +1,10 @@
-"""Purchase orders: record (create, confirm, cancel, return), list, simulate, import."""
+"""Purchase orders: record (create, confirm, cancel, return), list, simulate, import; points reserved at
+the till for an order to pay with, and the debts returns leave."""
 from __future__ import annotations
 
 from functools import partial
 
-from ..domain import members, orders
+from ..domain import holds, members, orders, organizations
 from ..domain.errors import NotFound
 from . import core
 from .core import Call, ok, page_response
@@ -23,27 +24,35 @@ def _order_input(body: s.OrderIn) -> orders.OrderInput:
         external_id=body.external_id, status=body.status, total=body.total, type=body.type,
         discounted_total=body.discounted_total, returned_total=body.returned_total,
         location_code=body.location_code, external_event_date=body.external_event_date, currency=body.currency,
-        system_unique_key=body.system_unique_key,
+        system_unique_key=body.system_unique_key, points_redeemed=body.points_redeemed,
+        points_redeemed_value=body.points_redeemed_value, hold_id=body.reservation_id,
         items=[orders.ItemInput(sku=i.sku, quantity=i.quantity, unit_price=i.unit_price,
                                 product_category_code=i.product_category_code, is_discount=i.is_discount)
                for i in body.items])
 
 
-def _order_out(order: orders.PurchaseOrder) -> s.OrderOut:
+def _orders_out(session, page: list[orders.PurchaseOrder]) -> list[s.OrderOut]:
+    debts = orders.open_debts_by_order(session, page)
+    return [_order_out(order, debts.get(order.id, 0)) for order in page]
+
+
+def _order_out(order: orders.PurchaseOrder, open_debt: int) -> s.OrderOut:
     return s.OrderOut(id=order.id, member_id=order.member_id, external_id=order.external_id, type=order.type,
                       status=order.status, currency=order.currency, total=order.total,
                       discounted_total=order.discounted_total, returned_total=order.returned_total,
                       location_code=order.location_code, external_event_date=order.external_event_date,
                       points_awarded=order.points_awarded, points_earned=order.points_earned,
+                      points_redeemed=order.points_redeemed, points_redeemed_value=order.points_redeemed_value,
+                      points_given_back=order.points_refunded, reservation_id=order.hold_id, open_debt=open_debt,
                       items=[s.ItemOut(sku=i.sku, quantity=i.quantity, unit_price=i.unit_price,
                                        product_category_code=i.product_category_code, is_discount=i.is_discount)
                              for i in order.items], created_at=order.created_at, updated_at=order.updated_at)
 
 
-def _evaluation_out(evaluation, taken_back: int = 0, debt: int = 0) -> s.EvaluationOut:
+def _evaluation_out(evaluation, taken_back: int = 0, debt: int = 0, given_back: int = 0) -> s.EvaluationOut:
     data = evaluation.as_dict()
     return s.EvaluationOut(points_awarded=data["pointsAwarded"], points_taken_back=taken_back,
-                           debt_recorded=debt, errors=data["errors"],
+                           debt_recorded=debt, points_given_back=given_back, errors=data["errors"],
                            effects=[EffectOut(**{_snake(k): v for k, v in e.items()}) for e in data["effects"]])
 
 
@@ -65,8 +74,8 @@ def _member_for_row(call: Call, member_id: int | None, loyalty_member_id: str | 
 def post_order(call: Call, memberId: str):
     member = resolve_member(call, memberId)
     result = orders.record_order(call.session, member, _order_input(call.body), actor=call.actor)
-    payload = s.OrderResultOut(order=_order_out(result.order), evaluation_results=_evaluation_out(
-        result.evaluation, result.points_taken_back, result.debt_recorded)).dump()
+    payload = s.OrderResultOut(order=_orders_out(call.session, [result.order])[0], evaluation_results=_evaluation_out(
+        result.evaluation, result.points_taken_back, result.debt_recorded, result.points_given_back)).dump()
     return ok(payload, 201 if result.changed else 200, replayed=result.replayed or not result.changed)
 
 
@@ -74,7 +83,8 @@ def post_order(call: Call, memberId: str):
           tag="Orders", summary="A member's orders")
 def list_orders(call: Call, memberId: str):
     member = resolve_member(call, memberId)
-    return page_response(call, orders.orders_of(member.id), s.OrderPage, _order_out,
+    return page_response(call, orders.orders_of(member.id), s.OrderPage, partial(_orders_out, call.session),
+                         whole_page=True,
                          orders={"createdAt": orders.PurchaseOrder.created_at, "id": orders.PurchaseOrder.id})
 
 
@@ -82,7 +92,7 @@ def list_orders(call: Call, memberId: str):
           summary="An order")
 def get_order(call: Call, orderId: int):
     order = orders.get_order(call.session, call.organization_id, orderId)
-    return ok({"order": _order_out(order).dump()})
+    return ok({"order": _orders_out(call.session, [order])[0].dump()})
 
 
 @endpoint(f"{ORG}/purchase-orders/simulate", "POST", role="orders:read", body=s.SimulateIn,
@@ -104,3 +114,48 @@ def import_orders(call: Call):
             rows.append((None, _order_input(row), error))
     return ok(s.ImportOut(results=orders.import_orders(call.session, call.organization_id, rows,
                                                        actor=call.actor)).dump())
+
+
+def _reservation_out(hold: holds.PointsHold) -> s.ReservationOut:
+    return s.ReservationOut(id=hold.id, member_id=hold.member_id, points=hold.amount, captured=hold.captured,
+                            status=hold.status, external_id=hold.external_id,
+                            pending_ledger_transaction_id=hold.pending_transaction_id, expires_at=hold.expires_at,
+                            created_at=hold.created_at, resolved_at=hold.resolved_at)
+
+
+@endpoint(f"{ORG}/members/<memberId>/points-reservations", "POST", role="orders:write", body=s.ReservationIn,
+          response=s.ReservationResultOut, status=201, tag="Orders", idempotent=True,
+          summary="Hold points for an order to pay with (a pending burn that expires); 409 names the balance")
+def reserve_points(call: Call, memberId: str):
+    member = resolve_member(call, memberId)
+    made = holds.reserve(call.session, member, call.body.points, actor=call.actor,
+                         minutes=call.body.expires_in_minutes, external_id=call.body.external_id,
+                         system_unique_key=call.body.system_unique_key)
+    return ok({"reservation": _reservation_out(made.hold).dump()}, 201, replayed=made.replayed)
+
+
+@endpoint(f"{ORG}/points-reservations/<int:reservationId>", role="orders:read", response=s.ReservationResultOut,
+          tag="Orders", summary="A reservation of points")
+def get_reservation(call: Call, reservationId: int):
+    return ok({"reservation": _reservation_out(holds.get_hold(call.session, call.organization_id,
+                                                              reservationId)).dump()})
+
+
+@endpoint(f"{ORG}/points-reservations/<int:reservationId>/release", "POST", role="orders:write",
+          response=s.ReservationResultOut, tag="Orders",
+          summary="Give reserved points back (a cancelled payment); again changes nothing")
+def release_reservation(call: Call, reservationId: int):
+    hold = holds.get_hold(call.session, call.organization_id, reservationId)
+    return ok({"reservation": _reservation_out(holds.release(call.session, hold, actor=call.actor)).dump()})
+
+
+@endpoint(f"{ORG}/members/<memberId>/points-debts", role="orders:read", response=s.DebtsOut, tag="Orders",
+          summary="Points returns took back that the member had already spent, and what is still open")
+def list_debts(call: Call, memberId: str):
+    member = resolve_member(call, memberId)
+    debts = orders.debts_of(call.session, member.id)
+    program = organizations.default_program(call.session, member.organization_id)
+    return ok(s.DebtsOut(open_debt=orders.outstanding_debt(call.session, member.id, program.points_account_id),
+                         results=[s.DebtOut(id=d.id, order_id=d.order_id, ledger_account_id=d.ledger_account_id,
+                                            amount=d.amount, settled=d.settled, created_at=d.created_at)
+                                  for d in debts]).dump())

@@ -14,7 +14,8 @@ PROGRAM = f"{ORG}/loyalty-programs/<int:loyaltyProgramId>"
 def _program_out(p: LoyaltyProgram) -> s.ProgramOut:
     return s.ProgramOut(id=p.id, name=p.name, description=p.description, is_default=p.is_default,
                         ledger_id=p.ledger_id, points_account_id=p.points_account_id,
-                        tier_points_account_id=p.tier_points_account_id, created_at=p.created_at)
+                        tier_points_account_id=p.tier_points_account_id, point_value=p.point_value,
+                        created_at=p.created_at)
 
 
 def _tier_out(t: tiers.Tier) -> s.TierOut:
@@ -48,10 +49,11 @@ def get_program(call: Call, loyaltyProgramId: int):
 
 
 @endpoint(PROGRAM, "PATCH", role="tiers:write", body=s.ProgramUpdate, response=s.ProgramEnvelope, tag="Programs",
-          summary="Rename or describe a programme")
+          summary="Rename or describe a programme, or set what a point pays at the till (pointValue)")
 def update_program(call: Call, loyaltyProgramId: int):
     program = organizations.update_program(call.session, call.organization_id, loyaltyProgramId, actor=call.actor,
-                                           name=call.body.name, description=call.body.description)
+                                           name=call.body.name, description=call.body.description,
+                                           point_value=call.body.point_value)
     return ok(s.ProgramEnvelope(loyalty_program=_program_out(program)).dump())
 
 

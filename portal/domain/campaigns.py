@@ -358,13 +358,16 @@ def run_campaigns(session: Session, event: earning.LoyaltyEvent, evaluation: ear
 
 
 def eligible_spend(order, categories: list[str] | None = None) -> Decimal:
-    """What earns: the discounted total (discount lines never earn), or the named categories' lines."""
+    """What earns: the discounted total (discount lines never earn), or the named categories' lines;
+    either only in the share paid in money (points paid, `points_redeemed_value`, never earn: orders.py)."""
+    spend = max(Decimal(order.discounted_total if order.discounted_total is not None else order.total), Decimal(0))
+    paid_with_points = min(Decimal(getattr(order, "points_redeemed_value", None) or 0), spend)
     if categories:
-        return sum((i.unit_price * i.quantity for i in order.items
-                    if not i.is_discount and i.product_category_code in categories and i.unit_price > 0),
-                   Decimal(0))
-    spend = order.discounted_total if order.discounted_total is not None else order.total
-    return max(Decimal(spend), Decimal(0))
+        lines = sum((i.unit_price * i.quantity for i in order.items
+                     if not i.is_discount and i.product_category_code in categories and i.unit_price > 0),
+                    Decimal(0))
+        return lines * (spend - paid_with_points) / spend if paid_with_points else lines
+    return spend - paid_with_points
 
 
 def _eligible(session: Session, campaign: Campaign, event: earning.LoyaltyEvent, context: dict) -> bool:

@@ -1,4 +1,4 @@
-"""Time-based work, run by `flask --app app worker`: expiry, tiers, birthdays, the outbox.
+"""Time-based work, run by `flask --app app worker`: expiry, tiers, birthdays, till reservations, the outbox.
 
 Each job claims its rows with FOR UPDATE SKIP LOCKED (ignored on SQLite, where
 write transactions are serialised anyway), so several workers can run against
@@ -15,7 +15,7 @@ from sqlalchemy import ForeignKey, UniqueConstraint, extract, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import earning, expiry, tiers
+from . import earning, expiry, holds, tiers
 from .actors import system_actor
 from .base import Base, utcnow
 from .outbox import OutboxEvent
@@ -75,6 +75,11 @@ def reward_birthdays(session: Session, today: dt.date | None = None, batch: int 
     return rewarded
 
 
+def release_expired_holds(session: Session, now: dt.datetime | None = None) -> int:
+    """Points reserved at a till and neither captured nor released by their expiry go back to the member."""
+    return holds.release_expired(session, now=now)
+
+
 def drain_outbox(session: Session, batch: int = 500) -> int:
     """Mark pending outbox events processed (deliveries hook in here)."""
     rows = list(session.scalars(select(OutboxEvent).where(OutboxEvent.processed_at.is_(None))
@@ -91,7 +96,7 @@ def drain_outbox(session: Session, batch: int = 500) -> int:
 outbox_consumers: list = []
 
 JOBS = (("expire_points", expire_points), ("expire_tiers", expire_tiers), ("birthdays", reward_birthdays),
-        ("outbox", drain_outbox))
+        ("release_holds", release_expired_holds), ("outbox", drain_outbox))
 
 
 def _leap(year: int) -> bool:

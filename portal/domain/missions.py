@@ -19,7 +19,8 @@ Invariants:
 - Progress that cannot lead to another completion (a limit is reached) is not
   counted; the counter is then 0.
 - Completion points are minted once per completion range under a system key
-  derived from the completion numbers, so a completion cannot pay twice.
+  derived from the completion numbers (counting on past completions taken back
+  by returned purchases), so a completion cannot pay twice.
 - A manual increment with a systemUniqueKey happens once; a replay returns the
   first call's effects.
 - The matcher is stored as text and AST, parsed (and so validated) when saved.
@@ -92,6 +93,9 @@ class MissionProgress(Base):
     period_key: Mapped[str] = mapped_column(String(16))
     counter: Mapped[int] = mapped_column(default=0)
     completions: Mapped[int] = mapped_column(default=0)
+    # Completions undone by returned purchases (take_back): completion keys count on past them, so a
+    # completion earned again after a return pays again.
+    completions_taken_back: Mapped[int] = mapped_column(default=0, server_default="0")
     last_completed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -356,6 +360,7 @@ def _advance(session: Session, mission: Mission, member: Member, amount: int, at
         new_counter = counter + amount - completed * mission.goal_count
     first_completion = done_overall + 1
     done_overall += completed
+    offset = overall.completions_taken_back if overall is not None else 0
     effects = [earning.Effect(type="increment_mission", source=source, details={
         **base, "amount": counted, "counter": new_counter, "completions": done_overall})]
 
@@ -376,7 +381,7 @@ def _advance(session: Session, mission: Mission, member: Member, amount: int, at
             reason = Reason(description=f"Mission completed: {mission.name}"[:500],
                             tags=["mission", f"mission:{mission.code}"],
                             system_unique_key=f"mission:{mission.id}:member:{member.id}:"
-                                              f"completions:{first_completion}-{done_overall}")
+                                              f"completions:{first_completion + offset}-{done_overall + offset}")
             movement = points.mint_to_member(session, member, points_total, actor=actor, reason=reason,
                                              account_id=mission.ledger_account_id)
             tx_id = movement.transactions[0].id
@@ -389,6 +394,33 @@ def _advance(session: Session, mission: Mission, member: Member, amount: int, at
                                      ledger_transaction_id=tx_id,
                                      details={**base, "completedNow": completed, "completions": done_overall}))
     return effects
+
+
+def take_back(session: Session, member: Member, counted: dict[str, Any], completed_now: int, *, actor: Actor) -> None:
+    """Undo one counted event (its purchase was returned or cancelled): `counted` is the increment effect's details.
+
+    Its count comes off the counter of its period and the completions it caused are undone (their points
+    are the caller's to take back). Progress made since stays: the counter stays between 0 and goal - 1.
+    """
+    mission = session.get(Mission, counted.get("missionId"))
+    if mission is None or mission.organization_id != member.organization_id:
+        return
+    lock_points_wallet(session, member, mission.ledger_account_id)  # the lock order of `_advance`
+    key = counted.get("periodKey", OVERALL)
+    overall = _progress_row(session, mission, member.id, OVERALL, lock=True)
+    current = overall if key == OVERALL else _progress_row(session, mission, member.id, key, lock=True)
+    amount = int(counted.get("amount", 0))
+    counter = current.counter - amount + completed_now * mission.goal_count
+    current.counter = max(0, min(counter, mission.goal_count - 1))
+    if completed_now:
+        overall.completions = max(overall.completions - completed_now, 0)
+        overall.completions_taken_back += completed_now
+        if current is not overall:
+            current.completions = max(current.completions - completed_now, 0)
+    current.updated_at = overall.updated_at = utcnow()
+    session.flush()
+    audit.record(session, actor, "mission.taken_back", mission, memberId=member.id, amount=amount,
+                 completions=completed_now)
 
 
 def lock_points_wallet(session: Session, member: Member, account_id: int | None = None) -> None:

@@ -8,7 +8,20 @@ created -> confirmed -> partially-returned -> returned, or to cancelled:
 - cancelling or returning takes back all of them, a partial return takes back
   the returned share (cumulative `returnedTotal`, so a retry takes nothing);
 - points already spent are burned as far as the wallet allows and the rest is
-  recorded as a PointsDebt, never ignored.
+  recorded as a PointsDebt, never ignored; open debts are settled from the
+  member's next purchase earnings, oldest first, one ledger line each.
+
+Paying with points (`pointsRedeemed`, worth `pointsRedeemedValue` in money; either one
+alone is converted at the programme's `point_value`): confirming burns them in the same transaction that earns, or
+captures the till's reservation (`reservationId`, domain/holds.py; fewer points
+than reserved when the basket shrank, the rest released). Not enough points is
+PointsExceedBalance naming the balance, and nothing is earned or burned. The rule
+for earning: only the part paid in money earns (`campaigns.eligible_spend` takes
+`pointsRedeemedValue` off the spend, and a category's lines in the same share);
+a campaign that says otherwise awards a `fixed` amount, which does not depend on
+the spend. A cancel gives all redeemed points back; a return gives back the
+returned share (floor(pointsRedeemed x returnedTotal / total), all on a full
+return) before taking back what the order earned.
 
 Invariants:
 - One order per (organisation, externalId); its row is locked while it changes,
@@ -33,18 +46,18 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict, dataclass, field
-from decimal import ROUND_FLOOR, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import Boolean, ForeignKey, Numeric, String, UniqueConstraint, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from . import audit, earning, idempotency, outbox, ledger, tiers
+from . import audit, earning, holds, idempotency, outbox, ledger, tiers
 from .actors import Actor
 from .base import Base, get_owned, utcnow
-from .errors import Conflict, DomainError, ValidationFailed
-from .ledger import LedgerAccount, Reason
+from .errors import Conflict, DomainError, NotFound, ValidationFailed
+from .ledger import MAX_AMOUNT, LedgerAccount, Reason
 from .members import Member
 from .organizations import default_program
 
@@ -128,6 +141,11 @@ class PurchaseOrder(Base):
     points_awarded: Mapped[int] = mapped_column(default=0)
     tier_points_earned: Mapped[int] = mapped_column(default=0)
     tier_points_awarded: Mapped[int] = mapped_column(default=0)
+    # Paid with points: how many, what they were worth in money, how many were given back by returns.
+    points_redeemed: Mapped[int] = mapped_column(default=0, server_default="0")
+    points_redeemed_value: Mapped[Decimal] = mapped_column(Money, default=Decimal(0), server_default="0")
+    points_refunded: Mapped[int] = mapped_column(default=0, server_default="0")
+    hold_id: Mapped[int | None] = mapped_column(ForeignKey("points_holds.id"), default=None)
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -186,6 +204,9 @@ class OrderInput:
     external_event_date: dt.datetime | None = None
     currency: str = "EUR"
     system_unique_key: str | None = None
+    points_redeemed: int | None = None  # None: all the reservation holds, or none without one
+    points_redeemed_value: Decimal | None = None
+    hold_id: int | None = None
 
 
 @dataclass
@@ -194,6 +215,7 @@ class OrderResult:
     evaluation: earning.Evaluation
     points_taken_back: int = 0
     debt_recorded: int = 0
+    points_given_back: int = 0  # redeemed points paid back by a cancel or return
     changed: bool = True
     replayed: bool = False  # the systemUniqueKey was seen with this same order: the first result, again
 
@@ -242,6 +264,7 @@ def simulate(session: Session, member: Member, data: OrderInput, *, actor: Actor
     order = PurchaseOrder(organization_id=member.organization_id, member_id=member.id, external_id=data.external_id,
                           type=data.type, status=CONFIRMED, total=data.total, discounted_total=data.discounted_total,
                           location_code=data.location_code, currency=data.currency)
+    _set_points_paid(session, member, order, data)
     order.items = [OrderItem(sku=i.sku, quantity=i.quantity, unit_price=i.unit_price,
                              product_category_code=i.product_category_code, is_discount=i.is_discount)
                    for i in data.items]
@@ -295,9 +318,68 @@ def orders_of(member_id: int):
     return select(PurchaseOrder).where(PurchaseOrder.member_id == member_id)
 
 
-def outstanding_debt(session: Session, member_id: int) -> int:
-    return int(session.scalar(select(func.coalesce(func.sum(PointsDebt.amount - PointsDebt.settled), 0))
-                              .where(PointsDebt.member_id == member_id)) or 0)
+def outstanding_debt(session: Session, member_id: int, account_id: int | None = None) -> int:
+    """What the member still owes (in one account when given): debts less what was settled."""
+    stmt = select(func.coalesce(func.sum(PointsDebt.amount - PointsDebt.settled), 0)).where(
+        PointsDebt.member_id == member_id)
+    if account_id is not None:
+        stmt = stmt.where(PointsDebt.ledger_account_id == account_id)
+    return int(session.scalar(stmt) or 0)
+
+
+def debts_of(session: Session, member_id: int) -> list[PointsDebt]:
+    """The member's debts, oldest first, settled ones too."""
+    return list(session.scalars(select(PointsDebt).where(PointsDebt.member_id == member_id).order_by(PointsDebt.id)))
+
+
+def open_debts_by_order(session: Session, orders: list[PurchaseOrder]) -> dict[int, int]:
+    """Per order, the points (of its programme's points account) its returns left owing; one query."""
+    if not orders:
+        return {}
+    program = default_program(session, orders[0].organization_id)
+    rows = session.execute(select(PointsDebt.order_id, func.sum(PointsDebt.amount - PointsDebt.settled))
+                           .where(PointsDebt.order_id.in_([o.id for o in orders]),
+                                  PointsDebt.ledger_account_id == program.points_account_id)
+                           .group_by(PointsDebt.order_id))
+    return {order_id: int(owed) for order_id, owed in rows}
+
+
+@dataclass
+class OrderLine:
+    transaction_id: int
+    created_at: dt.datetime
+    type: str
+    description: str
+    amount: int  # signed, as the member's wallet saw it
+
+
+@dataclass
+class OrderLines:
+    order: PurchaseOrder
+    lines: list[OrderLine]
+
+
+def orders_with_lines(session: Session, member_id: int, account_id: int, *, limit: int = 5) -> list[OrderLines]:
+    """The member's latest orders, each with the posted movements of its externalId on the member's wallet
+    in the account (paid with points, earned, given back, taken back, a debt settled); three queries."""
+    recent = list(session.scalars(select(PurchaseOrder).where(PurchaseOrder.member_id == member_id)
+                                  .order_by(PurchaseOrder.id.desc()).limit(limit)))
+    if not recent:
+        return []
+    wallet_id = select(ledger.Wallet.id).where(ledger.Wallet.member_id == member_id,
+                                               ledger.Wallet.ledger_account_id == account_id).scalar_subquery()
+    rows = session.execute(
+        select(ledger.LedgerTransaction.id, ledger.LedgerTransaction.created_at, ledger.LedgerTransaction.type,
+               ledger.LedgerTransaction.description, ledger.LedgerTransaction.external_id, ledger.LedgerEntry.amount)
+        .join(ledger.LedgerEntry, ledger.LedgerEntry.transaction_id == ledger.LedgerTransaction.id)
+        .where(ledger.LedgerEntry.wallet_id == wallet_id,
+               ledger.LedgerTransaction.organization_id == recent[0].organization_id,
+               ledger.LedgerTransaction.external_id.in_([o.external_id for o in recent]))
+        .order_by(ledger.LedgerEntry.id))
+    by_order: dict[str, list[OrderLine]] = {}
+    for tx_id, created_at, kind, description, external_id, amount in rows:
+        by_order.setdefault(external_id, []).append(OrderLine(tx_id, created_at, kind, description or "", amount))
+    return [OrderLines(order, by_order.get(order.external_id, [])) for order in recent]
 
 
 # --- staff actions and the console's reading ----------------------------------------
@@ -339,7 +421,8 @@ def act_on_order(session: Session, order: PurchaseOrder, action: str, *, reason:
                       type=locked.type, discounted_total=locked.discounted_total,
                       returned_total=returned_total if action == PARTIAL_RETURN else None,
                       location_code=locked.location_code, external_event_date=locked.external_event_date,
-                      currency=locked.currency)
+                      currency=locked.currency, points_redeemed=locked.points_redeemed,
+                      points_redeemed_value=locked.points_redeemed_value, hold_id=locked.hold_id)
     _validate(data)
     return _transition(session, member, locked, data, actor, previous=locked.status, new=False, reason=reason)
 
@@ -420,12 +503,16 @@ def effects_of(session: Session, order: PurchaseOrder) -> OrderEffects:
 def _order_params(member: Member, data: OrderInput) -> dict[str, Any]:
     params = asdict(data)
     del params["system_unique_key"]
+    for name in ("points_redeemed", "points_redeemed_value", "hold_id"):  # absent: the fingerprint of before
+        if params[name] is None:
+            del params[name]
     return {"memberId": member.id, **params}
 
 
 def _result_record(result: OrderResult) -> dict[str, Any]:
     return {"orderId": result.order.id, "changed": result.changed, "evaluation": result.evaluation.as_dict(),
-            "pointsTakenBack": result.points_taken_back, "debtRecorded": result.debt_recorded}
+            "pointsTakenBack": result.points_taken_back, "debtRecorded": result.debt_recorded,
+            "pointsGivenBack": result.points_given_back}
 
 
 def _replayed_result(session: Session, organization_id: int, stored: dict[str, Any]) -> OrderResult:
@@ -434,6 +521,7 @@ def _replayed_result(session: Session, organization_id: int, stored: dict[str, A
     return OrderResult(order=get_order(session, organization_id, stored["orderId"]),
                        evaluation=earning.Evaluation(effects=effects, errors=evaluation["errors"]),
                        points_taken_back=stored["pointsTakenBack"], debt_recorded=stored["debtRecorded"],
+                       points_given_back=stored.get("pointsGivenBack", 0),
                        changed=stored["changed"], replayed=True)
 
 
@@ -448,12 +536,23 @@ def _validate(data: OrderInput) -> None:
         raise ValidationFailed("discountedTotal must be between 0 and total", field="discountedTotal")
     if data.returned_total is not None and not (0 <= data.returned_total <= data.total):
         raise ValidationFailed("returnedTotal must be between 0 and total", field="returnedTotal")
+    _validate_points_paid(data)
     for index, item in enumerate(data.items):
         if item.quantity <= 0:
             raise ValidationFailed("quantity must be at least 1", field=f"items[{index}].quantity")
         if item.unit_price < 0 and not item.is_discount:
             raise ValidationFailed("A negative unitPrice is a discount line: set isDiscount",
                                    field=f"items[{index}].unitPrice")
+
+
+def _validate_points_paid(data: OrderInput) -> None:
+    redeemed, value = data.points_redeemed, data.points_redeemed_value
+    if redeemed is not None and (isinstance(redeemed, bool) or not 0 <= redeemed <= MAX_AMOUNT):
+        raise ValidationFailed(f"pointsRedeemed must be between 0 and {MAX_AMOUNT}", field="pointsRedeemed")
+    spend = data.discounted_total if data.discounted_total is not None else data.total
+    if value is not None and not (0 <= value <= spend):
+        raise ValidationFailed("pointsRedeemedValue must be between 0 and the order's (discounted) total",
+                               field="pointsRedeemedValue")
 
 
 def _refuse_too_late(data: OrderInput) -> None:
@@ -473,6 +572,7 @@ def _insert(session: Session, member: Member, data: OrderInput) -> PurchaseOrder
                           type=data.type, status=CREATED, total=data.total, discounted_total=data.discounted_total,
                           location_code=data.location_code, external_event_date=data.external_event_date,
                           currency=data.currency)
+    _set_points_paid(session, member, order, data)
     try:
         with session.begin_nested():
             session.add(order)
@@ -502,17 +602,19 @@ def _transition(session: Session, member: Member, order: PurchaseOrder, data: Or
     if previous == CREATED:
         if target == CREATED:
             if not new:
-                _update_open_order(session, order, data)
+                _update_open_order(session, order, data, actor)
                 result.changed = True
             return result
         if target == CANCELLED:
+            if not new:
+                _release_hold(session, order, actor)
             _set_status(session, order, CANCELLED, actor, reason)
             result.changed = True
             return result
         if target in (RETURNED, PARTIALLY_RETURNED):
             raise OrderNotConfirmed("Only a confirmed order can be returned", field="status")
         if not new:
-            _update_open_order(session, order, data)
+            _update_open_order(session, order, data, actor)
         _confirm(session, member, order, data, actor, result, reason)
         return result
     # previous is confirmed or partially-returned
@@ -520,8 +622,11 @@ def _transition(session: Session, member: Member, order: PurchaseOrder, data: Or
         result.changed = False  # a retry of the confirmation, or a late "created": nothing to do
         return result
     if target in (CANCELLED, RETURNED):
+        _give_back_redeemed(session, member, order, order.points_redeemed, actor, result,
+                            why="cancelled" if target == CANCELLED else "returned")
         _take_back(session, member, order, order.points_awarded, order.tier_points_awarded, actor, result,
                    why="cancelled" if target == CANCELLED else "returned")
+        _undo_effects(session, member, order, actor, result)
         order.returned_total = order.total if target == RETURNED else order.returned_total
         _set_status(session, order, target, actor, reason)
         result.changed = True
@@ -536,19 +641,58 @@ def _transition(session: Session, member: Member, order: PurchaseOrder, data: Or
     share = (returned / order.total) if order.total else Decimal(1)
     keep_points = int((order.points_earned * (1 - share)).to_integral_value(rounding=ROUND_FLOOR))
     keep_tier = int((order.tier_points_earned * (1 - share)).to_integral_value(rounding=ROUND_FLOOR))
+    refund = order.points_redeemed if share >= 1 else int(
+        (order.points_redeemed * share).to_integral_value(rounding=ROUND_FLOOR))
+    _give_back_redeemed(session, member, order, refund, actor, result, why="partially returned")
     _take_back(session, member, order, max(order.points_awarded - keep_points, 0),
                max(order.tier_points_awarded - keep_tier, 0), actor, result, why="partially returned")
     order.returned_total = returned
+    if returned >= order.total:
+        _undo_effects(session, member, order, actor, result)
     _set_status(session, order, RETURNED if returned >= order.total else PARTIALLY_RETURNED, actor, reason)
     result.changed = True
     return result
 
 
-def _update_open_order(session: Session, order: PurchaseOrder, data: OrderInput) -> None:
+def _update_open_order(session: Session, order: PurchaseOrder, data: OrderInput, actor: Actor) -> None:
     order.total, order.discounted_total = data.total, data.discounted_total
     order.location_code, order.external_event_date = data.location_code, data.external_event_date
     order.type, order.currency = data.type, data.currency
+    held_before = order.hold_id
+    _set_points_paid(session, session.get(Member, order.member_id), order, data)
+    if held_before is not None and held_before != order.hold_id:  # the till let go of that reservation
+        holds.release(session, session.get(holds.PointsHold, held_before), actor=actor)
     _replace_items(session, order, data.items)
+
+
+def _set_points_paid(session: Session, member: Member, order: PurchaseOrder, data: OrderInput) -> None:
+    """What the order pays with points; a reservation must be the member's own (NotFound otherwise)."""
+    hold = None
+    if data.hold_id is not None:
+        hold = holds.get_hold(session, member.organization_id, data.hold_id)
+        if hold.member_id != member.id:
+            raise NotFound("Reservation not found", field="reservationId")
+    order.hold_id = hold.id if hold is not None else None
+    redeemed, value = data.points_redeemed, data.points_redeemed_value
+    if redeemed is None and hold is not None:
+        redeemed = hold.amount
+    if redeemed is None or value is None:
+        rate = default_program(session, member.organization_id).point_value
+        if redeemed is None and value:  # a money amount paid with points, converted at the programme's rate
+            if not rate or value % rate:
+                raise ValidationFailed("pointsRedeemedValue alone needs the programme's pointValue, and a whole "
+                                       "number of points at it", field="pointsRedeemedValue")
+            redeemed = int(value / rate)
+        elif redeemed and value is None:
+            if not rate:
+                raise ValidationFailed("Give pointsRedeemedValue, what the redeemed points paid in money (the "
+                                       "programme has no pointValue to convert them)", field="pointsRedeemedValue")
+            value = (redeemed * rate).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    spend = data.discounted_total if data.discounted_total is not None else data.total
+    if value is not None and value > spend:
+        raise ValidationFailed(f"{redeemed} points are worth {value}, more than the order's (discounted) total",
+                               field="pointsRedeemed")
+    order.points_redeemed, order.points_redeemed_value = redeemed or 0, value or Decimal(0)
 
 
 def _returned_from_items(order: PurchaseOrder, data: OrderInput) -> Decimal:
@@ -564,6 +708,7 @@ def _confirm(session: Session, member: Member, order: PurchaseOrder, data: Order
     order.confirmed_at = utcnow()
     session.flush()
     program = default_program(session, member.organization_id)
+    _redeem(session, member, order, program, actor)
     tier_before, _ = tiers.current_tier(session, member.id, program.id)
     evaluation = earning.dispatch(session, _purchase_event(member, order, data), actor=actor)
     tier_after, _ = tiers.current_tier(session, member.id, program.id)
@@ -573,7 +718,9 @@ def _confirm(session: Session, member: Member, order: PurchaseOrder, data: Order
     order.points_earned = order.points_awarded = earned
     order.tier_points_earned = order.tier_points_awarded = tier_earned
     result.evaluation = evaluation
-    audit.record(session, actor, "order.confirmed", order, points=earned, effects=evaluation.as_dict()["effects"],
+    if earned or tier_earned:
+        settle_debts(session, member, actor=actor)
+    audit.record(session, actor, "order.confirmed", order, points=earned, pointsRedeemed=order.points_redeemed, effects=evaluation.as_dict()["effects"],
                  tierChange=([getattr(tier_before, "id", None), getattr(tier_after, "id", None)]
                              if tier_before is not tier_after else None), **_reason(reason))
     outbox.emit(session, order.organization_id, "member-purchase-order-confirmed", member_id=member.id,
@@ -600,6 +747,69 @@ def _purchase_event(member: Member, order: PurchaseOrder, data: OrderInput) -> e
                                location_code=order.location_code)
 
 
+def _redeem(session: Session, member: Member, order: PurchaseOrder, program, actor: Actor) -> None:
+    """Burn what the order pays with points, or capture the till's reservation (the rest of it released)."""
+    reason = Reason(description=f"Paid with points: order {order.external_id}", tags=["order-redeem"],
+                    external_id=order.external_id, external_event_date=order.external_event_date)
+    if order.hold_id is not None:
+        hold = session.get(holds.PointsHold, order.hold_id)
+        if order.points_redeemed > 0:
+            holds.capture(session, hold, order.points_redeemed, actor=actor, reason=reason)
+        else:
+            holds.release(session, hold, actor=actor)
+    elif order.points_redeemed > 0:
+        account = session.get(LedgerAccount, program.points_account_id)
+        holds.burn_or_refuse(session, account, ledger.member_wallet(session, account, member.id),
+                             order.points_redeemed, actor=actor, reason=reason, field="pointsRedeemed")
+
+
+def _release_hold(session: Session, order: PurchaseOrder, actor: Actor) -> None:
+    if order.hold_id is not None:
+        holds.release(session, session.get(holds.PointsHold, order.hold_id), actor=actor)
+
+
+def _give_back_redeemed(session: Session, member: Member, order: PurchaseOrder, due_in_all: int, actor: Actor,
+                        result: OrderResult, *, why: str) -> None:
+    """Mint back the redeemed points a cancel or return owes, beyond what was given back before."""
+    due = due_in_all - order.points_refunded
+    if due <= 0:
+        return
+    program = default_program(session, member.organization_id)
+    account = session.get(LedgerAccount, program.points_account_id)
+    wallet = ledger.member_wallet(session, account, member.id)
+    reason = Reason(description=f"Order {order.external_id} {why}: points paid back", tags=["order-refund"],
+                    external_id=order.external_id)
+    # Like the take-back, it applies to a locked account too.
+    ledger.post(session, kind=ledger.MINT, account=account, source=ledger.system_wallet(session, account, ledger.ISSUANCE),
+                target=wallet, amount=due, actor=actor, reason=reason, whatever_member_status=True)
+    order.points_refunded += due
+    result.points_given_back += due
+    session.flush()
+
+
+def settle_debts(session: Session, member: Member, *, actor: Actor) -> int:
+    """Pay open debts from what the member's wallets hold now, oldest first, one burn each; returns the points."""
+    debts = list(session.scalars(select(PointsDebt).where(PointsDebt.member_id == member.id,
+                                                         PointsDebt.amount > PointsDebt.settled)
+                                 .order_by(PointsDebt.id).with_for_update()))
+    paid = 0
+    for debt in debts:
+        account = session.get(LedgerAccount, debt.ledger_account_id)
+        wallet = ledger.member_wallet(session, account, member.id)
+        session.refresh(wallet)
+        pay = min(debt.amount - debt.settled, max(wallet.available, 0))
+        if pay <= 0:
+            continue
+        origin = session.get(PurchaseOrder, debt.order_id) if debt.order_id is not None else None
+        reason = Reason(description=f"Debt from order {origin.external_id if origin else debt.id} settled",
+                        tags=["debt-settlement"], external_id=origin.external_id if origin else None)
+        ledger.burn(session, account, wallet, pay, actor=actor, reason=reason, whatever_member_status=True)
+        debt.settled += pay
+        paid += pay
+    session.flush()
+    return paid
+
+
 def _take_back(session: Session, member: Member, order: PurchaseOrder, amount: int, tier_amount: int, actor: Actor,
                result: OrderResult, *, why: str) -> None:
     program = default_program(session, member.organization_id)
@@ -607,25 +817,92 @@ def _take_back(session: Session, member: Member, order: PurchaseOrder, amount: i
                                   (program.tier_points_account_id, tier_amount, "tier_points_awarded")):
         if due <= 0:
             continue
-        account = session.get(LedgerAccount, account_id)
-        wallet = ledger.member_wallet(session, account, member.id)
-        session.refresh(wallet)
-        burnable = min(due, max(wallet.available, 0))
-        if burnable > 0:
-            reason = Reason(description=f"Order {order.external_id} {why}", tags=["order-return"],
-                            external_id=order.external_id)
-            # Corrections apply even to locked accounts.
-            ledger.burn(session, account, wallet, burnable, actor=actor, reason=reason, whatever_member_status=True)
-        shortfall = due - burnable
-        if shortfall > 0:
-            session.add(PointsDebt(organization_id=member.organization_id, member_id=member.id,
-                                   ledger_account_id=account_id, order_id=order.id, amount=shortfall))
-            if account_id == program.points_account_id:
-                result.debt_recorded += shortfall
+        shortfall = _take_points(session, member.id, order, account_id, due, actor, f"Order {order.external_id} {why}")
+        if account_id == program.points_account_id:
+            result.debt_recorded += shortfall
         setattr(order, attr, getattr(order, attr) - due)
         if account_id == program.points_account_id:
             result.points_taken_back += due
     session.flush()
+
+
+def _take_points(session: Session, member_id: int, order: PurchaseOrder, account_id: int, due: int, actor: Actor,
+                 description: str) -> int:
+    """Burn `due` points from the member's wallet as far as it allows; the rest becomes a PointsDebt (returned)."""
+    account = session.get(LedgerAccount, account_id)
+    wallet = ledger.member_wallet(session, account, member_id)
+    session.refresh(wallet)
+    burnable = min(due, max(wallet.available, 0))
+    if burnable > 0:
+        reason = Reason(description=description, tags=["order-return"], external_id=order.external_id)
+        # Corrections apply even to locked accounts.
+        ledger.burn(session, account, wallet, burnable, actor=actor, reason=reason, whatever_member_status=True)
+    shortfall = due - burnable
+    if shortfall > 0:
+        session.add(PointsDebt(organization_id=order.organization_id, member_id=member_id,
+                               ledger_account_id=account_id, order_id=order.id, amount=shortfall))
+    session.flush()
+    return shortfall
+
+
+def _undo_effects(session: Session, member: Member, order: PurchaseOrder, actor: Actor, result: OrderResult) -> None:
+    """A cancelled or wholly returned order also takes back what its confirmation caused besides its points:
+    mission progress and completions (and their points), the referral it completed (both sides' rewards),
+    and the coupons it awarded: an unused one is revoked, a used one stays used and its value in points
+    (an EXTRAPOINT coupon's points) becomes a debt. A partial return keeps them: the purchase still happened."""
+    from . import coupons, missions, referrals
+
+    effects = effects_of(session, order).effects
+    completed: dict[tuple[Any, Any], int] = {}
+    for effect in effects:
+        if effect.type == "mission_completed":
+            slot = (effect.details.get("missionId"), effect.details.get("periodKey"))
+            completed[slot] = completed.get(slot, 0) + int(effect.details.get("completedNow", 0))
+    program = default_program(session, member.organization_id)
+    # Coupon uses this very order made: their points are among what it earned, taken back with those.
+    own_uses = {i for e in effects if e.source == "coupons" for i in e.details.get("couponUsageIds", []) if i}
+    for effect in effects:
+        details = effect.details
+        if effect.type == "increment_mission" and "refused" not in details and "amount" in details:
+            slot = (details.get("missionId"), details.get("periodKey"))
+            missions.take_back(session, member, details, completed.pop(slot, 0), actor=actor)
+        elif effect.type == "mission_completed" and effect.points:
+            mission = session.get(missions.Mission, details["missionId"])
+            account_id = mission.ledger_account_id if mission and mission.ledger_account_id else program.points_account_id
+            _owe(result, program, account_id, _take_points(session, member.id, order, account_id, effect.points, actor,
+                                                          f"Order {order.external_id} returned: mission reward"))
+        elif effect.type == "referral_completed":
+            for member_id, account_id, amount in referrals.take_back(session, details["referralId"], actor=actor):
+                account_id = account_id or program.points_account_id
+                shortfall = _take_points(session, member_id, order, account_id, amount, actor,
+                                         f"Order {order.external_id} returned: referral reward")
+                if member_id == member.id:
+                    _owe(result, program, account_id, shortfall)
+        elif effect.type == "assign_coupon":
+            for usage in coupons.usages_by_ids(session, details.get("couponUsageIds", [])):
+                if usage.reverted_at is not None:
+                    continue
+                if usage.state == coupons.ASSIGNED:
+                    coupons.revert_usage(session, order.organization_id, usage.id, actor=actor)
+                    continue
+                book = session.get(coupons.CouponBook, usage.book_id)
+                uses = set(session.scalars(select(coupons.CouponUsage.id).where(
+                    coupons.CouponUsage.assignment_id == usage.id, coupons.CouponUsage.reverted_at.is_(None))))
+                value = (int(book.discount_amount or 0)
+                         if book.type == coupons.EXTRAPOINT and not uses & own_uses else 0)
+                if value > 0:
+                    session.add(PointsDebt(organization_id=order.organization_id, member_id=member.id,
+                                           ledger_account_id=program.points_account_id, order_id=order.id,
+                                           amount=value))
+                    _owe(result, program, program.points_account_id, value)
+                audit.record(session, actor, "order.used_coupon_kept", order, couponUsageId=usage.id,
+                             couponBookId=book.id, debt=value)
+    session.flush()
+
+
+def _owe(result: OrderResult, program, account_id: int, shortfall: int) -> None:
+    if account_id == program.points_account_id:
+        result.debt_recorded += shortfall
 
 
 def _set_status(session: Session, order: PurchaseOrder, status: str, actor: Actor, reason: str = "") -> None:

@@ -8,9 +8,10 @@ name (reports count its days, weeks and months there).
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Boolean, ForeignKey, String, select
+from sqlalchemy import Boolean, ForeignKey, Numeric, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .base import Base, assign_given, get_owned, utcnow
@@ -39,6 +40,8 @@ class LoyaltyProgram(Base):
     ledger_id: Mapped[int] = mapped_column(ForeignKey("ledgers.id"))
     points_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"))
     tier_points_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"))
+    # What one point pays at the till, in money (orders.py converts pointsRedeemed with it); None: no rate.
+    point_value: Mapped[Decimal | None] = mapped_column(Numeric(14, 4), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -107,11 +110,13 @@ def program_for_tier_account(session: Session, account_id: int) -> LoyaltyProgra
 
 
 def update_program(session: Session, organization_id: int, program_id: int, *, actor, name: str | None = None,
-                   description: str | None = None) -> LoyaltyProgram:
+                   description: str | None = None, point_value: Decimal | None = None) -> LoyaltyProgram:
     from . import audit
 
     program = get_program(session, organization_id, program_id)
-    assign_given(program, name=name, description=description)
+    if point_value is not None and point_value <= 0:
+        raise ValidationFailed("pointValue must be more than 0", field="pointValue")
+    assign_given(program, name=name, description=description, point_value=point_value)
     session.flush()
     audit.record(session, actor, "loyalty_program.updated", program)
     return program

@@ -427,6 +427,38 @@ def complete_referral(session: Session, referral: Referral, program: ReferralPro
     return effect
 
 
+def take_back(session: Session, referral_id: int, *, actor: Actor) -> list[tuple[int, int | None, int]]:
+    """The friend's qualifying purchase was returned or cancelled: the referral it completed is undone.
+
+    Only for programmes whose qualifying event is a purchase. The referral becomes `rejected` ("qualifying
+    purchase returned": its rewards cannot be paid twice), the caps' counts it took are given back, and the
+    points both sides got are returned as [(member_id, ledger_account_id, points)] for the caller to take back.
+    """
+    referral = session.get(Referral, referral_id)
+    if referral is None:
+        return []
+    program = session.get(ReferralProgram, referral.program_id)
+    if program.event_type != earning.PURCHASE_CONFIRMED:
+        return []
+    undone = session.execute(update(Referral).where(Referral.id == referral.id, Referral.status == COMPLETED)
+                             .values(status=REJECTED, reason="qualifying purchase returned")
+                             .execution_options(synchronize_session=False))
+    if undone.rowcount != 1:
+        return []
+    session.refresh(referral)
+    due = [(referral.referrer_id, program.ledger_account_id, referral.referrer_points),
+           (referral.referred_id, program.ledger_account_id, referral.referred_points)]
+    if referral.referrer_points or referral.referred_points:  # it was paid, so it counted against the caps
+        session.execute(update(Referrer).where(Referrer.program_id == program.id,
+                                               Referrer.member_id == referral.referrer_id, Referrer.rewarded > 0)
+                        .values(rewarded=Referrer.rewarded - 1).execution_options(synchronize_session=False))
+        session.execute(update(ReferralCode).where(ReferralCode.id == referral.code_id, ReferralCode.rewarded > 0)
+                        .values(rewarded=ReferralCode.rewarded - 1).execution_options(synchronize_session=False))
+    audit.record(session, actor, "referral.taken_back", referral, referrerPoints=referral.referrer_points,
+                 referredPoints=referral.referred_points)
+    return [(member_id, account_id, amount) for member_id, account_id, amount in due if amount > 0]
+
+
 def _claim_caps(session: Session, referral: Referral, program: ReferralProgram) -> str | None:
     """Count this referral against the per-referrer and per-code caps; the reason when a cap is full."""
     _referrer(session, program.id, referral.referrer_id)

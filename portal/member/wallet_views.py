@@ -6,7 +6,7 @@ from flask import abort, make_response, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from ..domain import cards, members, organizations, points, statements, tiers
+from ..domain import cards, members, orders, organizations, points, statements, tiers
 from ..domain.errors import DomainError, NotFound
 from ..extensions import db
 from ..fragments import render_page_or_fragment, wants_fragment
@@ -42,7 +42,9 @@ def wallet():
         points_wallet = statements.own_wallet(session, member, points_account)
         context.update(balances=points.balances(session, member), progress=tiers.progress(session, member.id, program),
                        expiring=statements.expiring_points(session, points_wallet, points_account),
-                       points_account_id=program.points_account_id, tier_account_id=program.tier_points_account_id)
+                       points_account_id=program.points_account_id, tier_account_id=program.tier_points_account_id,
+                       orders=orders.orders_with_lines(session, member.id, program.points_account_id),
+                       debt=orders.outstanding_debt(session, member.id, program.points_account_id))
     return render_page_or_fragment("member/wallet.html", "member/_history_rows.html", **context)
 
 

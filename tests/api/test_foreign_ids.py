@@ -75,6 +75,7 @@ def _item_refused(field):
 
 
 ORDER = {"externalId": "o-1", "status": "confirmed", "total": 10}
+PAID = {**ORDER, "pointsRedeemed": 5, "pointsRedeemedValue": 1}
 EFFECTS = "/campaigns/{campaignId}/actions"
 ACTION = "/campaigns/{campaignId}/actions/{actionId}"
 
@@ -152,6 +153,13 @@ CASES: dict[tuple[str, str, str], Case] = {
         {"orders": [{**ORDER, "memberId": Theirs("member")}]}, check=_order_refused("memberId")),
     ("POST", "/purchase-orders/import", "orders[].loyaltyMemberId"): Case(
         {"orders": [{**ORDER, "loyaltyMemberId": Theirs("lmid")}]}, check=_order_refused("loyaltyMemberId")),
+    ("POST", "/purchase-orders/import", "orders[].reservationId"): Case(
+        {"orders": [{**PAID, "memberId": Mine("member"), "reservationId": Theirs("reservation")}]},
+        check=_order_refused("reservationId")),
+    ("POST", "/members/{memberId}/purchase-orders", "reservationId"): Case(
+        {**PAID, "reservationId": Theirs("reservation")}),
+    ("POST", "/purchase-orders/simulate", "reservationId"): Case(
+        {**PAID, "memberId": Mine("member"), "reservationId": Theirs("reservation")}),
     ("POST", "/purchase-orders/simulate", "memberId"): Case({**ORDER, "memberId": Theirs("member")}),
     ("POST", "/purchase-orders/simulate", "loyaltyMemberId"): Case(
         {**ORDER, "loyaltyMemberId": Theirs("lmid")}),
@@ -235,12 +243,14 @@ def build(api: Api) -> dict[str, Any]:
                                                "goalCount": 2}), "mission", "id")
     referral = made(api.post("/referral-programs", json={"name": "R"}), "referralProgram", "id")
     portal = made(api.post("/portals", json={"name": "P", "authRedirectUrl": "https://p.example/cb"}), "portal", "id")
+    reservation = made(api.post(f"/members/{member['id']}/points-reservations", json={"points": 5}),
+                       "reservation", "id")
     signup_form = made(api.post("/signup-forms", json={"name": "S", "purpose": "loyalty_card"}), "signupForm", "id")
     return {"org": api.org.id, "member": member["id"], "lmid": member["loyaltyMemberId"], "ledger": minted["ledgerId"],
             "account": minted["ledgerAccountId"], "wallet": minted["toWalletId"], "pending": pending["id"],
             "program": program, "tier": tier, "audience": audience, "campaign": campaign, "action": action,
             "book": book, "mission": mission, "referral": referral, "signup_form": signup_form,
-            "portal": portal}
+            "portal": portal, "reservation": reservation}
 
 
 PATH_PARAMS = {"audienceId": "audience", "campaignId": "campaign", "actionId": "action", "bookId": "book",

@@ -7,7 +7,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
-from .common import EffectOut, In, Key, MoneyIn, Out, PageOut, Str100, UtcDateTime
+from ...domain.holds import DEFAULT_MINUTES, MAX_MINUTES
+from ...domain.ledger import MAX_AMOUNT
+from .common import Amount, EffectOut, Id, In, Key, MoneyIn, Out, PageOut, Str100, UtcDateTime, Whole
 
 
 class ItemIn(In):
@@ -30,6 +32,11 @@ class OrderIn(In):
     location_code: Annotated[str, StringConstraints(max_length=64)] | None = None
     external_event_date: UtcDateTime | None = None
     system_unique_key: Key | None = None
+    # Paying with points: how many, and what they paid in money (points paid never earn); or capture a
+    # reservation (pointsRedeemed defaults to all it holds; fewer when the basket shrank, the rest released).
+    points_redeemed: Whole(ge=0, le=MAX_AMOUNT) | None = None
+    points_redeemed_value: MoneyIn | None = None
+    reservation_id: Id | None = None
 
 
 class SimulateIn(OrderIn):
@@ -69,6 +76,11 @@ class OrderOut(Out):
     external_event_date: dt.datetime | None
     points_awarded: int
     points_earned: int
+    points_redeemed: int
+    points_redeemed_value: Decimal
+    points_given_back: int
+    reservation_id: int | None
+    open_debt: int = Field(description="Points this order's returns took back that the member had spent, not yet settled")
     items: list[ItemOut]
     created_at: dt.datetime
     updated_at: dt.datetime
@@ -78,6 +90,7 @@ class EvaluationOut(Out):
     points_awarded: int
     points_taken_back: int = 0
     debt_recorded: int = 0
+    points_given_back: int = 0
     effects: list[EffectOut]
     errors: list[dict[str, Any]]
 
@@ -113,3 +126,43 @@ class ImportResultOut(Out):
 
 class ImportOut(Out):
     results: list[ImportResultOut]
+
+
+class ReservationIn(In):
+    points: Amount
+    expires_in_minutes: Whole(ge=1, le=MAX_MINUTES) = DEFAULT_MINUTES
+    external_id: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
+    system_unique_key: Key | None = None
+
+
+class ReservationOut(Out):
+    """Points held at the till. status: held, captured (by the order that paid with them), released, expired."""
+    id: int
+    member_id: int
+    points: int
+    captured: int
+    status: Literal["held", "captured", "released", "expired"]
+    external_id: str | None
+    pending_ledger_transaction_id: int
+    expires_at: dt.datetime
+    created_at: dt.datetime
+    resolved_at: dt.datetime | None
+
+
+class ReservationResultOut(Out):
+    reservation: ReservationOut
+
+
+class DebtOut(Out):
+    id: int
+    order_id: int | None
+    ledger_account_id: int
+    amount: int
+    settled: int
+    created_at: dt.datetime
+
+
+class DebtsOut(Out):
+    """Points taken back by returns that the member had already spent; settled from the next earnings."""
+    open_debt: int
+    results: list[DebtOut]

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Annotated
 
-from pydantic import StringConstraints
+from pydantic import Field, StringConstraints, WithJsonSchema
 
 from ...domain.ledger import MAX_AMOUNT
 from .common import In, Name, Out, PageOut, Whole
@@ -16,9 +17,16 @@ class ProgramIn(In):
     points_expire_in_months: Whole(ge=1, le=120) | None = None
 
 
+# What one point pays at the till, in money. Documented as a number (a numeric string is accepted too).
+PointValue = Annotated[Decimal, Field(gt=0, le=Decimal("1e9"), max_digits=14, decimal_places=4),
+                       WithJsonSchema({"type": "number", "exclusiveMinimum": 0, "maximum": 1e9, "multipleOf": 0.0001,
+                                       "description": "What one point pays at the till, in money"})]
+
+
 class ProgramUpdate(In):
     name: Name | None = None
     description: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    point_value: PointValue | None = None
 
 
 class ProgramOut(Out):
@@ -29,6 +37,7 @@ class ProgramOut(Out):
     ledger_id: int
     points_account_id: int
     tier_points_account_id: int
+    point_value: Decimal | None
     created_at: dt.datetime
 
 

@@ -1,0 +1,195 @@
+"""Paying with points and returns that take back everything a purchase gave: points (in proportion),
+mission progress and completions, the referral it completed, the coupons it awarded; debts and their
+settlement from the next earnings."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+import time_machine
+from sqlalchemy import select
+
+from portal.domain import campaigns, coupons, holds, missions, orders, referrals
+from portal.domain.ledger import LedgerTransaction
+from portal.domain.orders import PointsDebt
+from tests import factories
+from tests.domain.test_earning import balance, base_campaign, order
+from tests.domain.test_referrals import join, program, referral_of
+
+
+def test_points_paid_do_not_earn_a_category_earns_in_the_money_share_and_a_fixed_award_is_whole(session, org):
+    base_campaign(session, org)  # 1 per euro of the (discounted) total
+    coffee = campaigns.create_campaign(session, org.id, code="COFFEE", name="Coffee", actor=org.actor)
+    campaigns.add_action(session, coffee, actor=org.actor, rules_text=[],
+                         effects=[{"type": "award_points", "mode": "per_currency", "points": 2, "per": "1",
+                                   "categories": ["coffee"]}])
+    visit = campaigns.create_campaign(session, org.id, code="VISIT", name="Visit", actor=org.actor)
+    campaigns.add_action(session, visit, actor=org.actor, rules_text=[],
+                         effects=[{"type": "award_points", "mode": "fixed", "points": 7}])
+    member = factories.make_member(session, org)
+    factories.give_points(session, org, member, 100)
+    # 40.00, of which 10.00 paid with 100 points: 30.00 earns 30; the coffee line (20.00 of 40.00) earns
+    # 2 per euro on its money share, 15.00 -> 30; the fixed award is 7 whatever the spend.
+    items = [orders.ItemInput("LATTE", 1, Decimal("20"), "coffee"), orders.ItemInput("MUG", 1, Decimal("20"), "home")]
+    paid = order("p-1", "40.00", items=items, points_redeemed=100, points_redeemed_value=Decimal("10"))
+    assert orders.simulate(session, member, paid, actor=org.actor).points_awarded == 30 + 30 + 7
+    result = orders.record_order(session, member, paid, actor=org.actor)
+    assert [(e.source, e.points) for e in result.evaluation.effects] == [
+        ("campaign:BASE", 30), ("campaign:COFFEE", 30), ("campaign:VISIT", 7)]
+    assert balance(session, org, member) == 100 - 100 + 67
+    assert result.order.points_redeemed == 100 and result.order.points_earned == 67
+
+
+def test_a_cancelled_created_order_releases_its_reservation_and_a_shrunk_basket_captures_part(session, org):
+    base_campaign(session, org)
+    member = factories.make_member(session, org)
+    factories.give_points(session, org, member, 500)
+    wallet = factories.wallet_of(session, org, member)
+    first = holds.reserve(session, member, 200, actor=org.actor).hold
+    orders.record_order(session, member, order("c-1", "50.00", status="created", hold_id=first.id,
+                                               points_redeemed_value=Decimal("20")), actor=org.actor)
+    session.refresh(wallet)
+    assert (wallet.balance, wallet.held) == (500, 200)
+    orders.record_order(session, member, order("c-1", "50.00", status="cancelled"), actor=org.actor)
+    session.refresh(wallet)
+    assert (wallet.balance, wallet.held, session.get(holds.PointsHold, first.id).status) == (500, 0, holds.RELEASED)
+
+    second = holds.reserve(session, member, 200, actor=org.actor).hold
+    orders.record_order(session, member, order("c-2", "50.00", hold_id=second.id, points_redeemed=150,
+                                               points_redeemed_value=Decimal("15")), actor=org.actor)
+    session.refresh(wallet)
+    assert (wallet.balance, wallet.held) == (500 - 150 + 35, 0)
+    assert (second.status, second.captured) == (holds.CAPTURED, 150)
+    with pytest.raises(holds.RedeemExceedsHold):
+        third = holds.reserve(session, member, 10, actor=org.actor).hold
+        orders.record_order(session, member, order("c-3", "5.00", hold_id=third.id, points_redeemed=11,
+                                                   points_redeemed_value=Decimal("1")), actor=org.actor)
+
+
+def test_an_expired_reservation_cannot_pay(session, org):
+    member = factories.make_member(session, org)
+    factories.give_points(session, org, member, 50)
+    hold = holds.reserve(session, member, 50, actor=org.actor, minutes=5).hold
+    with time_machine.travel(holds.utcnow() + dt.timedelta(minutes=6), tick=False):
+        with pytest.raises(holds.HoldNotHeld):
+            orders.record_order(session, member, order("e-1", "9.00", hold_id=hold.id,
+                                                       points_redeemed_value=Decimal("5")), actor=org.actor)
+
+
+def test_a_full_return_takes_back_mission_progress_and_completion_points(session, org):
+    stamps = missions.create_mission(session, org.id, actor=org.actor, name="Three coffees",
+                                     event_type="member-purchase-order-confirmed", goal_count=3,
+                                     points_on_completion=40)
+    member = factories.make_member(session, org)
+    for n in (1, 2, 3):
+        orders.record_order(session, member, order(f"m-{n}", "5.00"), actor=org.actor)
+    assert missions.progress_of(session, member, stamps).completions == 1 and balance(session, org, member) == 40
+    orders.record_order(session, member, order("m-3", "5.00", status="returned"), actor=org.actor)
+    progress = missions.progress_of(session, member, stamps)
+    assert (progress.completions, progress.counter) == (0, 2)
+    assert balance(session, org, member) == 0
+    orders.record_order(session, member, order("m-2", "5.00", status="cancelled"), actor=org.actor)
+    assert missions.progress_of(session, member, stamps).counter == 1
+    # Counting on: the next two purchases complete it again, and pay again.
+    for n in (4, 5):
+        orders.record_order(session, member, order(f"m-{n}", "5.00"), actor=org.actor)
+    assert missions.progress_of(session, member, stamps).completions == 1 and balance(session, org, member) == 40
+
+
+def test_a_returned_first_purchase_takes_back_both_referral_rewards_and_the_spent_part_becomes_a_debt(session, org):
+    rp = program(session, org)  # 100 to the referrer, 50 to the friend, on the friend's first purchase
+    alice = factories.make_member(session, org, email="alice@example.com")
+    code = referrals.create_code(session, rp, alice, actor=org.actor)
+    bob = join(session, org, code.code)
+    orders.record_order(session, bob, order("b-1", "20.00"), actor=org.actor)
+    assert balance(session, org, alice) == 100 and balance(session, org, bob) == 50
+    orders.record_order(session, alice, order("a-spend", "0.00", points_redeemed=60,
+                                              points_redeemed_value=Decimal("0")), actor=org.actor)
+    assert balance(session, org, alice) == 40
+    result = orders.record_order(session, bob, order("b-1", "20.00", status="returned"), actor=org.actor)
+    assert result.debt_recorded == 0  # bob's own 50 were all there
+    assert balance(session, org, alice) == 0 and balance(session, org, bob) == 0
+    assert orders.outstanding_debt(session, alice.id, org.program.points_account_id) == 60
+    referral = referral_of(session, bob)
+    assert (referral.status, referral.reason) == ("rejected", "qualifying purchase returned")
+    assert session.scalar(select(referrals.ReferralCode.rewarded).where(referrals.ReferralCode.id == code.id)) == 0
+
+
+def test_a_full_return_revokes_an_unused_awarded_coupon_and_a_used_one_becomes_a_debt(session, org):
+    kept = coupons.create_book(session, org.id, actor=org.actor, name="Free cookie", type=coupons.REWARD,
+                               discount_amount=1, publishing_status=coupons.PUBLISHED)
+    bonus = coupons.create_book(session, org.id, actor=org.actor, name="+25", type=coupons.EXTRAPOINT,
+                                discount_amount=25, publishing_status=coupons.PUBLISHED, condition={"minTotal": 10})
+    gift = campaigns.create_campaign(session, org.id, code="GIFT", name="Gift", actor=org.actor)
+    campaigns.add_action(session, gift, actor=org.actor, rules_text=[],
+                         effects=[{"type": "assign_coupon", "couponBookId": kept.id},
+                                  {"type": "assign_coupon", "couponBookId": bonus.id}])
+    member = factories.make_member(session, org)
+    given = orders.record_order(session, member, order("g-1", "5.00"), actor=org.actor)
+    cookie_ids, bonus_ids = [e.details["couponUsageIds"] for e in given.evaluation.effects
+                             if e.type == "assign_coupon"]
+    # The +25 coupon applies by itself on the next purchase of 10 or more (used); the cookie stays unused.
+    orders.record_order(session, member, order("g-2", "10.00"), actor=org.actor)
+    assert balance(session, org, member) == 25
+    orders.record_order(session, member, order("x-1", "0.00", points_redeemed=25,
+                                               points_redeemed_value=Decimal("0")), actor=org.actor)
+    result = orders.record_order(session, member, order("g-1", "5.00", status="returned"), actor=org.actor)
+    [cookie] = coupons.usages_by_ids(session, cookie_ids)
+    [plus] = coupons.usages_by_ids(session, bonus_ids)
+    session.refresh(cookie), session.refresh(plus)
+    assert cookie.state == coupons.REVERTED and plus.state == coupons.USED
+    assert result.debt_recorded == 25 and orders.outstanding_debt(session, member.id) == 25
+
+
+def test_debts_are_settled_from_the_next_earnings_oldest_first_a_line_each(session, org):
+    base_campaign(session, org)
+    member = factories.make_member(session, org)
+    for ref in ("d-1", "d-2"):
+        orders.record_order(session, member, order(ref, "30.00"), actor=org.actor)
+    orders.record_order(session, member, order("spend", "0.00", points_redeemed=60,
+                                               points_redeemed_value=Decimal("0")), actor=org.actor)
+    for ref in ("d-1", "d-2"):
+        orders.record_order(session, member, order(ref, "30.00", status="returned"), actor=org.actor)
+    debts = list(session.scalars(select(PointsDebt).where(PointsDebt.member_id == member.id,
+                                                         PointsDebt.ledger_account_id == org.program.points_account_id)
+                                 .order_by(PointsDebt.id)))
+    assert [(d.amount, d.settled) for d in debts] == [(30, 0), (30, 0)]
+    orders.record_order(session, member, order("n-1", "40.00"), actor=org.actor)  # earns 40
+    for debt in debts:
+        session.refresh(debt)
+    assert [(d.amount, d.settled) for d in debts] == [(30, 30), (30, 10)]
+    assert balance(session, org, member) == 0
+    lines = list(session.scalars(select(LedgerTransaction.description).where(
+        LedgerTransaction.ledger_account_id == org.program.points_account_id,
+        LedgerTransaction.description.like("Debt%"))
+        .order_by(LedgerTransaction.id)))
+    assert lines == ["Debt from order d-1 settled", "Debt from order d-2 settled"]
+
+
+def test_an_open_order_posted_again_without_its_reservation_releases_it(session, org):
+    member = factories.make_member(session, org)
+    factories.give_points(session, org, member, 80)
+    hold = holds.reserve(session, member, 80, actor=org.actor).hold
+    orders.record_order(session, member, order("r-1", "9.00", status="created", hold_id=hold.id,
+                                               points_redeemed_value=Decimal("8")), actor=org.actor)
+    result = orders.record_order(session, member, order("r-1", "9.00"), actor=org.actor)  # paid all in money
+    assert hold.status == holds.RELEASED and result.order.points_redeemed == 0
+    wallet = factories.wallet_of(session, org, member)
+    session.refresh(wallet)
+    assert (wallet.balance, wallet.held) == (80, 0)
+
+
+def test_a_coupon_awarded_and_used_by_the_same_order_is_not_owed_twice(session, org):
+    bonus = coupons.create_book(session, org.id, actor=org.actor, name="+25", type=coupons.EXTRAPOINT,
+                                discount_amount=25, publishing_status=coupons.PUBLISHED, max_assigned_per_member=1)
+    gift = campaigns.create_campaign(session, org.id, code="GIFT", name="Gift", actor=org.actor)
+    campaigns.add_action(session, gift, actor=org.actor, rules_text=[],
+                         effects=[{"type": "assign_coupon", "couponBookId": bonus.id}])
+    member = factories.make_member(session, org)
+    given = orders.record_order(session, member, order("s-1", "5.00"), actor=org.actor)
+    assert given.order.points_earned == 25  # the coupon it awarded applied on it at once
+    orders.record_order(session, member, order("x-1", "0.00", points_redeemed=25,
+                                               points_redeemed_value=Decimal("0")), actor=org.actor)
+    result = orders.record_order(session, member, order("s-1", "5.00", status="returned"), actor=org.actor)
+    assert result.debt_recorded == 25 and orders.outstanding_debt(session, member.id, org.program.points_account_id) == 25
