@@ -17,15 +17,17 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 WAIT_SECONDS = 60
 
 
-def install(target: str, nth: int, directory: Path) -> None:
+def install(target: str, nth: int, directory: Path) -> Callable[[], None]:
     """Pause the `nth` call of `target` ("portal.domain.points._post_one"), a module attribute; a list
-    attribute (`portal.domain.jobs.outbox_consumers`) gets a pausing consumer appended instead."""
+    attribute (`portal.domain.jobs.outbox_consumers`) gets a pausing consumer appended instead.
+    Returns the function that takes the pause point out again (for a test that installs it in its own process)."""
     module_name, attribute = target.rsplit(".", 1)
     module = importlib.import_module(module_name)
     original = getattr(module, attribute)
@@ -38,8 +40,9 @@ def install(target: str, nth: int, directory: Path) -> None:
             return calls[0] == nth and not (directory / "paused").exists()
 
     if isinstance(original, list):
-        original.append(lambda *args, **kwargs: _stop_here(args, directory) if reached() else None)
-        return
+        consumer = lambda *args, **kwargs: _stop_here(args, directory) if reached() else None  # noqa: E731
+        original.append(consumer)
+        return lambda: original.remove(consumer)
 
     def paused(*args, **kwargs):
         if reached():
@@ -47,6 +50,7 @@ def install(target: str, nth: int, directory: Path) -> None:
         return original(*args, **kwargs)
 
     setattr(module, attribute, paused)
+    return lambda: setattr(module, attribute, original)
 
 
 def install_from_environment(environ=os.environ) -> None:
@@ -56,7 +60,8 @@ def install_from_environment(environ=os.environ) -> None:
 
 
 def _stop_here(args, directory: Path) -> None:
-    session = next((a for a in args if isinstance(a, Session)), None)
+    session = next((a() if isinstance(a, scoped_session) else a for a in args
+                    if isinstance(a, (Session, scoped_session))), None)
     info = {"pid": os.getpid(), "backend_pid": None}
     if session is not None and session.get_bind().dialect.name == "postgresql":
         info["backend_pid"] = session.connection().exec_driver_sql("select pg_backend_pid()").scalar()
