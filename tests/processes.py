@@ -58,15 +58,17 @@ class Processes:
         self.started.append((name, proc, log))
         return proc
 
-    def gunicorn(self, name: str, env: dict, app: str = "app:app", workers: int = 2, threads: int = 4) -> str:
-        """An app server on a free loopback port, answering /healthz; returns its base URL."""
+    def gunicorn(self, name: str, env: dict, app: str = "app:app", workers: int = 2, threads: int = 4,
+                 wait: bool = True) -> str:
+        """An app server on a free loopback port, answering /healthz unless `wait` is off; returns its base URL."""
         port = free_port()
         command = [str(BIN / "gunicorn"), "--workers", str(workers), "--threads", str(threads),
                    "--bind", f"127.0.0.1:{port}", "--timeout", "120", "--graceful-timeout", "5",
                    *_no_control_socket(), app]
         self.start(name, command, env)
         url = f"http://127.0.0.1:{port}"
-        self.wait_until_up(url, name)
+        if wait:
+            self.wait_until_up(url, name)
         return url
 
     def worker(self, name: str, env: dict, app: str = "app", interval: float = 0.5) -> subprocess.Popen:
@@ -78,9 +80,9 @@ class Processes:
         while time.monotonic() < deadline:
             self.check_alive()
             try:
-                if requests.get(url + "/healthz", timeout=5).status_code == 200:
+                if requests.get(url + "/healthz", timeout=10).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still importing
                 pass
             time.sleep(0.2)
         raise AssertionError(f"{name} did not answer /healthz within {timeout} s:\n{self.log_of(name)}")
