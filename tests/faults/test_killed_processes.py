@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from portal.domain import points
 from portal.domain.base import utcnow
@@ -77,6 +77,8 @@ def test_a_server_killed_in_the_middle_of_a_20_item_batch_writes_none_of_it_and_
     with ThreadPoolExecutor(1) as pool:
         in_flight = pool.submit(send)
         paused = wait_for_pause(pause_dir, alive=processes.check_alive)
+        if paused["backend_pid"]:  # PostgreSQL: the paused transaction has written (it holds a transaction id)
+            assert writing(live_app, paused["backend_pid"])
         os.kill(paused["pid"], signal.SIGKILL)
         with pytest.raises(requests.ConnectionError):
             in_flight.result(60)
@@ -166,6 +168,14 @@ def test_a_worker_killed_while_expiring_points_or_draining_the_outbox_does_each_
         assert sorted(e.event["data"]["amount"] for e in receiver.received) == [10 + n for n in range(8)]
         ledger = ledger_rows(live_app, wallets)
         assert ledger["balances"] == ledger["entries"] == [0] * 8 and ledger["ledger_sum"] == 0
+
+
+def writing(live_app, backend_pid: int) -> bool:
+    with live_app.app_context():
+        held = db.session.scalar(text("select backend_xid is not null from pg_stat_activity where pid = :pid"),
+                                 {"pid": backend_pid})
+        db.session.remove()
+    return bool(held)
 
 
 def lots_and_events(live_app, mark: int) -> dict:
