@@ -99,8 +99,6 @@ def test_a_connection_killed_mid_request_answers_503_and_the_pool_recovers(live_
                                                                            tmp_path):
     if backend != "postgresql":
         pytest.skip("pg_terminate_backend: PostgreSQL only")
-    from tests.conftest import PG_URL
-
     shop = Shop(live_app, live_server)
     assert shop.mint("warm-up").status_code == 201  # the pool holds a connection that will die idle
     before = shop.ledger_state()
@@ -109,15 +107,7 @@ def test_a_connection_killed_mid_request_answers_503_and_the_pool_recovers(live_
         with ThreadPoolExecutor(1) as pool:
             in_flight = pool.submit(shop.batch, "killed", 5)
             paused = wait_for_pause(tmp_path)
-            name = live_app.config["DATABASE_URL"].rsplit("/", 1)[-1]
-            admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:  # every connection to the database: the request's and the idle ones
-                # Two steps: in one statement the planner may call pg_terminate_backend before the name filter.
-                killed = list(conn.execute(text("select pid from pg_stat_activity where datname = :name"),
-                                           {"name": name}).scalars())
-                for pid in killed:
-                    conn.execute(text("select pg_terminate_backend(:pid)"), {"pid": pid})
-            admin.dispose()
+            killed = terminate_backends(live_app)  # the request's connection and the idle ones in the pool
             assert paused["backend_pid"] in killed
             release(tmp_path)
             response = in_flight.result(60)
@@ -128,9 +118,29 @@ def test_a_connection_killed_mid_request_answers_503_and_the_pool_recovers(live_
     assert shop.ledger_state() == before  # none of the batch
 
     statuses = recovers(shop, "after-kill")
-    assert statuses == [201] * 11  # the next request already has a live connection (pre-ping)
+    assert statuses == [201] * 11  # the failed request's pool invalidation gave the next ones fresh connections
     balance, count, keys = shop.ledger_state()
     assert balance == before[0] + 11 and count == before[1] + 11 and "killed-0" not in keys
+
+    # Connections killed while idle in the pool, no request failing first: pool_pre_ping replaces them.
+    assert terminate_backends(live_app)
+    assert [shop.mint(f"after-idle-kill-{n}").status_code for n in range(5)] == [201] * 5
+
+
+def terminate_backends(live_app) -> list[int]:
+    """pg_terminate_backend for every connection to the app's database (on the shared test server)."""
+    from tests.conftest import PG_URL
+
+    name = live_app.config["DATABASE_URL"].rsplit("/", 1)[-1]
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        # Two steps: in one statement the planner may call pg_terminate_backend before the name filter.
+        pids = list(conn.execute(text("select pid from pg_stat_activity where datname = :name"),
+                                 {"name": name}).scalars())
+        for pid in pids:
+            conn.execute(text("select pg_terminate_backend(:pid)"), {"pid": pid})
+    admin.dispose()
+    return pids
 
 
 def test_a_postgresql_restart_answers_503_while_it_is_down_and_serves_again_once_it_is_up(own_postgres, app_on):
@@ -152,6 +162,11 @@ def test_a_postgresql_restart_answers_503_while_it_is_down_and_serves_again_once
     balance, count, keys = shop.ledger_state()
     assert balance == written[0] + len(statuses) - statuses.count(503)
     assert "while-down" not in keys and set(written[2]) <= set(keys)
+
+    # A restart between two requests (none failing in it): pool_pre_ping replaces the dead pooled connections.
+    own_postgres.stop("fast")
+    own_postgres.start()
+    assert [shop.mint(f"after-quiet-restart-{n}").status_code for n in range(5)] == [201] * 5
 
 
 def sqlite_rows(path) -> list[tuple]:
