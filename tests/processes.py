@@ -129,5 +129,6 @@ class Processes:
 @functools.cache
 def _no_control_socket() -> list[str]:
     """gunicorn 24+ opens a control socket at one fixed path; two masters would share it."""
-    help_text = subprocess.run([str(BIN / "gunicorn"), "--help"], capture_output=True, text=True).stdout
+    help_text = subprocess.run([str(BIN / "gunicorn"), "--help"], check=False, capture_output=True,
+                               text=True).stdout
     return ["--no-control-socket"] if "--no-control-socket" in help_text else []

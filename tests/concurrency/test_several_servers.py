@@ -150,7 +150,7 @@ def test_two_servers_and_two_workers_on_one_database_keep_every_limit_and_handle
         assert Counter(buys) == {(201, "ok"): 1, (409, "insufficient-points"): 9}
 
         # What the database holds, read directly.
-        balance = lambda org: site.scalar(select(Wallet.balance).where(Wallet.id == org["wallets"][0]))  # noqa: E731
+        balance = lambda org: site.scalar(select(Wallet.balance).where(Wallet.id == org["wallets"][0]))
         assert [balance(o) for o in (shop, keyed, capped, reward)] == [0, 25, 500, 50]
         for org, book_uses in ((single, 1), (limited, 20), (reward, 1)):
             assert site.scalar(select(CouponBook.used_count).where(CouponBook.id == org["book"])) == book_uses

@@ -91,7 +91,7 @@ class OwnPostgres:
 
     def remove(self) -> None:
         subprocess.run(["runuser", "-u", "postgres", "--", str(self.bin / "pg_ctl"), "-D", str(self.data), "-m",
-                        "immediate", "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+                        "immediate", "stop"], check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
         shutil.rmtree(self.data, ignore_errors=True)
 
 

@@ -16,8 +16,8 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from sqlalchemy.orm import Session, scoped_session
 
@@ -40,7 +40,7 @@ def install(target: str, nth: int, directory: Path) -> Callable[[], None]:
             return calls[0] == nth and not (directory / "paused").exists()
 
     if isinstance(original, list):
-        consumer = lambda *args, **kwargs: _stop_here(args, directory) if reached() else None  # noqa: E731
+        consumer = lambda *args, **kwargs: _stop_here(args, directory) if reached() else None
         original.append(consumer)
         return lambda: original.remove(consumer)
 

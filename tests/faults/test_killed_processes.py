@@ -29,7 +29,7 @@ from portal.extensions import db
 from tests import factories
 from tests.webhook_receiver import Receiver
 
-from .pause import release, wait_for_pause
+from .pause import wait_for_pause
 
 pytestmark = pytest.mark.live
 
@@ -73,7 +73,7 @@ def test_a_server_killed_in_the_middle_of_a_20_item_batch_writes_none_of_it_and_
                         FAULT_DIR=str(pause_dir))
     url = processes.gunicorn("server", env, app="tests.faults.hooked_app:app", workers=1, threads=2)
     headers = {"Authorization": f"Bearer {key}"}
-    send = lambda: requests.post(url + base, json={"items": items}, headers=headers, timeout=60)  # noqa: E731
+    send = lambda: requests.post(url + base, json={"items": items}, headers=headers, timeout=60)
     with ThreadPoolExecutor(1) as pool:
         in_flight = pool.submit(send)
         paused = wait_for_pause(pause_dir, alive=processes.check_alive)
