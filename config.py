@@ -32,6 +32,13 @@ class Config:
     PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", f"http://127.0.0.1:{PORT}").rstrip("/")
     # Requests naming any other host get 400 (Flask checks the Host header against this list).
     TRUSTED_HOSTS = _hosts(os.environ.get("TRUSTED_HOSTS", "127.0.0.1,localhost"))
+    # Reverse proxies in front of the app servers, counted from the app (README: several app servers).
+    # 0, the default: X-Forwarded-For is ignored and the peer address is the client's. N: the last N
+    # X-Forwarded-For and X-Forwarded-Proto hops are believed (werkzeug's ProxyFix), so the throttles
+    # count the client's address, not the proxy's. Set it only when every request passes the proxies.
+    TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
+    # Seconds a client is told to wait (Retry-After) when the database is unreachable or refuses a write.
+    DATABASE_RETRY_AFTER = int(os.environ.get("DATABASE_RETRY_AFTER", "2"))
     # Request bodies above this size get 413 before any parsing.
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(1024 * 1024)))
     MAIL_SERVER = os.environ.get("MAIL_SERVER", "")

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 from flask import Flask, request
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import INSTANCE_DIR, Config
 
@@ -15,6 +18,12 @@ STRICT_TRANSPORT_SECURITY = "max-age=31536000"  # a year; sent only when SESSION
 # (only the embeddable signup form does: portal/embed/views.py). Scripts: 'self' only, never inline.
 CONTENT_SECURITY_POLICY = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'"
 
+
+# The page a browser gets while the database is unavailable: no template, as rendering one may itself need
+# the database (the signed-in user, the organisation's name).
+DATABASE_UNAVAILABLE_PAGE = ("<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>Try again shortly</title>"
+                             "<h1>Try again shortly</h1><p>The service is briefly unavailable and nothing was saved. "
+                             "Please try again in a moment.</p></html>")
 
 # throttle.LIMITS name -> config.py setting.
 THROTTLE_SETTINGS = {"login-account-address": "LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRESS",
@@ -35,6 +44,11 @@ def create_app(config: type | dict | None = None) -> Flask:
     throttle.configure({name: app.config[setting] for name, setting in THROTTLE_SETTINGS.items()})
     orders.configure(late_purchase_days=app.config["LATE_PURCHASE_DAYS"])
 
+    if app.config.get("TRUSTED_PROXIES"):
+        hops = app.config["TRUSTED_PROXIES"]
+        # The client's address (throttles) and scheme from the last `hops` proxies; Host is not taken
+        # from them (TRUSTED_HOSTS checks it as sent, and links use PORTAL_BASE_URL).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     db.init_app(app)
     csrf.init_app(app)
     htmx.init_app(app)
@@ -77,6 +91,27 @@ def _error_handlers(app: Flask) -> None:
             headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
             return problem_response(error.code or 500, error.name, error.description or error.name, headers=headers)
         return error
+
+    @app.errorhandler(DBAPIError)
+    @app.errorhandler(PoolTimeout)
+    def database_unavailable(error: Exception):
+        """The database went away (a restart, a killed connection, a full pool) or refused to write (a full
+        disk, a read-only file): 503 with Retry-After, nothing of the request kept. The pool has already
+        dropped a dead connection (and pool_pre_ping tests the others), so a retry gets a fresh one."""
+        if isinstance(error, DBAPIError) and not (isinstance(error, OperationalError)
+                                                  or error.connection_invalidated):
+            return unexpected(error)  # a constraint or a programming error is a bug, not an outage
+        try:
+            db.session.rollback()
+        except Exception:  # the connection may be gone; the session is discarded at teardown anyway
+            app.logger.warning("rollback after a database error failed", exc_info=True)
+        app.logger.error("database unavailable: %s", str(error).splitlines()[0] if str(error) else type(error))
+        headers = {"Retry-After": str(app.config["DATABASE_RETRY_AFTER"])}
+        if request.path.startswith("/api/"):
+            return problem_response(503, "Database unavailable",
+                                    "The database could not complete this request; nothing was written. "
+                                    "Try again shortly.", headers=headers)
+        return (DATABASE_UNAVAILABLE_PAGE, 503, {**headers, "Content-Type": "text/html; charset=utf-8"})
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):

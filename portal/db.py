@@ -44,6 +44,9 @@ def make_engine(url: str, echo: bool = False) -> Engine:
         )
         _sqlite_recipe(engine, in_memory)
         return engine
+    # pool_pre_ping: a pooled connection the server dropped (a restart, pg_terminate_backend, a failover) is
+    # replaced before use, so one outage costs the requests made during it a 503, not the ones after
+    # (portal/__init__.py: database_unavailable; tests/faults/test_database_outages.py).
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
