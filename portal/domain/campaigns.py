@@ -24,7 +24,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidO
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Boolean, ForeignKey, Numeric, String, UniqueConstraint, select
+from sqlalchemy import Boolean, ForeignKey, Numeric, String, UniqueConstraint, and_, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -342,13 +342,21 @@ def _positive_decimal(value: Any, field: str) -> Decimal:
 
 # --- evaluating -----------------------------------------------------------------------
 
-@earning.handler(10)
+def _listening(organization_id: int, event_type: str):
+    return and_(Campaign.organization_id == organization_id, Campaign.event_type == event_type,
+                Campaign.active.is_(True))
+
+
+def _any_listening(session: Session, organization_id: int, event_type: str) -> bool:
+    return session.scalar(select(exists().where(_listening(organization_id, event_type))))
+
+
+@earning.handler(10, listens=_any_listening)
 def run_campaigns(session: Session, event: earning.LoyaltyEvent, evaluation: earning.Evaluation, *, actor: Actor,
                   dry_run: bool = False) -> None:
     """Apply every eligible campaign listening to the event's type."""
-    campaigns = list(session.scalars(select(Campaign).where(
-        Campaign.organization_id == event.organization_id, Campaign.event_type == event.event_type,
-        Campaign.active.is_(True)).order_by(Campaign.id)))
+    campaigns = list(session.scalars(select(Campaign).where(_listening(event.organization_id, event.event_type))
+                                      .order_by(Campaign.id)))
     if not campaigns:
         return
     context = event_context(session, event)
@@ -552,7 +560,7 @@ def _assign_coupon(session, campaign, action, effect, event, actor, dry_run) -> 
     return result
 
 
-@earning.handler(15)
+@earning.handler(15, listens=lambda session, organization_id, event_type: event_type == earning.PURCHASE_CONFIRMED)
 def apply_purchase_coupons(session: Session, event: earning.LoyaltyEvent, evaluation: earning.Evaluation, *,
                            actor: Actor, dry_run: bool = False) -> None:
     """EXTRAPOINT and MULTIPLIER coupons the member holds apply by themselves on a purchase.

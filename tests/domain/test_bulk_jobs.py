@@ -3,9 +3,9 @@ crash) and the points grant (once per key, resumable, locked members refused).""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
-from portal.domain import audiences, members, points, tiers
+from portal.domain import audiences, campaigns, earning, enrolment, members, missions, points, tiers
 from portal.domain.context import member_context, member_contexts
 from portal.domain.bulk import jobs, member_import, points_grant
 from portal.domain.bulk.jobs import DONE, BulkJob
@@ -128,6 +128,51 @@ def test_a_confirmed_import_creates_the_good_rows_through_enrolment(session, org
     events = session.scalar(select(func.count()).select_from(OutboxEvent).where(
         OutboxEvent.organization_id == org.id, OutboxEvent.event_type == "member-created"))
     assert events == len(created)
+
+
+def _import(session, org, content: bytes, batch_size: int = 1000) -> BulkJob:
+    job = member_import.check_file(session, org.id, "people.csv", content, actor=org.actor)
+    member_import.confirm(session, job, actor=org.actor)
+    return run_to_end(session, job, batch_size)
+
+
+def test_imported_members_get_what_a_member_enrolled_alone_gets(session, org):
+    """The import's batched `member-created` (earning.dispatch_many) does for each member what enrol_member's
+    dispatch does: the welcome campaign's points and the mission counting signups."""
+    welcome = campaigns.create_campaign(session, org.id, code="WELCOME", name="Welcome",
+                                        event_type=earning.MEMBER_CREATED, actor=org.actor)
+    campaigns.add_action(session, welcome, actor=org.actor, rules_text=[], effects=[
+        {"type": "award_points", "mode": "fixed", "points": 100, "tierPoints": False}])
+    joined = missions.create_mission(session, org.id, actor=org.actor, name="Joined", event_type=earning.MEMBER_CREATED,
+                                     goal_count=1)
+    alone, _ = enrolment.enrol_member(session, org.id, actor=org.actor, profile={"email": "alone@example.com"})
+    job = _import(session, org, csv_of(*good_rows(7)), batch_size=3)
+    assert job.created == 7
+    for member in [alone, *session.scalars(select(Member).where(Member.organization_id == org.id,
+                                                                Member.id != alone.id))]:
+        assert wallet_of(session, org, member).balance == 100, member.email
+        assert missions.progress_of(session, member, joined).completions == 1, member.email
+
+
+def test_an_import_asks_once_per_batch_whether_anything_listens_to_member_created(session, org):
+    """Nothing listens (no campaign, mission or referral programme on member-created): the handlers' tables
+    are read once per batch, not once per member."""
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    def handler_reads(rows: int) -> int:
+        statements.clear()
+        event.listen(session.get_bind(), "before_cursor_execute", record)
+        try:
+            _import(session, org, csv_of(*good_rows(rows, start=rows * 100)), batch_size=1000)
+        finally:
+            event.remove(session.get_bind(), "before_cursor_execute", record)
+        return sum(1 for sql in statements if any(f"FROM {table}" in sql for table in
+                                                  ("campaigns", "missions", "referral_programs", "referrals ")))
+
+    assert handler_reads(3) == handler_reads(30) == 3
 
 
 def test_the_same_file_again_creates_nobody_twice(session, org):
