@@ -2,6 +2,10 @@
 crash) and the points grant (once per key, resumable, locked members refused)."""
 from __future__ import annotations
 
+import datetime as dt
+import io
+
+import openpyxl
 import pytest
 from sqlalchemy import event, func, select
 
@@ -99,6 +103,76 @@ def test_semicolons_other_header_spellings_and_ignored_columns(session, org):
     run_to_end(session, job)
     member = session.scalars(select(Member).where(Member.email == "x@example.com")).one()
     assert (member.given_name, member.family_name) == ("Ann", "One")
+
+
+# --- Excel workbooks ------------------------------------------------------------------------------------------
+
+def xlsx_of(*sheets: tuple[str, list[list]]) -> bytes:
+    """A real .xlsx built by openpyxl: (sheet title, rows) per sheet, in order."""
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for title, rows in sheets:
+        sheet = book.create_sheet(title)
+        for row in rows:
+            sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+XLSX_HEADER = ["Email", "Given name", "Family name", "Birth date", "Zip code", "Shoe size"]
+
+
+def test_an_xlsx_workbook_is_checked_and_imported_like_a_csv_file(session, org):
+    make_member(session, org, email="taken@example.com")
+    content = xlsx_of(("Members", [
+        XLSX_HEADER,
+        ["ann@example.com", "Ann", "One", dt.datetime(1990, 2, 3), 10115, 38],  # row 2: a date cell, numbers
+        ["not-an-email", "Bad", "Email", None, None, None],  # 3
+        [None, None, None, None, None, None],  # a blank row is not a row
+        ["ANN@example.com", "Same", "Email", "1991-04-05", "20095", None],  # 5: row 2's email
+        ["taken@example.com", "In", "Database", None, None, None],  # 6
+        ["bea@example.com", "Bea", "Two", dt.date(1985, 12, 31), 1067.0, None],  # 7
+    ]))
+    job = member_import.check_file(session, org.id, "people.xlsx", content, actor=org.actor)
+    assert job.status == jobs.CHECKED and (job.total, job.refused) == (5, 3)
+    assert job.params["sheet"] == "Members" and job.report["ignoredColumns"] == ["Shoe size"]
+    assert {row.line: row.problem for row in member_import.refused_rows(session, job)} == {
+        3: "Not a valid email address",
+        5: "email ann@example.com is also on line 2",
+        6: "email taken@example.com is already in use by a member",
+    }
+    assert "3,not-an-email,Bad,Email" in member_import.refused_csv(session, job)
+    member_import.confirm(session, job, actor=org.actor)
+    run_to_end(session, job)
+    assert (job.created, job.skipped) == (2, 0)
+    by_email = {m.email: m for m in session.scalars(select(Member).where(Member.organization_id == org.id))}
+    ann, bea = by_email["ann@example.com"], by_email["bea@example.com"]
+    assert (ann.given_name, ann.birth_date, ann.zip_code) == ("Ann", dt.date(1990, 2, 3), "10115")
+    assert (bea.birth_date, bea.zip_code) == (dt.date(1985, 12, 31), "1067")
+    # The same workbook again is the same job: nobody twice.
+    assert member_import.check_file(session, org.id, "again.xlsx", content, actor=org.actor).id == job.id
+
+
+def test_the_first_sheet_naming_the_columns_is_read(session, org):
+    content = xlsx_of(("Read me", [["This list was exported on Monday"], ["Ask Ann about it"]]),
+                      ("Members", [XLSX_HEADER, ["cy@example.com", "Cy", "Three", None, None, None]]))
+    job = member_import.check_file(session, org.id, "people.xlsx", content, actor=org.actor)
+    assert job.params["sheet"] == "Members" and job.total == 1 and job.refused == 0
+
+
+@pytest.mark.parametrize("content, message", [
+    (xlsx_of(("Sheet1", [["Name", "Mail"], ["Ann", "ann@example.com"]]), ("Notes", [["nothing"]])),
+     "No sheet of the workbook (Sheet1, Notes) has a first row naming the columns, with at least email"),
+    (xlsx_of(("Members", [XLSX_HEADER])), "no rows"),
+    (b"PK\x03\x04 not really a zip archive", "cannot be read as an Excel workbook"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1 an old binary workbook", "old Excel file (.xls)"),
+])
+def test_an_unreadable_workbook_is_refused_whole(session, org, content, message):
+    with fails_cleanly(session, member_import.ImportFileUnreadable) as info:
+        member_import.check_file(session, org.id, "x.xlsx", content, actor=org.actor)
+    assert message in info.value.message and info.value.field == "file"
+    assert session.scalar(select(func.count()).select_from(BulkJob)) == 0
 
 
 # --- running it ---------------------------------------------------------------------------------------------
