@@ -24,7 +24,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidO
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Boolean, ForeignKey, Numeric, String, UniqueConstraint, and_, exists, select
+from sqlalchemy import Boolean, ForeignKey, Numeric, String, UniqueConstraint, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -342,21 +342,12 @@ def _positive_decimal(value: Any, field: str) -> Decimal:
 
 # --- evaluating -----------------------------------------------------------------------
 
-def _listening(organization_id: int, event_type: str):
-    return and_(Campaign.organization_id == organization_id, Campaign.event_type == event_type,
-                Campaign.active.is_(True))
-
-
-def _any_listening(session: Session, organization_id: int, event_type: str) -> bool:
-    return session.scalar(select(exists().where(_listening(organization_id, event_type))))
-
-
-@earning.handler(10, listens=_any_listening)
+@earning.handler(10, listens=earning.any_listening(Campaign))
 def run_campaigns(session: Session, event: earning.LoyaltyEvent, evaluation: earning.Evaluation, *, actor: Actor,
                   dry_run: bool = False) -> None:
     """Apply every eligible campaign listening to the event's type."""
-    campaigns = list(session.scalars(select(Campaign).where(_listening(event.organization_id, event.event_type))
-                                      .order_by(Campaign.id)))
+    campaigns = list(session.scalars(select(Campaign).where(
+        earning.listening(Campaign, event.organization_id, event.event_type)).order_by(Campaign.id)))
     if not campaigns:
         return
     context = event_context(session, event)

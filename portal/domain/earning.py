@@ -16,6 +16,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import Session
 
 from .actors import Actor
@@ -105,6 +106,18 @@ def handler(priority: int, *, listens: Listens | None = None):
         return fn
 
     return register
+
+
+def listening(model, organization_id: int, event_type: str):
+    """The condition on a definition table (campaigns, missions: organization_id, event_type, active) for the
+    rows that listen to `event_type` in the organisation."""
+    return and_(model.organization_id == organization_id, model.event_type == event_type, model.active.is_(True))
+
+
+def any_listening(model) -> Listens:
+    """A `listens` for a handler run by the rows of `model` that listen to the event's type."""
+    return lambda session, organization_id, event_type: session.scalar(
+        select(exists().where(listening(model, organization_id, event_type))))
 
 
 def dispatch(session: Session, event: LoyaltyEvent, *, actor: Actor, dry_run: bool = False,

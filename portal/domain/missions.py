@@ -32,7 +32,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint, and_, exists, select
+from sqlalchemy import ForeignKey, String, UniqueConstraint, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -285,23 +285,14 @@ def record_increment(session: Session, member: Member, mission: Mission, amount:
     return Increment([earning.Effect.from_dict(e) for e in outcome.result["effects"]], outcome.replayed)
 
 
-def _listening(organization_id: int, event_type: str):
-    return and_(Mission.organization_id == organization_id, Mission.event_type == event_type,
-                Mission.active.is_(True))
-
-
-def _any_listening(session: Session, organization_id: int, event_type: str) -> bool:
-    return session.scalar(select(exists().where(_listening(organization_id, event_type))))
-
-
-@earning.handler(20, listens=_any_listening)
+@earning.handler(20, listens=earning.any_listening(Mission))
 def count_event(session: Session, event: earning.LoyaltyEvent, evaluation: earning.Evaluation, *, actor: Actor,
                 dry_run: bool = False) -> None:
     """Every running mission listening to this event type whose matcher matches counts it once."""
     if event.member is None:
         return
-    listening = list(session.scalars(select(Mission).where(_listening(event.organization_id, event.event_type))
-                                     .order_by(Mission.id)))
+    listening = list(session.scalars(select(Mission).where(
+        earning.listening(Mission, event.organization_id, event.event_type)).order_by(Mission.id)))
     context = None
     for mission in listening:
         if not mission.is_running_at(event.occurred_at):
