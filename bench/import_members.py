@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--welcome", action="store_true",
-                        help="a welcome campaign (10 points on member-created), so the campaign handler runs per member")
+                        help="a welcome campaign (10 points on member-created): the campaign handler runs per member")
     args = parser.parse_args()
     url = args.database_url
     if url is None:
