@@ -78,6 +78,16 @@ def _time_arg(name: str) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
+def group_by_day_statement(account_id: int, since: dt.datetime, until: dt.datetime):
+    """The raw GROUP BY a report is measured against: count and sum of the account's transactions per UTC
+    day over [since, until) (also bench/report_speed.py's baseline)."""
+    day = func.date(transactions.c.created_at).label("day")
+    return (select(day, func.count().label("n"), func.sum(transactions.c.amount).label("amount"))
+            .where(transactions.c.ledger_account_id == account_id, transactions.c.created_at >= since,
+                   transactions.c.created_at < until)
+            .group_by(day).order_by(day))
+
+
 def create_app(url: str) -> Flask:
     app = Flask(__name__)
     engine = make_engine(url)
@@ -126,12 +136,7 @@ def create_app(url: str) -> Flask:
 
     @app.get("/groupby")
     def group_by_day():
-        day = func.date(transactions.c.created_at).label("day")
-        stmt = (select(day, func.count().label("n"), func.sum(transactions.c.amount).label("amount"))
-                .where(transactions.c.ledger_account_id == request.args.get("account", type=int),
-                       transactions.c.created_at >= _time_arg("from"),
-                       transactions.c.created_at < _time_arg("to"))
-                .group_by(day).order_by(day))
+        stmt = group_by_day_statement(request.args.get("account", type=int), _time_arg("from"), _time_arg("to"))
         with engine.connect() as conn:
             rows = conn.execute(stmt).all()
         return jsonify({"days": [{"day": str(d), "count": n, "amount": int(a or 0)} for d, n, a in rows]})

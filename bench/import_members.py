@@ -22,7 +22,7 @@ if str(ROOT) not in sys.path:
 from sqlalchemy import func, select  # noqa: E402
 
 from portal.db import make_engine, new_session  # noqa: E402
-from portal.domain import organizations  # noqa: E402
+from portal.domain import campaigns, earning, organizations  # noqa: E402
 from portal.domain.actors import system_actor  # noqa: E402
 from portal.domain.bulk import jobs, member_import  # noqa: E402
 from portal.domain.members import Member  # noqa: E402
@@ -40,6 +40,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--welcome", action="store_true",
+                        help="a welcome campaign (10 points on member-created): the campaign handler runs per member")
     args = parser.parse_args()
     url = args.database_url
     if url is None:
@@ -52,6 +54,12 @@ def main() -> None:
     metadata.create_all(engine)
     with new_session(engine) as session:
         org, _ = organizations.create_organization(session, f"Import bench {time.time():.0f}")
+        if args.welcome:
+            welcome = campaigns.create_campaign(session, org.id, code="WELCOME", name="Welcome",
+                                                event_type=earning.MEMBER_CREATED,
+                                                actor=system_actor(org.id, "bench"))
+            campaigns.add_action(session, welcome, actor=system_actor(org.id, "bench"), rules_text=[], effects=[
+                {"type": "award_points", "mode": "fixed", "points": 10, "tierPoints": False}])
         session.commit()
         organization_id = org.id
     actor = system_actor(organization_id, "bench")

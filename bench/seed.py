@@ -233,6 +233,7 @@ def _insert_members(conn, organization_id: int, member_ids: range, rng: random.R
                    "phone": f"+49 30 {rng.randrange(10**6, 10**7)}", "street": f"Hauptstraße {i % 200 + 1}",
                    "city": city, "zip_code": zip_code, "country_code": "DE", "custom_attributes": {},
                    "locale": "de" if i % 3 else "en", "optins": {}, "password_hash": None, "erased_at": None,
+                   "session_version": 0,
                    "created_at": created, "updated_at": created}
 
     def identifier_rows():

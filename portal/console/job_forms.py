@@ -17,8 +17,8 @@ IMPORT_FIELDS = {"file": "file"}
 
 
 class ImportForm(FlaskForm):
-    file = FileField("CSV file of members", validators=[
-        FileRequired("Choose a CSV file"),
+    file = FileField("CSV or Excel file of members", validators=[
+        FileRequired("Choose a CSV or Excel (.xlsx) file"),
         FileSize(MAX_IMPORT_BYTES, message=f"The file is larger than {MAX_IMPORT_BYTES // 2**20} MB: split it")])
 
 

@@ -342,13 +342,12 @@ def _positive_decimal(value: Any, field: str) -> Decimal:
 
 # --- evaluating -----------------------------------------------------------------------
 
-@earning.handler(10)
+@earning.handler(10, listens=earning.any_listening(Campaign))
 def run_campaigns(session: Session, event: earning.LoyaltyEvent, evaluation: earning.Evaluation, *, actor: Actor,
                   dry_run: bool = False) -> None:
     """Apply every eligible campaign listening to the event's type."""
     campaigns = list(session.scalars(select(Campaign).where(
-        Campaign.organization_id == event.organization_id, Campaign.event_type == event.event_type,
-        Campaign.active.is_(True)).order_by(Campaign.id)))
+        earning.listening(Campaign, event.organization_id, event.event_type)).order_by(Campaign.id)))
     if not campaigns:
         return
     context = event_context(session, event)
@@ -555,7 +554,7 @@ def _assign_coupon(session, campaign, action, effect, event, actor, dry_run) -> 
     return result
 
 
-@earning.handler(15)
+@earning.handler(15, listens=lambda session, organization_id, event_type: event_type == earning.PURCHASE_CONFIRMED)
 def apply_purchase_coupons(session: Session, event: earning.LoyaltyEvent, evaluation: earning.Evaluation, *,
                            actor: Actor, dry_run: bool = False) -> None:
     """EXTRAPOINT and MULTIPLIER coupons the member holds apply by themselves on a purchase.

@@ -16,6 +16,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import Session
 
 from .actors import Actor
@@ -87,18 +88,36 @@ class Evaluation:
 
 
 Handler = Callable[..., None]
+# listens(session, organization_id, event_type) -> could the handler do anything for such an event?
+Listens = Callable[[Session, int, str], bool]
 _handlers: list[tuple[int, Handler]] = []
+_listens: dict[Handler, Listens] = {}
 
 
-def handler(priority: int):
-    """Register fn(session, event, evaluation, *, actor, dry_run) to run on every event."""
+def handler(priority: int, *, listens: Listens | None = None):
+    """Register fn(session, event, evaluation, *, actor, dry_run) to run on every event. `listens`, when
+    given, tells `dispatch_many` once per organisation and event type whether fn can be skipped."""
 
     def register(fn: Handler) -> Handler:
         _handlers.append((priority, fn))
         _handlers.sort(key=lambda pair: pair[0])
+        if listens is not None:
+            _listens[fn] = listens
         return fn
 
     return register
+
+
+def listening(model, organization_id: int, event_type: str):
+    """The condition on a definition table (campaigns, missions: organization_id, event_type, active) for the
+    rows that listen to `event_type` in the organisation."""
+    return and_(model.organization_id == organization_id, model.event_type == event_type, model.active.is_(True))
+
+
+def any_listening(model) -> Listens:
+    """A `listens` for a handler run by the rows of `model` that listen to the event's type."""
+    return lambda session, organization_id, event_type: session.scalar(
+        select(exists().where(listening(model, organization_id, event_type))))
 
 
 def dispatch(session: Session, event: LoyaltyEvent, *, actor: Actor, dry_run: bool = False,
@@ -108,3 +127,20 @@ def dispatch(session: Session, event: LoyaltyEvent, *, actor: Actor, dry_run: bo
     for _, fn in list(_handlers):
         fn(session, event, evaluation, actor=actor, dry_run=dry_run)
     return evaluation
+
+
+def dispatch_many(session: Session, events: list[LoyaltyEvent], *, actor: Actor) -> list[Evaluation]:
+    """`dispatch` each event in turn (a bulk import's `member-created`s), running only the handlers that
+    listen to the event's type in its organisation: each handler is asked once per (organisation, type),
+    not once per event. What every event does is what `dispatch` would do."""
+    asked: dict[tuple[int, str], list[Handler]] = {}
+    evaluations = []
+    for event in events:
+        kind = (event.organization_id, event.event_type)
+        if kind not in asked:
+            asked[kind] = [fn for _, fn in _handlers if fn not in _listens or _listens[fn](session, *kind)]
+        evaluation = Evaluation()
+        for fn in asked[kind]:
+            fn(session, event, evaluation, actor=actor, dry_run=False)
+        evaluations.append(evaluation)
+    return evaluations

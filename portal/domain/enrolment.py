@@ -31,10 +31,11 @@ def enrol_member(session: Session, organization_id: int, *, actor: Actor, profil
 def enrol_members(session: Session, organization_id: int, new_members: list[members.Member],
                   card_codes: list[str | None], *, actor: Actor) -> list[members.Member]:
     """Many members at once (bulk import): `members.create_members`, then `member-created` for each, as
-    `enrol_member` does for one. Raises DuplicateValue when a value is taken (nobody is then created)."""
+    `enrol_member` does for one (through `earning.dispatch_many`, which skips for the whole batch a handler
+    that nothing in the organisation listens to). Raises DuplicateValue when a value is taken (nobody is then
+    created)."""
     created = members.create_members(session, organization_id, new_members, card_codes, actor=actor)
-    for member in created:
-        earning.dispatch(session, earning.LoyaltyEvent(
-            organization_id=organization_id, member=member, event_type=earning.MEMBER_CREATED,
-            payload={"memberId": member.id}), actor=actor)
+    earning.dispatch_many(session, [earning.LoyaltyEvent(
+        organization_id=organization_id, member=member, event_type=earning.MEMBER_CREATED,
+        payload={"memberId": member.id}) for member in created], actor=actor)
     return created

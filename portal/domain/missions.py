@@ -289,15 +289,14 @@ def record_increment(session: Session, member: Member, mission: Mission, amount:
     return Increment([earning.Effect.from_dict(e) for e in outcome.result["effects"]], outcome.replayed)
 
 
-@earning.handler(20)
+@earning.handler(20, listens=earning.any_listening(Mission))
 def count_event(session: Session, event: earning.LoyaltyEvent, evaluation: earning.Evaluation, *, actor: Actor,
                 dry_run: bool = False) -> None:
     """Every running mission listening to this event type whose matcher matches counts it once."""
     if event.member is None:
         return
     listening = list(session.scalars(select(Mission).where(
-        Mission.organization_id == event.organization_id, Mission.event_type == event.event_type,
-        Mission.active.is_(True)).order_by(Mission.id)))
+        earning.listening(Mission, event.organization_id, event.event_type)).order_by(Mission.id)))
     context = None
     for mission in listening:
         if not mission.is_running_at(event.occurred_at):

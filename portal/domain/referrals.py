@@ -30,7 +30,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint, func, select, true, update
+from sqlalchemy import ForeignKey, String, UniqueConstraint, exists, func, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -361,7 +361,13 @@ def _mailbox(email: str) -> str:
 
 # --- qualifying ---------------------------------------------------------------------------------
 
-@earning.handler(30)
+def _any_qualifying(session: Session, organization_id: int, event_type: str) -> bool:
+    """Does a referral programme of the organisation complete on this event type?"""
+    return session.scalar(select(exists().where(ReferralProgram.organization_id == organization_id,
+                                                ReferralProgram.event_type == event_type)))
+
+
+@earning.handler(30, listens=_any_qualifying)
 def qualify_referral(session: Session, event: earning.LoyaltyEvent, evaluation: earning.Evaluation, *,
                      actor: Actor, dry_run: bool = False) -> None:
     """The friend's qualifying event completes their pending referral, once."""

@@ -60,7 +60,7 @@ def test_admin_imports_a_thousand_rows_sees_three_refused_and_watches_the_progre
     sign_in_to_console(page, live_url, admin.email)
     page.get_by_role("navigation", name="Console").get_by_role("link", name="Jobs").click()
     page.get_by_role("link", name="Import members").click()
-    page.get_by_label("CSV file of members").set_input_files(path)
+    page.get_by_label("CSV or Excel file of members").set_input_files(path)
     screenshot(page, "console-import-upload")
     page.get_by_role("button", name="Check the file").click()
 

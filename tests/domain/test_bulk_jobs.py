@@ -2,10 +2,14 @@
 crash) and the points grant (once per key, resumable, locked members refused)."""
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import func, select
+import datetime as dt
+import io
 
-from portal.domain import audiences, members, points, tiers
+import openpyxl
+import pytest
+from sqlalchemy import event, func, select
+
+from portal.domain import audiences, campaigns, earning, enrolment, members, missions, points, tiers
 from portal.domain.context import member_context, member_contexts
 from portal.domain.bulk import jobs, member_import, points_grant
 from portal.domain.bulk.jobs import DONE, BulkJob
@@ -101,6 +105,76 @@ def test_semicolons_other_header_spellings_and_ignored_columns(session, org):
     assert (member.given_name, member.family_name) == ("Ann", "One")
 
 
+# --- Excel workbooks ------------------------------------------------------------------------------------------
+
+def xlsx_of(*sheets: tuple[str, list[list]]) -> bytes:
+    """A real .xlsx built by openpyxl: (sheet title, rows) per sheet, in order."""
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for title, rows in sheets:
+        sheet = book.create_sheet(title)
+        for row in rows:
+            sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+XLSX_HEADER = ["Email", "Given name", "Family name", "Birth date", "Zip code", "Shoe size"]
+
+
+def test_an_xlsx_workbook_is_checked_and_imported_like_a_csv_file(session, org):
+    make_member(session, org, email="taken@example.com")
+    content = xlsx_of(("Members", [
+        XLSX_HEADER,
+        ["ann@example.com", "Ann", "One", dt.datetime(1990, 2, 3), 10115, 38],  # row 2: a date cell, numbers
+        ["not-an-email", "Bad", "Email", None, None, None],  # 3
+        [None, None, None, None, None, None],  # a blank row is not a row
+        ["ANN@example.com", "Same", "Email", "1991-04-05", "20095", None],  # 5: row 2's email
+        ["taken@example.com", "In", "Database", None, None, None],  # 6
+        ["bea@example.com", "Bea", "Two", dt.date(1985, 12, 31), 1067.0, None],  # 7
+    ]))
+    job = member_import.check_file(session, org.id, "people.xlsx", content, actor=org.actor)
+    assert job.status == jobs.CHECKED and (job.total, job.refused) == (5, 3)
+    assert job.params["sheet"] == "Members" and job.report["ignoredColumns"] == ["Shoe size"]
+    assert {row.line: row.problem for row in member_import.refused_rows(session, job)} == {
+        3: "Not a valid email address",
+        5: "email ann@example.com is also on line 2",
+        6: "email taken@example.com is already in use by a member",
+    }
+    assert "3,not-an-email,Bad,Email" in member_import.refused_csv(session, job)
+    member_import.confirm(session, job, actor=org.actor)
+    run_to_end(session, job)
+    assert (job.created, job.skipped) == (2, 0)
+    by_email = {m.email: m for m in session.scalars(select(Member).where(Member.organization_id == org.id))}
+    ann, bea = by_email["ann@example.com"], by_email["bea@example.com"]
+    assert (ann.given_name, ann.birth_date, ann.zip_code) == ("Ann", dt.date(1990, 2, 3), "10115")
+    assert (bea.birth_date, bea.zip_code) == (dt.date(1985, 12, 31), "1067")
+    # The same workbook again is the same job: nobody twice.
+    assert member_import.check_file(session, org.id, "again.xlsx", content, actor=org.actor).id == job.id
+
+
+def test_the_first_sheet_naming_the_columns_is_read(session, org):
+    content = xlsx_of(("Read me", [["This list was exported on Monday"], ["Ask Ann about it"]]),
+                      ("Members", [XLSX_HEADER, ["cy@example.com", "Cy", "Three", None, None, None]]))
+    job = member_import.check_file(session, org.id, "people.xlsx", content, actor=org.actor)
+    assert job.params["sheet"] == "Members" and job.total == 1 and job.refused == 0
+
+
+@pytest.mark.parametrize("content, message", [
+    (xlsx_of(("Sheet1", [["Name", "Mail"], ["Ann", "ann@example.com"]]), ("Notes", [["nothing"]])),
+     "No sheet of the workbook (Sheet1, Notes) has a first row naming the columns, with at least email"),
+    (xlsx_of(("Members", [XLSX_HEADER])), "no rows"),
+    (b"PK\x03\x04 not really a zip archive", "cannot be read as an Excel workbook"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1 an old binary workbook", "old Excel file (.xls)"),
+])
+def test_an_unreadable_workbook_is_refused_whole(session, org, content, message):
+    with fails_cleanly(session, member_import.ImportFileUnreadable) as info:
+        member_import.check_file(session, org.id, "x.xlsx", content, actor=org.actor)
+    assert message in info.value.message and info.value.field == "file"
+    assert session.scalar(select(func.count()).select_from(BulkJob)) == 0
+
+
 # --- running it ---------------------------------------------------------------------------------------------
 
 def test_a_confirmed_import_creates_the_good_rows_through_enrolment(session, org):
@@ -128,6 +202,51 @@ def test_a_confirmed_import_creates_the_good_rows_through_enrolment(session, org
     events = session.scalar(select(func.count()).select_from(OutboxEvent).where(
         OutboxEvent.organization_id == org.id, OutboxEvent.event_type == "member-created"))
     assert events == len(created)
+
+
+def _import(session, org, content: bytes, batch_size: int = 1000) -> BulkJob:
+    job = member_import.check_file(session, org.id, "people.csv", content, actor=org.actor)
+    member_import.confirm(session, job, actor=org.actor)
+    return run_to_end(session, job, batch_size)
+
+
+def test_imported_members_get_what_a_member_enrolled_alone_gets(session, org):
+    """The import's batched `member-created` (earning.dispatch_many) does for each member what enrol_member's
+    dispatch does: the welcome campaign's points and the mission counting signups."""
+    welcome = campaigns.create_campaign(session, org.id, code="WELCOME", name="Welcome",
+                                        event_type=earning.MEMBER_CREATED, actor=org.actor)
+    campaigns.add_action(session, welcome, actor=org.actor, rules_text=[], effects=[
+        {"type": "award_points", "mode": "fixed", "points": 100, "tierPoints": False}])
+    joined = missions.create_mission(session, org.id, actor=org.actor, name="Joined", event_type=earning.MEMBER_CREATED,
+                                     goal_count=1)
+    alone, _ = enrolment.enrol_member(session, org.id, actor=org.actor, profile={"email": "alone@example.com"})
+    job = _import(session, org, csv_of(*good_rows(7)), batch_size=3)
+    assert job.created == 7
+    for member in [alone, *session.scalars(select(Member).where(Member.organization_id == org.id,
+                                                                Member.id != alone.id))]:
+        assert wallet_of(session, org, member).balance == 100, member.email
+        assert missions.progress_of(session, member, joined).completions == 1, member.email
+
+
+def test_an_import_asks_once_per_batch_whether_anything_listens_to_member_created(session, org):
+    """Nothing listens (no campaign, mission or referral programme on member-created): the handlers' tables
+    are read once per batch, not once per member."""
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    def handler_reads(rows: int) -> int:
+        statements.clear()
+        event.listen(session.get_bind(), "before_cursor_execute", record)
+        try:
+            _import(session, org, csv_of(*good_rows(rows, start=rows * 100)), batch_size=1000)
+        finally:
+            event.remove(session.get_bind(), "before_cursor_execute", record)
+        return sum(1 for sql in statements if any(f"FROM {table}" in sql for table in
+                                                  ("campaigns", "missions", "referral_programs", "referrals ")))
+
+    assert handler_reads(3) == handler_reads(30) == 3
 
 
 def test_the_same_file_again_creates_nobody_twice(session, org):

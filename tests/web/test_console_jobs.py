@@ -2,8 +2,10 @@
 points to an audience, the jobs page, and who may do what."""
 from __future__ import annotations
 
+import datetime as dt
 import io
 
+import openpyxl
 from sqlalchemy import func, select
 
 from portal.domain import audiences
@@ -85,6 +87,27 @@ def test_an_unreadable_file_is_an_error_on_the_field(console, signed_in, session
     assert response.status_code == 422
     assert "at least email" in response.get_data(as_text=True)
     assert session.scalar(select(func.count()).select_from(BulkJob)) == 0
+
+
+def test_an_excel_workbook_is_checked_and_imported_through_the_console(console, signed_in, session, org):
+    book = openpyxl.Workbook()
+    book.active.title = "Members"
+    for row in (["email", "givenName", "birthDate"], ["xl1@example.com", "Ann", dt.datetime(1980, 5, 1)],
+                ["not-an-email", "Bad", None], ["xl2@example.com", "Bea", None]):
+        book.active.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    response = console.post("/console/imports/new", {"file": (io.BytesIO(out.getvalue()), "people.xlsx")},
+                            content_type="multipart/form-data")
+    assert response.status_code == 302
+    job = only_job(session)
+    page = console.get(f"/console/jobs/{job.id}").get_data(as_text=True)
+    assert "people.xlsx, sheet Members" in page and "2 of 3 rows can be imported" in page
+    assert 'data-line="3"' in page and "Not a valid email address" in page
+    assert console.post(f"/console/jobs/{job.id}/confirm").status_code == 302
+    run_worker(session)
+    names = dict(session.execute(select(Member.email, Member.birth_date).where(Member.organization_id == org.id)).all())
+    assert names == {"xl1@example.com": dt.date(1980, 5, 1), "xl2@example.com": None}
 
 
 def test_a_file_above_the_app_request_limit_is_accepted_by_the_import_form(console, signed_in, session, app):

@@ -1,5 +1,10 @@
-"""Member import from a CSV file: check every row first, then (once staff confirm) create the good rows in
-the worker, batch by batch, through enrolment (`enrol_members`), so welcome campaigns run as for anyone.
+"""Member import from a CSV file or an Excel workbook (.xlsx): check every row first, then (once staff
+confirm) create the good rows in the worker, batch by batch, through enrolment (`enrol_members`), so welcome
+campaigns run as for anyone.
+
+A workbook is read from its first sheet whose first row names the columns (the job keeps the sheet's name),
+its cells as a CSV export writes them (dates YYYY-MM-DD, whole numbers without a decimal point), and its
+rows are numbered as the sheet numbers them; from there both formats take the same checks.
 
 Rules, in the order they are checked for a row:
 1. required columns have a value (`email`);
@@ -17,10 +22,12 @@ the row is skipped (nobody is created twice, whichever file named them).
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import hashlib
 import io
 from typing import Any
 
+import openpyxl
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
@@ -42,6 +49,11 @@ FIELDS = ("email", "givenName", "familyName", "birthDate", "phone", "street", "c
           "loyaltyMemberId", "cardCode")
 REQUIRED = ("email",)
 DELIMITERS = ",;\t"
+XLSX_MAGIC = b"PK\x03\x04"  # a zip archive, as every .xlsx is
+XLS_MAGIC = b"\xd0\xcf\x11\xe0"  # the old binary Excel format
+# A workbook is compressed: 16 MB of .xlsx can hold far more rows than 16 MB of CSV.
+MAX_XLSX_ROWS = 500_000
+MAX_XLSX_COLUMNS = 100
 CREATED, SKIPPED, REFUSED = "created", "skipped", "refused"
 
 
@@ -63,10 +75,11 @@ def check_file(session: Session, organization_id: int, file_name: str, content: 
     existing = jobs.find_job(session, organization_id, KIND, digest)
     if existing is not None:
         return existing
-    header, rows, ignored = _read(content)
+    header, rows, ignored, sheet = _read(content)
     problems = _problems(session, organization_id, rows)
     job = jobs.new_job(organization_id, KIND, digest, actor=actor, status=jobs.CHECKED,
-                       params={"fileName": file_name[:200], "columns": header})
+                       params={"fileName": file_name[:200], "columns": header,
+                               **({"sheet": sheet[:200]} if sheet is not None else {})})
     job.total = len(rows)
     job.refused = job.done = len(problems)
     job.report = {"ignoredColumns": ignored}
@@ -142,8 +155,15 @@ def run_batch(session: Session, job: BulkJob, batch_size: int) -> bool:
 
 # --- reading and checking the file ---------------------------------------------------------------
 
-def _read(content: bytes) -> tuple[list[str], list[tuple[int, dict[str, str]]], list[str]]:
-    """(the fields the header names, (line, values) per non-blank row, the header cells ignored)."""
+def _read(content: bytes) -> tuple[list[str], list[tuple[int, dict[str, str]]], list[str], str | None]:
+    """(the fields the header names, (line, values) per non-blank row, the header cells ignored, the sheet
+    read or None for a CSV file). An Excel workbook is told from CSV by its content, not its name."""
+    if content.startswith(XLSX_MAGIC):
+        sheet, header_cells, lines = _xlsx_lines(content)
+        return (*_rows_of(header_cells, lines), sheet)
+    if content.startswith(XLS_MAGIC):
+        raise ImportFileUnreadable("This is an old Excel file (.xls): save it as .xlsx or as “CSV UTF-8” and try "
+                                   "again.", field="file")
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -156,26 +176,87 @@ def _read(content: bytes) -> tuple[list[str], list[tuple[int, dict[str, str]]], 
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header_cells = next(reader, [])
-        columns = [COLUMNS.get(_spelling(cell)) for cell in header_cells]
-        missing = [f for f in REQUIRED if f not in columns]
-        if missing:
-            raise ImportFileUnreadable(f"The first row must name the columns, with at least {', '.join(missing)}",
-                                       field="file")
-        rows = []
-        for cells in reader:
-            if not any(cell.strip() for cell in cells):
-                continue
-            data = {}
-            for field, cell in zip(columns, cells):
-                if field and cell.strip() and field not in data:
-                    data[field] = cell.strip()
-            rows.append((reader.line_num, data))
+        # Read every line here, inside the try: a broken line raises as the reader reaches it.
+        lines = [(reader.line_num, cells) for cells in reader]
     except csv.Error as error:
         raise ImportFileUnreadable(f"Line {reader.line_num} cannot be read as CSV: {error}", field="file") from None
+    return (*_rows_of(header_cells, lines), None)
+
+
+def _columns(header_cells: list[str]) -> list[str | None]:
+    """The field each header cell names (None for a column ignored)."""
+    return [COLUMNS.get(_spelling(cell)) for cell in header_cells]
+
+
+def _names_required(columns: list[str | None]) -> bool:
+    return all(f in columns for f in REQUIRED)
+
+
+def _rows_of(header_cells: list[str], lines) -> tuple[list[str], list[tuple[int, dict[str, str]]], list[str]]:
+    """The fields, the rows and the ignored header cells from the header and (line, cells) below it."""
+    columns = _columns(header_cells)
+    if not _names_required(columns):
+        raise ImportFileUnreadable(f"The first row must name the columns, with at least {', '.join(REQUIRED)}",
+                                   field="file")
+    rows = []
+    for line, cells in lines:
+        if not any(cell.strip() for cell in cells):
+            continue
+        data = {}
+        for field, cell in zip(columns, cells):
+            if field and cell.strip() and field not in data:
+                data[field] = cell.strip()
+        rows.append((line, data))
     if not rows:
         raise ImportFileUnreadable("The file has no rows below its header.", field="file")
     ignored = [cell for cell, field in zip(header_cells, columns) if field is None and cell.strip()]
     return [f for f in columns if f], rows, ignored
+
+
+def _xlsx_lines(content: bytes) -> tuple[str, list[str], list[tuple[int, list[str]]]]:
+    """(the sheet's name, its header cells, (row number, cells) below) of the first sheet whose first row names
+    the columns, the cells as text as a CSV export would write them."""
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    except Exception:  # openpyxl raises zip, XML and key errors alike for a broken file
+        raise ImportFileUnreadable("The file cannot be read as an Excel workbook (.xlsx).", field="file") from None
+    try:
+        names = ", ".join(sheet.title for sheet in book.worksheets)
+        for sheet in book.worksheets:
+            rows = sheet.iter_rows(max_col=MAX_XLSX_COLUMNS, values_only=True)
+            header = [_xlsx_text(value) for value in next(rows, ())]
+            if not _names_required(_columns(header)):
+                continue
+            lines = []
+            for number, values in enumerate(rows, start=2):
+                if number > MAX_XLSX_ROWS + 1:
+                    raise ImportFileUnreadable(f"The sheet {sheet.title} has more than {MAX_XLSX_ROWS:,} rows: "
+                                               "split it.", field="file")
+                lines.append((number, [_xlsx_text(value) for value in values]))
+            return sheet.title, header, lines
+    except ImportFileUnreadable:
+        raise
+    except Exception:
+        raise ImportFileUnreadable("The file cannot be read as an Excel workbook (.xlsx).", field="file") from None
+    finally:
+        book.close()
+    raise ImportFileUnreadable(f"No sheet of the workbook ({names}) has a first row naming the columns, with at "
+                               f"least {', '.join(REQUIRED)}", field="file")
+
+
+def _xlsx_text(value) -> str:
+    """A cell as text: dates as YYYY-MM-DD (with the time when it has one), whole numbers without “.0”."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _spelling(cell: str) -> str:

@@ -44,8 +44,8 @@ from ..outbox import OutboxEvent
 from ..referrals import COMPLETED, Referral
 from ..tiers import MemberTier, Tier, TierHistory
 # The range names are part of this package's face (reports.Range, reports.DAY, reports.PRESETS...).
-from .ranges import (DAY, INTERVALS, MONTH, PRESETS, UTC, WEEK, Bucket, Range, as_date, get_zone, local_day,
-                     midnight, preset_range, requested_range, to_utc, within)
+from .ranges import (DAY, INTERVALS, MONTH, PRESETS, UTC, WEEK, Bucket, Range, as_date, bucketed, get_zone,
+                     local_day, midnight, preset_range, requested_range, to_utc, within, without_jit)
 
 TOP = 10  # rows of a ranking (top members, top referrers)
 MAX_SERIES = 6  # per-type columns of the events report; the rest is "other"
@@ -151,7 +151,9 @@ def points_report(session: Session, org: Organization, rng: Range) -> Report:
     """Points minted, burned and expired per bucket (net of reverts), and outstanding at the end of each.
 
     One statement reads the buckets, what happened after the range and the wallets' balances now, so on
-    PostgreSQL all three come from one snapshot. Telling expiries from other burns costs a column per row,
+    PostgreSQL all three come from one snapshot. The buckets are `ranges.bucketed`'s: on PostgreSQL a range
+    scan of the (account, created_at) index per bucket, which with JIT off takes about half the time of a
+    plain GROUP BY over the same rows (bench/report_speed.py). Telling expiries from other burns costs a column per row,
     so it is done only for an account that ever had expiring points (lots). The account is the default
     programme's points account."""
     account_id = default_program(session, org.id).points_account_id
@@ -173,8 +175,9 @@ def points_report(session: Session, org: Organization, rng: Range) -> Report:
         sums.append(literal(0))
     # Pending transactions move nothing until captured (the capture is its own row); voids move nothing.
     moved = and_(tx.ledger_account_id == account_id, tx.status == ledger.POSTED, tx.type != ledger.VOID)
-    day = local_day(session, tx.created_at, rng).label("day")
-    in_range = select(literal("day").label("part"), day, *sums).where(moved, within(tx.created_at, rng)).group_by(day)
+    day, buckets, in_bucket = bucketed(session, tx.created_at, rng)
+    in_range = (select(literal("day").label("part"), day, *sums).select_from(*buckets, tx)
+                .where(moved, in_bucket).group_by(day))
     after = select(literal("after"), null(), *sums).where(moved, tx.created_at >= rng.until)
     now = select(literal("now"), null(),
                  -func.sum(case((Wallet.kind == ledger.ISSUANCE, Wallet.balance), else_=0)),
@@ -182,6 +185,7 @@ def points_report(session: Session, org: Organization, rng: Range) -> Report:
                  literal(0)).where(Wallet.id.in_((issuance, burned)))
     per_day: dict[dt.date, dict[str, Any]] = {}
     net = {"after": 0, "now": 0}
+    without_jit(session)
     for part, when, minted, burned_all, expired in session.execute(union_all(in_range, after, now)):
         # Burns include expiries until here: outstanding is minted - all burns.
         minted, burned_all, expired = int(minted or 0), int(burned_all or 0), int(expired or 0)
