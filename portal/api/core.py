@@ -10,14 +10,14 @@ from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any, Callable
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.routing import BaseConverter
 
-from ..domain import staff
 from ..domain.actors import Actor
+from ..domain.api_key_cache import ApiKeyCache
 from ..domain.errors import DomainError
 from ..domain.pagination import paginate, parse_order
 from ..extensions import db
@@ -34,6 +34,9 @@ class ReferenceConverter(BaseConverter):
 
 
 bp.record_once(lambda state: state.app.url_map.converters.setdefault("ref", ReferenceConverter))
+
+bp.record_once(lambda state: state.app.extensions.setdefault(
+    "api_key_cache", ApiKeyCache(ttl=state.app.config.get("API_KEY_CACHE_SECONDS", 5.0))))
 
 PROBLEM_TYPES = "https://portal.example/problems/"
 
@@ -215,9 +218,9 @@ token_resolvers: list[Callable[[str], Actor | None]] = []
 def _actor_for_token(token: str) -> Actor | None:
     if "\x00" in token:
         return None
-    key = staff.authenticate_api_key(db.session, token)
-    if key is not None:
-        return key.actor()
+    actor = current_app.extensions["api_key_cache"].resolve(db.session, token)
+    if actor is not None:
+        return actor
     for resolve in token_resolvers:
         actor = resolve(token)
         if actor is not None:
