@@ -53,14 +53,23 @@ def within(stmt: Select, column: Any, since: Any = None, until: Any = None) -> S
 
 
 def paginate(session: Session, stmt: Select, *, page: int = 0, limit: int = 10, order=None,
-             scalars: bool = True) -> Page:
+             scalars: bool = True, count_cap: int | None = None) -> Page:
+    """One page of `stmt`. The total is exact, and costs no query when the page itself tells it (a page that
+    is not full and not past the end). With `count_cap` at most that many matches are counted: a larger set
+    gives total = count_cap."""
     if page < 0:
         raise ValidationFailed("page must be 0 or more", field="page")
     if not 1 <= limit <= MAX_LIMIT:
         raise ValidationFailed(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    counted = stmt.order_by(None)
     if order is not None:
         stmt = stmt.order_by(order)
     stmt = stmt.limit(limit).offset(page * limit)
     items = list(session.scalars(stmt)) if scalars else list(session.execute(stmt))
-    return Page(total=total or 0, page=page, limit=limit, items=items)
+    if len(items) < limit and (items or page == 0):
+        total = page * limit + len(items)
+    else:
+        if count_cap is not None:
+            counted = counted.limit(count_cap)
+        total = session.scalar(select(func.count()).select_from(counted.subquery())) or 0
+    return Page(total=total, page=page, limit=limit, items=items)
