@@ -151,8 +151,8 @@ def scenarios(info: dict, args) -> list[Scenario]:
                              f'math.random(0, {PAGES - 1}))', check=has_rows("results", 20)),
                  Side("GET", f'string.format("/page?page=%d", math.random(0, {PAGES - 1}))',
                       check=has_rows("results", 20)),
-                 note=f"random page among the first {PAGES}; Portal also counts the total and serializes "
-                      "identifiers and tiers per member"),
+                 note=f"random page among the first {PAGES}; Portal also counts the total (up to 10,000) and loads "
+                      "the page's identifiers and tiers"),
         Scenario(f"date range, {RANGE_DAYS} days, 20 rows",
                  Side("GET", f'string.format("{api}/ledgers/{ledger_id}/accounts/{account}/transactions'
                              f'?fromExternalEventDate={month_from}&toExternalEventDate={month_to}'

@@ -51,15 +51,16 @@ def members_out(session: Session, found: list[members.Member]) -> list[s.MemberO
 def _tiers_by_member(session: Session, member_ids: list[int]) -> dict[int, list[s.TierRef]]:
     if not member_ids:
         return {}
+    state = tiers.MemberTier
     rows = session.execute(
-        select(tiers.MemberTier, tiers.Tier).outerjoin(tiers.Tier, tiers.Tier.id == tiers.MemberTier.tier_id)
-        .where(tiers.MemberTier.member_id.in_(member_ids))
-        .order_by(tiers.MemberTier.member_id, tiers.MemberTier.loyalty_program_id)).all()
+        select(state.member_id, state.loyalty_program_id, state.tier_id, state.source, state.expires_at,
+               tiers.Tier.name).outerjoin(tiers.Tier, tiers.Tier.id == state.tier_id)
+        .where(state.member_id.in_(member_ids)).order_by(state.member_id, state.loyalty_program_id))
     refs: dict[int, list[s.TierRef]] = {}
-    for state, tier in rows:
-        refs.setdefault(state.member_id, []).append(s.TierRef(
-            loyalty_program_id=state.loyalty_program_id, loyalty_tier_id=state.tier_id,
-            name=tier.name if tier else None, source=state.source, expires_at=state.expires_at))
+    for row in rows:
+        refs.setdefault(row.member_id, []).append(s.TierRef(
+            loyalty_program_id=row.loyalty_program_id, loyalty_tier_id=row.tier_id, name=row.name,
+            source=row.source, expires_at=row.expires_at))
     return refs
 
 

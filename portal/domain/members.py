@@ -327,13 +327,15 @@ def identifiers_of(session: Session, member_id: int) -> list[Identifier]:
     return list(session.scalars(select(Identifier).where(Identifier.member_id == member_id).order_by(Identifier.id)))
 
 
-def identifiers_by_member(session: Session, member_ids: list[int]) -> dict[int, list[Identifier]]:
-    """The identifiers of several members in one query, each member's in the order they were attached."""
-    found: dict[int, list[Identifier]] = {}
+def identifiers_by_member(session: Session, member_ids: list[int]) -> dict[int, list[Any]]:
+    """The identifiers of several members in one query, each member's in the order they were attached: rows
+    with type, code and created_at (read only: no models are built for them)."""
+    found: dict[int, list[Any]] = {}
     if member_ids:
-        for identifier in session.scalars(select(Identifier).where(Identifier.member_id.in_(member_ids))
-                                          .order_by(Identifier.member_id, Identifier.id)):
-            found.setdefault(identifier.member_id, []).append(identifier)
+        for row in session.execute(select(Identifier.member_id, Identifier.type, Identifier.code,
+                                          Identifier.created_at).where(Identifier.member_id.in_(member_ids))
+                                   .order_by(Identifier.member_id, Identifier.id)):
+            found.setdefault(row.member_id, []).append(row)
     return found
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from .errors import ValidationFailed
@@ -56,7 +56,7 @@ def paginate(session: Session, stmt: Select, *, page: int = 0, limit: int = 10, 
              scalars: bool = True, count_cap: int | None = None) -> Page:
     """One page of `stmt`. The total is exact, and costs no query when the page itself tells it (a page that
     is not full and not past the end). With `count_cap` at most that many matches are counted: a larger set
-    gives total = count_cap."""
+    gives total = count_cap (for a plain filtered select: no DISTINCT, no GROUP BY)."""
     if page < 0:
         raise ValidationFailed("page must be 0 or more", field="page")
     if not 1 <= limit <= MAX_LIMIT:
@@ -70,6 +70,8 @@ def paginate(session: Session, stmt: Select, *, page: int = 0, limit: int = 10, 
         total = page * limit + len(items)
     else:
         if count_cap is not None:
-            counted = counted.limit(count_cap)
+            # Only the rows' existence is counted: a LIMITed subquery is not flattened, and selecting whole rows
+            # in it would read every row instead of the index.
+            counted = counted.with_only_columns(literal_column("1"), maintain_column_froms=True).limit(count_cap)
         total = session.scalar(select(func.count()).select_from(counted.subquery())) or 0
     return Page(total=total, page=page, limit=limit, items=items)
