@@ -1,14 +1,24 @@
 """API keys are resolved from a per-process cache: no api_keys query on a repeated request, a key
-revoked elsewhere stops working within API_KEY_CACHE_SECONDS (5 s), and at once where it was revoked."""
+revoked elsewhere stops working within API_KEY_CACHE_SECONDS (5 s), and at once where it was revoked.
+"Elsewhere" is a plain UPDATE (what another process's commit looks like from here) and, in the live test,
+a real second process revoking through the domain while this one's live server keeps its cache."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
-from sqlalchemy import update
+import requests
+from sqlalchemy import select, update
 
 from portal.domain.api_key_cache import ApiKeyCache
 from portal.domain.base import utcnow
 from portal.domain.staff import ApiKey
+from portal.extensions import db
 
+from .. import factories
 from ..statements import counted
 from .conftest import problem
 
@@ -29,8 +39,14 @@ def clock(app, monkeypatch):
     return clock
 
 
+@pytest.fixture
+def world_key(session, org):
+    """A second key of the organisation, reading members only."""
+    return factories.make_key(session, org, ["members:read"])
+
+
 def _key_id(session, org) -> int:
-    return session.query(ApiKey.id).filter(ApiKey.organization_id == org.id).scalar()
+    return session.scalar(select(ApiKey.id).where(ApiKey.organization_id == org.id))
 
 
 def test_a_known_key_costs_no_query_until_the_bound(api, engine, clock):
@@ -58,7 +74,7 @@ def test_a_key_revoked_by_another_process_stops_working_within_the_bound(api, se
 
 def test_a_key_revoked_in_this_process_stops_working_at_once(api, session, org, world_key, clock):
     assert api.as_(world_key).get("/members").status_code == 200
-    key_id = session.query(ApiKey.id).filter(ApiKey.organization_id == org.id, ApiKey.name == "limited").scalar()
+    key_id = session.scalar(select(ApiKey.id).where(ApiKey.organization_id == org.id, ApiKey.name == "limited"))
     assert api.post(f"/api-keys/{key_id}/revoke").status_code == 200
     problem(api.as_(world_key).get("/members"), 401, "Authorization")
 
@@ -82,7 +98,38 @@ def test_a_zero_bound_reads_the_key_every_time(api, engine, app, monkeypatch):
         assert len(statements.touching("api_keys")) == 1
 
 
-@pytest.fixture
-def world_key(session, org):
-    from ..factories import make_key
-    return make_key(session, org, ["members:read"])
+
+REVOKE_ELSEWHERE = """
+import sys
+from portal import create_app
+from portal.domain import staff
+from portal.domain.actors import system_actor
+from portal.extensions import db
+
+app = create_app()
+with app.app_context(), db.transaction() as session:
+    organization_id, key_id = int(sys.argv[1]), int(sys.argv[2])
+    staff.revoke_api_key(session, organization_id, key_id, actor=system_actor(organization_id, "another process"))
+"""
+
+
+@pytest.mark.live
+def test_a_key_revoked_in_another_process_stops_working_here_within_the_bound(live_app, live_server, monkeypatch):
+    clock = Clock()
+    monkeypatch.setitem(live_app.extensions, "api_key_cache", ApiKeyCache(ttl=5.0, clock=clock))
+    with live_app.app_context():
+        with db.transaction() as session:
+            org = factories.make_org(session)
+            key_id = _key_id(session, org)
+        db.session.remove()
+    url = f"{live_server.url}/api/v1/organizations/{org.id}/members"
+    headers = {"Authorization": f"Bearer {org.api_key}"}
+    assert requests.get(url, headers=headers, timeout=60).status_code == 200
+    env = {**os.environ, "DATABASE_URL": live_app.config["DATABASE_URL"], "SECRET_KEY": "another-process"}
+    done = subprocess.run([sys.executable, "-c", REVOKE_ELSEWHERE, str(org.id), str(key_id)], env=env,
+                          cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert requests.get(url, headers=headers, timeout=60).status_code == 200  # this process has not looked yet
+    clock.now += 5.0
+    refused = requests.get(url, headers=headers, timeout=60)
+    assert refused.status_code == 401 and refused.json()["errors"]["Authorization"]
