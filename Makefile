@@ -4,6 +4,9 @@
 # make mutate break each rule that guards money and limits in turn (a copy of the tree) and
 #            show which test catches it (scripts/mutate.py; not part of make test)
 # make partner-demo  the portal and the example partner site (examples/partner_site) side by side
+# make bench  Portal against a bare baseline (bench/README.md): BENCH_DB=sqlite (default), postgresql or both
+#            (PostgreSQL: BENCH_PG_URL, else a throwaway server of the bench's own, stopped after);
+#            BENCH_ARGS=--quick for the small volume
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -13,6 +16,7 @@ WORKERS ?= 2
 PORTAL_BASE_URL ?= http://127.0.0.1:$(PORT)
 TRUSTED_HOSTS ?= 127.0.0.1,localhost
 PARTNER_PORT ?= 8001
+BENCH_DB ?= sqlite
 
 .PHONY: run test mutate setup migrate demo bench clean partner-demo
 
@@ -69,7 +73,7 @@ mutate: $(VENV)/.installed-dev
 	  scripts/stop-test-pg.sh; exit $$status
 
 bench: $(VENV)/.installed-dev
-	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BIN)/python bench/run.py --db $(BENCH_DB) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) instance/portal.db*

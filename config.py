@@ -76,6 +76,9 @@ class Config:
     # Seconds for one delivery's whole HTTP exchange, and for a worker's claim on it (longer than the timeout).
     WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("PORTAL_WEBHOOK_TIMEOUT_SECONDS", "10"))
     WEBHOOK_LEASE_SECONDS = float(os.environ.get("PORTAL_WEBHOOK_LEASE_SECONDS", "60"))
+    # How long a process trusts what it read about an API key: a revoked key stops working everywhere within
+    # this many seconds (at once in the process that revoked it). 0 reads the key on every request.
+    API_KEY_CACHE_SECONDS = float(os.environ.get("API_KEY_CACHE_SECONDS", "5"))
     SQL_ECHO = os.environ.get("SQL_ECHO", "") in ("1", "true")
     # Embeddable signup forms: submissions per hour from one network address (over all forms) and to one
     # form; and how long the signed token in an embedded form (its CSRF protection) stays valid, in seconds.

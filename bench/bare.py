@@ -10,6 +10,8 @@ matching Portal scenario cannot avoid, so Portal/bare is the price of the domain
     GET  /range?...           20 ledger transactions in an externalEventDate range, newest first
     GET  /groupby?...         count and sum of ledger transactions per day over a created_at range
     POST /bulk                executemany: one row per item and two per item (the rows of a batch)
+    POST /coupon-use          a code used once: conditional UPDATE of its row (409 when it was used), a usage row
+    GET  /wallet-page?member= a Jinja page: the member's balance and their 20 newest ledger rows
 
 Run by bench/run.py as `gunicorn --pythonpath bench bare:app` with DATABASE_URL set;
 `prepare(url)` creates the scratch tables first.
@@ -26,12 +28,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from flask import Flask, abort, jsonify, request  # noqa: E402
+from flask import Flask, abort, jsonify, render_template_string, request  # noqa: E402
 from sqlalchemy import (Column, DateTime, Integer, MetaData, String, Table, func, insert, select,  # noqa: E402
                         update)
 
 from portal.db import make_engine  # noqa: E402
-from portal.domain.ledger import LedgerTransaction  # noqa: E402
+from portal.domain.ledger import LedgerEntry, LedgerTransaction, Wallet  # noqa: E402
 from portal.domain.members import Member  # noqa: E402
 
 COUNTER_ROWS = 100
@@ -50,18 +52,39 @@ bulk_pairs = Table("bench_bulk_pairs", scratch_metadata,
                    Column("id", Integer, primary_key=True), Column("wallet_id", Integer),
                    Column("amount", Integer), Column("created_at", DateTime))
 
+codes = Table("bench_codes", scratch_metadata,
+              Column("id", Integer, primary_key=True), Column("code", String(100), unique=True),
+              Column("used", Integer, nullable=False))
+usages = Table("bench_usages", scratch_metadata,
+               Column("id", Integer, primary_key=True), Column("code_id", Integer), Column("member_id", Integer),
+               Column("key", String(255)), Column("created_at", DateTime))
+
 members = Member.__table__
 transactions = LedgerTransaction.__table__
+entries = LedgerEntry.__table__
+wallets = Wallet.__table__
+
+WALLET_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Your points</title></head>
+<body><main><h1>Your points</h1><p class="balance">{{ balance }}</p>
+<table><thead><tr><th>Date</th><th>What</th><th>Points</th></tr></thead><tbody>
+{% for row in rows %}<tr><td>{{ row.created_at.strftime("%d.%m.%Y") }}</td><td>{{ row.description }}</td>
+<td>{{ "%+d"|format(row.amount) }}</td></tr>
+{% endfor %}</tbody></table></main></body></html>
+"""
 
 
-def prepare(url: str) -> None:
-    """Create the scratch tables (empty) and the counter rows."""
+def prepare(url: str, promo_codes: int = 0, single_code: str = "ONLY-ONE") -> None:
+    """Create the scratch tables (empty), the counter rows, and the codes (unused): the promo pool's
+    (`promo_codes` of them, named as Portal's) and the one single-use code."""
     engine = make_engine(url)
     try:
         scratch_metadata.drop_all(engine)
         scratch_metadata.create_all(engine)
         with engine.begin() as conn:
             conn.execute(insert(counters), [{"id": i, "value": 0} for i in range(1, COUNTER_ROWS + 1)])
+            conn.execute(insert(codes), [{"code": f"BC{n:07d}", "used": 0} for n in range(promo_codes)]
+                         + [{"code": single_code, "used": 0}])
     finally:
         engine.dispose()
 
@@ -153,6 +176,33 @@ def create_app(url: str) -> Flask:
                                               for wallet, amount in ((None, -item["amount"]),
                                                                      (item["toWalletId"], item["amount"]))])
         return jsonify({"inserted": len(items) * 3})
+
+    @app.post("/coupon-use")
+    def coupon_use():
+        body = request.get_json()
+        with engine.begin() as conn:
+            code_id = conn.execute(update(codes).where(codes.c.code == body["code"], codes.c.used == 0)
+                                   .values(used=codes.c.used + 1).returning(codes.c.id)).scalar()
+            if code_id is None:
+                return jsonify({"type": "coupon-already-used"}), 409
+            conn.execute(insert(usages).values(code_id=code_id, member_id=body["memberId"],
+                                               key=body.get("systemUniqueKey"),
+                                               created_at=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)))
+        return jsonify({"couponUsageId": code_id}), 201
+
+    @app.get("/wallet-page")
+    def wallet_page():
+        member_id = request.args.get("member", type=int)
+        with engine.connect() as conn:
+            wallet = conn.execute(select(wallets.c.id, wallets.c.balance)
+                                  .where(wallets.c.member_id == member_id).order_by(wallets.c.id)).first()
+            if wallet is None:
+                abort(404)
+            rows = conn.execute(
+                select(entries.c.created_at, entries.c.amount, transactions.c.description)
+                .join(transactions, transactions.c.id == entries.c.transaction_id)
+                .where(entries.c.wallet_id == wallet.id).order_by(entries.c.id.desc()).limit(PAGE_SIZE)).all()
+        return render_template_string(WALLET_PAGE, balance=wallet.balance, rows=rows)
 
     return app
 

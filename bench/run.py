@@ -66,6 +66,7 @@ class Side:
     body: str | None = None   # Lua expression for the body
     expect: int = 200
     check: object = None      # fn(json) -> str | None (a complaint)
+    headers: dict | None = None  # instead of the side's usual headers (the portal page sends a session cookie)
 
 
 @dataclass
@@ -108,6 +109,24 @@ def scenarios(info: dict, args) -> list[Scenario]:
             return None
         return check
 
+    def earned(data):
+        awarded = data.get("evaluationResults", {}).get("pointsAwarded")
+        return None if awarded == 25 * info["matchingCampaigns"] else f"expected {25 * info['matchingCampaigns']} " \
+            f"points from {info['matchingCampaigns']} matching campaigns, got {str(data)[:300]}"
+
+    def used(data):
+        return None if data.get("couponUsages") else f"no coupon usage in {str(data)[:300]}"
+
+    def balanced(data):
+        rows = data.get("balances")
+        return None if rows and rows[0].get("ledgerAccountId") == account else f"no balances in {str(data)[:200]}"
+
+    purchase_body = ('string.format(\'{"externalId":"bench-%s-%d","status":"confirmed","total":25.0,'
+                     '"items":[{"sku":"BENCH-1","quantity":1,"unitPrice":25.0}]}\', RUN, counter)')
+    use_body = (f'string.format(\'{{"memberId":%d,"code":"BC%07d","systemUniqueKey":"bench-use-%s-%d"}}\', '
+                f'{member}, WINDOW + counter, RUN, counter)')
+    portal_member = info["portalMemberId"]
+
     def batch_ok(data):
         if data.get("failed") or len(data.get("processed", [])) != args.batch_items:
             return f"batch did not process every item: {str(data)[:300]}"
@@ -132,8 +151,8 @@ def scenarios(info: dict, args) -> list[Scenario]:
                              f'math.random(0, {PAGES - 1}))', check=has_rows("results", 20)),
                  Side("GET", f'string.format("/page?page=%d", math.random(0, {PAGES - 1}))',
                       check=has_rows("results", 20)),
-                 note=f"random page among the first {PAGES}; Portal also counts the total and serializes "
-                      "identifiers and tiers per member"),
+                 note=f"random page among the first {PAGES}; Portal also counts the total (up to 10,000) and loads "
+                      "the page's identifiers and tiers"),
         Scenario(f"date range, {RANGE_DAYS} days, 20 rows",
                  Side("GET", f'string.format("{api}/ledgers/{ledger_id}/accounts/{account}/transactions'
                              f'?fromExternalEventDate={month_from}&toExternalEventDate={month_to}'
@@ -155,6 +174,32 @@ def scenarios(info: dict, args) -> list[Scenario]:
                  Side("GET", lua_string(f"/groupby?account={account}&from={month_from}&to={month_to}"),
                       check=has_rows("days")),
                  note="the same over the last 30 days"),
+        Scenario(f"purchase, {info['campaigns']} campaigns",
+                 Side("POST", f'string.format("{api}/members/%d/purchase-orders", {member})', purchase_body, 201,
+                      check=earned),
+                 Side("POST", lua_string("/insert-update"), mint_body, 201),
+                 note=f"Portal: POST /members/{{id}}/purchase-orders, a confirmed order of 25.00 with a new externalId "
+                      f"each time, evaluated against {info['campaigns']} active campaigns of which "
+                      f"{info['matchingCampaigns']} match (each awards 1 point per unit); bare: the insert+update "
+                      "transaction (the target compares with it)"),
+        Scenario("coupon code use",
+                 Side("POST", lua_string(f"{api}/coupon-books/{info['promoBookId']}/use"), use_body, 201,
+                      check=used),
+                 Side("POST", lua_string("/coupon-use"), use_body, 201),
+                 note="Portal: POST /coupon-books/{book}/use naming a fresh single-use code of the pool for a random "
+                      "member (assign and use, book and code counters, usage rows, idempotency, audit); bare: a "
+                      "conditional UPDATE of the code's row and a usage row in one transaction"),
+        Scenario("member balance",
+                 Side("GET", f'string.format("{api}/members/%d/wallet", {member})', check=balanced),
+                 Side("GET", f'string.format("/member/%d", {member})', check=lambda d: None if d.get("id") else d),
+                 note="Portal: GET /members/{id}/wallet (auth, member, programme, accounts with the member's "
+                      "wallets); bare: the primary-key read"),
+        Scenario("portal wallet page",
+                 Side("GET", lua_string("/wallet"), headers=info.get("portalHeaders")),
+                 Side("GET", lua_string(f"/wallet-page?member={portal_member}")),
+                 note="Portal: GET /wallet signed in as a member with more than 20 movements (session, balances, "
+                      "tier progress, expiring points, 20 history rows with running balance, the whole page); "
+                      "bare: a Jinja page with the member's balance and 20 newest ledger rows"),
         Scenario(f"bulk insert ({args.batch_items} items)",
                  Side("POST", lua_string(f"{api}/ledger-transactions/batch"), batch, 200, check=batch_ok),
                  Side("POST", lua_string("/bulk"), batch, 200),
@@ -165,6 +210,7 @@ def scenarios(info: dict, args) -> list[Scenario]:
 
 LUA = r"""
 RUN = %(run)s
+WINDOW = %(window)d
 counter = 0
 math.randomseed(%(seed)d)
 local headers = %(headers)s
@@ -185,10 +231,11 @@ end
 """
 
 
-def lua_script(side: Side, headers: dict[str, str], seed: int, run_id: str) -> str:
+def lua_script(side: Side, headers: dict[str, str], seed: int, run_id: str, window: int = 0) -> str:
+    """`window`: the first promo code this script may use (each run its own, so no code is used twice)."""
     table = "{" + ", ".join(f"[{lua_string(k)}] = {lua_string(v)}" for k, v in headers.items()) + "}"
-    return LUA % {"run": lua_string(run_id), "seed": seed, "headers": table, "method": lua_string(side.method),
-                  "path": side.path, "body": side.body or "nil"}
+    return LUA % {"run": lua_string(run_id), "seed": seed, "window": window, "headers": table,
+                  "method": lua_string(side.method), "path": side.path, "body": side.body or "nil"}
 
 
 # --- wrk ---------------------------------------------------------------------------------------------------------
@@ -490,13 +537,13 @@ def ensure_wrk() -> None:
         raise SystemExit(2)
 
 
-def seeded_database(args) -> tuple[str, dict]:
+def seeded_database(args, database_url: str | None) -> tuple[str, dict]:
     """A fresh database: a copy of the kept seed file when its parameters match, else a new seed."""
     import seed
 
-    if args.database_url:
-        info = seed.seed(args.database_url, members_count=args.members, entries=args.entries)
-        return args.database_url, info
+    if database_url:
+        info = seed.seed(database_url, members_count=args.members, entries=args.entries)
+        return database_url, info
     OUT.mkdir(parents=True, exist_ok=True)
     pristine = OUT / f"seed-{args.members}-{args.entries}.db"
     meta = pristine.with_suffix(".json")
@@ -515,6 +562,96 @@ def seeded_database(args) -> tuple[str, dict]:
     return f"sqlite:///{working}", info
 
 
+class ThrowawayPostgres:
+    """A PostgreSQL cluster of the bench's own (scripts/test-pg.sh on another port and directory), stopped after."""
+
+    def __init__(self, port: int = 54339, directory: str = "/tmp/portal-bench-pg") -> None:
+        self.env = {**os.environ, "PGPORT_TEST": str(port), "PGDATA_DIR": directory, "SQLITE_ONLY": ""}
+        self.env.pop("TEST_PG_URL", None)
+
+    def start(self) -> str:
+        done = subprocess.run([str(ROOT / "scripts" / "test-pg.sh")], env=self.env, capture_output=True, text=True,
+                              timeout=300)
+        if done.returncode != 0 or not done.stdout.strip():
+            raise RuntimeError(f"could not start a throwaway PostgreSQL: {done.stderr.strip()}")
+        from sqlalchemy import create_engine, text
+
+        server = done.stdout.strip()
+        admin = create_engine(server, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                conn.execute(text("DROP DATABASE IF EXISTS portal_bench WITH (FORCE)"))
+                conn.execute(text("CREATE DATABASE portal_bench"))
+        finally:
+            admin.dispose()
+        return server.rsplit("/", 1)[0] + "/portal_bench"
+
+    def stop(self) -> None:
+        subprocess.run([str(ROOT / "scripts" / "stop-test-pg.sh")], env=self.env, timeout=120, check=False)
+
+
+USER_AGENT = "portal-bench"  # the member's session is bound to the address and user agent (session protection)
+
+
+def portal_login(base: str, info: dict) -> dict[str, str]:
+    """Sign the seeded member in to the member portal as a browser would; the headers that carry the session."""
+    import http.cookiejar
+    import urllib.parse
+
+    jar = http.cookiejar.CookieJar()
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), NoRedirect)
+    opener.addheaders = [("User-Agent", USER_AGENT)]
+    with opener.open(base + "/login", timeout=60) as response:
+        form = response.read().decode()
+    token = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', form)
+    if token is None:
+        raise RuntimeError("no CSRF token on the portal's login page")
+    data = urllib.parse.urlencode({"csrf_token": token.group(1), "email": info["portalEmail"],
+                                   "password": info["portalPassword"]}).encode()
+    try:
+        opener.open(base + "/login", data=data, timeout=60)
+        raise RuntimeError("the portal login did not redirect: wrong password or a form error")
+    except urllib.error.HTTPError as answer:
+        if answer.code != 302 or not answer.headers.get("Location", "").endswith("/wallet"):
+            raise RuntimeError(f"the portal login answered {answer.code} {answer.headers.get('Location')}") from None
+    cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
+    return {"Cookie": cookie, "User-Agent": USER_AGENT}
+
+
+def single_use_race(url: str, body_of, headers: dict[str, str], parties: int = 16) -> dict[int, int]:
+    """`parties` requests to use one single-use code, released together: {status: how many}."""
+    barrier = threading.Barrier(parties)
+    statuses: list[int] = []
+
+    def one(n: int) -> None:
+        request = urllib.request.Request(url, data=json.dumps(body_of(n)).encode(), method="POST",
+                                         headers={**headers, "Content-Type": "application/json"})
+        barrier.wait(timeout=60)
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                statuses.append(response.status)
+        except urllib.error.HTTPError as answer:
+            statuses.append(answer.code)
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(parties)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {status: statuses.count(status) for status in sorted(set(statuses))}
+
+
+def race_line(label: str, counts: dict[int, int]) -> tuple[str, bool]:
+    ok = counts.get(201) == 1 and sum(counts.values()) == 16 and set(counts) <= {201, 409}
+    shown = ", ".join(f"{n} × {status}" for status, n in counts.items())
+    return f"{label}: {shown} — {'exactly one use' if ok else '**NOT exactly one use**'}", ok
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="10k members, 100k entries, 2 pairs of 2 s")
@@ -528,7 +665,11 @@ def parse_args(argv):
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch-items", type=int, default=20, help="items per bulk request")
     parser.add_argument("--only", help="run only scenarios whose name contains this text")
-    parser.add_argument("--database-url", help="a PostgreSQL database whose name contains 'bench' (reseeded)")
+    parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="sqlite",
+                        help="where to run: SQLite (a seeded file), PostgreSQL (--database-url, else BENCH_PG_URL, "
+                             "else a throwaway server of the bench's own on port 54339, stopped after), or both")
+    parser.add_argument("--database-url", help="a PostgreSQL database whose name contains 'bench' (reseeded); "
+                                               "implies --db postgresql unless --db both")
     parser.add_argument("--reseed", action="store_true", help="seed again even when a matching file exists")
     parser.add_argument("--no-record", action="store_true", help="do not append to bench/RESULTS.md")
     parser.add_argument("--note", default="", help="a line to keep with the recorded results")
@@ -538,6 +679,9 @@ def parse_args(argv):
     for name, value in (quick if args.quick else full).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
+    args.database_url = args.database_url or os.environ.get("BENCH_PG_URL") or None
+    if args.database_url and args.db == "sqlite" and "--db" not in " ".join(argv or sys.argv[1:]):
+        args.db = "postgresql"
     return args
 
 
@@ -546,18 +690,37 @@ def main(argv=None) -> int:
     ensure_wrk()
     # SIGTERM (from make or a CI timeout) should still stop the servers.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    status = 0
+    for backend in (("sqlite", "postgresql") if args.db == "both" else (args.db,)):
+        if backend == "sqlite":
+            status |= bench_on(args, None)
+            continue
+        server = None if args.database_url else ThrowawayPostgres()
+        try:
+            status |= bench_on(args, args.database_url or server.start())
+        finally:
+            if server is not None:
+                server.stop()
+    return status
+
+
+def bench_on(args, database_url: str | None) -> int:
+    """Every chosen scenario on one database (SQLite when database_url is None); 1 when a check failed."""
     started = dt.datetime.now(dt.timezone.utc)
     load_before = os.getloadavg()
-    url, info = seeded_database(args)
+    url, info = seeded_database(args, database_url)
     import bare
 
-    bare.prepare(url)
+    bare.prepare(url, promo_codes=info["couponWindow"] * info["couponWindows"], single_code=info["singleUseCode"])
+    if args.pairs + 2 > info["couponWindows"]:
+        raise SystemExit(f"--pairs {args.pairs}: the seed has promo codes for at most {info['couponWindows'] - 2}")
     run_id = secrets.token_hex(4)
     auth = {"Authorization": f"Bearer {info['apiKey']}", "Content-Type": "application/json"}
     plain = {"Content-Type": "application/json"}
-    chosen = [s for s in scenarios(info, args) if not args.only or args.only.lower() in s.name.lower()]
     servers = Servers()
     scripts = Path(tempfile.mkdtemp(prefix="portal-bench-"))
+    races: list[str] = []
+    failed = False
     try:
         portal_url = servers.start("portal", "app:app", {"DATABASE_URL": url, "SECRET_KEY": secrets.token_hex(32),
                                                          "PORTAL_INSTANCE_DIR": str(OUT / "instance")},
@@ -566,22 +729,39 @@ def main(argv=None) -> int:
                                  ["--pythonpath", str(BENCH)])
         servers.wait(portal_url, "/healthz", "Portal")
         servers.wait(bare_url, "/tiny", "bare")
+        info["portalHeaders"] = portal_login(portal_url, info)
+        chosen = [s for s in scenarios(info, args) if not args.only or args.only.lower() in s.name.lower()]
         print(f"Portal {portal_url}, bare {bare_url}; {len(chosen)} scenarios x {args.pairs} pairs x "
               f"{args.duration:g} s", file=sys.stderr)
+        # 16 uses of one single-use code at once: exactly one may succeed, on either side.
+        api = f"/api/v1/organizations/{info['organizationId']}"
+        race_body = lambda n: {"memberId": info["firstMemberId"] + 1 + n, "code": info["singleUseCode"],  # noqa: E731
+                               "systemUniqueKey": f"bench-single-{run_id}-{n}"}
+        for label, target, headers in (
+                ("Portal", f"{portal_url}{api}/coupon-books/{info['singleUseBookId']}/use", auth),
+                ("bare", f"{bare_url}/coupon-use", plain)):
+            line, ok = race_line(f"16 concurrent uses of one single-use code, {label}",
+                                 single_use_race(target, race_body, headers))
+            races.append(line)
+            failed |= not ok
+            print(line, file=sys.stderr)
         idle = {"portal": "/healthz", "bare": "/tiny"}
         for scenario in chosen:
             sides = [("portal", scenario.portal, portal_url, auth), ("bare", scenario.bare, bare_url, plain)]
             sides = [side for side in sides if side[1] is not None]
             paths = {}
             for label, side, base, headers in sides:
+                headers = side.headers or headers
                 for n in range(args.pairs + 1):
                     script = scripts / f"{label}-{n}.lua"
-                    script.write_text(lua_script(side, headers, seed=1000 + n, run_id=f"{run_id}-{n}"))
+                    script.write_text(lua_script(side, headers, seed=1000 + n, run_id=f"{run_id}-{n}",
+                                                 window=n * info["couponWindow"]))
                     paths[label, n] = script
                 if args.warmup > 0:
                     wrk(base, paths[label, 0], args, args.warmup)
                     settle(base, idle[label], args.workers)
-                probe = lua_script(side, headers, seed=999, run_id=f"{run_id}-sample")
+                probe = lua_script(side, headers, seed=999, run_id=f"{run_id}-sample",
+                                   window=(args.pairs + 1) * info["couponWindow"])
                 scenario.alone[label] = sample(base, side, probe, scripts, f"{scenario.name} ({label})")
                 settle(base, idle[label], args.workers)
             slowest = max(scenario.alone.values())
@@ -601,13 +781,15 @@ def main(argv=None) -> int:
 
     result = table(chosen)
     print(result)
+    for line in races:
+        print(line)
     for scenario in chosen:
         print(f"{scenario.name}{alone(scenario)}{longer(scenario, args)}")
     if not args.no_record:
         load_after = os.getloadavg()
         mode = "quick" if args.quick else "default"
         lines = [
-            f"## {started:%Y-%m-%d %H:%M} UTC — {mode} run, {'PostgreSQL' if args.database_url else 'SQLite'}",
+            f"## {started:%Y-%m-%d %H:%M} UTC — {mode} run, {'PostgreSQL' if database_url else 'SQLite'}",
             "",
             f"- Machine: {machine()}",
             f"- Load average (1 min) before / after: {load_before[0]:.1f} / {load_after[0]:.1f}",
@@ -620,11 +802,12 @@ def main(argv=None) -> int:
         ]
         if args.note:
             lines.append(f"- Note: {args.note}")
+        lines += [f"- {line}" for line in races]
         lines += [""] + [f"- {s.name}: {s.note}{longer(s, args)}{alone(s)}" for s in chosen]
         lines += ["", result]
         record("\n".join(lines))
         print(f"\nrecorded in {RESULTS.relative_to(ROOT)}", file=sys.stderr)
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

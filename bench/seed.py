@@ -38,16 +38,22 @@ from sqlalchemy import event, insert, update  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from portal.db import make_engine, new_session  # noqa: E402
-from portal.domain import ledger, members, organizations, staff  # noqa: E402
+from portal.domain import campaigns, coupons, ledger, members, organizations, passwords, points, staff  # noqa: E402
 from portal.domain.actors import system_actor  # noqa: E402
 from portal.domain.models import metadata  # noqa: E402
 
 # Bump when the seeded content changes, so run.py does not reuse an old file.
-SEED_VERSION = 1
+SEED_VERSION = 3
 DEFAULT_MEMBERS = 100_000
 DEFAULT_ENTRIES = 1_000_000
 CHUNK = 20_000
 BURN_SHARE = 0.1
+CAMPAIGNS = 20          # active purchase campaigns, MATCHING of them award points to any purchase
+MATCHING = 2
+COUPON_WINDOW = 10_000  # promo codes per wrk run (a run uses codes window*n .. window*(n+1)-1)
+COUPON_WINDOWS = 8      # enough for a warm-up, a sample and 5 pairs (run.py refuses more pairs)
+PORTAL_MEMBER_MOVEMENTS = 25  # the member who logs in to the portal has more than a page of history
+PORTAL_PASSWORD = "bench-member-password"
 
 GIVEN = ["Anna", "Ben", "Clara", "David", "Elif", "Farid", "Greta", "Hugo", "Ines", "Jonas", "Katja", "Luca",
          "Mia", "Noah", "Olga", "Paul", "Quirin", "Rosa", "Sven", "Tara", "Umut", "Vera", "Wim", "Yara", "Zoe"]
@@ -202,6 +208,9 @@ def seed(url: str, *, members_count: int = DEFAULT_MEMBERS, entries: int = DEFAU
             conn.exec_driver_sql("ANALYZE")
             conn.commit()
 
+        say(f"campaigns: {CAMPAIGNS}; coupon books: 2 ({COUPON_WINDOW * COUPON_WINDOWS:,} promo codes); "
+            "the portal member")
+        info.update(_till_fixtures(engine, info, first_member, now))
         info.update({"firstMemberId": first_member, "lastMemberId": first_member + members_count - 1,
                      "firstWalletId": first_wallet, "lastWalletId": first_wallet + members_count - 1,
                      "loyaltyMemberIdFormat": "BM%08d", "firstLoyaltyNumber": 1,
@@ -212,6 +221,53 @@ def seed(url: str, *, members_count: int = DEFAULT_MEMBERS, entries: int = DEFAU
         return info
     finally:
         engine.dispose()
+
+
+def _till_fixtures(engine, info: dict, first_member: int, now: dt.datetime) -> dict:
+    """What the till scenarios need, through the domain: CAMPAIGNS active purchase campaigns (MATCHING of them
+    award points to every purchase, the others ask for an order no bench request makes), a promo coupon book
+    with a pool of single-use codes (bulk-inserted), a book with one single-use code for the concurrency check,
+    and the first member with a password and PORTAL_MEMBER_MOVEMENTS movements for the portal's wallet page."""
+    organization_id = info["organizationId"]
+    actor = system_actor(organization_id, "bench-seed")
+    session = new_session(engine)
+    try:
+        for n in range(CAMPAIGNS):
+            matching = n < MATCHING
+            campaign = campaigns.create_campaign(session, organization_id, code=f"BENCH-{n:02d}",
+                                                 name=f"Bench campaign {n}", actor=actor)
+            campaigns.add_action(session, campaign, actor=actor,
+                                 rules_text=["order.total > 0" if matching else f"order.total > {100_000 + n}"],
+                                 effects=[{"type": "award_points", "mode": "per_currency", "points": 1, "per": "1"}])
+        promo = coupons.create_book(session, organization_id, actor=actor, name="Bench promo", type="REWARD",
+                                    publishing_status="published")
+        single = coupons.create_book(session, organization_id, actor=actor, name="Bench single use", type="REWARD",
+                                     publishing_status="published")
+        coupons.import_codes(session, single, ["ONLY-ONE"], actor=actor)
+        coupons.import_codes(session, promo, [promo_code(0)], actor=actor)  # the book has a pool now; the rest below
+        member = session.get(members.Member, first_member)
+        member.password_hash = passwords.hash_password(PORTAL_PASSWORD)
+        for n in range(PORTAL_MEMBER_MOVEMENTS):
+            points.mint_to_member(session, member, 10 + n, actor=actor,
+                                  reason=ledger.Reason(description=f"Purchase {n + 1}"))
+        session.commit()
+        fixtures = {"promoBookId": promo.id, "singleUseBookId": single.id, "singleUseCode": "ONLY-ONE",
+                    "couponWindow": COUPON_WINDOW, "couponWindows": COUPON_WINDOWS, "campaigns": CAMPAIGNS,
+                    "matchingCampaigns": MATCHING, "portalMemberId": member.id, "portalEmail": member.email,
+                    "portalPassword": PORTAL_PASSWORD}
+    finally:
+        session.close()
+    with engine.begin() as conn:
+        _chunked(conn, coupons.CouponCode.__table__, (
+            {"organization_id": organization_id, "book_id": fixtures["promoBookId"], "code": promo_code(n),
+             "assigned_count": 0, "used_count": 0, "created_at": now}
+            for n in range(1, COUPON_WINDOW * COUPON_WINDOWS)))
+    return fixtures
+
+
+def promo_code(n: int) -> str:
+    """The n-th code of the promo pool (run.py's Lua writes the same with string.format)."""
+    return f"BC{n:07d}"
 
 
 def _next_id(conn, table: str) -> int:
@@ -288,7 +344,11 @@ def _driver_rows(conn, table):
         if tuple(keys) not in cache:
             compiled = insert(table).compile(dialect=conn.dialect, column_keys=keys)
             order = list(compiled.positiontup)
-            pick = itemgetter(*order)
+            # Columns added to the schema since a row shape was written get their scalar default.
+            fill = {name: _scalar_default(table.c[name]) for name in order if name not in keys}
+
+            def pick(row: dict, _get=itemgetter(*order)):
+                return _get({**fill, **row}) if fill else _get(row)
             converters = [(i, _remember_last(fn)) for i, name in enumerate(order)
                           if (fn := _sqlite_converter(table.c[name].type)) is not None]
 
@@ -303,6 +363,15 @@ def _driver_rows(conn, table):
         return cache[tuple(keys)]
 
     return compiled_for
+
+
+def _scalar_default(column):
+    default = column.default
+    if default is not None and default.is_scalar:
+        return default.arg
+    if default is not None and default.is_callable:
+        return default.arg(None)
+    return None
 
 
 def _remember_last(fn):

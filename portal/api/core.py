@@ -10,14 +10,14 @@ from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any, Callable
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.routing import BaseConverter
 
-from ..domain import staff
 from ..domain.actors import Actor
+from ..domain.api_key_cache import ApiKeyCache
 from ..domain.errors import DomainError
 from ..domain.pagination import paginate, parse_order
 from ..extensions import db
@@ -34,6 +34,9 @@ class ReferenceConverter(BaseConverter):
 
 
 bp.record_once(lambda state: state.app.url_map.converters.setdefault("ref", ReferenceConverter))
+
+bp.record_once(lambda state: state.app.extensions.setdefault(
+    "api_key_cache", ApiKeyCache(ttl=state.app.config.get("API_KEY_CACHE_SECONDS", 5.0))))
 
 PROBLEM_TYPES = "https://portal.example/problems/"
 
@@ -215,9 +218,9 @@ token_resolvers: list[Callable[[str], Actor | None]] = []
 def _actor_for_token(token: str) -> Actor | None:
     if "\x00" in token:
         return None
-    key = staff.authenticate_api_key(db.session, token)
-    if key is not None:
-        return key.actor()
+    actor = current_app.extensions["api_key_cache"].resolve(db.session, token)
+    if actor is not None:
+        return actor
     for resolve in token_resolvers:
         actor = resolve(token)
         if actor is not None:
@@ -300,13 +303,14 @@ def in_organization(call: Call, model):
 
 
 def page_response(call: Call, stmt, envelope: type[PageOut], serialize: Callable, *, orders: dict,
-                  default: str = "createdAt,desc", scalars: bool = True, whole_page: bool = False, **extra):
+                  default: str = "createdAt,desc", scalars: bool = True, whole_page: bool = False,
+                  count_cap: int | None = None, **extra):
     """One page of a list query (?page, ?limit, ?order) in the seed's envelope: totalCount, page, limit, results
     (and the envelope's `extra` fields). `serialize` shapes one item, or with `whole_page` the page's list of
-    items at once (to look up what they refer to in one query)."""
+    items at once (to look up what they refer to in one query). `count_cap`: see `pagination.paginate`."""
     q = call.query
     result = paginate(call.session, stmt, page=q.page, limit=q.limit, order=parse_order(q.order, orders, default),
-                      scalars=scalars)
+                      scalars=scalars, count_cap=count_cap)
     results = serialize(result.items) if whole_page else [serialize(item) for item in result.items]
     return ok(page_payload(envelope, result, results, **extra))
 

@@ -19,23 +19,28 @@ TX_ORDER = {"createdAt": LedgerTransaction.created_at, "id": LedgerTransaction.i
 
 
 def transaction_out(session: Session, tx: LedgerTransaction) -> s.TransactionOut:
-    wallets = {w.id: w for w in session.scalars(select(Wallet).where(Wallet.id.in_([tx.from_wallet_id,
-                                                                                    tx.to_wallet_id])))}
-    member_wallet = next((w for w in (wallets.get(tx.to_wallet_id), wallets.get(tx.from_wallet_id))
-                          if w is not None and w.member_id is not None), None)
+    return transactions_out(session, [tx])[0]
+
+
+def transactions_out(session: Session, txs: list[LedgerTransaction]) -> list[s.TransactionOut]:
+    """The transactions as the API shows them: their wallets and states looked up for all at once."""
+    wallet_ids = {i for tx in txs for i in (tx.from_wallet_id, tx.to_wallet_id) if i is not None}
+    owners = dict(session.execute(select(Wallet.id, Wallet.member_id).where(Wallet.id.in_(wallet_ids))).all()
+                  ) if wallet_ids else {}
+    states = ledger.transaction_states(session, txs)
+    return [_transaction_out(tx, states[tx.id], owners) for tx in txs]
+
+
+def _transaction_out(tx: LedgerTransaction, state: str, owners: dict[int, int | None]) -> s.TransactionOut:
+    member_id = next((owners[w] for w in (tx.to_wallet_id, tx.from_wallet_id) if owners.get(w) is not None), None)
     return s.TransactionOut(
         id=tx.id, ledger_transaction_id=tx.id, ledger_id=tx.ledger_id, ledger_account_id=tx.ledger_account_id,
-        type=tx.type, status=ledger.transaction_state(session, tx), amount=tx.amount,
-        from_wallet_id=tx.from_wallet_id, to_wallet_id=tx.to_wallet_id,
-        member_id=member_wallet.member_id if member_wallet else None,
+        type=tx.type, status=state, amount=tx.amount,
+        from_wallet_id=tx.from_wallet_id, to_wallet_id=tx.to_wallet_id, member_id=member_id,
         pending_capture_ledger_transaction_id=tx.pending_id, reverts_ledger_transaction_id=tx.reverts_id,
         atomic_set_id=tx.set_id, system_unique_key=tx.system_unique_key, external_id=tx.external_id,
         external_event_date=tx.external_event_date, description=tx.description, tags=tx.tags or [],
         actor={"kind": tx.actor_kind, "id": tx.actor_id, "label": tx.actor_label}, created_at=tx.created_at)
-
-
-def _transactions_out(session: Session, txs: list[LedgerTransaction]) -> list[s.TransactionOut]:
-    return [transaction_out(session, tx) for tx in txs]
 
 
 def _ledger_out(session: Session, book: ledger.Ledger) -> s.LedgerOut:
@@ -69,7 +74,7 @@ def _request(item, ledger_id: int | None = None, account_id: int | None = None) 
 
 
 def _transactions(call: Call, movement: points.Movement, status: int = 201):
-    return ok(s.TransactionsOut(transactions=_transactions_out(call.session, movement.transactions)).dump(), status,
+    return ok(s.TransactionsOut(transactions=transactions_out(call.session, movement.transactions)).dump(), status,
               replayed=movement.replayed)
 
 
@@ -145,8 +150,8 @@ def list_transactions(call: Call, ledgerId: int, ledgerAccountId: int):
         stmt = stmt.where(LedgerTransaction.id <= q.to_ledger_transaction_id)
     if q.type:
         stmt = stmt.where(LedgerTransaction.type == q.type)
-    return page_response(call, stmt, s.TransactionPage, lambda tx: transaction_out(call.session, tx),
-                         orders=TX_ORDER, default="id,desc")
+    return page_response(call, stmt, s.TransactionPage, lambda txs: transactions_out(call.session, txs),
+                         orders=TX_ORDER, default="id,desc", whole_page=True)
 
 
 @endpoint(f"{ACCOUNT}/transactions", "POST", role="ledgers:write", body=s.TransactionIn,
@@ -177,7 +182,7 @@ def post_batch(call: Call):
                                    field=f"items[{index}].organizationId")
     processed, failed = points.post_batch(call.session, call.organization_id,
                                           [_request(item) for item in call.body.items], actor=call.actor)
-    return ok(s.BatchOut(processed=_transactions_out(call.session, processed),
+    return ok(s.BatchOut(processed=transactions_out(call.session, processed),
                          failed=[s.BatchFailure(**f) for f in failed]).dump())
 
 

@@ -9,7 +9,7 @@ from ..domain import enrolment, members, organizations, partners, points, statem
 from ..domain.errors import NotFound, ValidationFailed
 from ..domain.ledger import LedgerTransaction
 from .core import Call, endpoint, ok, page_response
-from .ledgers import reason_of, transaction_out
+from .ledgers import reason_of, transaction_out, transactions_out
 from .schemas import members as s
 
 ORG = "/organizations/<int:organizationId>"
@@ -31,23 +31,37 @@ def resolve_member(call: Call, member_ref: str) -> members.Member:
 
 
 def member_out(session: Session, m: members.Member) -> s.MemberOut:
-    return s.MemberOut(
+    return members_out(session, [m])[0]
+
+
+def members_out(session: Session, found: list[members.Member]) -> list[s.MemberOut]:
+    """Members as the API shows them: identifiers and tiers of all of them in one query each."""
+    ids = [m.id for m in found]
+    codes = members.identifiers_by_member(session, ids)
+    tier_refs = _tiers_by_member(session, ids)
+    return [s.MemberOut(
         id=m.id, organization_id=m.organization_id, loyalty_member_id=m.loyalty_member_id,
         member_type=m.member_type, active=m.active, account_status=m.account_status,
-        profile=s.ProfileOut(**{k: v for k, v in members.profile_of(m).items()}),
-        custom_attributes=m.custom_attributes or {},
-        identifiers=[s.IdentifierOut(type=i.type, code=i.code, created_at=i.created_at)
-                     for i in members.identifiers_of(session, m.id)],
-        tiers=_member_tiers(session, m), locale=m.locale, created_at=m.created_at, updated_at=m.updated_at)
+        profile=s.ProfileOut(**members.profile_of(m)), custom_attributes=m.custom_attributes or {},
+        identifiers=[s.IdentifierOut(type=i.type, code=i.code, created_at=i.created_at) for i in codes.get(m.id, [])],
+        tiers=tier_refs.get(m.id, []), locale=m.locale, created_at=m.created_at, updated_at=m.updated_at)
+        for m in found]
 
 
-def _member_tiers(session: Session, m: members.Member) -> list[s.TierRef]:
+def _tiers_by_member(session: Session, member_ids: list[int]) -> dict[int, list[s.TierRef]]:
+    if not member_ids:
+        return {}
+    state = tiers.MemberTier
     rows = session.execute(
-        select(tiers.MemberTier, tiers.Tier).outerjoin(tiers.Tier, tiers.Tier.id == tiers.MemberTier.tier_id)
-        .where(tiers.MemberTier.member_id == m.id).order_by(tiers.MemberTier.loyalty_program_id)).all()
-    return [s.TierRef(loyalty_program_id=state.loyalty_program_id, loyalty_tier_id=state.tier_id,
-                      name=tier.name if tier else None, source=state.source, expires_at=state.expires_at)
-            for state, tier in rows]
+        select(state.member_id, state.loyalty_program_id, state.tier_id, state.source, state.expires_at,
+               tiers.Tier.name).outerjoin(tiers.Tier, tiers.Tier.id == state.tier_id)
+        .where(state.member_id.in_(member_ids)).order_by(state.member_id, state.loyalty_program_id))
+    refs: dict[int, list[s.TierRef]] = {}
+    for row in rows:
+        refs.setdefault(row.member_id, []).append(s.TierRef(
+            loyalty_program_id=row.loyalty_program_id, loyalty_tier_id=row.tier_id, name=row.name,
+            source=row.source, expires_at=row.expires_at))
+    return refs
 
 
 def _member_response(call: Call, member: members.Member, status: int = 200):
@@ -69,12 +83,16 @@ def create_member(call: Call):
 
 
 @endpoint(f"{ORG}/members", role="members:read", query=s.MemberListQuery, response=s.MemberPage, tag="Members",
-          summary="List members")
+          summary="List members", description=(
+              f"`totalCount` is the number of matching members, exact up to {members.COUNT_CAP:,}; a larger set "
+              f"answers {members.COUNT_CAP:,} (page on while pages come back full). It is taken from the page "
+              "itself when the page is not full, and counted otherwise."))
 def list_members(call: Call):
     q: s.MemberListQuery = call.query
     stmt = members.list_query(call.organization_id, email=q.email, loyalty_member_id=q.loyalty_member_id,
                               from_created_at=q.from_created_at, to_created_at=q.to_created_at)
-    return page_response(call, stmt, s.MemberPage, lambda m: member_out(call.session, m), orders=MEMBER_ORDER)
+    return page_response(call, stmt, s.MemberPage, lambda page: members_out(call.session, page),
+                         orders=MEMBER_ORDER, whole_page=True, count_cap=members.COUNT_CAP)
 
 
 @endpoint(f"{ORG}/members/batch", "POST", role="members:read", body=s.MemberBatch, response=s.MemberBatchOut,
@@ -83,10 +101,10 @@ def batch_members(call: Call):
     found, missing = [], []
     for member_id in call.body.member_ids:
         try:
-            found.append(member_out(call.session, members.get_member(call.session, call.organization_id, member_id)))
+            found.append(members.get_member(call.session, call.organization_id, member_id))
         except NotFound:
             missing.append(member_id)
-    return ok(s.MemberBatchOut(members=found, not_found=missing).dump())
+    return ok(s.MemberBatchOut(members=members_out(call.session, found), not_found=missing).dump())
 
 
 @endpoint(f"{ORG}/members/lookup", role="members:read", query=s.LookupQuery, response=s.MemberEnvelope,
@@ -189,8 +207,8 @@ def wallet_transactions(call: Call, memberId: str):
     stmt = select(LedgerTransaction).where(LedgerTransaction.ledger_account_id == account.id)
     stmt = stmt.where(false() if wallet is None else (LedgerTransaction.from_wallet_id == wallet.id)
                       | (LedgerTransaction.to_wallet_id == wallet.id))
-    return page_response(call, stmt, s.TransactionPage, lambda tx: transaction_out(call.session, tx),
-                         orders={"createdAt": LedgerTransaction.created_at, "id": LedgerTransaction.id},
+    return page_response(call, stmt, s.TransactionPage, lambda txs: transactions_out(call.session, txs),
+                         whole_page=True, orders={"createdAt": LedgerTransaction.created_at, "id": LedgerTransaction.id},
                          default="id,desc")
 
 

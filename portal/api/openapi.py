@@ -60,7 +60,10 @@ def build_document() -> dict:
         "servers": [{"url": "/"}],
         "paths": paths,
         "components": {"schemas": components, "securitySchemes": {
-            "bearer": {"type": "http", "scheme": "bearer", "description": "API key or OAuth 2 access token"}}},
+            "bearer": {"type": "http", "scheme": "bearer", "description": (
+                "API key or OAuth 2 access token. A server process remembers a valid API key for a few seconds "
+                "(API_KEY_CACHE_SECONDS, 5 by default): a revoked key is refused within that bound everywhere, "
+                "at once by the process that revoked it.")}}},
     }
 
 

@@ -376,12 +376,23 @@ def get_transaction(session: Session, organization_id: int, tx_id: int,
 
 def transaction_state(session: Session, tx: LedgerTransaction) -> str:
     """posted | pending | captured | voided | reverted, derived from later transactions."""
-    if tx.status == PENDING:
-        resolution = session.scalar(select(LedgerTransaction.type).where(LedgerTransaction.pending_id == tx.id))
-        return {CAPTURE: "captured", VOID: "voided"}.get(resolution, PENDING)
-    if session.scalar(select(LedgerTransaction.id).where(LedgerTransaction.reverts_id == tx.id)):
-        return "reverted"
-    return POSTED
+    return transaction_states(session, [tx])[tx.id]
+
+
+def transaction_states(session: Session, txs: list[LedgerTransaction]) -> dict[int, str]:
+    """`transaction_state` of each transaction by id, in one query per kind (pending, posted) present."""
+    pending = [tx.id for tx in txs if tx.status == PENDING]
+    posted = [tx.id for tx in txs if tx.status != PENDING]
+    states: dict[int, str] = {}
+    if pending:
+        resolutions = dict(session.execute(select(LedgerTransaction.pending_id, LedgerTransaction.type)
+                                           .where(LedgerTransaction.pending_id.in_(pending))).all())
+        states.update({i: {CAPTURE: "captured", VOID: "voided"}.get(resolutions.get(i), PENDING) for i in pending})
+    if posted:
+        reverted = set(session.scalars(select(LedgerTransaction.reverts_id)
+                                       .where(LedgerTransaction.reverts_id.in_(posted))))
+        states.update({i: "reverted" if i in reverted else POSTED for i in posted})
+    return states
 
 
 def wallet_history(session: Session, wallet_id: int, *, limit: int = 50, offset: int = 0):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from .errors import ValidationFailed
@@ -53,14 +53,25 @@ def within(stmt: Select, column: Any, since: Any = None, until: Any = None) -> S
 
 
 def paginate(session: Session, stmt: Select, *, page: int = 0, limit: int = 10, order=None,
-             scalars: bool = True) -> Page:
+             scalars: bool = True, count_cap: int | None = None) -> Page:
+    """One page of `stmt`. The total is exact, and costs no query when the page itself tells it (a page that
+    is not full and not past the end). With `count_cap` at most that many matches are counted: a larger set
+    gives total = count_cap (for a plain filtered select: no DISTINCT, no GROUP BY)."""
     if page < 0:
         raise ValidationFailed("page must be 0 or more", field="page")
     if not 1 <= limit <= MAX_LIMIT:
         raise ValidationFailed(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    counted = stmt.order_by(None)
     if order is not None:
         stmt = stmt.order_by(order)
     stmt = stmt.limit(limit).offset(page * limit)
     items = list(session.scalars(stmt)) if scalars else list(session.execute(stmt))
-    return Page(total=total or 0, page=page, limit=limit, items=items)
+    if len(items) < limit and (items or page == 0):
+        total = page * limit + len(items)
+    else:
+        if count_cap is not None:
+            # Only the rows' existence is counted: a LIMITed subquery is not flattened, and selecting whole rows
+            # in it would read every row instead of the index.
+            counted = counted.with_only_columns(literal_column("1"), maintain_column_froms=True).limit(count_cap)
+        total = session.scalar(select(func.count()).select_from(counted.subquery())) or 0
+    return Page(total=total, page=page, limit=limit, items=items)

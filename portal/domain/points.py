@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from . import audit, idempotency, ledger
 from .actors import Actor
 from .errors import DomainError, NotFound, ValidationFailed
-from .ledger import LedgerAccount, LedgerTransaction, Reason
+from .ledger import LedgerAccount, LedgerTransaction, Reason, Wallet
 from .members import Member
-from .organizations import default_program
+from .organizations import LoyaltyProgram, default_program
 
 
 @dataclass
@@ -167,16 +167,18 @@ def capture_transactions(session: Session, organization_id: int, account: Ledger
     return done
 
 
-def balances(session: Session, member: Member) -> list[dict]:
-    """The member's balance in every account of the organisation, main points account first."""
-    program = default_program(session, member.organization_id)
-    accounts = list(session.scalars(select(LedgerAccount).where(
-        LedgerAccount.organization_id == member.organization_id).order_by(LedgerAccount.id)))
-    accounts.sort(key=lambda a: (a.id != program.points_account_id, a.id != program.tier_points_account_id, a.id))
-    wallets = {w.ledger_account_id: w for w in ledger.member_wallets(session, member.id)}
+def balances(session: Session, member: Member, program: LoyaltyProgram | None = None) -> list[dict]:
+    """The member's balance in every account of the organisation, main points account first (the accounts and
+    the member's wallets in one query; `program`, the organisation's default, is looked up unless given)."""
+    program = program or default_program(session, member.organization_id)
+    found = session.execute(
+        select(LedgerAccount, Wallet)
+        .outerjoin(Wallet, (Wallet.ledger_account_id == LedgerAccount.id) & (Wallet.member_id == member.id))
+        .where(LedgerAccount.organization_id == member.organization_id).order_by(LedgerAccount.id)).all()
+    found.sort(key=lambda row: (row[0].id != program.points_account_id, row[0].id != program.tier_points_account_id,
+                                row[0].id))
     rows = []
-    for account in accounts:
-        wallet = wallets.get(account.id)
+    for account, wallet in found:
         rows.append({"ledgerId": account.ledger_id, "ledgerAccountId": account.id, "name": account.name,
                      "walletId": wallet.id if wallet else None,
                      "balance": wallet.balance if wallet else 0,

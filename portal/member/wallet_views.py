@@ -29,8 +29,8 @@ def wallet():
         account = statements.member_account(session, member, account_id, program.points_account_id)
         tx_type = request.args.get("type") or None
         page_number = request.args.get("page", 0, type=int)
-        history = statements.history(session, statements.own_wallet(session, member, account),
-                                     page=page_number, tx_type=tx_type)
+        shown_wallet = statements.own_wallet(session, member, account)
+        history = statements.history(session, shown_wallet, page=page_number, tx_type=tx_type)
     except NotFound:
         abort(404)
     except DomainError:
@@ -38,9 +38,13 @@ def wallet():
     context = {"history": history, "account": account, "tx_type": tx_type or "", "account_param": account_id,
                "type_labels": HISTORY_TYPE_LABELS}
     if not wants_fragment():
-        points_account = session.get(statements.LedgerAccount, program.points_account_id)
-        points_wallet = statements.own_wallet(session, member, points_account)
-        context.update(balances=points.balances(session, member), progress=tiers.progress(session, member.id, program),
+        if account.id == program.points_account_id:  # the usual page: its wallet is the one shown
+            points_account, points_wallet = account, shown_wallet
+        else:
+            points_account = session.get(statements.LedgerAccount, program.points_account_id)
+            points_wallet = statements.own_wallet(session, member, points_account)
+        context.update(balances=points.balances(session, member, program),
+                       progress=tiers.progress(session, member.id, program),
                        expiring=statements.expiring_points(session, points_wallet, points_account),
                        points_account_id=program.points_account_id, tier_account_id=program.tier_points_account_id,
                        orders=orders.orders_with_lines(session, member.id, program.points_account_id),

@@ -1,0 +1,119 @@
+"""Query budgets of the hot read paths, as exact statement counts on both databases (issue 11): a
+regression fails here instead of waiting for the next benchmark. The API key is resolved from the
+process's cache (warmed by a first request), so no statement here reads api_keys."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from portal.domain import ledger, members, points, tiers
+from portal.domain.ledger import Reason
+
+from .. import factories
+from portal.extensions import db
+
+from ..statements import counted
+
+MEMBERS = 101  # so that pages of 20 and of 100 are both full (and both count)
+
+
+@pytest.fixture
+def crowd(session, org):
+    """MEMBERS members, each with a card code and a second identifier, every other one with a tier."""
+    bronze, _silver, gold = factories.make_tiers(session, org)
+    made = []
+    for n in range(MEMBERS):
+        member = factories.make_member(session, org)
+        members.add_identifier(session, member, "EXTERNALCODE", f"EXT-{n}", actor=org.actor)
+        if n % 2:
+            tiers.set_tier(session, member.id, org.program, gold if n % 4 == 1 else bronze, actor=org.actor)
+        made.append(member)
+    session.commit()
+    return made
+
+
+def _budget(engine, call):
+    db.session.expunge_all()  # nothing from the set-up in the identity map: a request starts with none
+    with counted(engine) as statements:
+        response = call()
+    assert response.status_code == 200, response.get_json()
+    return response.get_json(), statements
+
+
+def test_member_pages_of_20_and_of_100_issue_the_same_four_statements(api, engine, crowd):
+    api.get("/members?limit=1")  # the key is now known to this process
+    small, at_20 = _budget(engine, lambda: api.get("/members?limit=20&order=id,asc"))
+    large, at_100 = _budget(engine, lambda: api.get("/members?limit=100&order=id,asc"))
+    assert len(small["results"]) == 20 and len(large["results"]) == 100
+    assert small["totalCount"] == large["totalCount"] == MEMBERS
+    # the page, identifiers of its members, their tiers, the (capped) count
+    assert len(at_20) == len(at_100) == 4, at_100
+    assert at_100.touching("api_keys") == []
+    # what the batch loads is what the member route shows, member by member
+    for shown in (large["results"][1], large["results"][3], large["results"][4]):
+        alone = api.get(f"/members/{shown['id']}").get_json()["member"]
+        assert shown == alone
+    assert {i["type"] for i in large["results"][0]["identifiers"]} == {"CARDCODE", "EXTERNALCODE"}
+    assert [t["name"] for t in large["results"][1]["tiers"]] == ["Gold"]
+    assert [t["name"] for t in large["results"][3]["tiers"]] == ["Bronze"]
+    assert large["results"][0]["tiers"] == []
+
+
+def test_a_page_that_is_not_full_is_not_counted(api, engine, crowd):
+    api.get("/members?limit=1")
+    last, statements = _budget(engine, lambda: api.get("/members?limit=20&page=5&order=id,asc"))
+    assert len(last["results"]) == 1 and last["totalCount"] == MEMBERS
+    assert len(statements) == 3
+    past, statements = _budget(engine, lambda: api.get("/members?limit=20&page=9"))
+    assert past["results"] == [] and past["totalCount"] == MEMBERS
+    assert len(statements) == 2  # the empty page, then the count
+
+
+def test_the_member_count_stops_at_the_cap(api, crowd, monkeypatch):
+    monkeypatch.setattr(members, "COUNT_CAP", 50)
+    body = api.get("/members?limit=20").get_json()
+    assert body["totalCount"] == 50 and len(body["results"]) == 20
+    assert api.get("/members?limit=20&page=5").get_json()["totalCount"] == MEMBERS  # the last page tells exactly
+
+
+def test_member_by_id_is_three_statements(api, engine, crowd):
+    member = crowd[1]
+    api.get("/members?limit=1")
+    body, statements = _budget(engine, lambda: api.get(f"/members/{member.id}"))
+    assert body["member"]["id"] == member.id and body["member"]["tiers"][0]["name"] == "Gold"
+    assert len(statements) == 3, statements  # member, identifiers, tiers
+
+
+def test_member_balance_is_three_statements(api, engine, session, org):
+    member = factories.make_member(session, org)
+    points.mint_to_member(session, member, 70, actor=org.actor, reason=Reason(description="x"))
+    session.commit()
+    api.get("/members?limit=1")
+    body, statements = _budget(engine, lambda: api.get(f"/members/{member.id}/wallet"))
+    assert body["balances"][0]["balance"] == 70
+    assert [b["ledgerAccountId"] for b in body["balances"]][:2] == [org.program.points_account_id,
+                                                                    org.program.tier_points_account_id]
+    assert len(statements) == 3, statements  # member, programme, accounts with the member's wallets
+
+
+def test_thirty_days_of_transactions_is_five_statements(api, engine, session, org):
+    member = factories.make_member(session, org)
+    now = dt.datetime.now(dt.timezone.utc)
+    for n in range(40):
+        points.mint_to_member(session, member, 10 + n, actor=org.actor,
+                              reason=Reason(description=f"m{n}", external_event_date=now - dt.timedelta(days=n)))
+    session.commit()
+    account = org.program.points_account_id
+    ledger_id = session.get(ledger.LedgerAccount, account).ledger_id
+    since = (now - dt.timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    until = (now + dt.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    api.get("/members?limit=1")
+    path = (f"/ledgers/{ledger_id}/accounts/{account}/transactions?fromExternalEventDate={since}"
+            f"&toExternalEventDate={until}&limit=20")
+    body, statements = _budget(engine, lambda: api.get(path))
+    assert len(body["results"]) == 20 and body["totalCount"] == 31  # days 0..30
+    assert {r["memberId"] for r in body["results"]} == {member.id}
+    assert {r["status"] for r in body["results"]} == {"posted"}
+    # the account, the page, the count, the page's wallets, their states
+    assert len(statements) == 5, statements
