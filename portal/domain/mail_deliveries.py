@@ -76,7 +76,8 @@ def enqueue(session: Session, event: OutboxEvent) -> None:
     p = event.payload
     session.add(MailDelivery(organization_id=event.organization_id, outbox_event_id=event.id,
                              template=p["template"], recipient=p["to"], subject=p["subject"],
-                             message_id=p["messageId"], text=p["text"], html=p["html"], next_attempt_at=utcnow()))
+                             message_id=p["messageId"], text=p["text"], html=p["html"],
+                             next_attempt_at=event.created_at))
     event.payload = {"template": p["template"]}
 
 
