@@ -15,7 +15,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import login_user
 
 from ..auth import begin_session, end_session
-from ..domain import self_service, members, referrals
+from ..domain import self_service, members
 from ..domain.errors import DomainError, NotFound
 from ..domain.throttle import TooManyAttempts
 from ..extensions import db
@@ -84,9 +84,9 @@ def join(code: str):
     if current_member() is not None:
         return redirect(url_for("member.wallet"))
     form = SignupForm()
-    try:
-        found = referrals.validate_code(db.session, portal_organization_id(), self_service.check_referral_code(code))
-    except DomainError:
+    with db.transaction() as session:  # an unknown code is counted against the address
+        found = self_service.invitation(session, portal_organization_id(), code, address=client_address())
+    if found is None:
         flash(_("This invitation link is not valid any more, but you are welcome to join."), "info")
     else:
         form.referral_code.data = found.code
