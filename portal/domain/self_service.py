@@ -4,8 +4,8 @@ calls these; none of them touches Flask.
 
 Invariants:
 - A signup never tells whether the email was taken: `sign_up` returns the same
-  kind of outcome for a new and a taken address, and the caller sends exactly
-  one mail in both cases (a welcome mail with a one-time sign-in link, or a note
+  kind of outcome for a new and a taken address, and the caller queues exactly
+  one mail in both cases (portal/mail.py, in the same transaction) (a welcome mail with a one-time sign-in link, or a note
   to the owner of the existing account).
 - One-time links (signup confirmation, password reset) are stored only as a
   SHA-256 digest of the token; a token is used at most once, even under
@@ -16,6 +16,9 @@ Invariants:
   (throttle.check_login); an account under attack is slowed down, never locked
   against its owner signing in from another address. The answer to a wrong
   email and to a wrong password is the same.
+- Reset and signup requests are counted per address, mails per email, and
+  unknown referral share links per address, each under throttle.serialize:
+  of parallel requests exactly the limit gets through.
 - A browser session lives only while its fingerprint matches the member
   (`session_fingerprint`): logout, a new password (changed or reset) and
   erasure end every session of the member (sessions.py).
