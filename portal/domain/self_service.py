@@ -5,8 +5,9 @@ calls these; none of them touches Flask.
 Invariants:
 - A signup never tells whether the email was taken: `sign_up` returns the same
   kind of outcome for a new and a taken address, and the caller queues exactly
-  one mail in both cases (portal/mail.py, in the same transaction) (a welcome mail with a one-time sign-in link, or a note
-  to the owner of the existing account).
+  one mail in both cases, in the same transaction (portal/mail.py): a welcome
+  mail with a one-time sign-in link, or a note to the owner of the existing
+  account.
 - One-time links (signup confirmation, password reset) are stored only as a
   SHA-256 digest of the token; a token is used at most once, even under
   concurrency (conditional UPDATE on `used_at IS NULL`), and never after
