@@ -17,6 +17,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(staff_group)
     app.cli.add_command(demo)
     app.cli.add_command(worker)
+    app.cli.add_command(mail_queue)
 
 
 @click.group(help="Organisations.")
@@ -91,7 +92,7 @@ def load_demo():
 
 
 @click.command(help="Run the background jobs: points expiry, tier expiry, birthdays, the event outbox, "
-                    "webhook deliveries.")
+                    "webhook deliveries, mail.")
 @click.option("--once", is_flag=True, help="One round, then exit.")
 @click.option("--interval", default=30.0, show_default=True, help="Seconds between rounds.")
 def worker(once: bool, interval: float):
@@ -104,3 +105,14 @@ def worker(once: bool, interval: float):
         click.echo(json.dumps(run_once()))
     else:
         run_forever(interval)
+
+
+@click.command("mail-queue", help="Mail waiting, sent and failed; the failed ones with their last error.")
+def mail_queue():
+    from .domain import mail_deliveries
+
+    session = db.session()
+    click.echo(json.dumps(mail_deliveries.counts(session)))
+    for delivery in mail_deliveries.failed(session):
+        click.echo(f"failed #{delivery.id} {delivery.created_at:%Y-%m-%d %H:%M} {delivery.template} to "
+                   f"{delivery.recipient} after {delivery.attempt_count} attempts: {delivery.last_error}")

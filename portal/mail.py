@@ -1,26 +1,33 @@
-"""Outgoing mail over SMTP (MAIL_* settings), or into the log when MAIL_SERVER
-is empty, so that a newcomer running `make run` can follow a reset link.
+"""Outgoing mail: rendered in the request, sent by the worker over SMTP (MAIL_* settings), or
+into the log when MAIL_SERVER is empty, so that a newcomer running `make run` can follow a
+reset link.
 
-Messages are rendered in the request (templates `mail/<name>.txt` and
-`mail/<name>.html`, in the recipient's language) and handed to one background
-sender thread: the answer to a signup or a reset request then takes the same
-time whether or not a mail goes out (no account enumeration by timing).
-Call `send` only after the database transaction committed.
+`queue` renders the message (templates `mail/<name>.txt` and `mail/<name>.html`, in the
+recipient's language) and writes it to the outbox in the caller's transaction: it goes out only
+if that transaction commits, and even if the web process dies right after (see
+domain/mail_deliveries.py). The request never talks to the mail server, so a signup or a reset
+request takes the same time whether or not a mail goes out (no account enumeration by timing).
+The worker calls `deliver_due`, which retries with backoff and marks a mail failed in the end.
 """
 from __future__ import annotations
 
 import logging
 import smtplib
 import ssl
-from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from flask import current_app, render_template
 from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session
+
+from .domain import mail_deliveries, outbox
+from .domain.base import utcnow
+from .urls import absolute_url
 
 log = logging.getLogger("portal.mail")
-_sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="portal-mail")
 
 
 def init_app(app) -> None:
@@ -31,53 +38,100 @@ def init_app(app) -> None:
         log.setLevel(logging.INFO)
 
 
-def build(to: str, subject: str, template: str, *, locale: str = "en", **context) -> EmailMessage:
-    """Render mail/<template>.txt and .html in `locale` into a message."""
-    config = current_app.config
+def queue(session: Session, organization_id: int, to: str, subject: str, template: str, *, locale: str = "en",
+          **context) -> None:
+    """Render mail/<template> in `locale` now; it is sent after this transaction commits."""
     with force_locale(locale):
         text = render_template(f"mail/{template}.txt", current_mail_locale=locale, **context)
         html = render_template(f"mail/{template}.html", current_mail_locale=locale, **context)
         subject = str(subject)
+    sender = current_app.config["MAIL_DEFAULT_SENDER"]
+    outbox.emit_mail(session, organization_id, template=template, to=to, subject=subject, text=text, html=html,
+                     message_id=make_msgid(domain=sender.rpartition("@")[2].strip("> ") or None))
+
+
+def queue_account_exists(session: Session, member, org_name: str) -> None:
+    """The note to the owner of an email somebody tried to sign up with (portal and signup forms)."""
+    queue(session, member.organization_id, member.email, _l("Someone tried to sign up with your email address"),
+          "account_exists", locale=member.locale, member=member, org_name=org_name,
+          login_link=absolute_url("member.login"), reset_link=absolute_url("member.password_forgot"))
+
+
+# --- the worker's side ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Settings:
+    server: str
+    port: int
+    username: str
+    password: str
+    use_tls: bool
+    sender: str
+    timeout: float = 30
+
+    @classmethod
+    def from_config(cls, config) -> Settings:
+        return cls(server=config["MAIL_SERVER"], port=int(config["MAIL_PORT"]), username=config["MAIL_USERNAME"],
+                   password=config["MAIL_PASSWORD"], use_tls=bool(config["MAIL_USE_TLS"]),
+                   sender=config["MAIL_DEFAULT_SENDER"])
+
+
+def deliver_due(database, settings: Settings, *, now=None, limit: int = 200) -> int:
+    """Send the due mail one by one, each claimed and recorded in its own short transaction, the SMTP
+    conversation outside any transaction. Returns the attempts made. `now` is for tests."""
+    attempts = 0
+    while attempts < limit:
+        with database.transaction() as session:
+            claim = mail_deliveries.claim_next(session, now=now or utcnow())
+        if claim is None:
+            break
+        attempts += 1
+        error, permanent = _send(message_of(claim, settings), settings)
+        if error:
+            log.warning("mail %s to delivery %s, attempt %s: %s", claim.subject, claim.delivery_id, claim.number,
+                        error)
+        with database.transaction() as session:
+            status = mail_deliveries.record_outcome(session, claim, error=error, permanent=permanent,
+                                                    now=now or utcnow())
+        if status == mail_deliveries.FAILED:
+            log.error("mail delivery %s failed for good after %s attempts: %s", claim.delivery_id, claim.number,
+                      error)
+    return attempts
+
+
+def message_of(claim: mail_deliveries.Claim, settings: Settings) -> EmailMessage:
     message = EmailMessage()
-    message["Subject"] = subject
-    message["From"] = config["MAIL_DEFAULT_SENDER"]
-    message["To"] = to
+    message["Subject"] = claim.subject
+    message["From"] = settings.sender
+    message["To"] = claim.recipient
     message["Date"] = formatdate(localtime=False)
-    message["Message-ID"] = make_msgid(domain=config["MAIL_DEFAULT_SENDER"].rpartition("@")[2].strip("> ") or None)
+    message["Message-ID"] = claim.message_id
     message["Auto-Submitted"] = "auto-generated"
-    message.set_content(text)
-    message.add_alternative(html, subtype="html")
+    message.set_content(claim.text)
+    message.add_alternative(claim.html, subtype="html")
     return message
 
 
-def send(to: str, subject: str, template: str, *, locale: str = "en", **context) -> Future:
-    """Render now, deliver in the background; failures are logged, never raised."""
-    message = build(to, subject, template, locale=locale, **context)
-    settings = {key: current_app.config[key] for key in
-                ("MAIL_SERVER", "MAIL_PORT", "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_USE_TLS")}
-    if not settings["MAIL_SERVER"]:
+def _send(message: EmailMessage, settings: Settings) -> tuple[str | None, bool]:
+    """(None, False) when accepted, else (what went wrong, whether retrying is pointless)."""
+    if not settings.server:
         _log_message(message)
-        done: Future = Future()
-        done.set_result(None)
-        return done
-    return _sender.submit(_deliver, message, settings)
-
-
-def drain(timeout: float = 10) -> None:
-    """Wait until every mail handed over so far was delivered (or failed); for tests and shutdown."""
-    _sender.submit(lambda: None).result(timeout)
-
-
-def _deliver(message: EmailMessage, settings: dict) -> None:
+        return None, False
     try:
-        with smtplib.SMTP(settings["MAIL_SERVER"], settings["MAIL_PORT"], timeout=30) as smtp:
-            if settings["MAIL_USE_TLS"]:
+        with smtplib.SMTP(settings.server, settings.port, timeout=settings.timeout) as smtp:
+            if settings.use_tls:
                 smtp.starttls(context=ssl.create_default_context())
-            if settings["MAIL_USERNAME"]:
-                smtp.login(settings["MAIL_USERNAME"], settings["MAIL_PASSWORD"])
+            if settings.username:
+                smtp.login(settings.username, settings.password)
             smtp.send_message(message)
-    except Exception:
-        log.exception("could not send mail %r", message["Subject"])
+    except smtplib.SMTPRecipientsRefused as refused:
+        codes = [code for code, _ in refused.recipients.values()]
+        return f"recipient refused: {refused.recipients}", all(code >= 500 for code in codes)
+    except smtplib.SMTPDataError as refused:
+        return f"message refused: {refused.smtp_code} {refused.smtp_error!r}", refused.smtp_code >= 500
+    except (smtplib.SMTPException, OSError) as error:  # refused connection, 4xx, timeout, TLS: try again later
+        return f"{type(error).__name__}: {error}", False
+    return None, False
 
 
 def _log_message(message: EmailMessage) -> None:

@@ -4,6 +4,9 @@ Each job runs in its own transaction, so one failing job does not stop the other
 and several workers may run against one PostgreSQL database. Bulk jobs (imports,
 grants; domain/bulk/) then run batch by batch, each batch its own transaction,
 for up to BULK_SECONDS a round; a batch that raises marks its job failed.
+Mail (portal/mail.py) is sent after the outbox job turned the mail events into deliveries,
+each attempt outside any transaction, with retries and backoff; the worker looks for waiting
+mail every 2 s, so a reset link does not wait a whole round.
 """
 from __future__ import annotations
 
@@ -14,8 +17,9 @@ import time
 
 from flask import current_app
 
-from . import webhook_sender
+from . import mail, webhook_sender
 from .domain.bulk import jobs as bulk_jobs, member_import, points_grant  # noqa: F401  (registers the kinds)
+from .domain import jobs, mail_deliveries
 from .domain.jobs import JOBS
 from .extensions import db
 
@@ -41,8 +45,29 @@ def run_once() -> dict[str, int]:
         done["webhooks"] = -1
     finally:
         db.session.remove()
+    try:
+        done["mail"] = deliver_mail()
+    finally:
+        db.session.remove()
     done["bulk"] = run_bulk_jobs()
     return done
+
+
+def deliver_mail(now=None) -> int:
+    """Send the due mail (after the outbox job queued it); returns the attempts made, -1 on an error."""
+    try:
+        return mail.deliver_due(db, mail.Settings.from_config(current_app.config), now=now)
+    except Exception:
+        log.exception("mail delivery failed")
+        return -1
+
+
+def send_mail_now(now=None) -> int:
+    """Drain the outbox and send the due mail: what a worker round does for mail, on its own
+    (how tests deliver mail). Returns the attempts made."""
+    with db.transaction() as session:
+        jobs.drain_outbox(session)
+    return deliver_mail(now)
 
 
 def run_bulk_jobs(seconds: float = BULK_SECONDS, batch_size: int = bulk_jobs.BATCH_SIZE) -> int:
@@ -87,16 +112,17 @@ def run_forever(interval: float = 30.0) -> None:
         if any(counts.values()):
             log.info("worker round: %s", counts)
         slept = 0.0
-        # A confirmed import or a new grant should not wait a whole round: look for one every 2 s.
-        while slept < interval and not stopping and os.getppid() == parent and not _bulk_waiting(slept):
+        # A confirmed import, a new grant or a mail should not wait a whole round: look for one every 2 s.
+        while slept < interval and not stopping and os.getppid() == parent and not _work_waiting(slept):
             time.sleep(0.5)
             slept += 0.5
 
 
-def _bulk_waiting(slept: float) -> bool:
+def _work_waiting(slept: float) -> bool:
     if slept % 2:
         return False
     try:
-        return bulk_jobs.waiting(db.session())
+        session = db.session()
+        return bulk_jobs.waiting(session) or mail_deliveries.waiting(session)
     finally:
         db.session.remove()

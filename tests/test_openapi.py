@@ -1,11 +1,11 @@
 """The OpenAPI document and the browsable docs, and schemathesis over the API in process.
 
-The fuzz run sends generated requests with an admin bearer token to the
-Foundation's routes (members, points, ledgers, programmes, tiers, staff) and webhooks, and
-checks that none answers 5xx and that every response conforms to the document.
-Path ids are this organisation's real ids for about half of the cases, so the
-handlers past the 404 get exercised too. FUZZ_EXAMPLES sets the examples per
-operation (default 15).
+The fuzz run sends generated requests with an admin bearer token to every
+operation of /api/v1/openapi.json, and checks that none answers 5xx and that
+every response conforms to the document. Path ids are this organisation's real
+ids for about half of the cases, so the handlers past the 404 get exercised too.
+FUZZ_EXAMPLES sets the examples per operation (default 5: some 140 operations
+on two databases must stay within a few minutes).
 """
 from __future__ import annotations
 
@@ -16,23 +16,22 @@ import zlib
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import allow_header_conformance, positive_data_acceptance, unsupported_method
 from sqlalchemy import select
 
 import portal.domain.models  # noqa: F401  (every domain module, for DOMAIN_422_TYPES)
 from portal.api.core import registry
 from portal.api.openapi import build_document
 from portal.domain.errors import ValidationFailed
-from portal.domain import webhooks
+from portal.domain import campaigns, coupons, earning, missions, referrals, signup_forms, webhooks
+from portal.domain.coupons import CouponCode
 from portal.domain.ledger import LedgerTransaction
 from portal.domain.staff import ApiKey
 from portal.extensions import db
 
 from . import factories
 
-FOUNDATION_TAGS = ["Members", "Points", "Ledgers", "Programs", "Tiers", "Staff", "Partners", "Webhooks", "Stats",
-                   "Jobs"]
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "5"))
 
 
 def test_the_document_is_openapi_3_1_with_every_route(client):
@@ -96,7 +95,7 @@ def test_docs_page_uses_only_vendored_assets(client):
 
 # --- schemathesis --------------------------------------------------------------------------------
 
-schema = schemathesis.openapi.from_dict(build_document()).include(tag=FOUNDATION_TAGS)
+schema = schemathesis.openapi.from_dict(build_document())
 # No database stores NUL characters in text; the API refuses them with 422 (tests/api/test_bad_input.py).
 schema.config.generation.update(allow_x00=False)
 
@@ -110,7 +109,8 @@ def _rules(cls) -> set[str]:
 DOMAIN_422_TYPES = _rules(ValidationFailed)
 
 REAL_IDS = ("memberId", "loyaltyMemberId", "ledgerId", "ledgerAccountId", "ledgerTransactionId",
-            "loyaltyProgramId", "tierId", "apiKeyId", "portalId", "publicId", "webhookId", "deliveryId")
+            "loyaltyProgramId", "tierId", "apiKeyId", "portalId", "publicId", "webhookId", "deliveryId", "bookId",
+            "codeId", "campaignId", "actionId", "missionId", "referralProgramId", "signupFormId")
 TARGET: dict = {}  # the organisation under test, set by the fuzz_world fixture
 
 
@@ -155,11 +155,26 @@ def fuzz_world(app, session, org):
     hook = webhooks.create_subscription(session, org.id, actor=org.actor, name="Fuzz", allow_private=False,
                                         url="https://hooks.fuzz.example/", event_types=["member-created"])
     delivery = webhooks.queue_test(session, hook, actor=org.actor)
+    book = coupons.create_book(session, org.id, actor=org.actor, name="Fuzz coffee", type=coupons.REWARD,
+                               publishing_status=coupons.PUBLISHED)
+    coupons.import_codes(session, book, ["FUZZ-CODE"], actor=org.actor)
+    code_id = session.scalar(select(CouponCode.id).where(CouponCode.book_id == book.id))
+    campaign = campaigns.create_campaign(session, org.id, code="FUZZ", name="Fuzz", actor=org.actor)
+    action = campaigns.add_action(session, campaign, actor=org.actor, rules_text=[],
+                                  effects=[{"type": "award_points", "mode": "fixed", "points": 1}])
+    mission = missions.create_mission(session, org.id, actor=org.actor, name="Fuzz stamps", goal_count=2,
+                                      event_type=earning.PURCHASE_CONFIRMED)
+    referral_program = referrals.create_program(session, org.id, actor=org.actor, name="Fuzz friends")
+    form = signup_forms.create_form(session, org.id, actor=org.actor, name="Fuzz form", purpose="loyalty_card",
+                                    consents=[{"key": "terms", "text": "Rules", "required": True}])
+    session.flush()
     TARGET.update(token=org.api_key, ids={
         "organizationId": org.id, "memberId": str(member.id), "loyaltyMemberId": member.loyalty_member_id,
         "ledgerId": org.program.ledger_id, "ledgerAccountId": org.program.points_account_id,
         "ledgerTransactionId": tx_id, "loyaltyProgramId": org.program.id, "tierId": tier.id, "apiKeyId": key_id,
-        "portalId": partner_app.id, "publicId": partner_app.public_id, "webhookId": hook.id, "deliveryId": delivery.id})
+        "portalId": partner_app.id, "publicId": partner_app.public_id, "webhookId": hook.id, "deliveryId": delivery.id,
+        "bookId": book.id, "codeId": code_id, "campaignId": campaign.id, "actionId": action.id,
+        "missionId": mission.id, "referralProgramId": referral_program.id, "signupFormId": form.id})
     session.commit()
     yield TARGET
     TARGET.clear()
@@ -173,10 +188,13 @@ def test_fuzz_the_api(case, app, fuzz_world):
     case.operation.schema.app = app  # the schema came from a dict: the checks' own probes go here too
     response = case.call(app=app)
     excluded = []
+    if case.operation.path.endswith("/barcodes/batch"):
+        # GET .../barcodes/batch is GET .../barcodes/{barcodeId} for the barcode "batch": Allow lists it rightly.
+        excluded += [unsupported_method, allow_header_conformance]
     if response.status_code == 422 and response.json().get("type", "").rsplit("/", 1)[-1] in DOMAIN_422_TYPES:
         # A business rule the schema cannot state (an unknown referral code, a password of letters only,
         # neither wallet given): the domain refused it and named the field. Shape errors from the request
         # models are ".../invalid-field" and still count as the document promising too much.
         assert response.json()["errors"]
-        excluded = [positive_data_acceptance]
+        excluded.append(positive_data_acceptance)
     case.validate_response(response, excluded_checks=excluded, transport_kwargs={"app": app})

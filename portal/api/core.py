@@ -60,6 +60,7 @@ class RouteSpec:
     description: str | Callable[[], str] | None = None
     throttled: bool = False  # may answer 429
     member_scope: str | None = None
+    also: tuple[int, ...] = ()  # other success statuses, with the same body (an order created or left as it was)
 
 
 registry: list[RouteSpec] = []
@@ -114,7 +115,8 @@ def endpoint(rule: str, method: str = "GET", *, role: str | None, summary: str, 
              response: type[BaseModel] | None = None, status: int = 200, public: bool = False,
              idempotent: bool = False, name_prefix: str | None = None,
              description: str | Callable[[], str] | None = None, throttled: bool = False,
-             member_scope: str | None = None, member_of: Callable[..., int] | None = None):
+             member_scope: str | None = None, member_of: Callable[..., int] | None = None,
+             also: tuple[int, ...] = ()):
     """Register an API route. The handler receives (call, **path params) and returns a response.
 
     The endpoint name, which is also the operationId, is `<name_prefix>_<handler name>`; the prefix
@@ -161,7 +163,7 @@ def endpoint(rule: str, method: str = "GET", *, role: str | None, summary: str, 
         registry.append(RouteSpec(rule=rule, method=method, endpoint=name, summary=summary, tag=tag, role=role,
                                   body=body, query=query, response=response, status=status, public=public,
                                   idempotent=idempotent, path_params=path_params, description=description,
-                                  throttled=throttled, member_scope=member_scope))
+                                  throttled=throttled, member_scope=member_scope, also=also))
         return view
 
     return decorator

@@ -14,7 +14,6 @@ from sqlalchemy import select
 from ..domain import coupons, members, organizations, partners, throttle
 from ..domain.coupons import AccountCoupon, CouponBook, CouponCode, CouponUsage
 from ..domain.errors import ValidationFailed
-from ..extensions import db
 from .core import Call, endpoint, ok, page_payload, page_response
 from .schemas import coupons as s
 from .members import resolve_member
@@ -125,7 +124,8 @@ def assign(call: Call, bookId: int):
     return _member_book_action(call, bookId, body.member_id, lambda member, book: coupons.assign_coupons(
         call.session, member, book, actor=call.actor, number_of_codes=body.number_of_codes,
         strict_mode=body.strict_mode, expires_at=body.expired_at, system_unique_keys=body.system_unique_keys,
-        codes=body.codes, place=_place(body.location_code), custom_attributes=body.custom_attributes))
+        codes=body.codes, place=_place(body.location_code), custom_attributes=body.custom_attributes),
+        code_given=bool(body.codes))
 
 
 @endpoint(f"{BOOK}/use", "POST", role="coupons:write", body=s.UseIn, response=s.CouponUsagesOut, status=201,
@@ -135,7 +135,8 @@ def use(call: Call, bookId: int):
     body: s.UseIn = call.body
     return _member_book_action(call, bookId, body.member_id, lambda member, book: coupons.use_coupon(
         call.session, member, book, actor=call.actor, code=body.code, system_unique_key=body.system_unique_key,
-        place=_place(body.location_code), custom_attributes=body.custom_attributes))
+        place=_place(body.location_code), custom_attributes=body.custom_attributes),
+        code_given=bool((body.code or "").strip()))
 
 
 @endpoint(f"{ORG}/coupon-usages/<int:couponUsageId>/revert", "POST", role="coupons:write",
@@ -276,16 +277,26 @@ def redeem(call: Call, accountCouponId: str):
 # --- shaping ------------------------------------------------------------------------------------------
 
 def _member_book_action(call: Call, book_id: int, member_id: int,
-                        act: Callable[[members.Member, CouponBook], coupons.CouponResult]):
-    """Assign or use: `act(member, book)` answered with its coupon usages (201, or the replay). A refused code
-    counts against the member even though the request's transaction rolls back."""
+                        act: Callable[[members.Member, CouponBook], coupons.CouponResult], *, code_given: bool):
+    """Assign or use: `act(member, book)` answered with its coupon usages (201, or the replay).
+
+    A refused code counts against the member although the work is undone. With a code, the code counts
+    are locked first (held until the commit), the work runs in a savepoint, and a refusal undoes only
+    the savepoint, writes the failure and commits while still holding the lock, so that of parallel
+    guesses exactly the configured number reach the code check (db.record_despite_failure would let
+    go of the lock between the rollback and the write)."""
     book = coupons.get_book(call.session, call.organization_id, book_id)
     member = members.get_member(call.session, call.organization_id, member_id)
-    try:
+    if not code_given:
         result = act(member, book)
+        return ok(usages_payload(call.session, result.usages), 201, replayed=result.replayed)
+    coupons.serialize_code_attempts(call.session, member, actor=call.actor)
+    try:
+        with call.session.begin_nested():
+            result = act(member, book)
     except coupons.CouponCodeNotUsable:
-        db.record_despite_failure(
-            lambda session: coupons.note_code_failure(session, member, actor=call.actor))
+        coupons.note_code_failure(call.session, member, actor=call.actor)
+        call.session.commit()  # the refusal's one write, kept although the request fails
         raise
     return ok(usages_payload(call.session, result.usages), 201, replayed=result.replayed)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 from flask import Blueprint, render_template, url_for
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
@@ -33,6 +34,8 @@ def build_document() -> dict:
         if spec.response is not None:
             success["content"] = {"application/json": {"schema": refs[(spec.response, "serialization")]}}
         operation["responses"][str(spec.status)] = success
+        for other in spec.also:
+            operation["responses"][str(other)] = success
         if spec.idempotent:
             success["description"] += "; a retry with the same systemUniqueKey and body gets the same response again"
             success["headers"] = {"Idempotent-Replayed": {
@@ -86,11 +89,43 @@ PUBLISHED_MODULE = {"portal.api.schemas.programs": "portal.api.schemas",
                     "portal.api.schemas.referrals": "portal.api.referrals"}
 
 
+# The alternative of build_decimal_pattern that allows an exponent.
+EXPONENT_BRANCH = r"|(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][+-]?[0-9]+"
+
+
 class _PublishedNames(GenerateJsonSchema):
     def get_defs_ref(self, core_mode_ref):
         core_ref, mode = core_mode_ref
         module, _, name = core_ref.rpartition(".")
         return super().get_defs_ref((f"{PUBLISHED_MODULE.get(module, module)}.{name}", mode))
+
+    def get_decimal_pattern(self, schema):
+        """An amount sent as text must look like one ("" or "12,5" is refused): say so, with its digits and
+        places, without a sign when it cannot be negative, and without an exponent when its digits are
+        limited (1e-9999 has a great many)."""
+        pattern = self.build_decimal_pattern(schema)
+        if schema.get("max_digits") is not None or schema.get("decimal_places") is not None:
+            pattern = pattern.replace(EXPONENT_BRANCH, "")
+        low = schema.get("ge", schema.get("gt"))
+        return pattern.replace("^[+-]?", "^", 1) if low is not None and low >= 0 else pattern
+
+    def decimal_schema(self, schema):
+        """An amount sent as a number: its places and digits stated too (multipleOf, a bound)."""
+        json_schema = super().decimal_schema(schema)
+        places, digits = schema.get("decimal_places"), schema.get("max_digits")
+        if self.mode == "validation" and "anyOf" in json_schema:
+            number = json_schema["anyOf"][0]
+            if places is not None and "multipleOf" not in number:
+                number["multipleOf"] = float(Decimal(1).scaleb(-places))
+            if digits is not None and places is not None:
+                bound = float(10 ** (digits - places))
+                if number.get("exclusiveMaximum", number.get("maximum", bound)) >= bound:
+                    number.pop("maximum", None)
+                    number["exclusiveMaximum"] = bound
+                if number.get("exclusiveMinimum", number.get("minimum", -bound)) <= -bound:
+                    number.pop("minimum", None)
+                    number["exclusiveMinimum"] = -bound
+        return json_schema
 
 
 def _components() -> tuple[dict, dict]:

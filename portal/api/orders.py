@@ -69,8 +69,9 @@ def _member_for_row(call: Call, member_id: int | None, loyalty_member_id: str | 
 
 
 @endpoint(f"{ORG}/members/<memberId>/purchase-orders", "POST", role="orders:write", body=s.OrderIn,
-          response=s.OrderResultOut, tag="Orders", idempotent=True,
-          summary="Create or update an order by externalId; confirming awards points, returns take them back")
+          response=s.OrderResultOut, tag="Orders", idempotent=True, status=201, also=(200,),
+          summary="Create or update an order by externalId (201; 200 when it stays as it was); confirming awards "
+                  "points, returns take them back")
 def post_order(call: Call, memberId: str):
     member = resolve_member(call, memberId)
     result = orders.record_order(call.session, member, _order_input(call.body), actor=call.actor)

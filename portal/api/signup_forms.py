@@ -6,7 +6,7 @@ the email was new or taken; the mail goes out after the commit.
 """
 from __future__ import annotations
 
-from flask import after_this_request, request
+from flask import request
 from flask_babel import force_locale
 
 from ..domain import signup_forms
@@ -77,12 +77,7 @@ def submit(call: Call, publicId: str):
     submission = signup_forms.submit(
         call.session, form, profile=body.profile, custom_attributes=body.custom_attributes, consents=body.consents,
         address=request.remote_addr or "unknown", locale=body.locale, limits=shared.limits())
-
-    @after_this_request
-    def mail_after_commit(response):
-        if response.status_code == 202:
-            shared.send_mail(submission)
-        return response
+    shared.queue_mail(call.session, submission)
 
     with force_locale(body.locale):
         message = shared.thank_you(form)

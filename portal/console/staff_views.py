@@ -91,12 +91,13 @@ def staff_reset_password(user_id: int):
             user, token = staff.issue_password_reset(session, current_user.organization_id, user_id,
                                                      actor=current_user.actor())
             org_name = session.get(Organization, user.organization_id).name
+            mail.queue(session, user.organization_id, user.email, "Choose a new console password",
+                       "staff_password_reset", user=user, org_name=org_name,
+                       link=absolute_url("console.password_reset", token=token),
+                       hours=int(staff.RESET_LINK_LIFETIME.total_seconds() // 3600))
     except staff.StaffUserInactive as refused:
         flash(refused.message, "error")
         return redirect(url_for("console.staff_list"))
-    mail.send(user.email, "Choose a new console password", "staff_password_reset", user=user, org_name=org_name,
-              link=absolute_url("console.password_reset", token=token),
-              hours=int(staff.RESET_LINK_LIFETIME.total_seconds() // 3600))
     flash(f"A password-reset link was mailed to {user.email}.", "success")
     return redirect(url_for("console.staff_list"))
 

@@ -9,6 +9,7 @@ from . import expiry, jobs  # noqa: F401  (points lots, periodic jobs)
 from .bulk import jobs as bulk_jobs, member_import, points_grant  # noqa: F401  (bulk imports and grants)
 from . import signup_forms  # noqa: F401  (embeddable signup forms)
 from . import webhooks  # noqa: F401  (subscriptions, deliveries; an outbox consumer)
+from . import mail_deliveries  # noqa: F401  (mail sent by the worker; an outbox consumer)
 from .base import Base
 
 metadata = Base.metadata

@@ -2,6 +2,7 @@
 
 Invariant: an event row exists if and only if the change that caused it was
 committed; workers (and webhooks) read from here, so none is lost if a process dies.
+Mail goes the same way (`emit_mail`; domain/mail_deliveries.py sends it with retries).
 """
 from __future__ import annotations
 
@@ -36,3 +37,14 @@ def emit(session: Session, organization_id: int, event_type: str, *, member_id: 
                         payload=payload)
     session.add(event)
     return event
+
+
+MAIL_REQUESTED = "mail-requested"
+
+
+def emit_mail(session: Session, organization_id: int, *, template: str, to: str, subject: str, text: str, html: str,
+              message_id: str) -> OutboxEvent:
+    """Ask for a rendered mail to be sent once this transaction commits (never, if it rolls back).
+    No member_id: the message may hold a one-time link, and a member's events are shown to them."""
+    return emit(session, organization_id, MAIL_REQUESTED, template=template, to=to, subject=subject, text=text,
+                html=html, messageId=message_id)

@@ -4,9 +4,10 @@ calls these; none of them touches Flask.
 
 Invariants:
 - A signup never tells whether the email was taken: `sign_up` returns the same
-  kind of outcome for a new and a taken address, and the caller sends exactly
-  one mail in both cases (a welcome mail with a one-time sign-in link, or a note
-  to the owner of the existing account).
+  kind of outcome for a new and a taken address, and the caller queues exactly
+  one mail in both cases, in the same transaction (portal/mail.py): a welcome
+  mail with a one-time sign-in link, or a note to the owner of the existing
+  account.
 - One-time links (signup confirmation, password reset) are stored only as a
   SHA-256 digest of the token; a token is used at most once, even under
   concurrency (conditional UPDATE on `used_at IS NULL`), and never after
@@ -16,6 +17,9 @@ Invariants:
   (throttle.check_login); an account under attack is slowed down, never locked
   against its owner signing in from another address. The answer to a wrong
   email and to a wrong password is the same.
+- Reset and signup requests are counted per address, mails per email, and
+  unknown referral share links per address, each under throttle.serialize:
+  of parallel requests exactly the limit gets through.
 - A browser session lives only while its fingerprint matches the member
   (`session_fingerprint`): logout, a new password (changed or reset) and
   erasure end every session of the member (sessions.py).
@@ -114,6 +118,7 @@ LOGIN_SCOPES = throttle.LoginScopes(account="member-login-account", address="mem
 MAIL_WINDOW = dt.timedelta(hours=1)
 MAIL_LIMIT_PER_EMAIL = 5        # reset/signup mails to one address per hour
 MAIL_LIMIT_PER_ADDRESS = 30     # reset/signup requests from one network address per hour
+JOIN_LIMIT_PER_ADDRESS = 30     # unknown referral share links opened from one network address per hour
 
 GENERIC_LOGIN_ERROR = N_("Email or password is not correct")
 THROTTLED = N_("Too many attempts. Please wait a while and try again.")
@@ -142,6 +147,23 @@ def check_referral_code(code: str | None) -> str | None:
     if not REFERRAL_CODE.match(code):
         raise ValidationFailed(N_("This is not a valid referral code"), field="referralCode")
     return code
+
+
+def invitation(session: Session, organization_id: int, code: str, *, address: str):
+    """The running referral code behind a share link (/join/<code>), or None: unknown, malformed or of a
+    programme that is not running (counted against the address), or not even looked up when the address
+    opened JOIN_LIMIT_PER_ADDRESS such links within the hour (no guessing codes through the link)."""
+    from . import referrals
+
+    scope = "member-join-address"
+    throttle.serialize(session, scope, address)
+    if throttle.failures(session, scope, address, MAIL_WINDOW) >= JOIN_LIMIT_PER_ADDRESS:
+        return None
+    try:
+        return referrals.validate_code(session, organization_id, check_referral_code(code))
+    except (NotFound, ValidationFailed):
+        throttle.record_failure(session, scope, address)
+        return None
 
 
 def member_actor(member: Member) -> Actor:
@@ -241,9 +263,7 @@ def enrol_self_signup(session: Session, organization_id: int, *, profile: dict[s
 
 def _taken(session: Session, owner: Member) -> SignupOutcome:
     key = f"{owner.organization_id}:{owner.email}"
-    notify = throttle.failures(session, "member-mail-email", key, MAIL_WINDOW) < MAIL_LIMIT_PER_EMAIL
-    if notify:
-        throttle.record_failure(session, "member-mail-email", key)
+    notify = throttle.under_limit(session, "member-mail-email", key, limit=MAIL_LIMIT_PER_EMAIL, window=MAIL_WINDOW)
     return SignupOutcome(member=owner, created=False, notify=notify)
 
 
@@ -308,13 +328,11 @@ def request_password_reset(session: Session, organization_id: int, email: str, *
     Raises TooManyAttempts only for a flood from one network address.
     """
     email = (email or "").strip().lower()
-    throttle.check(session, "member-mail-address", address, limit=MAIL_LIMIT_PER_ADDRESS, window=MAIL_WINDOW,
-                   message=THROTTLED)
-    throttle.record_failure(session, "member-mail-address", address)
-    email_key = f"{organization_id}:{email}"
-    if throttle.failures(session, "member-mail-email", email_key, MAIL_WINDOW) >= MAIL_LIMIT_PER_EMAIL:
+    throttle.count_attempt(session, "member-mail-address", address, limit=MAIL_LIMIT_PER_ADDRESS, window=MAIL_WINDOW,
+                           message=THROTTLED)
+    if not throttle.under_limit(session, "member-mail-email", f"{organization_id}:{email}",
+                                limit=MAIL_LIMIT_PER_EMAIL, window=MAIL_WINDOW):
         return None
-    throttle.record_failure(session, "member-mail-email", email_key)
     member = _member_by_email(session, organization_id, email) if email else None
     if member is None:
         return None
@@ -323,9 +341,8 @@ def request_password_reset(session: Session, organization_id: int, email: str, *
 
 def check_signup_rate(session: Session, address: str) -> None:
     """Count a signup from this address. Raises TooManyAttempts for a flood."""
-    throttle.check(session, "member-mail-address", address, limit=MAIL_LIMIT_PER_ADDRESS, window=MAIL_WINDOW,
-                   message=THROTTLED)
-    throttle.record_failure(session, "member-mail-address", address)
+    throttle.count_attempt(session, "member-mail-address", address, limit=MAIL_LIMIT_PER_ADDRESS, window=MAIL_WINDOW,
+                           message=THROTTLED)
 
 
 def link_is_valid(session: Session, organization_id: int, token: str, purpose: str) -> bool:

@@ -225,6 +225,8 @@ def submit(session: Session, form: SignupForm, *, profile: dict[str, Any], custo
     if not form.active:
         raise NotFound("Signup form not found", field="publicId")
     per_address, per_form = limits
+    throttle.serialize(session, ADDRESS_SCOPE, address)  # then the form: always in this order (no deadlock)
+    throttle.serialize(session, FORM_SCOPE, form.public_id)
     throttle.check(session, ADDRESS_SCOPE, address, limit=per_address, window=WINDOW, message=THROTTLED)
     throttle.check(session, FORM_SCOPE, form.public_id, limit=per_form, window=WINDOW, message=THROTTLED)
     clean_profile, clean_attributes, given = _clean(form, profile, custom_attributes, consents)

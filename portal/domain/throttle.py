@@ -19,6 +19,9 @@ Invariants:
   which already serialises writers.
 - Coupon codes (coupons/services.py): refused codes are limited per member,
   per acting key or user, and per organisation.
+- Counted requests (reset and signup mails, signups, signup-form submissions,
+  referral links: `count_attempt`) are serialised the same way per scope/key:
+  of N parallel requests exactly `limit` are let through.
 
 The limits live in LIMITS; create_app() sets them from config.py.
 """
@@ -108,6 +111,24 @@ def check_limit(session: Session, scope: str, key: str, name: str, message: str)
     """`check` with the configured limit `name` (a key of LIMITS)."""
     limit = LIMITS[name]
     check(session, scope, key, limit=limit.attempts, window=limit.window, message=message)
+
+
+def count_attempt(session: Session, scope: str, key: str, *, limit: int, window: dt.timedelta,
+                  message: str = "Too many attempts; try again later") -> None:
+    """Count one attempt of `key` (serialised, so the count read stays true until ours is written);
+    raise TooManyAttempts, counting nothing, when it already made `limit` within `window`."""
+    serialize(session, scope, key)
+    check(session, scope, key, limit=limit, window=window, message=message)
+    record_failure(session, scope, key)
+
+
+def under_limit(session: Session, scope: str, key: str, *, limit: int, window: dt.timedelta) -> bool:
+    """Count one attempt of `key` if it made fewer than `limit` within `window` (serialised); whether it did."""
+    serialize(session, scope, key)
+    if failures(session, scope, key, window) >= limit:
+        return False
+    record_failure(session, scope, key)
+    return True
 
 
 def record_failure(session: Session, scope: str, key: str) -> None:

@@ -1,18 +1,18 @@
 """What the embeddable page and the public signup API share: the limits from
 the configuration, labels in the reader's language, the partner snippet, and
-the one mail a submission sends (after the commit)."""
+the one mail a submission sends (queued in its transaction)."""
 from __future__ import annotations
 
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import escape
+from sqlalchemy.orm import Session
 
 from .. import mail
 from ..domain import coupons, members, signup_forms
 from ..domain.organizations import Organization
 from ..domain.signup_forms import FormField, SignupForm, Submission
-from ..extensions import db
 from ..urls import absolute_url
 
 DEFAULT_THANKS = _l("Thank you for signing up! Please check your inbox.")
@@ -44,22 +44,22 @@ def embed_code(form: SignupForm) -> str:
             'async></script>')
 
 
-def send_mail(submission: Submission) -> None:
-    """A welcome for a new member, or a note to the owner of a taken email (at most a few an hour)."""
+def queue_mail(session: Session, submission: Submission) -> None:
+    """A welcome for a new member, or a note to the owner of a taken email (at most a few an hour),
+    queued in the submission's transaction."""
     signup, form = submission.signup, submission.form
     recipient = signup.member
-    org_name = db.session.get(Organization, form.organization_id).name
+    org_name = session.get(Organization, form.organization_id).name
     if signup.created:
         offer = None
         if submission.entry is not None and submission.entry.coupon_assigned:
-            book = coupons.get_book(db.session, form.organization_id, form.coupon_book_id)
+            book = coupons.get_book(session, form.organization_id, form.coupon_book_id)
             offer = coupons.texts(book, recipient.locale).get("title") or book.name
-        card_code = members.card_code_of(db.session, recipient.id) if form.purpose == signup_forms.LOYALTY_CARD \
+        card_code = members.card_code_of(session, recipient.id) if form.purpose == signup_forms.LOYALTY_CARD \
             else None
-        mail.send(recipient.email, _l("Welcome to %(name)s", name=org_name), "signup_form_welcome",
-                  locale=recipient.locale, member=recipient, org_name=org_name, purpose=form.purpose, offer=offer,
-                  card_code=card_code, password_link=absolute_url("member.password_forgot"))
+        mail.queue(session, form.organization_id, recipient.email, _l("Welcome to %(name)s", name=org_name),
+                   "signup_form_welcome", locale=recipient.locale, member=recipient, org_name=org_name,
+                   purpose=form.purpose, offer=offer, card_code=card_code,
+                   password_link=absolute_url("member.password_forgot"))
     elif signup.notify:
-        mail.send(recipient.email, _l("Someone tried to sign up with your email address"), "account_exists",
-                  locale=recipient.locale, member=recipient, org_name=org_name,
-                  login_link=absolute_url("member.login"), reset_link=absolute_url("member.password_forgot"))
+        mail.queue_account_exists(session, recipient, org_name)

@@ -58,6 +58,7 @@ def signup_submit(public_id: str):
             submission = signup_forms.submit(
                 session, form, address=request.remote_addr or "unknown", locale=str(get_locale()),
                 limits=shared.limits(), **_split(values))
+            shared.queue_mail(session, submission)
     except SubmissionInvalid as error:
         errors = {key: [_(message) for message in messages] for key, messages in error.errors.items()}
         return _page(form, "embed/signup.html", 422, values=values, errors=errors, token=issue_token(form))
@@ -66,7 +67,6 @@ def signup_submit(public_id: str):
         return _page(form, "embed/thanks.html")
     except NotFound:
         return _page(form, "embed/closed.html", 404)
-    shared.send_mail(submission)
     return _page(form, "embed/thanks.html")
 
 

@@ -1,7 +1,7 @@
 """Member portal account pages: the landing page and language, signup (also from a referral
 link), login and logout, a forgotten password, and the member's profile, password, data
 export and erasure. Views parse the form, call one domain function inside one transaction
-(portal/forms.py: submit), then redirect or render; mail goes out after the commit."""
+(portal/forms.py: submit), then redirect or render; mail is queued in that transaction (portal/mail.py)."""
 from __future__ import annotations
 
 import json
@@ -15,7 +15,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import login_user
 
 from ..auth import begin_session, end_session
-from ..domain import self_service, members, referrals
+from ..domain import self_service, members
 from ..domain.errors import DomainError, NotFound
 from ..domain.throttle import TooManyAttempts
 from ..extensions import db
@@ -84,9 +84,9 @@ def join(code: str):
     if current_member() is not None:
         return redirect(url_for("member.wallet"))
     form = SignupForm()
-    try:
-        found = referrals.validate_code(db.session, portal_organization_id(), self_service.check_referral_code(code))
-    except DomainError:
+    with db.transaction() as session:  # an unknown code is counted against the address
+        found = self_service.invitation(session, portal_organization_id(), code, address=client_address())
+    if found is None:
         flash(_("This invitation link is not valid any more, but you are welcome to join."), "info")
     else:
         form.referral_code.data = found.code
@@ -126,26 +126,24 @@ def signup():
     def sign_up():
         session = db.session
         self_service.check_signup_rate(session, client_address())
-        return self_service.sign_up(
+        outcome = self_service.sign_up(
             session, org_id, email=form.email.data, password=form.password.data,
             given_name=form.given_name.data, family_name=form.family_name.data,
             birth_date=form.birth_date.data, accept_terms=form.accept_terms.data,
             optins={"email": form.optin_email.data, "sms": form.optin_sms.data},
             referral_code=form.referral_code.data, locale=str(current_locale()))
+        recipient, org_name = outcome.member, organization_name(org_id)
+        if outcome.created:
+            mail.queue(session, org_id, recipient.email, _l("Welcome to %(name)s", name=org_name), "welcome",
+                       locale=recipient.locale, member=recipient, org_name=org_name,
+                       link=absolute_url("member.signup_confirm", token=outcome.token))
+        elif outcome.notify:
+            mail.queue_account_exists(session, recipient, org_name)
+        return outcome
 
     done, outcome = submit(form, sign_up, FIELDS, translate)
     if not done:
         return render_template("member/signup.html", form=form), _refused_status(outcome)
-    recipient, org_name = outcome.member, organization_name(org_id)
-    if outcome.created:
-        mail.send(recipient.email, _l("Welcome to %(name)s", name=org_name), "welcome", locale=recipient.locale,
-                  member=recipient, org_name=org_name,
-                  link=absolute_url("member.signup_confirm", token=outcome.token))
-    elif outcome.notify:
-        mail.send(recipient.email, _l("Someone tried to sign up with your email address"), "account_exists",
-                  locale=recipient.locale, member=recipient, org_name=org_name,
-                  login_link=absolute_url("member.login"),
-                  reset_link=absolute_url("member.password_forgot"))
     return redirect(url_for("member.signup_sent"))
 
 
@@ -217,15 +215,20 @@ def password_forgot():
     if not form.validate_on_submit():
         return render_template("member/password_forgot.html", form=form), form_status()
     org_id = portal_organization_id()
-    done, found = submit(form, lambda: self_service.request_password_reset(
-        db.session, org_id, form.email.data, address=client_address()), FIELDS, translate)
+
+    def request_reset():
+        found = self_service.request_password_reset(db.session, org_id, form.email.data, address=client_address())
+        if found is not None:
+            member, token = found
+            mail.queue(db.session, org_id, member.email, _l("Reset your password"), "password_reset",
+                       locale=member.locale, member=member, org_name=organization_name(org_id),
+                       link=absolute_url("member.password_reset", token=token),
+                       hours=int(self_service.TOKEN_LIFETIME[self_service.PASSWORD_RESET].total_seconds() // 3600))
+        return found
+
+    done, found = submit(form, request_reset, FIELDS, translate)
     if not done:
         return render_template("member/password_forgot.html", form=form), _refused_status(found)
-    if found is not None:
-        member, token = found
-        mail.send(member.email, _l("Reset your password"), "password_reset", locale=member.locale, member=member,
-                  org_name=organization_name(org_id), link=absolute_url("member.password_reset", token=token),
-                  hours=int(self_service.TOKEN_LIFETIME[self_service.PASSWORD_RESET].total_seconds() // 3600))
     return redirect(url_for("member.password_forgot_sent"))
 
 

@@ -9,7 +9,9 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
+from portal import worker
 from portal.domain.members import Member
+from portal.extensions import db
 from tests.mailsink import smtp_sink  # noqa: F401  (fixture)
 
 NEW_PASSWORD = "a fresh passphrase 2026"
@@ -24,6 +26,13 @@ def member_site(browser_site, live_url, seed, smtp_sink, monkeypatch):  # noqa: 
     monkeypatch.setitem(browser_site.app.config, "MAIL_SERVER", "127.0.0.1")
     monkeypatch.setitem(browser_site.app.config, "MAIL_PORT", smtp_sink.port)
     smtp_sink.clear()
+
+    def worker_round():  # the site's worker: drain the outbox and send what is due
+        with browser_site.app.app_context():
+            worker.send_mail_now()
+            db.session.remove()
+
+    monkeypatch.setattr(smtp_sink, "deliverer", worker_round)
     return bundle
 
 

@@ -8,7 +8,6 @@ import pytest
 from flask import g
 from flask.testing import FlaskClient
 
-from portal import mail
 from portal.domain import passwords
 from tests import factories
 from tests.mailsink import mail_sink, smtp_sink  # noqa: F401  (fixtures)
@@ -85,7 +84,6 @@ def portal(session, org, app, monkeypatch):
     """The member portal of `org`, through a test client."""
     monkeypatch.setitem(app.config, "PORTAL_ORGANIZATION_ID", org.id)
     yield MemberPortal(fresh_client(app), org)
-    mail.drain()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import func, select
 
-from portal import mail
 from portal.domain import signup_forms
 from portal.domain.members import Member
 from portal.domain.signup_forms import SignupFormEntry
@@ -26,7 +25,6 @@ DEFAULT_POLICY = "default-src 'self'; img-src 'self' data:; style-src 'self' 'un
 def browser(app, session):
     """A visitor's browser inside a partner page (a fresh client: nothing carried between requests)."""
     yield fresh_client(app)
-    mail.drain()
 
 
 @pytest.fixture

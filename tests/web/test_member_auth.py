@@ -249,12 +249,9 @@ def test_password_reset_from_the_mail(portal, member, session, mail_sink):
 
 
 def test_password_reset_answers_the_same_for_unknown_email(portal, member, mail_sink):
-    from portal import mail
-
     known = portal.submit("/password/forgot", {"email": member.email})
     unknown = portal.submit("/password/forgot", {"email": "nobody-here@example.com"})
     assert (known.status_code, known.location) == (unknown.status_code, unknown.location)
-    mail.drain()
     assert len(mail_sink.to(member.email)) == 1
     assert mail_sink.to("nobody-here@example.com") == []
 
@@ -281,12 +278,9 @@ def test_password_reset_links_expire_and_a_new_password_revokes_older_links(port
 
 
 def test_reset_mails_to_one_address_are_limited(portal, member, session, org, mail_sink):
-    from portal import mail
-
     for _ in range(self_service.MAIL_LIMIT_PER_EMAIL + 2):
         response = portal.submit("/password/forgot", {"email": member.email})
         assert response.status_code == 302 and response.location == "/password/forgot/sent"
-    mail.drain()
     assert len(mail_sink.to(member.email)) == self_service.MAIL_LIMIT_PER_EMAIL
 
 

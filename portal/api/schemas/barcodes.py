@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from ...domain.barcodes import CHANNELS, OFFER_TYPES
-from .common import In, IntegerId, ListQuery, Out, PageOut
+from .common import STRICT_QUERY, In, IntegerId, ListQuery, Out, PageOut
 
 
 class BarcodeIn(In):
@@ -50,6 +50,7 @@ class BarcodePage(PageOut):
 
 
 class BarcodeListQuery(ListQuery):
+    model_config = STRICT_QUERY
     customer_id: IntegerId | None = None
     offer_id: IntegerId | None = None
     offer_type: Literal[OFFER_TYPES] | None = None  # type: ignore[valid-type]

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
 from pydantic.alias_generators import to_camel
+from pydantic_core import core_schema
 
 from ...domain.ledger import MAX_AMOUNT
 
@@ -42,8 +43,29 @@ def _storable(value: Any) -> Any:
     return value
 
 
+def _whole(value: Any) -> Any:
+    """10.0 is the integer 10 in JSON (and JSON Schema); 10.5, "10" and true stay refused."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _integral_floats_as_integers(schema: Any) -> Any:
+    """The core schema with every integer schema in it first passed through _whole."""
+    if isinstance(schema, dict):
+        if schema.get("type") == "int":
+            return core_schema.no_info_before_validator_function(_whole, schema)
+        return {key: _integral_floats_as_integers(value) for key, value in schema.items()}
+    if isinstance(schema, list):
+        return [_integral_floats_as_integers(value) for value in schema]
+    return schema
+
+
 class In(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source, handler):
+        # Every integer field of a request takes 10.0 as 10, as JSON Schema does (see _whole).
+        return _integral_floats_as_integers(handler(source))
 
     @field_validator("*", mode="after")
     @classmethod
@@ -67,11 +89,6 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
         return value.astimezone(dt.timezone.utc)
     except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00
         raise ValueError("must be a time between the years 1 and 9999 in UTC") from None
-
-
-def _whole(value: Any) -> Any:
-    """10.0 is the integer 10 in JSON (and JSON Schema); 10.5, "10" and true stay refused."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def Whole(**constraints) -> Any:  # noqa: N802 (a type factory)
@@ -102,7 +119,7 @@ def _iso_datetime(value: Any) -> Any:
 
 UtcDateTime = Annotated[dt.datetime, BeforeValidator(_iso_datetime), AfterValidator(_utc)]
 Id = Whole(ge=1, le=MAX_ID)
-# An id that must be a JSON integer (10.0 is refused), as the coupon and barcode routes take it.
+# Whole numbers, as every integer field of a request: 10.0 is 10 (In.__get_pydantic_core_schema__).
 IntegerId = Annotated[int, Field(ge=1, le=MAX_ID)]
 Str100 = Annotated[str, StringConstraints(max_length=100)]
 MoneyIn = Annotated[Decimal, Field(ge=0, le=Decimal("1e12"), max_digits=14, decimal_places=2)]

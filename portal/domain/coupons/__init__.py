@@ -6,7 +6,8 @@ rules and the lock order, models for the invariants).
 Books:    create_book, update_book, set_publishing_status, get_book, books_query, texts, coupon_value,
           book_counts, free_code_count
 Codes:    generate_codes, import_codes, check_codes, codes_query, get_code, code_status, minimum_length
-Members:  assign_coupons, claim_coupon, claim_voucher_code, use_coupon, note_code_failure, revert_usage, set_activation,
+Members:  assign_coupons, claim_coupon, claim_voucher_code, use_coupon, serialize_code_attempts, note_code_failure,
+          revert_usage, set_activation,
           assignment_refusal, member_coupons, member_coupon_counts, offers_for_member
 Tills:    account_coupons_for_member, account_coupon_view, get_account_coupon, redeem_account_coupon,
           set_account_coupon_activation
@@ -25,8 +26,8 @@ from .models import (ARCHIVED, ASSIGN, ASSIGNED, AUTOMATIC_TYPES, DISABLED, DISC
 from .services import (AppliedCoupon, CouponResult, Place, Purchase, PurchaseCouponEffects, account_coupon_public_id,
                        apply_purchase_coupons, assign_coupons, assignment_refusal, claim_coupon, claim_voucher_code,
                        find_account_coupon, get_account_coupon, get_usage, lock_account_coupon, note_code_failure,
-                       redeem_account_coupon, revert_usage, set_account_coupon_activation, set_activation,
-                       use_coupon, usages_by_ids)
+                       redeem_account_coupon, revert_usage, serialize_code_attempts, set_account_coupon_activation,
+                       set_activation, use_coupon, usages_by_ids)
 from .read_models import (AccountCouponView, BookOffer, MemberCoupon, account_coupon_view, account_coupons_for_member,
                     coupon_state, member_coupon_counts, member_coupons, offers_for_member, usages_query)
 

@@ -280,6 +280,14 @@ def use_coupon(session: Session, member: Member, book: CouponBook, *, actor: Act
     return _once(session, member.organization_id, system_unique_key, "coupon.use", params, perform)
 
 
+def serialize_code_attempts(session: Session, member: Member, *, actor: Actor) -> None:
+    """Hold the code counts of this member and actor until the transaction ends (throttle.serialize), so
+    that parallel code attempts are counted one after the other. Take it before the savepoint the work
+    runs in: the refusal is then written (note_code_failure) and committed while the lock is still held."""
+    for scope, key, _, _ in _code_counts(member, actor):
+        throttle.serialize(session, scope, key)
+
+
 def note_code_failure(session: Session, member: Member, *, actor: Actor) -> None:
     """Count a refused code against the member, the actor and the organisation (call in its
     own transaction, see use_coupon)."""

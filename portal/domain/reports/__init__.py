@@ -40,7 +40,7 @@ from ..members import Member
 from ..missions import Mission
 from ..orders import PurchaseOrder
 from ..organizations import Organization, default_program
-from ..outbox import OutboxEvent
+from ..outbox import MAIL_REQUESTED, OutboxEvent
 from ..referrals import COMPLETED, Referral
 from ..tiers import MemberTier, Tier, TierHistory
 # The range names are part of this package's face (reports.Range, reports.DAY, reports.PRESETS...).
@@ -399,7 +399,8 @@ def events_report(session: Session, org: Organization, rng: Range) -> Report:
     """Events per bucket: all of them, and the most frequent types one by one."""
     day = local_day(session, OutboxEvent.created_at, rng).label("day")
     found = session.execute(select(day, OutboxEvent.event_type, func.count()).where(
-        OutboxEvent.organization_id == org.id, within(OutboxEvent.created_at, rng))
+        OutboxEvent.organization_id == org.id, within(OutboxEvent.created_at, rng),
+        OutboxEvent.event_type != MAIL_REQUESTED)  # mail is not a loyalty event
         .group_by(day, OutboxEvent.event_type)).all()
     per_type: dict[str, int] = {}
     for _, event_type, n in found:
