@@ -11,7 +11,7 @@ Invariants:
 - `to_expression(parse(text))` parses back to the same AST (positions aside).
 - Numbers with a decimal point are Decimal, never float, so money compares exactly.
 - Bounded: expressions longer than MAX_LENGTH or nested deeper than MAX_DEPTH
-  are refused at parse time.
+  (brackets, and prefix `not` and `-`, each count a level) are refused at parse time.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Callable
 
 from .errors import ValidationFailed
 
@@ -146,10 +146,15 @@ class _Parser:
         return node
 
     def expression(self) -> dict:
+        return self.nested(self.or_expr)
+
+    def nested(self, parse: Callable[[], dict]) -> dict:
+        """`parse()` one level deeper: brackets, and each prefix `not` or `-` (so a long run of them is refused
+        like deep brackets, before Python's own recursion limit is reached)."""
         self.depth += 1
         if self.depth > MAX_DEPTH:
             self.fail("The expression is nested too deeply")
-        node = self.or_expr()
+        node = parse()
         self.depth -= 1
         return node
 
@@ -170,7 +175,7 @@ class _Parser:
     def not_expr(self) -> dict:
         if self.at("not"):
             tok = self.take()
-            operand = self.not_expr()
+            operand = self.nested(self.not_expr)
             return {"type": "not", "operand": operand, "start": _pos(tok), "end": operand["end"]}
         return self.comparison()
 
@@ -210,7 +215,7 @@ class _Parser:
     def unary(self) -> dict:
         if self.current.kind == "op" and self.current.text == "-":
             tok = self.take()
-            operand = self.unary()
+            operand = self.nested(self.unary)
             return {"type": "negate", "operand": operand, "start": _pos(tok), "end": operand["end"]}
         return self.postfix()
 

@@ -137,3 +137,16 @@ def test_length_and_depth_are_bounded():
         rules.parse("1 + " * 2000 + "1")
     with pytest.raises(RuleSyntaxError):
         rules.parse("(" * 100 + "1" + ")" * 100)
+
+
+@pytest.mark.parametrize("text, column", [("not " * 999 + "x", 241), ("-" * 3000 + "1", 61),
+                                          ("not " * 30 + "-" * 40 + "1", 151)], ids=["nots", "minuses", "mixed"])
+def test_long_runs_of_not_and_minus_count_as_nesting(text, column):
+    with pytest.raises(RuleSyntaxError) as refused:
+        rules.parse(text)
+    assert "nested too deeply" in refused.value.message and refused.value.column == column
+
+
+def test_runs_of_not_and_minus_within_the_depth_still_parse():
+    assert rules.evaluate(rules.parse("not " * 58 + "true"), {}) is True
+    assert rules.evaluate(rules.parse("-" * 59 + "1"), {}) == -1
