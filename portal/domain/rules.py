@@ -11,7 +11,8 @@ Invariants:
 - `to_expression(parse(text))` parses back to the same AST (positions aside).
 - Numbers with a decimal point are Decimal, never float, so money compares exactly.
 - Bounded: expressions longer than MAX_LENGTH or nested deeper than MAX_DEPTH
-  (brackets, and prefix `not` and `-`, each count a level) are refused at parse time.
+  (counting brackets, each prefix `not` and `-`, and the depth of the AST a run of operators
+  builds) are refused at parse time: every parsed AST prints, evaluates and goes through JSON.
 """
 from __future__ import annotations
 
@@ -143,6 +144,10 @@ class _Parser:
         node = self.expression()
         if self.current.kind != "end":
             self.fail("Expected an operator or the end of the expression")
+        deep = _too_deep(node)
+        if deep is not None:  # a long run of operators (`a + a + ...`) makes a tree as deep as brackets do
+            raise RuleSyntaxError("The expression is nested too deeply", deep["start"]["line"],
+                                  deep["start"]["column"])
         return node
 
     def expression(self) -> dict:
@@ -306,6 +311,21 @@ class _Parser:
         close = self.expect(")")
         return {"type": "comprehension", "func": name.text, "element": element, "var": var.text,
                 "iterable": iterable, "condition": condition, "start": _pos(name), "end": _end(close)}
+
+
+CHILDREN = ("object", "index", "operand", "left", "right", "element", "iterable", "condition")
+
+
+def _too_deep(node: dict, depth: int = 0) -> dict | None:
+    """The first node deeper than MAX_DEPTH (what `_check_node` refuses), else None; recurses MAX_DEPTH levels at most."""
+    if depth > MAX_DEPTH:
+        return node
+    children = [node[key] for key in CHILDREN if isinstance(node.get(key), dict)]
+    for child in children + node.get("items", []) + node.get("args", []):
+        found = _too_deep(child, depth + 1)
+        if found is not None:
+            return found
+    return None
 
 
 def _pos(tok: Token) -> dict:

@@ -50,8 +50,9 @@ def test_bad_matcher_is_a_422_naming_line_and_column(api, session):
     assert "line 1, column" in r.json["errors"]["matcher"][0]
 
 
-@pytest.mark.parametrize("matcher", ["not " * 999 + "true", "-" * 3000 + "1", "(" * 100 + "1" + ")" * 100],
-                         ids=["nots", "minuses", "brackets"])
+@pytest.mark.parametrize("matcher", ["not " * 999 + "true", "-" * 3000 + "1", "(" * 100 + "1" + ")" * 100,
+                                     "event.x" + " or event.x" * 300],
+                         ids=["nots", "minuses", "brackets", "ors"])
 def test_too_deep_matcher_is_a_422_naming_matcher_not_a_500(api, session, matcher):
     session.commit()
     body = problem(api.post("/missions", json={**MISSION, "matcher": matcher}), 422, "matcher")
