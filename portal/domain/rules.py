@@ -50,9 +50,9 @@ class RuleSyntaxError(ValidationFailed):
     code = "rule_syntax"
     title = "Invalid rule expression"
 
-    def __init__(self, message: str, line: int, column: int, field: str = "expression"):
-        self.line, self.column = line, column
-        super().__init__(f"{message} at line {line}, column {column}", field=field)
+    def __init__(self, reason: str, line: int, column: int, field: str = "expression"):
+        self.reason, self.line, self.column = reason, line, column
+        super().__init__(f"{reason} at line {line}, column {column}", field=field)
 
 
 class RuleEvaluationError(Exception):
@@ -95,13 +95,19 @@ def tokenize(source: str) -> list[Token]:
 
 # --- parsing -------------------------------------------------------------------
 
-def parse(source: str) -> dict:
-    """Text to AST. Raises RuleSyntaxError naming line and column."""
-    if not isinstance(source, str) or not source.strip():
-        raise RuleSyntaxError("The expression is empty", 1, 1)
-    if len(source) > MAX_LENGTH:
-        raise RuleSyntaxError(f"The expression is longer than {MAX_LENGTH} characters", 1, MAX_LENGTH)
-    return _Parser(tokenize(source)).parse()
+def parse(source: str, field: str = "expression") -> dict:
+    """Text to AST. Raises RuleSyntaxError naming line and column, on `field` (the text's name in the request:
+    `matcher`, `rules[2]`...)."""
+    try:
+        if not isinstance(source, str) or not source.strip():
+            raise RuleSyntaxError("The expression is empty", 1, 1)
+        if len(source) > MAX_LENGTH:
+            raise RuleSyntaxError(f"The expression is longer than {MAX_LENGTH} characters", 1, MAX_LENGTH)
+        return _Parser(tokenize(source)).parse()
+    except RuleSyntaxError as error:
+        if error.field == field:
+            raise
+        raise RuleSyntaxError(error.reason, error.line, error.column, field=field) from None
 
 
 @lru_cache(maxsize=4096)

@@ -139,6 +139,18 @@ def test_length_and_depth_are_bounded():
         rules.parse("(" * 100 + "1" + ")" * 100)
 
 
+def test_a_syntax_error_names_the_field_the_caller_gives():
+    with pytest.raises(RuleSyntaxError) as refused:
+        rules.parse("order.total >", field="rules[2]")
+    error = refused.value
+    assert (error.field, error.reason, error.line, error.column) == (
+        "rules[2]", "Expected a value, found end of expression", 1, 14)
+    assert error.errors == {"rules[2]": ["Expected a value, found end of expression at line 1, column 14"]}
+    with pytest.raises(RuleSyntaxError) as refused:
+        rules.parse("")
+    assert refused.value.field == "expression"
+
+
 @pytest.mark.parametrize("text, column", [("not " * 999 + "x", 241), ("-" * 3000 + "1", 61),
                                           ("not " * 30 + "-" * 40 + "1", 151)], ids=["nots", "minuses", "mixed"])
 def test_long_runs_of_not_and_minus_count_as_nesting(text, column):
