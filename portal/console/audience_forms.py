@@ -13,7 +13,7 @@ from .fields import MAX_UPLOAD_BYTES, UPLOAD_TOO_LARGE, Choice
 
 ID_TYPE_CHOICES = [Choice(CARDCODE, "Card codes"), Choice("ID", "Member ids")]
 # Domain field names -> form field names.
-AUDIENCE_FIELDS = {"expression": "rule", "name": "name", "kind": "kind", "memberIds": "file"}
+AUDIENCE_FIELDS = {"rule": "rule", "name": "name", "kind": "kind", "memberIds": "file"}
 
 
 def _file_field(label: str, *required) -> FileField:

@@ -121,7 +121,7 @@ def campaign_check_rules():
             results.append({"line": number, "text": text, "ok": True})
         except rules.RuleSyntaxError as error:
             results.append({"line": number, "text": text, "ok": False,
-                            "message": error.message.rsplit(" at line", 1)[0], "column": error.column})
+                            "message": error.reason, "column": error.column})
     return render_template("console/campaigns/_rule_check.html", results=results)
 
 

@@ -148,7 +148,7 @@ def _check(kind: str, rule: str | None) -> None:
     if kind not in (RULE, LIST):
         raise ValidationFailed("kind must be rule or list", field="kind")
     if kind == RULE:
-        rules.parse(rule or "")
+        rules.parse(rule or "", field="rule")
 
 
 def audience_record(session, actor, action, audience):

@@ -244,11 +244,7 @@ def _apply_action(session: Session, action: CampaignAction, fields: dict[str, An
     if "rules_text" in fields:
         texts = list(fields["rules_text"] or [])
         for position, text in enumerate(texts):
-            try:
-                rules.parse(text)
-            except rules.RuleSyntaxError as error:
-                raise rules.RuleSyntaxError(error.message.rsplit(" at line", 1)[0], error.line, error.column,
-                                            field=f"rules[{position}]") from None
+            rules.parse(text, field=f"rules[{position}]")
         action.rules = texts
     if "effects" in fields:
         action.effects = [_check_effect(session, action.organization_id, effect, position)

@@ -207,11 +207,7 @@ def _apply(session: Session, mission: Mission, values: dict[str, Any]) -> None:
 
 def compile_matcher(text: str) -> dict[str, Any]:
     """Parse a matcher for storage. Raises RuleSyntaxError on field `matcher`, naming line and column."""
-    try:
-        return rules.to_json(rules.parse(text))
-    except rules.RuleSyntaxError as error:
-        raise rules.RuleSyntaxError(error.message.rsplit(" at line ", 1)[0], error.line, error.column,
-                                    field="matcher") from None
+    return rules.to_json(rules.parse(text, field="matcher"))
 
 
 def _unique_code(session: Session, organization_id: int, code: str | None, exclude: int | None = None) -> str:

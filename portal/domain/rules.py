@@ -11,7 +11,8 @@ Invariants:
 - `to_expression(parse(text))` parses back to the same AST (positions aside).
 - Numbers with a decimal point are Decimal, never float, so money compares exactly.
 - Bounded: expressions longer than MAX_LENGTH or nested deeper than MAX_DEPTH
-  are refused at parse time.
+  (counting brackets, each prefix `not` and `-`, and the depth of the AST a run of operators
+  builds) are refused at parse time: every parsed AST prints, evaluates and goes through JSON.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Callable
 
 from .errors import ValidationFailed
 
@@ -49,9 +50,9 @@ class RuleSyntaxError(ValidationFailed):
     code = "rule_syntax"
     title = "Invalid rule expression"
 
-    def __init__(self, message: str, line: int, column: int, field: str = "expression"):
-        self.line, self.column = line, column
-        super().__init__(f"{message} at line {line}, column {column}", field=field)
+    def __init__(self, reason: str, line: int, column: int, field: str = "expression"):
+        self.reason, self.line, self.column = reason, line, column
+        super().__init__(f"{reason} at line {line}, column {column}", field=field)
 
 
 class RuleEvaluationError(Exception):
@@ -94,13 +95,19 @@ def tokenize(source: str) -> list[Token]:
 
 # --- parsing -------------------------------------------------------------------
 
-def parse(source: str) -> dict:
-    """Text to AST. Raises RuleSyntaxError naming line and column."""
-    if not isinstance(source, str) or not source.strip():
-        raise RuleSyntaxError("The expression is empty", 1, 1)
-    if len(source) > MAX_LENGTH:
-        raise RuleSyntaxError(f"The expression is longer than {MAX_LENGTH} characters", 1, MAX_LENGTH)
-    return _Parser(tokenize(source)).parse()
+def parse(source: str, field: str = "expression") -> dict:
+    """Text to AST. Raises RuleSyntaxError naming line and column, on `field` (the text's name in the request:
+    `matcher`, `rules[2]`...)."""
+    try:
+        if not isinstance(source, str) or not source.strip():
+            raise RuleSyntaxError("The expression is empty", 1, 1)
+        if len(source) > MAX_LENGTH:
+            raise RuleSyntaxError(f"The expression is longer than {MAX_LENGTH} characters", 1, MAX_LENGTH)
+        return _Parser(tokenize(source)).parse()
+    except RuleSyntaxError as error:
+        if error.field == field:
+            raise
+        raise RuleSyntaxError(error.reason, error.line, error.column, field=field) from None
 
 
 @lru_cache(maxsize=4096)
@@ -143,13 +150,22 @@ class _Parser:
         node = self.expression()
         if self.current.kind != "end":
             self.fail("Expected an operator or the end of the expression")
+        deep = _too_deep(node)
+        if deep is not None:  # a long run of operators (`a + a + ...`) makes a tree as deep as brackets do
+            raise RuleSyntaxError("The expression is nested too deeply", deep["start"]["line"],
+                                  deep["start"]["column"])
         return node
 
     def expression(self) -> dict:
+        return self.nested(self.or_expr)
+
+    def nested(self, parse: Callable[[], dict]) -> dict:
+        """`parse()` one level deeper: brackets, and each prefix `not` or `-` (so a long run of them is refused
+        like deep brackets, before Python's own recursion limit is reached)."""
         self.depth += 1
         if self.depth > MAX_DEPTH:
             self.fail("The expression is nested too deeply")
-        node = self.or_expr()
+        node = parse()
         self.depth -= 1
         return node
 
@@ -170,7 +186,7 @@ class _Parser:
     def not_expr(self) -> dict:
         if self.at("not"):
             tok = self.take()
-            operand = self.not_expr()
+            operand = self.nested(self.not_expr)
             return {"type": "not", "operand": operand, "start": _pos(tok), "end": operand["end"]}
         return self.comparison()
 
@@ -210,7 +226,7 @@ class _Parser:
     def unary(self) -> dict:
         if self.current.kind == "op" and self.current.text == "-":
             tok = self.take()
-            operand = self.unary()
+            operand = self.nested(self.unary)
             return {"type": "negate", "operand": operand, "start": _pos(tok), "end": operand["end"]}
         return self.postfix()
 
@@ -301,6 +317,21 @@ class _Parser:
         close = self.expect(")")
         return {"type": "comprehension", "func": name.text, "element": element, "var": var.text,
                 "iterable": iterable, "condition": condition, "start": _pos(name), "end": _end(close)}
+
+
+CHILDREN = ("object", "index", "operand", "left", "right", "element", "iterable", "condition")
+
+
+def _too_deep(node: dict, depth: int = 0) -> dict | None:
+    """The first node deeper than MAX_DEPTH (what `_check_node` refuses), else None; recurses MAX_DEPTH levels at most."""
+    if depth > MAX_DEPTH:
+        return node
+    children = [node[key] for key in CHILDREN if isinstance(node.get(key), dict)]
+    for child in children + node.get("items", []) + node.get("args", []):
+        found = _too_deep(child, depth + 1)
+        if found is not None:
+            return found
+    return None
 
 
 def _pos(tok: Token) -> dict:

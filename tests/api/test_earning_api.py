@@ -7,6 +7,8 @@ from portal.domain.orders import PurchaseOrder
 from tests import factories
 from tests.factories import count
 
+from .conftest import problem
+
 
 def make_campaign(api, **extra):
     r = api.post("/campaigns", json={"code": "EARN", "name": "Earn", **extra})
@@ -139,7 +141,8 @@ def test_audiences_rule_and_list(api):
     assert r.status_code == 201 and r.json["audience"]["memberCount"] == 1
     assert [a["name"] for a in api.get(f"/members/{berliner['id']}/audiences").json["results"]] == ["Berlin"]
     assert [a["name"] for a in api.get(f"/members/{other['id']}/audiences").json["results"]] == ["VIP"]
-    assert api.post("/audiences", json={"name": "Bad", "rule": "member.city =="}).status_code == 422
+    bad = problem(api.post("/audiences", json={"name": "Bad", "rule": "member.city =="}), 422, "rule")
+    assert bad["errors"]["rule"] == ["Expected a value, found end of expression at line 1, column 15"]
 
 
 def test_other_organisations_campaigns_and_orders_are_404(api, session, other_org):

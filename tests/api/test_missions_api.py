@@ -1,10 +1,13 @@
 """Missions over the JSON API: definitions, member progress, idempotent increments, isolation."""
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from portal.domain.audit import AuditEntry
 from tests import factories
+
+from .conftest import problem
 
 # Factories write through the test's session; commit them (a savepoint) so that a request's
 # rollback on error keeps them, as it keeps rows an earlier request committed.
@@ -45,6 +48,16 @@ def test_bad_matcher_is_a_422_naming_line_and_column(api, session):
     assert r.status_code == 422
     assert "matcher" in r.json["errors"]
     assert "line 1, column" in r.json["errors"]["matcher"][0]
+
+
+@pytest.mark.parametrize("matcher", ["not " * 999 + "true", "-" * 3000 + "1", "(" * 100 + "1" + ")" * 100,
+                                     "event.x" + " or event.x" * 300],
+                         ids=["nots", "minuses", "brackets", "ors"])
+def test_too_deep_matcher_is_a_422_naming_matcher_not_a_500(api, session, matcher):
+    session.commit()
+    body = problem(api.post("/missions", json={**MISSION, "matcher": matcher}), 422, "matcher")
+    assert "nested too deeply" in body["errors"]["matcher"][0]
+    assert api.get("/missions").json["totalCount"] == 0
 
 
 def test_invalid_fields_are_422s_naming_the_field(api, session):

@@ -137,3 +137,44 @@ def test_length_and_depth_are_bounded():
         rules.parse("1 + " * 2000 + "1")
     with pytest.raises(RuleSyntaxError):
         rules.parse("(" * 100 + "1" + ")" * 100)
+
+
+def test_a_syntax_error_names_the_field_the_caller_gives():
+    with pytest.raises(RuleSyntaxError) as refused:
+        rules.parse("order.total >", field="rules[2]")
+    error = refused.value
+    assert (error.field, error.reason, error.line, error.column) == (
+        "rules[2]", "Expected a value, found end of expression", 1, 14)
+    assert error.errors == {"rules[2]": ["Expected a value, found end of expression at line 1, column 14"]}
+    with pytest.raises(RuleSyntaxError) as refused:
+        rules.parse("")
+    assert refused.value.field == "expression"
+
+
+@pytest.mark.parametrize("text, column", [("not " * 999 + "x", 241), ("-" * 3000 + "1", 61),
+                                          ("not " * 30 + "-" * 40 + "1", 151)], ids=["nots", "minuses", "mixed"])
+def test_long_runs_of_not_and_minus_count_as_nesting(text, column):
+    with pytest.raises(RuleSyntaxError) as refused:
+        rules.parse(text)
+    assert "nested too deeply" in refused.value.message and refused.value.column == column
+
+
+@pytest.mark.parametrize("operator", [" + ", " or ", " and ", "."])
+def test_a_run_of_operators_is_bounded_like_brackets(operator):
+    """60 operators make an AST 61 nodes deep, as deep as to_expression takes; one more is refused at parse,
+    not by a RecursionError when the AST is printed, evaluated or turned into JSON."""
+    longest = "a" + (operator + "a") * rules.MAX_DEPTH
+    assert rules.parse(rules.to_expression(rules.from_json(rules.to_json(rules.parse(longest))))) is not None
+    nest: dict = {}
+    nest["a"] = nest  # a.a.a... is still a dict
+    rules.evaluate(rules.parse(longest), {"a": nest if operator == "." else 1})
+    with pytest.raises(RuleSyntaxError) as refused:
+        rules.parse(longest + operator + "a")
+    assert "nested too deeply" in refused.value.message
+    with pytest.raises(RuleSyntaxError):
+        rules.parse("a" + (operator + "a") * 900)
+
+
+def test_runs_of_not_and_minus_within_the_depth_still_parse():
+    assert rules.evaluate(rules.parse("not " * 58 + "true"), {}) is True
+    assert rules.evaluate(rules.parse("-" * 59 + "1"), {}) == -1
