@@ -2,8 +2,10 @@
 
 Purchases, signups, coupon uses, referrals, birthdays and custom events all
 become a LoyaltyEvent and go through `dispatch`, which hands it to the
-registered handlers in priority order: campaigns (award points, assign coupons,
-set tiers...), then missions, then referral qualification.
+registered handlers in priority order: a purchase's automatic coupons are used
+(5, before any points move), campaigns (10: award points, assign coupons, set
+tiers...), the coupons' bonus on the campaigns' points (15; the order is written
+out in campaigns.py), then missions, then referral qualification.
 
 Invariants:
 - A dry run (simulation) writes nothing: handlers compute what they would do.

@@ -11,19 +11,24 @@ Members:  assign_coupons, claim_coupon, claim_voucher_code, use_coupon, note_cod
 Tills:    account_coupons_for_member, account_coupon_view, get_account_coupon, redeem_account_coupon,
           set_account_coupon_activation
 Earning:  apply_purchase_coupons(session, member, Purchase(...), actor=...) -> PurchaseCouponEffects
+Conditions: conditions.clean / check / describe (the book's `condition`, in plain words for members)
 """
 from .books import (book_counts, books_query, coupon_value, create_book, free_code_count, get_book, is_published,
                     set_publishing_status, texts, update_book)
 from .codes import (ImportResult, RowError, check_codes, code_status, codes_query, generate_codes, get_code,
                     import_codes, minimum_length)
-from .errors import (CouponAlreadyUsed, CouponBookArchived, CouponCodeNotUsable, CouponExpired, CouponLimitReached,
-                     CouponManualUseNotAllowed, CouponNotActivatable, CouponNotActivated, CouponNotEligible,
-                     CouponNotPublished, CouponNotYetValid, CouponRefused, InsufficientPoints)
+from .errors import (CouponAlreadyUsed, CouponBelowMinimumTotal, CouponBookArchived, CouponBusy, CouponCodeInactive,
+                     CouponCodeNotUsable, CouponConditionNotMet, CouponExpired, CouponFirstPurchaseOnly,
+                     CouponLimitReached, CouponManualUseNotAllowed, CouponNotActivatable, CouponNotActivated,
+                     CouponNotCombinable, CouponNotEligible, CouponNotInAudience, CouponNotPublished,
+                     CouponNotYetValid, CouponOutsideDaysAndHours, CouponProductsNotInPurchase,
+                     CouponPurchaseRequired, CouponRefused, CouponStoreNotAllowed, InsufficientPoints)
+from . import conditions
 from .models import (ARCHIVED, ASSIGN, ASSIGNED, AUTOMATIC_TYPES, DISABLED, DISCOUNT, DRAFT, EXTRAPOINT, FIXED,
                      MULTIPLIER, PERCENTAGE, PUBLISHED, PUBLISHING_STATUSES, REVERTED, REWARD, TYPES, USE, USED,
                      AccountCoupon, CouponBook, CouponCode, CouponUsage)
 from .services import (AppliedCoupon, CouponResult, Place, Purchase, PurchaseCouponEffects, account_coupon_public_id,
-                       apply_purchase_coupons, assign_coupons, assignment_refusal, claim_coupon, claim_voucher_code,
+                       apply_purchase_coupons, assign_coupons, configure, assignment_refusal, claim_coupon, claim_voucher_code,
                        find_account_coupon, get_account_coupon, get_usage, lock_account_coupon, note_code_failure,
                        redeem_account_coupon, revert_usage, set_account_coupon_activation, set_activation,
                        use_coupon, usages_by_ids)
