@@ -110,6 +110,9 @@ CASES: dict[tuple[str, str, str], Case] = {
     ("PATCH", "/coupon-books/{bookId}", "loyaltyProgramId"): Case({"loyaltyProgramId": Theirs("program")}),
     ("POST", "/coupon-books/{bookId}/assign", "memberId"): Case({"memberId": Theirs("member")}),
     ("POST", "/coupon-books/{bookId}/use", "memberId"): Case({"memberId": Theirs("member"), "systemUniqueKey": "u-1"}),
+    ("PATCH", "/coupon-books/{bookId}/codes/{couponId}", "memberId"): Case({"memberId": Theirs("member")}),
+    ("POST", "/members/{memberId}/wallet", "ledgerId"): Case({"ledgerId": Theirs("ledger")}),
+    ("POST", "/members/{memberId}/wallet", "ledgerAccountId"): Case({"ledgerAccountId": Theirs("account")}),
     ("POST", "/events", "memberId"): Case(
         {"systemUniqueKey": "e-1", "memberId": Theirs("member"), "eventType": "member-purchase-order-confirmed"}),
     ("POST", "/ledger-transactions/batch", "items[].ledgerId"): Case({"items": [
@@ -231,6 +234,8 @@ def build(api: Api) -> dict[str, Any]:
                   "action", "id")
     book = made(api.post("/coupon-books", json={"name": "B", "type": "REWARD", "publishingStatus": "published"}),
                 "couponBook", "id")
+    made(api.post(f"/coupon-books/{book}/codes", json={"codes": ["ONE-CODE-1"]}), "codes")
+    code = made(api.get(f"/coupon-books/{book}/codes"), "results", 0, "id")
     mission = made(api.post("/missions", json={"name": "M", "eventType": "member-purchase-order-confirmed",
                                                "goalCount": 2}), "mission", "id")
     referral = made(api.post("/referral-programs", json={"name": "R"}), "referralProgram", "id")
@@ -239,11 +244,11 @@ def build(api: Api) -> dict[str, Any]:
     return {"org": api.org.id, "member": member["id"], "lmid": member["loyaltyMemberId"], "ledger": minted["ledgerId"],
             "account": minted["ledgerAccountId"], "wallet": minted["toWalletId"], "pending": pending["id"],
             "program": program, "tier": tier, "audience": audience, "campaign": campaign, "action": action,
-            "book": book, "mission": mission, "referral": referral, "signup_form": signup_form,
+            "book": book, "code": code, "mission": mission, "referral": referral, "signup_form": signup_form,
             "portal": portal}
 
 
-PATH_PARAMS = {"audienceId": "audience", "campaignId": "campaign", "actionId": "action", "bookId": "book",
+PATH_PARAMS = {"couponId": "code", "audienceId": "audience", "campaignId": "campaign", "actionId": "action", "bookId": "book",
                "ledgerId": "ledger", "ledgerAccountId": "account", "loyaltyMemberId": "lmid", "memberId": "member",
                "loyaltyProgramId": "program", "missionId": "mission", "referralProgramId": "referral",
                "signupFormId": "signup_form", "portalId": "portal"}

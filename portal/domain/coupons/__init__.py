@@ -5,7 +5,8 @@ rules and the lock order, models for the invariants).
 
 Books:    create_book, update_book, set_publishing_status, get_book, books_query, texts, coupon_value,
           book_counts, free_code_count
-Codes:    generate_codes, import_codes, check_codes, codes_query, get_code, code_status, minimum_length
+Codes:    generate_codes, import_codes, check_codes, codes_query, get_code, code_status, minimum_length,
+          update_code (active, expiry, assignment)
 Members:  assign_coupons, claim_coupon, claim_voucher_code, use_coupon, note_code_failure, revert_usage, set_activation,
           assignment_refusal, member_coupons, member_coupon_counts, offers_for_member
 Tills:    account_coupons_for_member, account_coupon_view, get_account_coupon, redeem_account_coupon,
@@ -16,9 +17,9 @@ Conditions: conditions.clean / check / describe (the book's `condition`, in plai
 from .books import (book_counts, books_query, coupon_value, create_book, free_code_count, get_book, is_published,
                     set_publishing_status, texts, update_book)
 from .codes import (ImportResult, RowError, check_codes, code_status, codes_query, generate_codes, get_code,
-                    import_codes, minimum_length)
+                    import_codes, minimum_length, update_code)
 from .errors import (CouponAlreadyUsed, CouponBelowMinimumTotal, CouponBookArchived, CouponBusy, CouponCodeInactive,
-                     CouponCodeNotUsable, CouponConditionNotMet, CouponExpired, CouponFirstPurchaseOnly,
+                     CouponCodeHandedOut, CouponCodeNotUsable, CouponConditionNotMet, CouponExpired, CouponFirstPurchaseOnly,
                      CouponLimitReached, CouponManualUseNotAllowed, CouponNotActivatable, CouponNotActivated,
                      CouponNotCombinable, CouponNotEligible, CouponNotInAudience, CouponNotPublished,
                      CouponNotYetValid, CouponOutsideDaysAndHours, CouponProductsNotInPurchase,

@@ -139,3 +139,10 @@ class CouponPurchaseRequired(CouponConditionNotMet):
 class CouponCodeInactive(CouponRefused):
     code = "coupon_code_inactive"
     title = "This coupon code was switched off"
+
+
+class CouponCodeHandedOut(Conflict):
+    """A code already handed out keeps its text: the member and the till know it by it."""
+
+    code = "coupon_code_handed_out"
+    title = "This code was handed out and cannot be renamed"

@@ -330,6 +330,33 @@ def redeem_account_coupon(session: Session, organization_id: int, account_coupon
                       purchase=purchase, now=now)
 
 
+# --- one code (PATCH .../codes/{couponId}, codes.update_code) ----------------------------------
+
+def holds_code(session: Session, member: Member, code: CouponCode) -> bool:
+    """The member has a live assignment of this code."""
+    return session.scalar(select(CouponUsage.id).where(CouponUsage.member_id == member.id,
+                                                       CouponUsage.code_id == code.id, CouponUsage.kind == ASSIGN,
+                                                       CouponUsage.reverted_at.is_(None)).limit(1)) is not None
+
+
+def withdraw_code(session: Session, book: CouponBook, code: CouponCode, *, actor: Actor) -> list[CouponUsage]:
+    """Take back the code's unused assignments (points burned for them are refunded); a used one stays.
+
+    Raises CouponAlreadyUsed when the code was used (revert the use first).
+    """
+    held = session.scalars(select(CouponUsage).where(CouponUsage.code_id == code.id, CouponUsage.kind == ASSIGN,
+                                                     CouponUsage.reverted_at.is_(None))
+                           .order_by(CouponUsage.member_id, CouponUsage.id)).all()
+    withdrawn = []
+    for assignment in held:
+        account = lock_account_coupon(session, session.get(Member, assignment.member_id), book)
+        session.refresh(assignment)
+        if assignment.state == USED:
+            raise CouponAlreadyUsed("This code was used; revert its use before withdrawing it", field="memberId")
+        withdrawn.append(_revert_assignment(session, book, account, assignment, actor=actor))
+    return withdrawn
+
+
 # --- activation ---------------------------------------------------------------------------
 
 def set_activation(session: Session, member: Member, book: CouponBook, activated: bool, *, actor: Actor,
