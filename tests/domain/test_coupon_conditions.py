@@ -211,16 +211,16 @@ def test_a_condition_is_checked_when_saved(session, org, condition, field):
     assert info.value.field == field
 
 
-def test_conditions_in_plain_words():
-    words = coupons.conditions.describe({
+def test_conditions_as_terms_for_plain_words():
+    terms = coupons.conditions.describe({
         "minTotal": 20, "includedCategories": ["coffee", "tea"], "excludedProducts": ["TOBACCO"],
         "locationCodes": ["BER-01"], "daysOfWeek": ["monday", "friday"], "fromTime": "08:00", "toTime": "11:00",
         "firstPurchaseOnly": True, "combinable": False})
-    assert words == ["Valid on a purchase of at least 20 of eligible products.",
-                     "Valid when you buy something from coffee or tea.",
-                     "Not valid on products TOBACCO.", "Only in the stores BER-01.", "Only on Monday and Friday.",
-                     "Only from 08:00 to 11:00.", "Only on your first purchase.",
-                     "Cannot be combined with other coupons."]
+    assert terms == [("minTotal", {"amount": Decimal(20), "eligible": True}),
+                     ("includedCategories", {"values": ["coffee", "tea"]}),
+                     ("excludedProducts", {"values": ["TOBACCO"]}), ("locationCodes", {"values": ["BER-01"]}),
+                     ("daysOfWeek", {"values": ["monday", "friday"]}), ("hours", {"start": "08:00", "end": "11:00"}),
+                     ("firstPurchaseOnly", {}), ("notCombinable", {})]
     assert coupons.conditions.describe({}) == []
 
 

@@ -22,7 +22,7 @@ lines that qualify.
 Checked in `check` in the order of the table, so the answer names the first
 condition a purchase breaks; the same function serves a use at the till, the
 purchase path (automatic coupons) and the order simulation. `describe` gives
-each condition in plain words for the member portal.
+each condition as a term the member portal says in plain words.
 
 Invariants: a stored condition has only these fields, each of its type
 (`clean`, called when a book is saved); a condition never writes.
@@ -176,30 +176,29 @@ def check(condition: dict[str, Any], basket: Basket) -> CouponConditionNotMet | 
     return None
 
 
-def describe(condition: dict[str, Any]) -> list[str]:
-    """The condition in plain words, one sentence per field, for members (the portal's coupon pages)."""
+def describe(condition: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The condition as terms for plain words, in the table's order: (what, values).
+
+    what: minTotal {amount, eligible} | includedProducts, includedCategories, excludedProducts,
+    excludedCategories, locationCodes, daysOfWeek {values} | hours {start, end} | firstPurchaseOnly |
+    notCombinable. The faces say them in the member's language (member/coupon_views.py).
+    """
     condition = condition or {}
-    words = []
+    terms: list[tuple[str, dict[str, Any]]] = []
     if "minTotal" in condition:
-        counted = " of eligible products" if any(condition.get(n) for n in BASKET_FIELDS[1:]) else ""
-        words.append(f"Valid on a purchase of at least {_money(condition['minTotal'])}{counted}.")
-    if condition.get("includedProducts") or condition.get("includedCategories"):
-        words.append(f"Valid when you buy {_included_words(condition)}.")
-    if condition.get("excludedProducts"):
-        words.append(f"Not valid on products {_join(condition['excludedProducts'])}.")
-    if condition.get("excludedCategories"):
-        words.append(f"Not valid on {_join(condition['excludedCategories'])}.")
-    if condition.get("locationCodes"):
-        words.append(f"Only in the stores {_join(condition['locationCodes'])}.")
-    if condition.get("daysOfWeek"):
-        words.append(f"Only on {_join([d.capitalize() for d in condition['daysOfWeek']])}.")
+        terms.append(("minTotal", {"amount": Decimal(str(condition["minTotal"])),
+                                   "eligible": any(condition.get(n) for n in BASKET_FIELDS[1:])}))
+    for name in ("includedProducts", "includedCategories", "excludedProducts", "excludedCategories",
+                 "locationCodes", "daysOfWeek"):
+        if condition.get(name):
+            terms.append((name, {"values": list(condition[name])}))
     if "fromTime" in condition:
-        words.append(f"Only from {condition['fromTime']} to {condition['toTime']}.")
+        terms.append(("hours", {"start": condition["fromTime"], "end": condition["toTime"]}))
     if condition.get("firstPurchaseOnly"):
-        words.append("Only on your first purchase.")
+        terms.append(("firstPurchaseOnly", {}))
     if not is_combinable(condition):
-        words.append("Cannot be combined with other coupons.")
-    return words
+        terms.append(("notCombinable", {}))
+    return terms
 
 
 # --- internals ----------------------------------------------------------------------------
