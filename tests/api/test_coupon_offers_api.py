@@ -85,6 +85,12 @@ def test_patch_one_code_active_expiry_and_assignment(api, session, org):
     held = session.scalars(select(CouponUsage).where(CouponUsage.code_id == alpha.id)).all()
     assert [(u.member_id, u.kind, u.state) for u in held] == [(member.id, "assign", "assigned")]
     problem(api.patch(f"{url}/{alpha.id}", json={"code": "RENAMED"}), 409, "coupon-code-handed-out", "code")
+    # Switched off while held: the member sees it unavailable and the till refuses it, saying why.
+    api.patch(f"{url}/{alpha.id}", json={"active": False})
+    session.expire_all()
+    assert [c.state for c in coupons.member_coupons(session, member).items] == ["unavailable"]
+    problem(use(api, book, member, "a-held", code="ALPHA-1"), 409, "coupon-code-inactive", "code")
+    api.patch(f"{url}/{alpha.id}", json={"active": True})
     problem(api.patch(f"{url}/{alpha.id}", json={"memberId": other.id}), 409, "coupon-code-not-usable")
     r = api.patch(f"{url}/{alpha.id}", json={"memberId": None})
     assert r.status_code == 200 and r.json["couponCode"]["status"] == "free"

@@ -5,6 +5,8 @@ imports cannot duplicate); generated codes use the unambiguous alphabet of card
 codes (no 0/O, 1/I/L) and are long enough that a guess hits any issued code
 with a probability below one in a billion (`GUESS_ODDS`); `book.code_count`
 always equals the number of code rows (updated in the same statement batch).
+A code switched off (`active` false) or past its own `expires_at` is neither
+handed out nor used; a code keeps its text once handed out (update_code).
 """
 from __future__ import annotations
 
