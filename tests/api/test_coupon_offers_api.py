@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from portal.domain import audiences, coupons
+from portal.domain.audit import AuditEntry
 from portal.domain.coupons import CouponCode, CouponUsage
 from portal.domain.ledger import LedgerTransaction, Wallet
 from tests.factories import count, make_member
@@ -112,8 +113,10 @@ def test_open_a_wallet_without_moving_points(api, session, org):
     assert main["ledgerAccountId"] == org.program.points_account_id and main["walletId"]
     assert (main["balance"], main["available"]) == (0, 0)
     again = api.post(f"/members/{member.id}/wallet", json={})
-    assert again.status_code == 200 and again.json["balances"][0]["walletId"] == main["walletId"]
+    assert again.status_code == 201 and again.json["balances"][0]["walletId"] == main["walletId"]
     assert count(session, LedgerTransaction) == transactions
+    opened = session.scalars(select(AuditEntry).where(AuditEntry.action == "wallet.opened")).all()
+    assert [e.details["memberId"] for e in opened] == [member.id]  # once: opening an open wallet changes nothing
     assert len(session.scalars(select(Wallet).where(Wallet.member_id == member.id)).all()) == 1
     tiers = api.post(f"/members/{member.id}/wallet", json={"ledgerAccountId": org.program.tier_points_account_id})
     assert tiers.status_code == 201

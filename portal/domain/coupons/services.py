@@ -455,7 +455,11 @@ def apply_purchase_coupons(session: Session, member: Member, purchase: Purchase,
                CouponUsage.reverted_at.is_(None), CouponBook.type.in_((EXTRAPOINT, MULTIPLIER)),
                CouponBook.publishing_status == PUBLISHED)
         .order_by(CouponUsage.expires_at.is_(None), CouponUsage.expires_at, CouponUsage.id)).all()
-    first = _first_purchase(session, member, purchase)
+    if not rows:
+        return effects
+    # Asked only when a coupon needs it: most purchases hold no such coupon.
+    first = (_first_purchase(session, member, purchase)
+             if any((book.condition or {}).get("firstPurchaseOnly") for _, book in rows) else None)
     chosen: dict[int, tuple[CouponUsage, CouponBook]] = {}
     for assignment, book in rows:
         if book.id in chosen or not _qualifies(session, member, book, assignment, purchase, qualifies, now, first):
@@ -466,6 +470,8 @@ def apply_purchase_coupons(session: Session, member: Member, purchase: Purchase,
                          key=lambda pair: (-Decimal(pair[1].discount_amount), pair[0].id))
     candidates = sorted(extra + multipliers[:1], key=lambda pair: (pair[0].expires_at is None,
                                                                    pair[0].expires_at or now, pair[0].id))
+    if not candidates:
+        return effects
     earlier, earlier_alone = _coupons_on_purchase(session, member, purchase.external_id)
     kept: list[tuple[CouponUsage, CouponBook]] = []
     for assignment, book in candidates:
