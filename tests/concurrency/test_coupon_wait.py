@@ -16,6 +16,7 @@ import time
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.exc import OperationalError
 
 from portal.domain import coupons, orders
 from portal.domain.coupons import services
@@ -39,6 +40,7 @@ def world(live_app, backend):
                                        discount_amount=50, publishing_status=coupons.PUBLISHED)
             member = factories.make_member(session, org)
             coupons.assign_coupons(session, member, book, actor=org.actor)
+            factories.give_points(session, org, member, 100)  # a wallet to watch
             ids = {"org": org.id, "key": org.api_key, "member": member.id, "book": book.id,
                    "account": org.program.points_account_id}
         db.session.remove()
@@ -60,6 +62,17 @@ class RowHolder:
         with self.engine.connect() as probe:
             return probe.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
                                       "AND query ILIKE '%account_coupons%'")).scalar()
+
+    def wallet_is_free(self, member_id: int) -> bool:
+        """Nobody holds the member's wallet rows: the waiting purchase moved no points yet."""
+        with self.engine.connect() as probe, probe.begin() as tx:
+            try:
+                probe.execute(text("SELECT id FROM wallets WHERE member_id = :m FOR UPDATE NOWAIT"), {"m": member_id})
+                return True
+            except OperationalError:
+                return False
+            finally:
+                tx.rollback()
 
     def release(self):
         self.transaction.commit()
@@ -94,6 +107,8 @@ def test_a_purchase_waits_for_a_held_coupon_and_uses_it(live_app, live_server, w
         request.start()
         wait_until(lambda: holder.waiters() >= 1)
         assert "response" not in answer  # still waiting for the row
+        # Coupon rows before wallets: while it waits, it holds no wallet (paying with points comes after).
+        assert holder.wallet_is_free(world["member"])
     finally:
         holder.release()
     request.join(120)
@@ -101,7 +116,7 @@ def test_a_purchase_waits_for_a_held_coupon_and_uses_it(live_app, live_server, w
     response = answer["response"]
     assert response.status_code == 201, response.json()
     assert response.json()["order"]["pointsAwarded"] == 20 + 50
-    assert balance_of(live_app, world["account"], world["member"]) == 70
+    assert balance_of(live_app, world["account"], world["member"]) == 100 + 70
     assert coupon_state(live_app, world) == (["used"], 1)
 
 
@@ -118,7 +133,7 @@ def test_a_coupon_held_past_the_bound_fails_the_purchase_cleanly(live_app, live_
     assert response.headers["Content-Type"].startswith("application/problem+json")
     assert response.json()["type"].endswith("coupon-busy")
     # Nothing was earned, used or recorded: the till retries the same purchase.
-    assert balance_of(live_app, world["account"], world["member"]) == 0
+    assert balance_of(live_app, world["account"], world["member"]) == 100
     assert coupon_state(live_app, world) == (["assigned"], 0)
 
     retry = post_purchase(live_server, world["org"], world["key"], world["member"], "busy", 20.0,

@@ -29,10 +29,11 @@ from .models import (ARCHIVED, ASSIGN, ASSIGNED, AUTOMATIC_TYPES, DISABLED, DISC
                      MULTIPLIER, PERCENTAGE, PUBLISHED, PUBLISHING_STATUSES, REVERTED, REWARD, TYPES, USE, USED,
                      AccountCoupon, CouponBook, CouponCode, CouponUsage)
 from .services import (AppliedCoupon, CouponResult, Place, Purchase, PurchaseCouponEffects, account_coupon_public_id,
-                       apply_purchase_coupons, assign_coupons, configure, assignment_refusal, claim_coupon, claim_voucher_code,
-                       find_account_coupon, get_account_coupon, get_usage, lock_account_coupon, note_code_failure,
-                       redeem_account_coupon, revert_usage, set_account_coupon_activation, set_activation,
-                       use_coupon, usages_by_ids)
+                       apply_purchase_coupons, assign_coupons, assignment_refusal, claim_coupon, claim_voucher_code,
+                       configure, find_account_coupon, get_account_coupon, get_usage, holds_code,
+                       lock_account_coupon, lock_purchase_coupons, note_code_failure, redeem_account_coupon,
+                       revert_usage, set_account_coupon_activation, set_activation, use_coupon, usages_by_ids,
+                       withdraw_code)
 from .read_models import (AccountCouponView, BookOffer, MemberCoupon, account_coupon_view, account_coupons_for_member,
                     coupon_state, member_coupon_counts, member_coupons, offers_for_member, usages_query)
 

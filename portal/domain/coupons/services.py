@@ -503,6 +503,24 @@ def apply_purchase_coupons(session: Session, member: Member, purchase: Purchase,
     return effects
 
 
+def lock_purchase_coupons(session: Session, member: Member) -> None:
+    """Lock the member's (member, book) rows of the automatic coupons they hold, in book order.
+
+    A purchase confirmation calls this before it moves any points (paying with
+    points burns from the wallet before the earning engine runs), so that it
+    keeps the lock order, coupon rows before wallets, and two purchases of one
+    member take the rows in the same order. Waits as lock_account_coupon does.
+    """
+    held = select(CouponUsage.book_id).where(CouponUsage.member_id == member.id, CouponUsage.kind == ASSIGN,
+                                             CouponUsage.state == ASSIGNED, CouponUsage.reverted_at.is_(None))
+    books = session.scalars(select(CouponBook).where(CouponBook.id.in_(held),
+                                                     CouponBook.type.in_((EXTRAPOINT, MULTIPLIER)),
+                                                     CouponBook.publishing_status == PUBLISHED)
+                            .order_by(CouponBook.id)).all()
+    for book in books:
+        lock_account_coupon(session, member, book)
+
+
 # --- checks shared with the read side -----------------------------------------------------
 
 def assignment_refusal(session: Session, member: Member, book: CouponBook,
