@@ -67,6 +67,8 @@ class Config:
     COUPON_CODE_LIMIT_PER_ORGANIZATION = int(os.environ.get("COUPON_CODE_LIMIT_PER_ORGANIZATION", "1000"))
     # A purchase sent late (externalEventDate, a till that was offline) earns only within this many days.
     LATE_PURCHASE_DAYS = int(os.environ.get("LATE_PURCHASE_DAYS", "30"))
+    # How long a request waits for a coupon another request is using (PostgreSQL), then 503 coupon-busy.
+    COUPON_LOCK_WAIT_MS = int(os.environ.get("COUPON_LOCK_WAIT_MS", "5000"))
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "") in ("1", "true", "yes")

@@ -10,7 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from config import INSTANCE_DIR, Config
 
 from .domain import models  # noqa: F401  (all tables registered)
-from .domain import orders, passwords, throttle
+from .domain import coupons, orders, passwords, throttle
 from .extensions import csrf, db, htmx, login_manager
 
 STRICT_TRANSPORT_SECURITY = "max-age=31536000"  # a year; sent only when SESSION_COOKIE_SECURE is on
@@ -43,6 +43,7 @@ def create_app(config: type | dict | None = None) -> Flask:
         passwords.use_fast_hashing()
     throttle.configure({name: app.config[setting] for name, setting in THROTTLE_SETTINGS.items()})
     orders.configure(late_purchase_days=app.config["LATE_PURCHASE_DAYS"])
+    coupons.configure(lock_wait_ms=app.config["COUPON_LOCK_WAIT_MS"])
 
     if app.config.get("TRUSTED_PROXIES"):
         hops = app.config["TRUSTED_PROXIES"]

@@ -32,6 +32,16 @@ RENAMED = {"valid_from_date": "valid_from", "valid_to_date": "valid_to"}
 NOT_BOOK_FIELDS = {"description", "subtitle"}
 
 
+PURCHASE_ORDER_OF_COUPONS = (
+    "EXTRAPOINT and MULTIPLIER coupons apply by themselves when a purchase order is confirmed, in this order: "
+    "1. the member's coupons the purchase qualifies for (published, current, tier, audienceKeys, activation, "
+    "condition) are used, before any points move; one per EXTRAPOINT book, of the multipliers only the highest; "
+    "2. the campaigns award their points; 3. the coupons add floor(campaign points x multiplier) - campaign "
+    "points + extra points, as one ledger line. So a x2 coupon doubles what the campaigns gave for the purchase, "
+    "and extra points are not multiplied. A coupon another request is using is waited for; if it stays busy the "
+    "purchase fails with 503 `coupon-busy` and nothing is earned: retry it with the same systemUniqueKey.")
+
+
 # --- coupon books -------------------------------------------------------------------------
 
 @endpoint(BOOKS, role="coupons:read", query=s.CouponBookListQuery, response=s.CouponBookPage, tag="Coupons",
@@ -45,7 +55,8 @@ def list_books(call: Call):
 
 
 @endpoint(BOOKS, "POST", role="coupons:write", body=s.CouponBookIn, response=s.CouponBookEnvelope, status=201,
-          tag="Coupons", summary="Create a coupon book (draft unless publishingStatus says otherwise)")
+          tag="Coupons", summary="Create a coupon book (draft unless publishingStatus says otherwise)",
+          description=PURCHASE_ORDER_OF_COUPONS)
 def create_book(call: Call):
     body: s.CouponBookIn = call.body
     fields = _book_fields(call, body, None)
@@ -103,6 +114,27 @@ def get_code(call: Call, bookId: int, couponId: int):
     return ok(s.CouponCodeEnvelope(coupon_code=code_out(book, coupons.get_code(call.session, book, couponId))).dump())
 
 
+@endpoint(f"{BOOK}/codes/<int:couponId>", "PATCH", role="coupons:write", body=s.CouponCodeUpdate,
+          response=s.CouponCodeEnvelope, tag="Coupons",
+          summary="Change one code: its text (never handed out), active, its own expiry, or who holds it")
+def update_code(call: Call, bookId: int, couponId: int):
+    body: s.CouponCodeUpdate = call.body
+    book = coupons.get_book(call.session, call.organization_id, bookId)
+    code = coupons.get_code(call.session, book, couponId)
+    given = {name: getattr(body, name) for name in body.model_fields_set}
+    fields = {"text": given["code"]} if "code" in given else {}
+    fields.update({name: given[name] for name in ("active",) if name in given})
+    if "expired_at" in given:
+        fields["expires_at"] = given["expired_at"]
+    if "member_id" in given:
+        fields["member"] = (None if given["member_id"] is None
+                            else members.get_member(call.session, call.organization_id, given["member_id"]))
+    if fields.get("active", True) is None or ("text" in fields and fields["text"] is None):
+        raise ValidationFailed("Give a value, not null", field="active" if "active" in fields else "code")
+    coupons.update_code(call.session, book, code, actor=call.actor, **fields)
+    return ok(s.CouponCodeEnvelope(coupon_code=code_out(book, code)).dump())
+
+
 # --- assign, use, revert ----------------------------------------------------------------------
 
 def code_limits() -> str:
@@ -135,7 +167,7 @@ def use(call: Call, bookId: int):
     body: s.UseIn = call.body
     return _member_book_action(call, bookId, body.member_id, lambda member, book: coupons.use_coupon(
         call.session, member, book, actor=call.actor, code=body.code, system_unique_key=body.system_unique_key,
-        place=_place(body.location_code), custom_attributes=body.custom_attributes),
+        place=_place(body.location_code), custom_attributes=body.custom_attributes, purchase=_purchase(body.purchase)),
         code_given=bool((body.code or "").strip()))
 
 
@@ -266,7 +298,7 @@ def redeem(call: Call, accountCouponId: str):
     body: s.RedeemIn = call.body
     result = coupons.redeem_account_coupon(call.session, call.organization_id, accountCouponId, actor=call.actor,
                                            system_unique_key=body.system_unique_key,
-                                           place=_place(body.location_code))
+                                           place=_place(body.location_code), purchase=_purchase(body.purchase))
     account = coupons.get_account_coupon(call.session, call.organization_id, accountCouponId)
     call.session.refresh(account)
     return ok(s.RedeemOut(account_coupon=account_coupon_out(coupons.account_coupon_view(call.session, account)),
@@ -299,6 +331,15 @@ def _member_book_action(call: Call, book_id: int, member_id: int,
         call.session.commit()  # the refusal's one write, kept although the request fails
         raise
     return ok(usages_payload(call.session, result.usages), 201, replayed=result.replayed)
+
+
+def _purchase(body: s.PurchaseIn | None) -> coupons.Purchase | None:
+    if body is None:
+        return None
+    return coupons.Purchase(total=body.total, external_id=body.external_id,
+                            items=[{"sku": i.sku, "quantity": i.quantity, "unitPrice": str(i.unit_price),
+                                    "category": i.product_category_code, "isDiscount": i.is_discount}
+                                   for i in body.items])
 
 
 def _split_list(value: str | None) -> list[str]:
@@ -374,7 +415,8 @@ def summary_out(book: CouponBook, locale: str | None) -> s.CouponSummary:
 
 def code_out(book: CouponBook, code: CouponCode) -> s.CouponCodeOut:
     return s.CouponCodeOut(id=code.id, coupon_book_id=code.book_id, code=code.code,
-                           status=coupons.code_status(book, code), assigned_count=code.assigned_count,
+                           status=coupons.code_status(book, code), active=code.active, expired_at=code.expires_at,
+                           assigned_count=code.assigned_count,
                            used_count=code.used_count, created_at=code.created_at)
 
 

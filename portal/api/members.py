@@ -192,6 +192,19 @@ def wallet(call: Call, memberId: str):
     return ok(s.WalletOut(member_id=member.id, balances=balances).dump())
 
 
+@endpoint(f"{ORG}/members/<memberId>/wallet", "POST", role="ledgers:write", body=s.OpenWalletIn,
+          response=s.WalletOut, status=201, tag="Points",
+          summary="Open the member's wallet in an account with nothing in it (no points move); again: the same")
+def open_wallet(call: Call, memberId: str):
+    member = resolve_member(call, memberId)
+    points.open_wallet(call.session, member, actor=call.actor, ledger_id=call.body.ledger_id,
+                       account_id=call.body.ledger_account_id)
+    balances = [s.BalanceOut(**{k: row[k] for k in ("ledgerId", "ledgerAccountId", "name", "walletId", "balance",
+                                                    "available", "pending", "held")})
+                for row in points.balances(call.session, member)]
+    return ok(s.WalletOut(member_id=member.id, balances=balances).dump(), 201)
+
+
 @endpoint(f"{ORG}/members/<memberId>/wallet/transactions", role="ledgers:read", query=s.WalletTransactionQuery,
           response=s.TransactionPage, tag="Points", member_scope=partners.WALLET_READ,
           summary="The transactions of a member's wallet in one account, newest first")

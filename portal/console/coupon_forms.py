@@ -6,12 +6,15 @@ to say; its errors come back onto these fields (`place_error`).
 """
 from __future__ import annotations
 
+from decimal import Decimal
+
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired, FileSize
 from wtforms import (BooleanField, DecimalField, IntegerField, SelectField, StringField, SubmitField,
                      TextAreaField)
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp
 
+from ..domain.context import WEEKDAYS
 from ..domain.coupons import DISCOUNT, EXTRAPOINT, FIXED, MULTIPLIER, PERCENTAGE, PUBLISHING_STATUSES, REWARD
 from ..domain.ledger import MAX_AMOUNT
 from .fields import (MAX_UPLOAD_BYTES, UPLOAD_TOO_LARGE, CheckboxesField, Choice, SubmitOnceForm,
@@ -33,7 +36,14 @@ BOOK_FIELDS = {"type": "type", "name": "name", "discountType": "discount_type", 
                "validFromDate": "valid_from", "validToDate": "valid_to",
                "maxAssignedPerMember": "max_assigned_per_member", "maxAssignedPerCoupon": "max_assigned_per_coupon",
                "maxCouponCount": "max_coupon_count", "assignmentRequiredPoints": "assignment_required_points",
-               "usageRequiredPoints": "usage_required_points"}
+               "usageRequiredPoints": "usage_required_points", "audienceKeys": "audience_keys"}
+# The book's condition (coupons/conditions.py): condition field -> form field; lists are comma-separated.
+CONDITION_LISTS = {"includedProducts": "included_products", "excludedProducts": "excluded_products",
+                   "includedCategories": "included_categories", "excludedCategories": "excluded_categories",
+                   "locationCodes": "location_codes"}
+CONDITION_FIELDS = {"minTotal": "min_total", **CONDITION_LISTS, "daysOfWeek": "days_of_week",
+                    "fromTime": "from_time", "toTime": "to_time", "firstPurchaseOnly": "first_purchase_only",
+                    "combinable": "not_combinable"}
 
 
 def text_field_name(locale: str, suffix: str) -> str:
@@ -57,6 +67,20 @@ class CouponBookForm(SubmitOnceForm, ValidityWindowForm):
     usage_required_points = _whole("Points to use", 0, MAX_AMOUNT, default=0)
     activatable = BooleanField("Members must activate it before use")
     tiers = CheckboxesField("Tiers allowed (none = every member)", coerce=str, validate_choice=False)
+    audience_keys = CheckboxesField("Audiences allowed (none = every member)", coerce=str, validate_choice=False)
+    min_total = DecimalField("Minimum purchase", places=2, validators=[Optional(), NumberRange(0, 10 ** 11)])
+    included_products = StringField("Only with these products (SKUs, comma-separated)",
+                                    validators=[Length(max=5000)])
+    included_categories = StringField("Only with these categories (comma-separated)", validators=[Length(max=5000)])
+    excluded_products = StringField("Never on these products (SKUs)", validators=[Length(max=5000)])
+    excluded_categories = StringField("Never on these categories", validators=[Length(max=5000)])
+    location_codes = StringField("Only in these stores (location codes)", validators=[Length(max=5000)])
+    days_of_week = CheckboxesField("Only on these days (none = every day)",
+                                   choices=[Choice(d, d.capitalize()) for d in WEEKDAYS])
+    from_time = StringField("From (HH:MM)", validators=[Optional(), Length(max=5)])
+    to_time = StringField("To (HH:MM)", validators=[Optional(), Length(max=5)])
+    first_purchase_only = BooleanField("Only on the member's first purchase")
+    not_combinable = BooleanField("Cannot be combined with other coupons on one purchase")
     tags = StringField("Tags (comma-separated)", validators=[Length(max=1000)])
     external_reference = StringField("External reference (for the till)", validators=[Optional(), Length(max=255)])
     picture_url = StringField("Picture URL", validators=[
@@ -65,14 +89,34 @@ class CouponBookForm(SubmitOnceForm, ValidityWindowForm):
     locales: tuple[str, ...] = ()
 
     @classmethod
-    def for_organization(cls, locales: list[str], tiers, **kwargs) -> "CouponBookForm":
-        """The form with text fields for each of the organisation's locales and its tiers as choices."""
+    def for_organization(cls, locales: list[str], tiers, audiences=(), **kwargs) -> "CouponBookForm":
+        """The form with text fields for each of the organisation's locales, its tiers and audiences as choices."""
         attributes = {text_field_name(locale, suffix): (TextAreaField if name == "description" else StringField)(
                           f"{label} ({locale})", validators=[Optional(), Length(max=limit)])
                       for locale in locales for name, suffix, label, limit in TEXTS}
         form = type("CouponBookForm", (cls,), {**attributes, "locales": tuple(locales)})(**kwargs)
         form.tiers.choices = [Choice(str(t.id), t.name) for t in tiers]
+        form.audience_keys.choices = [Choice(a.name, a.name) for a in audiences]
         return form
+
+    def condition(self) -> dict:
+        """The book's condition from its fields (the domain checks it: coupons.conditions.clean)."""
+        condition: dict = {}
+        if self.min_total.data is not None:
+            condition["minTotal"] = str(self.min_total.data)
+        for name, form_name in CONDITION_LISTS.items():
+            if csv_list(self[form_name].data):
+                condition[name] = csv_list(self[form_name].data)
+        if self.days_of_week.data:
+            condition["daysOfWeek"] = list(self.days_of_week.data)
+        for name, form_name in (("fromTime", "from_time"), ("toTime", "to_time")):
+            if (self[form_name].data or "").strip():
+                condition[name] = self[form_name].data.strip()
+        if self.first_purchase_only.data:
+            condition["firstPurchaseOnly"] = True
+        if self.not_combinable.data:
+            condition["combinable"] = False
+        return condition
 
     def text_fields(self, locale: str) -> list:
         return [self[text_field_name(locale, suffix)] for _, suffix, _, _ in TEXTS]
@@ -97,6 +141,8 @@ class CouponBookForm(SubmitOnceForm, ValidityWindowForm):
             "usage_required_points": self.usage_required_points.data or 0,
             "activatable": bool(self.activatable.data),
             "tiers": list(self.tiers.data or []),
+            "audience_keys": list(self.audience_keys.data or []),
+            "condition": self.condition(),
             "tags": csv_list(self.tags.data),
             "external_reference": (self.external_reference.data or "").strip() or None,
             "i18n": i18n,
@@ -117,6 +163,15 @@ class CouponBookForm(SubmitOnceForm, ValidityWindowForm):
         self.usage_required_points.data = book.usage_required_points
         self.activatable.data = book.activatable
         self.tiers.data = list(book.tiers or [])
+        self.audience_keys.data = list(book.audience_keys or [])
+        condition = book.condition or {}
+        self.min_total.data = Decimal(str(condition["minTotal"])) if "minTotal" in condition else None
+        for name, form_name in CONDITION_LISTS.items():
+            self[form_name].data = ", ".join(condition.get(name, []))
+        self.days_of_week.data = list(condition.get("daysOfWeek", []))
+        self.from_time.data, self.to_time.data = condition.get("fromTime", ""), condition.get("toTime", "")
+        self.first_purchase_only.data = bool(condition.get("firstPurchaseOnly"))
+        self.not_combinable.data = condition.get("combinable", True) is False
         self.tags.data = ", ".join(book.tags or [])
         self.external_reference.data = book.external_reference or ""
         self.picture_url.data = book.picture_url or ""
@@ -133,6 +188,8 @@ class CouponBookForm(SubmitOnceForm, ValidityWindowForm):
     def _field_for(self, name: str) -> str | None:
         if name.startswith("tiers"):
             return "tiers"
+        if name.startswith("condition."):
+            return CONDITION_FIELDS.get(name.split(".", 1)[1])
         if name.startswith("i18n."):
             _, locale, *text = name.split(".")
             suffix = next((s for n, s, _, _ in TEXTS if text and n == text[0]), None)

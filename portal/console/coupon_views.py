@@ -208,7 +208,8 @@ def _book_form(program_id: int) -> CouponBookForm:
     session = db.session
     organization = get_organization(session, current_user.organization_id)
     return CouponBookForm.for_organization(organization.locales or [organization.default_locale],
-                                           tiers.tiers_of(session, program_id))
+                                           tiers.tiers_of(session, program_id),
+                                           session.scalars(queries.audiences(current_user.organization_id)))
 
 
 def _labels() -> dict:

@@ -99,12 +99,18 @@ def get_audience(session: Session, organization_id: int, audience_id: int) -> Au
     return get_owned(session, Audience, audience_id, organization_id, what="Audience", field="audienceId")
 
 
-def member_audiences(session: Session, member, member_ctx: dict[str, Any] | None = None) -> list[Audience]:
-    """The audiences the member is in now."""
+def member_audiences(session: Session, member, member_ctx: dict[str, Any] | None = None, *,
+                     names: list[str] | None = None) -> list[Audience]:
+    """The audiences the member is in now; with `names`, only those of these audiences (the same evaluation,
+    for a coupon book's audienceKeys or a campaign's audiences)."""
     from .context import member_context
 
-    audiences = list(session.scalars(select(Audience).where(Audience.organization_id == member.organization_id)
-                                     .order_by(Audience.id)))
+    stmt = select(Audience).where(Audience.organization_id == member.organization_id)
+    if names is not None:
+        if not names:
+            return []
+        stmt = stmt.where(Audience.name.in_(names))
+    audiences = list(session.scalars(stmt.order_by(Audience.id)))
     if not audiences:
         return []
     listed = set(session.scalars(select(AudienceMember.audience_id).where(AudienceMember.member_id == member.id)))

@@ -550,37 +550,61 @@ def _assign_coupon(session, campaign, action, effect, event, actor, dry_run) -> 
     return result
 
 
-@earning.handler(15, listens=lambda session, organization_id, event_type: event_type == earning.PURCHASE_CONFIRMED)
-def apply_purchase_coupons(session: Session, event: earning.LoyaltyEvent, evaluation: earning.Evaluation, *,
-                           actor: Actor, dry_run: bool = False) -> None:
-    """EXTRAPOINT and MULTIPLIER coupons the member holds apply by themselves on a purchase.
+# --- coupons on a purchase: used before the campaigns, their bonus minted after them -------------
+#
+# The documented order of a confirmed purchase (and of its simulation):
+#   1. (priority 5) the member's EXTRAPOINT and MULTIPLIER coupons the purchase qualifies for are chosen
+#      and used: their rows are locked before any wallet, as coupons/services.py's lock order says;
+#   2. (priority 10) the campaigns award their points (the base);
+#   3. (priority 15) the coupons' bonus is minted in one ledger line:
+#      floor(base x multiplier) - base + extra points.
+# So a x2 coupon doubles everything the campaigns gave for this purchase, and extra points are not
+# multiplied. Missions and referrals come after (priority 20 and up).
 
-    The base is what the campaigns awarded for this purchase; the coupons add their extra points
-    and the multiplier's surplus on top, as one more award effect.
-    """
+@earning.handler(5, listens=earning.only_on(earning.PURCHASE_CONFIRMED))
+def use_purchase_coupons(session: Session, event: earning.LoyaltyEvent, evaluation: earning.Evaluation, *,
+                         actor: Actor, dry_run: bool = False) -> None:
+    """Use the purchase's automatic coupons before any points move; their bonus comes at priority 15."""
     if event.event_type != earning.PURCHASE_CONFIRMED or event.order is None:
         return
     from . import coupons
 
-    base = sum(e.points for e in evaluation.effects if e.type == "award_points")
     order = event.order
     purchase = coupons.Purchase(
-        total=eligible_spend(order), base_points=base, external_id=order.external_id,
+        total=eligible_spend(order), external_id=order.external_id,
         items=[{"sku": i.sku, "quantity": i.quantity, "unitPrice": str(i.unit_price),
-                "category": i.product_category_code} for i in order.items],
+                "category": i.product_category_code, "isDiscount": i.is_discount} for i in order.items],
         place=coupons.Place(location_code=order.location_code))
     applied = coupons.apply_purchase_coupons(session, event.member, purchase, actor=actor, dry_run=dry_run,
                                              now=event.occurred_at)
-    extra = applied.points_for(base) - base
     if not applied.applied:
         return
-    effect = earning.Effect(type="award_points", points=max(extra, 0), source="coupons",
-                           details={"couponBookIds": [a.book_id for a in applied.applied],
-                                    "couponUsageIds": [a.usage_id for a in applied.applied],
-                                    "multiplier": str(applied.multiplier), "extraPoints": applied.extra_points})
+    # Points are filled in by award_coupon_bonus once the campaigns have given theirs.
+    evaluation.effects.append(earning.Effect(
+        type="award_points", points=0, source="coupons",
+        details={"couponBookIds": [a.book_id for a in applied.applied],
+                 "couponUsageIds": [a.usage_id for a in applied.applied],
+                 "multiplier": str(applied.multiplier), "extraPoints": applied.extra_points}))
+
+
+@earning.handler(15, listens=earning.only_on(earning.PURCHASE_CONFIRMED))
+def award_coupon_bonus(session: Session, event: earning.LoyaltyEvent, evaluation: earning.Evaluation, *,
+                       actor: Actor, dry_run: bool = False) -> None:
+    """The used coupons' bonus on what the campaigns awarded for this purchase (see the order above)."""
+    effect = next((e for e in evaluation.effects if e.source == "coupons" and e.type == "award_points"), None)
+    if effect is None or event.order is None:
+        return
+    from . import coupons
+
+    base = sum(e.points for e in evaluation.effects if e.type == "award_points" and e is not effect)
+    bonus = coupons.PurchaseCouponEffects(extra_points=effect.details["extraPoints"],
+                                          multiplier=Decimal(effect.details["multiplier"]))
+    extra = max(bonus.points_for(base) - base, 0)
+    effect.points = extra
+    effect.details["base"] = base
     if extra > 0 and not dry_run:
         program = default_program(session, event.organization_id)
-        reason = Reason(description="Coupon bonus", tags=["coupon-bonus"], external_id=order.external_id,
+        reason = Reason(description="Coupon bonus", tags=["coupon-bonus"], external_id=event.order.external_id,
                         external_event_date=event.occurred_at)
         effect.ledger_transaction_id = points.mint_to_member(
             session, event.member, extra, actor=actor, reason=reason,
@@ -588,4 +612,3 @@ def apply_purchase_coupons(session: Session, event: earning.LoyaltyEvent, evalua
         effect.details["tierPointsTransactionId"] = points.mint_to_member(
             session, event.member, extra, actor=actor, reason=reason,
             account_id=program.tier_points_account_id).transactions[0].id
-    evaluation.effects.append(effect)

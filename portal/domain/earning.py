@@ -2,8 +2,10 @@
 
 Purchases, signups, coupon uses, referrals, birthdays and custom events all
 become a LoyaltyEvent and go through `dispatch`, which hands it to the
-registered handlers in priority order: campaigns (award points, assign coupons,
-set tiers...), then missions, then referral qualification.
+registered handlers in priority order: a purchase's automatic coupons are used
+(5, before any points move), campaigns (10: award points, assign coupons, set
+tiers...), the coupons' bonus on the campaigns' points (15; the order is written
+out in campaigns.py), then missions, then referral qualification.
 
 Invariants:
 - A dry run (simulation) writes nothing: handlers compute what they would do.
@@ -112,6 +114,11 @@ def listening(model, organization_id: int, event_type: str):
     """The condition on a definition table (campaigns, missions: organization_id, event_type, active) for the
     rows that listen to `event_type` in the organisation."""
     return and_(model.organization_id == organization_id, model.event_type == event_type, model.active.is_(True))
+
+
+def only_on(event_type: str) -> Listens:
+    """A `listens` for a handler that acts on one event type whatever the organisation has defined."""
+    return lambda session, organization_id, type_: type_ == event_type
 
 
 def any_listening(model) -> Listens:

@@ -707,6 +707,7 @@ def _confirm(session: Session, member: Member, order: PurchaseOrder, data: Order
     order.status = CONFIRMED
     order.confirmed_at = utcnow()
     session.flush()
+    _lock_coupons_before_points(session, member)
     program = default_program(session, member.organization_id)
     _redeem(session, member, order, program, actor)
     tier_before, _ = tiers.current_tier(session, member.id, program.id)
@@ -726,6 +727,13 @@ def _confirm(session: Session, member: Member, order: PurchaseOrder, data: Order
     outbox.emit(session, order.organization_id, "member-purchase-order-confirmed", member_id=member.id,
                 orderId=order.id, externalId=order.external_id, points=earned)
     session.flush()
+
+
+def _lock_coupons_before_points(session: Session, member: Member) -> None:
+    """The member's automatic coupons are locked before any points move (coupons/services.py's lock order)."""
+    from . import coupons
+
+    coupons.lock_purchase_coupons(session, member)
 
 
 def _account_of(session: Session, tx_id: int | None) -> int | None:

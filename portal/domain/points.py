@@ -57,6 +57,30 @@ def resolve_account(session: Session, organization_id: int, ledger_id: int | Non
     return session.get(LedgerAccount, program.points_account_id)
 
 
+def open_wallet(session: Session, member: Member, *, actor: Actor, ledger_id: int | None = None,
+                account_id: int | None = None) -> tuple[ledger.Wallet, bool]:
+    """The member's wallet in the account (resolve_account's choice), opened empty if it did not exist.
+
+    Moves no points and writes no ledger transaction; opening an open wallet
+    changes nothing. Returns (wallet, opened now). Raises AccountNotActive for a
+    locked, deactivated or erased member, NotFound for an account of another
+    organisation.
+    """
+    from .errors import AccountNotActive
+
+    account = resolve_account(session, member.organization_id, ledger_id, account_id)
+    if not member.can_move_points or member.erased_at is not None:
+        raise AccountNotActive("The member's account is not active", field="memberId")
+    existing = session.scalars(select(ledger.Wallet).where(ledger.Wallet.ledger_account_id == account.id,
+                                                           ledger.Wallet.member_id == member.id)).first()
+    if existing is not None:
+        return existing, False
+    wallet = ledger.member_wallet(session, account, member.id)
+    session.flush()
+    audit.record(session, actor, "wallet.opened", wallet, memberId=member.id, ledgerAccountId=account.id)
+    return wallet, True
+
+
 def mint_to_member(session: Session, member: Member, amount: int, *, actor: Actor, reason: Reason,
                    ledger_id: int | None = None, account_id: int | None = None) -> Movement:
     """Mint into the member's wallet. Raises AccountNotActive, MaxSupplyExceeded, IdempotencyKeyReused."""

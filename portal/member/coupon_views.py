@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from flask import abort, current_app, flash, make_response, redirect, render_template, request, url_for
-from flask_babel import format_currency, format_decimal, format_number
+from babel.dates import get_day_names
+from flask_babel import format_currency, format_decimal, format_number, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from ..domain import self_service, cards, coupons, members
+from ..domain.context import WEEKDAYS
 from ..domain.coupons.read_models import AVAILABLE, EXPIRED, UNAVAILABLE, UPCOMING
 from ..domain.errors import AccountNotActive, DomainError, IdempotencyKeyReused, NotFound
 from ..domain.pagination import MAX_LIMIT
@@ -74,16 +76,42 @@ def value_text(book: coupons.CouponBook) -> str:
     return _("%(factor)s× points", factor=format_decimal(value))
 
 
-def minimum_purchase_text(book: coupons.CouponBook) -> str | None:
-    minimum = (book.condition or {}).get("minTotal")
-    if minimum in (None, 0, "0"):
-        return None
-    return _("With a purchase of %(amount)s or more", amount=format_currency(Decimal(str(minimum)), _currency()))
+def condition_texts(book: coupons.CouponBook) -> list[str]:
+    """The book's condition in plain words, one line per rule (coupons.conditions.describe's terms)."""
+    lines = []
+    for what, values in coupons.conditions.describe(book.condition):
+        listed = ", ".join(values.get("values", []))
+        if what == "minTotal":
+            if not values["amount"]:
+                continue
+            amount = format_currency(values["amount"], _currency())
+            lines.append(_("With a purchase of %(amount)s or more of eligible products", amount=amount)
+                         if values["eligible"] else _("With a purchase of %(amount)s or more", amount=amount))
+        elif what == "daysOfWeek":
+            names = get_day_names("wide", locale=get_locale())
+            lines.append(_("Only on %(days)s", days=", ".join(names[WEEKDAYS.index(d)] for d in values["values"])))
+        elif what == "hours":
+            lines.append(_("Only from %(start)s to %(end)s", start=values["start"], end=values["end"]))
+        elif what in CONDITION_TEXTS:
+            lines.append(str(CONDITION_TEXTS[what]) % {"list": listed})
+    return lines
+
+
+CONDITION_TEXTS = {
+    "includedProducts": _l("When you buy one of these products: %(list)s"),
+    "includedCategories": _l("When you buy from: %(list)s"),
+    "excludedProducts": _l("Not valid on these products: %(list)s"),
+    "excludedCategories": _l("Not valid on: %(list)s"),
+    "locationCodes": _l("Only in these stores: %(list)s"),
+    "firstPurchaseOnly": _l("Only on your first purchase"),
+    "notCombinable": _l("Cannot be combined with other coupons"),
+}
 
 
 # The refusals said the same way whatever their details, in the order they are checked.
 REFUSALS = [
     (coupons.CouponNotEligible, _l("This coupon is for members of another tier.")),
+    (coupons.CouponNotInAudience, _l("This coupon is for another group of members.")),
     (coupons.CouponNotPublished, _l("This coupon is not on offer any more.")),
     (coupons.CouponExpired, _l("This coupon has expired.")),
     (coupons.CouponNotYetValid, _l("This coupon is not valid yet.")),
@@ -236,7 +264,7 @@ def _set_activation(coupon_id: int, activated: bool):
 # --- internals -------------------------------------------------------------------------------
 
 def _helpers() -> dict:
-    return {"value_text": value_text, "minimum_purchase_text": minimum_purchase_text, "state_labels": STATE_LABELS,
+    return {"value_text": value_text, "condition_texts": condition_texts, "state_labels": STATE_LABELS,
             "coupon_type_label": coupon_type_label, "format_number": format_number}
 
 

@@ -111,6 +111,9 @@ CASES: dict[tuple[str, str, str], Case] = {
     ("PATCH", "/coupon-books/{bookId}", "loyaltyProgramId"): Case({"loyaltyProgramId": Theirs("program")}),
     ("POST", "/coupon-books/{bookId}/assign", "memberId"): Case({"memberId": Theirs("member")}),
     ("POST", "/coupon-books/{bookId}/use", "memberId"): Case({"memberId": Theirs("member"), "systemUniqueKey": "u-1"}),
+    ("PATCH", "/coupon-books/{bookId}/codes/{couponId}", "memberId"): Case({"memberId": Theirs("member")}),
+    ("POST", "/members/{memberId}/wallet", "ledgerId"): Case({"ledgerId": Theirs("ledger")}),
+    ("POST", "/members/{memberId}/wallet", "ledgerAccountId"): Case({"ledgerAccountId": Theirs("account")}),
     ("POST", "/events", "memberId"): Case(
         {"systemUniqueKey": "e-1", "memberId": Theirs("member"), "eventType": "member-purchase-order-confirmed"}),
     ("POST", "/ledger-transactions/batch", "items[].ledgerId"): Case({"items": [
@@ -253,6 +256,17 @@ def build(api: Api) -> dict[str, Any]:
             "portal": portal, "reservation": reservation}
 
 
+def build_with_code(api: Api) -> dict[str, Any]:
+    """build, and a code in the coupon book (for the routes of one code)."""
+    world = build(api)
+    assert api.post(f"/coupon-books/{world['book']}/codes", json={"codes": ["ONE-CODE-1"]}).status_code == 201
+    world["code"] = api.get(f"/coupon-books/{world['book']}/codes").json["results"][0]["id"]
+    return world
+
+
+CODE_PATH_PARAMS = {"couponId": "code"}
+
+
 PATH_PARAMS = {"audienceId": "audience", "campaignId": "campaign", "actionId": "action", "bookId": "book",
                "ledgerId": "ledger", "ledgerAccountId": "account", "loyaltyMemberId": "lmid", "memberId": "member",
                "loyaltyProgramId": "program", "missionId": "mission", "referralProgramId": "referral",
@@ -288,10 +302,10 @@ def test_every_body_id_must_belong_to_the_callers_organisation(api, session, oth
     stale = sorted(set(CASES) - pairs)
     assert not stale, f"CASES not in the OpenAPI document any more: {stale}"
 
-    world = {"A": build(Api(api.client, other_org)), "B": build(api)}
+    world = {"A": build_with_code(Api(api.client, other_org)), "B": build_with_code(api)}
     failures = []
     for (method, path, field), case in sorted(CASES.items()):
-        url = path.format(**{name: world["B"][key] for name, key in PATH_PARAMS.items()})
+        url = path.format(**{name: world["B"][key] for name, key in {**PATH_PARAMS, **CODE_PATH_PARAMS}.items()})
         before = snapshot(session)
         response = api.request(method, url, json=fill(case.body, world))
         try:

@@ -388,3 +388,41 @@ def test_roles_csrf_and_other_organisations(console, sign_in_as, session, org, o
     assert mine.code_count == foreign.code_count == 0
     assert session.scalar(select(func.count()).select_from(CouponBook).where(CouponBook.organization_id == org.id)) == 1
     assert "Coupons" in page(console.get("/console/")).text("nav.sidenav")
+
+
+def test_the_book_form_sets_audiences_and_every_condition(console, signed_in, session, org):
+    from portal.domain import audiences
+
+    audiences.create_audience(session, org.id, name="vip", actor=org.actor, kind=audiences.LIST)
+    audiences.create_audience(session, org.id, name="students", actor=org.actor, kind=audiences.LIST)
+    session.commit()
+    form = page(console.get("/console/coupons/new"))
+    assert [e.get("value") for e in form.all("input[name=audience_keys]")] == ["students", "vip"]
+    assert len(form.all("input[name=days_of_week]")) == 7
+    conditions = {"min_total": "20", "included_products": "BEANS, GRINDER", "included_categories": "coffee",
+                  "excluded_products": "TOBACCO", "excluded_categories": "kiosk", "location_codes": "BER-01, HAM-02",
+                  "days_of_week": ["monday", "friday"], "from_time": "08:00", "to_time": "11:00",
+                  "first_purchase_only": "y", "not_combinable": "y"}
+    response = create(console, audience_keys=["vip"], **conditions)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    book = only_book(session, org)
+    assert book.audience_keys == ["vip"]
+    assert book.condition == {"minTotal": "20", "includedProducts": ["BEANS", "GRINDER"],
+                              "excludedProducts": ["TOBACCO"], "includedCategories": ["coffee"],
+                              "excludedCategories": ["kiosk"], "locationCodes": ["BER-01", "HAM-02"],
+                              "daysOfWeek": ["monday", "friday"], "fromTime": "08:00", "toTime": "11:00",
+                              "firstPurchaseOnly": True, "combinable": False}
+    edit = page(console.get(f"/console/coupons/{book.id}/edit"))
+    assert edit.one("#min_total").get("value") == "20.00"
+    assert edit.one("#location_codes").get("value") == "BER-01, HAM-02"
+    assert [e.get("value") for e in edit.all("input[name=days_of_week][checked]")] == ["monday", "friday"]
+    assert edit.has("#not_combinable[checked]") and edit.has("input[name=audience_keys][value=vip][checked]")
+
+
+def test_a_wrong_condition_lands_on_its_field(console, signed_in, session, org):
+    response = create(console, from_time="25:00", to_time="11:00")
+    assert response.status_code == 422
+    assert "HH:MM" in page(response).text("#from_time-error")
+    half = create(console, from_time="08:00")
+    assert "both" in page(half).text("#to_time-error")
+    assert session.scalar(select(func.count()).select_from(CouponBook).where(CouponBook.organization_id == org.id)) == 0

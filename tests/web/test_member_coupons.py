@@ -460,3 +460,41 @@ def test_another_members_coupon_is_not_found(portal, logged_in, session, org, ot
     assert account.activated is False
     assert theirs.code not in portal.get("/coupons").get_data(as_text=True)
     assert session.scalar(select(func.count()).select_from(uses).where(uses.member_id == logged_in.id)) == 0
+
+
+EVERY_CONDITION = {"minTotal": 20, "includedCategories": ["coffee", "tea"], "excludedProducts": ["TOBACCO"],
+                   "locationCodes": ["BER-01"], "daysOfWeek": ["monday", "friday"], "fromTime": "08:00",
+                   "toTime": "11:00", "firstPurchaseOnly": True, "combinable": False}
+
+
+def test_the_coupon_pages_say_every_condition_in_plain_words(portal, logged_in, session, org):
+    offer = make_book(session, org, name="Morning deal", type=coupons.DISCOUNT, discount_type="fixed",
+                      discount_amount=5, condition=EVERY_CONDITION)
+    expected = ["With a purchase of €20.00 or more of eligible products", "When you buy from: coffee, tea",
+                "Not valid on these products: TOBACCO", "Only in these stores: BER-01", "Only on Monday, Friday",
+                "Only from 08:00 to 11:00", "Only on your first purchase", "Cannot be combined with other coupons"]
+    assert portal.page("/coupons").texts(f'li.coupon[data-book="{offer.id}"] [data-testid=conditions] li') == expected
+    claim(portal, offer)
+    [mine] = held(session, logged_in)
+    held_card = f'li.coupon:not(.coupon--offer)[data-book="{offer.id}"] [data-testid=conditions] li'
+    assert portal.page("/coupons").texts(held_card) == expected
+    assert portal.page(f"/coupons/{mine.assignment.id}").texts(".ticket [data-testid=conditions] li") == expected
+    plain = make_book(session, org, name="No strings")
+    assert not portal.page("/coupons").has(f'li.coupon[data-book="{plain.id}"] [data-testid=conditions]')
+
+    logged_in.locale = "de"
+    session.commit()
+    german = portal.page(f"/coupons/{mine.assignment.id}").texts(".ticket [data-testid=conditions] li")
+    assert german[0].startswith("Bei einem Einkauf ab 20,00") and "Nur am Montag, Freitag" in german
+    assert "Nicht mit anderen Coupons kombinierbar" in german
+
+
+def test_a_book_for_an_audience_the_member_is_not_in_cannot_be_claimed(portal, logged_in, session, org):
+    from portal.domain import audiences
+
+    audiences.create_audience(session, org.id, name="vip", actor=org.actor, kind=audiences.LIST)
+    book = make_book(session, org, name="VIP lounge", audience_keys=["vip"])
+    assert "This coupon is for another group of members." in card_text(portal.page("/coupons"), book)
+    claim(portal, book, key="audience-claim-0123456789")
+    assert flashes(portal.page("/coupons")) == ["This coupon is for another group of members."]
+    assert held(session, logged_in) == []

@@ -45,7 +45,12 @@ class CouponBookFields(In):
     picture_url: Url | None = None
     detail_picture_url: Url | None = None
     custom_attributes: dict[str, Any] | None = None
-    condition: dict[str, Any] | None = Field(None, description="minTotal applies to EXTRAPOINT/MULTIPLIER")
+    condition: dict[str, Any] | None = Field(None, description=(
+        "What a purchase must be for a coupon of the book to apply, at a use at the till and on a purchase: "
+        "minTotal (of the qualifying lines), includedProducts / excludedProducts (SKUs), includedCategories / "
+        "excludedCategories, locationCodes, daysOfWeek (monday..sunday) and fromTime / toTime (HH:MM, the "
+        "organisation's timezone), firstPurchaseOnly, combinable (false: the purchase's only coupon). A use at "
+        "the till of a book with a basket condition must send `purchase`."))
     discount_amount: Money | None = None
     discount_type: Literal["percentage", "fixed"] | None = None
     tags: Tags | None = None
@@ -167,10 +172,22 @@ class CouponCodeOut(Out):
     id: int
     coupon_book_id: IntegerId
     code: str
-    status: str
+    status: str = Field(description="free, assigned, used, inactive or expired")
+    active: bool
+    expired_at: dt.datetime | None
     assigned_count: int
     used_count: int
     created_at: dt.datetime
+
+
+class CouponCodeUpdate(In):
+    """Only the fields sent change. memberId assigns the code to that member; null withdraws its unused
+    assignment."""
+
+    code: CodeText | None = Field(None, description="A new text, for a code never handed out")
+    active: bool | None = Field(None, description="false: the code is neither handed out nor used")
+    expired_at: UtcDateTime | None = Field(None, description="The code's own end; null: none")
+    member_id: IntegerId | None = None
 
 
 class CouponCodeEnvelope(Out):
@@ -204,12 +221,31 @@ class ClaimIn(In):
     system_unique_key: Key | None = None
 
 
+class PurchaseItemIn(In):
+    sku: Annotated[str, StringConstraints(max_length=100)]
+    quantity: int = Field(1, ge=1, le=10**6)
+    unit_price: Annotated[Decimal, Field(gt=-10**12, lt=10**12, max_digits=14, decimal_places=2)]
+    product_category_code: Annotated[str, StringConstraints(max_length=100)] | None = None
+    is_discount: bool = False
+
+
+class PurchaseIn(In):
+    """The purchase a coupon is used on, for the book's condition (minTotal, products, categories,
+    combinable)."""
+
+    total: Money
+    external_id: Short | None = Field(None, description="The purchase order's externalId: coupons used on the "
+                                                        "same one count for `combinable`")
+    items: Annotated[list[PurchaseItemIn], Field(max_length=1000)] = Field(default_factory=list)
+
+
 class UseIn(In):
     member_id: IntegerId
     code: CodeText | None = None
     system_unique_key: Key
     custom_attributes: dict[str, Any] = Field(default_factory=dict)
     location_code: Location | None = None
+    purchase: PurchaseIn | None = None
 
 
 class ActorOut(Out):
@@ -404,6 +440,7 @@ class ActivationIn(In):
 class RedeemIn(In):
     system_unique_key: Key
     location_code: Location | None = None
+    purchase: PurchaseIn | None = None
 
 
 class RedeemOut(Out):

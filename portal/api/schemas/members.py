@@ -180,6 +180,12 @@ class WalletOut(Out):
     balances: list[BalanceOut]
 
 
+class OpenWalletIn(In):
+    ledger_id: Id | None = Field(None, description="Default: the organisation's default programme")
+    ledger_account_id: Id | None = Field(None, description="Default: the ledger's default account, or the "
+                                                          "programme's points account")
+
+
 # --- tier ---------------------------------------------------------------------
 
 class SetTierIn(In):

@@ -23,6 +23,7 @@ from ..checks import reject_unknown
 from ..errors import ValidationFailed
 from ..organizations import default_program, get_organization, get_program
 from ..tiers import Tier
+from . import conditions
 from .errors import CouponBookArchived
 from .models import (ARCHIVED, DISCOUNT, DISCOUNT_TYPES, EXTRAPOINT, MULTIPLIER, PERCENTAGE, PUBLISHED,
                      PUBLISHING_STATUSES, REWARD, TEXT_FIELDS, TYPES, CouponBook, CouponCode)
@@ -145,9 +146,14 @@ def is_published(book: CouponBook) -> bool:
     return book.publishing_status == PUBLISHED
 
 
+def usable_code(now: dt.datetime):
+    """The codes that may be handed out or used at `now`: active and not past their own end."""
+    return CouponCode.active.is_(True) & (CouponCode.expires_at.is_(None) | (CouponCode.expires_at > now))
+
+
 def free_code_count(session: Session, book: CouponBook) -> int:
     """Codes that can still be handed out."""
-    stmt = select(func.count()).select_from(CouponCode).where(CouponCode.book_id == book.id)
+    stmt = select(func.count()).select_from(CouponCode).where(CouponCode.book_id == book.id, usable_code(utcnow()))
     if book.max_assigned_per_coupon is not None:
         stmt = stmt.where(CouponCode.assigned_count < book.max_assigned_per_coupon)
     return session.scalar(stmt) or 0
@@ -199,7 +205,7 @@ def _apply(session: Session, book: CouponBook, fields: dict[str, Any]) -> None:
         elif name in ("tags", "audience_keys"):
             value = [str(v) for v in (value or [])]
         elif name == "condition":
-            value = _clean_condition(value or {})
+            value = conditions.clean(value)
         elif name == "custom_attributes":
             value = dict(value or {})
         elif name == "activatable":
@@ -228,20 +234,6 @@ def _check_consistency(book: CouponBook) -> None:
     elif book.type == MULTIPLIER:
         if amount is None or amount <= 1:
             raise ValidationFailed("A MULTIPLIER needs a factor above 1 (discountAmount)", field="discountAmount")
-
-
-def _clean_condition(value: dict[str, Any]) -> dict[str, Any]:
-    """Free-form for the rules engine, except minTotal, which apply_purchase_coupons reads."""
-    value = dict(value)
-    if "minTotal" in value:
-        raw = value["minTotal"]
-        try:
-            amount = Decimal(str(raw)) if not isinstance(raw, bool) and raw is not None else None
-        except ArithmeticError:
-            amount = None
-        if amount is None or not amount.is_finite() or amount < 0:
-            raise ValidationFailed("condition.minTotal must be a number, 0 or more", field="condition.minTotal")
-    return value
 
 
 def _clean_i18n(value: dict[str, Any]) -> dict[str, dict[str, str]]:

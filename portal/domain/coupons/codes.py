@@ -5,13 +5,17 @@ imports cannot duplicate); generated codes use the unambiguous alphabet of card
 codes (no 0/O, 1/I/L) and are long enough that a guess hits any issued code
 with a probability below one in a billion (`GUESS_ODDS`); `book.code_count`
 always equals the number of code rows (updated in the same statement batch).
+A code switched off (`active` false) or past its own `expires_at` is neither
+handed out nor used; a code keeps its text once handed out (update_code).
 """
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 import secrets
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Select, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -19,10 +23,11 @@ from sqlalchemy.orm import Session
 
 from .. import audit
 from ..actors import Actor
-from ..base import get_owned
-from ..errors import ConcurrentChange, NoUnusedValue, ValidationFailed
+from ..base import get_owned, utcnow
+from ..errors import ConcurrentChange, DuplicateValue, NoUnusedValue, ValidationFailed
 from ..members import CODE_ALPHABET
-from .errors import CouponBookArchived
+from .books import usable_code
+from .errors import CouponBookArchived, CouponCodeHandedOut
 from .models import ARCHIVED, CouponBook, CouponCode
 
 GUESS_ODDS = 10 ** 9          # one lucky guess in a billion, at the pool's final size
@@ -166,6 +171,7 @@ def codes_query(book: CouponBook, *, status: str | None = None, code: str | None
     if code:
         stmt = stmt.where(CouponCode.code == code.strip())
     if status == "free":
+        stmt = stmt.where(usable_code(utcnow()))
         if book.max_assigned_per_coupon is not None:
             stmt = stmt.where(CouponCode.assigned_count < book.max_assigned_per_coupon)
     elif status == "assigned":
@@ -188,6 +194,10 @@ def code_status(book: CouponBook, code: CouponCode) -> str:
         return "used"
     if book.max_assigned_per_coupon is not None and code.assigned_count >= book.max_assigned_per_coupon:
         return "assigned"
+    if not code.active:
+        return "inactive"
+    if code.expires_at is not None and code.expires_at <= utcnow():
+        return "expired"
     return "free"
 
 
@@ -216,3 +226,50 @@ def _insert(session: Session, book: CouponBook, codes: list[str]) -> None:
                     .values(code_count=CouponBook.code_count + len(codes))
                     .execution_options(synchronize_session=False))
     session.expire(book, ["code_count"])
+
+
+_UNSET: Any = object()
+
+
+def update_code(session: Session, book: CouponBook, code: CouponCode, *, actor: Actor, text: str = _UNSET,
+                active: bool = _UNSET, expires_at: dt.datetime | None = _UNSET, member: Any = _UNSET) -> CouponCode:
+    """Change one code of the pool (PATCH .../codes/{couponId}); only the arguments given change.
+
+    `text` renames a code never handed out (CouponCodeHandedOut otherwise; DuplicateValue when the book has
+    it); `active` False stops the code being handed out or used, `expires_at` gives it its own end (None:
+    none); `member` assigns the code to that member (the assignment rules apply: coupons.assign_coupons),
+    or with None withdraws its unused assignment (CouponAlreadyUsed when it was used: revert the use first).
+    """
+    from . import services
+
+    _require_open(book)
+    changed = []
+    if text is not _UNSET:
+        text = (text or "").strip()
+        if not CODE_PATTERN.match(text):
+            raise ValidationFailed("use up to 100 letters, digits, - or _", field="code")
+        if text != code.code:
+            if code.assigned_count or code.used_count:
+                raise CouponCodeHandedOut("This code was handed out; it keeps its text", field="code")
+            if _existing(session, book, {text}):
+                raise DuplicateValue("This coupon book already has this code", field="code")
+            code.code = text
+            changed.append("code")
+    if active is not _UNSET:
+        code.active = bool(active)
+        changed.append("active")
+    if expires_at is not _UNSET:
+        if expires_at is not None and (not isinstance(expires_at, dt.datetime) or expires_at.tzinfo is None):
+            raise ValidationFailed("Give a date-time with a timezone", field="expiredAt")
+        code.expires_at = expires_at
+        changed.append("expiredAt")
+    session.flush()
+    if member is not _UNSET:
+        if member is None:
+            services.withdraw_code(session, book, code, actor=actor)
+        elif not services.holds_code(session, member, code):
+            services.assign_coupons(session, member, book, actor=actor, codes=[code.code], strict_mode=True)
+        changed.append("memberId")
+        session.refresh(code)
+    audit.record(session, actor, "coupon_code.updated", code, couponBookId=book.id, fields=changed)
+    return code

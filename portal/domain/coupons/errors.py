@@ -77,3 +77,72 @@ class CouponBookArchived(Conflict):
 class InsufficientPoints(InsufficientBalance):
     code = "insufficient_points"
     title = "Not enough points for this coupon"
+
+
+class CouponNotInAudience(CouponRefused):
+    """The book names audiences (audienceKeys) and the member is in none of them."""
+
+    code = "coupon_not_in_audience"
+    title = "Member is not in the coupon's audience"
+
+
+class CouponBusy(CouponRefused):
+    """A coupon row stayed locked by another request longer than the bounded wait: retry."""
+
+    status = 503
+    code = "coupon_busy"
+    title = "Coupon is busy in another request; try again"
+
+
+# --- the book's `condition` (conditions.py): one error per condition ---------------------
+
+class CouponConditionNotMet(CouponRefused):
+    code = "coupon_condition_not_met"
+    title = "The purchase does not meet the coupon's conditions"
+
+
+class CouponBelowMinimumTotal(CouponConditionNotMet):
+    code = "coupon_below_minimum_total"
+    title = "The purchase is below the coupon's minimum total"
+
+
+class CouponProductsNotInPurchase(CouponConditionNotMet):
+    code = "coupon_products_not_in_purchase"
+    title = "The purchase holds none of the products the coupon is for"
+
+
+class CouponStoreNotAllowed(CouponConditionNotMet):
+    code = "coupon_store_not_allowed"
+    title = "The coupon is not valid in this store"
+
+
+class CouponOutsideDaysAndHours(CouponConditionNotMet):
+    code = "coupon_outside_days_and_hours"
+    title = "The coupon is not valid on this day or at this hour"
+
+
+class CouponFirstPurchaseOnly(CouponConditionNotMet):
+    code = "coupon_first_purchase_only"
+    title = "The coupon is valid on the member's first purchase only"
+
+
+class CouponNotCombinable(CouponConditionNotMet):
+    code = "coupon_not_combinable"
+    title = "The coupon cannot be combined with other coupons on one purchase"
+
+
+class CouponPurchaseRequired(CouponConditionNotMet):
+    code = "coupon_purchase_required"
+    title = "The coupon's conditions need the purchase it is used on"
+
+
+class CouponCodeInactive(CouponRefused):
+    code = "coupon_code_inactive"
+    title = "This coupon code was switched off"
+
+
+class CouponCodeHandedOut(Conflict):
+    """A code already handed out keeps its text: the member and the till know it by it."""
+
+    code = "coupon_code_handed_out"
+    title = "This code was handed out and cannot be renamed"

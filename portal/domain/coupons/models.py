@@ -25,7 +25,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import (Boolean, CheckConstraint, ForeignKey, Index, Numeric, String, UniqueConstraint)
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Numeric, String, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..base import Base, unique_where, utcnow
@@ -117,6 +117,10 @@ class CouponCode(Base):
     code: Mapped[str] = mapped_column(String(100))
     assigned_count: Mapped[int] = mapped_column(default=0)
     used_count: Mapped[int] = mapped_column(default=0)
+    # Staff may switch a single code off, or give it its own end (PATCH .../codes/{couponId}):
+    # an inactive or expired code is neither handed out nor used.
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    expires_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -150,6 +154,7 @@ class CouponUsage(Base):
     __table_args__ = (
         Index("ix_coupon_usages_member_book", "member_id", "book_id", "kind", "state"),
         Index("ix_coupon_usages_book_created", "book_id", "created_at"),
+        Index("ix_coupon_usages_member_purchase", "member_id", "purchase_ref"),
         unique_where("uq_coupon_usages_one_live_use", "assignment_id", where="kind = 'use' AND reverted_at IS NULL"),
         CheckConstraint("kind IN ('assign', 'use')", name="kind"),
     )
@@ -167,6 +172,8 @@ class CouponUsage(Base):
     expires_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     used_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     system_unique_key: Mapped[str | None] = mapped_column(String(255), index=True, default=None)
+    # The purchase (its externalId) a use was made on: the combinability condition reads it.
+    purchase_ref: Mapped[str | None] = mapped_column(String(255), default=None)
     location_code: Mapped[str | None] = mapped_column(String(100), default=None)
     interaction_point: Mapped[str | None] = mapped_column(String(100), default=None)
     points_burned: Mapped[int] = mapped_column(default=0)

@@ -72,16 +72,19 @@ class AccountCouponView:
     last_activation_date: dt.datetime | None
 
 
-def coupon_state(assignment: CouponUsage, book: CouponBook, now: dt.datetime | None = None) -> str:
+def coupon_state(assignment: CouponUsage, book: CouponBook, now: dt.datetime | None = None,
+                 code: CouponCode | None = None) -> str:
+    """The member's coupon as they see it; `code` its code, whose own switch and end count too."""
     now = now or utcnow()
     if assignment.reverted_at is not None or assignment.state == REVERTED:
         return REVERTED
     if assignment.state == USED:
         return USED
     if (assignment.expires_at is not None and assignment.expires_at <= now) or \
-            (book.valid_to is not None and book.valid_to <= now):
+            (book.valid_to is not None and book.valid_to <= now) or \
+            (code is not None and code.expires_at is not None and code.expires_at <= now):
         return EXPIRED
-    if book.publishing_status != PUBLISHED:
+    if book.publishing_status != PUBLISHED or (code is not None and not code.active):
         return UNAVAILABLE
     if book.valid_from is not None and now < book.valid_from:
         return UPCOMING
@@ -94,7 +97,7 @@ def member_coupons(session: Session, member: Member, *, loyalty_program_id: int 
                    page: int = 0, limit: int = 10, now: dt.datetime | None = None) -> Page:
     """The member's coupons (assignments), newest first; items are MemberCoupon."""
     now = now or utcnow()
-    stmt = (select(CouponUsage, CouponBook, CouponCode.code, AccountCoupon)
+    stmt = (select(CouponUsage, CouponBook, CouponCode, AccountCoupon)
             .join(CouponBook, CouponBook.id == CouponUsage.book_id)
             .join(AccountCoupon, AccountCoupon.id == CouponUsage.account_coupon_id)
             .outerjoin(CouponCode, CouponCode.id == CouponUsage.code_id)
@@ -114,11 +117,11 @@ def member_coupons(session: Session, member: Member, *, loyalty_program_id: int 
     if code_id is not None:
         stmt = stmt.where(CouponUsage.code_id == code_id)
     result = paginate(session, stmt, page=page, limit=limit, order=CouponUsage.id.desc(), scalars=False)
-    result.items = [MemberCoupon(assignment=usage, book=book, code=code_text,
-                                 state=coupon_state(usage, book, now),
+    result.items = [MemberCoupon(assignment=usage, book=book, code=code_row.code if code_row else None,
+                                 state=coupon_state(usage, book, now, code_row),
                                  activated=account.activated if book.activatable else None,
                                  account_coupon_id=account.public_id)
-                    for usage, book, code_text, account in result.items]
+                    for usage, book, code_row, account in result.items]
     return result
 
 

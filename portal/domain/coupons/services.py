@@ -8,8 +8,12 @@ whether a guessed code exists):
 1. the member's account is ACTIVE (AccountNotActive);
 2. the book is published (CouponNotPublished), not ended (CouponExpired),
    for a use also started (CouponNotYetValid) and not an automatic type
-   (CouponManualUseNotAllowed); the member's tier is allowed (CouponNotEligible);
-3. an activatable book was activated by the member (CouponNotActivated);
+   (CouponManualUseNotAllowed); the member's tier is allowed (CouponNotEligible)
+   and, when the book names audiences (audienceKeys), the member is in one of
+   them by the same evaluation as campaigns' audiences (CouponNotInAudience);
+3. an activatable book was activated by the member (CouponNotActivated); for a
+   use, the book's `condition` holds for the purchase, the store and the
+   moment (conditions.py: one error per condition, all CouponConditionNotMet);
 4. a coupon the member already holds is used first; otherwise a new one is
    assigned on the spot, within maxAssignedPerMember, maxCouponCount and the
    member's points (CouponLimitReached, InsufficientPoints), checked before
@@ -25,7 +29,11 @@ Limits are exact under concurrency: every operation on a (member, book) pair
 first locks its AccountCoupon row, and every counter moves by a conditional
 UPDATE whose row count is checked. Lock order, the same everywhere so that
 PostgreSQL never deadlocks: account coupon -> book -> code -> assignment ->
-wallets.
+wallets. A purchase therefore uses its coupons before any points move (see
+apply_purchase_coupons). The wait for an AccountCoupon row held by another
+request is bounded (`lock_wait`, PostgreSQL's lock_timeout); past it the
+request fails with CouponBusy (503, retry) rather than going on without the
+coupon.
 """
 from __future__ import annotations
 
@@ -36,8 +44,8 @@ from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Callable
 
-from sqlalchemy import select, true, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select, text, true, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from .. import audit, earning, outbox, idempotency, ledger, throttle
@@ -46,12 +54,14 @@ from ..base import add_unique, get_owned, isoformat, utcnow
 from ..errors import AccountNotActive, AlreadyResolved, Conflict, InsufficientBalance, NotFound, ValidationFailed
 from ..ledger import LedgerAccount, LedgerTransaction, Reason
 from ..members import Member
-from ..organizations import LoyaltyProgram
+from ..organizations import LoyaltyProgram, Organization
 from ..tiers import MemberTier
-from .books import free_code_count
-from .errors import (CouponAlreadyUsed, CouponCodeNotUsable, CouponExpired, CouponLimitReached,
-                     CouponManualUseNotAllowed, CouponNotActivatable, CouponNotActivated, CouponNotEligible,
-                     CouponNotPublished, CouponNotYetValid, CouponRefused, InsufficientPoints)
+from . import conditions
+from .books import free_code_count, usable_code
+from .errors import (CouponAlreadyUsed, CouponBusy, CouponCodeInactive, CouponCodeNotUsable, CouponExpired,
+                     CouponLimitReached, CouponManualUseNotAllowed, CouponNotActivatable, CouponNotActivated,
+                     CouponNotEligible, CouponNotInAudience, CouponNotPublished, CouponNotYetValid, CouponRefused,
+                     InsufficientPoints)
 from .models import (ASSIGN, ASSIGNED, EXTRAPOINT, MULTIPLIER, PUBLISHED, REVERTED, USE, USED, AccountCoupon,
                      CouponBook, CouponCode, CouponUsage)
 
@@ -59,6 +69,14 @@ MAX_ASSIGN_PER_REQUEST = 100
 # Refused codes are counted per member, per acting key or user, and per organisation.
 CODE_SCOPE, CODE_ACTOR_SCOPE, CODE_ORGANIZATION_SCOPE = "coupon-code", "coupon-code-actor", "coupon-code-organization"
 _ACCOUNT_COUPON_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://portal.example/account-coupons")
+# How long a request waits for a (member, book) row another request holds (PostgreSQL; SQLite runs one
+# writer at a time and its busy_timeout bounds the wait). config.py COUPON_LOCK_WAIT_MS sets it (`configure`).
+lock_wait = dt.timedelta(seconds=5)
+
+
+def configure(*, lock_wait_ms: int) -> None:
+    global lock_wait
+    lock_wait = dt.timedelta(milliseconds=lock_wait_ms)
 
 
 @dataclass(frozen=True)
@@ -77,13 +95,21 @@ class CouponResult:
 
 @dataclass
 class Purchase:
-    """What the earning engine knows about a purchase when it asks for coupon effects."""
+    """A purchase as coupons see it: by the earning engine, or given with a use at the till.
+
+    `items` are {"sku", "category", "quantity", "unitPrice", "isDiscount"}; `first_purchase`
+    None means "work it out from the member's confirmed orders".
+    """
 
     total: Decimal
     base_points: int = 0
     external_id: str | None = None
     items: list[dict[str, Any]] = field(default_factory=list)
     place: Place = field(default_factory=Place)
+    first_purchase: bool | None = None
+
+    def as_params(self) -> dict[str, Any]:
+        return {"total": str(self.total), "externalId": self.external_id, "items": self.items}
 
 
 @dataclass
@@ -250,11 +276,14 @@ def claim_voucher_code(session: Session, member: Member, code: str, *, actor: Ac
 
 def use_coupon(session: Session, member: Member, book: CouponBook, *, actor: Actor, code: str | None = None,
                system_unique_key: str | None = None, place: Place | None = None,
-               custom_attributes: dict[str, Any] | None = None, now: dt.datetime | None = None) -> CouponResult:
+               custom_attributes: dict[str, Any] | None = None, purchase: Purchase | None = None,
+               now: dt.datetime | None = None) -> CouponResult:
     """Use one of the member's coupons of the book, the one with `code` if named.
 
     When the member holds no usable coupon, one is assigned on the spot (with
-    the named code if it is free) and used. Burns usageRequiredPoints. Raises
+    the named code if it is free) and used. Burns usageRequiredPoints. The
+    book's condition is checked against `purchase` (needed when the condition
+    looks at the basket: CouponPurchaseRequired), the place and `now`. Raises
     the CouponRefused family (see the module docstring), InsufficientPoints,
     AccountNotActive, TooManyAttempts, IdempotencyKeyReused.
 
@@ -267,7 +296,8 @@ def use_coupon(session: Session, member: Member, book: CouponBook, *, actor: Act
 
     def perform() -> dict:
         use, new_assignment = _use(session, member, book, actor=actor, code=code, key=system_unique_key,
-                                   place=place, custom_attributes=custom_attributes, now=now, manual=True)
+                                   place=place, custom_attributes=custom_attributes, now=now, manual=True,
+                                   purchase=purchase)
         # Campaigns listening to coupon uses run inside the same operation: a replay does not run them again.
         earning.dispatch(session, earning.LoyaltyEvent(
             organization_id=member.organization_id, member=member, event_type=earning.COUPON_USED,
@@ -277,6 +307,8 @@ def use_coupon(session: Session, member: Member, book: CouponBook, *, actor: Act
 
     params = {"book": book.id, "member": member.id, "code": code, "place": _place_params(place),
               "customAttributes": custom_attributes or {}}
+    if purchase is not None:
+        params["purchase"] = purchase.as_params()
     return _once(session, member.organization_id, system_unique_key, "coupon.use", params, perform)
 
 
@@ -297,12 +329,40 @@ def note_code_failure(session: Session, member: Member, *, actor: Actor) -> None
 
 def redeem_account_coupon(session: Session, organization_id: int, account_coupon_id: str, *, actor: Actor,
                           system_unique_key: str | None = None, place: Place | None = None,
-                          now: dt.datetime | None = None) -> CouponResult:
+                          purchase: Purchase | None = None, now: dt.datetime | None = None) -> CouponResult:
     """Point of sale: use the member's coupon of the book behind an accountCouponId."""
     account = get_account_coupon(session, organization_id, account_coupon_id)
     member = session.get(Member, account.member_id)
     book = session.get(CouponBook, account.book_id)
-    return use_coupon(session, member, book, actor=actor, system_unique_key=system_unique_key, place=place, now=now)
+    return use_coupon(session, member, book, actor=actor, system_unique_key=system_unique_key, place=place,
+                      purchase=purchase, now=now)
+
+
+# --- one code (PATCH .../codes/{couponId}, codes.update_code) ----------------------------------
+
+def holds_code(session: Session, member: Member, code: CouponCode) -> bool:
+    """The member has a live assignment of this code."""
+    return session.scalar(select(CouponUsage.id).where(CouponUsage.member_id == member.id,
+                                                       CouponUsage.code_id == code.id, CouponUsage.kind == ASSIGN,
+                                                       CouponUsage.reverted_at.is_(None)).limit(1)) is not None
+
+
+def withdraw_code(session: Session, book: CouponBook, code: CouponCode, *, actor: Actor) -> list[CouponUsage]:
+    """Take back the code's unused assignments (points burned for them are refunded); a used one stays.
+
+    Raises CouponAlreadyUsed when the code was used (revert the use first).
+    """
+    held = session.scalars(select(CouponUsage).where(CouponUsage.code_id == code.id, CouponUsage.kind == ASSIGN,
+                                                     CouponUsage.reverted_at.is_(None))
+                           .order_by(CouponUsage.member_id, CouponUsage.id)).all()
+    withdrawn = []
+    for assignment in held:
+        account = lock_account_coupon(session, session.get(Member, assignment.member_id), book)
+        session.refresh(assignment)
+        if assignment.state == USED:
+            raise CouponAlreadyUsed("This code was used; revert its use before withdrawing it", field="memberId")
+        withdrawn.append(_revert_assignment(session, book, account, assignment, actor=actor))
+    return withdrawn
 
 
 # --- activation ---------------------------------------------------------------------------
@@ -378,16 +438,20 @@ def apply_purchase_coupons(session: Session, member: Member, purchase: Purchase,
     """Use the member's EXTRAPOINT and MULTIPLIER coupons that this purchase qualifies for.
 
     A coupon qualifies when its book is published and current, the member may
-    use it (tier, activation, expiry), the purchase total reaches the book's
-    `condition.minTotal` if set, and `qualifies(book, purchase)` (the rules
-    engine's say) is true. One coupon per EXTRAPOINT book applies; of the
-    multipliers only the highest. With dry_run nothing is written (simulation).
-    Idempotency belongs to the caller's operation: call this inside it.
+    use it (tier, audience, activation, expiry, its code active), the book's
+    condition holds for the purchase (conditions.py), and `qualifies(book,
+    purchase)` (the rules engine's say) is true. One coupon per EXTRAPOINT
+    book applies; of the multipliers only the highest. Coupons are taken in
+    the order they expire; one that cannot be combined applies only as the
+    purchase's only coupon (counting coupons already used on it at the till).
+    With dry_run nothing is written (simulation). Idempotency belongs to the
+    caller's operation: call this inside it.
 
-    Lock order: coupon rows come before wallets. A caller that has already
-    moved the member's points in this transaction holds the wallet, so a coupon
-    row that another request holds is skipped rather than waited for (waiting
-    could deadlock); that purchase then earns without that coupon.
+    The earning engine calls this before any campaign mints (campaigns.py,
+    `use_purchase_coupons`), so that the coupon rows are locked before the
+    wallets, in the module's lock order. A coupon row another request holds is
+    waited for, up to `lock_wait`; then CouponBusy fails the whole purchase
+    (nothing earned, nothing used) rather than letting it earn without the coupon.
     """
     now = now or utcnow()
     effects = PurchaseCouponEffects()
@@ -399,25 +463,44 @@ def apply_purchase_coupons(session: Session, member: Member, purchase: Purchase,
                CouponUsage.reverted_at.is_(None), CouponBook.type.in_((EXTRAPOINT, MULTIPLIER)),
                CouponBook.publishing_status == PUBLISHED)
         .order_by(CouponUsage.expires_at.is_(None), CouponUsage.expires_at, CouponUsage.id)).all()
+    if not rows:
+        return effects
+    # Asked only when a coupon needs it: most purchases hold no such coupon.
+    first = (_first_purchase(session, member, purchase)
+             if any((book.condition or {}).get("firstPurchaseOnly") for _, book in rows) else None)
     chosen: dict[int, tuple[CouponUsage, CouponBook]] = {}
     for assignment, book in rows:
-        if book.id in chosen or not _qualifies(session, member, book, assignment, purchase, qualifies, now):
+        if book.id in chosen or not _qualifies(session, member, book, assignment, purchase, qualifies, now, first):
             continue
         chosen[book.id] = (assignment, book)
     extra = [pair for pair in chosen.values() if pair[1].type == EXTRAPOINT]
     multipliers = sorted((pair for pair in chosen.values() if pair[1].type == MULTIPLIER),
                          key=lambda pair: (-Decimal(pair[1].discount_amount), pair[0].id))
-    for assignment, book in extra + multipliers[:1]:
+    candidates = sorted(extra + multipliers[:1], key=lambda pair: (pair[0].expires_at is None,
+                                                                   pair[0].expires_at or now, pair[0].id))
+    if not candidates:
+        return effects
+    earlier, earlier_alone = _coupons_on_purchase(session, member, purchase.external_id)
+    kept: list[tuple[CouponUsage, CouponBook]] = []
+    for assignment, book in candidates:
+        alone = not conditions.is_combinable(book.condition)
+        if (alone and (earlier or kept)) or earlier_alone or any(
+                not conditions.is_combinable(b.condition) for _, b in kept):
+            continue
+        kept.append((assignment, book))
+    for assignment, book in kept:
         usage_id = None
         if not dry_run:
             try:
                 with session.begin_nested():
                     usage, _ = _use(session, member, book, actor=actor, code=None, key=system_unique_key,
                                     place=purchase.place, custom_attributes={"purchase": purchase.external_id},
-                                    now=now, manual=False, assignment_id=assignment.id)
+                                    now=now, manual=False, assignment_id=assignment.id, purchase=purchase)
                 usage_id = usage.id
+            except CouponBusy:
+                raise
             except (CouponRefused, InsufficientBalance):
-                continue  # e.g. used meanwhile: the purchase simply earns without it
+                continue  # used or reverted meanwhile (seen after waiting for its row): it no longer applies
         value = Decimal(book.discount_amount)
         if book.type == EXTRAPOINT:
             effects.extra_points += int(value)
@@ -426,6 +509,24 @@ def apply_purchase_coupons(session: Session, member: Member, purchase: Purchase,
         effects.applied.append(AppliedCoupon(book_id=book.id, type=book.type, value=value,
                                              assignment_id=assignment.id, usage_id=usage_id))
     return effects
+
+
+def lock_purchase_coupons(session: Session, member: Member) -> None:
+    """Lock the member's (member, book) rows of the automatic coupons they hold, in book order.
+
+    A purchase confirmation calls this before it moves any points (paying with
+    points burns from the wallet before the earning engine runs), so that it
+    keeps the lock order, coupon rows before wallets, and two purchases of one
+    member take the rows in the same order. Waits as lock_account_coupon does.
+    """
+    held = select(CouponUsage.book_id).where(CouponUsage.member_id == member.id, CouponUsage.kind == ASSIGN,
+                                             CouponUsage.state == ASSIGNED, CouponUsage.reverted_at.is_(None))
+    books = session.scalars(select(CouponBook).where(CouponBook.id.in_(held),
+                                                     CouponBook.type.in_((EXTRAPOINT, MULTIPLIER)),
+                                                     CouponBook.publishing_status == PUBLISHED)
+                            .order_by(CouponBook.id)).all()
+    for book in books:
+        lock_account_coupon(session, member, book)
 
 
 # --- checks shared with the read side -----------------------------------------------------
@@ -448,13 +549,11 @@ def assignment_refusal(session: Session, member: Member, book: CouponBook,
     return None
 
 
-def lock_account_coupon(session: Session, member: Member, book: CouponBook, *,
-                        skip_locked: bool = False) -> AccountCoupon:
+def lock_account_coupon(session: Session, member: Member, book: CouponBook) -> AccountCoupon:
     """The (member, book) row, created on first use and locked for the rest of the transaction.
 
-    With skip_locked (PostgreSQL), a row another transaction holds raises
-    CouponRefused at once instead of waiting: the purchase path uses it, since
-    its caller may already hold the member's wallet (see apply_purchase_coupons).
+    A row another transaction holds is waited for, at most `lock_wait` on
+    PostgreSQL; then CouponBusy (503): the caller retries the whole request.
     """
     if find_account_coupon(session, member.id, book.id) is None:
         try:
@@ -464,12 +563,23 @@ def lock_account_coupon(session: Session, member: Member, book: CouponBook, *,
                                                                              book.id)))
         except IntegrityError:
             pass  # created by a concurrent request; lock theirs
-    account = session.scalars(select(AccountCoupon)
-                              .where(AccountCoupon.book_id == book.id, AccountCoupon.member_id == member.id)
-                              .with_for_update(skip_locked=skip_locked)
-                              .execution_options(populate_existing=True)).first()
-    if account is None:
-        raise CouponRefused("This coupon is busy in another request", field="couponBookId")
+    stmt = (select(AccountCoupon).where(AccountCoupon.book_id == book.id, AccountCoupon.member_id == member.id)
+            .with_for_update().execution_options(populate_existing=True))
+    if session.get_bind().dialect.name != "postgresql":
+        return session.scalars(stmt).one()
+    previous = session.scalar(text("SELECT current_setting('lock_timeout')"))
+    try:
+        with session.begin_nested():
+            session.execute(text("SELECT set_config('lock_timeout', :wait, true)"),
+                            {"wait": f"{max(int(lock_wait.total_seconds() * 1000), 1)}ms"})
+            account = session.scalars(stmt).one()
+    except OperationalError as error:
+        # 55P03 lock_not_available (the timeout); 40P01 a deadlock with a caller that broke the lock order.
+        if getattr(error.orig, "sqlstate", None) in ("55P03", "40P01"):
+            raise CouponBusy(f"This coupon is in use by another request for more than "
+                             f"{lock_wait.total_seconds():g} s; try again", field="couponBookId") from None
+        raise
+    session.execute(text("SELECT set_config('lock_timeout', :wait, true)"), {"wait": previous})
     return account
 
 
@@ -477,16 +587,19 @@ def lock_account_coupon(session: Session, member: Member, book: CouponBook, *,
 
 def _use(session: Session, member: Member, book: CouponBook, *, actor: Actor, code: str | None, key: str | None,
          place: Place, custom_attributes: dict[str, Any] | None, now: dt.datetime, manual: bool,
-         assignment_id: int | None = None) -> tuple[CouponUsage, CouponUsage | None]:
+         assignment_id: int | None = None,
+         purchase: Purchase | None = None) -> tuple[CouponUsage, CouponUsage | None]:
     """Use a held coupon or one assigned on the spot; returns the use and the new assignment, if any."""
     _require_active(member)
     _require_usable(book, now, manual=manual)
     _require_eligible(session, member, book, now)
     if code is not None:
         _check_code_attempts(session, member, actor)
-    account = lock_account_coupon(session, member, book, skip_locked=not manual)
+    account = lock_account_coupon(session, member, book)
     if book.activatable and not account.activated:
         raise CouponNotActivated("Activate this coupon before using it", field="activated")
+    if manual:  # the purchase path checked the condition when it chose the coupon
+        _require_condition(session, member, book, purchase, place, now)
     if assignment_id is not None:
         assignment = session.get(CouponUsage, assignment_id)
         session.refresh(assignment)
@@ -500,7 +613,8 @@ def _use(session: Session, member: Member, book: CouponBook, *, actor: Actor, co
                                                   expires_at=None, key=key, place=place,
                                                   custom_attributes=custom_attributes, wanted_code=code)
     use = _use_assignment(session, member, book, account, assignment, actor=actor, now=now, key=key, place=place,
-                          custom_attributes=custom_attributes)
+                          custom_attributes=custom_attributes,
+                          purchase_ref=purchase.external_id if purchase is not None else None)
     return use, new_assignment
 
 
@@ -584,7 +698,7 @@ def _assign_one(session: Session, member: Member, book: CouponBook, account: Acc
 def _take_code(session: Session, book: CouponBook, wanted: str | None) -> CouponCode:
     """Claim a code of the pool: the named one if it is free, else the oldest free one."""
     room = (CouponCode.assigned_count < book.max_assigned_per_coupon
-            if book.max_assigned_per_coupon is not None else true())
+            if book.max_assigned_per_coupon is not None else true()) & usable_code(utcnow())
     if wanted is not None:
         code = session.scalars(select(CouponCode).where(CouponCode.book_id == book.id,
                                                         CouponCode.code.in_(_code_variants(wanted)))).first()
@@ -609,9 +723,13 @@ def _take_code(session: Session, book: CouponBook, wanted: str | None) -> Coupon
 
 def _use_assignment(session: Session, member: Member, book: CouponBook, account: AccountCoupon,
                     assignment: CouponUsage, *, actor: Actor, now: dt.datetime, key: str | None, place: Place,
-                    custom_attributes: dict[str, Any] | None) -> CouponUsage:
+                    custom_attributes: dict[str, Any] | None, purchase_ref: str | None = None) -> CouponUsage:
     if assignment.expires_at is not None and assignment.expires_at <= now:
         raise CouponExpired("This coupon has expired", field="expiredAt")
+    if assignment.code_id is not None:
+        refusal = _code_refusal(session, assignment.code_id, now)
+        if refusal is not None:
+            raise refusal
     session.execute(update(AccountCoupon).where(AccountCoupon.id == account.id)
                     .values(used_count=AccountCoupon.used_count + 1).execution_options(synchronize_session=False))
     session.execute(update(CouponBook).where(CouponBook.id == book.id)
@@ -627,7 +745,7 @@ def _use_assignment(session: Session, member: Member, book: CouponBook, account:
     session.expire(assignment)
     use = CouponUsage(organization_id=book.organization_id, book_id=book.id, member_id=member.id,
                       account_coupon_id=account.id, code_id=assignment.code_id, kind=USE, state=USED,
-                      assignment_id=assignment.id, used_at=now, system_unique_key=key,
+                      assignment_id=assignment.id, used_at=now, system_unique_key=key, purchase_ref=purchase_ref,
                       location_code=place.location_code, interaction_point=place.interaction_point,
                       custom_attributes=custom_attributes or {}, actor_kind=actor.kind, actor_id=actor.id,
                       actor_label=actor.label, created_at=now)
@@ -724,23 +842,81 @@ def _refund(session: Session, usage: CouponUsage, *, actor: Actor) -> None:
 
 
 def _qualifies(session: Session, member: Member, book: CouponBook, assignment: CouponUsage, purchase: Purchase,
-               qualifies, now: dt.datetime) -> bool:
+               qualifies, now: dt.datetime, first_purchase: bool | None) -> bool:
     if (book.valid_from and now < book.valid_from) or (book.valid_to and now >= book.valid_to):
         return False
     if assignment.expires_at is not None and assignment.expires_at <= now:
+        return False
+    if assignment.code_id is not None and _code_refusal(session, assignment.code_id, now) is not None:
         return False
     if book.activatable:
         account = session.get(AccountCoupon, assignment.account_coupon_id)
         if not account.activated:
             return False
-    min_total = (book.condition or {}).get("minTotal")
-    if min_total is not None and Decimal(str(purchase.total)) < Decimal(str(min_total)):
+    basket = _basket(session, member, purchase, purchase.place, now, first_purchase)
+    if conditions.check(book.condition, basket) is not None:  # combinability is settled by the caller
         return False
     try:
         _require_eligible(session, member, book, now)
-    except CouponNotEligible:
+    except CouponRefused:
         return False
     return qualifies(book, purchase) if qualifies is not None else True
+
+
+def _basket(session: Session, member: Member, purchase: Purchase | None, place: Place, now: dt.datetime,
+            first_purchase: bool | None, *, on_purchase: tuple[int, bool] = (0, False)) -> conditions.Basket:
+    organization = session.get(Organization, member.organization_id)
+    return conditions.Basket(total=purchase.total if purchase is not None else None,
+                             items=purchase.items if purchase is not None else [],
+                             location_code=place.location_code, at=now,
+                             timezone=getattr(organization, "timezone", None) or "UTC",
+                             first_purchase=first_purchase, other_coupons=on_purchase[0],
+                             other_not_combinable=on_purchase[1])
+
+
+def _require_condition(session: Session, member: Member, book: CouponBook, purchase: Purchase | None,
+                       place: Place, now: dt.datetime) -> None:
+    """A use at the till: the book's condition must hold for the purchase given, the place and `now`."""
+    if not book.condition:
+        return
+    first = _first_purchase(session, member, purchase) if book.condition.get("firstPurchaseOnly") else None
+    on_purchase = _coupons_on_purchase(session, member, purchase.external_id if purchase else None)
+    refusal = conditions.check(book.condition, _basket(session, member, purchase, place, now, first,
+                                                       on_purchase=on_purchase))
+    if refusal is not None:
+        raise refusal
+
+
+def _first_purchase(session: Session, member: Member, purchase: Purchase | None) -> bool:
+    """True when the member has no confirmed purchase other than this one (by its externalId)."""
+    if purchase is not None and purchase.first_purchase is not None:
+        return purchase.first_purchase
+    from ..orders import CONFIRMED, PARTIALLY_RETURNED, PurchaseOrder
+
+    stmt = select(func.count()).select_from(PurchaseOrder).where(
+        PurchaseOrder.member_id == member.id, PurchaseOrder.status.in_((CONFIRMED, PARTIALLY_RETURNED)))
+    if purchase is not None and purchase.external_id:
+        stmt = stmt.where(PurchaseOrder.external_id != purchase.external_id)
+    return not session.scalar(stmt)
+
+
+def _coupons_on_purchase(session: Session, member: Member, purchase_ref: str | None) -> tuple[int, bool]:
+    """How many coupons the member already used on this purchase, and whether one of them stands alone."""
+    if not purchase_ref:
+        return 0, False
+    used = session.execute(select(CouponBook.condition).join(CouponUsage, CouponUsage.book_id == CouponBook.id)
+                           .where(CouponUsage.member_id == member.id, CouponUsage.purchase_ref == purchase_ref,
+                                  CouponUsage.kind == USE, CouponUsage.reverted_at.is_(None))).scalars().all()
+    return len(used), any(not conditions.is_combinable(c) for c in used)
+
+
+def _code_refusal(session: Session, code_id: int, now: dt.datetime) -> CouponRefused | None:
+    code = session.get(CouponCode, code_id)
+    if not code.active:
+        return CouponCodeInactive("This coupon code was switched off", field="code")
+    if code.expires_at is not None and code.expires_at <= now:
+        return CouponExpired("This coupon code has expired", field="expiredAt")
+    return None
 
 
 def _require_active(member: Member) -> None:
@@ -766,6 +942,12 @@ def _require_usable(book: CouponBook, now: dt.datetime, *, manual: bool) -> None
 
 
 def _require_eligible(session: Session, member: Member, book: CouponBook, now: dt.datetime) -> None:
+    if book.audience_keys:
+        from .. import audiences
+
+        if not audiences.member_audiences(session, member, names=list(book.audience_keys)):
+            names = ", ".join(f"'{key}'" for key in book.audience_keys)
+            raise CouponNotInAudience(f"This coupon is for members of the audience {names}", field="audienceKeys")
     if not book.tiers:
         return
     state = session.scalars(select(MemberTier).where(MemberTier.member_id == member.id,
