@@ -102,12 +102,14 @@ def test_a_purchase_waits_for_a_held_coupon_and_uses_it(live_app, live_server, w
     holder = RowHolder(live_app, world)
     answer = {}
     request = threading.Thread(target=lambda: answer.update(response=post_purchase(
-        live_server, world["org"], world["key"], world["member"], "waited", 20.0)))
+        live_server, world["org"], world["key"], world["member"], "waited", 20.0,
+        pointsRedeemed=10, pointsRedeemedValue=1)))
     try:
         request.start()
         wait_until(lambda: holder.waiters() >= 1)
         assert "response" not in answer  # still waiting for the row
-        # Coupon rows before wallets: while it waits, it holds no wallet (paying with points comes after).
+        # Coupon rows before wallets: while it waits, it holds no wallet, though it pays with points
+        # (orders._confirm locks the purchase's coupons before the points are burned).
         assert holder.wallet_is_free(world["member"])
     finally:
         holder.release()
@@ -115,8 +117,9 @@ def test_a_purchase_waits_for_a_held_coupon_and_uses_it(live_app, live_server, w
 
     response = answer["response"]
     assert response.status_code == 201, response.json()
-    assert response.json()["order"]["pointsAwarded"] == 20 + 50
-    assert balance_of(live_app, world["account"], world["member"]) == 100 + 70
+    # 19.00 paid in money earns 19 from the campaign, and the coupon's 50 on top; 10 points paid.
+    assert response.json()["order"]["pointsAwarded"] == 19 + 50
+    assert balance_of(live_app, world["account"], world["member"]) == 100 - 10 + 69
     assert coupon_state(live_app, world) == (["used"], 1)
 
 

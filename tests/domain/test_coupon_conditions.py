@@ -14,7 +14,6 @@ from sqlalchemy import select
 
 from portal.domain import audiences, campaigns, coupons, orders
 from portal.domain.orders import ItemInput, OrderInput
-from tests import factories
 from tests.factories import make_member
 
 from .conftest import fails_cleanly
