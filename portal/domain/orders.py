@@ -584,8 +584,7 @@ def _confirm(session: Session, member: Member, order: PurchaseOrder, data: Order
 def _account_of(session: Session, tx_id: int | None) -> int | None:
     if tx_id is None:
         return None
-    return session.scalar(select(ledger.LedgerTransaction.ledger_account_id)
-                          .where(ledger.LedgerTransaction.id == tx_id))
+    return session.get(ledger.LedgerTransaction, tx_id).ledger_account_id  # known to the session: no query
 
 
 def _tier_points_of(session: Session, effect: earning.Effect) -> int:

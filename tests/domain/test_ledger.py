@@ -40,8 +40,8 @@ def bob(session, org):
 
 
 def balance(session, wallet) -> int:
-    session.expire(wallet)
-    return wallet.balance
+    """What the wallet holds: a member wallet's row, a system wallet's row and shards."""
+    return ledger.balances_of(session, [wallet.id])[wallet.id]
 
 
 def state(session, wallet) -> tuple[int, int, int]:
