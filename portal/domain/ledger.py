@@ -328,6 +328,7 @@ def post(session: Session, *, kind: str, account: LedgerAccount, source: Wallet,
     session.add(tx)
     session.flush()  # the transaction's id, for its entries
     keep(session, tx, account)  # callers read them again by id (the order's effects, the response)
+    session_memo(session, "ledger.new_transactions")[tx.id] = True
     if pending:
         _hold(session, source, target, amount, account)
     else:
@@ -422,6 +423,7 @@ def post_all(session: Session, postings: list[Posting]) -> list[LedgerTransactio
     for tx in session.scalars(insert(LedgerTransaction).returning(LedgerTransaction), rows):
         returned.setdefault(_content(tx.__dict__), []).append(tx)
     txs = [returned[_content(row)].pop(0) for row in rows]
+    session_memo(session, "ledger.new_transactions").update((tx.id, True) for tx in txs)
     entries, shards, events = [], {}, []
     changes: dict[str, dict[int, int]] = {"balance": {}, "held": {}, "pending_in": {}}
 
@@ -559,12 +561,26 @@ def get_transaction(session: Session, organization_id: int, tx_id: int,
 
 def transaction_state(session: Session, tx: LedgerTransaction) -> str:
     """posted | pending | captured | voided | reverted, derived from later transactions."""
-    if tx.status == PENDING:
-        resolution = session.scalar(select(LedgerTransaction.type).where(LedgerTransaction.pending_id == tx.id))
-        return {CAPTURE: "captured", VOID: "voided"}.get(resolution, PENDING)
-    if session.scalar(select(LedgerTransaction.id).where(LedgerTransaction.reverts_id == tx.id)):
-        return "reverted"
-    return POSTED
+    return transaction_states(session, [tx])[tx.id]
+
+
+def transaction_states(session: Session, txs: list[LedgerTransaction]) -> dict[int, str]:
+    """`transaction_state` of many transactions, from one statement (none when all were posted in this
+    database transaction and nothing resolved them since: nothing else can have)."""
+    untouched = session_memo(session, "ledger.new_transactions")
+    ids = [tx.id for tx in txs if tx.id not in untouched]
+    if not ids:
+        return {tx.id: tx.status for tx in txs}
+    later = session.execute(select(LedgerTransaction.type, LedgerTransaction.pending_id, LedgerTransaction.reverts_id)
+                            .where(or_(LedgerTransaction.pending_id.in_(ids), LedgerTransaction.reverts_id.in_(ids))))
+    resolved, reverted = {}, set()
+    for kind, pending_id, reverts_id in later:
+        if pending_id is not None:
+            resolved[pending_id] = kind
+        if reverts_id is not None:
+            reverted.add(reverts_id)
+    return {tx.id: ({CAPTURE: "captured", VOID: "voided"}.get(resolved.get(tx.id), PENDING) if tx.status == PENDING
+                    else "reverted" if tx.id in reverted else POSTED) for tx in txs}
 
 
 def wallet_history(session: Session, wallet_id: int, *, limit: int = 50, offset: int = 0):
@@ -628,6 +644,7 @@ def _record(session, original: LedgerTransaction, kind: str, amount: int, actor:
     # The unique pending_id / reverts_id makes a second resolution fail here, even when concurrent.
     add_unique(session, tx, AlreadyResolved("Transaction was already captured, voided or reverted",
                                             field="ledgerTransactionId"))
+    session_memo(session, "ledger.new_transactions").pop(original.id, None)  # its state changed
     return tx
 
 
