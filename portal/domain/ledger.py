@@ -455,10 +455,7 @@ def post_all(session: Session, postings: list[Posting]) -> list[LedgerTransactio
             column: getattr(Wallet, column) + case(by_wallet, value=Wallet.id, else_=0)
             for column, by_wallet in changes.items() if by_wallet}).execution_options(synchronize_session=False))
     if shards:
-        stmt = upsert_insert(session, WalletShard).values(
-            [{"wallet_id": wallet_id, "shard": shard, "balance": delta} for (wallet_id, shard), delta in shards.items()])
-        session.execute(stmt.on_conflict_do_update(index_elements=[WalletShard.wallet_id, WalletShard.shard],
-                                                   set_={"balance": WalletShard.balance + stmt.excluded.balance}))
+        _add_to_shards(session, shards)
     if events:
         session.execute(insert(outbox.OutboxEvent), events)
     for p, tx in zip(postings, txs):
@@ -700,8 +697,13 @@ def _change_balance(session: Session, wallet: Wallet, delta: int, account: Ledge
         if session.execute(stmt.execution_options(synchronize_session=False)).rowcount != 1:
             raise _refuse_debit(wallet)
         return
-    stmt = upsert_insert(session, WalletShard).values(wallet_id=wallet.id, shard=member_wallet.id % SHARDS,
-                                                      balance=delta)
+    _add_to_shards(session, {(wallet.id, member_wallet.id % SHARDS): delta})
+
+
+def _add_to_shards(session: Session, deltas: dict[tuple[int, int], int]) -> None:
+    """Add each delta to its (system wallet, shard) row, creating the row on first use; one statement."""
+    stmt = upsert_insert(session, WalletShard).values(
+        [{"wallet_id": wallet_id, "shard": shard, "balance": delta} for (wallet_id, shard), delta in deltas.items()])
     session.execute(stmt.on_conflict_do_update(index_elements=[WalletShard.wallet_id, WalletShard.shard],
                                                set_={"balance": WalletShard.balance + stmt.excluded.balance}))
 

@@ -133,7 +133,7 @@ def post_batch(session: Session, organization_id: int, requests: list[TransferRe
     left, with no write; then what passed is written at once (`ledger.post_all`) and audited in one
     statement, and the keys of failed items are given back in one. An item whose key came before
     replays it (the same body) or is refused (IdempotencyKeyReused); so does a second item with the
-    key of an earlier one in the same batch.
+    key of an earlier one in the same batch (one with the same body runs when the earlier one failed).
     """
     groups: dict[Any, list[tuple[int, TransferRequest]]] = {}
     for index, request in enumerate(requests):
@@ -162,14 +162,16 @@ def post_batch(session: Session, organization_id: int, requests: list[TransferRe
                     if request.ledger_id is not None:
                         ledger.get_ledger(session, organization_id, request.ledger_id)
                     key = request.reason.system_unique_key
-                    owner = owners.get(key) if key else None
-                    if key in stored or (owner is not None and owner not in failed_indexes):
-                        first_print = stored[key].fingerprint if key in stored else prints[owner]
+                    if key:
+                        # The key row holds the body of the first item with the key (or of an earlier request).
+                        first_print = stored[key].fingerprint if key in stored else prints[firsts[key]]
                         if first_print != prints[index]:
                             raise IdempotencyKeyReused(
                                 "systemUniqueKey was already used with a different request", field="systemUniqueKey")
-                        planned.append((index, stored.get(key, owner)))
-                        continue
+                        owner = owners.get(key)
+                        if key in stored or (owner is not None and owner not in failed_indexes):
+                            planned.append((index, stored.get(key, owner)))
+                            continue
                     posting = _posting(session, organization_id, request, actor, set_id)
                     funds.take(posting)
                     if key:

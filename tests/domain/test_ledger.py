@@ -520,6 +520,18 @@ def test_batch_keys_replay_refuse_and_are_given_back_when_their_item_fails(sessi
     assert balance(session, a) == 0
 
 
+def test_a_batch_refuses_another_body_under_the_key_of_an_earlier_failed_item(session, org, account, alice, clerk):
+    a = wallet_of(session, org, alice)
+    items = [TransferRequest(amount=50, ledger_account_id=account.id, from_wallet_id=a.id,
+                             reason=Reason(system_unique_key="k3")),
+             TransferRequest(amount=6, ledger_account_id=account.id, to_wallet_id=a.id,
+                             reason=Reason(system_unique_key="k3"))]
+    processed, failed = points.post_batch(session, org.id, items, actor=clerk)
+    assert processed == [] and [f["index"] for f in failed] == [0, 1]
+    assert "items[1].systemUniqueKey" in failed[1]["errors"]
+    assert row_counts(session)["keys"] == 0  # the key was given back: nothing ran under it
+
+
 # --- idempotency -------------------------------------------------------------------------------
 
 def test_same_key_same_params_replays_the_transaction(session, org, alice, clerk):
