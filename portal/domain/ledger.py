@@ -17,7 +17,7 @@ Invariants (checked by tests/domain/test_ledger_properties.py):
   a burned wallet (credited by burns, balance = burned): minted - burned equals
   the sum of member wallet balances.
 - A system wallet's balance is its row's `balance` plus its `WalletShard` rows
-  (`system_balances`), and that sum equals the sum of its entries. Mints and
+  (`balances_of`, `totals`), and that sum equals the sum of its entries. Mints and
   burns change the shard picked by the member wallet's id, so concurrent
   movements of different members do not queue on one row. An account with a
   maximum supply keeps its issuance on the wallet row itself: the limit is a
@@ -26,6 +26,9 @@ Invariants (checked by tests/domain/test_ledger_properties.py):
   is reverted at most once (unique `pending_id` and `reverts_id`).
 - Member wallet rows are updated in ascending id order, then the system wallet
   row or shard, so that opposing transfers cannot deadlock on PostgreSQL.
+- A batch (`post_all`) keeps the same rules with locks instead of conditions:
+  its wallets are read under FOR UPDATE in id order (`Funds`), every debit is
+  checked against them in memory, then all rows are written at once.
 """
 from __future__ import annotations
 
