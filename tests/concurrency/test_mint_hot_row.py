@@ -38,7 +38,7 @@ def test_sixteen_mints_to_different_members_hold_no_common_row(live_app, backend
             account = session.get(LedgerAccount, org.points_account_id)
             for member in members:
                 ledger.member_wallet(session, account, member.id)
-            org_id, account_id, member_ids, actor = org.id, account.id, [m.id for m in members], org.actor
+            account_id, member_ids, actor = account.id, [m.id for m in members], org.actor
         engine = db.engine
 
     all_written = threading.Barrier(MEMBERS + 1)

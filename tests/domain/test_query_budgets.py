@@ -118,8 +118,8 @@ def test_purchase_with_20_campaigns(session, org, member):
         campaigns.add_action(session, campaign, actor=org.actor, rules_text=[rule],
                              effects=[{"type": "award_points", "mode": "per_currency", "points": 1, "per": "1"}])
     member = fresh(session, member)
-    data = OrderInput(external_id="R-1", status="confirmed", total=Decimal("20"), location_code="BER-01",
-                      items=[ItemInput(sku="LATTE", quantity=1, unit_price=Decimal("20"),
+    data = OrderInput(external_id="R-1", status="confirmed", total=Decimal(20), location_code="BER-01",
+                      items=[ItemInput(sku="LATTE", quantity=1, unit_price=Decimal(20),
                                        product_category_code="coffee")], system_unique_key="till-1-r-1")
     with counting(session) as sent:
         result = orders.record_order(session, member, data, actor=org.actor)
