@@ -139,7 +139,7 @@ def post_batch(session: Session, organization_id: int, requests: list[TransferRe
     for index, request in enumerate(requests):
         group_key = ("set", request.atomic_set_id) if request.atomic_set_id is not None else ("item", index)
         groups.setdefault(group_key, []).append((index, request))
-    loaded = _load_batch(session, organization_id, requests)
+    loaded = _load_batch(session, organization_id, requests)  # held to the end: the identity map holds rows weakly
     prints = {i: idempotency.fingerprint("ledger.transaction", _request_params(r)) for i, r in enumerate(requests)
               if r.reason.system_unique_key}
     firsts: dict[str, int] = {}
