@@ -63,10 +63,8 @@ COUPON_LIMITS = "tests/concurrency/test_coupon_limits.py"
 MUTATIONS = [
     Mutation(
         "balance-condition", "a burn or transfer never takes more than the wallet's available points",
-        LEDGER, [("        return None\n        return Wallet.balance - amount >= -account.max_supply\n"
-                  "    return Wallet.balance - Wallet.held >= amount\n",
-                  "        return None\n        return Wallet.balance - amount >= -account.max_supply\n"
-                  "    return None\n")],
+        LEDGER, [("stmt = stmt.where(Wallet.balance - Wallet.held >= -delta if wallet.kind == MEMBER\n",
+                  "stmt = stmt.where(Wallet.id == Wallet.id if wallet.kind == MEMBER\n")],
         ["tests/domain/test_ledger.py::test_burn_beyond_the_balance_is_refused_and_writes_nothing",
          "tests/domain/test_ledger.py::test_many_small_burns_stop_at_zero",
          f"{LIVE_LIMITS}::test_forty_parallel_burns_from_seventy_points"],
@@ -80,10 +78,17 @@ MUTATIONS = [
         "the hold's conditional UPDATE without its balance condition"),
     Mutation(
         "max-supply", "minting never exceeds the account's maximum supply",
-        LEDGER, [("        return Wallet.balance - amount >= -account.max_supply\n", "        return None\n")],
+        LEDGER, [("else Wallet.balance + delta >= -account.max_supply)", "else Wallet.id == Wallet.id)")],
         ["tests/domain/test_ledger.py::test_max_supply_caps_what_is_minted",
          "tests/domain/test_ledger.py::test_max_supply_is_checked_again_when_a_pending_mint_is_captured"],
         "the issuance wallet's conditional UPDATE without the supply condition"),
+    Mutation(
+        "batch-funds", "a batch item never takes more than its wallet has (or mints past the maximum supply)",
+        LEDGER, [("            if left < (0 if source.kind == MEMBER else -p.account.max_supply):\n",
+                  "            if False:\n")],
+        ["tests/domain/test_ledger.py::test_a_batch_item_spends_points_an_earlier_item_gave_and_a_failed_set_gives_its_points_back",
+         "tests/domain/test_ledger.py::test_a_batch_keeps_the_maximum_supply"],
+        "the batch's in-memory funds check (the batch writes unconditionally, under its row locks)"),
     Mutation(
         "pending-unique", "a pending transaction is captured or voided once",
         LEDGER, [('    pending_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transactions.id"), '

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from ..domain import audit, ledger, points
 from ..domain.errors import NotFound, ValidationFailed
@@ -23,20 +24,25 @@ def transaction_out(session: Session, tx: LedgerTransaction) -> s.TransactionOut
 
 
 def transactions_out(session: Session, txs: list[LedgerTransaction]) -> list[s.TransactionOut]:
-    """The transactions as the API shows them: their wallets and states looked up for all at once."""
-    wallet_ids = {i for tx in txs for i in (tx.from_wallet_id, tx.to_wallet_id) if i is not None}
-    owners = dict(session.execute(select(Wallet.id, Wallet.member_id).where(Wallet.id.in_(wallet_ids))).all()
-                  ) if wallet_ids else {}
+    """The transactions as the API shows them: their wallets' members and their states read for all at once."""
+    if not txs:
+        return []
+    wanted = {w for tx in txs for w in (tx.from_wallet_id, tx.to_wallet_id)}
+    owners = {w.id: w.member_id for w in (session.identity_map.get(identity_key(Wallet, i)) for i in wanted) if w}
+    if wanted - owners.keys():  # not all known to the session (a list page): read the rest at once
+        owners.update(session.execute(select(Wallet.id, Wallet.member_id).where(
+            Wallet.id.in_(wanted - owners.keys()))).all())
     states = ledger.transaction_states(session, txs)
-    return [_transaction_out(tx, states[tx.id], owners) for tx in txs]
+    return [_transaction_out(tx, owners, states[tx.id]) for tx in txs]
 
 
-def _transaction_out(tx: LedgerTransaction, state: str, owners: dict[int, int | None]) -> s.TransactionOut:
+def _transaction_out(tx: LedgerTransaction, owners: dict[int, int | None], state: str) -> s.TransactionOut:
     member_id = next((owners[w] for w in (tx.to_wallet_id, tx.from_wallet_id) if owners.get(w) is not None), None)
     return s.TransactionOut(
         id=tx.id, ledger_transaction_id=tx.id, ledger_id=tx.ledger_id, ledger_account_id=tx.ledger_account_id,
         type=tx.type, status=state, amount=tx.amount,
-        from_wallet_id=tx.from_wallet_id, to_wallet_id=tx.to_wallet_id, member_id=member_id,
+        from_wallet_id=tx.from_wallet_id, to_wallet_id=tx.to_wallet_id,
+        member_id=member_id,
         pending_capture_ledger_transaction_id=tx.pending_id, reverts_ledger_transaction_id=tx.reverts_id,
         atomic_set_id=tx.set_id, system_unique_key=tx.system_unique_key, external_id=tx.external_id,
         external_event_date=tx.external_event_date, description=tx.description, tags=tx.tags or [],

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .actors import Actor
@@ -41,3 +41,17 @@ def record(session: Session, actor: Actor, action: str, target: Any = None, *, o
                        target_type=target_type, target_id=target_id, details=details)
     session.add(entry)
     return entry
+
+
+def record_many(session: Session, actor: Actor, actions: list[tuple[str, Any]], **details_of: Any) -> None:
+    """Append an entry per (action, target), as `record` would, in one statement; `details_of` maps a
+    detail's name to a function of the target (`amount=lambda tx: tx.amount`)."""
+    if not actions:
+        return
+    now = utcnow()
+    session.execute(insert(AuditEntry), [
+        {"organization_id": actor.organization_id or getattr(target, "organization_id", None),
+         "actor_kind": actor.kind, "actor_id": actor.id, "actor_label": actor.label, "action": action,
+         "target_type": type(target).__name__.lower(), "target_id": str(getattr(target, "id", "") or ""),
+         "details": {name: of(target) for name, of in details_of.items()}, "created_at": now}
+        for action, target in actions])

@@ -6,13 +6,16 @@
   `assign_given`: set the attributes a caller gave (not None).
 - `ValidityWindow`: `active` with an optional [valid_from, valid_to) window, for
   campaigns, missions and referral programmes.
+- `upsert_insert`: the dialect's INSERT (ON CONFLICT ...), the same SQL on SQLite and PostgreSQL;
+  `session_memo`: a per-session cache of immutable lookups, emptied on every rollback.
 """
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Index, Integer, MetaData, TypeDecorator, text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Index, Integer, MetaData, TypeDecorator, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -105,6 +108,46 @@ def get_owned(session: Session, model: type[Row], row_id: int, organization_id: 
             value is not None and getattr(row, name) != value for name, value in scope.items()):
         raise NotFound(f"{what} not found", field=field)
     return row
+
+
+def upsert_insert(session: Session, model: Any):
+    """`insert(model)` of the session's dialect, which has `on_conflict_do_nothing` / `_do_update`."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(model)
+
+
+_MEMOS = "portal.memos"
+
+
+def session_memo(session: Session, name: str) -> dict:
+    """A dict kept with the session until its transaction ends, for lookups a unit of work repeats (an
+    account's system wallets, a member's wallet).
+
+    Emptied on every commit and rollback, savepoints included, so a row that was rolled back (SQLite then
+    reuses its id) is never remembered, and nothing outlives the transaction that read it."""
+    return session.info.setdefault(_MEMOS, {}).setdefault(name, {})
+
+
+def keep(session: Session, *rows: Any) -> None:
+    """Hold rows in the identity map until the transaction ends (it holds them weakly), so that reading
+    them again by id (`session.get`) asks the database nothing."""
+    kept = session_memo(session, "kept")
+    for row in rows:
+        kept[id(row)] = row
+
+
+def forget_memos(session: Session) -> None:
+    session.info.pop(_MEMOS, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_memos_on_rollback(session, _previous_transaction) -> None:
+    forget_memos(session)
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_memos_on_commit(session) -> None:
+    forget_memos(session)
 
 
 def add_unique(session: Session, row: Any, duplicate: DomainError) -> None:

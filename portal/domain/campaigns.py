@@ -347,9 +347,13 @@ def run_campaigns(session: Session, event: earning.LoyaltyEvent, evaluation: ear
     if not campaigns:
         return
     context = event_context(session, event)
+    actions: dict[int, list[CampaignAction]] = {campaign.id: [] for campaign in campaigns}
+    for action in session.scalars(select(CampaignAction).where(CampaignAction.campaign_id.in_(list(actions)))
+                                  .order_by(CampaignAction.index, CampaignAction.id)):  # one query, not one each
+        actions[action.campaign_id].append(action)
     for campaign in campaigns:
         if _eligible(session, campaign, event, context):
-            _run_actions(session, campaign, event, context, evaluation, actor, dry_run)
+            _run_actions(session, campaign, actions[campaign.id], event, context, evaluation, actor, dry_run)
 
 
 def eligible_spend(order, categories: list[str] | None = None) -> Decimal:
@@ -390,8 +394,8 @@ def _eligible(session: Session, campaign: Campaign, event: earning.LoyaltyEvent,
     return True
 
 
-def _run_actions(session, campaign, event, context, evaluation, actor, dry_run) -> None:
-    for action in actions_of(session, campaign.id):
+def _run_actions(session, campaign, actions, event, context, evaluation, actor, dry_run) -> None:
+    for action in actions:
         if action.status != RUNNING:
             continue
         try:

@@ -9,17 +9,26 @@ Invariants (checked by tests/domain/test_ledger_properties.py):
 - Entries are append-only. Every posted transaction writes exactly two entries,
   -amount on the source wallet and +amount on the destination, so all entries
   of an account sum to zero.
-- A wallet's `balance` always equals the sum of its entries, and its `held`
+- A member wallet's `balance` always equals the sum of its entries, and its `held`
   equals the sum of its unresolved pending debits; both change in the same
   database transaction as the entries, by conditional UPDATE statements.
 - A member wallet never goes negative: `balance - held >= 0` (also a CHECK).
 - Each account has an issuance wallet (debited by mints, balance = -minted) and
   a burned wallet (credited by burns, balance = burned): minted - burned equals
   the sum of member wallet balances.
+- A system wallet's balance is its row's `balance` plus its `WalletShard` rows
+  (`balances_of`, `totals`), and that sum equals the sum of its entries. Mints and
+  burns change the shard picked by the member wallet's id, so concurrent
+  movements of different members do not queue on one row. An account with a
+  maximum supply keeps its issuance on the wallet row itself: the limit is a
+  conditional update of that one row, so its mints do queue, and must.
 - A pending transaction is captured or voided at most once, and a transaction
   is reverted at most once (unique `pending_id` and `reverts_id`).
-- Wallet rows are updated in ascending id order so that opposing transfers
-  cannot deadlock on PostgreSQL.
+- Member wallet rows are updated in ascending id order, then the system wallet
+  row or shard, so that opposing transfers cannot deadlock on PostgreSQL.
+- A batch (`post_all`) keeps the same rules with locks instead of conditions:
+  its wallets are read under FOR UPDATE in id order (`Funds`), every debit is
+  checked against them in memory, then all rows are written at once.
 """
 from __future__ import annotations
 
@@ -28,13 +37,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import (Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, case, func, insert, inspect,
+                        or_, select, update)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import hooks, outbox
 from .actors import Actor
-from .base import Base, add_unique, get_owned, unique_where, utcnow
+from .base import Base, add_unique, get_owned, keep, session_memo, unique_where, upsert_insert, utcnow
 from .errors import (AccountNotActive, AlreadyResolved, InsufficientBalance, LedgerAccountNotActive, MaxSupplyExceeded,
                      NotPending, NotRevertible, ValidationFailed)
 
@@ -43,6 +52,7 @@ MAX_AMOUNT = 18_446_744_073_709  # the seed's documented maximum
 MEMBER, ISSUANCE, BURNED = "member", "issuance", "burned"
 MINT, BURN, TRANSFER, CAPTURE, VOID, REVERT = "mint", "burn", "transfer", "capture", "void", "revert"
 POSTED, PENDING = "posted", "pending"
+SHARDS = 32  # shard rows per system wallet: 16 concurrent mints to random members rarely meet on one
 
 
 class Ledger(Base):
@@ -97,6 +107,16 @@ class Wallet(Base):
     @property
     def available(self) -> int:
         return self.balance - self.held
+
+
+class WalletShard(Base):
+    """A part of a system wallet's balance (see the module docstring); created on first use."""
+
+    __tablename__ = "wallet_shards"
+
+    wallet_id: Mapped[int] = mapped_column(ForeignKey("wallets.id"), primary_key=True)
+    shard: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    balance: Mapped[int] = mapped_column(default=0)
 
 
 class LedgerTransaction(Base):
@@ -197,24 +217,53 @@ def get_wallet(session: Session, organization_id: int, wallet_id: int, account_i
 
 
 def system_wallet(session: Session, account: LedgerAccount, kind: str) -> Wallet:
-    return session.scalars(
-        select(Wallet).where(Wallet.ledger_account_id == account.id, Wallet.kind == kind)).one()
+    """The account's issuance or burned wallet; looked up once per session (it never changes)."""
+    known = session_memo(session, "ledger.system_wallets")  # the objects: the identity map holds them weakly
+    wallet = known.get((account.id, kind))
+    if wallet is None:
+        wallet = known[account.id, kind] = session.scalars(
+            select(Wallet).where(Wallet.ledger_account_id == account.id, Wallet.kind == kind)).one()
+    return wallet
 
 
 def member_wallet(session: Session, account: LedgerAccount, member_id: int) -> Wallet:
-    """The member's wallet in this account, created on first use."""
-    stmt = select(Wallet).where(Wallet.ledger_account_id == account.id, Wallet.member_id == member_id)
-    wallet = session.scalars(stmt).first()
-    if wallet is not None:
-        return wallet
-    try:
-        with session.begin_nested():
-            wallet = Wallet(organization_id=account.organization_id, ledger_account_id=account.id,
-                            member_id=member_id, kind=MEMBER)
-            session.add(wallet)
-    except IntegrityError:  # created by a concurrent request
-        wallet = session.scalars(stmt).one()
+    """The member's wallet in this account, created on first use.
+
+    The same statement brings the account's system wallets along, so the mint or burn that follows
+    needs no lookup of its own."""
+    mine = session_memo(session, "ledger.member_wallets")
+    if (account.id, member_id) in mine:
+        return mine[account.id, member_id]
+    known = session_memo(session, "ledger.system_wallets")
+    wallet = None
+    for row in session.scalars(select(Wallet).where(
+            Wallet.ledger_account_id == account.id,
+            or_(Wallet.member_id == member_id, Wallet.kind.in_((ISSUANCE, BURNED))))):
+        if row.kind == MEMBER:
+            wallet = row
+        else:
+            known[account.id, row.kind] = row
+    if wallet is None:
+        # A concurrent request may create it first: then nothing is inserted here and its row is read.
+        wallet = session.scalars(
+            upsert_insert(session, Wallet).values(
+                organization_id=account.organization_id, ledger_account_id=account.id, member_id=member_id,
+                kind=MEMBER, balance=0, held=0, pending_in=0, created_at=utcnow())
+            .on_conflict_do_nothing().returning(Wallet)).first() or session.scalars(select(Wallet).where(
+                Wallet.ledger_account_id == account.id, Wallet.member_id == member_id)).one()
+    mine[account.id, member_id] = wallet
     return wallet
+
+
+def system_wallets(session: Session, accounts: list[LedgerAccount]) -> list[Wallet]:
+    """The issuance and burned wallets of these accounts, in one statement (and remembered, as `system_wallet`)."""
+    known = session_memo(session, "ledger.system_wallets")
+    wanted = [a.id for a in accounts if (a.id, ISSUANCE) not in known or (a.id, BURNED) not in known]
+    if wanted:
+        for wallet in session.scalars(select(Wallet).where(Wallet.ledger_account_id.in_(wanted),
+                                                           Wallet.kind.in_((ISSUANCE, BURNED)))):
+            known[wallet.ledger_account_id, wallet.kind] = wallet
+    return [known[a.id, kind] for a in accounts for kind in (ISSUANCE, BURNED)]
 
 
 def member_wallets(session: Session, member_id: int) -> list[Wallet]:
@@ -268,18 +317,9 @@ def post(session: Session, *, kind: str, account: LedgerAccount, source: Wallet,
     account's (ValidationFailed); then the debit is conditional (InsufficientBalance,
     MaxSupplyExceeded). A `kind` that does not fit the wallets is a programming error (ValueError).
     """
-    if WALLET_KINDS.get(kind) != (source.kind, target.kind):
-        raise ValueError(f"a {kind} cannot move points from a {source.kind} to a {target.kind} wallet")
-    if not whatever_member_status:
-        for wallet in (source, target):
-            _require_member_can_move(session, wallet)
-    check_amount(amount)
-    if not account.active:
-        raise LedgerAccountNotActive("The ledger account is not active", field="ledgerAccountId")
-    for wallet in (source, target):
-        if wallet.ledger_account_id != account.id:
-            raise ValidationFailed("Wallet does not belong to this ledger account", field="walletId")
     reason = reason or Reason()
+    check_posting(session, Posting(kind, account, source, target, amount, reason, actor, pending, set_id,
+                                   whatever_member_status))
     member_id = (source if kind == BURN else target).member_id  # read now: posting expires the wallets
     tx = LedgerTransaction(
         organization_id=account.organization_id, ledger_id=account.ledger_id, ledger_account_id=account.id,
@@ -289,16 +329,161 @@ def post(session: Session, *, kind: str, account: LedgerAccount, source: Wallet,
         description=reason.description, tags=list(reason.tags or []), actor_kind=actor.kind, actor_id=actor.id,
         actor_label=actor.label)
     session.add(tx)
+    session.flush()  # the transaction's id, for its entries
+    keep(session, tx, account)  # callers read them again by id (the order's effects, the response)
+    session_memo(session, "ledger.new_transactions")[tx.id] = True
     if pending:
         _hold(session, source, target, amount, account)
-        session.flush()
     else:
-        session.flush()
         _write_entries(session, source, target, amount, tx, account=account)
     if kind in (MINT, BURN):  # the member's feed and webhooks hear of points created or destroyed
         outbox.emit(session, account.organization_id, "ledger-transaction-created", member_id=member_id,
                     ledgerTransactionId=tx.id, type=kind, amount=amount)
     return tx
+
+
+# --- many movements at once (a batch) ------------------------------------------
+
+@dataclass
+class Posting:
+    """One movement as `post` takes it, for checking and writing many at once (`post_all`)."""
+
+    kind: str
+    account: LedgerAccount
+    source: Wallet
+    target: Wallet
+    amount: int
+    reason: Reason
+    actor: Actor
+    pending: bool = False
+    set_id: str | None = None
+    whatever_member_status: bool = False
+
+
+def check_posting(session: Session, p: Posting) -> None:
+    """`post`'s checks before any write, in its order (see there); the debit is checked apart."""
+    if WALLET_KINDS.get(p.kind) != (p.source.kind, p.target.kind):
+        raise ValueError(f"a {p.kind} cannot move points from a {p.source.kind} to a {p.target.kind} wallet")
+    if not p.whatever_member_status:
+        for wallet in (p.source, p.target):
+            _require_member_can_move(session, wallet)
+    check_amount(p.amount)
+    if not p.account.active:
+        raise LedgerAccountNotActive("The ledger account is not active", field="ledgerAccountId")
+    for wallet in (p.source, p.target):
+        if wallet.ledger_account_id != p.account.id:
+            raise ValidationFailed("Wallet does not belong to this ledger account", field="walletId")
+
+
+class Funds:
+    """What the wallets of a batch can give: read once under a row lock, then spent in memory.
+
+    `lock` reads the member wallets (and the issuance wallet of an account with a maximum supply)
+    with SELECT ... FOR UPDATE in id order (on SQLite the transaction holds the write lock already),
+    so nothing changes them until the batch commits; `take` applies one movement's debit and credit
+    or raises as the conditional update of `post` would."""
+
+    def __init__(self, available: dict[int, int]):
+        self.available = available  # member wallet: balance - held; capped issuance: balance (= -minted)
+
+    @classmethod
+    def lock(cls, session: Session, organization_id: int, member_wallet_ids: list[int],
+             capped_issuance_ids: list[int]) -> tuple[Funds, list[Wallet]]:
+        """The organisation's member wallets of these ids and the issuance wallets named, locked and read."""
+        if not member_wallet_ids and not capped_issuance_ids:
+            return cls({}), []
+        rows = list(session.scalars(
+            select(Wallet).where(or_(Wallet.id.in_(member_wallet_ids) & (Wallet.kind == MEMBER),
+                                     Wallet.id.in_(capped_issuance_ids)), Wallet.organization_id == organization_id)
+            .order_by(Wallet.kind != MEMBER, Wallet.id).with_for_update().execution_options(populate_existing=True)))
+        return cls({w.id: w.balance - w.held for w in rows}), rows
+
+    def copy(self) -> Funds:
+        return Funds(dict(self.available))
+
+    def take(self, p: Posting) -> None:
+        source, capped = p.source, p.account.max_supply is not None
+        if source.kind == MEMBER or (source.kind == ISSUANCE and capped and not p.pending):
+            left = self.available[source.id] - p.amount
+            if left < (0 if source.kind == MEMBER else -p.account.max_supply):
+                raise _refuse_debit(source)
+            self.available[source.id] = left
+        if p.target.kind == MEMBER and not p.pending and p.target.id in self.available:
+            self.available[p.target.id] += p.amount
+
+
+def post_all(session: Session, postings: list[Posting]) -> list[LedgerTransaction]:
+    """Write movements already checked (`check_posting`) and covered (`Funds.take`): the transactions,
+    the entries, the balance changes, the shards and the outbox events in one statement each."""
+    if not postings:
+        return []
+    now = utcnow()
+    rows = [_transaction_row(p, now) for p in postings]
+    # One multi-row INSERT ... RETURNING. SQLite does not promise the order of the rows returned, and asking
+    # SQLAlchemy to sort them costs a statement per row there, so each posting takes a returned row of the same
+    # content (rows of the same content are interchangeable).
+    returned: dict[tuple, list[LedgerTransaction]] = {}
+    for tx in session.scalars(insert(LedgerTransaction).returning(LedgerTransaction), rows):
+        returned.setdefault(_content(tx.__dict__), []).append(tx)
+    txs = [returned[_content(row)].pop(0) for row in rows]
+    session_memo(session, "ledger.new_transactions").update((tx.id, True) for tx in txs)
+    entries, shards, events = [], {}, []
+    changes: dict[str, dict[int, int]] = {"balance": {}, "held": {}, "pending_in": {}}
+
+    def add(column: str, wallet_id: int, delta: int) -> None:
+        changes[column][wallet_id] = changes[column].get(wallet_id, 0) + delta
+
+    for p, tx in zip(postings, txs):
+        if p.kind in (MINT, BURN):
+            events.append(outbox.event_row(p.account.organization_id, "ledger-transaction-created",
+                                           member_id=(p.source if p.kind == BURN else p.target).member_id,
+                                           ledgerTransactionId=tx.id, type=p.kind, amount=p.amount))
+        if p.pending:
+            if p.source.kind == MEMBER:
+                add("held", p.source.id, p.amount)
+            if p.target.kind == MEMBER:
+                add("pending_in", p.target.id, p.amount)
+            continue
+        for wallet, delta, other in ((p.source, -p.amount, p.target), (p.target, p.amount, p.source)):
+            entries.append({"transaction_id": tx.id, "wallet_id": wallet.id, "amount": delta, "created_at": now})
+            if wallet.kind == MEMBER or (wallet.kind == ISSUANCE and p.account.max_supply is not None):
+                add("balance", wallet.id, delta)
+            else:
+                shards[wallet.id, other.id % SHARDS] = shards.get((wallet.id, other.id % SHARDS), 0) + delta
+    if entries:
+        session.execute(insert(LedgerEntry), entries)
+    changed = sorted(set().union(*(by_wallet.keys() for by_wallet in changes.values())))
+    if changed:
+        session.execute(update(Wallet).where(Wallet.id.in_(changed)).values(**{
+            column: getattr(Wallet, column) + case(by_wallet, value=Wallet.id, else_=0)
+            for column, by_wallet in changes.items() if by_wallet}).execution_options(synchronize_session=False))
+    if shards:
+        _add_to_shards(session, shards)
+    if events:
+        session.execute(insert(outbox.OutboxEvent), events)
+    for p, tx in zip(postings, txs):
+        _forget_balances(p.source, p.target)
+        if not p.pending:
+            hooks.send(hooks.points_moved, session, tx, p.source, p.target, p.amount, p.account)
+            hooks.send(hooks.after_posting, session, tx, p.target)
+    return txs
+
+
+def _content(values: dict[str, Any]) -> tuple:
+    return tuple(repr(values[name]) for name in (
+        "type", "status", "amount", "from_wallet_id", "to_wallet_id", "set_id", "system_unique_key", "external_id",
+        "external_event_date", "description", "tags", "actor_kind", "actor_id", "actor_label"))
+
+
+def _transaction_row(p: Posting, now: dt.datetime) -> dict[str, Any]:
+    r, actor = p.reason, p.actor
+    return {"organization_id": p.account.organization_id, "ledger_id": p.account.ledger_id,
+            "ledger_account_id": p.account.id, "type": p.kind, "status": PENDING if p.pending else POSTED,
+            "amount": p.amount, "from_wallet_id": p.source.id, "to_wallet_id": p.target.id, "pending_id": None,
+            "reverts_id": None, "set_id": p.set_id, "system_unique_key": r.system_unique_key,
+            "external_id": r.external_id, "external_event_date": r.external_event_date,
+            "description": r.description, "tags": list(r.tags or []), "actor_kind": actor.kind,
+            "actor_id": actor.id, "actor_label": actor.label, "created_at": now}
 
 
 def check_amount(amount: Any, field_name: str = "amount") -> int:
@@ -380,19 +565,22 @@ def transaction_state(session: Session, tx: LedgerTransaction) -> str:
 
 
 def transaction_states(session: Session, txs: list[LedgerTransaction]) -> dict[int, str]:
-    """`transaction_state` of each transaction by id, in one query per kind (pending, posted) present."""
-    pending = [tx.id for tx in txs if tx.status == PENDING]
-    posted = [tx.id for tx in txs if tx.status != PENDING]
-    states: dict[int, str] = {}
-    if pending:
-        resolutions = dict(session.execute(select(LedgerTransaction.pending_id, LedgerTransaction.type)
-                                           .where(LedgerTransaction.pending_id.in_(pending))).all())
-        states.update({i: {CAPTURE: "captured", VOID: "voided"}.get(resolutions.get(i), PENDING) for i in pending})
-    if posted:
-        reverted = set(session.scalars(select(LedgerTransaction.reverts_id)
-                                       .where(LedgerTransaction.reverts_id.in_(posted))))
-        states.update({i: "reverted" if i in reverted else POSTED for i in posted})
-    return states
+    """`transaction_state` of many transactions, from one statement (none when all were posted in this
+    database transaction and nothing resolved them since: nothing else can have)."""
+    untouched = session_memo(session, "ledger.new_transactions")
+    ids = [tx.id for tx in txs if tx.id not in untouched]
+    if not ids:
+        return {tx.id: tx.status for tx in txs}
+    later = session.execute(select(LedgerTransaction.type, LedgerTransaction.pending_id, LedgerTransaction.reverts_id)
+                            .where(or_(LedgerTransaction.pending_id.in_(ids), LedgerTransaction.reverts_id.in_(ids))))
+    resolved, reverted = {}, set()
+    for kind, pending_id, reverts_id in later:
+        if pending_id is not None:
+            resolved[pending_id] = kind
+        if reverts_id is not None:
+            reverted.add(reverts_id)
+    return {tx.id: ({CAPTURE: "captured", VOID: "voided"}.get(resolved.get(tx.id), PENDING) if tx.status == PENDING
+                    else "reverted" if tx.id in reverted else POSTED) for tx in txs}
 
 
 def wallet_history(session: Session, wallet_id: int, *, limit: int = 50, offset: int = 0):
@@ -409,10 +597,24 @@ def totals(session: Session, account_id: int) -> dict[str, int]:
     rows = dict(session.execute(
         select(Wallet.kind, func.coalesce(func.sum(Wallet.balance), 0))
         .where(Wallet.ledger_account_id == account_id).group_by(Wallet.kind)).all())
+    for kind, in_shards in session.execute(
+            select(Wallet.kind, func.sum(WalletShard.balance)).join(Wallet, Wallet.id == WalletShard.wallet_id)
+            .where(Wallet.ledger_account_id == account_id).group_by(Wallet.kind)):
+        rows[kind] = int(rows.get(kind, 0)) + int(in_shards or 0)
     minted = -int(rows.get(ISSUANCE, 0))
     burned = int(rows.get(BURNED, 0))
     return {"minted": minted, "burned": burned, "circulating": minted - burned,
             "memberBalances": int(rows.get(MEMBER, 0))}
+
+
+def balances_of(session: Session, wallet_ids: list[int]) -> dict[int, int]:
+    """The balance of each wallet, a system wallet's shards included (what its entries sum to)."""
+    found = dict(session.execute(select(Wallet.id, Wallet.balance).where(Wallet.id.in_(wallet_ids))).all())
+    for wallet_id, in_shards in session.execute(
+            select(WalletShard.wallet_id, func.sum(WalletShard.balance))
+            .where(WalletShard.wallet_id.in_(wallet_ids)).group_by(WalletShard.wallet_id)):
+        found[wallet_id] += int(in_shards or 0)
+    return found
 
 
 # --- internals ---------------------------------------------------------------
@@ -442,6 +644,7 @@ def _record(session, original: LedgerTransaction, kind: str, amount: int, actor:
     # The unique pending_id / reverts_id makes a second resolution fail here, even when concurrent.
     add_unique(session, tx, AlreadyResolved("Transaction was already captured, voided or reverted",
                                             field="ledgerTransactionId"))
+    session_memo(session, "ledger.new_transactions").pop(original.id, None)  # its state changed
     return tx
 
 
@@ -456,14 +659,6 @@ def _wallets_of(session: Session, tx: LedgerTransaction) -> tuple[Wallet, Wallet
     return session.get(Wallet, tx.from_wallet_id), session.get(Wallet, tx.to_wallet_id)
 
 
-def _debit_condition(wallet: Wallet, amount: int, account: LedgerAccount):
-    if wallet.kind == ISSUANCE:
-        if account.max_supply is None:
-            return None
-        return Wallet.balance - amount >= -account.max_supply
-    return Wallet.balance - Wallet.held >= amount
-
-
 def _refuse_debit(wallet: Wallet):
     if wallet.kind == ISSUANCE:
         return MaxSupplyExceeded("Minting this amount would exceed the account's maximum supply", field="amount")
@@ -471,27 +666,57 @@ def _refuse_debit(wallet: Wallet):
 
 
 def _write_entries(session: Session, source: Wallet, target: Wallet, amount: int, tx: LedgerTransaction, *,
-          account: LedgerAccount) -> None:
-    """Move `amount` from source to target: two entries and two balance updates, in id order."""
-    for wallet in sorted((source, target), key=lambda w: w.id):
-        if wallet is source:
-            stmt = update(Wallet).where(Wallet.id == source.id).values(balance=Wallet.balance - amount)
-            condition = _debit_condition(source, amount, account)
-            if condition is not None:
-                stmt = stmt.where(condition)
-            if session.execute(stmt.execution_options(synchronize_session=False)).rowcount != 1:
-                raise _refuse_debit(source)
-        else:
-            session.execute(update(Wallet).where(Wallet.id == target.id)
-                            .values(balance=Wallet.balance + amount)
-                            .execution_options(synchronize_session=False))
-    session.add_all([LedgerEntry(transaction_id=tx.id, wallet_id=source.id, amount=-amount),
-                     LedgerEntry(transaction_id=tx.id, wallet_id=target.id, amount=amount)])
-    session.flush()
-    session.expire(source)
-    session.expire(target)
+                   account: LedgerAccount) -> None:
+    """Move `amount` from source to target: a balance change per wallet (member wallets in id order, then
+    the system wallet), and both entries in one statement."""
+    for wallet, delta in _in_lock_order((source, -amount), (target, amount)):
+        _change_balance(session, wallet, delta, account, member_wallet=target if wallet is source else source)
+    now = utcnow()
+    session.execute(insert(LedgerEntry), [
+        {"transaction_id": tx.id, "wallet_id": source.id, "amount": -amount, "created_at": now},
+        {"transaction_id": tx.id, "wallet_id": target.id, "amount": amount, "created_at": now}])
+    _forget_balances(source, target)
     hooks.send(hooks.points_moved, session, tx, source, target, amount, account)
     hooks.send(hooks.after_posting, session, tx, target)
+
+
+def _in_lock_order(*changes: tuple[Wallet, int]) -> list[tuple[Wallet, int]]:
+    """Member wallets in ascending id order, then system wallets (see the module docstring)."""
+    return sorted(changes, key=lambda change: (change[0].kind != MEMBER, change[0].id))
+
+
+def _change_balance(session: Session, wallet: Wallet, delta: int, account: LedgerAccount, *,
+                    member_wallet: Wallet) -> None:
+    """Add `delta` to the wallet's balance; a debit that the wallet cannot cover raises.
+
+    A member wallet's debit is conditional on its available balance; an issuance debit of an account
+    with a maximum supply on that supply (on the wallet row); any other system wallet change goes
+    to the shard of the member wallet on the other side."""
+    if wallet.kind == MEMBER or (wallet.kind == ISSUANCE and account.max_supply is not None):
+        stmt = update(Wallet).where(Wallet.id == wallet.id).values(balance=Wallet.balance + delta)
+        if delta < 0:
+            stmt = stmt.where(Wallet.balance - Wallet.held >= -delta if wallet.kind == MEMBER
+                              else Wallet.balance + delta >= -account.max_supply)
+        if session.execute(stmt.execution_options(synchronize_session=False)).rowcount != 1:
+            raise _refuse_debit(wallet)
+        return
+    _add_to_shards(session, {(wallet.id, member_wallet.id % SHARDS): delta})
+
+
+def _add_to_shards(session: Session, deltas: dict[tuple[int, int], int]) -> None:
+    """Add each delta to its (system wallet, shard) row, creating the row on first use; one statement."""
+    stmt = upsert_insert(session, WalletShard).values(
+        [{"wallet_id": wallet_id, "shard": shard, "balance": delta} for (wallet_id, shard), delta in deltas.items()])
+    session.execute(stmt.on_conflict_do_update(index_elements=[WalletShard.wallet_id, WalletShard.shard],
+                                               set_={"balance": WalletShard.balance + stmt.excluded.balance}))
+
+
+def _forget_balances(*wallets: Wallet) -> None:
+    """The balances changed in the database: read them again when next asked (the rows stay known)."""
+    for wallet in wallets:
+        state = inspect(wallet)
+        if state.session is not None:
+            state.session.expire(wallet, ["balance", "held", "pending_in"])
 
 
 def _hold(session: Session, source: Wallet, target: Wallet, amount: int, account: LedgerAccount) -> None:
@@ -509,8 +734,7 @@ def _hold(session: Session, source: Wallet, target: Wallet, amount: int, account
             session.execute(update(Wallet).where(Wallet.id == target.id)
                             .values(pending_in=Wallet.pending_in + amount)
                             .execution_options(synchronize_session=False))
-    session.expire(source)
-    session.expire(target)
+    _forget_balances(source, target)
 
 
 def _release(session: Session, source: Wallet, target: Wallet, amount: int) -> None:
@@ -522,5 +746,4 @@ def _release(session: Session, source: Wallet, target: Wallet, amount: int) -> N
             session.execute(update(Wallet).where(Wallet.id == target.id)
                             .values(pending_in=Wallet.pending_in - amount)
                             .execution_options(synchronize_session=False))
-    session.expire(source)
-    session.expire(target)
+    _forget_balances(source, target)

@@ -739,8 +739,7 @@ def _lock_coupons_before_points(session: Session, member: Member) -> None:
 def _account_of(session: Session, tx_id: int | None) -> int | None:
     if tx_id is None:
         return None
-    return session.scalar(select(ledger.LedgerTransaction.ledger_account_id)
-                          .where(ledger.LedgerTransaction.id == tx_id))
+    return session.get(ledger.LedgerTransaction, tx_id).ledger_account_id  # known to the session: no query
 
 
 def _tier_points_of(session: Session, effect: earning.Effect) -> int:

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import Boolean, ForeignKey, Numeric, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from .base import Base, assign_given, get_owned, utcnow
+from .base import Base, assign_given, get_owned, session_memo, utcnow
 from .errors import NotFound, ValidationFailed
 
 
@@ -102,11 +102,25 @@ def default_program(session: Session, organization_id: int) -> LoyaltyProgram:
     ).first()
     if program is None:
         raise NotFound("Organization has no loyalty program")
+    note_program_accounts(session, program)
     return program
 
 
 def program_for_tier_account(session: Session, account_id: int) -> LoyaltyProgram | None:
-    return session.scalars(select(LoyaltyProgram).where(LoyaltyProgram.tier_points_account_id == account_id)).first()
+    """The programme whose tier points this account holds, if any (looked up once per session)."""
+    known = session_memo(session, "programs.by_tier_account")
+    if account_id not in known:
+        known[account_id] = session.scalars(
+            select(LoyaltyProgram).where(LoyaltyProgram.tier_points_account_id == account_id)).first()
+    return known[account_id]
+
+
+def note_program_accounts(session: Session, program: LoyaltyProgram) -> None:
+    """Remember which of the programme's accounts counts for tiers, so that posting to either needs no
+    query to know. A programme creates its own two accounts, so its points account is no one's tier account."""
+    known = session_memo(session, "programs.by_tier_account")
+    known.setdefault(program.tier_points_account_id, program)
+    known.setdefault(program.points_account_id, None)
 
 
 def update_program(session: Session, organization_id: int, program_id: int, *, actor, name: str | None = None,

@@ -30,6 +30,12 @@ class OutboxEvent(Base):
     processed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
 
+def event_row(organization_id: int, event_type: str, *, member_id: int | None = None, **payload: Any) -> dict:
+    """What `emit` adds, as a row for a caller that inserts many at once (`ledger.post_all`)."""
+    return {"organization_id": organization_id, "event_type": event_type, "member_id": member_id,
+            "payload": payload, "created_at": utcnow(), "processed_at": None}
+
+
 def emit(session: Session, organization_id: int, event_type: str, *, member_id: int | None = None,
          **payload: Any) -> OutboxEvent:
     """Record that something happened; the seed's event names (`member-created`, `member-tier-set`)."""

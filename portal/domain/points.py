@@ -15,10 +15,12 @@ from sqlalchemy.orm import Session
 
 from . import audit, idempotency, ledger
 from .actors import Actor
-from .errors import DomainError, NotFound, ValidationFailed
+from .base import fits_id, keep
+from .errors import DomainError, IdempotencyKeyReused, NotFound, ValidationFailed
+from .idempotency import IdempotencyKey
 from .ledger import LedgerAccount, LedgerTransaction, Reason, Wallet
 from .members import Member
-from .organizations import LoyaltyProgram, default_program
+from .organizations import LoyaltyProgram, default_program, note_program_accounts
 
 
 @dataclass
@@ -45,7 +47,9 @@ def resolve_account(session: Session, organization_id: int, ledger_id: int | Non
                     account_id: int | None = None) -> LedgerAccount:
     """The named account, else the ledger's default, else the default programme's points account."""
     if account_id is not None:
-        return ledger.get_account(session, organization_id, account_id, ledger_id)
+        account = ledger.get_account(session, organization_id, account_id, ledger_id)
+        keep(session, account)
+        return account
     if ledger_id is not None:
         ledger.get_ledger(session, organization_id, ledger_id)
         account = session.scalars(select(LedgerAccount).where(LedgerAccount.ledger_id == ledger_id)
@@ -53,8 +57,15 @@ def resolve_account(session: Session, organization_id: int, ledger_id: int | Non
         if account is None:
             raise NotFound("Ledger has no accounts", field="ledgerId")
         return account
-    program = default_program(session, organization_id)
-    return session.get(LedgerAccount, program.points_account_id)
+    # The default programme and its points account in one statement.
+    found = session.execute(
+        select(LoyaltyProgram, LedgerAccount).join(LedgerAccount, LedgerAccount.id == LoyaltyProgram.points_account_id)
+        .where(LoyaltyProgram.organization_id == organization_id)
+        .order_by(LoyaltyProgram.is_default.desc(), LoyaltyProgram.id).limit(1)).first()
+    if found is None:
+        default_program(session, organization_id)  # raises NotFound
+    note_program_accounts(session, found[0])
+    return found[1]
 
 
 def open_wallet(session: Session, member: Member, *, actor: Actor, ledger_id: int | None = None,
@@ -110,7 +121,8 @@ def adjust_member_points(session: Session, member: Member, delta: int, *, actor:
 def post_transaction(session: Session, organization_id: int, request: TransferRequest, *, actor: Actor) -> Movement:
     """Mint, burn or transfer between wallets of one account, pending when captureMethod is manual."""
     return _once(session, organization_id, request.reason.system_unique_key, "ledger.transaction",
-                 _request_params(request), lambda: [_post_one(session, organization_id, request, actor, None)])
+                 _request_params(request), lambda: [_post_one(session, organization_id, request, actor, None)],
+                 by_key=True)
 
 
 def post_transaction_set(session: Session, organization_id: int, ledger_id: int, requests: list[TransferRequest], *,
@@ -137,34 +149,121 @@ def post_transaction_set(session: Session, organization_id: int, ledger_id: int,
 
 def post_batch(session: Session, organization_id: int, requests: list[TransferRequest], *,
                actor: Actor) -> tuple[list[LedgerTransaction], list[dict]]:
-    """Each item (or each group sharing an atomicSetId) succeeds or fails on its own."""
+    """Each item (or each group sharing an atomicSetId) succeeds or fails on its own.
+
+    Set-based, in a fixed number of statements whatever the number of items: the ledgers, accounts,
+    wallets (locked, see `ledger.Funds`) and members named are read in one statement each, the keys
+    claimed in one; then each group is checked in order against the balances the groups before it
+    left, with no write; then what passed is written at once (`ledger.post_all`) and audited in one
+    statement, and the keys of failed items are given back in one. An item whose key came before
+    replays it (the same body) or is refused (IdempotencyKeyReused); so does a second item with the
+    key of an earlier one in the same batch (one with the same body runs when the earlier one failed).
+    """
     groups: dict[Any, list[tuple[int, TransferRequest]]] = {}
     for index, request in enumerate(requests):
         group_key = ("set", request.atomic_set_id) if request.atomic_set_id is not None else ("item", index)
         groups.setdefault(group_key, []).append((index, request))
-    processed, failed = [], []
+    loaded = _load_batch(session, organization_id, requests)  # held to the end: the identity map holds rows weakly
+    prints = {i: idempotency.fingerprint("ledger.transaction", _request_params(r)) for i, r in enumerate(requests)
+              if r.reason.system_unique_key}
+    firsts: dict[str, int] = {}
+    for index in prints:
+        firsts.setdefault(requests[index].reason.system_unique_key, index)
+    claimed = idempotency.claim(session, organization_id, [
+        (key, "ledger.transaction", prints[index], BY_KEY) for key, index in firsts.items()])
+    stored = idempotency.find_all(session, organization_id, [key for key in firsts if key not in claimed])
+    funds = loaded["funds"]
+    owners: dict[str, int] = {}  # key -> the item that runs it
+    accepted: list[tuple[int, Any]] = []  # (index, Posting | stored key row | index of the owner)
+    failed, failed_indexes = [], set()
     for members_of_group in groups.values():
         set_id = ledger.new_set_id() if len(members_of_group) > 1 else None
+        before, planned = funds.copy(), []
         try:
-            with session.begin_nested():
-                group_posted = []
-                for index, request in members_of_group:
-                    try:
-                        # A batch item names its ledger in the body: another organisation's is not found.
-                        if request.ledger_id is not None:
-                            ledger.get_ledger(session, organization_id, request.ledger_id)
-                        movement = _once(session, organization_id, request.reason.system_unique_key,
-                                         "ledger.transaction", _request_params(request),
-                                         lambda r=request: [_post_one(session, organization_id, r, actor, set_id)])
-                    except DomainError as error:
-                        raise _at_index(error, "items", index) from None
-                    group_posted.extend(movement.transactions)
-            processed.extend(group_posted)
+            for index, request in members_of_group:
+                try:
+                    # A batch item names its ledger in the body: another organisation's is not found.
+                    if request.ledger_id is not None:
+                        ledger.get_ledger(session, organization_id, request.ledger_id)
+                    key = request.reason.system_unique_key
+                    if key:
+                        # The key row holds the body of the first item with the key (or of an earlier request).
+                        first_print = stored[key].fingerprint if key in stored else prints[firsts[key]]
+                        if first_print != prints[index]:
+                            raise IdempotencyKeyReused(
+                                "systemUniqueKey was already used with a different request", field="systemUniqueKey")
+                        owner = owners.get(key)
+                        if key in stored or (owner is not None and owner not in failed_indexes):
+                            planned.append((index, stored.get(key, owner)))
+                            continue
+                    posting = _posting(session, organization_id, request, actor, set_id)
+                    funds.take(posting)
+                    if key:
+                        owners[key] = index
+                    planned.append((index, posting))
+                except DomainError as error:
+                    raise _at_index(error, "items", index) from None
         except DomainError as error:
+            funds = before
             for index, _ in members_of_group:
+                failed_indexes.add(index)
                 failed.append({"index": index, "status": error.status, "title": error.title,
                                "detail": error.message, "errors": error.errors})
+            continue
+        accepted.extend(planned)
+    postings = [(index, p) for index, p in accepted if isinstance(p, ledger.Posting)]
+    written = dict(zip([index for index, _ in postings], ledger.post_all(session, [p for _, p in postings])))
+    audit.record_many(session, actor, [(PAST_TENSE[tx.type], tx) for tx in written.values()],
+                      amount=lambda tx: tx.amount, ledgerAccountId=lambda tx: tx.ledger_account_id)
+    given_back = [claimed[key] for key in claimed if owners.get(key) is None or owners[key] in failed_indexes]
+    if given_back:  # a key whose item failed is not kept: a retry runs it
+        idempotency.forget(session, given_back)
+    replayed = _replayed_many(session, organization_id, [p for _, p in accepted if isinstance(p, IdempotencyKey)])
+    processed = []
+    for index, outcome in accepted:
+        if isinstance(outcome, ledger.Posting):
+            processed.append(written[index])
+        elif isinstance(outcome, IdempotencyKey):
+            processed.extend(replayed.get(outcome.key, []))
+        else:  # the same key earlier in this batch
+            processed.append(written[outcome])
     return processed, failed
+
+
+def _load_batch(session, organization_id: int, requests: list[TransferRequest]) -> dict:
+    """The ledgers, accounts, wallets and members a batch names, one statement each, into the identity map
+    (the lookups that follow then ask nothing), with the wallets' funds locked."""
+    def ids(*names):
+        return sorted({v for r in requests for v in (getattr(r, n) for n in names) if fits_id(v)})
+
+    held = {"ledgers": list(session.scalars(select(ledger.Ledger).where(
+        ledger.Ledger.id.in_(ids("ledger_id")), ledger.Ledger.organization_id == organization_id)))
+        if ids("ledger_id") else []}
+    accounts = list(session.scalars(select(LedgerAccount).where(
+        LedgerAccount.id.in_(ids("ledger_account_id")), LedgerAccount.organization_id == organization_id)))
+    system = ledger.system_wallets(session, accounts)
+    capped = [w.id for w in system if w.kind == ledger.ISSUANCE
+              and next(a for a in accounts if a.id == w.ledger_account_id).max_supply is not None]
+    held["funds"], wallets = ledger.Funds.lock(session, organization_id, ids("from_wallet_id", "to_wallet_id"), capped)
+    member_ids = sorted({w.member_id for w in wallets if w.member_id is not None})
+    held["rows"] = accounts + system + wallets + list(session.scalars(select(Member).where(Member.id.in_(member_ids))))
+    return held
+
+
+def _replayed_many(session, organization_id: int, rows: list[IdempotencyKey]) -> dict[str, list[LedgerTransaction]]:
+    """The first response of each replayed key (see `_replayed`), the movements found by key in one statement."""
+    found: dict[str, list[LedgerTransaction]] = {}
+    by_key = {row.key: row for row in rows if row.result.get("transactionsByKey")}
+    if by_key:
+        for tx in session.scalars(select(LedgerTransaction).where(
+                LedgerTransaction.organization_id == organization_id,
+                LedgerTransaction.system_unique_key.in_(list(by_key))).order_by(LedgerTransaction.id)):
+            if tx.created_at >= by_key[tx.system_unique_key].created_at:
+                found.setdefault(tx.system_unique_key, [tx])
+    for row in rows:
+        if row.key not in by_key:
+            found[row.key] = transactions_by_ids(session, row.result.get("transactionIds", []))
+    return found
 
 
 def revert_transaction(session: Session, organization_id: int, tx: LedgerTransaction, *, actor: Actor,
@@ -233,11 +332,21 @@ def _member_movement(session, kind, member, amount, actor, reason, ledger_id, ac
         tx = move(session, account, wallet, amount, actor=actor, reason=reason)
         return [_audited(session, actor, f"ledger.{kind}ed" if kind == "mint" else "ledger.burned", tx)]
 
-    return _once(session, member.organization_id, reason.system_unique_key, f"ledger.{kind}", params, perform)
+    return _once(session, member.organization_id, reason.system_unique_key, f"ledger.{kind}", params, perform,
+                 by_key=True)
 
 
 def _post_one(session, organization_id: int, request: TransferRequest, actor: Actor,
               set_id: str | None) -> LedgerTransaction:
+    p = _posting(session, organization_id, request, actor, set_id)
+    tx = ledger.post(session, kind=p.kind, account=p.account, source=p.source, target=p.target, amount=p.amount,
+                     actor=actor, reason=p.reason, pending=p.pending, set_id=set_id)
+    return _audited(session, actor, PAST_TENSE[tx.type], tx)
+
+
+def _posting(session, organization_id: int, request: TransferRequest, actor: Actor,
+             set_id: str | None) -> ledger.Posting:
+    """The request as a movement the ledger will take, checked (raises as posting it would, but the debit)."""
     if request.capture_method not in ("auto", "manual"):
         raise ValidationFailed("captureMethod must be auto or manual", field="captureMethod")
     if request.ledger_account_id is None:
@@ -248,35 +357,55 @@ def _post_one(session, organization_id: int, request: TransferRequest, actor: Ac
               if request.from_wallet_id is not None else None)
     target = (ledger.get_wallet(session, organization_id, request.to_wallet_id, account.id, field="toWalletId")
               if request.to_wallet_id is not None else None)
-    pending = request.capture_method == "manual"
-    common = dict(actor=actor, reason=request.reason, pending=pending, set_id=set_id)
     if source is None and target is None:
         raise ValidationFailed("Give fromWalletId, toWalletId or both", field="toWalletId")
     if source is None:
-        tx = ledger.mint(session, account, target, request.amount, **common)
+        kind, source = ledger.MINT, ledger.system_wallet(session, account, ledger.ISSUANCE)
     elif target is None:
-        tx = ledger.burn(session, account, source, request.amount, **common)
+        kind, target = ledger.BURN, ledger.system_wallet(session, account, ledger.BURNED)
     else:
-        tx = ledger.transfer(session, account, source, target, request.amount, **common)
-    return _audited(session, actor, PAST_TENSE[tx.type], tx)
+        kind = ledger.TRANSFER
+        if source.id == target.id:
+            raise ValidationFailed("Source and destination wallet must differ", field="toWalletId")
+    posting = ledger.Posting(kind, account, source, target, request.amount, request.reason, actor,
+                             pending=request.capture_method == "manual", set_id=set_id)
+    ledger.check_posting(session, posting)
+    return posting
 
 
 PAST_TENSE = {"mint": "ledger.minted", "burn": "ledger.burned", "transfer": "ledger.transferred"}
 
 
-def _once(session, organization_id, key, operation, params, perform) -> Movement:
+# What a key row of a movement that stores its key on its transaction holds: the replay finds it by the key.
+BY_KEY = {"transactionsByKey": True}
+
+
+def _once(session, organization_id, key, operation, params, perform, *, by_key: bool = False) -> Movement:
+    """`perform` once per key. `by_key`: the one transaction it writes carries the key as its
+    systemUniqueKey, so the key row needs no result written after the movement."""
     performed: list[LedgerTransaction] = []
 
     def run() -> dict:
         performed.extend(perform())
         return {"transactionIds": [t.id for t in performed]}
 
-    outcome = idempotency.run_once(session, organization_id, key, operation, params, run)
+    outcome = idempotency.run_once(session, organization_id, key, operation, params, run,
+                                   result=BY_KEY if by_key else None)
     if not outcome.replayed:
         # The new objects themselves, not reloaded copies: if a caller's savepoint rolls back,
         # SQLAlchemy then forgets them instead of keeping stale rows in the identity map.
         return Movement(performed)
-    return Movement(transactions_by_ids(session, outcome.result.get("transactionIds", [])), replayed=True)
+    return Movement(_replayed(session, organization_id, key, outcome), replayed=True)
+
+
+def _replayed(session, organization_id: int, key: str, outcome: idempotency.Outcome) -> list[LedgerTransaction]:
+    if outcome.result.get("transactionsByKey"):
+        # The first transaction with the key since the key was claimed (a set's leg may have carried the
+        # same key before without claiming it).
+        return list(session.scalars(select(LedgerTransaction).where(
+            LedgerTransaction.organization_id == organization_id, LedgerTransaction.system_unique_key == key,
+            LedgerTransaction.created_at >= outcome.claimed_at).order_by(LedgerTransaction.id).limit(1)))
+    return transactions_by_ids(session, outcome.result.get("transactionIds", []))
 
 
 def _audited(session, actor: Actor, action: str, tx: LedgerTransaction) -> LedgerTransaction:

@@ -40,8 +40,8 @@ def bob(session, org):
 
 
 def balance(session, wallet) -> int:
-    session.expire(wallet)
-    return wallet.balance
+    """What the wallet holds: a member wallet's row, a system wallet's row and shards."""
+    return ledger.balances_of(session, [wallet.id])[wallet.id]
 
 
 def state(session, wallet) -> tuple[int, int, int]:
@@ -455,6 +455,83 @@ def test_batch_items_succeed_alone_and_atomic_sets_together(session, org, accoun
     assert processed[1].set_id and processed[1].set_id == processed[2].set_id
     assert processed[0].set_id is None
     assert (balance(session, a), balance(session, b)) == (8, 6)
+
+
+def test_a_batch_item_spends_points_an_earlier_item_gave_and_a_failed_set_gives_its_points_back(
+        session, org, account, alice, bob, clerk):
+    a, b = wallet_of(session, org, alice), wallet_of(session, org, bob)
+    items = [
+        TransferRequest(amount=10, ledger_account_id=account.id, to_wallet_id=a.id),                  # a: 10
+        TransferRequest(amount=8, ledger_account_id=account.id, from_wallet_id=a.id, to_wallet_id=b.id,
+                        atomic_set_id="s"),                                                           # a: 2, b: 8
+        TransferRequest(amount=9, ledger_account_id=account.id, from_wallet_id=b.id, atomic_set_id="s"),  # fails
+        TransferRequest(amount=10, ledger_account_id=account.id, from_wallet_id=a.id),                # a still 10
+        TransferRequest(amount=1, ledger_account_id=account.id, from_wallet_id=a.id),                 # nothing left
+        TransferRequest(amount=4, ledger_account_id=account.id, from_wallet_id=b.id,
+                        capture_method="manual"),                                                     # b has 0
+    ]
+    processed, failed = points.post_batch(session, org.id, items, actor=clerk)
+    assert sorted(f["index"] for f in failed) == [1, 2, 4, 5]
+    assert [(t.type, t.amount) for t in processed] == [("mint", 10), ("burn", 10)]
+    assert (balance(session, a), balance(session, b)) == (0, 0) == (entry_sum(session, a), entry_sum(session, b))
+    assert ledger.totals(session, account.id) == {"minted": 10, "burned": 10, "circulating": 0, "memberBalances": 0}
+
+
+def test_a_batch_holds_pending_items_and_refuses_what_is_held(session, org, account, alice, bob, clerk):
+    a, b = wallet_of(session, org, alice), wallet_of(session, org, bob)
+    mint(session, account, a, 10, clerk)
+    items = [TransferRequest(amount=6, ledger_account_id=account.id, from_wallet_id=a.id, to_wallet_id=b.id,
+                             capture_method="manual"),
+             TransferRequest(amount=5, ledger_account_id=account.id, from_wallet_id=a.id)]  # only 4 available
+    processed, failed = points.post_batch(session, org.id, items, actor=clerk)
+    assert [f["index"] for f in failed] == [1] and [t.status for t in processed] == ["pending"]
+    assert state(session, a) == (10, 6, 0) and state(session, b) == (0, 0, 6)
+
+
+def test_a_batch_keeps_the_maximum_supply(session, org, clerk):
+    capped = ledger.create_account(session, session.get(ledger.Ledger, org.program.ledger_id), name="Capped",
+                                   max_supply=100)
+    people = [ledger.member_wallet(session, capped, make_member(session, org).id) for _ in range(3)]
+    items = [TransferRequest(amount=40, ledger_account_id=capped.id, to_wallet_id=w.id) for w in people]
+    processed, failed = points.post_batch(session, org.id, items, actor=clerk)
+    assert [f["index"] for f in failed] == [2] and "items[2].amount" in failed[0]["errors"]
+    assert ledger.totals(session, capped.id)["minted"] == 80
+    issuance = ledger.system_wallet(session, capped, ledger.ISSUANCE)
+    assert session.scalar(select(func.count()).select_from(ledger.WalletShard)
+                          .where(ledger.WalletShard.wallet_id == issuance.id)) == 0  # the limit is on its row
+
+
+def test_batch_keys_replay_refuse_and_are_given_back_when_their_item_fails(session, org, account, alice, clerk):
+    a = wallet_of(session, org, alice)
+
+    def item(key, amount=5, source=None):
+        return TransferRequest(amount=amount, ledger_account_id=account.id, to_wallet_id=None if source else a.id,
+                               from_wallet_id=source, reason=Reason(system_unique_key=key))
+
+    processed, failed = points.post_batch(session, org.id, [item("k1"), item("k1"), item("k1", 6),
+                                                            item("k2", 50, source=a.id)], actor=clerk)
+    # The second k1 is the first again; the third, another body with the same key, is refused; k2 fails alone.
+    assert [f["index"] for f in failed] == [2, 3]
+    assert failed[0]["errors"] == {"items[2].systemUniqueKey": [failed[0]["detail"].split(": ", 1)[1]]}
+    assert len(processed) == 2 and processed[0].id == processed[1].id
+    before = row_counts(session)
+    again, failed = points.post_batch(session, org.id, [item("k1"), item("k2", 5, source=a.id)], actor=clerk)
+    # k1 replays what the first batch did; k2 was given back with its failed item, so it runs now.
+    assert failed == [] and again[0].id == processed[0].id and again[1].type == "burn"
+    assert row_counts(session)["keys"] == before["keys"] + 1
+    assert balance(session, a) == 0
+
+
+def test_a_batch_refuses_another_body_under_the_key_of_an_earlier_failed_item(session, org, account, alice, clerk):
+    a = wallet_of(session, org, alice)
+    items = [TransferRequest(amount=50, ledger_account_id=account.id, from_wallet_id=a.id,
+                             reason=Reason(system_unique_key="k3")),
+             TransferRequest(amount=6, ledger_account_id=account.id, to_wallet_id=a.id,
+                             reason=Reason(system_unique_key="k3"))]
+    processed, failed = points.post_batch(session, org.id, items, actor=clerk)
+    assert processed == [] and [f["index"] for f in failed] == [0, 1]
+    assert "items[1].systemUniqueKey" in failed[1]["errors"]
+    assert row_counts(session)["keys"] == 0  # the key was given back: nothing ran under it
 
 
 # --- idempotency -------------------------------------------------------------------------------

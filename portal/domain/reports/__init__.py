@@ -35,7 +35,7 @@ from .. import ledger
 from ..coupons.models import DISCOUNT, FIXED, USE, CouponBook, CouponUsage
 from ..errors import NotFound, ValidationFailed
 from ..expiry import PointsLot
-from ..ledger import LedgerTransaction, Wallet
+from ..ledger import LedgerTransaction, Wallet, WalletShard
 from ..members import Member
 from ..missions import Mission
 from ..orders import PurchaseOrder
@@ -179,10 +179,15 @@ def points_report(session: Session, org: Organization, rng: Range) -> Report:
     in_range = (select(literal("day").label("part"), day, *sums).select_from(*buckets, tx)
                 .where(moved, in_bucket).group_by(day))
     after = select(literal("after"), null(), *sums).where(moved, tx.created_at >= rng.until)
+    # A system wallet's balance is its row and its shards (ledger.py).
+    parts = union_all(select(Wallet.id.label("wallet_id"), Wallet.balance.label("balance"))
+                      .where(Wallet.id.in_((issuance, burned))),
+                      select(WalletShard.wallet_id, WalletShard.balance)
+                      .where(WalletShard.wallet_id.in_((issuance, burned)))).subquery()
     now = select(literal("now"), null(),
-                 -func.sum(case((Wallet.kind == ledger.ISSUANCE, Wallet.balance), else_=0)),
-                 func.sum(case((Wallet.kind == ledger.BURNED, Wallet.balance), else_=0)),
-                 literal(0)).where(Wallet.id.in_((issuance, burned)))
+                 -func.sum(case((parts.c.wallet_id == issuance, parts.c.balance), else_=0)),
+                 func.sum(case((parts.c.wallet_id == burned, parts.c.balance), else_=0)),
+                 literal(0)).select_from(parts)
     per_day: dict[dt.date, dict[str, Any]] = {}
     net = {"after": 0, "now": 0}
     without_jit(session)

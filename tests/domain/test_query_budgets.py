@@ -1,0 +1,143 @@
+"""Query budgets of the hot write paths: the exact number of SQL statements each sends.
+
+A regression (a query per item, a flush the database does not need, a savepoint) fails here instead of
+waiting for the next benchmark. Each path runs as a request would: an empty identity map but for the member
+the handler loaded, nothing remembered in the session. The numbers are the same on SQLite and PostgreSQL.
+
+Before issue 11 (same tests): mint 18, burn 17, batch of 20 mints 400, purchase with 20 campaigns 136,
+POS coupon redemption 37.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from portal.domain import campaigns, coupons, ledger, orders, points
+from portal.domain.base import forget_memos
+from portal.domain.ledger import LedgerTransaction, Reason
+from portal.domain.members import Member
+from portal.domain.orders import ItemInput, OrderInput
+from portal.domain.points import TransferRequest
+from tests import factories
+from tests.budgets import counting
+
+# The statements of a mint: account (with its programme), key, wallets (the member's and the system ones),
+# transaction, member balance, issuance shard, entries, audit, outbox.
+MINT = 9
+# A burn: the same, the burned wallet's shard instead of the issuance one.
+BURN = 9
+# A batch, whatever its size: accounts, wallets (locked), members, keys, system wallets, transactions, entries,
+# balances, shards, outbox, the tier check of the account, audit.
+BATCH = 12
+# A purchase of 20 campaigns, 3 of which award points and tier points: the order (key, insert, items, audit,
+# outbox), the member's context, the campaigns and all their actions in one query each, then per award two
+# mints (the tier points one with its tier evaluation) and a campaign evaluation row.
+PURCHASE_20_CAMPAIGNS = 77
+# A REWARD coupon redeemed at the till: the coupon's key, limits and usage rows, a burn, the coupon-used event
+# run through the earning engine. It writes two audit rows in one flush: PostgreSQL takes them in one INSERT
+# (SQLAlchemy's insertmanyvalues with RETURNING), SQLite, which does not promise the order of RETURNING rows,
+# in one each.
+POS_REDEMPTION = {"sqlite": 31, "postgresql": 30}
+
+
+def as_a_request(session):
+    """Start from what a request starts from: an empty identity map, nothing remembered."""
+    session.flush()
+    session.expunge_all()
+    forget_memos(session)
+
+
+def fresh(session, member):
+    """The member again in an empty identity map, as a request's handler has it."""
+    as_a_request(session)
+    return session.get(Member, member.id)
+
+
+@pytest.fixture
+def member(session, org):
+    someone = factories.make_member(session, org)
+    factories.give_points(session, org, someone, 1000)
+    return someone
+
+
+def test_mint(session, org, member):
+    member = fresh(session, member)
+    with counting(session) as sent:
+        movement = points.mint_to_member(session, member, 10, actor=org.actor, reason=Reason(system_unique_key="m-1"))
+    assert len(sent) == MINT, str(sent)
+    assert movement.transactions[0].amount == 10 and not movement.replayed
+    assert factories.wallet_of(session, org, member).balance == 1010
+
+
+def test_burn(session, org, member):
+    member = fresh(session, member)
+    with counting(session) as sent:
+        points.burn_from_member(session, member, 10, actor=org.actor, reason=Reason(system_unique_key="b-1"))
+    assert len(sent) == BURN, str(sent)
+    assert factories.wallet_of(session, org, member).balance == 990
+
+
+def test_a_replayed_mint_writes_nothing(session, org, member):
+    points.mint_to_member(session, member, 10, actor=org.actor, reason=Reason(system_unique_key="m-1"))
+    member = fresh(session, member)
+    with counting(session) as sent:
+        movement = points.mint_to_member(session, member, 10, actor=org.actor, reason=Reason(system_unique_key="m-1"))
+    assert movement.replayed
+    # account, the key's insert (which inserts nothing), its row, the transaction found by the key
+    assert len(sent) == 4, str(sent)
+    assert not [s for s in sent if s.startswith(("UPDATE", "DELETE"))]
+
+
+def batch(session, org, size: int):
+    wallets = [factories.wallet_of(session, org, factories.make_member(session, org)).id for _ in range(size)]
+    as_a_request(session)
+    requests = [TransferRequest(amount=5, ledger_account_id=org.points_account_id, to_wallet_id=w,
+                                reason=Reason(system_unique_key=f"batch-{size}-{n}")) for n, w in enumerate(wallets)]
+    with counting(session) as sent:
+        processed, failed = points.post_batch(session, org.id, requests, actor=org.actor)
+    assert (len(processed), failed) == (size, [])
+    assert [tx.to_wallet_id for tx in processed] == wallets
+    return sent
+
+
+def test_batch_of_20_mints(session, org):
+    sent = batch(session, org, 20)
+    assert len(sent) == BATCH, str(sent)
+
+
+def test_a_batch_costs_the_same_whatever_its_size(session, org):
+    assert len(batch(session, org, 3)) == len(batch(session, org, 20)) == BATCH
+
+
+def test_purchase_with_20_campaigns(session, org, member):
+    for n in range(20):
+        campaign = campaigns.create_campaign(session, org.id, code=f"C{n}", name=f"Campaign {n}", actor=org.actor)
+        rule = "order.total > 0" if n < 3 else f"order.total > {10_000 + n}"
+        campaigns.add_action(session, campaign, actor=org.actor, rules_text=[rule],
+                             effects=[{"type": "award_points", "mode": "per_currency", "points": 1, "per": "1"}])
+    member = fresh(session, member)
+    data = OrderInput(external_id="R-1", status="confirmed", total=Decimal(20), location_code="BER-01",
+                      items=[ItemInput(sku="LATTE", quantity=1, unit_price=Decimal(20),
+                                       product_category_code="coffee")], system_unique_key="till-1-r-1")
+    with counting(session) as sent:
+        result = orders.record_order(session, member, data, actor=org.actor)
+    assert result.evaluation.points_awarded == 60
+    assert len(sent) == PURCHASE_20_CAMPAIGNS, str(sent)
+    # The campaigns' actions are read once for all 20, not once per campaign.
+    assert len([s for s in sent if "FROM campaign_actions" in s]) == 1
+
+
+def test_pos_coupon_redemption(session, org, member, backend):
+    book = coupons.create_book(session, org.id, actor=org.actor, name="Free coffee", type=coupons.REWARD,
+                               publishing_status=coupons.PUBLISHED, usage_required_points=100)
+    coupons.assign_coupons(session, member, book, actor=org.actor)
+    public_id = coupons.account_coupon_public_id(org.id, member.id, book.id)
+    as_a_request(session)
+    with counting(session) as sent:
+        coupons.redeem_account_coupon(session, org.id, public_id, actor=org.actor, system_unique_key="till-2-r-9")
+    assert len(sent) == POS_REDEMPTION[backend], str(sent)
+    burns = session.scalars(select(LedgerTransaction).where(
+        LedgerTransaction.type == ledger.BURN, LedgerTransaction.system_unique_key == "till-2-r-9")).all()
+    assert [tx.amount for tx in burns] == [100]
