@@ -25,7 +25,7 @@ WAIT_SECONDS = 60
 
 
 def install(target: str, nth: int, directory: Path) -> Callable[[], None]:
-    """Pause the `nth` call of `target` ("portal.domain.points._post_one"), a module attribute; a list
+    """Pause the `nth` call of `target` ("portal.api.ledgers.transactions_out"), a module attribute; a list
     attribute (`portal.domain.jobs.outbox_consumers`) gets a pausing consumer appended instead.
     Returns the function that takes the pause point out again (for a test that installs it in its own process)."""
     module_name, attribute = target.rsplit(".", 1)

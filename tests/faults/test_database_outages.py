@@ -102,7 +102,7 @@ def test_a_connection_killed_mid_request_answers_503_and_the_pool_recovers(live_
     shop = Shop(live_app, live_server)
     assert shop.mint("warm-up").status_code == 201  # the pool holds a connection that will die idle
     before = shop.ledger_state()
-    undo = install("portal.domain.points._post_one", 3, tmp_path)  # paused with two items flushed
+    undo = install("portal.api.ledgers.transactions_out", 1, tmp_path)  # paused with the batch written
     try:
         with ThreadPoolExecutor(1) as pool:
             in_flight = pool.submit(shop.batch, "killed", 5)

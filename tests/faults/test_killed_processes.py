@@ -68,8 +68,9 @@ def test_a_server_killed_in_the_middle_of_a_20_item_batch_writes_none_of_it_and_
     before = ledger_rows(live_app, wallets)
     assert before["balances"] == [500, 0]
 
-    # One worker, paused as it starts the 10th item: nine are flushed in its open transaction.
-    env = processes.env(live_app.config["DATABASE_URL"], FAULT_PAUSE="portal.domain.points._post_one:10",
+    # One worker, paused once the batch is written (one set-based write, points.post_batch) in its open
+    # transaction, as the answer is built and before the commit.
+    env = processes.env(live_app.config["DATABASE_URL"], FAULT_PAUSE="portal.api.ledgers.transactions_out:1",
                         FAULT_DIR=str(pause_dir))
     url = processes.gunicorn("server", env, app="tests.faults.hooked_app:app", workers=1, threads=2)
     headers = {"Authorization": f"Bearer {key}"}
@@ -83,7 +84,7 @@ def test_a_server_killed_in_the_middle_of_a_20_item_batch_writes_none_of_it_and_
         with pytest.raises(requests.ConnectionError):
             in_flight.result(60)
 
-    assert ledger_rows(live_app, wallets) == before  # none of the nine flushed items, no key kept
+    assert ledger_rows(live_app, wallets) == before  # none of the 20 written items, no key kept
 
     processes.wait_until_up(url, "server")  # gunicorn's master has started a new worker
     retried = send()
