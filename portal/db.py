@@ -17,11 +17,15 @@ The unit of work, the same for every face:
   Views never call `session.commit()` themselves.
 - CLI commands and worker jobs: `with db.transaction():` per command or batch.
 
-The one exception, `Database.record_despite_failure`: a refusal that must be
-remembered although the request fails (a failed login, a wrong coupon code
-counted by the throttle) is written in its own short transaction after the
-request's work has been rolled back. Used by the console and portal logins and
-by code redemption (API and portal).
+The exceptions, both here: a refusal that must be remembered although the
+request fails (a failed login, a wrong coupon code counted by the throttle).
+- `Database.record_despite_failure` writes it in its own short transaction after
+  the request's work has been rolled back. Used by the console and portal logins
+  and the portal's code redemption.
+- `Database.attempt_or_record` runs the work in a savepoint and, on a refusal,
+  undoes only the savepoint and commits the refusal while the request still
+  holds the locks it took first: the API's coupon code attempts, serialised per
+  member so that of parallel guesses exactly the allowed number reach the check.
 """
 from __future__ import annotations
 
@@ -104,6 +108,18 @@ class Database:
         session.rollback()
         with self.transaction() as fresh:
             record(fresh)
+
+    def attempt_or_record(self, attempt, refused: type[Exception] | tuple[type[Exception], ...], record):
+        """`attempt()` in a savepoint; on `refused`, undo the savepoint only, commit `record(session)` with the
+        locks the request holds, and raise again (see the module docstring)."""
+        session = self.session()
+        try:
+            with session.begin_nested():
+                return attempt()
+        except refused:
+            record(session)
+            session.commit()
+            raise
 
 
 def new_session(engine: Engine) -> Session:

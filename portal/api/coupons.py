@@ -14,6 +14,7 @@ from sqlalchemy import select
 from ..domain import coupons, members, organizations, partners, throttle
 from ..domain.coupons import AccountCoupon, CouponBook, CouponCode, CouponUsage
 from ..domain.errors import ValidationFailed
+from ..extensions import db
 from .core import Call, endpoint, ok, page_payload, page_response
 from .schemas import coupons as s
 from .members import resolve_member
@@ -313,23 +314,16 @@ def _member_book_action(call: Call, book_id: int, member_id: int,
     """Assign or use: `act(member, book)` answered with its coupon usages (201, or the replay).
 
     A refused code counts against the member although the work is undone. With a code, the code counts
-    are locked first (held until the commit), the work runs in a savepoint, and a refusal undoes only
-    the savepoint, writes the failure and commits while still holding the lock, so that of parallel
-    guesses exactly the configured number reach the code check (db.record_despite_failure would let
-    go of the lock between the rollback and the write)."""
+    are locked first (held until the commit) and a refusal is recorded under that lock
+    (db.attempt_or_record), so that of parallel guesses exactly the configured number reach the code check."""
     book = coupons.get_book(call.session, call.organization_id, book_id)
     member = members.get_member(call.session, call.organization_id, member_id)
     if not code_given:
         result = act(member, book)
         return ok(usages_payload(call.session, result.usages), 201, replayed=result.replayed)
     coupons.serialize_code_attempts(call.session, member, actor=call.actor)
-    try:
-        with call.session.begin_nested():
-            result = act(member, book)
-    except coupons.CouponCodeNotUsable:
-        coupons.note_code_failure(call.session, member, actor=call.actor)
-        call.session.commit()  # the refusal's one write, kept although the request fails
-        raise
+    result = db.attempt_or_record(lambda: act(member, book), coupons.CouponCodeNotUsable,
+                                  lambda session: coupons.note_code_failure(session, member, actor=call.actor))
     return ok(usages_payload(call.session, result.usages), 201, replayed=result.replayed)
 
 
