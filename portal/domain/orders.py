@@ -877,7 +877,8 @@ def _take_points(session: Session, member_id: int, order: PurchaseOrder, account
 
 def _undo_effects(session: Session, member: Member, order: PurchaseOrder, actor: Actor, result: OrderResult) -> None:
     """A cancelled or wholly returned order also takes back what its confirmation caused besides its points:
-    mission progress and completions (and their points), the referral it completed (both sides' rewards),
+    mission progress and completions (and their points), the referral it completed (both sides' rewards, and
+    the points campaigns on `referral-completed` gave the referrer),
     and the coupons it awarded: an unused one is revoked, a used one stays used and its value in points becomes
     a debt (coupons.used_value_in_points: an EXTRAPOINT's points; a DISCOUNT's or REWARD's money value at the
     programme's pointValue, rounded down, less the points paid to use it; taken from the wallet as far as it
@@ -905,7 +906,8 @@ def _undo_effects(session: Session, member: Member, order: PurchaseOrder, actor:
             _owe(result, program, account_id, _take_points(session, member.id, order, account_id, effect.points, actor,
                                                           f"Order {order.external_id} returned: mission reward"))
         elif effect.type == "referral_completed":
-            for member_id, account_id, amount in referrals.take_back(session, details["referralId"], actor=actor):
+            for member_id, account_id, amount in referrals.take_back(session, details["referralId"], actor=actor,
+                                                                     follow_up=details.get("referrerEffects")):
                 account_id = account_id or program.points_account_id
                 shortfall = _take_points(session, member_id, order, account_id, amount, actor,
                                          f"Order {order.external_id} returned: referral reward")

@@ -311,3 +311,28 @@ def test_used_money_coupons_are_owed_at_the_programmes_point_value_and_without_o
     points.mint_to_member(session, bob, 200, actor=org.actor, reason=points.Reason(description="Goodwill"))
     assert balance(session, org, bob) == 11
     assert orders.outstanding_debt(session, bob.id, org.program.points_account_id) == 0
+
+
+def test_a_returned_first_purchase_takes_back_what_campaigns_gave_the_referrer_on_referral_completed(session, org):
+    rp = program(session, org)  # 100 to the referrer, 50 to the friend, on the friend's first purchase
+    thanks = campaigns.create_campaign(session, org.id, code="THANKS", name="Thanks for the friend",
+                                       actor=org.actor, event_type="referral-completed")
+    campaigns.add_action(session, thanks, actor=org.actor, rules_text=[],
+                         effects=[{"type": "award_points", "mode": "fixed", "points": 30}])  # and 30 tier points
+    alice = factories.make_member(session, org, email="alice@example.com")
+    code = referrals.create_code(session, rp, alice, actor=org.actor)
+    bob = join(session, org, code.code)
+    first = orders.record_order(session, bob, order("b-1", "20.00"), actor=org.actor)
+    assert balance(session, org, alice) == 130 and balance(session, org, alice, tier_points=True) == 30
+    [completed] = [e for e in first.evaluation.effects if e.type == "referral_completed"]
+    assert [(e["source"], e["points"]) for e in completed.details["referrerEffects"]] == [("campaign:THANKS", 30)]
+    orders.record_order(session, alice, order("a-spend", "0.00", points_redeemed=120,
+                                              points_redeemed_value=Decimal("0")), actor=org.actor)
+    orders.record_order(session, bob, order("b-1", "20.00", status="returned"), actor=org.actor)
+    # 100 + 30 taken back from alice's 10: 10 burned, 120 owed; her 30 tier points burned.
+    assert balance(session, org, alice) == 0 and balance(session, org, alice, tier_points=True) == 0
+    assert orders.outstanding_debt(session, alice.id, org.program.points_account_id) == 120
+    # Taken back once: the referral is rejected now, and a second take-back returns nothing to take.
+    assert referrals.take_back(session, referral_of(session, bob).id, actor=org.actor,
+                               follow_up=completed.details["referrerEffects"]) == []
+    assert orders.outstanding_debt(session, alice.id, org.program.points_account_id) == 120
