@@ -12,6 +12,13 @@ created -> confirmed -> partially-returned -> returned, or to cancelled:
   member's next earnings of any kind (every `points.mint_to_member`: purchases,
   missions, referrals, campaigns on custom events, grants, staff corrections),
   oldest first, one ledger line each (`settle_debts`).
+- a partial return moves only the returned share of points and tier points
+  (and of the redeemed ones, given back); mission
+  progress, referrals and awarded coupons stay until the order is wholly
+  returned. A mission counts events (one per matching purchase, or a
+  campaign's fixed `amount`), never the money spent, so a purchase partly
+  returned still counted once and there is no share to take back; a matcher
+  (`order.total >= 20`) is judged at confirmation and not again.
 
 Paying with points (`pointsRedeemed`, worth `pointsRedeemedValue` in money; either one
 alone is converted at the programme's `point_value`): confirming burns them in the same transaction that earns, or
