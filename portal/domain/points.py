@@ -108,7 +108,11 @@ def burn_from_member(session: Session, member: Member, amount: int, *, actor: Ac
 
 def adjust_member_points(session: Session, member: Member, delta: int, *, actor: Actor, reason_text: str,
                          system_unique_key: str | None = None, account_id: int | None = None) -> Movement:
-    """A staff correction: positive mints, negative burns; a reason is required."""
+    """A staff correction: positive mints, negative burns; a reason is required.
+
+    A positive correction is an earning like any other: it pays the member's open debts first (mint_to_member).
+    Points owed are the programme's before they are the member's, and a correction that skipped them would let
+    a member spend points while owing (so a correction does not forgive a debt either)."""
     reason_text = (reason_text or "").strip()
     if not reason_text:
         raise ValidationFailed("Give a reason for the adjustment", field="reason")
