@@ -282,7 +282,9 @@ def _field_name(loc) -> str:
 
 def handle_domain_error(error: DomainError):
     db.session.rollback()
-    return problem_response(error.status, error.title, error.message, error.errors, code=error.code.replace("_", "-"))
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
+    return problem_response(error.status, error.title, error.message, error.errors, headers,
+                            code=error.code.replace("_", "-"))
 
 
 def handle_api_problem(error: ApiProblem):

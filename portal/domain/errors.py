@@ -18,6 +18,9 @@ class DomainError(Exception):
     status = 400
     code = "invalid"
     title = "Invalid request"
+    # Seconds after which the same request may succeed (a transient refusal, a 503): the API sends it as
+    # Retry-After. None: retrying as it is will not help.
+    retry_after: int | None = None
 
     def __init__(self, message: str | None = None, *, field: str | None = None, errors: dict | None = None):
         self.message = message or self.title

@@ -9,7 +9,16 @@ created -> confirmed -> partially-returned -> returned, or to cancelled:
   the returned share (cumulative `returnedTotal`, so a retry takes nothing);
 - points already spent are burned as far as the wallet allows and the rest is
   recorded as a PointsDebt, never ignored; open debts are settled from the
-  member's next purchase earnings, oldest first, one ledger line each.
+  member's next earnings of any kind (every `points.mint_to_member`: purchases,
+  missions, referrals, campaigns on custom events, grants, staff corrections),
+  oldest first, one ledger line each (`settle_debts`).
+- a partial return moves only the returned share of points and tier points
+  (and of the redeemed ones, given back); mission
+  progress, referrals and awarded coupons stay until the order is wholly
+  returned. A mission counts events (one per matching purchase, or a
+  campaign's fixed `amount`), never the money spent, so a purchase partly
+  returned still counted once and there is no share to take back; a matcher
+  (`order.total >= 20`) is judged at confirmation and not again.
 
 Paying with points (`pointsRedeemed`, worth `pointsRedeemedValue` in money; either one
 alone is converted at the programme's `point_value`): confirming burns them in the same transaction that earns, or
@@ -55,7 +64,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from . import audit, earning, holds, idempotency, outbox, ledger, tiers
 from .actors import Actor
-from .base import Base, get_owned, utcnow
+from .base import Base, get_owned, session_memo, utcnow
 from .errors import Conflict, DomainError, NotFound, ValidationFailed
 from .ledger import MAX_AMOUNT, LedgerAccount, Reason
 from .members import Member
@@ -719,8 +728,6 @@ def _confirm(session: Session, member: Member, order: PurchaseOrder, data: Order
     order.points_earned = order.points_awarded = earned
     order.tier_points_earned = order.tier_points_awarded = tier_earned
     result.evaluation = evaluation
-    if earned or tier_earned:
-        settle_debts(session, member, actor=actor)
     audit.record(session, actor, "order.confirmed", order, points=earned, pointsRedeemed=order.points_redeemed, effects=evaluation.as_dict()["effects"],
                  tierChange=([getattr(tier_before, "id", None), getattr(tier_after, "id", None)]
                              if tier_before is not tier_after else None), **_reason(reason))
@@ -794,27 +801,51 @@ def _give_back_redeemed(session: Session, member: Member, order: PurchaseOrder, 
     session.flush()
 
 
-def settle_debts(session: Session, member: Member, *, actor: Actor) -> int:
-    """Pay open debts from what the member's wallets hold now, oldest first, one burn each; returns the points."""
+def settle_debts(session: Session, member: Member, *, actor: Actor, account: LedgerAccount | None = None,
+                 wallet: ledger.Wallet | None = None) -> int:
+    """Pay the member's open debts (those of `account` when given, from `wallet` if known) from what the wallet
+    holds now, oldest first, one burn each; returns the points.
+
+    Run by every mint to a member (`points.mint_to_member`: a purchase's campaigns and coupons, a mission or
+    referral reward, a campaign on a custom event, a bulk grant, a staff correction or an API mint): debts are
+    paid from the member's next earnings of any kind. A member known to owe nothing in this transaction costs
+    no query (the memo is dropped when a debt is recorded, and at the transaction's end).
+    """
+    debt_free = session_memo(session, "debt-free")
+    if member.id in debt_free:
+        return 0
     debts = list(session.scalars(select(PointsDebt).where(PointsDebt.member_id == member.id,
                                                          PointsDebt.amount > PointsDebt.settled)
                                  .order_by(PointsDebt.id).with_for_update()))
+    if not debts:
+        debt_free[member.id] = True
+        return 0
     paid = 0
     for debt in debts:
-        account = session.get(LedgerAccount, debt.ledger_account_id)
-        wallet = ledger.member_wallet(session, account, member.id)
-        session.refresh(wallet)
-        pay = min(debt.amount - debt.settled, max(wallet.available, 0))
+        if account is not None and debt.ledger_account_id != account.id:
+            continue
+        debt_account = account or session.get(LedgerAccount, debt.ledger_account_id)
+        debt_wallet = wallet if wallet is not None and account is not None else ledger.member_wallet(
+            session, debt_account, member.id)
+        session.refresh(debt_wallet)
+        pay = min(debt.amount - debt.settled, max(debt_wallet.available, 0))
         if pay <= 0:
             continue
         origin = session.get(PurchaseOrder, debt.order_id) if debt.order_id is not None else None
         reason = Reason(description=f"Debt from order {origin.external_id if origin else debt.id} settled",
                         tags=["debt-settlement"], external_id=origin.external_id if origin else None)
-        ledger.burn(session, account, wallet, pay, actor=actor, reason=reason, whatever_member_status=True)
+        ledger.burn(session, debt_account, debt_wallet, pay, actor=actor, reason=reason, whatever_member_status=True)
         debt.settled += pay
         paid += pay
     session.flush()
     return paid
+
+
+def _record_debt(session: Session, order: PurchaseOrder, member_id: int, account_id: int, amount: int) -> None:
+    """A debt of `amount` points in the account, owed for the order; the member is no longer known to owe nothing."""
+    session.add(PointsDebt(organization_id=order.organization_id, member_id=member_id, ledger_account_id=account_id,
+                           order_id=order.id, amount=amount))
+    session_memo(session, "debt-free").pop(member_id, None)
 
 
 def _take_back(session: Session, member: Member, order: PurchaseOrder, amount: int, tier_amount: int, actor: Actor,
@@ -846,17 +877,20 @@ def _take_points(session: Session, member_id: int, order: PurchaseOrder, account
         ledger.burn(session, account, wallet, burnable, actor=actor, reason=reason, whatever_member_status=True)
     shortfall = due - burnable
     if shortfall > 0:
-        session.add(PointsDebt(organization_id=order.organization_id, member_id=member_id,
-                               ledger_account_id=account_id, order_id=order.id, amount=shortfall))
+        _record_debt(session, order, member_id, account_id, shortfall)
     session.flush()
     return shortfall
 
 
 def _undo_effects(session: Session, member: Member, order: PurchaseOrder, actor: Actor, result: OrderResult) -> None:
     """A cancelled or wholly returned order also takes back what its confirmation caused besides its points:
-    mission progress and completions (and their points), the referral it completed (both sides' rewards),
-    and the coupons it awarded: an unused one is revoked, a used one stays used and its value in points
-    (an EXTRAPOINT coupon's points) becomes a debt. A partial return keeps them: the purchase still happened."""
+    mission progress and completions (and their points), the referral it completed (both sides' rewards, and
+    the points campaigns on `referral-completed` gave the referrer),
+    and the coupons it awarded: an unused one is revoked, a used one stays used and its value in points becomes
+    a debt (coupons.used_value_in_points: an EXTRAPOINT's points; a DISCOUNT's or REWARD's money value at the
+    programme's pointValue, rounded down, less the points paid to use it; taken from the wallet as far as it
+    allows like the order's points, the rest owed; without a pointValue only the audit entry
+    `order.used_coupon_kept` records it, valued false). A partial return keeps them: the purchase still happened."""
     from . import coupons, missions, referrals
 
     effects = effects_of(session, order).effects
@@ -879,7 +913,8 @@ def _undo_effects(session: Session, member: Member, order: PurchaseOrder, actor:
             _owe(result, program, account_id, _take_points(session, member.id, order, account_id, effect.points, actor,
                                                           f"Order {order.external_id} returned: mission reward"))
         elif effect.type == "referral_completed":
-            for member_id, account_id, amount in referrals.take_back(session, details["referralId"], actor=actor):
+            for member_id, account_id, amount in referrals.take_back(session, details["referralId"], actor=actor,
+                                                                     follow_up=details.get("referrerEffects")):
                 account_id = account_id or program.points_account_id
                 shortfall = _take_points(session, member_id, order, account_id, amount, actor,
                                          f"Order {order.external_id} returned: referral reward")
@@ -893,18 +928,29 @@ def _undo_effects(session: Session, member: Member, order: PurchaseOrder, actor:
                     coupons.revert_usage(session, order.organization_id, usage.id, actor=actor)
                     continue
                 book = session.get(coupons.CouponBook, usage.book_id)
-                uses = set(session.scalars(select(coupons.CouponUsage.id).where(
-                    coupons.CouponUsage.assignment_id == usage.id, coupons.CouponUsage.reverted_at.is_(None))))
-                value = (int(book.discount_amount or 0)
-                         if book.type == coupons.EXTRAPOINT and not uses & own_uses else 0)
-                if value > 0:
-                    session.add(PointsDebt(organization_id=order.organization_id, member_id=member.id,
-                                           ledger_account_id=program.points_account_id, order_id=order.id,
-                                           amount=value))
-                    _owe(result, program, program.points_account_id, value)
+                use = session.scalars(select(coupons.CouponUsage).where(
+                    coupons.CouponUsage.assignment_id == usage.id, coupons.CouponUsage.reverted_at.is_(None))).first()
+                if use is not None and use.id in own_uses:
+                    value = 0  # used on this very order: what it gave is in the points taken back above
+                else:
+                    used_on = _order_by_external_id(session, order.organization_id, use.purchase_ref if use else None)
+                    value = coupons.used_value_in_points(book, spend=used_on.total if used_on else None,
+                                                         points_paid=use.points_burned if use else 0,
+                                                         point_value=program.point_value)
+                if value:  # taken back like the order's points: from the wallet as far as it allows, the rest owed
+                    _owe(result, program, program.points_account_id, _take_points(
+                        session, member.id, order, program.points_account_id, value, actor,
+                        f"Order {order.external_id} returned: coupon {book.name} used"))
                 audit.record(session, actor, "order.used_coupon_kept", order, couponUsageId=usage.id,
-                             couponBookId=book.id, debt=value)
+                             couponBookId=book.id, points=value or 0, valued=value is not None)
     session.flush()
+
+
+def _order_by_external_id(session: Session, organization_id: int, external_id: str | None) -> PurchaseOrder | None:
+    if external_id is None:
+        return None
+    return session.scalars(select(PurchaseOrder).where(PurchaseOrder.organization_id == organization_id,
+                                                       PurchaseOrder.external_id == external_id)).first()
 
 
 def _owe(result: OrderResult, program, account_id: int, shortfall: int) -> None:

@@ -94,7 +94,9 @@ def open_wallet(session: Session, member: Member, *, actor: Actor, ledger_id: in
 
 def mint_to_member(session: Session, member: Member, amount: int, *, actor: Actor, reason: Reason,
                    ledger_id: int | None = None, account_id: int | None = None) -> Movement:
-    """Mint into the member's wallet. Raises AccountNotActive, MaxSupplyExceeded, IdempotencyKeyReused."""
+    """Mint into the member's wallet, then settle the member's open debts in the account from it (orders.settle_debts:
+    every earning settles, a campaign's, a mission's, a referral's, a staff correction's). Raises AccountNotActive,
+    MaxSupplyExceeded, IdempotencyKeyReused."""
     return _member_movement(session, "mint", member, amount, actor, reason, ledger_id, account_id)
 
 
@@ -106,7 +108,11 @@ def burn_from_member(session: Session, member: Member, amount: int, *, actor: Ac
 
 def adjust_member_points(session: Session, member: Member, delta: int, *, actor: Actor, reason_text: str,
                          system_unique_key: str | None = None, account_id: int | None = None) -> Movement:
-    """A staff correction: positive mints, negative burns; a reason is required."""
+    """A staff correction: positive mints, negative burns; a reason is required.
+
+    A positive correction is an earning like any other: it pays the member's open debts first (mint_to_member).
+    Points owed are the programme's before they are the member's, and a correction that skipped them would let
+    a member spend points while owing (so a correction does not forgive a debt either)."""
     reason_text = (reason_text or "").strip()
     if not reason_text:
         raise ValidationFailed("Give a reason for the adjustment", field="reason")
@@ -330,7 +336,12 @@ def _member_movement(session, kind, member, amount, actor, reason, ledger_id, ac
         wallet = ledger.member_wallet(session, account, member.id)
         move = ledger.mint if kind == "mint" else ledger.burn
         tx = move(session, account, wallet, amount, actor=actor, reason=reason)
-        return [_audited(session, actor, f"ledger.{kind}ed" if kind == "mint" else "ledger.burned", tx)]
+        done = [_audited(session, actor, f"ledger.{kind}ed" if kind == "mint" else "ledger.burned", tx)]
+        if kind == "mint":  # points earned, of any kind: the member's open debts are paid from them first
+            from .orders import settle_debts
+
+            settle_debts(session, member, actor=actor, account=account, wallet=wallet)
+        return done
 
     return _once(session, member.organization_id, reason.system_unique_key, f"ledger.{kind}", params, perform,
                  by_key=True)

@@ -433,12 +433,15 @@ def complete_referral(session: Session, referral: Referral, program: ReferralPro
     return effect
 
 
-def take_back(session: Session, referral_id: int, *, actor: Actor) -> list[tuple[int, int | None, int]]:
+def take_back(session: Session, referral_id: int, *, actor: Actor,
+              follow_up: list[dict[str, Any]] | None = None) -> list[tuple[int, int | None, int]]:
     """The friend's qualifying purchase was returned or cancelled: the referral it completed is undone.
 
     Only for programmes whose qualifying event is a purchase. The referral becomes `rejected` ("qualifying
     purchase returned": its rewards cannot be paid twice), the caps' counts it took are given back, and the
-    points both sides got are returned as [(member_id, ledger_account_id, points)] for the caller to take back.
+    points both sides got are returned as [(member_id, ledger_account_id, points)] for the caller to take back,
+    with the points (and tier points) that campaigns on `referral-completed` gave the referrer: `follow_up`, the
+    effects kept in the completion's `referrerEffects`. Only the first call after the completion returns any.
     """
     referral = session.get(Referral, referral_id)
     if referral is None:
@@ -460,9 +463,25 @@ def take_back(session: Session, referral_id: int, *, actor: Actor) -> list[tuple
                         .values(rewarded=Referrer.rewarded - 1).execution_options(synchronize_session=False))
         session.execute(update(ReferralCode).where(ReferralCode.id == referral.code_id, ReferralCode.rewarded > 0)
                         .values(rewarded=ReferralCode.rewarded - 1).execution_options(synchronize_session=False))
+    due += _follow_up_points(session, referral.referrer_id, follow_up or [])
     audit.record(session, actor, "referral.taken_back", referral, referrerPoints=referral.referrer_points,
-                 referredPoints=referral.referred_points)
+                 referredPoints=referral.referred_points, followUpPoints=sum(p for _, _, p in due[2:]))
     return [(member_id, account_id, amount) for member_id, account_id, amount in due if amount > 0]
+
+
+def _follow_up_points(session: Session, referrer_id: int, effects: list[dict[str, Any]]) -> list[tuple[int, int, int]]:
+    """What the campaigns on `referral-completed` minted to the referrer, per account (points, tier points)."""
+    from .ledger import LedgerTransaction
+
+    minted = []
+    for effect in map(earning.Effect.from_dict, effects):
+        if effect.type != "award_points" or not effect.points:
+            continue
+        for tx_id in (effect.ledger_transaction_id, effect.details.get("tierPointsTransactionId")):
+            tx = session.get(LedgerTransaction, tx_id) if tx_id else None
+            if tx is not None:
+                minted.append((referrer_id, tx.ledger_account_id, tx.amount))
+    return minted
 
 
 def _claim_caps(session: Session, referral: Referral, program: ReferralProgram) -> str | None:

@@ -166,3 +166,31 @@ def test_the_programmes_point_value_converts_points_to_money_and_money_to_points
     problem(r, 422, "pointsRedeemed")  # 25.00 worth, more than the total
     assert count(session, PurchaseOrder) == 2
     assert api.patch(f"/loyalty-programs/{api.org.program.id}", json={"pointValue": 0}).status_code == 422
+
+
+def test_a_busy_coupon_row_is_a_503_with_retry_after_and_nothing_written(api, session, monkeypatch):
+    from portal.domain import coupons
+
+    make_campaign(api)
+    member = api.post("/members", json={"profile": {"givenName": "Olga"}}).json["member"]
+    api.post(f"/loyalty-members/{member['loyaltyMemberId']}/mint", json={"amount": 100})
+
+    def busy(_session, _member):  # as lock_account_coupon does when the row stays held past `lock_wait`
+        raise coupons.CouponBusy("This coupon is in use by another request; try again", field="couponBookId")
+
+    monkeypatch.setattr(coupons, "lock_purchase_coupons", busy)
+    before = (count(session, PurchaseOrder), count(session, LedgerTransaction))
+    r = api.post(f"/members/{member['id']}/purchase-orders",
+                 json={"externalId": "o-1", "status": "confirmed", "total": 40, "pointsRedeemed": 10,
+                       "pointsRedeemedValue": 1, "systemUniqueKey": "till-9-o-1"})
+    assert problem(r, 503, "couponBookId")["type"].endswith("/coupon-busy")
+    assert r.headers["Retry-After"] == "1"
+    assert (count(session, PurchaseOrder), count(session, LedgerTransaction)) == before
+    monkeypatch.undo()
+    r = api.post(f"/members/{member['id']}/purchase-orders",
+                 json={"externalId": "o-1", "status": "confirmed", "total": 40, "pointsRedeemed": 10,
+                       "pointsRedeemedValue": 1, "systemUniqueKey": "till-9-o-1"})
+    assert r.status_code == 201 and r.json["evaluationResults"]["pointsAwarded"] == 39, r.json
+    assert "Retry-After" not in r.headers
+    assert api.post(f"/loyalty-members/{member['loyaltyMemberId']}/burn",
+                    json={"amount": 10_000}).headers.get("Retry-After") is None  # a 409 is not worth retrying

@@ -135,6 +135,7 @@ def test_a_coupon_held_past_the_bound_fails_the_purchase_cleanly(live_app, live_
     assert response.status_code == 503, response.json()
     assert response.headers["Content-Type"].startswith("application/problem+json")
     assert response.json()["type"].endswith("coupon-busy")
+    assert response.headers["Retry-After"] == "1"  # CouponBusy.retry_after: the till may retry in a second
     # Nothing was earned, used or recorded: the till retries the same purchase.
     assert balance_of(live_app, world["account"], world["member"]) == 100
     assert coupon_state(live_app, world) == (["assigned"], 0)

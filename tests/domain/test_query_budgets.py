@@ -24,8 +24,9 @@ from tests import factories
 from tests.budgets import counting
 
 # The statements of a mint: account (with its programme), key, wallets (the member's and the system ones),
-# transaction, member balance, issuance shard, entries, audit, outbox.
-MINT = 9
+# transaction, member balance, issuance shard, entries, audit, outbox, and the member's open debts (every
+# earning settles them, orders.settle_debts; once per member and transaction).
+MINT = 10
 # A burn: the same, the burned wallet's shard instead of the issuance one.
 BURN = 9
 # A batch, whatever its size: accounts, wallets (locked), members, keys, system wallets, transactions, entries,
@@ -34,8 +35,8 @@ BATCH = 12
 # A purchase of 20 campaigns, 3 of which award points and tier points: the order (key, insert, items, audit,
 # outbox), the member's context, the campaigns and all their actions in one query each, then per award two
 # mints (the tier points one with its tier evaluation) and a campaign evaluation row; before the campaigns, the
-# member's automatic coupons (books, usages: coupons are used first, campaigns.py), after them the open debts
-# the earnings settle (orders.py).
+# member's automatic coupons (books, usages: coupons are used first, campaigns.py); the open debts the earnings
+# settle, read at the first mint only (orders.settle_debts).
 PURCHASE_20_CAMPAIGNS = 80
 # A REWARD coupon redeemed at the till: the coupon's key, limits and usage rows, a burn, the coupon-used event
 # run through the earning engine. It writes two audit rows in one flush: PostgreSQL takes them in one INSERT

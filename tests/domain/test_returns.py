@@ -10,7 +10,7 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from portal.domain import campaigns, coupons, holds, missions, orders, referrals
+from portal.domain import campaigns, coupons, holds, missions, orders, points, referrals
 from portal.domain.ledger import LedgerTransaction
 from portal.domain.orders import PointsDebt
 from tests import factories
@@ -195,3 +195,144 @@ def test_a_coupon_awarded_by_an_order_and_used_on_the_next_is_owed_once_when_the
                                                points_redeemed_value=Decimal("0")), actor=org.actor)
     result = orders.record_order(session, member, order("s-1", "5.00", status="returned"), actor=org.actor)
     assert result.debt_recorded == 25 and orders.outstanding_debt(session, member.id, org.program.points_account_id) == 25
+
+
+# --- debts are settled from the next earnings of any kind ----------------------------------------------------
+
+def owe(session, org, member, **debts: int) -> None:
+    """Debts, one per order: the orders earn them (the BASE campaign), the member spends it all, they are returned."""
+    for ref, amount in debts.items():
+        orders.record_order(session, member, order(ref, f"{amount}.00"), actor=org.actor)
+    spent = sum(debts.values())
+    orders.record_order(session, member, order("spend", "0.00", points_redeemed=spent,
+                                               points_redeemed_value=Decimal("0")), actor=org.actor)
+    for ref, amount in debts.items():
+        result = orders.record_order(session, member, order(ref, f"{amount}.00", status="returned"), actor=org.actor)
+        assert result.debt_recorded == amount
+
+
+def settlements(session, org) -> list[tuple[str, int]]:
+    return [(tx.description, tx.amount) for tx in session.scalars(select(LedgerTransaction).where(
+        LedgerTransaction.ledger_account_id == org.program.points_account_id,
+        LedgerTransaction.description.like("Debt%"))
+        .order_by(LedgerTransaction.id))]
+
+
+def test_a_mission_reward_and_a_campaign_on_a_custom_event_settle_debts_oldest_first(session, org):
+    from portal.domain import custom_events
+
+    base_campaign(session, org)
+    member = factories.make_member(session, org)
+    owe(session, org, member, d1=30, d2=20)
+    custom_events.create_event_type(session, org.id, name="app-review-written", actor=org.actor)
+    missions.create_mission(session, org.id, actor=org.actor, name="One review", event_type="app-review-written",
+                            goal_count=1, points_on_completion=40, max_repetitions=1)
+    # The first review completes the mission: its 40 pay d1's 30 and 10 of d2's 20.
+    custom_events.track_event(session, member, "app-review-written", actor=org.actor, system_unique_key="rev-1")
+    assert balance(session, org, member) == 0
+    assert orders.outstanding_debt(session, member.id, org.program.points_account_id) == 10
+    assert settlements(session, org) == [("Debt from order d1 settled", 30), ("Debt from order d2 settled", 10)]
+    # A campaign listening to the event (no mission any more: it completed once) pays the rest from its 25.
+    review = campaigns.create_campaign(session, org.id, code="REVIEW", name="Review", actor=org.actor,
+                                       event_type="app-review-written")
+    campaigns.add_action(session, review, actor=org.actor, rules_text=[],
+                         effects=[{"type": "award_points", "mode": "fixed", "points": 25}])
+    custom_events.track_event(session, member, "app-review-written", actor=org.actor, system_unique_key="rev-2")
+    assert balance(session, org, member) == 15
+    assert orders.outstanding_debt(session, member.id, org.program.points_account_id) == 0
+    assert settlements(session, org)[-1] == ("Debt from order d2 settled", 10)
+
+
+def test_a_staff_correction_settles_a_debt_and_its_replay_settles_nothing_more(session, org):
+    base_campaign(session, org)
+    member = factories.make_member(session, org)
+    owe(session, org, member, d1=30)
+    for _ in range(2):
+        movement = points.adjust_member_points(session, member, 20, actor=org.actor, reason_text="Goodwill",
+                                               system_unique_key="adj-1")
+    assert movement.replayed and balance(session, org, member) == 0
+    assert orders.outstanding_debt(session, member.id, org.program.points_account_id) == 10
+    assert settlements(session, org) == [("Debt from order d1 settled", 20)]
+    # A referral reward is an earning like any other.
+    rp = program(session, org)  # 100 to the referrer on the friend's first purchase
+    code = referrals.create_code(session, rp, member, actor=org.actor)
+    friend = join(session, org, code.code)
+    orders.record_order(session, friend, order("f-1", "20.00"), actor=org.actor)
+    assert orders.outstanding_debt(session, member.id, org.program.points_account_id) == 0
+    assert balance(session, org, member) == 90
+
+
+def test_used_money_coupons_are_owed_at_the_programmes_point_value_and_without_one_only_noted(session, org):
+    from portal.domain.audit import AuditEntry
+
+    fixed = coupons.create_book(session, org.id, actor=org.actor, name="5.01 off", type=coupons.DISCOUNT,
+                                discount_type=coupons.FIXED, discount_amount=Decimal("5.01"),
+                                publishing_status=coupons.PUBLISHED)
+    percent = coupons.create_book(session, org.id, actor=org.actor, name="7 % off", type=coupons.DISCOUNT,
+                                  discount_type=coupons.PERCENTAGE, discount_amount=7,
+                                  publishing_status=coupons.PUBLISHED)
+    reward = coupons.create_book(session, org.id, actor=org.actor, name="Cake", type=coupons.REWARD,
+                                 discount_type=coupons.FIXED, discount_amount=2, usage_required_points=20,
+                                 publishing_status=coupons.PUBLISHED)
+    gift = campaigns.create_campaign(session, org.id, code="GIFT", name="Gift", actor=org.actor)
+    campaigns.add_action(session, gift, actor=org.actor, rules_text=["order.total < 10"],
+                         effects=[{"type": "assign_coupon", "couponBookId": book.id}
+                                  for book in (fixed, percent, reward)])
+
+    def buy_use_and_return(member):
+        factories.give_points(session, org, member, 20)
+        orders.record_order(session, member, order(f"g-{member.id}", "5.00"), actor=org.actor)  # the gifts
+        orders.record_order(session, member, order(f"u-{member.id}", "50.00"), actor=org.actor)
+        for book in (fixed, percent, reward):  # at the till, on the 50.00 purchase
+            coupons.use_coupon(session, member, book, actor=org.actor,
+                               purchase=coupons.Purchase(total=Decimal("50.00"), external_id=f"u-{member.id}"))
+        assert balance(session, org, member) == 0  # the cake cost its 20 points
+        return orders.record_order(session, member, order(f"g-{member.id}", "5.00", status="returned"),
+                                   actor=org.actor)
+
+    # No pointValue: a money coupon has no value in points; the audit entry says it was kept, unvalued.
+    assert org.program.point_value is None
+    ann = factories.make_member(session, org)
+    assert buy_use_and_return(ann).debt_recorded == 0
+    kept = session.scalars(select(AuditEntry).where(AuditEntry.action == "order.used_coupon_kept")).all()
+    assert sorted((e.details["points"], e.details["valued"]) for e in kept) == [(0, False)] * 3
+
+    # At 0.05 a point: 5.01 -> 100 (rounded down); 7 % of 50.00 = 3.50 -> 70; the cake 2.00 -> 40, less the
+    # 20 paid to use it -> 20.
+    org.program.point_value = Decimal("0.05")
+    session.flush()
+    bob = factories.make_member(session, org)
+    result = buy_use_and_return(bob)
+    assert result.debt_recorded == 100 + 70 + 20
+    assert orders.outstanding_debt(session, bob.id, org.program.points_account_id) == 190
+    factories.give_points(session, org, bob, 1)  # a bare ledger mint is no earning: it settles nothing
+    assert orders.outstanding_debt(session, bob.id, org.program.points_account_id) == 190
+    # An earning settles from what the wallet holds then: 1 + 200, of which 190 pay the debt.
+    points.mint_to_member(session, bob, 200, actor=org.actor, reason=points.Reason(description="Goodwill"))
+    assert balance(session, org, bob) == 11
+    assert orders.outstanding_debt(session, bob.id, org.program.points_account_id) == 0
+
+
+def test_a_returned_first_purchase_takes_back_what_campaigns_gave_the_referrer_on_referral_completed(session, org):
+    rp = program(session, org)  # 100 to the referrer, 50 to the friend, on the friend's first purchase
+    thanks = campaigns.create_campaign(session, org.id, code="THANKS", name="Thanks for the friend",
+                                       actor=org.actor, event_type="referral-completed")
+    campaigns.add_action(session, thanks, actor=org.actor, rules_text=[],
+                         effects=[{"type": "award_points", "mode": "fixed", "points": 30}])  # and 30 tier points
+    alice = factories.make_member(session, org, email="alice@example.com")
+    code = referrals.create_code(session, rp, alice, actor=org.actor)
+    bob = join(session, org, code.code)
+    first = orders.record_order(session, bob, order("b-1", "20.00"), actor=org.actor)
+    assert balance(session, org, alice) == 130 and balance(session, org, alice, tier_points=True) == 30
+    [completed] = [e for e in first.evaluation.effects if e.type == "referral_completed"]
+    assert [(e["source"], e["points"]) for e in completed.details["referrerEffects"]] == [("campaign:THANKS", 30)]
+    orders.record_order(session, alice, order("a-spend", "0.00", points_redeemed=120,
+                                              points_redeemed_value=Decimal("0")), actor=org.actor)
+    orders.record_order(session, bob, order("b-1", "20.00", status="returned"), actor=org.actor)
+    # 100 + 30 taken back from alice's 10: 10 burned, 120 owed; her 30 tier points burned.
+    assert balance(session, org, alice) == 0 and balance(session, org, alice, tier_points=True) == 0
+    assert orders.outstanding_debt(session, alice.id, org.program.points_account_id) == 120
+    # Taken back once: the referral is rejected now, and a second take-back returns nothing to take.
+    assert referrals.take_back(session, referral_of(session, bob).id, actor=org.actor,
+                               follow_up=completed.details["referrerEffects"]) == []
+    assert orders.outstanding_debt(session, alice.id, org.program.points_account_id) == 120

@@ -89,7 +89,13 @@ class OrderOut(Out):
 class EvaluationOut(Out):
     points_awarded: int
     points_taken_back: int = 0
-    debt_recorded: int = 0
+    debt_recorded: int = Field(0, description=(
+        "Points a cancel or return could not take back because the member had spent them, now owed. A coupon the "
+        "order awarded that was already used stays used and is owed too: an EXTRAPOINT coupon its points; a "
+        "DISCOUNT or REWARD coupon its money value (fixed amount, or the percentage of the purchase it was used "
+        "on) divided by the programme's pointValue, rounded down, less the points paid to use it. Without a "
+        "pointValue a money coupon is not owed: the order's audit entry `order.used_coupon_kept` records it "
+        "(valued false)."))
     points_given_back: int = 0
     effects: list[EffectOut]
     errors: list[dict[str, Any]]
@@ -163,6 +169,8 @@ class DebtOut(Out):
 
 
 class DebtsOut(Out):
-    """Points taken back by returns that the member had already spent; settled from the next earnings."""
+    """Points taken back by returns that the member had already spent; settled from the member's next earnings of
+    any kind (purchases, missions, referrals, campaigns on custom events, grants, staff corrections), oldest first,
+    one ledger line each ("Debt from order ... settled")."""
     open_debt: int
     results: list[DebtOut]

@@ -15,7 +15,7 @@ Tills:    account_coupons_for_member, account_coupon_view, get_account_coupon, r
 Earning:  apply_purchase_coupons(session, member, Purchase(...), actor=...) -> PurchaseCouponEffects
 Conditions: conditions.clean / check / describe (the book's `condition`, in plain words for members)
 """
-from .books import (book_counts, books_query, coupon_value, create_book, free_code_count, get_book, is_published,
+from .books import (book_counts, books_query, coupon_value, used_value_in_points, create_book, free_code_count, get_book, is_published,
                     set_publishing_status, texts, update_book)
 from .codes import (ImportResult, RowError, check_codes, code_status, codes_query, generate_codes, get_code,
                     import_codes, minimum_length, update_code)

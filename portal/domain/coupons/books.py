@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 from sqlalchemy import Select, String, cast, func, or_, select
@@ -140,6 +140,29 @@ def coupon_value(book: CouponBook) -> Decimal | int:
         return 0
     value = Decimal(book.discount_amount)
     return int(value) if value == value.to_integral_value() else value
+
+
+def used_value_in_points(book: CouponBook, *, spend: Decimal | None, points_paid: int,
+                         point_value: Decimal | None) -> int | None:
+    """What a used coupon gave the member, in points: the debt when the purchase that awarded it is returned.
+
+    EXTRAPOINT: its points. DISCOUNT and REWARD: their money value (a fixed discountAmount, or a percentage of
+    `spend`, the total of the purchase the coupon was used on) divided by the programme's `point_value`, rounded
+    down (a debt is never rounded against the member), less the points the member paid to use it, at least 0.
+    None when it has no value in points: a MULTIPLIER (its bonus is on another order's points), a money coupon
+    without a rate, or a percentage whose purchase is unknown; the caller then only records that it was kept.
+    """
+    if book.type == EXTRAPOINT:
+        return int(book.discount_amount or 0)
+    if book.type not in (DISCOUNT, REWARD) or not book.discount_amount or not point_value:
+        return None
+    amount = Decimal(book.discount_amount)
+    if book.discount_type == PERCENTAGE:
+        if spend is None:
+            return None
+        amount = spend * amount / 100
+    points = int((amount / point_value).to_integral_value(rounding=ROUND_FLOOR))
+    return max(points - points_paid, 0)
 
 
 def is_published(book: CouponBook) -> bool:

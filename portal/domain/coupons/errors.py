@@ -92,6 +92,7 @@ class CouponBusy(CouponRefused):
     status = 503
     code = "coupon_busy"
     title = "Coupon is busy in another request; try again"
+    retry_after = 1  # the holder is another till request; after the bounded wait, a second more usually sees it done
 
 
 # --- the book's `condition` (conditions.py): one error per condition ---------------------
