@@ -268,12 +268,13 @@ def member_wallets_in(session: Session, account: LedgerAccount, member_ids: list
         if missing:
             now = utcnow()
             # As `member_wallet`: a wallet a concurrent request created first is kept, and read.
+            # Parameters as a list (insertmanyvalues: one statement, compiled once), not a VALUES list of
+            # 8 x rows literals, which SQLAlchemy would build and compile again for every batch.
             found.update((w.member_id, w) for w in session.scalars(
-                upsert_insert(session, Wallet).values([
+                upsert_insert(session, Wallet).on_conflict_do_nothing().returning(Wallet), [
                     {"organization_id": account.organization_id, "ledger_account_id": account.id,
                      "member_id": member_id, "kind": MEMBER, "balance": 0, "held": 0, "pending_in": 0,
-                     "created_at": now} for member_id in missing])
-                .on_conflict_do_nothing().returning(Wallet)))
+                     "created_at": now} for member_id in missing]))
             if any(member_id not in found for member_id in missing):
                 found.update((w.member_id, w) for w in session.scalars(select(Wallet).where(
                     Wallet.ledger_account_id == account.id, Wallet.member_id.in_(missing))))

@@ -152,3 +152,17 @@ def test_a_welcome_the_ledger_refuses_fails_the_batch_whole(session, org):
     assert type(raised.value).__name__ == "LedgerAccountNotActive"
     savepoint.rollback()
     assert session.scalar(select(Member.id).where(Member.organization_id == org.id)) is None
+
+
+def test_member_wallets_in_keeps_the_wallets_there_are_and_opens_the_others(session, org):
+    account = factories.points_account(session, org)
+    old, new1, new2 = (factories.make_member(session, org) for _ in range(3))
+    kept = factories.wallet_of(session, org, old)
+    session.flush()
+    forget_memos(session)
+    wallets = ledger.member_wallets_in(session, account, [new1.id, old.id, new2.id])
+    assert wallets[old.id].id == kept.id
+    assert {m: w.member_id for m, w in wallets.items()} == {old.id: old.id, new1.id: new1.id, new2.id: new2.id}
+    assert ledger.member_wallets_in(session, account, [new1.id, new2.id]) == {new1.id: wallets[new1.id],
+                                                                              new2.id: wallets[new2.id]}
+    assert len({w.id for w in wallets.values()}) == 3 and all(w.balance == 0 for w in wallets.values())
