@@ -338,19 +338,46 @@ def _positive_decimal(value: Any, field: str) -> Decimal:
 
 # --- evaluating -----------------------------------------------------------------------
 
-@earning.handler(10, listens=earning.any_listening(Campaign))
+def _listening_with_actions(session: Session, organization_id: int, event_type: str):
+    """The campaigns listening to the event type, in id order, and their actions by campaign (one query each)."""
+    campaigns = list(session.scalars(select(Campaign).where(
+        earning.listening(Campaign, organization_id, event_type)).order_by(Campaign.id)))
+    actions: dict[int, list[CampaignAction]] = {campaign.id: [] for campaign in campaigns}
+    if campaigns:
+        for action in session.scalars(select(CampaignAction).where(CampaignAction.campaign_id.in_(list(actions)))
+                                      .order_by(CampaignAction.index, CampaignAction.id)):
+            actions[action.campaign_id].append(action)
+    return campaigns, actions
+
+
+def run_campaigns_many(session: Session, events: list[earning.LoyaltyEvent], evaluations: list[earning.Evaluation],
+                       *, actor: Actor) -> None:
+    """`run_campaigns` for many events of one organisation and type (`earning.dispatch_many`): a campaign
+    that `bulk.awards.takes` (points whatever the member) is applied to all of them set-based; any other
+    runs event by event. Each event gets the effects `run_campaigns` gives it, in the same order."""
+    from .bulk import awards
+
+    campaigns, actions = _listening_with_actions(session, events[0].organization_id, events[0].event_type)
+    per_event = [c for c in campaigns if not awards.takes(c, actions[c.id])]
+    # As in run_campaigns, each event's context is read before any campaign acts on it.
+    contexts = [event_context(session, event) for event in events] if per_event else []
+    for campaign in campaigns:
+        if campaign not in per_event:
+            awards.award_all(session, campaign, actions[campaign.id], events, evaluations, actor=actor)
+            continue
+        for event, context, evaluation in zip(events, contexts, evaluations):
+            if _eligible(session, campaign, event, context):
+                _run_actions(session, campaign, actions[campaign.id], event, context, evaluation, actor, False)
+
+
+@earning.handler(10, listens=earning.any_listening(Campaign), many=run_campaigns_many)
 def run_campaigns(session: Session, event: earning.LoyaltyEvent, evaluation: earning.Evaluation, *, actor: Actor,
                   dry_run: bool = False) -> None:
     """Apply every eligible campaign listening to the event's type."""
-    campaigns = list(session.scalars(select(Campaign).where(
-        earning.listening(Campaign, event.organization_id, event.event_type)).order_by(Campaign.id)))
+    campaigns, actions = _listening_with_actions(session, event.organization_id, event.event_type)
     if not campaigns:
         return
     context = event_context(session, event)
-    actions: dict[int, list[CampaignAction]] = {campaign.id: [] for campaign in campaigns}
-    for action in session.scalars(select(CampaignAction).where(CampaignAction.campaign_id.in_(list(actions)))
-                                  .order_by(CampaignAction.index, CampaignAction.id)):  # one query, not one each
-        actions[action.campaign_id].append(action)
     for campaign in campaigns:
         if _eligible(session, campaign, event, context):
             _run_actions(session, campaign, actions[campaign.id], event, context, evaluation, actor, dry_run)

@@ -92,19 +92,26 @@ class Evaluation:
 Handler = Callable[..., None]
 # listens(session, organization_id, event_type) -> could the handler do anything for such an event?
 Listens = Callable[[Session, int, str], bool]
+# many(session, events, evaluations, *, actor) -> what fn does for each event, for a list of events of one
+# organisation and type (their evaluations beside them), in fewer statements.
+Many = Callable[..., None]
 _handlers: list[tuple[int, Handler]] = []
 _listens: dict[Handler, Listens] = {}
+_many: dict[Handler, Many] = {}
 
 
-def handler(priority: int, *, listens: Listens | None = None):
+def handler(priority: int, *, listens: Listens | None = None, many: Many | None = None):
     """Register fn(session, event, evaluation, *, actor, dry_run) to run on every event. `listens`, when
-    given, tells `dispatch_many` once per organisation and event type whether fn can be skipped."""
+    given, tells `dispatch_many` once per organisation and event type whether fn can be skipped; `many`,
+    when given, is what `dispatch_many` calls instead of fn once per event."""
 
     def register(fn: Handler) -> Handler:
         _handlers.append((priority, fn))
         _handlers.sort(key=lambda pair: pair[0])
         if listens is not None:
             _listens[fn] = listens
+        if many is not None:
+            _many[fn] = many
         return fn
 
     return register
@@ -137,17 +144,22 @@ def dispatch(session: Session, event: LoyaltyEvent, *, actor: Actor, dry_run: bo
 
 
 def dispatch_many(session: Session, events: list[LoyaltyEvent], *, actor: Actor) -> list[Evaluation]:
-    """`dispatch` each event in turn (a bulk import's `member-created`s), running only the handlers that
-    listen to the event's type in its organisation: each handler is asked once per (organisation, type),
-    not once per event. What every event does is what `dispatch` would do."""
-    asked: dict[tuple[int, str], list[Handler]] = {}
-    evaluations = []
-    for event in events:
-        kind = (event.organization_id, event.event_type)
-        if kind not in asked:
-            asked[kind] = [fn for _, fn in _handlers if fn not in _listens or _listens[fn](session, *kind)]
-        evaluation = Evaluation()
-        for fn in asked[kind]:
-            fn(session, event, evaluation, actor=actor, dry_run=False)
-        evaluations.append(evaluation)
+    """`dispatch` each event (a bulk import's `member-created`s), handler by handler rather than event by
+    event: each handler is asked once per (organisation, type) whether anything listens (`listens`), then
+    runs for all the events of that kind at once when it has a `many`, else for each in turn. Each event
+    still meets its handlers in priority order and gets what `dispatch` would give it; only the order in
+    which different events' effects are written differs (all the campaigns' first, then the missions')."""
+    evaluations = [Evaluation() for _ in events]
+    kinds: dict[tuple[int, str], list[int]] = {}
+    for index, event in enumerate(events):
+        kinds.setdefault((event.organization_id, event.event_type), []).append(index)
+    for kind, indexes in kinds.items():
+        for _, fn in _handlers:
+            if fn in _listens and not _listens[fn](session, *kind):
+                continue
+            if fn in _many:
+                _many[fn](session, [events[i] for i in indexes], [evaluations[i] for i in indexes], actor=actor)
+                continue
+            for i in indexes:
+                fn(session, events[i], evaluations[i], actor=actor, dry_run=False)
     return evaluations

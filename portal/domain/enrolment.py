@@ -32,7 +32,8 @@ def enrol_members(session: Session, organization_id: int, new_members: list[memb
                   card_codes: list[str | None], *, actor: Actor) -> list[members.Member]:
     """Many members at once (bulk import): `members.create_members`, then `member-created` for each, as
     `enrol_member` does for one (through `earning.dispatch_many`, which skips for the whole batch a handler
-    that nothing in the organisation listens to). Raises DuplicateValue when a value is taken (nobody is then
+    that nothing in the organisation listens to, and writes a welcome campaign's points for the whole batch
+    at once: `campaigns.run_campaigns_many`). Raises DuplicateValue when a value is taken (nobody is then
     created)."""
     created = members.create_members(session, organization_id, new_members, card_codes, actor=actor)
     earning.dispatch_many(session, [earning.LoyaltyEvent(

@@ -255,6 +255,34 @@ def member_wallet(session: Session, account: LedgerAccount, member_id: int) -> W
     return wallet
 
 
+def member_wallets_in(session: Session, account: LedgerAccount, member_ids: list[int]) -> dict[int, Wallet]:
+    """`member_wallet` for many members: their wallets in this account read in one statement, the missing
+    ones created in one more. Returns {member id: wallet}."""
+    mine = session_memo(session, "ledger.member_wallets")
+    found = {member_id: mine[account.id, member_id] for member_id in member_ids if (account.id, member_id) in mine}
+    wanted = sorted(set(member_ids) - set(found))
+    if wanted:
+        found.update((w.member_id, w) for w in session.scalars(select(Wallet).where(
+            Wallet.ledger_account_id == account.id, Wallet.member_id.in_(wanted))))
+        missing = [member_id for member_id in wanted if member_id not in found]
+        if missing:
+            now = utcnow()
+            # As `member_wallet`: a wallet a concurrent request created first is kept, and read.
+            # Parameters as a list (insertmanyvalues: one statement, compiled once), not a VALUES list of
+            # 8 x rows literals, which SQLAlchemy would build and compile again for every batch.
+            found.update((w.member_id, w) for w in session.scalars(
+                upsert_insert(session, Wallet).on_conflict_do_nothing().returning(Wallet), [
+                    {"organization_id": account.organization_id, "ledger_account_id": account.id,
+                     "member_id": member_id, "kind": MEMBER, "balance": 0, "held": 0, "pending_in": 0,
+                     "created_at": now} for member_id in missing]))
+            if any(member_id not in found for member_id in missing):
+                found.update((w.member_id, w) for w in session.scalars(select(Wallet).where(
+                    Wallet.ledger_account_id == account.id, Wallet.member_id.in_(missing))))
+        for member_id in wanted:
+            mine[account.id, member_id] = found[member_id]
+    return found
+
+
 def system_wallets(session: Session, accounts: list[LedgerAccount]) -> list[Wallet]:
     """The issuance and burned wallets of these accounts, in one statement (and remembered, as `system_wallet`)."""
     known = session_memo(session, "ledger.system_wallets")
