@@ -254,6 +254,11 @@ def _parse_body(model: type[BaseModel]):
 
 
 def _parse_query(model: type[BaseModel]):
+    # Every query parameter is a single value: a repeated one is refused, not read as its first value.
+    repeated = sorted(name for name in request.args if len(request.args.getlist(name)) > 1)
+    if repeated:
+        raise ApiProblem(422, "Invalid field", f"{repeated[0]}: give it once",
+                         errors={name: ["given more than once"] for name in repeated})
     try:
         return model.model_validate(request.args.to_dict())
     except ValidationError as error:

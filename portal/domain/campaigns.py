@@ -192,12 +192,20 @@ def evaluations_for_order(session: Session, order_id: int) -> list[CampaignEvalu
                                 .order_by(CampaignEvaluation.id)))
 
 
+# Fields a change may not set to null (the API's PATCH sends null to clear the others, e.g. validTo).
+NOT_CLEARABLE = {"name": "name", "event_type": "eventType", "active": "active", "timezone": "timezone"}
+
+
 def _apply_fields(session: Session, campaign: Campaign, fields: dict[str, Any]) -> None:
     reject_unknown(fields, CAMPAIGN_FIELDS)
     for key, value in fields.items():
+        if value is None and key in NOT_CLEARABLE:
+            raise ValidationFailed("Cannot be cleared: give a value", field=NOT_CLEARABLE[key])
         if key in WINDOW_FIELDS:
             continue
-        if key == "timezone":
+        if key == "description":
+            value = value or ""
+        elif key == "timezone":
             try:
                 ZoneInfo(value)
             except (ZoneInfoNotFoundError, ValueError):

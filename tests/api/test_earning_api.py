@@ -103,6 +103,14 @@ def test_campaign_crud_and_validation(api, session, org):
     r = api.patch(f"/campaigns/{campaign_id}", json={"active": False, "minSpend": 20})
     assert r.json["campaign"]["active"] is False
     assert float(r.json["campaign"]["minSpend"]) == 20
+    # null clears what may be cleared, and is refused, naming the field, where a value is required.
+    cleared = api.patch(f"/campaigns/{campaign_id}", json={"description": None, "monthlyPointsCap": None})
+    assert cleared.status_code == 200 and cleared.json["campaign"]["description"] == ""
+    assert cleared.json["campaign"]["monthlyPointsCap"] is None
+    for field in ("name", "eventType", "active", "timezone"):
+        refused = api.patch(f"/campaigns/{campaign_id}", json={field: None, "description": "kept?"})
+        assert refused.status_code == 422 and field in refused.json["errors"], (field, refused.json)
+    assert api.get(f"/campaigns/{campaign_id}").json["campaign"]["description"] == ""  # nothing half-written
     assert api.post("/campaigns", json={"code": "EARN", "name": "Dup"}).status_code == 409
     assert api.post("/campaigns", json={"code": "X", "name": "X", "timezone": "Mars/Olympus"}).status_code == 422
     assert api.post("/campaigns", json={"code": "Y", "name": "Y", "tierIds": [999999]}).status_code == 404

@@ -206,3 +206,8 @@ def test_validation_failure_writes_nothing(api, session):
     problem(api.post("/members", json={"profile": {"email": "not-an-email"}}), 422, "profile.email")
     problem(api.post("/members", json={"profile": {"birthDate": "2999-01-01"}}), 422, "profile.birthDate")
     assert row_counts(session) == before
+
+
+def test_a_query_parameter_given_twice_is_refused_naming_it(api):
+    r = api.get("/members?limit=5&limit=500")
+    assert r.status_code == 422 and r.json["errors"] == {"limit": ["given more than once"]}, r.json
