@@ -54,6 +54,7 @@ def requests_of(info: dict) -> dict:
     wallet = lambda n: info["firstWalletId"] + (n * 7919) % (info["lastWalletId"] - info["firstWalletId"] + 1)  # noqa: E731
     window = info["couponWindow"] * (info["couponWindows"] - 1)  # the last window: run.py's runs use the others
     return {
+        "tiny JSON": ("GET", lambda n: "/healthz", None, 200),
         "primary-key read": ("GET", lambda n: f"{api}/members/{member(n)}", None, 200),
         "insert+update": ("POST", lambda n: f"{api}/loyalty-members/BM{member(n):08d}/mint",
                           lambda n: {"amount": 10, "systemUniqueKey": f"prof-{run}-{n}", "description": "bench"}, 201),
@@ -153,8 +154,8 @@ def main(argv=None) -> int:
         total = sum(layers.values())
         shares = ", ".join(f"{layer} {100 * own / total:.0f} %"
                            for layer, own in sorted(layers.items(), key=lambda kv: -kv[1]))
-        print(f"- **{name}**: {alone_ms:.1f} ms a request alone, {per_request:g} statements (BEGIN included); own time by "
-              f"layer (under cProfile, built-ins with their callers): {shares}")
+        print(f"- **{name}**: {alone_ms:.1f} ms a request alone, {per_request:g} statements (on SQLite BEGIN IMMEDIATE included); own "
+              f"time by layer (under cProfile, built-ins with their callers): {shares}")
         if args.top:
             stats.sort_stats("tottime").print_stats(args.top)
     return 0
