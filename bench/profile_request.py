@@ -51,7 +51,8 @@ def requests_of(info: dict) -> dict:
     month_from, month_to = iso(seeded - dt.timedelta(days=30)), iso(seeded)
     run = os.urandom(4).hex()
     member = lambda n: first + (n * 7919) % (last - first + 1)  # noqa: E731
-    wallet = lambda n: info["firstWalletId"] + (n * 7919) % (info["lastWalletId"] - info["firstWalletId"] + 1)  # noqa: E731
+    wallets = info["lastWalletId"] - info["firstWalletId"] + 1
+    wallet = lambda n: info["firstWalletId"] + (n * 7919) % wallets  # noqa: E731
     window = info["couponWindow"] * (info["couponWindows"] - 1)  # the last window: run.py's runs use the others
     return {
         "tiny JSON": ("GET", lambda n: "/healthz", None, 200),
@@ -125,7 +126,7 @@ def main(argv=None) -> int:
         if args.only and not any(word.lower() in name.lower() for word in args.only):
             continue
 
-        def one():
+        def one(method=method, path=path, body=body, status=status, name=name):
             n = counter[0] = counter[0] + 1
             response = client.open(path(n), method=method, headers=auth, json=body(n) if body else None)
             assert response.status_code == status, (name, response.status_code, response.get_data(as_text=True))
@@ -154,7 +155,8 @@ def main(argv=None) -> int:
         total = sum(layers.values())
         shares = ", ".join(f"{layer} {100 * own / total:.0f} %"
                            for layer, own in sorted(layers.items(), key=lambda kv: -kv[1]))
-        print(f"- **{name}**: {alone_ms:.1f} ms a request alone, {per_request:g} statements (on SQLite BEGIN IMMEDIATE included); own "
+        print(f"- **{name}**: {alone_ms:.1f} ms a request alone, {per_request:g} statements (on SQLite BEGIN "
+              f"IMMEDIATE included); own "
               f"time by layer (under cProfile, built-ins with their callers): {shares}")
         if args.top:
             stats.sort_stats("tottime").print_stats(args.top)
