@@ -192,8 +192,8 @@ def scenarios(info: dict, args) -> list[Scenario]:
         Scenario("member balance",
                  Side("GET", f'string.format("{api}/members/%d/wallet", {member})', check=balanced),
                  Side("GET", f'string.format("/member/%d", {member})', check=lambda d: None if d.get("id") else d),
-                 note="Portal: GET /members/{id}/wallet (auth, member, programme, accounts with the member's "
-                      "wallets); bare: the primary-key read"),
+                 note="Portal: GET /members/{id}/wallet (auth, the member, then the accounts with the member's "
+                      "wallets and the default programme in one query); bare: the primary-key read"),
         Scenario("portal wallet page",
                  Side("GET", lua_string("/wallet"), headers=info.get("portalHeaders")),
                  Side("GET", lua_string(f"/wallet-page?member={portal_member}")),

@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import literal, select, true
 from sqlalchemy.orm import Session
 
 from . import audit, idempotency, ledger
@@ -297,17 +297,26 @@ def capture_transactions(session: Session, organization_id: int, account: Ledger
 
 
 def balances(session: Session, member: Member, program: LoyaltyProgram | None = None) -> list[dict]:
-    """The member's balance in every account of the organisation, main points account first (the accounts and
-    the member's wallets in one query; `program`, the organisation's default, is looked up unless given)."""
-    program = program or default_program(session, member.organization_id)
+    """The member's balance in every account of the organisation, main points account first, in one query: the
+    accounts, the member's wallets and, unless `program` is given, which accounts are the organisation's default
+    programme's points and tier points accounts (no programme: NotFound, as `default_program`)."""
+    if program is not None:
+        main, tier = literal(program.points_account_id), literal(program.tier_points_account_id)
+        stmt = select(LedgerAccount, Wallet, main, tier).select_from(LedgerAccount)
+    else:
+        default = (select(LoyaltyProgram.points_account_id, LoyaltyProgram.tier_points_account_id)
+                   .where(LoyaltyProgram.organization_id == member.organization_id)
+                   .order_by(LoyaltyProgram.is_default.desc(), LoyaltyProgram.id).limit(1).subquery())
+        stmt = (select(LedgerAccount, Wallet, default.c.points_account_id, default.c.tier_points_account_id)
+                .select_from(LedgerAccount).join(default, true()))
     found = session.execute(
-        select(LedgerAccount, Wallet)
-        .outerjoin(Wallet, (Wallet.ledger_account_id == LedgerAccount.id) & (Wallet.member_id == member.id))
+        stmt.outerjoin(Wallet, (Wallet.ledger_account_id == LedgerAccount.id) & (Wallet.member_id == member.id))
         .where(LedgerAccount.organization_id == member.organization_id).order_by(LedgerAccount.id)).all()
-    found.sort(key=lambda row: (row[0].id != program.points_account_id, row[0].id != program.tier_points_account_id,
-                                row[0].id))
+    if not found and program is None:
+        raise NotFound("Organization has no loyalty program")  # a programme always has its points account
+    found.sort(key=lambda row: (row[0].id != row[2], row[0].id != row[3], row[0].id))
     rows = []
-    for account, wallet in found:
+    for account, wallet, _main, _tier in found:
         rows.append({"ledgerId": account.ledger_id, "ledgerAccountId": account.id, "name": account.name,
                      "walletId": wallet.id if wallet else None,
                      "balance": wallet.balance if wallet else 0,

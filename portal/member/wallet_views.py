@@ -2,7 +2,12 @@
 filterable points history; the membership card with its barcodes, and as a PDF."""
 from __future__ import annotations
 
+import datetime as dt
+
+from babel import dates as babel_dates
+from babel import numbers as babel_numbers
 from flask import abort, make_response, render_template, request
+from flask_babel import get_babel, get_locale, get_timezone
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -36,7 +41,8 @@ def wallet():
     except DomainError:
         abort(400)
     context = {"history": history, "account": account, "tx_type": tx_type or "", "account_param": account_id,
-               "type_labels": HISTORY_TYPE_LABELS}
+               "type_labels": {value: str(label) for value, label in HISTORY_TYPE_LABELS.items()},
+               **_page_formats()}
     if not wants_fragment():
         if account.id == program.points_account_id:  # the usual page: its wallet is the one shown
             points_account, points_wallet = account, shown_wallet
@@ -50,6 +56,26 @@ def wallet():
                        orders=orders.orders_with_lines(session, member.id, program.points_account_id),
                        debt=orders.outstanding_debt(session, member.id, program.points_account_id))
     return render_page_or_fragment("member/wallet.html", "member/_history_rows.html", **context)
+
+
+def _page_formats() -> dict:
+    """`format_number` and `format_day` for the wallet page, with the request's locale, number pattern, date
+    pattern and time zone looked up once instead of once a value: the same text as Flask-Babel's
+    `format_number` and `dateformat` (about 60 values a page; the lookups were a fifth of its time)."""
+    locale, zone = get_locale(), get_timezone()
+    number = babel_numbers.parse_pattern(locale.decimal_formats[None])
+    day_format = get_babel().instance.date_formats["date"]
+    if day_format in ("short", "medium", "long", "full"):
+        day_format = (get_babel().instance.date_formats[f"date.{day_format}"]
+                      or babel_dates.get_date_format(day_format, locale=locale))
+    day = babel_dates.parse_pattern(day_format)
+
+    def format_day(value: dt.date | dt.datetime) -> str:
+        if isinstance(value, dt.datetime):  # as Flask-Babel's to_user_timezone: naive means UTC
+            value = (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).astimezone(zone).date()
+        return day.apply(value, locale)
+
+    return {"format_number": lambda value: number.apply(value, locale), "format_day": format_day}
 
 
 @bp.get("/card")

@@ -85,7 +85,7 @@ def test_member_by_id_is_three_statements(api, engine, crowd):
     assert len(statements) == 3, statements  # member, identifiers, tiers
 
 
-def test_member_balance_is_three_statements(api, engine, session, org):
+def test_member_balance_is_two_statements(api, engine, session, org):
     member = factories.make_member(session, org)
     points.mint_to_member(session, member, 70, actor=org.actor, reason=Reason(description="x"))
     session.commit()
@@ -94,7 +94,7 @@ def test_member_balance_is_three_statements(api, engine, session, org):
     assert body["balances"][0]["balance"] == 70
     assert [b["ledgerAccountId"] for b in body["balances"]][:2] == [org.program.points_account_id,
                                                                     org.program.tier_points_account_id]
-    assert len(statements) == 3, statements  # member, programme, accounts with the member's wallets
+    assert len(statements) == 2, statements  # member; accounts with the member's wallets and the default programme
 
 
 def test_thirty_days_of_transactions_is_five_statements(api, engine, session, org):
