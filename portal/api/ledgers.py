@@ -135,8 +135,15 @@ def get_account(call: Call, ledgerId: int, ledgerAccountId: int):
     return ok(s.AccountEnvelope(ledger_account=_account_out(call.session, account)).dump())
 
 
+# An account holds millions of transactions: a full page counts the matches only up to this many (as members do).
+TRANSACTION_COUNT_CAP = 10_000
+
+
 @endpoint(f"{ACCOUNT}/transactions", role="ledgers:read", query=s.TransactionListQuery,
-          response=s.TransactionPage, tag="Ledgers", summary="An account's transactions, filtered")
+          response=s.TransactionPage, tag="Ledgers", summary="An account's transactions, filtered", description=(
+              f"`totalCount` is the number of matching transactions, exact up to {TRANSACTION_COUNT_CAP:,}; a "
+              f"larger set answers {TRANSACTION_COUNT_CAP:,} (page on while pages come back full). It is taken "
+              "from the page itself when the page is not full, and counted otherwise."))
 def list_transactions(call: Call, ledgerId: int, ledgerAccountId: int):
     account = ledger.get_account(call.session, call.organization_id, ledgerAccountId, ledgerId)
     q: s.TransactionListQuery = call.query
@@ -157,7 +164,7 @@ def list_transactions(call: Call, ledgerId: int, ledgerAccountId: int):
     if q.type:
         stmt = stmt.where(LedgerTransaction.type == q.type)
     return page_response(call, stmt, s.TransactionPage, lambda txs: transactions_out(call.session, txs),
-                         orders=TX_ORDER, default="id,desc", whole_page=True)
+                         orders=TX_ORDER, default="id,desc", whole_page=True, count_cap=TRANSACTION_COUNT_CAP)
 
 
 @endpoint(f"{ACCOUNT}/transactions", "POST", role="ledgers:write", body=s.TransactionIn,

@@ -192,6 +192,20 @@ def test_transactions_list_filters(api, book):
     problem(api.get(f"{base}?fromExternalEventDate=2026-01-01"), 422, "fromExternalEventDate")
 
 
+def test_a_full_page_counts_transactions_only_up_to_the_cap(api, book, monkeypatch):
+    from portal.api import ledgers as ledgers_api
+
+    for n in range(5):
+        post(api, book, amount=1, toWalletId=book["b"], systemUniqueKey=f"cap-{n}")
+    base = f"{book['base']}/transactions"
+    exact = len(api.get(f"{base}?limit=100").json["results"])  # the book's own three and these five
+    assert exact == 8 and api.get(f"{base}?limit=2").json["totalCount"] == exact  # under the cap: counted
+    monkeypatch.setattr(ledgers_api, "TRANSACTION_COUNT_CAP", 3)
+    capped = api.get(f"{base}?limit=2").json
+    assert capped["totalCount"] == 3 and len(capped["results"]) == 2  # a full page counts up to the cap
+    assert api.get(f"{base}?limit=100").json["totalCount"] == exact  # a page that is not full tells the total
+
+
 # --- transaction sets and batches -----------------------------------------------------------------------
 
 def _set_items(book, bad_index=None, bad_amount=10_000):
