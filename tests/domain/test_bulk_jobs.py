@@ -83,18 +83,6 @@ def test_the_check_refuses_each_bad_row_with_its_reason_and_creates_nobody(sessi
     assert len(csv_text.strip().splitlines()) == 1 + 8
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"givenName,familyName\nAnn,One\n", "at least email"),
-    (b"email\n", "no rows"),
-    ("email\nä@example.com\n".encode("latin-1"), "not UTF-8"),
-])
-def test_an_unreadable_file_is_refused_whole(session, org, content, message):
-    with fails_cleanly(session, member_import.ImportFileUnreadable) as info:
-        member_import.check_file(session, org.id, "x.csv", content, actor=org.actor)
-    assert message in info.value.message and info.value.field == "file"
-    assert session.scalar(select(func.count()).select_from(BulkJob)) == 0
-
-
 def test_semicolons_other_header_spellings_and_ignored_columns(session, org):
     content = "E-Mail;First Name;last_name;Shoe size\nx@example.com;Ann;One;42\n".encode()
     job = member_import.check_file(session, org.id, "x.csv", content, actor=org.actor)
@@ -161,16 +149,19 @@ def test_the_first_sheet_naming_the_columns_is_read(session, org):
     assert job.params["sheet"] == "Members" and job.total == 1 and job.refused == 0
 
 
-@pytest.mark.parametrize("content, message", [
-    (xlsx_of(("Sheet1", [["Name", "Mail"], ["Ann", "ann@example.com"]]), ("Notes", [["nothing"]])),
+@pytest.mark.parametrize("name, content, message", [
+    ("x.csv", b"givenName,familyName\nAnn,One\n", "at least email"),
+    ("x.csv", b"email\n", "no rows"),
+    ("x.csv", "email\nä@example.com\n".encode("latin-1"), "not UTF-8"),
+    ("x.xlsx", xlsx_of(("Sheet1", [["Name", "Mail"], ["Ann", "ann@example.com"]]), ("Notes", [["nothing"]])),
      "No sheet of the workbook (Sheet1, Notes) has a first row naming the columns, with at least email"),
-    (xlsx_of(("Members", [XLSX_HEADER])), "no rows"),
-    (b"PK\x03\x04 not really a zip archive", "cannot be read as an Excel workbook"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1 an old binary workbook", "old Excel file (.xls)"),
+    ("x.xlsx", xlsx_of(("Members", [XLSX_HEADER])), "no rows"),
+    ("x.xlsx", b"PK\x03\x04 not really a zip archive", "cannot be read as an Excel workbook"),
+    ("x.xlsx", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1 an old binary workbook", "old Excel file (.xls)"),
 ])
-def test_an_unreadable_workbook_is_refused_whole(session, org, content, message):
+def test_an_unreadable_file_is_refused_whole(session, org, name, content, message):
     with fails_cleanly(session, member_import.ImportFileUnreadable) as info:
-        member_import.check_file(session, org.id, "x.xlsx", content, actor=org.actor)
+        member_import.check_file(session, org.id, name, content, actor=org.actor)
     assert message in info.value.message and info.value.field == "file"
     assert session.scalar(select(func.count()).select_from(BulkJob)) == 0
 
