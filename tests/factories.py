@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from portal.domain import ledger, members, organizations, staff, tiers
+from portal.domain import campaigns, ledger, members, organizations, staff, tiers
 from portal.domain.actors import system_actor
 from portal.domain.ledger import LedgerAccount
 
@@ -75,6 +75,14 @@ def give_points(session, bundle: OrgBundle, member, amount: int):
 def make_tiers(session, bundle: OrgBundle):
     return [tiers.create_tier(session, bundle.program, name=name, min_points=p, actor=bundle.actor)
             for name, p in (("Bronze", 0), ("Silver", 500), ("Gold", 1500))]
+
+
+def gift_campaign(session, bundle: OrgBundle, *books, rule: str | None = None):
+    """A campaign whose one action gives a coupon of each book on a purchase (on those matching `rule`)."""
+    campaign = campaigns.create_campaign(session, bundle.id, code="GIFT", name="Gift", actor=bundle.actor)
+    campaigns.add_action(session, campaign, actor=bundle.actor, rules_text=[rule] if rule else [],
+                         effects=[{"type": "assign_coupon", "couponBookId": book.id} for book in books])
+    return campaign
 
 
 def make_staff(session, bundle: OrgBundle, roles=("admin",), email=None, password="correct-horse-9"):

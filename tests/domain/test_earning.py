@@ -352,9 +352,7 @@ def test_assign_coupon_effect_gives_the_member_a_coupon(session, org):
 
     book = coupons.create_book(session, org.id, actor=org.actor, name="Free cookie", type=coupons.REWARD,
                                discount_amount=1, publishing_status=coupons.PUBLISHED, max_assigned_per_member=1)
-    campaign = campaigns.create_campaign(session, org.id, code="GIFT", name="Gift", actor=org.actor)
-    campaigns.add_action(session, campaign, actor=org.actor, rules_text=[],
-                         effects=[{"type": "assign_coupon", "couponBookId": book.id}])
+    factories.gift_campaign(session, org, book)
     member = factories.make_member(session, org)
     first = orders.record_order(session, member, order("g1", "5"), actor=org.actor)
     assert first.evaluation.effects[0].details["couponUsageIds"]

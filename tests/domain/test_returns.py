@@ -121,10 +121,7 @@ def test_a_full_return_revokes_an_unused_awarded_coupon_and_a_used_one_becomes_a
                                discount_amount=1, publishing_status=coupons.PUBLISHED)
     bonus = coupons.create_book(session, org.id, actor=org.actor, name="+25", type=coupons.EXTRAPOINT,
                                 discount_amount=25, publishing_status=coupons.PUBLISHED, condition={"minTotal": 10})
-    gift = campaigns.create_campaign(session, org.id, code="GIFT", name="Gift", actor=org.actor)
-    campaigns.add_action(session, gift, actor=org.actor, rules_text=[],
-                         effects=[{"type": "assign_coupon", "couponBookId": kept.id},
-                                  {"type": "assign_coupon", "couponBookId": bonus.id}])
+    factories.gift_campaign(session, org, kept, bonus)
     member = factories.make_member(session, org)
     given = orders.record_order(session, member, order("g-1", "5.00"), actor=org.actor)
     cookie_ids, bonus_ids = [e.details["couponUsageIds"] for e in given.evaluation.effects
@@ -183,9 +180,7 @@ def test_an_open_order_posted_again_without_its_reservation_releases_it(session,
 def test_a_coupon_awarded_by_an_order_and_used_on_the_next_is_owed_once_when_the_first_is_returned(session, org):
     bonus = coupons.create_book(session, org.id, actor=org.actor, name="+25", type=coupons.EXTRAPOINT,
                                 discount_amount=25, publishing_status=coupons.PUBLISHED, max_assigned_per_member=1)
-    gift = campaigns.create_campaign(session, org.id, code="GIFT", name="Gift", actor=org.actor)
-    campaigns.add_action(session, gift, actor=org.actor, rules_text=[],
-                         effects=[{"type": "assign_coupon", "couponBookId": bonus.id}])
+    factories.gift_campaign(session, org, bonus)
     member = factories.make_member(session, org)
     given = orders.record_order(session, member, order("s-1", "5.00"), actor=org.actor)
     # Coupons are used before the campaigns award (campaigns.py): the one s-1 awarded applies from the next.
@@ -274,10 +269,7 @@ def test_used_money_coupons_are_owed_at_the_programmes_point_value_and_without_o
     reward = coupons.create_book(session, org.id, actor=org.actor, name="Cake", type=coupons.REWARD,
                                  discount_type=coupons.FIXED, discount_amount=2, usage_required_points=20,
                                  publishing_status=coupons.PUBLISHED)
-    gift = campaigns.create_campaign(session, org.id, code="GIFT", name="Gift", actor=org.actor)
-    campaigns.add_action(session, gift, actor=org.actor, rules_text=["order.total < 10"],
-                         effects=[{"type": "assign_coupon", "couponBookId": book.id}
-                                  for book in (fixed, percent, reward)])
+    factories.gift_campaign(session, org, fixed, percent, reward, rule="order.total < 10")
 
     def buy_use_and_return(member):
         factories.give_points(session, org, member, 20)
