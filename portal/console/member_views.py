@@ -9,7 +9,6 @@ run only when the page is drawn in full, not for its htmx history rows.
 """
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -102,7 +101,7 @@ def member_set_tier(member_id: int):
     form = SetTierForm(prefix="tier").with_tiers(tiers.tiers_of(session, program.id))
 
     def set_tier():
-        expires_at = (dt.datetime.combine(form.expires_on.data, dt.time(23, 59, 59), tzinfo=dt.timezone.utc)
+        expires_at = (tiers.end_of_day(session, member.organization_id, form.expires_on.data)
                       if form.expires_on.data else None)
         tier = (tiers.get_tier(session, member.organization_id, int(form.tier.data), program.id)
                 if form.tier.data else None)

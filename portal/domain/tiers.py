@@ -9,6 +9,7 @@ Invariants:
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, select
 from sqlalchemy.exc import IntegrityError
@@ -18,7 +19,7 @@ from . import audit, outbox, hooks
 from .actors import Actor, system_actor
 from .base import Base, add_unique, assign_given, get_owned, utcnow
 from .errors import DuplicateValue, NotFound, ValidationFailed
-from .organizations import LoyaltyProgram, program_for_tier_account
+from .organizations import LoyaltyProgram, Organization, program_for_tier_account
 
 AUTO, MANUAL = "auto", "manual"
 
@@ -159,6 +160,13 @@ def evaluate(session: Session, member_id: int, program: LoyaltyProgram, *, actor
     _change(session, state, target, source=AUTO, reason="tier points reached", expires_at=None,
             actor=actor or system_actor(program.organization_id))
     return target
+
+
+def end_of_day(session: Session, organization_id: int, day: dt.date) -> dt.datetime:
+    """The last second of `day` in the organisation's timezone, in UTC: a tier set until a day holds all of it
+    where the organisation is."""
+    zone = ZoneInfo(session.get(Organization, organization_id).timezone)
+    return dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=zone).astimezone(dt.timezone.utc)
 
 
 def set_tier(session: Session, member_id: int, program: LoyaltyProgram, tier: Tier | None, *, actor: Actor,

@@ -201,3 +201,12 @@ def test_progress_names_the_next_tier(session, org, ladder, member):
     earn_tier_points(session, org, member, 800)
     progress = tiers.progress(session, member.id, org.program)
     assert progress["tier"].name == "Gold" and progress["nextTier"] is None and progress["pointsToNext"] == 0
+
+
+def test_a_tier_set_until_a_day_holds_to_the_end_of_that_day_where_the_organisation_is(session, org):
+    day = dt.date(2027, 1, 15)
+    assert tiers.end_of_day(session, org.id, day) == dt.datetime(2027, 1, 15, 23, 59, 59, tzinfo=dt.timezone.utc)
+    session.get(organizations.Organization, org.id).timezone = "Europe/Berlin"
+    assert tiers.end_of_day(session, org.id, day) == dt.datetime(2027, 1, 15, 22, 59, 59, tzinfo=dt.timezone.utc)
+    assert tiers.end_of_day(session, org.id, dt.date(2027, 7, 15)) == dt.datetime(
+        2027, 7, 15, 21, 59, 59, tzinfo=dt.timezone.utc)  # summer time
