@@ -685,7 +685,7 @@ def _set_points_paid(session: Session, member: Member, order: PurchaseOrder, dat
     redeemed, value = data.points_redeemed, data.points_redeemed_value
     if redeemed is None and hold is not None:
         redeemed = hold.amount
-    if redeemed is None or value is None:
+    if (redeemed is None and value) or (redeemed and value is None):  # only then is the programme's rate needed
         rate = default_program(session, member.organization_id).point_value
         if redeemed is None and value:  # a money amount paid with points, converted at the programme's rate
             if not rate or value % rate:

@@ -36,8 +36,8 @@ BATCH = 12
 # outbox), the member's context, the campaigns and all their actions in one query each, then per award two
 # mints (the tier points one with its tier evaluation) and a campaign evaluation row; before the campaigns, the
 # member's automatic coupons (books, usages: coupons are used first, campaigns.py); the open debts the earnings
-# settle, read at the first mint only (orders.settle_debts).
-PURCHASE_20_CAMPAIGNS = 80
+# settle, read at the first mint only (orders.settle_debts). No points paid: the programme's point value is not read.
+PURCHASE_20_CAMPAIGNS = 79
 # A REWARD coupon redeemed at the till: the coupon's key, limits and usage rows, a burn, the coupon-used event
 # run through the earning engine. It writes two audit rows in one flush: PostgreSQL takes them in one INSERT
 # (SQLAlchemy's insertmanyvalues with RETURNING), SQLite, which does not promise the order of RETURNING rows,
