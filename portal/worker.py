@@ -119,7 +119,10 @@ def run_forever(interval: float = 30.0) -> None:
 
 
 def _work_waiting(slept: float) -> bool:
-    if slept % 2:
+    """Whether a bulk job or a mail waits, looked at every 2 s of the pause, never right after a round:
+    a job another worker holds (or a mail it claimed just now) would otherwise start round after round
+    without a pause."""
+    if slept == 0 or slept % 2:
         return False
     try:
         session = db.session()

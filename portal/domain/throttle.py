@@ -117,9 +117,8 @@ def count_attempt(session: Session, scope: str, key: str, *, limit: int, window:
                   message: str = "Too many attempts; try again later") -> None:
     """Count one attempt of `key` (serialised, so the count read stays true until ours is written);
     raise TooManyAttempts, counting nothing, when it already made `limit` within `window`."""
-    serialize(session, scope, key)
-    check(session, scope, key, limit=limit, window=window, message=message)
-    record_failure(session, scope, key)
+    if not under_limit(session, scope, key, limit=limit, window=window):
+        raise TooManyAttempts(message)
 
 
 def under_limit(session: Session, scope: str, key: str, *, limit: int, window: dt.timedelta) -> bool:

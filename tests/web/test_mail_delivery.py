@@ -149,3 +149,10 @@ def test_without_a_mail_server_the_worker_writes_the_mail_to_the_log(portal, mem
     assert any(f"To: {member.email}" in r.getMessage() for r in caplog.records if r.name == "portal.mail")
     assert the_delivery(session).status == mail_deliveries.SENT
 
+
+
+def test_the_worker_looks_for_waiting_mail_during_its_pause_not_right_after_a_round(portal, member, session):
+    reset_asked(portal, member)  # a mail event waits in the outbox
+    assert worker._work_waiting(2.0) and worker._work_waiting(4.0)
+    assert not worker._work_waiting(0.0)  # else a job another worker holds starts round after round, unpaused
+    assert not worker._work_waiting(2.5)
