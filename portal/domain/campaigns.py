@@ -374,7 +374,7 @@ def run_campaigns_many(session: Session, events: list[earning.LoyaltyEvent], eva
             awards.award_all(session, campaign, actions[campaign.id], events, evaluations, actor=actor)
             continue
         for event, context, evaluation in zip(events, contexts, evaluations):
-            if _eligible(session, campaign, event, context):
+            if eligible(session, campaign, event, context):
                 _run_actions(session, campaign, actions[campaign.id], event, context, evaluation, actor, False)
 
 
@@ -387,7 +387,7 @@ def run_campaigns(session: Session, event: earning.LoyaltyEvent, evaluation: ear
         return
     context = event_context(session, event)
     for campaign in campaigns:
-        if _eligible(session, campaign, event, context):
+        if eligible(session, campaign, event, context):
             _run_actions(session, campaign, actions[campaign.id], event, context, evaluation, actor, dry_run)
 
 
@@ -404,7 +404,8 @@ def eligible_spend(order, categories: list[str] | None = None) -> Decimal:
     return spend - paid_with_points
 
 
-def _eligible(session: Session, campaign: Campaign, event: earning.LoyaltyEvent, context: dict) -> bool:
+def eligible(session: Session, campaign: Campaign, event: earning.LoyaltyEvent, context: dict) -> bool:
+    """Does the campaign apply to the event (time, place, tier, audience)? Also used by bulk/awards.py."""
     moment = event.occurred_at
     if not campaign.is_running_at(moment):
         return False
@@ -452,7 +453,7 @@ def _apply_effect(session, campaign, action, effect, event, evaluation, actor, d
     source = f"campaign:{campaign.code}"
     kind = effect["type"]
     if kind == "award_points":
-        requested = _award_amount(effect, event, evaluation, campaign)
+        requested = award_amount(effect, event, evaluation, campaign)
         granted = _take_from_cap(session, campaign, event, requested, dry_run)
         result = earning.Effect(type="award_points", points=granted, campaign_id=campaign.id, action_id=action.id,
                                source=source, details={"requested": requested, "capped": requested - granted,
@@ -506,7 +507,8 @@ def _apply_effect(session, campaign, action, effect, event, evaluation, actor, d
                                                 source=source, details={"eventType": effect["eventType"]}))
 
 
-def _award_amount(effect: dict, event: earning.LoyaltyEvent, evaluation: earning.Evaluation, campaign) -> int:
+def award_amount(effect: dict, event: earning.LoyaltyEvent, evaluation: earning.Evaluation, campaign) -> int:
+    """The points an award_points effect asks for, before any cap. Also used by bulk/awards.py."""
     mode = effect["mode"]
     if mode == "fixed":
         return effect["points"]

@@ -82,8 +82,6 @@ def condition_texts(book: coupons.CouponBook) -> list[str]:
     for what, values in coupons.conditions.describe(book.condition):
         listed = ", ".join(values.get("values", []))
         if what == "minTotal":
-            if not values["amount"]:
-                continue
             amount = format_currency(values["amount"], _currency())
             lines.append(_("With a purchase of %(amount)s or more of eligible products", amount=amount)
                          if values["eligible"] else _("With a purchase of %(amount)s or more", amount=amount))

@@ -221,6 +221,8 @@ def test_conditions_as_terms_for_plain_words():
                      ("daysOfWeek", {"values": ["monday", "friday"]}), ("hours", {"start": "08:00", "end": "11:00"}),
                      ("firstPurchaseOnly", {}), ("notCombinable", {})]
     assert coupons.conditions.describe({}) == []
+    assert coupons.conditions.describe({"minTotal": 0, "locationCodes": ["BER-01"]}) == [
+        ("locationCodes", {"values": ["BER-01"]})]  # a minimum of 0 is no condition to show
 
 
 # --- audiences -----------------------------------------------------------------------------

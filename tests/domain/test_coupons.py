@@ -5,7 +5,7 @@ import datetime as dt
 import time
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from portal.domain import coupons, ledger, throttle
 from portal.domain.audit import AuditEntry
@@ -578,3 +578,13 @@ def test_claim_voucher_code_finds_the_book_and_reads_the_same_on_every_refusal(s
             coupons.claim_voucher_code(session, other, guess, actor=org.actor)
         answers.add((info.value.message, info.value.field))
     assert len(answers) == 1
+
+
+def test_locking_a_coupon_row_puts_the_callers_lock_timeout_back(session, org):
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("the bounded wait is PostgreSQL's lock_timeout")
+    member, book = make_member(session, org), make_book(session, org)
+    session.execute(text("SET LOCAL lock_timeout = '7s'"))
+    account = coupons.lock_account_coupon(session, member, book)
+    assert (account.member_id, account.book_id) == (member.id, book.id)
+    assert session.scalar(text("SHOW lock_timeout")) == "7s"  # the coupon's bound applied to this lock only

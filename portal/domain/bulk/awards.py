@@ -40,14 +40,14 @@ def award_all(session: Session, campaign: campaigns.Campaign, actions: list[camp
     program = session.get(LoyaltyProgram, campaign.loyalty_program_id)
     grants = []  # (event, action, effect, account id, points, tier points account id or None)
     for event, evaluation in zip(events, evaluations):
-        if not campaigns._eligible(session, campaign, event, {}):  # time and place only: no context needed
+        if not campaigns.eligible(session, campaign, event, {}):  # time and place only: no context needed
             continue
         for action in actions:
             if action.status != campaigns.RUNNING:
                 continue
             for spec in action.effects:
                 # As campaigns._apply_effect: no cap, so what is asked for is granted.
-                requested = campaigns._award_amount(spec, event, evaluation, campaign)
+                requested = campaigns.award_amount(spec, event, evaluation, campaign)
                 granted = max(requested, 0)
                 result = earning.Effect(type="award_points", points=granted, campaign_id=campaign.id,
                                         action_id=action.id, source=f"campaign:{campaign.code}",

@@ -185,7 +185,7 @@ def describe(condition: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """
     condition = condition or {}
     terms: list[tuple[str, dict[str, Any]]] = []
-    if "minTotal" in condition:
+    if Decimal(str(condition.get("minTotal") or 0)):  # a minimum of 0 asks for nothing
         terms.append(("minTotal", {"amount": Decimal(str(condition["minTotal"])),
                                    "eligible": any(condition.get(n) for n in BASKET_FIELDS[1:])}))
     for name in ("includedProducts", "includedCategories", "excludedProducts", "excludedCategories",

@@ -567,12 +567,12 @@ def lock_account_coupon(session: Session, member: Member, book: CouponBook) -> A
             .with_for_update().execution_options(populate_existing=True))
     if session.get_bind().dialect.name != "postgresql":
         return session.scalars(stmt).one()
-    previous = session.scalar(text("SELECT current_setting('lock_timeout')"))
+    # One statement reads the caller's lock_timeout and sets the bound; no savepoint: a timeout aborts the
+    # transaction, and CouponBusy fails the whole request (the caller retries it), so nothing runs after it.
+    previous = session.execute(text("SELECT current_setting('lock_timeout'), set_config('lock_timeout', :wait, true)"),
+                               {"wait": f"{max(int(lock_wait.total_seconds() * 1000), 1)}ms"}).first()[0]
     try:
-        with session.begin_nested():
-            session.execute(text("SELECT set_config('lock_timeout', :wait, true)"),
-                            {"wait": f"{max(int(lock_wait.total_seconds() * 1000), 1)}ms"})
-            account = session.scalars(stmt).one()
+        account = session.scalars(stmt).one()
     except OperationalError as error:
         # 55P03 lock_not_available (the timeout); 40P01 a deadlock with a caller that broke the lock order.
         if getattr(error.orig, "sqlstate", None) in ("55P03", "40P01"):
