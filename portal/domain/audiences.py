@@ -99,6 +99,16 @@ def get_audience(session: Session, organization_id: int, audience_id: int) -> Au
     return get_owned(session, Audience, audience_id, organization_id, what="Audience", field="audienceId")
 
 
+def rule_matches(ast, member_ctx: dict[str, Any]) -> bool:
+    """Whether a rule audience's compiled rule takes the member (their context without audiences: a rule
+    audience cannot depend on audiences); a rule that fails to evaluate takes nobody. One evaluation for
+    membership, counts and grants."""
+    try:
+        return bool(rules.matches(ast, {"member": {**member_ctx, "audiences": []}}))
+    except rules.RuleEvaluationError:
+        return False
+
+
 def member_audiences(session: Session, member, member_ctx: dict[str, Any] | None = None, *,
                      names: list[str] | None = None) -> list[Audience]:
     """The audiences the member is in now; with `names`, only those of these audiences (the same evaluation,
@@ -122,13 +132,9 @@ def member_audiences(session: Session, member, member_ctx: dict[str, Any] | None
                 found.append(audience)
             continue
         if ctx is None:
-            ctx = {"member": {**(member_ctx or member_context(session, member, with_audiences=False)),
-                              "audiences": []}}
-        try:
-            if rules.matches(rules.compiled(audience.rule or "false"), ctx):
-                found.append(audience)
-        except rules.RuleEvaluationError:
-            continue
+            ctx = member_ctx or member_context(session, member, with_audiences=False)
+        if rule_matches(rules.compiled(audience.rule or "false"), ctx):
+            found.append(audience)
     return found
 
 
@@ -143,10 +149,7 @@ def member_count(session: Session, audience: Audience, *, sample_limit: int = 50
     count = 0
     for member in session.scalars(select(Member).where(Member.organization_id == audience.organization_id,
                                                        Member.erased_at.is_(None)).limit(sample_limit)):
-        try:
-            count += rules.matches(ast, {"member": member_context(session, member, with_audiences=False)})
-        except rules.RuleEvaluationError:
-            pass
+        count += rule_matches(ast, member_context(session, member, with_audiences=False))
     return count
 
 

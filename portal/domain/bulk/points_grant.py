@@ -62,7 +62,7 @@ def run_batch(session: Session, job: BulkJob, batch_size: int) -> bool:
     contexts = member_contexts(session, job.organization_id, batch) if rule is not None else {}
     amount = job.params["amount"]
     for member in batch:
-        if rule is not None and not _matches(rule, contexts[member.id]):
+        if rule is not None and not audiences.rule_matches(rule, contexts[member.id]):
             continue
         if not member.can_move_points:
             job.refused += 1
@@ -95,9 +95,3 @@ def _candidates(audience):
 def _candidates_count(session: Session, audience) -> int:
     return session.scalar(select(func.count()).select_from(_candidates(audience).subquery())) or 0
 
-
-def _matches(rule, member_ctx: dict) -> bool:
-    try:
-        return bool(rules.matches(rule, {"member": member_ctx}))
-    except rules.RuleEvaluationError:
-        return False
