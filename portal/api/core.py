@@ -254,8 +254,10 @@ def _parse_body(model: type[BaseModel]):
 
 
 def _parse_query(model: type[BaseModel]):
-    # Every query parameter is a single value: a repeated one is refused, not read as its first value.
-    repeated = sorted(name for name in request.args if len(request.args.getlist(name)) > 1)
+    # Every parameter the model reads is a single value: a repeated one is refused, not read as its first
+    # value. One the model does not read is its config's business (ignored, or refused as unknown).
+    reads = {name for name, info in model.model_fields.items() for name in (name, info.alias) if name}
+    repeated = sorted(name for name, values in request.args.lists() if len(values) > 1 and name in reads)
     if repeated:
         raise ApiProblem(422, "Invalid field", f"{repeated[0]}: give it once",
                          errors={name: ["given more than once"] for name in repeated})

@@ -123,7 +123,7 @@ def session_memo(session: Session, name: str) -> dict:
     """A dict kept with the session until its transaction ends, for lookups a unit of work repeats (an
     account's system wallets, a member's wallet).
 
-    Emptied on every commit and rollback, savepoints included, so a row that was rolled back (SQLite then
+    Emptied on every commit, rollback (savepoints included) and close, so a row that was rolled back (SQLite then
     reuses its id) is never remembered, and nothing outlives the transaction that read it."""
     return session.info.setdefault(_MEMOS, {}).setdefault(name, {})
 
@@ -145,9 +145,11 @@ def _forget_memos_on_rollback(session, _previous_transaction) -> None:
     forget_memos(session)
 
 
-@event.listens_for(Session, "after_commit")
-def _forget_memos_on_commit(session) -> None:
-    forget_memos(session)
+@event.listens_for(Session, "after_transaction_end")
+def _forget_memos_when_the_transaction_ends(session, transaction) -> None:
+    # Commit, rollback or close: `close()` rolls back without a rollback event, and session.info outlives it.
+    if transaction.parent is None:
+        forget_memos(session)
 
 
 def add_unique(session: Session, row: Any, duplicate: DomainError) -> None:

@@ -211,3 +211,11 @@ def test_validation_failure_writes_nothing(api, session):
 def test_a_query_parameter_given_twice_is_refused_naming_it(api):
     r = api.get("/members?limit=5&limit=500")
     assert r.status_code == 422 and r.json["errors"] == {"limit": ["given more than once"]}, r.json
+
+
+def test_a_repeated_parameter_the_list_does_not_read_is_ignored_like_any_unknown_one(api, session):
+    # /campaigns reads limit but not `_` (a cache buster): ignored once, ignored twice too; limit still once.
+    r = api.get("/campaigns?limit=5&_=1&_=2")
+    assert r.status_code == 200 and r.json["limit"] == 5, r.json
+    r = api.get("/campaigns?limit=5&limit=6&_=1&_=2")
+    assert r.status_code == 422 and r.json["errors"] == {"limit": ["given more than once"]}, r.json

@@ -15,7 +15,7 @@ from portal.domain.members import Member
 from portal.domain.outbox import OutboxEvent
 
 from .. import factories
-from ..budgets import counting
+from ..statements import counting
 from .test_bulk_jobs import csv_of, good_rows, run_to_end
 
 

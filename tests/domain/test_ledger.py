@@ -645,3 +645,21 @@ def test_every_mint_and_burn_is_announced_once_by_the_ledger_and_nothing_else(se
     ledger.revert(session, burned, actor=clerk)
     session.flush()
     assert len(announced()) == len(before) + 3
+
+
+def test_the_ledgers_memos_end_with_the_sessions_transaction_close_included():
+    # A session closed without a rollback (an error path, a worker between batches) keeps its `info`: the
+    # memos must not, or a transaction id SQLite reuses would be read as "posted in this transaction".
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.orm import Session
+
+    from portal.domain.base import session_memo
+
+    with Session(create_engine("sqlite://")) as own:
+        own.execute(text("SELECT 1"))
+        session_memo(own, "ledger.new_transactions")[7] = True
+        with own.begin_nested():  # a savepoint released keeps them
+            own.execute(text("SELECT 1"))
+        assert session_memo(own, "ledger.new_transactions") == {7: True}
+        own.close()
+        assert session_memo(own, "ledger.new_transactions") == {}

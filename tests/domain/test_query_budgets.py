@@ -21,7 +21,7 @@ from portal.domain.members import Member
 from portal.domain.orders import ItemInput, OrderInput
 from portal.domain.points import TransferRequest
 from tests import factories
-from tests.budgets import counting
+from tests.statements import counting
 
 # The statements of a mint: account (with its programme), key, wallets (the member's and the system ones),
 # transaction, member balance, issuance shard, entries, audit, outbox, and the member's open debts (every
