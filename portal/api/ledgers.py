@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.util import identity_key
 
 from ..domain import audit, ledger, points
 from ..domain.errors import NotFound, ValidationFailed
-from ..domain.ledger import LedgerAccount, LedgerTransaction, Reason, Wallet
+from ..domain.ledger import LedgerAccount, LedgerTransaction, Reason
 from .core import Call, endpoint, in_organization, ok, page_response
 from .schemas import ledgers as s
 from .schemas.common import IdOrderQuery
@@ -27,11 +26,7 @@ def transactions_out(session: Session, txs: list[LedgerTransaction]) -> list[s.T
     """The transactions as the API shows them: their wallets' members and their states read for all at once."""
     if not txs:
         return []
-    wanted = {w for tx in txs for w in (tx.from_wallet_id, tx.to_wallet_id)}
-    owners = {w.id: w.member_id for w in (session.identity_map.get(identity_key(Wallet, i)) for i in wanted) if w}
-    if wanted - owners.keys():  # not all known to the session (a list page): read the rest at once
-        owners.update(session.execute(select(Wallet.id, Wallet.member_id).where(
-            Wallet.id.in_(wanted - owners.keys()))).all())
+    owners = ledger.wallet_owners(session, (w for tx in txs for w in (tx.from_wallet_id, tx.to_wallet_id)))
     states = ledger.transaction_states(session, txs)
     return [_transaction_out(tx, owners, states[tx.id]) for tx in txs]
 

@@ -39,6 +39,7 @@ from typing import Any
 
 from sqlalchemy import (Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, case, func, insert, inspect,
                         or_, select, update)
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import hooks, outbox
@@ -590,6 +591,17 @@ def get_transaction(session: Session, organization_id: int, tx_id: int,
 def transaction_state(session: Session, tx: LedgerTransaction) -> str:
     """posted | pending | captured | voided | reverted, derived from later transactions."""
     return transaction_states(session, [tx])[tx.id]
+
+
+def wallet_owners(session: Session, wallet_ids) -> dict[int, int | None]:
+    """The member (None for a system wallet) of each wallet, from the session where it already holds the
+    wallet (a movement just posted), else read at once."""
+    wanted = {i for i in wallet_ids if i is not None}
+    owners = {w.id: w.member_id for w in (session.identity_map.get(identity_key(Wallet, i)) for i in wanted) if w}
+    if wanted - owners.keys():
+        owners.update(session.execute(select(Wallet.id, Wallet.member_id).where(
+            Wallet.id.in_(wanted - owners.keys()))).all())
+    return owners
 
 
 def transaction_states(session: Session, txs: list[LedgerTransaction]) -> dict[int, str]:
