@@ -12,6 +12,7 @@ matching Portal scenario cannot avoid, so Portal/bare is the price of the domain
     POST /bulk                executemany: one row per item and two per item (the rows of a batch)
     POST /coupon-use          a code used once: conditional UPDATE of its row (409 when it was used), a usage row
     GET  /wallet-page?member= a Jinja page: the member's balance and their 20 newest ledger rows
+    POST /floor/...           the writes Portal's promises require, by hand (bench/floor.py)
 
 Run by bench/run.py as `gunicorn --pythonpath bench bare:app` with DATABASE_URL set;
 `prepare(url)` creates the scratch tables first.
@@ -32,6 +33,7 @@ from flask import Flask, abort, jsonify, render_template_string, request  # noqa
 from sqlalchemy import (Column, DateTime, Integer, MetaData, String, Table, func, insert, select,  # noqa: E402
                         update)
 
+import floor  # noqa: E402  (bench/floor.py: the writes Portal's promises require, by hand)
 from portal.db import make_engine  # noqa: E402
 from portal.domain.ledger import LedgerEntry, LedgerTransaction, Wallet  # noqa: E402
 from portal.domain.members import Member  # noqa: E402
@@ -204,6 +206,7 @@ def create_app(url: str) -> Flask:
                 .where(entries.c.wallet_id == wallet.id).order_by(entries.c.id.desc()).limit(PAGE_SIZE)).all()
         return render_template_string(WALLET_PAGE, balance=wallet.balance, rows=rows)
 
+    floor.register(app, engine)
     return app
 
 

@@ -75,9 +75,12 @@ class Scenario:
     portal: Side | None
     bare: Side
     note: str = ""
+    # The writes Portal's promises require, done by hand on the bare server (bench/floor.py): floor/bare is the
+    # best ratio any implementation of those promises could reach, Portal/floor what our code adds to them.
+    floor: Side | None = None
     duration: float = 0.0
     alone: dict = field(default_factory=dict)  # label -> seconds for one request with nothing else running
-    results: dict = field(default_factory=lambda: {"portal": [], "bare": []})
+    results: dict = field(default_factory=lambda: {"portal": [], "floor": [], "bare": []})
 
 
 def lua_string(text: str) -> str:
@@ -145,7 +148,9 @@ def scenarios(info: dict, args) -> list[Scenario]:
                       check=lambda d: None if d.get("transaction", {}).get("id") else d),
                  Side("POST", lua_string("/insert-update"), mint_body, 201),
                  note="Portal: POST /loyalty-members/{id}/mint with a new systemUniqueKey each time; "
-                      "bare: insert a row and update a counter row in one transaction"),
+                      "bare: insert a row and update a counter row in one transaction; floor: bench/floor.py",
+                 floor=Side("POST", f'string.format("/floor/mint/BM%08d?account={account}", '
+                                    f'math.random(1, {members_count}))', mint_body, 201)),
         Scenario("20-row page",
                  Side("GET", f'string.format("{api}/members?limit=20&order=id,asc&page=%d", '
                              f'math.random(0, {PAGES - 1}))', check=has_rows("results", 20)),
@@ -178,6 +183,8 @@ def scenarios(info: dict, args) -> list[Scenario]:
                  Side("POST", f'string.format("{api}/members/%d/purchase-orders", {member})', purchase_body, 201,
                       check=earned),
                  Side("POST", lua_string("/insert-update"), mint_body, 201),
+                 floor=Side("POST", f'string.format("/floor/purchase/%d?program={info["programId"]}", {member})',
+                            purchase_body, 201, check=earned),
                  note=f"Portal: POST /members/{{id}}/purchase-orders, a confirmed order of 25.00 with a new externalId "
                       f"each time, evaluated against {info['campaigns']} active campaigns of which "
                       f"{info['matchingCampaigns']} match (each awards 1 point per unit); bare: the insert+update "
@@ -186,6 +193,7 @@ def scenarios(info: dict, args) -> list[Scenario]:
                  Side("POST", lua_string(f"{api}/coupon-books/{info['promoBookId']}/use"), use_body, 201,
                       check=used),
                  Side("POST", lua_string("/coupon-use"), use_body, 201),
+                 floor=Side("POST", lua_string(f"/floor/coupon-use?book={info['promoBookId']}"), use_body, 201),
                  note="Portal: POST /coupon-books/{book}/use naming a fresh single-use code of the pool for a random "
                       "member (assign and use, book and code counters, usage rows, idempotency, audit); bare: a "
                       "conditional UPDATE of the code's row and a usage row in one transaction"),
@@ -203,6 +211,7 @@ def scenarios(info: dict, args) -> list[Scenario]:
         Scenario(f"bulk insert ({args.batch_items} items)",
                  Side("POST", lua_string(f"{api}/ledger-transactions/batch"), batch, 200, check=batch_ok),
                  Side("POST", lua_string("/bulk"), batch, 200),
+                 floor=Side("POST", lua_string("/floor/batch"), batch, 200, check=batch_ok),
                  note=f"Portal: POST /ledger-transactions/batch with {args.batch_items} mints to random wallets; "
                       f"bare: the same body, {3 * args.batch_items} rows inserted with executemany"),
     ]
@@ -478,29 +487,40 @@ def fmt_ms(value: float) -> str:
 
 
 def table(results: list[Scenario]) -> str:
+    floors = any(s.results["floor"] for s in results)
     lines = ["| scenario | Portal req/s (median) | bare req/s (median) | ratio Portal/bare (median of pairs) "
-             "| Portal p50 / p99 ms | bare p50 / p99 ms |",
-             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+             + ("| floor/bare | Portal/floor " if floors else "")
+             + "| Portal p50 / p99 ms | bare p50 / p99 ms |",
+             "| --- | ---: | ---: | ---: | " + ("---: | ---: | " if floors else "") + "---: | ---: |"]
     for s in results:
-        portal, bare = s.results["portal"], s.results["bare"]
+        portal, floor, bare = s.results["portal"], s.results["floor"], s.results["bare"]
         if not bare:
             continue
-        bare_rps = statistics.median(r.rps for r in bare)
         bare_lat = (f"{fmt_ms(statistics.median(r.p50_ms for r in bare))} / "
                     f"{fmt_ms(statistics.median(r.p99_ms for r in bare))}")
         if portal:
-            ratios = [p.rps / b.rps for p, b in zip(portal, bare) if b.rps]
-            ratio = (f"{fmt_ratio(statistics.median(ratios))} ({fmt_ratio(min(ratios))}–{fmt_ratio(max(ratios))})"
-                     if ratios else "?")
             portal_rps = fmt_rps(statistics.median(r.rps for r in portal))
             portal_lat = (f"{fmt_ms(statistics.median(r.p50_ms for r in portal))} / "
                           f"{fmt_ms(statistics.median(r.p99_ms for r in portal))}")
         else:
-            ratio, portal_rps, portal_lat = "n/a", "n/a", "n/a"
-        errors = sum(r.errors for r in portal + bare)
+            portal_rps, portal_lat = "n/a", "n/a"
+        columns = [ratio_of(portal, bare, spread=True)]
+        if floors:
+            columns += [ratio_of(floor, bare), ratio_of(portal, floor)] if floor else ["—", "—"]
+        errors = sum(r.errors for r in portal + floor + bare)
         name = s.name + (f" **{errors} errors**" if errors else "")
-        lines.append(f"| {name} | {portal_rps} | {fmt_rps(bare_rps)} | {ratio} | {portal_lat} | {bare_lat} |")
+        lines.append(f"| {name} | {portal_rps} | {fmt_rps(statistics.median(r.rps for r in bare))} | "
+                     f"{' | '.join(columns)} | {portal_lat} | {bare_lat} |")
     return "\n".join(lines)
+
+
+def ratio_of(runs: list[Run], against: list[Run], spread: bool = False) -> str:
+    """The median of the pair-wise req/s ratios (with their range); n/a without runs."""
+    ratios = [a.rps / b.rps for a, b in zip(runs, against) if b.rps]
+    if not ratios:
+        return "n/a" if not runs else "?"
+    median = fmt_ratio(statistics.median(ratios))
+    return f"{median} ({fmt_ratio(min(ratios))}–{fmt_ratio(max(ratios))})" if spread else median
 
 
 def longer(scenario: Scenario, args) -> str:
@@ -712,8 +732,10 @@ def bench_on(args, database_url: str | None) -> int:
     import bare
 
     bare.prepare(url, promo_codes=info["couponWindow"] * info["couponWindows"], single_code=info["singleUseCode"])
-    if args.pairs + 2 > info["couponWindows"]:
-        raise SystemExit(f"--pairs {args.pairs}: the seed has promo codes for at most {info['couponWindows'] - 2}")
+    # Portal's runs use code windows 0 .. pairs+1, the floor's the next pairs+2; profile_request.py the last.
+    if 2 * (args.pairs + 2) > info["couponWindows"] - 1:
+        raise SystemExit(f"--pairs {args.pairs}: the seed has promo codes for at most "
+                         f"{(info['couponWindows'] - 1) // 2 - 2} pairs")
     run_id = secrets.token_hex(4)
     auth = {"Authorization": f"Bearer {info['apiKey']}", "Content-Type": "application/json"}
     plain = {"Content-Type": "application/json"}
@@ -745,23 +767,25 @@ def bench_on(args, database_url: str | None) -> int:
             races.append(line)
             failed |= not ok
             print(line, file=sys.stderr)
-        idle = {"portal": "/healthz", "bare": "/tiny"}
+        idle = {"portal": "/healthz", "floor": "/tiny", "bare": "/tiny"}
         for scenario in chosen:
-            sides = [("portal", scenario.portal, portal_url, auth), ("bare", scenario.bare, bare_url, plain)]
+            sides = [("portal", scenario.portal, portal_url, auth), ("floor", scenario.floor, bare_url, plain),
+                     ("bare", scenario.bare, bare_url, plain)]
             sides = [side for side in sides if side[1] is not None]
             paths = {}
             for label, side, base, headers in sides:
                 headers = side.headers or headers
+                first_window = args.pairs + 2 if label == "floor" else 0  # the floor uses codes after Portal's
                 for n in range(args.pairs + 1):
                     script = scripts / f"{label}-{n}.lua"
-                    script.write_text(lua_script(side, headers, seed=1000 + n, run_id=f"{run_id}-{n}",
-                                                 window=n * info["couponWindow"]))
+                    script.write_text(lua_script(side, headers, seed=1000 + n, run_id=f"{run_id}-{label}-{n}",
+                                                 window=(first_window + n) * info["couponWindow"]))
                     paths[label, n] = script
                 if args.warmup > 0:
                     wrk(base, paths[label, 0], args, args.warmup)
                     settle(base, idle[label], args.workers)
-                probe = lua_script(side, headers, seed=999, run_id=f"{run_id}-sample",
-                                   window=(args.pairs + 1) * info["couponWindow"])
+                probe = lua_script(side, headers, seed=999, run_id=f"{run_id}-{label}-sample",
+                                   window=(first_window + args.pairs + 1) * info["couponWindow"])
                 scenario.alone[label] = sample(base, side, probe, scripts, f"{scenario.name} ({label})")
                 settle(base, idle[label], args.workers)
             slowest = max(scenario.alone.values())

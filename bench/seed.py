@@ -43,7 +43,7 @@ from portal.domain.actors import system_actor  # noqa: E402
 from portal.domain.models import metadata  # noqa: E402
 
 # Bump when the seeded content changes, so run.py does not reuse an old file.
-SEED_VERSION = 3
+SEED_VERSION = 4
 DEFAULT_MEMBERS = 100_000
 DEFAULT_ENTRIES = 1_000_000
 CHUNK = 20_000
@@ -51,7 +51,7 @@ BURN_SHARE = 0.1
 CAMPAIGNS = 20          # active purchase campaigns, MATCHING of them award points to any purchase
 MATCHING = 2
 COUPON_WINDOW = 10_000  # promo codes per wrk run (a run uses codes window*n .. window*(n+1)-1)
-COUPON_WINDOWS = 8      # enough for a warm-up, a sample and 5 pairs (run.py refuses more pairs)
+COUPON_WINDOWS = 16     # Portal's and the floor's warm-up, sample and 5 pairs each, and profile_request's last
 PORTAL_MEMBER_MOVEMENTS = 25  # the member who logs in to the portal has more than a page of history
 PORTAL_PASSWORD = "bench-member-password"
 
