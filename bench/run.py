@@ -685,6 +685,8 @@ def parse_args(argv):
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch-items", type=int, default=20, help="items per bulk request")
     parser.add_argument("--only", help="run only scenarios whose name contains this text")
+    parser.add_argument("--skip", action="append", default=[],
+                        help="leave out scenarios whose name contains this text (may be repeated)")
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="sqlite",
                         help="where to run: SQLite (a seeded file), PostgreSQL (--database-url, else BENCH_PG_URL, "
                              "else a throwaway server of the bench's own on port 54339, stopped after), or both")
@@ -752,7 +754,8 @@ def bench_on(args, database_url: str | None) -> int:
         servers.wait(portal_url, "/healthz", "Portal")
         servers.wait(bare_url, "/tiny", "bare")
         info["portalHeaders"] = portal_login(portal_url, info)
-        chosen = [s for s in scenarios(info, args) if not args.only or args.only.lower() in s.name.lower()]
+        chosen = [s for s in scenarios(info, args) if (not args.only or args.only.lower() in s.name.lower())
+                  and not any(word.lower() in s.name.lower() for word in args.skip)]
         print(f"Portal {portal_url}, bare {bare_url}; {len(chosen)} scenarios x {args.pairs} pairs x "
               f"{args.duration:g} s", file=sys.stderr)
         # 16 uses of one single-use code at once: exactly one may succeed, on either side.
