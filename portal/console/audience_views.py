@@ -88,9 +88,8 @@ def audience_detail(audience_id: int):
 @staff_required("campaigns:write")
 def audience_edit(audience_id: int):
     audience, form = AUDIENCES.find(audience_id), AudienceEditForm()
-    return AUDIENCES.edit_page(form, audience, lambda: audiences.update_audience(
-        db.session, audience, actor=current_user.actor(), name=form.name.data,
-        description=(form.description.data or "").strip(),
+    return AUDIENCES.edit_page(form, audience, audiences.update_audience, values=lambda: dict(
+        name=form.name.data, description=(form.description.data or "").strip(),
         rule=(form.rule.data or "").strip() if audience.kind != LIST else None),
         saved=lambda: f"Audience {audience.name} saved.", rule_field=form.rule)
 

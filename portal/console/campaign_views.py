@@ -48,10 +48,9 @@ def campaign_list():
 @staff_required("campaigns:write")
 def campaign_new():
     form = CampaignForm().with_choices(*_choices(db.session))
-    return CAMPAIGNS.new_page(form, lambda: campaigns.create_campaign(
-        db.session, current_user.organization_id, code=form.code.data, name=form.name.data,
-        actor=current_user.actor(), **form.fields()),
-        told=lambda campaign: f"Campaign {campaign.code} created. Now add its actions.")
+    return CAMPAIGNS.new_page(form, campaigns.create_campaign,
+                              values=lambda: dict(code=form.code.data, name=form.name.data, **form.fields()),
+                              told=lambda campaign: f"Campaign {campaign.code} created. Now add its actions.")
 
 
 @bp.get("/campaigns/<int:campaign_id>")
@@ -65,9 +64,9 @@ def campaign_detail(campaign_id: int):
 def campaign_edit(campaign_id: int):
     campaign, form = CAMPAIGNS.find(campaign_id), CampaignForm().with_choices(*_choices(db.session))
     form.code.render_kw = {"readonly": True}  # a campaign's code never changes
-    return CAMPAIGNS.edit_page(form, campaign, lambda: campaigns.update_campaign(
-        db.session, campaign, actor=current_user.actor(), name=form.name.data.strip(), **form.fields()),
-        saved=lambda: "Campaign saved.")
+    return CAMPAIGNS.edit_page(form, campaign, campaigns.update_campaign,
+                               values=lambda: dict(name=form.name.data.strip(), **form.fields()),
+                               saved=lambda: "Campaign saved.")
 
 
 @bp.post("/campaigns/<int:campaign_id>/actions")

@@ -50,9 +50,8 @@ def mission_list():
 @staff_required("campaigns:write")
 def mission_new():
     form = _with_choices(MissionForm())
-    return MISSIONS.new_page(form, lambda: missions.create_mission(
-        db.session, current_user.organization_id, actor=current_user.actor(), **form.fields()),
-        told=lambda mission: f"{KIND_LABELS[mission.kind]} {mission.name} created.", rule_field=form.matcher)
+    return MISSIONS.new_page(form, missions.create_mission, rule_field=form.matcher,
+                             told=lambda mission: f"{KIND_LABELS[mission.kind]} {mission.name} created.")
 
 
 @bp.get("/missions/<int:mission_id>")
@@ -71,9 +70,9 @@ def mission_detail(mission_id: int):
 @staff_required("campaigns:write")
 def mission_edit(mission_id: int):
     mission, form = MISSIONS.find(mission_id), MissionForm()
-    return MISSIONS.edit_page(form, mission, lambda: missions.update_mission(
-        db.session, mission, actor=current_user.actor(), **form.changes(mission)), rule_field=form.matcher,
-        choices=lambda form: _with_choices(form, current_event=mission.event_type))
+    return MISSIONS.edit_page(form, mission, missions.update_mission, values=lambda: form.changes(mission),
+                              rule_field=form.matcher,
+                              choices=lambda form: _with_choices(form, current_event=mission.event_type))
 
 
 @bp.post("/missions/<int:mission_id>/active")

@@ -58,8 +58,7 @@ def partner_app_detail(app_id: int):
 @staff_required("partnerships:write")
 def partner_app_edit(app_id: int):
     app, form = PARTNER_APPS.find(app_id), PartnerAppForm()
-    return PARTNER_APPS.edit_page(form, app, lambda: partners.update_app(
-        db.session, app, actor=current_user.actor(), **form.fields()))
+    return PARTNER_APPS.edit_page(form, app, partners.update_app)
 
 
 @bp.post("/partner-apps/<int:app_id>/active")

@@ -51,9 +51,8 @@ def referral_list():
 @staff_required("campaigns:write")
 def referral_new():
     form = ProgramForm().with_choices(*_engagement_choices())
-    return PROGRAMS.new_page(form, lambda: referrals.create_program(
-        db.session, current_user.organization_id, actor=current_user.actor(), **form.fields()),
-        told=lambda program: f"Referral programme {program.name} created.")
+    return PROGRAMS.new_page(form, referrals.create_program,
+                             told=lambda program: f"Referral programme {program.name} created.")
 
 
 @bp.get("/referrals/<int:program_id>")
@@ -68,9 +67,9 @@ def referral_detail(program_id: int):
 @staff_required("campaigns:write")
 def referral_edit(program_id: int):
     program, form = PROGRAMS.find(program_id), ProgramForm()
-    return PROGRAMS.edit_page(form, program, lambda: referrals.update_program(
-        db.session, program, actor=current_user.actor(), **form.changes(program)),
-        choices=lambda form: form.with_choices(*_engagement_choices(), current_event=program.event_type))
+    return PROGRAMS.edit_page(form, program, referrals.update_program, values=lambda: form.changes(program),
+                              choices=lambda form: form.with_choices(*_engagement_choices(),
+                                                                     current_event=program.event_type))
 
 
 @bp.post("/referrals/<int:program_id>/active")

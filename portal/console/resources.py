@@ -11,7 +11,7 @@ URL in `@bp.route`, its permission in `@staff_required` and the endpoint's name 
     @staff_required("campaigns:write")
     def mission_edit(mission_id: int):
         mission, form = MISSIONS.find(mission_id), MissionForm()
-        return MISSIONS.edit_page(form, mission, lambda: missions.update_mission(...))
+        return MISSIONS.edit_page(form, mission, missions.update_mission)
 """
 from __future__ import annotations
 
@@ -51,20 +51,28 @@ class Resource:
         """The thing's page in the console."""
         return url_for(f"console.{self.thing}_detail", **{self.id_arg: thing.id})
 
-    def new_page(self, form: FlaskForm, create: Callable[[], Any], *,
-                 told: Callable[[Any], Union[str, tuple[str, str]]], **drawn):
-        """The new page (`<things>/new.html`): a valid POST runs `create()` through
-        `forms.submit_then` and goes to the created thing's page flashing `told(thing)`; else the
-        page is drawn (again, with the errors), as `page` says with `drawn`."""
-        return submit_then(form, create, self.fields, told=told, then=self.url, page=self.page("new", form, **drawn))
+    def new_page(self, form: FlaskForm, create: Callable[..., Any], *,
+                 told: Callable[[Any], Union[str, tuple[str, str]]], values: Callable[[], dict] | None = None,
+                 **drawn):
+        """The new page (`<things>/new.html`). A valid POST calls the domain's
+        `create(session, organization_id, actor=..., **values())` (`values`: the form's `fields()`
+        unless given) through `forms.submit_then`, then goes to the created thing's page flashing
+        `told(thing)`; else the page is drawn (again, with the errors), as `page` says with `drawn`."""
+        return submit_then(form, lambda: create(db.session, current_user.organization_id, actor=current_user.actor(),
+                                                **(values() if values else form.fields())),
+                           self.fields, told=told, then=self.url, page=self.page("new", form, **drawn))
 
-    def edit_page(self, form: FlaskForm, thing: Any, update: Callable[[], Any], *,
-                  saved: Callable[[], str] | None = None, then: str | None = None, **drawn):
+    def edit_page(self, form: FlaskForm, thing: Any, update: Callable[..., Any], *,
+                  values: Callable[[], dict] | None = None, saved: Callable[[], str] | None = None,
+                  then: str | None = None, **drawn):
         """The edit page (`<things>/edit.html`, which sees the thing as `<known_as>`) through
-        `forms.save_edit`: a GET fills the form; a saved change flashes `saved()` ("<its new name>
-        saved." unless given) and goes to `then` (the thing's page unless given); else the page is
-        drawn (again, with the errors), as `page` says with `drawn`."""
-        return save_edit(form, thing, update, self.fields,
+        `forms.save_edit`: a GET fills the form; a valid POST calls the domain's
+        `update(session, thing, actor=..., **values())` (`values`: the form's `fields()` unless
+        given), then flashes `saved()` ("<its new name> saved." unless given) and goes to `then`
+        (the thing's page unless given); else the page is drawn (again, with the errors), as
+        `page` says with `drawn`."""
+        return save_edit(form, thing, lambda: update(db.session, thing, actor=current_user.actor(),
+                                                     **(values() if values else form.fields())), self.fields,
                          saved=saved or (lambda: f"{thing.name} saved."), then=then or self.url(thing),
                          page=self.page("edit", form, **{self.known_as: thing}, **drawn))
 

@@ -37,9 +37,8 @@ def signup_form_list():
 @staff_required("forms:write")
 def signup_form_new():
     form = SignupFormForm().with_books(_books())
-    return SIGNUP_FORMS.new_page(form, lambda: signup_forms.create_form(
-        db.session, current_user.organization_id, actor=current_user.actor(), **form.fields()),
-        told=lambda found: f"Signup form {found.name} created. Paste the tag below into a partner page.")
+    return SIGNUP_FORMS.new_page(form, signup_forms.create_form, told=lambda found: (
+        f"Signup form {found.name} created. Paste the tag below into a partner page."))
 
 
 @bp.get("/signup-forms/<int:form_id>")
@@ -59,8 +58,7 @@ def signup_form_detail(form_id: int):
 @staff_required("forms:write")
 def signup_form_edit(form_id: int):
     found, form = SIGNUP_FORMS.find(form_id), SignupFormForm().with_books(_books())
-    return SIGNUP_FORMS.edit_page(form, found, lambda: signup_forms.update_form(
-        db.session, found, actor=current_user.actor(), **form.fields()))
+    return SIGNUP_FORMS.edit_page(form, found, signup_forms.update_form)
 
 
 def _books() -> list[CouponBook]:

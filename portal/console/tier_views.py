@@ -46,9 +46,8 @@ def tier_create():
 @staff_required("tiers:write")
 def tier_edit(tier_id: int):
     tier, form = TIERS.find(tier_id), TierForm()
-    return TIERS.edit_page(form, tier, lambda: tiers.update_tier(
-        db.session, tier, actor=current_user.actor(), **form.fields()),
-        saved=lambda: f"Tier {tier.name} saved.", then=url_for("console.tier_list"))
+    return TIERS.edit_page(form, tier, tiers.update_tier, saved=lambda: f"Tier {tier.name} saved.",
+                           then=url_for("console.tier_list"))
 
 
 def _list_page(form: TierForm, status: int = 200):

@@ -44,11 +44,9 @@ def webhook_list():
 @staff_required("webhooks:write")
 def webhook_new():
     form = WebhookForm()
-    return WEBHOOKS.new_page(form, lambda: webhooks.create_subscription(
-        db.session, current_user.organization_id, actor=current_user.actor(), allow_private=_allow_private(),
-        **form.fields()),
-        told=lambda subscription: f"Webhook {subscription.name} created. Show its signing secret below to set up "
-                                  "your receiver.", subscription=None)
+    return WEBHOOKS.new_page(form, webhooks.create_subscription, values=_values_of(form), subscription=None,
+                             told=lambda subscription: f"Webhook {subscription.name} created. Show its signing "
+                                                       "secret below to set up your receiver.")
 
 
 @bp.get("/webhooks/<int:webhook_id>")
@@ -61,8 +59,7 @@ def webhook_detail(webhook_id: int):
 @staff_required("webhooks:write")
 def webhook_edit(webhook_id: int):
     subscription, form = WEBHOOKS.find(webhook_id), WebhookForm()
-    return WEBHOOKS.edit_page(form, subscription, lambda: webhooks.update_subscription(
-        db.session, subscription, actor=current_user.actor(), allow_private=_allow_private(), **form.fields()))
+    return WEBHOOKS.edit_page(form, subscription, webhooks.update_subscription, values=_values_of(form))
 
 
 @bp.post("/webhooks/<int:webhook_id>/secret")
@@ -144,6 +141,11 @@ def _confirmed_subscription(webhook_id: int) -> WebhookSubscription:
 
 def _allow_private() -> bool:
     return bool(current_app.config["WEBHOOK_ALLOW_PRIVATE_URLS"])
+
+
+def _values_of(form: WebhookForm):
+    """What a create or an update of a subscription takes from its form, and whether its URL may be private."""
+    return lambda: dict(allow_private=_allow_private(), **form.fields())
 
 
 def _detail_page(subscription: WebhookSubscription, *, secret: str | None = None):
