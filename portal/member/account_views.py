@@ -239,12 +239,12 @@ def password_forgot():
     return _page_or_mail_sent("member/password_forgot.html", form, request_reset, "member.password_forgot_sent")
 
 
-@bp.get("/signup/sent", endpoint="signup_sent", defaults={"template": "member/signup_sent.html"})
-@bp.get("/password/forgot/sent", endpoint="password_forgot_sent",
-        defaults={"template": "member/password_forgot_sent.html"})
-def mail_sent(template: str):
-    """The page after a form answered by mail (see `_page_or_mail_sent`): the mail is on its way."""
-    return render_template(template)
+@bp.get("/signup/sent", endpoint="signup_sent")
+@bp.get("/password/forgot/sent", endpoint="password_forgot_sent")
+def mail_sent():
+    """The page after a form answered by mail (see `_page_or_mail_sent`): the mail is on its way.
+    Each endpoint `member.<page>` draws its `member/<page>.html`."""
+    return render_template(f"member/{request.endpoint.partition('.')[2]}.html")
 
 
 @bp.route("/password/reset/<token>", methods=["GET", "POST"])
