@@ -1,7 +1,8 @@
 """Members: the searchable list, one member's page, and the staff actions on it
 (points adjustment, lock/unlock, manual tier, profile and custom attributes,
-identifiers, a coupon, a mission step by hand, erasure). Each action is a small
-form sent through `forms.submit`; the domain audits it.
+identifiers, a coupon, a mission step by hand, erasure). Each action is one of the
+page's forms: its view, made so by `member_form`, is the form's domain call and says
+what to flash; the domain audits it.
 
 The member page's missions progress and latest events (members/_engagement.html)
 come from `member_engagement(member)` in the template context, so the queries
