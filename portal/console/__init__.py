@@ -3,7 +3,9 @@ domain functions the API uses. Every view works inside the signed-in staff
 user's organisation; another organisation's object is a 404.
 
 Each area has `<area>_views.py` (routes), `<area>_forms.py` (forms, shape only)
-and templates in `templates/console/<things>/`; see portal/README.md. This
+and templates in `templates/console/<things>/`; see portal/README.md. What the usual
+pages of a resource share (finding one, its new and edit pages, its switch) is in
+`resources.py`. This
 module holds what every page shares: the layout's context and the error pages.
 """
 from flask import Blueprint, render_template

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -18,11 +18,12 @@ from ..domain.audiences import LIST, Audience, AudienceMember
 from ..domain.base import fits_id
 from ..domain.members import CARDCODE, Identifier, Member, normalise_code
 from ..extensions import db
-from ..forms import form_status, save_edit, submit
+from ..forms import form_status, submit
 from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .audience_forms import AUDIENCE_FIELDS, AddMembersForm, AudienceEditForm, AudienceForm
 from .rendering import page_of, refusal_pointer
+from .resources import Resource
 from .uploads import UploadUnreadable, read_column
 
 navigation.register("Audiences", "console.audience_list", "campaigns:read", "console.audience_")
@@ -32,6 +33,7 @@ MEMBERS_PER_PAGE = 25
 MEMBER_HEADERS = ("cardcode", "card_code", "card code", "code", "memberid", "member_id", "member id", "id")
 REPORT_ROWS_SHOWN = 200
 _CHUNK = 500
+AUDIENCES = Resource("audiences", "audience", audiences.get_audience, fields=AUDIENCE_FIELDS)
 
 
 @dataclass
@@ -68,7 +70,7 @@ def audience_new():
             if done:
                 flash(f"Audience {outcome.name} created"
                       + (f" with {len(member_ids):,} members." if form.kind.data == LIST else "."), "success")
-                return redirect(url_for("console.audience_detail", audience_id=outcome.id))
+                return redirect(AUDIENCES.url(outcome))
             pointer = refusal_pointer(form.rule, outcome)
     return render_template("console/audiences/new.html", form=form, problems=problems[:REPORT_ROWS_SHOWN],
                            problem_count=len(problems), pointer=pointer), form_status()
@@ -77,7 +79,7 @@ def audience_new():
 @bp.get("/audiences/<int:audience_id>")
 @staff_required("campaigns:read")
 def audience_detail(audience_id: int):
-    audience = _audience(audience_id)
+    audience = AUDIENCES.find(audience_id)
     return render_page_or_fragment("console/audiences/detail.html", "console/audiences/_members.html",
                                    **_detail_context(audience))
 
@@ -85,22 +87,17 @@ def audience_detail(audience_id: int):
 @bp.route("/audiences/<int:audience_id>/edit", methods=["GET", "POST"])
 @staff_required("campaigns:write")
 def audience_edit(audience_id: int):
-    audience = _audience(audience_id)
-    form = AudienceEditForm()
-    return save_edit(form, audience, lambda: audiences.update_audience(
-        db.session, audience, actor=current_user.actor(), name=form.name.data,
-        description=(form.description.data or "").strip(),
-        rule=(form.rule.data or "").strip() if audience.kind != LIST else None), AUDIENCE_FIELDS,
-        saved=lambda: f"Audience {audience.name} saved.",
-        then=url_for("console.audience_detail", audience_id=audience.id),
-        page=lambda refusal: render_template("console/audiences/edit.html", form=form, audience=audience,
-                                             pointer=refusal_pointer(form.rule, refusal)))
+    audience, form = AUDIENCES.find(audience_id), AudienceEditForm()
+    return AUDIENCES.edit_page(form, audience, audiences.update_audience, values=lambda: dict(
+        name=form.name.data, description=(form.description.data or "").strip(),
+        rule=(form.rule.data or "").strip() if audience.kind != LIST else None),
+        saved=lambda: f"Audience {audience.name} saved.", rule_field=form.rule)
 
 
 @bp.post("/audiences/<int:audience_id>/members")
 @staff_required("campaigns:write")
 def audience_add_members(audience_id: int):
-    audience = _audience(audience_id)
+    audience = AUDIENCES.find(audience_id)
     form = AddMembersForm(prefix="add")
     problems = []
     if form.validate_on_submit():
@@ -112,19 +109,13 @@ def audience_add_members(audience_id: int):
             if done:
                 flash(f"{added:,} members added ({len(member_ids) - added:,} were already in the audience).",
                       "success")
-                return redirect(url_for("console.audience_detail", audience_id=audience.id))
+                return redirect(AUDIENCES.url(audience))
     return render_template("console/audiences/detail.html",
                            **_detail_context(audience, add_form=form, problems=problems[:REPORT_ROWS_SHOWN],
                                              problem_count=len(problems))), 422
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-def _audience(audience_id: int) -> Audience:
-    if not fits_id(audience_id):
-        abort(404)
-    return audiences.get_audience(db.session, current_user.organization_id, audience_id)
-
 
 def _add_members(audience: Audience, member_ids: list[int]) -> int:
     added = audiences.add_members(db.session, audience, member_ids)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -11,11 +11,12 @@ from ..auth import staff_required
 from ..domain import campaigns, orders, rules, tiers
 from ..domain.organizations import default_program
 from ..extensions import db
-from ..forms import save_edit, submit, submit_then, try_out
+from ..forms import submit, try_out
 from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .campaign_forms import ActionForm, ActionStatusForm, CampaignForm, SimulateForm
 from .rendering import newest_first, page_of
+from .resources import Resource
 
 navigation.register("Campaigns", "console.campaign_list", "campaigns:read", "console.campaign_")
 
@@ -23,6 +24,7 @@ CAMPAIGN_FIELDS = {"eventType": "custom_event", "validTo": "valid_to", "validFro
                    "daysOfWeek": "days_of_week", "tierIds": "tier_ids", "audienceIds": "audience_ids",
                    "minSpend": "min_spend", "monthlyPointsCap": "monthly_points_cap", "timezone": "timezone",
                    "code": "code"}
+CAMPAIGNS = Resource("campaigns", "campaign", campaigns.get_campaign, fields=CAMPAIGN_FIELDS)
 
 
 def _choices(session):
@@ -46,40 +48,32 @@ def campaign_list():
 @staff_required("campaigns:write")
 def campaign_new():
     form = CampaignForm().with_choices(*_choices(db.session))
-    return submit_then(form, lambda: campaigns.create_campaign(
-        db.session, current_user.organization_id, code=form.code.data, name=form.name.data,
-        actor=current_user.actor(), **form.fields()), CAMPAIGN_FIELDS,
-        told=lambda campaign: f"Campaign {campaign.code} created. Now add its actions.",
-        then=lambda campaign: url_for("console.campaign_detail", campaign_id=campaign.id),
-        page=lambda _: render_template("console/campaigns/new.html", form=form))
+    return CAMPAIGNS.new_page(form, campaigns.create_campaign,
+                              values=lambda: dict(code=form.code.data, name=form.name.data, **form.fields()),
+                              told=lambda campaign: f"Campaign {campaign.code} created. Now add its actions.")
 
 
 @bp.get("/campaigns/<int:campaign_id>")
 @staff_required("campaigns:read")
 def campaign_detail(campaign_id: int):
-    campaign = campaigns.get_campaign(db.session, current_user.organization_id, campaign_id)
-    return _detail(campaign)
+    return _detail(CAMPAIGNS.find(campaign_id))
 
 
 @bp.route("/campaigns/<int:campaign_id>/edit", methods=["GET", "POST"])
 @staff_required("campaigns:write")
 def campaign_edit(campaign_id: int):
-    session = db.session
-    campaign = campaigns.get_campaign(session, current_user.organization_id, campaign_id)
-    form = CampaignForm().with_choices(*_choices(session))
+    campaign, form = CAMPAIGNS.find(campaign_id), CampaignForm().with_choices(*_choices(db.session))
     form.code.render_kw = {"readonly": True}  # a campaign's code never changes
-    return save_edit(form, campaign, lambda: campaigns.update_campaign(
-        session, campaign, actor=current_user.actor(), name=form.name.data.strip(), **form.fields()),
-        CAMPAIGN_FIELDS, saved=lambda: "Campaign saved.",
-        then=url_for("console.campaign_detail", campaign_id=campaign.id),
-        page=lambda _: render_template("console/campaigns/edit.html", form=form, campaign=campaign))
+    return CAMPAIGNS.edit_page(form, campaign, campaigns.update_campaign,
+                               values=lambda: dict(name=form.name.data.strip(), **form.fields()),
+                               saved=lambda: "Campaign saved.")
 
 
 @bp.post("/campaigns/<int:campaign_id>/actions")
 @staff_required("campaigns:write")
 def campaign_add_action(campaign_id: int):
     session = db.session
-    campaign = campaigns.get_campaign(session, current_user.organization_id, campaign_id)
+    campaign = CAMPAIGNS.find(campaign_id)
     form = ActionForm(prefix="action").with_tiers(_choices(session)[0])
     if form.validate_on_submit():
         done, _ = submit(form, lambda: campaigns.add_action(
@@ -88,7 +82,7 @@ def campaign_add_action(campaign_id: int):
             abort_on_error=form.abort_on_error.data), form.place_error)
         if done:
             flash("Action added.", "success")
-            return redirect(url_for("console.campaign_detail", campaign_id=campaign.id))
+            return redirect(CAMPAIGNS.url(campaign))
     return _detail(campaign, action_form=form, status=422)
 
 
@@ -96,7 +90,7 @@ def campaign_add_action(campaign_id: int):
 @staff_required("campaigns:write")
 def campaign_action_status(campaign_id: int, action_id: int):
     session = db.session
-    campaign = campaigns.get_campaign(session, current_user.organization_id, campaign_id)
+    campaign = CAMPAIGNS.find(campaign_id)
     action = campaigns.get_action(session, campaign, action_id)
     form = ActionStatusForm()
     if not form.validate_on_submit():
@@ -104,7 +98,7 @@ def campaign_action_status(campaign_id: int, action_id: int):
     with db.transaction():
         campaigns.update_action(session, action, actor=current_user.actor(), status=form.status.data)
     flash(f"Action {action.index + 1} is now {form.status.data}.", "success")
-    return redirect(url_for("console.campaign_detail", campaign_id=campaign.id))
+    return redirect(CAMPAIGNS.url(campaign))
 
 
 @bp.post("/campaigns/rules/check")
@@ -129,7 +123,7 @@ def campaign_check_rules():
 @staff_required("campaigns:read")
 def campaign_simulate(campaign_id: int):
     session = db.session
-    campaign = campaigns.get_campaign(session, current_user.organization_id, campaign_id)
+    campaign = CAMPAIGNS.find(campaign_id)
     form = SimulateForm(prefix="sim")
     evaluation = None
     if form.validate_on_submit():

@@ -1,7 +1,8 @@
 """Members: the searchable list, one member's page, and the staff actions on it
 (points adjustment, lock/unlock, manual tier, profile and custom attributes,
-identifiers, a coupon, a mission step by hand, erasure). Each action is a small
-form sent through `forms.submit`; the domain audits it.
+identifiers, a coupon, a mission step by hand, erasure). Each action is one of the
+page's forms: its view, made so by `member_form`, is the form's domain call and says
+what to flash; the domain audits it.
 
 The member page's missions progress and latest events (members/_engagement.html)
 come from `member_engagement(member)` in the template context, so the queries
@@ -10,6 +11,7 @@ run only when the page is drawn in full, not for its htmx history rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import wraps
 from typing import Any, Callable
 
 from flask import abort, flash, redirect, request, url_for
@@ -69,69 +71,81 @@ def member_detail(member_id: int):
     return _member_page(_member(member_id))
 
 
+def member_form(prefix: str, form_class, fields: Fields | None = None, *, choices=None):
+    """Makes a view the POST of one of the member page's forms, `form_class(prefix=prefix)` (given
+    its choices for the member by `choices(form, member)`). The view gets the member (a 404 when not
+    the organisation's) and the posted form, makes the form's domain call and returns what to
+    flash (a message, or a message and its category): through `forms.submit_then`, back to the
+    member page; else the page is drawn again with the form, and its errors, in its place
+    (`<prefix>_form`)."""
+    def decorator(view: Callable[[Member, Any], str | tuple[str, str]]):
+        @wraps(view)
+        def posted(member_id: int):
+            member = _member(member_id)
+            form = form_class(prefix=prefix)
+            if choices:
+                choices(form, member)
+            return (submit_then(form, lambda: view(member, form), fields, told=lambda message: message,
+                                then=url_for("console.member_detail", member_id=member.id))
+                    or _member_page(member, **{f"{prefix}_form": form}))
+        return posted
+    return decorator
+
+
 @bp.post("/members/<int:member_id>/points")
 @staff_required("ledgers:write")
-def member_adjust_points(member_id: int):
-    member = _member(member_id)
-    form = AdjustPointsForm(prefix="adjust")
-    return _member_form(member, "adjust_form", form, lambda: points.adjust_member_points(
+@member_form("adjust", AdjustPointsForm)
+def member_adjust_points(member: Member, form: AdjustPointsForm):
+    movement = points.adjust_member_points(
         db.session, member, form.amount.data, actor=current_user.actor(), reason_text=form.reason.data,
-        system_unique_key=f"console-adjust-{form.key.data}" if form.key.data else None),
-        told=lambda movement: ("This adjustment was already recorded; nothing was changed.", "info")
-        if movement.replayed else f"{form.amount.data:+,} points recorded: {form.reason.data.strip()}")
+        system_unique_key=f"console-adjust-{form.key.data}" if form.key.data else None)
+    if movement.replayed:
+        return "This adjustment was already recorded; nothing was changed.", "info"
+    return f"{form.amount.data:+,} points recorded: {form.reason.data.strip()}"
 
 
 @bp.post("/members/<int:member_id>/status")
 @staff_required("members:write")
-def member_set_status(member_id: int):
-    member = _member(member_id)
-    form = AccountStatusForm(prefix="status")
-    return _member_form(member, "status_form", form, lambda: members.update_member(
-        db.session, member, actor=current_user.actor(), account_status=form.account_status.data,
-        reason=(form.reason.data or "").strip()), {"accountStatus": "reason"},
-        told=lambda _: "Account locked." if member.account_status == LOCKED else "Account unlocked.")
+@member_form("status", AccountStatusForm, {"accountStatus": "reason"})
+def member_set_status(member: Member, form: AccountStatusForm):
+    members.update_member(db.session, member, actor=current_user.actor(), account_status=form.account_status.data,
+                          reason=(form.reason.data or "").strip())
+    return "Account locked." if member.account_status == LOCKED else "Account unlocked."
 
 
 @bp.post("/members/<int:member_id>/tier")
 @staff_required("tiers:write")
-def member_set_tier(member_id: int):
+@member_form("tier", SetTierForm, {"loyaltyTierId": "tier", "expiresAt": "expires_on"},
+             choices=lambda form, member: form.with_tiers(_ladder(member)))
+def member_set_tier(member: Member, form: SetTierForm):
     session = db.session
-    member = _member(member_id)
     program = default_program(session, member.organization_id)
-    form = SetTierForm(prefix="tier").with_tiers(tiers.tiers_of(session, program.id))
-
-    def set_tier():
-        expires_at = (tiers.end_of_day(session, member.organization_id, form.expires_on.data)
-                      if form.expires_on.data else None)
-        tier = (tiers.get_tier(session, member.organization_id, int(form.tier.data), program.id)
-                if form.tier.data else None)
-        tiers.set_tier(session, member.id, program, tier, actor=current_user.actor(), expires_at=expires_at,
-                       reason=(form.reason.data or "").strip() or "set by staff")
-        return tier
-
-    return _member_form(member, "tier_form", form, set_tier, {"loyaltyTierId": "tier", "expiresAt": "expires_on"},
-                        told=lambda tier: f"Tier set to {tier.name}." if tier else "Tier removed.")
+    expires_at = (tiers.end_of_day(session, member.organization_id, form.expires_on.data)
+                  if form.expires_on.data else None)
+    tier = (tiers.get_tier(session, member.organization_id, int(form.tier.data), program.id)
+            if form.tier.data else None)
+    tiers.set_tier(session, member.id, program, tier, actor=current_user.actor(), expires_at=expires_at,
+                   reason=(form.reason.data or "").strip() or "set by staff")
+    return f"Tier set to {tier.name}." if tier else "Tier removed."
 
 
 @bp.post("/members/<int:member_id>/profile")
 @staff_required("members:write")
-def member_edit_profile(member_id: int):
-    member = _member(member_id)
-    form = ProfileForm(prefix="profile")
-    return _member_form(member, "profile_form", form, lambda: members.update_member(
-        db.session, member, actor=current_user.actor(), profile=form.profile(),
-        custom_attributes=form.attributes(member.custom_attributes), reason=(form.reason.data or "").strip()),
-        {**ERROR_FIELDS, "customAttributes": "custom_attributes"}, told=lambda _: "Profile saved.")
+@member_form("profile", ProfileForm, {**ERROR_FIELDS, "customAttributes": "custom_attributes"})
+def member_edit_profile(member: Member, form: ProfileForm):
+    members.update_member(db.session, member, actor=current_user.actor(), profile=form.profile(),
+                          custom_attributes=form.attributes(member.custom_attributes),
+                          reason=(form.reason.data or "").strip())
+    return "Profile saved."
 
 
 @bp.post("/members/<int:member_id>/identifiers")
 @staff_required("members:write")
-def member_add_identifier(member_id: int):
-    member = _member(member_id)
-    form = AddIdentifierForm(prefix="identifier")
-    return _member_form(member, "identifier_form", form, lambda: members.add_identifier(
-        db.session, member, form.type.data, form.code.data, actor=current_user.actor()),
-        told=lambda identifier: f"{identifier.type} {identifier.code} added.")
+@member_form("identifier", AddIdentifierForm)
+def member_add_identifier(member: Member, form: AddIdentifierForm):
+    identifier = members.add_identifier(db.session, member, form.type.data, form.code.data,
+                                        actor=current_user.actor())
+    return f"{identifier.type} {identifier.code} added."
 
 
 @bp.post("/members/<int:member_id>/identifiers/remove")
@@ -150,50 +164,35 @@ def member_remove_identifier(member_id: int):
 
 @bp.post("/members/<int:member_id>/coupons")
 @staff_required("coupons:write")
-def member_assign_coupon(member_id: int):
-    session = db.session
-    member = _member(member_id)
-    form = AssignCouponForm(prefix="coupon").with_books(_assignable_books(member))
-
-    def assign():
-        book = coupons.get_book(session, member.organization_id, int(form.book.data))
-        coupons.assign_coupons(session, member, book, actor=current_user.actor(),
-                               system_unique_keys=[f"console-assign-{form.key.data}"])
-        return book
-
-    return _member_form(member, "coupon_form", form, assign, {"couponBookId": "book", "memberId": "book"},
-                        told=lambda book: f"Coupon from {book.name} assigned.")
+@member_form("coupon", AssignCouponForm, {"couponBookId": "book", "memberId": "book"},
+             choices=lambda form, member: form.with_books(_assignable_books(member)))
+def member_assign_coupon(member: Member, form: AssignCouponForm):
+    book = coupons.get_book(db.session, member.organization_id, int(form.book.data))
+    coupons.assign_coupons(db.session, member, book, actor=current_user.actor(),
+                           system_unique_keys=[f"console-assign-{form.key.data}"])
+    return f"Coupon from {book.name} assigned."
 
 
 @bp.post("/members/<int:member_id>/missions")
 @staff_required("members:write")
-def member_increment_mission(member_id: int):
-    session = db.session
-    member = _member(member_id)
-    form = IncrementMissionForm(prefix="mission").with_missions(_running_missions(member))
-
-    def step():
-        mission = missions.get_mission(session, member.organization_id, int(form.mission.data))
-        return missions.record_increment(session, member, mission, form.amount.data, actor=current_user.actor(),
-                                         system_unique_key=f"console-mission-{form.key.data}",
-                                         reason=form.reason.data.strip()), mission
-
-    def told(outcome) -> str:
-        increment, mission = outcome
-        completed = any(e.type == "mission_completed" for e in increment.effects)
-        return (f"{mission.name}: {form.amount.data} step{'s' if form.amount.data != 1 else ''} added"
-                f"{' (completed)' if completed else ''}.")
-
-    return _member_form(member, "mission_form", form, step, {"missionId": "mission", "amount": "amount"}, told=told)
+@member_form("mission", IncrementMissionForm, {"missionId": "mission", "amount": "amount"},
+             choices=lambda form, member: form.with_missions(_running_missions(member)))
+def member_increment_mission(member: Member, form: IncrementMissionForm):
+    mission = missions.get_mission(db.session, member.organization_id, int(form.mission.data))
+    increment = missions.record_increment(db.session, member, mission, form.amount.data, actor=current_user.actor(),
+                                          system_unique_key=f"console-mission-{form.key.data}",
+                                          reason=form.reason.data.strip())
+    completed = any(e.type == "mission_completed" for e in increment.effects)
+    return (f"{mission.name}: {form.amount.data} step{'s' if form.amount.data != 1 else ''} added"
+            f"{' (completed)' if completed else ''}.")
 
 
 @bp.post("/members/<int:member_id>/erase")
 @staff_required("members:write")
-def member_erase(member_id: int):
-    member = _member(member_id)
-    form = EraseForm(prefix="erase")
-    return _member_form(member, "erase_form", form, lambda: self_service.erase_member(
-        db.session, member, actor=current_user.actor()), told=lambda _: "Personal data erased.")
+@member_form("erase", EraseForm)
+def member_erase(member: Member, form: EraseForm):
+    self_service.erase_member(db.session, member, actor=current_user.actor())
+    return "Personal data erased."
 
 
 # --- the member page ----------------------------------------------------------------
@@ -206,12 +205,9 @@ def _back_to(member: Member):
     return redirect(url_for("console.member_detail", member_id=member.id))
 
 
-def _member_form(member: Member, slot: str, form, action: Callable[[], Any], fields: Fields | None = None, *,
-                 told: Callable[[Any], str | tuple[str, str]]):
-    """One of the member page's forms posted: through `submit_then` back to the member page, else
-    the page drawn again with `form`, and its errors, in its `slot` (`adjust_form`...)."""
-    return (submit_then(form, action, fields, told=told, then=url_for("console.member_detail", member_id=member.id))
-            or _member_page(member, **{slot: form}))
+def _ladder(member: Member) -> list[tiers.Tier]:
+    """The tiers of the member's organisation's default programme."""
+    return tiers.tiers_of(db.session, default_program(db.session, member.organization_id).id)
 
 
 def _assignable_books(member: Member):

@@ -8,27 +8,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import abort, render_template, request, url_for
+from flask import render_template, request
 from flask_login import current_user
 from sqlalchemy import func, select
 
 from ..auth import staff_required
 from ..domain import missions, rules
 from ..domain.base import utcnow
-from ..domain.base import fits_id
 from ..domain.ledger import LedgerAccount
 from ..domain.missions import Mission, MissionProgress
 from ..extensions import db
-from ..forms import save_edit, submit_then
 from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .mission_forms import KIND_LABELS, MISSION_FIELDS, PERIOD_LABELS, MissionForm
-from .rendering import newest_first, page_of, refusal_pointer, rule_pointer
-from .switches import switch_active
+from .rendering import newest_first, page_of, rule_pointer
+from .resources import Resource
 
 navigation.register("Missions", "console.mission_list", "campaigns:read", "console.mission_")
 
 MISSIONS_PER_PAGE = 20
+MISSIONS = Resource("missions", "mission", missions.get_mission, fields=MISSION_FIELDS)
 
 
 @dataclass
@@ -51,19 +50,15 @@ def mission_list():
 @staff_required("campaigns:write")
 def mission_new():
     form = _with_choices(MissionForm())
-    return submit_then(form, lambda: missions.create_mission(
-        db.session, current_user.organization_id, actor=current_user.actor(), **form.fields()), MISSION_FIELDS,
-        told=lambda mission: f"{KIND_LABELS[mission.kind]} {mission.name} created.",
-        then=lambda mission: url_for("console.mission_detail", mission_id=mission.id),
-        page=lambda refusal: render_template("console/missions/new.html", form=form,
-                                             pointer=refusal_pointer(form.matcher, refusal)))
+    return MISSIONS.new_page(form, missions.create_mission, rule_field=form.matcher,
+                             told=lambda mission: f"{KIND_LABELS[mission.kind]} {mission.name} created.")
 
 
 @bp.get("/missions/<int:mission_id>")
 @staff_required("campaigns:read")
 def mission_detail(mission_id: int):
     session = db.session
-    mission = _mission(mission_id)
+    mission = MISSIONS.find(mission_id)
     return render_template("console/missions/detail.html", mission=mission, kinds=KIND_LABELS,
                            periods=PERIOD_LABELS, completions=completion_counts(session, [mission.id])[mission.id],
                            in_progress=members_in_progress(session, mission),
@@ -74,21 +69,16 @@ def mission_detail(mission_id: int):
 @bp.route("/missions/<int:mission_id>/edit", methods=["GET", "POST"])
 @staff_required("campaigns:write")
 def mission_edit(mission_id: int):
-    mission = _mission(mission_id)
-    form = MissionForm()
-    return save_edit(form, mission, lambda: missions.update_mission(
-        db.session, mission, actor=current_user.actor(), **form.changes(mission)), MISSION_FIELDS,
-        saved=lambda: f"{mission.name} saved.", then=url_for("console.mission_detail", mission_id=mission.id),
-        page=lambda refusal: render_template(
-            "console/missions/edit.html", form=_with_choices(form, current_event=mission.event_type), mission=mission,
-            pointer=refusal_pointer(form.matcher, refusal)))
+    mission, form = MISSIONS.find(mission_id), MissionForm()
+    return MISSIONS.edit_page(form, mission, missions.update_mission, values=lambda: form.changes(mission),
+                              rule_field=form.matcher,
+                              choices=lambda form: _with_choices(form, current_event=mission.event_type))
 
 
 @bp.post("/missions/<int:mission_id>/active")
 @staff_required("campaigns:write")
 def mission_active(mission_id: int):
-    return switch_active(_mission(mission_id), missions.update_mission,
-                         url_for("console.mission_detail", mission_id=mission_id))
+    return MISSIONS.switch(mission_id, missions.update_mission)
 
 
 @bp.post("/missions/matcher/check")
@@ -133,12 +123,6 @@ def members_in_progress(session, mission: Mission) -> int:
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-def _mission(mission_id: int) -> Mission:
-    if not fits_id(mission_id):
-        abort(404)
-    return missions.get_mission(db.session, current_user.organization_id, mission_id)
-
 
 def _with_choices(form, current_event: str | None = None):
     """Event types a mission may listen to, and the organisation's points accounts."""

@@ -3,7 +3,7 @@ rotate the client secret. A new secret is shown once, on the answer to the POST 
 (never in a redirect, a flash message or a log)."""
 from __future__ import annotations
 
-from flask import abort, flash, make_response, redirect, render_template, url_for
+from flask import flash, make_response, redirect, render_template
 from flask_login import current_user
 
 from ..auth import staff_required
@@ -12,15 +12,17 @@ from ..domain.errors import DomainError
 from ..domain.partners import PartnerApp
 from ..extensions import db
 from . import bp, navigation
-from ..forms import form_status, save_edit, submit
+from ..forms import form_status, submit
 from ..fragments import render_page_or_fragment
 from .partner_app_forms import PARTNER_APP_FIELDS, NewPartnerAppForm, PartnerAppForm
 from .rendering import newest_first, page_of
-from .switches import switch_active
+from .resources import Resource
 
 navigation.register("Partner apps", "console.partner_app_list", "partnerships:read", "console.partner_app_")
 
 APPS_PER_PAGE = 20
+PARTNER_APPS = Resource("partner_apps", "partner_app", partners.get_app, fields=PARTNER_APP_FIELDS, id_arg="app_id",
+                        known_as="app")
 
 
 @bp.get("/partner-apps")
@@ -49,47 +51,35 @@ def partner_app_new():
 @bp.get("/partner-apps/<int:app_id>")
 @staff_required("partnerships:read")
 def partner_app_detail(app_id: int):
-    return _detail_page(_app(app_id))
+    return _detail_page(PARTNER_APPS.find(app_id))
 
 
 @bp.route("/partner-apps/<int:app_id>/edit", methods=["GET", "POST"])
 @staff_required("partnerships:write")
 def partner_app_edit(app_id: int):
-    app = _app(app_id)
-    form = PartnerAppForm()
-    return save_edit(form, app, lambda: partners.update_app(
-        db.session, app, actor=current_user.actor(), **form.fields()), PARTNER_APP_FIELDS,
-        saved=lambda: f"{app.name} saved.", then=url_for("console.partner_app_detail", app_id=app.id),
-        page=lambda _: render_template("console/partner_apps/edit.html", form=form, app=app))
+    app, form = PARTNER_APPS.find(app_id), PartnerAppForm()
+    return PARTNER_APPS.edit_page(form, app, partners.update_app)
 
 
 @bp.post("/partner-apps/<int:app_id>/active")
 @staff_required("partnerships:write")
 def partner_app_active(app_id: int):
-    app = _app(app_id)
-    return switch_active(app, partners.update_app, url_for("console.partner_app_detail", app_id=app.id),
-                         told=lambda app: f"{app.name} is enabled." if app.active else
-                         f"{app.name} is disabled: its tokens are revoked and members cannot sign in with it.")
+    return PARTNER_APPS.switch(app_id, partners.update_app, told=lambda app: (
+        f"{app.name} is enabled." if app.active else
+        f"{app.name} is disabled: its tokens are revoked and members cannot sign in with it."))
 
 
 @bp.post("/partner-apps/<int:app_id>/rotate-secret")
 @staff_required("partnerships:write")
 def partner_app_rotate(app_id: int):
-    app = _app(app_id)  # the CSRF token is checked for every POST by CSRFProtect
+    app = PARTNER_APPS.find(app_id)  # the CSRF token is checked for every POST by CSRFProtect
     try:
         with db.transaction() as session:
             secret = partners.rotate_secret(session, app, actor=current_user.actor())
     except DomainError as error:
         flash(error.message, "error")
-        return redirect(url_for("console.partner_app_detail", app_id=app.id))
+        return redirect(PARTNER_APPS.url(app))
     return _detail_page(app, secret=secret)
-
-
-def _app(app_id: int) -> PartnerApp:
-    try:
-        return partners.get_app(db.session, current_user.organization_id, app_id)
-    except DomainError:
-        abort(404)
 
 
 def _detail_page(app: PartnerApp, *, secret: str | None = None, status: int = 200):

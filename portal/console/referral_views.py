@@ -8,30 +8,31 @@ member portal (referrals.masked_name).
 """
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request
 from flask_login import current_user
 from sqlalchemy import func, select
 
 from ..auth import staff_required
 from ..domain import referrals
-from ..domain.base import fits_id
 from ..domain.errors import NotFound
 from ..domain.ledger import LedgerAccount
 from ..domain.pagination import paginate
 from ..domain.referrals import Referral, ReferralCode, ReferralProgram
 from ..extensions import db, htmx
-from ..forms import save_edit, submit, submit_then
+from ..forms import submit
 from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .referral_forms import CODE_FIELDS, PROGRAM_FIELDS, ProgramForm, ReferralCodeForm
 from .rendering import newest_first, page_arg, page_of
-from .switches import switch_active
+from .resources import Resource
 
 navigation.register("Referrals", "console.referral_list", "campaigns:read", "console.referral_")
 
 PROGRAMS_PER_PAGE = 20
 CODES_PER_PAGE = 20
 REPORT_PER_PAGE = 25
+PROGRAMS = Resource("referrals", "referral", referrals.get_program, fields=PROGRAM_FIELDS, id_arg="program_id",
+                    known_as="program")
 FRAGMENTS = {"code-rows": "console/referrals/_codes.html", "report-rows": "console/referrals/_report.html"}
 
 
@@ -50,18 +51,14 @@ def referral_list():
 @staff_required("campaigns:write")
 def referral_new():
     form = ProgramForm().with_choices(*_engagement_choices())
-    return submit_then(form, lambda: referrals.create_program(
-        db.session, current_user.organization_id, actor=current_user.actor(), **form.fields()), PROGRAM_FIELDS,
-        told=lambda program: f"Referral programme {program.name} created.",
-        then=lambda program: url_for("console.referral_detail", program_id=program.id),
-        page=lambda _: render_template("console/referrals/new.html", form=form))
+    return PROGRAMS.new_page(form, referrals.create_program,
+                             told=lambda program: f"Referral programme {program.name} created.")
 
 
 @bp.get("/referrals/<int:program_id>")
 @staff_required("campaigns:read")
 def referral_detail(program_id: int):
-    program = _program(program_id)
-    context = _detail_context(program)
+    context = _detail_context(PROGRAMS.find(program_id))
     fragment = FRAGMENTS.get(htmx.target or "", "console/referrals/detail.html")
     return render_page_or_fragment("console/referrals/detail.html", fragment, **context)
 
@@ -69,26 +66,22 @@ def referral_detail(program_id: int):
 @bp.route("/referrals/<int:program_id>/edit", methods=["GET", "POST"])
 @staff_required("campaigns:write")
 def referral_edit(program_id: int):
-    program = _program(program_id)
-    form = ProgramForm()
-    return save_edit(form, program, lambda: referrals.update_program(
-        db.session, program, actor=current_user.actor(), **form.changes(program)), PROGRAM_FIELDS,
-        saved=lambda: f"{program.name} saved.", then=url_for("console.referral_detail", program_id=program.id),
-        page=lambda _: render_template("console/referrals/edit.html", program=program, form=form.with_choices(
-            *_engagement_choices(), current_event=program.event_type)))
+    program, form = PROGRAMS.find(program_id), ProgramForm()
+    return PROGRAMS.edit_page(form, program, referrals.update_program, values=lambda: form.changes(program),
+                              choices=lambda form: form.with_choices(*_engagement_choices(),
+                                                                     current_event=program.event_type))
 
 
 @bp.post("/referrals/<int:program_id>/active")
 @staff_required("campaigns:write")
 def referral_active(program_id: int):
-    return switch_active(_program(program_id), referrals.update_program,
-                         url_for("console.referral_detail", program_id=program_id))
+    return PROGRAMS.switch(program_id, referrals.update_program)
 
 
 @bp.post("/referrals/<int:program_id>/codes")
 @staff_required("campaigns:write")
 def referral_add_code(program_id: int):
-    program = _program(program_id)
+    program = PROGRAMS.find(program_id)
     form = ReferralCodeForm(prefix="code")
     if form.validate_on_submit():
         def give_code():
@@ -100,17 +93,11 @@ def referral_add_code(program_id: int):
         if done:
             member, code = given
             flash(f"Code {code.code} given to {member.display_name}.", "success")
-            return redirect(url_for("console.referral_detail", program_id=program.id))
+            return redirect(PROGRAMS.url(program))
     return render_template("console/referrals/detail.html", **_detail_context(program, code_form=form)), 422
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-def _program(program_id: int) -> ReferralProgram:
-    if not fits_id(program_id):
-        abort(404)
-    return referrals.get_program(db.session, current_user.organization_id, program_id)
-
 
 def _find_member(text: str):
     """A member of this organisation by id or card code; NotFound names the form's member field."""

@@ -2,25 +2,25 @@
 page with the tag partners paste, the origins allowed to show it and who joined through it."""
 from __future__ import annotations
 
-from flask import abort, render_template, url_for
+from flask import render_template
 from flask_login import current_user
 
 from ..auth import staff_required
 from ..domain import coupons, signup_forms
 from ..domain.coupons import CouponBook
-from ..domain.base import fits_id
 from ..domain.signup_forms import SignupForm
 from ..embed import shared
 from ..extensions import db
 from . import bp, navigation, queries
-from ..forms import save_edit, submit_then
 from ..fragments import render_page_or_fragment
 from .rendering import newest_first, page_of
+from .resources import Resource
 from .signup_form_forms import FORM_FIELDS, PURPOSE_LABELS, SignupFormForm
 
 navigation.register("Signup forms", "console.signup_form_list", "forms:read", "console.signup_form_")
 
 FORMS_PER_PAGE = 20
+SIGNUP_FORMS = Resource("signup_forms", "signup_form", signup_forms.get_form, fields=FORM_FIELDS, id_arg="form_id")
 
 
 @bp.get("/signup-forms")
@@ -37,17 +37,14 @@ def signup_form_list():
 @staff_required("forms:write")
 def signup_form_new():
     form = SignupFormForm().with_books(_books())
-    return submit_then(form, lambda: signup_forms.create_form(
-        db.session, current_user.organization_id, actor=current_user.actor(), **form.fields()), FORM_FIELDS,
-        told=lambda found: f"Signup form {found.name} created. Paste the tag below into a partner page.",
-        then=lambda found: url_for("console.signup_form_detail", form_id=found.id),
-        page=lambda _: render_template("console/signup_forms/new.html", form=form))
+    return SIGNUP_FORMS.new_page(form, signup_forms.create_form, told=lambda found: (
+        f"Signup form {found.name} created. Paste the tag below into a partner page."))
 
 
 @bp.get("/signup-forms/<int:form_id>")
 @staff_required("forms:read")
 def signup_form_detail(form_id: int):
-    found = _form(form_id)
+    found = SIGNUP_FORMS.find(form_id)
     entries = signup_forms.recent_entries(db.session, found)
     joined = queries.members_by_id(db.session, found.organization_id, [e.member_id for e in entries])
     book = coupons.get_book(db.session, found.organization_id, found.coupon_book_id) if found.coupon_book_id else None
@@ -60,18 +57,8 @@ def signup_form_detail(form_id: int):
 @bp.route("/signup-forms/<int:form_id>/edit", methods=["GET", "POST"])
 @staff_required("forms:write")
 def signup_form_edit(form_id: int):
-    found = _form(form_id)
-    form = SignupFormForm().with_books(_books())
-    return save_edit(form, found, lambda: signup_forms.update_form(
-        db.session, found, actor=current_user.actor(), **form.fields()), FORM_FIELDS,
-        saved=lambda: f"{found.name} saved.", then=url_for("console.signup_form_detail", form_id=found.id),
-        page=lambda _: render_template("console/signup_forms/edit.html", form=form, signup_form=found))
-
-
-def _form(form_id: int) -> SignupForm:
-    if not fits_id(form_id):
-        abort(404)
-    return signup_forms.get_form(db.session, current_user.organization_id, form_id)
+    found, form = SIGNUP_FORMS.find(form_id), SignupFormForm().with_books(_books())
+    return SIGNUP_FORMS.edit_page(form, found, signup_forms.update_form)
 
 
 def _books() -> list[CouponBook]:

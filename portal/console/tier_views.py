@@ -1,19 +1,28 @@
 """Tiers of the organisation's default programme: thresholds, members per tier, create and edit."""
 from __future__ import annotations
 
-from flask import abort, render_template, url_for
+from flask import render_template, url_for
 from flask_login import current_user
 
 from ..auth import staff_required
 from ..domain import tiers
-from ..domain.base import fits_id
 from ..domain.organizations import default_program
 from ..extensions import db
-from ..forms import save_edit, submit_then
+from ..forms import submit_then
 from . import bp, navigation, queries
+from .resources import Resource
 from .tier_forms import TierForm
 
 navigation.register("Tiers", "console.tier_list", "tiers:read", "console.tier_")
+
+
+def _default_program_tier(session, organization_id: int, tier_id: int) -> tiers.Tier:
+    """A tier of the organisation's default programme (the one the console shows)."""
+    return tiers.get_tier(session, organization_id, tier_id, program_id=default_program(session, organization_id).id)
+
+
+# Tiers have no page of their own: a saved tier goes back to the list.
+TIERS = Resource("tiers", "tier", _default_program_tier, fields=TierForm.DOMAIN_FIELDS)
 
 
 @bp.get("/tiers")
@@ -36,19 +45,9 @@ def tier_create():
 @bp.route("/tiers/<int:tier_id>/edit", methods=["GET", "POST"])
 @staff_required("tiers:write")
 def tier_edit(tier_id: int):
-    tier = _tier(tier_id)
-    form = TierForm()
-    return save_edit(form, tier, lambda: tiers.update_tier(
-        db.session, tier, actor=current_user.actor(), **form.fields()), form.DOMAIN_FIELDS,
-        saved=lambda: f"Tier {tier.name} saved.", then=url_for("console.tier_list"),
-        page=lambda _: render_template("console/tiers/edit.html", form=form, tier=tier))
-
-
-def _tier(tier_id: int) -> tiers.Tier:
-    if not fits_id(tier_id):
-        abort(404)
-    program = default_program(db.session, current_user.organization_id)
-    return tiers.get_tier(db.session, current_user.organization_id, tier_id, program_id=program.id)
+    tier, form = TIERS.find(tier_id), TierForm()
+    return TIERS.edit_page(form, tier, tiers.update_tier, saved=lambda: f"Tier {tier.name} saved.",
+                           then=url_for("console.tier_list"))
 
 
 def _list_page(form: TierForm, status: int = 200):

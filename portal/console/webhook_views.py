@@ -18,15 +18,16 @@ from ..domain.errors import DomainError
 from ..domain.webhooks import WebhookDelivery, WebhookSubscription
 from ..extensions import db, htmx
 from . import bp, navigation
-from ..forms import save_edit, submit_then
 from ..fragments import render_page_or_fragment
 from .rendering import page_of
+from .resources import Resource
 from .webhook_forms import EVENT_LABELS, FIELDS, ConfirmForm, WebhookForm
 
 navigation.register("Webhooks", "console.webhook_list", "webhooks:read", "console.webhook_")
 
 HOOKS_PER_PAGE = 25
 DELIVERIES_PER_PAGE = 20
+WEBHOOKS = Resource("webhooks", "webhook", webhooks.get_subscription, fields=FIELDS, known_as="subscription")
 STATUS_FILTERS = (webhooks.PENDING, webhooks.RUNNING, webhooks.SUCCESS, webhooks.FAILED)
 
 
@@ -43,31 +44,22 @@ def webhook_list():
 @staff_required("webhooks:write")
 def webhook_new():
     form = WebhookForm()
-    return submit_then(form, lambda: webhooks.create_subscription(
-        db.session, current_user.organization_id, actor=current_user.actor(), allow_private=_allow_private(),
-        **form.fields()), FIELDS,
-        told=lambda subscription: f"Webhook {subscription.name} created. Show its signing secret below to set up "
-                                  "your receiver.",
-        then=lambda subscription: url_for("console.webhook_detail", webhook_id=subscription.id),
-        page=lambda _: render_template("console/webhooks/new.html", form=form, subscription=None))
+    return WEBHOOKS.new_page(form, webhooks.create_subscription, values=_values_of(form), subscription=None,
+                             told=lambda subscription: f"Webhook {subscription.name} created. Show its signing "
+                                                       "secret below to set up your receiver.")
 
 
 @bp.get("/webhooks/<int:webhook_id>")
 @staff_required("webhooks:read")
 def webhook_detail(webhook_id: int):
-    return _detail_page(_subscription(webhook_id))
+    return _detail_page(WEBHOOKS.find(webhook_id))
 
 
 @bp.route("/webhooks/<int:webhook_id>/edit", methods=["GET", "POST"])
 @staff_required("webhooks:write")
 def webhook_edit(webhook_id: int):
-    subscription = _subscription(webhook_id)
-    form = WebhookForm()
-    return save_edit(form, subscription, lambda: webhooks.update_subscription(
-        db.session, subscription, actor=current_user.actor(), allow_private=_allow_private(), **form.fields()),
-        FIELDS, saved=lambda: f"{subscription.name} saved.",
-        then=url_for("console.webhook_detail", webhook_id=subscription.id),
-        page=lambda _: render_template("console/webhooks/edit.html", form=form, subscription=subscription))
+    subscription, form = WEBHOOKS.find(webhook_id), WebhookForm()
+    return WEBHOOKS.edit_page(form, subscription, webhooks.update_subscription, values=_values_of(form))
 
 
 @bp.post("/webhooks/<int:webhook_id>/secret")
@@ -95,7 +87,7 @@ def webhook_test(webhook_id: int):
     subscription = _confirmed_subscription(webhook_id)
     _run_and_tell(lambda session: webhooks.queue_test(session, subscription, actor=current_user.actor()),
                   lambda delivery: f"Test event {delivery.event_id} queued: the worker sends it within a minute.")
-    return redirect(url_for("console.webhook_detail", webhook_id=subscription.id))
+    return redirect(WEBHOOKS.url(subscription))
 
 
 @bp.post("/webhooks/<int:webhook_id>/delete")
@@ -111,23 +103,17 @@ def webhook_delete(webhook_id: int):
 @bp.post("/webhooks/<int:webhook_id>/deliveries/<int:delivery_id>/redeliver")
 @staff_required("webhooks:write")
 def webhook_redeliver(webhook_id: int, delivery_id: int):
-    subscription = _subscription(webhook_id)
+    subscription = WEBHOOKS.find(webhook_id)
     if not fits_id(delivery_id):
         abort(404)
     _require_confirmed()
     delivery = webhooks.get_delivery(db.session, subscription, delivery_id)
     _run_and_tell(lambda session: webhooks.redeliver(session, subscription, delivery, actor=current_user.actor()),
                   lambda _: f"Event {delivery.event_id} will be sent again shortly.")
-    return redirect(url_for("console.webhook_detail", webhook_id=subscription.id))
+    return redirect(WEBHOOKS.url(subscription))
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-def _subscription(webhook_id: int) -> WebhookSubscription:
-    if not fits_id(webhook_id):
-        abort(404)
-    return webhooks.get_subscription(db.session, current_user.organization_id, webhook_id)
-
 
 def _run_and_tell(action, success) -> None:
     """Run one domain call in its own transaction and flash the outcome; a refusal (a paused webhook, a
@@ -148,13 +134,18 @@ def _require_confirmed() -> None:
 
 def _confirmed_subscription(webhook_id: int) -> WebhookSubscription:
     """The webhook a POST changes (404 when not the organisation's), once its confirm form checks out (else 400)."""
-    subscription = _subscription(webhook_id)
+    subscription = WEBHOOKS.find(webhook_id)
     _require_confirmed()
     return subscription
 
 
 def _allow_private() -> bool:
     return bool(current_app.config["WEBHOOK_ALLOW_PRIVATE_URLS"])
+
+
+def _values_of(form: WebhookForm):
+    """What a create or an update of a subscription takes from its form, and whether its URL may be private."""
+    return lambda: dict(allow_private=_allow_private(), **form.fields())
 
 
 def _detail_page(subscription: WebhookSubscription, *, secret: str | None = None):

@@ -62,6 +62,31 @@ def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
+def _saved(form, action, fields=FIELDS) -> bool:
+    """Whether the posted `form` is valid and `action()`, its domain call, is committed (see
+    forms.submit); else its errors, the domain's in the member's language, are on the form."""
+    return form.validate_on_submit() and submit(form, action, fields, translate)[0]
+
+
+def _page_or_mail_sent(template: str, form, action, sent: str):
+    """A public form answered by mail (signup, a forgotten password): drawn on a GET and again after
+    an invalid or refused POST (422; 429 after too many attempts); once `action()` is committed, on
+    to the page `sent` that says a mail is on its way."""
+    refusal = None
+    if form.validate_on_submit():
+        done, refusal = submit(form, action, FIELDS, translate)
+        if done:
+            return redirect(url_for(sent))
+    return render_template(template, form=form), _refused_status(refusal) if refusal else form_status()
+
+
+def _mail_link(member: members.Member, subject, template: str, endpoint: str, token: str, **context) -> None:
+    """Queue the mail `template` to the member, in their language, with the link to `endpoint` that `token` opens."""
+    mail.queue(db.session, member.organization_id, member.email, subject, template, locale=member.locale,
+               member=member, org_name=organization_name(member.organization_id),
+               link=absolute_url(endpoint, token=token), **context)
+
+
 def sign_in(member: members.Member) -> None:
     begin_session(MemberSession(member))  # a fresh session: nothing from before the login survives
     browser_session["signed_in_at"] = int(time.time())  # the id_token's auth_time (portal/oauth)
@@ -119,8 +144,6 @@ def signup():
     form = SignupForm()
     if request.method == "GET" and request.args.get("ref"):
         form.referral_code.data = request.args["ref"][:40]
-    if not form.validate_on_submit():
-        return render_template("member/signup.html", form=form), form_status()
     org_id = portal_organization_id()
 
     def sign_up():
@@ -134,22 +157,13 @@ def signup():
             referral_code=form.referral_code.data, locale=str(current_locale()))
         recipient, org_name = outcome.member, organization_name(org_id)
         if outcome.created:
-            mail.queue(session, org_id, recipient.email, _l("Welcome to %(name)s", name=org_name), "welcome",
-                       locale=recipient.locale, member=recipient, org_name=org_name,
-                       link=absolute_url("member.signup_confirm", token=outcome.token))
+            _mail_link(recipient, _l("Welcome to %(name)s", name=org_name), "welcome", "member.signup_confirm",
+                       outcome.token)
         elif outcome.notify:
             mail.queue_account_exists(session, recipient, org_name)
         return outcome
 
-    done, outcome = submit(form, sign_up, FIELDS, translate)
-    if not done:
-        return render_template("member/signup.html", form=form), _refused_status(outcome)
-    return redirect(url_for("member.signup_sent"))
-
-
-@bp.get("/signup/sent")
-def signup_sent():
-    return render_template("member/signup_sent.html")
+    return _page_or_mail_sent("member/signup.html", form, sign_up, "member.signup_sent")
 
 
 @bp.route("/signup/confirm/<token>", methods=["GET", "POST"])
@@ -212,29 +226,25 @@ def logout():
 @bp.route("/password/forgot", methods=["GET", "POST"])
 def password_forgot():
     form = ForgotPasswordForm()
-    if not form.validate_on_submit():
-        return render_template("member/password_forgot.html", form=form), form_status()
     org_id = portal_organization_id()
 
     def request_reset():
         found = self_service.request_password_reset(db.session, org_id, form.email.data, address=client_address())
         if found is not None:
             member, token = found
-            mail.queue(db.session, org_id, member.email, _l("Reset your password"), "password_reset",
-                       locale=member.locale, member=member, org_name=organization_name(org_id),
-                       link=absolute_url("member.password_reset", token=token),
+            _mail_link(member, _l("Reset your password"), "password_reset", "member.password_reset", token,
                        hours=int(self_service.TOKEN_LIFETIME[self_service.PASSWORD_RESET].total_seconds() // 3600))
         return found
 
-    done, found = submit(form, request_reset, FIELDS, translate)
-    if not done:
-        return render_template("member/password_forgot.html", form=form), _refused_status(found)
-    return redirect(url_for("member.password_forgot_sent"))
+    return _page_or_mail_sent("member/password_forgot.html", form, request_reset, "member.password_forgot_sent")
 
 
-@bp.get("/password/forgot/sent")
-def password_forgot_sent():
-    return render_template("member/password_forgot_sent.html")
+@bp.get("/signup/sent", endpoint="signup_sent")
+@bp.get("/password/forgot/sent", endpoint="password_forgot_sent")
+def mail_sent():
+    """The page after a form answered by mail (see `_page_or_mail_sent`): the mail is on its way.
+    Each endpoint `member.<page>` draws its `member/<page>.html`."""
+    return render_template(f"member/{request.endpoint.partition('.')[2]}.html")
 
 
 @bp.route("/password/reset/<token>", methods=["GET", "POST"])
@@ -284,15 +294,11 @@ def profile():
     if request.method == "GET":
         return _render_profile(member)
     form = ProfileForm()
-    if not form.validate_on_submit():
-        return _render_profile(member, 422, profile_form=form)
-    done, _refusal = submit(form, lambda: self_service.update_own_profile(db.session, member, profile={
-        "givenName": form.given_name.data, "familyName": form.family_name.data,
-        "birthDate": form.birth_date.data, "phone": form.phone.data, "street": form.street.data,
-        "zipCode": form.zip_code.data, "city": form.city.data, "countryCode": form.country_code.data},
-        optins={"email": form.optin_email.data, "sms": form.optin_sms.data}, locale=form.locale.data),
-        FIELDS, translate)
-    if not done:
+    if not _saved(form, lambda: self_service.update_own_profile(db.session, member, profile={
+            "givenName": form.given_name.data, "familyName": form.family_name.data,
+            "birthDate": form.birth_date.data, "phone": form.phone.data, "street": form.street.data,
+            "zipCode": form.zip_code.data, "city": form.city.data, "countryCode": form.country_code.data},
+            optins={"email": form.optin_email.data, "sms": form.optin_sms.data}, locale=form.locale.data)):
         return _render_profile(member, 422, profile_form=form)
     flash(_("Your details were saved."), "success")
     return redirect(url_for("member.profile"))
@@ -303,12 +309,9 @@ def profile():
 def profile_password():
     member = current_member()
     form = PasswordChangeForm(prefix="pw")
-    if not form.validate_on_submit():
-        return _render_profile(member, 422, password_form=form)
-    done, _refusal = submit(form, lambda: self_service.change_password(
-        db.session, member, form.current_password.data, form.new_password.data),
-        {**FIELDS, "password": "new_password"}, translate)
-    if not done:
+    if not _saved(form, lambda: self_service.change_password(
+            db.session, member, form.current_password.data, form.new_password.data),
+            {**FIELDS, "password": "new_password"}):
         return _render_profile(member, 422, password_form=form)
     login_user(MemberSession(member))  # this session goes on with the new fingerprint; the others end
     flash(_("Your password was changed."), "success")
@@ -335,11 +338,8 @@ def profile_data():
 def profile_delete():
     member = current_member()
     form = DeleteAccountForm(prefix="del")
-    if not form.validate_on_submit():
-        return _render_profile(member, 422, delete_form=form)
-    done, _refusal = submit(form, lambda: self_service.erase_own_account(db.session, member, form.password.data),
-                     {**FIELDS, "currentPassword": "password"}, translate)
-    if not done:
+    if not _saved(form, lambda: self_service.erase_own_account(db.session, member, form.password.data),
+                  {**FIELDS, "currentPassword": "password"}):
         return _render_profile(member, 422, delete_form=form)
     end_session()
     flash(_("Your account was deleted. Your personal data is gone."), "success")

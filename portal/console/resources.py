@@ -1,0 +1,95 @@
+"""What the usual pages of a console resource (a mission, a webhook, ...) share, written once: finding
+one by the id in its URL, its page (where a create or a save goes back to), the flow of its new and
+edit pages, and its on/off switch.
+
+A resource's module declares one `Resource` and keeps its routes as plain Flask views, each with its
+URL in `@bp.route`, its permission in `@staff_required` and the endpoint's name as the function's:
+
+    MISSIONS = Resource("missions", "mission", missions.get_mission, fields=MISSION_FIELDS)
+
+    @bp.route("/missions/<int:mission_id>/edit", methods=["GET", "POST"])
+    @staff_required("campaigns:write")
+    def mission_edit(mission_id: int):
+        mission, form = MISSIONS.find(mission_id), MissionForm()
+        return MISSIONS.edit_page(form, mission, missions.update_mission)
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Union
+
+from flask import render_template, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+
+from ..domain.errors import DomainError
+from ..extensions import db
+from ..forms import Fields, save_edit, submit_then
+from .rendering import refusal_pointer
+from .switches import switch_active
+
+
+class Resource:
+    """One kind of thing the console manages.
+
+    `things` names its templates' folder (`templates/console/<things>/`), `thing` its endpoints
+    (`console.<thing>_detail`), and, unless `id_arg` and `known_as` say otherwise, the id in its URLs
+    (`<thing>_id`) and the name its templates know it by; `get(session, organization_id, thing_id)`
+    finds one in an organisation, raising NotFound (the 404 page) for an id of nothing or of another
+    organisation's thing; `fields` maps the domain's field names to its form's (see `forms.Fields`)."""
+
+    def __init__(self, things: str, thing: str, get: Callable[..., Any], *, fields: Fields | None = None,
+                 id_arg: str | None = None, known_as: str | None = None):
+        self.things, self.thing, self.get, self.fields = things, thing, get, fields
+        self.id_arg = id_arg or f"{thing}_id"
+        self.known_as = known_as or thing
+
+    def find(self, thing_id: int) -> Any:
+        """The signed-in staff user's organisation's thing with this id (else the 404 page)."""
+        return self.get(db.session, current_user.organization_id, thing_id)
+
+    def url(self, thing: Any) -> str:
+        """The thing's page in the console."""
+        return url_for(f"console.{self.thing}_detail", **{self.id_arg: thing.id})
+
+    def new_page(self, form: FlaskForm, create: Callable[..., Any], *,
+                 told: Callable[[Any], Union[str, tuple[str, str]]], values: Callable[[], dict] | None = None,
+                 **drawn):
+        """The new page (`<things>/new.html`). A valid POST calls the domain's
+        `create(session, organization_id, actor=..., **values())` (`values`: the form's `fields()`
+        unless given) through `forms.submit_then`, then goes to the created thing's page flashing
+        `told(thing)`; else the page is drawn (again, with the errors), as `page` says with `drawn`."""
+        return submit_then(form, lambda: create(db.session, current_user.organization_id, actor=current_user.actor(),
+                                                **(values() if values else form.fields())),
+                           self.fields, told=told, then=self.url, page=self.page("new", form, **drawn))
+
+    def edit_page(self, form: FlaskForm, thing: Any, update: Callable[..., Any], *,
+                  values: Callable[[], dict] | None = None, saved: Callable[[], str] | None = None,
+                  then: str | None = None, **drawn):
+        """The edit page (`<things>/edit.html`, which sees the thing as `<known_as>`) through
+        `forms.save_edit`: a GET fills the form; a valid POST calls the domain's
+        `update(session, thing, actor=..., **values())` (`values`: the form's `fields()` unless
+        given), then flashes `saved()` ("<its new name> saved." unless given) and goes to `then`
+        (the thing's page unless given); else the page is drawn (again, with the errors), as
+        `page` says with `drawn`."""
+        return save_edit(form, thing, lambda: update(db.session, thing, actor=current_user.actor(),
+                                                     **(values() if values else form.fields())), self.fields,
+                         saved=saved or (lambda: f"{thing.name} saved."), then=then or self.url(thing),
+                         page=self.page("edit", form, **{self.known_as: thing}, **drawn))
+
+    def switch(self, thing_id: int, update: Callable[..., Any], told: Callable[[Any], str] | None = None):
+        """The POST switching a thing on or off (see `switches.switch_active`), back to its page."""
+        thing = self.find(thing_id)
+        return switch_active(thing, update, self.url(thing), told=told)
+
+    def page(self, action: str, form: FlaskForm, *, choices: Callable[[FlaskForm], FlaskForm] | None = None,
+             rule_field=None, **context) -> Callable[[Union[DomainError, None]], str]:
+        """Drawing `<things>/<action>.html` with `form` and `context`, after the refusal given (a
+        DomainError, or None). `choices(form)` gives the drawn form its choices (only when drawn: a
+        saved form needs none). Given `rule_field` (an audience's rule, a mission's matcher), the page
+        also sees `pointer`: where that text stopped parsing, if that was the refusal."""
+        def draw(refusal: Union[DomainError, None]) -> str:
+            if rule_field is not None:
+                context["pointer"] = refusal_pointer(rule_field, refusal)
+            return render_template(f"console/{self.things}/{action}.html", form=choices(form) if choices else form,
+                                   **context)
+        return draw
