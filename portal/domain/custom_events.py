@@ -24,12 +24,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint, select
+from sqlalchemy import Boolean, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit, earning, outbox, idempotency
 from .actors import Actor
-from .base import Base, assign_given, isoformat, utcnow
+from .base import Base, OwnedRow, assign_given, isoformat, utcnow
 from .errors import DuplicateValue, NotFound, ValidationFailed
 from .outbox import OutboxEvent
 from .members import Member
@@ -60,14 +60,12 @@ class EventTypeNotTrackable(ValidationFailed):
     title = "This event type cannot be tracked"
 
 
-class EventType(Base):
+class EventType(OwnedRow, Base):
     """A custom event an organisation tracks (`app-review-written`); `name` is its slug."""
 
     __tablename__ = "event_types"
     __table_args__ = (UniqueConstraint("organization_id", "name"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     name: Mapped[str] = mapped_column(String(100))
     description: Mapped[str] = mapped_column(String(500), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -39,7 +39,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit, earning, outbox, idempotency, ledger, custom_events, points, rules
 from .actors import Actor
-from .base import Base, ValidityWindow, get_owned, utcnow
+from .base import Base, IndexedOwnedRow, OwnedRow, ValidityWindow, get_owned, utcnow
 from .checks import ledger_account_reference, reject_unknown, required_name, whole_number
 from .context import event_context
 from .errors import Conflict, DomainError, DuplicateValue, NotFound, ValidationFailed
@@ -56,12 +56,10 @@ MAX_POINTS = 10_000_000
 MAX_LIMIT = 1_000_000  # repetitions, and completions per period
 
 
-class Mission(ValidityWindow, Base):
+class Mission(IndexedOwnedRow, ValidityWindow, Base):
     __tablename__ = "missions"
     __table_args__ = (UniqueConstraint("organization_id", "code"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
     code: Mapped[str] = mapped_column(String(100))
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(String(2000), default="")
@@ -80,14 +78,12 @@ class Mission(ValidityWindow, Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class MissionProgress(Base):
+class MissionProgress(OwnedRow, Base):
     """A member's progress on a mission in one period; the OVERALL row also counts all completions."""
 
     __tablename__ = "mission_progress"
     __table_args__ = (UniqueConstraint("mission_id", "member_id", "period_key"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     mission_id: Mapped[int] = mapped_column(ForeignKey("missions.id"))
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
     period_key: Mapped[str] = mapped_column(String(16))

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit, coupons, self_service, throttle
 from .actors import Actor, system_actor
-from .base import Base, get_owned, utcnow
+from .base import Base, OwnedRow, get_owned, utcnow
 from .checks import required_name
 from .errors import DomainError, NotFound, ValidationFailed
 from .self_service import N_, OPTIN_TYPES, SignupOutcome
@@ -72,15 +72,13 @@ REQUIRED = N_("This field is required")
 THROTTLED = N_("Too many signups from here just now. Please try again in an hour.")
 
 
-class SignupForm(Base):
+class SignupForm(OwnedRow, Base):
     """A signup form. `fields` is a list of {key, label, required} (label: staff text, custom attributes
     only), `consents` a list of {key, text, required}; both as the API spells them."""
 
     __tablename__ = "signup_forms"
     __table_args__ = (Index("ix_signup_forms_org_created", "organization_id", "created_at"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     public_id: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     purpose: Mapped[str] = mapped_column(String(20))
@@ -95,13 +93,11 @@ class SignupForm(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class SignupFormEntry(Base):
+class SignupFormEntry(OwnedRow, Base):
     """A member who joined through a form: the consents as shown and given, and the offer's outcome."""
 
     __tablename__ = "signup_form_entries"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     form_id: Mapped[int] = mapped_column(ForeignKey("signup_forms.id"), index=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), unique=True)
     consents: Mapped[list[dict[str, Any]]] = mapped_column(default=list)
