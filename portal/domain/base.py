@@ -94,16 +94,17 @@ def isoformat(value: dt.datetime | dt.date | None) -> str | None:
 class OwnedRow:
     """A row that belongs to one organisation (`get_owned` finds it): its id and the organisation's.
 
-    The organisation column has no index of its own: the table's own indexes start with it."""
+    The organisation column has no index of its own: the table's own indexes start with it. Both columns stay
+    the table's first (sort_order), as they were when each model declared them."""
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    id: Mapped[int] = mapped_column(primary_key=True, sort_order=-2)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), sort_order=-1)
 
 
 class IndexedOwnedRow(OwnedRow):
     """An `OwnedRow` looked up by its organisation alone (`ix_<table>_organization_id`)."""
 
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True, sort_order=-1)
 
 
 # --- lookups ----------------------------------------------------------------------------
