@@ -87,20 +87,14 @@ def create_event_type(session: Session, organization_id: int, *, name: str, acto
         raise DuplicateValue("An event type with this name already exists", field="name")
     event_type = EventType(organization_id=organization_id, name=name, description=description or "",
                            active=active)
-    session.add(event_type)
-    session.flush()
-    audit.record(session, actor, "event_type.created", event_type, name=name)
-    return event_type
+    return audit.record_added(session, actor, "event_type.created", event_type, name=name)
 
 
 def update_event_type(session: Session, event_type: EventType, *, actor: Actor, description: str | None = None,
                       active: bool | None = None) -> EventType:
     """Change the description or switch tracking on or off (the name is the integration's key; it stays)."""
     changed = assign_given(event_type, description=description, active=active)
-    event_type.updated_at = utcnow()
-    session.flush()
-    audit.record(session, actor, "event_type.updated", event_type, fields=changed)
-    return event_type
+    return audit.record_changed(session, actor, "event_type.updated", event_type, fields=changed)
 
 
 def get_event_type(session: Session, organization_id: int, name: str) -> EventType:

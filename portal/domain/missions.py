@@ -121,10 +121,7 @@ def create_mission(session: Session, organization_id: int, *, actor: Actor, name
     code = fields.pop("code", None)
     _apply(session, mission, {"name": name, "event_type": event_type, "goal_count": goal_count, **fields})
     mission.code = _unique_code(session, organization_id, code)
-    session.add(mission)
-    session.flush()
-    audit.record(session, actor, "mission.created", mission, code=mission.code)
-    return mission
+    return audit.record_added(session, actor, "mission.created", mission, code=mission.code)
 
 
 def update_mission(session: Session, mission: Mission, *, actor: Actor, **changes: Any) -> Mission:
@@ -135,10 +132,8 @@ def update_mission(session: Session, mission: Mission, *, actor: Actor, **change
         if code and code != mission.code:
             mission.code = _unique_code(session, mission.organization_id, code, exclude=mission.id)
     _apply(session, mission, changes)
-    mission.updated_at = utcnow()
-    session.flush()
-    audit.record(session, actor, "mission.updated", mission, fields=sorted(API_NAMES.get(k, k) for k in changes))
-    return mission
+    return audit.record_changed(session, actor, "mission.updated", mission,
+                                fields=sorted(API_NAMES.get(k, k) for k in changes))
 
 
 def get_mission(session: Session, organization_id: int, mission_id: int) -> Mission:

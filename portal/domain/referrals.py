@@ -143,20 +143,14 @@ def create_program(session: Session, organization_id: int, *, actor: Actor, name
     program = ReferralProgram(organization_id=organization_id, description="", event_type=earning.PURCHASE_CONFIRMED,
                               referrer_points=0, referred_points=0, active=True)
     _apply(session, program, {"name": name, **fields})
-    session.add(program)
-    session.flush()
-    audit.record(session, actor, "referral_program.created", program)
-    return program
+    return audit.record_added(session, actor, "referral_program.created", program)
 
 
 def update_program(session: Session, program: ReferralProgram, *, actor: Actor, **changes: Any) -> ReferralProgram:
     """Change what was given; referrals already completed keep their points."""
     _apply(session, program, changes)
-    program.updated_at = utcnow()
-    session.flush()
-    audit.record(session, actor, "referral_program.updated", program,
-                 fields=sorted(API_NAMES.get(k, k) for k in changes))
-    return program
+    return audit.record_changed(session, actor, "referral_program.updated", program,
+                                fields=sorted(API_NAMES.get(k, k) for k in changes))
 
 
 def get_program(session: Session, organization_id: int, program_id: int) -> ReferralProgram:

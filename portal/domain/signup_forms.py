@@ -147,19 +147,13 @@ def create_form(session: Session, organization_id: int, *, actor: Actor, name: s
     form = SignupForm(organization_id=organization_id, public_id=secrets.token_urlsafe(12), fields=[],
                       consents=[], allowed_origins=[], thank_you_text="", active=True)
     _apply(session, form, {"name": name, "purpose": purpose, **values})
-    session.add(form)
-    session.flush()
-    audit.record(session, actor, "signup_form.created", form)
-    return form
+    return audit.record_added(session, actor, "signup_form.created", form)
 
 
 def update_form(session: Session, form: SignupForm, *, actor: Actor, **changes: Any) -> SignupForm:
     """Change what was given (None leaves a value as it is, except redirect_url and coupon_book_id)."""
     _apply(session, form, changes)
-    form.updated_at = utcnow()
-    session.flush()
-    audit.record(session, actor, "signup_form.updated", form, fields=sorted(_camel(k) for k in changes))
-    return form
+    return audit.record_changed(session, actor, "signup_form.updated", form, fields=sorted(_camel(k) for k in changes))
 
 
 def get_form(session: Session, organization_id: int, form_id: int) -> SignupForm:

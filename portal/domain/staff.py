@@ -327,10 +327,7 @@ def create_api_key(session: Session, organization_id: int, *, name: str, roles: 
     raw = f"pk_{prefix}_{secret}"
     key = ApiKey(organization_id=organization_id, name=name, prefix=prefix, key_hash=digest(raw),
                  roles=check_roles(roles), created_by_id=actor.id if actor.kind == "staff" else None)
-    session.add(key)
-    session.flush()
-    audit.record(session, actor, "api_key.created", key, roles=key.roles)
-    return key, raw
+    return audit.record_added(session, actor, "api_key.created", key, roles=key.roles), raw
 
 
 def authenticate_api_key(session: Session, raw: str) -> ApiKey | None:

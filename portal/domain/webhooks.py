@@ -238,10 +238,7 @@ def create_subscription(session: Session, organization_id: int, *, actor: Actor,
         organization_id=organization_id, name=required_name(name), event_types=_event_types(event_types),
         url=check_receiver_url(url, allow_private=allow_private, resolve=resolve), secret=new_secret(),
         active=active)
-    session.add(subscription)
-    session.flush()
-    audit.record(session, actor, "webhook.created", subscription, eventTypes=subscription.event_types)
-    return subscription
+    return audit.record_added(session, actor, "webhook.created", subscription, eventTypes=subscription.event_types)
 
 
 def update_subscription(session: Session, subscription: WebhookSubscription, *, actor: Actor, allow_private: bool,
@@ -266,10 +263,7 @@ def update_subscription(session: Session, subscription: WebhookSubscription, *, 
         # Deliveries already queued are signed at sending time, so they use the new secret too.
         subscription.secret = new_secret()
         changed.append("secret")
-    subscription.updated_at = utcnow()
-    session.flush()
-    audit.record(session, actor, "webhook.updated", subscription, fields=changed)
-    return subscription
+    return audit.record_changed(session, actor, "webhook.updated", subscription, fields=changed)
 
 
 def reveal_secret(session: Session, subscription: WebhookSubscription, *, actor: Actor) -> str:
