@@ -351,12 +351,17 @@ def _check_purpose(form: SignupForm) -> None:
                                "opt-in)", field="consents")
 
 
-def _check_fields(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    if len(raw) > MAX_FIELDS:
-        raise ValidationFailed(f"At most {MAX_FIELDS} fields", field="fields")
-    result, seen = [], set()
+def _keyed(raw: list[dict[str, Any]], *, most: int, what: str, field: str):
+    """(number from 1, item, its key stripped) for each item; refuses more than `most` items on `field`."""
+    if len(raw) > most:
+        raise ValidationFailed(f"At most {most} {what}", field=field)
     for number, item in enumerate(raw, start=1):
-        key = str(item.get("key") or "").strip()
+        yield number, item, str(item.get("key") or "").strip()
+
+
+def _check_fields(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    result, seen = [], set()
+    for number, item, key in _keyed(raw, most=MAX_FIELDS, what="fields", field="fields"):
         source, _, name = key.partition(".")
         label = str(item.get("label") or "").strip()
         if source == "profile" and name in PROFILE_FIELDS:
@@ -376,11 +381,8 @@ def _check_fields(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _check_consents(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    if len(raw) > MAX_CONSENTS:
-        raise ValidationFailed(f"At most {MAX_CONSENTS} consents", field="consents")
     result, seen = [], set()
-    for number, item in enumerate(raw, start=1):
-        key = str(item.get("key") or "").strip()
+    for number, item, key in _keyed(raw, most=MAX_CONSENTS, what="consents", field="consents"):
         text = str(item.get("text") or "").strip()
         if not CONSENT_KEY.match(key):
             raise ValidationFailed(f"Consent {number}: the key has 1 to 30 lower-case letters, digits, - or _ "
