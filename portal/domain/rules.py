@@ -169,19 +169,19 @@ class _Parser:
         self.depth -= 1
         return node
 
-    def left_to_right(self, kind: str, operators: tuple[str, ...], operand: Callable[[], dict]) -> dict:
-        """One precedence level: `operand (operator operand)*`, grouped from the left (`a - b - c` is `(a - b) - c`)."""
-        node = operand()
-        while any(self.at(operator) for operator in operators):
-            op = self.take().text
-            node = _span({"type": kind, "op": op, "left": node, "right": operand()})
+    def or_expr(self) -> dict:
+        node = self.and_expr()
+        while self.at("or"):
+            self.take()
+            node = _span({"type": "logical", "op": "or", "left": node, "right": self.and_expr()})
         return node
 
-    def or_expr(self) -> dict:
-        return self.left_to_right("logical", ("or",), self.and_expr)
-
     def and_expr(self) -> dict:
-        return self.left_to_right("logical", ("and",), self.not_expr)
+        node = self.not_expr()
+        while self.at("and"):
+            self.take()
+            node = _span({"type": "logical", "op": "and", "left": node, "right": self.not_expr()})
+        return node
 
     def not_expr(self) -> dict:
         if self.at("not"):
@@ -210,10 +210,18 @@ class _Parser:
         return node
 
     def additive(self) -> dict:
-        return self.left_to_right("binary", ("+", "-"), self.term)
+        node = self.term()
+        while self.current.kind == "op" and self.current.text in ("+", "-"):
+            op = self.take().text
+            node = _span({"type": "binary", "op": op, "left": node, "right": self.term()})
+        return node
 
     def term(self) -> dict:
-        return self.left_to_right("binary", ("*", "/", "%"), self.unary)
+        node = self.unary()
+        while self.current.kind == "op" and self.current.text in ("*", "/", "%"):
+            op = self.take().text
+            node = _span({"type": "binary", "op": op, "left": node, "right": self.unary()})
+        return node
 
     def unary(self) -> dict:
         if self.current.kind == "op" and self.current.text == "-":
