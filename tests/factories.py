@@ -77,12 +77,27 @@ def make_tiers(session, bundle: OrgBundle):
             for name, p in (("Bronze", 0), ("Silver", 500), ("Gold", 1500))]
 
 
+def published_book(session, bundle: OrgBundle, name: str, type: str, **fields):
+    """A published coupon book of the organisation (`type`: coupons.REWARD, EXTRAPOINT...)."""
+    from portal.domain import coupons
+
+    return coupons.create_book(session, bundle.id, actor=bundle.actor, name=name, type=type,
+                               publishing_status=coupons.PUBLISHED, **fields)
+
+
 def gift_campaign(session, bundle: OrgBundle, *books, rule: str | None = None):
     """A campaign whose one action gives a coupon of each book on a purchase (on those matching `rule`)."""
     campaign = campaigns.create_campaign(session, bundle.id, code="GIFT", name="Gift", actor=bundle.actor)
     campaigns.add_action(session, campaign, actor=bundle.actor, rules_text=[rule] if rule else [],
                          effects=[{"type": "assign_coupon", "couponBookId": book.id} for book in books])
     return campaign
+
+
+def gift_once_per_member(session, bundle: OrgBundle, name: str, type: str, **fields):
+    """A published book whose coupon a purchase gives (`gift_campaign`), one to a member at most."""
+    book = published_book(session, bundle, name, type, max_assigned_per_member=1, **fields)
+    gift_campaign(session, bundle, book)
+    return book
 
 
 def make_staff(session, bundle: OrgBundle, roles=("admin",), email=None, password="correct-horse-9"):

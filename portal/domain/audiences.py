@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit, rules
 from .actors import Actor
-from .base import Base, add_unique, assign_given, get_owned, utcnow
+from .base import Base, IndexedOwnedRow, add_unique, assign_given, get_owned, utcnow
 from .errors import DuplicateValue, NotFound, ValidationFailed
 
 RULE, LIST = "rule", "list"
@@ -24,12 +24,10 @@ class NotAListAudience(ValidationFailed):
     title = "Only list audiences take members"
 
 
-class Audience(Base):
+class Audience(IndexedOwnedRow, Base):
     __tablename__ = "audiences"
     __table_args__ = (UniqueConstraint("organization_id", "name"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))
     description: Mapped[str] = mapped_column(String(1000), default="")
     kind: Mapped[str] = mapped_column(String(10), default=RULE)

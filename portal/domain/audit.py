@@ -12,7 +12,7 @@ from sqlalchemy import ForeignKey, Index, String, insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .actors import Actor
-from .base import Base, utcnow
+from .base import Base, Row, utcnow
 
 
 class AuditEntry(Base):
@@ -41,6 +41,22 @@ def record(session: Session, actor: Actor, action: str, target: Any = None, *, o
                        target_type=target_type, target_id=target_id, details=details)
     session.add(entry)
     return entry
+
+
+def record_added(session: Session, actor: Actor, action: str, row: Row, **details: Any) -> Row:
+    """Add the new `row`, flush it (so that it has its id) and `record` `action` on it; returns the row."""
+    session.add(row)
+    session.flush()
+    record(session, actor, action, row, **details)
+    return row
+
+
+def record_changed(session: Session, actor: Actor, action: str, row: Row, **details: Any) -> Row:
+    """Stamp `row.updated_at`, flush the change and `record` `action` on it; returns the row."""
+    row.updated_at = utcnow()
+    session.flush()
+    record(session, actor, action, row, **details)
+    return row
 
 
 def record_many(session: Session, actor: Actor, actions: list[tuple[str, Any]], **details_of: Any) -> None:

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit
 from .actors import Actor
-from .base import Base, fits_id, utcnow
+from .base import Base, OwnedRow, fits_id, utcnow
 from .errors import NotFound, NoUnusedValue, ValidationFailed
 from .members import Member, get_member
 from .pagination import where_given
@@ -39,13 +39,11 @@ CODE128, EAN13 = "code128", "ean13"
 SYMBOLOGIES = (CODE128, EAN13)
 
 
-class Barcode(Base):
+class Barcode(OwnedRow, Base):
     __tablename__ = "barcodes"
     __table_args__ = (Index("ix_barcodes_org_member", "organization_id", "member_id"),
                       Index("ix_barcodes_org_offer", "organization_id", "offer_type", "offer_id"))
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     barcode_number: Mapped[str] = mapped_column(String(20), unique=True)
     offer_type: Mapped[str] = mapped_column(String(20))
     offer_id: Mapped[int]

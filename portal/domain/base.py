@@ -4,6 +4,7 @@
   a row of another organisation is as absent as a missing one.
 - `add_unique`: insert a row, turning the unique constraint it breaks into a named error;
   `assign_given`: set the attributes a caller gave (not None).
+- `OwnedRow` / `IndexedOwnedRow`: the id and organisation columns of a row that belongs to one organisation.
 - `ValidityWindow`: `active` with an optional [valid_from, valid_to) window, for
   campaigns, missions and referral programmes.
 - `upsert_insert`: the dialect's INSERT (ON CONFLICT ...), the same SQL on SQLite and PostgreSQL;
@@ -14,7 +15,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Index, Integer, MetaData, TypeDecorator, event, text
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, TypeDecorator, event,
+                        text)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -85,6 +87,24 @@ def isoformat(value: dt.datetime | dt.date | None) -> str | None:
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
     return value.isoformat()
+
+
+# --- rows of one organisation ---------------------------------------------------------------
+
+class OwnedRow:
+    """A row that belongs to one organisation (`get_owned` finds it): its id and the organisation's.
+
+    The organisation column has no index of its own: the table's own indexes start with it. Both columns stay
+    the table's first (sort_order), as they were when each model declared them."""
+
+    id: Mapped[int] = mapped_column(primary_key=True, sort_order=-2)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), sort_order=-1)
+
+
+class IndexedOwnedRow(OwnedRow):
+    """An `OwnedRow` looked up by its organisation alone (`ix_<table>_organization_id`)."""
+
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True, sort_order=-1)
 
 
 # --- lookups ----------------------------------------------------------------------------

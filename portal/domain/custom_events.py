@@ -24,12 +24,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint, select
+from sqlalchemy import Boolean, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit, earning, outbox, idempotency
 from .actors import Actor
-from .base import Base, assign_given, isoformat, utcnow
+from .base import Base, OwnedRow, assign_given, isoformat, utcnow
 from .errors import DuplicateValue, NotFound, ValidationFailed
 from .outbox import OutboxEvent
 from .members import Member
@@ -60,14 +60,12 @@ class EventTypeNotTrackable(ValidationFailed):
     title = "This event type cannot be tracked"
 
 
-class EventType(Base):
+class EventType(OwnedRow, Base):
     """A custom event an organisation tracks (`app-review-written`); `name` is its slug."""
 
     __tablename__ = "event_types"
     __table_args__ = (UniqueConstraint("organization_id", "name"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     name: Mapped[str] = mapped_column(String(100))
     description: Mapped[str] = mapped_column(String(500), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -89,20 +87,14 @@ def create_event_type(session: Session, organization_id: int, *, name: str, acto
         raise DuplicateValue("An event type with this name already exists", field="name")
     event_type = EventType(organization_id=organization_id, name=name, description=description or "",
                            active=active)
-    session.add(event_type)
-    session.flush()
-    audit.record(session, actor, "event_type.created", event_type, name=name)
-    return event_type
+    return audit.record_added(session, actor, "event_type.created", event_type, name=name)
 
 
 def update_event_type(session: Session, event_type: EventType, *, actor: Actor, description: str | None = None,
                       active: bool | None = None) -> EventType:
     """Change the description or switch tracking on or off (the name is the integration's key; it stays)."""
     changed = assign_given(event_type, description=description, active=active)
-    event_type.updated_at = utcnow()
-    session.flush()
-    audit.record(session, actor, "event_type.updated", event_type, fields=changed)
-    return event_type
+    return audit.record_changed(session, actor, "event_type.updated", event_type, fields=changed)
 
 
 def get_event_type(session: Session, organization_id: int, name: str) -> EventType:

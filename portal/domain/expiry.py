@@ -21,19 +21,17 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import ledger, hooks
 from .actors import system_actor
-from .base import Base, utcnow
+from .base import Base, OwnedRow, utcnow
 from .ledger import LedgerAccount, Reason, Wallet
 
 
-class PointsLot(Base):
+class PointsLot(OwnedRow, Base):
     __tablename__ = "points_lots"
     __table_args__ = (Index("ix_points_lots_wallet_expiry", "wallet_id", "expires_at", "id"),
                       Index("ix_points_lots_expiry_open", "expires_at", "remaining"),
                       # Reports ask whether an account ever had expiring points.
                       Index("ix_points_lots_account", "ledger_account_id"))
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     wallet_id: Mapped[int] = mapped_column(ForeignKey("wallets.id"))
     ledger_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"))
     transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transactions.id"))

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import idempotency, ledger
 from .actors import Actor, system_actor
-from .base import Base, get_owned, utcnow
+from .base import Base, OwnedRow, get_owned, utcnow
 from .errors import Conflict, InsufficientBalance, ValidationFailed
 from .ledger import LedgerAccount, Reason
 from .members import Member
@@ -55,11 +55,9 @@ class RedeemExceedsHold(Conflict):
     title = "More points redeemed than the reservation holds"
 
 
-class PointsHold(Base):
+class PointsHold(OwnedRow, Base):
     __tablename__ = "points_holds"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
     ledger_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"))
     pending_transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transactions.id"), unique=True)

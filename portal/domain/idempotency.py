@@ -19,19 +19,17 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint, delete, select, update
+from sqlalchemy import String, UniqueConstraint, delete, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from .base import Base, upsert_insert, utcnow
+from .base import Base, OwnedRow, upsert_insert, utcnow
 from .errors import IdempotencyKeyReused
 
 
-class IdempotencyKey(Base):
+class IdempotencyKey(OwnedRow, Base):
     __tablename__ = "idempotency_keys"
     __table_args__ = (UniqueConstraint("organization_id", "key"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     key: Mapped[str] = mapped_column(String(255))
     operation: Mapped[str] = mapped_column(String(100))
     fingerprint: Mapped[str] = mapped_column(String(64))

@@ -33,7 +33,7 @@ from sqlalchemy import ForeignKey, Index, String, Text, func, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import jobs
-from .base import Base, utcnow
+from .base import Base, IndexedOwnedRow, utcnow
 from .outbox import MAIL_REQUESTED, OutboxEvent
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
@@ -44,14 +44,12 @@ LEASE = dt.timedelta(minutes=2)
 ERROR_CHARS = 500
 
 
-class MailDelivery(Base):
+class MailDelivery(IndexedOwnedRow, Base):
     """One mail, from the outbox event that asked for it until the server accepted it or it failed."""
 
     __tablename__ = "mail_deliveries"
     __table_args__ = (Index("ix_mail_deliveries_due", "status", "next_attempt_at"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
     outbox_event_id: Mapped[int] = mapped_column(ForeignKey("outbox_events.id"), unique=True)
     template: Mapped[str] = mapped_column(String(100))
     recipient: Mapped[str] = mapped_column(String(320))

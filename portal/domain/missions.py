@@ -39,7 +39,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit, earning, outbox, idempotency, ledger, custom_events, points, rules
 from .actors import Actor
-from .base import Base, ValidityWindow, get_owned, utcnow
+from .base import Base, IndexedOwnedRow, OwnedRow, ValidityWindow, get_owned, utcnow
 from .checks import ledger_account_reference, reject_unknown, required_name, whole_number
 from .context import event_context
 from .errors import Conflict, DomainError, DuplicateValue, NotFound, ValidationFailed
@@ -56,12 +56,10 @@ MAX_POINTS = 10_000_000
 MAX_LIMIT = 1_000_000  # repetitions, and completions per period
 
 
-class Mission(ValidityWindow, Base):
+class Mission(IndexedOwnedRow, ValidityWindow, Base):
     __tablename__ = "missions"
     __table_args__ = (UniqueConstraint("organization_id", "code"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
     code: Mapped[str] = mapped_column(String(100))
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(String(2000), default="")
@@ -80,14 +78,12 @@ class Mission(ValidityWindow, Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class MissionProgress(Base):
+class MissionProgress(OwnedRow, Base):
     """A member's progress on a mission in one period; the OVERALL row also counts all completions."""
 
     __tablename__ = "mission_progress"
     __table_args__ = (UniqueConstraint("mission_id", "member_id", "period_key"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     mission_id: Mapped[int] = mapped_column(ForeignKey("missions.id"))
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
     period_key: Mapped[str] = mapped_column(String(16))
@@ -125,10 +121,7 @@ def create_mission(session: Session, organization_id: int, *, actor: Actor, name
     code = fields.pop("code", None)
     _apply(session, mission, {"name": name, "event_type": event_type, "goal_count": goal_count, **fields})
     mission.code = _unique_code(session, organization_id, code)
-    session.add(mission)
-    session.flush()
-    audit.record(session, actor, "mission.created", mission, code=mission.code)
-    return mission
+    return audit.record_added(session, actor, "mission.created", mission, code=mission.code)
 
 
 def update_mission(session: Session, mission: Mission, *, actor: Actor, **changes: Any) -> Mission:
@@ -139,10 +132,8 @@ def update_mission(session: Session, mission: Mission, *, actor: Actor, **change
         if code and code != mission.code:
             mission.code = _unique_code(session, mission.organization_id, code, exclude=mission.id)
     _apply(session, mission, changes)
-    mission.updated_at = utcnow()
-    session.flush()
-    audit.record(session, actor, "mission.updated", mission, fields=sorted(API_NAMES.get(k, k) for k in changes))
-    return mission
+    return audit.record_changed(session, actor, "mission.updated", mission,
+                                fields=sorted(API_NAMES.get(k, k) for k in changes))
 
 
 def get_mission(session: Session, organization_id: int, mission_id: int) -> Mission:

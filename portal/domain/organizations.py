@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import Boolean, ForeignKey, Numeric, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from .base import Base, assign_given, get_owned, session_memo, utcnow
+from .base import Base, IndexedOwnedRow, assign_given, get_owned, session_memo, utcnow
 from .errors import NotFound, ValidationFailed
 
 
@@ -29,11 +29,9 @@ class Organization(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class LoyaltyProgram(Base):
+class LoyaltyProgram(IndexedOwnedRow, Base):
     __tablename__ = "loyalty_programs"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(String(2000), default="")
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -12,17 +12,15 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from .base import Base, utcnow
+from .base import Base, OwnedRow, utcnow
 
 
-class OutboxEvent(Base):
+class OutboxEvent(OwnedRow, Base):
     __tablename__ = "outbox_events"
     __table_args__ = (Index("ix_outbox_events_unprocessed", "processed_at", "id"),
                       Index("ix_outbox_events_member", "member_id", "id"),
                       Index("ix_outbox_events_org_created", "organization_id", "created_at"))  # reports
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     event_type: Mapped[str] = mapped_column(String(100))
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), default=None)
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit, earning, outbox, custom_events, members, points
 from .actors import Actor
-from .base import Base, ValidityWindow, add_unique, get_owned, utcnow
+from .base import Base, IndexedOwnedRow, OwnedRow, ValidityWindow, add_unique, get_owned, utcnow
 from .checks import ledger_account_reference, reject_unknown, required_name, whole_number
 from .errors import DuplicateValue, NotFound, ValidationFailed
 from .ledger import Reason
@@ -67,11 +67,9 @@ class AlreadyReferred(ValidationFailed):
     title = "Member was already referred"
 
 
-class ReferralProgram(ValidityWindow, Base):
+class ReferralProgram(IndexedOwnedRow, ValidityWindow, Base):
     __tablename__ = "referral_programs"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(String(2000), default="")
     event_type: Mapped[str] = mapped_column(String(100), default=earning.PURCHASE_CONFIRMED)
@@ -96,12 +94,10 @@ class Referrer(Base):
     rewarded: Mapped[int] = mapped_column(default=0)
 
 
-class ReferralCode(Base):
+class ReferralCode(OwnedRow, Base):
     __tablename__ = "referral_codes"
     __table_args__ = (UniqueConstraint("organization_id", "code"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     program_id: Mapped[int] = mapped_column(ForeignKey("referral_programs.id"), index=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
     code: Mapped[str] = mapped_column(String(40))
@@ -114,11 +110,9 @@ class ReferralCode(Base):
         return f"/join/{self.code}"
 
 
-class Referral(Base):
+class Referral(IndexedOwnedRow, Base):
     __tablename__ = "referrals"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
     program_id: Mapped[int] = mapped_column(ForeignKey("referral_programs.id"), index=True)
     code_id: Mapped[int] = mapped_column(ForeignKey("referral_codes.id"), index=True)
     referrer_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
@@ -149,20 +143,14 @@ def create_program(session: Session, organization_id: int, *, actor: Actor, name
     program = ReferralProgram(organization_id=organization_id, description="", event_type=earning.PURCHASE_CONFIRMED,
                               referrer_points=0, referred_points=0, active=True)
     _apply(session, program, {"name": name, **fields})
-    session.add(program)
-    session.flush()
-    audit.record(session, actor, "referral_program.created", program)
-    return program
+    return audit.record_added(session, actor, "referral_program.created", program)
 
 
 def update_program(session: Session, program: ReferralProgram, *, actor: Actor, **changes: Any) -> ReferralProgram:
     """Change what was given; referrals already completed keep their points."""
     _apply(session, program, changes)
-    program.updated_at = utcnow()
-    session.flush()
-    audit.record(session, actor, "referral_program.updated", program,
-                 fields=sorted(API_NAMES.get(k, k) for k in changes))
-    return program
+    return audit.record_changed(session, actor, "referral_program.updated", program,
+                                fields=sorted(API_NAMES.get(k, k) for k in changes))
 
 
 def get_program(session: Session, organization_id: int, program_id: int) -> ReferralProgram:

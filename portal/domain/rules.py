@@ -169,6 +169,8 @@ class _Parser:
         self.depth -= 1
         return node
 
+    # One method a precedence level, each its own loop: a bracket costs one Python frame a level, and MAX_DEPTH
+    # brackets must stay well inside the recursion limit (a shared loop helper would add a frame a level).
     def or_expr(self) -> dict:
         node = self.and_expr()
         while self.at("or"):

@@ -44,7 +44,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit, enrolment, links, members, outbox, throttle, tiers
 from .actors import Actor
-from .base import Base, isoformat, utcnow
+from .base import Base, OwnedRow, isoformat, utcnow
 from .errors import DuplicateValue, NotFound, ValidationFailed
 from .members import Identifier, Member
 from .organizations import default_program
@@ -64,14 +64,12 @@ TOKEN_PURPOSES = (SIGNUP_LINK, PASSWORD_RESET)
 TOKEN_LIFETIME = {SIGNUP_LINK: dt.timedelta(hours=48), PASSWORD_RESET: dt.timedelta(hours=1)}
 
 
-class MemberToken(Base):
+class MemberToken(OwnedRow, Base):
     """A one-time link sent by mail. Only the digest of the token is kept."""
 
     __tablename__ = "member_tokens"
     __table_args__ = (Index("ix_member_tokens_member_purpose", "member_id", "purpose"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
     purpose: Mapped[str] = mapped_column(String(20))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -80,15 +78,13 @@ class MemberToken(Base):
     used_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
 
-class MemberSignup(Base):
+class MemberSignup(OwnedRow, Base):
     """How a member joined through the portal: consent to the terms, the
     referral code they brought (checked for shape only; the referrals engine
     decides what it earns) and when they confirmed their email."""
 
     __tablename__ = "member_signups"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), unique=True)
     channel: Mapped[str] = mapped_column(String(20), default="portal")
     terms_accepted_at: Mapped[dt.datetime]

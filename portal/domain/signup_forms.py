@@ -35,7 +35,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit, coupons, self_service, throttle
 from .actors import Actor, system_actor
-from .base import Base, get_owned, utcnow
+from .base import Base, OwnedRow, get_owned, utcnow
 from .checks import required_name
 from .errors import DomainError, NotFound, ValidationFailed
 from .self_service import N_, OPTIN_TYPES, SignupOutcome
@@ -72,15 +72,13 @@ REQUIRED = N_("This field is required")
 THROTTLED = N_("Too many signups from here just now. Please try again in an hour.")
 
 
-class SignupForm(Base):
+class SignupForm(OwnedRow, Base):
     """A signup form. `fields` is a list of {key, label, required} (label: staff text, custom attributes
     only), `consents` a list of {key, text, required}; both as the API spells them."""
 
     __tablename__ = "signup_forms"
     __table_args__ = (Index("ix_signup_forms_org_created", "organization_id", "created_at"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     public_id: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     purpose: Mapped[str] = mapped_column(String(20))
@@ -95,13 +93,11 @@ class SignupForm(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class SignupFormEntry(Base):
+class SignupFormEntry(OwnedRow, Base):
     """A member who joined through a form: the consents as shown and given, and the offer's outcome."""
 
     __tablename__ = "signup_form_entries"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     form_id: Mapped[int] = mapped_column(ForeignKey("signup_forms.id"), index=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), unique=True)
     consents: Mapped[list[dict[str, Any]]] = mapped_column(default=list)
@@ -151,19 +147,13 @@ def create_form(session: Session, organization_id: int, *, actor: Actor, name: s
     form = SignupForm(organization_id=organization_id, public_id=secrets.token_urlsafe(12), fields=[],
                       consents=[], allowed_origins=[], thank_you_text="", active=True)
     _apply(session, form, {"name": name, "purpose": purpose, **values})
-    session.add(form)
-    session.flush()
-    audit.record(session, actor, "signup_form.created", form)
-    return form
+    return audit.record_added(session, actor, "signup_form.created", form)
 
 
 def update_form(session: Session, form: SignupForm, *, actor: Actor, **changes: Any) -> SignupForm:
     """Change what was given (None leaves a value as it is, except redirect_url and coupon_book_id)."""
     _apply(session, form, changes)
-    form.updated_at = utcnow()
-    session.flush()
-    audit.record(session, actor, "signup_form.updated", form, fields=sorted(_camel(k) for k in changes))
-    return form
+    return audit.record_changed(session, actor, "signup_form.updated", form, fields=sorted(_camel(k) for k in changes))
 
 
 def get_form(session: Session, organization_id: int, form_id: int) -> SignupForm:
@@ -361,12 +351,17 @@ def _check_purpose(form: SignupForm) -> None:
                                "opt-in)", field="consents")
 
 
-def _check_fields(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    if len(raw) > MAX_FIELDS:
-        raise ValidationFailed(f"At most {MAX_FIELDS} fields", field="fields")
-    result, seen = [], set()
+def _keyed(raw: list[dict[str, Any]], *, most: int, what: str, field: str):
+    """(number from 1, item, its key stripped) for each item; refuses more than `most` items on `field`."""
+    if len(raw) > most:
+        raise ValidationFailed(f"At most {most} {what}", field=field)
     for number, item in enumerate(raw, start=1):
-        key = str(item.get("key") or "").strip()
+        yield number, item, str(item.get("key") or "").strip()
+
+
+def _check_fields(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    result, seen = [], set()
+    for number, item, key in _keyed(raw, most=MAX_FIELDS, what="fields", field="fields"):
         source, _, name = key.partition(".")
         label = str(item.get("label") or "").strip()
         if source == "profile" and name in PROFILE_FIELDS:
@@ -386,11 +381,8 @@ def _check_fields(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _check_consents(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    if len(raw) > MAX_CONSENTS:
-        raise ValidationFailed(f"At most {MAX_CONSENTS} consents", field="consents")
     result, seen = [], set()
-    for number, item in enumerate(raw, start=1):
-        key = str(item.get("key") or "").strip()
+    for number, item, key in _keyed(raw, most=MAX_CONSENTS, what="consents", field="consents"):
         text = str(item.get("text") or "").strip()
         if not CONSENT_KEY.match(key):
             raise ValidationFailed(f"Consent {number}: the key has 1 to 30 lower-case letters, digits, - or _ "

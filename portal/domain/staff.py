@@ -28,7 +28,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit, links, throttle
 from .actors import Actor
-from .base import Base, add_unique, get_owned, utcnow
+from .base import Base, IndexedOwnedRow, add_unique, get_owned, utcnow
 from .errors import Conflict, DuplicateValue, NotFound, PermissionDenied, ValidationFailed
 from .passwords import digest, hash_password, verify_password
 from .sessions import end_sessions
@@ -59,15 +59,13 @@ class StaffEmailAmbiguous(Conflict):
     title = "Staff users in several organisations have this email"
 
 
-class StaffUser(Base):
+class StaffUser(IndexedOwnedRow, Base):
     """Emails are unique within an organisation only: the same person may work for several, and
     nothing may reveal that an address is used in another organisation."""
 
     __tablename__ = "staff_users"
     __table_args__ = (UniqueConstraint("organization_id", "email"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
     email: Mapped[str] = mapped_column(String(254))
     name: Mapped[str] = mapped_column(String(200), default="")
     password_hash: Mapped[str] = mapped_column(String(255))
@@ -85,11 +83,9 @@ class StaffUser(Base):
         return self.actor().has_role(role)
 
 
-class ApiKey(Base):
+class ApiKey(IndexedOwnedRow, Base):
     __tablename__ = "api_keys"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     prefix: Mapped[str] = mapped_column(String(16), unique=True)
     key_hash: Mapped[str] = mapped_column(String(64))
@@ -331,10 +327,7 @@ def create_api_key(session: Session, organization_id: int, *, name: str, roles: 
     raw = f"pk_{prefix}_{secret}"
     key = ApiKey(organization_id=organization_id, name=name, prefix=prefix, key_hash=digest(raw),
                  roles=check_roles(roles), created_by_id=actor.id if actor.kind == "staff" else None)
-    session.add(key)
-    session.flush()
-    audit.record(session, actor, "api_key.created", key, roles=key.roles)
-    return key, raw
+    return audit.record_added(session, actor, "api_key.created", key, roles=key.roles), raw
 
 
 def authenticate_api_key(session: Session, raw: str) -> ApiKey | None:

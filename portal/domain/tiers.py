@@ -17,19 +17,17 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit, outbox, hooks
 from .actors import Actor, system_actor
-from .base import Base, add_unique, assign_given, get_owned, utcnow
+from .base import Base, IndexedOwnedRow, OwnedRow, add_unique, assign_given, get_owned, utcnow
 from .errors import DuplicateValue, NotFound, ValidationFailed
 from .organizations import LoyaltyProgram, Organization, program_for_tier_account
 
 AUTO, MANUAL = "auto", "manual"
 
 
-class Tier(Base):
+class Tier(IndexedOwnedRow, Base):
     __tablename__ = "tiers"
     __table_args__ = (UniqueConstraint("loyalty_program_id", "name"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
     loyalty_program_id: Mapped[int] = mapped_column(ForeignKey("loyalty_programs.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))
     description: Mapped[str] = mapped_column(String(2000), default="")
@@ -38,12 +36,10 @@ class Tier(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class MemberTier(Base):
+class MemberTier(OwnedRow, Base):
     __tablename__ = "member_tiers"
     __table_args__ = (UniqueConstraint("member_id", "loyalty_program_id"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
     loyalty_program_id: Mapped[int] = mapped_column(ForeignKey("loyalty_programs.id"))
     tier_id: Mapped[int | None] = mapped_column(ForeignKey("tiers.id"), default=None)
@@ -52,12 +48,10 @@ class MemberTier(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class TierHistory(Base):
+class TierHistory(OwnedRow, Base):
     __tablename__ = "tier_history"
     __table_args__ = (Index("ix_tier_history_org_created", "organization_id", "created_at"),)  # reports
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
     loyalty_program_id: Mapped[int] = mapped_column(ForeignKey("loyalty_programs.id"))
     from_tier_id: Mapped[int | None] = mapped_column(ForeignKey("tiers.id"), default=None)

@@ -49,7 +49,7 @@ from sqlalchemy.orm import Mapped, Session, aliased, mapped_column
 
 from . import audit, jobs
 from .actors import Actor
-from .base import Base, get_owned, isoformat, utcnow
+from .base import Base, IndexedOwnedRow, OwnedRow, get_owned, isoformat, utcnow
 from .checks import required_name
 from .errors import Conflict, NotFound, ValidationFailed
 from .outbox import OutboxEvent
@@ -80,13 +80,11 @@ class ReceiverRefused(ValidationFailed):
     title = "Receiver URL refused"
 
 
-class WebhookSubscription(Base):
+class WebhookSubscription(IndexedOwnedRow, Base):
     """A receiver URL, the event types it wants, and the secret its deliveries are signed with."""
 
     __tablename__ = "webhook_subscriptions"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     url: Mapped[str] = mapped_column(String(MAX_URL))
     event_types: Mapped[list[str]] = mapped_column(default=list)
@@ -102,7 +100,7 @@ class WebhookSubscription(Base):
         return f"whsec_…{self.secret[-4:]}"
 
 
-class WebhookDelivery(Base):
+class WebhookDelivery(OwnedRow, Base):
     """One event for one subscription, until a 2xx answer or the end of its retry window."""
 
     __tablename__ = "webhook_deliveries"
@@ -110,8 +108,6 @@ class WebhookDelivery(Base):
                       Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
                       Index("ix_webhook_deliveries_member", "subscription_id", "member_id", "outbox_event_id"))
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     subscription_id: Mapped[int] = mapped_column(ForeignKey("webhook_subscriptions.id"))
     outbox_event_id: Mapped[int | None] = mapped_column(ForeignKey("outbox_events.id"), default=None)
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), default=None)
@@ -242,10 +238,7 @@ def create_subscription(session: Session, organization_id: int, *, actor: Actor,
         organization_id=organization_id, name=required_name(name), event_types=_event_types(event_types),
         url=check_receiver_url(url, allow_private=allow_private, resolve=resolve), secret=new_secret(),
         active=active)
-    session.add(subscription)
-    session.flush()
-    audit.record(session, actor, "webhook.created", subscription, eventTypes=subscription.event_types)
-    return subscription
+    return audit.record_added(session, actor, "webhook.created", subscription, eventTypes=subscription.event_types)
 
 
 def update_subscription(session: Session, subscription: WebhookSubscription, *, actor: Actor, allow_private: bool,
@@ -270,10 +263,7 @@ def update_subscription(session: Session, subscription: WebhookSubscription, *, 
         # Deliveries already queued are signed at sending time, so they use the new secret too.
         subscription.secret = new_secret()
         changed.append("secret")
-    subscription.updated_at = utcnow()
-    session.flush()
-    audit.record(session, actor, "webhook.updated", subscription, fields=changed)
-    return subscription
+    return audit.record_changed(session, actor, "webhook.updated", subscription, fields=changed)
 
 
 def reveal_secret(session: Session, subscription: WebhookSubscription, *, actor: Actor) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import requests
 
 from portal.domain import campaigns, ledger
@@ -11,6 +12,12 @@ from portal.domain.ledger import LedgerAccount
 from portal.extensions import db
 
 THREADS = 12  # bounded: the machine has two cores, so the requests overlap in the server without swamping it
+
+
+def postgresql_only(backend: str, why: str) -> None:
+    """Skip the test unless it runs on PostgreSQL; `why` says what SQLite cannot show."""
+    if backend != "postgresql":
+        pytest.skip(why)
 
 
 def parallel(n: int, call, threads: int = THREADS) -> list:

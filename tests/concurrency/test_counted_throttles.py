@@ -55,6 +55,10 @@ def attempts(live_app, scope: str) -> int:
     return scalar(live_app, select(func.count()).select_from(FailedAttempt).where(FailedAttempt.scope == scope))
 
 
+def members_like(live_app, email_pattern: str) -> int:
+    return scalar(live_app, select(func.count()).select_from(Member).where(Member.email.like(email_pattern)))
+
+
 def test_parallel_reset_requests_mail_one_email_exactly_the_limit(live_app, live_server, portal_org):
     org, member = portal_org
     n = 20
@@ -88,8 +92,7 @@ def test_parallel_signups_from_one_address_stop_exactly_at_the_limit(live_app, l
 
     statuses = parallel(n, sign_up, threads=n)
     assert sorted(statuses) == [302] * 8 + [429] * (n - 8), statuses
-    assert scalar(live_app, select(func.count()).select_from(Member)
-                  .where(Member.email.like("flood-%@example.com"))) == 8
+    assert members_like(live_app, "flood-%@example.com") == 8
 
 
 def test_parallel_signup_form_submissions_stop_exactly_at_the_limit(live_app, live_server, portal_org,
@@ -111,8 +114,7 @@ def test_parallel_signup_form_submissions_stop_exactly_at_the_limit(live_app, li
 
     statuses = parallel(n, submit, threads=n)
     assert sorted(statuses) == [202] * 6 + [429] * (n - 6), statuses
-    assert scalar(live_app, select(func.count()).select_from(Member)
-                  .where(Member.email.like("form-%@example.com"))) == 6
+    assert members_like(live_app, "form-%@example.com") == 6
 
 
 def test_parallel_unknown_share_links_are_counted_exactly_to_the_limit(live_app, live_server, portal_org,

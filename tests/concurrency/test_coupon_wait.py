@@ -23,21 +23,19 @@ from portal.domain.coupons import services
 from portal.extensions import db
 from tests import factories
 
-from .live import balance_of, capped_campaign, post_purchase
+from .live import balance_of, capped_campaign, post_purchase, postgresql_only
 
 pytestmark = pytest.mark.live
 
 
 @pytest.fixture
 def world(live_app, backend):
-    if backend != "postgresql":
-        pytest.skip("rows are held against other writers on PostgreSQL only")
+    postgresql_only(backend, "rows are held against other writers on PostgreSQL only")
     with live_app.app_context():
         with db.transaction() as session:
             org = factories.make_org(session, name="Wait")
             capped_campaign(session, org, 10_000)
-            book = coupons.create_book(session, org.id, actor=org.actor, name="+50", type=coupons.EXTRAPOINT,
-                                       discount_amount=50, publishing_status=coupons.PUBLISHED)
+            book = factories.published_book(session, org, "+50", coupons.EXTRAPOINT, discount_amount=50)
             member = factories.make_member(session, org)
             coupons.assign_coupons(session, member, book, actor=org.actor)
             factories.give_points(session, org, member, 100)  # a wallet to watch

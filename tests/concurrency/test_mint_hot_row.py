@@ -23,14 +23,15 @@ from portal.domain.members import Member
 from portal.extensions import db
 from tests import factories
 
+from .live import postgresql_only
+
 pytestmark = pytest.mark.live
 
 MEMBERS = 16
 
 
 def test_sixteen_mints_to_different_members_hold_no_common_row(live_app, backend):
-    if backend != "postgresql":
-        pytest.skip("SQLite has one writer at a time: row locks are PostgreSQL's")
+    postgresql_only(backend, "SQLite has one writer at a time: row locks are PostgreSQL's")
     with live_app.app_context():
         with db.transaction() as session:
             org = factories.make_org(session, name="Shards")

@@ -24,15 +24,14 @@ from tests import factories
 from tests.processes import Processes
 from tests.webhook_receiver import Receiver
 
-from .live import capped_campaign, parallel
+from .live import capped_campaign, parallel, postgresql_only
 
 pytestmark = pytest.mark.live
 
 
 @pytest.fixture
 def pg_app(backend, request):
-    if backend != "postgresql":
-        pytest.skip("several servers share one PostgreSQL database; SQLite is one host's file")
+    postgresql_only(backend, "several servers share one PostgreSQL database; SQLite is one host's file")
     return request.getfixturevalue("live_app")
 
 

@@ -330,10 +330,8 @@ def test_extrapoint_and_multiplier_coupons_apply_on_purchase(session, org):
 
     base_campaign(session, org)
     member = factories.make_member(session, org)
-    extra = coupons.create_book(session, org.id, actor=org.actor, name="+50 points", type=coupons.EXTRAPOINT,
-                                discount_amount=50, publishing_status=coupons.PUBLISHED)
-    double = coupons.create_book(session, org.id, actor=org.actor, name="Double points", type=coupons.MULTIPLIER,
-                                 discount_amount=2, publishing_status=coupons.PUBLISHED)
+    extra = factories.published_book(session, org, "+50 points", coupons.EXTRAPOINT, discount_amount=50)
+    double = factories.published_book(session, org, "Double points", coupons.MULTIPLIER, discount_amount=2)
     coupons.assign_coupons(session, member, extra, actor=org.actor)
     coupons.assign_coupons(session, member, double, actor=org.actor)
     simulated = orders.simulate(session, member, order("cp-sim", "30"), actor=org.actor)
@@ -350,9 +348,7 @@ def test_extrapoint_and_multiplier_coupons_apply_on_purchase(session, org):
 def test_assign_coupon_effect_gives_the_member_a_coupon(session, org):
     from portal.domain import coupons
 
-    book = coupons.create_book(session, org.id, actor=org.actor, name="Free cookie", type=coupons.REWARD,
-                               discount_amount=1, publishing_status=coupons.PUBLISHED, max_assigned_per_member=1)
-    factories.gift_campaign(session, org, book)
+    book = factories.gift_once_per_member(session, org, "Free cookie", coupons.REWARD, discount_amount=1)
     member = factories.make_member(session, org)
     first = orders.record_order(session, member, order("g1", "5"), actor=org.actor)
     assert first.evaluation.effects[0].details["couponUsageIds"]
@@ -385,8 +381,7 @@ def test_mission_effect_counts_and_a_paused_mission_does_not_spoil_the_purchase(
 def test_coupon_used_campaign_runs_once_per_use(session, org):
     from portal.domain import coupons
 
-    book = coupons.create_book(session, org.id, actor=org.actor, name="Free cookie", type=coupons.REWARD,
-                               discount_amount=1, publishing_status=coupons.PUBLISHED)
+    book = factories.published_book(session, org, "Free cookie", coupons.REWARD, discount_amount=1)
     campaign = campaigns.create_campaign(session, org.id, code="THANKS", name="Thanks for redeeming",
                                          event_type=earning.COUPON_USED, actor=org.actor)
     campaigns.add_action(session, campaign, actor=org.actor, rules_text=[f"event.couponBookId == {book.id}"],

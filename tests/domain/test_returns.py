@@ -117,10 +117,9 @@ def test_a_returned_first_purchase_takes_back_both_referral_rewards_and_the_spen
 
 
 def test_a_full_return_revokes_an_unused_awarded_coupon_and_a_used_one_becomes_a_debt(session, org):
-    kept = coupons.create_book(session, org.id, actor=org.actor, name="Free cookie", type=coupons.REWARD,
-                               discount_amount=1, publishing_status=coupons.PUBLISHED)
-    bonus = coupons.create_book(session, org.id, actor=org.actor, name="+25", type=coupons.EXTRAPOINT,
-                                discount_amount=25, publishing_status=coupons.PUBLISHED, condition={"minTotal": 10})
+    kept = factories.published_book(session, org, "Free cookie", coupons.REWARD, discount_amount=1)
+    bonus = factories.published_book(session, org, "+25", coupons.EXTRAPOINT, discount_amount=25,
+                                     condition={"minTotal": 10})
     factories.gift_campaign(session, org, kept, bonus)
     member = factories.make_member(session, org)
     given = orders.record_order(session, member, order("g-1", "5.00"), actor=org.actor)
@@ -178,9 +177,7 @@ def test_an_open_order_posted_again_without_its_reservation_releases_it(session,
 
 
 def test_a_coupon_awarded_by_an_order_and_used_on_the_next_is_owed_once_when_the_first_is_returned(session, org):
-    bonus = coupons.create_book(session, org.id, actor=org.actor, name="+25", type=coupons.EXTRAPOINT,
-                                discount_amount=25, publishing_status=coupons.PUBLISHED, max_assigned_per_member=1)
-    factories.gift_campaign(session, org, bonus)
+    bonus = factories.gift_once_per_member(session, org, "+25", coupons.EXTRAPOINT, discount_amount=25)
     member = factories.make_member(session, org)
     given = orders.record_order(session, member, order("s-1", "5.00"), actor=org.actor)
     # Coupons are used before the campaigns award (campaigns.py): the one s-1 awarded applies from the next.
@@ -260,15 +257,12 @@ def test_a_staff_correction_settles_a_debt_and_its_replay_settles_nothing_more(s
 def test_used_money_coupons_are_owed_at_the_programmes_point_value_and_without_one_only_noted(session, org):
     from portal.domain.audit import AuditEntry
 
-    fixed = coupons.create_book(session, org.id, actor=org.actor, name="5.01 off", type=coupons.DISCOUNT,
-                                discount_type=coupons.FIXED, discount_amount=Decimal("5.01"),
-                                publishing_status=coupons.PUBLISHED)
-    percent = coupons.create_book(session, org.id, actor=org.actor, name="7 % off", type=coupons.DISCOUNT,
-                                  discount_type=coupons.PERCENTAGE, discount_amount=7,
-                                  publishing_status=coupons.PUBLISHED)
-    reward = coupons.create_book(session, org.id, actor=org.actor, name="Cake", type=coupons.REWARD,
-                                 discount_type=coupons.FIXED, discount_amount=2, usage_required_points=20,
-                                 publishing_status=coupons.PUBLISHED)
+    fixed = factories.published_book(session, org, "5.01 off", coupons.DISCOUNT, discount_type=coupons.FIXED,
+                                     discount_amount=Decimal("5.01"))
+    percent = factories.published_book(session, org, "7 % off", coupons.DISCOUNT, discount_type=coupons.PERCENTAGE,
+                                       discount_amount=7)
+    reward = factories.published_book(session, org, "Cake", coupons.REWARD, discount_type=coupons.FIXED,
+                                      discount_amount=2, usage_required_points=20)
     factories.gift_campaign(session, org, fixed, percent, reward, rule="order.total < 10")
 
     def buy_use_and_return(member):

@@ -8,6 +8,8 @@ import pytest
 from portal.domain import referrals
 from tests import factories
 
+from .page import field_error
+
 PASSWORD = "correct-horse-9"
 CSRF_INPUT = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 
@@ -44,6 +46,29 @@ class Console:
 
     def get(self, path: str, **kwargs):
         return self.client.get(path, **kwargs)
+
+
+class ConsoleForm:
+    """A console form as the tests fill it in: where a new one is posted, and the usual fields."""
+
+    def __init__(self, new_path: str, **fields):
+        self.new_path = new_path
+        self.fields = fields
+
+    def data(self, **extra) -> dict:
+        """The usual fields with `extra` put over them."""
+        return {**self.fields, **extra}
+
+    def submit(self, console: Console, **extra):
+        """Create one: post the usual fields and `extra` to the "new" page."""
+        return console.post(self.new_path, self.data(**extra))
+
+    def submit_refused(self, console: Console, field: str, message: str, **extra):
+        """`submit`, which must come back as the form again (422) with `message` on `field`."""
+        response = self.submit(console, **extra)
+        assert response.status_code == 422
+        assert message in field_error(response, field)
+        return response
 
 
 @pytest.fixture

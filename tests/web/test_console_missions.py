@@ -9,23 +9,16 @@ from portal.domain import custom_events, missions
 from portal.domain.missions import Mission
 from tests import factories
 
+from .conftest import ConsoleForm
 from .page import field_error, page
 
 PURCHASE = "member-purchase-order-confirmed"
 
 
-def form_data(**extra) -> dict:
-    data = {"name": "Coffee lover", "code": "COFFEE", "description": "Ten coffees, one free",
-            "kind": "stampcard", "event_type": PURCHASE, "matcher": "order.total >= 3",
-            "goal_count": "10", "points_on_completion": "250", "ledger_account_id": "",
-            "max_repetitions": "", "repetition_period": "month", "period_limit": "2", "active": "y",
-            "valid_from": "", "valid_to": "", "tags": "coffee, stamps"}
-    data.update(extra)
-    return data
-
-
-def create(console, **extra):
-    return console.post("/console/missions/new", form_data(**extra))
+FORM = ConsoleForm("/console/missions/new", name="Coffee lover", code="COFFEE", description="Ten coffees, one free",
+                   kind="stampcard", event_type=PURCHASE, matcher="order.total >= 3", goal_count="10",
+                   points_on_completion="250", ledger_account_id="", max_repetitions="", repetition_period="month",
+                   period_limit="2", active="y", valid_from="", valid_to="", tags="coffee, stamps")
 
 
 def mission_named(session, code: str) -> Mission | None:
@@ -33,7 +26,7 @@ def mission_named(session, code: str) -> Mission | None:
 
 
 def test_create_a_stamp_card_and_see_it_listed_and_on_its_page(console, signed_in, session, org):
-    response = create(console)
+    response = FORM.submit(console)
     assert response.status_code == 302
     mission = mission_named(session, "COFFEE")
     assert (mission.organization_id, mission.kind, mission.goal_count) == (org.id, "stampcard", 10)
@@ -55,15 +48,14 @@ def test_create_a_stamp_card_and_see_it_listed_and_on_its_page(console, signed_i
 
 
 def test_code_is_generated_when_left_empty(console, signed_in, session):
-    assert create(console, code="", name="Generated").status_code == 302
+    assert FORM.submit(console, code="", name="Generated").status_code == 302
     mission = session.scalars(select(Mission).where(Mission.name == "Generated")).one()
     assert mission.code.startswith("M-")
 
 
 def test_bad_matcher_shows_line_and_column_on_the_field(console, signed_in, session):
-    response = create(console, matcher="order.total >= 20 and\r\n  order.items[0")
-    assert response.status_code == 422
-    assert "line 2, column 16" in field_error(response, "matcher")
+    response = FORM.submit_refused(console, "matcher", "line 2, column 16",
+                                   matcher="order.total >= 20 and\r\n  order.items[0")
     pointer = page(response).text(".rule-pointer")
     assert pointer.startswith("2 | order.items[0") and pointer.endswith("^")
     # The caret sits under column 16 of the offending line.
@@ -84,15 +76,13 @@ def test_bad_matcher_shows_line_and_column_on_the_field(console, signed_in, sess
     ({"kind": "badge"}, "kind", "Not a valid choice"),
 ])
 def test_errors_land_on_their_fields(console, signed_in, session, changes, field, message):
-    response = create(console, **changes)
-    assert response.status_code == 422
-    assert message in field_error(response, field)
+    FORM.submit_refused(console, field, message, **changes)
     assert mission_named(session, "COFFEE") is None
 
 
 def test_duplicate_code_is_refused_on_the_code_field(console, signed_in):
-    create(console)
-    again = create(console, name="Another")
+    FORM.submit(console)
+    again = FORM.submit(console, name="Another")
     assert again.status_code == 422 and "already exists" in field_error(again, "code")
 
 
@@ -102,13 +92,13 @@ def test_custom_event_types_are_offered_and_inactive_ones_refused(console, signe
     session.commit()
     options = [o.get("value") for o in page(console.get("/console/missions/new")).all("#event_type option")]
     assert "store-visit" in options and PURCHASE in options and "old-thing" not in options
-    assert create(console, event_type="store-visit", matcher="").status_code == 302
-    refused = create(console, code="OLD", event_type="old-thing")
+    assert FORM.submit(console, event_type="store-visit", matcher="").status_code == 302
+    refused = FORM.submit(console, code="OLD", event_type="old-thing")
     assert refused.status_code == 422 and "inactive" in field_error(refused, "event_type")
 
 
 def test_edit_changes_the_mission_and_keeps_the_code(console, signed_in, session):
-    create(console)
+    FORM.submit(console)
     mission = mission_named(session, "COFFEE")
     form = page(console.get(f"/console/missions/{mission.id}/edit"))
     assert form.one("#name").get("value") == "Coffee lover"
@@ -116,13 +106,13 @@ def test_edit_changes_the_mission_and_keeps_the_code(console, signed_in, session
     assert form.one("#goal_count").get("value") == "10"
 
     response = console.post(f"/console/missions/{mission.id}/edit",
-                            form_data(code="", goal_count="8", matcher="order.total >= 5", name="Coffee fan"))
+                            FORM.data(code="", goal_count="8", matcher="order.total >= 5", name="Coffee fan"))
     assert response.status_code == 302
     session.refresh(mission)
     assert (mission.code, mission.goal_count, mission.matcher, mission.name) == ("COFFEE", 8, "order.total >= 5",
                                                                                 "Coffee fan")
 
-    bad = console.post(f"/console/missions/{mission.id}/edit", form_data(matcher="order.total >"))
+    bad = console.post(f"/console/missions/{mission.id}/edit", FORM.data(matcher="order.total >"))
     assert bad.status_code == 422 and "line 1, column 14" in field_error(bad, "matcher")
     session.refresh(mission)
     assert mission.matcher == "order.total >= 5"
@@ -138,7 +128,7 @@ def test_an_unchanged_event_type_switched_off_since_does_not_block_other_edits(c
     edit = page(console.get(f"/console/missions/{mission.id}/edit"))
     assert "store-visit (inactive or unknown)" in edit.text("#event_type")
     response = console.post(f"/console/missions/{mission.id}/edit",
-                            form_data(name="Store visits", code="VISITS", kind="mission", event_type="store-visit",
+                            FORM.data(name="Store visits", code="VISITS", kind="mission", event_type="store-visit",
                                       matcher="", goal_count="3", repetition_period="none", period_limit="",
                                       points_on_completion="0", tags=""))
     assert response.status_code == 302
@@ -147,7 +137,7 @@ def test_an_unchanged_event_type_switched_off_since_does_not_block_other_edits(c
 
 
 def test_deactivate_and_activate(console, signed_in, session):
-    create(console)
+    FORM.submit(console)
     mission = mission_named(session, "COFFEE")
     url = f"/console/missions/{mission.id}/active"
     assert console.post(url, {"active": "off"}).status_code == 302
@@ -201,7 +191,7 @@ def test_live_matcher_check(console, signed_in):
 
 
 def test_csrf_is_required(console, signed_in, session, org):
-    refused = console.client.post("/console/missions/new", data=form_data())
+    refused = console.client.post("/console/missions/new", data=FORM.data())
     assert refused.status_code == 400 and mission_named(session, "COFFEE") is None
     mission = missions.create_mission(session, org.id, actor=org.actor, name="M", event_type=PURCHASE,
                                       goal_count=1, code="M")
@@ -224,7 +214,7 @@ def test_roles(console, sign_in_as, session, org):
     assert detail.status_code == 200 and not page(detail).has(".button-row")
     assert not page(console.get("/console/missions")).has('a[href="/console/missions/new"]')
     assert console.get("/console/missions/new").status_code == 403
-    assert console.post("/console/missions/new", form_data()).status_code == 403
+    assert FORM.submit(console).status_code == 403
     assert console.get(f"/console/missions/{mission.id}/edit").status_code == 403
     assert console.post(f"/console/missions/{mission.id}/active", {"active": "off"}).status_code == 403
     session.refresh(mission)
@@ -237,7 +227,7 @@ def test_another_organisations_mission_is_not_found(console, signed_in, session,
     session.commit()
     assert console.get(f"/console/missions/{foreign.id}").status_code == 404
     assert console.get(f"/console/missions/{foreign.id}/edit").status_code == 404
-    assert console.post(f"/console/missions/{foreign.id}/edit", form_data()).status_code == 404
+    assert console.post(f"/console/missions/{foreign.id}/edit", FORM.data()).status_code == 404
     assert console.post(f"/console/missions/{foreign.id}/active", {"active": "off"}).status_code == 404
     assert console.get(f"/console/missions/{2 ** 63}").status_code == 404
     session.refresh(foreign)

@@ -9,6 +9,7 @@ from portal.domain import partners
 from portal.domain.partners import PartnerApp
 from tests import factories
 
+from .conftest import ConsoleForm
 from .page import page
 
 
@@ -17,11 +18,9 @@ def shown_secret(response) -> str:
     return page(response).one("#new-secret").get("value")
 
 
-def form_data(**extra) -> dict:
-    data = {"name": "Coffee Club", "client_type": "confidential", "auth_redirect_url": "https://coffee.example/cb",
-            "auth_valid_scopes": ["openid", "profile", "wallet:read"]}
-    data.update(extra)
-    return data
+FORM = ConsoleForm("/console/partner-apps/new", name="Coffee Club", client_type="confidential",
+                   auth_redirect_url="https://coffee.example/cb",
+                   auth_valid_scopes=["openid", "profile", "wallet:read"])
 
 
 def app_named(session, name: str) -> PartnerApp | None:
@@ -30,7 +29,7 @@ def app_named(session, name: str) -> PartnerApp | None:
 
 
 def test_create_shows_the_secret_once_and_keeps_only_its_hash(console, signed_in, session):
-    response = console.post("/console/partner-apps/new", form_data())
+    response = FORM.submit(console)
     assert response.status_code == 201 and response.headers["Cache-Control"] == "no-store"
     secret = shown_secret(response)
     app = app_named(session, "Coffee Club")
@@ -43,16 +42,16 @@ def test_create_shows_the_secret_once_and_keeps_only_its_hash(console, signed_in
 
 
 def test_bad_fields_are_shown_on_their_fields_and_nothing_is_created(console, signed_in, session):
-    response = console.post("/console/partner-apps/new", form_data(auth_redirect_url="http://coffee.example/cb"))
+    response = FORM.submit(console, auth_redirect_url="http://coffee.example/cb")
     assert response.status_code == 422
     assert "https" in page(response).text("#auth_redirect_url-error")
-    missing = console.post("/console/partner-apps/new", form_data(name=""))
+    missing = FORM.submit(console, name="")
     assert missing.status_code == 422 and page(missing).has("#name-error")
     assert app_named(session, "Coffee Club") is None
 
 
 def test_a_public_app_has_no_secret_and_no_rotate_button(console, signed_in, session):
-    response = console.post("/console/partner-apps/new", form_data(client_type="public", name="Mobile"))
+    response = FORM.submit(console, client_type="public", name="Mobile")
     assert response.status_code == 201 and not page(response).has("#new-secret")
     app = app_named(session, "Mobile")
     assert app.client_secret_hash is None
@@ -100,7 +99,7 @@ def test_roles_csrf_and_isolation(console, sign_in_as, session, org, other_org, 
     sign_in_as(["partnerships:read"])
     assert console.get("/console/partner-apps").status_code == 200
     assert console.get(f"/console/partner-apps/{theirs.id}").status_code == 404
-    assert console.post("/console/partner-apps/new", form_data(name="Nope")).status_code == 403
+    assert FORM.submit(console, name="Nope").status_code == 403
     assert console.post(f"/console/partner-apps/{mine.id}/rotate-secret").status_code == 403
     no_csrf = client.post(f"/console/partner-apps/{mine.id}/active", data={"active": "off"})
     assert no_csrf.status_code == 400  # the CSRF check, before the role check could answer 403

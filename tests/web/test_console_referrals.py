@@ -13,22 +13,15 @@ from portal.domain.orders import ItemInput, OrderInput
 from portal.domain.referrals import ReferralCode, ReferralProgram
 from tests import factories
 
+from .conftest import ConsoleForm
 from .page import field_error, page, text_of
 
 PURCHASE = "member-purchase-order-confirmed"
 
 
-def form_data(**extra) -> dict:
-    data = {"name": "Bring a friend", "description": "Both of you earn", "event_type": PURCHASE,
-            "referrer_points": "100", "referred_points": "50", "ledger_account_id": "",
-            "max_referrals_per_member": "10", "max_uses_per_code": "", "active": "y",
-            "valid_from": "", "valid_to": ""}
-    data.update(extra)
-    return data
-
-
-def create(console, **extra):
-    return console.post("/console/referrals/new", form_data(**extra))
+FORM = ConsoleForm("/console/referrals/new", name="Bring a friend", description="Both of you earn", event_type=PURCHASE,
+                   referrer_points="100", referred_points="50", ledger_account_id="", max_referrals_per_member="10",
+                   max_uses_per_code="", active="y", valid_from="", valid_to="")
 
 
 def program_named(session, name: str) -> ReferralProgram | None:
@@ -47,7 +40,7 @@ def buy(session, org, member, external_id: str):
 
 
 def test_create_a_programme_and_see_it_listed(console, signed_in, session, org):
-    response = create(console, valid_from="2030-01-01T09:30")
+    response = FORM.submit(console, valid_from="2030-01-01T09:30")
     assert response.status_code == 302
     program = program_named(session, "Bring a friend")
     assert (program.organization_id, program.event_type) == (org.id, PURCHASE)
@@ -74,9 +67,7 @@ def test_create_a_programme_and_see_it_listed(console, signed_in, session, org):
     ({"ledger_account_id": "999999"}, "ledger_account_id", "No such ledger account"),
 ])
 def test_errors_land_on_their_fields(console, signed_in, session, changes, field, message):
-    response = create(console, **changes)
-    assert response.status_code == 422
-    assert message in field_error(response, field)
+    FORM.submit_refused(console, field, message, **changes)
     assert program_named(session, "Bring a friend") is None
 
 
@@ -84,13 +75,13 @@ def test_edit_changes_only_what_was_changed(console, signed_in, session, program
     form = page(console.get(f"/console/referrals/{programme.id}/edit"))
     assert form.one("#referrer_points").get("value") == "100"
     response = console.post(f"/console/referrals/{programme.id}/edit",
-                            form_data(name="Friends", referrer_points="200", max_referrals_per_member="",
+                            FORM.data(name="Friends", referrer_points="200", max_referrals_per_member="",
                                       max_uses_per_code="3", event_type="member-created"))
     assert response.status_code == 302
     session.refresh(programme)
     assert (programme.referrer_points, programme.max_referrals_per_member, programme.max_uses_per_code,
             programme.event_type) == (200, None, 3, "member-created")
-    bad = console.post(f"/console/referrals/{programme.id}/edit", form_data(name="Friends", referrer_points="x"))
+    bad = console.post(f"/console/referrals/{programme.id}/edit", FORM.data(name="Friends", referrer_points="x"))
     assert bad.status_code == 422 and "Not a valid integer" in field_error(bad, "referrer_points")
 
 
@@ -182,7 +173,7 @@ def test_staff_give_a_member_a_code(console, signed_in, session, org, programme)
 
 
 def test_csrf_is_required(console, signed_in, session, programme):
-    assert console.client.post("/console/referrals/new", data=form_data()).status_code == 400
+    assert console.client.post("/console/referrals/new", data=FORM.data()).status_code == 400
     assert program_named(session, "Bring a friend") is None
     assert console.client.post(f"/console/referrals/{programme.id}/active",
                                data={"active": "off"}).status_code == 400
@@ -203,7 +194,7 @@ def test_roles(console, sign_in_as, session, org, programme):
     assert not detail.has("#code-form") and not detail.has(".button-row")
     assert "Referrals" in page(console.get("/console/")).text(".sidenav")
     assert console.get("/console/referrals/new").status_code == 403
-    assert console.post(f"/console/referrals/{programme.id}/edit", form_data()).status_code == 403
+    assert console.post(f"/console/referrals/{programme.id}/edit", FORM.data()).status_code == 403
     assert console.post(f"/console/referrals/{programme.id}/active", {"active": "off"}).status_code == 403
     assert console.post(f"/console/referrals/{programme.id}/codes", {"code-member": str(ann.id)}).status_code == 403
     session.refresh(programme)

@@ -7,18 +7,16 @@ from portal.domain import coupons, signup_forms
 from portal.domain.signup_forms import SignupForm
 from tests import factories
 
+from .conftest import ConsoleForm
 from .page import field_error, page
 
 
-def form_data(**extra) -> dict:
-    data = {"name": "Join the Coffee Club", "purpose": "loyalty_card", "coupon_book_id": "",
-            "profile_fields": ["givenName", "city"], "required_fields": ["givenName"],
-            "custom_fields": "*favouriteStore: Your favourite store\nshoeSize: Shoe size",
-            "consents": "*terms: I accept the club rules\nemail: Send me offers by email",
-            "thank_you_text": "Welcome!", "redirect_url": "",
-            "allowed_origins": "https://shop.example\nhttps://partner.example:8443", "active": "y"}
-    data.update(extra)
-    return data
+FORM = ConsoleForm("/console/signup-forms/new", name="Join the Coffee Club", purpose="loyalty_card", coupon_book_id="",
+                   profile_fields=["givenName", "city"], required_fields=["givenName"],
+                   custom_fields="*favouriteStore: Your favourite store\nshoeSize: Shoe size",
+                   consents="*terms: I accept the club rules\nemail: Send me offers by email",
+                   thank_you_text="Welcome!", redirect_url="",
+                   allowed_origins="https://shop.example\nhttps://partner.example:8443", active="y")
 
 
 def named(session, name: str) -> SignupForm | None:
@@ -28,7 +26,7 @@ def named(session, name: str) -> SignupForm | None:
 
 def test_staff_create_a_form_and_get_the_tag_to_paste(console, signed_in, session, org):
     assert "Signup forms" in page(console.get("/console/")).texts("nav a")
-    r = console.post("/console/signup-forms/new", form_data())
+    r = FORM.submit(console)
     assert r.status_code == 302, page(r).texts(".field-error")
     form = named(session, "Join the Coffee Club")
     assert form.organization_id == org.id and form.active
@@ -50,12 +48,12 @@ def test_staff_create_a_form_and_get_the_tag_to_paste(console, signed_in, sessio
 
 
 def test_editing_shows_what_is_stored_and_switches_the_form_off(console, signed_in, session, org):
-    console.post("/console/signup-forms/new", form_data())
+    FORM.submit(console)
     form = named(session, "Join the Coffee Club")
     doc = page(console.get(f"/console/signup-forms/{form.id}/edit"))
     assert doc.one("#custom_fields").text.strip() == "*favouriteStore: Your favourite store\nshoeSize: Shoe size"
     assert doc.one("#allowed_origins").text.strip() == "https://shop.example\nhttps://partner.example:8443"
-    r = console.post(f"/console/signup-forms/{form.id}/edit", form_data(active="", consents="*terms: Club rules",
+    r = console.post(f"/console/signup-forms/{form.id}/edit", FORM.data(active="", consents="*terms: Club rules",
                                                                         allowed_origins="https://shop.example"))
     assert r.status_code == 302
     session.refresh(form)
@@ -67,13 +65,13 @@ def test_editing_shows_what_is_stored_and_switches_the_form_off(console, signed_
 def test_domain_errors_show_on_their_fields_and_nothing_is_saved(console, signed_in, session, other_org):
     theirs = coupons.create_book(session, other_org.id, actor=other_org.actor, name="Theirs", type="REWARD")
     session.commit()
-    r = console.post("/console/signup-forms/new", form_data(allowed_origins="https://*.shop.example"))
+    r = FORM.submit(console, allowed_origins="https://*.shop.example")
     assert r.status_code == 422 and "not an origin" in field_error(r, "allowed_origins")
-    r = console.post("/console/signup-forms/new", form_data(purpose="newsletter"))
+    r = FORM.submit(console, purpose="newsletter")
     assert r.status_code == 422 and "key email" in field_error(r, "consents")
-    r = console.post("/console/signup-forms/new", form_data(purpose="offer", coupon_book_id=str(theirs.id)))
+    r = console.post("/console/signup-forms/new", FORM.data(purpose="offer", coupon_book_id=str(theirs.id)))
     assert r.status_code == 422 and "coupon book" in field_error(r, "coupon_book_id")
-    r = console.post("/console/signup-forms/new", form_data(consents="terms without a colon"))
+    r = FORM.submit(console, consents="terms without a colon")
     assert r.status_code == 422 and "key: text" in field_error(r, "consents")
     assert named(session, "Join the Coffee Club") is None
 
@@ -95,6 +93,6 @@ def test_another_organisations_form_cannot_be_edited(console, signed_in, session
     theirs = signup_forms.create_form(session, other_org.id, actor=other_org.actor, name="Theirs",
                                       purpose="loyalty_card")
     session.commit()
-    assert console.post(f"/console/signup-forms/{theirs.id}/edit", form_data(name="Mine now")).status_code == 404
+    assert console.post(f"/console/signup-forms/{theirs.id}/edit", FORM.data(name="Mine now")).status_code == 404
     session.refresh(theirs)
     assert theirs.name == "Theirs"

@@ -11,16 +11,14 @@ from portal.domain.audit import AuditEntry
 from portal.domain.webhooks import WebhookDelivery, WebhookSubscription
 from tests import factories
 
+from .conftest import ConsoleForm
 from .page import field_error, page
 
 URL = "https://hooks.partner.example/portal"
 
 
-def form_data(**extra) -> dict:
-    data = {"name": "Partner CRM", "url": URL, "event_types": ["member-created", "coupon-code-used"],
-            "active": "y"}
-    data.update(extra)
-    return data
+FORM = ConsoleForm("/console/webhooks/new", name="Partner CRM", url=URL,
+                   event_types=["member-created", "coupon-code-used"], active="y")
 
 
 def named(session, name: str) -> WebhookSubscription | None:
@@ -49,7 +47,7 @@ def failed_once(session, org, hook):
 
 
 def test_create_a_webhook_and_see_it_listed(console, signed_in, session, org):
-    response = console.post("/console/webhooks/new", form_data())
+    response = FORM.submit(console)
     assert response.status_code == 302
     subscription = named(session, "Partner CRM")
     assert (subscription.organization_id, subscription.url, subscription.event_types, subscription.active) == \
@@ -74,9 +72,7 @@ def test_create_a_webhook_and_see_it_listed(console, signed_in, session, org):
     ({"name": ""}, "name", "This field is required"),
 ])
 def test_errors_land_on_their_fields(console, signed_in, session, changes, field, message):
-    response = console.post("/console/webhooks/new", form_data(**changes))
-    assert response.status_code == 422
-    assert message in field_error(response, field)
+    FORM.submit_refused(console, field, message, **changes)
     assert named(session, "Partner CRM") is None
 
 
@@ -86,13 +82,13 @@ def test_edit_and_pause(console, signed_in, session, hook):
     checked = [e.get("value") for e in form.all('input[name="event_types"]') if e.get("checked") is not None]
     assert checked == ["member-created"]
     response = console.post(f"/console/webhooks/{hook.id}/edit",
-                            form_data(name="CRM", url="https://crm.partner.example/in", active="",
+                            FORM.data(name="CRM", url="https://crm.partner.example/in", active="",
                                       event_types=["member-updated", "referral-completed"]))
     assert response.status_code == 302
     session.refresh(hook)
     assert (hook.url, hook.event_types, hook.active) == ("https://crm.partner.example/in",
                                                          ["member-updated", "referral-completed"], False)
-    bad = console.post(f"/console/webhooks/{hook.id}/edit", form_data(url="http://192.168.1.20/"))
+    bad = console.post(f"/console/webhooks/{hook.id}/edit", FORM.data(url="http://192.168.1.20/"))
     assert bad.status_code == 422 and "private" in field_error(bad, "url")
     session.refresh(hook)
     assert hook.url == "https://crm.partner.example/in"
@@ -167,7 +163,7 @@ def test_readers_see_the_log_but_change_nothing(console, sign_in_as, session, ho
     audited, secret = factories.count(session, AuditEntry), hook.secret
     for path in ("/edit", "/secret", "/rotate-secret", "/test", "/delete",
                  f"/deliveries/{failed_once.id}/redeliver"):
-        assert console.post(f"/console/webhooks/{hook.id}{path}", form_data()).status_code == 403, path
+        assert console.post(f"/console/webhooks/{hook.id}{path}", FORM.data()).status_code == 403, path
     session.refresh(hook)
     assert (hook.name, hook.secret, hook.deleted_at) == ("CRM", secret, None)
     assert factories.count(session, AuditEntry) == audited  # each of these actions is audited: none happened

@@ -162,15 +162,21 @@ def test_a_new_staff_password_ends_the_sessions(app, staff_browser, admin, sessi
 
 # --- every login starts a new session -----------------------------------------------------------
 
+def log_in_to_a_new_session(client, url: str, token: str, email: str, password: str) -> str:
+    """Log in through the form at `url` with its CSRF `token`; checks that the session cookie changed, and returns
+    the one from before the login."""
+    cookie_before = copied_cookie(client)
+    response = client.post(url, data={"csrf_token": token, "email": email, "password": password})
+    assert response.status_code == 302
+    assert copied_cookie(client) != cookie_before
+    return cookie_before
+
+
 def test_the_staff_login_rotates_the_session_and_its_csrf_token(app, staff_browser, admin, session):
     console = staff_browser()
     login_page = console.client.get("/console/login")
     token_before = CSRF_INPUT.search(login_page.get_data(as_text=True)).group(1)
-    cookie_before = copied_cookie(console.client)
-    response = console.client.post("/console/login", data={"csrf_token": token_before, "email": admin.email,
-                                                            "password": STAFF_PASSWORD})
-    assert response.status_code == 302
-    assert copied_cookie(console.client) != cookie_before
+    cookie_before = log_in_to_a_new_session(console.client, "/console/login", token_before, admin.email, STAFF_PASSWORD)
     # The token from before the login is refused: signing out with it fails, and the user stays signed in.
     refused = console.client.post("/console/logout", data={"csrf_token": token_before})
     assert refused.status_code == 400
@@ -182,11 +188,7 @@ def test_the_staff_login_rotates_the_session_and_its_csrf_token(app, staff_brows
 
 def test_the_member_login_rotates_the_session_and_its_csrf_token(app, portal, member):
     token_before = portal.csrf("/login")
-    cookie_before = copied_cookie(portal.client)
-    response = portal.client.post("/login", data={"csrf_token": token_before, "email": member.email,
-                                                  "password": PASSWORD})
-    assert response.status_code == 302
-    assert copied_cookie(portal.client) != cookie_before
+    cookie_before = log_in_to_a_new_session(portal.client, "/login", token_before, member.email, PASSWORD)
     refused = portal.client.post("/logout", data={"logout-csrf_token": token_before})
     assert refused.status_code == 400
     assert portal.get("/wallet").status_code == 200

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from ...domain.barcodes import CHANNELS, OFFER_TYPES
-from .common import STRICT_QUERY, In, IntegerId, ListQuery, Out, PageOut
+from .common import In, IntegerId, Out, PageOut, StrictListQuery
 
 
 class BarcodeIn(In):
@@ -49,8 +49,7 @@ class BarcodePage(PageOut):
     results: list[BarcodeOut]
 
 
-class BarcodeListQuery(ListQuery):
-    model_config = STRICT_QUERY
+class BarcodeListQuery(StrictListQuery):
     customer_id: IntegerId | None = None
     offer_id: IntegerId | None = None
     offer_type: Literal[OFFER_TYPES] | None = None  # type: ignore[valid-type]

@@ -145,11 +145,24 @@ class ListQuery(In):
 STRICT_QUERY = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
-class IdOrderQuery(ListQuery):
-    """A list ordered by createdAt or id."""
+class StrictListQuery(ListQuery):
+    """A list query that refuses unknown parameters (STRICT_QUERY)."""
 
     model_config = STRICT_QUERY
+
+
+class IdOrderQuery(StrictListQuery):
+    """A list ordered by createdAt or id."""
+
     order: OrderBy("createdAt", "id") | None = None
+
+
+class CreatedBetween(BaseModel):
+    """Filters a list by when its rows were created; a mixin, named before the list query it joins
+    (`class FeedQuery(CreatedBetween, ListQuery)`) so that the query's config applies."""
+
+    from_created_at: UtcDateTime | None = None
+    to_created_at: UtcDateTime | None = None
 
 
 class PageOut(Out):

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints, field_validator
 
-from .common import EffectOut, EventName, In, ListQuery, Out, PageOut, Tags, Text, UtcDateTime
+from .common import CreatedBetween, EffectOut, EventName, In, ListQuery, Out, PageOut, Tags, Text, UtcDateTime
 
 MAX_PAYLOAD = 16_000  # characters of JSON
 
@@ -70,10 +70,8 @@ class TrackOut(Out):
     effects: list[EffectOut]
 
 
-class FeedQuery(ListQuery):
+class FeedQuery(CreatedBetween, ListQuery):
     event_type: str | None = None
-    from_created_at: UtcDateTime | None = None
-    to_created_at: UtcDateTime | None = None
 
 
 class FeedItemOut(Out):

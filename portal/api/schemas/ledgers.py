@@ -6,20 +6,25 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
-from .common import (STRICT_QUERY, Amount, Id, In, Key, ListQuery, Name, OrderBy, Out, PageOut, Tags, Text, UtcDateTime,
-                     Whole)
+from .common import Amount, Id, In, Key, Name, OrderBy, Out, PageOut, StrictListQuery, Tags, Text, UtcDateTime, Whole
 
 
-class TransactionIn(In):
-    amount: Amount
-    from_wallet_id: Id | None = None
-    to_wallet_id: Id | None = None
-    capture_method: Literal["auto", "manual"] = "auto"
+class TransactionDetails(In):
+    """What a movement of points, or its revert, may carry besides the points: its idempotency key and its
+    bookkeeping details."""
+
     system_unique_key: Key | None = None
     description: Text = ""
     tags: Tags = Field(default_factory=list)
     external_id: Annotated[str, StringConstraints(max_length=255)] | None = None
     external_event_date: UtcDateTime | None = None
+
+
+class TransactionIn(TransactionDetails):
+    amount: Amount
+    from_wallet_id: Id | None = None
+    to_wallet_id: Id | None = None
+    capture_method: Literal["auto", "manual"] = "auto"
 
 
 class SetItemIn(TransactionIn):
@@ -41,12 +46,8 @@ class BatchIn(In):
     items: Annotated[list[BatchItemIn], Field(min_length=1, max_length=500)]
 
 
-class RevertIn(In):
-    system_unique_key: Key | None = None
-    description: Text = ""
-    tags: Tags = Field(default_factory=list)
-    external_id: Annotated[str, StringConstraints(max_length=255)] | None = None
-    external_event_date: UtcDateTime | None = None
+class RevertIn(TransactionDetails):
+    pass
 
 
 class CaptureItemIn(In):
@@ -102,8 +103,7 @@ class BatchOut(Out):
     failed: list[BatchFailure]
 
 
-class TransactionListQuery(ListQuery):
-    model_config = STRICT_QUERY
+class TransactionListQuery(StrictListQuery):
     order: OrderBy("createdAt", "id", "externalEventDate", "amount") | None = None
     wallet_id: Id | None = None
     system_unique_key: str | None = None

@@ -6,8 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
-from .common import (STRICT_QUERY, Amount, Id, In, Key, ListQuery, OrderBy, Out, PageOut, Tags, Text, UtcDateTime,
-                     Whole)
+from .common import (STRICT_QUERY, Amount, CreatedBetween, Id, IdOrderQuery, In, Key, OrderBy, Out, PageOut,
+                     StrictListQuery, Tags, Text, UtcDateTime, Whole)
 from .ledgers import TransactionOut, TransactionPage  # noqa: F401  (a member's wallet transactions)
 
 IdType = Literal["CARDCODE", "APPCODE", "EXTERNALCODE"]
@@ -49,13 +49,10 @@ class MemberUpdate(In):
     update_reason: Text = ""
 
 
-class MemberListQuery(ListQuery):
-    model_config = STRICT_QUERY
+class MemberListQuery(CreatedBetween, StrictListQuery):
     order: OrderBy("createdAt", "id", "loyaltyMemberId", "familyName") | None = None
     email: str | None = None
     loyalty_member_id: str | None = None
-    from_created_at: UtcDateTime | None = None
-    to_created_at: UtcDateTime | None = None
 
 
 class MemberBatch(In):
@@ -221,7 +218,5 @@ class TierHistoryList(Out):
     results: list[TierHistoryOut]
 
 
-class WalletTransactionQuery(ListQuery):
-    model_config = STRICT_QUERY
-    order: OrderBy("createdAt", "id") | None = None
+class WalletTransactionQuery(IdOrderQuery):
     ledger_account_id: Id | None = Field(None, description="The programme's points account unless named")

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints
 
 from ...domain.partners import CLIENT_TYPES, SCOPES
-from .common import STRICT_QUERY, Id, In, ListQuery, Name, OrderBy, Out, PageOut, UtcDateTime
+from .common import Id, In, Name, OrderBy, Out, PageOut, StrictListQuery, UtcDateTime
 
 ClientType = Literal[CLIENT_TYPES]  # type: ignore[valid-type]
 Scope = Literal[SCOPES]  # type: ignore[valid-type]
@@ -43,8 +43,7 @@ class PortalUpdate(PortalFields):
     public_id: PublicId | None = Field(None, description="Accepted as the seed sends it; it cannot change")
 
 
-class PortalListQuery(ListQuery):
-    model_config = STRICT_QUERY
+class PortalListQuery(StrictListQuery):
     order: OrderBy("createdAt", "id", "name") | None = None
     public_id: PublicId | None = None
 

@@ -7,13 +7,12 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints
 
 from ...domain.staff import MIN_PASSWORD_LENGTH, ROLES
-from .common import STRICT_QUERY, In, ListQuery, Name, OrderBy, Out, PageOut
+from .common import In, Name, OrderBy, Out, PageOut, StrictListQuery
 
 Role = Literal[ROLES]  # type: ignore[valid-type]
 
 
-class UserListQuery(ListQuery):
-    model_config = STRICT_QUERY
+class UserListQuery(StrictListQuery):
     order: OrderBy("createdAt", "email") | None = None
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints
 
 from ...domain import webhooks
-from .common import STRICT_QUERY, In, ListQuery, Name, OrderBy, Out, PageOut
+from .common import IdOrderQuery, In, Name, OrderBy, Out, PageOut, StrictListQuery
 
 EventType = Literal[webhooks.EVENT_TYPES]  # type: ignore[valid-type]
 EventTypes = Annotated[list[EventType], Field(min_length=1, max_length=len(webhooks.EVENT_TYPES))]
@@ -52,8 +52,7 @@ class WebhookPage(PageOut):
     results: list[WebhookOut]
 
 
-class WebhookListQuery(ListQuery):
-    model_config = STRICT_QUERY
+class WebhookListQuery(StrictListQuery):
     order: OrderBy("createdAt", "id", "name") | None = None
     active: bool | None = None
 
@@ -92,8 +91,6 @@ class DeliveryPage(PageOut):
     results: list[DeliveryOut]
 
 
-class DeliveryListQuery(ListQuery):
-    model_config = STRICT_QUERY
-    order: OrderBy("createdAt", "id") | None = None
+class DeliveryListQuery(IdOrderQuery):
     status: DeliveryStatus | None = None
     event_type: Literal[(*webhooks.EVENT_TYPES, webhooks.TEST_EVENT)] | None = None  # type: ignore[valid-type]

@@ -23,7 +23,7 @@ from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..actors import Actor
-from ..base import Base, get_owned, utcnow
+from ..base import Base, IndexedOwnedRow, get_owned, utcnow
 from ..errors import Conflict, PermissionDenied
 
 CHECKED, QUEUED, RUNNING, DONE, FAILED = "checked", "queued", "running", "done", "failed"
@@ -36,13 +36,11 @@ class JobNotWaiting(Conflict):
     title = "The job is not waiting for confirmation"
 
 
-class BulkJob(Base):
+class BulkJob(IndexedOwnedRow, Base):
     __tablename__ = "bulk_jobs"
     __table_args__ = (UniqueConstraint("organization_id", "kind", "key"),
                       Index("ix_bulk_jobs_status", "status", "id"))
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
     kind: Mapped[str] = mapped_column(String(30))
     key: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default=CHECKED)

@@ -32,7 +32,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..actors import Actor
-from ..base import Base, utcnow
+from ..base import Base, OwnedRow, utcnow
 from ..passwords import digest  # noqa: F401  (re-exported: partners.digest)
 from ..members import Member
 from .scopes import scope_list
@@ -47,14 +47,12 @@ REFRESH_TOKEN_LIFETIME = dt.timedelta(days=30)
 ID_TOKEN_LIFETIME = dt.timedelta(hours=1)
 
 
-class PartnerApp(Base, ClientMixin):
+class PartnerApp(OwnedRow, Base, ClientMixin):
     """A partner site or app: the seed's portal, and an OAuth client."""
 
     __tablename__ = "portals"
     __table_args__ = (Index("ix_portals_org_created", "organization_id", "created_at"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     public_id: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     custom_attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -120,13 +118,11 @@ class PartnerApp(Base, ClientMixin):
         return grant_type in (CODE_GRANT, REFRESH_GRANT)
 
 
-class OAuthCode(Base, AuthorizationCodeMixin):
+class OAuthCode(OwnedRow, Base, AuthorizationCodeMixin):
     """An authorisation code a member's consent produced; stored as its hash."""
 
     __tablename__ = "oauth_codes"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     app_id: Mapped[int] = mapped_column(ForeignKey("portals.id"), index=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -153,14 +149,12 @@ class OAuthCode(Base, AuthorizationCodeMixin):
         return int(self.auth_time.timestamp()) if self.auth_time else None
 
 
-class OAuthToken(Base, TokenMixin):
+class OAuthToken(OwnedRow, Base, TokenMixin):
     """An access token and (for members) its refresh token; both stored as hashes."""
 
     __tablename__ = "oauth_tokens"
     __table_args__ = (Index("ix_oauth_tokens_member_app", "member_id", "app_id"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     app_id: Mapped[int] = mapped_column(ForeignKey("portals.id"), index=True)
     # None for a client-credentials token: it speaks for the app, not for a member.
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), default=None)
@@ -222,14 +216,12 @@ class OAuthToken(Base, TokenMixin):
         return self.app
 
 
-class OAuthConsent(Base):
+class OAuthConsent(OwnedRow, Base):
     """A member's yes to an app for a set of scopes; remembered until revoked."""
 
     __tablename__ = "oauth_consents"
     __table_args__ = (Index("ix_oauth_consents_member_app", "member_id", "app_id"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     app_id: Mapped[int] = mapped_column(ForeignKey("portals.id"), index=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
     scope: Mapped[str] = mapped_column(String(500), default="")
