@@ -177,7 +177,7 @@ def test_an_open_order_posted_again_without_its_reservation_releases_it(session,
 
 
 def test_a_coupon_awarded_by_an_order_and_used_on_the_next_is_owed_once_when_the_first_is_returned(session, org):
-    bonus = factories.gift_once_per_member(session, org, "+25", coupons.EXTRAPOINT, discount_amount=25)
+    factories.gift_once_per_member(session, org, "+25", coupons.EXTRAPOINT, discount_amount=25)
     member = factories.make_member(session, org)
     given = orders.record_order(session, member, order("s-1", "5.00"), actor=org.actor)
     # Coupons are used before the campaigns award (campaigns.py): the one s-1 awarded applies from the next.
