@@ -252,21 +252,35 @@ def record_order(session: Session, member: Member, data: OrderInput, *, actor: A
 
 
 def _record(session: Session, member: Member, data: OrderInput, actor: Actor) -> OrderResult:
-    order = _locked_order(session, member.organization_id, data.external_id)
-    if order is None:
-        order = _insert(session, member, data)
-        if order is None:  # a concurrent post created it first
-            order = _locked_order(session, member.organization_id, data.external_id)
-        else:
-            audit.record(session, actor, "order.created", order)
-            outbox.emit(session, order.organization_id, "member-purchase-order-created", member_id=member.id,
-                        orderId=order.id, externalId=order.external_id)
-            result = _transition(session, member, order, data, actor, previous=CREATED, new=True)
-            result.created = True
-            return result
+    # Most orders are new: inserted first (one statement; nothing when the externalId is taken), unless what they
+    # pay with points needs a lookup that an existing order would not ask for.
+    inserted = _insert(session, member, data) if _paid_without_lookups(data) else None
+    if inserted is None:
+        order = _locked_order(session, member.organization_id, data.external_id)
+        if order is None:
+            inserted = _insert(session, member, data)
+            if inserted is None:  # a concurrent post created it first
+                order = _locked_order(session, member.organization_id, data.external_id)
+    if inserted is not None:
+        return _created(session, member, inserted, data, actor)
     if order.member_id != member.id:
         raise OrderOfAnotherMember("This externalId belongs to another member's order", field="externalId")
     return _transition(session, member, order, data, actor, previous=order.status, new=False)
+
+
+def _created(session: Session, member: Member, order: PurchaseOrder, data: OrderInput, actor: Actor) -> OrderResult:
+    audit.record(session, actor, "order.created", order)
+    outbox.emit(session, order.organization_id, "member-purchase-order-created", member_id=member.id,
+                orderId=order.id, externalId=order.external_id)
+    result = _transition(session, member, order, data, actor, previous=CREATED, new=True)
+    result.created = True
+    return result
+
+
+def _paid_without_lookups(data: OrderInput) -> bool:
+    """Can what the order pays with points be known without reading anything (no reservation, no conversion)?"""
+    redeemed, value = data.points_redeemed, data.points_redeemed_value
+    return data.hold_id is None and not ((redeemed is None and value) or (redeemed and value is None))
 
 
 def simulate(session: Session, member: Member, data: OrderInput, *, actor: Actor) -> earning.Evaluation:

@@ -32,8 +32,8 @@ BURN = 9
 # A batch, whatever its size: accounts, wallets (locked), members, keys, system wallets, transactions, entries,
 # balances, shards, outbox, the tier check of the account, audit.
 BATCH = 12
-# A purchase of 20 campaigns, 3 of which award points and tier points: the order (key, locked read, insert
-# as confirmed, items, audit, outbox), the programme with its two accounts and the member's tier (read once:
+# A purchase of 20 campaigns, 3 of which award points and tier points: the order (key, insert as confirmed:
+# a new externalId needs no read first, items, audit, outbox), the programme with its two accounts and the member's tier (read once:
 # the tier after is known unless it changed, tiers.known_tier), the member's automatic coupons (books, usages:
 # coupons are used first, campaigns.py), the campaigns' ids and updated_at (the process knows them and their
 # actions: campaigns._listening_cache; 2 more statements when it does not); no balances or audiences (no rule
@@ -41,7 +41,7 @@ BATCH = 12
 # tier points one created, transactions, entries, balances, shards, outbox, the tier ladder once, audit, open
 # debts, evaluation rows), missions, referrals, the order's audit, points and outbox. No points paid: the
 # programme's point value is not read.
-PURCHASE_20_CAMPAIGNS = 29
+PURCHASE_20_CAMPAIGNS = 28
 # A REWARD coupon redeemed at the till: the coupon's key, limits and usage rows, a burn, the coupon-used event
 # run through the earning engine. It writes two audit rows in one flush: PostgreSQL takes them in one INSERT
 # (SQLAlchemy's insertmanyvalues with RETURNING), SQLite, which does not promise the order of RETURNING rows,
