@@ -75,7 +75,8 @@ def _member_for_row(call: Call, member_id: int | None, loyalty_member_id: str | 
 def post_order(call: Call, memberId: str):
     member = resolve_member(call, memberId)
     result = orders.record_order(call.session, member, _order_input(call.body), actor=call.actor)
-    payload = s.OrderResultOut(order=_orders_out(call.session, [result.order])[0], evaluation_results=_evaluation_out(
+    order = _order_out(result.order, 0) if result.created else _orders_out(call.session, [result.order])[0]
+    payload = s.OrderResultOut(order=order, evaluation_results=_evaluation_out(
         result.evaluation, result.points_taken_back, result.debt_recorded, result.points_given_back)).dump()
     return ok(payload, 201 if result.changed else 200, replayed=result.replayed or not result.changed)
 

@@ -20,17 +20,19 @@ Invariants:
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Boolean, ForeignKey, Numeric, String, UniqueConstraint, select
+from sqlalchemy import Boolean, ForeignKey, Numeric, String, UniqueConstraint, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm.util import identity_key
 
-from . import audit, earning, outbox, points, rules
+from . import audit, earning, ledger, outbox, rules
 from .actors import Actor
-from .base import Base, ValidityWindow, add_unique, get_owned, utcnow
+from .base import Base, ValidityWindow, add_unique, get_owned, keep, utcnow
 from .checks import reject_unknown
 from .context import WEEKDAYS, event_context, time_context
 from .errors import DomainError, DuplicateValue, NotFound, ValidationFailed
@@ -142,9 +144,19 @@ def create_campaign(session: Session, organization_id: int, *, code: str, name: 
 
 def update_campaign(session: Session, campaign: Campaign, *, actor: Actor, **fields: Any) -> Campaign:
     _apply_fields(session, campaign, fields)
+    _touch(campaign)
     session.flush()
     audit.record(session, actor, "campaign.updated", campaign, fields=sorted(fields))
     return campaign
+
+
+def _touch(campaign: Campaign) -> None:
+    """The campaign (or one of its actions) changed: a new updated_at, later than the one before even when the
+    clock stands still or goes back, so the copies evaluation keeps of it are no longer used (_listening_cache)."""
+    now, before = utcnow(), campaign.updated_at
+    if before is not None and before.tzinfo is None:
+        before = before.replace(tzinfo=dt.timezone.utc)
+    campaign.updated_at = max(now, before + dt.timedelta(microseconds=1)) if before is not None else now
 
 
 def get_campaign(session: Session, organization_id: int, campaign_id: int) -> Campaign:
@@ -166,6 +178,7 @@ def add_action(session: Session, campaign: Campaign, *, actor: Actor, rules_text
     _apply_action(session, action, dict(rules_text=rules_text, effects=effects, name=name,
                                         abort_on_false=abort_on_false, abort_on_error=abort_on_error, status=status))
     add_unique(session, action, DuplicateValue("Another action already has this index", field="index"))
+    _touch(campaign)
     audit.record(session, actor, "campaign.action_added", action, campaignId=campaign.id)
     return action
 
@@ -177,6 +190,7 @@ def update_action(session: Session, action: CampaignAction, *, actor: Actor, **f
             raise DuplicateValue("Another action already has this index", field="index")
         action.index = fields["index"]
     _apply_action(session, action, {k: v for k, v in fields.items() if k != "index" and v is not None})
+    _touch(session.get(Campaign, action.campaign_id))
     session.flush()
     audit.record(session, actor, "campaign.action_updated", action, campaignId=action.campaign_id)
     return action
@@ -346,15 +360,62 @@ def _positive_decimal(value: Any, field: str) -> Decimal:
 
 # --- evaluating -----------------------------------------------------------------------
 
+# The campaigns listening to an event type, with their actions, as plain copies kept per process:
+# (database, organisation, event type) -> (fingerprint, campaigns, actions by campaign). The fingerprint is
+# the (id, updated_at) of each listening campaign, read on every use (one small statement instead of loading
+# every campaign and action with their JSON columns), so a copy is used only while it is exactly what the
+# database holds: any change of a campaign moves its updated_at (add_action and update_action move the
+# campaign's), a new, paused or ended one changes the ids, and a rolled-back change leaves the old
+# timestamps (another database, or another test's, has other timestamps). Bounded: emptied past
+# _CACHED_KINDS entries.
+_listening_cache: dict[tuple, tuple[tuple, list, dict]] = {}
+_CACHED_KINDS = 256
+
+
+class CampaignCopy:
+    """A campaign row as evaluation reads it, outside any session (shared by requests: never changed)."""
+
+    __slots__ = tuple(c.key for c in Campaign.__table__.columns)
+    is_running_at = ValidityWindow.is_running_at
+
+    def __init__(self, row: Campaign):
+        for name in self.__slots__:
+            setattr(self, name, getattr(row, name))
+
+
+class ActionCopy:
+    """A campaign action as evaluation reads it, outside any session (never changed)."""
+
+    __slots__ = tuple(c.key for c in CampaignAction.__table__.columns)
+
+    def __init__(self, row: CampaignAction):
+        for name in self.__slots__:
+            setattr(self, name, getattr(row, name))
+
+
 def _listening_with_actions(session: Session, organization_id: int, event_type: str):
-    """The campaigns listening to the event type, in id order, and their actions by campaign (one query each)."""
-    campaigns = list(session.scalars(select(Campaign).where(
+    """The campaigns listening to the event type, in id order, and their actions by campaign, in index order:
+    one statement when this process knows them as they are (see _listening_cache), three when not."""
+    fingerprint = tuple(tuple(row) for row in session.execute(select(Campaign.id, Campaign.updated_at).where(
         earning.listening(Campaign, organization_id, event_type)).order_by(Campaign.id)))
-    actions: dict[int, list[CampaignAction]] = {campaign.id: [] for campaign in campaigns}
-    if campaigns:
-        for action in session.scalars(select(CampaignAction).where(CampaignAction.campaign_id.in_(list(actions)))
-                                      .order_by(CampaignAction.index, CampaignAction.id)):
-            actions[action.campaign_id].append(action)
+    if not fingerprint:
+        return [], {}
+    key = (str(session.get_bind().engine.url), organization_id, event_type)
+    known = _listening_cache.get(key)
+    if known is not None and known[0] == fingerprint:
+        return known[1], known[2]
+    campaigns = [CampaignCopy(c) for c in session.scalars(select(Campaign).where(
+        Campaign.id.in_([campaign_id for campaign_id, _ in fingerprint]))).all()]
+    campaigns.sort(key=lambda c: c.id)
+    actions: dict[int, list] = {campaign.id: [] for campaign in campaigns}
+    for action in session.scalars(select(CampaignAction).where(CampaignAction.campaign_id.in_(list(actions)))
+                                  .order_by(CampaignAction.index, CampaignAction.id)):
+        actions[action.campaign_id].append(ActionCopy(action))
+    # Kept only when read as fingerprinted (a change between the two reads: used this once, not kept).
+    if tuple((c.id, c.updated_at) for c in campaigns) == fingerprint:
+        if len(_listening_cache) >= _CACHED_KINDS:
+            _listening_cache.clear()
+        _listening_cache[key] = (fingerprint, campaigns, actions)
     return campaigns, actions
 
 
@@ -373,9 +434,11 @@ def run_campaigns_many(session: Session, events: list[earning.LoyaltyEvent], eva
         if campaign not in per_event:
             awards.award_all(session, campaign, actions[campaign.id], events, evaluations, actor=actor)
             continue
+        pending: list[_Award] = []
         for event, context, evaluation in zip(events, contexts, evaluations):
             if eligible(session, campaign, event, context):
-                _run_actions(session, campaign, actions[campaign.id], event, context, evaluation, actor, False)
+                _run_actions(session, campaign, actions[campaign.id], event, context, evaluation, actor, False, pending)
+        post_awards(session, pending, actor)
 
 
 @earning.handler(10, listens=earning.any_listening(Campaign), many=run_campaigns_many)
@@ -385,10 +448,22 @@ def run_campaigns(session: Session, event: earning.LoyaltyEvent, evaluation: ear
     campaigns, actions = _listening_with_actions(session, event.organization_id, event.event_type)
     if not campaigns:
         return
-    context = event_context(session, event)
+    context = event_context(session, event, with_audiences=_asked(campaigns, actions, "audiences"),
+                            with_balances=_asked(campaigns, actions, "balance", "tierPoints"))
+    pending: list[_Award] = []  # posted together, before any other kind of effect and at the end
     for campaign in campaigns:
         if eligible(session, campaign, event, context):
-            _run_actions(session, campaign, actions[campaign.id], event, context, evaluation, actor, dry_run)
+            _run_actions(session, campaign, actions[campaign.id], event, context, evaluation, actor, dry_run, pending)
+    post_awards(session, pending, actor)
+
+
+def _asked(campaigns: list, actions: dict[int, list], *names: str) -> bool:
+    """Do these campaigns need the member's audiences (or balances): a rule that names them, or for audiences a
+    campaign for some audiences? The context leaves out what no rule reads (context.member_context)."""
+    if "audiences" in names and any(c.audience_ids for c in campaigns):
+        return True
+    return any(name in text for listed in actions.values() for action in listed for text in action.rules
+               for name in names)
 
 
 def eligible_spend(order, categories: list[str] | None = None) -> Decimal:
@@ -430,7 +505,7 @@ def eligible(session: Session, campaign: Campaign, event: earning.LoyaltyEvent, 
     return True
 
 
-def _run_actions(session, campaign, actions, event, context, evaluation, actor, dry_run) -> None:
+def _run_actions(session, campaign, actions, event, context, evaluation, actor, dry_run, awards) -> None:
     for action in actions:
         if action.status != RUNNING:
             continue
@@ -446,10 +521,10 @@ def _run_actions(session, campaign, actions, event, context, evaluation, actor, 
                 return
             continue
         for effect in action.effects:
-            _apply_effect(session, campaign, action, effect, event, evaluation, actor, dry_run)
+            _apply_effect(session, campaign, action, effect, event, evaluation, actor, dry_run, awards)
 
 
-def _apply_effect(session, campaign, action, effect, event, evaluation, actor, dry_run) -> None:
+def _apply_effect(session, campaign, action, effect, event, evaluation, actor, dry_run, awards) -> None:
     source = f"campaign:{campaign.code}"
     kind = effect["type"]
     if kind == "award_points":
@@ -459,15 +534,14 @@ def _apply_effect(session, campaign, action, effect, event, evaluation, actor, d
                                source=source, details={"requested": requested, "capped": requested - granted,
                                                        "mode": effect["mode"]})
         if granted > 0 and not dry_run:
-            tx = _mint(session, campaign, event, granted, actor, effect.get("ledgerAccountId"), action)
-            result.ledger_transaction_id = tx.id
-            _record(session, campaign, action, event, "award_points", granted, tx.id)
-            if effect.get("tierPoints", True) and effect.get("ledgerAccountId") is None:
-                program = session.get(LoyaltyProgram, campaign.loyalty_program_id)
-                tier_tx = _mint(session, campaign, event, granted, actor, program.tier_points_account_id, action)
-                result.details["tierPointsTransactionId"] = tier_tx.id
+            awards.append(_Award(campaign, action, event, result, effect.get("ledgerAccountId"),
+                                 effect.get("tierPoints", True) and effect.get("ledgerAccountId") is None))
         evaluation.effects.append(result)
-    elif kind == "assign_coupon":
+        return
+    # Any other effect may depend on the points awarded so far (a coupon's required balance, a mission's
+    # reward, a tier): they are posted first, so every effect sees what it saw when each award posted alone.
+    post_awards(session, awards, actor)
+    if kind == "assign_coupon":
         evaluation.effects.append(_assign_coupon(session, campaign, action, effect, event, actor, dry_run))
     elif kind == "set_tier":
         from . import tiers
@@ -555,22 +629,109 @@ def _take_from_cap(session: Session, campaign: Campaign, event: earning.LoyaltyE
     return granted
 
 
-def _mint(session, campaign, event, amount, actor, account_id, action):
-    reason = Reason(description=campaign.name, tags=[f"campaign:{campaign.code}", f"action:{action.id}"],
-                    external_id=event.order.external_id if event.order is not None else None,
-                    external_event_date=event.occurred_at)
-    program = session.get(LoyaltyProgram, campaign.loyalty_program_id)
-    movement = points.mint_to_member(session, event.member, amount, actor=actor, reason=reason,
-                                     account_id=account_id or program.points_account_id)
-    return movement.transactions[0]
+@dataclass
+class _Award:
+    """An award_points effect granted but not posted yet (`post_awards`)."""
+
+    campaign: Campaign
+    action: CampaignAction
+    event: earning.LoyaltyEvent
+    effect: earning.Effect
+    account_id: int | None  # the effect's own account; None: the campaign programme's points account
+    tier_points: bool  # tier points too, in the programme's tier points account
+
+
+def post_awards(session: Session, awards: list[_Award], actor: Actor) -> None:
+    """Post the awards gathered so far (and empty the list): each award's points, and its tier points when it
+    earns them, one ledger transaction each as before, all written set-based (`mint_all`); then the
+    CampaignEvaluation rows in one statement. Fills in each effect's transaction ids."""
+    if not awards:
+        return
+    pending = list(awards)
+    awards.clear()
+    mints = []
+    for award in pending:
+        program = session.get(LoyaltyProgram, award.campaign.loyalty_program_id)
+        reason = award_reason(award.campaign, award.action, award.event)
+        mints.append((award.event.member, award.account_id or program.points_account_id, award.effect.points, reason))
+        if award.tier_points:
+            mints.append((award.event.member, program.tier_points_account_id, award.effect.points, reason))
+    txs = iter(mint_all(session, pending[0].campaign.organization_id, mints, actor=actor))
+    rows = []
+    for award in pending:
+        tx = next(txs)
+        award.effect.ledger_transaction_id = tx.id
+        if award.tier_points:
+            award.effect.details["tierPointsTransactionId"] = next(txs).id
+        rows.append(_evaluation_row(award.campaign, award.action, award.event, "award_points", award.effect.points,
+                                    tx.id))
+    session.execute(insert(CampaignEvaluation), rows)
+
+
+def award_reason(campaign: Campaign, action: CampaignAction, event: earning.LoyaltyEvent) -> Reason:
+    """What a campaign's points say on the ledger (also bulk/awards.py)."""
+    return Reason(description=campaign.name, tags=[f"campaign:{campaign.code}", f"action:{action.id}"],
+                  external_id=event.order.external_id if event.order is not None else None,
+                  external_event_date=event.occurred_at)
+
+
+def mint_all(session: Session, organization_id: int, mints: list[tuple[Any, int, int, Reason]], *,
+             actor: Actor, settle: bool = True) -> list[ledger.LedgerTransaction]:
+    """Each (member, account id, amount, reason) minted into the member's wallet in the account, as
+    `points.mint_to_member` would with no key (one transaction each, audited `ledger.minted`, the member's open
+    debts in the account settled from it when `settle`), in a fixed number of statements per account: the
+    accounts, the wallets (a single member's with its account's system wallets), then `ledger.post_all`
+    (transactions, entries, balances, shards, outbox events) and the audit entries, one statement each.
+    Checked as `ledger.post` checks (active member and account, the maximum supply through `ledger.Funds`).
+    Raises AccountNotActive, LedgerAccountNotActive, MaxSupplyExceeded, NotFound (another organisation's account)."""
+    from .orders import settle_debts
+
+    wanted = sorted({account_id for _, account_id, _, _ in mints})
+    unknown = [a for a in wanted if session.identity_map.get(identity_key(LedgerAccount, a)) is None]
+    if len(unknown) > 1:  # read at once; get_account below then finds them in the identity map
+        keep(session, *session.scalars(select(LedgerAccount).where(LedgerAccount.id.in_(unknown))))
+    accounts = {account_id: ledger.get_account(session, organization_id, account_id) for account_id in wanted}
+    keep(session, *accounts.values())
+    members = {member.id: member for member, _, _, _ in mints}
+    wallets: dict[tuple[int, int], ledger.Wallet] = {}
+    for account_id, account in accounts.items():
+        ids = sorted({member.id for member, to, _, _ in mints if to == account_id})
+        if len(ids) == 1:
+            wallets[account_id, ids[0]] = ledger.member_wallet(session, account, ids[0])
+        else:
+            ledger.system_wallets(session, [account])
+            wallets.update(((account_id, m), w) for m, w in ledger.member_wallets_in(session, account, ids).items())
+    issuance = {account_id: ledger.system_wallet(session, account, ledger.ISSUANCE)
+                for account_id, account in accounts.items()}
+    funds, _ = ledger.Funds.lock(session, organization_id, [], [
+        issuance[account_id].id for account_id, account in accounts.items() if account.max_supply is not None])
+    postings = []
+    for member, account_id, amount, reason in mints:
+        posting = ledger.Posting(ledger.MINT, accounts[account_id], issuance[account_id],
+                                 wallets[account_id, member.id], amount, reason, actor)
+        ledger.check_posting(session, posting)
+        funds.take(posting)
+        postings.append(posting)
+    txs = ledger.post_all(session, postings)
+    keep(session, *txs)  # the order reads them again by id (orders._account_of)
+    audit.record_many(session, actor, [("ledger.minted", tx) for tx in txs],
+                      amount=lambda tx: tx.amount, ledgerAccountId=lambda tx: tx.ledger_account_id)
+    if settle:  # points earned, of any kind: the member's open debts are paid from them first
+        for account_id, member_id in sorted({(account_id, member.id) for member, account_id, _, _ in mints}):
+            settle_debts(session, members[member_id], actor=actor, account=accounts[account_id],
+                         wallet=wallets[account_id, member_id])
+    return txs
 
 
 def _record(session, campaign, action, event, effect_type, amount, tx_id) -> None:
-    session.add(CampaignEvaluation(organization_id=campaign.organization_id, campaign_id=campaign.id,
-                                   action_id=action.id, member_id=event.member.id, event_type=event.event_type,
-                                   order_id=event.order.id if event.order is not None else None,
-                                   effect_type=effect_type, points=amount, ledger_transaction_id=tx_id))
-    session.flush()
+    session.execute(insert(CampaignEvaluation), [_evaluation_row(campaign, action, event, effect_type, amount, tx_id)])
+
+
+def _evaluation_row(campaign, action, event, effect_type, amount, tx_id) -> dict[str, Any]:
+    return {"organization_id": campaign.organization_id, "campaign_id": campaign.id, "action_id": action.id,
+            "member_id": event.member.id, "event_type": event.event_type,
+            "order_id": event.order.id if event.order is not None else None, "effect_type": effect_type,
+            "points": amount, "ledger_transaction_id": tx_id, "created_at": utcnow()}
 
 
 def _assign_coupon(session, campaign, action, effect, event, actor, dry_run) -> earning.Effect:
@@ -644,12 +805,11 @@ def award_coupon_bonus(session: Session, event: earning.LoyaltyEvent, evaluation
     effect.points = extra
     effect.details["base"] = base
     if extra > 0 and not dry_run:
-        program = default_program(session, event.organization_id)
+        program = event.program or default_program(session, event.organization_id)
         reason = Reason(description="Coupon bonus", tags=["coupon-bonus"], external_id=event.order.external_id,
                         external_event_date=event.occurred_at)
-        effect.ledger_transaction_id = points.mint_to_member(
-            session, event.member, extra, actor=actor, reason=reason,
-            account_id=program.points_account_id).transactions[0].id
-        effect.details["tierPointsTransactionId"] = points.mint_to_member(
-            session, event.member, extra, actor=actor, reason=reason,
-            account_id=program.tier_points_account_id).transactions[0].id
+        minted, tier_minted = mint_all(session, event.organization_id, [
+            (event.member, program.points_account_id, extra, reason),
+            (event.member, program.tier_points_account_id, extra, reason)], actor=actor)
+        effect.ledger_transaction_id = minted.id
+        effect.details["tierPointsTransactionId"] = tier_minted.id

@@ -21,16 +21,20 @@ _IN_CHUNK = 500  # ids per IN (...) list
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
-def member_context(session: Session, member, *, with_audiences: bool = True,
-                   at: dt.datetime | None = None) -> dict[str, Any]:
-    """The member as rules see them; `at` a past moment: with the tier they held then (a late purchase)."""
+def member_context(session: Session, member, *, with_audiences: bool = True, with_balances: bool = True,
+                   at: dt.datetime | None = None, program=None) -> dict[str, Any]:
+    """The member as rules see them; `at` a past moment: with the tier they held then (a late purchase).
+    `program`: the organisation's default programme, when the caller has it. Without balances (for rules that
+    do not ask), `balance` and `tierPoints` are 0; audiences' rules may ask: with audiences, balances too."""
     from . import tiers
 
-    program = default_program(session, member.organization_id)
+    program = program or default_program(session, member.organization_id)
     tier = (tiers.tier_at(session, member.id, program.id, at) if at is not None
-            else tiers.current_tier(session, member.id, program.id)[0])
-    balances = dict(session.execute(select(Wallet.ledger_account_id, Wallet.balance)
-                                    .where(Wallet.member_id == member.id)).all())
+            else tiers.known_tier(session, member.id, program.id))
+    balances = {}
+    if with_balances or with_audiences:
+        balances = dict(session.execute(select(Wallet.ledger_account_id, Wallet.balance)
+                                        .where(Wallet.member_id == member.id)).all())
     context = _member_dict(member, program, tier, balances)
     if with_audiences:
         from . import audiences
@@ -93,9 +97,13 @@ def time_context(moment: dt.datetime, timezone: str = "UTC") -> dict[str, Any]:
             "month": local.month, "day": local.day, "year": local.year}
 
 
-def event_context(session: Session, event) -> dict[str, Any]:
-    """{"member", "order", "event", "location", "now"} for one LoyaltyEvent."""
-    context = {"member": member_context(session, event.member, at=event.occurred_at), "order": None,
+def event_context(session: Session, event, *, with_audiences: bool = True,
+                  with_balances: bool = True) -> dict[str, Any]:
+    """{"member", "order", "event", "location", "now"} for one LoyaltyEvent; without audiences or balances, the
+    member's are empty (for rules that do not ask: member_context)."""
+    context = {"member": member_context(session, event.member, at=event.occurred_at, program=event.program,
+                                        with_audiences=with_audiences, with_balances=with_balances),
+               "order": None,
                "event": {"type": event.event_type, "payload": dict(event.payload or {}), **event.payload},
                "location": event.location_code, "now": time_context(event.occurred_at)}
     if event.order is not None:

@@ -44,6 +44,7 @@ class LoyaltyEvent:
     system_unique_key: str | None = None
     order: Any = None  # orders.PurchaseOrder for purchase events
     location_code: str | None = None
+    program: Any = None  # the organisation's default LoyaltyProgram, when the caller has read it already
 
 
 @dataclass

@@ -59,16 +59,16 @@ from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import Boolean, ForeignKey, Numeric, String, UniqueConstraint, func, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, aliased, lazyload, mapped_column, relationship
+from sqlalchemy.orm.attributes import set_committed_value
 
 from . import audit, earning, holds, idempotency, outbox, ledger, tiers
 from .actors import Actor
-from .base import Base, get_owned, session_memo, utcnow
+from .base import Base, get_owned, keep, session_memo, upsert_insert, utcnow
 from .errors import Conflict, DomainError, NotFound, ValidationFailed
 from .ledger import MAX_AMOUNT, LedgerAccount, Reason
 from .members import Member
-from .organizations import default_program
+from .organizations import LoyaltyProgram, default_program, note_program_accounts
 
 CREATED, CONFIRMED, CANCELLED = "created", "confirmed", "cancelled"
 RETURNED, PARTIALLY_RETURNED = "returned", "partially-returned"
@@ -227,6 +227,7 @@ class OrderResult:
     points_given_back: int = 0  # redeemed points paid back by a cancel or return
     changed: bool = True
     replayed: bool = False  # the systemUniqueKey was seen with this same order: the first result, again
+    created: bool = False  # the order is new: no return has left it owing anything (its open debt is 0)
 
 
 def record_order(session: Session, member: Member, data: OrderInput, *, actor: Actor) -> OrderResult:
@@ -251,19 +252,35 @@ def record_order(session: Session, member: Member, data: OrderInput, *, actor: A
 
 
 def _record(session: Session, member: Member, data: OrderInput, actor: Actor) -> OrderResult:
-    order = _locked_order(session, member.organization_id, data.external_id)
-    if order is None:
-        order = _insert(session, member, data)
-        if order is None:  # a concurrent post created it first
-            order = _locked_order(session, member.organization_id, data.external_id)
-        else:
-            audit.record(session, actor, "order.created", order)
-            outbox.emit(session, order.organization_id, "member-purchase-order-created", member_id=member.id,
-                        orderId=order.id, externalId=order.external_id)
-            return _transition(session, member, order, data, actor, previous=CREATED, new=True)
+    # Most orders are new: inserted first (one statement; nothing when the externalId is taken), unless what they
+    # pay with points needs a lookup that an existing order would not ask for.
+    inserted = _insert(session, member, data) if _paid_without_lookups(data) else None
+    if inserted is None:
+        order = _locked_order(session, member.organization_id, data.external_id)
+        if order is None:
+            inserted = _insert(session, member, data)
+            if inserted is None:  # a concurrent post created it first
+                order = _locked_order(session, member.organization_id, data.external_id)
+    if inserted is not None:
+        return _created(session, member, inserted, data, actor)
     if order.member_id != member.id:
         raise OrderOfAnotherMember("This externalId belongs to another member's order", field="externalId")
     return _transition(session, member, order, data, actor, previous=order.status, new=False)
+
+
+def _created(session: Session, member: Member, order: PurchaseOrder, data: OrderInput, actor: Actor) -> OrderResult:
+    audit.record(session, actor, "order.created", order)
+    outbox.emit(session, order.organization_id, "member-purchase-order-created", member_id=member.id,
+                orderId=order.id, externalId=order.external_id)
+    result = _transition(session, member, order, data, actor, previous=CREATED, new=True)
+    result.created = True
+    return result
+
+
+def _paid_without_lookups(data: OrderInput) -> bool:
+    """Can what the order pays with points be known without reading anything (no reservation, no conversion)?"""
+    redeemed, value = data.points_redeemed, data.points_redeemed_value
+    return data.hold_id is None and not ((redeemed is None and value) or (redeemed and value is None))
 
 
 def simulate(session: Session, member: Member, data: OrderInput, *, actor: Actor) -> earning.Evaluation:
@@ -577,16 +594,23 @@ def _locked_order(session: Session, organization_id: int, external_id: str) -> P
 
 
 def _insert(session: Session, member: Member, data: OrderInput) -> PurchaseOrder | None:
-    order = PurchaseOrder(organization_id=member.organization_id, member_id=member.id, external_id=data.external_id,
-                          type=data.type, status=CREATED, total=data.total, discounted_total=data.discounted_total,
-                          location_code=data.location_code, external_event_date=data.external_event_date,
-                          currency=data.currency)
-    _set_points_paid(session, member, order, data)
-    try:
-        with session.begin_nested():
-            session.add(order)
-    except IntegrityError:
+    """The new order, in one statement (INSERT ... ON CONFLICT DO NOTHING RETURNING); None when a concurrent post
+    created it first. An order posted confirmed is inserted confirmed (a purchase too late to earn is refused
+    by `_confirm` before anything is kept: the request rolls back whole)."""
+    hold_id, redeemed, value = _points_paid(session, member, data)
+    now = utcnow()
+    confirmed = data.status == CONFIRMED
+    order = session.scalars(upsert_insert(session, PurchaseOrder).values(
+        organization_id=member.organization_id, member_id=member.id, external_id=data.external_id, type=data.type,
+        status=CONFIRMED if confirmed else CREATED, currency=data.currency, total=data.total,
+        discounted_total=data.discounted_total, returned_total=Decimal(0), location_code=data.location_code,
+        external_event_date=data.external_event_date, points_earned=0, points_awarded=0, tier_points_earned=0,
+        tier_points_awarded=0, points_redeemed=redeemed, points_redeemed_value=value, points_refunded=0,
+        hold_id=hold_id, confirmed_at=now if confirmed else None, created_at=now, updated_at=now)
+        .on_conflict_do_nothing().returning(PurchaseOrder).options(lazyload(PurchaseOrder.items))).first()
+    if order is None:
         return None
+    set_committed_value(order, "items", [])  # a new order has none: nothing to load before they are set
     _replace_items(session, order, data.items)
     return order
 
@@ -675,13 +699,18 @@ def _update_open_order(session: Session, order: PurchaseOrder, data: OrderInput,
 
 
 def _set_points_paid(session: Session, member: Member, order: PurchaseOrder, data: OrderInput) -> None:
-    """What the order pays with points; a reservation must be the member's own (NotFound otherwise)."""
+    """What the order pays with points (`_points_paid`), set on it."""
+    order.hold_id, order.points_redeemed, order.points_redeemed_value = _points_paid(session, member, data)
+
+
+def _points_paid(session: Session, member: Member, data: OrderInput) -> tuple[int | None, int, Decimal]:
+    """(reservation id, points redeemed, their value in money) the order pays with; a reservation must be the
+    member's own (NotFound otherwise)."""
     hold = None
     if data.hold_id is not None:
         hold = holds.get_hold(session, member.organization_id, data.hold_id)
         if hold.member_id != member.id:
             raise NotFound("Reservation not found", field="reservationId")
-    order.hold_id = hold.id if hold is not None else None
     redeemed, value = data.points_redeemed, data.points_redeemed_value
     if redeemed is None and hold is not None:
         redeemed = hold.amount
@@ -701,7 +730,7 @@ def _set_points_paid(session: Session, member: Member, order: PurchaseOrder, dat
     if value is not None and value > spend:
         raise ValidationFailed(f"{redeemed} points are worth {value}, more than the order's (discounted) total",
                                field="pointsRedeemed")
-    order.points_redeemed, order.points_redeemed_value = redeemed or 0, value or Decimal(0)
+    return (hold.id if hold is not None else None), redeemed or 0, value or Decimal(0)
 
 
 def _returned_from_items(order: PurchaseOrder, data: OrderInput) -> Decimal:
@@ -713,15 +742,16 @@ def _returned_from_items(order: PurchaseOrder, data: OrderInput) -> Decimal:
 def _confirm(session: Session, member: Member, order: PurchaseOrder, data: OrderInput, actor: Actor,
              result: OrderResult, reason: str = "") -> None:
     _refuse_too_late(data)
-    order.status = CONFIRMED
-    order.confirmed_at = utcnow()
-    session.flush()
+    if order.status != CONFIRMED:  # a new order posted confirmed was inserted so (`_insert`)
+        order.status = CONFIRMED
+        order.confirmed_at = utcnow()
+        session.flush()
     _lock_coupons_before_points(session, member)
-    program = default_program(session, member.organization_id)
+    program = _program_with_accounts(session, member.organization_id)
     _redeem(session, member, order, program, actor)
     tier_before, _ = tiers.current_tier(session, member.id, program.id)
-    evaluation = earning.dispatch(session, _purchase_event(member, order, data), actor=actor)
-    tier_after, _ = tiers.current_tier(session, member.id, program.id)
+    evaluation = earning.dispatch(session, _purchase_event(member, order, data, program), actor=actor)
+    tier_after = tiers.known_tier(session, member.id, program.id)  # no query unless the tier changed
     earned = sum(e.points for e in evaluation.effects if e.type == "award_points"
                  and _account_of(session, e.ledger_transaction_id) == program.points_account_id)
     tier_earned = sum(_tier_points_of(session, e) for e in evaluation.effects if e.type == "award_points")
@@ -734,6 +764,23 @@ def _confirm(session: Session, member: Member, order: PurchaseOrder, data: Order
     outbox.emit(session, order.organization_id, "member-purchase-order-confirmed", member_id=member.id,
                 orderId=order.id, externalId=order.external_id, points=earned)
     session.flush()
+
+
+def _program_with_accounts(session: Session, organization_id: int) -> LoyaltyProgram:
+    """`default_program`, with its points and tier points accounts read in the same statement (and held): the
+    purchase's points and tier points go to them, so minting them asks nothing more about them."""
+    tier_account = aliased(LedgerAccount)
+    found = session.execute(
+        select(LoyaltyProgram, LedgerAccount, tier_account)
+        .join(LedgerAccount, LedgerAccount.id == LoyaltyProgram.points_account_id)
+        .join(tier_account, tier_account.id == LoyaltyProgram.tier_points_account_id)
+        .where(LoyaltyProgram.organization_id == organization_id)
+        .order_by(LoyaltyProgram.is_default.desc(), LoyaltyProgram.id).limit(1)).first()
+    if found is None:
+        return default_program(session, organization_id)  # raises NotFound
+    keep(session, *found)
+    note_program_accounts(session, found[0])
+    return found[0]
 
 
 def _lock_coupons_before_points(session: Session, member: Member) -> None:
@@ -753,12 +800,12 @@ def _tier_points_of(session: Session, effect: earning.Effect) -> int:
     return effect.points if effect.details.get("tierPointsTransactionId") else 0
 
 
-def _purchase_event(member: Member, order: PurchaseOrder, data: OrderInput) -> earning.LoyaltyEvent:
+def _purchase_event(member: Member, order: PurchaseOrder, data: OrderInput, program=None) -> earning.LoyaltyEvent:
     return earning.LoyaltyEvent(organization_id=member.organization_id, member=member,
                                event_type=earning.PURCHASE_CONFIRMED,
                                payload={"externalId": order.external_id, "total": str(order.total)},
                                occurred_at=data.external_event_date or utcnow(), order=order,
-                               location_code=order.location_code)
+                               location_code=order.location_code, program=program)
 
 
 def _redeem(session: Session, member: Member, order: PurchaseOrder, program, actor: Actor) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit, outbox, hooks
 from .actors import Actor, system_actor
-from .base import Base, IndexedOwnedRow, OwnedRow, add_unique, assign_given, get_owned, utcnow
+from .base import Base, IndexedOwnedRow, OwnedRow, add_unique, assign_given, get_owned, session_memo, utcnow
 from .errors import DuplicateValue, NotFound, ValidationFailed
 from .organizations import LoyaltyProgram, Organization, program_for_tier_account
 
@@ -77,6 +77,7 @@ def create_tier(session: Session, program: LoyaltyProgram, *, name: str, min_poi
     tier = Tier(organization_id=program.organization_id, loyalty_program_id=program.id, name=name.strip(),
                 min_points=min_points, description=description, color=color)
     add_unique(session, tier, DuplicateValue("A tier with this name already exists", field="name"))
+    session_memo(session, "tiers.ladder").pop(program.id, None)
     audit.record(session, actor, "tier.created", tier)
     return tier
 
@@ -93,8 +94,18 @@ def update_tier(session: Session, tier: Tier, *, actor: Actor, name: str | None 
         tier.name = name.strip()
     assign_given(tier, description=description, color=color)
     session.flush()
+    session_memo(session, "tiers.ladder").pop(tier.loyalty_program_id, None)
     audit.record(session, actor, "tier.updated", tier)
     return tier
+
+
+def _ladder(session: Session, program_id: int) -> list[Tier]:
+    """`tiers_of`, read once per transaction for the tier evaluations of its postings (dropped when a tier of
+    the programme is created or changed, and at the transaction's end)."""
+    known = session_memo(session, "tiers.ladder")
+    if program_id not in known:
+        known[program_id] = tiers_of(session, program_id)
+    return known[program_id]
 
 
 def get_tier(session: Session, organization_id: int, tier_id: int, program_id: int | None = None) -> Tier:
@@ -103,15 +114,29 @@ def get_tier(session: Session, organization_id: int, tier_id: int, program_id: i
 
 
 def current_tier(session: Session, member_id: int, program_id: int) -> tuple[Tier | None, MemberTier | None]:
+    """The member's tier now, and their tier row (None before their first tier). Remembered for the rest of
+    the transaction until the tier changes (`known_tier`)."""
+    read_at = utcnow()
     state = session.scalars(select(MemberTier).where(MemberTier.member_id == member_id,
                                                      MemberTier.loyalty_program_id == program_id)).first()
-    if state is None or state.tier_id is None:
-        return None, state
-    return session.get(Tier, state.tier_id), state
+    tier = session.get(Tier, state.tier_id) if state is not None and state.tier_id is not None else None
+    session_memo(session, "tiers.current")[member_id, program_id] = (tier, read_at)
+    return tier, state
+
+
+def known_tier(session: Session, member_id: int, program_id: int) -> Tier | None:
+    """`current_tier`'s tier, with no query when this transaction read it and has changed no tier of the
+    member since (`_change` forgets it; so does any rollback, savepoints included)."""
+    known = session_memo(session, "tiers.current").get((member_id, program_id))
+    return known[0] if known is not None else current_tier(session, member_id, program_id)[0]
 
 
 def tier_at(session: Session, member_id: int, program_id: int, moment: dt.datetime) -> Tier | None:
-    """The member's tier at `moment`: the tier the first change since then started from, else today's."""
+    """The member's tier at `moment`: the tier the first change since then started from, else today's. No
+    query for a moment after this transaction read the member's tier, with no change since (`known_tier`)."""
+    known = session_memo(session, "tiers.current").get((member_id, program_id))
+    if known is not None and moment.tzinfo is not None and moment >= known[1]:
+        return known[0]
     change = session.scalars(select(TierHistory).where(
         TierHistory.member_id == member_id, TierHistory.loyalty_program_id == program_id,
         TierHistory.created_at > moment, TierHistory.created_at <= utcnow())
@@ -141,9 +166,13 @@ def progress(session: Session, member_id: int, program: LoyaltyProgram) -> dict:
 
 
 def evaluate(session: Session, member_id: int, program: LoyaltyProgram, *, actor: Actor | None = None) -> Tier | None:
-    """Promote the member to the highest tier their tier points reach; never demote."""
+    """Promote the member to the highest tier their tier points reach; never demote. A programme without
+    tiers costs one query per transaction (the ladder is remembered), not two per posting of tier points."""
+    ladder = _ladder(session, program.id)
+    if not ladder:
+        return None
     points = tier_points(session, member_id, program)
-    reached = [t for t in tiers_of(session, program.id) if t.min_points <= points]
+    reached = [t for t in ladder if t.min_points <= points]
     if not reached:
         return None
     target = reached[-1]
@@ -213,6 +242,7 @@ def _locked_state(session: Session, member_id: int, program: LoyaltyProgram) -> 
 def _change(session: Session, state: MemberTier, tier: Tier | None, *, source: str, reason: str,
             expires_at: dt.datetime | None, actor: Actor) -> None:
     previous = state.tier_id
+    session_memo(session, "tiers.current").pop((state.member_id, state.loyalty_program_id), None)
     state.tier_id = tier.id if tier else None
     state.source = source
     state.expires_at = expires_at

@@ -396,3 +396,42 @@ def test_an_effect_names_its_mission_only_for_a_mission_source():
     assert earning.Effect(type="mission_completed", source="mission:12").mission_id == 12
     assert [earning.Effect(type="award_points", source=s).mission_id for s in ("campaign:12", "mission:", "mission:x", "")] \
         == [None, None, None, None]
+
+
+# --- the campaigns a process keeps (campaigns._listening_cache) ------------------------------------------------
+
+def test_a_change_of_a_campaign_or_its_actions_is_seen_by_the_next_purchase(session, org):
+    """The process keeps the listening campaigns and their actions between purchases; every change made since
+    (an action's effect, a new action, a campaign paused, a new campaign) is what the next purchase sees, even
+    with the clock standing still (a change always moves the campaign's updated_at on)."""
+    with time_machine.travel(dt.datetime(2026, 6, 1, tzinfo=UTC), tick=False):
+        campaign = base_campaign(session, org)
+        member = factories.make_member(session, org)
+        earned = lambda n: orders.record_order(session, member, order(f"C-{n}", 10),  # noqa: E731
+                                               actor=org.actor).evaluation
+        assert earned(1).points_awarded == 10
+        action = campaigns.actions_of(session, campaign.id)[0]
+        campaigns.update_action(session, action, actor=org.actor,
+                                effects=[{"type": "award_points", "mode": "per_currency", "points": 3, "per": "1"}])
+        assert earned(2).points_awarded == 30
+        campaigns.add_action(session, campaign, actor=org.actor, rules_text=[],
+                             effects=[{"type": "award_points", "mode": "fixed", "points": 5}])
+        assert earned(3).points_awarded == 35
+        campaigns.update_action(session, action, actor=org.actor, status=campaigns.DISABLED)
+        assert earned(4).points_awarded == 5
+        other = base_campaign(session, org, code="OTHER")
+        assert [e.campaign_id for e in earned(5).effects] == [campaign.id, other.id]
+        campaigns.update_campaign(session, campaign, actor=org.actor, active=False)
+        assert [(e.campaign_id, e.points) for e in earned(6).effects] == [(other.id, 10)]
+
+
+def test_a_rolled_back_campaign_change_is_not_kept(session, org):
+    campaign = base_campaign(session, org)
+    member = factories.make_member(session, org)
+    savepoint = session.begin_nested()
+    campaigns.update_action(session, campaigns.actions_of(session, campaign.id)[0], actor=org.actor,
+                            effects=[{"type": "award_points", "mode": "fixed", "points": 99}])
+    assert orders.simulate(session, member, order("S-1", 10), actor=org.actor).points_awarded == 99
+    savepoint.rollback()
+    assert orders.record_order(session, member, order("S-2", 10), actor=org.actor).evaluation.points_awarded == 10
+    assert balance(session, org, member) == 10

@@ -20,9 +20,8 @@ from __future__ import annotations
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from .. import audit, campaigns, earning, ledger
+from .. import campaigns, earning
 from ..actors import Actor
-from ..ledger import Reason
 from ..organizations import LoyaltyProgram
 
 
@@ -63,7 +62,9 @@ def award_all(session: Session, campaign: campaigns.Campaign, actions: list[camp
         return
     mints = [(event, action, account_id, amount) for event, action, _, account_id, amount, tier in grants
              for account_id in ((account_id,) if tier is None else (account_id, tier))]
-    txs = iter(_mint_all(session, campaign, mints, actor))
+    txs = iter(campaigns.mint_all(session, campaign.organization_id, [
+        (event.member, account_id, amount, campaigns.award_reason(campaign, action, event))
+        for event, action, account_id, amount in mints], actor=actor, settle=False))  # new members owe nothing
     rows = []
     for event, action, result, _, amount, tier in grants:
         tx = next(txs)
@@ -75,31 +76,3 @@ def award_all(session: Session, campaign: campaigns.Campaign, actions: list[camp
                      "order_id": event.order.id if event.order is not None else None,
                      "effect_type": "award_points", "points": amount, "ledger_transaction_id": tx.id})
     session.execute(insert(campaigns.CampaignEvaluation), rows)
-
-
-def _mint_all(session: Session, campaign: campaigns.Campaign, mints: list, actor: Actor) -> list:
-    """Each (event, action, account id, amount) minted into the event's member's wallet, as
-    `points.mint_to_member` would (no key: the per-event path gives none), in a fixed number of statements
-    per account. Raises AccountNotActive, LedgerAccountNotActive, MaxSupplyExceeded."""
-    accounts = {account_id: ledger.get_account(session, campaign.organization_id, account_id)
-                for account_id in sorted({m[2] for m in mints})}
-    issuance = dict(zip(accounts, ledger.system_wallets(session, list(accounts.values()))[::2]))
-    wallets = {account_id: ledger.member_wallets_in(session, account, [m[0].member.id for m in mints
-                                                                       if m[2] == account_id])
-               for account_id, account in accounts.items()}
-    funds, _ = ledger.Funds.lock(session, campaign.organization_id, [], [
-        issuance[account_id].id for account_id, account in accounts.items() if account.max_supply is not None])
-    postings = []
-    for event, action, account_id, amount in mints:
-        reason = Reason(description=campaign.name, tags=[f"campaign:{campaign.code}", f"action:{action.id}"],
-                        external_id=event.order.external_id if event.order is not None else None,
-                        external_event_date=event.occurred_at)
-        posting = ledger.Posting(ledger.MINT, accounts[account_id], issuance[account_id],
-                                 wallets[account_id][event.member.id], amount, reason, actor)
-        ledger.check_posting(session, posting)
-        funds.take(posting)
-        postings.append(posting)
-    txs = ledger.post_all(session, postings)
-    audit.record_many(session, actor, [("ledger.minted", tx) for tx in txs],
-                      amount=lambda tx: tx.amount, ledgerAccountId=lambda tx: tx.ledger_account_id)
-    return txs
