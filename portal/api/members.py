@@ -48,19 +48,21 @@ def member_out(shown: members.Shown, *, email: bool = True) -> dict:
     """A member as the API shows it: a dict exactly in the shape `s.MemberOut` documents (built directly:
     validating a model and dumping it cost more than the rest of a member read; test_members_api checks that
     the two agree)."""
-    m = shown.row
+    (member_id, organization_id, loyalty_member_id, member_type, active, account_status, address, given_name,
+     family_name, birth_date, phone, street, city, zip_code, country_code, custom_attributes, locale, created_at,
+     updated_at) = shown.row[:len(members.SHOWN_COLUMNS)]
     return {
-        "id": m.id, "organizationId": m.organization_id, "loyaltyMemberId": m.loyalty_member_id,
-        "memberType": m.member_type, "active": m.active, "accountStatus": m.account_status,
-        "profile": {"email": m.email if email else None, "givenName": m.given_name, "familyName": m.family_name,
-                    "birthDate": m.birth_date.isoformat() if m.birth_date else None, "phone": m.phone,
-                    "street": m.street, "city": m.city, "zipCode": m.zip_code, "countryCode": m.country_code},
-        "customAttributes": m.custom_attributes or {},
+        "id": member_id, "organizationId": organization_id, "loyaltyMemberId": loyalty_member_id,
+        "memberType": member_type, "active": active, "accountStatus": account_status,
+        "profile": {"email": address if email else None, "givenName": given_name, "familyName": family_name,
+                    "birthDate": birth_date.isoformat() if birth_date else None, "phone": phone, "street": street,
+                    "city": city, "zipCode": zip_code, "countryCode": country_code},
+        "customAttributes": custom_attributes or {},
         "identifiers": [{"type": kind, "code": code, "createdAt": json_time(at)}
                         for kind, code, at in shown.identifiers],
         "tiers": [{"loyaltyProgramId": program, "loyaltyTierId": tier, "name": name, "source": source,
                    "expiresAt": json_time(expires)} for program, tier, name, source, expires in shown.tiers],
-        "locale": m.locale, "createdAt": json_time(m.created_at), "updatedAt": json_time(m.updated_at)}
+        "locale": locale, "createdAt": json_time(created_at), "updatedAt": json_time(updated_at)}
 
 
 def _member_response(call: Call, member_id: int, status: int = 200):

@@ -354,7 +354,7 @@ SHOWN_COLUMNS = ("id", "organization_id", "loyalty_member_id", "member_type", "a
 
 @dataclass(frozen=True, slots=True)
 class Shown:
-    """A member as a read shows it: `row` has SHOWN_COLUMNS; `identifiers` are (type, code, created_at) in the
+    """A member as a read shows it: `row` starts with SHOWN_COLUMNS, in that order; `identifiers` are (type, code, created_at) in the
     order they were attached; `tiers` are (loyalty_program_id, tier_id, tier name, source, expires_at) by
     programme."""
 
@@ -386,19 +386,20 @@ def _gather(rows) -> list[Shown]:
     shown: list[Shown] = []
     current, seen_identifiers, seen_tiers = None, set(), set()
     for row in rows:
-        if current is None or current.row.id != row.id:
+        if current is None or current.row[0] != row[0]:
             current, seen_identifiers, seen_tiers = Shown(row, [], []), set(), set()
             shown.append(current)
-        if row.identifier_id is not None and row.identifier_id not in seen_identifiers:
-            seen_identifiers.add(row.identifier_id)
-            current.identifiers.append((row.identifier_type, row.identifier_code, row.identifier_created_at))
-        if row.loyalty_program_id is not None and row.loyalty_program_id not in seen_tiers:
-            seen_tiers.add(row.loyalty_program_id)
-            current.tiers.append((row.loyalty_program_id, row.tier_id, row.tier_name, row.tier_source,
-                                  row.tier_expires_at))
+        identifier_id, kind, code, attached, program, tier, name, source, expires = row[_JOINED:]
+        if identifier_id is not None and identifier_id not in seen_identifiers:
+            seen_identifiers.add(identifier_id)
+            current.identifiers.append((kind, code, attached))
+        if program is not None and program not in seen_tiers:
+            seen_tiers.add(program)
+            current.tiers.append((program, tier, name, source, expires))
     return shown
 
 
+_JOINED = len(SHOWN_COLUMNS)  # where the identifier's and the tier's columns start in a joined row
 _MEMBERS = Member.__table__
 _SHOWN_BY_ID = _shown_statement(_MEMBERS).where(_MEMBERS.c.id == bindparam("member_id"),
                                                 _MEMBERS.c.organization_id == bindparam("organization_id"))
