@@ -70,11 +70,29 @@ def test_a_page_that_is_not_full_is_not_counted(api, engine, crowd):
     assert len(statements) == 2  # the empty page, then the count
 
 
-def test_the_member_count_stops_at_the_cap(api, crowd, monkeypatch):
+def test_the_member_count_stops_at_the_cap(api, engine, crowd, monkeypatch):
     monkeypatch.setattr(members, "COUNT_CAP", 50)
-    body = api.get("/members?limit=20").get_json()
+    api.get("/members?limit=1&email=nobody@example.com")
+    body, statements = _budget(engine, lambda: api.get("/members?limit=20"))
     assert body["totalCount"] == 50 and len(body["results"]) == 20
+    assert len(statements) == 2  # the page, the count
     assert api.get("/members?limit=20&page=5").get_json()["totalCount"] == MEMBERS  # the last page tells exactly
+    # Members are never deleted: an organisation once seen with as many as the cap is not counted again
+    again, statements = _budget(engine, lambda: api.get("/members?limit=10&page=1&order=id,asc"))
+    assert again["totalCount"] == 50 and len(statements) == 1, statements
+    # a filtered list still counts its own set
+    filtered, statements = _budget(engine, lambda: api.get(f"/members?limit=5&email={crowd[3].email}"))
+    assert filtered["totalCount"] == 1 and len(statements) == 1  # a page that is not full tells
+    since = (crowd[0].created_at - dt.timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    dated, statements = _budget(engine, lambda: api.get(f"/members?limit=20&fromCreatedAt={since}"))
+    assert dated["totalCount"] == 50 and len(statements) == 2
+
+
+def test_a_full_page_that_reaches_the_cap_is_not_counted(api, engine, crowd, monkeypatch):
+    monkeypatch.setattr(members, "COUNT_CAP", 40)
+    api.get("/members?limit=1&email=nobody@example.com")
+    body, statements = _budget(engine, lambda: api.get("/members?limit=20&page=1&order=id,asc"))
+    assert body["totalCount"] == 40 and len(body["results"]) == 20 and len(statements) == 1
 
 
 def test_member_by_id_is_one_statement(api, engine, crowd):
