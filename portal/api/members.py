@@ -85,7 +85,9 @@ def create_member(call: Call):
           summary="List members", description=(
               f"`totalCount` is the number of matching members, exact up to {members.COUNT_CAP:,}; a larger set "
               f"answers {members.COUNT_CAP:,} (page on while pages come back full). It is taken from the page "
-              "itself when the page is not full, and counted otherwise."))
+              "itself when the page is not full, and counted otherwise (an organisation's unfiltered list, once it "
+              f"has been counted at {members.COUNT_CAP:,}, answers {members.COUNT_CAP:,} without counting again: "
+              "members are never deleted)."))
 def list_members(call: Call):
     q: s.MemberListQuery = call.query
     page = members.shown_page(call.session, call.organization_id, page=q.page, limit=q.limit,

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, Select, func, literal_column, select
+from sqlalchemy import Select, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from .errors import ValidationFailed
@@ -92,9 +92,6 @@ def count_statement(stmt: Select, count_cap: int | None = None) -> Select:
     if count_cap is None:
         return select(func.count()).select_from(stmt.order_by(None).subquery())
     # Only the rows' existence is counted: a LIMITed subquery is not flattened, and selecting whole rows in it
-    # would read every row instead of the index. First whether a row stands at the cap (one step through the
-    # index, no aggregate): then the answer is the cap, and only a smaller set is counted.
-    rows = stmt.order_by(None).with_only_columns(literal_column("1", Integer), maintain_column_froms=True)
-    at_cap = rows.limit(1).offset(count_cap - 1).scalar_subquery()
-    counted = select(func.count()).select_from(rows.limit(count_cap).subquery()).scalar_subquery()
-    return select(func.coalesce(at_cap * count_cap, counted))
+    # would read every row instead of the index.
+    rows = stmt.order_by(None).with_only_columns(literal_column("1"), maintain_column_froms=True).limit(count_cap)
+    return select(func.count()).select_from(rows.subquery())
