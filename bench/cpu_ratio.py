@@ -12,10 +12,6 @@ The member balance is compared with bare's primary-key read, as the issue's targ
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -26,6 +22,8 @@ OUT = BENCH / "out"
 for path in (ROOT, BENCH):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
+
+from profile_request import open_seed, seed_arguments  # noqa: E402
 
 
 def scenarios(info: dict) -> dict:
@@ -51,22 +49,8 @@ def cpu_ms(client, path, headers: dict, requests: int) -> float:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("only", nargs="*", help="scenarios whose name contains one of these words")
-    parser.add_argument("--database-url")
-    parser.add_argument("--info", help="the seed's facts (json); default: next to the kept SQLite seed")
-    parser.add_argument("--seed", default=str(OUT / "seed-100000-1000000.db"))
-    parser.add_argument("--requests", type=int, default=300, help="requests per round, 3 rounds, the best kept")
-    args = parser.parse_args(argv)
-
-    info = json.loads(Path(args.info or Path(args.seed).with_suffix(".json")).read_text())
-    url = args.database_url
-    if url is None:
-        copy = OUT / "cpu.db"
-        if not copy.exists():
-            shutil.copyfile(args.seed, copy)
-        url = f"sqlite:///{copy}"
-    os.environ.update(DATABASE_URL=url, SECRET_KEY="cpu-ratio-" + "x" * 54, PORTAL_INSTANCE_DIR=str(OUT / "instance"))
+    args = seed_arguments(__doc__, 300, "requests per round, 3 rounds, the best kept").parse_args(argv)
+    info, url = open_seed(args, "cpu.db")
     import bare
     from app import app
 
