@@ -116,7 +116,7 @@ def main(argv=None) -> int:
     parser = seed_arguments(__doc__, 50, "timed requests, then as many profiled")
     parser.add_argument("--top", type=int, default=0, help="also print the top functions by own time")
     args = parser.parse_args(argv)
-    info, url = open_seed(args, "profile.db")
+    info, _url = open_seed(args, "profile.db")
     from sqlalchemy import event
 
     from app import app

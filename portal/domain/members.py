@@ -331,18 +331,6 @@ def identifiers_of(session: Session, member_id: int) -> list[Identifier]:
     return list(session.scalars(select(Identifier).where(Identifier.member_id == member_id).order_by(Identifier.id)))
 
 
-def identifiers_by_member(session: Session, member_ids: list[int]) -> dict[int, list[Any]]:
-    """The identifiers of several members in one query, each member's in the order they were attached: rows
-    with type, code and created_at (read only: no models are built for them)."""
-    found: dict[int, list[Any]] = {}
-    if member_ids:
-        for row in session.execute(select(Identifier.member_id, Identifier.type, Identifier.code,
-                                          Identifier.created_at).where(Identifier.member_id.in_(member_ids))
-                                   .order_by(Identifier.member_id, Identifier.id)):
-            found.setdefault(row.member_id, []).append(row)
-    return found
-
-
 # --- members as a read shows them (the API's hot reads) --------------------------------------------------------
 # Core statements over the tables, not ORM objects: a read builds no models, loads nothing into the identity
 # map and selects only what it shows. A member, its identifiers and its tier states come in ONE statement (the
@@ -355,9 +343,9 @@ SHOWN_COLUMNS = ("id", "organization_id", "loyalty_member_id", "member_type", "a
 
 @dataclass(frozen=True, slots=True)
 class Shown:
-    """A member as a read shows it: `row` starts with SHOWN_COLUMNS, in that order; `identifiers` are (type, code, created_at) in the
-    order they were attached; `tiers` are (loyalty_program_id, tier_id, tier name, source, expires_at) by
-    programme."""
+    """A member as a read shows it: `row` starts with SHOWN_COLUMNS, in that order; `identifiers` are (type,
+    code, created_at) in the order they were attached; `tiers` are (loyalty_program_id, tier_id, tier name,
+    source, expires_at) by programme."""
 
     row: Any
     identifiers: list[tuple]
