@@ -85,26 +85,38 @@ def layer_of(filename: str, function: str) -> str:
     return "Python and the rest"
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def seed_arguments(doc: str | None, requests: int, requests_help: str) -> argparse.ArgumentParser:
+    """The options of the in-process tools: scenario words, the database and the seed's facts."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("only", nargs="*", help="scenarios whose name contains one of these words")
     parser.add_argument("--database-url")
     parser.add_argument("--info", help="the seed's facts (json); default: next to the kept SQLite seed")
     parser.add_argument("--seed", default=str(OUT / "seed-100000-1000000.db"))
-    parser.add_argument("--requests", type=int, default=50, help="timed requests, then as many profiled")
-    parser.add_argument("--top", type=int, default=0, help="also print the top functions by own time")
-    args = parser.parse_args(argv)
+    parser.add_argument("--requests", type=int, default=requests, help=requests_help)
+    return parser
 
+
+def open_seed(args, copy_name: str) -> tuple[dict, str]:
+    """The seed's facts and the database URL, set in the environment for `app` (on SQLite a fresh copy of the
+    seed named `copy_name`: the scenarios write to it)."""
     info = json.loads(Path(args.info or Path(args.seed).with_suffix(".json")).read_text())
     url = args.database_url
     if url is None:
-        copy = OUT / "profile.db"
+        copy = OUT / copy_name
         for suffix in ("", "-wal", "-shm"):
             Path(f"{copy}{suffix}").unlink(missing_ok=True)
         shutil.copyfile(args.seed, copy)
         url = f"sqlite:///{copy}"
     os.environ.update(DATABASE_URL=url, SECRET_KEY="profile-" + "x" * 56,
                       PORTAL_INSTANCE_DIR=str(OUT / "instance"))
+    return info, url
+
+
+def main(argv=None) -> int:
+    parser = seed_arguments(__doc__, 50, "timed requests, then as many profiled")
+    parser.add_argument("--top", type=int, default=0, help="also print the top functions by own time")
+    args = parser.parse_args(argv)
+    info, _url = open_seed(args, "profile.db")
     from sqlalchemy import event
 
     from app import app

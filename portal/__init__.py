@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Flask, request
+from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
@@ -34,6 +35,7 @@ THROTTLE_SETTINGS = {"login-account-address": "LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRE
 
 def create_app(config: type | dict | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    app.session_interface = SessionInterface()
     app.config.from_object(Config)
     if isinstance(config, dict):
         app.config.update(config)
@@ -124,15 +126,50 @@ def _error_handlers(app: Flask) -> None:
 
 
 def _security_headers(app: Flask) -> None:
+    always = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin"))
+    unframed = f"{CONTENT_SECURITY_POLICY}; frame-ancestors 'none'"
+
     @app.after_request
     def headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("Content-Security-Policy", f"{CONTENT_SECURITY_POLICY}; frame-ancestors 'none'")
-        if "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]:
+        # Each header unless the response set its own (one pass over the headers, not a lookup per header).
+        headers = response.headers
+        present = {name.lower() for name, _value in headers.items()}
+        for name, value in always:
+            if name.lower() not in present:
+                headers.add(name, value)
+        if "content-security-policy" in present:
+            framed = "frame-ancestors 'none'" not in headers["Content-Security-Policy"]
+        else:
+            headers.add("Content-Security-Policy", unframed)
+            framed = False
+        if not framed and "x-frame-options" not in present:
             # For browsers without CSP 2; a page that partners may frame must not send it.
-            response.headers.setdefault("X-Frame-Options", "DENY")
-        if app.config.get("SESSION_COOKIE_SECURE"):
+            headers.add("X-Frame-Options", "DENY")
+        if app.config.get("SESSION_COOKIE_SECURE") and "strict-transport-security" not in present:
             # Served over HTTPS only (secure cookies say so): browsers must not fall back to HTTP.
-            response.headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
+            headers.add("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
         return response
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """The browser session (a signed cookie), except for the JSON API and the health check: those are
+    authorised by a bearer token or by nothing, and never read the session, so they open none (Flask gives them
+    its empty null session) and answer without `Vary: Cookie`. The cookie's serializer is made once per secret
+    key instead of on every request."""
+
+    COOKIELESS = ("/api/v1/", "/healthz")
+
+    def __init__(self) -> None:
+        self._serializers: dict = {}
+
+    def open_session(self, app: Flask, request):
+        if request.path.startswith(self.COOKIELESS):
+            return None
+        return super().open_session(app, request)
+
+    def get_signing_serializer(self, app: Flask):
+        key = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()), self.salt,
+               app.config.get("SESSION_COOKIE_NAME"))
+        if key not in self._serializers:
+            self._serializers = {key: super().get_signing_serializer(app)}
+        return self._serializers[key]

@@ -329,3 +329,9 @@ def page_response(call: Call, stmt, envelope: type[PageOut], serialize: Callable
 def page_payload(envelope: type[PageOut], page, results: list, **extra) -> dict:
     """A page the domain already cut (a `pagination.Page`) in the envelope, with these results."""
     return envelope(total_count=page.total, page=page.page, limit=page.limit, results=results, **extra).dump()
+
+
+def plain_page(page, results: list[dict]) -> dict:
+    """A page the domain already cut in the envelope, its results already in their JSON shape (no model built:
+    the hot lists; the route's `response` model still documents it)."""
+    return {"totalCount": page.total, "page": page.page, "limit": page.limit, "results": results}

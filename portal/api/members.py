@@ -3,18 +3,18 @@ from __future__ import annotations
 
 from flask import request
 from sqlalchemy import false, select
-from sqlalchemy.orm import Session
 
 from ..domain import enrolment, members, organizations, partners, points, statements, tiers
+from ..domain.base import fits_id
 from ..domain.errors import NotFound, ValidationFailed
+from ..domain.pagination import parse_order
 from ..domain.ledger import LedgerTransaction
-from .core import Call, endpoint, ok, page_response
+from .core import Call, endpoint, ok, page_response, plain_page
 from .ledgers import reason_of, transaction_out, transactions_out
 from .schemas import members as s
+from .schemas.common import json_time
 
 ORG = "/organizations/<int:organizationId>"
-MEMBER_ORDER = {"createdAt": members.Member.created_at, "id": members.Member.id,
-                "loyaltyMemberId": members.Member.loyalty_member_id, "familyName": members.Member.family_name}
 
 
 def resolve_member(call: Call, member_ref: str) -> members.Member:
@@ -30,45 +30,44 @@ def resolve_member(call: Call, member_ref: str) -> members.Member:
         raise NotFound("Member not found", field="memberId") from None
 
 
-def member_out(session: Session, m: members.Member) -> s.MemberOut:
-    return members_out(session, [m])[0]
+def member_id_of(call: Call, member_ref: str) -> int:
+    """The id of the member a path names, as `resolve_member` finds it, without loading the member when the path
+    names it by id (the caller's own query then finds it in the organisation, or answers NotFound)."""
+    if request.headers.get("id-type", "ID") != "ID":
+        return resolve_member(call, member_ref).id
+    try:
+        member_id = int(member_ref) if member_ref.isdigit() else 0
+    except ValueError:  # digits int() does not read ("²")
+        member_id = 0
+    if not fits_id(member_id):
+        raise NotFound("Member not found", field="memberId")
+    return member_id
 
 
-def members_out(session: Session, found: list[members.Member]) -> list[s.MemberOut]:
-    """Members as the API shows them: identifiers and tiers of all of them in one query each."""
-    ids = [m.id for m in found]
-    codes = members.identifiers_by_member(session, ids)
-    tier_refs = _tiers_by_member(session, ids)
-    return [s.MemberOut(
-        id=m.id, organization_id=m.organization_id, loyalty_member_id=m.loyalty_member_id,
-        member_type=m.member_type, active=m.active, account_status=m.account_status,
-        profile=s.ProfileOut(**members.profile_of(m)), custom_attributes=m.custom_attributes or {},
-        identifiers=[s.IdentifierOut(type=i.type, code=i.code, created_at=i.created_at) for i in codes.get(m.id, [])],
-        tiers=tier_refs.get(m.id, []), locale=m.locale, created_at=m.created_at, updated_at=m.updated_at)
-        for m in found]
+def member_out(shown: members.Shown, *, email: bool = True) -> dict:
+    """A member as the API shows it: a dict exactly in the shape `s.MemberOut` documents (built directly:
+    validating a model and dumping it cost more than the rest of a member read; test_members_api checks that
+    the two agree)."""
+    (member_id, organization_id, loyalty_member_id, member_type, active, account_status, address, given_name,
+     family_name, birth_date, phone, street, city, zip_code, country_code, custom_attributes, locale, created_at,
+     updated_at) = shown.row[:len(members.SHOWN_COLUMNS)]
+    return {
+        "id": member_id, "organizationId": organization_id, "loyaltyMemberId": loyalty_member_id,
+        "memberType": member_type, "active": active, "accountStatus": account_status,
+        "profile": {"email": address if email else None, "givenName": given_name, "familyName": family_name,
+                    "birthDate": birth_date.isoformat() if birth_date else None, "phone": phone, "street": street,
+                    "city": city, "zipCode": zip_code, "countryCode": country_code},
+        "customAttributes": custom_attributes or {},
+        "identifiers": [{"type": kind, "code": code, "createdAt": json_time(at)}
+                        for kind, code, at in shown.identifiers],
+        "tiers": [{"loyaltyProgramId": program, "loyaltyTierId": tier, "name": name, "source": source,
+                   "expiresAt": json_time(expires)} for program, tier, name, source, expires in shown.tiers],
+        "locale": locale, "createdAt": json_time(created_at), "updatedAt": json_time(updated_at)}
 
 
-def _tiers_by_member(session: Session, member_ids: list[int]) -> dict[int, list[s.TierRef]]:
-    if not member_ids:
-        return {}
-    state = tiers.MemberTier
-    rows = session.execute(
-        select(state.member_id, state.loyalty_program_id, state.tier_id, state.source, state.expires_at,
-               tiers.Tier.name).outerjoin(tiers.Tier, tiers.Tier.id == state.tier_id)
-        .where(state.member_id.in_(member_ids)).order_by(state.member_id, state.loyalty_program_id))
-    refs: dict[int, list[s.TierRef]] = {}
-    for row in rows:
-        refs.setdefault(row.member_id, []).append(s.TierRef(
-            loyalty_program_id=row.loyalty_program_id, loyalty_tier_id=row.tier_id, name=row.name,
-            source=row.source, expires_at=row.expires_at))
-    return refs
-
-
-def _member_response(call: Call, member: members.Member, status: int = 200):
-    envelope = s.MemberEnvelope(member=member_out(call.session, member))
-    if not partners.sees_email(call.actor):
-        envelope.member.profile.email = None
-    return ok(envelope.dump(), status)
+def _member_response(call: Call, member_id: int, status: int = 200):
+    shown = members.shown_member(call.session, call.organization_id, member_id)
+    return ok({"member": member_out(shown, email=partners.sees_email(call.actor))}, status)
 
 
 @endpoint(f"{ORG}/members", "POST", role="members:write", body=s.MemberCreate, response=s.MemberEnvelope,
@@ -79,45 +78,46 @@ def create_member(call: Call):
         call.session, call.organization_id, actor=call.actor, profile=body.profile.given(),
         referral_code=body.referral_code, loyalty_member_id=body.loyalty_member_id, member_type=body.member_type,
         active=body.active, custom_attributes=body.custom_attributes, locale=body.locale)
-    return _member_response(call, member, 201)
+    return _member_response(call, member.id, 201)
 
 
 @endpoint(f"{ORG}/members", role="members:read", query=s.MemberListQuery, response=s.MemberPage, tag="Members",
           summary="List members", description=(
               f"`totalCount` is the number of matching members, exact up to {members.COUNT_CAP:,}; a larger set "
               f"answers {members.COUNT_CAP:,} (page on while pages come back full). It is taken from the page "
-              "itself when the page is not full, and counted otherwise."))
+              "itself when the page is not full, and counted otherwise (an organisation's unfiltered list, once it "
+              f"has been counted at {members.COUNT_CAP:,}, answers {members.COUNT_CAP:,} without counting again: "
+              "members are never deleted)."))
 def list_members(call: Call):
     q: s.MemberListQuery = call.query
-    stmt = members.list_query(call.organization_id, email=q.email, loyalty_member_id=q.loyalty_member_id,
-                              from_created_at=q.from_created_at, to_created_at=q.to_created_at)
-    return page_response(call, stmt, s.MemberPage, lambda page: members_out(call.session, page),
-                         orders=MEMBER_ORDER, whole_page=True, count_cap=members.COUNT_CAP)
+    page = members.shown_page(call.session, call.organization_id, page=q.page, limit=q.limit,
+                              order=parse_order(q.order, members.LIST_ORDER, "createdAt,desc"), email=q.email,
+                              loyalty_member_id=q.loyalty_member_id, from_created_at=q.from_created_at,
+                              to_created_at=q.to_created_at)
+    email = partners.sees_email(call.actor)
+    return ok(plain_page(page, [member_out(shown, email=email) for shown in page.items]))
 
 
 @endpoint(f"{ORG}/members/batch", "POST", role="members:read", body=s.MemberBatch, response=s.MemberBatchOut,
           tag="Members", summary="Get members by id, reporting the ids not found")
 def batch_members(call: Call):
-    found, missing = [], []
-    for member_id in call.body.member_ids:
-        try:
-            found.append(members.get_member(call.session, call.organization_id, member_id))
-        except NotFound:
-            missing.append(member_id)
-    return ok(s.MemberBatchOut(members=members_out(call.session, found), not_found=missing).dump())
+    found = members.shown_members(call.session, call.organization_id, call.body.member_ids)
+    email = partners.sees_email(call.actor)
+    return ok({"members": [member_out(found[i], email=email) for i in call.body.member_ids if i in found],
+               "notFound": [i for i in call.body.member_ids if i not in found]})
 
 
 @endpoint(f"{ORG}/members/lookup", role="members:read", query=s.LookupQuery, response=s.MemberEnvelope,
           tag="Members", summary="Find a member by CARDCODE, APPCODE, EXTERNALCODE or ID")
 def lookup_member(call: Call):
     member = members.lookup(call.session, call.organization_id, call.query.id_type, call.query.code)
-    return _member_response(call, member)
+    return _member_response(call, member.id)
 
 
 @endpoint(f"{ORG}/members/<ref:memberId>", role="members:read", response=s.MemberEnvelope, tag="Members",
           summary="Get a member (an identifier works with the id-type header)", member_scope=partners.PROFILE)
 def get_member(call: Call, memberId: str):
-    return _member_response(call, resolve_member(call, memberId))
+    return _member_response(call, member_id_of(call, memberId))
 
 
 @endpoint(f"{ORG}/members/<ref:memberId>", "PATCH", role="members:write", body=s.MemberUpdate,
@@ -129,7 +129,7 @@ def update_member(call: Call, memberId: str):
         profile=body.profile.given() if body.profile else None, custom_attributes=body.custom_attributes,
         active=body.active, member_type=body.member_type, account_status=body.account_status,
         loyalty_member_id=body.loyalty_member_id, locale=body.locale, reason=body.update_reason)
-    return _member_response(call, member)
+    return _member_response(call, member.id)
 
 
 @endpoint(f"{ORG}/members/<memberId>/identifiers", "POST", role="members:write", body=s.IdentifierIn,
@@ -137,7 +137,7 @@ def update_member(call: Call, memberId: str):
 def add_identifier(call: Call, memberId: str):
     member = resolve_member(call, memberId)
     members.add_identifier(call.session, member, call.body.type, call.body.code, actor=call.actor)
-    return _member_response(call, member, 201)
+    return _member_response(call, member.id, 201)
 
 
 @endpoint(f"{ORG}/search", role="members:read", query=s.SearchQuery, response=s.SearchOut, tag="Members",
@@ -154,7 +154,7 @@ def search(call: Call):
           tag="Members", summary="Get a member by loyaltyMemberId")
 def get_loyalty_member(call: Call, loyaltyMemberId: str):
     return _member_response(call, members.get_by_loyalty_member_id(call.session, call.organization_id,
-                                                                   loyaltyMemberId))
+                                                                   loyaltyMemberId).id)
 
 
 def _movement(call: Call, loyalty_member_id: str, kind: str):
@@ -185,11 +185,9 @@ def burn(call: Call, loyaltyMemberId: str):
 @endpoint(f"{ORG}/members/<memberId>/wallet", role="ledgers:read", response=s.WalletOut, tag="Points",
           summary="A member's balances, the programme's main points account first", member_scope=partners.WALLET_READ)
 def wallet(call: Call, memberId: str):
-    member = resolve_member(call, memberId)
-    balances = [s.BalanceOut(**{k: row[k] for k in ("ledgerId", "ledgerAccountId", "name", "walletId", "balance",
-                                                    "available", "pending", "held")})
-                for row in points.balances(call.session, member)]
-    return ok(s.WalletOut(member_id=member.id, balances=balances).dump())
+    member_id = member_id_of(call, memberId)
+    return ok({"memberId": member_id,
+               "balances": points.member_balances(call.session, call.organization_id, member_id)})
 
 
 @endpoint(f"{ORG}/members/<memberId>/wallet", "POST", role="ledgers:write", body=s.OpenWalletIn,
@@ -199,10 +197,7 @@ def open_wallet(call: Call, memberId: str):
     member = resolve_member(call, memberId)
     points.open_wallet(call.session, member, actor=call.actor, ledger_id=call.body.ledger_id,
                        account_id=call.body.ledger_account_id)
-    balances = [s.BalanceOut(**{k: row[k] for k in ("ledgerId", "ledgerAccountId", "name", "walletId", "balance",
-                                                    "available", "pending", "held")})
-                for row in points.balances(call.session, member)]
-    return ok(s.WalletOut(member_id=member.id, balances=balances).dump(), 201)
+    return ok({"memberId": member.id, "balances": points.balances(call.session, member)}, 201)
 
 
 @endpoint(f"{ORG}/members/<memberId>/wallet/transactions", role="ledgers:read", query=s.WalletTransactionQuery,

@@ -12,20 +12,24 @@ Invariants:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import secrets
+import weakref
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint, func, or_, select
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint, bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.sql import operators
 
 from . import audit, outbox
 from .actors import Actor
 from .base import Base, add_unique, assign_given, fits_id, get_owned, unique_where, utcnow
 from .errors import DuplicateValue, NotFound, ValidationFailed
-from .pagination import where_given, within
+from .pagination import Page, check_page, count_statement, total_of, where_given, within
 
 ACTIVE, LOCKED = "ACTIVE", "LOCKED"
 ACCOUNT_STATUSES = (ACTIVE, LOCKED)
@@ -327,16 +331,135 @@ def identifiers_of(session: Session, member_id: int) -> list[Identifier]:
     return list(session.scalars(select(Identifier).where(Identifier.member_id == member_id).order_by(Identifier.id)))
 
 
-def identifiers_by_member(session: Session, member_ids: list[int]) -> dict[int, list[Any]]:
-    """The identifiers of several members in one query, each member's in the order they were attached: rows
-    with type, code and created_at (read only: no models are built for them)."""
-    found: dict[int, list[Any]] = {}
-    if member_ids:
-        for row in session.execute(select(Identifier.member_id, Identifier.type, Identifier.code,
-                                          Identifier.created_at).where(Identifier.member_id.in_(member_ids))
-                                   .order_by(Identifier.member_id, Identifier.id)):
-            found.setdefault(row.member_id, []).append(row)
-    return found
+# --- members as a read shows them (the API's hot reads) --------------------------------------------------------
+# Core statements over the tables, not ORM objects: a read builds no models, loads nothing into the identity
+# map and selects only what it shows. A member, its identifiers and its tier states come in ONE statement (the
+# members row outer-joined to both; a member has a handful of each, so the product stays small).
+
+SHOWN_COLUMNS = ("id", "organization_id", "loyalty_member_id", "member_type", "active", "account_status", "email",
+                 "given_name", "family_name", "birth_date", "phone", "street", "city", "zip_code", "country_code",
+                 "custom_attributes", "locale", "created_at", "updated_at")
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """A member as a read shows it: `row` starts with SHOWN_COLUMNS, in that order; `identifiers` are (type,
+    code, created_at) in the order they were attached; `tiers` are (loyalty_program_id, tier_id, tier name,
+    source, expires_at) by programme."""
+
+    row: Any
+    identifiers: list[tuple]
+    tiers: list[tuple]
+
+
+def _shown_statement(members_from, order: tuple = ()):
+    """The members of `members_from` (the members table, or a page of it as a subquery) with their identifiers
+    and tier states, ordered by `order` (over `members_from`'s columns), then each member's identifiers and
+    tiers in order, so that each member's rows come together."""
+    from .tiers import MemberTier, Tier
+
+    ident, state, tier = Identifier.__table__, MemberTier.__table__, Tier.__table__
+    return (select(*(members_from.c[name] for name in SHOWN_COLUMNS), ident.c.id.label("identifier_id"),
+                   ident.c.type.label("identifier_type"), ident.c.code.label("identifier_code"),
+                   ident.c.created_at.label("identifier_created_at"), state.c.loyalty_program_id,
+                   state.c.tier_id, tier.c.name.label("tier_name"), state.c.source.label("tier_source"),
+                   state.c.expires_at.label("tier_expires_at"))
+            .select_from(members_from.outerjoin(ident, ident.c.member_id == members_from.c.id)
+                         .outerjoin(state, state.c.member_id == members_from.c.id)
+                         .outerjoin(tier, tier.c.id == state.c.tier_id))
+            .order_by(*order, members_from.c.id, ident.c.id, state.c.loyalty_program_id))
+
+
+def _gather(rows) -> list[Shown]:
+    """The joined rows folded back into one Shown per member, in the rows' order."""
+    shown: list[Shown] = []
+    current, seen_identifiers, seen_tiers = None, set(), set()
+    for row in rows:
+        if current is None or current.row[0] != row[0]:
+            current, seen_identifiers, seen_tiers = Shown(row, [], []), set(), set()
+            shown.append(current)
+        identifier_id, kind, code, attached, program, tier, name, source, expires = row[_JOINED:]
+        if identifier_id is not None and identifier_id not in seen_identifiers:
+            seen_identifiers.add(identifier_id)
+            current.identifiers.append((kind, code, attached))
+        if program is not None and program not in seen_tiers:
+            seen_tiers.add(program)
+            current.tiers.append((program, tier, name, source, expires))
+    return shown
+
+
+_JOINED = len(SHOWN_COLUMNS)  # where the identifier's and the tier's columns start in a joined row
+_MEMBERS = Member.__table__
+_SHOWN_BY_ID = _shown_statement(_MEMBERS).where(_MEMBERS.c.id == bindparam("member_id"),
+                                                _MEMBERS.c.organization_id == bindparam("organization_id"))
+_SHOWN_BY_IDS = _shown_statement(_MEMBERS).where(_MEMBERS.c.id.in_(bindparam("member_ids", expanding=True)),
+                                                 _MEMBERS.c.organization_id == bindparam("organization_id"))
+
+
+def shown_member(session: Session, organization_id: int, member_id: int) -> Shown:
+    """The member with this id in the organisation, as a read shows it (one statement); else NotFound on
+    memberId, as `get_member`."""
+    if not fits_id(member_id):
+        raise NotFound("Member not found", field="memberId")
+    found = _gather(session.execute(_SHOWN_BY_ID, {"member_id": member_id, "organization_id": organization_id}))
+    if not found:
+        raise NotFound("Member not found", field="memberId")
+    return found[0]
+
+
+def shown_members(session: Session, organization_id: int, member_ids: Sequence[int]) -> dict[int, Shown]:
+    """The members with these ids in the organisation, as a read shows them, by id (one statement; the ids
+    that name no member of the organisation are missing from the answer)."""
+    wanted = sorted({i for i in member_ids if fits_id(i)})
+    if not wanted:
+        return {}
+    rows = session.execute(_SHOWN_BY_IDS, {"member_ids": wanted, "organization_id": organization_id})
+    return {shown.row.id: shown for shown in _gather(rows)}
+
+
+# What a member list may be ordered by (`pagination.parse_order`).
+LIST_ORDER = {"createdAt": _MEMBERS.c.created_at, "id": _MEMBERS.c.id, "loyaltyMemberId": _MEMBERS.c.loyalty_member_id,
+              "familyName": _MEMBERS.c.family_name}
+
+
+def shown_page(session: Session, organization_id: int, *, page: int, limit: int, order, **filters) -> Page:
+    """One page of the organisation's members matching `filters` (as `list_query`), ordered by `order` (a
+    `pagination.parse_order` clause over LIST_ORDER), as a read shows them: the page with its identifiers and
+    tiers in one statement, then the total as `pagination.paginate` gives it with COUNT_CAP."""
+    check_page(page, limit)
+    given = _list_filters(**filters)
+    listed, page_statement, counting = _page_statements(order.element.name, order.modifier is operators.desc_op,
+                                                        frozenset(given), COUNT_CAP)
+    params = {"organization_id": organization_id, **given}
+    items = _gather(session.execute(page_statement, {**params, "limit": limit, "offset": page * limit}))
+    reached = _reached_cap.setdefault(session.get_bind(), set()) if not given else set()
+    total = total_of(session, listed, page=page, limit=limit, found=len(items), count_cap=COUNT_CAP,
+                     counting=counting, params=params,
+                     at_least=COUNT_CAP if (organization_id, COUNT_CAP) in reached else 0)
+    if not given and total >= COUNT_CAP:
+        reached.add((organization_id, COUNT_CAP))
+    return Page(total=total, page=page, limit=limit, items=items)
+
+
+# (organisation, cap) of the organisations seen with at least `cap` members, per database (engine, or the
+# connection a test binds its session to): the unfiltered list then answers the cap without counting. Exact,
+# not a cache that can go stale: members rows are never deleted (erasure keeps the row), so an organisation that
+# had `cap` members has them for good; and it is learnt from a list, a read, which sees committed rows only.
+_reached_cap: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+@functools.cache
+def _page_statements(order_by: str, descending: bool, filters: frozenset[str], cap: int):
+    """The member list's statements for one order and one set of filters given, made once (building them costs
+    more than running them): the list, its page with identifiers and tiers, and its capped count."""
+    listed = _listed(select(*(_MEMBERS.c[name] for name in SHOWN_COLUMNS)), _MEMBERS.c,
+                     bindparam("organization_id"), {name: bindparam(name) for name in filters})
+    column = _MEMBERS.c[order_by]
+    chosen = (listed.order_by(column.desc() if descending else column.asc())
+              .limit(bindparam("limit")).offset(bindparam("offset")).subquery("page"))
+    # The page's rows in the page's order; rows equal in it by id, the way the index on the column gives them.
+    ordered = (chosen.c[order_by].desc(), chosen.c.id.desc()) if descending else (chosen.c[order_by].asc(),)
+    return listed, _shown_statement(chosen, ordered), count_statement(listed, cap)
 
 
 def card_code_of(session: Session, member_id: int) -> str | None:
@@ -351,10 +474,26 @@ COUNT_CAP = 10_000
 
 def list_query(organization_id: int, *, email: str | None = None, loyalty_member_id: str | None = None,
                from_created_at: dt.datetime | None = None, to_created_at: dt.datetime | None = None):
-    stmt = where_given(select(Member).where(Member.organization_id == organization_id),
-                       (Member.email, email.strip().lower() if email else None),
-                       (Member.loyalty_member_id, loyalty_member_id or None))
-    return within(stmt, Member.created_at, from_created_at, to_created_at)
+    return _listed(select(Member), Member, organization_id, _list_filters(
+        email=email, loyalty_member_id=loyalty_member_id, from_created_at=from_created_at,
+        to_created_at=to_created_at))
+
+
+def _list_filters(*, email: str | None = None, loyalty_member_id: str | None = None,
+                  from_created_at: dt.datetime | None = None, to_created_at: dt.datetime | None = None) -> dict:
+    """The filters of a member list that were given, normalised."""
+    given = {"email": email.strip().lower() if email else None, "loyalty_member_id": loyalty_member_id or None,
+             "from_created_at": from_created_at, "to_created_at": to_created_at}
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def _listed(stmt, columns, organization_id, filters: dict):
+    """`stmt` narrowed to the organisation's members matching `filters`; `columns` is the model or its table's
+    columns, the values may be bound parameters (a statement made once)."""
+    stmt = where_given(stmt.where(columns.organization_id == organization_id),
+                       (columns.email, filters.get("email")),
+                       (columns.loyalty_member_id, filters.get("loyalty_member_id")))
+    return within(stmt, columns.created_at, filters.get("from_created_at"), filters.get("to_created_at"))
 
 
 DATE_TERM = re.compile(r"^\d{4}-\d{2}-\d{2}$")

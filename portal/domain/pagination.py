@@ -54,24 +54,44 @@ def within(stmt: Select, column: Any, since: Any = None, until: Any = None) -> S
 
 def paginate(session: Session, stmt: Select, *, page: int = 0, limit: int = 10, order=None,
              scalars: bool = True, count_cap: int | None = None) -> Page:
-    """One page of `stmt`. The total is exact, and costs no query when the page itself tells it (a page that
-    is not full and not past the end). With `count_cap` at most that many matches are counted: a larger set
-    gives total = count_cap (for a plain filtered select: no DISTINCT, no GROUP BY)."""
-    if page < 0:
-        raise ValidationFailed("page must be 0 or more", field="page")
-    if not 1 <= limit <= MAX_LIMIT:
-        raise ValidationFailed(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
+    """One page of `stmt`, and the total as `total_of` gives it."""
+    check_page(page, limit)
     counted = stmt.order_by(None)
     if order is not None:
         stmt = stmt.order_by(order)
     stmt = stmt.limit(limit).offset(page * limit)
     items = list(session.scalars(stmt)) if scalars else list(session.execute(stmt))
-    if len(items) < limit and (items or page == 0):
-        total = page * limit + len(items)
-    else:
-        if count_cap is not None:
-            # Only the rows' existence is counted: a LIMITed subquery is not flattened, and selecting whole rows
-            # in it would read every row instead of the index.
-            counted = counted.with_only_columns(literal_column("1"), maintain_column_froms=True).limit(count_cap)
-        total = session.scalar(select(func.count()).select_from(counted.subquery())) or 0
+    total = total_of(session, counted, page=page, limit=limit, found=len(items), count_cap=count_cap)
     return Page(total=total, page=page, limit=limit, items=items)
+
+
+def check_page(page: int, limit: int) -> None:
+    if page < 0:
+        raise ValidationFailed("page must be 0 or more", field="page")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValidationFailed(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
+
+
+def total_of(session: Session, stmt: Select, *, page: int, limit: int, found: int, count_cap: int | None = None,
+             counting: Select | None = None, params: dict | None = None, at_least: int = 0) -> int:
+    """How many rows `stmt` selects, given that its page number `page` of `limit` rows held `found` rows. Exact,
+    and no query when the page tells it (a page that is not full and not past the end). With `count_cap` at
+    most that many are counted: a larger set gives count_cap (for a plain filtered select: no DISTINCT, no
+    GROUP BY), and so does a full page that reaches the cap, without a query, or a set the caller knows to have
+    `at_least` that many rows. `counting`: the statement `count_statement(stmt, count_cap)` made once
+    beforehand, run with `params`."""
+    if found < limit and (found or page == 0):
+        return page * limit + found
+    if count_cap is not None and max(at_least, page * limit + found) >= count_cap:
+        return count_cap
+    return session.scalar(count_statement(stmt, count_cap) if counting is None else counting, params) or 0
+
+
+def count_statement(stmt: Select, count_cap: int | None = None) -> Select:
+    """The statement that counts the rows of `stmt`, at most `count_cap` of them (see `total_of`)."""
+    if count_cap is None:
+        return select(func.count()).select_from(stmt.order_by(None).subquery())
+    # Only the rows' existence is counted: a LIMITed subquery is not flattened, and selecting whole rows in it
+    # would read every row instead of the index.
+    rows = stmt.order_by(None).with_only_columns(literal_column("1"), maintain_column_froms=True).limit(count_cap)
+    return select(func.count()).select_from(rows.subquery())

@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import literal, select, true
+from sqlalchemy import bindparam, select, true
 from sqlalchemy.orm import Session
 
 from . import audit, idempotency, ledger
@@ -301,29 +301,58 @@ def balances(session: Session, member: Member, program: LoyaltyProgram | None = 
     accounts, the member's wallets and, unless `program` is given, which accounts are the organisation's default
     programme's points and tier points accounts (no programme: NotFound, as `default_program`)."""
     if program is not None:
-        main, tier = literal(program.points_account_id), literal(program.tier_points_account_id)
-        stmt = select(LedgerAccount, Wallet, main, tier).select_from(LedgerAccount)
-    else:
-        default = (select(LoyaltyProgram.points_account_id, LoyaltyProgram.tier_points_account_id)
-                   .where(LoyaltyProgram.organization_id == member.organization_id)
-                   .order_by(LoyaltyProgram.is_default.desc(), LoyaltyProgram.id).limit(1).subquery())
-        stmt = (select(LedgerAccount, Wallet, default.c.points_account_id, default.c.tier_points_account_id)
-                .select_from(LedgerAccount).join(default, true()))
-    found = session.execute(
-        stmt.outerjoin(Wallet, (Wallet.ledger_account_id == LedgerAccount.id) & (Wallet.member_id == member.id))
-        .where(LedgerAccount.organization_id == member.organization_id).order_by(LedgerAccount.id)).all()
-    if not found and program is None:
+        found = session.execute(_BALANCES, {"organization_id": member.organization_id, "member_id": member.id}).all()
+        return _balance_rows(found, program.points_account_id, program.tier_points_account_id)
+    found = session.execute(_DEFAULT_BALANCES, {"organization_id": member.organization_id,
+                                                "member_id": member.id}).all()
+    if not found:
         raise NotFound("Organization has no loyalty program")  # a programme always has its points account
-    found.sort(key=lambda row: (row[0].id != row[2], row[0].id != row[3], row[0].id))
-    rows = []
-    for account, wallet, _main, _tier in found:
-        rows.append({"ledgerId": account.ledger_id, "ledgerAccountId": account.id, "name": account.name,
-                     "walletId": wallet.id if wallet else None,
-                     "balance": wallet.balance if wallet else 0,
-                     "available": wallet.available if wallet else 0,
-                     "pending": (wallet.pending_in if wallet else 0),
-                     "held": (wallet.held if wallet else 0)})
-    return rows
+    return _balance_rows(found, found[0].points_account_id, found[0].tier_points_account_id)
+
+
+def member_balances(session: Session, organization_id: int, member_id: int) -> list[dict]:
+    """`balances` of the member with this id in the organisation, in one query that also finds the member:
+    NotFound on memberId when the organisation has no such member."""
+    found = session.execute(_MEMBER_BALANCES, {"organization_id": organization_id, "member_id": member_id}).all()
+    if not found:
+        member = session.get(Member, member_id) if fits_id(member_id) else None
+        if member is None or member.organization_id != organization_id:
+            raise NotFound("Member not found", field="memberId")
+        raise NotFound("Organization has no loyalty program")
+    return _balance_rows(found, found[0].points_account_id, found[0].tier_points_account_id)
+
+
+def _balances_statement():
+    """The organisation's accounts with the member's wallet in each (Core: plain rows, no models)."""
+    account, wallet = LedgerAccount.__table__, Wallet.__table__
+    return (select(account.c.ledger_id, account.c.id, account.c.name, wallet.c.id.label("wallet_id"),
+                   wallet.c.balance, wallet.c.held, wallet.c.pending_in)
+            .select_from(account)
+            .outerjoin(wallet, (wallet.c.ledger_account_id == account.c.id)
+                       & (wallet.c.member_id == bindparam("member_id")))
+            .where(account.c.organization_id == bindparam("organization_id")).order_by(account.c.id))
+
+
+def _with_default_program(stmt):
+    program = LoyaltyProgram.__table__
+    default = (select(program.c.points_account_id, program.c.tier_points_account_id)
+               .where(program.c.organization_id == bindparam("organization_id"))
+               .order_by(program.c.is_default.desc(), program.c.id).limit(1).subquery())
+    return stmt.add_columns(default.c.points_account_id, default.c.tier_points_account_id).join(default, true())
+
+
+_BALANCES = _balances_statement()
+_DEFAULT_BALANCES = _with_default_program(_BALANCES)
+_MEMBER_BALANCES = _DEFAULT_BALANCES.join(
+    Member.__table__, (Member.__table__.c.id == bindparam("member_id"))
+    & (Member.__table__.c.organization_id == LedgerAccount.__table__.c.organization_id))
+
+
+def _balance_rows(found, main: int | None, tier: int | None) -> list[dict]:
+    found = sorted(found, key=lambda row: (row.id != main, row.id != tier, row.id))
+    return [{"ledgerId": row.ledger_id, "ledgerAccountId": row.id, "name": row.name, "walletId": row.wallet_id,
+             "balance": row.balance or 0, "available": (row.balance or 0) - (row.held or 0),
+             "pending": row.pending_in or 0, "held": row.held or 0} for row in found]
 
 
 def transactions_by_ids(session: Session, ids: list[int]) -> list[LedgerTransaction]:

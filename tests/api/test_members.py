@@ -219,3 +219,49 @@ def test_a_repeated_parameter_the_list_does_not_read_is_ignored_like_any_unknown
     assert r.status_code == 200 and r.json["limit"] == 5, r.json
     r = api.get("/campaigns?limit=5&limit=6&_=1&_=2")
     assert r.status_code == 422 and r.json["errors"] == {"limit": ["given more than once"]}, r.json
+
+
+def test_the_member_reads_answer_exactly_what_their_models_document(api, org, session):
+    """The member reads build their answer as dicts, not through the response models: validating each answer
+    with its documented model and dumping it again gives the very same JSON (names, times, nulls)."""
+    from portal.api.schemas import members as s
+    from portal.domain import points, tiers
+    from portal.domain.ledger import Reason
+
+    from ..factories import make_tiers
+
+    member = create(api, profile={"email": "shape@example.com", "givenName": "Ada", "birthDate": "1990-05-17"},
+                    customAttributes={"nested": {"list": [1, 2.5, None, "x"]}, "flag": False})
+    api.post(f"/members/{member['id']}/identifiers", json={"type": "EXTERNALCODE", "code": "SHAPE-1"})
+    bronze, *_ = make_tiers(session, org)
+    expires = dt.datetime(2031, 2, 3, 4, 5, 6, 789, tzinfo=dt.timezone.utc)
+    tiers.set_tier(session, member["id"], org.program, bronze, actor=org.actor, expires_at=expires)
+    points.mint_to_member(session, domain_members.get_member(session, org.id, member["id"]), 12, actor=org.actor,
+                          reason=Reason(description="x"))
+    session.commit()
+    plain = make_member(session, org)  # no tier, one identifier
+    session.commit()
+
+    one = api.get(f"/members/{member['id']}").json
+    assert s.MemberEnvelope.model_validate(one).dump() == one
+    assert [i["type"] for i in one["member"]["identifiers"]] == ["CARDCODE", "EXTERNALCODE"]
+    assert one["member"]["tiers"] == [{"loyaltyProgramId": org.program.id, "loyaltyTierId": bronze.id,
+                                       "name": "Bronze", "source": one["member"]["tiers"][0]["source"],
+                                       "expiresAt": "2031-02-03T04:05:06.000789Z"}]
+    page = api.get("/members?limit=5&order=id,asc").json
+    assert s.MemberPage.model_validate(page).dump() == page
+    assert [m["id"] for m in page["results"]] == [member["id"], plain.id]
+    assert page["results"][0] == one["member"] and page["results"][1]["tiers"] == []
+    batch = api.post("/members/batch", json={"memberIds": [plain.id, 10 ** 9, member["id"], plain.id]}).json
+    assert s.MemberBatchOut.model_validate(batch).dump() == batch
+    assert [m["id"] for m in batch["members"]] == [plain.id, member["id"], plain.id]
+    assert batch["notFound"] == [10 ** 9]
+    wallet = api.get(f"/members/{member['id']}/wallet").json
+    assert s.WalletOut.model_validate(wallet).dump() == wallet
+    assert wallet["balances"][0]["balance"] == 12 and wallet["memberId"] == member["id"]
+
+
+def test_a_member_read_by_a_path_no_member_has_is_not_found(api, org):
+    for ref in ("0", "²", "99999999999999999999", "12a"):
+        for path in (f"/members/{ref}", f"/members/{ref}/wallet"):
+            assert problem(api.get(path), 404)["errors"] == {"memberId": ["Member not found"]}, path

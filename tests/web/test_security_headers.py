@@ -91,3 +91,16 @@ def test_strict_transport_security_only_with_secure_cookies(app, client, monkeyp
     assert "Strict-Transport-Security" not in client.get("/healthz").headers
     monkeypatch.setitem(app.config, "SESSION_COOKIE_SECURE", True)
     assert client.get("/healthz").headers["Strict-Transport-Security"] == STRICT_TRANSPORT_SECURITY
+
+
+def test_the_api_and_the_health_check_open_no_browser_session(client, signed_in, api):
+    """A bearer-token request never reads the session cookie: it opens no session, answers without
+    `Vary: Cookie` and sets no cookie, even when the browser sends a signed-in session; the console still has its
+    session (and varies by it)."""
+    for response, where in ((api.get("/members"), "api"), (client.get("/healthz"), "healthz"),
+                            (client.get("/api/v1/no-such-thing"), "api 404")):
+        assert "Cookie" not in response.headers.get("Vary", ""), where
+        assert "Set-Cookie" not in response.headers, where
+        assert_secure_headers(response, where)
+    console = client.get("/console/")
+    assert console.status_code == 200 and "Cookie" in console.headers["Vary"]

@@ -80,6 +80,15 @@ class Out(BaseModel):
         return self.model_dump(mode="json", by_alias=True)
 
 
+def json_time(value: dt.datetime | None) -> str | None:
+    """A time as an `Out` model's dump writes it (the database's times are UTC: ...Z), for the hot reads that
+    build their answer as a dict instead of a model."""
+    if value is None:
+        return None
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
 def _utc(value: dt.datetime | None) -> dt.datetime | None:
     if value is None:
         return None
