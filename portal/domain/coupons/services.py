@@ -640,6 +640,8 @@ def _use(session: Session, member: Member, book: CouponBook, *, actor: Actor, co
 def _held_assignment(session: Session, account: AccountCoupon, code: str | None,
                      now: dt.datetime) -> CouponUsage | None:
     """The member's coupon to use: the one with `code`, else the one expiring first."""
+    if account.assigned_count == 0:
+        return None  # the count of the member's live assignments (models.py): they hold none, used or not
     if code is not None:
         row = session.execute(statements.HELD_CODE, {"account_id": account.id, "variants": _code_variants(code)}).first()
         if row is None:
