@@ -794,8 +794,8 @@ def _write_usage(session: Session, **values: Any) -> CouponUsage:
     """Insert a usage row (one Core INSERT ... RETURNING id) and hand it back as a loaded object of the session."""
     row = {**_USAGE_DEFAULTS, **values}
     row["id"] = session.execute(statements.INSERT_USAGE, row).scalar_one()
-    # An object the session still holds under this id can only be one whose savepoint was rolled back (SQLite
-    # hands the id out again): it names no row, and becomes this one.
+    # An object the session still holds under this id can only be one whose savepoint was undone (SQLite hands
+    # the id out again; tests/domain/test_coupons.py): it names no row, and becomes this one.
     return _adopt(session, CouponUsage, row)
 
 
