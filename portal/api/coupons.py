@@ -12,7 +12,7 @@ from flask import request
 from sqlalchemy import select
 
 from ..domain import coupons, members, organizations, partners, throttle
-from ..domain.coupons import AccountCoupon, CouponBook, CouponCode, CouponUsage
+from ..domain.coupons import CouponBook, CouponCode, CouponUsage
 from ..domain.errors import ValidationFailed
 from ..extensions import db
 from .core import Call, endpoint, ok, page_payload, page_response
@@ -177,7 +177,7 @@ def use(call: Call, bookId: int):
           summary="Revert a use (the coupon can be used again) or an assignment; refunds points")
 def revert(call: Call, couponUsageId: int):
     result = coupons.revert_usage(call.session, call.organization_id, couponUsageId, actor=call.actor)
-    return ok(usages_payload(call.session, result.usages))
+    return ok(usages_payload(call.session, result))
 
 
 @endpoint(f"{BOOK}/usages", role="coupons:read", query=s.CouponUsageListQuery, response=s.CouponUsagePage,
@@ -242,7 +242,7 @@ def claim(call: Call, loyaltyProgramId: int, memberId: str, bookId: int):
     book = coupons.get_book(call.session, call.organization_id, bookId, loyalty_program_id=program.id)
     result = coupons.claim_coupon(call.session, member, book, actor=call.actor,
                                   system_unique_key=call.body.system_unique_key)
-    return ok(usages_payload(call.session, result.usages), 201, replayed=result.replayed)
+    return ok(usages_payload(call.session, result), 201, replayed=result.replayed)
 
 
 @endpoint(f"{MEMBER_IN_PROGRAM}/coupon-usages/count", role="coupons:read", query=s.UsageCountQuery,
@@ -303,7 +303,7 @@ def redeem(call: Call, accountCouponId: str):
     account = coupons.get_account_coupon(call.session, call.organization_id, accountCouponId)
     call.session.refresh(account)
     return ok(s.RedeemOut(account_coupon=account_coupon_out(coupons.account_coupon_view(call.session, account)),
-                          coupon_usages=usages_out(call.session, result.usages)).dump(), 201,
+                          coupon_usages=usages_out(call.session, result.usages, result.codes)).dump(), 201,
               replayed=result.replayed)
 
 
@@ -320,11 +320,11 @@ def _member_book_action(call: Call, book_id: int, member_id: int,
     member = members.get_member(call.session, call.organization_id, member_id)
     if not code_given:
         result = act(member, book)
-        return ok(usages_payload(call.session, result.usages), 201, replayed=result.replayed)
+        return ok(usages_payload(call.session, result), 201, replayed=result.replayed)
     coupons.serialize_code_attempts(call.session, member, actor=call.actor)
     result = db.attempt_or_record(lambda: act(member, book), coupons.CouponCodeNotUsable,
                                   lambda session: coupons.note_code_failure(session, member, actor=call.actor))
-    return ok(usages_payload(call.session, result.usages), 201, replayed=result.replayed)
+    return ok(usages_payload(call.session, result), 201, replayed=result.replayed)
 
 
 def _purchase(body: s.PurchaseIn | None) -> coupons.Purchase | None:
@@ -414,17 +414,20 @@ def code_out(book: CouponBook, code: CouponCode) -> s.CouponCodeOut:
                            used_count=code.used_count, created_at=code.created_at)
 
 
-def usages_out(session, usages: list[CouponUsage]) -> list[s.CouponUsageOut]:
-    code_ids = {u.code_id for u in usages if u.code_id}
-    codes = dict(session.execute(select(CouponCode.id, CouponCode.code).where(CouponCode.id.in_(code_ids))).all()) \
-        if code_ids else {}
-    account_ids = {u.account_coupon_id for u in usages}
-    public_ids = dict(session.execute(select(AccountCoupon.id, AccountCoupon.public_id)
-                                      .where(AccountCoupon.id.in_(account_ids))).all()) if account_ids else {}
+def usages_out(session, usages: list[CouponUsage], known_codes: dict[int, str] | None = None) -> list[s.CouponUsageOut]:
+    """The usages as the API shows them; `known_codes` (id -> text, a CouponResult's `codes`) are not read again.
+    The accountCouponId is worked out, not read: it is the same uuid5 of organisation, member and book that the
+    row was created with (coupons.account_coupon_public_id)."""
+    codes = dict(known_codes or {})
+    code_ids = {u.code_id for u in usages if u.code_id and u.code_id not in codes}
+    if code_ids:
+        codes.update(session.execute(select(CouponCode.id, CouponCode.code).where(CouponCode.id.in_(code_ids))).all())
     return [s.CouponUsageOut(
         id=u.id, action="assigned" if u.kind == coupons.ASSIGN else "used", status=u.state,
         coupon_book_id=u.book_id, member_id=u.member_id, coupon_code_id=u.code_id, code=codes.get(u.code_id),
-        assignment_id=u.assignment_id, account_coupon_id=public_ids[u.account_coupon_id], expired_at=u.expires_at,
+        assignment_id=u.assignment_id,
+        account_coupon_id=coupons.account_coupon_public_id(u.organization_id, u.member_id, u.book_id),
+        expired_at=u.expires_at,
         used_at=u.used_at, reverted_at=u.reverted_at, system_unique_key=u.system_unique_key,
         location_code=u.location_code, interaction_point=u.interaction_point, points_burned=u.points_burned,
         ledger_transaction_id=u.ledger_transaction_id, custom_attributes=u.custom_attributes or {},
@@ -432,8 +435,8 @@ def usages_out(session, usages: list[CouponUsage]) -> list[s.CouponUsageOut]:
         for u in usages]
 
 
-def usages_payload(session, usages: list[CouponUsage]) -> dict:
-    return s.CouponUsagesOut(coupon_usages=usages_out(session, usages)).dump()
+def usages_payload(session, result: coupons.CouponResult) -> dict:
+    return s.CouponUsagesOut(coupon_usages=usages_out(session, result.usages, result.codes)).dump()
 
 
 def account_coupon_out(view: coupons.AccountCouponView) -> s.AccountCouponOut:

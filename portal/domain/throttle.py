@@ -30,8 +30,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
+from functools import cache
 
-from sqlalchemy import Index, String, delete, func, select, text
+from sqlalchemy import Index, String, bindparam, delete, func, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .base import Base, utcnow
@@ -87,10 +88,18 @@ def _hash(key: str) -> str:
 def serialize(session: Session, scope: str, key: str) -> None:
     """Wait until no other transaction holds `scope`/`key`, then hold it until this transaction ends,
     so that a count read afterwards stays true until our own failure is written."""
-    if session.get_bind().dialect.name == "postgresql":
-        # Advisory locks take a bigint: the first 8 bytes of the digest, signed.
-        lock_id = int.from_bytes(bytes.fromhex(_hash(f"{scope}\x1f{key}")[:16]), "big", signed=True)
-        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
+    serialize_all(session, [(scope, key)])
+
+
+def serialize_all(session: Session, pairs: list[tuple[str, str]]) -> None:
+    """`serialize` each (scope, key), in the order given, in one statement (callers that take several
+    take them in one fixed order, so that two of them never wait for each other)."""
+    if pairs and session.get_bind().dialect.name == "postgresql":
+        # Advisory locks take a bigint: the first 8 bytes of the digest, signed. PostgreSQL evaluates a
+        # select list left to right, so the locks are taken in the order given.
+        ids = {f"id{n}": int.from_bytes(bytes.fromhex(_hash(f"{scope}\x1f{key}")[:16]), "big", signed=True)
+               for n, (scope, key) in enumerate(pairs)}
+        session.execute(text("SELECT " + ", ".join(f"pg_advisory_xact_lock(:{name})" for name in ids)), ids)
     # SQLite: the transaction began with BEGIN IMMEDIATE, so no other writer runs until it ends.
 
 
@@ -111,6 +120,25 @@ def check_limit(session: Session, scope: str, key: str, name: str, message: str)
     """`check` with the configured limit `name` (a key of LIMITS)."""
     limit = LIMITS[name]
     check(session, scope, key, limit=limit.attempts, window=limit.window, message=message)
+
+
+def check_limits(session: Session, checks: list[tuple[str, str, str, str]]) -> None:
+    """`check_limit` for each (scope, key, limit name, message), all counted in one statement; the first
+    limit reached, in the order given, raises."""
+    now, params = utcnow(), {}
+    for n, (scope, key, name, _) in enumerate(checks):
+        params.update({f"scope{n}": scope, f"key{n}": _hash(key), f"since{n}": now - LIMITS[name].window})
+    for (_, _, name, message), failed in zip(checks, session.execute(_counts(len(checks)), params).one()):
+        if (failed or 0) >= LIMITS[name].attempts:
+            raise TooManyAttempts(message)
+
+
+@cache
+def _counts(n: int):
+    """SELECT of n failure counts (scope{i}, key{i}, since{i}), built once per n."""
+    return select(*[select(func.count()).select_from(FailedAttempt).where(
+        FailedAttempt.scope == bindparam(f"scope{i}"), FailedAttempt.key_hash == bindparam(f"key{i}"),
+        FailedAttempt.created_at >= bindparam(f"since{i}")).scalar_subquery() for i in range(n)])
 
 
 def count_attempt(session: Session, scope: str, key: str, *, limit: int, window: dt.timedelta,

@@ -315,6 +315,26 @@ def test_insufficient_points_at_burn_rolls_back_the_assignment(session, org):
     assert book.assigned_count == 0 and usages_of(session, member) == []
 
 
+def test_a_usage_undone_with_its_savepoint_leaves_nothing_behind_in_the_session(session, org):
+    """Usage rows are written by Core statements and join the session as loaded objects. When a savepoint
+    that wrote one is undone (the third coupon's points run out after its row was written), SQLite hands
+    its id out again: the next row written under that id is what the session shows, not the undone one."""
+    member = make_member(session, org)
+    give_points(session, org, member, 100)
+    book = make_book(session, org, assignment_required_points=40)
+    result = coupons.assign_coupons(session, member, book, actor=org.actor, number_of_codes=3)
+    assert [u.points_burned for u in result.usages] == [40, 40]  # as many as the points allow
+    other = make_book(session, org, name="Free tea")
+    assignment, use = coupons.use_coupon(session, member, other, actor=org.actor).usages
+    for usage, kind in ((assignment, coupons.ASSIGN), (use, coupons.USE)):
+        assert session.get(coupons.CouponUsage, usage.id) is usage
+        assert (usage.kind, usage.book_id, usage.points_burned) == (kind, other.id, 0)
+    session.expire_all()
+    assert [(u.book_id, u.kind) for u in usages_of(session, member)] == [
+        (book.id, coupons.ASSIGN), (book.id, coupons.ASSIGN), (other.id, coupons.ASSIGN), (other.id, coupons.USE)]
+    assert (assignment.kind, assignment.book_id) == (coupons.ASSIGN, other.id)  # read again from its row
+
+
 def test_locked_account_gets_nothing(session, org):
     member = make_member(session, org)
     book = make_book(session, org)

@@ -14,8 +14,10 @@ a count and writing it back):
   codes are unique within their book.
 - A `CouponUsage` row is written for every assignment (`kind='assign'`) and
   every use (`kind='use'`). An assignment is used at most once: its state moves
-  assigned -> used only by a conditional UPDATE, and a partial unique index
-  allows one live use row per assignment.
+  assigned -> used only by a conditional UPDATE, or it is written as used, with
+  its use, when it is assigned to be used at once (a code used at the till that
+  the member did not hold); a partial unique index allows one live use row per
+  assignment.
 - Reverting never deletes: the row gets `reverted_at`, the counters go down,
   and points burned for it are refunded by a reversing ledger transaction.
 """

@@ -44,20 +44,22 @@ from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Callable
 
-from sqlalchemy import func, select, text, true, update
-from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from .. import audit, earning, outbox, idempotency, ledger, throttle
 from ..actors import Actor
-from ..base import add_unique, get_owned, isoformat, utcnow
+from ..base import get_owned, isoformat, utcnow
 from ..errors import AccountNotActive, AlreadyResolved, Conflict, InsufficientBalance, NotFound, ValidationFailed
 from ..ledger import LedgerAccount, LedgerTransaction, Reason
 from ..members import Member
 from ..organizations import LoyaltyProgram, Organization
 from ..tiers import MemberTier
-from . import conditions
-from .books import free_code_count, usable_code
+from . import conditions, statements
+from .books import free_code_count
 from .errors import (CouponAlreadyUsed, CouponBusy, CouponCodeInactive, CouponCodeNotUsable, CouponExpired,
                      CouponLimitReached, CouponManualUseNotAllowed, CouponNotActivatable, CouponNotActivated,
                      CouponNotEligible, CouponNotInAudience, CouponNotPublished, CouponNotYetValid, CouponRefused,
@@ -91,6 +93,8 @@ class Place:
 class CouponResult:
     usages: list[CouponUsage]
     replayed: bool = False
+    # id -> text of the codes this call handed out, so that showing them reads nothing (a replay leaves it empty)
+    codes: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -193,7 +197,7 @@ def assign_coupons(session: Session, member: Member, book: CouponBook, *, actor:
     if keys and len(keys) not in (1, number_of_codes):
         raise ValidationFailed("Give one systemUniqueKey, or one per code", field="systemUniqueKeys")
 
-    def perform() -> dict:
+    def perform() -> CouponResult:
         # Checked here, not before: a retry after expiredAt has passed still replays the first answer.
         if expires_at is not None and expires_at <= now:
             raise ValidationFailed("expiredAt must be in the future", field="expiredAt")
@@ -206,19 +210,23 @@ def assign_coupons(session: Session, member: Member, book: CouponBook, *, actor:
         if wanted:
             _precheck_new_assignment(session, member, book, account, book.assignment_required_points)
         assigned: list[CouponUsage] = []
+        codes: dict[int, str] = {}
         for index in range(number_of_codes):
             key = keys[index] if len(keys) == number_of_codes else (keys[0] if keys else None)
             try:
                 with session.begin_nested():
-                    assigned.append(_assign_one(session, member, book, account, actor=actor, now=now,
-                                                expires_at=expires_at, key=key, place=place,
-                                                custom_attributes=custom_attributes,
-                                                wanted_code=wanted[index] if wanted else None))
+                    assignment, code_text = _assign_one(session, member, book, account, actor=actor, now=now,
+                                                        expires_at=expires_at, key=key, place=place,
+                                                        custom_attributes=custom_attributes,
+                                                        wanted_code=wanted[index] if wanted else None)
             except (CouponRefused, InsufficientBalance):
                 if strict_mode or not assigned:
                     raise
                 break
-        return {"couponUsageIds": [u.id for u in assigned]}
+            assigned.append(assignment)
+            if code_text is not None:
+                codes[assignment.code_id] = code_text
+        return CouponResult(assigned, codes=codes)
 
     params = {"book": book.id, "member": member.id, "n": number_of_codes, "strict": strict_mode,
               "expiredAt": isoformat(expires_at), "keys": keys, "codes": wanted, "place": _place_params(place),
@@ -294,16 +302,17 @@ def use_coupon(session: Session, member: Member, book: CouponBook, *, actor: Act
     place = place or Place()
     code = (code or "").strip() or None
 
-    def perform() -> dict:
-        use, new_assignment = _use(session, member, book, actor=actor, code=code, key=system_unique_key,
-                                   place=place, custom_attributes=custom_attributes, now=now, manual=True,
-                                   purchase=purchase)
+    def perform() -> CouponResult:
+        use, new_assignment, code_text = _use(session, member, book, actor=actor, code=code, key=system_unique_key,
+                                              place=place, custom_attributes=custom_attributes, now=now, manual=True,
+                                              purchase=purchase)
         # Campaigns listening to coupon uses run inside the same operation: a replay does not run them again.
         earning.dispatch(session, earning.LoyaltyEvent(
             organization_id=member.organization_id, member=member, event_type=earning.COUPON_USED,
             payload={"couponBookId": book.id, "couponUsageId": use.id, "type": book.type},
             occurred_at=now, location_code=place.location_code), actor=actor)
-        return {"couponUsageIds": ([new_assignment.id] if new_assignment else []) + [use.id]}
+        return CouponResult(([new_assignment] if new_assignment else []) + [use],
+                            codes={use.code_id: code_text} if code_text is not None else {})
 
     params = {"book": book.id, "member": member.id, "code": code, "place": _place_params(place),
               "customAttributes": custom_attributes or {}}
@@ -316,8 +325,7 @@ def serialize_code_attempts(session: Session, member: Member, *, actor: Actor) -
     """Hold the code counts of this member and actor until the transaction ends (throttle.serialize), so
     that parallel code attempts are counted one after the other. Take it before the savepoint the work
     runs in: the refusal is then written (note_code_failure) and committed while the lock is still held."""
-    for scope, key, _, _ in _code_counts(member, actor):
-        throttle.serialize(session, scope, key)
+    throttle.serialize_all(session, [(scope, key) for scope, key, _, _ in _code_counts(member, actor)])
 
 
 def note_code_failure(session: Session, member: Member, *, actor: Actor) -> None:
@@ -405,7 +413,7 @@ def revert_usage(session: Session, organization_id: int, usage_id: int, *, actor
     Points burned for what is reverted are refunded. Raises NotFound,
     AlreadyResolved when already reverted.
     """
-    def perform() -> dict:
+    def perform() -> CouponResult:
         usage = get_usage(session, organization_id, usage_id)
         member = session.get(Member, usage.member_id)
         book = session.get(CouponBook, usage.book_id)
@@ -424,7 +432,7 @@ def revert_usage(session: Session, organization_id: int, usage_id: int, *, actor
                 if live_use is not None:
                     reverted.append(_revert_use(session, book, account, live_use, actor=actor))
             reverted.append(_revert_assignment(session, book, account, usage, actor=actor))
-        return {"couponUsageIds": [u.id for u in reverted]}
+        return CouponResult(reverted)
 
     return _once(session, organization_id, system_unique_key, "coupon.revert", {"usage": usage_id}, perform)
 
@@ -493,7 +501,7 @@ def apply_purchase_coupons(session: Session, member: Member, purchase: Purchase,
         if not dry_run:
             try:
                 with session.begin_nested():
-                    usage, _ = _use(session, member, book, actor=actor, code=None, key=system_unique_key,
+                    usage, _, _ = _use(session, member, book, actor=actor, code=None, key=system_unique_key,
                                     place=purchase.place, custom_attributes={"purchase": purchase.external_id},
                                     now=now, manual=False, assignment_id=assignment.id, purchase=purchase)
                 usage_id = usage.id
@@ -552,27 +560,24 @@ def assignment_refusal(session: Session, member: Member, book: CouponBook,
 def lock_account_coupon(session: Session, member: Member, book: CouponBook) -> AccountCoupon:
     """The (member, book) row, created on first use and locked for the rest of the transaction.
 
-    A row another transaction holds is waited for, at most `lock_wait` on
-    PostgreSQL; then CouponBusy (503): the caller retries the whole request.
+    One statement creates or locks it: an INSERT whose conflict on (book, member) turns into an UPDATE
+    of the existing row, which takes its row lock on PostgreSQL (waiting for a request that holds it or is
+    creating it). A row another transaction holds is waited for, at most `lock_wait` on PostgreSQL; then
+    CouponBusy (503): the caller retries the whole request.
     """
-    if find_account_coupon(session, member.id, book.id) is None:
-        try:
-            with session.begin_nested():
-                session.add(AccountCoupon(organization_id=book.organization_id, book_id=book.id, member_id=member.id,
-                                          public_id=account_coupon_public_id(book.organization_id, member.id,
-                                                                             book.id)))
-        except IntegrityError:
-            pass  # created by a concurrent request; lock theirs
-    stmt = (select(AccountCoupon).where(AccountCoupon.book_id == book.id, AccountCoupon.member_id == member.id)
-            .with_for_update().execution_options(populate_existing=True))
-    if session.get_bind().dialect.name != "postgresql":
-        return session.scalars(stmt).one()
+    session.flush()  # the member and book rows exist before a Core statement names them
+    dialect = session.get_bind().dialect.name
+    stmt = statements.upsert_account(dialect)
+    row = {"organization_id": book.organization_id, "book_id": book.id, "member_id": member.id,
+           "public_id": account_coupon_public_id(book.organization_id, member.id, book.id)}
+    if dialect != "postgresql":
+        return _adopt(session, AccountCoupon, session.execute(stmt, row).one())
     # One statement reads the caller's lock_timeout and sets the bound; no savepoint: a timeout aborts the
     # transaction, and CouponBusy fails the whole request (the caller retries it), so nothing runs after it.
     previous = session.execute(text("SELECT current_setting('lock_timeout'), set_config('lock_timeout', :wait, true)"),
                                {"wait": f"{max(int(lock_wait.total_seconds() * 1000), 1)}ms"}).first()[0]
     try:
-        account = session.scalars(stmt).one()
+        account = _adopt(session, AccountCoupon, session.execute(stmt, row).one())
     except OperationalError as error:
         # 55P03 lock_not_available (the timeout); 40P01 a deadlock with a caller that broke the lock order.
         if getattr(error.orig, "sqlstate", None) in ("55P03", "40P01"):
@@ -584,12 +589,22 @@ def lock_account_coupon(session: Session, member: Member, book: CouponBook) -> A
 
 
 # --- internals ----------------------------------------------------------------------------
+# The hot path (a use, an assignment) writes with the Core statements of statements.py: counters by
+# conditional UPDATE ... RETURNING (the new values are put on the ORM objects the caller holds, so nothing
+# is read again), usage rows by INSERT ... RETURNING id (the row then joins the session as a loaded object,
+# no flush).
+_USAGE_DEFAULTS = {"code_id": None, "assignment_id": None, "expires_at": None, "used_at": None,
+                   "system_unique_key": None, "purchase_ref": None, "location_code": None,
+                   "interaction_point": None, "points_burned": 0, "ledger_transaction_id": None,
+                   "custom_attributes": {}, "actor_id": None, "actor_label": "", "reverted_at": None}
+
 
 def _use(session: Session, member: Member, book: CouponBook, *, actor: Actor, code: str | None, key: str | None,
          place: Place, custom_attributes: dict[str, Any] | None, now: dt.datetime, manual: bool,
          assignment_id: int | None = None,
-         purchase: Purchase | None = None) -> tuple[CouponUsage, CouponUsage | None]:
-    """Use a held coupon or one assigned on the spot; returns the use and the new assignment, if any."""
+         purchase: Purchase | None = None) -> tuple[CouponUsage, CouponUsage | None, str | None]:
+    """Use a held coupon or one assigned on the spot; returns the use, the new assignment if any, and the
+    text of the code a new assignment took (None otherwise)."""
     _require_active(member)
     _require_usable(book, now, manual=manual)
     _require_eligible(session, member, book, now)
@@ -605,36 +620,41 @@ def _use(session: Session, member: Member, book: CouponBook, *, actor: Actor, co
         session.refresh(assignment)
     else:
         assignment = _held_assignment(session, account, code, now)
-    new_assignment = None
+    purchase_ref = purchase.external_id if purchase is not None else None
     if assignment is None:
         _precheck_new_assignment(session, member, book, account,
                                  book.assignment_required_points + book.usage_required_points)
-        assignment = new_assignment = _assign_one(session, member, book, account, actor=actor, now=now,
-                                                  expires_at=None, key=key, place=place,
-                                                  custom_attributes=custom_attributes, wanted_code=code)
+        new_assignment, code_text = _assign_one(session, member, book, account, actor=actor, now=now,
+                                                expires_at=None, key=key, place=place,
+                                                custom_attributes=custom_attributes, wanted_code=code,
+                                                use_at_once=True)
+        use = _write_use(session, member, book, account, new_assignment, actor=actor, now=now, key=key,
+                         place=place, custom_attributes=custom_attributes, purchase_ref=purchase_ref)
+        _announce(session, member, book, actor, [(new_assignment, code_text), (use, code_text)])
+        return use, new_assignment, code_text
     use = _use_assignment(session, member, book, account, assignment, actor=actor, now=now, key=key, place=place,
-                          custom_attributes=custom_attributes,
-                          purchase_ref=purchase.external_id if purchase is not None else None)
-    return use, new_assignment
+                          custom_attributes=custom_attributes, purchase_ref=purchase_ref)
+    return use, None, None
 
 
 def _held_assignment(session: Session, account: AccountCoupon, code: str | None,
                      now: dt.datetime) -> CouponUsage | None:
     """The member's coupon to use: the one with `code`, else the one expiring first."""
-    stmt = select(CouponUsage).where(CouponUsage.account_coupon_id == account.id, CouponUsage.kind == ASSIGN,
-                                     CouponUsage.reverted_at.is_(None))
+    if account.assigned_count == 0:
+        return None  # the count of the member's live assignments (models.py): they hold none, used or not
     if code is not None:
-        held = session.scalars(stmt.join(CouponCode, CouponCode.id == CouponUsage.code_id)
-                               .where(CouponCode.code.in_(_code_variants(code)))
-                               .order_by(CouponUsage.state != ASSIGNED, CouponUsage.id)).first()
-        if held is None:
+        row = session.execute(statements.HELD_CODE, {"account_id": account.id, "variants": _code_variants(code)}).first()
+        if row is None:
             return None
+        held = _adopt(session, CouponUsage, row)
         # The member's own code: telling them why is no leak.
         if held.state == USED:
             raise CouponAlreadyUsed("This coupon was already used", field="code")
         if held.expires_at is not None and held.expires_at <= now:
             raise CouponExpired("This coupon has expired", field="expiredAt")
         return held
+    stmt = select(CouponUsage).where(CouponUsage.account_coupon_id == account.id, CouponUsage.kind == ASSIGN,
+                                     CouponUsage.reverted_at.is_(None))
     return session.scalars(stmt.where(CouponUsage.state == ASSIGNED)
                            .where((CouponUsage.expires_at.is_(None)) | (CouponUsage.expires_at > now))
                            .order_by(CouponUsage.expires_at.is_(None), CouponUsage.expires_at, CouponUsage.id)).first()
@@ -660,109 +680,167 @@ def _precheck_new_assignment(session: Session, member: Member, book: CouponBook,
 
 def _assign_one(session: Session, member: Member, book: CouponBook, account: AccountCoupon, *, actor: Actor,
                 now: dt.datetime, expires_at: dt.datetime | None, key: str | None, place: Place,
-                custom_attributes: dict[str, Any] | None, wanted_code: str | None = None) -> CouponUsage:
-    per_member = update(AccountCoupon).where(AccountCoupon.id == account.id)
-    if book.max_assigned_per_member is not None:
-        per_member = per_member.where(AccountCoupon.assigned_count < book.max_assigned_per_member)
-    if not _changed(session, per_member.values(assigned_count=AccountCoupon.assigned_count + 1)):
+                custom_attributes: dict[str, Any] | None, wanted_code: str | None = None,
+                use_at_once: bool = False) -> tuple[CouponUsage, str | None]:
+    """A new assignment (and the text of its code): the member's, the book's and the code's counts go up by
+    conditional UPDATEs in the lock order, each deciding its limit. With `use_at_once` the assignment is
+    counted as used too and written in state used (the caller writes its use and announces both);
+    otherwise it is announced here."""
+    limited = book.max_assigned_per_member is not None
+    counts = session.execute(statements.account_assigned(limited=limited, used=use_at_once),
+                             {"account_id": account.id, "max_per_member": book.max_assigned_per_member}
+                             if limited else {"account_id": account.id}).first()
+    if counts is None:
         raise _member_limit(book)
-    global_ = (update(CouponBook).where(CouponBook.id == book.id)
-               .where(CouponBook.max_coupon_count.is_(None) | (CouponBook.assigned_count < CouponBook.max_coupon_count))
-               .values(assigned_count=CouponBook.assigned_count + 1))
-    if not _changed(session, global_):
+    _loaded(account, counts)
+    counts = session.execute(statements.book_assigned(used=use_at_once), {"book_id": book.id}).first()
+    if counts is None:
         raise _global_limit()
-    code = None
+    _loaded(book, counts)
+    code_id = code_text = None
     if book.has_code_pool:
-        code = _take_code(session, book, wanted_code)
+        code_id, code_text = _take_code(session, book, wanted_code, used=use_at_once)
     elif wanted_code is not None:
         raise CouponCodeNotUsable()
-    assignment = CouponUsage(organization_id=book.organization_id, book_id=book.id, member_id=member.id,
-                             account_coupon_id=account.id, code_id=code.id if code else None, kind=ASSIGN,
-                             state=ASSIGNED, expires_at=expires_at, system_unique_key=key,
-                             location_code=place.location_code, interaction_point=place.interaction_point,
-                             custom_attributes=custom_attributes or {}, actor_kind=actor.kind, actor_id=actor.id,
-                             actor_label=actor.label, created_at=now)
-    session.add(assignment)
-    session.flush()
+    assignment = _write_usage(session, organization_id=book.organization_id, book_id=book.id, member_id=member.id,
+                              account_coupon_id=account.id, code_id=code_id, kind=ASSIGN,
+                              state=USED if use_at_once else ASSIGNED, used_at=now if use_at_once else None,
+                              expires_at=expires_at, system_unique_key=key, location_code=place.location_code,
+                              interaction_point=place.interaction_point, custom_attributes=custom_attributes or {},
+                              actor_kind=actor.kind, actor_id=actor.id, actor_label=actor.label, created_at=now)
     if book.assignment_required_points:
         _burn(session, member, book, book.assignment_required_points, assignment, actor=actor,
               what="assignment", field="assignmentRequiredPoints")
-    outbox.emit(session, book.organization_id, "coupon-code-assigned", member_id=member.id, couponBookId=book.id,
-                couponUsageId=assignment.id, couponCodeId=assignment.code_id, code=code.code if code else None)
-    audit.record(session, actor, "coupon.assigned", assignment, couponBookId=book.id, memberId=member.id,
-                 pointsBurned=assignment.points_burned)
-    _expire_counters(session, book, account)
-    return assignment
+    if not use_at_once:
+        _announce(session, member, book, actor, [(assignment, code_text)])
+    return assignment, code_text
 
 
-def _take_code(session: Session, book: CouponBook, wanted: str | None) -> CouponCode:
-    """Claim a code of the pool: the named one if it is free, else the oldest free one."""
-    room = (CouponCode.assigned_count < book.max_assigned_per_coupon
-            if book.max_assigned_per_coupon is not None else true()) & usable_code(utcnow())
+def _take_code(session: Session, book: CouponBook, wanted: str | None, *, used: bool = False) -> tuple[int, str]:
+    """Claim a code of the pool, (id, text): the named one if it is free, else the oldest free one; `used`
+    counts it as used too."""
+    limited = book.max_assigned_per_coupon is not None
+    room = {"now": utcnow(), "of_book": book.id}
+    if limited:
+        room["max_per_code"] = book.max_assigned_per_coupon
     if wanted is not None:
-        code = session.scalars(select(CouponCode).where(CouponCode.book_id == book.id,
-                                                        CouponCode.code.in_(_code_variants(wanted)))).first()
-        if code is None or not _changed(session, update(CouponCode).where(CouponCode.id == code.id, room)
-                                        .values(assigned_count=CouponCode.assigned_count + 1)):
+        variants = _code_variants(wanted)
+        # The code as typed if the book has it, else its upper-case form; found and taken in one statement.
+        taken = session.execute(statements.take_code(named=True, limited=limited, used=used),
+                                {**room, "variants": variants, "typed": variants[0]}).first()
+        if taken is None:
             raise CouponCodeNotUsable()
-        session.expire(code)
-        return code
-    free = select(CouponCode.id).where(CouponCode.book_id == book.id, room).order_by(CouponCode.id).limit(1)
+        return tuple(taken)
     for _ in range(50):
         # Skip codes other transactions are taking; if all are busy, queue behind one.
-        code_id = session.scalar(free.with_for_update(skip_locked=True)) or session.scalar(free)
+        code_id = (session.scalar(statements.free_code(limited=limited, skip_locked=True), room)
+                   or session.scalar(statements.free_code(limited=limited, skip_locked=False), room))
         if code_id is None:
             raise CouponLimitReached("No codes are left in this coupon book", field="codes")
-        if _changed(session, update(CouponCode).where(CouponCode.id == code_id, room)
-                    .values(assigned_count=CouponCode.assigned_count + 1)):
-            code = session.get(CouponCode, code_id)
-            session.expire(code)
-            return code
+        taken = session.execute(statements.take_code(named=False, limited=limited, used=used),
+                                {**room, "code_id": code_id}).first()
+        if taken is not None:
+            return tuple(taken)
     raise CouponLimitReached("No codes are left in this coupon book", field="codes")
 
 
 def _use_assignment(session: Session, member: Member, book: CouponBook, account: AccountCoupon,
                     assignment: CouponUsage, *, actor: Actor, now: dt.datetime, key: str | None, place: Place,
                     custom_attributes: dict[str, Any] | None, purchase_ref: str | None = None) -> CouponUsage:
+    """Use a coupon the member held: the assignment moves assigned -> used by a conditional UPDATE (which
+    decides: one use per assignment), the counts go up, the use row is written and announced."""
     if assignment.expires_at is not None and assignment.expires_at <= now:
         raise CouponExpired("This coupon has expired", field="expiredAt")
+    code_text = None
     if assignment.code_id is not None:
-        refusal = _code_refusal(session, assignment.code_id, now)
+        code = session.get(CouponCode, assignment.code_id)
+        refusal = _code_refusal(code, now)
         if refusal is not None:
             raise refusal
-    session.execute(update(AccountCoupon).where(AccountCoupon.id == account.id)
-                    .values(used_count=AccountCoupon.used_count + 1).execution_options(synchronize_session=False))
-    session.execute(update(CouponBook).where(CouponBook.id == book.id)
-                    .values(used_count=CouponBook.used_count + 1).execution_options(synchronize_session=False))
+        code_text = code.code
+    _loaded(account, session.execute(statements.ACCOUNT_USED, {"account_id": account.id}).one())
+    _loaded(book, session.execute(statements.BOOK_USED, {"book_id": book.id}).one())
     if assignment.code_id is not None:
-        session.execute(update(CouponCode).where(CouponCode.id == assignment.code_id)
-                        .values(used_count=CouponCode.used_count + 1).execution_options(synchronize_session=False))
-    if not _changed(session, update(CouponUsage).where(CouponUsage.id == assignment.id,
-                                                       CouponUsage.state == ASSIGNED,
-                                                       CouponUsage.reverted_at.is_(None))
-                    .values(state=USED, used_at=now)):
+        _loaded(code, session.execute(statements.CODE_USED, {"code_id": assignment.code_id}).one())
+    moved = session.execute(statements.ASSIGNMENT_USED, {"usage_id": assignment.id, "now": now}).first()
+    if moved is None:
         raise CouponAlreadyUsed("This coupon was already used", field="code")
-    session.expire(assignment)
-    use = CouponUsage(organization_id=book.organization_id, book_id=book.id, member_id=member.id,
-                      account_coupon_id=account.id, code_id=assignment.code_id, kind=USE, state=USED,
-                      assignment_id=assignment.id, used_at=now, system_unique_key=key, purchase_ref=purchase_ref,
-                      location_code=place.location_code, interaction_point=place.interaction_point,
-                      custom_attributes=custom_attributes or {}, actor_kind=actor.kind, actor_id=actor.id,
-                      actor_label=actor.label, created_at=now)
-    # The partial unique index allows one live use per assignment.
-    add_unique(session, use, CouponAlreadyUsed("This coupon was already used", field="code"))
+    _loaded(assignment, moved)
+    # The conditional UPDATE above lets one use per assignment through; the partial unique index
+    # (uq_coupon_usages_one_live_use) stands behind it.
+    use = _write_use(session, member, book, account, assignment, actor=actor, now=now, key=key, place=place,
+                     custom_attributes=custom_attributes, purchase_ref=purchase_ref)
+    _announce(session, member, book, actor, [(use, code_text)])
+    return use
+
+
+def _write_use(session: Session, member: Member, book: CouponBook, account: AccountCoupon,
+               assignment: CouponUsage, *, actor: Actor, now: dt.datetime, key: str | None, place: Place,
+               custom_attributes: dict[str, Any] | None, purchase_ref: str | None) -> CouponUsage:
+    """The use row of an assignment already moved to used, and the points it costs."""
+    use = _write_usage(session, organization_id=book.organization_id, book_id=book.id, member_id=member.id,
+                       account_coupon_id=account.id, code_id=assignment.code_id, kind=USE, state=USED,
+                       assignment_id=assignment.id, used_at=now, system_unique_key=key, purchase_ref=purchase_ref,
+                       location_code=place.location_code, interaction_point=place.interaction_point,
+                       custom_attributes=custom_attributes or {}, actor_kind=actor.kind, actor_id=actor.id,
+                       actor_label=actor.label, created_at=now)
     if book.usage_required_points:
         _burn(session, member, book, book.usage_required_points, use, actor=actor, what="use",
               field="usageRequiredPoints")
-    code = session.get(CouponCode, assignment.code_id) if assignment.code_id else None
-    outbox.emit(session, book.organization_id, "coupon-code-used", member_id=member.id, couponBookId=book.id,
-                couponUsageId=use.id, assignmentId=assignment.id, couponCodeId=use.code_id,
-                code=code.code if code else None, locationCode=place.location_code,
-                interactionPoint=place.interaction_point)
-    audit.record(session, actor, "coupon.used", use, couponBookId=book.id, memberId=member.id,
-                 pointsBurned=use.points_burned)
-    _expire_counters(session, book, account)
     return use
+
+
+def _write_usage(session: Session, **values: Any) -> CouponUsage:
+    """Insert a usage row (one Core INSERT ... RETURNING id) and hand it back as a loaded object of the session."""
+    row = {**_USAGE_DEFAULTS, **values}
+    row["id"] = session.execute(statements.INSERT_USAGE, row).scalar_one()
+    # An object the session still holds under this id can only be one whose savepoint was undone (SQLite hands
+    # the id out again; tests/domain/test_coupons.py): it names no row, and becomes this one.
+    return _adopt(session, CouponUsage, row)
+
+
+def _announce(session: Session, member: Member, book: CouponBook, actor: Actor,
+              usages: list[tuple[CouponUsage, str | None]]) -> None:
+    """The outbox events and audit entries of new assignments and uses (with their code's text), one
+    statement for each kind however many."""
+    events = []
+    for usage, code_text in usages:
+        if usage.kind == ASSIGN:
+            events.append(outbox.event_row(book.organization_id, "coupon-code-assigned", member_id=member.id,
+                                           couponBookId=book.id, couponUsageId=usage.id, couponCodeId=usage.code_id,
+                                           code=code_text))
+        else:
+            events.append(outbox.event_row(book.organization_id, "coupon-code-used", member_id=member.id,
+                                           couponBookId=book.id, couponUsageId=usage.id,
+                                           assignmentId=usage.assignment_id, couponCodeId=usage.code_id,
+                                           code=code_text, locationCode=usage.location_code,
+                                           interactionPoint=usage.interaction_point))
+    session.execute(statements.INSERT_EVENTS, events)
+    audit.record_many(session, actor, [("coupon.assigned" if usage.kind == ASSIGN else "coupon.used", usage)
+                                       for usage, _ in usages],
+                      couponBookId=lambda usage: usage.book_id, memberId=lambda usage: usage.member_id,
+                      pointsBurned=lambda usage: usage.points_burned)
+
+
+def _adopt(session: Session, model: type, row) -> Any:
+    """The session's object for a row a Core statement read or wrote (a mapping, or a Row of all the model's
+    columns), as if the ORM had loaded it: the one the session holds, its attributes set to the row's, or a
+    new one joined to the session. No statement; nothing to flush."""
+    values = row if isinstance(row, dict) else row._mapping
+    held = session.identity_map.get(identity_key(model, values["id"]))
+    if held is not None:
+        _loaded(held, values)
+        return held
+    obj = model(**values)
+    make_transient_to_detached(obj)
+    session.add(obj)
+    return obj
+
+
+def _loaded(row: Any, values) -> None:
+    """Put the values a statement returned (column name -> value) on the ORM object as loaded."""
+    for name, value in (values.items() if hasattr(values, "items") else values._mapping.items()):
+        set_committed_value(row, name, value)
 
 
 def _revert_use(session: Session, book: CouponBook, account: AccountCoupon, use: CouponUsage, *,
@@ -847,7 +925,7 @@ def _qualifies(session: Session, member: Member, book: CouponBook, assignment: C
         return False
     if assignment.expires_at is not None and assignment.expires_at <= now:
         return False
-    if assignment.code_id is not None and _code_refusal(session, assignment.code_id, now) is not None:
+    if assignment.code_id is not None and _code_refusal(session.get(CouponCode, assignment.code_id), now) is not None:
         return False
     if book.activatable:
         account = session.get(AccountCoupon, assignment.account_coupon_id)
@@ -910,8 +988,7 @@ def _coupons_on_purchase(session: Session, member: Member, purchase_ref: str | N
     return len(used), any(not conditions.is_combinable(c) for c in used)
 
 
-def _code_refusal(session: Session, code_id: int, now: dt.datetime) -> CouponRefused | None:
-    code = session.get(CouponCode, code_id)
+def _code_refusal(code: CouponCode, now: dt.datetime) -> CouponRefused | None:
     if not code.active:
         return CouponCodeInactive("This coupon code was switched off", field="code")
     if code.expires_at is not None and code.expires_at <= now:
@@ -1011,8 +1088,7 @@ def _code_counts(member: Member, actor: Actor) -> list[tuple[str, str, str, str]
 
 
 def _check_code_attempts(session: Session, member: Member, actor: Actor) -> None:
-    for scope, key, limit, message in _code_counts(member, actor):
-        throttle.check_limit(session, scope, key, limit, message)
+    throttle.check_limits(session, _code_counts(member, actor))
 
 
 def _place_params(place: Place) -> dict:
@@ -1028,6 +1104,15 @@ def _combined_key(prefix: str, keys: list[str]) -> str | None:
 
 
 def _once(session: Session, organization_id: int, key: str | None, operation: str, params: dict,
-          perform: Callable[[], dict]) -> CouponResult:
-    outcome = idempotency.run_once(session, organization_id, key, operation, params, perform)
-    return CouponResult(usages_by_ids(session, outcome.result.get("couponUsageIds", [])), outcome.replayed)
+          perform: Callable[[], CouponResult]) -> CouponResult:
+    """`perform` once per key: its result as it is, or on a replay the usages the first run stored (by id)."""
+    done: list[CouponResult] = []
+
+    def run() -> dict:
+        done.append(perform())
+        return {"couponUsageIds": [usage.id for usage in done[0].usages]}
+
+    outcome = idempotency.run_once(session, organization_id, key, operation, params, run)
+    if done:
+        return done[0]
+    return CouponResult(usages_by_ids(session, outcome.result.get("couponUsageIds", [])), replayed=True)
