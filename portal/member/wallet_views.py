@@ -11,7 +11,7 @@ from flask_babel import get_babel, get_locale, get_timezone
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from ..domain import cards, members, orders, organizations, points, statements, tiers
+from ..domain import cards, members, orders, organizations, statements, tiers
 from ..domain.errors import DomainError, NotFound
 from ..extensions import db
 from ..fragments import render_page_or_fragment, wants_fragment
@@ -26,35 +26,34 @@ HISTORY_TYPE_LABELS = {"mint": _l("Earned"), "burn": _l("Redeemed"), "transfer":
 def wallet():
     member = current_member()
     session = db.session
-    program = organizations.default_program(session, member.organization_id)
     account_id = request.args.get("account", type=int)
     if request.args.get("account") and account_id is None:
         abort(404)
+    tx_type = request.args.get("type") or None
     try:
-        account = statements.member_account(session, member, account_id, program.points_account_id)
-        tx_type = request.args.get("type") or None
-        page_number = request.args.get("page", 0, type=int)
-        shown_wallet = statements.own_wallet(session, member, account)
-        history = statements.history(session, shown_wallet, page=page_number, tx_type=tx_type)
+        overview = statements.overview(session, member)  # accounts, wallets, programme, tier: one statement
+        shown = overview.account(account_id)
+        history = statements.history(session, shown.wallet_id, page=request.args.get("page", 0, type=int),
+                                     tx_type=tx_type)
     except NotFound:
         abort(404)
     except DomainError:
         abort(400)
-    context = {"history": history, "account": account, "tx_type": tx_type or "", "account_param": account_id,
+    context = {"history": history, "account": shown, "tx_type": tx_type or "", "account_param": account_id,
                "type_labels": {value: str(label) for value, label in HISTORY_TYPE_LABELS.items()},
                **_page_formats()}
     if not wants_fragment():
-        if account.id == program.points_account_id:  # the usual page: its wallet is the one shown
-            points_account, points_wallet = account, shown_wallet
-        else:
-            points_account = session.get(statements.LedgerAccount, program.points_account_id)
-            points_wallet = statements.own_wallet(session, member, points_account)
-        context.update(balances=points.balances(session, member, program),
-                       progress=tiers.progress(session, member.id, program),
-                       expiring=statements.expiring_points(session, points_wallet, points_account),
-                       points_account_id=program.points_account_id, tier_account_id=program.tier_points_account_id,
-                       orders=orders.orders_with_lines(session, member.id, program.points_account_id),
-                       debt=orders.outstanding_debt(session, member.id, program.points_account_id))
+        main = overview.account(None)
+        ladder = tiers.tiers_of(session, overview.program_id)
+        tier = next((t for t in ladder if t.id == overview.tier_id), None)
+        # Orders and debts cost their queries only for a member who has any (the overview says).
+        context.update(balances=overview.balances, progress=tiers.progress_on(ladder, tier, overview.tier_points),
+                       expiring=statements.expiring_points(session, main.wallet_id, main.expires_in_months),
+                       points_account_id=overview.points_account_id,
+                       tier_account_id=overview.tier_points_account_id,
+                       orders=(orders.orders_with_lines(session, member.id, main.account_id)
+                               if overview.has_orders else []),
+                       debt=orders.outstanding_debt(session, member.id, main.account_id) if overview.has_debts else 0)
     return render_page_or_fragment("member/wallet.html", "member/_history_rows.html", **context)
 
 
