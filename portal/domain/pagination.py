@@ -53,18 +53,32 @@ def within(stmt: Select, column: Any, since: Any = None, until: Any = None) -> S
 
 
 def paginate(session: Session, stmt: Select, *, page: int = 0, limit: int = 10, order=None,
-             scalars: bool = True, count_cap: int | None = None) -> Page:
+             scalars: bool = True, count_cap: int | None = None, key=None) -> Page:
     """One page of `stmt`. The total is exact, and costs no query when the page itself tells it (a page that
     is not full and not past the end). With `count_cap` at most that many matches are counted: a larger set
-    gives total = count_cap (for a plain filtered select: no DISTINCT, no GROUP BY)."""
+    gives total = count_cap (for a plain filtered select: no DISTINCT, no GROUP BY).
+
+    With `key` (the primary key column of the one table `stmt` selects from) the page's keys are picked in a
+    subquery of that column alone and only their rows are read, in the same statement: an index that serves
+    the filter and holds the key (every SQLite index holds the rowid) then answers the sort alone, and a page
+    of 20 out of a range of 40,000 reads 20 rows instead of 40,000. Columns of `stmt` that are scalar
+    subqueries are computed for the page's rows only."""
     if page < 0:
         raise ValidationFailed("page must be 0 or more", field="page")
     if not 1 <= limit <= MAX_LIMIT:
         raise ValidationFailed(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
     counted = stmt.order_by(None)
-    if order is not None:
-        stmt = stmt.order_by(order)
-    stmt = stmt.limit(limit).offset(page * limit)
+    if key is not None:
+        page_keys = counted.with_only_columns(key, maintain_column_froms=True)
+        if order is not None:
+            page_keys = page_keys.order_by(order)
+        stmt = counted.where(key.in_(page_keys.limit(limit).offset(page * limit).scalar_subquery()))
+        if order is not None:
+            stmt = stmt.order_by(order)
+    else:
+        if order is not None:
+            stmt = stmt.order_by(order)
+        stmt = stmt.limit(limit).offset(page * limit)
     items = list(session.scalars(stmt)) if scalars else list(session.execute(stmt))
     if len(items) < limit and (items or page == 0):
         total = page * limit + len(items)
