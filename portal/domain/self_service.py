@@ -39,7 +39,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, delete, select, update
+from sqlalchemy import ForeignKey, Index, String, bindparam, delete, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit, enrolment, links, members, outbox, throttle, tiers
@@ -308,13 +308,17 @@ def sign_out(session: Session, member: Member) -> None:
     end_sessions(session, member)
 
 
+# Built once (every portal request runs it): SQLAlchemy computes its cache key once, not per request.
+_SESSION_MEMBER = (select(Member, Organization).join(Organization, Organization.id == Member.organization_id)
+                   .where(Member.id == bindparam("member_id")))
+
+
 def load_member(session: Session, member_id: int, fingerprint: str) -> tuple[Member, Organization] | None:
     """The member behind a browser session and their organisation (every portal page shows its name), in one
     statement; None when erased or the session is stale."""
     if not fits_id(member_id):
         return None
-    found = session.execute(select(Member, Organization).join(Organization, Organization.id == Member.organization_id)
-                            .where(Member.id == member_id)).first()
+    found = session.execute(_SESSION_MEMBER, {"member_id": member_id}).first()
     if found is None:
         return None
     member, organization = found

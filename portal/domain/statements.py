@@ -31,7 +31,7 @@ from .members import Member
 from .orders import PointsDebt, PurchaseOrder
 from .organizations import LoyaltyProgram
 from .pagination import Page
-from .tiers import MemberTier
+from .tiers import MemberTier, Tier
 
 HISTORY_TYPES = (MINT, BURN, TRANSFER, CAPTURE, REVERT)
 HISTORY_PAGE_SIZE = 20
@@ -142,6 +142,18 @@ def _overview_statement():
             .select_from(account).join(default, true())
             .outerjoin(wallet, (wallet.c.ledger_account_id == account.c.id) & (wallet.c.member_id == member_id))
             .where(account.c.organization_id == bindparam("organization_id")))
+
+
+def ladder(session: Session, program_id: int) -> list:
+    """The programme's tiers, lowest first, as rows (id, name, min_points): what tier progress shows."""
+    return session.connection().execute(_ladder_statement(), {"program_id": program_id}).all()
+
+
+@cache
+def _ladder_statement():
+    tier = Tier.__table__
+    return (select(tier.c.id, tier.c.name, tier.c.min_points)
+            .where(tier.c.loyalty_program_id == bindparam("program_id")).order_by(tier.c.min_points, tier.c.id))
 
 
 def member_account(session: Session, member: Member, account_id: int | None, default_account_id: int) -> LedgerAccount:

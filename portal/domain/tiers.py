@@ -142,9 +142,9 @@ def progress(session: Session, member_id: int, program: LoyaltyProgram) -> dict:
     return {**progress_on(tiers_of(session, program.id), tier, points), "state": state}
 
 
-def progress_on(ladder: list[Tier], tier: Tier | None, points: int) -> dict:
+def progress_on(ladder: list, tier, points: int) -> dict:
     """Tier progress from what the caller already read: the programme's tiers (lowest first), the member's
-    tier and tier points."""
+    tier (one of them, or None) and tier points. Tiers are `Tier`s or rows with their `min_points`."""
     next_tier = next((t for t in ladder if t.min_points > points and (tier is None or t.min_points > tier.min_points)),
                      None)
     return {"tier": tier, "tierPoints": points, "nextTier": next_tier,
