@@ -1,17 +1,23 @@
 """CPU per request of the read scenarios, Portal against bare, in process: N requests through each app's test
 client, timed with `time.process_time()` (the CPU of this process only: steadier than wall time or wrk while
-other work shares the machine). The ratio bare/Portal is roughly what `make bench` shows as req/s Portal/bare on
-a CPU-bound machine, without gunicorn's and wrk's own share (which both sides pay, so the bench's ratio is a
-little closer to 1). On PostgreSQL the server's CPU is not counted: compare statements and plans there.
+other work shares the machine), with the wall time alone beside it (which also counts PostgreSQL's own work).
+The ratio bare/Portal is roughly what `make bench` shows as req/s Portal/bare on a CPU-bound machine, without
+gunicorn's and wrk's own share (which both sides pay, so the bench's ratio is a little closer to 1). On
+PostgreSQL the server's CPU is not counted: compare statements and plans there.
 
     .venv/bin/python bench/cpu_ratio.py                       # on a copy of the kept SQLite seed
     .venv/bin/python bench/cpu_ratio.py page balance --requests 500
+    .venv/bin/python bench/cpu_ratio.py wallet --sql          # also the statements of one Portal request
     .venv/bin/python bench/cpu_ratio.py --database-url postgresql+psycopg://.../portal_bench_x --info f.json
 
-The member balance is compared with bare's primary-key read, as the issue's target is.
+The member balance is compared with bare's primary-key read, as the issue's target is. The portal wallet page
+is requested signed in as the seed's portal member.
 """
 from __future__ import annotations
 
+import datetime as dt
+import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -31,39 +37,74 @@ def scenarios(info: dict) -> dict:
     api = f"/api/v1/organizations/{info['organizationId']}"
     first, last = info["firstMemberId"], info["lastMemberId"]
     member = lambda n: first + (n * 7919) % (last - first + 1)  # noqa: E731
+    seeded = dt.datetime.fromisoformat(info["seededAt"])
+    iso = lambda moment: moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
+    since, until = iso(seeded - dt.timedelta(days=30)), iso(seeded)
+    account = info["accountId"]
     return {
         "tiny JSON": (lambda n: "/healthz", lambda n: "/tiny"),
         "primary-key read": (lambda n: f"{api}/members/{member(n)}", lambda n: f"/member/{member(n)}"),
         "20-row page": (lambda n: f"{api}/members?limit=20&order=id,asc&page={n % 50}",
                         lambda n: f"/page?page={n % 50}"),
         "member balance": (lambda n: f"{api}/members/{member(n)}/wallet", lambda n: f"/member/{member(n)}"),
+        "date range": (lambda n: f"{api}/ledgers/{info['ledgerId']}/accounts/{account}/transactions"
+                                 f"?fromExternalEventDate={since}&toExternalEventDate={until}&limit=20&page={n % 10}",
+                       lambda n: f"/range?account={account}&from={since}&to={until}&page={n % 10}"),
+        "portal wallet page": (lambda n: "/wallet", lambda n: f"/wallet-page?member={info['portalMemberId']}"),
     }
 
 
-def cpu_ms(client, path, headers: dict, requests: int) -> float:
-    started = time.process_time()
+def timed(client, path, headers: dict, requests: int) -> tuple[float, float]:
+    """(CPU ms, wall ms) a request."""
+    started, started_wall = time.process_time(), time.perf_counter()
     for n in range(requests):
         response = client.get(path(n), headers=headers)
         assert response.status_code == 200, (path(n), response.status_code, response.get_data(as_text=True)[:300])
-    return (time.process_time() - started) / requests * 1000
+    return ((time.process_time() - started) / requests * 1000, (time.perf_counter() - started_wall) / requests * 1000)
+
+
+def sign_in(client, info: dict, headers: dict) -> None:
+    """The seed's portal member signs in; the client keeps the session cookie."""
+    form = client.get("/login", headers=headers).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', form).group(1)
+    signed_in = client.post("/login", headers=headers, data={"csrf_token": token, "email": info["portalEmail"],
+                                                             "password": info["portalPassword"]})
+    assert signed_in.status_code == 302, signed_in.status_code
 
 
 def main(argv=None) -> int:
-    args = seed_arguments(__doc__, 300, "requests per round, 3 rounds, the best kept").parse_args(argv)
+    parser = seed_arguments(__doc__, 300, "requests per round, 3 rounds, the best kept")
+    parser.add_argument("--sql", action="store_true", help="print the statements of one Portal request")
+    args = parser.parse_args(argv)
     info, url = open_seed(args, "cpu.db")
+    from sqlalchemy import event
+
     import bare
     from app import app
 
+    statements: list[str] = []
+    event.listen(app.extensions["portal_db"].engine, "before_cursor_execute",
+                 lambda _c, _cur, sql, params, *_: statements.append(f"{sql} {params}"))
     portal, plain = app.test_client(), bare.create_app(url).test_client()
-    auth = {"User-Agent": "portal-bench", "Authorization": f"Bearer {info['apiKey']}"}
+    headers = {"User-Agent": "portal-bench"}
+    sign_in(portal, info, headers)
+    auth = {**headers, "Authorization": f"Bearer {info['apiKey']}"}
     for name, (portal_path, bare_path) in scenarios(info).items():
         if args.only and not any(word.lower() in name.lower() for word in args.only):
             continue
-        cpu_ms(portal, portal_path, auth, 20), cpu_ms(plain, bare_path, {}, 20)
-        rounds = [(cpu_ms(portal, portal_path, auth, args.requests), cpu_ms(plain, bare_path, {}, args.requests))
+        timed(portal, portal_path, auth, 20), timed(plain, bare_path, {}, 20)
+        statements.clear()
+        portal.get(portal_path(0), headers=auth)
+        sent = list(statements)
+        rounds = [(timed(portal, portal_path, auth, args.requests), timed(plain, bare_path, {}, args.requests))
                   for _ in range(3)]
-        ours, theirs = min(r[0] for r in rounds), min(r[1] for r in rounds)
-        print(f"- **{name}**: Portal {ours:.3f} ms CPU a request, bare {theirs:.3f} ms; ratio {theirs / ours:.2f}")
+        (ours, ours_wall), (theirs, theirs_wall) = min(r[0] for r in rounds), min(r[1] for r in rounds)
+        print(f"- **{name}**: Portal {ours:.3f} ms CPU a request ({len(sent)} statements), bare {theirs:.3f} ms; "
+              f"ratio {theirs / ours:.2f}; wall time alone {ours_wall:.2f} / {theirs_wall:.2f} ms, ratio "
+              f"{theirs_wall / ours_wall:.2f} (load {os.getloadavg()[0]:.1f})")
+        if args.sql:
+            for sql in sent:
+                print("    ", re.sub(r"\s+", " ", sql)[:600])
     return 0
 
 

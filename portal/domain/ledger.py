@@ -619,8 +619,15 @@ def transaction_states(session: Session, txs: list[LedgerTransaction]) -> dict[i
             resolved[pending_id] = kind
         if reverts_id is not None:
             reverted.add(reverts_id)
-    return {tx.id: ({CAPTURE: "captured", VOID: "voided"}.get(resolved.get(tx.id), PENDING) if tx.status == PENDING
-                    else "reverted" if tx.id in reverted else POSTED) for tx in txs}
+    return {tx.id: state_of(tx.status, resolved.get(tx.id), tx.id in reverted) for tx in txs}
+
+
+def state_of(status: str, resolution: str | None, reverted: bool) -> str:
+    """A transaction's state from its status, the type of the transaction that resolved it (a capture or a
+    void; None while pending) and whether a revert names it."""
+    if status == PENDING:
+        return {CAPTURE: "captured", VOID: "voided"}.get(resolution, PENDING)
+    return "reverted" if reverted else POSTED
 
 
 def wallet_history(session: Session, wallet_id: int, *, limit: int = 50, offset: int = 0):

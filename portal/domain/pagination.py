@@ -53,13 +53,27 @@ def within(stmt: Select, column: Any, since: Any = None, until: Any = None) -> S
 
 
 def paginate(session: Session, stmt: Select, *, page: int = 0, limit: int = 10, order=None,
-             scalars: bool = True, count_cap: int | None = None) -> Page:
-    """One page of `stmt`, and the total as `total_of` gives it."""
+             scalars: bool = True, count_cap: int | None = None, key=None) -> Page:
+    """One page of `stmt`, and the total as `total_of` gives it.
+
+    With `key` (the primary key column of the one table `stmt` selects from) the page's keys are picked in a
+    subquery of that column alone and only their rows are read, in the same statement: an index that serves
+    the filter and holds the key (every SQLite index holds the rowid) then answers the sort alone, and a page
+    of 20 out of a range of 40,000 reads 20 rows instead of 40,000. Columns of `stmt` that are scalar
+    subqueries are computed for the page's rows only."""
     check_page(page, limit)
     counted = stmt.order_by(None)
-    if order is not None:
-        stmt = stmt.order_by(order)
-    stmt = stmt.limit(limit).offset(page * limit)
+    if key is not None:
+        page_keys = counted.with_only_columns(key, maintain_column_froms=True)
+        if order is not None:
+            page_keys = page_keys.order_by(order)
+        stmt = counted.where(key.in_(page_keys.limit(limit).offset(page * limit).scalar_subquery()))
+        if order is not None:
+            stmt = stmt.order_by(order)
+    else:
+        if order is not None:
+            stmt = stmt.order_by(order)
+        stmt = stmt.limit(limit).offset(page * limit)
     items = list(session.scalars(stmt)) if scalars else list(session.execute(stmt))
     total = total_of(session, counted, page=page, limit=limit, found=len(items), count_cap=count_cap)
     return Page(total=total, page=page, limit=limit, items=items)

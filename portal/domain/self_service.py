@@ -39,15 +39,15 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, delete, select, update
+from sqlalchemy import ForeignKey, Index, String, bindparam, delete, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit, enrolment, links, members, outbox, throttle, tiers
 from .actors import Actor
-from .base import Base, OwnedRow, isoformat, utcnow
+from .base import Base, OwnedRow, fits_id, isoformat, utcnow
 from .errors import DuplicateValue, NotFound, ValidationFailed
 from .members import Identifier, Member
-from .organizations import default_program
+from .organizations import Organization, default_program
 from .passwords import hash_password, needs_rehash, verify_password
 from .sessions import end_sessions
 
@@ -304,14 +304,25 @@ def sign_out(session: Session, member: Member) -> None:
     end_sessions(session, member)
 
 
-def load_member(session: Session, member_id: int, fingerprint: str) -> Member | None:
-    """The member behind a browser session, or None when erased or the session is stale."""
-    member = session.get(Member, member_id)
-    if member is None or member.erased_at is not None or member.password_hash is None:
+# Built once (every portal request runs it): SQLAlchemy computes its cache key once, not per request.
+_SESSION_MEMBER = (select(Member, Organization).join(Organization, Organization.id == Member.organization_id)
+                   .where(Member.id == bindparam("member_id")))
+
+
+def load_member(session: Session, member_id: int, fingerprint: str) -> tuple[Member, Organization] | None:
+    """The member behind a browser session and their organisation (every portal page shows its name), in one
+    statement; None when erased or the session is stale."""
+    if not fits_id(member_id):
+        return None
+    found = session.execute(_SESSION_MEMBER, {"member_id": member_id}).first()
+    if found is None:
+        return None
+    member, organization = found
+    if member.erased_at is not None or member.password_hash is None:
         return None
     if not secrets.compare_digest(session_fingerprint(member), fingerprint):
         return None
-    return member
+    return member, organization
 
 
 # --- passwords -----------------------------------------------------------------------

@@ -158,10 +158,15 @@ def progress(session: Session, member_id: int, program: LoyaltyProgram) -> dict:
     """Current tier, next tier and the tier points still missing, for wallets and cards."""
     points = tier_points(session, member_id, program)
     tier, state = current_tier(session, member_id, program.id)
-    ladder = tiers_of(session, program.id)
+    return {**progress_on(tiers_of(session, program.id), tier, points), "state": state}
+
+
+def progress_on(ladder: list, tier, points: int) -> dict:
+    """Tier progress from what the caller already read: the programme's tiers (lowest first), the member's
+    tier (one of them, or None) and tier points. Tiers are `Tier`s or rows with their `min_points`."""
     next_tier = next((t for t in ladder if t.min_points > points and (tier is None or t.min_points > tier.min_points)),
                      None)
-    return {"tier": tier, "state": state, "tierPoints": points, "nextTier": next_tier,
+    return {"tier": tier, "tierPoints": points, "nextTier": next_tier,
             "pointsToNext": (next_tier.min_points - points) if next_tier else 0}
 
 

@@ -39,8 +39,16 @@ NAV = [("member.wallet", _l("Wallet")), ("member.card", _l("Card")), ("member.co
 class MemberSession(UserMixin):
     kind = "member"
 
-    def __init__(self, member: Member):
+    def __init__(self, member: Member, organization: Organization | None = None):
         self.member = member
+        self._organization = organization  # loaded with the member by the session loader
+
+    @property
+    def organization(self) -> Organization:
+        """The member's organisation (every page shows its name)."""
+        if self._organization is None:
+            self._organization = db.session.get(Organization, self.member.organization_id)
+        return self._organization
 
     def get_id(self) -> str:
         return f"member:{self.member.id}:{self_service.session_fingerprint(self.member)}"
@@ -63,8 +71,8 @@ def load_member_session(kind: str, raw_id: str) -> MemberSession | None:
     member_id, _, fingerprint = raw_id.partition(":")
     if not member_id.isdigit() or not fingerprint:
         return None
-    member = self_service.load_member(db.session, int(member_id), fingerprint)
-    return MemberSession(member) if member else None
+    found = self_service.load_member(db.session, int(member_id), fingerprint)
+    return MemberSession(*found) if found else None
 
 
 if load_member_session not in member_loaders:
@@ -108,8 +116,15 @@ def portal_organization_id() -> int:
 
 
 def organization_name(organization_id: int) -> str:
-    org = db.session.get(Organization, organization_id)
+    org = _organization(organization_id)
     return org.name if org else "Portal"
+
+
+def _organization(organization_id: int) -> Organization | None:
+    """The organisation, the signed-in member's without a query."""
+    if current_member() is not None and current_user.member.organization_id == organization_id:
+        return current_user.organization
+    return db.session.get(Organization, organization_id)
 
 
 def current_locale() -> str:
@@ -121,7 +136,7 @@ def current_locale() -> str:
 def member_context():
     member = current_member()
     try:
-        org = db.session.get(Organization, portal_organization_id())
+        org = _organization(portal_organization_id())
     except HTTPException:  # no organisation yet: the page says so itself
         org = None
     return {"member": member, "current_locale": current_locale(), "format_number": format_number,

@@ -1,9 +1,14 @@
 """Query budget of the member portal's wallet page, logged in, as an exact statement count on both
-databases (issue 11): 20 history rows cost one statement more than one row (the count), never one per row."""
+databases (issue 11): the member with their organisation, the overview (accounts, wallets, programme, tier,
+whether there are orders and debts), the history with its running balance and total, the tiers. 20 history
+rows cost what one row costs; orders and debts cost their queries only for a member who has some."""
 from __future__ import annotations
 
-from portal.domain import points
+from decimal import Decimal
+
+from portal.domain import orders, points
 from portal.domain.ledger import Reason
+from portal.domain.orders import ItemInput, OrderInput, PointsDebt
 from portal.extensions import db
 
 from tests import factories
@@ -13,15 +18,15 @@ from .member_helpers import logged_in, mail_sink, make_member, member, portal, s
 from .page import page
 
 
-def _wallet_page(portal, engine):
+def _wallet_page(portal, engine, path="/wallet", **kwargs):
     db.session.expunge_all()  # a request starts with nothing in the identity map
     with counted(engine) as statements:
-        response = portal.get("/wallet")
+        response = portal.get(path, **kwargs)
     assert response.status_code == 200
     return page(response), statements
 
 
-def test_the_wallet_page_costs_thirteen_statements_whatever_the_rows(portal, logged_in, session, org, engine):
+def test_the_wallet_page_costs_four_statements_whatever_the_rows(portal, logged_in, session, org, engine):
     factories.make_tiers(session, org)
     points.mint_to_member(session, logged_in, 5, actor=org.actor, reason=Reason(description="first"))
     session.commit()
@@ -34,8 +39,32 @@ def test_the_wallet_page_costs_thirteen_statements_whatever_the_rows(portal, log
     doc, twenty_rows = _wallet_page(portal, engine)
     assert len(doc.all("#history-results tbody tr")) == 20
     assert doc.text(f"[data-testid=balance-{org.program.points_account_id}]") == "245"
-    # the member (login), programme, account, wallet, the 20 rows, their count, balances (accounts with
-    # wallets), tier progress (tier balance, member tier, tiers), the latest orders (none here: their lines
-    # are one more query when there are some), the open debt, the organisation's name
-    assert len(twenty_rows) == 13, twenty_rows
-    assert len(one_row) == 12, one_row  # a page that is not full tells the total: no count
+    assert doc.text(".history__summary") == "25 movements · page 1 of 2"
+    assert doc.text(".tier-name") == "No tier yet"
+    # the member with their organisation (the session), the overview, the 20 rows with their total, the tiers
+    assert len(twenty_rows) == 4, twenty_rows
+    assert len(one_row) == 4, one_row
+    # a page past the end cannot tell the total: one count more; the htmx rows need no tiers
+    doc, past_the_end = _wallet_page(portal, engine, "/wallet?page=7")
+    assert doc.text(".history__summary") == "25 movements · page 8 of 2" and len(past_the_end) == 5, past_the_end
+    _, fragment = _wallet_page(portal, engine, "/wallet?page=1", headers={"HX-Request": "true"})
+    assert len(fragment) == 3, fragment
+
+
+def test_orders_and_debts_cost_their_queries_only_when_the_member_has_some(portal, logged_in, session, org, engine):
+    points.mint_to_member(session, logged_in, 50, actor=org.actor, reason=Reason(description="welcome"))
+    session.commit()
+    doc, none = _wallet_page(portal, engine)
+    assert not doc.has("[data-order]") and not doc.has("[data-testid=open-debt]")
+    orders.record_order(session, logged_in, OrderInput(external_id="till-7", status="confirmed", total=Decimal("12"),
+                                                       items=[ItemInput("TEA", 1, Decimal("12"))]), actor=org.actor)
+    session.commit()
+    doc, with_order = _wallet_page(portal, engine)
+    assert doc.has('[data-order="till-7"]') and not doc.has("[data-testid=open-debt]")
+    session.add(PointsDebt(organization_id=org.id, member_id=logged_in.id, amount=30,
+                           ledger_account_id=org.program.points_account_id))
+    session.commit()
+    doc, with_debt = _wallet_page(portal, engine)
+    assert doc.text("[data-testid=open-debt]").startswith("30 owed from returns")
+    # the latest orders, their items and their lines (orders.orders_with_lines); then the open debt
+    assert (len(none), len(with_order), len(with_debt)) == (4, 7, 8), (none, with_order, with_debt)
