@@ -35,21 +35,34 @@ class Resource:
     (`console.<thing>_detail`), and, unless `id_arg` and `known_as` say otherwise, the id in its URLs
     (`<thing>_id`) and the name its templates know it by; `get(session, organization_id, thing_id)`
     finds one in an organisation, raising NotFound (the 404 page) for an id of nothing or of another
-    organisation's thing; `fields` maps the domain's field names to its form's (see `forms.Fields`)."""
+    organisation's thing; `fields` maps the domain's field names to its form's (see `forms.Fields`).
+    `label` (the list's title, "Missions") and `write_role` (the role that may change one) are what its
+    pages' layouts show: the breadcrumb back to the list, and the actions for those who may write (see
+    `layout`)."""
 
     def __init__(self, things: str, thing: str, get: Callable[..., Any], *, fields: Fields | None = None,
-                 id_arg: str | None = None, known_as: str | None = None):
+                 id_arg: str | None = None, known_as: str | None = None, label: str | None = None,
+                 write_role: str | None = None):
         self.things, self.thing, self.get, self.fields = things, thing, get, fields
         self.id_arg = id_arg or f"{thing}_id"
         self.known_as = known_as or thing
+        self.label, self.write_role = label, write_role
 
     def find(self, thing_id: int) -> Any:
         """The signed-in staff user's organisation's thing with this id (else the 404 page)."""
         return self.get(db.session, current_user.organization_id, thing_id)
 
-    def url(self, thing: Any) -> str:
-        """The thing's page in the console."""
-        return url_for(f"console.{self.thing}_detail", **{self.id_arg: thing.id})
+    def url(self, thing: Any, action: str = "detail") -> str:
+        """The thing's page in the console, or the URL of its `action` (`edit`, `active`, ...)."""
+        return url_for(f"console.{self.thing}_{action}", **{self.id_arg: thing.id})
+
+    def layout(self, thing: Any = None) -> dict:
+        """What the console's page layouts (`_detail_page.html`, `_form_page.html`) take from the resource
+        beside the page's own context: `list_crumb` (the list's label and URL), `can_write` (whether the
+        signed-in staff user holds `write_role`), and the `thing` shown and its `resource` (for the URLs of
+        its actions)."""
+        return {"list_crumb": (self.label, url_for(f"console.{self.thing}_list")),
+                "can_write": current_user.has_role(self.write_role), "thing": thing, "resource": self}
 
     def new_page(self, form: FlaskForm, create: Callable[..., Any], *,
                  told: Callable[[Any], Union[str, tuple[str, str]]], values: Callable[[], dict] | None = None,
@@ -86,10 +99,12 @@ class Resource:
         """Drawing `<things>/<action>.html` with `form` and `context`, after the refusal given (a
         DomainError, or None). `choices(form)` gives the drawn form its choices (only when drawn: a
         saved form needs none). Given `rule_field` (an audience's rule, a mission's matcher), the page
-        also sees `pointer`: where that text stopped parsing, if that was the refusal."""
+        also sees `pointer`: where that text stopped parsing, if that was the refusal. A resource with
+        a `label` also gives the page its `layout` (the thing: the one edited, None on a new page)."""
         def draw(refusal: Union[DomainError, None]) -> str:
             if rule_field is not None:
                 context["pointer"] = refusal_pointer(rule_field, refusal)
+            layout = self.layout(context.get(self.known_as)) if self.label else {}
             return render_template(f"console/{self.things}/{action}.html", form=choices(form) if choices else form,
-                                   **context)
+                                   **layout, **context)
         return draw
