@@ -1,6 +1,7 @@
 """What the usual pages of a console resource (a mission, a webhook, ...) share, written once: finding
 one by the id in its URL, its page (where a create or a save goes back to), the flow of its new and
-edit pages, and its on/off switch.
+edit pages, and its on/off switch; and, for things that have no page of their own (tiers, event
+types, staff users), the list page whose create card makes one (`list_with_create`).
 
 A resource's module declares one `Resource` and keeps its routes as plain Flask views, each with its
 URL in `@bp.route`, its permission in `@staff_required` and the endpoint's name as the function's:
@@ -21,9 +22,11 @@ from flask import render_template, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
+from ..auth import staff_required
 from ..domain.errors import DomainError
 from ..extensions import db
 from ..forms import Fields, save_edit, submit_then
+from . import bp
 from .rendering import refusal_pointer
 from .switches import switch_active
 
@@ -108,3 +111,32 @@ class Resource:
             return render_template(f"console/{self.things}/{action}.html", form=choices(form) if choices else form,
                                    **layout, **context)
         return draw
+
+
+def list_with_create(url: str, thing: str, form_class, draw: Callable[..., Any], *, read: str, write: str,
+                     told: Callable[[Any], str], fields: Fields | None = None):
+    """Makes a view the POST of a list page's create card and registers the list page beside it, both at
+    `url`: `console.<thing>_list` (a GET, for staff with the role `read`) is `draw(form)` with an empty
+    `form_class` form; the decorated view (a POST, role `write`, its name the endpoint's) gets the posted
+    form, makes the domain call and returns what it created: through `forms.submit_then`, back to the list
+    flashing `told(created)`; else the list is drawn again, `draw(form, status=422)`, with the errors.
+
+        @list_with_create("/tiers", "tier", TierForm, _list_page, read="tiers:read", write="tiers:write",
+                          told=lambda tier: f"Tier {tier.name} created.")
+        def tier_create(form: TierForm):
+            return tiers.create_tier(db.session, ..., **form.fields())
+    """
+    def decorator(create: Callable[[FlaskForm], Any]):
+        @bp.get(url, endpoint=f"{thing}_list")
+        @staff_required(read)
+        def list_page():
+            return draw(form_class(formdata=None))
+
+        @bp.post(url, endpoint=create.__name__)
+        @staff_required(write)
+        def posted():
+            form = form_class()
+            return (submit_then(form, lambda: create(form), fields, told=told, then=url_for(f"console.{thing}_list"))
+                    or draw(form, status=422))
+        return posted
+    return decorator
