@@ -33,7 +33,8 @@ MEMBERS_PER_PAGE = 25
 MEMBER_HEADERS = ("cardcode", "card_code", "card code", "code", "memberid", "member_id", "member id", "id")
 REPORT_ROWS_SHOWN = 200
 _CHUNK = 500
-AUDIENCES = Resource("audiences", "audience", audiences.get_audience, fields=AUDIENCE_FIELDS)
+AUDIENCES = Resource("audiences", "audience", audiences.get_audience, fields=AUDIENCE_FIELDS, label="Audiences",
+                     write_role="campaigns:write")
 
 
 @dataclass
@@ -177,7 +178,8 @@ def _detail_context(audience: Audience, **extra) -> dict:
                        Member.organization_id == current_user.organization_id))
         members = page_of(stmt, MEMBERS_PER_PAGE, Member.id)
     ids = [m.id for m in members.items] if members else []
-    return {"audience": audience, "count": audiences.member_count(session, audience), "members": members,
+    return {**AUDIENCES.layout(audience), "audience": audience, "count": audiences.member_count(session, audience),
+            "members": members,
             "card_codes": queries.card_codes(session, ids),
             "add_form": extra.pop("add_form", None) or AddMembersForm(prefix="add", formdata=None),
             "problems": extra.pop("problems", []), "problem_count": extra.pop("problem_count", 0), **extra}

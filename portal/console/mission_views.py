@@ -27,7 +27,8 @@ from .resources import Resource
 navigation.register("Missions", "console.mission_list", "campaigns:read", "console.mission_")
 
 MISSIONS_PER_PAGE = 20
-MISSIONS = Resource("missions", "mission", missions.get_mission, fields=MISSION_FIELDS)
+MISSIONS = Resource("missions", "mission", missions.get_mission, fields=MISSION_FIELDS, label="Missions",
+                    write_role="campaigns:write")
 
 
 @dataclass
@@ -59,8 +60,9 @@ def mission_new():
 def mission_detail(mission_id: int):
     session = db.session
     mission = MISSIONS.find(mission_id)
-    return render_template("console/missions/detail.html", mission=mission, kinds=KIND_LABELS,
-                           periods=PERIOD_LABELS, completions=completion_counts(session, [mission.id])[mission.id],
+    return render_template("console/missions/detail.html", **MISSIONS.layout(mission), mission=mission,
+                           kinds=KIND_LABELS, periods=PERIOD_LABELS,
+                           completions=completion_counts(session, [mission.id])[mission.id],
                            in_progress=members_in_progress(session, mission),
                            account=session.get(LedgerAccount, mission.ledger_account_id)
                            if mission.ledger_account_id else None)

@@ -22,7 +22,7 @@ navigation.register("Partner apps", "console.partner_app_list", "partnerships:re
 
 APPS_PER_PAGE = 20
 PARTNER_APPS = Resource("partner_apps", "partner_app", partners.get_app, fields=PARTNER_APP_FIELDS, id_arg="app_id",
-                        known_as="app")
+                        known_as="app", label="Partner apps", write_role="partnerships:write")
 
 
 @bp.get("/partner-apps")
@@ -45,7 +45,7 @@ def partner_app_new():
         if done:
             app, secret = created
             return _detail_page(app, secret=secret, status=201)
-    return render_template("console/partner_apps/new.html", form=form, app=None), form_status()
+    return render_template("console/partner_apps/new.html", form=form, **PARTNER_APPS.layout(), app=None), form_status()
 
 
 @bp.get("/partner-apps/<int:app_id>")
@@ -84,8 +84,8 @@ def partner_app_rotate(app_id: int):
 
 def _detail_page(app: PartnerApp, *, secret: str | None = None, status: int = 200):
     connected = partners.connected_member_counts(db.session, [app.id]).get(app.id, 0)
-    response = make_response(render_template("console/partner_apps/detail.html", app=app, secret=secret,
-                                             connected=connected), status)
+    response = make_response(render_template("console/partner_apps/detail.html", **PARTNER_APPS.layout(app), app=app,
+                                             secret=secret, connected=connected), status)
     if secret:
         response.headers["Cache-Control"] = "no-store"
     return response

@@ -32,7 +32,7 @@ PROGRAMS_PER_PAGE = 20
 CODES_PER_PAGE = 20
 REPORT_PER_PAGE = 25
 PROGRAMS = Resource("referrals", "referral", referrals.get_program, fields=PROGRAM_FIELDS, id_arg="program_id",
-                    known_as="program")
+                    known_as="program", label="Referral programmes", write_role="campaigns:write")
 FRAGMENTS = {"code-rows": "console/referrals/_codes.html", "report-rows": "console/referrals/_report.html"}
 
 
@@ -125,8 +125,9 @@ def _detail_context(program: ReferralProgram, **extra) -> dict:
     # Each list's pager keeps the other list's page and the report's filter (None: left out of the URL).
     state = {"program_id": program.id, "codes_page": codes_page if codes_page > 1 else None,
              "report_page": report_page if report_page > 1 else None, "status": status or None}
-    return {"program": program, "codes": codes, "holders": holders, "report": report, "report_status": status,
-            "state": state, "status_counts": _status_counts(session, [program.id]).get(program.id, {}),
+    return {**PROGRAMS.layout(program), "program": program, "codes": codes, "holders": holders, "report": report,
+            "report_status": status, "state": state,
+            "status_counts": _status_counts(session, [program.id]).get(program.id, {}),
             "account": session.get(LedgerAccount, program.ledger_account_id) if program.ledger_account_id else None,
             "code_form": extra.pop("code_form", None) or ReferralCodeForm(prefix="code", formdata=None), **extra}
 

@@ -20,7 +20,8 @@ from .signup_form_forms import FORM_FIELDS, PURPOSE_LABELS, SignupFormForm
 navigation.register("Signup forms", "console.signup_form_list", "forms:read", "console.signup_form_")
 
 FORMS_PER_PAGE = 20
-SIGNUP_FORMS = Resource("signup_forms", "signup_form", signup_forms.get_form, fields=FORM_FIELDS, id_arg="form_id")
+SIGNUP_FORMS = Resource("signup_forms", "signup_form", signup_forms.get_form, fields=FORM_FIELDS, id_arg="form_id",
+                        label="Signup forms", write_role="forms:write")
 
 
 @bp.get("/signup-forms")
@@ -48,7 +49,8 @@ def signup_form_detail(form_id: int):
     entries = signup_forms.recent_entries(db.session, found)
     joined = queries.members_by_id(db.session, found.organization_id, [e.member_id for e in entries])
     book = coupons.get_book(db.session, found.organization_id, found.coupon_book_id) if found.coupon_book_id else None
-    return render_template("console/signup_forms/detail.html", signup_form=found, purposes=PURPOSE_LABELS,
+    return render_template("console/signup_forms/detail.html", **SIGNUP_FORMS.layout(found), signup_form=found,
+                           purposes=PURPOSE_LABELS,
                            fields=signup_forms.fields_of(found), label=shared.label, book=book, entries=entries,
                            joined=joined, embed_code=shared.embed_code(found), embed_url=shared.embed_url(found),
                            count=signup_forms.entry_counts(db.session, [found.id]).get(found.id, 0))

@@ -12,34 +12,30 @@ from ..domain.audit import AuditEntry
 from ..domain.organizations import Organization
 from ..domain.staff import ROLES, ApiKey, StaffUser
 from ..extensions import db
-from ..forms import submit, submit_then
+from ..forms import submit
 from ..fragments import render_page_or_fragment
 from ..urls import absolute_url
 from . import bp, queries
 from .rendering import page_of
+from .resources import list_with_create
 from .staff_forms import ApiKeyForm, PasswordResetForm, StaffRolesForm, StaffUserForm
 
-STAFF_PER_PAGE = 50
-KEYS_PER_PAGE = 50
-AUDIT_PER_PAGE = 50
+PER_PAGE = 50  # staff users, API keys and audit entries
 
 
-@bp.get("/staff")
-@staff_required("users:read")
-def staff_list():
-    return _staff_page(StaffUserForm(formdata=None))
+def _staff_page(form: StaffUserForm, status: int = 200):
+    result = page_of(queries.staff_users(current_user.organization_id), PER_PAGE, StaffUser.email.asc())
+    return render_template("console/staff/list.html", result=result, form=form, roles=ROLES,
+                           can_manage=_can_manage), status
 
 
-@bp.post("/staff")
-@staff_required("users:write")
-def staff_create():
-    form = StaffUserForm()
+@list_with_create("/staff", "staff", StaffUserForm, _staff_page, read="users:read", write="users:write",
+                  told=lambda user: f"Staff user {user.email} created.")
+def staff_create(form: StaffUserForm):
     # create_staff_user refuses roles the signer lacks (PermissionDenied on the roles field) before anything else.
-    return submit_then(form, lambda: staff.create_staff_user(
-        db.session, current_user.organization_id, email=form.email.data, password=form.password.data,
-        roles=form.roles.data, actor=current_user.actor(), name=(form.name.data or "").strip()),
-        told=lambda user: f"Staff user {user.email} created.",
-        then=url_for("console.staff_list")) or _staff_page(form, status=422)
+    return staff.create_staff_user(db.session, current_user.organization_id, email=form.email.data,
+                                   password=form.password.data, roles=form.roles.data, actor=current_user.actor(),
+                                   name=(form.name.data or "").strip())
 
 
 @bp.post("/staff/<int:user_id>/deactivate")
@@ -120,12 +116,6 @@ def password_reset(token: str):
     return response
 
 
-def _staff_page(form: StaffUserForm, status: int = 200):
-    result = page_of(queries.staff_users(current_user.organization_id), STAFF_PER_PAGE, StaffUser.email.asc())
-    return render_template("console/staff/list.html", result=result, form=form, roles=ROLES,
-                           can_manage=_can_manage), status
-
-
 def _can_manage(roles: list[str]) -> bool:
     """Whether the signed-in user may change or revoke a user or key with these roles."""
     return current_user.has_role("users:write") and all(current_user.has_role(r) for r in roles)
@@ -180,7 +170,7 @@ def api_key_revoke(key_id: int):
 
 
 def _api_key_page(form: ApiKeyForm, status: int = 200, created: tuple[ApiKey, str] | None = None):
-    result = page_of(queries.api_keys(current_user.organization_id), KEYS_PER_PAGE, ApiKey.id.desc())
+    result = page_of(queries.api_keys(current_user.organization_id), PER_PAGE, ApiKey.id.desc())
     html = render_template("console/api_keys/list.html", result=result, form=form, roles=ROLES, created=created,
                            can_manage=_can_manage)
     return make_response(html, status)
@@ -189,5 +179,5 @@ def _api_key_page(form: ApiKeyForm, status: int = 200, created: tuple[ApiKey, st
 @bp.get("/audit")
 @staff_required("users:read")
 def audit_list():
-    result = page_of(queries.audit_entries(current_user.organization_id), AUDIT_PER_PAGE, AuditEntry.id.desc())
+    result = page_of(queries.audit_entries(current_user.organization_id), PER_PAGE, AuditEntry.id.desc())
     return render_page_or_fragment("console/audit/list.html", "console/audit/_rows.html", result=result)

@@ -8,9 +8,8 @@ from ..auth import staff_required
 from ..domain import tiers
 from ..domain.organizations import default_program
 from ..extensions import db
-from ..forms import submit_then
 from . import bp, navigation, queries
-from .resources import Resource
+from .resources import Resource, list_with_create
 from .tier_forms import TierForm
 
 navigation.register("Tiers", "console.tier_list", "tiers:read", "console.tier_")
@@ -25,31 +24,6 @@ def _default_program_tier(session, organization_id: int, tier_id: int) -> tiers.
 TIERS = Resource("tiers", "tier", _default_program_tier, fields=TierForm.DOMAIN_FIELDS)
 
 
-@bp.get("/tiers")
-@staff_required("tiers:read")
-def tier_list():
-    return _list_page(TierForm(formdata=None))
-
-
-@bp.post("/tiers")
-@staff_required("tiers:write")
-def tier_create():
-    form = TierForm()
-    return submit_then(form, lambda: tiers.create_tier(
-        db.session, default_program(db.session, current_user.organization_id), actor=current_user.actor(),
-        **form.fields()), form.DOMAIN_FIELDS,
-        told=lambda tier: f"Tier {tier.name} created. Members reach it with {tier.min_points:,} tier points.",
-        then=url_for("console.tier_list")) or _list_page(form, status=422)
-
-
-@bp.route("/tiers/<int:tier_id>/edit", methods=["GET", "POST"])
-@staff_required("tiers:write")
-def tier_edit(tier_id: int):
-    tier, form = TIERS.find(tier_id), TierForm()
-    return TIERS.edit_page(form, tier, tiers.update_tier, saved=lambda: f"Tier {tier.name} saved.",
-                           then=url_for("console.tier_list"))
-
-
 def _list_page(form: TierForm, status: int = 200):
     session = db.session
     organization_id = current_user.organization_id
@@ -61,3 +35,19 @@ def _list_page(form: TierForm, status: int = 200):
     return render_template("console/tiers/list.html", program=program, form=form,
                            ladder=tiers.tiers_of(session, program.id), members_by_name=members_by_name,
                            without_tier=shares[-1].count, members_total=total), status
+
+
+@list_with_create("/tiers", "tier", TierForm, _list_page, read="tiers:read", write="tiers:write",
+                  fields=TierForm.DOMAIN_FIELDS,
+                  told=lambda tier: f"Tier {tier.name} created. Members reach it with {tier.min_points:,} tier points.")
+def tier_create(form: TierForm):
+    return tiers.create_tier(db.session, default_program(db.session, current_user.organization_id),
+                             actor=current_user.actor(), **form.fields())
+
+
+@bp.route("/tiers/<int:tier_id>/edit", methods=["GET", "POST"])
+@staff_required("tiers:write")
+def tier_edit(tier_id: int):
+    tier, form = TIERS.find(tier_id), TierForm()
+    return TIERS.edit_page(form, tier, tiers.update_tier, saved=lambda: f"Tier {tier.name} saved.",
+                           then=url_for("console.tier_list"))

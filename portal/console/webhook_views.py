@@ -27,7 +27,8 @@ navigation.register("Webhooks", "console.webhook_list", "webhooks:read", "consol
 
 HOOKS_PER_PAGE = 25
 DELIVERIES_PER_PAGE = 20
-WEBHOOKS = Resource("webhooks", "webhook", webhooks.get_subscription, fields=FIELDS, known_as="subscription")
+WEBHOOKS = Resource("webhooks", "webhook", webhooks.get_subscription, fields=FIELDS, known_as="subscription",
+                    label="Webhooks", write_role="webhooks:write")
 STATUS_FILTERS = (webhooks.PENDING, webhooks.RUNNING, webhooks.SUCCESS, webhooks.FAILED)
 
 
@@ -155,8 +156,8 @@ def _detail_page(subscription: WebhookSubscription, *, secret: str | None = None
     now = utcnow()
     stmt = webhooks.deliveries_query(subscription, status=status_filter or None, now=now)
     deliveries = page_of(stmt, DELIVERIES_PER_PAGE, WebhookDelivery.id.desc())
-    context = dict(subscription=subscription, deliveries=deliveries, now=now, labels=EVENT_LABELS,
-                   attempts=webhooks.attempts_of(db.session, [d.id for d in deliveries.items]),
+    context = dict(WEBHOOKS.layout(subscription), subscription=subscription, deliveries=deliveries, now=now,
+                   labels=EVENT_LABELS, attempts=webhooks.attempts_of(db.session, [d.id for d in deliveries.items]),
                    status_filter=status_filter, status_filters=STATUS_FILTERS, confirm=ConfirmForm(), secret=secret)
     if htmx.target == "delivery-rows":
         return render_page_or_fragment("console/webhooks/detail.html", "console/webhooks/_deliveries.html",

@@ -287,35 +287,44 @@ def _render_profile(member, status=200, **overrides):
                            **connected_apps_context(member)), status
 
 
+def _profile_form_sent(name: str, form, action, fields=FIELDS, *, told, then=None, to: str = "member.profile"):
+    """One of the profile page's forms posted (`name`: its name on the page, "password_form"): once
+    `action(member)` is committed (see `_saved`), `then(member)` (the browser session's change, if any),
+    flash `told` in the member's language and go to the page `to`; else the profile page again (422)
+    with this form and its errors."""
+    member = current_member()
+    if not _saved(form, lambda: action(member), fields):
+        return _render_profile(member, 422, **{name: form})
+    if then:
+        then(member)
+    flash(str(told), "success")
+    return redirect(url_for(to))
+
+
 @bp.route("/profile", methods=["GET", "POST"])
 @member_required
 def profile():
-    member = current_member()
     if request.method == "GET":
-        return _render_profile(member)
+        return _render_profile(current_member())
     form = ProfileForm()
-    if not _saved(form, lambda: self_service.update_own_profile(db.session, member, profile={
+    return _profile_form_sent("profile_form", form, lambda member: self_service.update_own_profile(
+        db.session, member, profile={
             "givenName": form.given_name.data, "familyName": form.family_name.data,
             "birthDate": form.birth_date.data, "phone": form.phone.data, "street": form.street.data,
             "zipCode": form.zip_code.data, "city": form.city.data, "countryCode": form.country_code.data},
-            optins={"email": form.optin_email.data, "sms": form.optin_sms.data}, locale=form.locale.data)):
-        return _render_profile(member, 422, profile_form=form)
-    flash(_("Your details were saved."), "success")
-    return redirect(url_for("member.profile"))
+        optins={"email": form.optin_email.data, "sms": form.optin_sms.data}, locale=form.locale.data),
+        told=_l("Your details were saved."))
 
 
 @bp.post("/profile/password")
 @member_required
 def profile_password():
-    member = current_member()
     form = PasswordChangeForm(prefix="pw")
-    if not _saved(form, lambda: self_service.change_password(
-            db.session, member, form.current_password.data, form.new_password.data),
-            {**FIELDS, "password": "new_password"}):
-        return _render_profile(member, 422, password_form=form)
-    login_user(MemberSession(member))  # this session goes on with the new fingerprint; the others end
-    flash(_("Your password was changed."), "success")
-    return redirect(url_for("member.profile"))
+    return _profile_form_sent("password_form", form, lambda member: self_service.change_password(
+        db.session, member, form.current_password.data, form.new_password.data),
+        {**FIELDS, "password": "new_password"}, told=_l("Your password was changed."),
+        # this session goes on with the new fingerprint; the others end
+        then=lambda member: login_user(MemberSession(member)))
 
 
 @bp.post("/profile/data")
@@ -336,14 +345,11 @@ def profile_data():
 @bp.post("/profile/delete")
 @member_required
 def profile_delete():
-    member = current_member()
     form = DeleteAccountForm(prefix="del")
-    if not _saved(form, lambda: self_service.erase_own_account(db.session, member, form.password.data),
-                  {**FIELDS, "currentPassword": "password"}):
-        return _render_profile(member, 422, delete_form=form)
-    end_session()
-    flash(_("Your account was deleted. Your personal data is gone."), "success")
-    return redirect(url_for("member.home"))
+    return _profile_form_sent("delete_form", form, lambda member: self_service.erase_own_account(
+        db.session, member, form.password.data), {**FIELDS, "currentPassword": "password"},
+        told=_l("Your account was deleted. Your personal data is gone."), then=lambda _: end_session(),
+        to="member.home")
 
 
 def _refused_status(refusal: DomainError) -> int:
