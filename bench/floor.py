@@ -20,14 +20,6 @@ Portal/floor is what our code costs on top of its promises.
                                                code's conditional update, the member's coupon, assign and use
                                                rows, the book's counters, audit and outbox
 
-The reads have floors too: what the API's contract makes a read return, with the organisation's key checked.
-
-    GET /floor/member/<id>                     the bearer key (its digest kept in the process for 5 s), the
-                                               member, its identifiers, its tiers: the member JSON
-    GET /floor/members?page=N                  20 members with their identifiers and tiers (one statement
-                                               each for the page), the count up to 10,000
-    GET /floor/member/<id>/wallet              the key, the member's balances in the default programme
-
 Each statement is one round trip with a shape SQLAlchemy compiles once per process (multi-row writes go
 through executemany). Nothing is read twice.
 """
@@ -37,11 +29,10 @@ import datetime as dt
 import hashlib
 import json
 import re
-import time
 import uuid
 
 from flask import Flask, abort, jsonify, request
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from portal.domain.audit import AuditEntry
@@ -49,16 +40,12 @@ from portal.domain.campaigns import Campaign, CampaignAction, CampaignEvaluation
 from portal.domain.coupons.models import AccountCoupon, CouponBook, CouponCode, CouponUsage
 from portal.domain.idempotency import IdempotencyKey
 from portal.domain.ledger import SHARDS, LedgerAccount, LedgerEntry, LedgerTransaction, Wallet, WalletShard
-from portal.domain.members import Identifier, Member
-from portal.domain.staff import ApiKey
-from portal.domain.tiers import MemberTier, Tier
+from portal.domain.members import Member
 from portal.domain.orders import OrderItem, PurchaseOrder
 from portal.domain.organizations import LoyaltyProgram
 from portal.domain.outbox import OutboxEvent
 
 members, wallets, shards = Member.__table__, Wallet.__table__, WalletShard.__table__
-identifiers, member_tiers, tiers, api_keys = (Identifier.__table__, MemberTier.__table__, Tier.__table__,
-                                              ApiKey.__table__)
 transactions, entries = LedgerTransaction.__table__, LedgerEntry.__table__
 keys, audit, outbox = IdempotencyKey.__table__, AuditEntry.__table__, OutboxEvent.__table__
 orders, items, evaluations = PurchaseOrder.__table__, OrderItem.__table__, CampaignEvaluation.__table__
@@ -66,31 +53,6 @@ codes, account_coupons, usages, books = (CouponCode.__table__, AccountCoupon.__t
                                          CouponBook.__table__)
 
 POINTS_PER_UNIT = 1  # the seed's matching campaigns award 1 point per unit of money
-KEY_SECONDS = 5.0    # as Portal's API_KEY_CACHE_SECONDS
-PAGE, COUNT_CAP = 20, 10_000
-
-
-def _iso(value) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return value.isoformat()
-
-
-def member_json(m, ids: list, member_tiers: list) -> dict:
-    """The member as the API shows it (the fields of Portal's MemberOut)."""
-    return {"accountStatus": m.account_status, "active": m.active, "createdAt": _iso(m.created_at),
-            "customAttributes": m.custom_attributes, "id": m.id,
-            "identifiers": [{"code": i.code, "createdAt": _iso(i.created_at), "type": i.type} for i in ids],
-            "locale": m.locale, "loyaltyMemberId": m.loyalty_member_id, "memberType": m.member_type,
-            "organizationId": m.organization_id,
-            "profile": {"birthDate": _iso(m.birth_date), "city": m.city, "countryCode": m.country_code,
-                        "email": m.email, "familyName": m.family_name, "givenName": m.given_name,
-                        "phone": m.phone, "street": m.street, "zipCode": m.zip_code},
-            "tiers": [{"loyaltyProgramId": t.loyalty_program_id, "tierId": t.tier_id, "tierName": t.name,
-                       "source": t.source, "expiresAt": _iso(t.expires_at)} for t in member_tiers],
-            "updatedAt": _iso(m.updated_at)}
 
 
 def _now() -> dt.datetime:
@@ -180,77 +142,6 @@ def register(app: Flask, engine) -> None:
                                      for _member, target_id, payload in rows])
         conn.execute(insert(outbox), [dict(organization_id=organization_id, event_type=event, member_id=member,
                                            payload=payload, created_at=now) for member, _target, payload in rows])
-
-    keys_seen: dict[str, tuple[int, float]] = {}
-
-    def organization_of_key() -> int:
-        """The bearer key's organisation: the database asked at most every KEY_SECONDS per key."""
-        token = request.headers.get("Authorization", "").partition(" ")[2]
-        hashed = hashlib.sha256(token.encode()).hexdigest()
-        seen = keys_seen.get(hashed)
-        if seen is None or time.monotonic() - seen[1] > KEY_SECONDS:
-            with engine.connect() as conn:
-                organization = conn.execute(select(api_keys.c.organization_id).where(
-                    api_keys.c.prefix == token.split("_")[1], api_keys.c.key_hash == hashed,
-                    api_keys.c.revoked_at.is_(None))).scalar()
-            if organization is None:
-                abort(401)
-            seen = keys_seen[hashed] = (organization, time.monotonic())
-        return seen[0]
-
-    def identifiers_and_tiers(conn, member_ids: list[int]) -> tuple[dict, dict]:
-        ids, held = {}, {}
-        for row in conn.execute(select(identifiers.c.member_id, identifiers.c.type, identifiers.c.code,
-                                       identifiers.c.created_at)
-                                .where(identifiers.c.member_id.in_(member_ids))
-                                .order_by(identifiers.c.member_id, identifiers.c.id)):
-            ids.setdefault(row.member_id, []).append(row)
-        for row in conn.execute(select(member_tiers.c.member_id, member_tiers.c.loyalty_program_id,
-                                       member_tiers.c.tier_id, member_tiers.c.source, member_tiers.c.expires_at,
-                                       tiers.c.name)
-                                .outerjoin(tiers, tiers.c.id == member_tiers.c.tier_id)
-                                .where(member_tiers.c.member_id.in_(member_ids))
-                                .order_by(member_tiers.c.member_id, member_tiers.c.loyalty_program_id)):
-            held.setdefault(row.member_id, []).append(row)
-        return ids, held
-
-    @app.get("/floor/member/<int:member_id>")
-    def floor_member(member_id: int):
-        organization = organization_of_key()
-        with engine.connect() as conn:
-            m = conn.execute(select(members).where(members.c.id == member_id,
-                                                   members.c.organization_id == organization)).first()
-            if m is None:
-                abort(404)
-            ids, held = identifiers_and_tiers(conn, [m.id])
-        return jsonify({"member": member_json(m, ids.get(m.id, []), held.get(m.id, []))})
-
-    @app.get("/floor/members")
-    def floor_members():
-        organization = organization_of_key()
-        page = request.args.get("page", 0, type=int)
-        mine = members.c.organization_id == organization
-        with engine.connect() as conn:
-            rows = conn.execute(select(members).where(mine).order_by(members.c.id)
-                                .limit(PAGE).offset(page * PAGE)).all()
-            ids, held = identifiers_and_tiers(conn, [m.id for m in rows])
-            total = conn.execute(select(func.count()).select_from(
-                select(members.c.id).where(mine).limit(COUNT_CAP).subquery())).scalar()
-        return jsonify({"totalCount": total, "page": page, "limit": PAGE,
-                        "results": [member_json(m, ids.get(m.id, []), held.get(m.id, [])) for m in rows]})
-
-    @app.get("/floor/member/<int:member_id>/wallet")
-    def floor_balance(member_id: int):
-        organization = organization_of_key()
-        with engine.connect() as conn:
-            rows = conn.execute(select(wallets.c.ledger_account_id, wallets.c.balance, wallets.c.held)
-                                .join(members, members.c.id == wallets.c.member_id)
-                                .where(members.c.id == member_id, members.c.organization_id == organization)).all()
-        if not rows:
-            abort(404)
-        return jsonify({"memberId": member_id, "balances": [
-            {"ledgerAccountId": r.ledger_account_id, "balance": r.balance, "held": r.held,
-             "available": r.balance - r.held} for r in rows]})
 
     @app.post("/floor/mint/<loyalty_id>")
     def floor_mint(loyalty_id: str):
