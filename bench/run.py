@@ -490,28 +490,30 @@ def table(results: list[Scenario]) -> str:
     floors = any(s.results["floor"] for s in results)
     lines = ["| scenario | Portal req/s (median) | bare req/s (median) | ratio Portal/bare (median of pairs) "
              + ("| floor/bare | Portal/floor " if floors else "")
-             + "| Portal p50 / p99 ms | bare p50 / p99 ms |",
-             "| --- | ---: | ---: | ---: | " + ("---: | ---: | " if floors else "") + "---: | ---: |"]
+             + "| Portal p50 / p99 ms | bare p50 / p99 ms |" + (" floor p50 / p99 ms |" if floors else ""),
+             "| --- | ---: | ---: | ---: | " + ("---: | ---: | " if floors else "") + "---: | ---: |"
+             + (" ---: |" if floors else "")]
     for s in results:
         portal, floor, bare = s.results["portal"], s.results["floor"], s.results["bare"]
         if not bare:
             continue
-        bare_lat = (f"{fmt_ms(statistics.median(r.p50_ms for r in bare))} / "
-                    f"{fmt_ms(statistics.median(r.p99_ms for r in bare))}")
-        if portal:
-            portal_rps = fmt_rps(statistics.median(r.rps for r in portal))
-            portal_lat = (f"{fmt_ms(statistics.median(r.p50_ms for r in portal))} / "
-                          f"{fmt_ms(statistics.median(r.p99_ms for r in portal))}")
-        else:
-            portal_rps, portal_lat = "n/a", "n/a"
+        portal_rps = fmt_rps(statistics.median(r.rps for r in portal)) if portal else "n/a"
         columns = [ratio_of(portal, bare, spread=True)]
         if floors:
             columns += [ratio_of(floor, bare), ratio_of(portal, floor)] if floor else ["—", "—"]
         errors = sum(r.errors for r in portal + floor + bare)
         name = s.name + (f" **{errors} errors**" if errors else "")
+        latencies = [latency(portal), latency(bare)] + ([latency(floor)] if floors else [])
         lines.append(f"| {name} | {portal_rps} | {fmt_rps(statistics.median(r.rps for r in bare))} | "
-                     f"{' | '.join(columns)} | {portal_lat} | {bare_lat} |")
+                     f"{' | '.join(columns)} | {' | '.join(latencies)} |")
     return "\n".join(lines)
+
+
+def latency(runs: list[Run]) -> str:
+    """Median p50 / median p99 over the runs, in ms; — without runs."""
+    if not runs:
+        return "—"
+    return f"{fmt_ms(statistics.median(r.p50_ms for r in runs))} / {fmt_ms(statistics.median(r.p99_ms for r in runs))}"
 
 
 def ratio_of(runs: list[Run], against: list[Run], spread: bool = False) -> str:
