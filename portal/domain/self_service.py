@@ -26,9 +26,12 @@ Invariants:
 - Passwords are stored only as argon2id hashes (passwords.py).
 - Erasure (GDPR Art. 17) blanks every personal field of the member row,
   deletes identifiers, links and consents that could identify the person,
-  keeps the member id, wallets and ledger (sums stay intact), makes login
-  impossible, and writes an audit entry naming who erased and when, with no
-  personal data.
+  blanks what else was kept about them (mail records to their address,
+  staff import rows naming them, the device of a referral) in the same
+  transaction, keeps the member id, wallets and ledger (sums stay intact),
+  makes login impossible, and writes an audit entry naming who erased and
+  when, with no personal data. tests/web/test_erasure_sweep.py looks for the
+  person in every column of every table afterwards.
 """
 from __future__ import annotations
 
@@ -42,13 +45,15 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, delete, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import audit, enrolment, links, members, outbox, throttle, tiers
+from . import audit, enrolment, links, mail_deliveries, members, outbox, throttle, tiers
+from .bulk import member_import
 from .actors import Actor
 from .base import Base, isoformat, utcnow
 from .errors import DuplicateValue, NotFound, ValidationFailed
 from .members import Identifier, Member
 from .organizations import default_program
 from .passwords import hash_password, needs_rehash, verify_password
+from .referrals import Referral
 from .sessions import end_sessions
 
 
@@ -479,6 +484,13 @@ def erase_member(session: Session, member: Member, *, actor: Actor) -> Member:
     if old_email:
         for scope in (LOGIN_SCOPES.account, "member-mail-email"):
             throttle.clear(session, scope, f"{member.organization_id}:{old_email}")
+        # Mail kept for sending and counting: the address and what was written to it.
+        mail_deliveries.forget_recipient(session, member.organization_id, old_email)
+    # Staff member imports: the rows that named or created the person.
+    member_import.forget_person(session, member.organization_id, member.id, old_email)
+    # The device a referred member joined from identifies them too.
+    session.execute(update(Referral).where(Referral.referred_id == member.id, Referral.device_id.is_not(None))
+                    .values(device_id=None))
     session.flush()
     end_sessions(session, member)
     audit.record(session, actor, "member.erased", member)
