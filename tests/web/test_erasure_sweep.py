@@ -9,7 +9,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from portal import worker
-from portal.domain import coupons, ledger, orders, signup_forms, webhooks
+from portal.domain import coupons, ledger, orders, referrals, signup_forms, webhooks
 from portal.domain.actors import system_actor
 from portal.domain.bulk import member_import
 from portal.domain.bulk.jobs import BulkJobRow
@@ -91,7 +91,7 @@ def test_after_erasure_no_table_holds_anything_of_the_person(app, session, org, 
     assert claimed.status_code == 303
     exported = portal.submit("/profile/data", {}, token_from="/profile", prefix="export")
     assert exported.status_code == 200 and "Quellbrunnova" in exported.get_data(as_text=True)
-    # 8. Appears in a staff member import (refused: the email is taken), 9. grants a partner app access.
+    # 8. Appears in a staff member import (refused: the email is taken), 9. grants a partner app access,
     csv = (f"email,givenName,familyName,phone,street,city,zipCode,birthDate\n"
            f"{EMAIL},{PERSON['given']},{PERSON['family']},{PERSON['phone']},{PERSON['street']},{PERSON['city']},"
            f"{PERSON['zip']},{PERSON['birth']}\n"
@@ -100,6 +100,11 @@ def test_after_erasure_no_table_holds_anything_of_the_person(app, session, org, 
     member_import.confirm(session, job, actor=org.actor)
     partner, _ = factories.make_partner_app(session, org)
     factories.member_token(session, partner, person, "profile")
+    # 10. Was brought by a friend, from the app on their phone (the device id is theirs too).
+    referrals.create_program(session, org.id, actor=org.actor, name="Bring a friend")
+    friend = factories.make_member(session, org, email="friend@example.com")
+    code = referrals.ensure_member_code(session, friend, actor=org.actor)
+    referrals.attach_referral(session, person, code.code, actor=org.actor, device_id="iphone-of-quellbrunn")
     session.commit()
     worker.run_bulk_jobs(seconds=5)
     mail_sink.deliver()  # drains the outbox: webhook deliveries of every event so far
@@ -108,7 +113,7 @@ def test_after_erasure_no_table_holds_anything_of_the_person(app, session, org, 
     before = {trace: rows_holding(session, trace) for trace in TRACES}
     assert all(before.values()), {t: rows for t, rows in before.items() if not rows}  # the sweep sees them
     tables_before = {table for rows in before.values() for table, _, _ in rows}
-    assert {"members", "mail_deliveries", "bulk_job_rows"} <= tables_before, tables_before
+    assert {"members", "mail_deliveries", "bulk_job_rows", "referrals"} <= tables_before, tables_before
     balances = [(w.ledger_account_id, w.balance) for w in ledger.member_wallets(session, person.id)]
     ledger_rows = (session.scalar(select(func.count()).select_from(LedgerTransaction)),
                    session.scalar(select(func.count()).select_from(LedgerEntry)))

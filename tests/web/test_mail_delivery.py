@@ -156,3 +156,20 @@ def test_the_worker_looks_for_waiting_mail_during_its_pause_not_right_after_a_ro
     assert worker._work_waiting(2.0) and worker._work_waiting(4.0)
     assert not worker._work_waiting(0.0)  # else a job another worker holds starts round after round, unpaused
     assert not worker._work_waiting(2.5)
+
+
+def test_a_worker_round_deletes_the_records_of_mail_sent_longer_ago_than_the_setting(portal, member, mail_sink,
+                                                                                      session, app, monkeypatch):
+    reset_asked(portal, member)
+    mail_sink.wait_for(member.email)
+    delivery = the_delivery(session)
+    sent_at = utcnow() - dt.timedelta(days=8)
+    delivery.next_attempt_at = delivery.finished_at = sent_at
+    session.commit()
+    monkeypatch.setitem(app.config, "MAIL_RECORDS_DAYS", 9)
+    assert worker.run_once()["mail_records"] == 0  # eight days old: kept for nine
+    assert the_delivery(session).status == mail_deliveries.SENT
+    monkeypatch.setitem(app.config, "MAIL_RECORDS_DAYS", 7)
+    assert worker.run_once()["mail_records"] == 1
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(MailDelivery)) == 0
