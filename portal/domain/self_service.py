@@ -46,9 +46,9 @@ from sqlalchemy import ForeignKey, Index, String, delete, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit, enrolment, links, mail_deliveries, members, outbox, throttle, tiers
-from .bulk import member_import
 from .actors import Actor
 from .base import Base, isoformat, utcnow
+from .bulk import member_import
 from .errors import DuplicateValue, NotFound, ValidationFailed
 from .members import Identifier, Member
 from .organizations import default_program

@@ -82,8 +82,8 @@ def test_after_erasure_no_table_holds_anything_of_the_person(app, session, org, 
     assert saved.status_code == 302, saved.get_data(as_text=True)
     # 5. Buys something (earning points), 6. claims a coupon, 7. downloads their data.
     orders.record_order(session, person, OrderInput(
-        external_id="Q-1", status="created", total=Decimal("40"), location_code="BER-01",
-        items=[ItemInput(sku="SHOE", quantity=1, unit_price=Decimal("40"))]), actor=org.actor)
+        external_id="Q-1", status="created", total=Decimal(40), location_code="BER-01",
+        items=[ItemInput(sku="SHOE", quantity=1, unit_price=Decimal(40))]), actor=org.actor)
     factories.give_points(session, org, person, 300)
     session.commit()
     claimed = portal.submit(f"/coupons/books/{book.id}/claim", {"request_key": "a-key-of-sixteen-chars"},
