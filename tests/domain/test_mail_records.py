@@ -1,17 +1,20 @@
-"""What the database keeps of mail (domain/mail_deliveries.py): nothing of an erased person, whatever state
-their mail is in, and no record of a sent mail past MAIL_RECORDS_DAYS."""
+"""What the database keeps of an erased person besides the member row: nothing in their mail, whatever state
+it is in (domain/mail_deliveries.py), import rows, events and webhook deliveries; and no record of a sent
+mail past MAIL_RECORDS_DAYS."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from sqlalchemy import select
 
-from portal.domain import jobs, mail_deliveries, outbox, self_service
+from portal.domain import jobs, mail_deliveries, outbox, self_service, webhooks
 from portal.domain.base import utcnow
 from portal.domain.bulk import member_import
 from portal.domain.bulk.jobs import BulkJob, BulkJobRow
 from portal.domain.mail_deliveries import FAILED, PENDING, SENT, MailDelivery
 from portal.domain.outbox import OutboxEvent
+from portal.domain.webhooks import WebhookDelivery
 from tests import factories
 
 
@@ -119,3 +122,22 @@ def test_only_sent_mail_older_than_the_setting_is_deleted(session, org):
     # In batches: a long backlog goes a batch a round.
     assert mail_deliveries.prune_sent(session, older_than=dt.timedelta(days=1), now=now, batch=1) == 1
     assert [d.recipient for d in session.scalars(select(MailDelivery).where(MailDelivery.status == SENT))] == []
+
+
+def test_erasure_blanks_the_details_copied_into_events_and_webhook_deliveries(session, org):
+    person = factories.make_member(session, org, email="vera.vogelsang@example.com", givenName="Vera",
+                                   familyName="Vogelsang", city="Quakenbrück")
+    webhooks.create_subscription(session, org.id, actor=org.actor, name="CRM", url="https://crm.partner.example/h",
+                                 event_types=["member-updated"], allow_private=False)
+    event = outbox.emit(session, org.id, "member-updated", member_id=person.id, fields=["city"],
+                        note="Vogelsang moved to QUAKENBRÜCK", points=3)
+    jobs.drain_outbox(session)
+    [delivery] = session.scalars(select(WebhookDelivery).where(WebhookDelivery.member_id == person.id)).all()
+    assert "Vogelsang" in delivery.body
+
+    self_service.erase_member(session, person, actor=org.actor)
+    session.expire_all()
+    assert event.payload == {"fields": ["city"], "note": "", "points": 3}
+    body = json.loads(delivery.body)
+    assert body["data"] == {"memberId": person.id, "fields": ["city"], "note": "", "points": 3}
+    assert body["type"] == "member-updated"

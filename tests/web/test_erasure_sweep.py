@@ -9,7 +9,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from portal import worker
-from portal.domain import coupons, ledger, orders, referrals, signup_forms, webhooks
+from portal.domain import coupons, custom_events, ledger, orders, referrals, signup_forms, webhooks
 from portal.domain.actors import system_actor
 from portal.domain.bulk import member_import
 from portal.domain.bulk.jobs import BulkJobRow
@@ -100,6 +100,12 @@ def test_after_erasure_no_table_holds_anything_of_the_person(app, session, org, 
     member_import.confirm(session, job, actor=org.actor)
     partner, _ = factories.make_partner_app(session, org)
     factories.member_token(session, partner, person, "profile")
+    # 11. A partner app reports a custom event about them, in words of its own.
+    custom_events.create_event_type(session, org.id, name="store-visited", actor=org.actor)
+    custom_events.track_event(session, person, "store-visited", {"store": f"{PERSON['city']} Mitte",
+                                                                 "visitors": [f"{PERSON['given']} and a friend"]},
+                              actor=org.actor, system_unique_key="visit-1",
+                              description=f"Visit of {PERSON['family']}")
     # 10. Was brought by a friend, from the app on their phone (the device id is theirs too).
     referrals.create_program(session, org.id, actor=org.actor, name="Bring a friend")
     friend = factories.make_member(session, org, email="friend@example.com")
@@ -113,7 +119,7 @@ def test_after_erasure_no_table_holds_anything_of_the_person(app, session, org, 
     before = {trace: rows_holding(session, trace) for trace in TRACES}
     assert all(before.values()), {t: rows for t, rows in before.items() if not rows}  # the sweep sees them
     tables_before = {table for rows in before.values() for table, _, _ in rows}
-    assert {"members", "mail_deliveries", "bulk_job_rows", "referrals"} <= tables_before, tables_before
+    assert {"members", "mail_deliveries", "bulk_job_rows", "referrals", "outbox_events"} <= tables_before, tables_before
     balances = [(w.ledger_account_id, w.balance) for w in ledger.member_wallets(session, person.id)]
     ledger_rows = (session.scalar(select(func.count()).select_from(LedgerTransaction)),
                    session.scalar(select(func.count()).select_from(LedgerEntry)))
