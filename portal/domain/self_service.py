@@ -28,10 +28,10 @@ Invariants:
   deletes identifiers, links and consents that could identify the person,
   blanks what else was kept about them (mail records to their address,
   staff import rows naming them, the device of a referral, any text of
-  their events and webhook deliveries that holds one of their details) in
-  the same transaction, keeps the member id, wallets and ledger (sums stay intact),
-  makes login impossible, and writes an audit entry naming who erased and
-  when, with no personal data. tests/web/test_erasure_sweep.py looks for the
+  their events, webhook deliveries and audit entries that holds one of
+  their details) in the same transaction, keeps the member id, wallets and
+  ledger (sums stay intact), makes login impossible, and writes an audit
+  entry naming who erased and when, with no personal data. tests/web/test_erasure_sweep.py looks for the
   person in every column of every table afterwards.
 """
 from __future__ import annotations
@@ -519,15 +519,20 @@ def _personal_values(member: Member) -> list[str]:
 
 
 def _forget_in_events(session: Session, member: Member, traces: list[str]) -> None:
-    """Blank every text of the member's events and webhook deliveries that holds one of their details
-    (a partner's custom event `{"store": "Berlin, Lindenstr. 5"}`, a description naming them); the
-    events themselves stay (the feed, the counts, the ledger's story)."""
+    """Blank every text of the member's events, webhook deliveries and audit entries that holds one of
+    their details (a partner's custom event `{"store": "Berlin, Lindenstr. 5"}`, a description or a
+    staff reason naming them); the rows themselves stay (the feed, the counts, who did what when)."""
     if not traces:
         return
     for event in session.scalars(select(OutboxEvent).where(OutboxEvent.member_id == member.id)):
         payload = _scrubbed(event.payload, traces)
         if payload != event.payload:
             event.payload = payload
+    for entry in session.scalars(select(audit.AuditEntry).where(audit.AuditEntry.target_type == "member",
+                                                                audit.AuditEntry.target_id == str(member.id))):
+        details = _scrubbed(entry.details, traces)
+        if details != entry.details:
+            entry.details = details
     subscriptions = select(WebhookSubscription.id).where(WebhookSubscription.organization_id == member.organization_id)
     for delivery in session.scalars(select(WebhookDelivery).where(WebhookDelivery.subscription_id.in_(subscriptions),
                                                                   WebhookDelivery.member_id == member.id)):

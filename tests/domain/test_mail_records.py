@@ -31,7 +31,7 @@ def attempt(session, event, error: str | None, *, permanent: bool = False, now=N
     """One worker attempt at the event's delivery (claimed first, as the worker does)."""
     now = now or utcnow()
     delivery = delivery_of(session, event)
-    delivery.next_attempt_at = now - dt.timedelta(seconds=1)
+    delivery.next_attempt_at = now - dt.timedelta(days=1)  # before any other due delivery
     session.flush()
     claim = mail_deliveries.claim_next(session, now=now)
     assert claim.delivery_id == delivery.id

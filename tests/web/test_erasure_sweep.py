@@ -9,7 +9,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from portal import worker
-from portal.domain import coupons, custom_events, ledger, orders, referrals, signup_forms, webhooks
+from portal.domain import coupons, custom_events, ledger, members, orders, referrals, signup_forms, webhooks
 from portal.domain.actors import system_actor
 from portal.domain.bulk import member_import
 from portal.domain.bulk.jobs import BulkJobRow
@@ -106,6 +106,9 @@ def test_after_erasure_no_table_holds_anything_of_the_person(app, session, org, 
                                                                  "visitors": [f"{PERSON['given']} and a friend"]},
                               actor=org.actor, system_unique_key="visit-1",
                               description=f"Visit of {PERSON['family']}")
+    # 12. Staff note why they changed the language, naming the caller.
+    members.update_member(session, person, actor=org.actor, locale="de",
+                          reason=f"{PERSON['given']} {PERSON['family']} phoned from {PERSON['phone']}")
     # 10. Was brought by a friend, from the app on their phone (the device id is theirs too).
     referrals.create_program(session, org.id, actor=org.actor, name="Bring a friend")
     friend = factories.make_member(session, org, email="friend@example.com")
@@ -119,7 +122,8 @@ def test_after_erasure_no_table_holds_anything_of_the_person(app, session, org, 
     before = {trace: rows_holding(session, trace) for trace in TRACES}
     assert all(before.values()), {t: rows for t, rows in before.items() if not rows}  # the sweep sees them
     tables_before = {table for rows in before.values() for table, _, _ in rows}
-    assert {"members", "mail_deliveries", "bulk_job_rows", "referrals", "outbox_events"} <= tables_before, tables_before
+    assert {"members", "mail_deliveries", "bulk_job_rows", "referrals", "outbox_events",
+            "audit_log"} <= tables_before, tables_before
     balances = [(w.ledger_account_id, w.balance) for w in ledger.member_wallets(session, person.id)]
     ledger_rows = (session.scalar(select(func.count()).select_from(LedgerTransaction)),
                    session.scalar(select(func.count()).select_from(LedgerEntry)))
