@@ -31,8 +31,9 @@ Invariants:
   their events, webhook deliveries and audit entries that holds one of
   their details) in the same transaction, keeps the member id, wallets and
   ledger (sums stay intact), makes login impossible, and writes an audit
-  entry naming who erased and when, with no personal data. tests/web/test_erasure_sweep.py looks for the
-  person in every column of every table afterwards.
+  entry naming who erased and when, with no personal data.
+  tests/web/test_erasure_sweep.py looks for the person in every column of
+  every table afterwards.
 """
 from __future__ import annotations
 
