@@ -47,6 +47,8 @@ class Config:
     MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD", "")
     MAIL_USE_TLS = os.environ.get("MAIL_USE_TLS", "") in ("1", "true", "yes")
     MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "Portal <no-reply@localhost>")
+    # Days the record of a sent mail is kept before the worker deletes it (failed mail stays until seen to).
+    MAIL_RECORDS_DAYS = int(os.environ.get("MAIL_RECORDS_DAYS", "30"))
     # The organisation whose member portal this server shows (signup, login); default: the first one.
     PORTAL_ORGANIZATION_ID = os.environ.get("PORTAL_ORGANIZATION_ID") or None
     # Currency shown on coupon values in the member portal (ISO 4217).

@@ -7,11 +7,13 @@ recipient's language) and writes it to the outbox in the caller's transaction: i
 if that transaction commits, and even if the web process dies right after (see
 domain/mail_deliveries.py). The request never talks to the mail server, so a signup or a reset
 request takes the same time whether or not a mail goes out (no account enumeration by timing).
-The worker calls `deliver_due`, which retries with backoff and marks a mail failed in the end.
+The worker calls `deliver_due`, which retries with backoff and marks a mail failed in the end; what
+went wrong is logged and kept without the recipient's address.
 """
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -88,6 +90,7 @@ def deliver_due(database, settings: Settings, *, now=None, limit: int = 200) -> 
         attempts += 1
         error, permanent = _send(message_of(claim, settings), settings)
         if error:
+            error = _without_address(error, claim.recipient)
             log.warning("mail %s to delivery %s, attempt %s: %s", claim.subject, claim.delivery_id, claim.number,
                         error)
         with database.transaction() as session:
@@ -132,6 +135,12 @@ def _send(message: EmailMessage, settings: Settings) -> tuple[str | None, bool]:
     except (smtplib.SMTPException, OSError) as error:  # refused connection, 4xx, timeout, TLS: try again later
         return f"{type(error).__name__}: {error}", False
     return None, False
+
+
+def _without_address(error: str, address: str) -> str:
+    """What went wrong, as logged and kept on the delivery: without the recipient's address, which the
+    refusal repeats (and servers echo), so that neither the log nor the error holds personal data."""
+    return re.sub(re.escape(address), "<recipient>", error, flags=re.IGNORECASE) if address else error
 
 
 def _log_message(message: EmailMessage) -> None:

@@ -6,10 +6,12 @@ grants; domain/bulk/) then run batch by batch, each batch its own transaction,
 for up to BULK_SECONDS a round; a batch that raises marks its job failed.
 Mail (portal/mail.py) is sent after the outbox job turned the mail events into deliveries,
 each attempt outside any transaction, with retries and backoff; the worker looks for waiting
-mail every 2 s, so a reset link does not wait a whole round.
+mail every 2 s, so a reset link does not wait a whole round. Records of sent mail are deleted
+MAIL_RECORDS_DAYS after sending (a batch a round).
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import signal
@@ -49,6 +51,7 @@ def run_once() -> dict[str, int]:
         done["mail"] = deliver_mail()
     finally:
         db.session.remove()
+    done["mail_records"] = prune_mail_records()
     done["bulk"] = run_bulk_jobs()
     return done
 
@@ -60,6 +63,20 @@ def deliver_mail(now=None) -> int:
     except Exception:
         log.exception("mail delivery failed")
         return -1
+
+
+def prune_mail_records(now=None) -> int:
+    """Delete the records of mail sent more than MAIL_RECORDS_DAYS ago (a batch a round); returns how many,
+    -1 on an error."""
+    days = dt.timedelta(days=current_app.config["MAIL_RECORDS_DAYS"])
+    try:
+        with db.transaction() as session:
+            return mail_deliveries.prune_sent(session, older_than=days, now=now)
+    except Exception:
+        log.exception("pruning mail records failed")
+        return -1
+    finally:
+        db.session.remove()
 
 
 def send_mail_now(now=None) -> int:

@@ -17,7 +17,8 @@ from .base import Base, Row, utcnow
 
 class AuditEntry(Base):
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_org_created", "organization_id", "created_at"),)
+    __table_args__ = (Index("ix_audit_log_org_created", "organization_id", "created_at"),
+                      Index("ix_audit_log_target", "target_type", "target_id"))  # erasure
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), default=None)

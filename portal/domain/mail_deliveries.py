@@ -22,6 +22,12 @@ Invariants:
   keeps its last error and is listed by `flask --app app mail-queue`. Between attempts it waits
   30 s doubling up to an hour.
 - Mail events have no member: they never show in a member's event feed or data export.
+- Erasure (`forget_recipient`, called by self_service.erase_member in its transaction) leaves no
+  address and nothing written to it: a delivery keeps only its template, status and times (the
+  counts still add up); one not yet sent ends `failed` (there is nobody to send it to); a mail
+  event not yet drained keeps only its template and becomes no delivery.
+- Records of sent mail live MAIL_RECORDS_DAYS after they were sent, then the worker deletes them
+  (`prune_sent`).
 """
 from __future__ import annotations
 
@@ -29,7 +35,7 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass, field
 
-from sqlalchemy import ForeignKey, Index, String, Text, func, or_, select
+from sqlalchemy import ForeignKey, Index, String, Text, delete, func, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import jobs
@@ -42,6 +48,7 @@ FIRST_RETRY = dt.timedelta(seconds=30)
 LONGEST_RETRY = dt.timedelta(hours=1)
 LEASE = dt.timedelta(minutes=2)
 ERROR_CHARS = 500
+RECIPIENT_ERASED = "recipient erased"
 
 
 class MailDelivery(IndexedOwnedRow, Base):
@@ -72,6 +79,8 @@ def enqueue(session: Session, event: OutboxEvent) -> None:
     if event.event_type != MAIL_REQUESTED:
         return
     p = event.payload
+    if "to" not in p:  # asked for, then its recipient was erased before the worker came by
+        return
     session.add(MailDelivery(organization_id=event.organization_id, outbox_event_id=event.id,
                              template=p["template"], recipient=p["to"], subject=p["subject"],
                              message_id=p["messageId"], text=p["text"], html=p["html"],
@@ -149,6 +158,45 @@ def waiting(session: Session, now: dt.datetime | None = None) -> bool:
                                                        OutboxEvent.event_type == MAIL_REQUESTED).limit(1)) is not None \
         or session.scalar(select(d.id).where(d.status == PENDING, d.next_attempt_at <= now,
                                              or_(d.claimed_until.is_(None), d.claimed_until <= now)).limit(1)) is not None
+
+
+def forget_recipient(session: Session, organization_id: int, email: str) -> int:
+    """Erasure: blank every mail record of the organisation to `email` (case-insensitive) and the
+    message of mail events not drained yet; deliveries not sent yet end `failed`. Returns the
+    deliveries blanked."""
+    email = email.strip().lower()
+    # The events first: a worker draining one right now holds it locked, and the delivery it makes
+    # is committed (and so found below) by the time this statement gets the row.
+    events = session.scalars(select(OutboxEvent).where(OutboxEvent.organization_id == organization_id,
+                                                       OutboxEvent.event_type == MAIL_REQUESTED,
+                                                       OutboxEvent.processed_at.is_(None))
+                             .with_for_update())
+    for event in events:
+        if str((event.payload or {}).get("to", "")).strip().lower() == email:
+            event.payload = {"template": event.payload.get("template", "")}
+    d = MailDelivery
+    mine = (d.organization_id == organization_id, func.lower(d.recipient) == email)
+    now = utcnow()
+    session.execute(update(d).where(*mine, d.status == PENDING)
+                    .values(status=FAILED, finished_at=now, claimed_until=None, claim_token=None))
+    blanked = session.execute(update(d).where(*mine).values(
+        recipient="", subject="", text="", html="", last_error=RECIPIENT_ERASED)).rowcount
+    session.flush()
+    return blanked
+
+
+def prune_sent(session: Session, *, older_than: dt.timedelta, now: dt.datetime | None = None,
+               batch: int = 5000) -> int:
+    """Delete up to `batch` records of mail sent more than `older_than` ago; returns how many. Failed
+    ones stay for `flask --app app mail-queue` (their message never arrived)."""
+    d = MailDelivery
+    cutoff = (now or utcnow()) - older_than
+    # A mail is sent at or after its next_attempt_at: the redundant bound lets the due index find the rows.
+    old = select(d.id).where(d.status == SENT, d.next_attempt_at < cutoff, d.finished_at < cutoff).limit(batch)
+    ids = list(session.scalars(old))
+    if ids:
+        session.execute(delete(d).where(d.id.in_(ids)))
+    return len(ids)
 
 
 def counts(session: Session) -> dict[str, int]:

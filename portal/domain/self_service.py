@@ -26,14 +26,20 @@ Invariants:
 - Passwords are stored only as argon2id hashes (passwords.py).
 - Erasure (GDPR Art. 17) blanks every personal field of the member row,
   deletes identifiers, links and consents that could identify the person,
-  keeps the member id, wallets and ledger (sums stay intact), makes login
-  impossible, and writes an audit entry naming who erased and when, with no
-  personal data.
+  blanks what else was kept about them (mail records to their address,
+  staff import rows naming them, the device of a referral, any text of
+  their events, webhook deliveries and audit entries that holds one of
+  their details) in the same transaction, keeps the member id, wallets and
+  ledger (sums stay intact), makes login impossible, and writes an audit
+  entry naming who erased and when, with no personal data.
+  tests/web/test_erasure_sweep.py looks for the person in every column of
+  every table afterwards.
 """
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
 import secrets
 from dataclasses import dataclass
@@ -42,14 +48,18 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, bindparam, delete, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from . import audit, enrolment, links, members, outbox, throttle, tiers
+from . import audit, enrolment, links, mail_deliveries, members, outbox, throttle, tiers
 from .actors import Actor
 from .base import Base, OwnedRow, fits_id, isoformat, utcnow
+from .bulk import member_import
 from .errors import DuplicateValue, NotFound, ValidationFailed
 from .members import Identifier, Member
 from .organizations import Organization, default_program
+from .outbox import OutboxEvent
 from .passwords import hash_password, needs_rehash, verify_password
+from .referrals import Referral
 from .sessions import end_sessions
+from .webhooks import WebhookDelivery, WebhookSubscription
 
 
 def N_(message: str) -> str:
@@ -422,7 +432,6 @@ def export_member_data(session: Session, member: Member) -> dict[str, Any]:
         select(Tier).where(Tier.organization_id == member.organization_id))}
     tier_rows = session.scalars(select(TierHistory).where(TierHistory.member_id == member.id)
                                 .order_by(TierHistory.id)).all()
-    from .outbox import OutboxEvent
 
     member_events = session.scalars(select(OutboxEvent).where(OutboxEvent.member_id == member.id)
                                     .order_by(OutboxEvent.id)).all()
@@ -471,6 +480,7 @@ def erase_member(session: Session, member: Member, *, actor: Actor) -> Member:
     if member.erased_at is not None:
         return member
     old_email = member.email
+    traces = _personal_values(member)
     member.email = None
     member.given_name = member.family_name = ""
     member.phone = member.street = member.city = member.zip_code = member.country_code = ""
@@ -486,6 +496,14 @@ def erase_member(session: Session, member: Member, *, actor: Actor) -> Member:
     if old_email:
         for scope in (LOGIN_SCOPES.account, "member-mail-email"):
             throttle.clear(session, scope, f"{member.organization_id}:{old_email}")
+        # Mail kept for sending and counting: the address and what was written to it.
+        mail_deliveries.forget_recipient(session, member.organization_id, old_email)
+    # Staff member imports: the rows that named or created the person.
+    member_import.forget_person(session, member.organization_id, member.id, old_email)
+    # The device a referred member joined from identifies them too.
+    session.execute(update(Referral).where(Referral.referred_id == member.id, Referral.device_id.is_not(None))
+                    .values(device_id=None))
+    _forget_in_events(session, member, traces)
     session.flush()
     end_sessions(session, member)
     audit.record(session, actor, "member.erased", member)
@@ -499,6 +517,46 @@ def erase_own_account(session: Session, member: Member, password: str) -> Member
     if not verify_password(member.password_hash, password):
         raise ValidationFailed(N_("This is not your current password"), field="currentPassword")
     return erase_member(session, member, actor=member_actor(member))
+
+
+def _personal_values(member: Member) -> list[str]:
+    """The member's own details, lower-case, as they may have been copied into free text elsewhere."""
+    values = (member.email, member.given_name, member.family_name, member.phone, member.street, member.city,
+              member.zip_code, member.birth_date.isoformat() if member.birth_date else None)
+    return [v.strip().lower() for v in values if v and len(v.strip()) >= 3]
+
+
+def _forget_in_events(session: Session, member: Member, traces: list[str]) -> None:
+    """Blank every text of the member's events, webhook deliveries and audit entries that holds one of
+    their details (a partner's custom event `{"store": "Berlin, Lindenstr. 5"}`, a description or a
+    staff reason naming them); the rows themselves stay (the feed, the counts, who did what when)."""
+    if not traces:
+        return
+    for event in session.scalars(select(OutboxEvent).where(OutboxEvent.member_id == member.id)):
+        payload = _scrubbed(event.payload, traces)
+        if payload != event.payload:
+            event.payload = payload
+    for entry in session.scalars(select(audit.AuditEntry).where(audit.AuditEntry.target_type == "member",
+                                                                audit.AuditEntry.target_id == str(member.id))):
+        details = _scrubbed(entry.details, traces)
+        if details != entry.details:
+            entry.details = details
+    subscriptions = select(WebhookSubscription.id).where(WebhookSubscription.organization_id == member.organization_id)
+    for delivery in session.scalars(select(WebhookDelivery).where(WebhookDelivery.subscription_id.in_(subscriptions),
+                                                                  WebhookDelivery.member_id == member.id)):
+        if any(trace in delivery.body.lower() for trace in traces):
+            delivery.body = json.dumps(_scrubbed(json.loads(delivery.body), traces), separators=(",", ":"))
+
+
+def _scrubbed(value: Any, traces: list[str]) -> Any:
+    """A JSON value with every string that holds a trace (case-insensitive) blanked."""
+    if isinstance(value, str):
+        return "" if any(trace in value.lower() for trace in traces) else value
+    if isinstance(value, list):
+        return [_scrubbed(v, traces) for v in value]
+    if isinstance(value, dict):
+        return {k: _scrubbed(v, traces) for k, v in value.items()}
+    return value
 
 
 # --- internals ---------------------------------------------------------------------------

@@ -121,6 +121,24 @@ def test_a_mail_refused_for_good_fails_at_once(portal, member, mail_sink, sessio
     assert "550" in delivery.last_error
 
 
+def test_a_refusal_is_logged_and_kept_without_the_address(portal, member, mail_sink, session, monkeypatch,
+                                                           caplog):
+    async def refuse_for_good(server, smtp_session, envelope, address, options):
+        return f"550 5.1.1 <{address.upper()}>: Recipient address rejected"
+
+    monkeypatch.setattr(mail_sink, "handle_RCPT", refuse_for_good, raising=False)
+    reset_asked(portal, member)
+    with caplog.at_level("INFO", logger="portal.mail"):
+        assert worker.send_mail_now() == 1
+    delivery = the_delivery(session)
+    assert delivery.status == mail_deliveries.FAILED
+    assert "<recipient>" in delivery.last_error and "Recipient address rejected" in delivery.last_error
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "Recipient address rejected" in logged
+    local_part = member.email.split("@")[0].lower()
+    assert local_part not in delivery.last_error.lower() and local_part not in logged.lower()
+
+
 def test_a_rolled_back_transaction_sends_nothing(portal, member, mail_sink, session, org):
     with pytest.raises(RuntimeError), db.transaction() as work:
         mail.queue(work, org.id, member.email, "Reset your password", "password_reset", member=member,
@@ -156,3 +174,20 @@ def test_the_worker_looks_for_waiting_mail_during_its_pause_not_right_after_a_ro
     assert worker._work_waiting(2.0) and worker._work_waiting(4.0)
     assert not worker._work_waiting(0.0)  # else a job another worker holds starts round after round, unpaused
     assert not worker._work_waiting(2.5)
+
+
+def test_a_worker_round_deletes_the_records_of_mail_sent_longer_ago_than_the_setting(portal, member, mail_sink,
+                                                                                      session, app, monkeypatch):
+    reset_asked(portal, member)
+    mail_sink.wait_for(member.email)
+    delivery = the_delivery(session)
+    sent_at = utcnow() - dt.timedelta(days=8)
+    delivery.next_attempt_at = delivery.finished_at = sent_at
+    session.commit()
+    monkeypatch.setitem(app.config, "MAIL_RECORDS_DAYS", 9)
+    assert worker.run_once()["mail_records"] == 0  # eight days old: kept for nine
+    assert the_delivery(session).status == mail_deliveries.SENT
+    monkeypatch.setitem(app.config, "MAIL_RECORDS_DAYS", 7)
+    assert worker.run_once()["mail_records"] == 1
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(MailDelivery)) == 0

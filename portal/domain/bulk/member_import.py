@@ -18,6 +18,9 @@ Rows failing a rule are refused with the reason; staff can download them as CSV.
 Idempotent per file: the job's key is the file's SHA-256, so the same file again finds its job instead of
 importing anyone twice. When the worker runs a row whose email, id or card code was taken since the check,
 the row is skipped (nobody is created twice, whichever file named them).
+
+Erasure (`forget_person`) blanks every row that named the person or created them: what the row said and the
+reason are gone (the reason reads "erased"); a row not run yet is refused rather than run.
 """
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ import io
 from typing import Any
 
 import openpyxl
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from .. import audit, enrolment, members
@@ -55,6 +58,7 @@ XLS_MAGIC = b"\xd0\xcf\x11\xe0"  # the old binary Excel format
 MAX_XLSX_ROWS = 500_000
 MAX_XLSX_COLUMNS = 100
 CREATED, SKIPPED, REFUSED = "created", "skipped", "refused"
+ERASED = "The person was erased"
 
 
 class ImportFileUnreadable(ValidationFailed):
@@ -119,6 +123,27 @@ def refused_csv(session: Session, job: BulkJob) -> str:
     for row in refused_rows(session, job):
         writer.writerow([row.line, *(row.data.get(f, "") for f in FIELDS), row.problem])
     return out.getvalue()
+
+
+def forget_person(session: Session, organization_id: int, member_id: int, email: str | None) -> int:
+    """Erasure: blank the organisation's import rows that created the member or named their email
+    (case-insensitive); a row not run yet is refused (and counted so) rather than run. Returns the rows."""
+    r = BulkJobRow
+    named = [r.member_id == member_id]
+    if email:
+        named.append(func.lower(r.key) == email.strip().lower()[:254])
+    rows = list(session.scalars(select(r).join(BulkJob, BulkJob.id == r.job_id)
+                                .where(BulkJob.organization_id == organization_id, or_(*named))))
+    for row in rows:
+        if row.problem is None and row.outcome is None:  # not run yet: refused, never run with nothing
+            row.outcome = REFUSED
+            job = session.get(BulkJob, row.job_id)
+            job.refused, job.done = job.refused + 1, job.done + 1
+        if row.problem is not None or row.outcome == REFUSED:
+            row.problem = ERASED
+        row.key, row.data = "", {}
+    session.flush()
+    return len(rows)
 
 
 @jobs.handler(KIND, read_role="members:read", start_role="members:write")
