@@ -228,6 +228,11 @@ def system_wallet(session: Session, account: LedgerAccount, kind: str) -> Wallet
     return wallet
 
 
+_MEMBER_AND_SYSTEM_WALLETS = select(Wallet).where(  # built once: a mint's wallet lookup
+    Wallet.ledger_account_id == bindparam("account_id"),
+    or_(Wallet.member_id == bindparam("member_id"), Wallet.kind.in_((ISSUANCE, BURNED))))
+
+
 def member_wallet(session: Session, account: LedgerAccount, member_id: int) -> Wallet:
     """The member's wallet in this account, created on first use.
 
@@ -238,9 +243,7 @@ def member_wallet(session: Session, account: LedgerAccount, member_id: int) -> W
         return mine[account.id, member_id]
     known = session_memo(session, "ledger.system_wallets")
     wallet = None
-    for row in session.scalars(select(Wallet).where(
-            Wallet.ledger_account_id == account.id,
-            or_(Wallet.member_id == member_id, Wallet.kind.in_((ISSUANCE, BURNED))))):
+    for row in session.scalars(_MEMBER_AND_SYSTEM_WALLETS, {"account_id": account.id, "member_id": member_id}):
         if row.kind == MEMBER:
             wallet = row
         else:
@@ -255,6 +258,17 @@ def member_wallet(session: Session, account: LedgerAccount, member_id: int) -> W
                 Wallet.ledger_account_id == account.id, Wallet.member_id == member_id)).one()
     mine[account.id, member_id] = wallet
     return wallet
+
+
+def note_wallets(session: Session, account: LedgerAccount, member_id: int, wallets: list[Wallet]) -> None:
+    """Remember the account's wallets read with it (`points.resolve_account`): the system ones, and the member's
+    (when it has none yet, `member_wallet` creates it)."""
+    known = session_memo(session, "ledger.system_wallets")
+    for wallet in wallets:
+        if wallet.kind == MEMBER:
+            session_memo(session, "ledger.member_wallets")[account.id, member_id] = wallet
+        else:
+            known[account.id, wallet.kind] = wallet
 
 
 def member_wallets_in(session: Session, account: LedgerAccount, member_ids: list[int]) -> dict[int, Wallet]:
@@ -446,10 +460,10 @@ def post_all(session: Session, postings: list[Posting]) -> list[LedgerTransactio
     # One multi-row INSERT ... RETURNING. SQLite does not promise the order of the rows returned, and asking
     # SQLAlchemy to sort them costs a statement per row there, so each posting takes a returned row of the same
     # content (rows of the same content are interchangeable).
-    returned: dict[tuple, list[int]] = {}
-    for found in session.execute(_INSERT_TRANSACTIONS, rows).mappings():
-        returned.setdefault(_content(found), []).append(found["id"])
-    txs = [_known(session, {**row, "id": returned[_content(row)].pop(0)}) for row in rows]
+    returned: dict[tuple, list[LedgerTransaction]] = {}
+    for tx in session.scalars(_INSERT_TRANSACTIONS, rows):  # the ORM builds 20 objects from rows faster than _known
+        returned.setdefault(_content(tx.__dict__), []).append(_forgotten_on_rollback(tx))
+    txs = [returned[_content(row)].pop(0) for row in rows]
     session_memo(session, "ledger.new_transactions").update((tx.id, True) for tx in txs)
     entries, shards, events = [], {}, []
     changes: dict[str, dict[int, int]] = {"balance": {}, "held": {}, "pending_in": {}}
@@ -658,7 +672,7 @@ def balances_of(session: Session, wallet_ids: list[int]) -> dict[int, int]:
 _TX, _ENTRIES, _WALLETS, _SHARDS = (LedgerTransaction.__table__, LedgerEntry.__table__, Wallet.__table__,
                                     WalletShard.__table__)
 _INSERT_TRANSACTION = insert(_TX).returning(_TX.c.id)
-_INSERT_TRANSACTIONS = insert(_TX).returning(*_TX.c)  # a batch's: the rows back, matched by content (post_all)
+_INSERT_TRANSACTIONS = insert(LedgerTransaction).returning(LedgerTransaction)  # a batch's (post_all)
 _INSERT_ENTRIES = insert(_ENTRIES)
 _CREDIT = update(_WALLETS).where(_WALLETS.c.id == bindparam("wallet_id")).values(
     balance=_WALLETS.c.balance + bindparam("delta"))
@@ -698,8 +712,14 @@ def _known(session: Session, row: dict[str, Any]) -> LedgerTransaction:
     tx = LedgerTransaction(**row)
     make_transient_to_detached(tx)
     session.add(tx)
+    return _forgotten_on_rollback(tx)
+
+
+def _forgotten_on_rollback(tx: LedgerTransaction) -> LedgerTransaction:
+    """Count a transaction an INSERT statement wrote (not a flush) among the rows its session transaction or
+    savepoint inserted, as Session._register_persistent does for a flushed row, so a rollback expunges it."""
     state = inspect(tx)
-    state.session._transaction._new[state] = True  # what Session._register_persistent does for a flushed row
+    state.session._transaction._new[state] = True
     return tx
 
 
