@@ -37,7 +37,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import (Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, bindparam, case, func,
+from sqlalchemy import (Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, bindparam, func,
                         insert, inspect, or_, select, update)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm.util import identity_key
@@ -491,10 +491,10 @@ def post_all(session: Session, postings: list[Posting]) -> list[LedgerTransactio
     if entries:
         session.execute(_INSERT_ENTRIES, entries)
     changed = sorted(set().union(*(by_wallet.keys() for by_wallet in changes.values())))
-    if changed:
-        session.execute(update(_WALLETS).where(_WALLETS.c.id.in_(changed)).values(**{
-            column: _WALLETS.c[column] + case(by_wallet, value=_WALLETS.c.id, else_=0)
-            for column, by_wallet in changes.items() if by_wallet}))
+    if changed:  # one executemany in wallet id order (the lock order), the same compiled statement for any batch
+        session.execute(_ADD_TO_WALLET, [
+            {"wallet_id": wallet_id, **{f"add_{column}": by_wallet.get(wallet_id, 0)
+                                        for column, by_wallet in changes.items()}} for wallet_id in changed])
     if shards:
         _add_to_shards(session, shards)
     outbox.insert_events(session, events)
@@ -677,6 +677,9 @@ _INSERT_ENTRIES = insert(_ENTRIES)
 _CREDIT = update(_WALLETS).where(_WALLETS.c.id == bindparam("wallet_id")).values(
     balance=_WALLETS.c.balance + bindparam("delta"))
 _DEBIT_MEMBER = _CREDIT.where(_WALLETS.c.balance - _WALLETS.c.held >= -bindparam("delta"))
+_ADD_TO_WALLET = update(_WALLETS).where(_WALLETS.c.id == bindparam("wallet_id")).values(
+    balance=_WALLETS.c.balance + bindparam("add_balance"), held=_WALLETS.c.held + bindparam("add_held"),
+    pending_in=_WALLETS.c.pending_in + bindparam("add_pending_in"))  # a batch's, checked before (Funds)
 _DEBIT_SUPPLY = _CREDIT.where(_WALLETS.c.balance + bindparam("delta") >= bindparam("floor"))
 
 

@@ -670,10 +670,9 @@ def test_a_movement_rolled_back_with_its_savepoint_is_forgotten_by_the_session(s
     # when its savepoint rolls back, as a flushed one would, or a later row given the same id (SQLite reuses it)
     # would meet a stale object in the identity map.
     wallet = wallet_of(session, org, alice)
-    with pytest.raises(RuntimeError):
-        with session.begin_nested():
-            undone = mint(session, account, wallet, 70, clerk)
-            raise RuntimeError("the caller's step failed")
+    with pytest.raises(RuntimeError), session.begin_nested():
+        undone = mint(session, account, wallet, 70, clerk)
+        raise RuntimeError("the caller's step failed")
     assert undone not in session and session.get(LedgerTransaction, undone.id) is None
     tx = mint(session, account, wallet, 30, clerk)  # may take the same id
     assert session.get(LedgerTransaction, tx.id) is tx and (tx.amount, tx.status) == (30, "posted")
