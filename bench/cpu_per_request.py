@@ -40,6 +40,7 @@ def main(argv=None) -> int:
     url = f"sqlite:///{copy}"
     os.environ.update(DATABASE_URL=url, SECRET_KEY="cpu-" + "x" * 60, PORTAL_INSTANCE_DIR=str(OUT / "instance"))
     import bare
+
     from app import app
 
     bare.prepare(url)
