@@ -32,6 +32,9 @@ class AuditEntry(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+_INSERT = insert(AuditEntry.__table__)  # Core, built once: no ORM object or flush per row
+
+
 def record(session: Session, actor: Actor, action: str, target: Any = None, *, organization_id: int | None = None,
            **details: Any) -> AuditEntry:
     """Append one audit entry; `action` is dotted (`member.created`, `ledger.minted`)."""
@@ -61,12 +64,12 @@ def record_changed(session: Session, actor: Actor, action: str, row: Row, **deta
 
 
 def record_many(session: Session, actor: Actor, actions: list[tuple[str, Any]], **details_of: Any) -> None:
-    """Append an entry per (action, target), as `record` would, in one statement; `details_of` maps a
-    detail's name to a function of the target (`amount=lambda tx: tx.amount`)."""
+    """Append an entry per (action, target), as `record` would, in one statement (no ORM objects); `details_of`
+    maps a detail's name to a function of the target (`amount=lambda tx: tx.amount`)."""
     if not actions:
         return
     now = utcnow()
-    session.execute(insert(AuditEntry), [
+    session.execute(_INSERT, [
         {"organization_id": actor.organization_id or getattr(target, "organization_id", None),
          "actor_kind": actor.kind, "actor_id": actor.id, "actor_label": actor.label, "action": action,
          "target_type": type(target).__name__.lower(), "target_id": str(getattr(target, "id", "") or ""),

@@ -37,10 +37,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import (Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, case, func, insert, inspect,
-                        or_, select, update)
+from sqlalchemy import (Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, bindparam, func,
+                        insert, inspect, or_, select, update)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm.util import identity_key
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, make_transient_to_detached, mapped_column
 
 from . import hooks, outbox
 from .actors import Actor
@@ -227,6 +228,11 @@ def system_wallet(session: Session, account: LedgerAccount, kind: str) -> Wallet
     return wallet
 
 
+_MEMBER_AND_SYSTEM_WALLETS = select(Wallet).where(  # built once: a mint's wallet lookup
+    Wallet.ledger_account_id == bindparam("account_id"),
+    or_(Wallet.member_id == bindparam("member_id"), Wallet.kind.in_((ISSUANCE, BURNED))))
+
+
 def member_wallet(session: Session, account: LedgerAccount, member_id: int) -> Wallet:
     """The member's wallet in this account, created on first use.
 
@@ -237,9 +243,7 @@ def member_wallet(session: Session, account: LedgerAccount, member_id: int) -> W
         return mine[account.id, member_id]
     known = session_memo(session, "ledger.system_wallets")
     wallet = None
-    for row in session.scalars(select(Wallet).where(
-            Wallet.ledger_account_id == account.id,
-            or_(Wallet.member_id == member_id, Wallet.kind.in_((ISSUANCE, BURNED))))):
+    for row in session.scalars(_MEMBER_AND_SYSTEM_WALLETS, {"account_id": account.id, "member_id": member_id}):
         if row.kind == MEMBER:
             wallet = row
         else:
@@ -254,6 +258,17 @@ def member_wallet(session: Session, account: LedgerAccount, member_id: int) -> W
                 Wallet.ledger_account_id == account.id, Wallet.member_id == member_id)).one()
     mine[account.id, member_id] = wallet
     return wallet
+
+
+def note_wallets(session: Session, account: LedgerAccount, member_id: int, wallets: list[Wallet]) -> None:
+    """Remember the account's wallets read with it (`points.resolve_account`): the system ones, and the member's
+    (when it has none yet, `member_wallet` creates it)."""
+    known = session_memo(session, "ledger.system_wallets")
+    for wallet in wallets:
+        if wallet.kind == MEMBER:
+            session_memo(session, "ledger.member_wallets")[account.id, member_id] = wallet
+        else:
+            known[account.id, wallet.kind] = wallet
 
 
 def member_wallets_in(session: Session, account: LedgerAccount, member_ids: list[int]) -> dict[int, Wallet]:
@@ -350,15 +365,8 @@ def post(session: Session, *, kind: str, account: LedgerAccount, source: Wallet,
     check_posting(session, Posting(kind, account, source, target, amount, reason, actor, pending, set_id,
                                    whatever_member_status))
     member_id = (source if kind == BURN else target).member_id  # read now: posting expires the wallets
-    tx = LedgerTransaction(
-        organization_id=account.organization_id, ledger_id=account.ledger_id, ledger_account_id=account.id,
-        type=kind, status=PENDING if pending else POSTED, amount=amount, from_wallet_id=source.id,
-        to_wallet_id=target.id, set_id=set_id, system_unique_key=reason.system_unique_key,
-        external_id=reason.external_id, external_event_date=reason.external_event_date,
-        description=reason.description, tags=list(reason.tags or []), actor_kind=actor.kind, actor_id=actor.id,
-        actor_label=actor.label)
-    session.add(tx)
-    session.flush()  # the transaction's id, for its entries
+    posting = Posting(kind, account, source, target, amount, reason, actor, pending, set_id)
+    tx = _inserted(session, _transaction_row(posting, utcnow()))  # one INSERT ... RETURNING id, no ORM flush
     keep(session, tx, account)  # callers read them again by id (the order's effects, the response)
     session_memo(session, "ledger.new_transactions")[tx.id] = True
     if pending:
@@ -366,8 +374,9 @@ def post(session: Session, *, kind: str, account: LedgerAccount, source: Wallet,
     else:
         _write_entries(session, source, target, amount, tx, account=account)
     if kind in (MINT, BURN):  # the member's feed and webhooks hear of points created or destroyed
-        outbox.emit(session, account.organization_id, "ledger-transaction-created", member_id=member_id,
-                    ledgerTransactionId=tx.id, type=kind, amount=amount)
+        outbox.insert_events(session, [outbox.event_row(
+            account.organization_id, "ledger-transaction-created", member_id=member_id,
+            ledgerTransactionId=tx.id, type=kind, amount=amount)])
     return tx
 
 
@@ -452,8 +461,8 @@ def post_all(session: Session, postings: list[Posting]) -> list[LedgerTransactio
     # SQLAlchemy to sort them costs a statement per row there, so each posting takes a returned row of the same
     # content (rows of the same content are interchangeable).
     returned: dict[tuple, list[LedgerTransaction]] = {}
-    for tx in session.scalars(insert(LedgerTransaction).returning(LedgerTransaction), rows):
-        returned.setdefault(_content(tx.__dict__), []).append(tx)
+    for tx in session.scalars(_INSERT_TRANSACTIONS, rows):  # the ORM builds 20 objects from rows faster than _known
+        returned.setdefault(_content(tx.__dict__), []).append(_forgotten_on_rollback(tx))
     txs = [returned[_content(row)].pop(0) for row in rows]
     session_memo(session, "ledger.new_transactions").update((tx.id, True) for tx in txs)
     entries, shards, events = [], {}, []
@@ -480,16 +489,15 @@ def post_all(session: Session, postings: list[Posting]) -> list[LedgerTransactio
             else:
                 shards[wallet.id, other.id % SHARDS] = shards.get((wallet.id, other.id % SHARDS), 0) + delta
     if entries:
-        session.execute(insert(LedgerEntry), entries)
+        session.execute(_INSERT_ENTRIES, entries)
     changed = sorted(set().union(*(by_wallet.keys() for by_wallet in changes.values())))
-    if changed:
-        session.execute(update(Wallet).where(Wallet.id.in_(changed)).values(**{
-            column: getattr(Wallet, column) + case(by_wallet, value=Wallet.id, else_=0)
-            for column, by_wallet in changes.items() if by_wallet}).execution_options(synchronize_session=False))
+    if changed:  # one executemany in wallet id order (the lock order), the same compiled statement for any batch
+        session.execute(_ADD_TO_WALLET, [
+            {"wallet_id": wallet_id, **{f"add_{column}": by_wallet.get(wallet_id, 0)
+                                        for column, by_wallet in changes.items()}} for wallet_id in changed])
     if shards:
         _add_to_shards(session, shards)
-    if events:
-        session.execute(insert(outbox.OutboxEvent), events)
+    outbox.insert_events(session, events)
     for p, tx in zip(postings, txs):
         _forget_balances(p.source, p.target)
         if not p.pending:
@@ -666,6 +674,65 @@ def balances_of(session: Session, wallet_ids: list[int]) -> dict[int, int]:
 
 # --- internals ---------------------------------------------------------------
 
+# The write path's statements, built once on the tables (Core: no ORM bookkeeping per execution); each execution
+# then finds its compiled form in SQLAlchemy's cache (same statement, values as bound parameters).
+_TX, _ENTRIES, _WALLETS, _SHARDS = (LedgerTransaction.__table__, LedgerEntry.__table__, Wallet.__table__,
+                                    WalletShard.__table__)
+_INSERT_TRANSACTION = insert(_TX).returning(_TX.c.id)
+_INSERT_TRANSACTIONS = insert(LedgerTransaction).returning(LedgerTransaction)  # a batch's (post_all)
+_INSERT_ENTRIES = insert(_ENTRIES)
+_CREDIT = update(_WALLETS).where(_WALLETS.c.id == bindparam("wallet_id")).values(
+    balance=_WALLETS.c.balance + bindparam("delta"))
+_DEBIT_MEMBER = _CREDIT.where(_WALLETS.c.balance - _WALLETS.c.held >= -bindparam("delta"))
+_ADD_TO_WALLET = update(_WALLETS).where(_WALLETS.c.id == bindparam("wallet_id")).values(
+    balance=_WALLETS.c.balance + bindparam("add_balance"), held=_WALLETS.c.held + bindparam("add_held"),
+    pending_in=_WALLETS.c.pending_in + bindparam("add_pending_in"))  # a batch's, checked before (Funds)
+_DEBIT_SUPPLY = _CREDIT.where(_WALLETS.c.balance + bindparam("delta") >= bindparam("floor"))
+
+
+@dataclass(frozen=True)
+class _DialectStatements:
+    add_to_shard: Any
+
+
+_BY_DIALECT: dict[str, _DialectStatements] = {}
+
+
+def _statements(session: Session) -> _DialectStatements:
+    """The statements whose SQL differs by database (the upserts), built once per dialect."""
+    name = session.get_bind().dialect.name
+    found = _BY_DIALECT.get(name)
+    if found is None:
+        upsert = (postgresql if name == "postgresql" else sqlite).insert(_SHARDS)
+        found = _BY_DIALECT[name] = _DialectStatements(add_to_shard=upsert.on_conflict_do_update(
+            index_elements=[_SHARDS.c.wallet_id, _SHARDS.c.shard],
+            set_={"balance": _SHARDS.c.balance + upsert.excluded.balance}))
+    return found
+
+
+def _inserted(session: Session, row: dict[str, Any]) -> LedgerTransaction:
+    """The transaction `row` inserted by one Core statement, and as an object in the session (no ORM flush)."""
+    return _known(session, {**row, "id": session.execute(_INSERT_TRANSACTION, row).scalar_one()})
+
+
+def _known(session: Session, row: dict[str, Any]) -> LedgerTransaction:
+    """A LedgerTransaction for a row just inserted (all columns given): persistent in the session as if loaded,
+    and, as SQLAlchemy does for a row its flush inserted, expunged again if the transaction or the savepoint it
+    was written in rolls back (SQLite may then give its id to another row)."""
+    tx = LedgerTransaction(**row)
+    make_transient_to_detached(tx)
+    session.add(tx)
+    return _forgotten_on_rollback(tx)
+
+
+def _forgotten_on_rollback(tx: LedgerTransaction) -> LedgerTransaction:
+    """Count a transaction an INSERT statement wrote (not a flush) among the rows its session transaction or
+    savepoint inserted, as Session._register_persistent does for a flushed row, so a rollback expunges it."""
+    state = inspect(tx)
+    state.session._transaction._new[state] = True
+    return tx
+
+
 def _require_member_can_move(session: Session, wallet: Wallet) -> None:
     from .members import Member
 
@@ -719,7 +786,7 @@ def _write_entries(session: Session, source: Wallet, target: Wallet, amount: int
     for wallet, delta in _in_lock_order((source, -amount), (target, amount)):
         _change_balance(session, wallet, delta, account, member_wallet=target if wallet is source else source)
     now = utcnow()
-    session.execute(insert(LedgerEntry), [
+    session.execute(_INSERT_ENTRIES, [
         {"transaction_id": tx.id, "wallet_id": source.id, "amount": -amount, "created_at": now},
         {"transaction_id": tx.id, "wallet_id": target.id, "amount": amount, "created_at": now}])
     _forget_balances(source, target)
@@ -740,25 +807,25 @@ def _change_balance(session: Session, wallet: Wallet, delta: int, account: Ledge
     with a maximum supply on that supply (on the wallet row); any other system wallet change goes
     to the shard of the member wallet on the other side."""
     if wallet.kind == MEMBER or (wallet.kind == ISSUANCE and account.max_supply is not None):
-        stmt = update(Wallet).where(Wallet.id == wallet.id).values(balance=Wallet.balance + delta)
-        if delta < 0:
-            stmt = stmt.where(Wallet.balance - Wallet.held >= -delta if wallet.kind == MEMBER
-                              else Wallet.balance + delta >= -account.max_supply)
-        if session.execute(stmt.execution_options(synchronize_session=False)).rowcount != 1:
+        if delta >= 0:
+            stmt, values = _CREDIT, {"wallet_id": wallet.id, "delta": delta}
+        elif wallet.kind == MEMBER:
+            stmt, values = _DEBIT_MEMBER, {"wallet_id": wallet.id, "delta": delta}
+        else:
+            stmt, values = _DEBIT_SUPPLY, {"wallet_id": wallet.id, "delta": delta, "floor": -account.max_supply}
+        if session.execute(stmt, values).rowcount != 1:
             raise _refuse_debit(wallet)
         return
     _add_to_shards(session, {(wallet.id, member_wallet.id % SHARDS): delta})
 
 
 def _add_to_shards(session: Session, deltas: dict[tuple[int, int], int]) -> None:
-    """Add each delta to its (system wallet, shard) row, creating the row on first use; one statement. The rows
-    go in (wallet, shard) order, so two batches lock the shards they share in the same order (the bench saw
-    PostgreSQL's deadlock detector end a batch when they did not)."""
-    stmt = upsert_insert(session, WalletShard).values(
-        [{"wallet_id": wallet_id, "shard": shard, "balance": delta}
-         for (wallet_id, shard), delta in sorted(deltas.items())])
-    session.execute(stmt.on_conflict_do_update(index_elements=[WalletShard.wallet_id, WalletShard.shard],
-                                               set_={"balance": WalletShard.balance + stmt.excluded.balance}))
+    """Add each delta to its (system wallet, shard) row, creating the row on first use; one statement (one
+    executemany for many rows: the same compiled statement whatever their number). The rows go in (wallet, shard)
+    order, so two batches lock the shards they share in the same order (the bench saw PostgreSQL's deadlock
+    detector end a batch when they did not)."""
+    session.execute(_statements(session).add_to_shard, [
+        {"wallet_id": wallet_id, "shard": shard, "balance": delta} for (wallet_id, shard), delta in sorted(deltas.items())])
 
 
 def _forget_balances(*wallets: Wallet) -> None:

@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, select, true
+from sqlalchemy import bindparam, or_, select, true
 from sqlalchemy.orm import Session
 
 from . import audit, idempotency, ledger
@@ -43,9 +43,28 @@ class TransferRequest:
     atomic_set_id: Any = None
 
 
+# Built once (a mint's first statement): executing them then skips building the statement and its cache key.
+_DEFAULT_ACCOUNT = (
+    select(LoyaltyProgram, LedgerAccount).join(LedgerAccount, LedgerAccount.id == LoyaltyProgram.points_account_id)
+    .where(LoyaltyProgram.organization_id == bindparam("organization_id"))
+    .order_by(LoyaltyProgram.is_default.desc(), LoyaltyProgram.id).limit(1))
+# The same, with the member's wallet in the account and the account's system wallets: a row per wallet.
+_DEFAULT_ACCOUNT_AND_WALLETS = (
+    select(LoyaltyProgram, LedgerAccount, Wallet)
+    .join(LedgerAccount, LedgerAccount.id == LoyaltyProgram.points_account_id)
+    .outerjoin(Wallet, (Wallet.ledger_account_id == LedgerAccount.id) & or_(
+        Wallet.member_id == bindparam("member_id"), Wallet.kind.in_((ledger.ISSUANCE, ledger.BURNED))))
+    .where(LoyaltyProgram.id == select(LoyaltyProgram.id)
+           .where(LoyaltyProgram.organization_id == bindparam("organization_id"))
+           .order_by(LoyaltyProgram.is_default.desc(), LoyaltyProgram.id).limit(1).scalar_subquery()))
+
+
 def resolve_account(session: Session, organization_id: int, ledger_id: int | None = None,
-                    account_id: int | None = None) -> LedgerAccount:
-    """The named account, else the ledger's default, else the default programme's points account."""
+                    account_id: int | None = None, *, wallets_of: int | None = None) -> LedgerAccount:
+    """The named account, else the ledger's default, else the default programme's points account.
+
+    `wallets_of` (a member id): the default programme's account is read with that member's wallet in it and
+    its system wallets, in the same statement, for the movement that follows (`ledger.member_wallet`)."""
     if account_id is not None:
         account = ledger.get_account(session, organization_id, account_id, ledger_id)
         keep(session, account)
@@ -58,10 +77,14 @@ def resolve_account(session: Session, organization_id: int, ledger_id: int | Non
             raise NotFound("Ledger has no accounts", field="ledgerId")
         return account
     # The default programme and its points account in one statement.
-    found = session.execute(
-        select(LoyaltyProgram, LedgerAccount).join(LedgerAccount, LedgerAccount.id == LoyaltyProgram.points_account_id)
-        .where(LoyaltyProgram.organization_id == organization_id)
-        .order_by(LoyaltyProgram.is_default.desc(), LoyaltyProgram.id).limit(1)).first()
+    if wallets_of is None:
+        found = session.execute(_DEFAULT_ACCOUNT, {"organization_id": organization_id}).first()
+    else:
+        rows = session.execute(_DEFAULT_ACCOUNT_AND_WALLETS,
+                               {"organization_id": organization_id, "member_id": wallets_of}).all()
+        found = rows[0] if rows else None
+        if found is not None:
+            ledger.note_wallets(session, found[1], wallets_of, [row[2] for row in rows if row[2] is not None])
     if found is None:
         default_program(session, organization_id)  # raises NotFound
     note_program_accounts(session, found[0])
@@ -220,7 +243,7 @@ def post_batch(session: Session, organization_id: int, requests: list[TransferRe
     postings = [(index, p) for index, p in accepted if isinstance(p, ledger.Posting)]
     written = dict(zip([index for index, _ in postings], ledger.post_all(session, [p for _, p in postings])))
     audit.record_many(session, actor, [(PAST_TENSE[tx.type], tx) for tx in written.values()],
-                      amount=lambda tx: tx.amount, ledgerAccountId=lambda tx: tx.ledger_account_id)
+                      amount=_amount, ledgerAccountId=_account_id)
     given_back = [claimed[key] for key in claimed if owners.get(key) is None or owners[key] in failed_indexes]
     if given_back:  # a key whose item failed is not kept: a retry runs it
         idempotency.forget(session, given_back)
@@ -252,7 +275,8 @@ def _load_batch(session, organization_id: int, requests: list[TransferRequest]) 
               and next(a for a in accounts if a.id == w.ledger_account_id).max_supply is not None]
     held["funds"], wallets = ledger.Funds.lock(session, organization_id, ids("from_wallet_id", "to_wallet_id"), capped)
     member_ids = sorted({w.member_id for w in wallets if w.member_id is not None})
-    held["rows"] = accounts + system + wallets + list(session.scalars(select(Member).where(Member.id.in_(member_ids))))
+    held["rows"] = accounts + system + list(session.scalars(select(Member).where(Member.id.in_(member_ids))))
+    keep(session, *wallets)  # to the transaction's end: the response names their members (ledger.wallet_owners)
     return held
 
 
@@ -366,7 +390,7 @@ def transactions_by_ids(session: Session, ids: list[int]) -> list[LedgerTransact
 
 def _member_movement(session, kind, member, amount, actor, reason, ledger_id, account_id) -> Movement:
     ledger.check_amount(amount)
-    account = resolve_account(session, member.organization_id, ledger_id, account_id)
+    account = resolve_account(session, member.organization_id, ledger_id, account_id, wallets_of=member.id)
     params = {"member": member.id, "amount": amount, "account": account.id, "description": reason.description,
               "tags": reason.tags, "externalId": reason.external_id}
 
@@ -458,8 +482,16 @@ def _replayed(session, organization_id: int, key: str, outcome: idempotency.Outc
 
 
 def _audited(session, actor: Actor, action: str, tx: LedgerTransaction) -> LedgerTransaction:
-    audit.record(session, actor, action, tx, amount=tx.amount, ledgerAccountId=tx.ledger_account_id)
+    audit.record_many(session, actor, [(action, tx)], amount=_amount, ledgerAccountId=_account_id)
     return tx
+
+
+def _amount(tx: LedgerTransaction) -> int:
+    return tx.amount
+
+
+def _account_id(tx: LedgerTransaction) -> int:
+    return tx.ledger_account_id
 
 
 def _request_params(request: TransferRequest) -> dict:

@@ -663,3 +663,17 @@ def test_the_ledgers_memos_end_with_the_sessions_transaction_close_included():
         assert session_memo(own, "ledger.new_transactions") == {7: True}
         own.close()
         assert session_memo(own, "ledger.new_transactions") == {}
+
+
+def test_a_movement_rolled_back_with_its_savepoint_is_forgotten_by_the_session(session, org, account, alice, clerk):
+    # `post` writes its transaction with a Core INSERT, not an ORM flush: the object must still leave the session
+    # when its savepoint rolls back, as a flushed one would, or a later row given the same id (SQLite reuses it)
+    # would meet a stale object in the identity map.
+    wallet = wallet_of(session, org, alice)
+    with pytest.raises(RuntimeError), session.begin_nested():
+        undone = mint(session, account, wallet, 70, clerk)
+        raise RuntimeError("the caller's step failed")
+    assert undone not in session and session.get(LedgerTransaction, undone.id) is None
+    tx = mint(session, account, wallet, 30, clerk)  # may take the same id
+    assert session.get(LedgerTransaction, tx.id) is tx and (tx.amount, tx.status) == (30, "posted")
+    assert balance(session, wallet) == 30 == entry_sum(session, wallet)
