@@ -1,4 +1,4 @@
-"""CPU per request of the read scenarios, Portal against bare, in process: N requests through each app's test
+"""CPU per request of a scenario, Portal against bare, in process: N requests through each app's test
 client, timed with `time.process_time()` (the CPU of this process only: steadier than wall time or wrk while
 other work shares the machine), with the wall time alone beside it (which also counts PostgreSQL's own work).
 The ratio bare/Portal is roughly what `make bench` shows as req/s Portal/bare on a CPU-bound machine, without
@@ -8,6 +8,7 @@ PostgreSQL the server's CPU is not counted: compare statements and plans there.
     .venv/bin/python bench/cpu_ratio.py                       # on a copy of the kept SQLite seed
     .venv/bin/python bench/cpu_ratio.py page balance --requests 500
     .venv/bin/python bench/cpu_ratio.py wallet --sql          # also the statements of one Portal request
+    .venv/bin/python bench/cpu_ratio.py mint batch            # the writes (a fifth as many batches)
     .venv/bin/python bench/cpu_ratio.py --database-url postgresql+psycopg://.../portal_bench_x --info f.json
 
 The member balance is compared with bare's primary-key read, as the issue's target is. The portal wallet page
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import random
 import re
 import sys
 import time
@@ -33,33 +35,49 @@ from profile_request import open_seed, seed_arguments  # noqa: E402
 
 
 def scenarios(info: dict) -> dict:
-    """name -> (Portal path, bare path), n numbering the request."""
+    """name -> (Portal request, bare request, how many of `--requests`): a request is (method, path of n, body of
+    n or None, the status it must answer)."""
     api = f"/api/v1/organizations/{info['organizationId']}"
     first, last = info["firstMemberId"], info["lastMemberId"]
     member = lambda n: first + (n * 7919) % (last - first + 1)  # noqa: E731
     seeded = dt.datetime.fromisoformat(info["seededAt"])
     iso = lambda moment: moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
     since, until = iso(seeded - dt.timedelta(days=30)), iso(seeded)
-    account = info["accountId"]
+    account, run, pick = info["accountId"], os.urandom(3).hex(), random.Random(1)
+    get = lambda path: ("GET", path, None, 200)  # noqa: E731
+    mint = lambda n: {"amount": 10, "systemUniqueKey": f"cpu-{run}-{n}", "description": "bench"}  # noqa: E731
+
+    def batch(_n):
+        return {"items": [{"amount": 5, "ledgerId": info["ledgerId"], "ledgerAccountId": account,
+                           "toWalletId": pick.randint(info["firstWalletId"], info["lastWalletId"])}
+                          for _ in range(20)]}
+
     return {
-        "tiny JSON": (lambda n: "/healthz", lambda n: "/tiny"),
-        "primary-key read": (lambda n: f"{api}/members/{member(n)}", lambda n: f"/member/{member(n)}"),
-        "20-row page": (lambda n: f"{api}/members?limit=20&order=id,asc&page={n % 50}",
-                        lambda n: f"/page?page={n % 50}"),
-        "member balance": (lambda n: f"{api}/members/{member(n)}/wallet", lambda n: f"/member/{member(n)}"),
-        "date range": (lambda n: f"{api}/ledgers/{info['ledgerId']}/accounts/{account}/transactions"
-                                 f"?fromExternalEventDate={since}&toExternalEventDate={until}&limit=20&page={n % 10}",
-                       lambda n: f"/range?account={account}&from={since}&to={until}&page={n % 10}"),
-        "portal wallet page": (lambda n: "/wallet", lambda n: f"/wallet-page?member={info['portalMemberId']}"),
+        "tiny JSON": (get(lambda n: "/healthz"), get(lambda n: "/tiny"), 1),
+        "primary-key read": (get(lambda n: f"{api}/members/{member(n)}"), get(lambda n: f"/member/{member(n)}"), 1),
+        "20-row page": (get(lambda n: f"{api}/members?limit=20&order=id,asc&page={n % 50}"),
+                        get(lambda n: f"/page?page={n % 50}"), 1),
+        "member balance": (get(lambda n: f"{api}/members/{member(n)}/wallet"), get(lambda n: f"/member/{member(n)}"), 1),
+        "date range": (get(lambda n: f"{api}/ledgers/{info['ledgerId']}/accounts/{account}/transactions"
+                                     f"?fromExternalEventDate={since}&toExternalEventDate={until}&limit=20"
+                                     f"&page={n % 10}"),
+                       get(lambda n: f"/range?account={account}&from={since}&to={until}&page={n % 10}"), 1),
+        "portal wallet page": (get(lambda n: "/wallet"), get(lambda n: f"/wallet-page?member={info['portalMemberId']}"),
+                               1),
+        "mint": (("POST", lambda n: f"{api}/loyalty-members/BM{member(n):08d}/mint", mint, 201),
+                 ("POST", lambda n: "/insert-update", mint, 201), 1),
+        "batch": (("POST", lambda n: f"{api}/ledger-transactions/batch", batch, 200),
+                  ("POST", lambda n: "/bulk", batch, 200), 5),
     }
 
 
-def timed(client, path, headers: dict, requests: int) -> tuple[float, float]:
+def timed(client, request, headers: dict, requests: int, start: int = 0) -> tuple[float, float]:
     """(CPU ms, wall ms) a request."""
+    method, path, body, status = request
     started, started_wall = time.process_time(), time.perf_counter()
-    for n in range(requests):
-        response = client.get(path(n), headers=headers)
-        assert response.status_code == 200, (path(n), response.status_code, response.get_data(as_text=True)[:300])
+    for n in range(start, start + requests):
+        response = client.open(path(n), method=method, headers=headers, json=body(n) if body else None)
+        assert response.status_code == status, (path(n), response.status_code, response.get_data(as_text=True)[:300])
     return ((time.process_time() - started) / requests * 1000, (time.perf_counter() - started_wall) / requests * 1000)
 
 
@@ -85,19 +103,21 @@ def main(argv=None) -> int:
     statements: list[str] = []
     event.listen(app.extensions["portal_db"].engine, "before_cursor_execute",
                  lambda _c, _cur, sql, params, *_: statements.append(f"{sql} {params}"))
+    bare.prepare(url)
     portal, plain = app.test_client(), bare.create_app(url).test_client()
     headers = {"User-Agent": "portal-bench"}
     sign_in(portal, info, headers)
     auth = {**headers, "Authorization": f"Bearer {info['apiKey']}"}
-    for name, (portal_path, bare_path) in scenarios(info).items():
+    for name, (portal_request, bare_request, fewer) in scenarios(info).items():
         if args.only and not any(word.lower() in name.lower() for word in args.only):
             continue
-        timed(portal, portal_path, auth, 20), timed(plain, bare_path, {}, 20)
+        count = max(args.requests // fewer, 1)
+        timed(portal, portal_request, auth, 10, start=10**6), timed(plain, bare_request, {}, 10, start=10**6)
         statements.clear()
-        portal.get(portal_path(0), headers=auth)
+        timed(portal, portal_request, auth, 1, start=2 * 10**6)
         sent = list(statements)
-        rounds = [(timed(portal, portal_path, auth, args.requests), timed(plain, bare_path, {}, args.requests))
-                  for _ in range(3)]
+        rounds = [(timed(portal, portal_request, auth, count, start=n * 10**5),
+                   timed(plain, bare_request, {}, count, start=n * 10**5)) for n in range(3)]
         (ours, ours_wall), (theirs, theirs_wall) = min(r[0] for r in rounds), min(r[1] for r in rounds)
         print(f"- **{name}**: Portal {ours:.3f} ms CPU a request ({len(sent)} statements), bare {theirs:.3f} ms; "
               f"ratio {theirs / ours:.2f}; wall time alone {ours_wall:.2f} / {theirs_wall:.2f} ms, ratio "

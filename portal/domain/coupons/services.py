@@ -815,7 +815,7 @@ def _announce(session: Session, member: Member, book: CouponBook, actor: Actor,
                                            assignmentId=usage.assignment_id, couponCodeId=usage.code_id,
                                            code=code_text, locationCode=usage.location_code,
                                            interactionPoint=usage.interaction_point))
-    session.execute(statements.INSERT_EVENTS, events)
+    outbox.insert_events(session, events)
     audit.record_many(session, actor, [("coupon.assigned" if usage.kind == ASSIGN else "coupon.used", usage)
                                        for usage, _ in usages],
                       couponBookId=lambda usage: usage.book_id, memberId=lambda usage: usage.member_id,

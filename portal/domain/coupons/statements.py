@@ -12,7 +12,6 @@ from functools import cache
 from sqlalchemy import bindparam, insert, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..outbox import OutboxEvent
 from .models import ASSIGN, ASSIGNED, USED, AccountCoupon, CouponBook, CouponCode, CouponUsage
 
 ACCOUNTS, BOOKS, CODES, USAGES = (AccountCoupon.__table__, CouponBook.__table__, CouponCode.__table__,
@@ -20,7 +19,6 @@ ACCOUNTS, BOOKS, CODES, USAGES = (AccountCoupon.__table__, CouponBook.__table__,
 
 # A usage row, every column given (one statement shape); its id comes back.
 INSERT_USAGE = insert(USAGES).returning(USAGES.c.id)
-INSERT_EVENTS = insert(OutboxEvent.__table__)
 
 # A use of a held coupon: one more use of the member's, the book's and the code's.
 ACCOUNT_USED = (update(ACCOUNTS).where(ACCOUNTS.c.id == bindparam("account_id"))
