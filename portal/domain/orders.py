@@ -1003,10 +1003,8 @@ def _owe(result: OrderResult, program, account_id: int, shortfall: int) -> None:
 
 def _set_status(session: Session, order: PurchaseOrder, status: str, actor: Actor, reason: str = "") -> None:
     order.status = status
-    order.updated_at = utcnow()
-    session.flush()
-    audit.record(session, actor, f"order.{status.replace('-', '_')}", order, returnedTotal=str(order.returned_total),
-                 **_reason(reason))
+    audit.record_changed(session, actor, f"order.{status.replace('-', '_')}", order,
+                         returnedTotal=str(order.returned_total), **_reason(reason))
     outbox.emit(session, order.organization_id, f"member-purchase-order-{status}", member_id=order.member_id,
                 orderId=order.id, externalId=order.external_id)
 
