@@ -29,6 +29,7 @@ Another organisation does the same kind of things in the same days; none of it m
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -100,8 +101,12 @@ class World:
     tier_list: list
 
 
-def at(moment: dt.datetime):
-    return time_machine.travel(moment, tick=False)
+@contextmanager
+def at(session, moment: dt.datetime):
+    """Travel to `moment`; what happens there is flushed before leaving it, so that its rows are stamped with it."""
+    with time_machine.travel(moment, tick=False):
+        yield
+        session.flush()
 
 
 def build(session, org: factories.OrgBundle, other: factories.OrgBundle) -> World:
@@ -126,38 +131,31 @@ def build(session, org: factories.OrgBundle, other: factories.OrgBundle) -> Worl
     def mint(member, amount):
         return points.mint_to_member(session, member, amount, actor=actor, reason=Reason(description="test"))
 
-    with at(YEAR_BEFORE):
+    with at(session, YEAR_BEFORE):
         anna = factories.make_member(session, org, givenName="Anna", familyName="Adler")
         mint(anna, 7)
-        session.flush()
-    with at(BEFORE):
+    with at(session, BEFORE):
         mint(anna, 1000)
         tiers.set_tier(session, anna.id, org.program, silver, actor=actor)
         code = referrals.create_code(session, program, anna, actor=actor, code="ANNA-FRIENDS")
         coupons.use_coupon(session, anna, books["Free cake"], actor=actor)
-        session.flush()
-    with at(MAR27):
+    with at(session, MAR27):
         mint(anna, 10)
-        session.flush()
-    with at(MAR29):
+    with at(session, MAR29):
         ben = factories.make_member(session, org, givenName="Ben", familyName="Berg")
         mint(ben, 20)
         coupons.use_coupon(session, ben, books["Five off"], actor=actor)
         missions.increment(session, ben, mission, 1, actor=actor)
         tiers.set_tier(session, ben.id, org.program, bronze, actor=actor)
         ben_referral = referrals.attach_referral(session, ben, code.code, actor=actor)
-        session.flush()
-    with at(MAR30):
+    with at(session, MAR30):
         points.burn_from_member(session, ben, 5, actor=actor, reason=Reason(description="coffee"))
-        session.flush()
-    with at(MAR30_NOON):
+    with at(session, MAR30_NOON):
         ledger.mint(session, account, factories.wallet_of(session, org, anna), 999, actor=actor, pending=True)
-        session.flush()
-    with at(MAR31):
+    with at(session, MAR31):
         reverted_later = mint(anna, 40).transactions[0]
         coupons.use_coupon(session, anna, books["Five off"], actor=actor)
-        session.flush()
-    with at(APR1):
+    with at(session, APR1):
         cleo = factories.make_member(session, org, givenName="Cleo", familyName="Clausen")
         mint(anna, 80)
         coupons.use_coupon(session, anna, books["Ten percent"], actor=actor)
@@ -166,23 +164,19 @@ def build(session, org: factories.OrgBundle, other: factories.OrgBundle) -> Worl
         tiers.set_tier(session, ben.id, org.program, gold, actor=actor)
         referrals.complete_referral(session, ben_referral, program, actor=actor)
         referrals.attach_referral(session, cleo, code.code, actor=actor)
-        session.flush()
-    with at(APR1_NOON):
+    with at(session, APR1_NOON):
         assert expiry.expire_due(session) == 7
-        session.flush()
-    with at(APR2):
+    with at(session, APR2):
         ledger.revert(session, reverted_later, actor=actor)
         used = coupons.use_coupon(session, ben, books["Ten percent"], actor=actor)
         coupons.revert_usage(session, org.id, used.usages[-1].id, actor=actor)
-        session.flush()
-    with at(AFTER):
+    with at(session, AFTER):
         dora = factories.make_member(session, org, givenName="Dora", familyName="Dietz")
         mint(anna, 300)
         coupons.use_coupon(session, anna, books["Free cake"], actor=actor)
         missions.increment(session, anna, mission, 1, actor=actor)
         tiers.set_tier(session, anna.id, org.program, gold, actor=actor)
         referrals.attach_referral(session, dora, code.code, actor=actor)
-        session.flush()
     _elsewhere(session, other)
     return World(org=org, other=other, anna=anna, ben=ben, cleo=cleo, dora=dora, books=books, mission=mission,
                  tier_list=tier_list)
@@ -199,10 +193,9 @@ def _elsewhere(session, other: factories.OrgBundle) -> None:
                                       goal_count=1)
     bronze = factories.make_tiers(session, other)[0]
     for moment in (MAR29, APR1):
-        with at(moment):
+        with at(session, moment):
             member = factories.make_member(session, other)
             points.mint_to_member(session, member, 5000, actor=actor, reason=Reason(description="theirs"))
             coupons.use_coupon(session, member, book, actor=actor)
             missions.increment(session, member, mission, 3, actor=actor)
             tiers.set_tier(session, member.id, other.program, bronze, actor=actor)
-            session.flush()

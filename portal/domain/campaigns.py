@@ -32,7 +32,7 @@ from sqlalchemy.orm.util import identity_key
 
 from . import audit, earning, ledger, outbox, rules
 from .actors import Actor
-from .base import Base, ValidityWindow, add_unique, get_owned, keep, utcnow
+from .base import Base, IndexedOwnedRow, OwnedRow, ValidityWindow, add_unique, get_owned, keep, utcnow
 from .checks import reject_unknown
 from .context import WEEKDAYS, event_context, time_context
 from .errors import DomainError, DuplicateValue, NotFound, ValidationFailed
@@ -47,12 +47,10 @@ ROUNDING = {"down": ROUND_FLOOR, "up": ROUND_CEILING, "nearest": ROUND_HALF_UP}
 Money = Numeric(14, 2)
 
 
-class Campaign(ValidityWindow, Base):
+class Campaign(IndexedOwnedRow, ValidityWindow, Base):
     __tablename__ = "campaigns"
     __table_args__ = (UniqueConstraint("organization_id", "code"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
     loyalty_program_id: Mapped[int] = mapped_column(ForeignKey("loyalty_programs.id"))
     code: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
@@ -70,12 +68,10 @@ class Campaign(ValidityWindow, Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class CampaignAction(Base):
+class CampaignAction(OwnedRow, Base):
     __tablename__ = "campaign_actions"
     __table_args__ = (UniqueConstraint("campaign_id", "index"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
     index: Mapped[int] = mapped_column(default=0)
     name: Mapped[str] = mapped_column(String(200), default="")
@@ -100,13 +96,11 @@ class CampaignMonthlyAward(Base):
     points: Mapped[int] = mapped_column(default=0)
 
 
-class CampaignEvaluation(Base):
+class CampaignEvaluation(OwnedRow, Base):
     """Which campaign and action produced which effect and ledger transaction."""
 
     __tablename__ = "campaign_evaluations"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
     action_id: Mapped[int] = mapped_column(ForeignKey("campaign_actions.id"))
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)

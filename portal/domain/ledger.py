@@ -45,7 +45,8 @@ from sqlalchemy.orm import Mapped, Session, make_transient_to_detached, mapped_c
 
 from . import hooks, outbox
 from .actors import Actor
-from .base import Base, add_unique, get_owned, keep, session_memo, unique_where, upsert_insert, utcnow
+from .base import (Base, IndexedOwnedRow, OwnedRow, add_unique, get_owned, keep, session_memo, unique_where,
+                   upsert_insert, utcnow)
 from .errors import (AccountNotActive, AlreadyResolved, InsufficientBalance, LedgerAccountNotActive, MaxSupplyExceeded,
                      NotPending, NotRevertible, ValidationFailed)
 
@@ -57,21 +58,17 @@ POSTED, PENDING = "posted", "pending"
 SHARDS = 32  # shard rows per system wallet: 16 concurrent mints to random members rarely meet on one
 
 
-class Ledger(Base):
+class Ledger(IndexedOwnedRow, Base):
     __tablename__ = "ledgers"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(String(2000), default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class LedgerAccount(Base):
+class LedgerAccount(IndexedOwnedRow, Base):
     __tablename__ = "ledger_accounts"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
     ledger_id: Mapped[int] = mapped_column(ForeignKey("ledgers.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     is_currency: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -84,7 +81,7 @@ class LedgerAccount(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class Wallet(Base):
+class Wallet(IndexedOwnedRow, Base):
     __tablename__ = "wallets"
     __table_args__ = (
         UniqueConstraint("ledger_account_id", "member_id"),
@@ -96,8 +93,6 @@ class Wallet(Base):
         CheckConstraint("held >= 0", name="held_not_negative"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
     ledger_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"))
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True, default=None)
     kind: Mapped[str] = mapped_column(String(16), default=MEMBER)
@@ -121,7 +116,7 @@ class WalletShard(Base):
     balance: Mapped[int] = mapped_column(default=0)
 
 
-class LedgerTransaction(Base):
+class LedgerTransaction(OwnedRow, Base):
     __tablename__ = "ledger_transactions"
     __table_args__ = (
         Index("ix_ledger_transactions_org_key", "organization_id", "system_unique_key"),
@@ -130,8 +125,6 @@ class LedgerTransaction(Base):
         CheckConstraint("amount >= 0", name="amount_not_negative"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     ledger_id: Mapped[int] = mapped_column(ForeignKey("ledgers.id"))
     ledger_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"))
     type: Mapped[str] = mapped_column(String(16))

@@ -27,7 +27,7 @@ from sqlalchemy.sql import operators
 
 from . import audit, outbox
 from .actors import Actor
-from .base import Base, add_unique, assign_given, fits_id, get_owned, unique_where, utcnow
+from .base import Base, OwnedRow, add_unique, assign_given, fits_id, get_owned, unique_where, utcnow
 from .errors import DuplicateValue, NotFound, ValidationFailed
 from .pagination import Page, check_page, count_statement, total_of, where_given, within
 
@@ -44,7 +44,7 @@ PROFILE_FIELDS = ("email", "givenName", "familyName", "birthDate", "phone", "str
                   "countryCode")
 
 
-class Member(Base):
+class Member(OwnedRow, Base):
     __tablename__ = "members"
     __table_args__ = (
         UniqueConstraint("organization_id", "loyalty_member_id"),
@@ -52,8 +52,6 @@ class Member(Base):
         Index("ix_members_org_created", "organization_id", "created_at"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     loyalty_member_id: Mapped[str] = mapped_column(String(100))
     member_type: Mapped[str] = mapped_column(String(50), default="individual")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -86,12 +84,10 @@ class Member(Base):
         return self.active and self.account_status == ACTIVE
 
 
-class Identifier(Base):
+class Identifier(OwnedRow, Base):
     __tablename__ = "member_identifiers"
     __table_args__ = (UniqueConstraint("organization_id", "type", "code"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
     type: Mapped[str] = mapped_column(String(20))
     code: Mapped[str] = mapped_column(String(100))

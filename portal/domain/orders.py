@@ -64,7 +64,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from . import audit, earning, holds, idempotency, outbox, ledger, tiers
 from .actors import Actor
-from .base import Base, get_owned, keep, session_memo, upsert_insert, utcnow
+from .base import Base, OwnedRow, get_owned, keep, session_memo, upsert_insert, utcnow
 from .errors import Conflict, DomainError, NotFound, ValidationFailed
 from .ledger import MAX_AMOUNT, LedgerAccount, Reason
 from .members import Member
@@ -130,12 +130,10 @@ class PurchaseTooLate(ValidationFailed):
     title = "The purchase is older than late purchases may be"
 
 
-class PurchaseOrder(Base):
+class PurchaseOrder(OwnedRow, Base):
     __tablename__ = "purchase_orders"
     __table_args__ = (UniqueConstraint("organization_id", "external_id"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
     external_id: Mapped[str] = mapped_column(String(255))
     type: Mapped[str] = mapped_column(String(32), default="purchase")
@@ -176,13 +174,11 @@ class OrderItem(Base):
     is_discount: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-class PointsDebt(Base):
+class PointsDebt(OwnedRow, Base):
     """Points that a return should have taken back but the member had already spent."""
 
     __tablename__ = "points_debts"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
     ledger_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"))
     order_id: Mapped[int | None] = mapped_column(ForeignKey("purchase_orders.id"), default=None)
@@ -1007,10 +1003,8 @@ def _owe(result: OrderResult, program, account_id: int, shortfall: int) -> None:
 
 def _set_status(session: Session, order: PurchaseOrder, status: str, actor: Actor, reason: str = "") -> None:
     order.status = status
-    order.updated_at = utcnow()
-    session.flush()
-    audit.record(session, actor, f"order.{status.replace('-', '_')}", order, returnedTotal=str(order.returned_total),
-                 **_reason(reason))
+    audit.record_changed(session, actor, f"order.{status.replace('-', '_')}", order,
+                         returnedTotal=str(order.returned_total), **_reason(reason))
     outbox.emit(session, order.organization_id, f"member-purchase-order-{status}", member_id=order.member_id,
                 orderId=order.id, externalId=order.external_id)
 

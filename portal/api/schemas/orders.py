@@ -39,15 +39,19 @@ class OrderIn(In):
     reservation_id: Id | None = None
 
 
-class SimulateIn(OrderIn):
+class MemberOrderIn(OrderIn):
+    """An order that names its member, by id or by loyaltyMemberId."""
+
     member_id: int | None = None
     loyalty_member_id: str | None = None
+
+
+class SimulateIn(MemberOrderIn):
     status: Literal["created", "confirmed", "cancelled", "returned", "partially-returned"] = "confirmed"
 
 
-class ImportRow(OrderIn):
-    member_id: int | None = None
-    loyalty_member_id: str | None = None
+class ImportRow(MemberOrderIn):
+    pass  # one order of an import: the name the OpenAPI document gives it
 
 
 class ImportIn(In):

@@ -47,10 +47,7 @@ def start_grant(session: Session, organization_id: int, *, audience_id: int, amo
         return existing
     job = jobs.new_job(organization_id, KIND, key, actor=actor, status=jobs.QUEUED, params=params)
     job.total = _candidates_count(session, audience)
-    session.add(job)
-    session.flush()
-    audit.record(session, actor, "bulk.grant_started", job, amount=amount, audienceId=audience.id)
-    return job
+    return audit.record_added(session, actor, "bulk.grant_started", job, amount=amount, audienceId=audience.id)
 
 
 @jobs.handler(KIND, read_role="ledgers:read", start_role="ledgers:write")

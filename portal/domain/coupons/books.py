@@ -73,10 +73,7 @@ def update_book(session: Session, book: CouponBook, *, actor: Actor, **fields: A
             raise ValidationFailed("loyaltyProgramId cannot be empty", field="loyaltyProgramId")
         get_program(session, book.organization_id, program_id)
     _apply(session, book, fields)
-    book.updated_at = utcnow()
-    session.flush()
-    audit.record(session, actor, "coupon_book.updated", book, fields=sorted(fields))
-    return book
+    return audit.record_changed(session, actor, "coupon_book.updated", book, fields=sorted(fields))
 
 
 def set_publishing_status(session: Session, book: CouponBook, status: str, *, actor: Actor) -> CouponBook:

@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Numeric, String, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..base import Base, unique_where, utcnow
+from ..base import Base, IndexedOwnedRow, OwnedRow, unique_where, utcnow
 
 # usageType (Convercus) / type (loyalty core platform)
 DISCOUNT, REWARD, EXTRAPOINT, MULTIPLIER = "DISCOUNT", "REWARD", "EXTRAPOINT", "MULTIPLIER"
@@ -52,15 +52,13 @@ ASSIGNED, USED, REVERTED = "assigned", "used", "reverted"
 TEXT_FIELDS = ("title", "subtitle", "description", "bookingText")
 
 
-class CouponBook(Base):
+class CouponBook(OwnedRow, Base):
     __tablename__ = "coupon_books"
     __table_args__ = (
         Index("ix_coupon_books_org_created", "organization_id", "created_at"),
         CheckConstraint("assigned_count >= 0 AND used_count >= 0 AND code_count >= 0", name="counts_not_negative"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     loyalty_program_id: Mapped[int] = mapped_column(ForeignKey("loyalty_programs.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     type: Mapped[str] = mapped_column(String(16))
@@ -105,7 +103,7 @@ class CouponBook(Base):
         return self.type in AUTOMATIC_TYPES
 
 
-class CouponCode(Base):
+class CouponCode(IndexedOwnedRow, Base):
     __tablename__ = "coupon_codes"
     __table_args__ = (
         UniqueConstraint("book_id", "code"),
@@ -113,8 +111,6 @@ class CouponCode(Base):
         CheckConstraint("assigned_count >= 0 AND used_count >= 0", name="counts_not_negative"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
     book_id: Mapped[int] = mapped_column(ForeignKey("coupon_books.id"))
     code: Mapped[str] = mapped_column(String(100))
     assigned_count: Mapped[int] = mapped_column(default=0)
@@ -126,7 +122,7 @@ class CouponCode(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class AccountCoupon(Base):
+class AccountCoupon(OwnedRow, Base):
     """A member's relation to a book: limits per member, activation, the POS id."""
 
     __tablename__ = "account_coupons"
@@ -136,8 +132,6 @@ class AccountCoupon(Base):
         CheckConstraint("assigned_count >= 0 AND used_count >= 0", name="counts_not_negative"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     book_id: Mapped[int] = mapped_column(ForeignKey("coupon_books.id"))
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
     # accountCouponId: uuid5 of organisation, member and book, so always the same for the pair.
@@ -149,7 +143,7 @@ class AccountCoupon(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class CouponUsage(Base):
+class CouponUsage(IndexedOwnedRow, Base):
     """One assignment or one use: who, when, where, with which key."""
 
     __tablename__ = "coupon_usages"
@@ -161,8 +155,6 @@ class CouponUsage(Base):
         CheckConstraint("kind IN ('assign', 'use')", name="kind"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
     book_id: Mapped[int] = mapped_column(ForeignKey("coupon_books.id"))
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
     account_coupon_id: Mapped[int] = mapped_column(ForeignKey("account_coupons.id"), index=True)

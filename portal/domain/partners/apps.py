@@ -48,9 +48,7 @@ def create_app(session: Session, organization_id: int, *, actor: Actor, name: st
                      forms={}, meta={}, active=True, auth_redirect_url="", auth_valid_scopes=[])
     _apply(session, app, {"name": name, **fields})
     secret = _new_secret(app) if app.confidential else None
-    session.add(app)
-    session.flush()
-    audit.record(session, actor, "portal.created", app, clientType=client_type)
+    audit.record_added(session, actor, "portal.created", app, clientType=client_type)
     return app, secret
 
 

@@ -196,9 +196,7 @@ def record_consent(session: Session, app: PartnerApp, member: Member, scope: str
         OAuthConsent.revoked_at.is_(None))).first()
     if consent is None:
         consent = OAuthConsent(organization_id=app.organization_id, app_id=app.id, member_id=member.id, scope=scope)
-        session.add(consent)
-        session.flush()
-        audit.record(session, actor, "oauth.consent_given", consent, appId=app.id, scope=scope)
+        audit.record_added(session, actor, "oauth.consent_given", consent, appId=app.id, scope=scope)
     return consent
 
 
