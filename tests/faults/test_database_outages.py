@@ -213,11 +213,11 @@ def test_a_full_disk_answers_503_keeps_the_data_and_serves_again_once_there_is_r
         with sqlite3.connect(path) as conn:  # an empty WAL: the next write needs new room on the disk
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         filler = disk / "filler"
-        with open(filler, "wb") as handle:
+        # Unbuffered: a buffered file keeps what did not fit and fails again when it is closed.
+        with open(filler, "wb", buffering=0) as handle:
             try:
-                while True:
-                    handle.write(b"\0" * 65536)
-                    handle.flush()
+                while handle.write(b"\0" * 65536):
+                    pass
             except OSError:
                 pass
 
