@@ -115,14 +115,14 @@ def register(app: Flask, engine) -> None:
         conn.execute(update(wallets).where(wallets.c.id == bindparam("wallet"))
                      .values(balance=wallets.c.balance + bindparam("amount")),
                      [{"wallet": wallet, "amount": amount} for wallet, amount in sorted(moves)])
-        shard_rows = sorted({(facts["issuance"], wallet % SHARDS): 0 for wallet, _ in moves})
-        deltas = {}
+        deltas: dict[tuple[int, int], int] = {}
         for wallet, amount in moves:
-            deltas[facts["issuance"], wallet % SHARDS] = deltas.get((facts["issuance"], wallet % SHARDS), 0) - amount
+            shard = (facts["issuance"], wallet % SHARDS)
+            deltas[shard] = deltas.get(shard, 0) - amount
         stmt = upsert(shards)
         conn.execute(stmt.on_conflict_do_update(index_elements=[shards.c.wallet_id, shards.c.shard],
                                                 set_={"balance": shards.c.balance + stmt.excluded.balance}),
-                     [{"wallet_id": w, "shard": s, "balance": deltas[w, s]} for w, s in shard_rows])
+                     [{"wallet_id": w, "shard": s, "balance": delta} for (w, s), delta in sorted(deltas.items())])
         conn.execute(insert(entries), [
             row for tx, (wallet, amount) in zip(ids, moves)
             for row in ({"transaction_id": tx, "wallet_id": facts["issuance"], "amount": -amount, "created_at": now},

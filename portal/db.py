@@ -5,7 +5,7 @@ BEGIN IMMEDIATE so that read-then-write sequences never fail with SQLITE_BUSY
 half way (the pysqlite recipe from the SQLAlchemy documentation). A GET or HEAD request
 begins a deferred transaction instead: it takes no write lock, so readers run side by side
 and the one write lock is not held while a page renders. Such a request may not write (the
-tests refuse it); the few GET endpoints that do are listed in READING_EXCEPT.
+tests refuse it); the few GET views that do are marked `@writes_on_read`.
 PostgreSQL: READ COMMITTED with conditional updates and row locks in the domain.
 
 The unit of work, the same for every face:
@@ -82,23 +82,24 @@ def _sqlite_recipe(engine: Engine, in_memory: bool) -> None:
 
     @event.listens_for(engine, "before_cursor_execute")
     def _refuse_writes_when_reading(_connection, _cursor, statement, _parameters, _context, _many):
-        if _reading_request() and statement.lstrip()[:7].upper().startswith(_WRITES):
+        if statement.lstrip()[:7].upper().startswith(_WRITES) and _reading_request():  # cheap test first
             # A deferred transaction that writes after another writer committed fails with SQLITE_BUSY_SNAPSHOT:
-            # a GET that writes must say so (READING_EXCEPT) and take the write lock from its first statement.
+            # a GET view that writes must say so (@writes_on_read) and take the write lock from its first statement.
             # The tests refuse it; a server says so in its log and goes on (the write succeeds unless it races).
             found = f"{request.endpoint}: {request.method} {request.path} wrote: {statement[:80]}"
             if current_app.testing:
                 raise ReadOnlyRequestWrote(found)
-            log.warning("a reading request writes; add its endpoint to db.READING_EXCEPT: %s", found)
+            log.warning("a reading request writes; mark its view @db.writes_on_read: %s", found)
 
 
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
-# GET endpoints that write (a record of the download, a throttle's count, a one-time link used): they begin
-# with BEGIN IMMEDIATE like every other method.
-READING_EXCEPT = {
-    "member.join",  # counts an unknown code against the address (a throttle)
-    "oauth.authorize",  # issues the code at once when the member has already consented
-}
+
+
+def writes_on_read(view):
+    """Marks a GET view that writes (a throttle's count, a code issued at once): its transaction begins with
+    BEGIN IMMEDIATE like every other method's. Put it under the route decorator."""
+    view.writes_on_read = True
+    return view
 
 
 class ReadOnlyRequestWrote(RuntimeError):
@@ -107,7 +108,7 @@ class ReadOnlyRequestWrote(RuntimeError):
 
 def _reading_request() -> bool:
     return (has_request_context() and request.method in ("GET", "HEAD")
-            and request.endpoint not in READING_EXCEPT)
+            and not getattr(current_app.view_functions.get(request.endpoint), "writes_on_read", False))
 
 
 class Database:

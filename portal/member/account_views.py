@@ -22,6 +22,7 @@ from ..extensions import db
 from ..forms import form_status, safe_next, submit
 from ..i18n import LANG_COOKIE
 from .. import mail
+from ..db import writes_on_read
 from ..urls import absolute_url
 from . import (MemberSession, bp, current_locale, current_member, member_required, organization_name,
                portal_organization_id)
@@ -102,6 +103,7 @@ def home():
 
 
 @bp.get("/join/<code>")
+@writes_on_read  # counts an unknown code against the address
 def join(code: str):
     """A referral code's share link: the signup form with the code filled in. A code that is
     unknown, malformed or of a programme that is not running gives the same form, empty, with a

@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from ..domain import partners, self_service
+from ..db import writes_on_read
 from ..extensions import db
 from ..member import current_member, member_context
 from . import bp
@@ -34,6 +35,7 @@ def scope_text(scope: str) -> str:
 
 
 @bp.route("/oauth/authorize", methods=["GET", "POST"])
+@writes_on_read  # issues the code at once when the member has consented before
 def authorize():
     member = current_member()
     try:

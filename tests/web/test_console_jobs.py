@@ -37,7 +37,7 @@ def member_count(session, org) -> int:
 
 def test_upload_check_refused_rows_confirm_and_progress(console, signed_in, session, org):
     factories.make_member(session, org, email="known@example.com")
-    session.flush()  # written before the requests: a GET may not write (db.READING_EXCEPT)
+    session.flush()  # written before the requests: a GET may not write (db.writes_on_read)
     rows = [f"p{i}@example.com,Ann,Person{i},1980-05-0{1 + i}" for i in range(5)]
     rows += ["bad-email,Bad,Row,", "known@example.com,Known,Row,", "p9@example.com,Bad,Date,1980-02-30"]
     response = upload(console, HEADER + "\n".join(rows) + "\n")
