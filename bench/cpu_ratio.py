@@ -31,7 +31,7 @@ for path in (ROOT, BENCH):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from profile_request import open_seed, seed_arguments  # noqa: E402
+from profile_request import open_seed, seed_arguments, sign_in  # noqa: E402
 
 
 def scenarios(info: dict) -> dict:
@@ -79,15 +79,6 @@ def timed(client, request, headers: dict, requests: int, start: int = 0) -> tupl
         response = client.open(path(n), method=method, headers=headers, json=body(n) if body else None)
         assert response.status_code == status, (path(n), response.status_code, response.get_data(as_text=True)[:300])
     return ((time.process_time() - started) / requests * 1000, (time.perf_counter() - started_wall) / requests * 1000)
-
-
-def sign_in(client, info: dict, headers: dict) -> None:
-    """The seed's portal member signs in; the client keeps the session cookie."""
-    form = client.get("/login", headers=headers).get_data(as_text=True)
-    token = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', form).group(1)
-    signed_in = client.post("/login", headers=headers, data={"csrf_token": token, "email": info["portalEmail"],
-                                                             "password": info["portalPassword"]})
-    assert signed_in.status_code == 302, signed_in.status_code
 
 
 def main(argv=None) -> int:

@@ -96,6 +96,15 @@ def seed_arguments(doc: str | None, requests: int, requests_help: str) -> argpar
     return parser
 
 
+def sign_in(client, info: dict, headers: dict) -> None:
+    """The seed's portal member signs in through a test client, which keeps the session cookie."""
+    form = client.get("/login", headers=headers).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', form).group(1)
+    signed_in = client.post("/login", headers=headers, data={"csrf_token": token, "email": info["portalEmail"],
+                                                             "password": info["portalPassword"]})
+    assert signed_in.status_code == 302, signed_in.status_code
+
+
 def open_seed(args, copy_name: str) -> tuple[dict, str]:
     """The seed's facts and the database URL, set in the environment for `app` (on SQLite a fresh copy of the
     seed named `copy_name`: the scenarios write to it)."""
@@ -126,11 +135,7 @@ def main(argv=None) -> int:
     event.listen(engine, "before_cursor_execute", lambda *a: statements.__setitem__(0, statements[0] + 1))
     client = app.test_client()
     headers = {"User-Agent": "portal-bench"}
-    form = client.get("/login", headers=headers).get_data(as_text=True)
-    token = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', form).group(1)
-    signed_in = client.post("/login", headers=headers, data={"csrf_token": token, "email": info["portalEmail"],
-                                                             "password": info["portalPassword"]})
-    assert signed_in.status_code == 302, signed_in.status_code
+    sign_in(client, info, headers)
     auth = {**headers, "Authorization": f"Bearer {info['apiKey']}"}
 
     counter = [0]

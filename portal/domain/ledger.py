@@ -355,10 +355,9 @@ def post(session: Session, *, kind: str, account: LedgerAccount, source: Wallet,
     MaxSupplyExceeded). A `kind` that does not fit the wallets is a programming error (ValueError).
     """
     reason = reason or Reason()
-    check_posting(session, Posting(kind, account, source, target, amount, reason, actor, pending, set_id,
-                                   whatever_member_status))
+    posting = Posting(kind, account, source, target, amount, reason, actor, pending, set_id, whatever_member_status)
+    check_posting(session, posting)
     member_id = (source if kind == BURN else target).member_id  # read now: posting expires the wallets
-    posting = Posting(kind, account, source, target, amount, reason, actor, pending, set_id)
     tx = _inserted(session, _transaction_row(posting, utcnow()))  # one INSERT ... RETURNING id, no ORM flush
     keep(session, tx, account)  # callers read them again by id (the order's effects, the response)
     session_memo(session, "ledger.new_transactions")[tx.id] = True

@@ -23,7 +23,7 @@ from functools import cache
 from sqlalchemy import bindparam, exists, func, select, true
 from sqlalchemy.orm import Session
 
-from . import expiry
+from . import expiry, tiers
 from .base import get_owned
 from .errors import NotFound, ValidationFailed
 from .ledger import CAPTURE, MINT, BURN, REVERT, TRANSFER, LedgerAccount, LedgerEntry, LedgerTransaction, Wallet
@@ -142,6 +142,14 @@ def _overview_statement():
             .select_from(account).join(default, true())
             .outerjoin(wallet, (wallet.c.ledger_account_id == account.c.id) & (wallet.c.member_id == member_id))
             .where(account.c.organization_id == bindparam("organization_id")))
+
+
+def tier_progress(session: Session, overview) -> dict:
+    """`tiers.progress` for the wallet page, from what `overview` read (the member's tier and tier points) and the
+    programme's ladder (one statement): current tier, next tier, tier points still missing."""
+    steps = ladder(session, overview.program_id)
+    tier = next((t for t in steps if t.id == overview.tier_id), None)
+    return tiers.progress_on(steps, tier, overview.tier_points)
 
 
 def ladder(session: Session, program_id: int) -> list:

@@ -241,12 +241,15 @@ def password_forgot():
     return _page_or_mail_sent("member/password_forgot.html", form, request_reset, "member.password_forgot_sent")
 
 
-@bp.get("/signup/sent", endpoint="signup_sent")
-@bp.get("/password/forgot/sent", endpoint="password_forgot_sent")
-def mail_sent():
-    """The page after a form answered by mail (see `_page_or_mail_sent`): the mail is on its way.
-    Each endpoint `member.<page>` draws its `member/<page>.html`."""
-    return render_template(f"member/{request.endpoint.partition('.')[2]}.html")
+# The pages after a form answered by mail (see `_page_or_mail_sent`): the mail is on its way.
+@bp.get("/signup/sent")
+def signup_sent():
+    return render_template("member/signup_sent.html")
+
+
+@bp.get("/password/forgot/sent")
+def password_forgot_sent():
+    return render_template("member/password_forgot_sent.html")
 
 
 @bp.route("/password/reset/<token>", methods=["GET", "POST"])

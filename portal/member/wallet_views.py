@@ -46,10 +46,8 @@ def wallet():
                **_page_formats(), **_page_gettext()}
     if not wants_fragment():
         main = overview.account(None)
-        ladder = statements.ladder(session, overview.program_id)
-        tier = next((t for t in ladder if t.id == overview.tier_id), None)
         # Orders and debts cost their queries only for a member who has any (the overview says).
-        context.update(balances=overview.balances, progress=tiers.progress_on(ladder, tier, overview.tier_points),
+        context.update(balances=overview.balances, progress=statements.tier_progress(session, overview),
                        expiring=statements.expiring_points(session, main.wallet_id, main.expires_in_months),
                        points_account_id=overview.points_account_id,
                        tier_account_id=overview.tier_points_account_id,

@@ -101,8 +101,7 @@ def test_erasure_blanks_import_rows_and_refuses_a_row_not_run_yet(session, org):
     job = session.get(BulkJob, waiting.id)
     assert (job.refused, job.done) == (1, 1)
     # The worker runs the rest and never the erased row.
-    while not member_import.run_batch(session, job, 10):
-        pass
+    assert any(member_import.run_batch(session, job, 10) for _ in range(5)), "the import never finished"
     assert (job.created, job.refused, job.done) == (1, 1, 2)
 
 
