@@ -1,12 +1,12 @@
 """Ledgers, accounts, transactions, sets, batches, reverts and captures."""
 from __future__ import annotations
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..domain import audit, ledger, points
 from ..domain.errors import NotFound, ValidationFailed
-from ..domain.ledger import LedgerAccount, LedgerTransaction, Reason, Wallet
+from ..domain.ledger import LedgerAccount, LedgerTransaction, Reason
 from .core import Call, endpoint, in_organization, ok, page_response
 from .schemas import ledgers as s
 from .schemas.common import IdOrderQuery
@@ -142,46 +142,17 @@ TRANSACTION_COUNT_CAP = 10_000
 def list_transactions(call: Call, ledgerId: int, ledgerAccountId: int):
     account = ledger.get_account(call.session, call.organization_id, ledgerAccountId, ledgerId)
     q: s.TransactionListQuery = call.query
-    tx = LedgerTransaction.__table__
-    stmt = select(*tx.c, *_LISTED).where(tx.c.ledger_account_id == account.id)
-    if q.wallet_id is not None:
-        stmt = stmt.where((tx.c.from_wallet_id == q.wallet_id) | (tx.c.to_wallet_id == q.wallet_id))
-    if q.system_unique_key:
-        stmt = stmt.where(tx.c.system_unique_key == q.system_unique_key)
-    if q.from_external_event_date:
-        stmt = stmt.where(tx.c.external_event_date >= q.from_external_event_date)
-    if q.to_external_event_date:
-        stmt = stmt.where(tx.c.external_event_date <= q.to_external_event_date)
-    if q.from_ledger_transaction_id is not None:
-        stmt = stmt.where(tx.c.id >= q.from_ledger_transaction_id)
-    if q.to_ledger_transaction_id is not None:
-        stmt = stmt.where(tx.c.id <= q.to_ledger_transaction_id)
-    if q.type:
-        stmt = stmt.where(tx.c.type == q.type)
+    stmt = ledger.listed_transactions(account, wallet_id=q.wallet_id, system_unique_key=q.system_unique_key,
+                                      since=q.from_external_event_date, until=q.to_external_event_date,
+                                      from_id=q.from_ledger_transaction_id, to_id=q.to_ledger_transaction_id,
+                                      type=q.type)
     # Rows, not ORM objects, in one statement: the page's keys first (the account's indexes hold them), then
     # their rows with their wallets' members and states; the count (capped) only for a full page.
     return page_response(call, stmt, s.TransactionPage, _listed_out,
                          orders=_TX_COLUMNS, default="id,desc", whole_page=True, scalars=False,
-                         count_cap=TRANSACTION_COUNT_CAP, key=tx.c.id)
+                         count_cap=TRANSACTION_COUNT_CAP, key=LedgerTransaction.__table__.c.id)
 
 
-def _owner_of(wallet_column):
-    wallet = Wallet.__table__.alias()
-    return select(wallet.c.member_id).where(wallet.c.id == wallet_column).scalar_subquery()
-
-
-def _listed_columns() -> tuple:
-    """What a listed transaction shows beyond its own row, as columns computed for the page's rows only: its
-    wallets' members, and what its state depends on (the type of the transaction that resolved it, whether a
-    revert names it; each a lookup in a unique index)."""
-    tx = LedgerTransaction.__table__
-    later = tx.alias("later")
-    return (_owner_of(tx.c.from_wallet_id).label("from_member_id"), _owner_of(tx.c.to_wallet_id).label("to_member_id"),
-            select(later.c.type).where(later.c.pending_id == tx.c.id).scalar_subquery().label("resolution"),
-            exists().where(later.c.reverts_id == tx.c.id).label("reverted"))
-
-
-_LISTED = _listed_columns()
 _TX_COLUMNS = {name: LedgerTransaction.__table__.c[column.key] for name, column in TX_ORDER.items()}
 
 

@@ -37,8 +37,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import (Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, bindparam, func,
-                        insert, inspect, or_, select, update)
+from sqlalchemy import (Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, bindparam, exists,
+                        func, insert, inspect, or_, select, update)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.orm import Mapped, Session, make_transient_to_detached, mapped_column
@@ -620,6 +620,46 @@ def transaction_states(session: Session, txs: list[LedgerTransaction]) -> dict[i
         if reverts_id is not None:
             reverted.add(reverts_id)
     return {tx.id: state_of(tx.status, resolved.get(tx.id), tx.id in reverted) for tx in txs}
+
+
+def listed_transactions(account: LedgerAccount, *, wallet_id: int | None = None, system_unique_key: str | None = None,
+                        since=None, until=None, from_id: int | None = None, to_id: int | None = None,
+                        type: str | None = None):
+    """The account's transactions matching the filters given, as rows: the table's columns, the members of their
+    wallets (`from_member_id`, `to_member_id`) and what their state depends on (`resolution`, `reverted`: see
+    `state_of`), the extra columns computed for the rows read only (lookups in unique indexes)."""
+    tx = LedgerTransaction.__table__
+    stmt = select(*tx.c, *_LISTED).where(tx.c.ledger_account_id == account.id)
+    if wallet_id is not None:
+        stmt = stmt.where((tx.c.from_wallet_id == wallet_id) | (tx.c.to_wallet_id == wallet_id))
+    if system_unique_key:
+        stmt = stmt.where(tx.c.system_unique_key == system_unique_key)
+    if since:
+        stmt = stmt.where(tx.c.external_event_date >= since)
+    if until:
+        stmt = stmt.where(tx.c.external_event_date <= until)
+    if from_id is not None:
+        stmt = stmt.where(tx.c.id >= from_id)
+    if to_id is not None:
+        stmt = stmt.where(tx.c.id <= to_id)
+    if type:
+        stmt = stmt.where(tx.c.type == type)
+    return stmt
+
+
+def _listed_columns() -> tuple:
+    tx, later = LedgerTransaction.__table__, LedgerTransaction.__table__.alias("later")
+
+    def owner_of(wallet_column):
+        wallet = Wallet.__table__.alias()
+        return select(wallet.c.member_id).where(wallet.c.id == wallet_column).scalar_subquery()
+
+    return (owner_of(tx.c.from_wallet_id).label("from_member_id"), owner_of(tx.c.to_wallet_id).label("to_member_id"),
+            select(later.c.type).where(later.c.pending_id == tx.c.id).scalar_subquery().label("resolution"),
+            exists().where(later.c.reverts_id == tx.c.id).label("reverted"))
+
+
+_LISTED = _listed_columns()
 
 
 def state_of(status: str, resolution: str | None, reverted: bool) -> str:
