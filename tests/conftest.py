@@ -53,8 +53,12 @@ def pytest_terminal_summary(terminalreporter):
                                     "where requests overlap.", yellow=True, bold=True)
 
 
+_made_databases: list[str] = []  # PostgreSQL databases this run made, dropped when it ends
+
+
 def fresh_database_url(backend: str, tmp_dir, name: str) -> str:
-    """An empty database of the backend: a new SQLite file, or a new PostgreSQL database."""
+    """An empty database of the backend: a new SQLite file, or a new PostgreSQL database (dropped at the end of
+    the run, so a long-lived server shared by many runs does not fill up)."""
     if backend == "sqlite":
         return f"sqlite:///{tmp_dir / (name + '.db')}"
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
@@ -62,7 +66,18 @@ def fresh_database_url(backend: str, tmp_dir, name: str) -> str:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
+    _made_databases.append(name)
     return PG_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def pytest_unconfigure(config):
+    if not _made_databases:
+        return
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for name in _made_databases:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
