@@ -75,10 +75,10 @@ class In(BaseModel):
 
 
 def patch_of(model: type[In], *, fixed: tuple[str, ...] = ()) -> type[In]:
-    """The base of a resource's PATCH body: the fields of its create body `model` (but the `fixed` ones, which
-    cannot change), with their types, limits and descriptions, each optional with no default. Subclass it
-    (`class MissionUpdate(patch_of(MissionIn))`); the handler changes only the fields the request gave
-    (`model_fields_set`). Each field is declared once, so that a limit changed on create holds on update too."""
+    """The base of a resource's PATCH body: the fields of its create body `model` but the `fixed` ones (which
+    cannot change), with their types, limits and descriptions, each optional and None when not sent. Subclass it
+    (`class MissionUpdate(patch_of(MissionIn))`), adding what only an update takes, and say in the docstring
+    what null does. Each field is declared once, so that a limit changed on create holds on update too."""
     fields: dict[str, Any] = {}
     for name, info in model.model_fields.items():
         if name not in fixed:

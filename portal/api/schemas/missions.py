@@ -37,7 +37,7 @@ class MissionIn(In):
 
 
 class MissionUpdate(patch_of(MissionIn)):
-    """Change a mission: the fields given change, the others stay as they are."""
+    """Only the fields sent change."""
 
 
 class MissionOut(Out):

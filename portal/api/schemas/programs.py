@@ -57,7 +57,7 @@ class TierIn(In):
 
 
 class TierUpdate(patch_of(TierIn)):
-    """Change a tier: the fields given change, the others stay as they are."""
+    """Only the fields sent change; null leaves a field as it is."""
 
 
 class TierOut(Out):

@@ -31,7 +31,7 @@ class ProgramIn(In):
 
 
 class ProgramUpdate(patch_of(ProgramIn)):
-    """Change a referral programme: the fields given change, the others stay as they are."""
+    """Only the fields sent change."""
 
 
 class ProgramOut(Out):
