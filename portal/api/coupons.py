@@ -6,6 +6,7 @@ rules live in portal.domain.coupons.
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import partial
 from typing import Callable
 
 from flask import request
@@ -149,9 +150,14 @@ def code_limits() -> str:
             "Requests without a code are not limited.")
 
 
-@endpoint(f"{BOOK}/assign", "POST", role="coupons:write", body=s.AssignIn, response=s.CouponUsagesOut, status=201,
-          tag="Coupons", idempotent=True, description=code_limits, throttled=True,
-          summary="Assign one or numberOfCodes coupons to a member (strictMode: all or none)")
+# Assign and use: both may name codes, so both are limited against guessing; both are idempotent by
+# systemUniqueKey and answer with the usages they made.
+code_route = partial(endpoint, method="POST", role="coupons:write", response=s.CouponUsagesOut, status=201,
+                     tag="Coupons", idempotent=True, description=code_limits, throttled=True)
+
+
+@code_route(f"{BOOK}/assign", body=s.AssignIn,
+            summary="Assign one or numberOfCodes coupons to a member (strictMode: all or none)")
 def assign(call: Call, bookId: int):
     body: s.AssignIn = call.body
     return _member_book_action(call, bookId, body.member_id, lambda member, book: coupons.assign_coupons(
@@ -161,9 +167,8 @@ def assign(call: Call, bookId: int):
         code_given=bool(body.codes))
 
 
-@endpoint(f"{BOOK}/use", "POST", role="coupons:write", body=s.UseIn, response=s.CouponUsagesOut, status=201,
-          tag="Coupons", idempotent=True, description=code_limits, throttled=True,
-          summary="Use a member's coupon of the book (the named code, else the one expiring first)")
+@code_route(f"{BOOK}/use", body=s.UseIn,
+            summary="Use a member's coupon of the book (the named code, else the one expiring first)")
 def use(call: Call, bookId: int):
     body: s.UseIn = call.body
     return _member_book_action(call, bookId, body.member_id, lambda member, book: coupons.use_coupon(

@@ -22,8 +22,8 @@ def resolve_member(call: Call, member_ref: str) -> members.Member:
     id_type = request.headers.get("id-type", "ID")
     if id_type not in ("ID", *members.IDENTIFIER_TYPES):
         raise ValidationFailed("id-type must be ID, CARDCODE, APPCODE or EXTERNALCODE", field="id-type")
-    if id_type == "ID" and not member_ref.isdigit():
-        raise NotFound("Member not found", field="memberId")
+    if id_type == "ID":
+        return members.get_member(call.session, call.organization_id, _member_id(member_ref))
     try:
         return members.lookup(call.session, call.organization_id, id_type, member_ref)
     except NotFound:
@@ -35,6 +35,11 @@ def member_id_of(call: Call, member_ref: str) -> int:
     names it by id (the caller's own query then finds it in the organisation, or answers NotFound)."""
     if request.headers.get("id-type", "ID") != "ID":
         return resolve_member(call, member_ref).id
+    return _member_id(member_ref)
+
+
+def _member_id(member_ref: str) -> int:
+    """The member id a path's text names: digits within BIGINT, else NotFound on memberId."""
     try:
         member_id = int(member_ref) if member_ref.isdigit() else 0
     except ValueError:  # digits int() does not read ("²")

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from .common import In, Out, PageOut
+from .common import In, Out, PageOut, patch_of
 
 
 class AudienceIn(In):
@@ -17,10 +17,9 @@ class AudienceIn(In):
     member_ids: Annotated[list[int], Field(max_length=10_000)] = Field(default_factory=list)
 
 
-class AudienceUpdate(In):
-    name: Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)] | None = None
-    description: Annotated[str, StringConstraints(max_length=1000)] | None = None
-    rule: Annotated[str, StringConstraints(max_length=4000)] | None = None
+class AudienceUpdate(patch_of(AudienceIn, fixed=("kind", "member_ids"))):
+    """Change an audience's name, description or rule (its kind is fixed), or add members to a list audience."""
+
     add_member_ids: Annotated[list[int], Field(max_length=10_000)] = Field(default_factory=list)
 
 

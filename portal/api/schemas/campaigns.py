@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
-from .common import In, MoneyIn, Name, Out, PageOut, Str100, Tags, UtcDateTime
+from .common import In, MoneyIn, Name, Out, PageOut, Str100, Tags, UtcDateTime, patch_of
 
 
 class CampaignIn(In):
@@ -30,22 +30,8 @@ class CampaignIn(In):
     loyalty_program_id: int | None = None
 
 
-class CampaignUpdate(In):
-    name: Name | None = None
-    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    event_type: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
-    active: bool | None = None
-    valid_from: UtcDateTime | None = None
-    valid_to: UtcDateTime | None = None
-    timezone: Annotated[str, StringConstraints(max_length=64)] | None = None
-    days_of_week: list[Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]] | None \
-        = None
-    location_codes: Annotated[list[Str100], Field(max_length=500)] | None = None
-    tier_ids: Annotated[list[int], Field(max_length=50)] | None = None
-    audience_ids: Annotated[list[int], Field(max_length=50)] | None = None
-    min_spend: MoneyIn | None = None
-    monthly_points_cap: int | None = Field(None, ge=1, le=10**12)
-    tags: Tags | None = None
+class CampaignUpdate(patch_of(CampaignIn, fixed=("code", "loyalty_program_id"))):
+    """Only the fields sent change; a campaign's code and programme are fixed."""
 
 
 class EffectIn(In):
@@ -69,14 +55,8 @@ class ActionIn(In):
     status: Literal["draft", "running", "disabled"] = "running"
 
 
-class ActionUpdate(In):
-    name: Annotated[str, StringConstraints(max_length=200)] | None = None
-    index: int | None = Field(None, ge=0, le=10_000)
-    rules: Annotated[list[Annotated[str, StringConstraints(max_length=4000)]], Field(max_length=50)] | None = None
-    effects: Annotated[list[EffectIn], Field(max_length=20)] | None = None
-    abort_on_false: bool | None = None
-    abort_on_error: bool | None = None
-    status: Literal["draft", "running", "disabled"] | None = None
+class ActionUpdate(patch_of(ActionIn)):
+    """Only the fields sent change."""
 
 
 class ActionOut(Out):

@@ -14,7 +14,8 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, create_model,
+                      field_validator)
 from pydantic.alias_generators import to_camel
 from pydantic_core import core_schema
 
@@ -71,6 +72,19 @@ class In(BaseModel):
     @classmethod
     def _only_storable_values(cls, value: Any) -> Any:
         return _storable(value)
+
+
+def patch_of(model: type[In], *, fixed: tuple[str, ...] = ()) -> type[In]:
+    """The base of a resource's PATCH body: the fields of its create body `model` but the `fixed` ones (which
+    cannot change), with their types, limits and descriptions, each optional and None when not sent. Subclass it
+    (`class MissionUpdate(patch_of(MissionIn))`), adding what only an update takes, and say in the docstring
+    what null does. Each field is declared once, so that a limit changed on create holds on update too."""
+    fields: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        if name not in fixed:
+            annotation = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+            fields[name] = (annotation | None, Field(None, description=info.description))
+    return create_model(f"{model.__name__}Changes", __base__=In, __module__=model.__module__, **fields)
 
 
 class Out(BaseModel):
@@ -144,8 +158,8 @@ def OrderBy(*columns: str) -> Any:  # noqa: N802 (a type factory)
 
 class ListQuery(In):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
-    page: Whole(ge=0, le=10_000_000) = 0
-    limit: Whole(ge=1, le=100) = 10
+    page: Whole(ge=0, le=10_000_000, description="The page number, from 0") = 0
+    limit: Whole(ge=1, le=100, description="Rows per page") = 10
     order: str | None = Field(None, max_length=50, description="column,asc|desc")
 
 
@@ -170,14 +184,17 @@ class CreatedBetween(BaseModel):
     """Filters a list by when its rows were created; a mixin, named before the list query it joins
     (`class FeedQuery(CreatedBetween, ListQuery)`) so that the query's config applies."""
 
-    from_created_at: UtcDateTime | None = None
-    to_created_at: UtcDateTime | None = None
+    from_created_at: UtcDateTime | None = Field(None, description="Only rows created at this time or later")
+    to_created_at: UtcDateTime | None = Field(None, description="Only rows created at this time or earlier")
 
 
 class PageOut(Out):
-    total_count: int
-    page: int
-    limit: int
+    """One page of a list (`?page`, `?limit`, `?order`); its rows are in `results`."""
+
+    total_count: int = Field(description="Rows the list holds with the filters given, on all pages "
+                                        "together (where a route caps the count, its description says so)")
+    page: int = Field(description="This page's number, from 0")
+    limit: int = Field(description="Rows per page at most")
 
 
 # --- shapes several resources answer with ---------------------------------------------

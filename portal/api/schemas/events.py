@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints, field_validator
 
-from .common import CreatedBetween, EffectOut, EventName, In, ListQuery, Out, PageOut, Tags, Text, UtcDateTime
+from .common import (CreatedBetween, EffectOut, EventName, In, ListQuery, Out, PageOut, Tags, Text, UtcDateTime,
+                     patch_of)
 
 MAX_PAYLOAD = 16_000  # characters of JSON
 
@@ -18,9 +19,8 @@ class EventTypeIn(In):
     active: bool = True
 
 
-class EventTypeUpdate(In):
-    description: Text | None = None
-    active: bool | None = None
+class EventTypeUpdate(patch_of(EventTypeIn, fixed=("name",))):
+    """Change an event type's description or switch it off; its name, which events are tracked by, is fixed."""
 
 
 class EventTypeOut(Out):

@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from ...domain import missions
-from .common import EffectOut, EventName, In, Key, ListQuery, Name, Out, PageOut, Tags, Text, UtcDateTime
+from .common import (EffectOut, EventName, In, Key, ListQuery, Name, Out, PageOut, Tags, Text, UtcDateTime,
+                     patch_of)
 
 Kind = Literal["mission", "stampcard"]
 Period = Literal["none", "day", "week", "month"]
@@ -35,23 +36,8 @@ class MissionIn(In):
     tags: Tags = Field(default_factory=list)
 
 
-class MissionUpdate(In):
-    name: Name | None = None
-    code: Code | None = None
-    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    kind: Kind | None = None
-    event_type: EventName | None = None
-    matcher: Matcher | None = None
-    goal_count: Annotated[int, Field(ge=1, le=missions.MAX_INCREMENT)] | None = None
-    max_repetitions: Count | None = None
-    repetition_period: Period | None = None
-    period_limit: Count | None = None
-    points_on_completion: Annotated[int, Field(ge=0, le=missions.MAX_POINTS)] | None = None
-    ledger_account_id: int | None = None
-    active: bool | None = None
-    valid_from: UtcDateTime | None = None
-    valid_to: UtcDateTime | None = None
-    tags: Tags | None = None
+class MissionUpdate(patch_of(MissionIn)):
+    """Only the fields sent change."""
 
 
 class MissionOut(Out):

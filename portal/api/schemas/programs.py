@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints, WithJsonSchema
 
 from ...domain.ledger import MAX_AMOUNT
-from .common import In, Name, Out, PageOut, Whole
+from .common import In, Name, Out, PageOut, Whole, patch_of
 
 
 class ProgramIn(In):
@@ -56,11 +56,8 @@ class TierIn(In):
     color: Annotated[str, StringConstraints(max_length=20)] = ""
 
 
-class TierUpdate(In):
-    name: Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)] | None = None
-    min_points: Whole(ge=0, le=MAX_AMOUNT) | None = None
-    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    color: Annotated[str, StringConstraints(max_length=20)] | None = None
+class TierUpdate(patch_of(TierIn)):
+    """Only the fields sent change; null leaves a field as it is."""
 
 
 class TierOut(Out):

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from ...domain import earning, referrals
-from .common import EventName, In, ListQuery, Name, Out, PageOut, UtcDateTime
+from .common import EventName, In, ListQuery, Name, Out, PageOut, UtcDateTime, patch_of
 
 Points = Annotated[int, Field(ge=0, le=referrals.MAX_POINTS)]
 Cap = Annotated[int, Field(ge=1, le=1_000_000_000)]
@@ -30,18 +30,8 @@ class ProgramIn(In):
     valid_to_date: UtcDateTime | None = None
 
 
-class ProgramUpdate(In):
-    name: Name | None = None
-    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    event_type: EventName | None = None
-    referrer_points: Points | None = None
-    referred_points: Points | None = None
-    ledger_account_id: int | None = None
-    max_referrals_per_member: Cap | None = None
-    max_uses_per_code: Cap | None = None
-    active: bool | None = None
-    valid_from_date: UtcDateTime | None = None
-    valid_to_date: UtcDateTime | None = None
+class ProgramUpdate(patch_of(ProgramIn)):
+    """Only the fields sent change."""
 
 
 class ProgramOut(Out):

@@ -9,7 +9,7 @@ from pydantic.alias_generators import to_camel
 
 from ...domain.signup_forms import MAX_CONSENTS, MAX_FIELDS, MAX_ORIGINS, PURPOSES
 from ...domain.self_service import LOCALES
-from .common import Id, In, ListQuery, Name, Out, PageOut
+from .common import Id, In, ListQuery, Name, Out, PageOut, patch_of
 
 Purpose = Literal[PURPOSES]  # type: ignore[valid-type]
 FieldKey = Annotated[str, StringConstraints(min_length=1, max_length=60)]
@@ -45,16 +45,11 @@ class SignupFormIn(In):
     active: bool = True
 
 
-class SignupFormUpdate(In):
-    name: Name | None = None
-    purpose: Purpose | None = None
-    fields: Annotated[list[FieldIn], Field(max_length=MAX_FIELDS)] | None = None
-    consents: Annotated[list[ConsentIn], Field(max_length=MAX_CONSENTS)] | None = None
-    thank_you_text: ThankYou | None = None
-    redirect_url: Url | None = Field(None, description="null removes it")
-    allowed_origins: Origins | None = None
-    coupon_book_id: Id | None = None
-    active: bool | None = None
+class SignupFormUpdate(patch_of(SignupFormIn)):
+    """Only the fields sent change."""
+
+    redirect_url: Url | None = Field(None, description="Where the partner page goes after a submission; null "
+                                                       "removes it")
 
 
 class SignupFormListQuery(ListQuery):

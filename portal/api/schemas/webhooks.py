@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints
 
 from ...domain import webhooks
-from .common import IdOrderQuery, In, Name, OrderBy, Out, PageOut, StrictListQuery
+from .common import IdOrderQuery, In, Name, OrderBy, Out, PageOut, StrictListQuery, patch_of
 
 EventType = Literal[webhooks.EVENT_TYPES]  # type: ignore[valid-type]
 EventTypes = Annotated[list[EventType], Field(min_length=1, max_length=len(webhooks.EVENT_TYPES))]
@@ -23,11 +23,9 @@ class WebhookIn(In):
     type: Literal["WebHook"] = Field("WebHook", description="The seed's trigger type; the only one")
 
 
-class WebhookUpdate(In):
-    name: Name | None = None
-    url: Url | None = None
-    event_types: EventTypes | None = None
-    active: bool | None = None
+class WebhookUpdate(patch_of(WebhookIn, fixed=("type",))):
+    """Only the fields sent change; null leaves a field as it is."""
+
     rotate_secret: bool = Field(False, description="Replace the signing secret; the answer shows the new one once")
 
 
