@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Literal
 
 import pytest
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from portal.api.schemas.common import In, Name, Whole, patch_of
 
@@ -60,3 +60,17 @@ def test_an_api_patch_refuses_what_create_refuses(api, org):
     r = api.patch(f"/loyalty-programs/{org.program.id}/tiers/{tier_id}", json={"name": "x" * 101})
     assert r.status_code == 422 and r.json["errors"] == {"name": ["String should have at most 100 characters"]}
     assert api.get(f"/loyalty-programs/{org.program.id}/tiers/{tier_id}").json["loyaltyTier"]["name"] == "Gold"
+
+
+def test_a_create_body_with_checks_of_its_own_is_refused():
+    """The derived PATCH body would not run them, and would accept what create refuses."""
+    class Checked(In):
+        size: int = 1
+
+        @field_validator("size")
+        @classmethod
+        def _small(cls, value: int) -> int:
+            return value
+
+    with pytest.raises(TypeError, match="validators of its own"):
+        patch_of(Checked)

@@ -79,6 +79,10 @@ def patch_of(model: type[In], *, fixed: tuple[str, ...] = ()) -> type[In]:
     cannot change), with their types, limits and descriptions, each optional and None when not sent. Subclass it
     (`class MissionUpdate(patch_of(MissionIn))`), adding what only an update takes, and say in the docstring
     what null does. Each field is declared once, so that a limit changed on create holds on update too."""
+    own_checks = set(model.__pydantic_decorators__.field_validators) - set(In.__pydantic_decorators__.field_validators)
+    if own_checks or model.__pydantic_decorators__.model_validators:
+        # the derived body would not run them: a PATCH would accept what create refuses
+        raise TypeError(f"{model.__name__} has validators of its own ({sorted(own_checks)}); declare its update")
     fields: dict[str, Any] = {}
     for name, info in model.model_fields.items():
         if name not in fixed:
