@@ -50,8 +50,8 @@ class TooManyAttempts(DomainError):
 
 
 class FailedAttempt(Base):
-    """One failed (or counted) attempt in a scope (`login-address`...) for a key; the key (an email, an address)
-    is personal data, so only its SHA-256 digest is kept."""
+    """One failed (or counted) attempt in a scope (`member-login-address`...) for a key; the key (an email, an
+    address) is personal data, so only its SHA-256 digest is kept."""
 
     __tablename__ = "failed_attempts"
     __table_args__ = (Index("ix_failed_attempts_scope_key_at", "scope", "key_hash", "created_at"),)
