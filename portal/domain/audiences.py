@@ -20,11 +20,16 @@ RULE, LIST = "rule", "list"
 
 
 class NotAListAudience(ValidationFailed):
+    """Members were added to a rule audience, whose rule alone says who is in it."""
+
     code = "not_a_list_audience"
     title = "Only list audiences take members"
 
 
 class Audience(IndexedOwnedRow, Base):
+    """A named group of members that campaigns (by id) and coupon books (by name, audienceKeys) can be limited to:
+    a `rule` audience is whoever its `rule` (rules.py, over the member) matches, a `list` audience its members' rows."""
+
     __tablename__ = "audiences"
     __table_args__ = (UniqueConstraint("organization_id", "name"),)
 

@@ -57,6 +57,9 @@ class Barcode(OwnedRow, Base):
 
 @dataclass
 class BarcodeRequest:
+    """One barcode asked for, with the API's names: `customer_id` is the member's id, `offer_id` the coupon book's or
+    the loyalty programme's (`offer_type`), `tracking_code` the caller's own label for finding it again."""
+
     offer_id: int
     customer_id: int
     channel: str

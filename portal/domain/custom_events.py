@@ -49,19 +49,24 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{2,99}$")
 
 
 class UnknownEventType(ValidationFailed):
+    """A campaign, mission or referral programme names, or a tracking sends, an event type that is neither built in
+    nor one of the organisation's custom types (for the first three, an inactive custom type counts as unknown)."""
+
     code = "unknown_event_type"
     title = "Unknown or inactive event type"
 
 
 class EventTypeNotTrackable(ValidationFailed):
-    """Built-in events come from their own resources; an inactive custom type is switched off."""
+    """A tracking (POST /events) names a built-in event, which only its own resource raises (a purchase comes from an
+    order, so an integration cannot fake one), or a custom type that is switched off."""
 
     code = "event_type_not_trackable"
     title = "This event type cannot be tracked"
 
 
 class EventType(OwnedRow, Base):
-    """A custom event an organisation tracks (`app-review-written`); `name` is its slug."""
+    """A custom event an organisation tracks (`app-review-written`), which campaigns, missions and referral
+    programmes can react to; `name` is its slug, unique in the organisation and never a built-in event's name."""
 
     __tablename__ = "event_types"
     __table_args__ = (UniqueConstraint("organization_id", "name"),)

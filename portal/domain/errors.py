@@ -107,6 +107,9 @@ class ConcurrentChange(Conflict):
 
 
 class PermissionDenied(DomainError):
+    """The actor lacks a role the action needs, or does to its own account what nobody may (deactivate themselves,
+    change their own roles)."""
+
     status = 403
     code = "forbidden"
     title = "Permission denied"

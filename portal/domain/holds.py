@@ -51,11 +51,16 @@ class HoldNotHeld(Conflict):
 
 
 class RedeemExceedsHold(Conflict):
+    """An order redeems more points than its reservation holds; nothing is captured."""
+
     code = "redeem_exceeds_hold"
     title = "More points redeemed than the reservation holds"
 
 
 class PointsHold(OwnedRow, Base):
+    """Points a till reserved for a member (`amount`, a pending burn) until the order captures them (`captured`,
+    at most `amount`), or a cancel, a release or the worker after `expires_at` gives them back."""
+
     __tablename__ = "points_holds"
 
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)

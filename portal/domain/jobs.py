@@ -24,6 +24,9 @@ from .organizations import LoyaltyProgram
 
 
 class BirthdayReward(Base):
+    """That a member's birthday was rewarded in a year: the unique (member, year) row lets the birthday job reward
+    once a year, however many workers run it."""
+
     __tablename__ = "birthday_rewards"
     __table_args__ = (UniqueConstraint("member_id", "year"),)
 

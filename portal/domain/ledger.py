@@ -82,6 +82,9 @@ class LedgerAccount(IndexedOwnedRow, Base):
 
 
 class Wallet(IndexedOwnedRow, Base):
+    """A member's points in one ledger account, or the account's issuance or burned wallet (`kind`): `balance` is the
+    sum of its entries, `held` and `pending_in` of its unresolved pending debits and credits."""
+
     __tablename__ = "wallets"
     __table_args__ = (
         UniqueConstraint("ledger_account_id", "member_id"),

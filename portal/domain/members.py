@@ -45,6 +45,9 @@ PROFILE_FIELDS = ("email", "givenName", "familyName", "birthDate", "phone", "str
 
 
 class Member(OwnedRow, Base):
+    """A member of an organisation's programme, unique in it by `loyalty_member_id` (and email); their points move
+    only while `active` and not LOCKED (`can_move_points`), and once erased (`erased_at`) only ids and ledger remain."""
+
     __tablename__ = "members"
     __table_args__ = (
         UniqueConstraint("organization_id", "loyalty_member_id"),
@@ -85,6 +88,9 @@ class Member(OwnedRow, Base):
 
 
 class Identifier(OwnedRow, Base):
+    """A code that finds a member at a till or in an app: the CARDCODE every member gets (with a check character),
+    an APPCODE, or an EXTERNALCODE from another system; unique per organisation and type."""
+
     __tablename__ = "member_identifiers"
     __table_args__ = (UniqueConstraint("organization_id", "type", "code"),)
 

@@ -121,16 +121,24 @@ class OrderAlreadyConfirmed(Conflict):
 
 
 class ReturnedTotalDecreased(Conflict):
+    """An update sends a lower `returnedTotal` than the order has: it is the total returned so far, never a delta."""
+
     code = "returned_total_decreased"
     title = "returnedTotal is cumulative and cannot go down"
 
 
 class PurchaseTooLate(ValidationFailed):
+    """A purchase is confirmed more than `late_purchase_window` (30 days unless configured) after its
+    `externalEventDate`: it is refused and earns nothing."""
+
     code = "purchase_too_late"
     title = "The purchase is older than late purchases may be"
 
 
 class PurchaseOrder(OwnedRow, Base):
+    """A purchase as the shop reports it, one per (organisation, `external_id`). It keeps what it earned and what it
+    still awards after returns (`*_earned`, `*_awarded`) and the points paid with, so a change moves the difference."""
+
     __tablename__ = "purchase_orders"
     __table_args__ = (UniqueConstraint("organization_id", "external_id"),)
 
@@ -189,6 +197,8 @@ class PointsDebt(OwnedRow, Base):
 
 @dataclass
 class ItemInput:
+    """A basket line as a face sends it (the API's `items[]`), checked and stored as an OrderItem."""
+
     sku: str
     quantity: int
     unit_price: Decimal
@@ -198,6 +208,8 @@ class ItemInput:
 
 @dataclass
 class OrderInput:
+    """An order as a face sends it (the API's body, with Python names); `record_order` checks and applies it."""
+
     external_id: str
     status: str
     total: Decimal

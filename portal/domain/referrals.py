@@ -582,6 +582,9 @@ class CodeSummary:
 
 @dataclass
 class ReferralSummary:
+    """The member portal's referrals page: the member's codes in active programmes, the friends they brought
+    (names masked, newest first) and the points those referrals earned them."""
+
     codes: list[CodeSummary] = field(default_factory=list)
     friends: list[Friend] = field(default_factory=list)
     points_earned: int = 0

@@ -36,6 +36,12 @@ FUNCTIONS = AGGREGATES | {"len", "lower", "upper", "abs", "round", "contains", "
 # Binding strength, loosest first; the printer uses it to place parentheses.
 PRECEDENCE = {"or": 1, "and": 2, "not": 3, "compare": 4, "+": 5, "-": 5, "*": 6, "/": 6, "%": 6,
               "neg": 7, "postfix": 8, "atom": 9}
+# The parser's levels of left-associative operators, in PRECEDENCE's order (a test holds them to it, so that what
+# the parser reads the printer writes back): the node type, the operators, and the parser method of the operands
+# where that is not the next level. `not` and one comparison come between the logical and the arithmetic levels.
+OPERATOR_LEVELS = (("logical", ("or",), None), ("logical", ("and",), "not_expr"),
+                   ("binary", ("+", "-"), None), ("binary", ("*", "/", "%"), "unary"))
+LOGICAL, ARITHMETIC = 0, 2
 
 TOKEN = re.compile(r"""
     (?P<ws>[ \t\r\n]+)
@@ -157,43 +163,38 @@ class _Parser:
         return node
 
     def expression(self) -> dict:
-        return self.nested(self.or_expr)
+        return self.nested(self.operators, LOGICAL)
 
-    def nested(self, parse: Callable[[], dict]) -> dict:
-        """`parse()` one level deeper: brackets, and each prefix `not` or `-` (so a long run of them is refused
+    def nested(self, parse: Callable[..., dict], *args: Any) -> dict:
+        """`parse(*args)` one level deeper: brackets, and each prefix `not` or `-` (so a long run of them is refused
         like deep brackets, before Python's own recursion limit is reached)."""
         self.depth += 1
         if self.depth > MAX_DEPTH:
             self.fail("The expression is nested too deeply")
-        node = parse()
+        node = parse(*args)
         self.depth -= 1
         return node
 
-    # One method a precedence level, each its own loop: a bracket costs one Python frame a level, and MAX_DEPTH
-    # brackets must stay well inside the recursion limit (a shared loop helper would add a frame a level).
-    def or_expr(self) -> dict:
-        node = self.and_expr()
-        while self.at("or"):
-            self.take()
-            node = _span({"type": "logical", "op": "or", "left": node, "right": self.and_expr()})
-        return node
-
-    def and_expr(self) -> dict:
-        node = self.not_expr()
-        while self.at("and"):
-            self.take()
-            node = _span({"type": "logical", "op": "and", "left": node, "right": self.not_expr()})
+    def operators(self, level: int) -> dict:
+        """The left-associative operators of OPERATOR_LEVELS[level] and all that binds tighter. Each level calls
+        the next directly, so a bracket costs one Python frame a level (as a method a level would) and MAX_DEPTH
+        brackets stay well inside the recursion limit; a loop helper called by each level would add a frame."""
+        kind, symbols, tighter = OPERATOR_LEVELS[level]
+        node = self.operators(level + 1) if tighter is None else getattr(self, tighter)()
+        while self.current.kind in ("op", "name") and self.current.text in symbols:
+            op = self.take().text
+            right = self.operators(level + 1) if tighter is None else getattr(self, tighter)()
+            node = _span({"type": kind, "op": op, "left": node, "right": right})
         return node
 
     def not_expr(self) -> dict:
         if self.at("not"):
             tok = self.take()
-            operand = self.nested(self.not_expr)
-            return {"type": "not", "operand": operand, "start": _pos(tok), "end": operand["end"]}
+            return _prefixed("not", tok, self.nested(self.not_expr))
         return self.comparison()
 
     def comparison(self) -> dict:
-        node = self.additive()
+        node = self.operators(ARITHMETIC)
         op = None
         if self.current.kind == "op" and self.current.text in ("==", "!=", "<=", ">=", "<", ">"):
             op = self.take().text
@@ -206,30 +207,15 @@ class _Parser:
             op = "not in"
         if op is None:
             return node
-        node = _span({"type": "compare", "op": op, "left": node, "right": self.additive()})
+        node = _span({"type": "compare", "op": op, "left": node, "right": self.operators(ARITHMETIC)})
         if self.current.kind == "op" and self.current.text in ("==", "!=", "<=", ">=", "<", ">") or self.at("in"):
             self.fail("Chained comparisons are not supported; join them with 'and'")
-        return node
-
-    def additive(self) -> dict:
-        node = self.term()
-        while self.current.kind == "op" and self.current.text in ("+", "-"):
-            op = self.take().text
-            node = _span({"type": "binary", "op": op, "left": node, "right": self.term()})
-        return node
-
-    def term(self) -> dict:
-        node = self.unary()
-        while self.current.kind == "op" and self.current.text in ("*", "/", "%"):
-            op = self.take().text
-            node = _span({"type": "binary", "op": op, "left": node, "right": self.unary()})
         return node
 
     def unary(self) -> dict:
         if self.current.kind == "op" and self.current.text == "-":
             tok = self.take()
-            operand = self.nested(self.unary)
-            return {"type": "negate", "operand": operand, "start": _pos(tok), "end": operand["end"]}
+            return _prefixed("negate", tok, self.nested(self.unary))
         return self.postfix()
 
     def postfix(self) -> dict:
@@ -311,11 +297,11 @@ class _Parser:
             self.fail("Expected a variable name after 'for'")
         self.take()
         self.expect("in")
-        iterable = self.or_expr()
+        iterable = self.operators(LOGICAL)
         condition = None
         if self.at("if"):
             self.take()
-            condition = self.or_expr()
+            condition = self.operators(LOGICAL)
         close = self.expect(")")
         return {"type": "comprehension", "func": name.text, "element": element, "var": var.text,
                 "iterable": iterable, "condition": condition, "start": _pos(name), "end": _end(close)}
@@ -342,6 +328,11 @@ def _pos(tok: Token) -> dict:
 
 def _end(tok: Token) -> dict:
     return {"line": tok.end_line, "column": tok.end_column}
+
+
+def _prefixed(kind: str, tok: Token, operand: dict) -> dict:
+    """The node of a prefix operator (`not`, `-`): from the operator to the end of its operand."""
+    return {"type": kind, "operand": operand, "start": _pos(tok), "end": operand["end"]}
 
 
 def _span(node: dict) -> dict:

@@ -50,11 +50,16 @@ RESET_LINK_LIFETIME = dt.timedelta(hours=24)
 
 
 class StaffUserInactive(Conflict):
+    """A password-reset link was asked for a deactivated staff user, who could not use it: reactivate them first."""
+
     code = "staff_user_inactive"
     title = "The staff user is deactivated"
 
 
 class StaffEmailAmbiguous(Conflict):
+    """A staff user was looked up by email alone (`flask staff set-password`) and staff of several organisations
+    have that email: the caller names the organisation (`--org`)."""
+
     code = "staff_email_ambiguous"
     title = "Staff users in several organisations have this email"
 

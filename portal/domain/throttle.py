@@ -42,12 +42,17 @@ HOUR, MINUTE = dt.timedelta(hours=1), dt.timedelta(minutes=1)
 
 
 class TooManyAttempts(DomainError):
+    """A scope and key already have their LIMITS' count of failures (or counted requests) within the window."""
+
     status = 429
     code = "too_many_attempts"
     title = "Too many attempts"
 
 
 class FailedAttempt(Base):
+    """One failed (or counted) attempt in a scope (`member-login-address`...) for a key; the key (an email, an
+    address) is personal data, so only its SHA-256 digest is kept."""
+
     __tablename__ = "failed_attempts"
     __table_args__ = (Index("ix_failed_attempts_scope_key_at", "scope", "key_hash", "created_at"),)
 

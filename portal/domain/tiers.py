@@ -25,6 +25,9 @@ AUTO, MANUAL = "auto", "manual"
 
 
 class Tier(IndexedOwnedRow, Base):
+    """A level of a loyalty programme (`gold`), reached when a member's tier-points balance crosses `min_points`;
+    names are unique in the programme, and `color` marks the tier in the console's lists and charts."""
+
     __tablename__ = "tiers"
     __table_args__ = (UniqueConstraint("loyalty_program_id", "name"),)
 

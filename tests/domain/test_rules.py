@@ -178,3 +178,17 @@ def test_a_run_of_operators_is_bounded_like_brackets(operator):
 def test_runs_of_not_and_minus_within_the_depth_still_parse():
     assert rules.evaluate(rules.parse("not " * 58 + "true"), {}) is True
     assert rules.evaluate(rules.parse("-" * 59 + "1"), {}) == -1
+
+
+def test_the_parser_binds_operators_as_the_printer_does():
+    """The parser's operator levels follow PRECEDENCE, which the printer places parentheses by: one strength a
+    level, loosest first, with `not` and the comparisons between the logical and the arithmetic levels."""
+    strengths = [{rules.PRECEDENCE[op] for op in symbols} for _, symbols, _ in rules.OPERATOR_LEVELS]
+    assert all(len(level) == 1 for level in strengths)
+    order = [min(level) for level in strengths]
+    assert order == sorted(order) and len(set(order)) == len(order)
+    arithmetic = order[rules.ARITHMETIC]
+    assert order[rules.ARITHMETIC - 1] < rules.PRECEDENCE["not"] < rules.PRECEDENCE["compare"] < arithmetic
+    assert rules.PRECEDENCE["neg"] > order[-1]
+    assert {op for _, symbols, _ in rules.OPERATOR_LEVELS for op in symbols} == {
+        op for op in rules.PRECEDENCE if op in ("or", "and") or not op.isalpha()}

@@ -42,6 +42,8 @@ _CHUNK = 500
 
 @dataclass
 class RowError:
+    """A refused row of a code import: `index` counts from 0, `code` is the code as sent (not an error code)."""
+
     index: int
     code: str
     message: str
