@@ -47,9 +47,8 @@ class RowProblem:
 @bp.get("/audiences")
 @staff_required("campaigns:read")
 def audience_list():
-    session = db.session
     result = page_of(queries.audiences(current_user.organization_id), AUDIENCES_PER_PAGE)
-    counts = {a.id: audiences.member_count(session, a) for a in result.items}
+    counts = audiences.member_counts(db.session, result.items)
     return render_page_or_fragment("console/audiences/list.html", "console/audiences/_rows.html", result=result,
                                    counts=counts)
 

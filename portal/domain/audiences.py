@@ -17,6 +17,7 @@ from .base import Base, IndexedOwnedRow, add_unique, assign_given, get_owned, ut
 from .errors import DuplicateValue, NotFound, ValidationFailed
 
 RULE, LIST = "rule", "list"
+_CONTEXT_CHUNK = 500  # members whose rule contexts are held at once while counting
 
 
 class NotAListAudience(ValidationFailed):
@@ -142,18 +143,38 @@ def member_audiences(session: Session, member, member_ctx: dict[str, Any] | None
 
 
 def member_count(session: Session, audience: Audience, *, sample_limit: int = 50_000) -> int:
-    if audience.kind == LIST:
-        return session.scalar(select(func.count()).select_from(AudienceMember)
-                              .where(AudienceMember.audience_id == audience.id)) or 0
-    from .context import member_context
+    """How many members the audience has (`member_counts` of it alone)."""
+    return member_counts(session, [audience], sample_limit=sample_limit)[audience.id]
+
+
+def member_counts(session: Session, audiences: list[Audience], *, sample_limit: int = 50_000) -> dict[int, int]:
+    """Audience id -> how many members it has, for a page of audiences at once; the statements do not depend on
+    how many: the list audiences' rows are counted in one grouped query, and the rule audiences' rules evaluated
+    together over one read of the organisation's members (the first `sample_limit` not erased, their contexts
+    read a chunk at a time)."""
+    from .context import member_contexts
     from .members import Member
 
-    ast = rules.compiled(audience.rule or "false")
-    count = 0
-    for member in session.scalars(select(Member).where(Member.organization_id == audience.organization_id,
-                                                       Member.erased_at.is_(None)).limit(sample_limit)):
-        count += rule_matches(ast, member_context(session, member, with_audiences=False))
-    return count
+    counts = {audience.id: 0 for audience in audiences}
+    listed = [audience.id for audience in audiences if audience.kind == LIST]
+    if listed:
+        counts.update(session.execute(select(AudienceMember.audience_id, func.count())
+                                      .where(AudienceMember.audience_id.in_(listed))
+                                      .group_by(AudienceMember.audience_id)).all())
+    by_rule: dict[int, list[tuple[int, Any]]] = {}
+    for audience in audiences:
+        if audience.kind != LIST:
+            by_rule.setdefault(audience.organization_id, []).append(
+                (audience.id, rules.compiled(audience.rule or "false")))
+    for organization_id, compiled in by_rule.items():
+        members = list(session.scalars(select(Member).where(Member.organization_id == organization_id,
+                                                            Member.erased_at.is_(None))
+                                       .order_by(Member.id).limit(sample_limit)))
+        for start in range(0, len(members), _CONTEXT_CHUNK):
+            for ctx in member_contexts(session, organization_id, members[start:start + _CONTEXT_CHUNK]).values():
+                for audience_id, ast in compiled:
+                    counts[audience_id] += rule_matches(ast, ctx)
+    return counts
 
 
 def _check(kind: str, rule: str | None) -> None:

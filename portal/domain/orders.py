@@ -942,8 +942,9 @@ def _undo_effects(session: Session, member: Member, order: PurchaseOrder, actor:
     mission progress and completions (and their points), the referral it completed (both sides' rewards, and
     the points campaigns on `referral-completed` gave the referrer),
     and the coupons it awarded: an unused one is revoked, a used one stays used and its value in points becomes
-    a debt (coupons.used_value_in_points: an EXTRAPOINT's points; a DISCOUNT's or REWARD's money value at the
-    programme's pointValue, rounded down, less the points paid to use it; taken from the wallet as far as it
+    a debt (coupons.used_value_in_points: an EXTRAPOINT's points; a DISCOUNT's or REWARD's money value, a
+    percentage of the discounted total of the purchase it was used on, at the programme's pointValue, rounded
+    down, less the points paid to use it; taken from the wallet as far as it
     allows like the order's points, the rest owed; without a pointValue only the audit entry
     `order.used_coupon_kept` records it, valued false). A partial return keeps them: the purchase still happened."""
     from . import coupons, missions, referrals
@@ -989,7 +990,7 @@ def _undo_effects(session: Session, member: Member, order: PurchaseOrder, actor:
                     value = 0  # used on this very order: what it gave is in the points taken back above
                 else:
                     used_on = _order_by_external_id(session, order.organization_id, use.purchase_ref if use else None)
-                    value = coupons.used_value_in_points(book, spend=used_on.total if used_on else None,
+                    value = coupons.used_value_in_points(book, spend=_paid_total(used_on),
                                                          points_paid=use.points_burned if use else 0,
                                                          point_value=program.point_value)
                 if value:  # taken back like the order's points: from the wallet as far as it allows, the rest owed
@@ -999,6 +1000,14 @@ def _undo_effects(session: Session, member: Member, order: PurchaseOrder, actor:
                 audit.record(session, actor, "order.used_coupon_kept", order, couponUsageId=usage.id,
                              couponBookId=book.id, points=value or 0, valued=value is not None)
     session.flush()
+
+
+def _paid_total(order: PurchaseOrder | None) -> Decimal | None:
+    """What a purchase cost after its discounts (`discountedTotal`, else `total`): a percentage coupon used on it
+    is owed on this, never on discounts it did not give."""
+    if order is None:
+        return None
+    return order.discounted_total if order.discounted_total is not None else order.total
 
 
 def _order_by_external_id(session: Session, organization_id: int, external_id: str | None) -> PurchaseOrder | None:

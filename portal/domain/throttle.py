@@ -12,11 +12,13 @@ Invariants:
   addresses that already failed for it. Its owner signing in from another
   address is always let through to the password check.
 - Counting and checking are atomic: `check_login` first takes a lock on the
-  account (`serialize`), held until the transaction ends, so parallel attempts
-  for one account are counted one after the other and exactly `limit` of
-  them reach the password check. PostgreSQL: a transaction-scoped advisory
-  lock; SQLite: every transaction begins with BEGIN IMMEDIATE (portal/db.py),
-  which already serialises writers.
+  account and then one on the address (`serialize_all`, always in that order),
+  held until the transaction ends, so parallel attempts for one account, or
+  from one address for any accounts, are counted one after the other and
+  exactly `limit` of them reach the password check. PostgreSQL: transaction-
+  scoped advisory locks; SQLite: every transaction begins with BEGIN IMMEDIATE
+  (portal/db.py), which already serialises writers. The price: sign-ins from
+  one address (an office behind one NAT) pass the password check one at a time.
 - Coupon codes (coupons/services.py): refused codes are limited per member,
   per acting key or user, and per organisation.
 - Counted requests (reset and signup mails, signups, signup-form submissions,
@@ -190,7 +192,8 @@ class LoginScopes:
 
 def check_login(session: Session, scopes: LoginScopes, account: str, address: str, *, message: str) -> None:
     """Raise TooManyAttempts when this address may not try this account now (see the module docstring)."""
-    serialize(session, scopes.account, account)
+    # The account, then the address: every sign-in takes them in this order, so two never wait for each other.
+    serialize_all(session, [(scopes.account, account), (scopes.address, address)])
     pair = _pair(account, address)
     check_limit(session, scopes.pair, pair, "login-account-address", message)
     check_limit(session, scopes.address, address, "login-address", message)

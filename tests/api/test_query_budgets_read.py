@@ -140,3 +140,32 @@ def test_thirty_days_of_transactions_is_three_statements(api, engine, session, o
     body, statements = _budget(engine, lambda: api.get(f"{path}&page=1"))
     assert [r["amount"] for r in body["results"]] == list(range(20, 9, -1)) and body["totalCount"] == 31
     assert len(statements) == 2, statements  # a page that is not full tells the total
+
+
+def test_the_audience_list_costs_the_same_for_2_audiences_and_for_10(api, engine, session, org):
+    from portal.domain import audiences
+
+    berliners = [factories.make_member(session, org, city="Berlin") for _ in range(2)]
+    factories.make_member(session, org, city="Hamburg")
+
+    def add_pairs(first: int, pairs: int) -> None:
+        for n in range(first, first + pairs):
+            audiences.create_audience(session, org.id, name=f"Berliners {n}", rule='member.city == "Berlin"',
+                                      actor=org.actor)
+            audiences.create_audience(session, org.id, name=f"Listed {n}", kind=audiences.LIST,
+                                      member_ids=[berliners[0].id], actor=org.actor)
+        session.commit()
+
+    add_pairs(0, 1)
+    api.get("/audiences")  # the key is now known to this process
+    few, at_2 = _budget(engine, lambda: api.get("/audiences?limit=20"))  # pages not full: no count query
+    add_pairs(1, 4)
+    many, at_10 = _budget(engine, lambda: api.get("/audiences?limit=20"))
+    assert len(few["results"]) == 2 and many["totalCount"] == 10
+    assert sorted((a["kind"], a["memberCount"]) for a in many["results"]) == [("list", 1)] * 5 + [("rule", 2)] * 5
+    # the page, the list audiences' rows counted together, the members, the programme, their tiers and balances:
+    # the same for 10 audiences as for 2
+    assert len(at_10) == len(at_2) == 6, at_10
+    # and each count is the one the audience's own route gives
+    for shown in many["results"][:2]:
+        assert api.get(f"/audiences/{shown['id']}").get_json()["audience"]["memberCount"] == shown["memberCount"]

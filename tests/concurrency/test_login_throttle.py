@@ -2,7 +2,8 @@
 
 50 wrong passwords for one account, all released together: exactly the
 configured number reach the password check (and are recorded), the rest are
-refused with 429 before it.
+refused with 429 before it. The same for the limit per address over all accounts:
+16 wrong passwords from one address, each for another account, limit 5.
 """
 from __future__ import annotations
 
@@ -23,22 +24,23 @@ from .live import parallel
 pytestmark = pytest.mark.live
 
 ATTEMPTS = 50
+SPRAYED, ADDRESS_LIMIT = 16, 5
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
-def wrong_passwords(url: str, email: str) -> list[int]:
-    """ATTEMPTS wrong passwords for `email` posted to the login form at `url`, all at once; the statuses."""
+def wrong_passwords(url: str, emails: list[str]) -> list[int]:
+    """A wrong password for each of `emails` posted to the login form at `url`, all at once; the statuses."""
     browsers = []
-    for _ in range(ATTEMPTS):  # each with its own session and CSRF token, fetched beforehand
+    for _ in emails:  # each with its own session and CSRF token, fetched beforehand
         browser = requests.Session()
         browsers.append((browser, CSRF.search(browser.get(url, timeout=30).text).group(1)))
 
     def attempt(i: int) -> int:
         browser, token = browsers[i]
-        data = {"csrf_token": token, "email": email, "password": f"wrong-{i}"}
+        data = {"csrf_token": token, "email": emails[i], "password": f"wrong-{i}"}
         return browser.post(url, data=data, timeout=120, allow_redirects=False).status_code
 
-    return parallel(ATTEMPTS, attempt, threads=ATTEMPTS)
+    return parallel(len(emails), attempt, threads=len(emails))
 
 
 def recorded(live_app, scope: str) -> int:
@@ -63,10 +65,31 @@ def test_parallel_wrong_passwords_are_limited_exactly(live_app, live_server, por
                    "member": (f"{live_server.url}/login", self_service.LOGIN_SCOPES)}[portal]
     limit = throttle.LIMITS["login-account-address"].attempts
 
-    statuses = wrong_passwords(url, email)
+    statuses = wrong_passwords(url, [email] * ATTEMPTS)
 
     checked = [s for s in statuses if s != 429]
     assert len(checked) == limit, sorted(statuses)
     assert set(checked) <= {200, 422}
     assert recorded(live_app, scopes.pair) == limit
     assert recorded(live_app, scopes.account) == limit
+
+
+@pytest.mark.parametrize("portal", ["console", "member"])
+def test_parallel_wrong_passwords_from_one_address_for_many_accounts_are_limited_exactly(live_app, live_server,
+                                                                                        portal, monkeypatch):
+    # Each attempt holds its own account's lock; only the lock on the address makes its count hold.
+    monkeypatch.setitem(throttle.LIMITS, "login-address", throttle.Limit(ADDRESS_LIMIT, throttle.HOUR))
+    with live_app.app_context():
+        with db.transaction() as session:
+            factories.make_org(session, name="Spraying")
+        db.session.remove()
+    url, scopes = {"console": (f"{live_server.url}/console/login", staff.LOGIN_SCOPES),
+                   "member": (f"{live_server.url}/login", self_service.LOGIN_SCOPES)}[portal]
+
+    statuses = wrong_passwords(url, [f"sprayed-{i}@example.org" for i in range(SPRAYED)])
+
+    checked = [s for s in statuses if s != 429]
+    assert len(checked) == ADDRESS_LIMIT, sorted(statuses)
+    assert set(checked) <= {200, 422}
+    assert recorded(live_app, scopes.address) == ADDRESS_LIMIT
+    assert recorded(live_app, scopes.account) == ADDRESS_LIMIT

@@ -299,6 +299,29 @@ def test_used_money_coupons_are_owed_at_the_programmes_point_value_and_without_o
     assert orders.outstanding_debt(session, bob.id, org.program.points_account_id) == 0
 
 
+def test_a_used_percentage_coupon_is_owed_on_the_discounted_total_of_the_purchase_it_was_used_on(session, org):
+    # The debt is never valued against the member: the order's `total` counts discounts this coupon never gave
+    # (another promotion, discount lines), so its percentage is taken of what the purchase cost, `discountedTotal`,
+    # the spend the earning engine values a purchase by (campaigns.eligible_spend); `total` only without one.
+    percent = factories.published_book(session, org, "10 % off", coupons.DISCOUNT, discount_type=coupons.PERCENTAGE,
+                                       discount_amount=10)
+    factories.gift_campaign(session, org, percent, rule="order.total < 10")
+    org.program.point_value = Decimal("0.05")
+    session.flush()
+
+    def buy_use_and_return(member, **used_on):
+        orders.record_order(session, member, order(f"g-{member.id}", "5.00"), actor=org.actor)  # the gift
+        orders.record_order(session, member, order(f"u-{member.id}", "50.00", **used_on), actor=org.actor)
+        coupons.use_coupon(session, member, percent, actor=org.actor,
+                           purchase=coupons.Purchase(total=Decimal("50.00"), external_id=f"u-{member.id}"))
+        return orders.record_order(session, member, order(f"g-{member.id}", "5.00", status="returned"),
+                                   actor=org.actor).debt_recorded
+
+    # 10 % of 36.00 (not of 50.00) = 3.60 -> 72 points at 0.05 a point; without a discounted total, 10 % of 50.00.
+    assert buy_use_and_return(factories.make_member(session, org), discounted_total=Decimal("36.00")) == 72
+    assert buy_use_and_return(factories.make_member(session, org)) == 100
+
+
 def test_a_returned_first_purchase_takes_back_what_campaigns_gave_the_referrer_on_referral_completed(session, org):
     rp = program(session, org)  # 100 to the referrer, 50 to the friend, on the friend's first purchase
     thanks = campaigns.create_campaign(session, org.id, code="THANKS", name="Thanks for the friend",

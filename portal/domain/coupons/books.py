@@ -144,8 +144,9 @@ def used_value_in_points(book: CouponBook, *, spend: Decimal | None, points_paid
     """What a used coupon gave the member, in points: the debt when the purchase that awarded it is returned.
 
     EXTRAPOINT: its points. DISCOUNT and REWARD: their money value (a fixed discountAmount, or a percentage of
-    `spend`, the total of the purchase the coupon was used on) divided by the programme's `point_value`, rounded
-    down (a debt is never rounded against the member), less the points the member paid to use it, at least 0.
+    `spend`, what the purchase the coupon was used on cost after its discounts: its discountedTotal, else its
+    total) divided by the programme's `point_value`, rounded down (a debt is never rounded against the member),
+    less the points the member paid to use it, at least 0.
     None when it has no value in points: a MULTIPLIER (its bonus is on another order's points), a money coupon
     without a rate, or a percentage whose purchase is unknown; the caller then only records that it was kept.
     """
