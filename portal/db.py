@@ -20,15 +20,14 @@ The unit of work, the same for every face:
   Views never call `session.commit()` themselves.
 - CLI commands and worker jobs: `with db.transaction():` per command or batch.
 
-The exceptions, both here: a refusal that must be remembered although the
-request fails (a failed login, a wrong coupon code counted by the throttle).
-- `Database.record_despite_failure` writes it in its own short transaction after
-  the request's work has been rolled back. Used by the console and portal logins
-  and the portal's code redemption.
-- `Database.attempt_or_record` runs the work in a savepoint and, on a refusal,
-  undoes only the savepoint and commits the refusal while the request still
-  holds the locks it took first: the API's coupon code attempts, serialised per
-  member so that of parallel guesses exactly the allowed number reach the check.
+The exception, here: a refusal that must be remembered although the request
+fails while the request still holds the locks it took first (a wrong coupon
+code counted by the throttle). `Database.attempt_or_record` runs the work in a
+savepoint and, on a refusal, undoes only the savepoint and commits the refusal
+with those locks held: the API's coupon code attempts, serialised per member
+so that of parallel guesses exactly the allowed number reach the check. (A
+failed sign-in needs no exception: the view answers with the form's error and
+its transaction commits the counted failure as usual.)
 """
 from __future__ import annotations
 
@@ -140,13 +139,6 @@ class Database:
         except BaseException:
             session.rollback()
             raise
-
-    def record_despite_failure(self, record) -> None:
-        """Roll back the request's work, then commit `record(session)` on its own (see the module docstring)."""
-        session = self.session()
-        session.rollback()
-        with self.transaction() as fresh:
-            record(fresh)
 
     def attempt_or_record(self, attempt, refused: type[Exception] | tuple[type[Exception], ...], record):
         """`attempt()` in a savepoint; on `refused`, undo the savepoint only, commit `record(session)` with the
