@@ -56,6 +56,8 @@ def campaign_new():
 @bp.get("/campaigns/<int:campaign_id>")
 @staff_required("campaigns:read")
 def campaign_detail(campaign_id: int):
+    """The campaign, its actions (each switched on and off by itself) with the form adding one, and the
+    simulation of an order against it (a dry run: nothing is kept)."""
     return _detail(CAMPAIGNS.find(campaign_id))
 
 
