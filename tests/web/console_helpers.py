@@ -3,7 +3,8 @@ the tests fill in. Imported by tests/web/conftest.py (its fixtures) and the cons
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
