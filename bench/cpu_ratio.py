@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import random
 import re
 import sys
 import time
@@ -31,43 +30,31 @@ for path in (ROOT, BENCH):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from profile_request import open_seed, seed_arguments, sign_in  # noqa: E402
+from profile_request import open_seed, requests_of, seed_arguments, sign_in  # noqa: E402
 
 
 def scenarios(info: dict) -> dict:
     """name -> (Portal request, bare request, how many of `--requests`): a request is (method, path of n, body of
-    n or None, the status it must answer)."""
-    api = f"/api/v1/organizations/{info['organizationId']}"
+    n or None, the status it must answer). The Portal requests are profile_request's (`requests_of`); the bare
+    ones ask bare's app for the same rows (the same member for the same n) with the same bodies."""
+    ours = requests_of(info)
     first, last = info["firstMemberId"], info["lastMemberId"]
-    member = lambda n: first + (n * 7919) % (last - first + 1)  # noqa: E731
+    member = lambda n: first + (n * 7919) % (last - first + 1)  # noqa: E731  (requests_of's member of n)
     seeded = dt.datetime.fromisoformat(info["seededAt"])
     iso = lambda moment: moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
-    since, until = iso(seeded - dt.timedelta(days=30)), iso(seeded)
-    account, run, pick = info["accountId"], os.urandom(3).hex(), random.Random(1)
+    since, until, account = iso(seeded - dt.timedelta(days=30)), iso(seeded), info["accountId"]
     get = lambda path: ("GET", path, None, 200)  # noqa: E731
-    mint = lambda n: {"amount": 10, "systemUniqueKey": f"cpu-{run}-{n}", "description": "bench"}  # noqa: E731
-
-    def batch(_n):
-        return {"items": [{"amount": 5, "ledgerId": info["ledgerId"], "ledgerAccountId": account,
-                           "toWalletId": pick.randint(info["firstWalletId"], info["lastWalletId"])}
-                          for _ in range(20)]}
-
     return {
-        "tiny JSON": (get(lambda n: "/healthz"), get(lambda n: "/tiny"), 1),
-        "primary-key read": (get(lambda n: f"{api}/members/{member(n)}"), get(lambda n: f"/member/{member(n)}"), 1),
-        "20-row page": (get(lambda n: f"{api}/members?limit=20&order=id,asc&page={n % 50}"),
-                        get(lambda n: f"/page?page={n % 50}"), 1),
-        "member balance": (get(lambda n: f"{api}/members/{member(n)}/wallet"), get(lambda n: f"/member/{member(n)}"), 1),
-        "date range": (get(lambda n: f"{api}/ledgers/{info['ledgerId']}/accounts/{account}/transactions"
-                                     f"?fromExternalEventDate={since}&toExternalEventDate={until}&limit=20"
-                                     f"&page={n % 10}"),
+        "tiny JSON": (ours["tiny JSON"], get(lambda n: "/tiny"), 1),
+        "primary-key read": (ours["primary-key read"], get(lambda n: f"/member/{member(n)}"), 1),
+        "20-row page": (ours["20-row page"], get(lambda n: f"/page?page={n % 50}"), 1),
+        "member balance": (ours["balance"], get(lambda n: f"/member/{member(n)}"), 1),
+        "date range": (ours["date range"],
                        get(lambda n: f"/range?account={account}&from={since}&to={until}&page={n % 10}"), 1),
-        "portal wallet page": (get(lambda n: "/wallet"), get(lambda n: f"/wallet-page?member={info['portalMemberId']}"),
-                               1),
-        "mint": (("POST", lambda n: f"{api}/loyalty-members/BM{member(n):08d}/mint", mint, 201),
-                 ("POST", lambda n: "/insert-update", mint, 201), 1),
-        "batch": (("POST", lambda n: f"{api}/ledger-transactions/batch", batch, 200),
-                  ("POST", lambda n: "/bulk", batch, 200), 5),
+        "portal wallet page": (ours["wallet page"],
+                               get(lambda n: f"/wallet-page?member={info['portalMemberId']}"), 1),
+        "mint": (ours["insert+update"], ("POST", lambda n: "/insert-update", ours["insert+update"][2], 201), 1),
+        "batch": (ours["batch"], ("POST", lambda n: "/bulk", ours["batch"][2], 200), 5),
     }
 
 

@@ -172,7 +172,7 @@ def build(session, org: factories.OrgBundle, other: factories.OrgBundle) -> Worl
         coupons.revert_usage(session, org.id, used.usages[-1].id, actor=actor)
     with at(session, AFTER):
         dora = factories.make_member(session, org, givenName="Dora", familyName="Dietz")
-        mint(anna, 300)
+        mint(anna, 300)  # 3 April in Berlin, out of the range; but 2 April in UTC: in POINTS_BY_MONTH_UTC's April
         coupons.use_coupon(session, anna, books["Free cake"], actor=actor)
         missions.increment(session, anna, mission, 1, actor=actor)
         tiers.set_tier(session, anna.id, org.program, gold, actor=actor)

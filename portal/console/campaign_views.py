@@ -56,6 +56,8 @@ def campaign_new():
 @bp.get("/campaigns/<int:campaign_id>")
 @staff_required("campaigns:read")
 def campaign_detail(campaign_id: int):
+    """The campaign, its actions (each switched on and off by itself) with the form adding one, and the
+    form simulating an order (`campaign_simulate`)."""
     return _detail(CAMPAIGNS.find(campaign_id))
 
 
@@ -122,6 +124,9 @@ def campaign_check_rules():
 @bp.post("/campaigns/<int:campaign_id>/simulate")
 @staff_required("campaigns:read")
 def campaign_simulate(campaign_id: int):
+    """What confirming a one-line order of this total (category and store optional) for the member (id or card
+    code) would award, with every campaign and rule that applies, not only this one; nothing is kept
+    (`forms.try_out`). htmx gets the result alone (#simulation)."""
     session = db.session
     campaign = CAMPAIGNS.find(campaign_id)
     form = SimulateForm(prefix="sim")

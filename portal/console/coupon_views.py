@@ -18,16 +18,19 @@ from ..domain.coupons import PUBLISHING_STATUSES, CouponBook, CouponCode, Coupon
 from ..domain.errors import DomainError
 from ..domain.organizations import default_program, get_organization
 from ..extensions import db
-from ..forms import form_status, save_edit, submit, submit_then, try_out
+from ..forms import form_status, submit, submit_then, try_out
 from ..fragments import render_page_or_fragment
 from . import bp, navigation, queries
 from .coupon_forms import (STATUS_LABELS, TYPE_LABELS, BookFilterForm, CodeFilterForm, CouponBookForm,
                            GenerateCodesForm, PublishingStatusForm, UploadCodesForm)
 from .rendering import newest_first, page_of
+from .resources import Resource
 from .uploads import UploadUnreadable, read_column
 
 navigation.register("Coupons", "console.coupon_list", "coupons:read", "console.coupon_")
 
+BOOKS = Resource("coupons", "coupon", coupons.get_book, id_arg="book_id", known_as="book", label="Coupon books",
+                 write_role="coupons:write")
 BOOKS_PER_PAGE = 20
 CODES_PER_PAGE = 25
 RECENT_USAGES = 20
@@ -95,27 +98,24 @@ def coupon_new():
             flash("This form was already sent: here is the book it created." if outcome.replayed
                   else "Coupon book created as a draft: add codes if it needs them, then publish it.", "success")
             return redirect(url_for("console.coupon_detail", book_id=outcome.result["bookId"]))
-    return render_template("console/coupons/new.html", form=form, **_labels()), form_status()
+    return render_template("console/coupons/new.html", form=form, **BOOKS.layout(), **_labels()), form_status()
 
 
 @bp.route("/coupons/<int:book_id>/edit", methods=["GET", "POST"])
 @staff_required("coupons:write")
 def coupon_edit(book_id: int):
-    session = db.session
-    book = _book(book_id)
+    book = BOOKS.find(book_id)
     form = _book_form(book.loyalty_program_id)
     del form.type  # a book's type never changes
-    return save_edit(form, book, lambda: coupons.update_book(
-        session, book, actor=current_user.actor(), **form.fields()), form.place_error,
-        saved=lambda: "Coupon book saved.", then=url_for("console.coupon_detail", book_id=book.id),
-        page=lambda _: render_template("console/coupons/edit.html", form=form, book=book, **_labels()))
+    return BOOKS.edit_page(form, book, coupons.update_book, fields=form.place_error,
+                           saved=lambda: "Coupon book saved.", **_labels())
 
 
 @bp.post("/coupons/<int:book_id>/status")
 @staff_required("coupons:write")
 def coupon_status(book_id: int):
     session = db.session
-    book = _book(book_id)
+    book = BOOKS.find(book_id)
     form = PublishingStatusForm()
     if not form.validate_on_submit():
         abort(400)
@@ -125,7 +125,7 @@ def coupon_status(book_id: int):
     except DomainError as error:
         return _detail_page(book, status_error=error.message, status=422)
     flash(f"{book.name} is now {STATUS_LABELS[book.publishing_status].lower()}.", "success")
-    return redirect(url_for("console.coupon_detail", book_id=book.id))
+    return redirect(BOOKS.url(book))
 
 
 # --- a book's page: counts, codes, usages -------------------------------------------------
@@ -133,7 +133,7 @@ def coupon_status(book_id: int):
 @bp.get("/coupons/<int:book_id>")
 @staff_required("coupons:read")
 def coupon_detail(book_id: int):
-    book = _book(book_id)
+    book = BOOKS.find(book_id)
     return render_page_or_fragment("console/coupons/detail.html", "console/coupons/_codes.html",
                                    **_detail_context(book))
 
@@ -142,7 +142,7 @@ def coupon_detail(book_id: int):
 @staff_required("coupons:write")
 def coupon_generate(book_id: int):
     session = db.session
-    book = _book(book_id)
+    book = BOOKS.find(book_id)
     form = GenerateCodesForm(prefix="generate")
 
     def generate_once():
@@ -158,7 +158,7 @@ def coupon_generate(book_id: int):
     generated = submit_then(form, generate_once, form.DOMAIN_FIELDS,
                             told=lambda outcome: ("These codes were already generated; no more were added.", "info")
                             if outcome.replayed else f"{outcome.result['count']:,} codes generated.",
-                            then=url_for("console.coupon_detail", book_id=book.id))
+                            then=BOOKS.url(book))
     return generated or _detail_page(book, generate_form=form, status=422)
 
 
@@ -168,7 +168,7 @@ def coupon_upload(book_id: int):
     """Check or import a CSV of codes. The import keeps the valid rows and reports the others
     (import_codes with skip_invalid); "Check only" reports without writing anything."""
     session = db.session
-    book = _book(book_id)
+    book = BOOKS.find(book_id)
     form = UploadCodesForm(prefix="upload")
     report = None
     if form.validate_on_submit():
@@ -200,10 +200,6 @@ def coupon_upload(book_id: int):
 
 # --- helpers --------------------------------------------------------------------------------
 
-def _book(book_id: int) -> CouponBook:
-    return coupons.get_book(db.session, current_user.organization_id, book_id)
-
-
 def _book_form(program_id: int) -> CouponBookForm:
     session = db.session
     organization = get_organization(session, current_user.organization_id)
@@ -229,6 +225,7 @@ def _detail_context(book: CouponBook, **extra) -> dict:
     code_ids = sorted({u.code_id for u in usages if u.code_id})
     tier_names = {str(t.id): t.name for t in tiers.tiers_of(session, book.loyalty_program_id)}
     return {
+        **BOOKS.layout(book),
         "book": book, "counts": coupons.book_counts(session, book), "texts": book.i18n or {},
         "tier_names": tier_names,
         "codes": codes, "code_filter": code_filter, "code_status": code_status,

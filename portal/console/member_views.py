@@ -71,20 +71,18 @@ def member_detail(member_id: int):
     return _member_page(_member(member_id))
 
 
-def member_form(prefix: str, form_class, fields: Fields | None = None, *, choices=None):
-    """Makes a view the POST of one of the member page's forms, `form_class(prefix=prefix)` (given
-    its choices for the member by `choices(form, member)`). The view gets the member (a 404 when not
-    the organisation's) and the posted form, makes the form's domain call and returns what to
-    flash (a message, or a message and its category): through `forms.submit_then`, back to the
-    member page; else the page is drawn again with the form, and its errors, in its place
-    (`<prefix>_form`)."""
+def member_form(prefix: str, form_class, fields: Fields | None = None):
+    """Makes a view the POST of one of the member page's forms, `form_class(prefix=prefix)`. The view
+    gets the member (a 404 when not the organisation's) and the posted form, makes the form's domain
+    call and returns what to flash (a message, or a message and its category): through
+    `forms.submit_then`, back to the member page; else the page is drawn again with the form, and its
+    errors, in its place (`<prefix>_form`). A form's choices (tiers, books, missions) are given where
+    the page is drawn (`_member_page`): their select fields check no choice, the domain does."""
     def decorator(view: Callable[[Member, Any], str | tuple[str, str]]):
         @wraps(view)
         def posted(member_id: int):
             member = _member(member_id)
             form = form_class(prefix=prefix)
-            if choices:
-                choices(form, member)
             return (submit_then(form, lambda: view(member, form), fields, told=lambda message: message,
                                 then=url_for("console.member_detail", member_id=member.id))
                     or _member_page(member, **{f"{prefix}_form": form}))
@@ -115,8 +113,7 @@ def member_set_status(member: Member, form: AccountStatusForm):
 
 @bp.post("/members/<int:member_id>/tier")
 @staff_required("tiers:write")
-@member_form("tier", SetTierForm, {"loyaltyTierId": "tier", "expiresAt": "expires_on"},
-             choices=lambda form, member: form.with_tiers(_ladder(member)))
+@member_form("tier", SetTierForm, {"loyaltyTierId": "tier", "expiresAt": "expires_on"})
 def member_set_tier(member: Member, form: SetTierForm):
     session = db.session
     program = default_program(session, member.organization_id)
@@ -164,8 +161,7 @@ def member_remove_identifier(member_id: int):
 
 @bp.post("/members/<int:member_id>/coupons")
 @staff_required("coupons:write")
-@member_form("coupon", AssignCouponForm, {"couponBookId": "book", "memberId": "book"},
-             choices=lambda form, member: form.with_books(_assignable_books(member)))
+@member_form("coupon", AssignCouponForm, {"couponBookId": "book", "memberId": "book"})
 def member_assign_coupon(member: Member, form: AssignCouponForm):
     book = coupons.get_book(db.session, member.organization_id, int(form.book.data))
     coupons.assign_coupons(db.session, member, book, actor=current_user.actor(),
@@ -175,8 +171,7 @@ def member_assign_coupon(member: Member, form: AssignCouponForm):
 
 @bp.post("/members/<int:member_id>/missions")
 @staff_required("members:write")
-@member_form("mission", IncrementMissionForm, {"missionId": "mission", "amount": "amount"},
-             choices=lambda form, member: form.with_missions(_running_missions(member)))
+@member_form("mission", IncrementMissionForm, {"missionId": "mission", "amount": "amount"})
 def member_increment_mission(member: Member, form: IncrementMissionForm):
     mission = missions.get_mission(db.session, member.organization_id, int(form.mission.data))
     increment = missions.record_increment(db.session, member, mission, form.amount.data, actor=current_user.actor(),
@@ -203,11 +198,6 @@ def _member(member_id: int) -> Member:
 
 def _back_to(member: Member):
     return redirect(url_for("console.member_detail", member_id=member.id))
-
-
-def _ladder(member: Member) -> list[tiers.Tier]:
-    """The tiers of the member's organisation's default programme."""
-    return tiers.tiers_of(db.session, default_program(db.session, member.organization_id).id)
 
 
 def _assignable_books(member: Member):
@@ -245,15 +235,15 @@ def _member_page(member: Member, *, adjust_form=None, status_form=None, tier_for
                                               [h.actor_id for h in tier_history if h.actor_kind == "staff"]),
             adjust_form=adjust_form or AdjustPointsForm(prefix="adjust", formdata=None),
             status_form=(status_form or AccountStatusForm(prefix="status", formdata=None)).for_member(member),
-            tier_form=tier_form or SetTierForm(prefix="tier", formdata=None).with_tiers(ladder),
+            tier_form=(tier_form or SetTierForm(prefix="tier", formdata=None)).with_tiers(ladder),
             member_orders=_latest_orders(member),
             profile_form=profile_form or ProfileForm(prefix="profile", formdata=None).fill(
                 member, members.profile_of(member)),
             identifier_form=identifier_form or AddIdentifierForm(prefix="identifier", formdata=None),
             remove_identifier_form=RemoveIdentifierForm(formdata=None),
-            coupon_form=(coupon_form or AssignCouponForm(prefix="coupon", formdata=None).with_books(
+            coupon_form=((coupon_form or AssignCouponForm(prefix="coupon", formdata=None)).with_books(
                 _assignable_books(member)) if current_user.has_role("coupons:write") else None),
-            mission_form=mission_form or IncrementMissionForm(prefix="mission", formdata=None).with_missions(
+            mission_form=(mission_form or IncrementMissionForm(prefix="mission", formdata=None)).with_missions(
                 _running_missions(member)),
             erase_form=erase_form or EraseForm(prefix="erase", formdata=None),
         )

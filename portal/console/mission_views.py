@@ -80,6 +80,8 @@ def mission_edit(mission_id: int):
 @bp.post("/missions/<int:mission_id>/active")
 @staff_required("campaigns:write")
 def mission_active(mission_id: int):
+    """Off, a mission counts no events and takes no steps by hand; the completions it gave stay, and
+    the member page still shows its progress."""
     return MISSIONS.switch(mission_id, missions.update_mission)
 
 

@@ -51,6 +51,8 @@ def partner_app_new():
 @bp.get("/partner-apps/<int:app_id>")
 @staff_required("partnerships:read")
 def partner_app_detail(app_id: int):
+    """The app's settings and how many members have connected it; never its client secret, which only the
+    answer to the POST that made or rotated it shows."""
     return _detail_page(PARTNER_APPS.find(app_id))
 
 

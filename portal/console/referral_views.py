@@ -75,6 +75,8 @@ def referral_edit(program_id: int):
 @bp.post("/referrals/<int:program_id>/active")
 @staff_required("campaigns:write")
 def referral_active(program_id: int):
+    """Off, a programme hands members no code, a signup with one of its codes is refused, and its pending
+    referrals do not complete on qualifying events that happen meanwhile."""
     return PROGRAMS.switch(program_id, referrals.update_program)
 
 

@@ -80,15 +80,16 @@ class Resource:
 
     def edit_page(self, form: FlaskForm, thing: Any, update: Callable[..., Any], *,
                   values: Callable[[], dict] | None = None, saved: Callable[[], str] | None = None,
-                  then: str | None = None, **drawn):
+                  then: str | None = None, fields: Fields | None = None, **drawn):
         """The edit page (`<things>/edit.html`, which sees the thing as `<known_as>`) through
         `forms.save_edit`: a GET fills the form; a valid POST calls the domain's
         `update(session, thing, actor=..., **values())` (`values`: the form's `fields()` unless
         given), then flashes `saved()` ("<its new name> saved." unless given) and goes to `then`
         (the thing's page unless given); else the page is drawn (again, with the errors), as
-        `page` says with `drawn`."""
+        `page` says with `drawn`. `fields` places the errors where this form, not the resource,
+        knows where they go (a coupon book's texts per locale)."""
         return save_edit(form, thing, lambda: update(db.session, thing, actor=current_user.actor(),
-                                                     **(values() if values else form.fields())), self.fields,
+                                                     **(values() if values else form.fields())), fields or self.fields,
                          saved=saved or (lambda: f"{thing.name} saved."), then=then or self.url(thing),
                          page=self.page("edit", form, **{self.known_as: thing}, **drawn))
 

@@ -53,6 +53,8 @@ def webhook_new():
 @bp.get("/webhooks/<int:webhook_id>")
 @staff_required("webhooks:read")
 def webhook_detail(webhook_id: int):
+    """The webhook's settings and its delivery log (filtered by `?status=`, paged through htmx into
+    #delivery-rows); its signing secret only in the answer to a confirmed POST showing or rotating it."""
     return _detail_page(WEBHOOKS.find(webhook_id))
 
 

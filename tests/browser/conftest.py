@@ -185,9 +185,14 @@ def seed(live_url):
 def sign_in_to_console(page, live_url: str, email: str, password: str = STAFF_PASSWORD) -> None:
     """Sign `email` in through the console's login form."""
     page.goto(f"{live_url}/console/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    fill_and_press(page, {"Email": email, "Password": password}, "Sign in")
+
+
+def fill_and_press(page, fields: dict[str, str], button: str) -> None:
+    """Fill in the fields found by their labels, in order, then press the button named `button`."""
+    for label, value in fields.items():
+        page.get_by_label(label).fill(value)
+    page.get_by_role("button", name=button).click()
 
 
 # --- screenshots -----------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import sign_in_to_console
+from .conftest import fill_and_press, sign_in_to_console
 
 
 def sign_in(page, live_url, demo):
@@ -45,9 +45,7 @@ def test_create_publish_generate_and_upload_codes(page, live_url, seed, screensh
     expect(page.locator(".flashes")).to_contain_text("is now published")
     expect(page.locator("#book-status")).to_have_text("Published")
 
-    page.get_by_label("How many codes").fill("20")
-    page.get_by_label("Prefix (optional)").fill("SUN-")
-    page.get_by_role("button", name="Generate codes").click()
+    fill_and_press(page, {"How many codes": "20", "Prefix (optional)": "SUN-"}, "Generate codes")
     expect(page.locator(".flashes")).to_contain_text("20 codes generated")
     expect(page.locator("#count-codes")).to_have_text("20")
     expect(page.locator("#count-free")).to_have_text("20")
@@ -100,13 +98,9 @@ def test_tiers_and_audiences_pages(page, live_url, seed, screenshot):
     sign_in(page, live_url, demo)
     page.get_by_role("navigation", name="Console").get_by_role("link", name="Tiers").click()
     expect(page.locator("#tiers-table tbody tr")).to_have_count(4)
-    page.get_by_label("Name").fill("Silver")
-    page.get_by_label("Tier points to reach it").fill("900")
-    page.get_by_role("button", name="Create tier").click()
+    fill_and_press(page, {"Name": "Silver", "Tier points to reach it": "900"}, "Create tier")
     expect(page.locator("#name-error")).to_contain_text("already exists")
-    page.get_by_label("Name").fill("Platinum")
-    page.get_by_label("Colour").fill("#5b6b7c")
-    page.get_by_role("button", name="Create tier").click()
+    fill_and_press(page, {"Name": "Platinum", "Colour": "#5b6b7c"}, "Create tier")
     expect(page.locator(".flashes")).to_contain_text("Tier Platinum created")
     expect(page.locator("#tiers-table tbody tr")).to_have_count(5)
     screenshot(page, "console-tiers")

@@ -11,7 +11,7 @@ from portal.domain import campaigns, members, orders
 from portal.domain.orders import ItemInput, OrderInput
 from portal.domain.staff import DEFAULT_ROLES
 
-from .conftest import sign_in_to_console
+from .conftest import fill_and_press, sign_in_to_console
 
 
 def seed_order(seed, bundle, member) -> int:
@@ -39,8 +39,7 @@ def test_store_user_returns_half_an_order_and_sees_the_points_taken_back(page, l
 
     sign_in_to_console(page, live_url, clerk.email)
     page.get_by_role("link", name="Orders").click()
-    page.get_by_label("Member (email or member id)").fill("berta@example.com")
-    page.get_by_role("button", name="Filter").click()
+    fill_and_press(page, {"Member (email or member id)": "berta@example.com"}, "Filter")
     expect(page.locator("#orders-table tbody tr")).to_have_count(1)
     expect(page).to_have_url(f"{live_url}/console/orders?member=berta%40example.com&status=&since=&until=&store=")
     screenshot(page, "console-orders-list")
@@ -51,14 +50,12 @@ def test_store_user_returns_half_an_order_and_sees_the_points_taken_back(page, l
     expect(page.locator('#order-effects li[data-effect="award_points"]')).to_contain_text("One point per euro")
 
     # Without a reason nothing happens and the field says why.
-    page.get_by_label("Returned so far (cumulative amount)").fill("40")
-    page.get_by_role("button", name="Return part").click()
+    fill_and_press(page, {"Returned so far (cumulative amount)": "40"}, "Return part")
     expect(page.locator("#reason-error")).to_contain_text("Give a reason")
     expect(page.locator("#order-status")).to_have_text("confirmed")
 
-    page.get_by_label("Reason").fill("Boots returned, half the order")
-    page.get_by_label("Returned so far (cumulative amount)").fill("40")
-    page.get_by_role("button", name="Return part").click()
+    fill_and_press(page, {"Reason": "Boots returned, half the order", "Returned so far (cumulative amount)": "40"},
+                   "Return part")
     expect(page.locator(".flashes")).to_contain_text("40 points taken back")
     expect(page.locator("#order-status")).to_have_text("partially-returned")
     expect(page.locator("#order-points")).to_have_text("40")

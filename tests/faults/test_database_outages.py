@@ -22,6 +22,7 @@ from sqlalchemy import create_engine, func, select, text
 from portal.domain.ledger import LedgerEntry, LedgerTransaction
 from portal.extensions import db
 from tests import factories
+from tests.concurrency.live import postgresql_only
 
 from .pause import install, release, wait_for_pause
 
@@ -97,8 +98,7 @@ def recovers(shop: Shop, prefix: str) -> list[int]:
 
 def test_a_connection_killed_mid_request_answers_503_and_the_pool_recovers(live_app, live_server, backend,
                                                                            tmp_path):
-    if backend != "postgresql":
-        pytest.skip("pg_terminate_backend: PostgreSQL only")
+    postgresql_only(backend, "pg_terminate_backend: PostgreSQL only")
     shop = Shop(live_app, live_server)
     assert shop.mint("warm-up").status_code == 201  # the pool holds a connection that will die idle
     before = shop.ledger_state()

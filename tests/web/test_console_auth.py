@@ -12,7 +12,7 @@ from portal.domain.ledger import LedgerTransaction
 from portal.domain.throttle import FailedAttempt
 from tests import factories
 
-from .conftest import PASSWORD
+from .console_helpers import PASSWORD
 from .page import page
 
 

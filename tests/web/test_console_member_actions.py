@@ -163,6 +163,8 @@ def test_increment_a_mission_by_hand_with_a_reason(console, signed_in, session, 
         "mission-mission": str(mission.id), "mission-amount": "1", "mission-reason": "", "mission-key": "k2"})
     assert refused.status_code == 422
     assert "Give a reason" in page(refused).text("#mission-reason-error")
+    # Drawn again with the running missions offered and the chosen one still chosen.
+    assert page(refused).one("#mission-mission option[selected]").get("value") == str(mission.id)
     assert missions.progress_of(session, member, mission).counter == 2
 
 

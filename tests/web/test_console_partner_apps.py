@@ -9,7 +9,7 @@ from portal.domain import partners
 from portal.domain.partners import PartnerApp
 from tests import factories
 
-from .conftest import ConsoleForm
+from .console_helpers import ConsoleForm
 from .page import page
 
 

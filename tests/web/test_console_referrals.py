@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import pytest
 from sqlalchemy import select
 
 from portal.domain import enrolment, members, orders, referrals
@@ -13,7 +12,7 @@ from portal.domain.orders import ItemInput, OrderInput
 from portal.domain.referrals import ReferralCode, ReferralProgram
 from tests import factories
 
-from .conftest import ConsoleForm
+from .console_helpers import ENGAGEMENT_REFUSALS, ConsoleForm
 from .page import field_error, page, text_of
 
 PURCHASE = "member-purchase-order-confirmed"
@@ -57,18 +56,13 @@ def test_create_a_programme_and_see_it_listed(console, signed_in, session, org):
     assert "2030-01-01 09:30 UTC" in facts
 
 
-@pytest.mark.parametrize("changes, field, message", [
+test_errors_land_on_their_fields = FORM.refusals_test([
     ({"name": " "}, "name", "name is required"),
     ({"referrer_points": ""}, "referrer_points", "Give a whole number"),
     ({"referred_points": "-1"}, "referred_points", "between 0 and"),
     ({"max_uses_per_code": "0"}, "max_uses_per_code", "between 1 and"),
-    ({"event_type": "unheard-of"}, "event_type", "Unknown or inactive event type"),
-    ({"valid_from": "2030-01-02T00:00", "valid_to": "2030-01-01T00:00"}, "valid_to", "must be after"),
-    ({"ledger_account_id": "999999"}, "ledger_account_id", "No such ledger account"),
-])
-def test_errors_land_on_their_fields(console, signed_in, session, changes, field, message):
-    FORM.submit_refused(console, field, message, **changes)
-    assert program_named(session, "Bring a friend") is None
+    *ENGAGEMENT_REFUSALS,
+], created=lambda session: program_named(session, "Bring a friend"))
 
 
 def test_edit_changes_only_what_was_changed(console, signed_in, session, programme):

@@ -7,7 +7,7 @@ from portal.domain import coupons, signup_forms
 from portal.domain.signup_forms import SignupForm
 from tests import factories
 
-from .conftest import ConsoleForm
+from .console_helpers import ConsoleForm
 from .page import field_error, page
 
 

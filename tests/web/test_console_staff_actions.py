@@ -13,7 +13,7 @@ from portal.domain.staff import ApiKey, StaffUser
 from tests.factories import count
 from tests.mailsink import mail_sink, smtp_sink  # noqa: F401  (fixtures)
 
-from .conftest import PASSWORD, Console
+from .console_helpers import PASSWORD, Console
 from .member_helpers import fresh_client
 from .page import page
 

@@ -9,7 +9,7 @@ import pytest
 
 from portal.domain import staff, throttle
 
-from .conftest import Console
+from .console_helpers import Console
 from .member_helpers import PASSWORD, fresh_client, make_member, member, portal  # noqa: F401
 
 ATTACKER, OWNER = "127.0.0.1", "127.0.0.2"

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from portal.domain.members import Member
 from portal.domain.staff import StaffUser
 
-from .conftest import PASSWORD as STAFF_PASSWORD, CSRF_INPUT, Console
+from .console_helpers import PASSWORD as STAFF_PASSWORD, CSRF_INPUT, Console
 from .member_helpers import (PASSWORD, fresh_client, logged_in, mail_sink, make_member, member,  # noqa: F401
                              portal, smtp_sink)
 

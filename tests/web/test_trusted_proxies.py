@@ -17,7 +17,7 @@ from portal.domain.models import metadata
 from portal.extensions import db
 from tests import factories
 
-from .conftest import PASSWORD, Console
+from .console_helpers import PASSWORD, Console
 
 PROXY, ATTACKER, OWNER = "10.0.0.2", "203.0.113.7", "198.51.100.9"
 
