@@ -11,6 +11,7 @@ from portal.domain import orders, points
 from portal.domain.ledger import Reason
 from portal.domain.orders import ItemInput, OrderInput, PointsDebt
 from portal.extensions import db
+from portal.member import wallet_views
 
 from tests import factories
 from tests.statements import counted
@@ -69,3 +70,20 @@ def test_orders_and_debts_cost_their_queries_only_when_the_member_has_some(porta
     assert doc.text("[data-testid=open-debt]").startswith("30 owed from returns")
     # the latest orders, their items and their lines (orders.orders_with_lines); then the open debt
     assert (len(none), len(with_order), len(with_debt)) == (2, 5, 6), (none, with_order, with_debt)
+
+
+def test_a_member_loaded_without_the_overview_costs_the_overview_statement(portal, logged_in, session, org, engine,
+                                                                           monkeypatch):
+    """The view reads the overview itself when the session's member came without it (loaded before the view):
+    the same page, one statement more."""
+    factories.make_tiers(session, org)
+    points.mint_to_member(session, logged_in, 600, actor=org.actor, reason=Reason(description="bonus"),
+                          account_id=org.program.tier_points_account_id)
+    points.mint_to_member(session, logged_in, 5, actor=org.actor, reason=Reason(description="first"))
+    session.commit()
+    doc, together = _wallet_page(portal, engine)
+    monkeypatch.setattr(wallet_views, "page_read", lambda: None)
+    alone, apart = _wallet_page(portal, engine)
+    assert doc.text(".tier-name") == "Silver" and doc.text("label[for=tier-progress]") == "900 more tier points to Gold"
+    assert alone.text("main") == doc.text("main")
+    assert (len(together), len(apart)) == (2, 3), (together, apart)
