@@ -66,6 +66,9 @@ class MemberSession(UserMixin):
         return self_service.member_actor(self.member)
 
 
+_PAGE_LOADS = "member_page_loads"  # in `g`, from member_required to the session loader
+
+
 def load_member_session(kind: str, raw_id: str) -> MemberSession | None:
     """The session's member with their organisation; on a page that said what it reads about the member
     (`member_required(loads=...)`), read in the same statement."""
@@ -82,9 +85,6 @@ def load_member_session(kind: str, raw_id: str) -> MemberSession | None:
     if found is None or not self_service.session_is_current(found[0], fingerprint):
         return None
     return MemberSession(*found)
-
-
-_PAGE_LOADS = "member_page_loads"
 
 
 if load_member_session not in member_loaders:
