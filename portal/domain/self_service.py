@@ -328,11 +328,15 @@ def load_member(session: Session, member_id: int, fingerprint: str) -> tuple[Mem
     if found is None:
         return None
     member, organization = found
+    return (member, organization) if session_is_current(member, fingerprint) else None
+
+
+def session_is_current(member: Member, fingerprint: str) -> bool:
+    """Whether a browser session with this fingerprint may go on as the member: not erased, a password set,
+    and no sign-out, new password or erasure since it began."""
     if member.erased_at is not None or member.password_hash is None:
-        return None
-    if not secrets.compare_digest(session_fingerprint(member), fingerprint):
-        return None
-    return member, organization
+        return False
+    return secrets.compare_digest(session_fingerprint(member), fingerprint)
 
 
 # --- passwords -----------------------------------------------------------------------

@@ -11,25 +11,28 @@ Invariants:
 - Expiring points are reported only for accounts with `expires_in_months`,
   from the lots kept by expiry.py (which also expires them).
 
-The wallet page is the member's most frequent page: `overview` and `history` are one statement each, built
-once per process (bound parameters, so SQLAlchemy's cache key is computed once) and run as Core statements.
+The wallet page is the member's most frequent page: `overview` (with the programme's tier ladder) and `history`
+are one statement each, built once per process (bound parameters, so SQLAlchemy's cache key is computed once)
+and run as Core statements; `member_overview` is the overview with the member and their organisation in the
+same statement, for the member portal's session loader (the page's whole read is then two statements).
 """
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 from functools import cache
+from typing import NamedTuple
 
-from sqlalchemy import bindparam, exists, func, select, true
+from sqlalchemy import JSON, bindparam, exists, func, select, true, type_coerce
 from sqlalchemy.orm import Session
 
 from . import expiry, tiers
-from .base import get_owned
+from .base import fits_id, get_owned
 from .errors import NotFound, ValidationFailed
 from .ledger import CAPTURE, MINT, BURN, REVERT, TRANSFER, LedgerAccount, LedgerEntry, LedgerTransaction, Wallet
 from .members import Member
 from .orders import PointsDebt, PurchaseOrder
-from .organizations import LoyaltyProgram
+from .organizations import LoyaltyProgram, Organization
 from .pagination import Page
 from .tiers import MemberTier, Tier
 
@@ -72,11 +75,19 @@ class AccountWallet:
                 "pending": self.pending, "held": self.held}
 
 
+class LadderStep(NamedTuple):
+    """A tier of the programme as tier progress shows it."""
+    id: int
+    name: str
+    min_points: int
+
+
 @dataclass(frozen=True)
 class WalletOverview:
     """The member's accounts and wallets (the default programme's points account first, then its tier points
-    account, then by id), the default programme, the member's tier in it, and whether the member has any
-    purchase orders and any debts in the points account (so that the page asks for them only then)."""
+    account, then by id), the default programme, the member's tier in it, its tier ladder (lowest first), and
+    whether the member has any purchase orders and any debts in the points account (so that the page asks for
+    them only then)."""
     program_id: int
     points_account_id: int
     tier_points_account_id: int
@@ -84,6 +95,7 @@ class WalletOverview:
     tier_id: int | None
     has_orders: bool
     has_debts: bool
+    ladder: list[LadderStep]
 
     def account(self, account_id: int | None) -> AccountWallet:
         """The account (the programme's points account when None). Raises NotFound: not one of the organisation's."""
@@ -104,64 +116,115 @@ class WalletOverview:
 
 def overview(session: Session, member: Member) -> WalletOverview:
     """The member's wallet overview in one statement. Raises NotFound when the organisation has no programme."""
-    rows = session.connection().execute(_overview_statement(), {"organization_id": member.organization_id,
-                                                                "member_id": member.id}).all()
+    connection = session.connection()
+    rows = connection.execute(_overview_statement(connection.dialect.name),
+                              {"organization_id": member.organization_id, "member_id": member.id}).all()
+    found = _overview_of(rows)
+    if found is None:
+        raise NotFound("Organization has no loyalty program")
+    return found
+
+
+def member_overview(session: Session, member_id: int) -> tuple[Member, Organization, WalletOverview | None] | None:
+    """The member, their organisation and their wallet overview in one statement (the member portal's session
+    loader runs it for the wallet page, which then reads nothing else but the history); None when there is no
+    such member. The overview is None when the organisation has no programme. The caller checks that the
+    member may be signed in (as it would with the member alone)."""
+    if not fits_id(member_id):
+        return None
+    rows = session.execute(_member_overview_statement(session.connection().dialect.name),
+                           {"member_id": member_id}).all()
     if not rows:
-        raise NotFound("Organization has no loyalty program")  # a programme always has its points account
+        return None
+    member, organization = rows[0][0], rows[0][1]
+    return member, organization, _overview_of(rows)
+
+
+def _overview_of(rows) -> WalletOverview | None:
+    """The overview from the statement's rows (an account each), or None when there is no programme."""
+    if not rows or rows[0].program_id is None:
+        return None  # a programme always has its points account: no programme, no account rows
     first = rows[0]
     main, tier = first.points_account_id, first.tier_points_account_id
-    accounts = [AccountWallet(account_id=r.id, ledger_id=r.ledger_id, name=r.name,
+    accounts = [AccountWallet(account_id=r.account_id, ledger_id=r.ledger_id, name=r.name,
                               expires_in_months=r.expires_in_months, wallet_id=r.wallet_id,
                               balance=r.balance or 0, held=r.held or 0, pending=r.pending_in or 0) for r in rows]
     accounts.sort(key=lambda a: (a.account_id != main, a.account_id != tier, a.account_id))
+    ladder = sorted((LadderStep(*step) for step in first.ladder or ()), key=lambda t: (t.min_points, t.id))
     return WalletOverview(program_id=first.program_id, points_account_id=main, tier_points_account_id=tier,
                           accounts=accounts, tier_id=first.tier_id, has_orders=bool(first.has_orders),
-                          has_debts=bool(first.has_debts))
+                          has_debts=bool(first.has_debts), ladder=ladder)
 
 
-@cache
-def _overview_statement():
-    account, wallet, program = LedgerAccount.__table__, Wallet.__table__, LoyaltyProgram.__table__
-    member_id = bindparam("member_id")
-    member_tier = MemberTier.__table__
+def _default_program(organization_id, dialect: str):
+    """The organisation's default programme (else its first) with the member's tier in it, its ladder (a JSON
+    array of [id, name, min_points], in no order) and whether the member has orders and debts: one row."""
+    program, member_tier, tier = LoyaltyProgram.__table__, MemberTier.__table__, Tier.__table__
     orders, debts = PurchaseOrder.__table__, PointsDebt.__table__
-    default = (select(program.c.id.label("program_id"), program.c.points_account_id,
-                      program.c.tier_points_account_id,
-                      select(member_tier.c.tier_id).where(member_tier.c.member_id == member_id,
-                                                          member_tier.c.loyalty_program_id == program.c.id)
-                      .scalar_subquery().label("tier_id"),
-                      exists().where(orders.c.member_id == member_id).label("has_orders"),
-                      exists().where(debts.c.member_id == member_id,
-                                     debts.c.ledger_account_id == program.c.points_account_id).label("has_debts"))
-               .where(program.c.organization_id == bindparam("organization_id"))
-               .order_by(program.c.is_default.desc(), program.c.id).limit(1).subquery("program"))
-    return (select(account.c.id, account.c.ledger_id, account.c.name, account.c.expires_in_months,
-                   wallet.c.id.label("wallet_id"), wallet.c.balance, wallet.c.held, wallet.c.pending_in,
-                   default.c.program_id, default.c.points_account_id, default.c.tier_points_account_id,
-                   default.c.tier_id, default.c.has_orders, default.c.has_debts)
-            .select_from(account).join(default, true())
-            .outerjoin(wallet, (wallet.c.ledger_account_id == account.c.id) & (wallet.c.member_id == member_id))
-            .where(account.c.organization_id == bindparam("organization_id")))
+    member_id = bindparam("member_id")
+    if dialect == "postgresql":
+        steps = func.json_agg(func.json_build_array(tier.c.id, tier.c.name, tier.c.min_points))
+    else:
+        steps = func.json_group_array(func.json_array(tier.c.id, tier.c.name, tier.c.min_points))
+    ladder = type_coerce(select(steps).where(tier.c.loyalty_program_id == program.c.id).scalar_subquery(), JSON)
+    return (select(program.c.id.label("program_id"), program.c.points_account_id,
+                   program.c.tier_points_account_id,
+                   select(member_tier.c.tier_id).where(member_tier.c.member_id == member_id,
+                                                       member_tier.c.loyalty_program_id == program.c.id)
+                   .scalar_subquery().label("tier_id"),
+                   exists().where(orders.c.member_id == member_id).label("has_orders"),
+                   exists().where(debts.c.member_id == member_id,
+                                  debts.c.ledger_account_id == program.c.points_account_id).label("has_debts"),
+                   ladder.label("ladder"))
+            .where(program.c.organization_id == organization_id)
+            .order_by(program.c.is_default.desc(), program.c.id).limit(1).subquery("program"))
 
 
-def tier_progress(session: Session, overview) -> dict:
-    """`tiers.progress` for the wallet page, from what `overview` read (the member's tier and tier points) and the
-    programme's ladder (one statement): current tier, next tier, tier points still missing."""
-    steps = ladder(session, overview.program_id)
-    tier = next((t for t in steps if t.id == overview.tier_id), None)
-    return tiers.progress_on(steps, tier, overview.tier_points)
+def _overview_columns(default):
+    account, wallet = LedgerAccount.__table__, Wallet.__table__
+    return (account.c.id.label("account_id"), account.c.ledger_id, account.c.name, account.c.expires_in_months,
+            wallet.c.id.label("wallet_id"), wallet.c.balance, wallet.c.held, wallet.c.pending_in,
+            default.c.program_id, default.c.points_account_id, default.c.tier_points_account_id,
+            default.c.tier_id, default.c.has_orders, default.c.has_debts, default.c.ladder)
 
 
-def ladder(session: Session, program_id: int) -> list:
-    """The programme's tiers, lowest first, as rows (id, name, min_points): what tier progress shows."""
-    return session.connection().execute(_ladder_statement(), {"program_id": program_id}).all()
+def _own_wallet_join(member_id):
+    account, wallet = LedgerAccount.__table__, Wallet.__table__
+    return wallet, (wallet.c.ledger_account_id == account.c.id) & (wallet.c.member_id == member_id)
 
 
 @cache
-def _ladder_statement():
-    tier = Tier.__table__
-    return (select(tier.c.id, tier.c.name, tier.c.min_points)
-            .where(tier.c.loyalty_program_id == bindparam("program_id")).order_by(tier.c.min_points, tier.c.id))
+def _overview_statement(dialect: str):
+    account = LedgerAccount.__table__
+    organization_id = bindparam("organization_id")
+    default = _default_program(organization_id, dialect)
+    return (select(*_overview_columns(default)).select_from(account).join(default, true())
+            .outerjoin(*_own_wallet_join(bindparam("member_id")))
+            .where(account.c.organization_id == organization_id))
+
+
+@cache
+def _member_overview_statement(dialect: str):
+    # The member's row, then their organisation's accounts (the default programme on each, computed once: a
+    # derived table with LIMIT 1 whose organisation comes from an uncorrelated subquery on the member's id)
+    # with the member's wallet in each. A member of an organisation without a programme still comes back once.
+    account, member = LedgerAccount.__table__, Member.__table__
+    member_id = bindparam("member_id")
+    default = _default_program(select(member.c.organization_id).where(member.c.id == member_id).scalar_subquery(),
+                               dialect)
+    return (select(Member, Organization, *_overview_columns(default))
+            .join(Organization, Organization.id == Member.organization_id)
+            .outerjoin(default, true())
+            .outerjoin(account, account.c.organization_id == Member.organization_id)
+            .outerjoin(*_own_wallet_join(Member.id))
+            .where(Member.id == member_id))
+
+
+def tier_progress(overview: WalletOverview) -> dict:
+    """`tiers.progress` for the wallet page, from what `overview` read (the member's tier, tier points and the
+    programme's ladder): current tier, next tier, tier points still missing."""
+    tier = next((t for t in overview.ladder if t.id == overview.tier_id), None)
+    return tiers.progress_on(overview.ladder, tier, overview.tier_points)
 
 
 def member_account(session: Session, member: Member, account_id: int | None, default_account_id: int) -> LedgerAccount:

@@ -39,9 +39,10 @@ NAV = [("member.wallet", _l("Wallet")), ("member.card", _l("Card")), ("member.co
 class MemberSession(UserMixin):
     kind = "member"
 
-    def __init__(self, member: Member, organization: Organization | None = None):
+    def __init__(self, member: Member, organization: Organization | None = None, page_read=None):
         self.member = member
         self._organization = organization  # loaded with the member by the session loader
+        self.page_read = page_read  # what the page asked to read with the member (member_required's `loads`)
 
     @property
     def organization(self) -> Organization:
@@ -65,14 +66,25 @@ class MemberSession(UserMixin):
         return self_service.member_actor(self.member)
 
 
+_PAGE_LOADS = "member_page_loads"  # in `g`, from member_required to the session loader
+
+
 def load_member_session(kind: str, raw_id: str) -> MemberSession | None:
+    """The session's member with their organisation; on a page that said what it reads about the member
+    (`member_required(loads=...)`), read in the same statement."""
     if kind != "member":
         return None
     member_id, _, fingerprint = raw_id.partition(":")
     if not member_id.isdigit() or not fingerprint:
         return None
-    found = self_service.load_member(db.session, int(member_id), fingerprint)
-    return MemberSession(*found) if found else None
+    loads = g.pop(_PAGE_LOADS, None)
+    if loads is None:
+        found = self_service.load_member(db.session, int(member_id), fingerprint)
+        return MemberSession(*found) if found else None
+    found = loads(db.session, int(member_id))
+    if found is None or not self_service.session_is_current(found[0], fingerprint):
+        return None
+    return MemberSession(*found)
 
 
 if load_member_session not in member_loaders:
@@ -85,10 +97,21 @@ def current_member() -> members.Member | None:
     return None
 
 
-def member_required(view):
+def member_required(view=None, *, loads=None):
+    """Only for a signed-in member (else to the login page). `loads(session, member_id)` -> (member,
+    organisation, what the page reads) or None: the page's own read, made by the session loader in the
+    same statement as the member (`page_read()` gives it to the view; None when the member was loaded
+    before the view, so the view must be able to read it itself)."""
+    if view is None:
+        return lambda view: member_required(view, loads=loads)
+
     @wraps(view)
     def wrapped(*args, **kwargs):
-        if current_member() is None:
+        if loads is not None:
+            setattr(g, _PAGE_LOADS, loads)
+        member = current_member()  # the session loader takes `loads` (when the member is not loaded yet)
+        g.pop(_PAGE_LOADS, None)
+        if member is None:
             target = url_for("member.login", next=request.full_path.rstrip("?"))
             if htmx:
                 response = make_response("", 401)
@@ -98,6 +121,11 @@ def member_required(view):
         return view(*args, **kwargs)
 
     return wrapped
+
+
+def page_read():
+    """What the page's `member_required(loads=...)` read with the session's member, or None."""
+    return getattr(current_user, "page_read", None)
 
 
 def portal_organization_id() -> int:

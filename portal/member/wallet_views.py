@@ -17,14 +17,14 @@ from ..domain import cards, members, orders, organizations, statements, tiers
 from ..domain.errors import DomainError, NotFound
 from ..extensions import db
 from ..fragments import render_page_or_fragment, wants_fragment
-from . import bp, current_member, member_required, organization_name
+from . import bp, current_member, member_required, organization_name, page_read
 
 HISTORY_TYPE_LABELS = {"mint": _l("Earned"), "burn": _l("Redeemed"), "transfer": _l("Transfer"),
                        "capture": _l("Confirmed"), "revert": _l("Reversal")}
 
 
 @bp.get("/wallet")
-@member_required
+@member_required(loads=statements.member_overview)  # the member and the overview: one statement
 def wallet():
     member = current_member()
     session = db.session
@@ -33,7 +33,8 @@ def wallet():
         abort(404)
     tx_type = request.args.get("type") or None
     try:
-        overview = statements.overview(session, member)  # accounts, wallets, programme, tier: one statement
+        # accounts, wallets, programme, tier, ladder: read with the session's member (else one statement)
+        overview = page_read() or statements.overview(session, member)
         shown = overview.account(account_id)
         history = statements.history(session, shown.wallet_id, page=request.args.get("page", 0, type=int),
                                      tx_type=tx_type)
@@ -47,7 +48,7 @@ def wallet():
     if not wants_fragment():
         main = overview.account(None)
         # Orders and debts cost their queries only for a member who has any (the overview says).
-        context.update(balances=overview.balances, progress=statements.tier_progress(session, overview),
+        context.update(balances=overview.balances, progress=statements.tier_progress(overview),
                        expiring=statements.expiring_points(session, main.wallet_id, main.expires_in_months),
                        points_account_id=overview.points_account_id,
                        tier_account_id=overview.tier_points_account_id,
