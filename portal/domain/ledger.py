@@ -35,6 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import uuid
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -634,20 +635,36 @@ def transaction_page(session: Session, organization_id: int, ledger_id: int, acc
     listed = None
     if fits_id(account_id) and fits_id(ledger_id):  # else it names nothing, and must not reach the database
         given = {name: value for name, value in filters.items() if value is not None and value != ""}
+        reached = _reached_cap.setdefault(session.get_bind(), set())
+        known = (organization_id, ledger_id, account_id, frozenset(given.items()), count_cap)
+        counts = known not in reached
         statement = _page_statement(order.element.name, order.modifier is operators.desc_op, frozenset(given),
-                                    count_cap)
+                                    count_cap if counts else None)
         listed = page_within(session, statement, {**given, "account_id": account_id, "ledger_id": ledger_id,
                                                   "organization_id": organization_id},
-                             page=page, limit=limit, count_cap=count_cap)
+                             page=page, limit=limit, count_cap=count_cap, at_least=0 if counts else count_cap)
+        if counts and listed is not None and listed.total >= count_cap:
+            if len(reached) >= _REACHED_KEPT:
+                reached.clear()
+            reached.add(known)
     if listed is None:
         raise NotFound("Ledger account not found", field="ledgerAccountId")
     return listed
 
 
+# The transaction lists (organisation, ledger, account, filters given, cap) seen to match at least `cap`
+# transactions, per database (engine, or the connection a test binds its session to): their pages then answer the
+# cap without counting. Exact, not a cache that can go stale: transactions are never deleted and the columns the
+# filters compare never change, so a set that held `cap` rows holds them for good; and it is learnt from a list,
+# a read, which sees committed rows only. At most _REACHED_KEPT of them (then forgotten at once, and relearnt).
+_reached_cap: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_REACHED_KEPT = 10_000
+
+
 @functools.cache
-def _page_statement(order_by: str, descending: bool, filters: frozenset[str], cap: int):
-    """`transaction_page`'s statement for one order and one set of filters given, made once (building it costs
-    more than running it)."""
+def _page_statement(order_by: str, descending: bool, filters: frozenset[str], cap: int | None):
+    """`transaction_page`'s statement for one order, one set of filters given and one cap (None: no count), made
+    once (building it costs more than running it)."""
     tx, account = LedgerTransaction.__table__, LedgerAccount.__table__
     owned = exists().where(account.c.id == bindparam("account_id"),
                            account.c.organization_id == bindparam("organization_id"),

@@ -218,6 +218,28 @@ def test_a_full_page_counts_transactions_only_up_to_the_cap(api, book, monkeypat
     assert page(4, 1) == (exact, 4)  # the last page, full: counted, exact under the cap
 
 
+def test_a_list_seen_to_reach_the_cap_is_not_counted_again(api, book, engine, monkeypatch):
+    from portal.api import ledgers as ledgers_api
+
+    from ..statements import counted
+
+    monkeypatch.setattr(ledgers_api, "TRANSACTION_COUNT_CAP", 2)
+    base = f"{book['base']}/transactions"
+
+    def listed(query):
+        with counted(engine) as statements:
+            body = api.get(f"{base}?{query}").json
+        [sql] = [s for s in statements if "listed_head" in s]
+        return body["totalCount"], len(body["results"]), "count(" in sql.lower()
+
+    assert listed("limit=1") == (2, 1, True)  # the book's three transactions: at least 2
+    assert listed("limit=1&page=1") == (2, 1, False)  # seen to reach the cap: the same set is not counted again
+    assert listed("limit=4") == (3, 3, False)  # a page that is not full still tells the exact total
+    assert listed("limit=1&type=burn") == (1, 1, True)  # other filters: another set, counted
+    assert listed("limit=1&type=mint") == (2, 1, True)
+    assert listed("limit=1&type=mint&page=5") == (2, 0, False)
+
+
 def test_transactions_list_orders_and_empty_sets(api, book):
     for n, amount in enumerate((7, 3, 9)):
         post(api, book, amount=amount, toWalletId=book["b"], externalEventDate=f"2026-0{3 - n}-15T12:00:00Z")
