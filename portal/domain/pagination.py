@@ -5,8 +5,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, bindparam, func, literal_column, null, select, true
-from sqlalchemy.sql.util import ClauseAdapter
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.util import ClauseAdapter
 
 from .errors import ValidationFailed
 

@@ -240,6 +240,16 @@ def test_a_list_seen_to_reach_the_cap_is_not_counted_again(api, book, engine, mo
     assert listed("limit=1&type=mint&page=5") == (2, 0, False)
 
 
+def test_listed_transactions_are_what_posting_them_answered(api, book):
+    """The list writes its rows' JSON itself (no model per row): the same as the model's, for every field."""
+    posted = [post(api, book, amount=4, fromWalletId=book["a"], toWalletId=book["b"], tags=["x", "y"],
+                   externalId="ext-1", externalEventDate="2026-02-03T04:05:06.789Z", description="moved",
+                   systemUniqueKey="same-json").json["transactions"][0],
+              post(api, book, amount=2, toWalletId=book["b"]).json["transactions"][0]]
+    listed = api.get(f"{book['base']}/transactions?limit=2").json["results"]
+    assert listed == posted[::-1] and listed[1]["externalEventDate"] == "2026-02-03T04:05:06.789000Z"
+
+
 def test_transactions_list_orders_and_empty_sets(api, book):
     for n, amount in enumerate((7, 3, 9)):
         post(api, book, amount=amount, toWalletId=book["b"], externalEventDate=f"2026-0{3 - n}-15T12:00:00Z")
