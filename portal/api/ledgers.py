@@ -146,7 +146,8 @@ TRANSACTION_COUNT_CAP = 1_000
 def list_transactions(call: Call, ledgerId: int, ledgerAccountId: int):
     q: s.TransactionListQuery = call.query
     # One statement: the account checked, the page's keys picked first (the account's indexes hold them), their
-    # rows with their wallets' members and states, and the count (capped).
+    # rows with their wallets' members and states, and the count (capped; not taken again for filters already
+    # seen to reach the cap).
     listed = ledger.transaction_page(call.session, call.organization_id, ledgerId, ledgerAccountId,
                                      page=q.page, limit=q.limit, order=parse_order(q.order, _TX_COLUMNS, "id,desc"),
                                      count_cap=TRANSACTION_COUNT_CAP, wallet_id=q.wallet_id,

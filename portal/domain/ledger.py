@@ -630,8 +630,9 @@ def transaction_page(session: Session, organization_id: int, ledger_id: int, acc
                      limit: int, order, count_cap: int, **filters) -> Page:
     """A page of the account's transactions matching `filters` (`listed_transactions`; None or empty: not
     given), ordered by `order` (a `pagination.parse_order` clause over the table's columns), with their total
-    counted up to `count_cap` (`pagination.total_of`), the account checked to be the ledger's in the organisation
-    (else NotFound, as `get_account`): all in one statement (`pagination.page_within`)."""
+    counted up to `count_cap` (`pagination.total_of`; not counted again once these filters were seen to reach it,
+    `_reached_cap`), the account checked to be the ledger's in the organisation (else NotFound, as
+    `get_account`): all in one statement (`pagination.page_within`)."""
     listed = None
     if fits_id(account_id) and fits_id(ledger_id):  # else it names nothing, and must not reach the database
         given = {name: value for name, value in filters.items() if value is not None and value != ""}
