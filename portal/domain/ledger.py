@@ -33,7 +33,9 @@ Invariants (checked by tests/domain/test_ledger_properties.py):
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,14 +43,16 @@ from sqlalchemy import (Boolean, CheckConstraint, ForeignKey, Index, String, Uni
                         func, insert, inspect, or_, select, update)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm.util import identity_key
+from sqlalchemy.sql import operators
 from sqlalchemy.orm import Mapped, Session, make_transient_to_detached, mapped_column
 
 from . import hooks, outbox
 from .actors import Actor
-from .base import (Base, IndexedOwnedRow, OwnedRow, add_unique, get_owned, keep, session_memo, unique_where,
-                   upsert_insert, utcnow)
+from .base import (Base, IndexedOwnedRow, OwnedRow, add_unique, fits_id, get_owned, keep, session_memo,
+                   unique_where, upsert_insert, utcnow)
 from .errors import (AccountNotActive, AlreadyResolved, InsufficientBalance, LedgerAccountNotActive, MaxSupplyExceeded,
-                     NotPending, NotRevertible, ValidationFailed)
+                     NotFound, NotPending, NotRevertible, ValidationFailed)
+from .pagination import Page, page_within, page_within_statement
 
 MAX_AMOUNT = 18_446_744_073_709  # the seed's documented maximum
 
@@ -625,27 +629,79 @@ def transaction_states(session: Session, txs: list[LedgerTransaction]) -> dict[i
     return {tx.id: state_of(tx.status, resolved.get(tx.id), tx.id in reverted) for tx in txs}
 
 
-def listed_transactions(account: LedgerAccount, *, wallet_id: int | None = None, system_unique_key: str | None = None,
-                        since=None, until=None, from_id: int | None = None, to_id: int | None = None,
-                        type: str | None = None):
-    """The account's transactions matching the filters given, as rows: the table's columns, the members of their
-    wallets (`from_member_id`, `to_member_id`) and what their state depends on (`resolution`, `reverted`: see
-    `state_of`), the extra columns computed for the rows read only (lookups in unique indexes)."""
+def transaction_page(session: Session, organization_id: int, ledger_id: int, account_id: int, *, page: int,
+                     limit: int, order, count_cap: int, **filters) -> Page:
+    """A page of the account's transactions matching `filters` (`listed_transactions`; None or empty: not
+    given), ordered by `order` (a `pagination.parse_order` clause over the table's columns), with their total
+    counted up to `count_cap` (`pagination.total_of`; not counted again once these filters were seen to reach it,
+    `_reached_cap`), the account checked to be the ledger's in the organisation (else NotFound, as
+    `get_account`): all in one statement (`pagination.page_within`)."""
+    listed = None
+    if fits_id(account_id) and fits_id(ledger_id):  # else it names nothing, and must not reach the database
+        given = {name: value for name, value in filters.items() if value is not None and value != ""}
+        reached = _reached_cap.setdefault(session.get_bind(), set())
+        known = (organization_id, ledger_id, account_id, frozenset(given.items()), count_cap)
+        counts = known not in reached
+        statement = _page_statement(order.element.name, order.modifier is operators.desc_op, frozenset(given),
+                                    count_cap if counts else None)
+        listed = page_within(session, statement, {**given, "account_id": account_id, "ledger_id": ledger_id,
+                                                  "organization_id": organization_id},
+                             page=page, limit=limit, count_cap=count_cap, at_least=0 if counts else count_cap)
+        if counts and listed is not None and listed.total >= count_cap:
+            if len(reached) >= _REACHED_KEPT:
+                reached.clear()
+            reached.add(known)
+    if listed is None:
+        raise NotFound("Ledger account not found", field="ledgerAccountId")
+    return listed
+
+
+# The transaction lists (organisation, ledger, account, filters given, cap) seen to match at least `cap`
+# transactions, per database (engine, or the connection a test binds its session to): their pages then answer the
+# cap without counting. Exact, not a cache that can go stale: transactions are never deleted and the columns the
+# filters compare never change, so a set that held `cap` rows holds them for good; and it is learnt from a list,
+# a read, which sees committed rows only. At most _REACHED_KEPT of them (then forgotten at once, and relearnt).
+_reached_cap: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_REACHED_KEPT = 10_000
+
+
+@functools.cache
+def _page_statement(order_by: str, descending: bool, filters: frozenset[str], cap: int | None):
+    """`transaction_page`'s statement for one order, one set of filters given and one cap (None: no count), made
+    once (building it costs more than running it)."""
+    tx, account = LedgerTransaction.__table__, LedgerAccount.__table__
+    owned = exists().where(account.c.id == bindparam("account_id"),
+                           account.c.organization_id == bindparam("organization_id"),
+                           account.c.ledger_id == bindparam("ledger_id"))
+    column = tx.c[order_by]
+    return page_within_statement(
+        listed_transactions(bindparam("account_id"), owned=owned, **{name: bindparam(name) for name in filters}),
+        owned, order=column.desc() if descending else column.asc(), key=tx.c.id, count_cap=cap)
+
+
+def listed_transactions(account_id, *, owned=None, wallet_id=None, system_unique_key=None, since=None, until=None,
+                        from_id=None, to_id=None, type=None):
+    """The account's transactions matching the filters given (None: not given; values or bind parameters), as
+    rows: the table's columns, the members of their wallets (`from_member_id`, `to_member_id`) and what their
+    state depends on (`resolution`, `reverted`: see `state_of`), the extra columns computed for the rows read only
+    (lookups in unique indexes). `owned`: a condition they also require (that the caller may see the account)."""
     tx = LedgerTransaction.__table__
-    stmt = select(*tx.c, *_LISTED).where(tx.c.ledger_account_id == account.id)
+    stmt = select(*tx.c, *_LISTED).where(tx.c.ledger_account_id == account_id)
+    if owned is not None:
+        stmt = stmt.where(owned)
     if wallet_id is not None:
         stmt = stmt.where((tx.c.from_wallet_id == wallet_id) | (tx.c.to_wallet_id == wallet_id))
-    if system_unique_key:
+    if system_unique_key is not None:
         stmt = stmt.where(tx.c.system_unique_key == system_unique_key)
-    if since:
+    if since is not None:
         stmt = stmt.where(tx.c.external_event_date >= since)
-    if until:
+    if until is not None:
         stmt = stmt.where(tx.c.external_event_date <= until)
     if from_id is not None:
         stmt = stmt.where(tx.c.id >= from_id)
     if to_id is not None:
         stmt = stmt.where(tx.c.id <= to_id)
-    if type:
+    if type is not None:
         stmt = stmt.where(tx.c.type == type)
     return stmt
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, literal_column, select
+from sqlalchemy import Select, bindparam, func, literal_column, null, select, true
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.util import ClauseAdapter
 
 from .errors import ValidationFailed
 
@@ -64,10 +65,7 @@ def paginate(session: Session, stmt: Select, *, page: int = 0, limit: int = 10, 
     check_page(page, limit)
     counted = stmt.order_by(None)
     if key is not None:
-        page_keys = counted.with_only_columns(key, maintain_column_froms=True)
-        if order is not None:
-            page_keys = page_keys.order_by(order)
-        stmt = counted.where(key.in_(page_keys.limit(limit).offset(page * limit).scalar_subquery()))
+        stmt = counted.where(key.in_(_page_keys(counted, key, order, limit, page * limit).scalar_subquery()))
         if order is not None:
             stmt = stmt.order_by(order)
     else:
@@ -79,6 +77,48 @@ def paginate(session: Session, stmt: Select, *, page: int = 0, limit: int = 10, 
     return Page(total=total, page=page, limit=limit, items=items)
 
 
+def _page_keys(stmt: Select, key, order, limit, offset) -> Select:
+    """The keys of `stmt`'s page, in its order (see `paginate`)."""
+    keys = stmt.with_only_columns(key, maintain_column_froms=True)
+    return (keys if order is None else keys.order_by(order)).limit(limit).offset(offset)
+
+
+def page_within_statement(stmt: Select, owner, *, order, key, count_cap: int | None) -> Select:
+    """The statement of `page_within`: `stmt`'s page as `paginate(key=key)` picks it, the capped count of `stmt`
+    (`count_statement`) and whether `owner` holds (a boolean SQL expression: the row the listed rows belong to is
+    there, in the caller's organisation), in one statement, so one round trip; `stmt` must require `owner` itself,
+    so that nothing is read when it does not. Bind parameters `limit` and `offset` (and `stmt`'s own). Make it once
+    per shape: building it costs more than running it.
+
+    It is one row of (owner, capped count) joined to the page's rows, `listed_key` the key of each; an empty page
+    is that row alone. The count is always taken (a second round trip to learn whether it is needed would cost
+    more): when the page is not full it reads no more index entries than the page itself did, and when it is
+    full, at most `count_cap`. With `count_cap` None nothing is counted (the caller knows the set to hold at least
+    as many rows as it would count: `page_within`'s `at_least`)."""
+    counted = stmt.order_by(None)
+    page_keys = _page_keys(counted, key, order, bindparam("limit"), bindparam("offset"))
+    # The page's rows by their keys alone: the keys were picked under every condition of `stmt`.
+    rows = select(*counted.selected_columns).where(key.in_(page_keys.scalar_subquery())).subquery("listed_page")
+    total = (null() if count_cap is None else count_statement(counted, count_cap).scalar_subquery())
+    head = select(owner.label("listed_owner"), total.label("listed_total")).subquery("listed_head")
+    return (select(head.c.listed_owner, head.c.listed_total, rows.corresponding_column(key).label("listed_key"),
+                   *rows.c)
+            .select_from(head.outerjoin(rows, true())).order_by(ClauseAdapter(rows).traverse(order)))
+
+
+def page_within(session: Session, statement: Select, params: dict, *, page: int, limit: int, count_cap: int,
+                at_least: int = 0) -> Page | None:
+    """Page number `page` of `limit` rows from `statement` (`page_within_statement`, run with `params`) and
+    their total as `total_of` gives it (`at_least`: as there); None when the statement's owner does not hold."""
+    check_page(page, limit)
+    found = session.execute(statement, {**params, "limit": limit, "offset": page * limit}).all()
+    if not found or not found[0].listed_owner:
+        return None
+    items = [row for row in found if row.listed_key is not None]  # an empty page: the head's row alone
+    return Page(total=total_of(session, None, page=page, limit=limit, found=len(items), count_cap=count_cap,
+                               at_least=at_least, known=found[0].listed_total), page=page, limit=limit, items=items)
+
+
 def check_page(page: int, limit: int) -> None:
     if page < 0:
         raise ValidationFailed("page must be 0 or more", field="page")
@@ -87,17 +127,20 @@ def check_page(page: int, limit: int) -> None:
 
 
 def total_of(session: Session, stmt: Select, *, page: int, limit: int, found: int, count_cap: int | None = None,
-             counting: Select | None = None, params: dict | None = None, at_least: int = 0) -> int:
+             counting: Select | None = None, params: dict | None = None, at_least: int = 0,
+             known: int | None = None) -> int:
     """How many rows `stmt` selects, given that its page number `page` of `limit` rows held `found` rows. Exact,
     and no query when the page tells it (a page that is not full and not past the end). With `count_cap` at
     most that many are counted: a larger set gives count_cap (for a plain filtered select: no DISTINCT, no
     GROUP BY), and so does a full page that reaches the cap, without a query, or a set the caller knows to have
     `at_least` that many rows. `counting`: the statement `count_statement(stmt, count_cap)` made once
-    beforehand, run with `params`."""
+    beforehand, run with `params`. `known`: that count already taken (no query then)."""
     if found < limit and (found or page == 0):
         return page * limit + found
     if count_cap is not None and max(at_least, page * limit + found) >= count_cap:
         return count_cap
+    if known is not None:
+        return known
     return session.scalar(count_statement(stmt, count_cap) if counting is None else counting, params) or 0
 
 

@@ -195,15 +195,83 @@ def test_transactions_list_filters(api, book):
 def test_a_full_page_counts_transactions_only_up_to_the_cap(api, book, monkeypatch):
     from portal.api import ledgers as ledgers_api
 
+    assert ledgers_api.TRANSACTION_COUNT_CAP == 1_000  # documented in the OpenAPI description
     for n in range(5):
         post(api, book, amount=1, toWalletId=book["b"], systemUniqueKey=f"cap-{n}")
     base = f"{book['base']}/transactions"
     exact = len(api.get(f"{base}?limit=100").json["results"])  # the book's own three and these five
     assert exact == 8 and api.get(f"{base}?limit=2").json["totalCount"] == exact  # under the cap: counted
+
+    def page(limit, number):
+        body = api.get(f"{base}?limit={limit}&page={number}").json
+        return body["totalCount"], len(body["results"])
+
     monkeypatch.setattr(ledgers_api, "TRANSACTION_COUNT_CAP", 3)
-    capped = api.get(f"{base}?limit=2").json
-    assert capped["totalCount"] == 3 and len(capped["results"]) == 2  # a full page counts up to the cap
-    assert api.get(f"{base}?limit=100").json["totalCount"] == exact  # a page that is not full tells the total
+    assert page(2, 0) == (3, 2)  # a full page counts up to the cap: 3 means "at least 3"
+    assert page(2, 2) == (3, 2)  # a full page past the cap answers the cap
+    assert page(2, 3) == (3, 2)  # ... even the last one, full: a full page cannot tell it is the last
+    assert page(3, 2) == (exact, 2)  # a page that is not full tells the exact total, past the cap too
+    assert page(100, 0) == (exact, exact)
+    assert page(5, 3) == (3, 0)  # past the end: counted, up to the cap
+    monkeypatch.setattr(ledgers_api, "TRANSACTION_COUNT_CAP", 100)
+    assert page(5, 3) == (exact, 0)
+    assert page(4, 1) == (exact, 4)  # the last page, full: counted, exact under the cap
+
+
+def test_a_list_seen_to_reach_the_cap_is_not_counted_again(api, book, engine, monkeypatch):
+    from portal.api import ledgers as ledgers_api
+
+    from ..statements import counted
+
+    monkeypatch.setattr(ledgers_api, "TRANSACTION_COUNT_CAP", 2)
+    base = f"{book['base']}/transactions"
+
+    def listed(query):
+        with counted(engine) as statements:
+            body = api.get(f"{base}?{query}").json
+        [sql] = [s for s in statements if "listed_head" in s]
+        return body["totalCount"], len(body["results"]), "count(" in sql.lower()
+
+    assert listed("limit=1") == (2, 1, True)  # the book's three transactions: at least 2
+    assert listed("limit=1&page=1") == (2, 1, False)  # seen to reach the cap: the same set is not counted again
+    assert listed("limit=4") == (3, 3, False)  # a page that is not full still tells the exact total
+    assert listed("limit=1&type=burn") == (1, 1, True)  # other filters: another set, counted
+    assert listed("limit=1&type=mint") == (2, 1, True)
+    assert listed("limit=1&type=mint&page=5") == (2, 0, False)
+
+
+def test_listed_transactions_are_what_posting_them_answered(api, book):
+    """The list writes its rows' JSON itself (no model per row): the same as the model's, for every field."""
+    posted = [post(api, book, amount=4, fromWalletId=book["a"], toWalletId=book["b"], tags=["x", "y"],
+                   externalId="ext-1", externalEventDate="2026-02-03T04:05:06.789Z", description="moved",
+                   systemUniqueKey="same-json").json["transactions"][0],
+              post(api, book, amount=2, toWalletId=book["b"]).json["transactions"][0]]
+    listed = api.get(f"{book['base']}/transactions?limit=2").json["results"]
+    assert listed == posted[::-1] and listed[1]["externalEventDate"] == "2026-02-03T04:05:06.789000Z"
+
+
+def test_transactions_list_orders_and_empty_sets(api, book):
+    for n, amount in enumerate((7, 3, 9)):
+        post(api, book, amount=amount, toWalletId=book["b"], externalEventDate=f"2026-0{3 - n}-15T12:00:00Z")
+    base = f"{book['base']}/transactions"
+    by_amount = api.get(f"{base}?order=amount,desc&limit=3").json
+    assert [t["amount"] for t in by_amount["results"]] == [100, 9, 7] and by_amount["totalCount"] == 6
+    assert [t["amount"] for t in api.get(f"{base}?order=amount,asc&limit=2&page=1").json["results"]] == [3, 7]
+    dated = api.get(f"{base}?order=externalEventDate,asc&fromExternalEventDate=2026-01-01T00:00:00Z").json
+    assert [t["amount"] for t in dated["results"]] == [9, 3, 7] and dated["totalCount"] == 3
+    created = [t["id"] for t in api.get(f"{base}?order=createdAt,desc&limit=100").json["results"]]
+    assert created == sorted(created, reverse=True)
+    none = api.get(f"{base}?type=capture").json
+    assert (none["totalCount"], none["results"], none["page"], none["limit"]) == (0, [], 0, 10)
+    assert api.get(f"{base}?fromExternalEventDate=2030-01-01T00:00:00Z&page=2").json["totalCount"] == 0
+
+
+def test_transactions_of_an_account_not_in_the_ledger_or_not_at_all_are_404(api, book, session):
+    other = api.post("/ledgers", json={"name": "Partner miles"}).json["ledger"]["id"]
+    for path in (f"/ledgers/{other}/accounts/{book['account']}", f"/ledgers/{book['ledger']}/accounts/999999",
+                 f"/ledgers/{book['ledger']}/accounts/{2 ** 70}"):
+        problem(api.get(f"{path}/transactions?limit=5"), 404, "ledgerAccountId")
+    problem(api.get(f"/ledgers/{2 ** 70}/accounts/{book['account']}/transactions"), 404, "ledgerId")
 
 
 # --- transaction sets and batches -----------------------------------------------------------------------
