@@ -315,13 +315,13 @@ def in_organization(call: Call, model):
 
 def page_response(call: Call, stmt, envelope: type[PageOut], serialize: Callable, *, orders: dict,
                   default: str = "createdAt,desc", scalars: bool = True, whole_page: bool = False,
-                  count_cap: int | None = None, key=None, **extra):
+                  count_cap: int | None = None, **extra):
     """One page of a list query (?page, ?limit, ?order) in the seed's envelope: totalCount, page, limit, results
     (and the envelope's `extra` fields). `serialize` shapes one item, or with `whole_page` the page's list of
-    items at once (to look up what they refer to in one query). `count_cap`, `key`: see `pagination.paginate`."""
+    items at once (to look up what they refer to in one query). `count_cap`: see `pagination.total_of`."""
     q = call.query
     result = paginate(call.session, stmt, page=q.page, limit=q.limit, order=parse_order(q.order, orders, default),
-                      scalars=scalars, count_cap=count_cap, key=key)
+                      scalars=scalars, count_cap=count_cap)
     results = serialize(result.items) if whole_page else [serialize(item) for item in result.items]
     return ok(page_payload(envelope, result, results, **extra))
 

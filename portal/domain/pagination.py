@@ -54,39 +54,31 @@ def within(stmt: Select, column: Any, since: Any = None, until: Any = None) -> S
 
 
 def paginate(session: Session, stmt: Select, *, page: int = 0, limit: int = 10, order=None,
-             scalars: bool = True, count_cap: int | None = None, key=None) -> Page:
-    """One page of `stmt`, and the total as `total_of` gives it.
-
-    With `key` (the primary key column of the one table `stmt` selects from) the page's keys are picked in a
-    subquery of that column alone and only their rows are read, in the same statement: an index that serves
-    the filter and holds the key (every SQLite index holds the rowid) then answers the sort alone, and a page
-    of 20 out of a range of 40,000 reads 20 rows instead of 40,000. Columns of `stmt` that are scalar
-    subqueries are computed for the page's rows only."""
+             scalars: bool = True, count_cap: int | None = None) -> Page:
+    """One page of `stmt`, and the total as `total_of` gives it."""
     check_page(page, limit)
     counted = stmt.order_by(None)
-    if key is not None:
-        stmt = counted.where(key.in_(_page_keys(counted, key, order, limit, page * limit).scalar_subquery()))
-        if order is not None:
-            stmt = stmt.order_by(order)
-    else:
-        if order is not None:
-            stmt = stmt.order_by(order)
-        stmt = stmt.limit(limit).offset(page * limit)
+    if order is not None:
+        stmt = stmt.order_by(order)
+    stmt = stmt.limit(limit).offset(page * limit)
     items = list(session.scalars(stmt)) if scalars else list(session.execute(stmt))
     total = total_of(session, counted, page=page, limit=limit, found=len(items), count_cap=count_cap)
     return Page(total=total, page=page, limit=limit, items=items)
 
 
 def _page_keys(stmt: Select, key, order, limit, offset) -> Select:
-    """The keys of `stmt`'s page, in its order (see `paginate`)."""
+    """The keys of `stmt`'s page, in its order: picked in a subquery of the primary key column `key` alone, so
+    that an index that serves the filter and holds the key (every SQLite index holds the rowid) answers the sort
+    alone, and a page of 20 out of a range of 40,000 reads 20 rows instead of 40,000."""
     keys = stmt.with_only_columns(key, maintain_column_froms=True)
     return (keys if order is None else keys.order_by(order)).limit(limit).offset(offset)
 
 
 def page_within_statement(stmt: Select, owner, *, order, key, count_cap: int | None) -> Select:
-    """The statement of `page_within`: `stmt`'s page as `paginate(key=key)` picks it, the capped count of `stmt`
+    """The statement of `page_within`: `stmt`'s page, its keys picked first (`_page_keys`), the capped count of `stmt`
     (`count_statement`) and whether `owner` holds (a boolean SQL expression: the row the listed rows belong to is
-    there, in the caller's organisation), in one statement, so one round trip; `stmt` must require `owner` itself,
+    there, in the caller's organisation), in one statement, so one round trip (columns of
+    `stmt` that are scalar subqueries are computed for the page's rows only); `stmt` must require `owner` itself,
     so that nothing is read when it does not. Bind parameters `limit` and `offset` (and `stmt`'s own). Make it once
     per shape: building it costs more than running it.
 
