@@ -68,7 +68,7 @@ from .base import Base, OwnedRow, get_owned, keep, session_memo, upsert_insert, 
 from .errors import Conflict, DomainError, NotFound, ValidationFailed
 from .ledger import MAX_AMOUNT, LedgerAccount, Reason
 from .members import Member
-from .organizations import LoyaltyProgram, default_program, note_program_accounts
+from .organizations import LoyaltyProgram, default_program, default_program_select, note_program_accounts
 
 CREATED, CONFIRMED, CANCELLED = "created", "confirmed", "cancelled"
 RETURNED, PARTIALLY_RETURNED = "returned", "partially-returned"
@@ -767,11 +767,9 @@ def _program_with_accounts(session: Session, organization_id: int) -> LoyaltyPro
     purchase's points and tier points go to them, so minting them asks nothing more about them."""
     tier_account = aliased(LedgerAccount)
     found = session.execute(
-        select(LoyaltyProgram, LedgerAccount, tier_account)
+        default_program_select(LoyaltyProgram, LedgerAccount, tier_account, organization_id=organization_id)
         .join(LedgerAccount, LedgerAccount.id == LoyaltyProgram.points_account_id)
-        .join(tier_account, tier_account.id == LoyaltyProgram.tier_points_account_id)
-        .where(LoyaltyProgram.organization_id == organization_id)
-        .order_by(LoyaltyProgram.is_default.desc(), LoyaltyProgram.id).limit(1)).first()
+        .join(tier_account, tier_account.id == LoyaltyProgram.tier_points_account_id)).first()
     if found is None:
         return default_program(session, organization_id)  # raises NotFound
     keep(session, *found)

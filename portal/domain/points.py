@@ -20,7 +20,7 @@ from .errors import DomainError, IdempotencyKeyReused, NotFound, ValidationFaile
 from .idempotency import IdempotencyKey
 from .ledger import LedgerAccount, LedgerTransaction, Reason, Wallet
 from .members import Member
-from .organizations import LoyaltyProgram, default_program, note_program_accounts
+from .organizations import LoyaltyProgram, default_program, default_program_select, note_program_accounts
 
 
 @dataclass
@@ -44,19 +44,15 @@ class TransferRequest:
 
 
 # Built once (a mint's first statement): executing them then skips building the statement and its cache key.
-_DEFAULT_ACCOUNT = (
-    select(LoyaltyProgram, LedgerAccount).join(LedgerAccount, LedgerAccount.id == LoyaltyProgram.points_account_id)
-    .where(LoyaltyProgram.organization_id == bindparam("organization_id"))
-    .order_by(LoyaltyProgram.is_default.desc(), LoyaltyProgram.id).limit(1))
+_DEFAULT_ACCOUNT = default_program_select(LoyaltyProgram, LedgerAccount).join(
+    LedgerAccount, LedgerAccount.id == LoyaltyProgram.points_account_id)
 # The same, with the member's wallet in the account and the account's system wallets: a row per wallet.
 _DEFAULT_ACCOUNT_AND_WALLETS = (
     select(LoyaltyProgram, LedgerAccount, Wallet)
     .join(LedgerAccount, LedgerAccount.id == LoyaltyProgram.points_account_id)
     .outerjoin(Wallet, (Wallet.ledger_account_id == LedgerAccount.id) & or_(
         Wallet.member_id == bindparam("member_id"), Wallet.kind.in_((ledger.ISSUANCE, ledger.BURNED))))
-    .where(LoyaltyProgram.id == select(LoyaltyProgram.id)
-           .where(LoyaltyProgram.organization_id == bindparam("organization_id"))
-           .order_by(LoyaltyProgram.is_default.desc(), LoyaltyProgram.id).limit(1).scalar_subquery()))
+    .where(LoyaltyProgram.id == default_program_select(LoyaltyProgram.id).scalar_subquery()))
 
 
 def resolve_account(session: Session, organization_id: int, ledger_id: int | None = None,
@@ -359,9 +355,7 @@ def _balances_statement():
 
 def _with_default_program(stmt):
     program = LoyaltyProgram.__table__
-    default = (select(program.c.points_account_id, program.c.tier_points_account_id)
-               .where(program.c.organization_id == bindparam("organization_id"))
-               .order_by(program.c.is_default.desc(), program.c.id).limit(1).subquery())
+    default = default_program_select(program.c.points_account_id, program.c.tier_points_account_id).subquery()
     return stmt.add_columns(default.c.points_account_id, default.c.tier_points_account_id).join(default, true())
 
 

@@ -29,7 +29,7 @@ from .errors import NotFound, ValidationFailed
 from .ledger import CAPTURE, MINT, BURN, REVERT, TRANSFER, LedgerAccount, LedgerEntry, LedgerTransaction, Wallet
 from .members import Member
 from .orders import PointsDebt, PurchaseOrder
-from .organizations import LoyaltyProgram
+from .organizations import LoyaltyProgram, default_program_select
 from .pagination import Page
 from .tiers import MemberTier, Tier
 
@@ -125,16 +125,14 @@ def _overview_statement():
     member_id = bindparam("member_id")
     member_tier = MemberTier.__table__
     orders, debts = PurchaseOrder.__table__, PointsDebt.__table__
-    default = (select(program.c.id.label("program_id"), program.c.points_account_id,
-                      program.c.tier_points_account_id,
-                      select(member_tier.c.tier_id).where(member_tier.c.member_id == member_id,
-                                                          member_tier.c.loyalty_program_id == program.c.id)
-                      .scalar_subquery().label("tier_id"),
-                      exists().where(orders.c.member_id == member_id).label("has_orders"),
-                      exists().where(debts.c.member_id == member_id,
-                                     debts.c.ledger_account_id == program.c.points_account_id).label("has_debts"))
-               .where(program.c.organization_id == bindparam("organization_id"))
-               .order_by(program.c.is_default.desc(), program.c.id).limit(1).subquery("program"))
+    default = default_program_select(
+        program.c.id.label("program_id"), program.c.points_account_id, program.c.tier_points_account_id,
+        select(member_tier.c.tier_id).where(member_tier.c.member_id == member_id,
+                                            member_tier.c.loyalty_program_id == program.c.id)
+        .scalar_subquery().label("tier_id"),
+        exists().where(orders.c.member_id == member_id).label("has_orders"),
+        exists().where(debts.c.member_id == member_id,
+                       debts.c.ledger_account_id == program.c.points_account_id).label("has_debts")).subquery("program")
     return (select(account.c.id, account.c.ledger_id, account.c.name, account.c.expires_in_months,
                    wallet.c.id.label("wallet_id"), wallet.c.balance, wallet.c.held, wallet.c.pending_in,
                    default.c.program_id, default.c.points_account_id, default.c.tier_points_account_id,
