@@ -41,12 +41,12 @@ from sqlalchemy import (Boolean, CheckConstraint, ForeignKey, Index, String, Uni
                         func, insert, inspect, or_, select, update)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm.util import identity_key
-from sqlalchemy.orm import Mapped, Session, make_transient_to_detached, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import hooks, outbox
 from .actors import Actor
-from .base import (Base, IndexedOwnedRow, OwnedRow, add_unique, get_owned, keep, session_memo, unique_where,
-                   upsert_insert, utcnow)
+from .base import (Base, IndexedOwnedRow, OwnedRow, add_unique, adopt_inserted, get_owned, keep, session_memo,
+                   unique_where, upsert_insert, utcnow)
 from .errors import (AccountNotActive, AlreadyResolved, InsufficientBalance, LedgerAccountNotActive, MaxSupplyExceeded,
                      NotPending, NotRevertible, ValidationFailed)
 
@@ -453,9 +453,10 @@ def post_all(session: Session, postings: list[Posting]) -> list[LedgerTransactio
     # SQLAlchemy to sort them costs a statement per row there, so each posting takes a returned row of the same
     # content (rows of the same content are interchangeable).
     returned: dict[tuple, list[LedgerTransaction]] = {}
-    for tx in session.scalars(_INSERT_TRANSACTIONS, rows):  # the ORM builds 20 objects from rows faster than _known
-        returned.setdefault(_content(tx.__dict__), []).append(_forgotten_on_rollback(tx))
+    for tx in session.scalars(_INSERT_TRANSACTIONS, rows):  # the ORM builds 20 objects from rows faster than we do
+        returned.setdefault(_content(tx.__dict__), []).append(tx)
     txs = [returned[_content(row)].pop(0) for row in rows]
+    adopt_inserted(session, *txs)
     session_memo(session, "ledger.new_transactions").update((tx.id, True) for tx in txs)
     entries, shards, events = [], {}, []
     changes: dict[str, dict[int, int]] = {"balance": {}, "held": {}, "pending_in": {}}
@@ -744,24 +745,8 @@ def _statements(session: Session) -> _DialectStatements:
 
 def _inserted(session: Session, row: dict[str, Any]) -> LedgerTransaction:
     """The transaction `row` inserted by one Core statement, and as an object in the session (no ORM flush)."""
-    return _known(session, {**row, "id": session.execute(_INSERT_TRANSACTION, row).scalar_one()})
-
-
-def _known(session: Session, row: dict[str, Any]) -> LedgerTransaction:
-    """A LedgerTransaction for a row just inserted (all columns given): persistent in the session as if loaded,
-    and, as SQLAlchemy does for a row its flush inserted, expunged again if the transaction or the savepoint it
-    was written in rolls back (SQLite may then give its id to another row)."""
-    tx = LedgerTransaction(**row)
-    make_transient_to_detached(tx)
-    session.add(tx)
-    return _forgotten_on_rollback(tx)
-
-
-def _forgotten_on_rollback(tx: LedgerTransaction) -> LedgerTransaction:
-    """Count a transaction an INSERT statement wrote (not a flush) among the rows its session transaction or
-    savepoint inserted, as Session._register_persistent does for a flushed row, so a rollback expunges it."""
-    state = inspect(tx)
-    state.session._transaction._new[state] = True
+    tx = LedgerTransaction(**row, id=session.execute(_INSERT_TRANSACTION, row).scalar_one())
+    adopt_inserted(session, tx)
     return tx
 
 
