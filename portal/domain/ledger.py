@@ -81,6 +81,11 @@ class LedgerAccount(IndexedOwnedRow, Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+def available_points(balance: int, held: int) -> int:
+    """What a member wallet can spend: its balance less the points its holds keep (`Wallet.available`)."""
+    return balance - held
+
+
 class Wallet(IndexedOwnedRow, Base):
     __tablename__ = "wallets"
     __table_args__ = (
@@ -103,7 +108,7 @@ class Wallet(IndexedOwnedRow, Base):
 
     @property
     def available(self) -> int:
-        return self.balance - self.held
+        return available_points(self.balance, self.held)
 
 
 class WalletShard(Base):
@@ -426,7 +431,7 @@ class Funds:
             select(Wallet).where(or_(Wallet.id.in_(member_wallet_ids) & (Wallet.kind == MEMBER),
                                      Wallet.id.in_(capped_issuance_ids)), Wallet.organization_id == organization_id)
             .order_by(Wallet.kind != MEMBER, Wallet.id).with_for_update().execution_options(populate_existing=True)))
-        return cls({w.id: w.balance - w.held for w in rows}), rows
+        return cls({w.id: w.available for w in rows}), rows
 
     def copy(self) -> Funds:
         return Funds(dict(self.available))

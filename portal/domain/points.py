@@ -316,30 +316,32 @@ def capture_transactions(session: Session, organization_id: int, account: Ledger
     return done
 
 
-def balances(session: Session, member: Member, program: LoyaltyProgram | None = None) -> list[dict]:
-    """The member's balance in every account of the organisation, main points account first, in one query: the
-    accounts, the member's wallets and, unless `program` is given, which accounts are the organisation's default
-    programme's points and tier points accounts (no programme: NotFound, as `default_program`)."""
-    if program is not None:
-        found = session.execute(_BALANCES, {"organization_id": member.organization_id, "member_id": member.id}).all()
-        return _balance_rows(found, program.points_account_id, program.tier_points_account_id)
-    found = session.execute(_DEFAULT_BALANCES, {"organization_id": member.organization_id,
-                                                "member_id": member.id}).all()
-    if not found:
-        raise NotFound("Organization has no loyalty program")  # a programme always has its points account
-    return _balance_rows(found, found[0].points_account_id, found[0].tier_points_account_id)
+def balances(session: Session, member: Member) -> list[dict]:
+    """`member_balances` of this member."""
+    return member_balances(session, member.organization_id, member.id)
 
 
 def member_balances(session: Session, organization_id: int, member_id: int) -> list[dict]:
-    """`balances` of the member with this id in the organisation, in one query that also finds the member:
-    NotFound on memberId when the organisation has no such member."""
+    """The member's balance in every account of the organisation (`balance_row`), the default programme's points
+    account first, then its tier points account, in one query that also finds the member. NotFound on memberId
+    when the organisation has no such member; NotFound when it has no programme, as `default_program`."""
     found = session.execute(_MEMBER_BALANCES, {"organization_id": organization_id, "member_id": member_id}).all()
     if not found:
         member = session.get(Member, member_id) if fits_id(member_id) else None
         if member is None or member.organization_id != organization_id:
             raise NotFound("Member not found", field="memberId")
-        raise NotFound("Organization has no loyalty program")
-    return _balance_rows(found, found[0].points_account_id, found[0].tier_points_account_id)
+        raise NotFound("Organization has no loyalty program")  # a programme always has its points account
+    main, tier = found[0].points_account_id, found[0].tier_points_account_id
+    return [balance_row(row.ledger_id, row.id, row.name, row.wallet_id, row.balance or 0, row.held or 0,
+                        row.pending_in or 0)
+            for row in sorted(found, key=lambda row: (row.id != main, row.id != tier, row.id))]
+
+
+def balance_row(ledger_id: int, account_id: int, name: str, wallet_id: int | None, balance: int, held: int,
+                pending: int) -> dict:
+    """A member's balance in one account as every face shows it (the API, the console, the portal's wallet)."""
+    return {"ledgerId": ledger_id, "ledgerAccountId": account_id, "name": name, "walletId": wallet_id,
+            "balance": balance, "available": ledger.available_points(balance, held), "pending": pending, "held": held}
 
 
 def _balances_statement():
@@ -359,18 +361,9 @@ def _with_default_program(stmt):
     return stmt.add_columns(default.c.points_account_id, default.c.tier_points_account_id).join(default, true())
 
 
-_BALANCES = _balances_statement()
-_DEFAULT_BALANCES = _with_default_program(_BALANCES)
-_MEMBER_BALANCES = _DEFAULT_BALANCES.join(
+_MEMBER_BALANCES = _with_default_program(_balances_statement()).join(
     Member.__table__, (Member.__table__.c.id == bindparam("member_id"))
     & (Member.__table__.c.organization_id == LedgerAccount.__table__.c.organization_id))
-
-
-def _balance_rows(found, main: int | None, tier: int | None) -> list[dict]:
-    found = sorted(found, key=lambda row: (row.id != main, row.id != tier, row.id))
-    return [{"ledgerId": row.ledger_id, "ledgerAccountId": row.id, "name": row.name, "walletId": row.wallet_id,
-             "balance": row.balance or 0, "available": (row.balance or 0) - (row.held or 0),
-             "pending": row.pending_in or 0, "held": row.held or 0} for row in found]
 
 
 def transactions_by_ids(session: Session, ids: list[int]) -> list[LedgerTransaction]:

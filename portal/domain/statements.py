@@ -23,7 +23,7 @@ from functools import cache
 from sqlalchemy import bindparam, exists, func, select, true
 from sqlalchemy.orm import Session
 
-from . import expiry, tiers
+from . import expiry, points, tiers
 from .base import get_owned
 from .errors import NotFound, ValidationFailed
 from .ledger import CAPTURE, MINT, BURN, REVERT, TRANSFER, LedgerAccount, LedgerEntry, LedgerTransaction, Wallet
@@ -67,9 +67,8 @@ class AccountWallet:
 
     def balance_row(self) -> dict:
         """The row as `points.balances` gives it."""
-        return {"ledgerId": self.ledger_id, "ledgerAccountId": self.account_id, "name": self.name,
-                "walletId": self.wallet_id, "balance": self.balance, "available": self.balance - self.held,
-                "pending": self.pending, "held": self.held}
+        return points.balance_row(self.ledger_id, self.account_id, self.name, self.wallet_id, self.balance,
+                                  self.held, self.pending)
 
 
 @dataclass(frozen=True)
