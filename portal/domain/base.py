@@ -8,14 +8,15 @@
 - `ValidityWindow`: `active` with an optional [valid_from, valid_to) window, for
   campaigns, missions and referral programmes.
 - `upsert_insert`: the dialect's INSERT (ON CONFLICT ...), the same SQL on SQLite and PostgreSQL;
-  `session_memo`: a per-session cache of immutable lookups, emptied on every rollback.
+  `session_memo`: a per-session cache of immutable lookups, emptied on every rollback; `memo_follows_rows`: a memo
+  whose entries a write of the rows it read forgets.
 - `adopt_inserted`: a row a Core INSERT wrote, made the session's object as if a flush had inserted it
   (and so dropped from the session again when its transaction or savepoint rolls back).
 """
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, TypeVar
+from typing import Any, Callable, TypeVar
 
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, TypeDecorator, event,
                         text)
@@ -150,6 +151,37 @@ def session_memo(session: Session, name: str) -> dict:
     Emptied on every commit, rollback (savepoints included) and close, so a row that was rolled back (SQLite then
     reuses its id) is never remembered, and nothing outlives the transaction that read it."""
     return session.info.setdefault(_MEMOS, {}).setdefault(name, {})
+
+
+def memo_follows_rows(model: type, name: str, key: Callable[[Any], Any]) -> None:
+    """Keep the session memo `name` true to the rows of `model` it was read from: its entry `key(row)` is
+    forgotten when such a row joins the session new, and when a flush inserts, changes or deletes one. The one
+    place a memo is invalidated; the writers need not know which memos read their rows."""
+    _MEMOS_OF_ROWS.setdefault(model, []).append((name, key))
+    for change in ("after_insert", "after_update", "after_delete"):
+        event.listen(model, change, _forget_for_flushed_row)
+
+
+_MEMOS_OF_ROWS: dict[type, list[tuple[str, Callable[[Any], Any]]]] = {}
+
+
+def _forget_for_row(session: Session, row: Any) -> None:
+    memos = session.info.get(_MEMOS)
+    if memos:
+        for name, key in _MEMOS_OF_ROWS[type(row)]:
+            if name in memos:
+                memos[name].pop(key(row), None)
+
+
+def _forget_for_flushed_row(_mapper, _connection, row: Any) -> None:
+    _forget_for_row(object_session(row), row)
+
+
+@event.listens_for(Session, "transient_to_pending")
+def _forget_for_added_row(session: Session, row: Any) -> None:
+    # Before the flush: a memo read before the row is flushed (one that answers without a query) must not miss it.
+    if type(row) in _MEMOS_OF_ROWS:
+        _forget_for_row(session, row)
 
 
 def keep(session: Session, *rows: Any) -> None:

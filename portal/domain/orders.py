@@ -64,7 +64,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from . import audit, earning, holds, idempotency, outbox, ledger, tiers
 from .actors import Actor
-from .base import Base, OwnedRow, get_owned, keep, session_memo, upsert_insert, utcnow
+from .base import Base, OwnedRow, get_owned, keep, memo_follows_rows, session_memo, upsert_insert, utcnow
 from .errors import Conflict, DomainError, NotFound, ValidationFailed
 from .ledger import MAX_AMOUNT, LedgerAccount, Reason
 from .members import Member
@@ -185,6 +185,9 @@ class PointsDebt(OwnedRow, Base):
     amount: Mapped[int]
     settled: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+memo_follows_rows(PointsDebt, "debt-free", lambda debt: debt.member_id)  # settle_debts: known to owe nothing
 
 
 @dataclass
@@ -850,7 +853,7 @@ def settle_debts(session: Session, member: Member, *, actor: Actor, account: Led
     Run by every mint to a member (`points.mint_to_member`: a purchase's campaigns and coupons, a mission or
     referral reward, a campaign on a custom event, a bulk grant, a staff correction or an API mint): debts are
     paid from the member's next earnings of any kind. A member known to owe nothing in this transaction costs
-    no query (the memo is dropped when a debt is recorded, and at the transaction's end).
+    no query (the memo forgets the member when a debt of theirs is added or written, and at the transaction's end).
     """
     debt_free = session_memo(session, "debt-free")
     if member.id in debt_free:
@@ -885,8 +888,7 @@ def settle_debts(session: Session, member: Member, *, actor: Actor, account: Led
 def _record_debt(session: Session, order: PurchaseOrder, member_id: int, account_id: int, amount: int) -> None:
     """A debt of `amount` points in the account, owed for the order; the member is no longer known to owe nothing."""
     session.add(PointsDebt(organization_id=order.organization_id, member_id=member_id, ledger_account_id=account_id,
-                           order_id=order.id, amount=amount))
-    session_memo(session, "debt-free").pop(member_id, None)
+                           order_id=order.id, amount=amount))  # the member's "debt-free" entry is forgotten
 
 
 def _take_back(session: Session, member: Member, order: PurchaseOrder, amount: int, tier_amount: int, actor: Actor,
