@@ -87,16 +87,15 @@ def check_page(page: int, limit: int) -> None:
 
 
 def total_of(session: Session, stmt: Select, *, page: int, limit: int, found: int, count_cap: int | None = None,
-             counting: Select | None = None, params: dict | None = None, at_least: int = 0) -> int:
+             counting: Select | None = None, params: dict | None = None) -> int:
     """How many rows `stmt` selects, given that its page number `page` of `limit` rows held `found` rows. Exact,
     and no query when the page tells it (a page that is not full and not past the end). With `count_cap` at
     most that many are counted: a larger set gives count_cap (for a plain filtered select: no DISTINCT, no
-    GROUP BY), and so does a full page that reaches the cap, without a query, or a set the caller knows to have
-    `at_least` that many rows. `counting`: the statement `count_statement(stmt, count_cap)` made once
-    beforehand, run with `params`."""
+    GROUP BY), and so does a full page that reaches the cap, without a query. `counting`: the statement
+    `count_statement(stmt, count_cap)` made once beforehand, run with `params`."""
     if found < limit and (found or page == 0):
         return page * limit + found
-    if count_cap is not None and max(at_least, page * limit + found) >= count_cap:
+    if count_cap is not None and page * limit + found >= count_cap:
         return count_cap
     return session.scalar(count_statement(stmt, count_cap) if counting is None else counting, params) or 0
 
