@@ -58,7 +58,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Numeric, String, UniqueConstraint, func, select
+from sqlalchemy import Boolean, Exists, ForeignKey, Numeric, String, UniqueConstraint, exists, func, select
 from sqlalchemy.orm import Mapped, Session, aliased, lazyload, mapped_column, relationship
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -843,6 +843,18 @@ def _give_back_redeemed(session: Session, member: Member, order: PurchaseOrder, 
     order.points_refunded += due
     result.points_given_back += due
     session.flush()
+
+
+def owes_points(member_id) -> Exists:
+    """Has the member an open debt (in any account)? A column for the statement a mint reads its account with
+    (points.resolve_account), so that settling after it asks nothing when there is none (`note_owes`)."""
+    return exists().where(PointsDebt.member_id == member_id, PointsDebt.amount > PointsDebt.settled)
+
+
+def note_owes(session: Session, member_id: int, owes: bool) -> None:
+    """What a statement read with `owes_points` told: a member who owes nothing is known to (settle_debts)."""
+    if not owes:
+        session_memo(session, "debt-free")[member_id] = True
 
 
 def settle_debts(session: Session, member: Member, *, actor: Actor, account: LedgerAccount | None = None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, or_, select, true
@@ -55,12 +56,22 @@ _DEFAULT_ACCOUNT_AND_WALLETS = (
     .where(LoyaltyProgram.id == default_program_select(LoyaltyProgram.id).scalar_subquery()))
 
 
+@cache
+def _default_account_wallets_and_debts():
+    """_DEFAULT_ACCOUNT_AND_WALLETS, and whether the member owes points (built on first use: orders imports late)."""
+    from .orders import owes_points
+
+    return _DEFAULT_ACCOUNT_AND_WALLETS.add_columns(owes_points(bindparam("member_id")).label("owes"))
+
+
 def resolve_account(session: Session, organization_id: int, ledger_id: int | None = None,
-                    account_id: int | None = None, *, wallets_of: int | None = None) -> LedgerAccount:
+                    account_id: int | None = None, *, wallets_of: int | None = None,
+                    debts_too: bool = False) -> LedgerAccount:
     """The named account, else the ledger's default, else the default programme's points account.
 
     `wallets_of` (a member id): the default programme's account is read with that member's wallet in it and
-    its system wallets, in the same statement, for the movement that follows (`ledger.member_wallet`)."""
+    its system wallets, in the same statement, for the movement that follows (`ledger.member_wallet`); with
+    `debts_too`, whether the member owes points as well (a mint: its settling then asks nothing when not)."""
     if account_id is not None:
         account = ledger.get_account(session, organization_id, account_id, ledger_id)
         keep(session, account)
@@ -76,11 +87,15 @@ def resolve_account(session: Session, organization_id: int, ledger_id: int | Non
     if wallets_of is None:
         found = session.execute(_DEFAULT_ACCOUNT, {"organization_id": organization_id}).first()
     else:
-        rows = session.execute(_DEFAULT_ACCOUNT_AND_WALLETS,
+        rows = session.execute(_default_account_wallets_and_debts() if debts_too else _DEFAULT_ACCOUNT_AND_WALLETS,
                                {"organization_id": organization_id, "member_id": wallets_of}).all()
         found = rows[0] if rows else None
         if found is not None:
             ledger.note_wallets(session, found[1], wallets_of, [row[2] for row in rows if row[2] is not None])
+            if debts_too:
+                from .orders import note_owes
+
+                note_owes(session, wallets_of, found[3])
     if found is None:
         default_program(session, organization_id)  # raises NotFound
     note_program_accounts(session, found[0])
@@ -377,7 +392,8 @@ def transactions_by_ids(session: Session, ids: list[int]) -> list[LedgerTransact
 
 def _member_movement(session, kind, member, amount, actor, reason, ledger_id, account_id) -> Movement:
     ledger.check_amount(amount)
-    account = resolve_account(session, member.organization_id, ledger_id, account_id, wallets_of=member.id)
+    account = resolve_account(session, member.organization_id, ledger_id, account_id, wallets_of=member.id,
+                              debts_too=kind == "mint")
     params = {"member": member.id, "amount": amount, "account": account.id, "description": reason.description,
               "tags": reason.tags, "externalId": reason.external_id}
 
