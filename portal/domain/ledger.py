@@ -252,8 +252,12 @@ def member_wallet(session: Session, account: LedgerAccount, member_id: int) -> W
             upsert_insert(session, Wallet).values(
                 organization_id=account.organization_id, ledger_account_id=account.id, member_id=member_id,
                 kind=MEMBER, balance=0, held=0, pending_in=0, created_at=utcnow())
-            .on_conflict_do_nothing().returning(Wallet)).first() or session.scalars(select(Wallet).where(
-                Wallet.ledger_account_id == account.id, Wallet.member_id == member_id)).one()
+            .on_conflict_do_nothing().returning(Wallet)).first()
+        if wallet is not None:
+            adopt_inserted(session, wallet)
+        else:
+            wallet = session.scalars(select(Wallet).where(Wallet.ledger_account_id == account.id,
+                                                          Wallet.member_id == member_id)).one()
     mine[account.id, member_id] = wallet
     return wallet
 
@@ -284,11 +288,13 @@ def member_wallets_in(session: Session, account: LedgerAccount, member_ids: list
             # As `member_wallet`: a wallet a concurrent request created first is kept, and read.
             # Parameters as a list (insertmanyvalues: one statement, compiled once), not a VALUES list of
             # 8 x rows literals, which SQLAlchemy would build and compile again for every batch.
-            found.update((w.member_id, w) for w in session.scalars(
+            created = list(session.scalars(
                 upsert_insert(session, Wallet).on_conflict_do_nothing().returning(Wallet), [
                     {"organization_id": account.organization_id, "ledger_account_id": account.id,
                      "member_id": member_id, "kind": MEMBER, "balance": 0, "held": 0, "pending_in": 0,
                      "created_at": now} for member_id in missing]))
+            adopt_inserted(session, *created)
+            found.update((w.member_id, w) for w in created)
             if any(member_id not in found for member_id in missing):
                 found.update((w.member_id, w) for w in session.scalars(select(Wallet).where(
                     Wallet.ledger_account_id == account.id, Wallet.member_id.in_(missing))))
