@@ -19,10 +19,9 @@ import datetime as dt
 from typing import Any, Callable, TypeVar
 
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, TypeDecorator, event,
-                        text)
+                        inspect, text)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy import inspect
 from sqlalchemy.orm import (DeclarativeBase, Mapped, Session, SessionTransaction, make_transient,
                             make_transient_to_detached, mapped_column, object_session)
 
@@ -206,7 +205,6 @@ def _forget_memos_when_the_transaction_ends(session, transaction) -> None:
     # Commit, rollback or close: `close()` rolls back without a rollback event, and session.info outlives it.
     if transaction.parent is None:
         forget_memos(session)
-    _hand_adopted_up(session, transaction)
 
 
 # --- rows written by Core statements ----------------------------------------------------------
@@ -229,6 +227,7 @@ def adopt_inserted(session: Session, *rows: Row) -> None:
         own.info.setdefault(_ADOPTED, {}).setdefault(transaction, []).extend(rows)
 
 
+@event.listens_for(Session, "after_transaction_end")
 def _hand_adopted_up(session: Session, transaction: SessionTransaction) -> None:
     """A transaction ended without rolling back (`_drop_adopted_on_rollback` took its rows otherwise): a
     released savepoint's rows are its parent's now, as a rollback of the parent undoes them; a root's are kept."""
