@@ -8,18 +8,22 @@
 - `ValidityWindow`: `active` with an optional [valid_from, valid_to) window, for
   campaigns, missions and referral programmes.
 - `upsert_insert`: the dialect's INSERT (ON CONFLICT ...), the same SQL on SQLite and PostgreSQL;
-  `session_memo`: a per-session cache of immutable lookups, emptied on every rollback.
+  `session_memo`: a per-session cache of immutable lookups, emptied on every rollback; `memo_follows_rows`: a memo
+  whose entries a write of the rows it read forgets.
+- `adopt_inserted`: a row a Core INSERT wrote, made the session's object as if a flush had inserted it
+  (and so dropped from the session again when its transaction or savepoint rolls back).
 """
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, TypeVar
+from typing import Any, Callable, TypeVar
 
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, TypeDecorator, event,
-                        text)
+                        inspect, text)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import (DeclarativeBase, Mapped, Session, SessionTransaction, make_transient,
+                            make_transient_to_detached, mapped_column, object_session)
 
 from .errors import DomainError, NotFound, ValidationFailed
 
@@ -148,6 +152,37 @@ def session_memo(session: Session, name: str) -> dict:
     return session.info.setdefault(_MEMOS, {}).setdefault(name, {})
 
 
+def memo_follows_rows(model: type, name: str, key: Callable[[Any], Any]) -> None:
+    """Keep the session memo `name` true to the rows of `model` it was read from: its entry `key(row)` is
+    forgotten when such a row joins the session new, and when a flush inserts, changes or deletes one. The one
+    place a memo is invalidated; the writers need not know which memos read their rows."""
+    _MEMOS_OF_ROWS.setdefault(model, []).append((name, key))
+    for change in ("after_insert", "after_update", "after_delete"):
+        event.listen(model, change, _forget_for_flushed_row)
+
+
+_MEMOS_OF_ROWS: dict[type, list[tuple[str, Callable[[Any], Any]]]] = {}
+
+
+def _forget_for_row(session: Session, row: Any) -> None:
+    memos = session.info.get(_MEMOS)
+    if memos:
+        for name, key in _MEMOS_OF_ROWS[type(row)]:
+            if name in memos:
+                memos[name].pop(key(row), None)
+
+
+def _forget_for_flushed_row(_mapper, _connection, row: Any) -> None:
+    _forget_for_row(object_session(row), row)
+
+
+@event.listens_for(Session, "transient_to_pending")
+def _forget_for_added_row(session: Session, row: Any) -> None:
+    # Before the flush: a memo read before the row is flushed (one that answers without a query) must not miss it.
+    if type(row) in _MEMOS_OF_ROWS:
+        _forget_for_row(session, row)
+
+
 def keep(session: Session, *rows: Any) -> None:
     """Hold rows in the identity map until the transaction ends (it holds them weakly), so that reading
     them again by id (`session.get`) asks the database nothing."""
@@ -170,6 +205,66 @@ def _forget_memos_when_the_transaction_ends(session, transaction) -> None:
     # Commit, rollback or close: `close()` rolls back without a rollback event, and session.info outlives it.
     if transaction.parent is None:
         forget_memos(session)
+
+
+# --- rows written by Core statements ----------------------------------------------------------
+_ADOPTED = "portal.adopted"
+
+
+def adopt_inserted(session: Session, *rows: Row) -> None:
+    """Make rows a Core INSERT wrote (objects built with every column, id included, or returned by an ORM
+    `INSERT ... RETURNING`) the session's objects, as if its flush had inserted them: persistent as loaded,
+    nothing to flush, and, like a flushed row, gone from the session when the transaction or savepoint that
+    wrote them rolls back (SQLite may then give their id to another row; the next transaction must not find
+    the undone one in the identity map). No statement."""
+    for row in rows:
+        if inspect(row).transient:
+            make_transient_to_detached(row)
+            session.add(row)
+    if rows:
+        own = object_session(rows[0])  # the Session itself, also when given a scoped_session
+        transaction = own.get_nested_transaction() or own.get_transaction()
+        own.info.setdefault(_ADOPTED, {}).setdefault(transaction, []).extend(rows)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _hand_adopted_up(session: Session, transaction: SessionTransaction) -> None:
+    """A transaction ended without rolling back (`_drop_adopted_on_rollback` took its rows otherwise): a
+    released savepoint's rows are its parent's now, as a rollback of the parent undoes them; a root's are kept."""
+    adopted = session.info.get(_ADOPTED)
+    if not adopted or transaction not in adopted:
+        return
+    rows = adopted.pop(transaction)
+    if transaction.parent is not None:
+        adopted.setdefault(transaction.parent, []).extend(rows)
+    elif not adopted:
+        session.info.pop(_ADOPTED)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_adopted_on_rollback(session) -> None:
+    # Fired while the transaction or savepoint rolled back is still the innermost one open (savepoints inside it
+    # were closed first and handed theirs up to it); its rows leave the session, as SQLAlchemy expunges the
+    # rows a flush inserted in it.
+    adopted = session.info.get(_ADOPTED)
+    if not adopted:
+        return
+    undone = session.get_nested_transaction() or session.get_transaction()
+    for transaction in [t for t in adopted if _within(t, undone)]:
+        for row in adopted.pop(transaction):
+            if row in session:
+                session.expunge(row)
+            make_transient(row)
+    if not adopted:
+        session.info.pop(_ADOPTED)
+
+
+def _within(transaction: SessionTransaction | None, outer: SessionTransaction | None) -> bool:
+    while transaction is not None:
+        if transaction is outer:
+            return True
+        transaction = transaction.parent
+    return False
 
 
 def add_unique(session: Session, row: Any, duplicate: DomainError) -> None:

@@ -522,15 +522,7 @@ def _apply_effect(session, campaign, action, effect, event, evaluation, actor, d
     source = f"campaign:{campaign.code}"
     kind = effect["type"]
     if kind == "award_points":
-        requested = award_amount(effect, event, evaluation, campaign)
-        granted = _take_from_cap(session, campaign, event, requested, dry_run)
-        result = earning.Effect(type="award_points", points=granted, campaign_id=campaign.id, action_id=action.id,
-                               source=source, details={"requested": requested, "capped": requested - granted,
-                                                       "mode": effect["mode"]})
-        if granted > 0 and not dry_run:
-            awards.append(_Award(campaign, action, event, result, effect.get("ledgerAccountId"),
-                                 effect.get("tierPoints", True) and effect.get("ledgerAccountId") is None))
-        evaluation.effects.append(result)
+        award_points(session, campaign, action, effect, event, evaluation, dry_run, awards)
         return
     # Any other effect may depend on the points awarded so far (a coupon's required balance, a mission's
     # reward, a tier): they are posted first, so every effect sees what it saw when each award posted alone.
@@ -575,8 +567,24 @@ def _apply_effect(session, campaign, action, effect, event, evaluation, actor, d
                                                 source=source, details={"eventType": effect["eventType"]}))
 
 
+def award_points(session: Session, campaign: Campaign, action: CampaignAction, effect: dict,
+                 event: earning.LoyaltyEvent, evaluation: earning.Evaluation, dry_run: bool,
+                 awards: list[_Award]) -> None:
+    """An award_points effect: the points asked for within the monthly cap, added to the evaluation, and (unless
+    `dry_run`) gathered in `awards` for `post_awards` when some are granted. Also used by bulk/awards.py."""
+    requested = award_amount(effect, event, evaluation, campaign)
+    granted = _take_from_cap(session, campaign, event, requested, dry_run)
+    result = earning.Effect(type="award_points", points=granted, campaign_id=campaign.id, action_id=action.id,
+                            source=f"campaign:{campaign.code}",
+                            details={"requested": requested, "capped": requested - granted, "mode": effect["mode"]})
+    if granted > 0 and not dry_run:
+        awards.append(_Award(campaign, action, event, result, effect.get("ledgerAccountId"),
+                             effect.get("tierPoints", True) and effect.get("ledgerAccountId") is None))
+    evaluation.effects.append(result)
+
+
 def award_amount(effect: dict, event: earning.LoyaltyEvent, evaluation: earning.Evaluation, campaign) -> int:
-    """The points an award_points effect asks for, before any cap. Also used by bulk/awards.py."""
+    """The points an award_points effect asks for, before any cap."""
     mode = effect["mode"]
     if mode == "fixed":
         return effect["points"]
@@ -635,10 +643,11 @@ class _Award:
     tier_points: bool  # tier points too, in the programme's tier points account
 
 
-def post_awards(session: Session, awards: list[_Award], actor: Actor) -> None:
+def post_awards(session: Session, awards: list[_Award], actor: Actor, *, settle: bool = True) -> None:
     """Post the awards gathered so far (and empty the list): each award's points, and its tier points when it
-    earns them, one ledger transaction each as before, all written set-based (`mint_all`); then the
-    CampaignEvaluation rows in one statement. Fills in each effect's transaction ids."""
+    earns them, one ledger transaction each as before, all written set-based (`mint_all`, which settles the
+    members' open debts when `settle`); then the CampaignEvaluation rows in one statement. Fills in each effect's
+    transaction ids."""
     if not awards:
         return
     pending = list(awards)
@@ -650,7 +659,7 @@ def post_awards(session: Session, awards: list[_Award], actor: Actor) -> None:
         mints.append((award.event.member, award.account_id or program.points_account_id, award.effect.points, reason))
         if award.tier_points:
             mints.append((award.event.member, program.tier_points_account_id, award.effect.points, reason))
-    txs = iter(mint_all(session, pending[0].campaign.organization_id, mints, actor=actor))
+    txs = iter(mint_all(session, pending[0].campaign.organization_id, mints, actor=actor, settle=settle))
     rows = []
     for award in pending:
         tx = next(txs)
@@ -663,7 +672,7 @@ def post_awards(session: Session, awards: list[_Award], actor: Actor) -> None:
 
 
 def award_reason(campaign: Campaign, action: CampaignAction, event: earning.LoyaltyEvent) -> Reason:
-    """What a campaign's points say on the ledger (also bulk/awards.py)."""
+    """What a campaign's points say on the ledger."""
     return Reason(description=campaign.name, tags=[f"campaign:{campaign.code}", f"action:{action.id}"],
                   external_id=event.order.external_id if event.order is not None else None,
                   external_event_date=event.occurred_at)

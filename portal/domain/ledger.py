@@ -44,11 +44,11 @@ from sqlalchemy import (Boolean, CheckConstraint, ForeignKey, Index, String, Uni
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql import operators
-from sqlalchemy.orm import Mapped, Session, make_transient_to_detached, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import hooks, outbox
 from .actors import Actor
-from .base import (Base, IndexedOwnedRow, OwnedRow, add_unique, fits_id, get_owned, keep, session_memo,
+from .base import (Base, IndexedOwnedRow, OwnedRow, add_unique, adopt_inserted, fits_id, get_owned, keep, session_memo,
                    unique_where, upsert_insert, utcnow)
 from .errors import (AccountNotActive, AlreadyResolved, InsufficientBalance, LedgerAccountNotActive, MaxSupplyExceeded,
                      NotFound, NotPending, NotRevertible, ValidationFailed)
@@ -85,6 +85,11 @@ class LedgerAccount(IndexedOwnedRow, Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+def available_points(balance: int, held: int) -> int:
+    """What a member wallet can spend: its balance less the points its holds keep (`Wallet.available`)."""
+    return balance - held
+
+
 class Wallet(IndexedOwnedRow, Base):
     """A member's points in one ledger account, or the account's issuance or burned wallet (`kind`): `balance` is the
     sum of its entries, `held` and `pending_in` of its unresolved pending debits and credits."""
@@ -110,7 +115,7 @@ class Wallet(IndexedOwnedRow, Base):
 
     @property
     def available(self) -> int:
-        return self.balance - self.held
+        return available_points(self.balance, self.held)
 
 
 class WalletShard(Base):
@@ -254,8 +259,12 @@ def member_wallet(session: Session, account: LedgerAccount, member_id: int) -> W
             upsert_insert(session, Wallet).values(
                 organization_id=account.organization_id, ledger_account_id=account.id, member_id=member_id,
                 kind=MEMBER, balance=0, held=0, pending_in=0, created_at=utcnow())
-            .on_conflict_do_nothing().returning(Wallet)).first() or session.scalars(select(Wallet).where(
-                Wallet.ledger_account_id == account.id, Wallet.member_id == member_id)).one()
+            .on_conflict_do_nothing().returning(Wallet)).first()
+        if wallet is not None:
+            adopt_inserted(session, wallet)
+        else:
+            wallet = session.scalars(select(Wallet).where(Wallet.ledger_account_id == account.id,
+                                                          Wallet.member_id == member_id)).one()
     mine[account.id, member_id] = wallet
     return wallet
 
@@ -286,11 +295,13 @@ def member_wallets_in(session: Session, account: LedgerAccount, member_ids: list
             # As `member_wallet`: a wallet a concurrent request created first is kept, and read.
             # Parameters as a list (insertmanyvalues: one statement, compiled once), not a VALUES list of
             # 8 x rows literals, which SQLAlchemy would build and compile again for every batch.
-            found.update((w.member_id, w) for w in session.scalars(
+            created = list(session.scalars(
                 upsert_insert(session, Wallet).on_conflict_do_nothing().returning(Wallet), [
                     {"organization_id": account.organization_id, "ledger_account_id": account.id,
                      "member_id": member_id, "kind": MEMBER, "balance": 0, "held": 0, "pending_in": 0,
                      "created_at": now} for member_id in missing]))
+            adopt_inserted(session, *created)
+            found.update((w.member_id, w) for w in created)
             if any(member_id not in found for member_id in missing):
                 found.update((w.member_id, w) for w in session.scalars(select(Wallet).where(
                     Wallet.ledger_account_id == account.id, Wallet.member_id.in_(missing))))
@@ -433,7 +444,7 @@ class Funds:
             select(Wallet).where(or_(Wallet.id.in_(member_wallet_ids) & (Wallet.kind == MEMBER),
                                      Wallet.id.in_(capped_issuance_ids)), Wallet.organization_id == organization_id)
             .order_by(Wallet.kind != MEMBER, Wallet.id).with_for_update().execution_options(populate_existing=True)))
-        return cls({w.id: w.balance - w.held for w in rows}), rows
+        return cls({w.id: w.available for w in rows}), rows
 
     def copy(self) -> Funds:
         return Funds(dict(self.available))
@@ -460,9 +471,10 @@ def post_all(session: Session, postings: list[Posting]) -> list[LedgerTransactio
     # SQLAlchemy to sort them costs a statement per row there, so each posting takes a returned row of the same
     # content (rows of the same content are interchangeable).
     returned: dict[tuple, list[LedgerTransaction]] = {}
-    for tx in session.scalars(_INSERT_TRANSACTIONS, rows):  # the ORM builds 20 objects from rows faster than _known
-        returned.setdefault(_content(tx.__dict__), []).append(_forgotten_on_rollback(tx))
+    for tx in session.scalars(_INSERT_TRANSACTIONS, rows):  # the ORM builds 20 objects from rows faster than we do
+        returned.setdefault(_content(tx.__dict__), []).append(tx)
     txs = [returned[_content(row)].pop(0) for row in rows]
+    adopt_inserted(session, *txs)
     session_memo(session, "ledger.new_transactions").update((tx.id, True) for tx in txs)
     entries, shards, events = [], {}, []
     changes: dict[str, dict[int, int]] = {"balance": {}, "held": {}, "pending_in": {}}
@@ -803,24 +815,8 @@ def _statements(session: Session) -> _DialectStatements:
 
 def _inserted(session: Session, row: dict[str, Any]) -> LedgerTransaction:
     """The transaction `row` inserted by one Core statement, and as an object in the session (no ORM flush)."""
-    return _known(session, {**row, "id": session.execute(_INSERT_TRANSACTION, row).scalar_one()})
-
-
-def _known(session: Session, row: dict[str, Any]) -> LedgerTransaction:
-    """A LedgerTransaction for a row just inserted (all columns given): persistent in the session as if loaded,
-    and, as SQLAlchemy does for a row its flush inserted, expunged again if the transaction or the savepoint it
-    was written in rolls back (SQLite may then give its id to another row)."""
-    tx = LedgerTransaction(**row)
-    make_transient_to_detached(tx)
-    session.add(tx)
-    return _forgotten_on_rollback(tx)
-
-
-def _forgotten_on_rollback(tx: LedgerTransaction) -> LedgerTransaction:
-    """Count a transaction an INSERT statement wrote (not a flush) among the rows its session transaction or
-    savepoint inserted, as Session._register_persistent does for a flushed row, so a rollback expunges it."""
-    state = inspect(tx)
-    state.session._transaction._new[state] = True
+    tx = LedgerTransaction(**row, id=session.execute(_INSERT_TRANSACTION, row).scalar_one())
+    adopt_inserted(session, tx)
     return tx
 
 

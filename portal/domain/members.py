@@ -15,7 +15,6 @@ import datetime as dt
 import functools
 import re
 import secrets
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -434,20 +433,9 @@ def shown_page(session: Session, organization_id: int, *, page: int, limit: int,
                                                         frozenset(given), COUNT_CAP)
     params = {"organization_id": organization_id, **given}
     items = _gather(session.execute(page_statement, {**params, "limit": limit, "offset": page * limit}))
-    reached = _reached_cap.setdefault(session.get_bind(), set()) if not given else set()
     total = total_of(session, listed, page=page, limit=limit, found=len(items), count_cap=COUNT_CAP,
-                     counting=counting, params=params,
-                     at_least=COUNT_CAP if (organization_id, COUNT_CAP) in reached else 0)
-    if not given and total >= COUNT_CAP:
-        reached.add((organization_id, COUNT_CAP))
+                     counting=counting, params=params)
     return Page(total=total, page=page, limit=limit, items=items)
-
-
-# (organisation, cap) of the organisations seen with at least `cap` members, per database (engine, or the
-# connection a test binds its session to): the unfiltered list then answers the cap without counting. Exact,
-# not a cache that can go stale: members rows are never deleted (erasure keeps the row), so an organisation that
-# had `cap` members has them for good; and it is learnt from a list, a read, which sees committed rows only.
-_reached_cap: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @functools.cache

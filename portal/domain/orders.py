@@ -58,17 +58,17 @@ from dataclasses import asdict, dataclass, field
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Numeric, String, UniqueConstraint, func, select
+from sqlalchemy import Boolean, Exists, ForeignKey, Numeric, String, UniqueConstraint, exists, func, select
 from sqlalchemy.orm import Mapped, Session, aliased, lazyload, mapped_column, relationship
 from sqlalchemy.orm.attributes import set_committed_value
 
 from . import audit, earning, holds, idempotency, outbox, ledger, tiers
 from .actors import Actor
-from .base import Base, OwnedRow, get_owned, keep, session_memo, upsert_insert, utcnow
+from .base import Base, OwnedRow, get_owned, keep, memo_follows_rows, session_memo, upsert_insert, utcnow
 from .errors import Conflict, DomainError, NotFound, ValidationFailed
 from .ledger import MAX_AMOUNT, LedgerAccount, Reason
 from .members import Member
-from .organizations import LoyaltyProgram, default_program, note_program_accounts
+from .organizations import LoyaltyProgram, default_program, default_program_select, note_program_accounts
 
 CREATED, CONFIRMED, CANCELLED = "created", "confirmed", "cancelled"
 RETURNED, PARTIALLY_RETURNED = "returned", "partially-returned"
@@ -193,6 +193,9 @@ class PointsDebt(OwnedRow, Base):
     amount: Mapped[int]
     settled: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+memo_follows_rows(PointsDebt, "debt-free", lambda debt: debt.member_id)  # settle_debts: known to owe nothing
 
 
 @dataclass
@@ -779,11 +782,9 @@ def _program_with_accounts(session: Session, organization_id: int) -> LoyaltyPro
     purchase's points and tier points go to them, so minting them asks nothing more about them."""
     tier_account = aliased(LedgerAccount)
     found = session.execute(
-        select(LoyaltyProgram, LedgerAccount, tier_account)
+        default_program_select(LoyaltyProgram, LedgerAccount, tier_account, organization_id=organization_id)
         .join(LedgerAccount, LedgerAccount.id == LoyaltyProgram.points_account_id)
-        .join(tier_account, tier_account.id == LoyaltyProgram.tier_points_account_id)
-        .where(LoyaltyProgram.organization_id == organization_id)
-        .order_by(LoyaltyProgram.is_default.desc(), LoyaltyProgram.id).limit(1)).first()
+        .join(tier_account, tier_account.id == LoyaltyProgram.tier_points_account_id)).first()
     if found is None:
         return default_program(session, organization_id)  # raises NotFound
     keep(session, *found)
@@ -856,6 +857,18 @@ def _give_back_redeemed(session: Session, member: Member, order: PurchaseOrder, 
     session.flush()
 
 
+def owes_points(member_id) -> Exists:
+    """Has the member an open debt (in any account)? A column for the statement a mint reads its account with
+    (points.resolve_account), so that settling after it asks nothing when there is none (`note_owes`)."""
+    return exists().where(PointsDebt.member_id == member_id, PointsDebt.amount > PointsDebt.settled)
+
+
+def note_owes(session: Session, member_id: int, owes: bool) -> None:
+    """What a statement read with `owes_points` told: a member who owes nothing is known to (settle_debts)."""
+    if not owes:
+        session_memo(session, "debt-free")[member_id] = True
+
+
 def settle_debts(session: Session, member: Member, *, actor: Actor, account: LedgerAccount | None = None,
                  wallet: ledger.Wallet | None = None) -> int:
     """Pay the member's open debts (those of `account` when given, from `wallet` if known) from what the wallet
@@ -864,7 +877,7 @@ def settle_debts(session: Session, member: Member, *, actor: Actor, account: Led
     Run by every mint to a member (`points.mint_to_member`: a purchase's campaigns and coupons, a mission or
     referral reward, a campaign on a custom event, a bulk grant, a staff correction or an API mint): debts are
     paid from the member's next earnings of any kind. A member known to owe nothing in this transaction costs
-    no query (the memo is dropped when a debt is recorded, and at the transaction's end).
+    no query (the memo forgets the member when a debt of theirs is added or written, and at the transaction's end).
     """
     debt_free = session_memo(session, "debt-free")
     if member.id in debt_free:
@@ -899,8 +912,7 @@ def settle_debts(session: Session, member: Member, *, actor: Actor, account: Led
 def _record_debt(session: Session, order: PurchaseOrder, member_id: int, account_id: int, amount: int) -> None:
     """A debt of `amount` points in the account, owed for the order; the member is no longer known to owe nothing."""
     session.add(PointsDebt(organization_id=order.organization_id, member_id=member_id, ledger_account_id=account_id,
-                           order_id=order.id, amount=amount))
-    session_memo(session, "debt-free").pop(member_id, None)
+                           order_id=order.id, amount=amount))  # the member's "debt-free" entry is forgotten
 
 
 def _take_back(session: Session, member: Member, order: PurchaseOrder, amount: int, tier_amount: int, actor: Actor,

@@ -11,7 +11,7 @@ import datetime as dt
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Boolean, ForeignKey, Numeric, String, select
+from sqlalchemy import Boolean, ForeignKey, Numeric, Select, String, bindparam, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .base import Base, IndexedOwnedRow, assign_given, get_owned, session_memo, utcnow
@@ -92,12 +92,18 @@ def get_program(session: Session, organization_id: int, program_id: int) -> Loya
                      field="loyaltyProgramId")
 
 
+def default_program_select(*columns, organization_id=None) -> Select:
+    """SELECT `columns` (the programme by default) of the organisation's default programme: the one marked
+    default, else the oldest. One row at most; join the programme's accounts onto it, or use it as a subquery.
+    Without `organization_id` it takes the bound parameter `organization_id` (for statements built once)."""
+    program = LoyaltyProgram.__table__
+    organization = bindparam("organization_id") if organization_id is None else organization_id
+    return (select(*columns or (LoyaltyProgram,)).where(program.c.organization_id == organization)
+            .order_by(program.c.is_default.desc(), program.c.id).limit(1))
+
+
 def default_program(session: Session, organization_id: int) -> LoyaltyProgram:
-    program = session.scalars(
-        select(LoyaltyProgram)
-        .where(LoyaltyProgram.organization_id == organization_id)
-        .order_by(LoyaltyProgram.is_default.desc(), LoyaltyProgram.id)
-    ).first()
+    program = session.scalars(default_program_select(organization_id=organization_id)).first()
     if program is None:
         raise NotFound("Organization has no loyalty program")
     note_program_accounts(session, program)

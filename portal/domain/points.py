@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, or_, select, true
@@ -20,7 +21,7 @@ from .errors import DomainError, IdempotencyKeyReused, NotFound, ValidationFaile
 from .idempotency import IdempotencyKey
 from .ledger import LedgerAccount, LedgerTransaction, Reason, Wallet
 from .members import Member
-from .organizations import LoyaltyProgram, default_program, note_program_accounts
+from .organizations import LoyaltyProgram, default_program, default_program_select, note_program_accounts
 
 
 @dataclass
@@ -44,27 +45,33 @@ class TransferRequest:
 
 
 # Built once (a mint's first statement): executing them then skips building the statement and its cache key.
-_DEFAULT_ACCOUNT = (
-    select(LoyaltyProgram, LedgerAccount).join(LedgerAccount, LedgerAccount.id == LoyaltyProgram.points_account_id)
-    .where(LoyaltyProgram.organization_id == bindparam("organization_id"))
-    .order_by(LoyaltyProgram.is_default.desc(), LoyaltyProgram.id).limit(1))
+_DEFAULT_ACCOUNT = default_program_select(LoyaltyProgram, LedgerAccount).join(
+    LedgerAccount, LedgerAccount.id == LoyaltyProgram.points_account_id)
 # The same, with the member's wallet in the account and the account's system wallets: a row per wallet.
 _DEFAULT_ACCOUNT_AND_WALLETS = (
     select(LoyaltyProgram, LedgerAccount, Wallet)
     .join(LedgerAccount, LedgerAccount.id == LoyaltyProgram.points_account_id)
     .outerjoin(Wallet, (Wallet.ledger_account_id == LedgerAccount.id) & or_(
         Wallet.member_id == bindparam("member_id"), Wallet.kind.in_((ledger.ISSUANCE, ledger.BURNED))))
-    .where(LoyaltyProgram.id == select(LoyaltyProgram.id)
-           .where(LoyaltyProgram.organization_id == bindparam("organization_id"))
-           .order_by(LoyaltyProgram.is_default.desc(), LoyaltyProgram.id).limit(1).scalar_subquery()))
+    .where(LoyaltyProgram.id == default_program_select(LoyaltyProgram.id).scalar_subquery()))
+
+
+@cache
+def _default_account_wallets_and_debts():
+    """_DEFAULT_ACCOUNT_AND_WALLETS, and whether the member owes points (built on first use: orders imports late)."""
+    from .orders import owes_points
+
+    return _DEFAULT_ACCOUNT_AND_WALLETS.add_columns(owes_points(bindparam("member_id")).label("owes"))
 
 
 def resolve_account(session: Session, organization_id: int, ledger_id: int | None = None,
-                    account_id: int | None = None, *, wallets_of: int | None = None) -> LedgerAccount:
+                    account_id: int | None = None, *, wallets_of: int | None = None,
+                    debts_too: bool = False) -> LedgerAccount:
     """The named account, else the ledger's default, else the default programme's points account.
 
     `wallets_of` (a member id): the default programme's account is read with that member's wallet in it and
-    its system wallets, in the same statement, for the movement that follows (`ledger.member_wallet`)."""
+    its system wallets, in the same statement, for the movement that follows (`ledger.member_wallet`); with
+    `debts_too`, whether the member owes points as well (a mint: its settling then asks nothing when not)."""
     if account_id is not None:
         account = ledger.get_account(session, organization_id, account_id, ledger_id)
         keep(session, account)
@@ -80,11 +87,15 @@ def resolve_account(session: Session, organization_id: int, ledger_id: int | Non
     if wallets_of is None:
         found = session.execute(_DEFAULT_ACCOUNT, {"organization_id": organization_id}).first()
     else:
-        rows = session.execute(_DEFAULT_ACCOUNT_AND_WALLETS,
+        rows = session.execute(_default_account_wallets_and_debts() if debts_too else _DEFAULT_ACCOUNT_AND_WALLETS,
                                {"organization_id": organization_id, "member_id": wallets_of}).all()
         found = rows[0] if rows else None
         if found is not None:
             ledger.note_wallets(session, found[1], wallets_of, [row[2] for row in rows if row[2] is not None])
+            if debts_too:
+                from .orders import note_owes
+
+                note_owes(session, wallets_of, found[3])
     if found is None:
         default_program(session, organization_id)  # raises NotFound
     note_program_accounts(session, found[0])
@@ -320,30 +331,32 @@ def capture_transactions(session: Session, organization_id: int, account: Ledger
     return done
 
 
-def balances(session: Session, member: Member, program: LoyaltyProgram | None = None) -> list[dict]:
-    """The member's balance in every account of the organisation, main points account first, in one query: the
-    accounts, the member's wallets and, unless `program` is given, which accounts are the organisation's default
-    programme's points and tier points accounts (no programme: NotFound, as `default_program`)."""
-    if program is not None:
-        found = session.execute(_BALANCES, {"organization_id": member.organization_id, "member_id": member.id}).all()
-        return _balance_rows(found, program.points_account_id, program.tier_points_account_id)
-    found = session.execute(_DEFAULT_BALANCES, {"organization_id": member.organization_id,
-                                                "member_id": member.id}).all()
-    if not found:
-        raise NotFound("Organization has no loyalty program")  # a programme always has its points account
-    return _balance_rows(found, found[0].points_account_id, found[0].tier_points_account_id)
+def balances(session: Session, member: Member) -> list[dict]:
+    """`member_balances` of this member."""
+    return member_balances(session, member.organization_id, member.id)
 
 
 def member_balances(session: Session, organization_id: int, member_id: int) -> list[dict]:
-    """`balances` of the member with this id in the organisation, in one query that also finds the member:
-    NotFound on memberId when the organisation has no such member."""
+    """The member's balance in every account of the organisation (`balance_row`), the default programme's points
+    account first, then its tier points account, in one query that also finds the member. NotFound on memberId
+    when the organisation has no such member; NotFound when it has no programme, as `default_program`."""
     found = session.execute(_MEMBER_BALANCES, {"organization_id": organization_id, "member_id": member_id}).all()
     if not found:
         member = session.get(Member, member_id) if fits_id(member_id) else None
         if member is None or member.organization_id != organization_id:
             raise NotFound("Member not found", field="memberId")
-        raise NotFound("Organization has no loyalty program")
-    return _balance_rows(found, found[0].points_account_id, found[0].tier_points_account_id)
+        raise NotFound("Organization has no loyalty program")  # a programme always has its points account
+    main, tier = found[0].points_account_id, found[0].tier_points_account_id
+    return [balance_row(row.ledger_id, row.id, row.name, row.wallet_id, row.balance or 0, row.held or 0,
+                        row.pending_in or 0)
+            for row in sorted(found, key=lambda row: (row.id != main, row.id != tier, row.id))]
+
+
+def balance_row(ledger_id: int, account_id: int, name: str, wallet_id: int | None, balance: int, held: int,
+                pending: int) -> dict:
+    """A member's balance in one account as every face shows it (the API, the console, the portal's wallet)."""
+    return {"ledgerId": ledger_id, "ledgerAccountId": account_id, "name": name, "walletId": wallet_id,
+            "balance": balance, "available": ledger.available_points(balance, held), "pending": pending, "held": held}
 
 
 def _balances_statement():
@@ -359,24 +372,13 @@ def _balances_statement():
 
 def _with_default_program(stmt):
     program = LoyaltyProgram.__table__
-    default = (select(program.c.points_account_id, program.c.tier_points_account_id)
-               .where(program.c.organization_id == bindparam("organization_id"))
-               .order_by(program.c.is_default.desc(), program.c.id).limit(1).subquery())
+    default = default_program_select(program.c.points_account_id, program.c.tier_points_account_id).subquery()
     return stmt.add_columns(default.c.points_account_id, default.c.tier_points_account_id).join(default, true())
 
 
-_BALANCES = _balances_statement()
-_DEFAULT_BALANCES = _with_default_program(_BALANCES)
-_MEMBER_BALANCES = _DEFAULT_BALANCES.join(
+_MEMBER_BALANCES = _with_default_program(_balances_statement()).join(
     Member.__table__, (Member.__table__.c.id == bindparam("member_id"))
     & (Member.__table__.c.organization_id == LedgerAccount.__table__.c.organization_id))
-
-
-def _balance_rows(found, main: int | None, tier: int | None) -> list[dict]:
-    found = sorted(found, key=lambda row: (row.id != main, row.id != tier, row.id))
-    return [{"ledgerId": row.ledger_id, "ledgerAccountId": row.id, "name": row.name, "walletId": row.wallet_id,
-             "balance": row.balance or 0, "available": (row.balance or 0) - (row.held or 0),
-             "pending": row.pending_in or 0, "held": row.held or 0} for row in found]
 
 
 def transactions_by_ids(session: Session, ids: list[int]) -> list[LedgerTransaction]:
@@ -390,7 +392,8 @@ def transactions_by_ids(session: Session, ids: list[int]) -> list[LedgerTransact
 
 def _member_movement(session, kind, member, amount, actor, reason, ledger_id, account_id) -> Movement:
     ledger.check_amount(amount)
-    account = resolve_account(session, member.organization_id, ledger_id, account_id, wallets_of=member.id)
+    account = resolve_account(session, member.organization_id, ledger_id, account_id, wallets_of=member.id,
+                              debts_too=kind == "mint")
     params = {"member": member.id, "amount": amount, "account": account.id, "description": reason.description,
               "tags": reason.tags, "externalId": reason.external_id}
 

@@ -26,13 +26,13 @@ from typing import NamedTuple
 from sqlalchemy import JSON, bindparam, exists, func, select, true, type_coerce
 from sqlalchemy.orm import Session
 
-from . import expiry, tiers
+from . import expiry, points, tiers
 from .base import fits_id, get_owned
 from .errors import NotFound, ValidationFailed
 from .ledger import CAPTURE, MINT, BURN, REVERT, TRANSFER, LedgerAccount, LedgerEntry, LedgerTransaction, Wallet
 from .members import Member
 from .orders import PointsDebt, PurchaseOrder
-from .organizations import LoyaltyProgram, Organization
+from .organizations import LoyaltyProgram, Organization, default_program_select
 from .pagination import Page
 from .tiers import MemberTier, Tier
 
@@ -70,9 +70,8 @@ class AccountWallet:
 
     def balance_row(self) -> dict:
         """The row as `points.balances` gives it."""
-        return {"ledgerId": self.ledger_id, "ledgerAccountId": self.account_id, "name": self.name,
-                "walletId": self.wallet_id, "balance": self.balance, "available": self.balance - self.held,
-                "pending": self.pending, "held": self.held}
+        return points.balance_row(self.ledger_id, self.account_id, self.name, self.wallet_id, self.balance,
+                                  self.held, self.pending)
 
 
 class LadderStep(NamedTuple):
@@ -167,17 +166,15 @@ def _default_program(organization_id, dialect: str):
     else:
         steps = func.json_group_array(func.json_array(tier.c.id, tier.c.name, tier.c.min_points))
     ladder = type_coerce(select(steps).where(tier.c.loyalty_program_id == program.c.id).scalar_subquery(), JSON)
-    return (select(program.c.id.label("program_id"), program.c.points_account_id,
-                   program.c.tier_points_account_id,
-                   select(member_tier.c.tier_id).where(member_tier.c.member_id == member_id,
-                                                       member_tier.c.loyalty_program_id == program.c.id)
-                   .scalar_subquery().label("tier_id"),
-                   exists().where(orders.c.member_id == member_id).label("has_orders"),
-                   exists().where(debts.c.member_id == member_id,
-                                  debts.c.ledger_account_id == program.c.points_account_id).label("has_debts"),
-                   ladder.label("ladder"))
-            .where(program.c.organization_id == organization_id)
-            .order_by(program.c.is_default.desc(), program.c.id).limit(1).subquery("program"))
+    return default_program_select(
+        program.c.id.label("program_id"), program.c.points_account_id, program.c.tier_points_account_id,
+        select(member_tier.c.tier_id).where(member_tier.c.member_id == member_id,
+                                            member_tier.c.loyalty_program_id == program.c.id)
+        .scalar_subquery().label("tier_id"),
+        exists().where(orders.c.member_id == member_id).label("has_orders"),
+        exists().where(debts.c.member_id == member_id,
+                       debts.c.ledger_account_id == program.c.points_account_id).label("has_debts"),
+        ladder.label("ladder"), organization_id=organization_id).subquery("program")
 
 
 def _overview_columns(default):

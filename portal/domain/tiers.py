@@ -17,7 +17,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import audit, outbox, hooks
 from .actors import Actor, system_actor
-from .base import Base, IndexedOwnedRow, OwnedRow, add_unique, assign_given, get_owned, session_memo, utcnow
+from .base import (Base, IndexedOwnedRow, OwnedRow, add_unique, assign_given, get_owned, memo_follows_rows, session_memo,
+                   utcnow)
 from .errors import DuplicateValue, NotFound, ValidationFailed
 from .organizations import LoyaltyProgram, Organization, program_for_tier_account
 
@@ -67,6 +68,11 @@ class TierHistory(OwnedRow, Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+# The per-transaction memos of the ladder and of members' current tiers forget what a write of their rows changes.
+memo_follows_rows(Tier, "tiers.ladder", lambda tier: tier.loyalty_program_id)
+memo_follows_rows(MemberTier, "tiers.current", lambda state: (state.member_id, state.loyalty_program_id))
+
+
 def tiers_of(session: Session, program_id: int) -> list[Tier]:
     """The programme's tiers, lowest first."""
     return list(session.scalars(select(Tier).where(Tier.loyalty_program_id == program_id)
@@ -80,7 +86,6 @@ def create_tier(session: Session, program: LoyaltyProgram, *, name: str, min_poi
     tier = Tier(organization_id=program.organization_id, loyalty_program_id=program.id, name=name.strip(),
                 min_points=min_points, description=description, color=color)
     add_unique(session, tier, DuplicateValue("A tier with this name already exists", field="name"))
-    session_memo(session, "tiers.ladder").pop(program.id, None)
     audit.record(session, actor, "tier.created", tier)
     return tier
 
@@ -97,14 +102,13 @@ def update_tier(session: Session, tier: Tier, *, actor: Actor, name: str | None 
         tier.name = name.strip()
     assign_given(tier, description=description, color=color)
     session.flush()
-    session_memo(session, "tiers.ladder").pop(tier.loyalty_program_id, None)
     audit.record(session, actor, "tier.updated", tier)
     return tier
 
 
 def _ladder(session: Session, program_id: int) -> list[Tier]:
     """`tiers_of`, read once per transaction for the tier evaluations of its postings (dropped when a tier of
-    the programme is created or changed, and at the transaction's end)."""
+    the programme is written, `memo_follows_rows` below, and at the transaction's end)."""
     known = session_memo(session, "tiers.ladder")
     if program_id not in known:
         known[program_id] = tiers_of(session, program_id)
@@ -129,7 +133,8 @@ def current_tier(session: Session, member_id: int, program_id: int) -> tuple[Tie
 
 def known_tier(session: Session, member_id: int, program_id: int) -> Tier | None:
     """`current_tier`'s tier, with no query when this transaction read it and has changed no tier of the
-    member since (`_change` forgets it; so does any rollback, savepoints included)."""
+    member since (a write of their MemberTier row forgets it, `memo_follows_rows` below; so does any rollback,
+    savepoints included)."""
     known = session_memo(session, "tiers.current").get((member_id, program_id))
     return known[0] if known is not None else current_tier(session, member_id, program_id)[0]
 
@@ -250,7 +255,6 @@ def _locked_state(session: Session, member_id: int, program: LoyaltyProgram) -> 
 def _change(session: Session, state: MemberTier, tier: Tier | None, *, source: str, reason: str,
             expires_at: dt.datetime | None, actor: Actor) -> None:
     previous = state.tier_id
-    session_memo(session, "tiers.current").pop((state.member_id, state.loyalty_program_id), None)
     state.tier_id = tier.id if tier else None
     state.source = source
     state.expires_at = expires_at

@@ -677,3 +677,17 @@ def test_a_movement_rolled_back_with_its_savepoint_is_forgotten_by_the_session(s
     tx = mint(session, account, wallet, 30, clerk)  # may take the same id
     assert session.get(LedgerTransaction, tx.id) is tx and (tx.amount, tx.status) == (30, "posted")
     assert balance(session, wallet) == 30 == entry_sum(session, wallet)
+
+
+def test_a_wallet_opened_in_a_savepoint_rolled_back_is_forgotten_by_the_session(session, org, account, alice, bob):
+    # The member's first wallet is written by an INSERT ... ON CONFLICT statement (ledger.member_wallet), alone
+    # or for many members at once (member_wallets_in): rolled back, it leaves the session as a flushed row would.
+    with pytest.raises(RuntimeError), session.begin_nested():
+        alone = ledger.member_wallet(session, account, alice.id)
+        many = ledger.member_wallets_in(session, account, [bob.id])[bob.id]
+        raise RuntimeError("the caller's step failed")
+    assert alone not in session and many not in session
+    assert session.scalar(select(func.count()).select_from(Wallet).where(
+        Wallet.member_id.in_([alice.id, bob.id]), Wallet.ledger_account_id == account.id)) == 0
+    again = ledger.member_wallet(session, account, alice.id)  # may take the same id
+    assert session.get(Wallet, again.id) is again and again.member_id == alice.id

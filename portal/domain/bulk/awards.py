@@ -17,12 +17,10 @@ caller's transaction rolls back whole, as one member's would.
 """
 from __future__ import annotations
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from .. import campaigns, earning
 from ..actors import Actor
-from ..organizations import LoyaltyProgram
 
 
 def takes(campaign: campaigns.Campaign, actions: list[campaigns.CampaignAction]) -> bool:
@@ -36,43 +34,13 @@ def takes(campaign: campaigns.Campaign, actions: list[campaigns.CampaignAction])
 def award_all(session: Session, campaign: campaigns.Campaign, actions: list[campaigns.CampaignAction],
               events: list[earning.LoyaltyEvent], evaluations: list[earning.Evaluation], *, actor: Actor) -> None:
     """Apply the campaign (one that `takes`) to each event, adding to its evaluation what `run_campaigns` would."""
-    program = session.get(LoyaltyProgram, campaign.loyalty_program_id)
-    grants = []  # (event, action, effect, account id, points, tier points account id or None)
+    awards = []
     for event, evaluation in zip(events, evaluations):
         if not campaigns.eligible(session, campaign, event, {}):  # time and place only: no context needed
             continue
         for action in actions:
             if action.status != campaigns.RUNNING:
                 continue
-            for spec in action.effects:
-                # As campaigns._apply_effect: no cap, so what is asked for is granted.
-                requested = campaigns.award_amount(spec, event, evaluation, campaign)
-                granted = max(requested, 0)
-                result = earning.Effect(type="award_points", points=granted, campaign_id=campaign.id,
-                                        action_id=action.id, source=f"campaign:{campaign.code}",
-                                        details={"requested": requested, "capped": requested - granted,
-                                                 "mode": spec["mode"]})
-                evaluation.effects.append(result)
-                if granted > 0:
-                    tier_account = (program.tier_points_account_id
-                                    if spec.get("tierPoints", True) and spec.get("ledgerAccountId") is None else None)
-                    grants.append((event, action, result, spec.get("ledgerAccountId") or program.points_account_id,
-                                   granted, tier_account))
-    if not grants:
-        return
-    mints = [(event, action, account_id, amount) for event, action, _, account_id, amount, tier in grants
-             for account_id in ((account_id,) if tier is None else (account_id, tier))]
-    txs = iter(campaigns.mint_all(session, campaign.organization_id, [
-        (event.member, account_id, amount, campaigns.award_reason(campaign, action, event))
-        for event, action, account_id, amount in mints], actor=actor, settle=False))  # new members owe nothing
-    rows = []
-    for event, action, result, _, amount, tier in grants:
-        tx = next(txs)
-        result.ledger_transaction_id = tx.id
-        if tier is not None:
-            result.details["tierPointsTransactionId"] = next(txs).id
-        rows.append({"organization_id": campaign.organization_id, "campaign_id": campaign.id, "action_id": action.id,
-                     "member_id": event.member.id, "event_type": event.event_type,
-                     "order_id": event.order.id if event.order is not None else None,
-                     "effect_type": "award_points", "points": amount, "ledger_transaction_id": tx.id})
-    session.execute(insert(campaigns.CampaignEvaluation), rows)
+            for spec in action.effects:  # no cap (`takes`): what is asked for is granted, and no statement
+                campaigns.award_points(session, campaign, action, spec, event, evaluation, False, awards)
+    campaigns.post_awards(session, awards, actor, settle=False)  # new members owe nothing

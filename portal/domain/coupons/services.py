@@ -52,7 +52,7 @@ from sqlalchemy.orm.util import identity_key
 
 from .. import audit, earning, outbox, idempotency, ledger, throttle
 from ..actors import Actor
-from ..base import get_owned, isoformat, utcnow
+from ..base import adopt_inserted, get_owned, isoformat, utcnow
 from ..errors import AccountNotActive, AlreadyResolved, Conflict, InsufficientBalance, NotFound, ValidationFailed
 from ..ledger import LedgerAccount, LedgerTransaction, Reason
 from ..members import Member
@@ -793,10 +793,9 @@ def _write_use(session: Session, member: Member, book: CouponBook, account: Acco
 def _write_usage(session: Session, **values: Any) -> CouponUsage:
     """Insert a usage row (one Core INSERT ... RETURNING id) and hand it back as a loaded object of the session."""
     row = {**_USAGE_DEFAULTS, **values}
-    row["id"] = session.execute(statements.INSERT_USAGE, row).scalar_one()
-    # An object the session still holds under this id can only be one whose savepoint was undone (SQLite hands
-    # the id out again; tests/domain/test_coupons.py): it names no row, and becomes this one.
-    return _adopt(session, CouponUsage, row)
+    usage = CouponUsage(**row, id=session.execute(statements.INSERT_USAGE, row).scalar_one())
+    adopt_inserted(session, usage)  # leaves the session if its savepoint is undone (tests/domain/test_coupons.py)
+    return usage
 
 
 def _announce(session: Session, member: Member, book: CouponBook, actor: Actor,
@@ -823,10 +822,10 @@ def _announce(session: Session, member: Member, book: CouponBook, actor: Actor,
 
 
 def _adopt(session: Session, model: type, row) -> Any:
-    """The session's object for a row a Core statement read or wrote (a mapping, or a Row of all the model's
-    columns), as if the ORM had loaded it: the one the session holds, its attributes set to the row's, or a
-    new one joined to the session. No statement; nothing to flush."""
-    values = row if isinstance(row, dict) else row._mapping
+    """The session's object for a row a Core statement read or upserted (a Row of all the model's columns), as
+    if the ORM had loaded it: the one the session holds, its attributes set to the row's, or a new one joined to
+    the session. No statement; nothing to flush. (A row the statement certainly inserted: base.adopt_inserted.)"""
+    values = row._mapping
     held = session.identity_map.get(identity_key(model, values["id"]))
     if held is not None:
         _loaded(held, values)
