@@ -241,16 +241,42 @@ def member_wallet(session: Session, account: LedgerAccount, member_id: int) -> W
             wallet = row
         else:
             known[account.id, row.kind] = row
-    if wallet is None:
-        # A concurrent request may create it first: then nothing is inserted here and its row is read.
-        wallet = session.scalars(
-            upsert_insert(session, Wallet).values(
-                organization_id=account.organization_id, ledger_account_id=account.id, member_id=member_id,
-                kind=MEMBER, balance=0, held=0, pending_in=0, created_at=utcnow())
-            .on_conflict_do_nothing().returning(Wallet)).first() or session.scalars(select(Wallet).where(
-                Wallet.ledger_account_id == account.id, Wallet.member_id == member_id)).one()
-    mine[account.id, member_id] = wallet
-    return wallet
+    mine[account.id, member_id] = wallet or _new_member_wallet(session, account, member_id)
+    return mine[account.id, member_id]
+
+
+def _new_member_wallet(session: Session, account: LedgerAccount, member_id: int) -> Wallet:
+    # A concurrent request may create it first: then nothing is inserted here and its row is read.
+    return session.scalars(
+        upsert_insert(session, Wallet).values(
+            organization_id=account.organization_id, ledger_account_id=account.id, member_id=member_id,
+            kind=MEMBER, balance=0, held=0, pending_in=0, created_at=utcnow())
+        .on_conflict_do_nothing().returning(Wallet)).first() or session.scalars(select(Wallet).where(
+            Wallet.ledger_account_id == account.id, Wallet.member_id == member_id)).one()
+
+
+_MEMBER_AND_SYSTEM_WALLETS_IN = select(Wallet).where(  # built once: a purchase's points and tier points wallets
+    Wallet.ledger_account_id.in_(bindparam("account_ids", expanding=True)),
+    or_(Wallet.member_id == bindparam("member_id"), Wallet.kind.in_((ISSUANCE, BURNED))))
+
+
+def member_wallet_in_each(session: Session, accounts: list[LedgerAccount], member_id: int) -> dict[int, Wallet]:
+    """`member_wallet` in each of these accounts, {account id: wallet}: the wallets not known yet read in one
+    statement (with the accounts' system wallets), a missing one created as `member_wallet` creates it."""
+    mine = session_memo(session, "ledger.member_wallets")
+    wanted = [account for account in accounts if (account.id, member_id) not in mine]
+    if len(wanted) > 1:
+        known = session_memo(session, "ledger.system_wallets")
+        found = {}
+        for row in session.scalars(_MEMBER_AND_SYSTEM_WALLETS_IN, {
+                "account_ids": [account.id for account in wanted], "member_id": member_id}):
+            if row.kind == MEMBER:
+                found[row.ledger_account_id] = row
+            else:
+                known[row.ledger_account_id, row.kind] = row
+        for account in wanted:
+            mine[account.id, member_id] = found.get(account.id) or _new_member_wallet(session, account, member_id)
+    return {account.id: member_wallet(session, account, member_id) for account in accounts}
 
 
 def note_wallets(session: Session, account: LedgerAccount, member_id: int, wallets: list[Wallet]) -> None:
