@@ -574,18 +574,18 @@ def lock_account_coupon(session: Session, member: Member, book: CouponBook) -> A
         return _adopt(session, AccountCoupon, session.execute(stmt, row).one())
     # One statement reads the caller's lock_timeout and sets the bound; no savepoint: a timeout aborts the
     # transaction, and CouponBusy fails the whole request (the caller retries it), so nothing runs after it.
+    # The upsert's RETURNING puts the caller's back once the row is locked (statements.upsert_account).
     previous = session.execute(text("SELECT current_setting('lock_timeout'), set_config('lock_timeout', :wait, true)"),
                                {"wait": f"{max(int(lock_wait.total_seconds() * 1000), 1)}ms"}).first()[0]
     try:
-        account = _adopt(session, AccountCoupon, session.execute(stmt, row).one())
+        locked = session.execute(stmt, {**row, statements.LOCK_TIMEOUT_AFTER: previous}).one()._mapping
     except OperationalError as error:
         # 55P03 lock_not_available (the timeout); 40P01 a deadlock with a caller that broke the lock order.
         if getattr(error.orig, "sqlstate", None) in ("55P03", "40P01"):
             raise CouponBusy(f"This coupon is in use by another request for more than "
                              f"{lock_wait.total_seconds():g} s; try again", field="couponBookId") from None
         raise
-    session.execute(text("SELECT set_config('lock_timeout', :wait, true)"), {"wait": previous})
-    return account
+    return _adopt(session, AccountCoupon, {column.key: locked[column.key] for column in AccountCoupon.__table__.c})
 
 
 # --- internals ----------------------------------------------------------------------------
