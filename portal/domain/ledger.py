@@ -35,10 +35,11 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, bindparam, exists,
-                        func, insert, inspect, or_, select, update)
+                        func, insert, inspect, or_, select, union_all, update)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.orm import Mapped, Session, make_transient_to_detached, mapped_column
@@ -245,19 +246,30 @@ def member_wallet(session: Session, account: LedgerAccount, member_id: int) -> W
     return mine[account.id, member_id]
 
 
+@cache
+def _insert_member_wallet(dialect: str):
+    """A member's new wallet, nothing inserted when it exists: built once per dialect (cached compiled)."""
+    return ((postgresql if dialect == "postgresql" else sqlite).insert(Wallet).values(
+        kind=MEMBER, balance=0, held=0, pending_in=0).on_conflict_do_nothing().returning(Wallet))
+
+
 def _new_member_wallet(session: Session, account: LedgerAccount, member_id: int) -> Wallet:
     # A concurrent request may create it first: then nothing is inserted here and its row is read.
-    return session.scalars(
-        upsert_insert(session, Wallet).values(
-            organization_id=account.organization_id, ledger_account_id=account.id, member_id=member_id,
-            kind=MEMBER, balance=0, held=0, pending_in=0, created_at=utcnow())
-        .on_conflict_do_nothing().returning(Wallet)).first() or session.scalars(select(Wallet).where(
+    return session.scalars(_insert_member_wallet(session.get_bind().dialect.name), {
+        "organization_id": account.organization_id, "ledger_account_id": account.id, "member_id": member_id,
+        "created_at": utcnow()}).first() or session.scalars(select(Wallet).where(
             Wallet.ledger_account_id == account.id, Wallet.member_id == member_id)).one()
 
 
-_MEMBER_AND_SYSTEM_WALLETS_IN = select(Wallet).where(  # built once: a purchase's points and tier points wallets
-    Wallet.ledger_account_id.in_(bindparam("account_ids", expanding=True)),
-    or_(Wallet.member_id == bindparam("member_id"), Wallet.kind.in_((ISSUANCE, BURNED))))
+@cache
+def _member_and_system_wallets_in(accounts: int):
+    """`_MEMBER_AND_SYSTEM_WALLETS` for `accounts` accounts (bound as account_0, account_1...) in one statement,
+    built once per number: a UNION ALL of the one-account form, whose OR each database answers from the two
+    indexes (an IN of accounts instead makes SQLite scan every wallet of them)."""
+    return select(Wallet).from_statement(union_all(*(select(Wallet).where(
+        Wallet.ledger_account_id == bindparam(f"account_{n}"),
+        or_(Wallet.member_id == bindparam("member_id"), Wallet.kind.in_((ISSUANCE, BURNED))))
+        for n in range(accounts))))
 
 
 def member_wallet_in_each(session: Session, accounts: list[LedgerAccount], member_id: int) -> dict[int, Wallet]:
@@ -268,8 +280,8 @@ def member_wallet_in_each(session: Session, accounts: list[LedgerAccount], membe
     if len(wanted) > 1:
         known = session_memo(session, "ledger.system_wallets")
         found = {}
-        for row in session.scalars(_MEMBER_AND_SYSTEM_WALLETS_IN, {
-                "account_ids": [account.id for account in wanted], "member_id": member_id}):
+        for row in session.scalars(_member_and_system_wallets_in(len(wanted)), {
+                "member_id": member_id, **{f"account_{n}": account.id for n, account in enumerate(wanted)}}):
             if row.kind == MEMBER:
                 found[row.ledger_account_id] = row
             else:

@@ -265,9 +265,10 @@ def _record(session: Session, member: Member, data: OrderInput, actor: Actor) ->
 
 
 def _created(session: Session, member: Member, order: PurchaseOrder, data: OrderInput, actor: Actor) -> OrderResult:
-    audit.record(session, actor, "order.created", order)
-    outbox.emit(session, order.organization_id, "member-purchase-order-created", member_id=member.id,
-                orderId=order.id, externalId=order.external_id)
+    audit.record_now(session, actor, "order.created", order)
+    outbox.insert_events(session, [outbox.event_row(order.organization_id, "member-purchase-order-created",
+                                                    member_id=member.id, orderId=order.id,
+                                                    externalId=order.external_id)])
     result = _transition(session, member, order, data, actor, previous=CREATED, new=True)
     result.created = True
     return result
@@ -754,11 +755,13 @@ def _confirm(session: Session, member: Member, order: PurchaseOrder, data: Order
     order.points_earned = order.points_awarded = earned
     order.tier_points_earned = order.tier_points_awarded = tier_earned
     result.evaluation = evaluation
-    audit.record(session, actor, "order.confirmed", order, points=earned, pointsRedeemed=order.points_redeemed, effects=evaluation.as_dict()["effects"],
-                 tierChange=([getattr(tier_before, "id", None), getattr(tier_after, "id", None)]
-                             if tier_before is not tier_after else None), **_reason(reason))
-    outbox.emit(session, order.organization_id, "member-purchase-order-confirmed", member_id=member.id,
-                orderId=order.id, externalId=order.external_id, points=earned)
+    audit.record_now(session, actor, "order.confirmed", order, points=earned, pointsRedeemed=order.points_redeemed,
+                     effects=evaluation.as_dict()["effects"],
+                     tierChange=([getattr(tier_before, "id", None), getattr(tier_after, "id", None)]
+                                 if tier_before is not tier_after else None), **_reason(reason))
+    outbox.insert_events(session, [outbox.event_row(order.organization_id, "member-purchase-order-confirmed",
+                                                    member_id=member.id, orderId=order.id,
+                                                    externalId=order.external_id, points=earned)])
     session.flush()
 
 
