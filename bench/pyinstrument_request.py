@@ -29,6 +29,7 @@ def main(argv=None) -> int:
     parser = seed_arguments(__doc__, 200, "requests profiled (after 5 to warm up and 50 timed)")
     parser.add_argument("--out", default=str(BENCH / "profiles"), help="directory for the text files")
     parser.add_argument("--interval", type=float, default=0.0002, help="pyinstrument's sampling interval (s)")
+    parser.add_argument("--traced", type=int, default=21, help="requests traced statement by statement")
     parser.add_argument("--tree-limit", type=int, default=140, help="lines of the call tree kept")
     args = parser.parse_args(argv)
     info, url = open_seed(args, "pyinstrument.db")
@@ -64,13 +65,13 @@ def main(argv=None) -> int:
 
         # One request's statements, each with its time in the driver (cursor.execute to its return), and the
         # COMMIT (the dialect's do_commit, timed around it).
-        sent: list[list] = []
+        traced: list[list] = []  # the statements of each traced request
 
         def before(_conn, _cursor, statement, _params, context, _many):
             context._started = time.perf_counter()
 
         def after(_conn, _cursor, statement, _params, context, _many):
-            sent.append([" ".join(statement.split()), (time.perf_counter() - context._started) * 1000])
+            traced[-1].append([" ".join(statement.split()), (time.perf_counter() - context._started) * 1000])
 
         committed = []
         event.listen(engine, "before_cursor_execute", before)
@@ -85,10 +86,14 @@ def main(argv=None) -> int:
                 committed.append((time.perf_counter() - begun) * 1000)
 
         engine.dialect.do_commit = timed_commit
+        traces = []
         try:
-            begun = time.perf_counter()
-            one()
-            whole_ms = (time.perf_counter() - begun) * 1000
+            for _ in range(args.traced):
+                traced.append([])
+                committed[:] = []
+                begun = time.perf_counter()
+                one()
+                traces.append(((time.perf_counter() - begun) * 1000, traced[-1], sum(committed)))
         finally:
             event.remove(engine, "before_cursor_execute", before)
             event.remove(engine, "after_cursor_execute", after)
@@ -101,13 +106,21 @@ def main(argv=None) -> int:
         profiler.stop()
         tree = profiler.output_text(unicode=False, color=False, show_all=False).splitlines()
         flat = profiler.output_text(unicode=False, color=False, flat=True).splitlines()
+        # The median of the traced requests, statement by statement (the same statements each time).
+        middle = lambda values: sorted(values)[len(values) // 2]  # noqa: E731
+        shape = [sql for sql, _ in traces[0][1]]
+        alike = [statements for _, statements, _ in traces if [sql for sql, _ in statements] == shape]
+        sent = [(sql, middle([statements[n][1] for statements in alike])) for n, sql in enumerate(shape)]
+        whole_ms = middle([whole for whole, _, _ in traces])
+        committed = [middle([commit for _, _, commit in traces])]
         driver_ms = sum(ms for _, ms in sent)
         lines = [f"# {name}, {database}: pyinstrument over {args.requests} requests (interval {args.interval}s)",
                  "",
-                 f"A request alone: {alone_ms:.2f} ms (mean of 50, wall). The one traced below: {whole_ms:.2f} ms, "
+                 f"A request alone: {alone_ms:.2f} ms (mean of 50, wall). Traced ({len(alike)} of {args.traced} requests "
+                 f"alike, medians): {whole_ms:.2f} ms, "
                  f"{len(sent)} statements, {driver_ms:.2f} ms in the driver's execute"
                  + f", COMMIT {sum(committed):.2f} ms"
-                 + ".", "", "## Statements of one request (driver time, ms)", ""]
+                 + ".", "", "## Statements of a request (median driver time, ms)", ""]
         lines += [f"{n:3}. {ms:6.3f}  {sql[:230]}" for n, (sql, ms) in enumerate(sent, 1)]
         lines += ["", "## Call tree (pyinstrument, library frames grouped)", ""]
         lines += tree[:args.tree_limit] + (["  ..."] if len(tree) > args.tree_limit else [])

@@ -768,8 +768,8 @@ def _assign_coupon(session, campaign, action, effect, event, actor, dry_run) -> 
 def use_purchase_coupons(session: Session, event: earning.LoyaltyEvent, evaluation: earning.Evaluation, *,
                          actor: Actor, dry_run: bool = False) -> None:
     """Use the purchase's automatic coupons before any points move; their bonus comes at priority 15."""
-    if event.event_type != earning.PURCHASE_CONFIRMED or event.order is None:
-        return
+    if event.event_type != earning.PURCHASE_CONFIRMED or event.order is None or event.coupon_books == []:
+        return  # (no automatic coupon held: the order locked none, orders._confirm)
     from . import coupons
 
     order = event.order
@@ -779,7 +779,7 @@ def use_purchase_coupons(session: Session, event: earning.LoyaltyEvent, evaluati
                 "category": i.product_category_code, "isDiscount": i.is_discount} for i in order.items],
         place=coupons.Place(location_code=order.location_code))
     applied = coupons.apply_purchase_coupons(session, event.member, purchase, actor=actor, dry_run=dry_run,
-                                             now=event.occurred_at)
+                                             now=event.occurred_at, held_books=event.coupon_books)
     if not applied.applied:
         return
     # Points are filled in by award_coupon_bonus once the campaigns have given theirs.

@@ -45,6 +45,9 @@ class LoyaltyEvent:
     order: Any = None  # orders.PurchaseOrder for purchase events
     location_code: str | None = None
     program: Any = None  # the organisation's default LoyaltyProgram, when the caller has read it already
+    # The books of the member's automatic coupons, when the caller has locked them already (a purchase:
+    # orders._confirm); [] says the member holds none, so the purchase's coupons are not looked for again.
+    coupon_books: list | None = None
     # What listens to it (`listeners`), once read for its dispatch: definition table -> listening (id, updated_at).
     listeners: dict[str, tuple] | None = field(default=None, repr=False, compare=False)
 

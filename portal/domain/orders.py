@@ -743,11 +743,13 @@ def _confirm(session: Session, member: Member, order: PurchaseOrder, data: Order
         order.status = CONFIRMED
         order.confirmed_at = utcnow()
         session.flush()
-    _lock_coupons_before_points(session, member)
+    coupon_books = _lock_coupons_before_points(session, member)
     program = _program_with_accounts(session, member.organization_id)
     _redeem(session, member, order, program, actor)
     tier_before, _ = tiers.current_tier(session, member.id, program.id)
-    evaluation = earning.dispatch(session, _purchase_event(member, order, data, program), actor=actor)
+    event = _purchase_event(member, order, data, program)
+    event.coupon_books = coupon_books  # none held: campaigns.use_purchase_coupons reads nothing
+    evaluation = earning.dispatch(session, event, actor=actor)
     tier_after = tiers.known_tier(session, member.id, program.id)  # no query unless the tier changed
     earned = sum(e.points for e in evaluation.effects if e.type == "award_points"
                  and _account_of(session, e.ledger_transaction_id) == program.points_account_id)
@@ -782,11 +784,12 @@ def _program_with_accounts(session: Session, organization_id: int) -> LoyaltyPro
     return found[0]
 
 
-def _lock_coupons_before_points(session: Session, member: Member) -> None:
-    """The member's automatic coupons are locked before any points move (coupons/services.py's lock order)."""
+def _lock_coupons_before_points(session: Session, member: Member) -> list:
+    """The member's automatic coupons are locked before any points move (coupons/services.py's lock order);
+    returns their books."""
     from . import coupons
 
-    coupons.lock_purchase_coupons(session, member)
+    return coupons.lock_purchase_coupons(session, member)
 
 
 def _account_of(session: Session, tx_id: int | None) -> int | None:

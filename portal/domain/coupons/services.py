@@ -442,7 +442,7 @@ def revert_usage(session: Session, organization_id: int, usage_id: int, *, actor
 def apply_purchase_coupons(session: Session, member: Member, purchase: Purchase, *, actor: Actor,
                            qualifies: Callable[[CouponBook, Purchase], bool] | None = None,
                            dry_run: bool = False, system_unique_key: str | None = None,
-                           now: dt.datetime | None = None) -> PurchaseCouponEffects:
+                           now: dt.datetime | None = None, held_books: list | None = None) -> PurchaseCouponEffects:
     """Use the member's EXTRAPOINT and MULTIPLIER coupons that this purchase qualifies for.
 
     A coupon qualifies when its book is published and current, the member may
@@ -459,11 +459,13 @@ def apply_purchase_coupons(session: Session, member: Member, purchase: Purchase,
     `use_purchase_coupons`), so that the coupon rows are locked before the
     wallets, in the module's lock order. A coupon row another request holds is
     waited for, up to `lock_wait`; then CouponBusy fails the whole purchase
-    (nothing earned, nothing used) rather than letting it earn without the coupon.
+    (nothing earned, nothing used) rather than letting it earn without the coupon. `held_books`: what
+    `lock_purchase_coupons` returned in this transaction; when it is empty the member holds no such coupon
+    (the same conditions) and nothing is read.
     """
     now = now or utcnow()
     effects = PurchaseCouponEffects()
-    if not member.can_move_points or member.erased_at is not None:
+    if not member.can_move_points or member.erased_at is not None or held_books == []:
         return effects
     rows = session.execute(
         select(CouponUsage, CouponBook).join(CouponBook, CouponBook.id == CouponUsage.book_id)
@@ -519,8 +521,9 @@ def apply_purchase_coupons(session: Session, member: Member, purchase: Purchase,
     return effects
 
 
-def lock_purchase_coupons(session: Session, member: Member) -> None:
-    """Lock the member's (member, book) rows of the automatic coupons they hold, in book order.
+def lock_purchase_coupons(session: Session, member: Member) -> list[CouponBook]:
+    """Lock the member's (member, book) rows of the automatic coupons they hold, in book order; returns their
+    books (for `apply_purchase_coupons`: none held, nothing more to read).
 
     A purchase confirmation calls this before it moves any points (paying with
     points burns from the wallet before the earning engine runs), so that it
@@ -535,6 +538,7 @@ def lock_purchase_coupons(session: Session, member: Member) -> None:
                             .order_by(CouponBook.id)).all()
     for book in books:
         lock_account_coupon(session, member, book)
+    return list(books)
 
 
 # --- checks shared with the read side -----------------------------------------------------
