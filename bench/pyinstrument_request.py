@@ -22,7 +22,7 @@ BENCH = Path(__file__).resolve().parent
 if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
-from profile_request import open_seed, requests_of, seed_arguments, sign_in  # noqa: E402
+from profile_request import open_seed, scenario_runs, seed_arguments  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -40,24 +40,9 @@ def main(argv=None) -> int:
 
     database = "postgresql" if url.startswith("postgresql") else "sqlite"
     engine = app.extensions["portal_db"].engine
-    client = app.test_client()
-    headers = {"User-Agent": "portal-bench"}
-    sign_in(client, info, headers)
-    auth = {**headers, "Authorization": f"Bearer {info['apiKey']}"}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    counter = [0]
-    for name, (method, path, body, status) in requests_of(info).items():
-        if args.only and not any(word.lower() in name.lower() for word in args.only):
-            continue
-
-        def one(method=method, path=path, body=body, status=status, name=name):
-            n = counter[0] = counter[0] + 1
-            response = client.open(path(n), method=method, headers=auth, json=body(n) if body else None)
-            assert response.status_code == status, (name, response.status_code, response.get_data(as_text=True))
-
-        for _ in range(5):
-            one()
+    for name, one in scenario_runs(app, info, args.only):
         started = time.perf_counter()
         for _ in range(50):
             one()
