@@ -58,7 +58,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Numeric, String, UniqueConstraint, func, select
+from sqlalchemy import Boolean, ForeignKey, Numeric, String, UniqueConstraint, bindparam, func, select
 from sqlalchemy.orm import Mapped, Session, aliased, lazyload, mapped_column, relationship
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -767,16 +767,22 @@ def _confirm(session: Session, member: Member, order: PurchaseOrder, data: Order
     session.flush()
 
 
+def _program_with_accounts_statement():
+    tier_account = aliased(LedgerAccount)
+    return (select(LoyaltyProgram, LedgerAccount, tier_account)
+            .join(LedgerAccount, LedgerAccount.id == LoyaltyProgram.points_account_id)
+            .join(tier_account, tier_account.id == LoyaltyProgram.tier_points_account_id)
+            .where(LoyaltyProgram.organization_id == bindparam("organization_id"))
+            .order_by(LoyaltyProgram.is_default.desc(), LoyaltyProgram.id).limit(1))
+
+
+_PROGRAM_WITH_ACCOUNTS = _program_with_accounts_statement()  # built once: building it cost more than running it
+
+
 def _program_with_accounts(session: Session, organization_id: int) -> LoyaltyProgram:
     """`default_program`, with its points and tier points accounts read in the same statement (and held): the
     purchase's points and tier points go to them, so minting them asks nothing more about them."""
-    tier_account = aliased(LedgerAccount)
-    found = session.execute(
-        select(LoyaltyProgram, LedgerAccount, tier_account)
-        .join(LedgerAccount, LedgerAccount.id == LoyaltyProgram.points_account_id)
-        .join(tier_account, tier_account.id == LoyaltyProgram.tier_points_account_id)
-        .where(LoyaltyProgram.organization_id == organization_id)
-        .order_by(LoyaltyProgram.is_default.desc(), LoyaltyProgram.id).limit(1)).first()
+    found = session.execute(_PROGRAM_WITH_ACCOUNTS, {"organization_id": organization_id}).first()
     if found is None:
         return default_program(session, organization_id)  # raises NotFound
     keep(session, *found)
