@@ -597,19 +597,30 @@ def _insert(session: Session, member: Member, data: OrderInput) -> PurchaseOrder
     hold_id, redeemed, value = _points_paid(session, member, data)
     now = utcnow()
     confirmed = data.status == CONFIRMED
-    order = session.scalars(upsert_insert(session, PurchaseOrder).values(
+    order = session.scalars(_inserting(session), dict(
         organization_id=member.organization_id, member_id=member.id, external_id=data.external_id, type=data.type,
         status=CONFIRMED if confirmed else CREATED, currency=data.currency, total=data.total,
         discounted_total=data.discounted_total, returned_total=Decimal(0), location_code=data.location_code,
         external_event_date=data.external_event_date, points_earned=0, points_awarded=0, tier_points_earned=0,
         tier_points_awarded=0, points_redeemed=redeemed, points_redeemed_value=value, points_refunded=0,
-        hold_id=hold_id, confirmed_at=now if confirmed else None, created_at=now, updated_at=now)
-        .on_conflict_do_nothing().returning(PurchaseOrder).options(lazyload(PurchaseOrder.items))).first()
+        hold_id=hold_id, confirmed_at=now if confirmed else None, created_at=now, updated_at=now)).first()
     if order is None:
         return None
     set_committed_value(order, "items", [])  # a new order has none: nothing to load before they are set
     _replace_items(session, order, data.items)
     return order
+
+
+_INSERTING: dict[str, Any] = {}
+
+
+def _inserting(session: Session):
+    """`_insert`'s statement, the values bound per call: built once per database (cached compiled)."""
+    name = session.get_bind().dialect.name
+    if name not in _INSERTING:
+        _INSERTING[name] = (upsert_insert(session, PurchaseOrder).on_conflict_do_nothing().returning(PurchaseOrder)
+                            .options(lazyload(PurchaseOrder.items)))
+    return _INSERTING[name]
 
 
 def _replace_items(session: Session, order: PurchaseOrder, items: list[ItemInput]) -> None:

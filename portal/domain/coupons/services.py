@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Callable
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -521,6 +521,14 @@ def apply_purchase_coupons(session: Session, member: Member, purchase: Purchase,
     return effects
 
 
+# The books of a member's automatic coupons (lock_purchase_coupons): built once, the member bound by name.
+_PURCHASE_COUPON_BOOKS = select(CouponBook).where(
+    CouponBook.id.in_(select(CouponUsage.book_id).where(
+        CouponUsage.member_id == bindparam("member_id"), CouponUsage.kind == ASSIGN, CouponUsage.state == ASSIGNED,
+        CouponUsage.reverted_at.is_(None))),
+    CouponBook.type.in_((EXTRAPOINT, MULTIPLIER)), CouponBook.publishing_status == PUBLISHED).order_by(CouponBook.id)
+
+
 def lock_purchase_coupons(session: Session, member: Member) -> list[CouponBook]:
     """Lock the member's (member, book) rows of the automatic coupons they hold, in book order; returns their
     books (for `apply_purchase_coupons`: none held, nothing more to read).
@@ -530,12 +538,7 @@ def lock_purchase_coupons(session: Session, member: Member) -> list[CouponBook]:
     keeps the lock order, coupon rows before wallets, and two purchases of one
     member take the rows in the same order. Waits as lock_account_coupon does.
     """
-    held = select(CouponUsage.book_id).where(CouponUsage.member_id == member.id, CouponUsage.kind == ASSIGN,
-                                             CouponUsage.state == ASSIGNED, CouponUsage.reverted_at.is_(None))
-    books = session.scalars(select(CouponBook).where(CouponBook.id.in_(held),
-                                                     CouponBook.type.in_((EXTRAPOINT, MULTIPLIER)),
-                                                     CouponBook.publishing_status == PUBLISHED)
-                            .order_by(CouponBook.id)).all()
+    books = session.scalars(_PURCHASE_COUPON_BOOKS, {"member_id": member.id}).all()
     for book in books:
         lock_account_coupon(session, member, book)
     return list(books)
