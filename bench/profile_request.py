@@ -121,6 +121,28 @@ def open_seed(args, copy_name: str) -> tuple[dict, str]:
     return info, url
 
 
+def scenario_runs(app, info: dict, only: list[str]):
+    """(name, one) for each chosen scenario: `one()` sends its next Portal request through a test client signed in
+    as the seed's portal member (with the API key) and checks the status; each is warmed up 5 times first."""
+    client = app.test_client()
+    headers = {"User-Agent": "portal-bench"}
+    sign_in(client, info, headers)
+    auth = {**headers, "Authorization": f"Bearer {info['apiKey']}"}
+    counter = [0]
+    for name, (method, path, body, status) in requests_of(info).items():
+        if only and not any(word.lower() in name.lower() for word in only):
+            continue
+
+        def one(method=method, path=path, body=body, status=status, name=name):
+            n = counter[0] = counter[0] + 1
+            response = client.open(path(n), method=method, headers=auth, json=body(n) if body else None)
+            assert response.status_code == status, (name, response.status_code, response.get_data(as_text=True))
+
+        for _ in range(5):
+            one()
+        yield name, one
+
+
 def main(argv=None) -> int:
     parser = seed_arguments(__doc__, 50, "timed requests, then as many profiled")
     parser.add_argument("--top", type=int, default=0, help="also print the top functions by own time")
@@ -133,23 +155,7 @@ def main(argv=None) -> int:
     engine = app.extensions["portal_db"].engine
     statements = [0]
     event.listen(engine, "before_cursor_execute", lambda *a: statements.__setitem__(0, statements[0] + 1))
-    client = app.test_client()
-    headers = {"User-Agent": "portal-bench"}
-    sign_in(client, info, headers)
-    auth = {**headers, "Authorization": f"Bearer {info['apiKey']}"}
-
-    counter = [0]
-    for name, (method, path, body, status) in requests_of(info).items():
-        if args.only and not any(word.lower() in name.lower() for word in args.only):
-            continue
-
-        def one(method=method, path=path, body=body, status=status, name=name):
-            n = counter[0] = counter[0] + 1
-            response = client.open(path(n), method=method, headers=auth, json=body(n) if body else None)
-            assert response.status_code == status, (name, response.status_code, response.get_data(as_text=True))
-
-        for _ in range(5):
-            one()
+    for name, one in scenario_runs(app, info, args.only):
         statements[0] = 0
         started = time.perf_counter()
         for _ in range(args.requests):

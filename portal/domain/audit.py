@@ -69,9 +69,17 @@ def record_many(session: Session, actor: Actor, actions: list[tuple[str, Any]], 
     if not actions:
         return
     now = utcnow()
-    session.execute(_INSERT, [
-        {"organization_id": actor.organization_id or getattr(target, "organization_id", None),
-         "actor_kind": actor.kind, "actor_id": actor.id, "actor_label": actor.label, "action": action,
-         "target_type": type(target).__name__.lower(), "target_id": str(getattr(target, "id", "") or ""),
-         "details": {name: of(target) for name, of in details_of.items()}, "created_at": now}
-        for action, target in actions])
+    session.execute(_INSERT, [_row(actor, action, target, {name: of(target) for name, of in details_of.items()}, now)
+                              for action, target in actions])
+
+
+def record_now(session: Session, actor: Actor, action: str, target: Any, **details: Any) -> None:
+    """`record` as one Core statement sent at once (no ORM object, no flush): the hot write paths' (an order)."""
+    session.execute(_INSERT, [_row(actor, action, target, details, utcnow())])
+
+
+def _row(actor: Actor, action: str, target: Any, details: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    return {"organization_id": actor.organization_id or getattr(target, "organization_id", None),
+            "actor_kind": actor.kind, "actor_id": actor.id, "actor_label": actor.label, "action": action,
+            "target_type": type(target).__name__.lower(), "target_id": str(getattr(target, "id", "") or ""),
+            "details": details, "created_at": now}

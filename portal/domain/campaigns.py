@@ -356,7 +356,8 @@ def _positive_decimal(value: Any, field: str) -> Decimal:
 
 # The campaigns listening to an event type, with their actions, as plain copies kept per process:
 # (database, organisation, event type) -> (fingerprint, campaigns, actions by campaign). The fingerprint is
-# the (id, updated_at) of each listening campaign, read on every use (one small statement instead of loading
+# the (id, updated_at) of each listening campaign, read on every use (with the missions and referral
+# programmes listening, in the one small statement earning.listeners sends per event, instead of loading
 # every campaign and action with their JSON columns), so a copy is used only while it is exactly what the
 # database holds: any change of a campaign moves its updated_at (add_action and update_action move the
 # campaign's), a new, paused or ended one changes the ids, and a rolled-back change leaves the old
@@ -387,11 +388,15 @@ class ActionCopy:
             setattr(self, name, getattr(row, name))
 
 
-def _listening_with_actions(session: Session, organization_id: int, event_type: str):
-    """The campaigns listening to the event type, in id order, and their actions by campaign, in index order:
-    one statement when this process knows them as they are (see _listening_cache), three when not."""
-    fingerprint = tuple(tuple(row) for row in session.execute(select(Campaign.id, Campaign.updated_at).where(
-        earning.listening(Campaign, organization_id, event_type)).order_by(Campaign.id)))
+_LISTENING = earning.any_listening(Campaign)
+
+
+def _listening_with_actions(session: Session, event: earning.LoyaltyEvent):
+    """The campaigns listening to the event's type, in id order, and their actions by campaign, in index order:
+    nothing more than the fingerprint (read with what else listens to the event, earning.listeners) when this
+    process knows them as they are (see _listening_cache), two more statements when not."""
+    organization_id, event_type = event.organization_id, event.event_type
+    fingerprint = _LISTENING.rows(session, event)
     if not fingerprint:
         return [], {}
     key = (str(session.get_bind().engine.url), organization_id, event_type)
@@ -420,7 +425,7 @@ def run_campaigns_many(session: Session, events: list[earning.LoyaltyEvent], eva
     runs event by event. Each event gets the effects `run_campaigns` gives it, in the same order."""
     from .bulk import awards
 
-    campaigns, actions = _listening_with_actions(session, events[0].organization_id, events[0].event_type)
+    campaigns, actions = _listening_with_actions(session, events[0])
     per_event = [c for c in campaigns if not awards.takes(c, actions[c.id])]
     # As in run_campaigns, each event's context is read before any campaign acts on it.
     contexts = [event_context(session, event) for event in events] if per_event else []
@@ -435,11 +440,11 @@ def run_campaigns_many(session: Session, events: list[earning.LoyaltyEvent], eva
         post_awards(session, pending, actor)
 
 
-@earning.handler(10, listens=earning.any_listening(Campaign), many=run_campaigns_many)
+@earning.handler(10, listens=_LISTENING, many=run_campaigns_many)
 def run_campaigns(session: Session, event: earning.LoyaltyEvent, evaluation: earning.Evaluation, *, actor: Actor,
                   dry_run: bool = False) -> None:
     """Apply every eligible campaign listening to the event's type."""
-    campaigns, actions = _listening_with_actions(session, event.organization_id, event.event_type)
+    campaigns, actions = _listening_with_actions(session, event)
     if not campaigns:
         return
     context = event_context(session, event, with_audiences=_asked(campaigns, actions, "audiences"),
@@ -697,11 +702,13 @@ def mint_all(session: Session, organization_id: int, mints: list[tuple[Any, int,
     keep(session, *accounts.values())
     members = {member.id: member for member, _, _, _ in mints}
     wallets: dict[tuple[int, int], ledger.Wallet] = {}
-    for account_id, account in accounts.items():
-        ids = sorted({member.id for member, to, _, _ in mints if to == account_id})
-        if len(ids) == 1:
-            wallets[account_id, ids[0]] = ledger.member_wallet(session, account, ids[0])
-        else:
+    if len(members) == 1:  # a purchase: the member's points and tier points wallets in one statement
+        [member_id] = members
+        wallets.update(((account_id, member_id), wallet) for account_id, wallet in ledger.member_wallet_in_each(
+            session, list(accounts.values()), member_id).items())
+    else:
+        for account_id, account in accounts.items():
+            ids = sorted({member.id for member, to, _, _ in mints if to == account_id})
             ledger.system_wallets(session, [account])
             wallets.update(((account_id, m), w) for m, w in ledger.member_wallets_in(session, account, ids).items())
     issuance = {account_id: ledger.system_wallet(session, account, ledger.ISSUANCE)
@@ -770,8 +777,8 @@ def _assign_coupon(session, campaign, action, effect, event, actor, dry_run) -> 
 def use_purchase_coupons(session: Session, event: earning.LoyaltyEvent, evaluation: earning.Evaluation, *,
                          actor: Actor, dry_run: bool = False) -> None:
     """Use the purchase's automatic coupons before any points move; their bonus comes at priority 15."""
-    if event.event_type != earning.PURCHASE_CONFIRMED or event.order is None:
-        return
+    if event.event_type != earning.PURCHASE_CONFIRMED or event.order is None or event.coupon_books == []:
+        return  # (no automatic coupon held: the order locked none, orders._confirm)
     from . import coupons
 
     order = event.order
@@ -781,7 +788,7 @@ def use_purchase_coupons(session: Session, event: earning.LoyaltyEvent, evaluati
                 "category": i.product_category_code, "isDiscount": i.is_discount} for i in order.items],
         place=coupons.Place(location_code=order.location_code))
     applied = coupons.apply_purchase_coupons(session, event.member, purchase, actor=actor, dry_run=dry_run,
-                                             now=event.occurred_at)
+                                             now=event.occurred_at, held_books=event.coupon_books)
     if not applied.applied:
         return
     # Points are filled in by award_coupon_bonus once the campaigns have given theirs.

@@ -18,7 +18,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import and_, bindparam, literal_column, select, union_all
 from sqlalchemy.orm import Session
 
 from .actors import Actor
@@ -45,6 +45,11 @@ class LoyaltyEvent:
     order: Any = None  # orders.PurchaseOrder for purchase events
     location_code: str | None = None
     program: Any = None  # the organisation's default LoyaltyProgram, when the caller has read it already
+    # The books of the member's automatic coupons, when the caller has locked them already (a purchase:
+    # orders._confirm); [] says the member holds none, so the purchase's coupons are not looked for again.
+    coupon_books: list | None = None
+    # What listens to it (`listeners`), once read for its dispatch: definition table -> listening (id, updated_at).
+    listeners: dict[str, tuple] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -111,6 +116,9 @@ def handler(priority: int, *, listens: Listens | None = None, many: Many | None 
         _handlers.sort(key=lambda pair: pair[0])
         if listens is not None:
             _listens[fn] = listens
+        if isinstance(listens, Listening):
+            _listenings[listens.table] = listens
+            _listeners_statement.clear()
         if many is not None:
             _many[fn] = many
         return fn
@@ -129,17 +137,63 @@ def only_on(event_type: str) -> Listens:
     return lambda session, organization_id, type_: type_ == event_type
 
 
-def any_listening(model) -> Listens:
+class Listening:
+    """The `listens` of a handler run by the rows of a definition table (campaigns, missions, referral
+    programmes) that listen to the event's type. `dispatch` reads every such table's listening rows at once
+    (`listeners`: one statement per event, whatever the number of tables) and skips a handler none of whose
+    rows listen; the handler can ask for them again (`rows`) at no cost, e.g. the campaigns' fingerprint."""
+
+    def __init__(self, model, condition: Callable[[Any, Any, Any], Any] = None):
+        self.model = model
+        self.table = model.__tablename__
+        self.condition = condition or listening
+
+    def select(self):
+        """(table, id, updated_at) of the rows listening, the organisation and event type bound by name."""
+        return select(literal_column(f"'{self.table}'").label("kind"), self.model.id, self.model.updated_at).where(
+            self.condition(self.model, bindparam("organization_id"), bindparam("event_type")))
+
+    def rows(self, session: Session, event: LoyaltyEvent) -> tuple:
+        """The (id, updated_at) of the rows listening to the event, in id order (read once per event)."""
+        if event.listeners is None:
+            event.listeners = listeners(session, event.organization_id, event.event_type)
+        return event.listeners[self.table]
+
+    def __call__(self, session: Session, organization_id: int, event_type: str) -> bool:
+        return bool(listeners(session, organization_id, event_type)[self.table])
+
+
+_listenings: dict[str, Listening] = {}
+_listeners_statement: list = []  # the UNION ALL of every Listening's select, built once (then cached compiled)
+
+
+def any_listening(model) -> Listening:
     """A `listens` for a handler run by the rows of `model` that listen to the event's type."""
-    return lambda session, organization_id, event_type: session.scalar(
-        select(exists().where(listening(model, organization_id, event_type))))
+    return Listening(model)
+
+
+def listeners(session: Session, organization_id: int, event_type: str) -> dict[str, tuple]:
+    """Definition table -> the (id, updated_at) of its rows listening to the event type in the organisation, in
+    id order, for every table a handler's `Listening` names: one statement."""
+    if not _listeners_statement:
+        _listeners_statement.append(union_all(*(listening.select() for listening in _listenings.values())))
+    found: dict[str, list] = {table: [] for table in _listenings}
+    for table, row_id, updated_at in session.execute(_listeners_statement[0], {
+            "organization_id": organization_id, "event_type": event_type}):
+        found[table].append((row_id, updated_at))
+    return {table: tuple(sorted(rows)) for table, rows in found.items()}
 
 
 def dispatch(session: Session, event: LoyaltyEvent, *, actor: Actor, dry_run: bool = False,
              evaluation: Evaluation | None = None) -> Evaluation:
-    """Run every handler on the event; returns what they did (or would do, in a dry run)."""
+    """Run every handler on the event; returns what they did (or would do, in a dry run). A handler whose
+    `Listening` finds no row listening to the event is skipped (it would do nothing): what listens to the event
+    is read once, in one statement, for all of them (`listeners`)."""
     evaluation = evaluation or Evaluation()
     for _, fn in list(_handlers):
+        listens = _listens.get(fn)
+        if isinstance(listens, Listening) and not listens.rows(session, event):
+            continue
         fn(session, event, evaluation, actor=actor, dry_run=dry_run)
     return evaluation
 
@@ -155,8 +209,14 @@ def dispatch_many(session: Session, events: list[LoyaltyEvent], *, actor: Actor)
     for index, event in enumerate(events):
         kinds.setdefault((event.organization_id, event.event_type), []).append(index)
     for kind, indexes in kinds.items():
+        known = listeners(session, *kind)  # every Listening's rows at once
+        for i in indexes:
+            events[i].listeners = known
         for _, fn in _handlers:
-            if fn in _listens and not _listens[fn](session, *kind):
+            listens = _listens.get(fn)
+            if isinstance(listens, Listening) and not known[listens.table]:
+                continue
+            if listens is not None and not isinstance(listens, Listening) and not listens(session, *kind):
                 continue
             if fn in _many:
                 _many[fn](session, [events[i] for i in indexes], [evaluations[i] for i in indexes], actor=actor)

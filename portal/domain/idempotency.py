@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from sqlalchemy import String, UniqueConstraint, delete, select, update
+from sqlalchemy import String, UniqueConstraint, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -66,8 +66,7 @@ def run_once(session: Session, organization_id: int, key: str | None, operation:
     if claimed:
         performed = perform()
         if result is None:
-            session.execute(update(IdempotencyKey).where(IdempotencyKey.id == claimed[key])
-                            .values(result=performed).execution_options(synchronize_session=False))
+            session.execute(_STORING, {"key_id": claimed[key], "stored": performed})
         return Outcome(performed, replayed=False)
     # Used before, or by a concurrent request that has committed since (the insert waited for it).
     existing = _find(session, organization_id, key)
@@ -93,6 +92,9 @@ def claim(session: Session, organization_id: int, keys: list[tuple[str, str, str
 
 
 _CLAIMING: dict[str, Any] = {}
+# The first answer kept with its key: a Core statement built once (no ORM update to build and compile per call).
+_STORING = (update(IdempotencyKey.__table__).where(IdempotencyKey.__table__.c.id == bindparam("key_id"))
+            .values(result=bindparam("stored", type_=IdempotencyKey.__table__.c.result.type)))
 
 
 def _claiming(session: Session):

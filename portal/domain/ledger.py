@@ -37,10 +37,11 @@ import functools
 import uuid
 import weakref
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, bindparam, exists,
-                        func, insert, inspect, or_, select, update)
+                        func, insert, inspect, or_, select, union_all, update)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql import operators
@@ -253,20 +254,57 @@ def member_wallet(session: Session, account: LedgerAccount, member_id: int) -> W
             wallet = row
         else:
             known[account.id, row.kind] = row
+    mine[account.id, member_id] = wallet or _new_member_wallet(session, account, member_id)
+    return mine[account.id, member_id]
+
+
+@cache
+def _insert_member_wallet(dialect: str):
+    """A member's new wallet, nothing inserted when it exists: built once per dialect (cached compiled)."""
+    return ((postgresql if dialect == "postgresql" else sqlite).insert(Wallet).values(
+        kind=MEMBER, balance=0, held=0, pending_in=0).on_conflict_do_nothing().returning(Wallet))
+
+
+def _new_member_wallet(session: Session, account: LedgerAccount, member_id: int) -> Wallet:
+    # A concurrent request may create it first: then nothing is inserted here and its row is read.
+    wallet = session.scalars(_insert_member_wallet(session.get_bind().dialect.name), {
+        "organization_id": account.organization_id, "ledger_account_id": account.id, "member_id": member_id,
+        "created_at": utcnow()}).first()
     if wallet is None:
-        # A concurrent request may create it first: then nothing is inserted here and its row is read.
-        wallet = session.scalars(
-            upsert_insert(session, Wallet).values(
-                organization_id=account.organization_id, ledger_account_id=account.id, member_id=member_id,
-                kind=MEMBER, balance=0, held=0, pending_in=0, created_at=utcnow())
-            .on_conflict_do_nothing().returning(Wallet)).first()
-        if wallet is not None:
-            adopt_inserted(session, wallet)
-        else:
-            wallet = session.scalars(select(Wallet).where(Wallet.ledger_account_id == account.id,
-                                                          Wallet.member_id == member_id)).one()
-    mine[account.id, member_id] = wallet
+        return session.scalars(select(Wallet).where(Wallet.ledger_account_id == account.id,
+                                                    Wallet.member_id == member_id)).one()
+    adopt_inserted(session, wallet)  # a rolled-back savepoint takes it out of the session again
     return wallet
+
+
+@cache
+def _member_and_system_wallets_in(accounts: int):
+    """`_MEMBER_AND_SYSTEM_WALLETS` for `accounts` accounts (bound as account_0, account_1...) in one statement,
+    built once per number: a UNION ALL of the one-account form, whose OR each database answers from the two
+    indexes (an IN of accounts instead makes SQLite scan every wallet of them)."""
+    return select(Wallet).from_statement(union_all(*(select(Wallet).where(
+        Wallet.ledger_account_id == bindparam(f"account_{n}"),
+        or_(Wallet.member_id == bindparam("member_id"), Wallet.kind.in_((ISSUANCE, BURNED))))
+        for n in range(accounts))))
+
+
+def member_wallet_in_each(session: Session, accounts: list[LedgerAccount], member_id: int) -> dict[int, Wallet]:
+    """`member_wallet` in each of these accounts, {account id: wallet}: the wallets not known yet read in one
+    statement (with the accounts' system wallets), a missing one created as `member_wallet` creates it."""
+    mine = session_memo(session, "ledger.member_wallets")
+    wanted = [account for account in accounts if (account.id, member_id) not in mine]
+    if len(wanted) > 1:
+        known = session_memo(session, "ledger.system_wallets")
+        found = {}
+        for row in session.scalars(_member_and_system_wallets_in(len(wanted)), {
+                "member_id": member_id, **{f"account_{n}": account.id for n, account in enumerate(wanted)}}):
+            if row.kind == MEMBER:
+                found[row.ledger_account_id] = row
+            else:
+                known[row.ledger_account_id, row.kind] = row
+        for account in wanted:
+            mine[account.id, member_id] = found.get(account.id) or _new_member_wallet(session, account, member_id)
+    return {account.id: member_wallet(session, account, member_id) for account in accounts}
 
 
 def note_wallets(session: Session, account: LedgerAccount, member_id: int, wallets: list[Wallet]) -> None:

@@ -280,9 +280,10 @@ def _record(session: Session, member: Member, data: OrderInput, actor: Actor) ->
 
 
 def _created(session: Session, member: Member, order: PurchaseOrder, data: OrderInput, actor: Actor) -> OrderResult:
-    audit.record(session, actor, "order.created", order)
-    outbox.emit(session, order.organization_id, "member-purchase-order-created", member_id=member.id,
-                orderId=order.id, externalId=order.external_id)
+    audit.record_now(session, actor, "order.created", order)
+    outbox.insert_events(session, [outbox.event_row(order.organization_id, "member-purchase-order-created",
+                                                    member_id=member.id, orderId=order.id,
+                                                    externalId=order.external_id)])
     result = _transition(session, member, order, data, actor, previous=CREATED, new=True)
     result.created = True
     return result
@@ -611,19 +612,30 @@ def _insert(session: Session, member: Member, data: OrderInput) -> PurchaseOrder
     hold_id, redeemed, value = _points_paid(session, member, data)
     now = utcnow()
     confirmed = data.status == CONFIRMED
-    order = session.scalars(upsert_insert(session, PurchaseOrder).values(
+    order = session.scalars(_inserting(session), dict(
         organization_id=member.organization_id, member_id=member.id, external_id=data.external_id, type=data.type,
         status=CONFIRMED if confirmed else CREATED, currency=data.currency, total=data.total,
         discounted_total=data.discounted_total, returned_total=Decimal(0), location_code=data.location_code,
         external_event_date=data.external_event_date, points_earned=0, points_awarded=0, tier_points_earned=0,
         tier_points_awarded=0, points_redeemed=redeemed, points_redeemed_value=value, points_refunded=0,
-        hold_id=hold_id, confirmed_at=now if confirmed else None, created_at=now, updated_at=now)
-        .on_conflict_do_nothing().returning(PurchaseOrder).options(lazyload(PurchaseOrder.items))).first()
+        hold_id=hold_id, confirmed_at=now if confirmed else None, created_at=now, updated_at=now)).first()
     if order is None:
         return None
     set_committed_value(order, "items", [])  # a new order has none: nothing to load before they are set
     _replace_items(session, order, data.items)
     return order
+
+
+_INSERTING: dict[str, Any] = {}
+
+
+def _inserting(session: Session):
+    """`_insert`'s statement, the values bound per call: built once per database (cached compiled)."""
+    name = session.get_bind().dialect.name
+    if name not in _INSERTING:
+        _INSERTING[name] = (upsert_insert(session, PurchaseOrder).on_conflict_do_nothing().returning(PurchaseOrder)
+                            .options(lazyload(PurchaseOrder.items)))
+    return _INSERTING[name]
 
 
 def _replace_items(session: Session, order: PurchaseOrder, items: list[ItemInput]) -> None:
@@ -757,11 +769,13 @@ def _confirm(session: Session, member: Member, order: PurchaseOrder, data: Order
         order.status = CONFIRMED
         order.confirmed_at = utcnow()
         session.flush()
-    _lock_coupons_before_points(session, member)
+    coupon_books = _lock_coupons_before_points(session, member)
     program = _program_with_accounts(session, member.organization_id)
     _redeem(session, member, order, program, actor)
     tier_before, _ = tiers.current_tier(session, member.id, program.id)
-    evaluation = earning.dispatch(session, _purchase_event(member, order, data, program), actor=actor)
+    event = _purchase_event(member, order, data, program)
+    event.coupon_books = coupon_books  # none held: campaigns.use_purchase_coupons reads nothing
+    evaluation = earning.dispatch(session, event, actor=actor)
     tier_after = tiers.known_tier(session, member.id, program.id)  # no query unless the tier changed
     earned = sum(e.points for e in evaluation.effects if e.type == "award_points"
                  and _account_of(session, e.ledger_transaction_id) == program.points_account_id)
@@ -769,22 +783,30 @@ def _confirm(session: Session, member: Member, order: PurchaseOrder, data: Order
     order.points_earned = order.points_awarded = earned
     order.tier_points_earned = order.tier_points_awarded = tier_earned
     result.evaluation = evaluation
-    audit.record(session, actor, "order.confirmed", order, points=earned, pointsRedeemed=order.points_redeemed, effects=evaluation.as_dict()["effects"],
-                 tierChange=([getattr(tier_before, "id", None), getattr(tier_after, "id", None)]
-                             if tier_before is not tier_after else None), **_reason(reason))
-    outbox.emit(session, order.organization_id, "member-purchase-order-confirmed", member_id=member.id,
-                orderId=order.id, externalId=order.external_id, points=earned)
+    audit.record_now(session, actor, "order.confirmed", order, points=earned, pointsRedeemed=order.points_redeemed,
+                     effects=evaluation.as_dict()["effects"],
+                     tierChange=([getattr(tier_before, "id", None), getattr(tier_after, "id", None)]
+                                 if tier_before is not tier_after else None), **_reason(reason))
+    outbox.insert_events(session, [outbox.event_row(order.organization_id, "member-purchase-order-confirmed",
+                                                    member_id=member.id, orderId=order.id,
+                                                    externalId=order.external_id, points=earned)])
     session.flush()
+
+
+def _program_with_accounts_statement():
+    tier_account = aliased(LedgerAccount)
+    return (default_program_select(LoyaltyProgram, LedgerAccount, tier_account)
+            .join(LedgerAccount, LedgerAccount.id == LoyaltyProgram.points_account_id)
+            .join(tier_account, tier_account.id == LoyaltyProgram.tier_points_account_id))
+
+
+_PROGRAM_WITH_ACCOUNTS = _program_with_accounts_statement()  # built once: building it cost more than running it
 
 
 def _program_with_accounts(session: Session, organization_id: int) -> LoyaltyProgram:
     """`default_program`, with its points and tier points accounts read in the same statement (and held): the
     purchase's points and tier points go to them, so minting them asks nothing more about them."""
-    tier_account = aliased(LedgerAccount)
-    found = session.execute(
-        default_program_select(LoyaltyProgram, LedgerAccount, tier_account, organization_id=organization_id)
-        .join(LedgerAccount, LedgerAccount.id == LoyaltyProgram.points_account_id)
-        .join(tier_account, tier_account.id == LoyaltyProgram.tier_points_account_id)).first()
+    found = session.execute(_PROGRAM_WITH_ACCOUNTS, {"organization_id": organization_id}).first()
     if found is None:
         return default_program(session, organization_id)  # raises NotFound
     keep(session, *found)
@@ -792,11 +814,12 @@ def _program_with_accounts(session: Session, organization_id: int) -> LoyaltyPro
     return found[0]
 
 
-def _lock_coupons_before_points(session: Session, member: Member) -> None:
-    """The member's automatic coupons are locked before any points move (coupons/services.py's lock order)."""
+def _lock_coupons_before_points(session: Session, member: Member) -> list:
+    """The member's automatic coupons are locked before any points move (coupons/services.py's lock order);
+    returns their books."""
     from . import coupons
 
-    coupons.lock_purchase_coupons(session, member)
+    return coupons.lock_purchase_coupons(session, member)
 
 
 def _account_of(session: Session, tx_id: int | None) -> int | None:

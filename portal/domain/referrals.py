@@ -30,7 +30,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint, exists, func, select, true, update
+from sqlalchemy import ForeignKey, String, UniqueConstraint, and_, func, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -349,13 +349,13 @@ def _mailbox(email: str) -> str:
 
 # --- qualifying ---------------------------------------------------------------------------------
 
-def _any_qualifying(session: Session, organization_id: int, event_type: str) -> bool:
-    """Does a referral programme of the organisation complete on this event type?"""
-    return session.scalar(select(exists().where(ReferralProgram.organization_id == organization_id,
-                                                ReferralProgram.event_type == event_type)))
+# The referral programmes completing on an event type (whatever their dates: qualify_referral checks the running
+# one), read with the campaigns and missions listening to the event in one statement (earning.listeners).
+_QUALIFYING = earning.Listening(ReferralProgram, lambda model, organization_id, event_type: and_(
+    model.organization_id == organization_id, model.event_type == event_type))
 
 
-@earning.handler(30, listens=_any_qualifying)
+@earning.handler(30, listens=_QUALIFYING)
 def qualify_referral(session: Session, event: earning.LoyaltyEvent, evaluation: earning.Evaluation, *,
                      actor: Actor, dry_run: bool = False) -> None:
     """The friend's qualifying event completes their pending referral, once."""

@@ -7,7 +7,11 @@ the handler loaded, nothing remembered in the session. The numbers are the same 
 Before issue 11 (same tests): mint 18, burn 17, batch of 20 mints 400, purchase with 20 campaigns 136
 (79 before its awards were posted together and its campaigns kept per process), POS coupon redemption 37; a
 named code's use (assigned and used at once) 35 SQLite, 37 PostgreSQL. Before the write path's Core statements:
-mint 10, burn 9; before the debt check was folded into the account read, mint 9.
+mint 10, burn 9. Before what listens to an event was read in one statement and a purchase's two wallets in one:
+purchase 28, POS redemption 26 / 28, code use 14 / 16; then, before the automatic coupons' usages went unread
+when the member holds none, purchase 25; before the lock wait bound was put back by the locking statement
+itself, POS redemption 26 and code use 14 on PostgreSQL. Before the debt check was folded into the
+mint's account read, mint 9.
 """
 from __future__ import annotations
 
@@ -39,32 +43,33 @@ BURN = 8
 BATCH = 12
 # A purchase of 20 campaigns, 3 of which award points and tier points: the order (key, insert as confirmed:
 # a new externalId needs no read first, items, audit, outbox), the programme with its two accounts and the member's tier (read once:
-# the tier after is known unless it changed, tiers.known_tier), the member's automatic coupons (books, usages:
-# coupons are used first, campaigns.py), the campaigns' ids and updated_at (the process knows them and their
-# actions: campaigns._listening_cache; 2 more statements when it does not); no balances or audiences (no rule
-# asks); then the 6 awards (points and tier points) posted together (campaigns.mint_all: the 2 wallets and the
-# tier points one created, transactions, entries, balances, shards, outbox, the tier ladder once, audit, open
-# debts, evaluation rows), missions, referrals, the order's audit, points and outbox. No points paid: the
-# programme's point value is not read.
-PURCHASE_20_CAMPAIGNS = 28
+# the tier after is known unless it changed, tiers.known_tier), the member's automatic coupons (their books,
+# locked first; none held, so their usages are not read: campaigns.use_purchase_coupons), what listens to the event in one statement (earning.listeners: the
+# campaigns' ids and updated_at, no mission, no referral programme, so those two handlers read nothing; the
+# process knows the campaigns and their actions: campaigns._listening_cache; 2 more statements when it does
+# not); no balances or audiences (no rule asks); then the 6 awards (points and tier points) posted together
+# (campaigns.mint_all: both wallets in one statement and the tier points one created, transactions, entries,
+# balances, shards, outbox, the tier ladder once, audit, open debts, evaluation rows), the order's audit,
+# points and outbox. No points paid: the programme's point value is not read.
+PURCHASE_20_CAMPAIGNS = 24
 # A REWARD coupon redeemed at the till: the account coupon found by its public id, the member, the book, the
 # coupon's key, the (member, book) row locked (created if new) in one statement, the held coupon, the member's
 # and the book's use counts and the assignment moved to used (conditional UPDATEs), the use row, a burn
 # (programme, account, wallets, transaction, balance, shard, entries, the use's points), its outbox event and
 # audit entry, the coupon's outbox event and audit entry, the coupon-used event run through the earning
-# engine (campaigns, missions, referrals), the key's result. PostgreSQL also bounds the wait for the coupon
-# row (COUPON_LOCK_WAIT_MS): the lock is taken under a lock_timeout one statement reads and sets and another
-# puts back (2 statements SQLite, one writer, does not need).
-POS_REDEMPTION = {"sqlite": 26, "postgresql": 28}
+# engine (what listens to it, in one statement: none), the key's result. PostgreSQL also bounds the wait for
+# the coupon row (COUPON_LOCK_WAIT_MS): the lock is taken under a lock_timeout one statement reads and sets,
+# and the locking statement's RETURNING puts the caller's back (1 statement SQLite, one writer, does not need).
+POS_REDEMPTION = {"sqlite": 24, "postgresql": 25}
 # A named code of a pool used by a member who does not hold it (the bench's "coupon code use"): the key, the
 # refused-code counts (member, key, organisation in one query), the (member, book) row created and locked in
 # one statement (its count says the member holds none of the book, so their holding of the code is not looked
 # up), then the member's, the book's and the code's counts, assigned and used at once, each limit decided by
 # its conditional UPDATE (the code found by its text inside its UPDATE), the assignment (written as used) and
 # the use row, the two outbox events in one statement, the two audit entries in one, the coupon-used event
-# through the earning engine (campaigns, missions, referrals), the key's result. PostgreSQL adds the lock wait
-# bound (set, put back).
-CODE_USE = {"sqlite": 14, "postgresql": 16}
+# through the earning engine (what listens to it: campaigns, missions, referral programmes in one statement;
+# none here), the key's result. PostgreSQL adds the lock wait bound (set; put back by the lock's statement).
+CODE_USE = {"sqlite": 12, "postgresql": 13}
 
 
 def as_a_request(session):

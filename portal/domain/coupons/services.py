@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Callable
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -442,7 +442,7 @@ def revert_usage(session: Session, organization_id: int, usage_id: int, *, actor
 def apply_purchase_coupons(session: Session, member: Member, purchase: Purchase, *, actor: Actor,
                            qualifies: Callable[[CouponBook, Purchase], bool] | None = None,
                            dry_run: bool = False, system_unique_key: str | None = None,
-                           now: dt.datetime | None = None) -> PurchaseCouponEffects:
+                           now: dt.datetime | None = None, held_books: list | None = None) -> PurchaseCouponEffects:
     """Use the member's EXTRAPOINT and MULTIPLIER coupons that this purchase qualifies for.
 
     A coupon qualifies when its book is published and current, the member may
@@ -459,11 +459,13 @@ def apply_purchase_coupons(session: Session, member: Member, purchase: Purchase,
     `use_purchase_coupons`), so that the coupon rows are locked before the
     wallets, in the module's lock order. A coupon row another request holds is
     waited for, up to `lock_wait`; then CouponBusy fails the whole purchase
-    (nothing earned, nothing used) rather than letting it earn without the coupon.
+    (nothing earned, nothing used) rather than letting it earn without the coupon. `held_books`: what
+    `lock_purchase_coupons` returned in this transaction; when it is empty the member holds no such coupon
+    (the same conditions) and nothing is read.
     """
     now = now or utcnow()
     effects = PurchaseCouponEffects()
-    if not member.can_move_points or member.erased_at is not None:
+    if not member.can_move_points or member.erased_at is not None or held_books == []:
         return effects
     rows = session.execute(
         select(CouponUsage, CouponBook).join(CouponBook, CouponBook.id == CouponUsage.book_id)
@@ -519,22 +521,27 @@ def apply_purchase_coupons(session: Session, member: Member, purchase: Purchase,
     return effects
 
 
-def lock_purchase_coupons(session: Session, member: Member) -> None:
-    """Lock the member's (member, book) rows of the automatic coupons they hold, in book order.
+# The books of a member's automatic coupons (lock_purchase_coupons): built once, the member bound by name.
+_PURCHASE_COUPON_BOOKS = select(CouponBook).where(
+    CouponBook.id.in_(select(CouponUsage.book_id).where(
+        CouponUsage.member_id == bindparam("member_id"), CouponUsage.kind == ASSIGN, CouponUsage.state == ASSIGNED,
+        CouponUsage.reverted_at.is_(None))),
+    CouponBook.type.in_((EXTRAPOINT, MULTIPLIER)), CouponBook.publishing_status == PUBLISHED).order_by(CouponBook.id)
+
+
+def lock_purchase_coupons(session: Session, member: Member) -> list[CouponBook]:
+    """Lock the member's (member, book) rows of the automatic coupons they hold, in book order; returns their
+    books (for `apply_purchase_coupons`: none held, nothing more to read).
 
     A purchase confirmation calls this before it moves any points (paying with
     points burns from the wallet before the earning engine runs), so that it
     keeps the lock order, coupon rows before wallets, and two purchases of one
     member take the rows in the same order. Waits as lock_account_coupon does.
     """
-    held = select(CouponUsage.book_id).where(CouponUsage.member_id == member.id, CouponUsage.kind == ASSIGN,
-                                             CouponUsage.state == ASSIGNED, CouponUsage.reverted_at.is_(None))
-    books = session.scalars(select(CouponBook).where(CouponBook.id.in_(held),
-                                                     CouponBook.type.in_((EXTRAPOINT, MULTIPLIER)),
-                                                     CouponBook.publishing_status == PUBLISHED)
-                            .order_by(CouponBook.id)).all()
+    books = session.scalars(_PURCHASE_COUPON_BOOKS, {"member_id": member.id}).all()
     for book in books:
         lock_account_coupon(session, member, book)
+    return list(books)
 
 
 # --- checks shared with the read side -----------------------------------------------------
@@ -574,18 +581,18 @@ def lock_account_coupon(session: Session, member: Member, book: CouponBook) -> A
         return _adopt(session, AccountCoupon, session.execute(stmt, row).one())
     # One statement reads the caller's lock_timeout and sets the bound; no savepoint: a timeout aborts the
     # transaction, and CouponBusy fails the whole request (the caller retries it), so nothing runs after it.
+    # The upsert's RETURNING puts the caller's back once the row is locked (statements.upsert_account).
     previous = session.execute(text("SELECT current_setting('lock_timeout'), set_config('lock_timeout', :wait, true)"),
                                {"wait": f"{max(int(lock_wait.total_seconds() * 1000), 1)}ms"}).first()[0]
     try:
-        account = _adopt(session, AccountCoupon, session.execute(stmt, row).one())
+        locked = session.execute(stmt, {**row, statements.LOCK_TIMEOUT_AFTER: previous}).one()._mapping
     except OperationalError as error:
         # 55P03 lock_not_available (the timeout); 40P01 a deadlock with a caller that broke the lock order.
         if getattr(error.orig, "sqlstate", None) in ("55P03", "40P01"):
             raise CouponBusy(f"This coupon is in use by another request for more than "
                              f"{lock_wait.total_seconds():g} s; try again", field="couponBookId") from None
         raise
-    session.execute(text("SELECT set_config('lock_timeout', :wait, true)"), {"wait": previous})
-    return account
+    return _adopt(session, AccountCoupon, {column.key: locked[column.key] for column in AccountCoupon.__table__.c})
 
 
 # --- internals ----------------------------------------------------------------------------

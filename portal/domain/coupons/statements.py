@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from sqlalchemy import bindparam, insert, select, true, update
+from sqlalchemy import bindparam, func, insert, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .models import ASSIGN, ASSIGNED, USED, AccountCoupon, CouponBook, CouponCode, CouponUsage
@@ -42,11 +42,20 @@ HELD_CODE = (select(USAGES).join(CODES, CODES.c.id == USAGES.c.code_id)
 @cache
 def upsert_account(dialect: str):
     """Create the (member, book) row or, when it exists, write it unchanged: either way it comes back, and on
-    PostgreSQL the conflict's UPDATE holds its row lock until the transaction ends."""
+    PostgreSQL the conflict's UPDATE holds its row lock until the transaction ends. On PostgreSQL the row also
+    brings back `LOCK_TIMEOUT_AFTER`: its RETURNING, computed once the row is locked, sets the transaction's
+    lock_timeout to the `lock_timeout_after` given (the caller's, which a bound for this lock replaced:
+    services.lock_account_coupon), so putting the caller's back costs no statement of its own."""
     insert_ = (postgresql if dialect == "postgresql" else sqlite).insert(ACCOUNTS)
-    return (insert_.on_conflict_do_update(index_elements=[ACCOUNTS.c.book_id, ACCOUNTS.c.member_id],
-                                          set_={"used_count": ACCOUNTS.c.used_count})
-            .returning(*ACCOUNTS.c))
+    stmt = insert_.on_conflict_do_update(index_elements=[ACCOUNTS.c.book_id, ACCOUNTS.c.member_id],
+                                         set_={"used_count": ACCOUNTS.c.used_count})
+    if dialect != "postgresql":
+        return stmt.returning(*ACCOUNTS.c)
+    return stmt.returning(*ACCOUNTS.c, func.set_config("lock_timeout", bindparam("lock_timeout_after"), True)
+                          .label(LOCK_TIMEOUT_AFTER))
+
+
+LOCK_TIMEOUT_AFTER = "lock_timeout_after"
 
 
 @cache
