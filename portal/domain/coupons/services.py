@@ -829,10 +829,11 @@ def _announce(session: Session, member: Member, book: CouponBook, actor: Actor,
 
 
 def _adopt(session: Session, model: type, row) -> Any:
-    """The session's object for a row a Core statement read or upserted (a Row of all the model's columns), as
-    if the ORM had loaded it: the one the session holds, its attributes set to the row's, or a new one joined to
-    the session. No statement; nothing to flush. (A row the statement certainly inserted: base.adopt_inserted.)"""
-    values = row._mapping
+    """The session's object for a row a Core statement read or upserted (a Row, or a mapping, of all the model's
+    columns), as if the ORM had loaded it: the one the session holds, its attributes set to the row's, or a new
+    one joined to the session. No statement; nothing to flush. (A row the statement certainly inserted:
+    base.adopt_inserted.)"""
+    values = row._mapping if hasattr(row, "_mapping") else row
     held = session.identity_map.get(identity_key(model, values["id"]))
     if held is not None:
         _loaded(held, values)
