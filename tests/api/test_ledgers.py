@@ -234,6 +234,7 @@ def test_a_list_seen_to_reach_the_cap_is_not_counted_again(api, book, engine, mo
 
     assert listed("limit=1") == (2, 1, True)  # the book's three transactions: at least 2
     assert listed("limit=1&page=1") == (2, 1, False)  # seen to reach the cap: the same set is not counted again
+    assert listed("limit=1") == (2, 1, False)  # ... its first page too, full and below the cap by itself
     assert listed("limit=4") == (3, 3, False)  # a page that is not full still tells the exact total
     assert listed("limit=1&type=burn") == (1, 1, True)  # other filters: another set, counted
     assert listed("limit=1&type=mint") == (2, 1, True)
