@@ -35,7 +35,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import uuid
-import weakref
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -53,7 +52,7 @@ from .base import (Base, IndexedOwnedRow, OwnedRow, add_unique, adopt_inserted, 
                    unique_where, upsert_insert, utcnow)
 from .errors import (AccountNotActive, AlreadyResolved, InsufficientBalance, LedgerAccountNotActive, MaxSupplyExceeded,
                      NotFound, NotPending, NotRevertible, ValidationFailed)
-from .pagination import Page, page_within, page_within_statement
+from .pagination import Page, ReachedCaps, page_within, page_within_statement
 
 MAX_AMOUNT = 18_446_744_073_709  # the seed's documented maximum
 
@@ -684,35 +683,28 @@ def transaction_page(session: Session, organization_id: int, ledger_id: int, acc
     """A page of the account's transactions matching `filters` (`listed_transactions`; None or empty: not
     given), ordered by `order` (a `pagination.parse_order` clause over the table's columns), with their total
     counted up to `count_cap` (`pagination.total_of`; not counted again once these filters were seen to reach it,
-    `_reached_cap`), the account checked to be the ledger's in the organisation (else NotFound, as
+    `_REACHED_CAP`), the account checked to be the ledger's in the organisation (else NotFound, as
     `get_account`): all in one statement (`pagination.page_within`)."""
     listed = None
     if fits_id(account_id) and fits_id(ledger_id):  # else it names nothing, and must not reach the database
         given = {name: value for name, value in filters.items() if value is not None and value != ""}
-        reached = _reached_cap.setdefault(session.get_bind(), set())
         known = (organization_id, ledger_id, account_id, frozenset(given.items()), count_cap)
-        counts = known not in reached
+        counts = not _REACHED_CAP.known(session, known)
         statement = _page_statement(order.element.name, order.modifier is operators.desc_op, frozenset(given),
                                     count_cap if counts else None)
         listed = page_within(session, statement, {**given, "account_id": account_id, "ledger_id": ledger_id,
                                                   "organization_id": organization_id},
                              page=page, limit=limit, count_cap=count_cap, at_least=0 if counts else count_cap)
-        if counts and listed is not None and listed.total >= count_cap:
-            if len(reached) >= _REACHED_KEPT:
-                reached.clear()
-            reached.add(known)
+        if counts and listed is not None:
+            _REACHED_CAP.learn(session, known, listed.total, count_cap)
     if listed is None:
         raise NotFound("Ledger account not found", field="ledgerAccountId")
     return listed
 
 
-# The transaction lists (organisation, ledger, account, filters given, cap) seen to match at least `cap`
-# transactions, per database (engine, or the connection a test binds its session to): their pages then answer the
-# cap without counting. Exact, not a cache that can go stale: transactions are never deleted and the columns the
-# filters compare never change, so a set that held `cap` rows holds them for good; and it is learnt from a list,
-# a read, which sees committed rows only. At most _REACHED_KEPT of them (then forgotten at once, and relearnt).
-_reached_cap: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_REACHED_KEPT = 10_000
+# The transaction lists (organisation, ledger, account, filters given, cap) seen to reach their cap: transactions
+# are never deleted and the columns the filters compare never change.
+_REACHED_CAP = ReachedCaps()
 
 
 @functools.cache

@@ -28,7 +28,7 @@ from . import audit, outbox
 from .actors import Actor
 from .base import Base, OwnedRow, add_unique, assign_given, fits_id, get_owned, unique_where, utcnow
 from .errors import DuplicateValue, NotFound, ValidationFailed
-from .pagination import Page, check_page, count_statement, total_of, where_given, within
+from .pagination import Page, ReachedCaps, check_page, count_statement, total_of, where_given, within
 
 ACTIVE, LOCKED = "ACTIVE", "LOCKED"
 ACCOUNT_STATUSES = (ACTIVE, LOCKED)
@@ -433,9 +433,18 @@ def shown_page(session: Session, organization_id: int, *, page: int, limit: int,
                                                         frozenset(given), COUNT_CAP)
     params = {"organization_id": organization_id, **given}
     items = _gather(session.execute(page_statement, {**params, "limit": limit, "offset": page * limit}))
+    whole = (organization_id, COUNT_CAP) if not given else None  # the unfiltered list is the one worth learning
     total = total_of(session, listed, page=page, limit=limit, found=len(items), count_cap=COUNT_CAP,
-                     counting=counting, params=params)
+                     counting=counting, params=params,
+                     at_least=COUNT_CAP if whole and _REACHED_CAP.known(session, whole) else 0)
+    if whole:
+        _REACHED_CAP.learn(session, whole, total, COUNT_CAP)
     return Page(total=total, page=page, limit=limit, items=items)
+
+
+# The organisations (with the cap) seen with at least `cap` members: members rows are never deleted (erasure keeps
+# the row).
+_REACHED_CAP = ReachedCaps()
 
 
 @functools.cache

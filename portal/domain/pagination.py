@@ -1,6 +1,7 @@
 """Pages of results in the seed's envelope: totalCount, page, limit, results."""
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,6 +135,29 @@ def total_of(session: Session, stmt: Select, *, page: int, limit: int, found: in
     if known is not None:
         return known
     return session.scalar(count_statement(stmt, count_cap) if counting is None else counting, params) or 0
+
+
+class ReachedCaps:
+    """The lists (any hashable key naming the list and its filters) seen to match at least their count cap, per
+    database (engine, or the connection a test binds its session to): their pages then answer the cap without
+    counting (`total_of`'s `at_least`). Exact, not a cache that can go stale, for lists whose rows are never
+    deleted and whose filtered columns never change (say so where one is made): a set that held `cap` rows holds
+    them for good; and it is learnt from a list, a read, which sees committed rows only. At most `kept` lists per
+    database (then forgotten at once, and relearnt)."""
+
+    def __init__(self, kept: int = 10_000) -> None:
+        self.kept = kept
+        self._seen: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def known(self, session: Session, key) -> bool:
+        return key in self._seen.get(session.get_bind(), ())
+
+    def learn(self, session: Session, key, total: int, count_cap: int) -> None:
+        if total >= count_cap:
+            seen = self._seen.setdefault(session.get_bind(), set())
+            if len(seen) >= self.kept:
+                seen.clear()
+            seen.add(key)
 
 
 def count_statement(stmt: Select, count_cap: int | None = None) -> Select:
