@@ -42,9 +42,9 @@ from typing import Any
 from sqlalchemy import (Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, bindparam, exists,
                         func, insert, inspect, or_, select, union_all, update)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql import operators
-from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import hooks, outbox
 from .actors import Actor
