@@ -20,6 +20,7 @@ Invariants:
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -355,15 +356,17 @@ def _positive_decimal(value: Any, field: str) -> Decimal:
 # --- evaluating -----------------------------------------------------------------------
 
 # The campaigns listening to an event type, with their actions, as plain copies kept per process:
-# (database, organisation, event type) -> (fingerprint, campaigns, actions by campaign). The fingerprint is
+# database (engine, or the connection a test binds its session to) -> (organisation, event type) ->
+# (fingerprint, campaigns, actions by campaign). The fingerprint is
 # the (id, updated_at) of each listening campaign, read on every use (with the missions and referral
 # programmes listening, in the one small statement earning.listeners sends per event, instead of loading
 # every campaign and action with their JSON columns), so a copy is used only while it is exactly what the
 # database holds: any change of a campaign moves its updated_at (add_action and update_action move the
 # campaign's), a new, paused or ended one changes the ids, and a rolled-back change leaves the old
-# timestamps (another database, or another test's, has other timestamps). Bounded: emptied past
-# _CACHED_KINDS entries.
-_listening_cache: dict[tuple, tuple[tuple, list, dict]] = {}
+# timestamps. Kept per database object, not per URL: a test's rolled-back rows may come back under the same
+# ids and, with the clock frozen, the same timestamps, on another connection to the same database. Bounded:
+# emptied past _CACHED_KINDS entries.
+_listening_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _CACHED_KINDS = 256
 
 
@@ -399,8 +402,9 @@ def _listening_with_actions(session: Session, event: earning.LoyaltyEvent):
     fingerprint = _LISTENING.rows(session, event)
     if not fingerprint:
         return [], {}
-    key = (str(session.get_bind().engine.url), organization_id, event_type)
-    known = _listening_cache.get(key)
+    cached = _listening_cache.setdefault(session.get_bind(), {})
+    key = (organization_id, event_type)
+    known = cached.get(key)
     if known is not None and known[0] == fingerprint:
         return known[1], known[2]
     campaigns = [CampaignCopy(c) for c in session.scalars(select(Campaign).where(
@@ -412,9 +416,9 @@ def _listening_with_actions(session: Session, event: earning.LoyaltyEvent):
         actions[action.campaign_id].append(ActionCopy(action))
     # Kept only when read as fingerprinted (a change between the two reads: used this once, not kept).
     if tuple((c.id, c.updated_at) for c in campaigns) == fingerprint:
-        if len(_listening_cache) >= _CACHED_KINDS:
-            _listening_cache.clear()
-        _listening_cache[key] = (fingerprint, campaigns, actions)
+        if len(cached) >= _CACHED_KINDS:
+            cached.clear()
+        cached[key] = (fingerprint, campaigns, actions)
     return campaigns, actions
 
 
