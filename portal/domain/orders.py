@@ -64,7 +64,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from . import audit, earning, holds, idempotency, outbox, ledger, tiers
 from .actors import Actor
-from .base import Base, OwnedRow, get_owned, keep, memo_follows_rows, session_memo, upsert_insert, utcnow
+from .base import Base, OwnedRow, adopt_inserted, get_owned, keep, memo_follows_rows, session_memo, upsert_insert, utcnow
 from .errors import Conflict, DomainError, NotFound, ValidationFailed
 from .ledger import MAX_AMOUNT, LedgerAccount, Reason
 from .members import Member
@@ -621,6 +621,7 @@ def _insert(session: Session, member: Member, data: OrderInput) -> PurchaseOrder
         hold_id=hold_id, confirmed_at=now if confirmed else None, created_at=now, updated_at=now)).first()
     if order is None:
         return None
+    adopt_inserted(session, order)  # gone from the session if its savepoint rolls back (an import's failed row)
     set_committed_value(order, "items", [])  # a new order has none: nothing to load before they are set
     _replace_items(session, order, data.items)
     return order

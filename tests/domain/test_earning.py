@@ -435,3 +435,17 @@ def test_a_rolled_back_campaign_change_is_not_kept(session, org):
     savepoint.rollback()
     assert orders.record_order(session, member, order("S-2", 10), actor=org.actor).evaluation.points_awarded == 10
     assert balance(session, org, member) == 10
+
+
+def test_an_order_undone_with_its_savepoint_is_not_the_next_orders_object(session, org):
+    """An import undoes a failed row's savepoint; SQLite then gives the undone order's id to the next order, whose
+    insert must not hand back the undone order's object from the session."""
+    member = factories.make_member(session, org)
+    with pytest.raises(RuntimeError), session.begin_nested():
+        undone = orders.record_order(session, member, order("UNDONE", 10), actor=org.actor).order
+        raise RuntimeError("the row failed after its order was written")
+    assert undone not in session  # as a flushed row would be: gone with its savepoint
+    kept = orders.record_order(session, member, order("KEPT", 20), actor=org.actor).order
+    assert kept is not undone and (kept.external_id, kept.total) == ("KEPT", Decimal(20))
+    session.expire_all()
+    assert session.scalars(select(orders.PurchaseOrder.external_id)).all() == ["KEPT"]
