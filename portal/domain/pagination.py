@@ -130,7 +130,8 @@ def total_of(session: Session, stmt: Select, *, page: int, limit: int, found: in
     beforehand, run with `params`. `known`: that count already taken (no query then)."""
     if found < limit and (found or page == 0):
         return page * limit + found
-    if count_cap is not None and max(at_least, page * limit + found) >= count_cap:
+    # An empty page past the end proves nothing about the rows before its offset: only rows found count.
+    if count_cap is not None and (at_least >= count_cap or (found and page * limit + found >= count_cap)):
         return count_cap
     if known is not None:
         return known

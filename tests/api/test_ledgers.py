@@ -216,6 +216,9 @@ def test_a_full_page_counts_transactions_only_up_to_the_cap(api, book, monkeypat
     monkeypatch.setattr(ledgers_api, "TRANSACTION_COUNT_CAP", 100)
     assert page(5, 3) == (exact, 0)
     assert page(4, 1) == (exact, 4)  # the last page, full: counted, exact under the cap
+    monkeypatch.setattr(ledgers_api, "TRANSACTION_COUNT_CAP", 10)
+    assert page(20, 3) == (exact, 0)  # an empty page whose offset is past the cap: counted, not taken for the cap
+    assert page(2, 0) == (exact, 2)  # ... nor remembered as having reached it
 
 
 def test_a_list_seen_to_reach_the_cap_is_not_counted_again(api, book, engine, monkeypatch):
