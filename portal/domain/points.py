@@ -254,7 +254,7 @@ def post_batch(session: Session, organization_id: int, requests: list[TransferRe
     postings = [(index, p) for index, p in accepted if isinstance(p, ledger.Posting)]
     written = dict(zip([index for index, _ in postings], ledger.post_all(session, [p for _, p in postings])))
     audit.record_many(session, actor, [(PAST_TENSE[tx.type], tx) for tx in written.values()],
-                      amount=_amount, ledgerAccountId=_account_id)
+                      amount=lambda tx: tx.amount, ledgerAccountId=lambda tx: tx.ledger_account_id)
     given_back = [claimed[key] for key in claimed if owners.get(key) is None or owners[key] in failed_indexes]
     if given_back:  # a key whose item failed is not kept: a retry runs it
         idempotency.forget(session, given_back)
@@ -485,16 +485,8 @@ def _replayed(session, organization_id: int, key: str, outcome: idempotency.Outc
 
 
 def _audited(session, actor: Actor, action: str, tx: LedgerTransaction) -> LedgerTransaction:
-    audit.record_many(session, actor, [(action, tx)], amount=_amount, ledgerAccountId=_account_id)
+    audit.record_now(session, actor, action, tx, amount=tx.amount, ledgerAccountId=tx.ledger_account_id)
     return tx
-
-
-def _amount(tx: LedgerTransaction) -> int:
-    return tx.amount
-
-
-def _account_id(tx: LedgerTransaction) -> int:
-    return tx.ledger_account_id
 
 
 def _request_params(request: TransferRequest) -> dict:

@@ -12,6 +12,7 @@ from functools import cache
 from sqlalchemy import bindparam, func, insert, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from .books import usable_code
 from .models import ASSIGN, ASSIGNED, USED, AccountCoupon, CouponBook, CouponCode, CouponUsage
 
 ACCOUNTS, BOOKS, CODES, USAGES = (AccountCoupon.__table__, CouponBook.__table__, CouponCode.__table__,
@@ -83,9 +84,8 @@ def book_assigned(*, used: bool):
 
 def _room(limited: bool):
     """A code that can be handed out at `now`: active, not past its end, and (when `limited`) held fewer
-    than `max_per_code` times (books.usable_code, with parameters)."""
-    usable = CODES.c.active.is_(True) & (CODES.c.expires_at.is_(None) | (CODES.c.expires_at > bindparam("now")))
-    return usable & (CODES.c.assigned_count < bindparam("max_per_code") if limited else true())
+    than `max_per_code` times."""
+    return usable_code(bindparam("now")) & (CODES.c.assigned_count < bindparam("max_per_code") if limited else true())
 
 
 @cache
