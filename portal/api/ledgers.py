@@ -161,7 +161,7 @@ _TX_COLUMNS = {name: LedgerTransaction.__table__.c[column.key] for name, column 
 
 
 def _listed_out(rows) -> list[dict]:
-    """The listed rows (the table's columns and `_LISTED`) as the API shows transactions: `TransactionOut`'s
+    """The listed rows (`ledger.listed_transactions`' columns) as the API shows transactions: `TransactionOut`'s
     JSON (as `_transaction_out` dumped), written directly: no model per row on the hot list (the route's
     `response` model still documents it; test_listed_transactions_are_what_posting_them_answered compares)."""
     return [{"id": tx.id, "ledgerTransactionId": tx.id, "ledgerId": tx.ledger_id,

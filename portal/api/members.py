@@ -51,23 +51,22 @@ def _member_id(member_ref: str) -> int:
 
 def member_out(shown: members.Shown, *, email: bool = True) -> dict:
     """A member as the API shows it: a dict exactly in the shape `s.MemberOut` documents (built directly:
-    validating a model and dumping it cost more than the rest of a member read; test_members_api checks that
-    the two agree)."""
-    (member_id, organization_id, loyalty_member_id, member_type, active, account_status, address, given_name,
-     family_name, birth_date, phone, street, city, zip_code, country_code, custom_attributes, locale, created_at,
-     updated_at) = shown.row[:len(members.SHOWN_COLUMNS)]
+    validating a model and dumping it cost more than the rest of a member read; tests/api/test_members.py checks
+    that the two agree, and the values)."""
+    row = shown.row  # named, not unpacked by position: a column added to SHOWN_COLUMNS shifts nothing
     return {
-        "id": member_id, "organizationId": organization_id, "loyaltyMemberId": loyalty_member_id,
-        "memberType": member_type, "active": active, "accountStatus": account_status,
-        "profile": {"email": address if email else None, "givenName": given_name, "familyName": family_name,
-                    "birthDate": birth_date.isoformat() if birth_date else None, "phone": phone, "street": street,
-                    "city": city, "zipCode": zip_code, "countryCode": country_code},
-        "customAttributes": custom_attributes or {},
+        "id": row.id, "organizationId": row.organization_id, "loyaltyMemberId": row.loyalty_member_id,
+        "memberType": row.member_type, "active": row.active, "accountStatus": row.account_status,
+        "profile": {"email": row.email if email else None, "givenName": row.given_name,
+                    "familyName": row.family_name, "birthDate": row.birth_date.isoformat() if row.birth_date else None,
+                    "phone": row.phone, "street": row.street, "city": row.city, "zipCode": row.zip_code,
+                    "countryCode": row.country_code},
+        "customAttributes": row.custom_attributes or {},
         "identifiers": [{"type": kind, "code": code, "createdAt": json_time(at)}
                         for kind, code, at in shown.identifiers],
         "tiers": [{"loyaltyProgramId": program, "loyaltyTierId": tier, "name": name, "source": source,
                    "expiresAt": json_time(expires)} for program, tier, name, source, expires in shown.tiers],
-        "locale": locale, "createdAt": json_time(created_at), "updatedAt": json_time(updated_at)}
+        "locale": row.locale, "createdAt": json_time(row.created_at), "updatedAt": json_time(row.updated_at)}
 
 
 def _member_response(call: Call, member_id: int, status: int = 200):

@@ -230,7 +230,9 @@ def test_the_member_reads_answer_exactly_what_their_models_document(api, org, se
 
     from ..factories import make_tiers
 
-    member = create(api, profile={"email": "shape@example.com", "givenName": "Ada", "birthDate": "1990-05-17"},
+    member = create(api, profile={"email": "shape@example.com", "givenName": "Ada", "familyName": "Lovelace",
+                                  "birthDate": "1990-05-17", "phone": "+49301234567", "street": "Hauptstr. 1",
+                                  "city": "Berlin", "zipCode": "10115", "countryCode": "DE"},
                     customAttributes={"nested": {"list": [1, 2.5, None, "x"]}, "flag": False})
     api.post(f"/members/{member['id']}/identifiers", json={"type": "EXTERNALCODE", "code": "SHAPE-1"})
     bronze, *_ = make_tiers(session, org)
@@ -245,6 +247,12 @@ def test_the_member_reads_answer_exactly_what_their_models_document(api, org, se
     one = api.get(f"/members/{member['id']}").json
     assert s.MemberEnvelope.model_validate(one).dump() == one
     assert [i["type"] for i in one["member"]["identifiers"]] == ["CARDCODE", "EXTERNALCODE"]
+    # and each value from its own column (the answer is built by name from the read's row)
+    assert one["member"]["profile"] == {"email": "shape@example.com", "givenName": "Ada", "familyName": "Lovelace",
+                                        "birthDate": "1990-05-17", "phone": "+49301234567", "street": "Hauptstr. 1",
+                                        "city": "Berlin", "zipCode": "10115", "countryCode": "DE"}
+    assert (one["member"]["customAttributes"], one["member"]["active"]) == (
+        {"nested": {"list": [1, 2.5, None, "x"]}, "flag": False}, True)
     assert one["member"]["tiers"] == [{"loyaltyProgramId": org.program.id, "loyaltyTierId": bronze.id,
                                        "name": "Bronze", "source": one["member"]["tiers"][0]["source"],
                                        "expiresAt": "2031-02-03T04:05:06.000789Z"}]
