@@ -72,5 +72,14 @@ def test_a_create_body_with_checks_of_its_own_is_refused():
         def _small(cls, value: int) -> int:
             return value
 
-    with pytest.raises(TypeError, match="validators of its own"):
+    with pytest.raises(TypeError, match="validators or settings of its own"):
         patch_of(Checked)
+
+
+def test_a_field_named_by_its_own_alias_keeps_it_in_the_patch_body():
+    class Texts(In):
+        i18n_texts: dict[str, str] = Field(default_factory=dict, alias="i18n")
+
+    changes = patch_of(Texts)
+    assert changes.model_validate({"i18n": {"de": "Hallo"}}).i18n_texts == {"de": "Hallo"}
+    assert "i18n" in changes.model_json_schema()["properties"]

@@ -80,14 +80,17 @@ def patch_of(model: type[In], *, fixed: tuple[str, ...] = ()) -> type[In]:
     (`class MissionUpdate(patch_of(MissionIn))`), adding what only an update takes, and say in the docstring
     what null does. Each field is declared once, so that a limit changed on create holds on update too."""
     own_checks = set(model.__pydantic_decorators__.field_validators) - set(In.__pydantic_decorators__.field_validators)
-    if own_checks or model.__pydantic_decorators__.model_validators:
-        # the derived body would not run them: a PATCH would accept what create refuses
-        raise TypeError(f"{model.__name__} has validators of its own ({sorted(own_checks)}); declare its update")
+    if own_checks or model.__pydantic_decorators__.model_validators or model.model_config != In.model_config:
+        # the derived body would not run them (or read its body otherwise): a PATCH would accept what create refuses
+        raise TypeError(f"{model.__name__} has validators or settings of its own ({sorted(own_checks)}); "
+                        f"declare its update")
     fields: dict[str, Any] = {}
     for name, info in model.model_fields.items():
         if name not in fixed:
             annotation = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
-            fields[name] = (annotation | None, Field(None, description=info.description))
+            named = {"alias": info.alias} if info.alias_priority == 2 else {}  # an alias of its own, not camelCase
+            fields[name] = (annotation | None, Field(None, description=info.description, examples=info.examples,
+                                                     json_schema_extra=info.json_schema_extra, **named))
     return create_model(f"{model.__name__}Changes", __base__=In, __module__=model.__module__, **fields)
 
 
