@@ -10,7 +10,7 @@ import uuid
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateTimeLocalField, HiddenField, SelectMultipleField
-from wtforms.validators import Length, Optional
+from wtforms.validators import Length, Optional, Regexp
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..domain import custom_events, earning
@@ -28,6 +28,12 @@ UPLOAD_TOO_LARGE = f"The file is larger than {MAX_UPLOAD_BYTES // 1024} KB: spli
 EVENT_LABELS = {earning.PURCHASE_CONFIRMED: "Purchase confirmed", earning.MEMBER_CREATED: "Member created",
                 earning.COUPON_USED: "Coupon used", earning.REFERRAL_COMPLETED: "Referral completed",
                 earning.BIRTHDAY: "Birthday", earning.TIER_SET: "Tier changed"}
+
+
+def row_choice(message: str):
+    """A select of rows by id whose choices are not checked (the domain checks the row is the organisation's):
+    what is sent must at least be an id, so that a forged value is a form error, not a failed int()."""
+    return Regexp(r"^[0-9]{1,18}$", message=message)
 
 
 class CheckboxesField(SelectMultipleField):

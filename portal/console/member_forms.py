@@ -10,7 +10,7 @@ from wtforms.validators import Email, InputRequired, Length, NumberRange, Option
 
 from ..domain.ledger import MAX_AMOUNT
 from ..domain.members import ACTIVE, IDENTIFIER_TYPES, LOCKED
-from .fields import Choice, SubmitOnceForm
+from .fields import Choice, SubmitOnceForm, row_choice
 
 
 class SearchForm(FlaskForm):
@@ -39,7 +39,8 @@ class AccountStatusForm(FlaskForm):
 
 
 class SetTierForm(FlaskForm):
-    tier = SelectField("Tier", coerce=str, validate_choice=False)
+    tier = SelectField("Tier", coerce=str, validate_choice=False,
+                       validators=[Optional(), row_choice("Choose a tier from the list")])
     expires_on = DateField("Expires on (optional, end of day UTC)", validators=[Optional()])
     reason = StringField("Reason", validators=[Optional(), Length(max=200)])
 
@@ -107,7 +108,7 @@ class RemoveIdentifierForm(FlaskForm):
 
 class AssignCouponForm(SubmitOnceForm):
     book = SelectField("Coupon book", coerce=str, validate_choice=False,
-                       validators=[InputRequired("Choose a coupon book")])
+                       validators=[InputRequired("Choose a coupon book"), row_choice("Choose a coupon book")])
 
     def with_books(self, books) -> "AssignCouponForm":
         self.book.choices = [Choice("", "Choose…")] + [Choice(str(b.id), b.name) for b in books]
@@ -115,7 +116,8 @@ class AssignCouponForm(SubmitOnceForm):
 
 
 class IncrementMissionForm(SubmitOnceForm):
-    mission = SelectField("Mission", coerce=str, validate_choice=False, validators=[InputRequired("Choose a mission")])
+    mission = SelectField("Mission", coerce=str, validate_choice=False,
+                          validators=[InputRequired("Choose a mission"), row_choice("Choose a mission")])
     amount = IntegerField("Steps", default=1, validators=[InputRequired("Enter a whole number"), NumberRange(1, 1000)])
     reason = StringField("Reason", validators=[InputRequired("Give a reason"), Length(max=200)])
 

@@ -213,3 +213,15 @@ def test_foreign_member_is_a_404_for_every_action(console, signed_in, session, o
                        ("identifiers", {"identifier-type": "EXTERNALCODE", "identifier-code": "X"})):
         assert console.post(f"/console/members/{foreign.id}/{path}", data).status_code == 404, path
     assert fresh(session, foreign).email == "theirs@example.com"
+
+
+def test_a_forged_choice_that_is_not_an_id_is_a_form_error(console, signed_in, session, org):
+    member = factories.make_member(session, org)
+    session.commit()
+    for path, data, field in (("coupons", {"coupon-book": "1 OR 1", "coupon-key": "k"}, "#coupon-book-error"),
+                              ("missions", {"mission-mission": "x", "mission-amount": "1", "mission-reason": "r",
+                                            "mission-key": "k"}, "#mission-mission-error"),
+                              ("tier", {"tier-tier": "gold"}, "#tier-tier-error")):
+        refused = console.post(f"/console/members/{member.id}/{path}", data)
+        assert refused.status_code == 422, path
+        assert "Choose" in page(refused).text(field)
