@@ -156,8 +156,9 @@ def scenarios(info: dict, args) -> list[Scenario]:
                              f'math.random(0, {PAGES - 1}))', check=has_rows("results", 20)),
                  Side("GET", f'string.format("/page?page=%d", math.random(0, {PAGES - 1}))',
                       check=has_rows("results", 20)),
-                 note=f"random page among the first {PAGES}; Portal also counts the total (up to 10,000) and loads "
-                      "the page's identifiers and tiers"),
+                 note=f"random page among the first {PAGES}; Portal also loads the page's identifiers and tiers, and "
+                      "answers the total (counted up to 10,000 once per process: the organisation's members are "
+                      "never fewer afterwards)"),
         Scenario(f"date range, {RANGE_DAYS} days, 20 rows",
                  Side("GET", f'string.format("{api}/ledgers/{ledger_id}/accounts/{account}/transactions'
                              f'?fromExternalEventDate={month_from}&toExternalEventDate={month_to}'
@@ -165,7 +166,8 @@ def scenarios(info: dict, args) -> list[Scenario]:
                  Side("GET", f'string.format("/range?account={account}&from={month_from}&to={month_to}'
                              f'&page=%d", math.random(0, 9))', check=has_rows("results", 20)),
                  note="Portal: GET .../transactions?fromExternalEventDate=..&toExternalEventDate=..&limit=20 "
-                      "(stands in for a report; it also counts the range)"),
+                      "(stands in for a report; the same range each time, so its count, up to 1,000, is taken "
+                      "once per process: a best case for a report whose range changes)"),
         Scenario("points report by day, a year",
                  Side("GET", lua_string(f"{api}/stats/points?sinceFrom={year_from}&sinceTo={year_to}&interval=day"),
                       check=has_rows("results")),

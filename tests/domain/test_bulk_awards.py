@@ -109,7 +109,8 @@ def test_an_imported_member_gets_exactly_what_a_member_enrolled_alone_gets(sessi
 
 def test_a_batch_s_welcome_costs_the_same_statements_whatever_its_size(session, org):
     """With a welcome campaign (points, then x2 on them), the campaign's part of a batch is a fixed number of
-    statements: campaigns, actions, account, wallets read and created, transactions, entries, balances, shards,
+    statements: what listens (the campaigns' ids and times; their rows and actions are known to the process after
+    the first batch), account, wallets read and created, transactions, entries, balances, shards,
     outbox, audit, evaluations. (Creating the members costs 4 statements a member on SQLite, members.py, and
     tier points add a tier evaluation per member, tiers.py: not counted here.)"""
     _welcome(session, org, tier_points=False)
