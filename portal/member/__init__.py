@@ -66,7 +66,10 @@ class MemberSession(UserMixin):
         return self_service.member_actor(self.member)
 
 
-_PAGE_LOADS = "member_page_loads"  # in `g`, from member_required to the session loader
+def _page_loads():
+    """The `loads` the requested view declared with `member_required(loads=...)`, or None."""
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    return getattr(view, "member_loads", None)
 
 
 def load_member_session(kind: str, raw_id: str) -> MemberSession | None:
@@ -77,7 +80,7 @@ def load_member_session(kind: str, raw_id: str) -> MemberSession | None:
     member_id, _, fingerprint = raw_id.partition(":")
     if not member_id.isdigit() or not fingerprint:
         return None
-    loads = g.pop(_PAGE_LOADS, None)
+    loads = _page_loads()
     if loads is None:
         found = self_service.load_member(db.session, int(member_id), fingerprint)
         return MemberSession(*found) if found else None
@@ -100,17 +103,14 @@ def current_member() -> members.Member | None:
 def member_required(view=None, *, loads=None):
     """Only for a signed-in member (else to the login page). `loads(session, member_id)` -> (member,
     organisation, what the page reads) or None: the page's own read, made by the session loader in the
-    same statement as the member (`page_read()` gives it to the view; None when the member was loaded
-    before the view, so the view must be able to read it itself)."""
+    same statement as the member, whenever the member is first loaded in a request for this view
+    (`page_read()` gives it to the view; the view must still be able to read it itself when it is None)."""
     if view is None:
         return lambda view: member_required(view, loads=loads)
 
     @wraps(view)
     def wrapped(*args, **kwargs):
-        if loads is not None:
-            setattr(g, _PAGE_LOADS, loads)
-        member = current_member()  # the session loader takes `loads` (when the member is not loaded yet)
-        g.pop(_PAGE_LOADS, None)
+        member = current_member()  # the session loader reads `loads` with the member (see _page_loads)
         if member is None:
             target = url_for("member.login", next=request.full_path.rstrip("?"))
             if htmx:
@@ -120,6 +120,7 @@ def member_required(view=None, *, loads=None):
             return redirect(target)
         return view(*args, **kwargs)
 
+    wrapped.member_loads = loads
     return wrapped
 
 
