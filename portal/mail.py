@@ -128,8 +128,9 @@ def _send(message: EmailMessage, settings: Settings) -> tuple[str | None, bool]:
                 smtp.login(settings.username, settings.password)
             smtp.send_message(message)
     except smtplib.SMTPRecipientsRefused as refused:
-        codes = [code for code, _ in refused.recipients.values()]
-        return f"recipient refused: {refused.recipients}", all(code >= 500 for code in codes)
+        replies = list(refused.recipients.values())  # keyed by the address: only the server's replies are kept
+        said = "; ".join(f"{code} {text.decode(errors='replace')}" for code, text in replies)
+        return f"recipient refused: {said}", all(code >= 500 for code, _ in replies)
     except smtplib.SMTPDataError as refused:
         return f"message refused: {refused.smtp_code} {refused.smtp_error!r}", refused.smtp_code >= 500
     except (smtplib.SMTPException, OSError) as error:  # refused connection, 4xx, timeout, TLS: try again later
