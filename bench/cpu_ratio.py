@@ -30,7 +30,7 @@ for path in (ROOT, BENCH):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from profile_request import open_seed, requests_of, seed_arguments, sign_in  # noqa: E402
+from profile_request import member_of, open_seed, requests_of, seed_arguments, sign_in  # noqa: E402
 
 
 def scenarios(info: dict) -> dict:
@@ -38,8 +38,7 @@ def scenarios(info: dict) -> dict:
     n or None, the status it must answer). The Portal requests are profile_request's (`requests_of`); the bare
     ones ask bare's app for the same rows (the same member for the same n) with the same bodies."""
     ours = requests_of(info)
-    first, last = info["firstMemberId"], info["lastMemberId"]
-    member = lambda n: first + (n * 7919) % (last - first + 1)  # noqa: E731  (requests_of's member of n)
+    member = member_of(info)
     seeded = dt.datetime.fromisoformat(info["seededAt"])
     iso = lambda moment: moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
     since, until, account = iso(seeded - dt.timedelta(days=30)), iso(seeded), info["accountId"]

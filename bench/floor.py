@@ -192,8 +192,14 @@ def register(app: Flask, engine) -> None:
                                          for n, item in enumerate(body["items"], 1)])
             point_txs = post(conn, points, points["id"], [(owned[points["id"]], award) for _ in matching],
                              "purchase", "key floor", now)
-            if tier["id"] in owned:
-                post(conn, tier, tier["id"], [(owned[tier["id"]], earned)], "purchase", "key floor", now)
+            if tier["id"] not in owned:  # a member's first tier points create the wallet, as Portal's purchase does
+                owned[tier["id"]] = conn.execute(upsert(wallets).values(
+                    organization_id=points["organization_id"], ledger_account_id=tier["id"], member_id=member_id,
+                    kind="member", balance=0, held=0, pending_in=0, created_at=now)
+                    .on_conflict_do_nothing().returning(wallets.c.id)).scalar() or conn.execute(
+                    select(wallets.c.id).where(wallets.c.member_id == member_id,
+                                               wallets.c.ledger_account_id == tier["id"])).scalar_one()
+            post(conn, tier, tier["id"], [(owned[tier["id"]], earned)], "purchase", "key floor", now)
             conn.execute(insert(evaluations), [
                 {"organization_id": points["organization_id"], "campaign_id": campaign, "action_id": action,
                  "member_id": member_id, "event_type": "purchase", "order_id": order, "effect_type": "points",

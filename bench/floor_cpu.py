@@ -17,7 +17,7 @@ BENCH = Path(__file__).resolve().parent
 if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
-from profile_request import open_seed, seed_arguments  # noqa: E402
+from profile_request import member_of, open_seed, seed_arguments  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -30,8 +30,7 @@ def main(argv=None) -> int:
     portal, plain = app.test_client(), bare.create_app(url).test_client()
     auth = {"Authorization": f"Bearer {info['apiKey']}", "User-Agent": "portal-bench"}
     api = f"/api/v1/organizations/{info['organizationId']}"
-    first, last = info["firstMemberId"], info["lastMemberId"]
-    member = lambda n: first + (n * 7919) % (last - first + 1)  # noqa: E731
+    member = member_of(info)
     run, window = os.urandom(3).hex(), info["couponWindow"]
 
     def order(prefix: str):

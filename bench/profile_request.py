@@ -41,16 +41,21 @@ LAYERS = [  # (layer, pattern on the code's file name), first match wins
 ]
 
 
+def member_of(info: dict):
+    """n -> a seeded member's id, spread over all of them (the same member for the same n in every tool)."""
+    first, last = info["firstMemberId"], info["lastMemberId"]
+    return lambda n: first + (n * 7919) % (last - first + 1)
+
+
 def requests_of(info: dict) -> dict:
     """scenario name -> (method, path maker, body maker, expected status); n numbers the request."""
     org, ledger_id, account = info["organizationId"], info["ledgerId"], info["accountId"]
     api = f"/api/v1/organizations/{org}"
-    first, last = info["firstMemberId"], info["lastMemberId"]
     seeded = dt.datetime.fromisoformat(info["seededAt"])
     iso = lambda moment: moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
     month_from, month_to = iso(seeded - dt.timedelta(days=30)), iso(seeded)
     run = os.urandom(4).hex()
-    member = lambda n: first + (n * 7919) % (last - first + 1)  # noqa: E731
+    member = member_of(info)
     wallets = info["lastWalletId"] - info["firstWalletId"] + 1
     wallet = lambda n: info["firstWalletId"] + (n * 7919) % wallets  # noqa: E731
     window = info["couponWindow"] * (info["couponWindows"] - 1)  # the last window: run.py's runs use the others
