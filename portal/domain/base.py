@@ -221,10 +221,21 @@ def adopt_inserted(session: Session, *rows: Row) -> None:
         if inspect(row).transient:
             make_transient_to_detached(row)
             session.add(row)
+    _remember(rows, inserted=True)
+
+
+def adopt_updated(*rows: Any) -> None:
+    """Rows of the session on which a Core UPDATE's RETURNING values were set as loaded (`set_committed_value`):
+    like rows a flush updated, they are expired when the transaction or savepoint that wrote them rolls back, so
+    that the next read sees the database's values, not the undone ones. No statement."""
+    _remember(rows, inserted=False)
+
+
+def _remember(rows, *, inserted: bool) -> None:
     if rows:
         own = object_session(rows[0])  # the Session itself, also when given a scoped_session
         transaction = own.get_nested_transaction() or own.get_transaction()
-        own.info.setdefault(_ADOPTED, {}).setdefault(transaction, []).extend(rows)
+        own.info.setdefault(_ADOPTED, {}).setdefault(transaction, []).extend((row, inserted) for row in rows)
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -244,14 +255,18 @@ def _hand_adopted_up(session: Session, transaction: SessionTransaction) -> None:
 @event.listens_for(Session, "after_rollback")
 def _drop_adopted_on_rollback(session) -> None:
     # Fired while the transaction or savepoint rolled back is still the innermost one open (savepoints inside it
-    # were closed first and handed theirs up to it); its rows leave the session, as SQLAlchemy expunges the
-    # rows a flush inserted in it.
+    # were closed first and handed theirs up to it); its inserted rows leave the session, as SQLAlchemy expunges
+    # the rows a flush inserted in it, and its updated ones are expired.
     adopted = session.info.get(_ADOPTED)
     if not adopted:
         return
     undone = session.get_nested_transaction() or session.get_transaction()
     for transaction in [t for t in adopted if _within(t, undone)]:
-        for row in adopted.pop(transaction):
+        for row, inserted in adopted.pop(transaction):
+            if not inserted:
+                if row in session:
+                    session.expire(row)
+                continue
             if row in session:
                 session.expunge(row)
             make_transient(row)

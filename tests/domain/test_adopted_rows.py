@@ -76,3 +76,23 @@ def test_a_savepoint_still_open_when_the_transaction_rolls_back(own):
     own.rollback()  # the whole transaction, the open savepoint with it
     assert inner not in own and own.get(Note, inner.id) is None
     assert not own.info.get("portal.adopted")
+
+
+def test_values_an_update_returned_are_expired_with_their_savepoint(own):
+    from sqlalchemy import update
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    from portal.domain.base import adopt_updated
+
+    note = write(own, "before")
+    own.commit()
+    assert note.text == "before"  # loaded before the savepoint
+    with pytest.raises(RuntimeError), own.begin_nested():
+        notes = Note.__table__  # a Core UPDATE, as the coupon counters are written
+        text = own.execute(update(notes).where(notes.c.id == note.id).values(text="undone")
+                           .returning(notes.c.text)).scalar()
+        set_committed_value(note, "text", text)
+        adopt_updated(note)
+        assert note.text == "undone" and not own.dirty
+        raise RuntimeError("the step failed")
+    assert note in own and note.text == "before"  # read again: the database's value, not the undone one

@@ -52,7 +52,7 @@ from sqlalchemy.orm.util import identity_key
 
 from .. import audit, earning, outbox, idempotency, ledger, throttle
 from ..actors import Actor
-from ..base import adopt_inserted, get_owned, isoformat, utcnow
+from ..base import adopt_inserted, adopt_updated, get_owned, isoformat, utcnow
 from ..errors import AccountNotActive, AlreadyResolved, Conflict, InsufficientBalance, NotFound, ValidationFailed
 from ..ledger import LedgerAccount, LedgerTransaction, Reason
 from ..members import Member
@@ -845,9 +845,11 @@ def _adopt(session: Session, model: type, row) -> Any:
 
 
 def _loaded(row: Any, values) -> None:
-    """Put the values a statement returned (column name -> value) on the ORM object as loaded."""
+    """Put the values a statement returned (column name -> value) on the ORM object as loaded (expired again
+    if the savepoint that wrote them rolls back: base.adopt_updated)."""
     for name, value in (values.items() if hasattr(values, "items") else values._mapping.items()):
         set_committed_value(row, name, value)
+    adopt_updated(row)
 
 
 def _revert_use(session: Session, book: CouponBook, account: AccountCoupon, use: CouponUsage, *,
