@@ -453,11 +453,12 @@ def _page_statements(order_by: str, descending: bool, filters: frozenset[str], c
     more than running them): the list, its page with identifiers and tiers, and its capped count."""
     listed = _listed(select(*(_MEMBERS.c[name] for name in SHOWN_COLUMNS)), _MEMBERS.c,
                      bindparam("organization_id"), {name: bindparam(name) for name in filters})
-    column = _MEMBERS.c[order_by]
-    chosen = (listed.order_by(column.desc() if descending else column.asc())
+    # Rows equal in the column (a family name, a creation time) by id, in the same direction: each row on one
+    # page only, whatever plan picks them.
+    keys = [order_by] if order_by == "id" else [order_by, "id"]
+    chosen = (listed.order_by(*(_MEMBERS.c[key].desc() if descending else _MEMBERS.c[key].asc() for key in keys))
               .limit(bindparam("limit")).offset(bindparam("offset")).subquery("page"))
-    # The page's rows in the page's order; rows equal in it by id, the way the index on the column gives them.
-    ordered = (chosen.c[order_by].desc(), chosen.c.id.desc()) if descending else (chosen.c[order_by].asc(),)
+    ordered = tuple(chosen.c[key].desc() if descending else chosen.c[key].asc() for key in keys)
     return listed, _shown_statement(chosen, ordered), count_statement(listed, cap)
 
 

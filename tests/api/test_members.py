@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+import time_machine
 
 from portal.domain import members as domain_members
 
@@ -273,3 +274,15 @@ def test_a_member_read_by_a_path_no_member_has_is_not_found(api, org):
     for ref in ("0", "²", "99999999999999999999", "12a"):
         for path in (f"/members/{ref}", f"/members/{ref}/wallet"):
             assert problem(api.get(path), 404)["errors"] == {"memberId": ["Member not found"]}, path
+
+
+@pytest.mark.parametrize("order", ["familyName,asc", "familyName,desc", "createdAt,asc", "createdAt,desc"])
+def test_members_equal_in_the_order_are_each_on_one_page(api, org, session, order):
+    """Ties in the chosen order (one family name, one creation time) are broken by id, on every page alike."""
+    with time_machine.travel(dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc), tick=False):
+        made = {make_member(session, org, familyName="Same").id for _ in range(7)}
+    session.commit()
+    seen = [m["id"] for page in range(4) for m in api.get(f"/members?limit=2&page={page}&order={order}").json["results"]]
+    assert sorted(seen) == sorted(made)
+    ids = seen if order.endswith("asc") else seen[::-1]
+    assert ids == sorted(ids)  # by id within the tie, in the order's direction
