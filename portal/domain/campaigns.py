@@ -465,8 +465,9 @@ def _asked(campaigns: list, actions: dict[int, list], *names: str) -> bool:
     campaign for some audiences? The context leaves out what no rule reads (context.member_context)."""
     if "audiences" in names and any(c.audience_ids for c in campaigns):
         return True
-    return any(name in text for listed in actions.values() for action in listed for text in action.rules
-               for name in names)
+    # A computed key (member["bal" + "ance"]) names nothing the text shows: a rule with an index reads everything.
+    return any(name in text or "[" in text for listed in actions.values() for action in listed
+               for text in action.rules for name in names)
 
 
 def eligible_spend(order, categories: list[str] | None = None) -> Decimal:

@@ -449,3 +449,14 @@ def test_an_order_undone_with_its_savepoint_is_not_the_next_orders_object(sessio
     assert kept is not undone and (kept.external_id, kept.total) == ("KEPT", Decimal(20))
     session.expire_all()
     assert session.scalars(select(orders.PurchaseOrder.external_id)).all() == ["KEPT"]
+
+
+def test_a_rule_that_reads_the_balance_by_a_computed_key_sees_it(session, org):
+    """The balances are read only for rules that ask for them; a key built in the rule names nothing in its text,
+    so such a rule must not see a balance of 0."""
+    member = factories.make_member(session, org)
+    factories.give_points(session, org, member, 50)
+    campaign = campaigns.create_campaign(session, org.id, code="RICH", name="For the rich", actor=org.actor)
+    campaigns.add_action(session, campaign, actor=org.actor, rules_text=['member["bal" + "ance"] >= 50'],
+                         effects=[{"type": "award_points", "mode": "fixed", "points": 7}])
+    assert orders.record_order(session, member, order("RICH-1", 10), actor=org.actor).evaluation.points_awarded == 7
