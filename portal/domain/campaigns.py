@@ -29,11 +29,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import Boolean, ForeignKey, Numeric, String, UniqueConstraint, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
-from sqlalchemy.orm.util import identity_key
 
-from . import audit, earning, ledger, outbox, rules
+from . import audit, earning, outbox, points, rules
 from .actors import Actor
-from .base import Base, IndexedOwnedRow, OwnedRow, ValidityWindow, add_unique, get_owned, keep, utcnow
+from .base import Base, IndexedOwnedRow, OwnedRow, ValidityWindow, add_unique, get_owned, utcnow
 from .checks import reject_unknown
 from .context import WEEKDAYS, event_context, time_context
 from .errors import DomainError, DuplicateValue, NotFound, ValidationFailed
@@ -655,7 +654,7 @@ class _Award:
 
 def post_awards(session: Session, awards: list[_Award], actor: Actor, *, settle: bool = True) -> None:
     """Post the awards gathered so far (and empty the list): each award's points, and its tier points when it
-    earns them, one ledger transaction each as before, all written set-based (`mint_all`, which settles the
+    earns them, one ledger transaction each as before, all written set-based (`points.mint_to_members`, which settles the
     members' open debts when `settle`); then the CampaignEvaluation rows in one statement. Fills in each effect's
     transaction ids."""
     if not awards:
@@ -669,7 +668,7 @@ def post_awards(session: Session, awards: list[_Award], actor: Actor, *, settle:
         mints.append((award.event.member, award.account_id or program.points_account_id, award.effect.points, reason))
         if award.tier_points:
             mints.append((award.event.member, program.tier_points_account_id, award.effect.points, reason))
-    txs = iter(mint_all(session, pending[0].campaign.organization_id, mints, actor=actor, settle=settle))
+    txs = iter(points.mint_to_members(session, pending[0].campaign.organization_id, mints, actor=actor, settle=settle))
     rows = []
     for award in pending:
         tx = next(txs)
@@ -686,56 +685,6 @@ def award_reason(campaign: Campaign, action: CampaignAction, event: earning.Loya
     return Reason(description=campaign.name, tags=[f"campaign:{campaign.code}", f"action:{action.id}"],
                   external_id=event.order.external_id if event.order is not None else None,
                   external_event_date=event.occurred_at)
-
-
-def mint_all(session: Session, organization_id: int, mints: list[tuple[Any, int, int, Reason]], *,
-             actor: Actor, settle: bool = True) -> list[ledger.LedgerTransaction]:
-    """Each (member, account id, amount, reason) minted into the member's wallet in the account, as
-    `points.mint_to_member` would with no key (one transaction each, audited `ledger.minted`, the member's open
-    debts in the account settled from it when `settle`), in a fixed number of statements per account: the
-    accounts, the wallets (a single member's with its account's system wallets), then `ledger.post_all`
-    (transactions, entries, balances, shards, outbox events) and the audit entries, one statement each.
-    Checked as `ledger.post` checks (active member and account, the maximum supply through `ledger.Funds`).
-    Raises AccountNotActive, LedgerAccountNotActive, MaxSupplyExceeded, NotFound (another organisation's account)."""
-    from .orders import settle_debts
-
-    wanted = sorted({account_id for _, account_id, _, _ in mints})
-    unknown = [a for a in wanted if session.identity_map.get(identity_key(LedgerAccount, a)) is None]
-    if len(unknown) > 1:  # read at once; get_account below then finds them in the identity map
-        keep(session, *session.scalars(select(LedgerAccount).where(LedgerAccount.id.in_(unknown))))
-    accounts = {account_id: ledger.get_account(session, organization_id, account_id) for account_id in wanted}
-    keep(session, *accounts.values())
-    members = {member.id: member for member, _, _, _ in mints}
-    wallets: dict[tuple[int, int], ledger.Wallet] = {}
-    if len(members) == 1:  # a purchase: the member's points and tier points wallets in one statement
-        [member_id] = members
-        wallets.update(((account_id, member_id), wallet) for account_id, wallet in ledger.member_wallet_in_each(
-            session, list(accounts.values()), member_id).items())
-    else:
-        for account_id, account in accounts.items():
-            ids = sorted({member.id for member, to, _, _ in mints if to == account_id})
-            ledger.system_wallets(session, [account])
-            wallets.update(((account_id, m), w) for m, w in ledger.member_wallets_in(session, account, ids).items())
-    issuance = {account_id: ledger.system_wallet(session, account, ledger.ISSUANCE)
-                for account_id, account in accounts.items()}
-    funds, _ = ledger.Funds.lock(session, organization_id, [], [
-        issuance[account_id].id for account_id, account in accounts.items() if account.max_supply is not None])
-    postings = []
-    for member, account_id, amount, reason in mints:
-        posting = ledger.Posting(ledger.MINT, accounts[account_id], issuance[account_id],
-                                 wallets[account_id, member.id], amount, reason, actor)
-        ledger.check_posting(session, posting)
-        funds.take(posting)
-        postings.append(posting)
-    txs = ledger.post_all(session, postings)
-    keep(session, *txs)  # the order reads them again by id (orders._account_of)
-    audit.record_many(session, actor, [("ledger.minted", tx) for tx in txs],
-                      amount=lambda tx: tx.amount, ledgerAccountId=lambda tx: tx.ledger_account_id)
-    if settle:  # points earned, of any kind: the member's open debts are paid from them first
-        for account_id, member_id in sorted({(account_id, member.id) for member, account_id, _, _ in mints}):
-            settle_debts(session, members[member_id], actor=actor, account=accounts[account_id],
-                         wallet=wallets[account_id, member_id])
-    return txs
 
 
 def _record(session, campaign, action, event, effect_type, amount, tx_id) -> None:
@@ -823,7 +772,7 @@ def award_coupon_bonus(session: Session, event: earning.LoyaltyEvent, evaluation
         program = event.program or default_program(session, event.organization_id)
         reason = Reason(description="Coupon bonus", tags=["coupon-bonus"], external_id=event.order.external_id,
                         external_event_date=event.occurred_at)
-        minted, tier_minted = mint_all(session, event.organization_id, [
+        minted, tier_minted = points.mint_to_members(session, event.organization_id, [
             (event.member, program.points_account_id, extra, reason),
             (event.member, program.tier_points_account_id, extra, reason)], actor=actor)
         effect.ledger_transaction_id = minted.id

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, or_, select, true
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from . import audit, idempotency, ledger
 from .actors import Actor
@@ -128,10 +129,61 @@ def open_wallet(session: Session, member: Member, *, actor: Actor, ledger_id: in
 
 def mint_to_member(session: Session, member: Member, amount: int, *, actor: Actor, reason: Reason,
                    ledger_id: int | None = None, account_id: int | None = None) -> Movement:
-    """Mint into the member's wallet, then settle the member's open debts in the account from it (orders.settle_debts:
+    """Mint into the member's wallet (for many mints at once: `mint_to_members`), then settle the member's open
+    debts in the account from it (orders.settle_debts:
     every earning settles, a campaign's, a mission's, a referral's, a staff correction's). Raises AccountNotActive,
     MaxSupplyExceeded, IdempotencyKeyReused."""
     return _member_movement(session, "mint", member, amount, actor, reason, ledger_id, account_id)
+
+
+def mint_to_members(session: Session, organization_id: int, mints: list[tuple[Any, int, int, Reason]], *,
+                    actor: Actor, settle: bool = True) -> list[ledger.LedgerTransaction]:
+    """Each (member, account id, amount, reason) minted into the member's wallet in the account, as
+    `mint_to_member` would with no key (one transaction each, audited `ledger.minted`, the member's open
+    debts in the account settled from it when `settle`), in a fixed number of statements per account: the
+    accounts, the wallets (a single member's with its account's system wallets), then `ledger.post_all`
+    (transactions, entries, balances, shards, outbox events) and the audit entries, one statement each.
+    Checked as `ledger.post` checks (active member and account, the maximum supply through `ledger.Funds`).
+    Raises AccountNotActive, LedgerAccountNotActive, MaxSupplyExceeded, NotFound (another organisation's account)."""
+    from .orders import settle_debts
+
+    wanted = sorted({account_id for _, account_id, _, _ in mints})
+    unknown = [a for a in wanted if session.identity_map.get(identity_key(LedgerAccount, a)) is None]
+    if len(unknown) > 1:  # read at once; get_account below then finds them in the identity map
+        keep(session, *session.scalars(select(LedgerAccount).where(LedgerAccount.id.in_(unknown))))
+    accounts = {account_id: ledger.get_account(session, organization_id, account_id) for account_id in wanted}
+    keep(session, *accounts.values())
+    members = {member.id: member for member, _, _, _ in mints}
+    wallets: dict[tuple[int, int], ledger.Wallet] = {}
+    if len(members) == 1:  # a purchase: the member's points and tier points wallets in one statement
+        [member_id] = members
+        wallets.update(((account_id, member_id), wallet) for account_id, wallet in ledger.member_wallet_in_each(
+            session, list(accounts.values()), member_id).items())
+    else:
+        for account_id, account in accounts.items():
+            ids = sorted({member.id for member, to, _, _ in mints if to == account_id})
+            ledger.system_wallets(session, [account])
+            wallets.update(((account_id, m), w) for m, w in ledger.member_wallets_in(session, account, ids).items())
+    issuance = {account_id: ledger.system_wallet(session, account, ledger.ISSUANCE)
+                for account_id, account in accounts.items()}
+    funds, _ = ledger.Funds.lock(session, organization_id, [], [
+        issuance[account_id].id for account_id, account in accounts.items() if account.max_supply is not None])
+    postings = []
+    for member, account_id, amount, reason in mints:
+        posting = ledger.Posting(ledger.MINT, accounts[account_id], issuance[account_id],
+                                 wallets[account_id, member.id], amount, reason, actor)
+        ledger.check_posting(session, posting)
+        funds.take(posting)
+        postings.append(posting)
+    txs = ledger.post_all(session, postings)
+    keep(session, *txs)  # the order reads them again by id (orders._account_of)
+    audit.record_many(session, actor, [("ledger.minted", tx) for tx in txs],
+                      amount=lambda tx: tx.amount, ledgerAccountId=lambda tx: tx.ledger_account_id)
+    if settle:  # points earned, of any kind: the member's open debts are paid from them first
+        for account_id, member_id in sorted({(account_id, member.id) for member, account_id, _, _ in mints}):
+            settle_debts(session, members[member_id], actor=actor, account=accounts[account_id],
+                         wallet=wallets[account_id, member_id])
+    return txs
 
 
 def burn_from_member(session: Session, member: Member, amount: int, *, actor: Actor, reason: Reason,

@@ -49,7 +49,7 @@ BATCH = 12
 # campaigns' ids and updated_at, no mission, no referral programme, so those two handlers read nothing; the
 # process knows the campaigns and their actions: campaigns._listening_cache; 2 more statements when it does
 # not); no balances or audiences (no rule asks); then the 6 awards (points and tier points) posted together
-# (campaigns.mint_all: both wallets in one statement and the tier points one created, transactions, entries,
+# (points.mint_to_members: both wallets in one statement and the tier points one created, transactions, entries,
 # balances, shards, outbox, the tier ladder once, audit, open debts, evaluation rows), the order's audit,
 # points and outbox. No points paid: the programme's point value is not read.
 PURCHASE_20_CAMPAIGNS = 24
