@@ -4,7 +4,6 @@ share links opened with unknown codes. Of N requests released together, exactly 
 number gets through (each counts under `throttle.serialize`; without it they all read the same count)."""
 from __future__ import annotations
 
-import re
 
 import pytest
 import requests
@@ -16,12 +15,12 @@ from portal.domain.outbox import OutboxEvent
 from portal.domain.throttle import FailedAttempt
 from portal.extensions import db
 from tests import factories
+from tests.web.page import CSRF_TOKEN
 
 from .live import parallel
 
 pytestmark = pytest.mark.live
 
-CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
 @pytest.fixture
@@ -40,7 +39,7 @@ def browsers(url: str, n: int) -> list[tuple[requests.Session, str]]:
     found = []
     for _ in range(n):
         browser = requests.Session()
-        found.append((browser, CSRF.search(browser.get(url, timeout=30).text).group(1)))
+        found.append((browser, CSRF_TOKEN.search(browser.get(url, timeout=30).text).group(1)))
     return found
 
 

@@ -7,7 +7,6 @@ refused with 429 before it. The same for the limit per address over all accounts
 """
 from __future__ import annotations
 
-import re
 
 import pytest
 import requests
@@ -18,6 +17,7 @@ from portal.domain.throttle import FailedAttempt
 from portal.domain.passwords import hash_password
 from portal.extensions import db
 from tests import factories
+from tests.web.page import CSRF_TOKEN
 
 from .live import parallel
 
@@ -25,7 +25,6 @@ pytestmark = pytest.mark.live
 
 ATTEMPTS = 50
 SPRAYED, ADDRESS_LIMIT = 16, 5
-CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
 def wrong_passwords(url: str, emails: list[str]) -> list[int]:
@@ -33,7 +32,7 @@ def wrong_passwords(url: str, emails: list[str]) -> list[int]:
     browsers = []
     for _ in emails:  # each with its own session and CSRF token, fetched beforehand
         browser = requests.Session()
-        browsers.append((browser, CSRF.search(browser.get(url, timeout=30).text).group(1)))
+        browsers.append((browser, CSRF_TOKEN.search(browser.get(url, timeout=30).text).group(1)))
 
     def attempt(i: int) -> int:
         browser, token = browsers[i]

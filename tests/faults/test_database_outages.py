@@ -9,7 +9,6 @@ pool_pre_ping tests idle ones before use).
 """
 from __future__ import annotations
 
-import re
 import sqlite3
 import subprocess
 import time
@@ -22,6 +21,7 @@ from sqlalchemy import create_engine, func, select, text
 from portal.domain.ledger import LedgerEntry, LedgerTransaction
 from portal.extensions import db
 from tests import factories
+from tests.web.page import CSRF_TOKEN
 from tests.concurrency.live import postgresql_only
 
 from .pause import install, release, wait_for_pause
@@ -191,7 +191,7 @@ def test_a_read_only_sqlite_file_answers_503_and_keeps_its_data(app_on, tmp_path
     browser = requests.Session()  # the member portal: reading still works, a sign-in (which writes) does not
     page = browser.get(f"{server.url}/login", timeout=30)
     assert page.status_code == 200
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text).group(1)
+    token = CSRF_TOKEN.search(page.text).group(1)
     assert_unavailable(browser.post(f"{server.url}/login", data={"csrf_token": token, "email": "nobody@example.com",
                                                                  "password": "wrong password"}, timeout=30),
                        problem=False)

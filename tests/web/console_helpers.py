@@ -2,16 +2,14 @@
 the tests fill in. Imported by tests/web/conftest.py (its fixtures) and the console tests."""
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from .page import field_error
+from .page import CSRF_TOKEN, field_error
 
 PASSWORD = "correct-horse-9"
-CSRF_INPUT = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 
 # The refusals of what the mission and referral programme forms share (portal/console/fields.py, EngagementForm):
 # the event listened to, the "When" window and the ledger account paid into; cases for `ConsoleForm.refusals_test`.
@@ -31,7 +29,7 @@ class Console:
 
     def csrf_token(self, path: str = "/console/login") -> str:
         response = self.client.get(path)
-        match = CSRF_INPUT.search(response.get_data(as_text=True))
+        match = CSRF_TOKEN.search(response.get_data(as_text=True))
         assert match, f"no csrf_token input on {path} (status {response.status_code})"
         return match.group(1)
 

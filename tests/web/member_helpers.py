@@ -2,7 +2,6 @@
 and committed members who can log in. Imported by tests/web/test_member_*.py."""
 from __future__ import annotations
 
-import re
 
 import pytest
 from flask import g
@@ -12,10 +11,9 @@ from portal.domain import passwords
 from tests import factories
 from tests.mailsink import mail_sink, smtp_sink  # noqa: F401  (fixtures)
 
-from .page import page
+from .page import CSRF_TOKEN, page
 
 PASSWORD = "a long enough passphrase"
-CSRF_VALUE = re.compile(r'name="(?:[a-z]+-)?csrf_token" (?:type="hidden" )?value="([^"]+)"')
 
 
 class FreshClient(FlaskClient):
@@ -41,7 +39,7 @@ class MemberPortal:
 
     def csrf(self, path: str = "/login") -> str:
         response = self.client.get(path)
-        match = CSRF_VALUE.search(response.get_data(as_text=True))
+        match = CSRF_TOKEN.search(response.get_data(as_text=True))
         assert match, f"no csrf token on {path} ({response.status_code})"
         return match.group(1)
 

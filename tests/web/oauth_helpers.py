@@ -12,7 +12,8 @@ import pytest
 from portal.domain import partners
 from tests import factories
 
-from .member_helpers import (CSRF_VALUE, PASSWORD, fresh_client, logged_in, mail_sink, make_member,  # noqa: F401
+from .page import CSRF_TOKEN
+from .member_helpers import (PASSWORD, fresh_client, logged_in, mail_sink, make_member,  # noqa: F401
                              member, portal, smtp_sink)
 
 REDIRECT = "https://partner.example/callback"
@@ -51,7 +52,7 @@ class Partner:
         if remembered_ok and page.status_code == 302:
             return page
         assert page.status_code == 200, (page.status_code, page.location, page.get_data(as_text=True)[:300])
-        token = CSRF_VALUE.search(page.get_data(as_text=True)).group(1)
+        token = CSRF_TOKEN.search(page.get_data(as_text=True)).group(1)
         return self.browser.post(url, data={"csrf_token": token, "decision": decision})
 
     def code(self, **overrides) -> str:

@@ -9,6 +9,9 @@ import re
 import cssselect2
 import tinyhtml5
 
+# A form's CSRF token (a prefixed form's too: `coupon-csrf_token`), as a browser would send it back.
+CSRF_TOKEN = re.compile(r'name="(?:[a-z]+-)?csrf_token"[^>]*value="([^"]+)"')
+
 
 class Page:
     def __init__(self, html: str):

@@ -7,7 +7,8 @@ from sqlalchemy import func, select
 from portal.domain.members import Member
 from portal.domain.self_service import MemberToken
 
-from .member_helpers import CSRF_VALUE, PASSWORD, logged_in, make_member, member, portal  # noqa: F401
+from .page import CSRF_TOKEN
+from .member_helpers import PASSWORD, logged_in, make_member, member, portal  # noqa: F401
 from .member_helpers import mail_sink, smtp_sink  # noqa: F401
 
 BASE = "https://loyalty.example"
@@ -18,7 +19,7 @@ def submit_on(portal, host: str, path: str, data: dict):
     base_url = f"http://{host}"
     page = portal.client.get(path, base_url=base_url)
     assert page.status_code == 200, page.status_code
-    token = CSRF_VALUE.search(page.get_data(as_text=True)).group(1)
+    token = CSRF_TOKEN.search(page.get_data(as_text=True)).group(1)
     return portal.client.post(path, data={"csrf_token": token, **data}, base_url=base_url)
 
 

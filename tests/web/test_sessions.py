@@ -13,7 +13,8 @@ from sqlalchemy import select
 from portal.domain.members import Member
 from portal.domain.staff import StaffUser
 
-from .console_helpers import PASSWORD as STAFF_PASSWORD, CSRF_INPUT, Console
+from .page import CSRF_TOKEN
+from .console_helpers import PASSWORD as STAFF_PASSWORD, Console
 from .member_helpers import (PASSWORD, fresh_client, logged_in, mail_sink, make_member, member,  # noqa: F401
                              portal, smtp_sink)
 
@@ -175,7 +176,7 @@ def log_in_to_a_new_session(client, url: str, token: str, email: str, password: 
 def test_the_staff_login_rotates_the_session_and_its_csrf_token(app, staff_browser, admin, session):
     console = staff_browser()
     login_page = console.client.get("/console/login")
-    token_before = CSRF_INPUT.search(login_page.get_data(as_text=True)).group(1)
+    token_before = CSRF_TOKEN.search(login_page.get_data(as_text=True)).group(1)
     cookie_before = log_in_to_a_new_session(console.client, "/console/login", token_before, admin.email, STAFF_PASSWORD)
     # The token from before the login is refused: signing out with it fails, and the user stays signed in.
     refused = console.client.post("/console/logout", data={"csrf_token": token_before})
