@@ -77,12 +77,19 @@ def make_tiers(session, bundle: OrgBundle):
             for name, p in (("Bronze", 0), ("Silver", 500), ("Gold", 1500))]
 
 
-def published_book(session, bundle: OrgBundle, name: str, type: str, **fields):
-    """A published coupon book of the organisation (`type`: coupons.REWARD, EXTRAPOINT...)."""
+def make_book(session, bundle: OrgBundle, **fields):
+    """A coupon book of the organisation: by default a published reward, "Free coffee"."""
     from portal.domain import coupons
 
-    return coupons.create_book(session, bundle.id, actor=bundle.actor, name=name, type=type,
-                               publishing_status=coupons.PUBLISHED, **fields)
+    fields.setdefault("name", "Free coffee")
+    fields.setdefault("type", coupons.REWARD)
+    fields.setdefault("publishing_status", coupons.PUBLISHED)
+    return coupons.create_book(session, bundle.id, actor=bundle.actor, **fields)
+
+
+def published_book(session, bundle: OrgBundle, name: str, type: str, **fields):
+    """A published coupon book of the organisation (`type`: coupons.REWARD, EXTRAPOINT...)."""
+    return make_book(session, bundle, name=name, type=type, **fields)
 
 
 def gift_campaign(session, bundle: OrgBundle, *books, rule: str | None = None):

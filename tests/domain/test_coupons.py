@@ -14,19 +14,12 @@ from portal.domain.outbox import OutboxEvent
 from portal.domain.members import CODE_ALPHABET, update_member
 from portal.domain.throttle import TooManyAttempts
 from portal.domain.tiers import set_tier
-from tests.factories import count, give_points, make_member, make_tiers, wallet_of
+from tests.factories import count, give_points, make_book, make_member, make_tiers, wallet_of
 
 from .conftest import fails_cleanly
 
 
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.timezone.utc)
-
-
-def make_book(session, org, **fields):
-    fields.setdefault("name", "Free coffee")
-    fields.setdefault("type", coupons.REWARD)
-    fields.setdefault("publishing_status", coupons.PUBLISHED)
-    return coupons.create_book(session, org.id, actor=org.actor, **fields)
 
 
 def usages_of(session, member, kind=None):

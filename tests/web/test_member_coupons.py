@@ -23,10 +23,7 @@ from .test_member_card import bars_to_modules
 
 
 def make_book(session, org, **fields):
-    fields.setdefault("name", "Free coffee")
-    fields.setdefault("type", coupons.REWARD)
-    fields.setdefault("publishing_status", coupons.PUBLISHED)
-    book = coupons.create_book(session, org.id, actor=org.actor, **fields)
+    book = factories.make_book(session, org, **fields)
     session.commit()
     return book
 
