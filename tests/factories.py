@@ -132,3 +132,15 @@ def member_token(session, app, member, scope: str) -> str:
                          refresh_token=secrets.token_urlsafe(32))
     session.flush()
     return raw
+
+
+def audience_pairs(session, bundle: OrgBundle, first: int, pairs: int, listed: list[int]) -> None:
+    """`pairs` pairs of audiences, numbered from `first`: a rule audience of Berliners and a list of `listed`."""
+    from portal.domain import audiences
+
+    for n in range(first, first + pairs):
+        audiences.create_audience(session, bundle.id, name=f"Berliners {n}", rule='member.city == "Berlin"',
+                                  actor=bundle.actor)
+        audiences.create_audience(session, bundle.id, name=f"Listed {n}", kind=audiences.LIST, member_ids=listed,
+                                  actor=bundle.actor)
+    session.commit()

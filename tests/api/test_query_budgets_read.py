@@ -145,23 +145,14 @@ def test_thirty_days_of_transactions_is_one_statement(api, engine, session, org)
 
 
 def test_the_audience_list_costs_the_same_for_2_audiences_and_for_10(api, engine, session, org):
-    from portal.domain import audiences
 
     berliners = [factories.make_member(session, org, city="Berlin") for _ in range(2)]
     factories.make_member(session, org, city="Hamburg")
 
-    def add_pairs(first: int, pairs: int) -> None:
-        for n in range(first, first + pairs):
-            audiences.create_audience(session, org.id, name=f"Berliners {n}", rule='member.city == "Berlin"',
-                                      actor=org.actor)
-            audiences.create_audience(session, org.id, name=f"Listed {n}", kind=audiences.LIST,
-                                      member_ids=[berliners[0].id], actor=org.actor)
-        session.commit()
-
-    add_pairs(0, 1)
+    factories.audience_pairs(session, org, 0, 1, [berliners[0].id])
     api.get("/audiences")  # the key is now known to this process
     few, at_2 = _budget(engine, lambda: api.get("/audiences?limit=20"))  # pages not full: no count query
-    add_pairs(1, 4)
+    factories.audience_pairs(session, org, 1, 4, [berliners[0].id])
     many, at_10 = _budget(engine, lambda: api.get("/audiences?limit=20"))
     assert len(few["results"]) == 2 and many["totalCount"] == 10
     assert sorted((a["kind"], a["memberCount"]) for a in many["results"]) == [("list", 1)] * 5 + [("rule", 2)] * 5

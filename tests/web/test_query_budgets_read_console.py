@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import g
 
 from portal.console.member_views import MEMBERS_PER_PAGE
-from portal.domain import audiences, points
+from portal.domain import points
 from portal.domain.ledger import Reason
 from portal.extensions import db
 
@@ -42,22 +42,13 @@ def test_the_member_list_costs_the_same_for_a_few_rows_and_a_full_page(console, 
     assert len(full) == 6, full
 
 
-def _audience_pairs(session, org, first: int, pairs: int, listed: list[int]) -> None:
-    for n in range(first, first + pairs):
-        audiences.create_audience(session, org.id, name=f"Berliners {n}", rule='member.city == "Berlin"',
-                                  actor=org.actor)
-        audiences.create_audience(session, org.id, name=f"Listed {n}", kind=audiences.LIST, member_ids=listed,
-                                  actor=org.actor)
-    session.commit()
-
-
 def test_the_audience_list_costs_the_same_for_2_audiences_and_for_10(console, signed_in, session, org, engine):
     berliners = [factories.make_member(session, org, city="Berlin") for _ in range(2)]
     factories.make_member(session, org, city="Hamburg")
-    _audience_pairs(session, org, 0, 1, [berliners[0].id])
+    factories.audience_pairs(session, org, 0, 1, [berliners[0].id])
     console.get("/console/audiences")
     few_page, few = _list_page(console, engine, "/console/audiences")
-    _audience_pairs(session, org, 1, 4, [berliners[0].id])
+    factories.audience_pairs(session, org, 1, 4, [berliners[0].id])
     doc, many = _list_page(console, engine, "/console/audiences")
     assert len(doc.all("table tbody tr")) == 10 and len(few_page.all("table tbody tr")) == 2
     # each rule audience's matching members, each list audience's listed ones, whatever else is on the page
