@@ -27,6 +27,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Boolean, ForeignKey, Numeric, String, UniqueConstraint, insert, select
+from sqlalchemy.event import listens_for
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -138,10 +139,23 @@ def create_campaign(session: Session, organization_id: int, *, code: str, name: 
 
 def update_campaign(session: Session, campaign: Campaign, *, actor: Actor, **fields: Any) -> Campaign:
     _apply_fields(session, campaign, fields)
-    _touch(campaign)
-    session.flush()
+    session.flush()  # the campaign's updated_at moves on (_campaigns_follow_their_changes)
     audit.record(session, actor, "campaign.updated", campaign, fields=sorted(fields))
     return campaign
+
+
+@listens_for(Session, "before_flush")
+def _campaigns_follow_their_changes(session: Session, _context, _instances) -> None:
+    """Whatever writes a campaign or one of its actions (these functions, an edit through audit.record_changed,
+    a module to come), the campaign's updated_at moves on at the flush: the copies evaluation keeps of it are
+    checked against it (_listening_cache), so no writer has to remember to."""
+    changed = {row.campaign_id for row in (*session.new, *session.dirty, *session.deleted)
+               if isinstance(row, CampaignAction) and row.campaign_id is not None}
+    changed |= {row.id for row in session.dirty if isinstance(row, Campaign) and session.is_modified(row)}
+    for campaign_id in changed:
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is not None:
+            _touch(campaign)
 
 
 def _touch(campaign: Campaign) -> None:
@@ -172,7 +186,6 @@ def add_action(session: Session, campaign: Campaign, *, actor: Actor, rules_text
     _apply_action(session, action, dict(rules_text=rules_text, effects=effects, name=name,
                                         abort_on_false=abort_on_false, abort_on_error=abort_on_error, status=status))
     add_unique(session, action, DuplicateValue("Another action already has this index", field="index"))
-    _touch(campaign)
     audit.record(session, actor, "campaign.action_added", action, campaignId=campaign.id)
     return action
 
@@ -184,7 +197,6 @@ def update_action(session: Session, action: CampaignAction, *, actor: Actor, **f
             raise DuplicateValue("Another action already has this index", field="index")
         action.index = fields["index"]
     _apply_action(session, action, {k: v for k, v in fields.items() if k != "index" and v is not None})
-    _touch(session.get(Campaign, action.campaign_id))
     session.flush()
     audit.record(session, actor, "campaign.action_updated", action, campaignId=action.campaign_id)
     return action

@@ -460,3 +460,16 @@ def test_a_rule_that_reads_the_balance_by_a_computed_key_sees_it(session, org):
     campaigns.add_action(session, campaign, actor=org.actor, rules_text=['member["bal" + "ance"] >= 50'],
                          effects=[{"type": "award_points", "mode": "fixed", "points": 7}])
     assert orders.record_order(session, member, order("RICH-1", 10), actor=org.actor).evaluation.points_awarded == 7
+
+
+def test_an_action_changed_outside_the_campaign_functions_is_seen_by_the_next_purchase(session, org):
+    """The campaign's updated_at follows any write of its actions at the flush, not only the writers that know
+    about the copies kept per process."""
+    with time_machine.travel(dt.datetime(2026, 6, 1, tzinfo=UTC), tick=False):
+        campaign = base_campaign(session, org)
+        member = factories.make_member(session, org)
+        assert orders.record_order(session, member, order("D-1", 10), actor=org.actor).evaluation.points_awarded == 10
+        action = campaigns.actions_of(session, campaign.id)[0]
+        action.effects = [{**action.effects[0], "points": 2}]  # written by hand, not through update_action
+        session.flush()
+        assert orders.record_order(session, member, order("D-2", 10), actor=org.actor).evaluation.points_awarded == 20
