@@ -221,3 +221,18 @@ def test_the_pages_own_gettext_writes_what_flask_babel_writes(portal, logged_in,
         pages[language] = own
     assert "Verlauf" in pages["de"] and "1 Buchung" in pages["de"] and "1 movement" in pages["en"]
     assert "Zoë &lt;i&gt;" in pages["en"] and "<i>" not in pages["en"]
+
+
+def test_the_layouts_links_follow_the_script_root(portal, logged_in):
+    """The layout's argument-free links are built once per process and script root (`layout_url`): mounted
+    under a prefix, the portal links under it; without one, the same process links without it again."""
+    def links(**kwargs) -> list[str]:
+        doc = portal.page("/wallet", **kwargs)
+        return ([doc.one("link[rel=stylesheet]").get("href"), doc.one("a.brand").get("href"),
+                 doc.one("form.lang-switch").get("action"), doc.one("form.filters").get("action")]
+                + [a.get("href") for a in doc.all(".main-nav a")])
+
+    plain = links()
+    assert plain[:4] == ["/static/portal.css", "/", "/language", "/wallet"] and "/card" in plain
+    assert links(base_url="http://localhost/loyalty") == ["/loyalty" + url for url in plain]
+    assert links() == plain
