@@ -5,7 +5,9 @@ BEGIN IMMEDIATE so that read-then-write sequences never fail with SQLITE_BUSY
 half way (the pysqlite recipe from the SQLAlchemy documentation). A GET or HEAD request
 begins a deferred transaction instead: it takes no write lock, so readers run side by side
 and the one write lock is not held while a page renders. Such a request may not write (the
-tests refuse it); the few GET views that do are marked `@writes_on_read`.
+tests refuse it); the few GET views that do are marked `@writes_on_read`. Such a reading request ends
+with COMMIT rather than ROLLBACK (the same for a transaction that wrote nothing; on PostgreSQL it keeps
+psycopg's prepared statements, which every ROLLBACK discards).
 PostgreSQL: READ COMMITTED with conditional updates and row locks in the domain.
 
 The unit of work, the same for every face:
