@@ -3,7 +3,9 @@ client, timed with `time.process_time()` (the CPU of this process only: steadier
 other work shares the machine), with the wall time alone beside it (which also counts PostgreSQL's own work).
 The ratio bare/Portal is roughly what `make bench` shows as req/s Portal/bare on a CPU-bound machine, without
 gunicorn's and wrk's own share (which both sides pay, so the bench's ratio is a little closer to 1). On
-PostgreSQL the server's CPU is not counted: compare statements and plans there.
+PostgreSQL on this machine the CPU of the database's server processes is read from /proc as well and shown
+beside it, with the ratio of the sums (the bench's machine runs the server on the same cores: a statement
+parsed and planned again on every request costs there, not in this process).
 
     .venv/bin/python bench/cpu_ratio.py                       # on a copy of the kept SQLite seed
     .venv/bin/python bench/cpu_ratio.py page balance --requests 500
@@ -57,14 +59,50 @@ def scenarios(info: dict) -> dict:
     }
 
 
-def timed(client, request, headers: dict, requests: int, start: int = 0) -> tuple[float, float]:
-    """(CPU ms, wall ms) a request."""
+def server_cpu(url: str):
+    """A function giving the CPU seconds used so far by the PostgreSQL server processes connected to the
+    database at `url` (from /proc: the server must run on this machine), or None when that cannot be read."""
+    if not url.startswith("postgresql"):
+        return None
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    parts = make_url(url)
+    if parts.host not in ("127.0.0.1", "localhost", None):
+        return None
+    monitor = psycopg.connect(host=parts.host or "127.0.0.1", port=parts.port or 5432, user=parts.username,
+                              password=parts.password, dbname=parts.database, autocommit=True)
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def used() -> float:
+        total = 0
+        for (pid,) in monitor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                      "AND pid <> pg_backend_pid()"):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # gone, or not ours to read
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / tick
+
+    try:
+        used()
+    except OSError:
+        return None
+    return used
+
+
+def timed(client, request, headers: dict, requests: int, start: int = 0,
+          server=None) -> tuple[float, float, float]:
+    """(CPU ms, wall ms, the database server's CPU ms or 0) a request."""
     method, path, body, status = request
+    started_server = server() if server else 0.0
     started, started_wall = time.process_time(), time.perf_counter()
     for n in range(start, start + requests):
         response = client.open(path(n), method=method, headers=headers, json=body(n) if body else None)
         assert response.status_code == status, (path(n), response.status_code, response.get_data(as_text=True)[:300])
-    return ((time.process_time() - started) / requests * 1000, (time.perf_counter() - started_wall) / requests * 1000)
+    return ((time.process_time() - started) / requests * 1000, (time.perf_counter() - started_wall) / requests * 1000,
+            ((server() - started_server) / requests * 1000) if server else 0.0)
 
 
 def main(argv=None) -> int:
@@ -82,6 +120,7 @@ def main(argv=None) -> int:
                  lambda _c, _cur, sql, params, *_: statements.append(f"{sql} {params}"))
     bare.prepare(url)
     portal, plain = app.test_client(), bare.create_app(url).test_client()
+    server = server_cpu(url)
     headers = {"User-Agent": "portal-bench"}
     sign_in(portal, info, headers)
     auth = {**headers, "Authorization": f"Bearer {info['apiKey']}"}
@@ -93,12 +132,15 @@ def main(argv=None) -> int:
         statements.clear()
         timed(portal, portal_request, auth, 1, start=2 * 10**6)
         sent = list(statements)
-        rounds = [(timed(portal, portal_request, auth, count, start=n * 10**5),
-                   timed(plain, bare_request, {}, count, start=n * 10**5)) for n in range(3)]
-        (ours, ours_wall), (theirs, theirs_wall) = min(r[0] for r in rounds), min(r[1] for r in rounds)
+        rounds = [(timed(portal, portal_request, auth, count, start=n * 10**5, server=server),
+                   timed(plain, bare_request, {}, count, start=n * 10**5, server=server)) for n in range(3)]
+        (ours, ours_wall, ours_server), (theirs, theirs_wall, theirs_server) = (min(r[0] for r in rounds),
+                                                                                min(r[1] for r in rounds))
+        with_server = (f"; PostgreSQL server {ours_server:.3f} / {theirs_server:.3f} ms CPU, ratio of the sums "
+                       f"{(theirs + theirs_server) / (ours + ours_server):.2f}" if server else "")
         print(f"- **{name}**: Portal {ours:.3f} ms CPU a request ({len(sent)} statements), bare {theirs:.3f} ms; "
-              f"ratio {theirs / ours:.2f}; wall time alone {ours_wall:.2f} / {theirs_wall:.2f} ms, ratio "
-              f"{theirs_wall / ours_wall:.2f} (load {os.getloadavg()[0]:.1f})")
+              f"ratio {theirs / ours:.2f}{with_server}; wall time alone {ours_wall:.2f} / {theirs_wall:.2f} ms, "
+              f"ratio {theirs_wall / ours_wall:.2f} (load {os.getloadavg()[0]:.1f})")
         if args.sql:
             for sql in sent:
                 print("    ", re.sub(r"\s+", " ", sql)[:600])

@@ -8,7 +8,7 @@ import datetime as dt
 from sqlalchemy import func, select, update
 
 from portal.domain import expiry, ledger, points
-from portal.domain.ledger import LedgerAccount, Reason
+from portal.domain.ledger import LedgerAccount, LedgerTransaction, Reason
 from portal.domain.points import TransferRequest
 
 from tests import factories
@@ -56,6 +56,12 @@ def test_wallet_shows_balances_tier_progress_and_a_running_balance(portal, logge
     assert (progress.get("value"), progress.get("max")) == ("100", "1000")
     rows = history_rows(doc)
     assert [row[-2:] for row in rows] == [["−20", "100"], ["+120", "120"]]
+    assert [td.get("class") for td in doc.all("#history-results tbody td:nth-child(3)")] == ["num amount--out",
+                                                                                           "num amount--in"]
+    assert [tr.get("data-transaction") for tr in doc.all("#history-results tbody tr")] == [
+        str(tx_id) for tx_id in session.scalars(select(LedgerTransaction.id).order_by(LedgerTransaction.id.desc())
+                                                .where(LedgerTransaction.description.in_(["Free coffee",
+                                                                                          "Purchase in Berlin"])))]
     assert "Free coffee" in " ".join(rows[0]) and "Redeemed" in " ".join(rows[0])
     assert "Purchase in Berlin" in " ".join(rows[1])
 
@@ -208,10 +214,25 @@ def test_the_pages_own_gettext_writes_what_flask_babel_writes(portal, logged_in,
         session.commit()
         own = portal.get("/wallet").get_data(as_text=True)
         with monkeypatch.context() as patched:
-            patched.setattr(wallet_views, "_page_gettext", lambda: {})
+            patched.setattr(wallet_views, "_page_gettext", lambda translations: {})
             environment = portal.get("/wallet").get_data(as_text=True)
         token = re.compile(r'csrf_token" value="[^"]+"')  # signed with the time: differs between requests
         assert token.sub("", own) == token.sub("", environment)
         pages[language] = own
     assert "Verlauf" in pages["de"] and "1 Buchung" in pages["de"] and "1 movement" in pages["en"]
     assert "Zoë &lt;i&gt;" in pages["en"] and "<i>" not in pages["en"]
+
+
+def test_the_layouts_links_follow_the_script_root(portal, logged_in):
+    """The layout's argument-free links are built once per process and script root (`layout_url`): mounted
+    under a prefix, the portal links under it; without one, the same process links without it again."""
+    def links(**kwargs) -> list[str]:
+        doc = portal.page("/wallet", **kwargs)
+        return ([doc.one("link[rel=stylesheet]").get("href"), doc.one("a.brand").get("href"),
+                 doc.one("form.lang-switch").get("action"), doc.one("form.filters").get("action")]
+                + [a.get("href") for a in doc.all(".main-nav a")])
+
+    plain = links()
+    assert plain[:4] == ["/static/portal.css", "/", "/language", "/wallet"] and "/card" in plain
+    assert links(base_url="http://localhost/loyalty") == ["/loyalty" + url for url in plain]
+    assert links() == plain
