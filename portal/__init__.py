@@ -186,7 +186,7 @@ def _security_headers(app: Flask) -> None:
     @app.after_request
     def headers(response):
         headers = response.headers
-        for name, _value in headers.items():
+        for name, _value in headers._list:
             if name.lower() in ours:
                 break
         else:
