@@ -34,7 +34,7 @@ THROTTLE_SETTINGS = {"login-account-address": "LOGIN_LIMIT_PER_ACCOUNT_AND_ADDRE
 
 
 def create_app(config: type | dict | None = None) -> Flask:
-    app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    app = Portal(__name__, instance_path=str(INSTANCE_DIR))
     app.session_interface = SessionInterface()
     app.config.from_object(Config)
     if isinstance(config, dict):
@@ -53,9 +53,10 @@ def create_app(config: type | dict | None = None) -> Flask:
         # from them (TRUSTED_HOSTS checks it as sent, and links use PORTAL_BASE_URL).
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     db.init_app(app)
-    csrf.init_app(app)
+    _csrf_check(app)
     htmx.init_app(app)
     login_manager.init_app(app)
+    _remember_cookie(app)
 
     from . import api, auth, cli, console, embed, i18n, mail, member, oauth, urls
 
@@ -81,6 +82,53 @@ def create_app(config: type | dict | None = None) -> Flask:
         return {"status": "ok"}
 
     return app
+
+
+class Portal(Flask):
+    """Flask, with what it would ask again on every request asked once."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._plain_callables: set = set()
+
+    def ensure_sync(self, func):
+        """Flask asks for every hook and the view of every request whether it is a coroutine function (`inspect`,
+        six times a request); the answer for a callable never changes, so a plain one is remembered."""
+        try:
+            if func in self._plain_callables:
+                return func
+        except TypeError:  # an unhashable callable: asked every time
+            return super().ensure_sync(func)
+        wrapped = super().ensure_sync(func)
+        if wrapped is func and len(self._plain_callables) < 1024:  # the app's hooks and views: a fixed set
+            self._plain_callables.add(func)
+        return wrapped
+
+
+def _csrf_check(app: Flask) -> None:
+    """Flask-WTF's check of every form post, its own hook replaced by one that leaves first when the method is one
+    it never checks (a GET, the health check): Flask-WTF looks up the view's exemption before the method."""
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # Flask-WTF's hook returns at once; this one checks instead
+    csrf.init_app(app)
+
+    @app.before_request
+    def csrf_protect():
+        if request.method in app.config["WTF_CSRF_METHODS"] and app.config["WTF_CSRF_ENABLED"]:
+            csrf.protect(apply_exemptions=True)
+
+
+def _remember_cookie(app: Flask) -> None:
+    """Flask-Login's after-request hook (a remember-me cookie to set or clear), skipped where there is no session
+    to hold the instruction (the API, the health check: `SessionInterface`)."""
+    hooks = app.after_request_funcs[None]
+    update = login_manager._update_remember_cookie
+
+    def remember_cookie(response):
+        if request.path.startswith(SessionInterface.COOKIELESS):
+            return response
+        return update(response)
+
+    hooks[hooks.index(update)] = remember_cookie
 
 
 def _error_handlers(app: Flask) -> None:
@@ -128,11 +176,23 @@ def _error_handlers(app: Flask) -> None:
 def _security_headers(app: Flask) -> None:
     always = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin"))
     unframed = f"{CONTENT_SECURITY_POLICY}; frame-ancestors 'none'"
+    ours = {"x-content-type-options", "referrer-policy", "content-security-policy", "x-frame-options",
+            "strict-transport-security"}
+    # What almost every response gets: none of these set by the view. Appended as they are (constant, valid
+    # values: werkzeug's `add` would check each one again on every request).
+    plain = [*always, ("Content-Security-Policy", unframed), ("X-Frame-Options", "DENY")]
+    secure = [*plain, ("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)]
 
     @app.after_request
     def headers(response):
-        # Each header unless the response set its own (one pass over the headers, not a lookup per header).
         headers = response.headers
+        for name, _value in headers._list:
+            if name.lower() in ours:
+                break
+        else:
+            headers._list.extend(secure if app.config.get("SESSION_COOKIE_SECURE") else plain)
+            return response
+        # Each header unless the response set its own (one pass over the headers, not a lookup per header).
         present = {name.lower() for name, _value in headers.items()}
         for name, value in always:
             if name.lower() not in present:
