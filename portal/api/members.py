@@ -167,9 +167,8 @@ def _movement(call: Call, loyalty_member_id: str, kind: str):
     move = points.mint_to_member if kind == "mint" else points.burn_from_member
     movement = move(call.session, member, body.amount, actor=call.actor, reason=reason_of(body),
                     ledger_id=body.ledger_id, account_id=body.ledger_account_id)
-    payload = s.TransactionEnvelope(transaction=transaction_out(call.session, movement.transactions[0])).dump()
-    payload["ledgerTransactions"] = [payload["transaction"]]
-    return ok(payload, 201, replayed=movement.replayed)
+    done = transaction_out(call.session, movement.transactions[0])  # `TransactionEnvelope`'s JSON, as a dict
+    return ok({"transaction": done, "ledgerTransactions": [done]}, 201, replayed=movement.replayed)
 
 
 @endpoint(f"{ORG}/loyalty-members/<loyaltyMemberId>/mint", "POST", role="ledgers:write", body=s.MovementIn,
