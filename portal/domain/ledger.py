@@ -347,13 +347,16 @@ def member_wallets_in(session: Session, account: LedgerAccount, member_ids: list
     return found
 
 
+_SYSTEM_WALLETS = select(Wallet).where(Wallet.ledger_account_id.in_(bindparam("account_ids", expanding=True)),
+                                       Wallet.kind.in_((ISSUANCE, BURNED)))  # built once
+
+
 def system_wallets(session: Session, accounts: list[LedgerAccount]) -> list[Wallet]:
     """The issuance and burned wallets of these accounts, in one statement (and remembered, as `system_wallet`)."""
     known = session_memo(session, "ledger.system_wallets")
     wanted = [a.id for a in accounts if (a.id, ISSUANCE) not in known or (a.id, BURNED) not in known]
     if wanted:
-        for wallet in session.scalars(select(Wallet).where(Wallet.ledger_account_id.in_(wanted),
-                                                           Wallet.kind.in_((ISSUANCE, BURNED)))):
+        for wallet in session.scalars(_SYSTEM_WALLETS, {"account_ids": wanted}):
             known[wallet.ledger_account_id, wallet.kind] = wallet
     return [known[a.id, kind] for a in accounts for kind in (ISSUANCE, BURNED)]
 
@@ -445,13 +448,14 @@ class Posting:
     whatever_member_status: bool = False
 
 
-def check_posting(session: Session, p: Posting) -> None:
-    """`post`'s checks before any write, in its order (see there); the debit is checked apart."""
+def check_posting(session: Session, p: Posting, movable: dict[int, bool] | None = None) -> None:
+    """`post`'s checks before any write, in its order (see there); the debit is checked apart. `movable`: whether
+    members may move points, as read already (`Funds.movable`); a member not in it is looked up."""
     if WALLET_KINDS.get(p.kind) != (p.source.kind, p.target.kind):
         raise ValueError(f"a {p.kind} cannot move points from a {p.source.kind} to a {p.target.kind} wallet")
     if not p.whatever_member_status:
         for wallet in (p.source, p.target):
-            _require_member_can_move(session, wallet)
+            _require_member_can_move(session, wallet, movable)
     check_amount(p.amount)
     if not p.account.active:
         raise LedgerAccountNotActive("The ledger account is not active", field="ledgerAccountId")
@@ -470,21 +474,26 @@ class Funds:
 
     def __init__(self, available: dict[int, int]):
         self.available = available  # member wallet: balance - held; capped issuance: balance (= -minted)
+        self.movable: dict[int, bool] = {}  # member id: may move points (`member_can_move`), as read with the lock
 
     @classmethod
     def lock(cls, session: Session, organization_id: int, member_wallet_ids: list[int],
              capped_issuance_ids: list[int]) -> tuple[Funds, list[Wallet]]:
-        """The organisation's member wallets of these ids and the issuance wallets named, locked and read."""
+        """The organisation's member wallets of these ids and the issuance wallets named, locked and read, and
+        whether each wallet's member may move points (`movable`, for `check_posting`), in one statement."""
         if not member_wallet_ids and not capped_issuance_ids:
             return cls({}), []
-        rows = list(session.scalars(
-            select(Wallet).where(or_(Wallet.id.in_(member_wallet_ids) & (Wallet.kind == MEMBER),
-                                     Wallet.id.in_(capped_issuance_ids)), Wallet.organization_id == organization_id)
-            .order_by(Wallet.kind != MEMBER, Wallet.id).with_for_update().execution_options(populate_existing=True)))
-        return cls({w.id: w.available for w in rows}), rows
+        found = session.execute(_lock_wallets(session.get_bind().dialect.name), {
+            "member_wallet_ids": member_wallet_ids, "capped_ids": capped_issuance_ids,
+            "organization_id": organization_id}).all()
+        funds = cls({w.id: w.available for w, _ in found})
+        funds.movable = {w.member_id: bool(movable) for w, movable in found if w.member_id is not None}
+        return funds, [w for w, _ in found]
 
     def copy(self) -> Funds:
-        return Funds(dict(self.available))
+        copied = Funds(dict(self.available))
+        copied.movable = self.movable
+        return copied
 
     def take(self, p: Posting) -> None:
         source, capped = p.source, p.account.max_supply is not None
@@ -495,6 +504,27 @@ class Funds:
             self.available[source.id] = left
         if p.target.kind == MEMBER and not p.pending and p.target.id in self.available:
             self.available[p.target.id] += p.amount
+
+
+@cache
+def _lock_wallets(dialect: str):
+    """`Funds.lock`'s statement, built once per dialect: the wallets with their members' standing (an outer join:
+    an issuance wallet has no member), only the wallets locked (PostgreSQL: FOR UPDATE OF wallets)."""
+    from .members import Member
+
+    member = Member.__table__
+    stmt = (select(Wallet, member_can_move(member).label("movable"))
+            .outerjoin(member, member.c.id == Wallet.member_id)
+            .where(or_(Wallet.id.in_(bindparam("member_wallet_ids", expanding=True)) & (Wallet.kind == MEMBER),
+                       Wallet.id.in_(bindparam("capped_ids", expanding=True))),
+                   Wallet.organization_id == bindparam("organization_id"))
+            .order_by(Wallet.kind != MEMBER, Wallet.id).execution_options(populate_existing=True))
+    return stmt.with_for_update(of=Wallet.__table__) if dialect == "postgresql" else stmt
+
+
+def member_can_move(member):
+    """Whether the member (a row of `members`) may move points: active, and the account ACTIVE (SQL)."""
+    return (member.c.account_status == "ACTIVE") & member.c.active
 
 
 def post_all(session: Session, postings: list[Posting]) -> list[LedgerTransaction]:
@@ -850,13 +880,16 @@ def _inserted(session: Session, row: dict[str, Any]) -> LedgerTransaction:
     return tx
 
 
-def _require_member_can_move(session: Session, wallet: Wallet) -> None:
+def _require_member_can_move(session: Session, wallet: Wallet, movable: dict[int, bool] | None = None) -> None:
     from .members import Member
 
     if wallet.kind != MEMBER or wallet.member_id is None:
         return
-    member = session.get(Member, wallet.member_id)
-    if member is None or member.account_status != "ACTIVE" or not member.active:
+    can = movable.get(wallet.member_id) if movable else None
+    if can is None:
+        member = session.get(Member, wallet.member_id)
+        can = member is not None and member.account_status == "ACTIVE" and member.active
+    if not can:
         raise AccountNotActive("The member's account is not active", field="memberId")
 
 

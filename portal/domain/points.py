@@ -22,7 +22,8 @@ from .errors import DomainError, IdempotencyKeyReused, NotFound, ValidationFaile
 from .idempotency import IdempotencyKey
 from .ledger import LedgerAccount, LedgerTransaction, Reason, Wallet
 from .members import Member
-from .organizations import LoyaltyProgram, default_program, default_program_select, note_program_accounts
+from .organizations import (LoyaltyProgram, default_program, default_program_select, note_program_accounts,
+                            note_tier_programs)
 
 
 @dataclass
@@ -288,7 +289,7 @@ def post_batch(session: Session, organization_id: int, requests: list[TransferRe
                         if key in stored or (owner is not None and owner not in failed_indexes):
                             planned.append((index, stored.get(key, owner)))
                             continue
-                    posting = _posting(session, organization_id, request, actor, set_id)
+                    posting = _posting(session, organization_id, request, actor, set_id, funds.movable)
                     funds.take(posting)
                     if key:
                         owners[key] = index
@@ -323,24 +324,39 @@ def post_batch(session: Session, organization_id: int, requests: list[TransferRe
 
 
 def _load_batch(session, organization_id: int, requests: list[TransferRequest]) -> dict:
-    """The ledgers, accounts, wallets and members a batch names, one statement each, into the identity map
-    (the lookups that follow then ask nothing), with the wallets' funds locked."""
+    """The ledgers, accounts (with the programme each holds the tier points of, for the tier hook), system wallets
+    and wallets a batch names, one statement each, into the identity map (the lookups that follow then ask nothing),
+    the wallets' funds locked with their members' standing (`ledger.Funds.lock`)."""
     def ids(*names):
         return sorted({v for r in requests for v in (getattr(r, n) for n in names) if fits_id(v)})
 
-    held = {"ledgers": list(session.scalars(select(ledger.Ledger).where(
-        ledger.Ledger.id.in_(ids("ledger_id")), ledger.Ledger.organization_id == organization_id)))
-        if ids("ledger_id") else []}
-    accounts = list(session.scalars(select(LedgerAccount).where(
-        LedgerAccount.id.in_(ids("ledger_account_id")), LedgerAccount.organization_id == organization_id)))
+    held = {"ledgers": list(session.scalars(_BATCH_LEDGERS, {"ids": ids("ledger_id"), "organization_id": organization_id}))
+            if ids("ledger_id") else []}
+    by_id: dict[int, LedgerAccount] = {}
+    tier_programs: dict[int, LoyaltyProgram | None] = {}
+    for account, program in session.execute(_BATCH_ACCOUNTS, {"ids": ids("ledger_account_id"),
+                                                                "organization_id": organization_id}):
+        by_id[account.id] = account
+        tier_programs.setdefault(account.id, program)
+    accounts = list(by_id.values())
+    note_tier_programs(session, tier_programs)
     system = ledger.system_wallets(session, accounts)
     capped = [w.id for w in system if w.kind == ledger.ISSUANCE
               and next(a for a in accounts if a.id == w.ledger_account_id).max_supply is not None]
     held["funds"], wallets = ledger.Funds.lock(session, organization_id, ids("from_wallet_id", "to_wallet_id"), capped)
-    member_ids = sorted({w.member_id for w in wallets if w.member_id is not None})
-    held["rows"] = accounts + system + list(session.scalars(select(Member).where(Member.id.in_(member_ids))))
+    held["rows"] = accounts + system + [program for program in tier_programs.values() if program is not None]
     keep(session, *wallets)  # to the transaction's end: the response names their members (ledger.wallet_owners)
     return held
+
+
+# A batch's reads, built once (bound lists expand): executing them then skips building them and their cache keys.
+_BATCH_LEDGERS = select(ledger.Ledger).where(ledger.Ledger.id.in_(bindparam("ids", expanding=True)),
+                                             ledger.Ledger.organization_id == bindparam("organization_id"))
+_BATCH_ACCOUNTS = (select(LedgerAccount, LoyaltyProgram)
+                   .outerjoin(LoyaltyProgram, LoyaltyProgram.tier_points_account_id == LedgerAccount.id)
+                   .where(LedgerAccount.id.in_(bindparam("ids", expanding=True)),
+                          LedgerAccount.organization_id == bindparam("organization_id"))
+                   .order_by(LedgerAccount.id, LoyaltyProgram.id))
 
 
 def _replayed_many(session, organization_id: int, rows: list[IdempotencyKey]) -> dict[str, list[LedgerTransaction]]:
@@ -473,8 +489,9 @@ def _post_one(session, organization_id: int, request: TransferRequest, actor: Ac
 
 
 def _posting(session, organization_id: int, request: TransferRequest, actor: Actor,
-             set_id: str | None) -> ledger.Posting:
-    """The request as a movement the ledger will take, checked (raises as posting it would, but the debit)."""
+             set_id: str | None, movable: dict[int, bool] | None = None) -> ledger.Posting:
+    """The request as a movement the ledger will take, checked (raises as posting it would, but the debit);
+    `movable`: the members' standing as read already (`ledger.check_posting`)."""
     if request.capture_method not in ("auto", "manual"):
         raise ValidationFailed("captureMethod must be auto or manual", field="captureMethod")
     if request.ledger_account_id is None:
@@ -497,7 +514,7 @@ def _posting(session, organization_id: int, request: TransferRequest, actor: Act
             raise ValidationFailed("Source and destination wallet must differ", field="toWalletId")
     posting = ledger.Posting(kind, account, source, target, request.amount, request.reason, actor,
                              pending=request.capture_method == "manual", set_id=set_id)
-    ledger.check_posting(session, posting)
+    ledger.check_posting(session, posting, movable)
     return posting
 
 
