@@ -241,7 +241,7 @@ def post_transaction_set(session: Session, organization_id: int, ledger_id: int,
 
 
 def post_batch(session: Session, organization_id: int, requests: list[TransferRequest], *,
-               actor: Actor) -> tuple[list[LedgerTransaction], list[dict]]:
+               actor: Actor) -> tuple[list[LedgerTransaction | ledger.Posted], list[dict]]:
     """Each item (or each group sharing an atomicSetId) succeeds or fails on its own.
 
     Set-based, in a fixed number of statements whatever the number of items: the ledgers, accounts,
@@ -305,7 +305,9 @@ def post_batch(session: Session, organization_id: int, requests: list[TransferRe
             continue
         accepted.extend(planned)
     postings = [(index, p) for index, p in accepted if isinstance(p, ledger.Posting)]
-    written = dict(zip([index for index, _ in postings], ledger.post_all(session, [p for _, p in postings])))
+    # As rows: the answer is all the batch does with them (no ORM object per item).
+    written = dict(zip([index for index, _ in postings],
+                       ledger.post_all(session, [p for _, p in postings], as_rows=True)))
     audit.record_many(session, actor, [(PAST_TENSE[tx.type], tx) for tx in written.values()],
                       amount=lambda tx: tx.amount, ledgerAccountId=lambda tx: tx.ledger_account_id)
     given_back = [claimed[key] for key in claimed if owners.get(key) is None or owners[key] in failed_indexes]
