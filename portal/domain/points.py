@@ -244,9 +244,9 @@ def post_batch(session: Session, organization_id: int, requests: list[TransferRe
                actor: Actor) -> tuple[list[LedgerTransaction | ledger.Posted], list[dict]]:
     """Each item (or each group sharing an atomicSetId) succeeds or fails on its own.
 
-    Set-based, in a fixed number of statements whatever the number of items: the ledgers, accounts,
-    wallets (locked, see `ledger.Funds`) and members named are read in one statement each, the keys
-    claimed in one; then each group is checked in order against the balances the groups before it
+    Set-based, in a fixed number of statements whatever the number of items: the accounts named with their
+    ledgers and system wallets are read in one statement, the wallets (locked, see `ledger.Funds`) with their
+    members' standing in one, the keys claimed in one; then each group is checked in order against the balances the groups before it
     left, with no write; then what passed is written at once (`ledger.post_all`) and audited in one
     statement, and the keys of failed items are given back in one. An item whose key came before
     replays it (the same body) or is refused (IdempotencyKeyReused); so does a second item with the
@@ -269,6 +269,7 @@ def post_batch(session: Session, organization_id: int, requests: list[TransferRe
     owners: dict[str, int] = {}  # key -> the item that runs it
     accepted: list[tuple[int, Any]] = []  # (index, Posting | stored key row | index of the owner)
     failed, failed_indexes = [], set()
+    books_found: set[int] = set()  # the ledgers items named that were found (each looked up once)
     for members_of_group in groups.values():
         set_id = ledger.new_set_id() if len(members_of_group) > 1 else None
         before, planned = funds.copy(), []
@@ -276,8 +277,9 @@ def post_batch(session: Session, organization_id: int, requests: list[TransferRe
             for index, request in members_of_group:
                 try:
                     # A batch item names its ledger in the body: another organisation's is not found.
-                    if request.ledger_id is not None:
+                    if request.ledger_id is not None and request.ledger_id not in books_found:
                         ledger.get_ledger(session, organization_id, request.ledger_id)
+                        books_found.add(request.ledger_id)
                     key = request.reason.system_unique_key
                     if key:
                         # The key row holds the body of the first item with the key (or of an earlier request).
@@ -326,39 +328,48 @@ def post_batch(session: Session, organization_id: int, requests: list[TransferRe
 
 
 def _load_batch(session, organization_id: int, requests: list[TransferRequest]) -> dict:
-    """The ledgers, accounts (with the programme each holds the tier points of, for the tier hook), system wallets
-    and wallets a batch names, one statement each, into the identity map (the lookups that follow then ask nothing),
-    the wallets' funds locked with their members' standing (`ledger.Funds.lock`)."""
+    """What a batch names, into the identity map (the lookups that follow then ask nothing): its accounts with their
+    ledgers, the programme each holds the tier points of (for the tier hook) and their system wallets in one
+    statement (the ledgers named that are none of the accounts' in one more), then its wallets locked with their
+    members' standing (`ledger.Funds.lock`)."""
     def ids(*names):
         return sorted({v for r in requests for v in (getattr(r, n) for n in names) if fits_id(v)})
 
-    held = {"ledgers": list(session.scalars(_BATCH_LEDGERS, {"ids": ids("ledger_id"), "organization_id": organization_id}))
-            if ids("ledger_id") else []}
-    by_id: dict[int, LedgerAccount] = {}
+    accounts: dict[int, LedgerAccount] = {}
     tier_programs: dict[int, LoyaltyProgram | None] = {}
-    for account, program in session.execute(_BATCH_ACCOUNTS, {"ids": ids("ledger_account_id"),
-                                                                "organization_id": organization_id}):
-        by_id[account.id] = account
+    system: dict[int, list[Wallet]] = {}
+    books = set()
+    for account, book, program, wallet in session.execute(_BATCH_ACCOUNTS, {"ids": ids("ledger_account_id"),
+                                                                              "organization_id": organization_id}):
+        accounts[account.id] = account
+        books.add(book)
         tier_programs.setdefault(account.id, program)
-    accounts = list(by_id.values())
+        if wallet is not None and wallet not in system.setdefault(account.id, []):
+            system[account.id].append(wallet)
     note_tier_programs(session, tier_programs)
-    system = ledger.system_wallets(session, accounts)
-    capped = [w.id for w in system if w.kind == ledger.ISSUANCE
-              and next(a for a in accounts if a.id == w.ledger_account_id).max_supply is not None]
-    held["funds"], wallets = ledger.Funds.lock(session, organization_id, ids("from_wallet_id", "to_wallet_id"), capped)
-    held["rows"] = accounts + system + [program for program in tier_programs.values() if program is not None]
+    for account_id, wallets in system.items():
+        ledger.note_wallets(session, accounts[account_id], None, wallets)
+    other_books = [i for i in ids("ledger_id") if i not in {book.id for book in books}]
+    if other_books:  # an item's ledger that is not its account's: found here, or not found for it alone
+        books.update(session.scalars(_BATCH_LEDGERS, {"ids": other_books, "organization_id": organization_id}))
+    capped = [ledger.system_wallet(session, a, ledger.ISSUANCE).id for a in accounts.values() if a.max_supply is not None]
+    funds, wallets = ledger.Funds.lock(session, organization_id, ids("from_wallet_id", "to_wallet_id"), capped)
     keep(session, *wallets)  # to the transaction's end: the response names their members (ledger.wallet_owners)
-    return held
+    return {"funds": funds, "rows": [*accounts.values(), *books, *(w for ws in system.values() for w in ws),
+                                     *(program for program in tier_programs.values() if program is not None)]}
 
 
 # A batch's reads, built once (bound lists expand): executing them then skips building them and their cache keys.
 _BATCH_LEDGERS = select(ledger.Ledger).where(ledger.Ledger.id.in_(bindparam("ids", expanding=True)),
                                              ledger.Ledger.organization_id == bindparam("organization_id"))
-_BATCH_ACCOUNTS = (select(LedgerAccount, LoyaltyProgram)
+_BATCH_ACCOUNTS = (select(LedgerAccount, ledger.Ledger, LoyaltyProgram, Wallet)
+                   .join(ledger.Ledger, ledger.Ledger.id == LedgerAccount.ledger_id)
                    .outerjoin(LoyaltyProgram, LoyaltyProgram.tier_points_account_id == LedgerAccount.id)
+                   .outerjoin(Wallet, (Wallet.ledger_account_id == LedgerAccount.id)
+                              & Wallet.kind.in_((ledger.ISSUANCE, ledger.BURNED)))
                    .where(LedgerAccount.id.in_(bindparam("ids", expanding=True)),
                           LedgerAccount.organization_id == bindparam("organization_id"))
-                   .order_by(LedgerAccount.id, LoyaltyProgram.id))
+                   .order_by(LedgerAccount.id, LoyaltyProgram.id, Wallet.id))
 
 
 def _replayed_many(session, organization_id: int, rows: list[IdempotencyKey]) -> dict[str, list[LedgerTransaction]]:

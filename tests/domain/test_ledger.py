@@ -15,7 +15,7 @@ from portal.domain.errors import (AccountNotActive, AlreadyResolved, Idempotency
 from portal.domain.ledger import LedgerEntry, LedgerTransaction, Reason, Wallet
 from portal.domain.points import TransferRequest
 
-from ..factories import make_member, points_account, wallet_of
+from ..factories import make_member, make_org, points_account, wallet_of
 from .conftest import fails_cleanly, row_counts
 
 
@@ -486,6 +486,21 @@ def test_a_batch_holds_pending_items_and_refuses_what_is_held(session, org, acco
     processed, failed = points.post_batch(session, org.id, items, actor=clerk)
     assert [f["index"] for f in failed] == [1] and [t.status for t in processed] == ["pending"]
     assert state(session, a) == (10, 6, 0) and state(session, b) == (0, 0, 6)
+
+
+def test_a_batch_item_naming_a_ledger_that_is_not_its_accounts_fails_alone(session, org, account, alice, clerk):
+    """The batch reads its accounts with their ledgers; a ledger an item names that is none of them is read apart:
+    found (then the account is not in it) or not (another organisation's), for that item only."""
+    a = wallet_of(session, org, alice)
+    other = ledger.create_ledger(session, org.id, name="Other")
+    theirs = ledger.create_ledger(session, make_org(session, name="Theirs").id, name="Theirs")
+    items = [TransferRequest(amount=1, ledger_account_id=account.id, to_wallet_id=a.id, ledger_id=other.id),
+             TransferRequest(amount=2, ledger_account_id=account.id, to_wallet_id=a.id, ledger_id=account.ledger_id),
+             TransferRequest(amount=3, ledger_account_id=account.id, to_wallet_id=a.id, ledger_id=theirs.id)]
+    processed, failed = points.post_batch(session, org.id, items, actor=clerk)
+    assert [(f["index"], f["status"], list(f["errors"])) for f in failed] == [
+        (0, 404, ["items[0].ledgerAccountId"]), (2, 404, ["items[2].ledgerId"])]
+    assert [t.amount for t in processed] == [2] and balance(session, a) == 2
 
 
 def test_a_batch_keeps_the_maximum_supply(session, org, clerk):
