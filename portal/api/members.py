@@ -163,7 +163,7 @@ def get_loyalty_member(call: Call, loyaltyMemberId: str):
 
 def _movement(call: Call, loyalty_member_id: str, kind: str):
     body: s.MovementIn = call.body
-    member = members.get_by_loyalty_member_id(call.session, call.organization_id, loyalty_member_id)
+    member = points.member_by_loyalty_id(call.session, call.organization_id, loyalty_member_id)
     move = points.mint_to_member if kind == "mint" else points.burn_from_member
     movement = move(call.session, member, body.amount, actor=call.actor, reason=reason_of(body),
                     ledger_id=body.ledger_id, account_id=body.ledger_account_id)

@@ -12,7 +12,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, or_, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 from sqlalchemy.orm.util import identity_key
 
 from . import audit, idempotency, ledger
@@ -126,6 +126,25 @@ def open_wallet(session: Session, member: Member, *, actor: Actor, ledger_id: in
     session.flush()
     audit.record(session, actor, "wallet.opened", wallet, memberId=member.id, ledgerAccountId=account.id)
     return wallet, True
+
+
+def member_by_loyalty_id(session: Session, organization_id: int, loyalty_member_id: str) -> Member:
+    """The member a mint or burn names by loyaltyMemberId (else NotFound on it), as `members.get_by_loyalty_member_id`
+    finds it, loaded with only what moving points asks of a member (`_MOVING_MEMBER`)."""
+    member = session.scalars(_MOVING_MEMBER, {"organization_id": organization_id,
+                                              "loyalty_member_id": loyalty_member_id}).first()
+    if member is None:
+        raise NotFound("Member not found", field="loyaltyMemberId")
+    return member
+
+
+# Built once; the member's id, organisation and standing only (`Member.can_move_points`, `ledger.check_posting`):
+# its profile (JSON columns among them) is not built for a mint, and would load on first use.
+_MOVING_MEMBER = (select(Member)
+                  .options(load_only(Member.id, Member.organization_id, Member.active, Member.account_status,
+                                     Member.erased_at))
+                  .where(Member.organization_id == bindparam("organization_id"),
+                         Member.loyalty_member_id == bindparam("loyalty_member_id")))
 
 
 def mint_to_member(session: Session, member: Member, amount: int, *, actor: Actor, reason: Reason,

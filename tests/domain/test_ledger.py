@@ -358,6 +358,26 @@ def test_a_locked_or_inactive_member_neither_earns_nor_burns(session, org, accou
     assert balance(session, a) == 60
 
 
+@pytest.mark.parametrize("change", [{"account_status": "LOCKED"}, {"active": False}])
+def test_a_batch_refuses_the_items_of_a_locked_or_inactive_member_alone(session, org, account, alice, bob, clerk,
+                                                                        change):
+    """A batch reads its members' standing with its locked wallets (no Member objects): the same refusals."""
+    a, b = wallet_of(session, org, alice), wallet_of(session, org, bob)
+    mint(session, account, a, 50, clerk)
+    mint(session, account, b, 50, clerk)
+    members.update_member(session, alice, actor=clerk, **change)
+    session.flush()
+    session.expunge(alice)  # the batch finds the standing in the database, not in this object
+    items = [TransferRequest(amount=5, ledger_account_id=account.id, to_wallet_id=a.id),
+             TransferRequest(amount=5, ledger_account_id=account.id, from_wallet_id=a.id),
+             TransferRequest(amount=5, ledger_account_id=account.id, from_wallet_id=b.id, to_wallet_id=a.id),
+             TransferRequest(amount=5, ledger_account_id=account.id, to_wallet_id=b.id)]
+    processed, failed = points.post_batch(session, org.id, items, actor=clerk)
+    assert [(f["index"], f["status"], f["title"]) for f in failed] == [
+        (i, 409, failed[0]["title"]) for i in range(3)] and "items[0].memberId" in failed[0]["errors"]
+    assert [t.to_wallet_id for t in processed] == [b.id] and (balance(session, a), balance(session, b)) == (50, 55)
+
+
 # --- never negative ------------------------------------------------------------------------------
 
 def test_the_database_refuses_a_negative_member_wallet(session, org, account, alice, clerk):
