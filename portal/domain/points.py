@@ -17,7 +17,7 @@ from sqlalchemy.orm.util import identity_key
 
 from . import audit, idempotency, ledger
 from .actors import Actor
-from .base import fits_id, keep
+from .base import fits_id, keep, session_memo
 from .errors import DomainError, IdempotencyKeyReused, NotFound, ValidationFailed
 from .idempotency import IdempotencyKey
 from .ledger import LedgerAccount, LedgerTransaction, Reason, Wallet
@@ -85,6 +85,10 @@ def resolve_account(session: Session, organization_id: int, ledger_id: int | Non
         if account is None:
             raise NotFound("Ledger has no accounts", field="ledgerId")
         return account
+    if wallets_of is not None:  # read already with the member (member_by_loyalty_id): taken once
+        noted = session_memo(session, "points.default_account").pop((organization_id, wallets_of), None)
+        if noted is not None:
+            return noted
     # The default programme and its points account in one statement.
     if wallets_of is None:
         found = session.execute(_DEFAULT_ACCOUNT, {"organization_id": organization_id}).first()
@@ -128,11 +132,22 @@ def open_wallet(session: Session, member: Member, *, actor: Actor, ledger_id: in
     return wallet, True
 
 
-def member_by_loyalty_id(session: Session, organization_id: int, loyalty_member_id: str) -> Member:
+def member_by_loyalty_id(session: Session, organization_id: int, loyalty_member_id: str, *,
+                         default_account: bool = False) -> Member:
     """The member a mint or burn names by loyaltyMemberId (else NotFound on it), as `members.get_by_loyalty_member_id`
-    finds it, loaded with only what moving points asks of a member (`_MOVING_MEMBER`)."""
-    member = session.scalars(_MOVING_MEMBER, {"organization_id": organization_id,
-                                              "loyalty_member_id": loyalty_member_id}).first()
+    finds it, loaded with only what moving points asks of a member (`_MOVING_MEMBER`).
+
+    `default_account`: the movement goes to the default programme's points account; it is read in the same
+    statement (as `resolve_account` reads it with `wallets_of` and `debts_too`), and handed to the movement's
+    `resolve_account`, which then reads nothing (one statement less for an API mint or burn)."""
+    params = {"organization_id": organization_id, "loyalty_member_id": loyalty_member_id}
+    if not default_account:
+        member = session.scalars(_MOVING_MEMBER, params).first()
+    else:
+        rows = session.execute(_moving_member_and_default_account(), params).all()
+        member = rows[0][0] if rows else None
+        if member is not None and rows[0][1] is not None:  # no programme: resolve_account says so
+            _note_default_account(session, organization_id, member.id, rows)
     if member is None:
         raise NotFound("Member not found", field="loyaltyMemberId")
     return member
@@ -145,6 +160,31 @@ _MOVING_MEMBER = (select(Member)
                                      Member.erased_at))
                   .where(Member.organization_id == bindparam("organization_id"),
                          Member.loyalty_member_id == bindparam("loyalty_member_id")))
+
+
+@cache
+def _moving_member_and_default_account():
+    """`_MOVING_MEMBER` with `_default_account_wallets_and_debts` of that member: a row per wallet, the member alone
+    (programme and account None) when the organisation has no programme."""
+    from .orders import owes_points
+
+    return (_MOVING_MEMBER.add_columns(LoyaltyProgram, LedgerAccount, Wallet, owes_points(Member.id).label("owes"))
+            .select_from(Member).outerjoin(LoyaltyProgram, LoyaltyProgram.id == default_program_select(LoyaltyProgram.id).scalar_subquery())
+            .outerjoin(LedgerAccount, LedgerAccount.id == LoyaltyProgram.points_account_id)
+            .outerjoin(Wallet, (Wallet.ledger_account_id == LedgerAccount.id) & or_(
+                Wallet.member_id == Member.id, Wallet.kind.in_((ledger.ISSUANCE, ledger.BURNED)))))
+
+
+def _note_default_account(session: Session, organization_id: int, member_id: int, rows) -> None:
+    """What `resolve_account` would read for this member's movement in the default account, from `rows` (program,
+    account, wallet, owes after the member): remembered as it remembers it, and the account handed over once."""
+    from .orders import note_owes
+
+    program, account = rows[0][1], rows[0][2]
+    ledger.note_wallets(session, account, member_id, [row[3] for row in rows if row[3] is not None])
+    note_owes(session, member_id, rows[0][4])
+    note_program_accounts(session, program)
+    session_memo(session, "points.default_account")[organization_id, member_id] = account
 
 
 def mint_to_member(session: Session, member: Member, amount: int, *, actor: Actor, reason: Reason,
