@@ -163,13 +163,14 @@ def get_loyalty_member(call: Call, loyaltyMemberId: str):
 
 def _movement(call: Call, loyalty_member_id: str, kind: str):
     body: s.MovementIn = call.body
-    member = members.get_by_loyalty_member_id(call.session, call.organization_id, loyalty_member_id)
+    # Into the default account unless the body names one: read with the member, in one statement.
+    member = points.member_by_loyalty_id(call.session, call.organization_id, loyalty_member_id,
+                                         default_account=body.ledger_id is None and body.ledger_account_id is None)
     move = points.mint_to_member if kind == "mint" else points.burn_from_member
     movement = move(call.session, member, body.amount, actor=call.actor, reason=reason_of(body),
                     ledger_id=body.ledger_id, account_id=body.ledger_account_id)
-    payload = s.TransactionEnvelope(transaction=transaction_out(call.session, movement.transactions[0])).dump()
-    payload["ledgerTransactions"] = [payload["transaction"]]
-    return ok(payload, 201, replayed=movement.replayed)
+    done = transaction_out(call.session, movement.transactions[0])  # `TransactionEnvelope`'s JSON, as a dict
+    return ok({"transaction": done, "ledgerTransactions": [done]}, 201, replayed=movement.replayed)
 
 
 @endpoint(f"{ORG}/loyalty-members/<loyaltyMemberId>/mint", "POST", role="ledgers:write", body=s.MovementIn,

@@ -38,7 +38,7 @@ _INSERT = insert(AuditEntry.__table__)  # Core, built once: no ORM object or flu
 def record(session: Session, actor: Actor, action: str, target: Any = None, *, organization_id: int | None = None,
            **details: Any) -> AuditEntry:
     """Append one audit entry; `action` is dotted (`member.created`, `ledger.minted`)."""
-    target_type = type(target).__name__.lower() if target is not None else ""
+    target_type = _type_of(target) if target is not None else ""
     target_id = str(getattr(target, "id", "") or "") if target is not None else ""
     entry = AuditEntry(organization_id=organization_id or actor.organization_id or getattr(target, "organization_id", None),
                        actor_kind=actor.kind, actor_id=actor.id, actor_label=actor.label, action=action,
@@ -81,5 +81,10 @@ def record_now(session: Session, actor: Actor, action: str, target: Any, **detai
 def _row(actor: Actor, action: str, target: Any, details: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     return {"organization_id": actor.organization_id or getattr(target, "organization_id", None),
             "actor_kind": actor.kind, "actor_id": actor.id, "actor_label": actor.label, "action": action,
-            "target_type": type(target).__name__.lower(), "target_id": str(getattr(target, "id", "") or ""),
+            "target_type": _type_of(target), "target_id": str(getattr(target, "id", "") or ""),
             "details": details, "created_at": now}
+
+
+def _type_of(target: Any) -> str:
+    """The target's kind as the log names it: its class's name, or the row's it stands for (`ledger.Posted`)."""
+    return getattr(target, "audit_target_type", None) or type(target).__name__.lower()

@@ -34,12 +34,15 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import (Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, bindparam, exists,
+from sqlalchemy import (Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, bindparam, cast, exists,
                         func, insert, inspect, or_, select, union_all, update)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -347,13 +350,16 @@ def member_wallets_in(session: Session, account: LedgerAccount, member_ids: list
     return found
 
 
+_SYSTEM_WALLETS = select(Wallet).where(Wallet.ledger_account_id.in_(bindparam("account_ids", expanding=True)),
+                                       Wallet.kind.in_((ISSUANCE, BURNED)))  # built once
+
+
 def system_wallets(session: Session, accounts: list[LedgerAccount]) -> list[Wallet]:
     """The issuance and burned wallets of these accounts, in one statement (and remembered, as `system_wallet`)."""
     known = session_memo(session, "ledger.system_wallets")
     wanted = [a.id for a in accounts if (a.id, ISSUANCE) not in known or (a.id, BURNED) not in known]
     if wanted:
-        for wallet in session.scalars(select(Wallet).where(Wallet.ledger_account_id.in_(wanted),
-                                                           Wallet.kind.in_((ISSUANCE, BURNED)))):
+        for wallet in session.scalars(_SYSTEM_WALLETS, {"account_ids": wanted}):
             known[wallet.ledger_account_id, wallet.kind] = wallet
     return [known[a.id, kind] for a in accounts for kind in (ISSUANCE, BURNED)]
 
@@ -445,13 +451,14 @@ class Posting:
     whatever_member_status: bool = False
 
 
-def check_posting(session: Session, p: Posting) -> None:
-    """`post`'s checks before any write, in its order (see there); the debit is checked apart."""
+def check_posting(session: Session, p: Posting, movable: dict[int, bool] | None = None) -> None:
+    """`post`'s checks before any write, in its order (see there); the debit is checked apart. `movable`: whether
+    members may move points, as read already (`Funds.movable`); a member not in it is looked up."""
     if WALLET_KINDS.get(p.kind) != (p.source.kind, p.target.kind):
         raise ValueError(f"a {p.kind} cannot move points from a {p.source.kind} to a {p.target.kind} wallet")
     if not p.whatever_member_status:
         for wallet in (p.source, p.target):
-            _require_member_can_move(session, wallet)
+            _require_member_can_move(session, wallet, movable)
     check_amount(p.amount)
     if not p.account.active:
         raise LedgerAccountNotActive("The ledger account is not active", field="ledgerAccountId")
@@ -470,21 +477,26 @@ class Funds:
 
     def __init__(self, available: dict[int, int]):
         self.available = available  # member wallet: balance - held; capped issuance: balance (= -minted)
+        self.movable: dict[int, bool] = {}  # member id: may move points (`member_can_move`), as read with the lock
 
     @classmethod
     def lock(cls, session: Session, organization_id: int, member_wallet_ids: list[int],
              capped_issuance_ids: list[int]) -> tuple[Funds, list[Wallet]]:
-        """The organisation's member wallets of these ids and the issuance wallets named, locked and read."""
+        """The organisation's member wallets of these ids and the issuance wallets named, locked and read, and
+        whether each wallet's member may move points (`movable`, for `check_posting`), in one statement."""
         if not member_wallet_ids and not capped_issuance_ids:
             return cls({}), []
-        rows = list(session.scalars(
-            select(Wallet).where(or_(Wallet.id.in_(member_wallet_ids) & (Wallet.kind == MEMBER),
-                                     Wallet.id.in_(capped_issuance_ids)), Wallet.organization_id == organization_id)
-            .order_by(Wallet.kind != MEMBER, Wallet.id).with_for_update().execution_options(populate_existing=True)))
-        return cls({w.id: w.available for w in rows}), rows
+        found = session.execute(_lock_wallets(session.get_bind().dialect.name), {
+            "member_wallet_ids": member_wallet_ids, "capped_ids": capped_issuance_ids,
+            "organization_id": organization_id}).all()
+        funds = cls({w.id: w.available for w, _ in found})
+        funds.movable = {w.member_id: bool(movable) for w, movable in found if w.member_id is not None}
+        return funds, [w for w, _ in found]
 
     def copy(self) -> Funds:
-        return Funds(dict(self.available))
+        copied = Funds(dict(self.available))
+        copied.movable = self.movable
+        return copied
 
     def take(self, p: Posting) -> None:
         source, capped = p.source, p.account.max_supply is not None
@@ -497,21 +509,39 @@ class Funds:
             self.available[p.target.id] += p.amount
 
 
-def post_all(session: Session, postings: list[Posting]) -> list[LedgerTransaction]:
+@cache
+def _lock_wallets(dialect: str):
+    """`Funds.lock`'s statement, built once per dialect: the wallets with their members' standing (an outer join:
+    an issuance wallet has no member), only the wallets locked (PostgreSQL: FOR UPDATE OF wallets)."""
+    from .members import Member
+
+    member = Member.__table__
+    stmt = (select(Wallet, member_can_move(member).label("movable"))
+            .outerjoin(member, member.c.id == Wallet.member_id)
+            .where(or_(Wallet.id.in_(bindparam("member_wallet_ids", expanding=True)) & (Wallet.kind == MEMBER),
+                       Wallet.id.in_(bindparam("capped_ids", expanding=True))),
+                   Wallet.organization_id == bindparam("organization_id"))
+            .order_by(Wallet.kind != MEMBER, Wallet.id).execution_options(populate_existing=True))
+    return stmt.with_for_update(of=Wallet.__table__) if dialect == "postgresql" else stmt
+
+
+def member_can_move(member):
+    """Whether the member (a row of `members`) may move points: active, and the account ACTIVE (SQL)."""
+    return (member.c.account_status == "ACTIVE") & member.c.active
+
+
+def post_all(session: Session, postings: list[Posting], *,
+             as_rows: bool = False) -> list[LedgerTransaction] | list[Posted]:
     """Write movements already checked (`check_posting`) and covered (`Funds.take`): the transactions,
-    the entries, the balance changes, the shards and the outbox events in one statement each."""
+    the entries, the balance changes, the shards and the outbox events in one statement each.
+
+    Returns the transactions as objects of the session (a purchase reads them again by id), or with `as_rows`
+    as `Posted` records of their rows (a batch, which only answers with them: no ORM object per item)."""
     if not postings:
         return []
     now = utcnow()
     rows = [_transaction_row(p, now) for p in postings]
-    # One multi-row INSERT ... RETURNING. SQLite does not promise the order of the rows returned, and asking
-    # SQLAlchemy to sort them costs a statement per row there, so each posting takes a returned row of the same
-    # content (rows of the same content are interchangeable).
-    returned: dict[tuple, list[LedgerTransaction]] = {}
-    for tx in session.scalars(_INSERT_TRANSACTIONS, rows):  # the ORM builds 20 objects from rows faster than we do
-        returned.setdefault(_content(tx.__dict__), []).append(tx)
-    txs = [returned[_content(row)].pop(0) for row in rows]
-    adopt_inserted(session, *txs)
+    txs = _insert_rows(session, rows) if as_rows else _insert_objects(session, rows)
     session_memo(session, "ledger.new_transactions").update((tx.id, True) for tx in txs)
     entries, shards, events = [], {}, []
     changes: dict[str, dict[int, int]] = {"balance": {}, "held": {}, "pending_in": {}}
@@ -546,15 +576,64 @@ def post_all(session: Session, postings: list[Posting]) -> list[LedgerTransactio
     if shards:
         _add_to_shards(session, shards)
     outbox.insert_events(session, events)
+    _forget_balances(*{id(w): w for p in postings for w in (p.source, p.target)}.values())  # each wallet once
     for p, tx in zip(postings, txs):
-        _forget_balances(p.source, p.target)
         if not p.pending:
             hooks.send(hooks.points_moved, session, tx, p.source, p.target, p.amount, p.account)
             hooks.send(hooks.after_posting, session, tx, p.target)
     return txs
 
 
-def _content(values: dict[str, Any]) -> tuple:
+class Posted(SimpleNamespace):
+    """A transaction `post_all(as_rows=True)` wrote: its row's columns as attributes, as the database returned them
+    (what a `LedgerTransaction` of it would hold), and not an object of the session."""
+
+    audit_target_type = "ledgertransaction"  # audited as the transaction it is (audit.record_many)
+
+
+def _insert_objects(session: Session, rows: list[dict[str, Any]]) -> list[LedgerTransaction]:
+    # One multi-row INSERT ... RETURNING. SQLite does not promise the order of the rows returned, and asking
+    # SQLAlchemy to sort them costs a statement per row there, so each posting takes a returned row of the same
+    # content (rows of the same content are interchangeable).
+    returned: dict[tuple, list[LedgerTransaction]] = {}
+    for tx in session.scalars(_INSERT_TRANSACTIONS, rows):  # the ORM builds 20 objects from rows faster than we do
+        returned.setdefault(_content(tx.__dict__), []).append(tx)
+    txs = [returned[_content(row)].pop(0) for row in rows]
+    adopt_inserted(session, *txs)
+    return txs
+
+
+def _insert_rows(session: Session, rows: list[dict[str, Any]]) -> list[Posted]:
+    """`_insert_objects` as Core rows: half the CPU of the ORM's insert and objects (20 rows, SQLite). On PostgreSQL
+    the rows go as one array per column (`_insert_transactions_unnest`)."""
+    unnest = _statements(session).insert_transaction_rows
+    if unnest is None:
+        result = session.execute(_INSERT_TRANSACTION_ROWS, rows)
+    else:
+        columns = {name: [row[name] for row in rows] for name in _UNNESTED}
+        columns["tags"] = [json.dumps(tags) for tags in columns["tags"]]
+        result = session.execute(unnest, columns)
+    returned: dict[tuple, list[Posted]] = {}
+    for row in result.mappings():
+        returned.setdefault(_content(row), []).append(Posted(**row))
+    return [returned[_content(row)].pop(0) for row in rows]
+
+
+_UNNESTED = [column.name for column in LedgerTransaction.__table__.c if column.name != "id"]  # all but the id
+
+
+def _insert_transactions_unnest():
+    """PostgreSQL: `INSERT INTO ledger_transactions (...) SELECT ... FROM unnest(:organization_id::BIGINT[], ...)
+    RETURNING *`, the rows bound as one array per column (tags as JSON text): the same short text whatever the
+    number of rows, so psycopg converts it once and prepares it, where the multi-row VALUES text of 20 rows (400
+    parameters, ~12 KB) is past psycopg's cache and parsed again on every batch (bench/profiles/README.md)."""
+    table = func.unnest(*(bindparam(name, type_=postgresql.ARRAY(String if name == "tags" else _TX.c[name].type))
+                          for name in _UNNESTED)).table_valued(*_UNNESTED).render_derived()
+    values = select(*(cast(table.c.tags, _TX.c.tags.type) if name == "tags" else table.c[name] for name in _UNNESTED))
+    return insert(_TX).from_select(_UNNESTED, values).returning(*_TX.c)
+
+
+def _content(values: Mapping[str, Any]) -> tuple:
     return tuple(repr(values[name]) for name in (
         "type", "status", "amount", "from_wallet_id", "to_wallet_id", "set_id", "system_unique_key", "external_id",
         "external_event_date", "description", "tags", "actor_kind", "actor_id", "actor_label"))
@@ -812,7 +891,8 @@ def balances_of(session: Session, wallet_ids: list[int]) -> dict[int, int]:
 _TX, _ENTRIES, _WALLETS, _SHARDS = (LedgerTransaction.__table__, LedgerEntry.__table__, Wallet.__table__,
                                     WalletShard.__table__)
 _INSERT_TRANSACTION = insert(_TX).returning(_TX.c.id)
-_INSERT_TRANSACTIONS = insert(LedgerTransaction).returning(LedgerTransaction)  # a batch's (post_all)
+_INSERT_TRANSACTIONS = insert(LedgerTransaction).returning(LedgerTransaction)  # many at once (post_all)
+_INSERT_TRANSACTION_ROWS = insert(_TX).returning(*_TX.c)  # the same, as rows (post_all(as_rows=True))
 _INSERT_ENTRIES = insert(_ENTRIES)
 _CREDIT = update(_WALLETS).where(_WALLETS.c.id == bindparam("wallet_id")).values(
     balance=_WALLETS.c.balance + bindparam("delta"))
@@ -826,6 +906,7 @@ _DEBIT_SUPPLY = _CREDIT.where(_WALLETS.c.balance + bindparam("delta") >= bindpar
 @dataclass(frozen=True)
 class _DialectStatements:
     add_to_shard: Any
+    insert_transaction_rows: Any = None  # PostgreSQL's (`_insert_rows`); None: the multi-row INSERT
 
 
 _BY_DIALECT: dict[str, _DialectStatements] = {}
@@ -839,7 +920,8 @@ def _statements(session: Session) -> _DialectStatements:
         upsert = (postgresql if name == "postgresql" else sqlite).insert(_SHARDS)
         found = _BY_DIALECT[name] = _DialectStatements(add_to_shard=upsert.on_conflict_do_update(
             index_elements=[_SHARDS.c.wallet_id, _SHARDS.c.shard],
-            set_={"balance": _SHARDS.c.balance + upsert.excluded.balance}))
+            set_={"balance": _SHARDS.c.balance + upsert.excluded.balance}),
+            insert_transaction_rows=_insert_transactions_unnest() if name == "postgresql" else None)
     return found
 
 
@@ -850,13 +932,16 @@ def _inserted(session: Session, row: dict[str, Any]) -> LedgerTransaction:
     return tx
 
 
-def _require_member_can_move(session: Session, wallet: Wallet) -> None:
+def _require_member_can_move(session: Session, wallet: Wallet, movable: dict[int, bool] | None = None) -> None:
     from .members import Member
 
     if wallet.kind != MEMBER or wallet.member_id is None:
         return
-    member = session.get(Member, wallet.member_id)
-    if member is None or member.account_status != "ACTIVE" or not member.active:
+    can = movable.get(wallet.member_id) if movable else None
+    if can is None:
+        member = session.get(Member, wallet.member_id)
+        can = member is not None and member.account_status == "ACTIVE" and member.active
+    if not can:
         raise AccountNotActive("The member's account is not active", field="memberId")
 
 

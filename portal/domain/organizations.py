@@ -119,6 +119,14 @@ def program_for_tier_account(session: Session, account_id: int) -> LoyaltyProgra
     return known[account_id]
 
 
+def note_tier_programs(session: Session, programs: dict[int, LoyaltyProgram | None]) -> None:
+    """Remember, as `program_for_tier_account` would find it, the programme whose tier points each account holds
+    (None: no programme's), read with the accounts (a ledger batch)."""
+    known = session_memo(session, "programs.by_tier_account")
+    for account_id, program in programs.items():
+        known.setdefault(account_id, program)
+
+
 def note_program_accounts(session: Session, program: LoyaltyProgram) -> None:
     """Remember which of the programme's accounts counts for tiers, so that posting to either needs no
     query to know. A programme creates its own two accounts, so its points account is no one's tier account."""

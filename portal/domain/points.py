@@ -12,17 +12,18 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, or_, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 from sqlalchemy.orm.util import identity_key
 
 from . import audit, idempotency, ledger
 from .actors import Actor
-from .base import fits_id, keep
+from .base import fits_id, keep, session_memo
 from .errors import DomainError, IdempotencyKeyReused, NotFound, ValidationFailed
 from .idempotency import IdempotencyKey
 from .ledger import LedgerAccount, LedgerTransaction, Reason, Wallet
 from .members import Member
-from .organizations import LoyaltyProgram, default_program, default_program_select, note_program_accounts
+from .organizations import (LoyaltyProgram, default_program, default_program_select, note_program_accounts,
+                            note_tier_programs)
 
 
 @dataclass
@@ -84,6 +85,10 @@ def resolve_account(session: Session, organization_id: int, ledger_id: int | Non
         if account is None:
             raise NotFound("Ledger has no accounts", field="ledgerId")
         return account
+    if wallets_of is not None:  # read already with the member (member_by_loyalty_id): taken once
+        noted = session_memo(session, "points.default_account").pop((organization_id, wallets_of), None)
+        if noted is not None:
+            return noted
     # The default programme and its points account in one statement.
     if wallets_of is None:
         found = session.execute(_DEFAULT_ACCOUNT, {"organization_id": organization_id}).first()
@@ -125,6 +130,61 @@ def open_wallet(session: Session, member: Member, *, actor: Actor, ledger_id: in
     session.flush()
     audit.record(session, actor, "wallet.opened", wallet, memberId=member.id, ledgerAccountId=account.id)
     return wallet, True
+
+
+def member_by_loyalty_id(session: Session, organization_id: int, loyalty_member_id: str, *,
+                         default_account: bool = False) -> Member:
+    """The member a mint or burn names by loyaltyMemberId (else NotFound on it), as `members.get_by_loyalty_member_id`
+    finds it, loaded with only what moving points asks of a member (`_MOVING_MEMBER`).
+
+    `default_account`: the movement goes to the default programme's points account; it is read in the same
+    statement (as `resolve_account` reads it with `wallets_of` and `debts_too`), and handed to the movement's
+    `resolve_account`, which then reads nothing (one statement less for an API mint or burn)."""
+    params = {"organization_id": organization_id, "loyalty_member_id": loyalty_member_id}
+    if not default_account:
+        member = session.scalars(_MOVING_MEMBER, params).first()
+    else:
+        rows = session.execute(_moving_member_and_default_account(), params).all()
+        member = rows[0][0] if rows else None
+        if member is not None and rows[0][1] is not None:  # no programme: resolve_account says so
+            _note_default_account(session, organization_id, member.id, rows)
+    if member is None:
+        raise NotFound("Member not found", field="loyaltyMemberId")
+    return member
+
+
+# Built once; the member's id, organisation and standing only (`Member.can_move_points`, `ledger.check_posting`):
+# its profile (JSON columns among them) is not built for a mint, and would load on first use.
+_MOVING_MEMBER = (select(Member)
+                  .options(load_only(Member.id, Member.organization_id, Member.active, Member.account_status,
+                                     Member.erased_at))
+                  .where(Member.organization_id == bindparam("organization_id"),
+                         Member.loyalty_member_id == bindparam("loyalty_member_id")))
+
+
+@cache
+def _moving_member_and_default_account():
+    """`_MOVING_MEMBER` with `_default_account_wallets_and_debts` of that member: a row per wallet, the member alone
+    (programme and account None) when the organisation has no programme."""
+    from .orders import owes_points
+
+    return (_MOVING_MEMBER.add_columns(LoyaltyProgram, LedgerAccount, Wallet, owes_points(Member.id).label("owes"))
+            .select_from(Member).outerjoin(LoyaltyProgram, LoyaltyProgram.id == default_program_select(LoyaltyProgram.id).scalar_subquery())
+            .outerjoin(LedgerAccount, LedgerAccount.id == LoyaltyProgram.points_account_id)
+            .outerjoin(Wallet, (Wallet.ledger_account_id == LedgerAccount.id) & or_(
+                Wallet.member_id == Member.id, Wallet.kind.in_((ledger.ISSUANCE, ledger.BURNED)))))
+
+
+def _note_default_account(session: Session, organization_id: int, member_id: int, rows) -> None:
+    """What `resolve_account` would read for this member's movement in the default account, from `rows` (program,
+    account, wallet, owes after the member): remembered as it remembers it, and the account handed over once."""
+    from .orders import note_owes
+
+    program, account = rows[0][1], rows[0][2]
+    ledger.note_wallets(session, account, member_id, [row[3] for row in rows if row[3] is not None])
+    note_owes(session, member_id, rows[0][4])
+    note_program_accounts(session, program)
+    session_memo(session, "points.default_account")[organization_id, member_id] = account
 
 
 def mint_to_member(session: Session, member: Member, amount: int, *, actor: Actor, reason: Reason,
@@ -240,12 +300,12 @@ def post_transaction_set(session: Session, organization_id: int, ledger_id: int,
 
 
 def post_batch(session: Session, organization_id: int, requests: list[TransferRequest], *,
-               actor: Actor) -> tuple[list[LedgerTransaction], list[dict]]:
+               actor: Actor) -> tuple[list[LedgerTransaction | ledger.Posted], list[dict]]:
     """Each item (or each group sharing an atomicSetId) succeeds or fails on its own.
 
-    Set-based, in a fixed number of statements whatever the number of items: the ledgers, accounts,
-    wallets (locked, see `ledger.Funds`) and members named are read in one statement each, the keys
-    claimed in one; then each group is checked in order against the balances the groups before it
+    Set-based, in a fixed number of statements whatever the number of items: the accounts named with their
+    ledgers and system wallets are read in one statement, the wallets (locked, see `ledger.Funds`) with their
+    members' standing in one, the keys claimed in one; then each group is checked in order against the balances the groups before it
     left, with no write; then what passed is written at once (`ledger.post_all`) and audited in one
     statement, and the keys of failed items are given back in one. An item whose key came before
     replays it (the same body) or is refused (IdempotencyKeyReused); so does a second item with the
@@ -268,6 +328,7 @@ def post_batch(session: Session, organization_id: int, requests: list[TransferRe
     owners: dict[str, int] = {}  # key -> the item that runs it
     accepted: list[tuple[int, Any]] = []  # (index, Posting | stored key row | index of the owner)
     failed, failed_indexes = [], set()
+    books_found: set[int] = set()  # the ledgers items named that were found (each looked up once)
     for members_of_group in groups.values():
         set_id = ledger.new_set_id() if len(members_of_group) > 1 else None
         before, planned = funds.copy(), []
@@ -275,8 +336,9 @@ def post_batch(session: Session, organization_id: int, requests: list[TransferRe
             for index, request in members_of_group:
                 try:
                     # A batch item names its ledger in the body: another organisation's is not found.
-                    if request.ledger_id is not None:
+                    if request.ledger_id is not None and request.ledger_id not in books_found:
                         ledger.get_ledger(session, organization_id, request.ledger_id)
+                        books_found.add(request.ledger_id)
                     key = request.reason.system_unique_key
                     if key:
                         # The key row holds the body of the first item with the key (or of an earlier request).
@@ -288,7 +350,7 @@ def post_batch(session: Session, organization_id: int, requests: list[TransferRe
                         if key in stored or (owner is not None and owner not in failed_indexes):
                             planned.append((index, stored.get(key, owner)))
                             continue
-                    posting = _posting(session, organization_id, request, actor, set_id)
+                    posting = _posting(session, organization_id, request, actor, set_id, funds.movable)
                     funds.take(posting)
                     if key:
                         owners[key] = index
@@ -304,7 +366,9 @@ def post_batch(session: Session, organization_id: int, requests: list[TransferRe
             continue
         accepted.extend(planned)
     postings = [(index, p) for index, p in accepted if isinstance(p, ledger.Posting)]
-    written = dict(zip([index for index, _ in postings], ledger.post_all(session, [p for _, p in postings])))
+    # As rows: the answer is all the batch does with them (no ORM object per item).
+    written = dict(zip([index for index, _ in postings],
+                       ledger.post_all(session, [p for _, p in postings], as_rows=True)))
     audit.record_many(session, actor, [(PAST_TENSE[tx.type], tx) for tx in written.values()],
                       amount=lambda tx: tx.amount, ledgerAccountId=lambda tx: tx.ledger_account_id)
     given_back = [claimed[key] for key in claimed if owners.get(key) is None or owners[key] in failed_indexes]
@@ -323,24 +387,48 @@ def post_batch(session: Session, organization_id: int, requests: list[TransferRe
 
 
 def _load_batch(session, organization_id: int, requests: list[TransferRequest]) -> dict:
-    """The ledgers, accounts, wallets and members a batch names, one statement each, into the identity map
-    (the lookups that follow then ask nothing), with the wallets' funds locked."""
+    """What a batch names, into the identity map (the lookups that follow then ask nothing): its accounts with their
+    ledgers, the programme each holds the tier points of (for the tier hook) and their system wallets in one
+    statement (the ledgers named that are none of the accounts' in one more), then its wallets locked with their
+    members' standing (`ledger.Funds.lock`)."""
     def ids(*names):
         return sorted({v for r in requests for v in (getattr(r, n) for n in names) if fits_id(v)})
 
-    held = {"ledgers": list(session.scalars(select(ledger.Ledger).where(
-        ledger.Ledger.id.in_(ids("ledger_id")), ledger.Ledger.organization_id == organization_id)))
-        if ids("ledger_id") else []}
-    accounts = list(session.scalars(select(LedgerAccount).where(
-        LedgerAccount.id.in_(ids("ledger_account_id")), LedgerAccount.organization_id == organization_id)))
-    system = ledger.system_wallets(session, accounts)
-    capped = [w.id for w in system if w.kind == ledger.ISSUANCE
-              and next(a for a in accounts if a.id == w.ledger_account_id).max_supply is not None]
-    held["funds"], wallets = ledger.Funds.lock(session, organization_id, ids("from_wallet_id", "to_wallet_id"), capped)
-    member_ids = sorted({w.member_id for w in wallets if w.member_id is not None})
-    held["rows"] = accounts + system + list(session.scalars(select(Member).where(Member.id.in_(member_ids))))
+    accounts: dict[int, LedgerAccount] = {}
+    tier_programs: dict[int, LoyaltyProgram | None] = {}
+    system: dict[int, list[Wallet]] = {}
+    books = set()
+    for account, book, program, wallet in session.execute(_BATCH_ACCOUNTS, {"ids": ids("ledger_account_id"),
+                                                                              "organization_id": organization_id}):
+        accounts[account.id] = account
+        books.add(book)
+        tier_programs.setdefault(account.id, program)
+        if wallet is not None and wallet not in system.setdefault(account.id, []):
+            system[account.id].append(wallet)
+    note_tier_programs(session, tier_programs)
+    for account_id, wallets in system.items():
+        ledger.note_wallets(session, accounts[account_id], None, wallets)
+    other_books = [i for i in ids("ledger_id") if i not in {book.id for book in books}]
+    if other_books:  # an item's ledger that is not its account's: found here, or not found for it alone
+        books.update(session.scalars(_BATCH_LEDGERS, {"ids": other_books, "organization_id": organization_id}))
+    capped = [ledger.system_wallet(session, a, ledger.ISSUANCE).id for a in accounts.values() if a.max_supply is not None]
+    funds, wallets = ledger.Funds.lock(session, organization_id, ids("from_wallet_id", "to_wallet_id"), capped)
     keep(session, *wallets)  # to the transaction's end: the response names their members (ledger.wallet_owners)
-    return held
+    return {"funds": funds, "rows": [*accounts.values(), *books, *(w for ws in system.values() for w in ws),
+                                     *(program for program in tier_programs.values() if program is not None)]}
+
+
+# A batch's reads, built once (bound lists expand): executing them then skips building them and their cache keys.
+_BATCH_LEDGERS = select(ledger.Ledger).where(ledger.Ledger.id.in_(bindparam("ids", expanding=True)),
+                                             ledger.Ledger.organization_id == bindparam("organization_id"))
+_BATCH_ACCOUNTS = (select(LedgerAccount, ledger.Ledger, LoyaltyProgram, Wallet)
+                   .join(ledger.Ledger, ledger.Ledger.id == LedgerAccount.ledger_id)
+                   .outerjoin(LoyaltyProgram, LoyaltyProgram.tier_points_account_id == LedgerAccount.id)
+                   .outerjoin(Wallet, (Wallet.ledger_account_id == LedgerAccount.id)
+                              & Wallet.kind.in_((ledger.ISSUANCE, ledger.BURNED)))
+                   .where(LedgerAccount.id.in_(bindparam("ids", expanding=True)),
+                          LedgerAccount.organization_id == bindparam("organization_id"))
+                   .order_by(LedgerAccount.id, LoyaltyProgram.id, Wallet.id))
 
 
 def _replayed_many(session, organization_id: int, rows: list[IdempotencyKey]) -> dict[str, list[LedgerTransaction]]:
@@ -473,8 +561,9 @@ def _post_one(session, organization_id: int, request: TransferRequest, actor: Ac
 
 
 def _posting(session, organization_id: int, request: TransferRequest, actor: Actor,
-             set_id: str | None) -> ledger.Posting:
-    """The request as a movement the ledger will take, checked (raises as posting it would, but the debit)."""
+             set_id: str | None, movable: dict[int, bool] | None = None) -> ledger.Posting:
+    """The request as a movement the ledger will take, checked (raises as posting it would, but the debit);
+    `movable`: the members' standing as read already (`ledger.check_posting`)."""
     if request.capture_method not in ("auto", "manual"):
         raise ValidationFailed("captureMethod must be auto or manual", field="captureMethod")
     if request.ledger_account_id is None:
@@ -497,7 +586,7 @@ def _posting(session, organization_id: int, request: TransferRequest, actor: Act
             raise ValidationFailed("Source and destination wallet must differ", field="toWalletId")
     posting = ledger.Posting(kind, account, source, target, request.amount, request.reason, actor,
                              pending=request.capture_method == "manual", set_id=set_id)
-    ledger.check_posting(session, posting)
+    ledger.check_posting(session, posting, movable)
     return posting
 
 

@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
+
+from portal.domain.audit import AuditEntry
+from portal.domain.outbox import OutboxEvent
 
 from .conftest import CommittingApi, problem, row_counts
 
@@ -333,6 +337,44 @@ def test_batch_with_atomic_sets(api, book):
     assert failure[1]["status"] == 409 and "items[1].amount" in failure[1]["errors"]
     assert "items[3].amount" in failure[2]["errors"]
     assert wallet_balance(api, book["a"], book) == 98 and wallet_balance(api, book["b"], book) == 6
+
+
+def test_a_batch_answers_what_the_list_shows_and_audits_and_emits_each_movement(api, book, session):
+    """The batch writes its transactions as rows and its answer as JSON itself (no ORM object or model per item):
+    the same JSON as the list's for every field, an audit entry naming each transaction and an event per mint or
+    burn, as posting them one by one would."""
+    item = {"ledgerId": book["ledger"], "ledgerAccountId": book["account"]}
+    items = [{**item, "amount": 4, "toWalletId": book["b"], "tags": ["x", "y"], "externalId": "ext-1",
+              "externalEventDate": "2026-02-03T04:05:06.789Z", "description": "given", "systemUniqueKey": "b-json"},
+             {**item, "amount": 3, "fromWalletId": book["a"], "toWalletId": book["b"], "atomicSetId": "pair"},
+             {**item, "amount": 2, "fromWalletId": book["a"], "atomicSetId": "pair"},
+             {**item, "amount": 4, "toWalletId": book["b"], "tags": ["x", "y"], "externalId": "ext-1"}]
+    before = row_counts(session)
+    r = api.post("/ledger-transactions/batch", json={"items": items})
+    assert r.status_code == 200 and r.json["failed"] == [], r.json
+    processed = r.json["processed"]
+    listed = api.get(f"{book['base']}/transactions?limit=4").json["results"]
+    assert processed == listed[::-1]  # newest first there
+    assert [t["type"] for t in processed] == ["mint", "transfer", "burn", "mint"]
+    assert processed[0]["externalEventDate"] == "2026-02-03T04:05:06.789000Z" and processed[0]["memberId"]
+    assert processed[1]["atomicSetId"] == processed[2]["atomicSetId"] is not None
+    ids = [str(t["id"]) for t in processed]
+    audited = session.execute(select(AuditEntry.action, AuditEntry.target_type, AuditEntry.target_id,
+                                     AuditEntry.details).where(AuditEntry.target_id.in_(ids))
+                              .order_by(AuditEntry.id)).all()
+    assert [tuple(a) for a in audited] == [
+        ("ledger.minted", "ledgertransaction", ids[0], {"amount": 4, "ledgerAccountId": book["account"]}),
+        ("ledger.transferred", "ledgertransaction", ids[1], {"amount": 3, "ledgerAccountId": book["account"]}),
+        ("ledger.burned", "ledgertransaction", ids[2], {"amount": 2, "ledgerAccountId": book["account"]}),
+        ("ledger.minted", "ledgertransaction", ids[3], {"amount": 4, "ledgerAccountId": book["account"]})]
+    events = session.scalars(select(OutboxEvent).where(OutboxEvent.event_type == "ledger-transaction-created")
+                             .order_by(OutboxEvent.id.desc()).limit(3)).all()[::-1]
+    assert [(e.member_id, e.payload) for e in events] == [
+        (book["members"][book["b"]], {"ledgerTransactionId": processed[0]["id"], "type": "mint", "amount": 4}),
+        (book["members"][book["a"]], {"ledgerTransactionId": processed[2]["id"], "type": "burn", "amount": 2}),
+        (book["members"][book["b"]], {"ledgerTransactionId": processed[3]["id"], "type": "mint", "amount": 4})]
+    after = row_counts(session)
+    assert (after["audit"] - before["audit"], after["events"] - before["events"]) == (4, 3)
 
 
 def test_batch_refuses_another_organisation_id(api, book, session, other_org):

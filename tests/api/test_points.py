@@ -95,3 +95,38 @@ def test_mint_names_an_unknown_account(api, member, session, other_org):
             "ledgerAccountId")
     problem(api.post(mint_url(member), json={"amount": 5, "ledgerId": 999_999}), 404, "ledgerId")
     problem(api.post("/loyalty-members/nobody/mint", json={"amount": 5}), 404, "loyaltyMemberId")
+
+
+def test_an_api_mint_or_burn_reads_its_member_with_the_default_account_in_one_statement(api, engine, member):
+    """The member by loyaltyMemberId, the default programme's account, the member's and system wallets and whether
+    the member owes points: one statement; then the key, the transaction, the balance, the issuance (burned) shard,
+    the entries, the outbox event and the audit entry (9 before the member came with the account)."""
+    from portal.extensions import db
+
+    from ..statements import counted
+
+    api.post(mint_url(member), json={"amount": 20})  # the key is known to this process, the wallet exists
+    for kind in ("mint", "burn"):
+        db.session.expunge_all()  # a request starts with nothing in the identity map
+        with counted(engine) as sent:
+            r = api.post(mint_url(member, kind), json={"amount": 5, "systemUniqueKey": f"budget-{kind}"})
+        assert r.status_code == 201, r.json
+        assert len(sent) == 8, str(sent)
+        assert sent[0].startswith("SELECT members.id") and "ledger_accounts" in sent[0]
+    assert balance(api, member) == 20
+
+
+def test_an_api_mint_to_a_member_who_owes_settles_the_debt(api, member, session, org):
+    """The debt check comes with the member's read (no open debt: nothing more asked); one open: it is paid."""
+    from portal.domain import orders
+
+    api.post(mint_url(member), json={"amount": 10})
+    session.add(orders.PointsDebt(organization_id=org.id, member_id=member["id"],
+                                  ledger_account_id=org.program.points_account_id, amount=30))
+    session.commit()
+    r = api.post(mint_url(member), json={"amount": 25, "systemUniqueKey": "owes-1"})
+    assert r.status_code == 201 and r.json["transaction"]["amount"] == 25
+    assert balance(api, member) == 10 + 25 - 30
+    again = api.post(mint_url(member), json={"amount": 25, "systemUniqueKey": "owes-1"})
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json == r.json
+    assert balance(api, member) == 5

@@ -15,7 +15,7 @@ from portal.domain.errors import (AccountNotActive, AlreadyResolved, Idempotency
 from portal.domain.ledger import LedgerEntry, LedgerTransaction, Reason, Wallet
 from portal.domain.points import TransferRequest
 
-from ..factories import make_member, points_account, wallet_of
+from ..factories import make_member, make_org, points_account, wallet_of
 from .conftest import fails_cleanly, row_counts
 
 
@@ -358,6 +358,26 @@ def test_a_locked_or_inactive_member_neither_earns_nor_burns(session, org, accou
     assert balance(session, a) == 60
 
 
+@pytest.mark.parametrize("change", [{"account_status": "LOCKED"}, {"active": False}])
+def test_a_batch_refuses_the_items_of_a_locked_or_inactive_member_alone(session, org, account, alice, bob, clerk,
+                                                                        change):
+    """A batch reads its members' standing with its locked wallets (no Member objects): the same refusals."""
+    a, b = wallet_of(session, org, alice), wallet_of(session, org, bob)
+    mint(session, account, a, 50, clerk)
+    mint(session, account, b, 50, clerk)
+    members.update_member(session, alice, actor=clerk, **change)
+    session.flush()
+    session.expunge(alice)  # the batch finds the standing in the database, not in this object
+    items = [TransferRequest(amount=5, ledger_account_id=account.id, to_wallet_id=a.id),
+             TransferRequest(amount=5, ledger_account_id=account.id, from_wallet_id=a.id),
+             TransferRequest(amount=5, ledger_account_id=account.id, from_wallet_id=b.id, to_wallet_id=a.id),
+             TransferRequest(amount=5, ledger_account_id=account.id, to_wallet_id=b.id)]
+    processed, failed = points.post_batch(session, org.id, items, actor=clerk)
+    assert [(f["index"], f["status"], f["title"]) for f in failed] == [
+        (i, 409, failed[0]["title"]) for i in range(3)] and "items[0].memberId" in failed[0]["errors"]
+    assert [t.to_wallet_id for t in processed] == [b.id] and (balance(session, a), balance(session, b)) == (50, 55)
+
+
 # --- never negative ------------------------------------------------------------------------------
 
 def test_the_database_refuses_a_negative_member_wallet(session, org, account, alice, clerk):
@@ -486,6 +506,21 @@ def test_a_batch_holds_pending_items_and_refuses_what_is_held(session, org, acco
     processed, failed = points.post_batch(session, org.id, items, actor=clerk)
     assert [f["index"] for f in failed] == [1] and [t.status for t in processed] == ["pending"]
     assert state(session, a) == (10, 6, 0) and state(session, b) == (0, 0, 6)
+
+
+def test_a_batch_item_naming_a_ledger_that_is_not_its_accounts_fails_alone(session, org, account, alice, clerk):
+    """The batch reads its accounts with their ledgers; a ledger an item names that is none of them is read apart:
+    found (then the account is not in it) or not (another organisation's), for that item only."""
+    a = wallet_of(session, org, alice)
+    other = ledger.create_ledger(session, org.id, name="Other")
+    theirs = ledger.create_ledger(session, make_org(session, name="Theirs").id, name="Theirs")
+    items = [TransferRequest(amount=1, ledger_account_id=account.id, to_wallet_id=a.id, ledger_id=other.id),
+             TransferRequest(amount=2, ledger_account_id=account.id, to_wallet_id=a.id, ledger_id=account.ledger_id),
+             TransferRequest(amount=3, ledger_account_id=account.id, to_wallet_id=a.id, ledger_id=theirs.id)]
+    processed, failed = points.post_batch(session, org.id, items, actor=clerk)
+    assert [(f["index"], f["status"], list(f["errors"])) for f in failed] == [
+        (0, 404, ["items[0].ledgerAccountId"]), (2, 404, ["items[2].ledgerId"])]
+    assert [t.amount for t in processed] == [2] and balance(session, a) == 2
 
 
 def test_a_batch_keeps_the_maximum_supply(session, org, clerk):
