@@ -58,7 +58,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, Exists, ForeignKey, Numeric, String, UniqueConstraint, exists, func, select
+from sqlalchemy import Boolean, Exists, ForeignKey, Numeric, String, UniqueConstraint, bindparam, exists, func, select
 from sqlalchemy.orm import Mapped, Session, aliased, lazyload, mapped_column, relationship
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -771,9 +771,8 @@ def _confirm(session: Session, member: Member, order: PurchaseOrder, data: Order
         order.confirmed_at = utcnow()
         session.flush()
     coupon_books = _lock_coupons_before_points(session, member)
-    program = _program_with_accounts(session, member.organization_id)
+    program, tier_before = _program_with_accounts(session, member)
     _redeem(session, member, order, program, actor)
-    tier_before, _ = tiers.current_tier(session, member.id, program.id)
     event = _purchase_event(member, order, data, program)
     event.coupon_books = coupon_books  # none held: campaigns.use_purchase_coupons reads nothing
     evaluation = earning.dispatch(session, event, actor=actor)
@@ -795,24 +794,45 @@ def _confirm(session: Session, member: Member, order: PurchaseOrder, data: Order
 
 
 def _program_with_accounts_statement():
+    """The default programme with its two accounts, whether the member owes points, the member's tier row and the
+    programme's tier ladder (one row per tier, lowest first; one row with no tier when it has none)."""
     tier_account = aliased(LedgerAccount)
-    return (default_program_select(LoyaltyProgram, LedgerAccount, tier_account)
+    member_id = bindparam("member_id")
+    return (select(LoyaltyProgram, LedgerAccount, tier_account, owes_points(member_id).label("owes"),
+                   tiers.MemberTier, tiers.Tier)
             .join(LedgerAccount, LedgerAccount.id == LoyaltyProgram.points_account_id)
-            .join(tier_account, tier_account.id == LoyaltyProgram.tier_points_account_id))
+            .join(tier_account, tier_account.id == LoyaltyProgram.tier_points_account_id)
+            .outerjoin(tiers.MemberTier, (tiers.MemberTier.member_id == member_id)
+                       & (tiers.MemberTier.loyalty_program_id == LoyaltyProgram.id))
+            .outerjoin(tiers.Tier, tiers.Tier.loyalty_program_id == LoyaltyProgram.id)
+            .where(LoyaltyProgram.id == default_program_select(LoyaltyProgram.id).correlate(None).scalar_subquery())
+            .order_by(tiers.Tier.min_points, tiers.Tier.id))
 
 
-_PROGRAM_WITH_ACCOUNTS = _program_with_accounts_statement()  # built once: building it cost more than running it
+_PROGRAM_WITH_ACCOUNTS = None  # built once, on first use (owes_points is defined below it): building cost more than running
 
 
-def _program_with_accounts(session: Session, organization_id: int) -> LoyaltyProgram:
-    """`default_program`, with its points and tier points accounts read in the same statement (and held): the
-    purchase's points and tier points go to them, so minting them asks nothing more about them."""
-    found = session.execute(_PROGRAM_WITH_ACCOUNTS, {"organization_id": organization_id}).first()
-    if found is None:
-        return default_program(session, organization_id)  # raises NotFound
-    keep(session, *found)
-    note_program_accounts(session, found[0])
-    return found[0]
+def _program_with_accounts(session: Session, member: Member) -> tuple[LoyaltyProgram, Any]:
+    """`default_program` and the member's tier before the purchase, in one statement: its points and tier points
+    accounts (held: minting to them asks nothing more about them), whether the member owes points (settling the
+    debts asks nothing when not, `note_owes`), the member's tier and the tier ladder (remembered for the rest of
+    the transaction, `tiers.note_read`: the tier after and the promotion on tier points ask nothing more)."""
+    global _PROGRAM_WITH_ACCOUNTS
+    if _PROGRAM_WITH_ACCOUNTS is None:
+        _PROGRAM_WITH_ACCOUNTS = _program_with_accounts_statement()
+    read_at = utcnow()
+    rows = session.execute(_PROGRAM_WITH_ACCOUNTS, {"organization_id": member.organization_id,
+                                                    "member_id": member.id}).all()
+    if not rows:
+        default_program(session, member.organization_id)  # raises NotFound
+        raise AssertionError("a programme without its accounts")  # the foreign keys forbid it
+    program, points_account, tier_account, owes, state, _ = rows[0]
+    keep(session, program, points_account, tier_account)
+    note_program_accounts(session, program)
+    note_owes(session, member.id, owes)
+    tier = tiers.note_read(session, member.id, program.id, state, [row[5] for row in rows if row[5] is not None],
+                           read_at)
+    return program, tier
 
 
 def _lock_coupons_before_points(session: Session, member: Member) -> list:

@@ -12,7 +12,8 @@ mint 10, burn 9. Before what listens to an event was read in one statement and a
 purchase 28, POS redemption 26 / 28, code use 14 / 16; then, before the automatic coupons' usages went unread
 when the member holds none, purchase 25; before the lock wait bound was put back by the locking statement
 itself, POS redemption 26 and code use 14 on PostgreSQL. Before the debt check was folded into the
-mint's account read, mint 9.
+mint's account read, mint 9. Before the member's tier, the tier ladder and the open-debt check were folded into
+the purchase's programme read, purchase 24.
 """
 from __future__ import annotations
 
@@ -43,16 +44,18 @@ BURN = 8
 # balances, shards, outbox, the tier check of the account, audit.
 BATCH = 12
 # A purchase of 20 campaigns, 3 of which award points and tier points: the order (key, insert as confirmed:
-# a new externalId needs no read first, items, audit, outbox), the programme with its two accounts and the member's tier (read once:
-# the tier after is known unless it changed, tiers.known_tier), the member's automatic coupons (their books,
+# a new externalId needs no read first, items, audit, outbox), the programme with its two accounts, whether the
+# member owes points, the member's tier and the tier ladder in one statement (orders._program_with_accounts: the
+# tier after is known unless it changed, tiers.known_tier; the promotion on tier points and the debts' settling
+# ask nothing more), the member's automatic coupons (their books,
 # locked first; none held, so their usages are not read: campaigns.use_purchase_coupons), what listens to the event in one statement (earning.listeners: the
 # campaigns' ids and updated_at, no mission, no referral programme, so those two handlers read nothing; the
 # process knows the campaigns and their actions: campaigns._listening_cache; 2 more statements when it does
 # not); no balances or audiences (no rule asks); then the 6 awards (points and tier points) posted together
 # (points.mint_to_members: both wallets in one statement and the tier points one created, transactions, entries,
-# balances, shards, outbox, the tier ladder once, audit, open debts, evaluation rows), the order's audit,
+# balances, shards, outbox, audit, evaluation rows), the order's audit,
 # points and outbox. No points paid: the programme's point value is not read.
-PURCHASE_20_CAMPAIGNS = 24
+PURCHASE_20_CAMPAIGNS = 21
 # A REWARD coupon redeemed at the till: the account coupon found by its public id, the member, the book, the
 # coupon's key, the (member, book) row locked (created if new) in one statement, the held coupon, the member's
 # and the book's use counts and the assignment moved to used (conditional UPDATEs), the use row, a burn
