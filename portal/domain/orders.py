@@ -62,7 +62,7 @@ from sqlalchemy import Boolean, Exists, ForeignKey, Numeric, String, UniqueConst
 from sqlalchemy.orm import Mapped, Session, aliased, lazyload, mapped_column, relationship
 from sqlalchemy.orm.attributes import set_committed_value
 
-from . import audit, earning, holds, idempotency, outbox, ledger, tiers
+from . import audit, earning, holds, idempotency, outbox, ledger, row_buffer, tiers
 from .actors import Actor
 from .base import Base, OwnedRow, adopt_inserted, get_owned, keep, memo_follows_rows, session_memo, upsert_insert, utcnow
 from .errors import Conflict, DomainError, NotFound, ValidationFailed
@@ -252,7 +252,8 @@ def record_order(session: Session, member: Member, data: OrderInput, *, actor: A
     performed: list[OrderResult] = []
 
     def perform() -> dict[str, Any]:
-        performed.append(_record(session, member, data, actor))
+        with row_buffer.together(session):  # its audit entries and events in one statement each
+            performed.append(_record(session, member, data, actor))
         return _result_record(performed[0])
 
     outcome = idempotency.run_once(session, member.organization_id, data.system_unique_key, "order.record",
@@ -519,6 +520,7 @@ class OrderEffects:
 
 
 def effects_of(session: Session, order: PurchaseOrder) -> OrderEffects:
+    row_buffer.write(session)  # the order's audit entries buffered so far (a return inside record_order)
     history = list(session.scalars(select(audit.AuditEntry).where(
         audit.AuditEntry.organization_id == order.organization_id, audit.AuditEntry.target_type == "purchaseorder",
         audit.AuditEntry.target_id == str(order.id)).order_by(audit.AuditEntry.id)))

@@ -13,7 +13,7 @@ purchase 28, POS redemption 26 / 28, code use 14 / 16; then, before the automati
 when the member holds none, purchase 25; before the lock wait bound was put back by the locking statement
 itself, POS redemption 26 and code use 14 on PostgreSQL. Before the debt check was folded into the
 mint's account read, mint 9. Before the member's tier, the tier ladder and the open-debt check were folded into
-the purchase's programme read, purchase 24.
+the purchase's programme read, purchase 24; before its audit entries and events were written once each, 21.
 """
 from __future__ import annotations
 
@@ -53,9 +53,10 @@ BATCH = 12
 # process knows the campaigns and their actions: campaigns._listening_cache; 2 more statements when it does
 # not); no balances or audiences (no rule asks); then the 6 awards (points and tier points) posted together
 # (points.mint_to_members: both wallets in one statement and the tier points one created, transactions, entries,
-# balances, shards, outbox, audit, evaluation rows), the order's audit,
-# points and outbox. No points paid: the programme's point value is not read.
-PURCHASE_20_CAMPAIGNS = 21
+# balances, shards, evaluation rows), the order's points; its audit entries (order.created, the 6 ledger.minted,
+# order.confirmed) and outbox events (the order created, the 6 points events, the order confirmed) in one
+# statement each at the end (row_buffer.together). No points paid: the programme's point value is not read.
+PURCHASE_20_CAMPAIGNS = 17
 # A REWARD coupon redeemed at the till: the account coupon found by its public id, the member, the book, the
 # coupon's key, the (member, book) row locked (created if new) in one statement, the held coupon, the member's
 # and the book's use counts and the assignment moved to used (conditional UPDATEs), the use row, a burn
