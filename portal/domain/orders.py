@@ -58,8 +58,8 @@ from dataclasses import asdict, dataclass, field
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, Exists, ForeignKey, Numeric, String, UniqueConstraint, bindparam, exists, func, select
-from sqlalchemy.orm import Mapped, Session, aliased, lazyload, mapped_column, relationship
+from sqlalchemy import Boolean, Exists, ForeignKey, Numeric, String, UniqueConstraint, bindparam, exists, func, insert, select
+from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, relationship
 from sqlalchemy.orm.attributes import set_committed_value
 
 from . import audit, earning, holds, idempotency, outbox, ledger, row_buffer, tiers
@@ -608,24 +608,36 @@ def _locked_order(session: Session, organization_id: int, external_id: str) -> P
 
 
 def _insert(session: Session, member: Member, data: OrderInput) -> PurchaseOrder | None:
-    """The new order, in one statement (INSERT ... ON CONFLICT DO NOTHING RETURNING); None when a concurrent post
-    created it first. An order posted confirmed is inserted confirmed (a purchase too late to earn is refused
-    by `_confirm` before anything is kept: the request rolls back whole)."""
+    """The new order, in one statement (INSERT ... ON CONFLICT DO NOTHING RETURNING), and its items in one more;
+    None when a concurrent post created it first. An order posted confirmed is inserted confirmed (a purchase too
+    late to earn is refused by `_confirm` before anything is kept: the request rolls back whole). Core statements
+    built once, the rows made the session's objects as loaded (`adopt_inserted`): no ORM insert or flush."""
     hold_id, redeemed, value = _points_paid(session, member, data)
     now = utcnow()
     confirmed = data.status == CONFIRMED
-    order = session.scalars(_inserting(session), dict(
+    inserting, inserting_items = _inserting(session)
+    row = session.execute(inserting, dict(
         organization_id=member.organization_id, member_id=member.id, external_id=data.external_id, type=data.type,
         status=CONFIRMED if confirmed else CREATED, currency=data.currency, total=data.total,
         discounted_total=data.discounted_total, returned_total=Decimal(0), location_code=data.location_code,
         external_event_date=data.external_event_date, points_earned=0, points_awarded=0, tier_points_earned=0,
         tier_points_awarded=0, points_redeemed=redeemed, points_redeemed_value=value, points_refunded=0,
         hold_id=hold_id, confirmed_at=now if confirmed else None, created_at=now, updated_at=now)).first()
-    if order is None:
+    if row is None:
         return None
-    adopt_inserted(session, order)  # gone from the session if its savepoint rolls back (an import's failed row)
-    set_committed_value(order, "items", [])  # a new order has none: nothing to load before they are set
-    _replace_items(session, order, data.items)
+    order = PurchaseOrder(**row._mapping)  # the values as the database returned them (its numbers' scale)
+    items = [OrderItem(line=n, sku=i.sku, quantity=i.quantity, unit_price=i.unit_price,
+                       product_category_code=i.product_category_code, is_discount=i.is_discount)
+             for n, i in enumerate(data.items)]
+    if items:
+        found = session.execute(inserting_items, [
+            {"order_id": order.id, "line": item.line, "sku": item.sku, "quantity": item.quantity,
+             "unit_price": item.unit_price, "product_category_code": item.product_category_code,
+             "is_discount": item.is_discount} for item in items]).all()
+        items = [OrderItem(**values._mapping) for values in found]
+    # Gone from the session if their savepoint rolls back (an import's failed row).
+    adopt_inserted(session, order, *items)
+    set_committed_value(order, "items", items)
     return order
 
 
@@ -633,11 +645,14 @@ _INSERTING: dict[str, Any] = {}
 
 
 def _inserting(session: Session):
-    """`_insert`'s statement, the values bound per call: built once per database (cached compiled)."""
+    """`_insert`'s statements, the values bound per call: built once per database (cached compiled). The items
+    come back in the order they were sent (one statement for any number of them: insertmanyvalues)."""
     name = session.get_bind().dialect.name
     if name not in _INSERTING:
-        _INSERTING[name] = (upsert_insert(session, PurchaseOrder).on_conflict_do_nothing().returning(PurchaseOrder)
-                            .options(lazyload(PurchaseOrder.items)))
+        orders_table, items_table = PurchaseOrder.__table__, OrderItem.__table__
+        _INSERTING[name] = (
+            upsert_insert(session, orders_table).on_conflict_do_nothing().returning(*orders_table.c),
+            insert(items_table).returning(*items_table.c, sort_by_parameter_order=True))
     return _INSERTING[name]
 
 
