@@ -58,13 +58,13 @@ from dataclasses import asdict, dataclass, field
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, Exists, ForeignKey, Numeric, String, UniqueConstraint, bindparam, exists, func, insert, select
+from sqlalchemy import Boolean, Exists, ForeignKey, Numeric, String, UniqueConstraint, bindparam, exists, func, insert, select, update
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, relationship
 from sqlalchemy.orm.attributes import set_committed_value
 
 from . import audit, earning, holds, idempotency, outbox, ledger, row_buffer, tiers
 from .actors import Actor
-from .base import Base, OwnedRow, adopt_inserted, get_owned, keep, memo_follows_rows, session_memo, upsert_insert, utcnow
+from .base import Base, OwnedRow, adopt_inserted, adopt_updated, get_owned, keep, memo_follows_rows, session_memo, upsert_insert, utcnow
 from .errors import Conflict, DomainError, NotFound, ValidationFailed
 from .ledger import MAX_AMOUNT, LedgerAccount, Reason
 from .members import Member
@@ -797,8 +797,7 @@ def _confirm(session: Session, member: Member, order: PurchaseOrder, data: Order
     earned = sum(e.points for e in evaluation.effects if e.type == "award_points"
                  and _account_of(session, e.ledger_transaction_id) == program.points_account_id)
     tier_earned = sum(_tier_points_of(session, e) for e in evaluation.effects if e.type == "award_points")
-    order.points_earned = order.points_awarded = earned
-    order.tier_points_earned = order.tier_points_awarded = tier_earned
+    _set_earned(session, order, earned, tier_earned)
     result.evaluation = evaluation
     audit.record_now(session, actor, "order.confirmed", order, points=earned, pointsRedeemed=order.points_redeemed,
                      effects=evaluation.as_dict()["effects"],
@@ -808,6 +807,24 @@ def _confirm(session: Session, member: Member, order: PurchaseOrder, data: Order
                                                     member_id=member.id, orderId=order.id,
                                                     externalId=order.external_id, points=earned)])
     session.flush()
+
+
+def _set_earned(session: Session, order: PurchaseOrder, earned: int, tier_earned: int) -> None:
+    """The order's points and tier points earned (and awarded, before any return): one Core UPDATE built once, the
+    values set on the order as loaded (`adopt_updated`), no ORM flush; nothing when they are what it holds (as a
+    flush would send nothing)."""
+    values = {"points_earned": earned, "points_awarded": earned, "tier_points_earned": tier_earned,
+              "tier_points_awarded": tier_earned}
+    if all(getattr(order, name) == value for name, value in values.items()):
+        return
+    values["updated_at"] = utcnow()
+    session.execute(_UPDATE_EARNED, {"order_id": order.id, **values})
+    for name, value in values.items():
+        set_committed_value(order, name, value)
+    adopt_updated(order)
+
+
+_UPDATE_EARNED = (update(PurchaseOrder.__table__).where(PurchaseOrder.__table__.c.id == bindparam("order_id")))
 
 
 def _program_with_accounts_statement():
