@@ -891,8 +891,14 @@ def _purchase_event(member: Member, order: PurchaseOrder, data: OrderInput, prog
     return earning.LoyaltyEvent(organization_id=member.organization_id, member=member,
                                event_type=earning.PURCHASE_CONFIRMED,
                                payload={"externalId": order.external_id, "total": str(order.total)},
-                               occurred_at=data.external_event_date or utcnow(), order=order,
+                               occurred_at=_utc(data.external_event_date) or utcnow(), order=order,
                                location_code=order.location_code, program=program)
+
+
+def _utc(moment: dt.datetime | None) -> dt.datetime | None:
+    """A face's time in UTC, as the database gives it back: what the ledger's transactions carry (`ledger.post_all`
+    matches the rows it inserted by their values, so a time at another offset would not be found)."""
+    return moment.astimezone(dt.timezone.utc) if moment is not None else None
 
 
 def _redeem(session: Session, member: Member, order: PurchaseOrder, program, actor: Actor) -> None:
