@@ -58,7 +58,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, Exists, ForeignKey, Numeric, String, UniqueConstraint, bindparam, exists, func, insert, select, update
+from sqlalchemy import Boolean, Exists, ForeignKey, Numeric, String, UniqueConstraint, bindparam, exists, func, insert, select, true, update
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, relationship
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -608,33 +608,40 @@ def _locked_order(session: Session, organization_id: int, external_id: str) -> P
 
 
 def _insert(session: Session, member: Member, data: OrderInput) -> PurchaseOrder | None:
-    """The new order, in one statement (INSERT ... ON CONFLICT DO NOTHING RETURNING), and its items in one more;
-    None when a concurrent post created it first. An order posted confirmed is inserted confirmed (a purchase too
-    late to earn is refused by `_confirm` before anything is kept: the request rolls back whole). Core statements
-    built once, the rows made the session's objects as loaded (`adopt_inserted`): no ORM insert or flush."""
+    """The new order, in one statement (INSERT ... ON CONFLICT DO NOTHING RETURNING), and its items in one more
+    (on PostgreSQL both in one: a data-modifying WITH); None when a concurrent post created it first. An order posted
+    confirmed is inserted confirmed (a purchase too late to earn is refused by `_confirm` before anything is kept:
+    the request rolls back whole). Core statements built once, the rows made the session's objects as loaded
+    (`adopt_inserted`): no ORM insert or flush."""
     hold_id, redeemed, value = _points_paid(session, member, data)
     now = utcnow()
     confirmed = data.status == CONFIRMED
-    inserting, inserting_items = _inserting(session)
-    row = session.execute(inserting, dict(
+    values = dict(
         organization_id=member.organization_id, member_id=member.id, external_id=data.external_id, type=data.type,
         status=CONFIRMED if confirmed else CREATED, currency=data.currency, total=data.total,
         discounted_total=data.discounted_total, returned_total=Decimal(0), location_code=data.location_code,
         external_event_date=data.external_event_date, points_earned=0, points_awarded=0, tier_points_earned=0,
         tier_points_awarded=0, points_redeemed=redeemed, points_redeemed_value=value, points_refunded=0,
-        hold_id=hold_id, confirmed_at=now if confirmed else None, created_at=now, updated_at=now)).first()
-    if row is None:
-        return None
-    order = PurchaseOrder(**row._mapping)  # the values as the database returned them (its numbers' scale)
-    items = [OrderItem(line=n, sku=i.sku, quantity=i.quantity, unit_price=i.unit_price,
-                       product_category_code=i.product_category_code, is_discount=i.is_discount)
+        hold_id=hold_id, confirmed_at=now if confirmed else None, created_at=now, updated_at=now)
+    lines = [{"line": n, "sku": i.sku, "quantity": i.quantity, "unit_price": i.unit_price,
+              "product_category_code": i.product_category_code, "is_discount": i.is_discount}
              for n, i in enumerate(data.items)]
-    if items:
-        found = session.execute(inserting_items, [
-            {"order_id": order.id, "line": item.line, "sku": item.sku, "quantity": item.quantity,
-             "unit_price": item.unit_price, "product_category_code": item.product_category_code,
-             "is_discount": item.is_discount} for item in items]).all()
-        items = [OrderItem(**values._mapping) for values in found]
+    inserting, inserting_items, inserting_both = _inserting(session)
+    if inserting_both is not None and lines:
+        rows = session.execute(inserting_both, {**values, **{
+            f"item_{name}": [line[name] for line in lines] for name in _ITEM_COLUMNS}}).all()
+        if not rows:
+            return None
+        split = len(PurchaseOrder.__table__.c)
+        order = PurchaseOrder(**dict(zip(PurchaseOrder.__table__.c.keys(), rows[0][:split])))
+        items = [OrderItem(**dict(zip(OrderItem.__table__.c.keys(), row[split:]))) for row in rows]
+    else:
+        row = session.execute(inserting, values).first()
+        if row is None:
+            return None
+        order = PurchaseOrder(**row._mapping)  # the values as the database returned them (its numbers' scale)
+        items = [OrderItem(**found._mapping) for found in session.execute(
+            inserting_items, [{"order_id": order.id, **line} for line in lines]).all()] if lines else []
     # Gone from the session if their savepoint rolls back (an import's failed row).
     adopt_inserted(session, order, *items)
     set_committed_value(order, "items", items)
@@ -642,17 +649,36 @@ def _insert(session: Session, member: Member, data: OrderInput) -> PurchaseOrder
 
 
 _INSERTING: dict[str, Any] = {}
+_ITEM_COLUMNS = ("line", "sku", "quantity", "unit_price", "product_category_code", "is_discount")
 
 
 def _inserting(session: Session):
     """`_insert`'s statements, the values bound per call: built once per database (cached compiled). The items
-    come back in the order they were sent (one statement for any number of them: insertmanyvalues)."""
+    come back in the order they were sent (one statement for any number of them: insertmanyvalues). PostgreSQL
+    also has both in one: the order inserted in a WITH, its items from arrays (`unnest`) joined to it, one row
+    back per item (none when the order exists: its items are not inserted either)."""
     name = session.get_bind().dialect.name
     if name not in _INSERTING:
         orders_table, items_table = PurchaseOrder.__table__, OrderItem.__table__
-        _INSERTING[name] = (
-            upsert_insert(session, orders_table).on_conflict_do_nothing().returning(*orders_table.c),
-            insert(items_table).returning(*items_table.c, sort_by_parameter_order=True))
+        order_columns = [c for c in orders_table.c if c.key != "id"]
+        inserting = (upsert_insert(session, orders_table).values({c.key: bindparam(c.key) for c in order_columns})
+                     .on_conflict_do_nothing().returning(*orders_table.c))
+        both = None
+        if name == "postgresql":
+            from sqlalchemy.dialects.postgresql import ARRAY
+
+            new_order = inserting.cte("new_order")
+            given = func.unnest(*(bindparam(f"item_{column}", type_=ARRAY(items_table.c[column].type))
+                                  for column in _ITEM_COLUMNS)).table_valued(*_ITEM_COLUMNS).render_derived()
+            new_items = (insert(items_table).from_select(
+                ["order_id", *_ITEM_COLUMNS],
+                select(new_order.c.id, *(given.c[column] for column in _ITEM_COLUMNS)).select_from(new_order)
+                .join(given, true()))
+                .returning(*items_table.c).cte("new_items"))
+            both = (select(*new_order.c, *new_items.c).select_from(new_order)
+                    .join(new_items, new_items.c.order_id == new_order.c.id).order_by(new_items.c.line))
+        _INSERTING[name] = (inserting, insert(items_table).returning(*items_table.c, sort_by_parameter_order=True),
+                            both)
     return _INSERTING[name]
 
 
