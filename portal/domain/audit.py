@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from . import row_buffer
 from .actors import Actor
 from .base import Base, Row, utcnow
 
@@ -64,18 +65,21 @@ def record_changed(session: Session, actor: Actor, action: str, row: Row, **deta
 
 
 def record_many(session: Session, actor: Actor, actions: list[tuple[str, Any]], **details_of: Any) -> None:
-    """Append an entry per (action, target), as `record` would, in one statement (no ORM objects); `details_of`
-    maps a detail's name to a function of the target (`amount=lambda tx: tx.amount`)."""
+    """Append an entry per (action, target), as `record` would, in one statement (no ORM objects; with the rest of
+    a `row_buffer.together` block's); `details_of` maps a detail's name to a function of the target
+    (`amount=lambda tx: tx.amount`)."""
     if not actions:
         return
     now = utcnow()
-    session.execute(_INSERT, [_row(actor, action, target, {name: of(target) for name, of in details_of.items()}, now)
-                              for action, target in actions])
+    row_buffer.add(session, AuditEntry, _INSERT, [
+        _row(actor, action, target, {name: of(target) for name, of in details_of.items()}, now)
+        for action, target in actions])
 
 
 def record_now(session: Session, actor: Actor, action: str, target: Any, **details: Any) -> None:
-    """`record` as one Core statement sent at once (no ORM object, no flush): the hot write paths' (an order)."""
-    session.execute(_INSERT, [_row(actor, action, target, details, utcnow())])
+    """`record` as one Core statement sent at once (no ORM object, no flush), or with the rest of a
+    `row_buffer.together` block's audit rows: the hot write paths' (an order)."""
+    row_buffer.add(session, AuditEntry, _INSERT, [_row(actor, action, target, details, utcnow())])
 
 
 def _row(actor: Actor, action: str, target: Any, details: dict[str, Any], now: dt.datetime) -> dict[str, Any]:

@@ -689,7 +689,7 @@ def post_awards(session: Session, awards: list[_Award], actor: Actor, *, settle:
             award.effect.details["tierPointsTransactionId"] = next(txs).id
         rows.append(_evaluation_row(award.campaign, award.action, award.event, "award_points", award.effect.points,
                                     tx.id))
-    session.execute(insert(CampaignEvaluation), rows)
+    session.execute(_INSERT_EVALUATIONS, rows)
 
 
 def award_reason(campaign: Campaign, action: CampaignAction, event: earning.LoyaltyEvent) -> Reason:
@@ -700,7 +700,10 @@ def award_reason(campaign: Campaign, action: CampaignAction, event: earning.Loya
 
 
 def _record(session, campaign, action, event, effect_type, amount, tx_id) -> None:
-    session.execute(insert(CampaignEvaluation), [_evaluation_row(campaign, action, event, effect_type, amount, tx_id)])
+    session.execute(_INSERT_EVALUATIONS, [_evaluation_row(campaign, action, event, effect_type, amount, tx_id)])
+
+
+_INSERT_EVALUATIONS = insert(CampaignEvaluation.__table__)  # Core, built once: not the ORM's bulk insert per row
 
 
 def _evaluation_row(campaign, action, event, effect_type, amount, tx_id) -> dict[str, Any]:

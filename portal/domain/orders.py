@@ -58,13 +58,13 @@ from dataclasses import asdict, dataclass, field
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, Exists, ForeignKey, Numeric, String, UniqueConstraint, exists, func, select
-from sqlalchemy.orm import Mapped, Session, aliased, lazyload, mapped_column, relationship
+from sqlalchemy import Boolean, Exists, ForeignKey, Numeric, String, UniqueConstraint, bindparam, exists, func, insert, select, true, update
+from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, relationship
 from sqlalchemy.orm.attributes import set_committed_value
 
-from . import audit, earning, holds, idempotency, outbox, ledger, tiers
+from . import audit, earning, holds, idempotency, outbox, ledger, row_buffer, tiers
 from .actors import Actor
-from .base import Base, OwnedRow, adopt_inserted, get_owned, keep, memo_follows_rows, session_memo, upsert_insert, utcnow
+from .base import Base, OwnedRow, adopt_inserted, adopt_updated, get_owned, keep, memo_follows_rows, session_memo, upsert_insert, utcnow
 from .errors import Conflict, DomainError, NotFound, ValidationFailed
 from .ledger import MAX_AMOUNT, LedgerAccount, Reason
 from .members import Member
@@ -252,7 +252,8 @@ def record_order(session: Session, member: Member, data: OrderInput, *, actor: A
     performed: list[OrderResult] = []
 
     def perform() -> dict[str, Any]:
-        performed.append(_record(session, member, data, actor))
+        with row_buffer.together(session):  # its audit entries and events in one statement each
+            performed.append(_record(session, member, data, actor))
         return _result_record(performed[0])
 
     outcome = idempotency.run_once(session, member.organization_id, data.system_unique_key, "order.record",
@@ -519,6 +520,7 @@ class OrderEffects:
 
 
 def effects_of(session: Session, order: PurchaseOrder) -> OrderEffects:
+    row_buffer.write(session)  # the order's audit entries buffered so far (a return inside record_order)
     history = list(session.scalars(select(audit.AuditEntry).where(
         audit.AuditEntry.organization_id == order.organization_id, audit.AuditEntry.target_type == "purchaseorder",
         audit.AuditEntry.target_id == str(order.id)).order_by(audit.AuditEntry.id)))
@@ -606,36 +608,77 @@ def _locked_order(session: Session, organization_id: int, external_id: str) -> P
 
 
 def _insert(session: Session, member: Member, data: OrderInput) -> PurchaseOrder | None:
-    """The new order, in one statement (INSERT ... ON CONFLICT DO NOTHING RETURNING); None when a concurrent post
-    created it first. An order posted confirmed is inserted confirmed (a purchase too late to earn is refused
-    by `_confirm` before anything is kept: the request rolls back whole)."""
+    """The new order, in one statement (INSERT ... ON CONFLICT DO NOTHING RETURNING), and its items in one more
+    (on PostgreSQL both in one: a data-modifying WITH); None when a concurrent post created it first. An order posted
+    confirmed is inserted confirmed (a purchase too late to earn is refused by `_confirm` before anything is kept:
+    the request rolls back whole). Core statements built once, the rows made the session's objects as loaded
+    (`adopt_inserted`): no ORM insert or flush."""
     hold_id, redeemed, value = _points_paid(session, member, data)
     now = utcnow()
     confirmed = data.status == CONFIRMED
-    order = session.scalars(_inserting(session), dict(
+    values = dict(
         organization_id=member.organization_id, member_id=member.id, external_id=data.external_id, type=data.type,
         status=CONFIRMED if confirmed else CREATED, currency=data.currency, total=data.total,
         discounted_total=data.discounted_total, returned_total=Decimal(0), location_code=data.location_code,
         external_event_date=data.external_event_date, points_earned=0, points_awarded=0, tier_points_earned=0,
         tier_points_awarded=0, points_redeemed=redeemed, points_redeemed_value=value, points_refunded=0,
-        hold_id=hold_id, confirmed_at=now if confirmed else None, created_at=now, updated_at=now)).first()
-    if order is None:
-        return None
-    adopt_inserted(session, order)  # gone from the session if its savepoint rolls back (an import's failed row)
-    set_committed_value(order, "items", [])  # a new order has none: nothing to load before they are set
-    _replace_items(session, order, data.items)
+        hold_id=hold_id, confirmed_at=now if confirmed else None, created_at=now, updated_at=now)
+    lines = [{"line": n, "sku": i.sku, "quantity": i.quantity, "unit_price": i.unit_price,
+              "product_category_code": i.product_category_code, "is_discount": i.is_discount}
+             for n, i in enumerate(data.items)]
+    inserting, inserting_items, inserting_both = _inserting(session)
+    if inserting_both is not None and lines:
+        rows = session.execute(inserting_both, {**values, **{
+            f"item_{name}": [line[name] for line in lines] for name in _ITEM_COLUMNS}}).all()
+        if not rows:
+            return None
+        split = len(PurchaseOrder.__table__.c)
+        order = PurchaseOrder(**dict(zip(PurchaseOrder.__table__.c.keys(), rows[0][:split])))
+        items = [OrderItem(**dict(zip(OrderItem.__table__.c.keys(), row[split:]))) for row in rows]
+    else:
+        row = session.execute(inserting, values).first()
+        if row is None:
+            return None
+        order = PurchaseOrder(**row._mapping)  # the values as the database returned them (its numbers' scale)
+        items = [OrderItem(**found._mapping) for found in session.execute(
+            inserting_items, [{"order_id": order.id, **line} for line in lines]).all()] if lines else []
+    # Gone from the session if their savepoint rolls back (an import's failed row).
+    adopt_inserted(session, order, *items)
+    set_committed_value(order, "items", items)
     return order
 
 
 _INSERTING: dict[str, Any] = {}
+_ITEM_COLUMNS = ("line", "sku", "quantity", "unit_price", "product_category_code", "is_discount")
 
 
 def _inserting(session: Session):
-    """`_insert`'s statement, the values bound per call: built once per database (cached compiled)."""
+    """`_insert`'s statements, the values bound per call: built once per database (cached compiled). The items
+    come back in the order they were sent (one statement for any number of them: insertmanyvalues). PostgreSQL
+    also has both in one: the order inserted in a WITH, its items from arrays (`unnest`) joined to it, one row
+    back per item (none when the order exists: its items are not inserted either)."""
     name = session.get_bind().dialect.name
     if name not in _INSERTING:
-        _INSERTING[name] = (upsert_insert(session, PurchaseOrder).on_conflict_do_nothing().returning(PurchaseOrder)
-                            .options(lazyload(PurchaseOrder.items)))
+        orders_table, items_table = PurchaseOrder.__table__, OrderItem.__table__
+        order_columns = [c for c in orders_table.c if c.key != "id"]
+        inserting = (upsert_insert(session, orders_table).values({c.key: bindparam(c.key) for c in order_columns})
+                     .on_conflict_do_nothing().returning(*orders_table.c))
+        both = None
+        if name == "postgresql":
+            from sqlalchemy.dialects.postgresql import ARRAY
+
+            new_order = inserting.cte("new_order")
+            given = func.unnest(*(bindparam(f"item_{column}", type_=ARRAY(items_table.c[column].type))
+                                  for column in _ITEM_COLUMNS)).table_valued(*_ITEM_COLUMNS).render_derived()
+            new_items = (insert(items_table).from_select(
+                ["order_id", *_ITEM_COLUMNS],
+                select(new_order.c.id, *(given.c[column] for column in _ITEM_COLUMNS)).select_from(new_order)
+                .join(given, true()))
+                .returning(*items_table.c).cte("new_items"))
+            both = (select(*new_order.c, *new_items.c).select_from(new_order)
+                    .join(new_items, new_items.c.order_id == new_order.c.id).order_by(new_items.c.line))
+        _INSERTING[name] = (inserting, insert(items_table).returning(*items_table.c, sort_by_parameter_order=True),
+                            both)
     return _INSERTING[name]
 
 
@@ -771,9 +814,8 @@ def _confirm(session: Session, member: Member, order: PurchaseOrder, data: Order
         order.confirmed_at = utcnow()
         session.flush()
     coupon_books = _lock_coupons_before_points(session, member)
-    program = _program_with_accounts(session, member.organization_id)
+    program, tier_before = _program_with_accounts(session, member)
     _redeem(session, member, order, program, actor)
-    tier_before, _ = tiers.current_tier(session, member.id, program.id)
     event = _purchase_event(member, order, data, program)
     event.coupon_books = coupon_books  # none held: campaigns.use_purchase_coupons reads nothing
     evaluation = earning.dispatch(session, event, actor=actor)
@@ -781,8 +823,7 @@ def _confirm(session: Session, member: Member, order: PurchaseOrder, data: Order
     earned = sum(e.points for e in evaluation.effects if e.type == "award_points"
                  and _account_of(session, e.ledger_transaction_id) == program.points_account_id)
     tier_earned = sum(_tier_points_of(session, e) for e in evaluation.effects if e.type == "award_points")
-    order.points_earned = order.points_awarded = earned
-    order.tier_points_earned = order.tier_points_awarded = tier_earned
+    _set_earned(session, order, earned, tier_earned)
     result.evaluation = evaluation
     audit.record_now(session, actor, "order.confirmed", order, points=earned, pointsRedeemed=order.points_redeemed,
                      effects=evaluation.as_dict()["effects"],
@@ -794,25 +835,64 @@ def _confirm(session: Session, member: Member, order: PurchaseOrder, data: Order
     session.flush()
 
 
+def _set_earned(session: Session, order: PurchaseOrder, earned: int, tier_earned: int) -> None:
+    """The order's points and tier points earned (and awarded, before any return): one Core UPDATE built once, the
+    values set on the order as loaded (`adopt_updated`), no ORM flush; nothing when they are what it holds (as a
+    flush would send nothing)."""
+    values = {"points_earned": earned, "points_awarded": earned, "tier_points_earned": tier_earned,
+              "tier_points_awarded": tier_earned}
+    if all(getattr(order, name) == value for name, value in values.items()):
+        return
+    values["updated_at"] = utcnow()
+    session.execute(_UPDATE_EARNED, {"order_id": order.id, **values})
+    for name, value in values.items():
+        set_committed_value(order, name, value)
+    adopt_updated(order)
+
+
+_UPDATE_EARNED = (update(PurchaseOrder.__table__).where(PurchaseOrder.__table__.c.id == bindparam("order_id")))
+
+
 def _program_with_accounts_statement():
+    """The default programme with its two accounts, whether the member owes points, the member's tier row and the
+    programme's tier ladder (one row per tier, lowest first; one row with no tier when it has none)."""
     tier_account = aliased(LedgerAccount)
-    return (default_program_select(LoyaltyProgram, LedgerAccount, tier_account)
+    member_id = bindparam("member_id")
+    return (select(LoyaltyProgram, LedgerAccount, tier_account, owes_points(member_id).label("owes"),
+                   tiers.MemberTier, tiers.Tier)
             .join(LedgerAccount, LedgerAccount.id == LoyaltyProgram.points_account_id)
-            .join(tier_account, tier_account.id == LoyaltyProgram.tier_points_account_id))
+            .join(tier_account, tier_account.id == LoyaltyProgram.tier_points_account_id)
+            .outerjoin(tiers.MemberTier, (tiers.MemberTier.member_id == member_id)
+                       & (tiers.MemberTier.loyalty_program_id == LoyaltyProgram.id))
+            .outerjoin(tiers.Tier, tiers.Tier.loyalty_program_id == LoyaltyProgram.id)
+            .where(LoyaltyProgram.id == default_program_select(LoyaltyProgram.id).correlate(None).scalar_subquery())
+            .order_by(tiers.Tier.min_points, tiers.Tier.id))
 
 
-_PROGRAM_WITH_ACCOUNTS = _program_with_accounts_statement()  # built once: building it cost more than running it
+_PROGRAM_WITH_ACCOUNTS = None  # built once, on first use (owes_points is defined below it): building cost more than running
 
 
-def _program_with_accounts(session: Session, organization_id: int) -> LoyaltyProgram:
-    """`default_program`, with its points and tier points accounts read in the same statement (and held): the
-    purchase's points and tier points go to them, so minting them asks nothing more about them."""
-    found = session.execute(_PROGRAM_WITH_ACCOUNTS, {"organization_id": organization_id}).first()
-    if found is None:
-        return default_program(session, organization_id)  # raises NotFound
-    keep(session, *found)
-    note_program_accounts(session, found[0])
-    return found[0]
+def _program_with_accounts(session: Session, member: Member) -> tuple[LoyaltyProgram, Any]:
+    """`default_program` and the member's tier before the purchase, in one statement: its points and tier points
+    accounts (held: minting to them asks nothing more about them), whether the member owes points (settling the
+    debts asks nothing when not, `note_owes`), the member's tier and the tier ladder (remembered for the rest of
+    the transaction, `tiers.note_read`: the tier after and the promotion on tier points ask nothing more)."""
+    global _PROGRAM_WITH_ACCOUNTS
+    if _PROGRAM_WITH_ACCOUNTS is None:
+        _PROGRAM_WITH_ACCOUNTS = _program_with_accounts_statement()
+    read_at = utcnow()
+    rows = session.execute(_PROGRAM_WITH_ACCOUNTS, {"organization_id": member.organization_id,
+                                                    "member_id": member.id}).all()
+    if not rows:
+        default_program(session, member.organization_id)  # raises NotFound
+        raise AssertionError("a programme without its accounts")  # the foreign keys forbid it
+    program, points_account, tier_account, owes, state, _ = rows[0]
+    keep(session, program, points_account, tier_account)
+    note_program_accounts(session, program)
+    note_owes(session, member.id, owes)
+    tier = tiers.note_read(session, member.id, program.id, state, [row[5] for row in rows if row[5] is not None],
+                           read_at)
+    return program, tier
 
 
 def _lock_coupons_before_points(session: Session, member: Member) -> list:
@@ -837,8 +917,14 @@ def _purchase_event(member: Member, order: PurchaseOrder, data: OrderInput, prog
     return earning.LoyaltyEvent(organization_id=member.organization_id, member=member,
                                event_type=earning.PURCHASE_CONFIRMED,
                                payload={"externalId": order.external_id, "total": str(order.total)},
-                               occurred_at=data.external_event_date or utcnow(), order=order,
+                               occurred_at=_utc(data.external_event_date) or utcnow(), order=order,
                                location_code=order.location_code, program=program)
+
+
+def _utc(moment: dt.datetime | None) -> dt.datetime | None:
+    """A face's time in UTC, as the database gives it back: what the ledger's transactions carry (`ledger.post_all`
+    matches the rows it inserted by their values, so a time at another offset would not be found)."""
+    return moment.astimezone(dt.timezone.utc) if moment is not None else None
 
 
 def _redeem(session: Session, member: Member, order: PurchaseOrder, program, actor: Actor) -> None:

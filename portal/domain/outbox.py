@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from . import row_buffer
 from .base import Base, OwnedRow, utcnow
 
 
@@ -38,9 +39,9 @@ def event_row(organization_id: int, event_type: str, *, member_id: int | None = 
 
 
 def insert_events(session: Session, rows: list[dict]) -> None:
-    """Insert `event_row`s in one Core statement (no ORM object, no flush): the ledger's hot path."""
-    if rows:
-        session.execute(_INSERT, rows)
+    """Insert `event_row`s in one Core statement (no ORM object, no flush), or with the rest of a
+    `row_buffer.together` block's events: the ledger's hot path."""
+    row_buffer.add(session, OutboxEvent, _INSERT, rows)
 
 
 def emit(session: Session, organization_id: int, event_type: str, *, member_id: int | None = None,

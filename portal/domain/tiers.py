@@ -131,6 +131,18 @@ def current_tier(session: Session, member_id: int, program_id: int) -> tuple[Tie
     return tier, state
 
 
+def note_read(session: Session, member_id: int, program_id: int, state: MemberTier | None, ladder: list[Tier],
+              read_at: dt.datetime) -> Tier | None:
+    """What a caller's statement read for `current_tier` (the member's tier row, `read_at`) and `_ladder` (the
+    programme's tiers, lowest first), remembered as they would remember it; returns the member's tier."""
+    tier = None
+    if state is not None and state.tier_id is not None:
+        tier = next((t for t in ladder if t.id == state.tier_id), None) or session.get(Tier, state.tier_id)
+    session_memo(session, "tiers.current")[member_id, program_id] = (tier, read_at)
+    session_memo(session, "tiers.ladder")[program_id] = ladder
+    return tier
+
+
 def known_tier(session: Session, member_id: int, program_id: int) -> Tier | None:
     """`current_tier`'s tier, with no query when this transaction read it and has changed no tier of the
     member since (a write of their MemberTier row forgets it, `memo_follows_rows` below; so does any rollback,
