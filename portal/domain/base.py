@@ -45,6 +45,11 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+def in_utc(moment: dt.datetime | None) -> dt.datetime | None:
+    """An aware time at any offset as the same moment in UTC, as the database gives it back."""
+    return moment.astimezone(dt.timezone.utc) if moment is not None else None
+
+
 class UTCDateTime(TypeDecorator):
     """Timezone-aware UTC datetimes on every database (SQLite stores them naive)."""
 

@@ -51,8 +51,8 @@ from sqlalchemy.sql import operators
 
 from . import hooks, outbox
 from .actors import Actor
-from .base import (Base, IndexedOwnedRow, OwnedRow, add_unique, adopt_inserted, fits_id, get_owned, keep, session_memo,
-                   unique_where, upsert_insert, utcnow)
+from .base import (Base, IndexedOwnedRow, OwnedRow, add_unique, adopt_inserted, fits_id, get_owned, in_utc, keep,
+                   session_memo, unique_where, upsert_insert, utcnow)
 from .errors import (AccountNotActive, AlreadyResolved, InsufficientBalance, LedgerAccountNotActive, MaxSupplyExceeded,
                      NotFound, NotPending, NotRevertible, ValidationFailed)
 from .pagination import Page, ReachedCaps, page_within, page_within_statement
@@ -645,7 +645,7 @@ def _transaction_row(p: Posting, now: dt.datetime) -> dict[str, Any]:
             "ledger_account_id": p.account.id, "type": p.kind, "status": PENDING if p.pending else POSTED,
             "amount": p.amount, "from_wallet_id": p.source.id, "to_wallet_id": p.target.id, "pending_id": None,
             "reverts_id": None, "set_id": p.set_id, "system_unique_key": r.system_unique_key,
-            "external_id": r.external_id, "external_event_date": r.external_event_date,
+            "external_id": r.external_id, "external_event_date": in_utc(r.external_event_date),  # matched back by value
             "description": r.description, "tags": list(r.tags or []), "actor_kind": actor.kind,
             "actor_id": actor.id, "actor_label": actor.label, "created_at": now}
 

@@ -64,7 +64,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from . import audit, earning, holds, idempotency, outbox, ledger, row_buffer, tiers
 from .actors import Actor
-from .base import Base, OwnedRow, adopt_inserted, adopt_updated, get_owned, keep, memo_follows_rows, session_memo, upsert_insert, utcnow
+from .base import (Base, OwnedRow, adopt_inserted, adopt_updated, get_owned, in_utc, keep, memo_follows_rows, session_memo,
+                   upsert_insert, utcnow)
 from .errors import Conflict, DomainError, NotFound, ValidationFailed
 from .ledger import MAX_AMOUNT, LedgerAccount, Reason
 from .members import Member
@@ -917,14 +918,8 @@ def _purchase_event(member: Member, order: PurchaseOrder, data: OrderInput, prog
     return earning.LoyaltyEvent(organization_id=member.organization_id, member=member,
                                event_type=earning.PURCHASE_CONFIRMED,
                                payload={"externalId": order.external_id, "total": str(order.total)},
-                               occurred_at=_utc(data.external_event_date) or utcnow(), order=order,
+                               occurred_at=in_utc(data.external_event_date) or utcnow(), order=order,
                                location_code=order.location_code, program=program)
-
-
-def _utc(moment: dt.datetime | None) -> dt.datetime | None:
-    """A face's time in UTC, as the database gives it back: what the ledger's transactions carry (`ledger.post_all`
-    matches the rows it inserted by their values, so a time at another offset would not be found)."""
-    return moment.astimezone(dt.timezone.utc) if moment is not None else None
 
 
 def _redeem(session: Session, member: Member, order: PurchaseOrder, program, actor: Actor) -> None:

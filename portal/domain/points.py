@@ -6,7 +6,6 @@ A failure anywhere raises; the caller's transaction then rolls back whole.
 """
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -652,6 +651,3 @@ def _at_index(error: DomainError, collection: str, index: int) -> DomainError:
     error.message = f"{collection}[{index}]: {error.message}"
     return error
 
-
-def utc(value: dt.datetime | None) -> dt.datetime | None:
-    return value.astimezone(dt.timezone.utc) if value else None

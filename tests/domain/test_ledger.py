@@ -83,6 +83,19 @@ def test_mint_credits_the_member_and_debits_issuance(session, org, account, alic
                                                   "memberBalances": 70}
 
 
+def test_an_event_time_at_another_offset_is_kept_as_the_same_moment_in_utc(session, org, account, alice, clerk):
+    # post_all finds the rows it inserted by their values: a time at +02:00 came back as UTC and was not found
+    at_two = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    wallet = wallet_of(session, org, alice)
+    processed, failed = points.post_batch(session, org.id, [
+        TransferRequest(amount=n, ledger_account_id=account.id, to_wallet_id=wallet.id,
+                        reason=Reason(external_event_date=at_two)) for n in (1, 2)], actor=clerk)
+    assert failed == [] and [tx.amount for tx in processed] == [1, 2]
+    session.expire_all()
+    stored = session.get(LedgerTransaction, processed[0].id).external_event_date
+    assert stored == at_two and stored.utcoffset() == dt.timedelta(0)
+
+
 def test_burn_debits_the_member_and_credits_burned(session, org, account, alice, clerk):
     wallet = wallet_of(session, org, alice)
     mint(session, account, wallet, 70, clerk)
