@@ -36,7 +36,7 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 
-from flask import current_app, has_request_context, request
+from flask import current_app, g, has_request_context, request
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
@@ -55,11 +55,17 @@ def make_engine(url: str, echo: bool = False) -> Engine:
             poolclass=StaticPool if in_memory else None,
         )
         _sqlite_recipe(engine, in_memory)
+        _watch_writes_when_reading(engine)
         return engine
     # pool_pre_ping: a pooled connection the server dropped (a restart, pg_terminate_backend, a failover) is
     # replaced before use, so one outage costs the requests made during it a 503, not the ones after
     # (portal/__init__.py: database_unavailable; tests/faults/test_database_outages.py).
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # READ COMMITTED stated, not assumed from the server's default: the limits' locks (throttle.py, coupons) rely on
+    # each statement reading what committed before it began.
+    engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20,
+                           isolation_level="READ COMMITTED")
+    _watch_writes_when_reading(engine)
+    return engine
 
 
 def _sqlite_recipe(engine: Engine, in_memory: bool) -> None:
@@ -81,12 +87,17 @@ def _sqlite_recipe(engine: Engine, in_memory: bool) -> None:
         # writer, and the one write lock is not held while a page is serialised or rendered.
         connection.exec_driver_sql("BEGIN" if _reading_request() else "BEGIN IMMEDIATE")
 
+
+
+def _watch_writes_when_reading(engine: Engine) -> None:
     @event.listens_for(engine, "before_cursor_execute")
     def _refuse_writes_when_reading(_connection, _cursor, statement, _parameters, _context, _many):
         if statement.lstrip()[:7].upper().startswith(_WRITES) and _reading_request():  # cheap test first
-            # A deferred transaction that writes after another writer committed fails with SQLITE_BUSY_SNAPSHOT:
-            # a GET view that writes must say so (@writes_on_read) and take the write lock from its first statement.
-            # The tests refuse it; a server says so in its log and goes on (the write succeeds unless it races).
+            # A GET view that writes must say so (@writes_on_read): on SQLite a deferred transaction that writes
+            # after another writer committed fails with SQLITE_BUSY_SNAPSHOT, and a reading request's transaction
+            # ends with COMMIT (Database.init_app), which must not keep a write nobody declared. The tests refuse
+            # it; a server says so in its log, and the request's transaction is rolled back at its end.
+            g.reading_request_wrote = True
             found = f"{request.endpoint}: {request.method} {request.path} wrote: {statement[:80]}"
             if current_app.testing:
                 raise ReadOnlyRequestWrote(found)
@@ -104,7 +115,7 @@ def writes_on_read(view):
 
 
 class ReadOnlyRequestWrote(RuntimeError):
-    """A GET or HEAD request, which runs in a deferred SQLite transaction, tried to write."""
+    """A GET or HEAD request not marked `writes_on_read` tried to write (a deferred transaction on SQLite)."""
 
 
 def _reading_request() -> bool:
@@ -131,11 +142,13 @@ class Database:
             # COMMIT instead of the ROLLBACK of `remove()`: the same for a transaction that wrote nothing, but
             # psycopg forgets the statements it has prepared (and how often it saw each) on every ROLLBACK, so
             # PostgreSQL parsed and planned every statement of every GET again (the wallet page's overview:
-            # ~0.3 ms of server CPU a request for a plan it then kept, a fifth of the request's CPU).
+            # ~0.3 ms of server CPU a request for a plan it then kept, a fifth of the request's CPU). A ROLLBACK TO
+            # SAVEPOINT discards them too: keep routine savepoint rollbacks off the hot paths.
             if exc is not None or not _reading_request() or not self.session.registry.has():
                 return
             session = self.session()
-            if session.in_transaction() and not (session.new or session.dirty or session.deleted):
+            if (session.in_transaction() and not g.get("reading_request_wrote")
+                    and not (session.new or session.dirty or session.deleted)):
                 try:
                     session.commit()
                 except Exception:  # the connection may be gone: `remove()` rolls back as before

@@ -79,7 +79,7 @@ def _history_lines(rows: list[statements.HistoryRow], type_labels: dict, *, form
     """The history rows with their texts (about 60 values a page: formatted here rather than by one call from the
     template each, which cost Jinja's call machinery per value)."""
     return [HistoryLine(transaction_id=row.transaction_id, day=format_day(row.created_at), description=row.description,
-                        label=type_labels[row.type], direction="in" if row.amount > 0 else "out",
+                        label=type_labels.get(row.type, row.type), direction="in" if row.amount > 0 else "out",
                         sign="+" if row.amount > 0 else "−", points=format_number(abs(row.amount)),
                         balance=format_number(row.balance_after))
             for row in rows]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import event, func, insert, select, text
+from sqlalchemy import event, func, insert, select, text, update
 
 from config import TestConfig
 from portal import create_app
@@ -41,6 +41,11 @@ def own_app(backend, tmp_path):
     def changes_an_object():
         db.session.get(Organization, 1).name = "Changed by a GET"  # a bug a reading request must not keep
         return "changed"
+
+    @app.get("/_test/writes-by-core")
+    def writes_by_core():
+        db.session.execute(update(Organization.__table__).where(Organization.id == 1).values(name="Written by a GET"))
+        return "wrote"
 
     @app.post("/_test/read")
     def read_by_post():
@@ -82,3 +87,15 @@ def test_postgresql_keeps_a_reading_statement_prepared_across_requests(own_app, 
     with engine.connect() as conn:
         prepared = conn.scalars(text("SELECT statement FROM pg_prepared_statements")).all()
     assert any("count(*)" in statement and "organizations" in statement for statement in prepared), prepared
+
+
+def test_an_undeclared_write_in_a_get_is_refused_in_tests_and_rolled_back_on_a_server(own_app, caplog):
+    app, engine, ended = own_app
+    client = app.test_client()
+    assert client.get("/_test/writes-by-core").status_code == 500  # the suite refuses it (ReadOnlyRequestWrote)
+    app.testing = False  # a server: logged, answered, and not kept
+    ended.clear()
+    assert client.get("/_test/writes-by-core").get_data(as_text=True) == "wrote"
+    assert ended == ["ROLLBACK"] and "mark its view @db.writes_on_read" in caplog.text
+    with engine.connect() as conn:
+        assert conn.scalar(select(Organization.name).where(Organization.id == 1)) == "Before"
