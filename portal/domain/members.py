@@ -6,7 +6,7 @@ Invariants:
 - Identifier codes are unique per (organisation, type); every member gets a
   CARDCODE at creation: unambiguous characters with a check character
   (weighted mod 31) that catches every single typo and adjacent swap.
-- Only ACTIVE and active members earn or burn (the ledger asks `can_move`).
+- Only ACTIVE and active members earn or burn (the ledger asks `Member.can_move_points`).
 - An erased member keeps their id, wallets and ledger; their personal data is gone.
 """
 from __future__ import annotations
@@ -19,8 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint, bindparam, func, or_, select
+from sqlalchemy import (Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint, and_, bindparam, func, or_,
+                        select)
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.sql import operators
 
@@ -81,9 +83,16 @@ class Member(OwnedRow, Base):
     def display_name(self) -> str:
         return f"{self.given_name} {self.family_name}".strip() or self.loyalty_member_id
 
-    @property
+    @hybrid_property
     def can_move_points(self) -> bool:
-        return self.active and self.account_status == ACTIVE
+        """Whether the member may move points: active, and the account ACTIVE. The one definition: on a member
+        (Python) and in a query (`Member.can_move_points`, SQL: the ledger reads it with the wallets it locks)."""
+        return bool(self.active) and self.account_status == ACTIVE
+
+    @can_move_points.inplace.expression
+    @classmethod
+    def _can_move_points_sql(cls):
+        return and_(cls.account_status == ACTIVE, cls.active)
 
 
 class Identifier(OwnedRow, Base):
