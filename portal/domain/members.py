@@ -308,8 +308,22 @@ def get_member(session: Session, organization_id: int, member_id: int) -> Member
 
 
 def get_by_loyalty_member_id(session: Session, organization_id: int, loyalty_member_id: str) -> Member:
-    member = session.scalars(select(Member).where(Member.organization_id == organization_id,
-                                                  Member.loyalty_member_id == loyalty_member_id)).first()
+    return found_by_loyalty_member_id(session.scalars(
+        BY_LOYALTY_MEMBER_ID, loyalty_member_params(organization_id, loyalty_member_id)).first())
+
+
+# Built once: an organisation's member by loyaltyMemberId (its parameters: `loyalty_member_params`); a mint
+# reads the member with more from it (points.member_by_loyalty_id).
+BY_LOYALTY_MEMBER_ID = select(Member).where(Member.organization_id == bindparam("organization_id"),
+                                            Member.loyalty_member_id == bindparam("loyalty_member_id"))
+
+
+def loyalty_member_params(organization_id: int, loyalty_member_id: str) -> dict[str, Any]:
+    return {"organization_id": organization_id, "loyalty_member_id": loyalty_member_id}
+
+
+def found_by_loyalty_member_id(member: Member | None) -> Member:
+    """The member `BY_LOYALTY_MEMBER_ID` found, else NotFound on loyaltyMemberId."""
     if member is None:
         raise NotFound("Member not found", field="loyaltyMemberId")
     return member
