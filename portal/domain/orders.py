@@ -521,7 +521,8 @@ class OrderEffects:
 
 
 def effects_of(session: Session, order: PurchaseOrder) -> OrderEffects:
-    row_buffer.write(session)  # the order's audit entries buffered so far (a return inside record_order)
+    # Inside record_order (a return) the order's audit entries buffered so far are written before this read
+    # (row_buffer: a read of a buffered table sees its rows).
     history = list(session.scalars(select(audit.AuditEntry).where(
         audit.AuditEntry.organization_id == order.organization_id, audit.AuditEntry.target_type == "purchaseorder",
         audit.AuditEntry.target_id == str(order.id)).order_by(audit.AuditEntry.id)))
