@@ -628,6 +628,12 @@ def _insert_transactions_unnest():
 
 
 def _content(values: Mapping[str, Any]) -> tuple:
+    """What a transaction row is matched back by (`_insert_objects`, `_insert_rows`): its content, as the row bound
+    (`_transaction_row`) and as the database returned it. So every column here must come back exactly as it was
+    bound, compared by `repr`: the same Python type and value (a whole number stays an int, tags a list of str), a
+    time in UTC (`in_utc`: bound at another offset it comes back as the same moment in UTC, and would not be found:
+    KeyError), no text or number the database rounds or pads. A column that may come back otherwise does not belong
+    here (the columns not listed, the id among them, are not matched)."""
     return tuple(repr(values[name]) for name in (
         "type", "status", "amount", "from_wallet_id", "to_wallet_id", "set_id", "system_unique_key", "external_id",
         "external_event_date", "description", "tags", "actor_kind", "actor_id", "actor_label"))
