@@ -37,8 +37,8 @@ def transactions_out(session: Session, txs: list[LedgerTransaction]) -> list[dic
 def transaction_json(tx, member_id: int | None, state: str) -> dict:
     """A transaction (a `LedgerTransaction` or a row with its columns) as `TransactionOut` dumps it, written
     directly: no model per transaction on the hot writes and lists (the routes' `response` models still document
-    it; schemathesis checks the answers against them, test_listed_transactions_are_what_posting_them_answered
-    compares a list with what posting answered)."""
+    it; test_every_kind_of_transaction_answers_as_its_model_dumps checks each answer is what its model makes of
+    it, unchanged)."""
     return {"id": tx.id, "ledgerTransactionId": tx.id, "ledgerId": tx.ledger_id,
             "ledgerAccountId": tx.ledger_account_id, "type": tx.type, "status": state, "amount": tx.amount,
             "fromWalletId": tx.from_wallet_id, "toWalletId": tx.to_wallet_id, "memberId": member_id,

@@ -163,9 +163,8 @@ def get_loyalty_member(call: Call, loyaltyMemberId: str):
 
 def _movement(call: Call, loyalty_member_id: str, kind: str):
     body: s.MovementIn = call.body
-    # Into the default account unless the body names one: read with the member, in one statement.
     member = points.member_by_loyalty_id(call.session, call.organization_id, loyalty_member_id,
-                                         default_account=body.ledger_id is None and body.ledger_account_id is None)
+                                         ledger_id=body.ledger_id, account_id=body.ledger_account_id)
     move = points.mint_to_member if kind == "mint" else points.burn_from_member
     movement = move(call.session, member, body.amount, actor=call.actor, reason=reason_of(body),
                     ledger_id=body.ledger_id, account_id=body.ledger_account_id)

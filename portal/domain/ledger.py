@@ -477,7 +477,7 @@ class Funds:
 
     def __init__(self, available: dict[int, int]):
         self.available = available  # member wallet: balance - held; capped issuance: balance (= -minted)
-        self.movable: dict[int, bool] = {}  # member id: may move points (`member_can_move`), as read with the lock
+        self.movable: dict[int, bool] = {}  # member id: may move points (`Member.can_move_points`), read with the lock
 
     @classmethod
     def lock(cls, session: Session, organization_id: int, member_wallet_ids: list[int],
@@ -515,19 +515,13 @@ def _lock_wallets(dialect: str):
     an issuance wallet has no member), only the wallets locked (PostgreSQL: FOR UPDATE OF wallets)."""
     from .members import Member
 
-    member = Member.__table__
-    stmt = (select(Wallet, member_can_move(member).label("movable"))
-            .outerjoin(member, member.c.id == Wallet.member_id)
+    stmt = (select(Wallet, Member.can_move_points.label("movable"))
+            .outerjoin(Member, Member.id == Wallet.member_id)
             .where(or_(Wallet.id.in_(bindparam("member_wallet_ids", expanding=True)) & (Wallet.kind == MEMBER),
                        Wallet.id.in_(bindparam("capped_ids", expanding=True))),
                    Wallet.organization_id == bindparam("organization_id"))
             .order_by(Wallet.kind != MEMBER, Wallet.id).execution_options(populate_existing=True))
     return stmt.with_for_update(of=Wallet.__table__) if dialect == "postgresql" else stmt
-
-
-def member_can_move(member):
-    """Whether the member (a row of `members`) may move points: active, and the account ACTIVE (SQL)."""
-    return (member.c.account_status == "ACTIVE") & member.c.active
 
 
 def post_all(session: Session, postings: list[Posting], *,
@@ -634,6 +628,12 @@ def _insert_transactions_unnest():
 
 
 def _content(values: Mapping[str, Any]) -> tuple:
+    """What a transaction row is matched back by (`_insert_objects`, `_insert_rows`): its content, as the row bound
+    (`_transaction_row`) and as the database returned it. So every column here must come back exactly as it was
+    bound, compared by `repr`: the same Python type and value (a whole number stays an int, tags a list of str), a
+    time in UTC (`in_utc`: bound at another offset it comes back as the same moment in UTC, and would not be found:
+    KeyError), no text or number the database rounds or pads. A column that may come back otherwise does not belong
+    here (the columns not listed, the id among them, are not matched)."""
     return tuple(repr(values[name]) for name in (
         "type", "status", "amount", "from_wallet_id", "to_wallet_id", "set_id", "system_unique_key", "external_id",
         "external_event_date", "description", "tags", "actor_kind", "actor_id", "actor_label"))
@@ -940,7 +940,7 @@ def _require_member_can_move(session: Session, wallet: Wallet, movable: dict[int
     can = movable.get(wallet.member_id) if movable else None
     if can is None:
         member = session.get(Member, wallet.member_id)
-        can = member is not None and member.account_status == "ACTIVE" and member.active
+        can = member is not None and member.can_move_points
     if not can:
         raise AccountNotActive("The member's account is not active", field="memberId")
 

@@ -6,7 +6,7 @@ Invariants:
 - Identifier codes are unique per (organisation, type); every member gets a
   CARDCODE at creation: unambiguous characters with a check character
   (weighted mod 31) that catches every single typo and adjacent swap.
-- Only ACTIVE and active members earn or burn (the ledger asks `can_move`).
+- Only ACTIVE and active members earn or burn (the ledger asks `Member.can_move_points`).
 - An erased member keeps their id, wallets and ledger; their personal data is gone.
 """
 from __future__ import annotations
@@ -19,8 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint, bindparam, func, or_, select
+from sqlalchemy import (Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint, and_, bindparam, func, or_,
+                        select)
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.sql import operators
 
@@ -81,9 +83,16 @@ class Member(OwnedRow, Base):
     def display_name(self) -> str:
         return f"{self.given_name} {self.family_name}".strip() or self.loyalty_member_id
 
-    @property
+    @hybrid_property
     def can_move_points(self) -> bool:
-        return self.active and self.account_status == ACTIVE
+        """Whether the member may move points: active, and the account ACTIVE. The one definition: on a member
+        (Python) and in a query (`Member.can_move_points`, SQL: the ledger reads it with the wallets it locks)."""
+        return bool(self.active) and self.account_status == ACTIVE
+
+    @can_move_points.inplace.expression
+    @classmethod
+    def _can_move_points_sql(cls):
+        return and_(cls.account_status == ACTIVE, cls.active)
 
 
 class Identifier(OwnedRow, Base):
@@ -299,8 +308,22 @@ def get_member(session: Session, organization_id: int, member_id: int) -> Member
 
 
 def get_by_loyalty_member_id(session: Session, organization_id: int, loyalty_member_id: str) -> Member:
-    member = session.scalars(select(Member).where(Member.organization_id == organization_id,
-                                                  Member.loyalty_member_id == loyalty_member_id)).first()
+    return found_by_loyalty_member_id(session.scalars(
+        BY_LOYALTY_MEMBER_ID, loyalty_member_params(organization_id, loyalty_member_id)).first())
+
+
+# Built once: an organisation's member by loyaltyMemberId (its parameters: `loyalty_member_params`); a mint
+# reads the member with more from it (points.member_by_loyalty_id).
+BY_LOYALTY_MEMBER_ID = select(Member).where(Member.organization_id == bindparam("organization_id"),
+                                            Member.loyalty_member_id == bindparam("loyalty_member_id"))
+
+
+def loyalty_member_params(organization_id: int, loyalty_member_id: str) -> dict[str, Any]:
+    return {"organization_id": organization_id, "loyalty_member_id": loyalty_member_id}
+
+
+def found_by_loyalty_member_id(member: Member | None) -> Member:
+    """The member `BY_LOYALTY_MEMBER_ID` found, else NotFound on loyaltyMemberId."""
     if member is None:
         raise NotFound("Member not found", field="loyaltyMemberId")
     return member

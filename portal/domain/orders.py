@@ -521,7 +521,8 @@ class OrderEffects:
 
 
 def effects_of(session: Session, order: PurchaseOrder) -> OrderEffects:
-    row_buffer.write(session)  # the order's audit entries buffered so far (a return inside record_order)
+    # Inside record_order (a return) the order's audit entries buffered so far are written before this read
+    # (row_buffer: a read of a buffered table sees its rows).
     history = list(session.scalars(select(audit.AuditEntry).where(
         audit.AuditEntry.organization_id == order.organization_id, audit.AuditEntry.target_type == "purchaseorder",
         audit.AuditEntry.target_id == str(order.id)).order_by(audit.AuditEntry.id)))
@@ -641,8 +642,9 @@ def _insert(session: Session, member: Member, data: OrderInput) -> PurchaseOrder
         if row is None:
             return None
         order = PurchaseOrder(**row._mapping)  # the values as the database returned them (its numbers' scale)
-        items = [OrderItem(**found._mapping) for found in session.execute(
-            inserting_items, [{"order_id": order.id, **line} for line in lines]).all()] if lines else []
+        items = sorted((OrderItem(**found._mapping) for found in session.execute(
+            inserting_items, [{"order_id": order.id, **line} for line in lines]).all()),
+            key=lambda item: item.line) if lines else []
     # Gone from the session if their savepoint rolls back (an import's failed row).
     adopt_inserted(session, order, *items)
     set_committed_value(order, "items", items)
@@ -655,7 +657,9 @@ _ITEM_COLUMNS = ("line", "sku", "quantity", "unit_price", "product_category_code
 
 def _inserting(session: Session):
     """`_insert`'s statements, the values bound per call: built once per database (cached compiled). The items
-    come back in the order they were sent (one statement for any number of them: insertmanyvalues). PostgreSQL
+    are one statement for any number of them (insertmanyvalues); they come back in no promised order and are
+    sorted by their line, unique within an order (`sort_by_parameter_order` would make SQLite send one INSERT
+    per item: it cannot promise RETURNING's order for a multi-row VALUES). PostgreSQL
     also has both in one: the order inserted in a WITH, its items from arrays (`unnest`) joined to it, one row
     back per item (none when the order exists: its items are not inserted either)."""
     name = session.get_bind().dialect.name
@@ -678,7 +682,7 @@ def _inserting(session: Session):
                 .returning(*items_table.c).cte("new_items"))
             both = (select(*new_order.c, *new_items.c).select_from(new_order)
                     .join(new_items, new_items.c.order_id == new_order.c.id).order_by(new_items.c.line))
-        _INSERTING[name] = (inserting, insert(items_table).returning(*items_table.c, sort_by_parameter_order=True),
+        _INSERTING[name] = (inserting, insert(items_table).returning(*items_table.c),
                             both)
     return _INSERTING[name]
 

@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, or_, select, true
 from sqlalchemy.orm import Session, load_only
 from sqlalchemy.orm.util import identity_key
 
-from . import audit, idempotency, ledger
+from . import audit, idempotency, ledger, members
 from .actors import Actor
 from .base import fits_id, keep, session_memo
 from .errors import DomainError, IdempotencyKeyReused, NotFound, ValidationFailed
@@ -48,13 +48,28 @@ class TransferRequest:
 # Built once (a mint's first statement): executing them then skips building the statement and its cache key.
 _DEFAULT_ACCOUNT = default_program_select(LoyaltyProgram, LedgerAccount).join(
     LedgerAccount, LedgerAccount.id == LoyaltyProgram.points_account_id)
-# The same, with the member's wallet in the account and the account's system wallets: a row per wallet.
-_DEFAULT_ACCOUNT_AND_WALLETS = (
-    select(LoyaltyProgram, LedgerAccount, Wallet)
-    .join(LedgerAccount, LedgerAccount.id == LoyaltyProgram.points_account_id)
-    .outerjoin(Wallet, (Wallet.ledger_account_id == LedgerAccount.id) & or_(
-        Wallet.member_id == bindparam("member_id"), Wallet.kind.in_((ledger.ISSUANCE, ledger.BURNED))))
-    .where(LoyaltyProgram.id == default_program_select(LoyaltyProgram.id).scalar_subquery()))
+
+
+def _default_account_and_wallets(member_id=None, *, onto=None):
+    """The default programme, its points account and a row per wallet a movement of the member takes in it (the
+    member's own, the account's system wallets); the member `member_id` (a bound `member_id` if not given).
+    `onto`: a statement of that member, which keeps its row (None after it) when the organisation has no
+    programme. The one definition of the read `resolve_account` and `member_by_loyalty_id` make."""
+    member_id = bindparam("member_id") if member_id is None else member_id
+    is_default = LoyaltyProgram.id == default_program_select(LoyaltyProgram.id).scalar_subquery()
+    its_account = LedgerAccount.id == LoyaltyProgram.points_account_id
+    its_wallets = (Wallet.ledger_account_id == LedgerAccount.id) & or_(
+        Wallet.member_id == member_id, Wallet.kind.in_((ledger.ISSUANCE, ledger.BURNED)))
+    if onto is None:
+        return (select(LoyaltyProgram, LedgerAccount, Wallet).join(LedgerAccount, its_account)
+                .outerjoin(Wallet, its_wallets).where(is_default))
+    return (onto.add_columns(LoyaltyProgram, LedgerAccount, Wallet).select_from(Member)
+            .outerjoin(LoyaltyProgram, is_default)
+            .outerjoin(LedgerAccount, its_account).outerjoin(Wallet, its_wallets))
+
+
+# Built once (a mint's first statement): the member's wallet in the account and the account's system wallets.
+_DEFAULT_ACCOUNT_AND_WALLETS = _default_account_and_wallets()
 
 
 @cache
@@ -95,16 +110,26 @@ def resolve_account(session: Session, organization_id: int, ledger_id: int | Non
         rows = session.execute(_default_account_wallets_and_debts() if debts_too else _DEFAULT_ACCOUNT_AND_WALLETS,
                                {"organization_id": organization_id, "member_id": wallets_of}).all()
         found = rows[0] if rows else None
-        if found is not None:
-            ledger.note_wallets(session, found[1], wallets_of, [row[2] for row in rows if row[2] is not None])
-            if debts_too:
-                from .orders import note_owes
-
-                note_owes(session, wallets_of, found[3])
     if found is None:
         default_program(session, organization_id)  # raises NotFound
-    note_program_accounts(session, found[0])
+    if wallets_of is None:
+        note_program_accounts(session, found[0])
+    else:
+        _note_default_account(session, wallets_of, rows, debts_too=debts_too)
     return found[1]
+
+
+def _note_default_account(session: Session, member_id: int, rows, *, debts_too: bool) -> None:
+    """Remember what the default account's read told (`_default_account_and_wallets`' rows: programme, account,
+    wallet and, `debts_too`, whether the member owes points): the member's and the system wallets for the movement
+    (`ledger.member_wallet`), the programme's accounts and that the member owes nothing (`orders.settle_debts`)."""
+    program, account = rows[0][0], rows[0][1]
+    ledger.note_wallets(session, account, member_id, [row[2] for row in rows if row[2] is not None])
+    if debts_too:
+        from .orders import note_owes
+
+        note_owes(session, member_id, rows[0][3])
+    note_program_accounts(session, program)
 
 
 def open_wallet(session: Session, member: Member, *, actor: Actor, ledger_id: int | None = None,
@@ -132,58 +157,38 @@ def open_wallet(session: Session, member: Member, *, actor: Actor, ledger_id: in
 
 
 def member_by_loyalty_id(session: Session, organization_id: int, loyalty_member_id: str, *,
-                         default_account: bool = False) -> Member:
-    """The member a mint or burn names by loyaltyMemberId (else NotFound on it), as `members.get_by_loyalty_member_id`
-    finds it, loaded with only what moving points asks of a member (`_MOVING_MEMBER`).
+                         ledger_id: int | None = None, account_id: int | None = None) -> Member:
+    """The member a mint or burn names by loyaltyMemberId (`members.BY_LOYALTY_MEMBER_ID`, else NotFound on it),
+    loaded with only what moving points asks of a member (`_MOVING_MEMBER`).
 
-    `default_account`: the movement goes to the default programme's points account; it is read in the same
-    statement (as `resolve_account` reads it with `wallets_of` and `debts_too`), and handed to the movement's
-    `resolve_account`, which then reads nothing (one statement less for an API mint or burn)."""
-    params = {"organization_id": organization_id, "loyalty_member_id": loyalty_member_id}
-    if not default_account:
-        member = session.scalars(_MOVING_MEMBER, params).first()
-    else:
-        rows = session.execute(_moving_member_and_default_account(), params).all()
-        member = rows[0][0] if rows else None
-        if member is not None and rows[0][1] is not None:  # no programme: resolve_account says so
-            _note_default_account(session, organization_id, member.id, rows)
-    if member is None:
-        raise NotFound("Member not found", field="loyaltyMemberId")
+    A movement into the default account (no ledger or account named) reads it in the same statement, as
+    `resolve_account` reads it with `wallets_of` and `debts_too`, and hands it to the movement's `resolve_account`,
+    which then reads nothing (one statement less for an API mint or burn)."""
+    params = members.loyalty_member_params(organization_id, loyalty_member_id)
+    if ledger_id is not None or account_id is not None:
+        return members.found_by_loyalty_member_id(session.scalars(_MOVING_MEMBER, params).first())
+    rows = session.execute(_moving_member_and_default_account(), params).all()
+    member = members.found_by_loyalty_member_id(rows[0][0] if rows else None)
+    if rows[0][1] is not None:  # no programme: resolve_account says so
+        _note_default_account(session, member.id, [row[1:] for row in rows], debts_too=True)
+        session_memo(session, "points.default_account")[organization_id, member.id] = rows[0][2]
     return member
 
 
 # Built once; the member's id, organisation and standing only (`Member.can_move_points`, `ledger.check_posting`):
 # its profile (JSON columns among them) is not built for a mint, and would load on first use.
-_MOVING_MEMBER = (select(Member)
-                  .options(load_only(Member.id, Member.organization_id, Member.active, Member.account_status,
-                                     Member.erased_at))
-                  .where(Member.organization_id == bindparam("organization_id"),
-                         Member.loyalty_member_id == bindparam("loyalty_member_id")))
+_MOVING_MEMBER = members.BY_LOYALTY_MEMBER_ID.options(
+    load_only(Member.id, Member.organization_id, Member.active, Member.account_status, Member.erased_at))
 
 
 @cache
 def _moving_member_and_default_account():
-    """`_MOVING_MEMBER` with `_default_account_wallets_and_debts` of that member: a row per wallet, the member alone
-    (programme and account None) when the organisation has no programme."""
+    """`_MOVING_MEMBER` with the default account's read of that member (`_default_account_and_wallets`) and whether
+    the member owes points: a row per wallet, the member alone (programme and account None) without a programme."""
     from .orders import owes_points
 
-    return (_MOVING_MEMBER.add_columns(LoyaltyProgram, LedgerAccount, Wallet, owes_points(Member.id).label("owes"))
-            .select_from(Member).outerjoin(LoyaltyProgram, LoyaltyProgram.id == default_program_select(LoyaltyProgram.id).scalar_subquery())
-            .outerjoin(LedgerAccount, LedgerAccount.id == LoyaltyProgram.points_account_id)
-            .outerjoin(Wallet, (Wallet.ledger_account_id == LedgerAccount.id) & or_(
-                Wallet.member_id == Member.id, Wallet.kind.in_((ledger.ISSUANCE, ledger.BURNED)))))
-
-
-def _note_default_account(session: Session, organization_id: int, member_id: int, rows) -> None:
-    """What `resolve_account` would read for this member's movement in the default account, from `rows` (program,
-    account, wallet, owes after the member): remembered as it remembers it, and the account handed over once."""
-    from .orders import note_owes
-
-    program, account = rows[0][1], rows[0][2]
-    ledger.note_wallets(session, account, member_id, [row[3] for row in rows if row[3] is not None])
-    note_owes(session, member_id, rows[0][4])
-    note_program_accounts(session, program)
-    session_memo(session, "points.default_account")[organization_id, member_id] = account
+    return _default_account_and_wallets(Member.id, onto=_MOVING_MEMBER).add_columns(
+        owes_points(Member.id).label("owes"))
 
 
 def mint_to_member(session: Session, member: Member, amount: int, *, actor: Actor, reason: Reason,

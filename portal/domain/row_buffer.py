@@ -13,8 +13,11 @@ Invariants (tests/domain/test_row_buffer.py):
 - Ids follow the order rows were added, ORM rows of the same table included (`outbox.emit`, `audit.record`): an
   ORM row added earlier is flushed before a later row is buffered, and buffered rows are written before a flush
   inserts ORM rows. Webhooks go out in id order per member.
-- Inside the block nothing reads those tables before the rows are written (`write` first where something might:
-  `orders.effects_of`). Only the purchase path (`orders.record_order`) opens a block.
+- A statement the session executes that names one of those tables (a read: ORM or Core `select`, through
+  `Session.execute`/`scalars`; an UPDATE or DELETE too) sees the rows: they are written before it
+  (`_write_before_reading`, a `do_orm_execute` listener: nothing to do, and nothing looked at, while the buffer is
+  empty, that is outside a purchase). A statement sent on the connection itself (`session.connection().execute`)
+  bypasses the session's events: it does not. Only the purchase path (`orders.record_order`) opens a block.
 """
 from __future__ import annotations
 
@@ -22,7 +25,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.orm import ORMExecuteState, Session, scoped_session
+from sqlalchemy.sql.util import find_tables
 
 _ACTIVE = "portal.rows.together"
 _BUFFER = "portal.rows.buffer"  # {insert statement: [rows]}, written in this order
@@ -76,6 +80,18 @@ def write(session: Session) -> None:
 @event.listens_for(Session, "before_commit")
 def _write_before_commit(session: Session) -> None:
     if session.info.get(_BUFFER):
+        write(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _write_before_reading(state: ORMExecuteState) -> None:
+    session = state.session
+    if not session.info.get(_BUFFER):
+        return
+    buffered = {model.__table__ for model in _MODELS}
+    named = find_tables(state.statement, check_columns=True, include_aliases=True, include_joins=True,
+                        include_selects=True, include_crud=True)
+    if not buffered.isdisjoint(named):
         write(session)
 
 

@@ -400,3 +400,53 @@ def test_wallets_and_transactions_of_another_organisation_are_404(api, book, ses
     problem(api.get(f"{foreign_base}/transactions"), 404, "ledgerAccountId")
     problem(api.get(f"/ledgers/{foreign['ledgerId']}"), 404, "ledgerId")
     assert row_counts(session) == before
+
+
+def test_every_kind_of_transaction_answers_as_its_model_dumps(api, book):
+    """The transactions' answers are written as dicts (`transaction_json`, no model per row): each answer must be
+    what its documented model makes of it, unchanged, for every kind of transaction (mint, burn, transfer,
+    pending, capture, void, revert, a set's legs), in the post's, the API mint's, the batch's and the list's."""
+    from portal.api.schemas import ledgers as s
+    from portal.api.schemas import members as member_schemas
+
+    def same(model, body):
+        assert model.model_validate(body).dump() == body
+        return body
+
+    def posted(**body):
+        r = post(api, book, **body)
+        assert r.status_code == 201, r.json
+        return same(s.TransactionsOut, r.json)["transactions"]
+
+    kinds = posted(amount=4, toWalletId=book["b"], tags=["x", "y"], externalId="ext-1", description="given",
+                   externalEventDate="2026-02-03T04:05:06.789+02:00", systemUniqueKey="json-mint")
+    kinds += posted(amount=3, fromWalletId=book["a"])
+    kinds += posted(amount=2, fromWalletId=book["a"], toWalletId=book["b"])
+    held = posted(amount=5, fromWalletId=book["a"], captureMethod="manual")[0]
+    voided = posted(amount=1, fromWalletId=book["a"], captureMethod="manual")[0]
+    r = api.post(f"{book['base']}/capture", json={"transactions": [{"ledgerTransactionId": held["id"]}]})
+    kinds += [held, voided] + same(s.TransactionsOut, r.json)["transactions"]
+    for undone in (voided, kinds[0]):
+        r = api.post(f"{book['base']}/transactions/{undone['id']}/revert", json={"description": "undo"})
+        assert r.status_code == 201, r.json
+        kinds += same(s.TransactionsOut, r.json)["transactions"]
+    r = api.post(f"/ledgers/{book['ledger']}/transaction-sets", json={"transactions": _set_items(book)[:2]})
+    kinds += same(s.TransactionsOut, r.json)["transactions"]
+    member_id = book["members"][book["b"]]
+    loyalty_id = api.get(f"/members/{member_id}").json["member"]["loyaltyMemberId"]
+    r = api.post(f"/loyalty-members/{loyalty_id}/mint",
+                 json={"amount": 6, "externalEventDate": "2026-11-23T10:00:00+01:00"})
+    assert r.status_code == 201, r.json
+    kinds.append(same(member_schemas.TransactionEnvelope, r.json)["transaction"])
+    item = {"ledgerId": book["ledger"], "ledgerAccountId": book["account"]}
+    r = api.post("/ledger-transactions/batch", json={"items": [
+        {**item, "amount": 2, "toWalletId": book["b"], "tags": ["z"]},
+        {**item, "amount": 999, "fromWalletId": book["b"]},
+        {**item, "amount": 1, "fromWalletId": book["a"], "toWalletId": book["b"], "atomicSetId": "pair"}]})
+    assert r.status_code == 200 and len(r.json["failed"]) == 1, r.json
+    kinds += same(s.BatchOut, r.json)["processed"]
+    listed = same(s.TransactionPage, api.get(f"{book['base']}/transactions?limit=100").json)["results"]
+    assert {t["id"] for t in kinds} <= {t["id"] for t in listed}
+    assert {(t["type"], t["status"]) for t in listed} >= {
+        ("mint", "posted"), ("mint", "reverted"), ("burn", "posted"), ("transfer", "posted"), ("capture", "posted"),
+        ("revert", "posted"), ("burn", "captured"), ("burn", "voided"), ("void", "posted")}, listed

@@ -1,21 +1,36 @@
-"""A purchase's answer is built as a dict (api/orders.py: `_order_json`, `_evaluation_json`); it must be exactly
-what the documented models (`OrderOut`, `EvaluationOut`) dump to, for every kind of order and result."""
+"""A purchase's answers are built as dicts (api/orders.py: `_order_json`, `_evaluation_json`); each must be exactly
+what the documented models (`OrderOut`, `EvaluationOut` and their envelopes) make of it, unchanged, for every kind
+of order and result, in the purchase's, the order's, the list's and the simulation's answers."""
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
 
 from portal.api import orders as api_orders
+from portal.api.schemas import orders as s
 from portal.domain import campaigns, orders
 from tests import factories
 from tests.domain.test_earning import base_campaign, order
 
 
+def unchanged(model, body: dict) -> dict:
+    assert model.model_validate(body).dump() == body
+    return body
+
+
 def assert_same_answer(session, result: orders.OrderResult) -> None:
-    debt = orders.open_debts_by_order(session, [result.order]).get(result.order.id, 0)
-    assert api_orders._order_json(result.order, debt) == api_orders._order_out(result.order, debt).dump()
+    placed = result.order
+    debt = orders.open_debts_by_order(session, [placed]).get(placed.id, 0)
+    answer = unchanged(s.OrderOut, api_orders._order_json(placed, debt))
+    assert (answer["id"], answer["status"], answer["pointsAwarded"], answer["pointsEarned"], answer["openDebt"],
+            answer["pointsGivenBack"], answer["reservationId"], [i["sku"] for i in answer["items"]]) == (
+        placed.id, placed.status, placed.points_awarded, placed.points_earned, debt, placed.points_refunded,
+        placed.hold_id, [i.sku for i in placed.items])
     args = (result.evaluation, result.points_taken_back, result.debt_recorded, result.points_given_back)
-    assert api_orders._evaluation_json(*args) == api_orders._evaluation_out(*args).dump()
+    evaluation = unchanged(s.EvaluationOut, api_orders._evaluation_json(*args))
+    assert (evaluation["pointsAwarded"], evaluation["pointsTakenBack"], evaluation["debtRecorded"],
+            evaluation["pointsGivenBack"], len(evaluation["effects"])) == (
+        result.evaluation.points_awarded, *args[1:], len(result.evaluation.effects))
 
 
 def test_the_dict_answers_are_the_models_dumps(session, org):
@@ -55,7 +70,7 @@ def test_the_dict_answers_are_the_models_dumps(session, org):
 def test_a_purchase_answers_as_documented(client, session, org):
     base_campaign(session, org)
     member = factories.make_member(session, org)
-    token = factories.make_key(session, org, ["orders:write"])
+    token = factories.make_key(session, org, ["orders:write", "orders:read"])
     session.commit()
     response = client.post(f"/api/v1/organizations/{org.id}/members/{member.id}/purchase-orders",
                            headers={"Authorization": f"Bearer {token}"},
@@ -63,6 +78,15 @@ def test_a_purchase_answers_as_documented(client, session, org):
                                  "items": [{"sku": "BENCH-1", "quantity": 1, "unitPrice": 25.5}]})
     assert response.status_code == 201, response.get_json()
     body = response.get_json()
-    placed = orders.get_order(session, org.id, body["order"]["id"])
-    assert body["order"] == api_orders._order_out(placed, 0).dump()
+    unchanged(s.OrderResultOut, body)
     assert body["order"]["total"] == "25.50" and body["evaluationResults"]["pointsAwarded"] == 25
+    # The order, the member's list and a simulation answer as their models too, the order as it was answered.
+    headers = {"Authorization": f"Bearer {token}"}
+    base = f"/api/v1/organizations/{org.id}"
+    got = client.get(f"{base}/purchase-orders/{body['order']['id']}", headers=headers).get_json()
+    assert unchanged(s.OrderEnvelope, got) == {"order": body["order"]}
+    listed = client.get(f"{base}/members/{member.id}/purchase-orders", headers=headers).get_json()
+    assert unchanged(s.OrderPage, listed)["results"] == [body["order"]] and listed["totalCount"] == 1
+    simulated = client.post(f"{base}/purchase-orders/simulate", headers=headers,
+                            json={"memberId": member.id, "externalId": "W-2", "total": 10}).get_json()
+    assert unchanged(s.SimulationOut, simulated)["evaluationResults"]["pointsAwarded"] == 10

@@ -391,6 +391,16 @@ def test_a_batch_refuses_the_items_of_a_locked_or_inactive_member_alone(session,
     assert [t.to_wallet_id for t in processed] == [b.id] and (balance(session, a), balance(session, b)) == (50, 55)
 
 
+def test_may_move_points_is_one_rule_in_python_and_in_sql(session, org, alice, clerk):
+    """`Member.can_move_points` on a member and in a query (the batch's locked wallets read it) agree."""
+    for active in (True, False):
+        for status in (members.ACTIVE, members.LOCKED):
+            members.update_member(session, alice, actor=clerk, account_status=status, active=active)
+            session.flush()
+            in_sql = session.scalar(select(members.Member.can_move_points).where(members.Member.id == alice.id))
+            assert bool(in_sql) is alice.can_move_points is (active and status == members.ACTIVE)
+
+
 # --- never negative ------------------------------------------------------------------------------
 
 def test_the_database_refuses_a_negative_member_wallet(session, org, account, alice, clerk):

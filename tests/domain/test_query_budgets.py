@@ -196,6 +196,26 @@ def test_purchase_with_20_campaigns(session, org, member, backend):
     assert not [s for s in sent if "FROM campaign_actions" in s]
 
 
+def test_a_purchase_costs_the_same_whatever_its_items(session, org, member):
+    """An order's items are one INSERT however many (SQLite sent one per row while they had to come back in
+    the order sent: `sort_by_parameter_order`; they are sorted by their line instead)."""
+    def purchase(n: int, items: int):
+        someone = fresh(session, member)
+        data = OrderInput(external_id=f"I-{n}", status="confirmed", total=Decimal(20 * items), location_code="BER-01",
+                          items=[ItemInput(sku=f"SKU-{i}", quantity=1, unit_price=Decimal(20),
+                                           product_category_code="coffee") for i in range(items)],
+                          system_unique_key=f"till-1-i-{n}")
+        with counting(session) as sent:
+            result = orders.record_order(session, someone, data, actor=org.actor)
+        assert [(item.line, item.sku) for item in result.order.items] == [(i, f"SKU-{i}") for i in range(items)]
+        return sent
+
+    purchase(0, 1)  # what the process remembers of the programme and its campaigns, as in a running process
+    one, four = purchase(1, 1), purchase(2, 4)
+    assert len(four) == len(one), f"{one}\n---\n{four}"
+    assert len(four.touching("purchase_order_items")) == 1, str(four)
+
+
 def test_pos_coupon_redemption(session, org, member, backend):
     book = coupons.create_book(session, org.id, actor=org.actor, name="Free coffee", type=coupons.REWARD,
                                publishing_status=coupons.PUBLISHED, usage_required_points=100)

@@ -77,9 +77,39 @@ def test_rows_are_written_at_the_end_of_the_block_in_order_with_orm_rows_of_the_
         emit_now(session, org, member, "t-3")
         outbox.emit(session, org.id, "t-4", member_id=member.id)
         session.flush()  # the ORM row's flush writes the buffered ones first
-        emit_now(session, org, member, "t-5")
-        assert events(session, member.id)[-1] == "t-4"  # not yet written
+        with counting(session) as sent:
+            emit_now(session, org, member, "t-5")
+        assert not sent.touching("outbox_events")  # not yet written
     assert events(session, member.id)[-5:] == ["t-1", "t-2", "t-3", "t-4", "t-5"]
+
+
+def test_a_read_inside_the_block_sees_the_rows_buffered_so_far(session, org):
+    """Whatever reads the buffered tables in the block (ORM or Core, directly, in a join or a subquery) is sent
+    after the rows it would miss; a read of other tables leaves them buffered."""
+    from sqlalchemy import func
+
+    from portal.domain.members import Member
+
+    member = factories.make_member(session, org)
+    session.flush()
+    table = AuditEntry.__table__
+    with row_buffer.together(session):
+        emit_now(session, org, member, "t-1")
+        audit.record_now(session, org.actor, "t.one", member)
+        with counting(session) as sent:
+            session.scalar(select(func.count()).select_from(Member))
+        assert not sent.touching("outbox_events") and not sent.touching("audit_log")
+        assert events(session, member.id) == ["t-1"]  # ORM, the outbox written first (both tables: one `write`)
+        emit_now(session, org, member, "t-2")
+        assert session.execute(select(OutboxEvent.__table__.c.event_type)  # Core, in a subquery
+                               .where(OutboxEvent.__table__.c.id.in_(select(func.max(OutboxEvent.id))))).scalar() == "t-2"
+        audit.record_now(session, org.actor, "t.two", member)
+        assert session.scalars(select(table.c.action).select_from(Member.__table__.join(
+            table, table.c.target_id == func.cast(Member.__table__.c.id, table.c.target_id.type)))
+            .where(Member.__table__.c.id == member.id, table.c.action.like("t.%"))
+            .order_by(table.c.id)).all() == ["t.one", "t.two"]  # Core, in a join
+        audit.record_now(session, org.actor, "t.three", member)
+    assert actions(session, org) == ["t.one", "t.two", "t.three"]
 
 
 def test_a_savepoint_rolled_back_drops_the_rows_buffered_inside_it(session, org):

@@ -159,6 +159,8 @@ class MovementIn(In):
 
 class TransactionEnvelope(Out):
     transaction: TransactionOut
+    ledger_transactions: list[TransactionOut] = Field(
+        description="The same transaction in a list (as the transaction endpoints answer)")
 
 
 class BalanceOut(Out):

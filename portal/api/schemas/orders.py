@@ -105,6 +105,10 @@ class EvaluationOut(Out):
     errors: list[dict[str, Any]]
 
 
+class OrderEnvelope(Out):
+    order: OrderOut
+
+
 class OrderResultOut(Out):
     order: OrderOut
     evaluation_results: EvaluationOut
