@@ -21,6 +21,7 @@ Invariants (tests/domain/test_row_buffer.py):
 """
 from __future__ import annotations
 
+import weakref
 from contextlib import contextmanager
 from typing import Any
 
@@ -88,11 +89,23 @@ def _write_before_reading(state: ORMExecuteState) -> None:
     session = state.session
     if not session.info.get(_BUFFER):
         return
-    buffered = {model.__table__ for model in _MODELS}
-    named = find_tables(state.statement, check_columns=True, include_aliases=True, include_joins=True,
-                        include_selects=True, include_crud=True)
-    if not buffered.isdisjoint(named):
+    if _names_buffered_tables(state.statement):
         write(session)
+
+
+_NAMES_BUFFERED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _names_buffered_tables(statement: Any) -> bool:
+    # Looked up once per statement object: the hot paths' statements are built once, and walking one costs
+    # about 0.1 ms (12 % of a purchase when it was walked on every execution).
+    try:
+        return _NAMES_BUFFERED[statement]
+    except KeyError:
+        named = find_tables(statement, check_columns=True, include_aliases=True, include_joins=True,
+                            include_selects=True, include_crud=True)
+        answer = _NAMES_BUFFERED[statement] = not {model.__table__ for model in _MODELS}.isdisjoint(named)
+        return answer
 
 
 @event.listens_for(Session, "before_flush")
