@@ -1,0 +1,238 @@
+"""The throttle's counts held SHARED far from their limits and EXCLUSIVE near them (throttle.lock_and_count), with
+real commits, on each backend where it applies.
+
+Far from its limit (count + H <= limit, H the server's bound on transactions in flight), the count of an API key
+and of the organisation is locked shared: two code uses by one key do not wait for each other (proved with a
+lock_timeout, not with timings). Near it, the lock is exclusive and waits for every shared holder; a count that
+turns out near only once the shared lock is granted is locked again exclusively. And whatever the mode, of
+parallel refused guesses or sign-ins exactly the limit reach the check, also where the first of them pass while
+the count is far and the rest while it is near.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+import requests
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from portal.domain import coupons, members, self_service, staff, throttle
+from portal.domain.actors import Actor
+from portal.domain.base import utcnow
+from portal.domain.coupons.services import (
+    CODE_ACTOR_SCOPE,
+    CODE_ORGANIZATION_SCOPE,
+    CODE_SCOPE,
+)
+from portal.domain.throttle import FailedAttempt
+from portal.extensions import db
+from tests import factories
+
+from .live import parallel, postgresql_only
+from .test_login_throttle import recorded, wrong_passwords
+
+pytestmark = pytest.mark.live
+
+
+def in_flight_bound(engine) -> int:
+    """H: what the locking statement reads (every transaction in flight holds a connection, or is prepared)."""
+    with engine.connect() as connection:
+        return connection.scalar(text("SELECT current_setting('max_connections')::int "
+                                      "+ current_setting('max_prepared_transactions')::int"))
+
+
+def advisory_modes(engine, session: Session) -> list[str]:
+    """The advisory locks `session`'s transaction holds, as 'ShareLock'/'ExclusiveLock', sorted."""
+    pid = session.scalar(text("SELECT pg_backend_pid()"))
+    with engine.connect() as probe:
+        return sorted(probe.scalars(text("SELECT mode FROM pg_locks WHERE locktype = 'advisory' AND pid = :pid "
+                                         "AND granted"), {"pid": pid}))
+
+
+def add_failures(engine, scope: str, key: str, n: int) -> None:
+    """n failures of scope/key within the window, committed."""
+    now = utcnow()
+    with Session(engine) as session:
+        session.execute(insert(FailedAttempt), [{"scope": scope, "key_hash": throttle._hash(key),
+                                                 "created_at": now - dt.timedelta(seconds=1)}] * n)
+        session.commit()
+
+
+@pytest.fixture
+def till(live_app, backend, monkeypatch):
+    """An organisation, two members and a till's API key; the key's and the organisation's limits at H + 10
+    (so that they are locked shared while at most 10 failures are counted), the member's at 10."""
+    postgresql_only(backend, "SQLite runs one writer at a time (BEGIN IMMEDIATE): there are no shared locks")
+    engine = live_app.extensions["portal_db"].engine
+    bound = in_flight_bound(engine)
+    monkeypatch.setitem(throttle.LIMITS, "code-actor", throttle.Limit(bound + 10, throttle.HOUR))
+    monkeypatch.setitem(throttle.LIMITS, "code-organization", throttle.Limit(bound + 10, throttle.HOUR))
+    with live_app.app_context():
+        with db.transaction() as session:
+            org = factories.make_org(session, name="Till")
+            ids = [factories.make_member(session, org).id for _ in range(2)]
+        db.session.remove()
+    key = Actor(kind="api_key", id=7, organization_id=org.id, label="till 7")
+    return engine, bound, key, ids, org.id
+
+
+def _member(session: Session, member_id: int) -> members.Member:
+    return session.get(members.Member, member_id)
+
+
+def test_far_from_the_limit_two_uses_by_one_key_do_not_wait_for_each_other(till):
+    engine, _, key, (first_id, second_id), _ = till
+    with Session(engine) as first, Session(engine) as second:
+        coupons.serialize_code_attempts(first, _member(first, first_id), actor=key)  # held until it ends
+        # The member's count exclusive; the key's and the organisation's shared.
+        assert advisory_modes(engine, first) == ["ExclusiveLock", "ShareLock", "ShareLock"]
+        second.execute(text("SET LOCAL lock_timeout = '2s'"))
+        # Another member, the same key: it would wait for `first` (and fail at the timeout) if either lock
+        # of the key or the organisation were exclusive.
+        coupons.serialize_code_attempts(second, _member(second, second_id), actor=key)
+        assert advisory_modes(engine, second) == ["ExclusiveLock", "ShareLock", "ShareLock"]
+        first.rollback(), second.rollback()
+
+
+def test_near_the_limit_a_use_waits_for_every_shared_holder(till):
+    engine, _, key, (first_id, second_id), org_id = till
+    with Session(engine) as first, Session(engine) as second:
+        coupons.serialize_code_attempts(first, _member(first, first_id), actor=key)  # far: shared
+        add_failures(engine, CODE_ACTOR_SCOPE, f"{org_id}:{key.kind}:{key.id}", 11)  # now count + H > limit
+        second.execute(text("SET LOCAL lock_timeout = '300ms'"))
+        with pytest.raises(OperationalError, match="lock timeout"):
+            coupons.serialize_code_attempts(second, _member(second, second_id), actor=key)
+        second.rollback()
+        first.rollback()  # the shared holder ends: now the exclusive lock is granted at once
+        second.execute(text("SET LOCAL lock_timeout = '2s'"))
+        coupons.serialize_code_attempts(second, _member(second, second_id), actor=key)
+        # member and key exclusive; the organisation, still far, shared
+        assert advisory_modes(engine, second) == ["ExclusiveLock", "ExclusiveLock", "ShareLock"]
+        second.rollback()
+
+
+def test_a_count_found_near_under_a_shared_lock_is_locked_again_exclusively(till):
+    """The locking statement reads the count before it waits: failures committed while it waits make the count
+    read after the lock near the limit, which a shared lock cannot decide."""
+    engine, _, key, (_, member_id), org_id = till
+    member_key, key_key = f"{org_id}:{member_id}", f"{org_id}:{key.kind}:{key.id}"
+    locks = [(CODE_SCOPE, member_key, None), (CODE_ACTOR_SCOPE, key_key, "code-actor"),
+             (CODE_ORGANIZATION_SCOPE, str(org_id), "code-organization")]
+    counts = [(scope, k, throttle.HOUR) for scope, k, _ in locks]
+    result: dict = {}
+    with Session(engine) as holder, Session(engine) as waiter:
+        throttle.serialize(holder, CODE_ACTOR_SCOPE, key_key)  # an exclusive holder of the key's count
+
+        def use() -> None:
+            waiter.execute(text("SET LOCAL lock_timeout = '20s'"))
+            result["counts"] = throttle.lock_and_count(waiter, locks, counts)
+            result["modes"] = advisory_modes(engine, waiter)
+
+        thread = threading.Thread(target=use)
+        thread.start()
+        waiter_pid = None
+        with engine.connect() as probe:  # until the waiter waits for the key's lock (its count read: 0, far)
+            for _ in range(2000):
+                waiter_pid = probe.scalar(text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' "
+                                               "AND NOT granted"))
+                if waiter_pid is not None or not thread.is_alive():
+                    break
+                probe.execute(text("SELECT pg_sleep(0.01)"))
+        assert waiter_pid is not None, result
+        holder.execute(insert(FailedAttempt), [{"scope": CODE_ACTOR_SCOPE, "key_hash": throttle._hash(key_key)}] * 11)
+        holder.commit()  # 11 failures: 11 + H > limit = H + 10, and 11 < limit: undecided under a shared lock
+        thread.join(timeout=30)
+        assert result["counts"] == [0, 11, 0]
+        # Let go of and taken again: all three exclusive (was: the key's shared, over a near count).
+        assert result["modes"] == ["ExclusiveLock"] * 3
+        waiter.rollback()
+
+
+# --- N parallel refused attempts: exactly the limit reach the check -------------------------------------------
+
+def _guesses(live_server, org, book, member_ids: list[int], n: int) -> list[int]:
+    url = f"{live_server.url}/api/v1/organizations/{org.id}/coupon-books/{book.id}/use"
+
+    def guess(i: int) -> int:
+        body = {"memberId": member_ids[i % len(member_ids)], "code": f"GUESS-{i}", "systemUniqueKey": f"g-{i}"}
+        return requests.post(url, json=body, headers={"Authorization": f"Bearer {org.api_key}"},
+                             timeout=300).status_code
+
+    return parallel(n, guess, threads=16)
+
+
+def _counted(live_app, scope: str) -> int:
+    with live_app.app_context():
+        count = db.session.scalar(select(func.count()).select_from(FailedAttempt).where(FailedAttempt.scope == scope))
+        db.session.remove()
+    return count
+
+
+@pytest.fixture
+def guessing(live_app):
+    with live_app.app_context():
+        with db.transaction() as session:
+            org = factories.make_org(session, name="Guessing")
+            member_ids = [factories.make_member(session, org).id for _ in range(40)]
+            book = coupons.create_book(session, org.id, actor=org.actor, name="Free coffee", type=coupons.REWARD,
+                                       publishing_status=coupons.PUBLISHED)
+            coupons.import_codes(session, book, ["REAL-CODE"], actor=org.actor)
+        db.session.remove()
+    return org, book, member_ids
+
+
+def test_parallel_guesses_from_far_to_past_the_key_limit_are_checked_exactly_the_limit(
+        live_app, live_server, backend, guessing, monkeypatch):
+    """The first guesses pass while the key's count is far from its limit (shared), the last ones near it
+    (exclusive): exactly `limit` reach the code check over both."""
+    org, book, member_ids = guessing
+    # On PostgreSQL the limit is H + 10: the first 10 failures counted under shared locks, the rest exclusive.
+    limit = in_flight_bound(live_app.extensions["portal_db"].engine) + 10 if backend == "postgresql" else 30
+    monkeypatch.setitem(throttle.LIMITS, "code-member", throttle.Limit(10**6, throttle.HOUR))
+    monkeypatch.setitem(throttle.LIMITS, "code-actor", throttle.Limit(limit, throttle.HOUR))
+    monkeypatch.setitem(throttle.LIMITS, "code-organization", throttle.Limit(10**6, throttle.HOUR))
+
+    statuses = _guesses(live_server, org, book, member_ids, limit + 20)
+
+    assert sorted(statuses) == [409] * limit + [429] * 20, sorted(statuses)
+    assert _counted(live_app, CODE_ACTOR_SCOPE) == limit
+
+
+def test_parallel_guesses_near_the_organisation_limit_are_checked_exactly_the_limit(
+        live_app, live_server, backend, guessing, monkeypatch):
+    org, book, member_ids = guessing
+    engine = live_app.extensions["portal_db"].engine
+    limit = in_flight_bound(engine) + 10 if backend == "postgresql" else 30  # a limit that may be held shared
+    monkeypatch.setitem(throttle.LIMITS, "code-member", throttle.Limit(10**6, throttle.HOUR))
+    monkeypatch.setitem(throttle.LIMITS, "code-actor", throttle.Limit(10**6, throttle.HOUR))
+    monkeypatch.setitem(throttle.LIMITS, "code-organization", throttle.Limit(limit, throttle.HOUR))
+    add_failures(engine, CODE_ORGANIZATION_SCOPE, str(org.id), limit - 5)  # 5 left, near: exclusive
+
+    statuses = _guesses(live_server, org, book, member_ids, 24)
+
+    assert sorted(statuses) == [409] * 5 + [429] * 19, sorted(statuses)
+    assert _counted(live_app, CODE_ORGANIZATION_SCOPE) == limit
+
+
+@pytest.mark.parametrize("portal", ["console", "member"])
+def test_parallel_sign_ins_near_the_address_limit_are_checked_exactly_the_limit(live_app, live_server, backend,
+                                                                                portal, monkeypatch):
+    engine = live_app.extensions["portal_db"].engine
+    limit = in_flight_bound(engine) + 10 if backend == "postgresql" else 30  # may be held shared when far
+    monkeypatch.setitem(throttle.LIMITS, "login-address", throttle.Limit(limit, throttle.HOUR))
+    with live_app.app_context():
+        with db.transaction() as session:
+            factories.make_org(session, name="Office")
+        db.session.remove()
+    url, scopes = {"console": (f"{live_server.url}/console/login", staff.LOGIN_SCOPES),
+                   "member": (f"{live_server.url}/login", self_service.LOGIN_SCOPES)}[portal]
+    add_failures(engine, scopes.address, "127.0.0.1", limit - 5)  # the live server's client: 5 left
+
+    statuses = wrong_passwords(url, [f"office-{i}@example.org" for i in range(16)])
+
+    checked = [s for s in statuses if s != 429]
+    assert len(checked) == 5, sorted(statuses)
+    assert recorded(live_app, scopes.address) == limit
