@@ -5,12 +5,11 @@ Far from its limit (count + H <= limit, H the server's bound on transactions in 
 and of the organisation is locked shared: two code uses by one key do not wait for each other (proved with a
 lock_timeout, not with timings). Near it, the lock is exclusive and waits for every shared holder; a count that
 turns out near only once the shared lock is granted is locked again exclusively. And whatever the mode, of
-parallel refused guesses or sign-ins exactly the limit reach the check, also where the first of them pass while
-the count is far and the rest while it is near.
+parallel refused guesses exactly the limit reach the check, also where the first of them pass while the count is
+far and the rest while it is near (sign-ins from one address: tests/concurrency/test_login_throttle.py).
 """
 from __future__ import annotations
 
-import datetime as dt
 import threading
 
 import pytest
@@ -19,9 +18,8 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from portal.domain import coupons, members, self_service, staff, throttle
+from portal.domain import coupons, members, throttle
 from portal.domain.actors import Actor
-from portal.domain.base import utcnow
 from portal.domain.coupons.services import (
     CODE_ACTOR_SCOPE,
     CODE_ORGANIZATION_SCOPE,
@@ -31,17 +29,9 @@ from portal.domain.throttle import FailedAttempt
 from portal.extensions import db
 from tests import factories
 
-from .live import parallel, postgresql_only
-from .test_login_throttle import recorded, wrong_passwords
+from .live import add_failures, in_flight_bound, parallel, postgresql_only
 
 pytestmark = pytest.mark.live
-
-
-def in_flight_bound(engine) -> int:
-    """H: what the locking statement reads (every transaction in flight holds a connection, or is prepared)."""
-    with engine.connect() as connection:
-        return connection.scalar(text("SELECT current_setting('max_connections')::int "
-                                      "+ current_setting('max_prepared_transactions')::int"))
 
 
 def advisory_modes(engine, session: Session) -> list[str]:
@@ -50,15 +40,6 @@ def advisory_modes(engine, session: Session) -> list[str]:
     with engine.connect() as probe:
         return sorted(probe.scalars(text("SELECT mode FROM pg_locks WHERE locktype = 'advisory' AND pid = :pid "
                                          "AND granted"), {"pid": pid}))
-
-
-def add_failures(engine, scope: str, key: str, n: int) -> None:
-    """n failures of scope/key within the window, committed."""
-    now = utcnow()
-    with Session(engine) as session:
-        session.execute(insert(FailedAttempt), [{"scope": scope, "key_hash": throttle._hash(key),
-                                                 "created_at": now - dt.timedelta(seconds=1)}] * n)
-        session.commit()
 
 
 @pytest.fixture
@@ -215,24 +196,3 @@ def test_parallel_guesses_near_the_organisation_limit_are_checked_exactly_the_li
 
     assert sorted(statuses) == [409] * 5 + [429] * 19, sorted(statuses)
     assert _counted(live_app, CODE_ORGANIZATION_SCOPE) == limit
-
-
-@pytest.mark.parametrize("portal", ["console", "member"])
-def test_parallel_sign_ins_near_the_address_limit_are_checked_exactly_the_limit(live_app, live_server, backend,
-                                                                                portal, monkeypatch):
-    engine = live_app.extensions["portal_db"].engine
-    limit = in_flight_bound(engine) + 10 if backend == "postgresql" else 30  # may be held shared when far
-    monkeypatch.setitem(throttle.LIMITS, "login-address", throttle.Limit(limit, throttle.HOUR))
-    with live_app.app_context():
-        with db.transaction() as session:
-            factories.make_org(session, name="Office")
-        db.session.remove()
-    url, scopes = {"console": (f"{live_server.url}/console/login", staff.LOGIN_SCOPES),
-                   "member": (f"{live_server.url}/login", self_service.LOGIN_SCOPES)}[portal]
-    add_failures(engine, scopes.address, "127.0.0.1", limit - 5)  # the live server's client: 5 left
-
-    statuses = wrong_passwords(url, [f"office-{i}@example.org" for i in range(16)])
-
-    checked = [s for s in statuses if s != 429]
-    assert len(checked) == 5, sorted(statuses)
-    assert recorded(live_app, scopes.address) == limit
