@@ -37,7 +37,7 @@ Invariants:
     the two statements): undecided. A shared lock is not upgraded (two
     upgraders deadlock): the locks were taken after a savepoint, so rolling
     back to it lets go of them, and all are taken again exclusively and
-    counted again (two more statements, only then).
+    counted again (three more statements, only then).
   So sign-ins from one address (an office, a carrier's CGNAT) and a till's
   code uses run side by side while the address or key is at least H below
   its limit, and one at a time nearer. The account's and the member's
