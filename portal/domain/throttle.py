@@ -20,28 +20,29 @@ Invariants:
   (portal/db.py), which already serialises writers.
 - Far from the limit, side by side (PostgreSQL, `lock_and_count`): the
   address's count (sign-in) and the key's and organisation's (coupon codes)
-  are locked SHARED when the count read by the locking statement plus H is
-  at most the limit, else EXCLUSIVE. H = max_connections +
-  max_prepared_transactions bounds the transactions in flight, and each adds
-  at most one failure to a count. The count that decides is read by the next
-  statement, whose snapshot is taken after the lock was granted:
-  * held exclusively: exact, as every other holder has ended and none
-    starts before this transaction does;
-  * held shared and count + H <= limit: let through. Take the last shared
-    holder to read: the failures missing from its count are those of the
-    transactions in flight then, at most H with itself; so the total stays
-    within the limit. An exclusive holder waits until every shared holder
-    has ended, and no shared lock is granted while it holds or waits;
-  * held shared, count >= limit: refused (the count is a lower bound);
-  * held shared, limit - H < count < limit (failures were committed between
-    the two statements): undecided. A shared lock is not upgraded (two
-    upgraders deadlock): the locks were taken after a savepoint, so rolling
-    back to it lets go of them, and all are taken again exclusively and
+  have SLOTS (16) locks each. When the count read by the locking statement
+  plus H = SLOTS is at most the limit, a transaction takes one slot, drawn at
+  random; else every slot, in order. A slot has one holder at a time, so at
+  most H transactions are in flight far from the limit, and each adds at
+  most one failure. The count that decides is read by the next statement,
+  whose snapshot is taken after the locks were granted:
+  * every slot held: exact, as every other holder has ended and none starts
+    before this transaction does;
+  * one slot, count + H <= limit: let through. Take the last one-slot holder
+    to read: the failures missing from its count are those of transactions
+    in flight then, at most H with itself; so the total stays within the
+    limit. A holder of every slot waited until every one-slot holder ended;
+  * one slot, count >= limit: refused (the count is a lower bound);
+  * one slot, limit - H < count < limit (failures were committed between the
+    two statements): undecided. Taking the other slots could deadlock with
+    another doing the same: the locks were taken after a savepoint, so
+    rolling back to it lets go of them, and every slot is taken, then
     counted again (three more statements, only then).
   So sign-ins from one address (an office, a carrier's CGNAT) and a till's
-  code uses run side by side while the address or key is at least H below
-  its limit, and one at a time nearer. The account's and the member's
-  counts are always locked exclusively.
+  code uses run side by side (waiting only for one that drew the same slot,
+  1 in 16) while the address or key is at least 16 below its limit, and
+  one at a time nearer. The account's and the member's counts are always
+  locked exclusively (one lock).
 - Coupon codes (coupons/services.py): refused codes are limited per member,
   per acting key or user, and per organisation.
 - Counted requests (reset and signup mails, signups, signup-form submissions,
@@ -54,6 +55,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import random
 from dataclasses import dataclass
 from functools import cache
 
@@ -140,25 +142,40 @@ def lock_and_count(session: Session, locks: list[tuple[str, str, str | None]],
     if not shareable:
         serialize_all(session, [(scope, key) for scope, key, _ in locks])
         return _remember(session, counts, _read_counts(session, counts))
-    session.execute(_SAVEPOINT)  # the shared locks can be let go of again: see below
+    session.execute(_SAVEPOINT)  # the locks taken far from a limit can be let go of again: see below
     params, now = {}, utcnow()
     for n, (scope, key, name) in enumerate(locks):
-        params[f"id{n}"] = _lock_id(scope, key)
-        if name is not None:
-            params.update({f"scope{n}": scope, f"key{n}": _hash(key), f"since{n}": now - LIMITS[name].window,
-                           f"limit{n}": LIMITS[name].attempts})
-    bound, *modes = session.execute(_locks(tuple(name is not None for _, _, name in locks)), params).one()
+        if name is None:
+            params[f"id{n}"] = _lock_id(scope, key)
+            continue
+        params.update({f"id{n}": _lock_id(scope, f"{key}\x1f{_slot()}"),
+                       f"ids{n}": [_lock_id(scope, f"{key}\x1f{slot}") for slot in range(SLOTS)],
+                       f"scope{n}": scope, f"key{n}": _hash(key), f"since{n}": now - LIMITS[name].window,
+                       f"limit{n}": LIMITS[name].attempts})
+    statement = _locks(tuple(name is not None for _, _, name in locks))
+    modes = session.execute(statement, {**params, "bound": SLOTS}).one()
     found = _read_counts(session, counts)
     failed = {(scope, key): n for (scope, key, _), n in zip(counts, found)}
-    if any(mode == "s" and failed[scope, key] < LIMITS[name].attempts < failed[scope, key] + bound
+    if any(mode == "s" and failed[scope, key] < LIMITS[name].attempts < failed[scope, key] + SLOTS
            for (scope, key, name), mode in zip(locks, modes)):
-        # Near the limit after all (failures committed since the locking statement read its count): a shared
-        # lock cannot be upgraded (two upgraders would deadlock), so let go of every lock taken here (a lock
-        # taken after a savepoint ends when it is rolled back to) and take them all exclusively.
+        # Near the limit after all (failures committed since the locking statement read its count): one slot
+        # cannot be widened to all (two such would deadlock), so let go of every lock taken here (a lock taken
+        # after a savepoint ends when it is rolled back to) and take them again, every slot of each.
         session.execute(_ROLLBACK_TO_SAVEPOINT)
-        serialize_all(session, [(scope, key) for scope, key, _ in locks])
+        session.execute(statement, {**params, "bound": _ALWAYS_NEAR})
         found = _read_counts(session, counts)
     return _remember(session, counts, found)
+
+
+# A count that may be held far from its limit has SLOTS locks: a transaction far from the limit holds one of them,
+# chosen at random (two transactions of one key wait for each other only when they draw the same one); one near
+# it holds them all. So at most SLOTS transactions are in flight far from the limit at once: the bound H.
+SLOTS = 16
+_ALWAYS_NEAR = 10**12
+
+
+def _slot() -> int:
+    return random.randrange(SLOTS)
 
 
 _SAVEPOINT, _ROLLBACK_TO_SAVEPOINT = text("SAVEPOINT throttle_locks"), text("ROLLBACK TO SAVEPOINT throttle_locks")
@@ -172,25 +189,25 @@ def _lock_id(scope: str, key: str) -> int:
 
 @cache
 def _locks(shareable: tuple[bool, ...]):
-    """The locking statement: the bound on transactions in flight, then per lock 's' (taken shared) or 'x'
-    (exclusive); when no lock may be shared, only the exclusive locks. PostgreSQL evaluates a select list left to right, and of a CASE only the branch taken, so the
-    locks are taken in the order given. The count that chooses the mode is read before the lock is granted (the
-    statement's snapshot): it only chooses; the count that decides is read by the next statement."""
+    """The locking statement: per lock 's' (one slot taken) or 'x' (the lock, or every slot of it); when no lock
+    has slots, only the exclusive locks. PostgreSQL evaluates a select list left to right, of a CASE only the
+    branch taken, and unnest in order, so the locks are taken in the order given. The count that chooses is read
+    before the lock is granted (the statement's snapshot): it only chooses; the count that decides is read by the
+    next statement."""
     if not any(shareable):
         return text("SELECT " + ", ".join(f"pg_advisory_xact_lock(:id{n})" for n in range(len(shareable))))
     columns = []
-    for n, may_share in enumerate(shareable):
-        exclusive = f"(SELECT 'x' FROM pg_advisory_xact_lock(:id{n}))"
-        if not may_share:
-            columns.append(exclusive)
+    for n, has_slots in enumerate(shareable):
+        if not has_slots:
+            columns.append(f"(SELECT 'x' FROM pg_advisory_xact_lock(:id{n}))")
             continue
         count = (f"(SELECT count(*) FROM failed_attempts WHERE scope = :scope{n} AND key_hash = :key{n} "
                  f"AND created_at >= :since{n})")
-        columns.append(f"CASE WHEN {count} + bound.h <= :limit{n} "
-                       f"THEN (SELECT 's' FROM pg_advisory_xact_lock_shared(:id{n})) ELSE {exclusive} END")
-    # Every transaction in flight holds a connection, or is a prepared one.
-    return text(f"SELECT bound.h, {', '.join(columns)} FROM (SELECT current_setting('max_connections')::int "
-                "+ current_setting('max_prepared_transactions')::int AS h) AS bound")
+        every_slot = (f"(SELECT 'x' FROM (SELECT count(*) FROM (SELECT pg_advisory_xact_lock(id) "
+                      f"FROM unnest(CAST(:ids{n} AS bigint[])) AS id) AS taken) AS every_slot)")
+        columns.append(f"CASE WHEN {count} + CAST(:bound AS bigint) <= :limit{n} "
+                       f"THEN (SELECT 's' FROM pg_advisory_xact_lock(:id{n})) ELSE {every_slot} END")
+    return text(f"SELECT {', '.join(columns)}")
 
 
 def _transaction(session: Session):

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from portal.domain import campaigns, ledger, throttle
@@ -73,14 +73,6 @@ def balance_of(live_app, account_id: int, member_id: int) -> int:
         value = wallet.balance
         db.session.remove()
     return value
-
-
-def in_flight_bound(engine) -> int:
-    """PostgreSQL's bound on transactions in flight, as the throttle's locking statement reads it (every
-    transaction in flight holds a connection, or is a prepared one)."""
-    with engine.connect() as connection:
-        return connection.scalar(text("SELECT current_setting('max_connections')::int "
-                                      "+ current_setting('max_prepared_transactions')::int"))
 
 
 def add_failures(engine, scope: str, key: str, n: int) -> None:

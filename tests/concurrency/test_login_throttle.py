@@ -19,7 +19,7 @@ from portal.extensions import db
 from tests import factories
 from tests.web.page import CSRF_TOKEN
 
-from .live import add_failures, in_flight_bound, parallel
+from .live import add_failures, parallel
 
 pytestmark = pytest.mark.live
 
@@ -78,12 +78,12 @@ def test_parallel_wrong_passwords_are_limited_exactly(live_app, live_server, por
 def test_parallel_wrong_passwords_from_one_address_for_many_accounts_are_limited_exactly(
         live_app, live_server, backend, portal, far_limit, monkeypatch):
     # Each attempt holds its own account's lock; only the lock on the address makes its count hold. With a limit
-    # that may be locked shared when far from it (above PostgreSQL's bound on transactions in flight), the address
-    # starts near it: ADDRESS_LIMIT left (throttle.lock_and_count).
+    # far enough for one slot of the address's locks (throttle.lock_and_count), the address starts near it:
+    # ADDRESS_LIMIT left.
     engine = live_app.extensions["portal_db"].engine
     limit = ADDRESS_LIMIT
     if far_limit:
-        limit = (in_flight_bound(engine) if backend == "postgresql" else 0) + 10
+        limit = (throttle.SLOTS if backend == "postgresql" else 0) + 10
     monkeypatch.setitem(throttle.LIMITS, "login-address", throttle.Limit(limit, throttle.HOUR))
     with live_app.app_context():
         with db.transaction() as session:

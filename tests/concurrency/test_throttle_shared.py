@@ -1,15 +1,16 @@
-"""The throttle's counts held SHARED far from their limits and EXCLUSIVE near them (throttle.lock_and_count), with
-real commits, on each backend where it applies.
+"""The throttle's counts far from their limits held by one of their slot locks, near them by all (throttle.
+lock_and_count), with real commits, on each backend where it applies.
 
-Far from its limit (count + H <= limit, H the server's bound on transactions in flight), the count of an API key
-and of the organisation is locked shared: two code uses by one key do not wait for each other (proved with a
-lock_timeout, not with timings). Near it, the lock is exclusive and waits for every shared holder; a count that
-turns out near only once the shared lock is granted is locked again exclusively. And whatever the mode, of
-parallel refused guesses exactly the limit reach the check, also where the first of them pass while the count is
-far and the rest while it is near (sign-ins from one address: tests/concurrency/test_login_throttle.py).
+Far from its limit (count + H <= limit, H = throttle.SLOTS), the count of an API key and of the organisation is
+locked by one slot drawn at random: two code uses by one key that draw different slots do not wait for each other
+(proved with a lock_timeout, not with timings). Near it, every slot is taken, which waits for every holder of one;
+a count that turns out near only once its slot is granted is locked again by every slot. And whatever the mode,
+of parallel refused guesses exactly the limit reach the check, also where the first of them pass while the count
+is far and the rest while it is near (sign-ins from one address: tests/concurrency/test_login_throttle.py).
 """
 from __future__ import annotations
 
+import itertools
 import threading
 
 import pytest
@@ -29,35 +30,39 @@ from portal.domain.throttle import FailedAttempt
 from portal.extensions import db
 from tests import factories
 
-from .live import add_failures, in_flight_bound, parallel, postgresql_only
+from .live import add_failures, parallel, postgresql_only
 
 pytestmark = pytest.mark.live
 
 
-def advisory_modes(engine, session: Session) -> list[str]:
-    """The advisory locks `session`'s transaction holds, as 'ShareLock'/'ExclusiveLock', sorted."""
+def advisory_locks(engine, session: Session) -> int:
+    """How many advisory locks `session`'s transaction holds (all exclusive)."""
     pid = session.scalar(text("SELECT pg_backend_pid()"))
     with engine.connect() as probe:
-        return sorted(probe.scalars(text("SELECT mode FROM pg_locks WHERE locktype = 'advisory' AND pid = :pid "
-                                         "AND granted"), {"pid": pid}))
+        modes = probe.scalars(text("SELECT mode FROM pg_locks WHERE locktype = 'advisory' AND pid = :pid "
+                                   "AND granted"), {"pid": pid}).all()
+    assert set(modes) <= {"ExclusiveLock"}, modes
+    return len(modes)
 
 
 @pytest.fixture
 def till(live_app, backend, monkeypatch):
-    """An organisation, two members and a till's API key; the key's and the organisation's limits at H + 10
-    (so that they are locked shared while at most 10 failures are counted), the member's at 10."""
-    postgresql_only(backend, "SQLite runs one writer at a time (BEGIN IMMEDIATE): there are no shared locks")
+    """An organisation, two members and a till's API key; the key's and the organisation's limits at SLOTS + 10
+    (so that they are locked by one slot while at most 10 failures are counted), the member's at 10. The slots
+    are drawn in turn (0, 1, 2, ...), not at random."""
+    postgresql_only(backend, "SQLite runs one writer at a time (BEGIN IMMEDIATE): there are no slots")
     engine = live_app.extensions["portal_db"].engine
-    bound = in_flight_bound(engine)
-    monkeypatch.setitem(throttle.LIMITS, "code-actor", throttle.Limit(bound + 10, throttle.HOUR))
-    monkeypatch.setitem(throttle.LIMITS, "code-organization", throttle.Limit(bound + 10, throttle.HOUR))
+    monkeypatch.setitem(throttle.LIMITS, "code-actor", throttle.Limit(throttle.SLOTS + 10, throttle.HOUR))
+    monkeypatch.setitem(throttle.LIMITS, "code-organization", throttle.Limit(throttle.SLOTS + 10, throttle.HOUR))
+    turn = itertools.count()
+    monkeypatch.setattr(throttle, "_slot", lambda: next(turn) % throttle.SLOTS)
     with live_app.app_context():
         with db.transaction() as session:
             org = factories.make_org(session, name="Till")
             ids = [factories.make_member(session, org).id for _ in range(2)]
         db.session.remove()
     key = Actor(kind="api_key", id=7, organization_id=org.id, label="till 7")
-    return engine, bound, key, ids, org.id
+    return engine, key, ids, org.id
 
 
 def _member(session: Session, member_id: int) -> members.Member:
@@ -65,57 +70,59 @@ def _member(session: Session, member_id: int) -> members.Member:
 
 
 def test_far_from_the_limit_two_uses_by_one_key_do_not_wait_for_each_other(till):
-    engine, _, key, (first_id, second_id), _ = till
+    engine, key, (first_id, second_id), _ = till
     with Session(engine) as first, Session(engine) as second:
         coupons.serialize_code_attempts(first, _member(first, first_id), actor=key)  # held until it ends
-        # The member's count exclusive; the key's and the organisation's shared.
-        assert advisory_modes(engine, first) == ["ExclusiveLock", "ShareLock", "ShareLock"]
+        assert advisory_locks(engine, first) == 3  # the member's lock, one slot of the key's, one of the org's
         second.execute(text("SET LOCAL lock_timeout = '2s'"))
-        # Another member, the same key: it would wait for `first` (and fail at the timeout) if either lock
-        # of the key or the organisation were exclusive.
+        # Another member, the same key (other slots): it would wait for `first` (and fail at the timeout) if the
+        # key's or the organisation's count had one lock.
         coupons.serialize_code_attempts(second, _member(second, second_id), actor=key)
-        assert advisory_modes(engine, second) == ["ExclusiveLock", "ShareLock", "ShareLock"]
+        assert advisory_locks(engine, second) == 3
         first.rollback(), second.rollback()
 
 
-def test_near_the_limit_a_use_waits_for_every_shared_holder(till):
-    engine, _, key, (first_id, second_id), org_id = till
+def test_near_the_limit_a_use_waits_for_every_holder_of_a_slot(till):
+    engine, key, (first_id, second_id), org_id = till
     with Session(engine) as first, Session(engine) as second:
-        coupons.serialize_code_attempts(first, _member(first, first_id), actor=key)  # far: shared
+        coupons.serialize_code_attempts(first, _member(first, first_id), actor=key)  # far: one slot
         add_failures(engine, CODE_ACTOR_SCOPE, f"{org_id}:{key.kind}:{key.id}", 11)  # now count + H > limit
         second.execute(text("SET LOCAL lock_timeout = '300ms'"))
         with pytest.raises(OperationalError, match="lock timeout"):
             coupons.serialize_code_attempts(second, _member(second, second_id), actor=key)
         second.rollback()
-        first.rollback()  # the shared holder ends: now the exclusive lock is granted at once
+        first.rollback()  # the holder of one slot ends: now every slot is granted at once
         second.execute(text("SET LOCAL lock_timeout = '2s'"))
         coupons.serialize_code_attempts(second, _member(second, second_id), actor=key)
-        # member and key exclusive; the organisation, still far, shared
-        assert advisory_modes(engine, second) == ["ExclusiveLock", "ExclusiveLock", "ShareLock"]
+        # the member's lock, every slot of the key's, one slot of the organisation's (still far)
+        assert advisory_locks(engine, second) == 1 + throttle.SLOTS + 1
         second.rollback()
 
 
-def test_a_count_found_near_under_a_shared_lock_is_locked_again_exclusively(till):
+def test_a_count_found_near_under_one_slot_is_locked_again_by_every_slot(till, monkeypatch):
     """The locking statement reads the count before it waits: failures committed while it waits make the count
-    read after the lock near the limit, which a shared lock cannot decide."""
-    engine, _, key, (_, member_id), org_id = till
+    read after the lock near the limit, which one slot cannot decide."""
+    engine, key, (_, member_id), org_id = till
+    monkeypatch.setattr(throttle, "_slot", lambda: 5)
     member_key, key_key = f"{org_id}:{member_id}", f"{org_id}:{key.kind}:{key.id}"
     locks = [(CODE_SCOPE, member_key, None), (CODE_ACTOR_SCOPE, key_key, "code-actor"),
              (CODE_ORGANIZATION_SCOPE, str(org_id), "code-organization")]
     counts = [(scope, k, throttle.HOUR) for scope, k, _ in locks]
     result: dict = {}
     with Session(engine) as holder, Session(engine) as waiter:
-        throttle.serialize(holder, CODE_ACTOR_SCOPE, key_key)  # an exclusive holder of the key's count
+        # another transaction holding the key's slot 5
+        holder.execute(text("SELECT pg_advisory_xact_lock(:id)"),
+                       {"id": throttle._lock_id(CODE_ACTOR_SCOPE, f"{key_key}\x1f5")})
 
         def use() -> None:
             waiter.execute(text("SET LOCAL lock_timeout = '20s'"))
             result["counts"] = throttle.lock_and_count(waiter, locks, counts)
-            result["modes"] = advisory_modes(engine, waiter)
+            result["locks"] = advisory_locks(engine, waiter)
 
         thread = threading.Thread(target=use)
         thread.start()
         waiter_pid = None
-        with engine.connect() as probe:  # until the waiter waits for the key's lock (its count read: 0, far)
+        with engine.connect() as probe:  # until the waiter waits for the key's slot (its count read: 0, far)
             for _ in range(2000):
                 waiter_pid = probe.scalar(text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' "
                                                "AND NOT granted"))
@@ -124,11 +131,12 @@ def test_a_count_found_near_under_a_shared_lock_is_locked_again_exclusively(till
                 probe.execute(text("SELECT pg_sleep(0.01)"))
         assert waiter_pid is not None, result
         holder.execute(insert(FailedAttempt), [{"scope": CODE_ACTOR_SCOPE, "key_hash": throttle._hash(key_key)}] * 11)
-        holder.commit()  # 11 failures: 11 + H > limit = H + 10, and 11 < limit: undecided under a shared lock
+        holder.commit()  # 11 failures: 11 + H > limit = H + 10, and 11 < limit: undecided under one slot
         thread.join(timeout=30)
         assert result["counts"] == [0, 11, 0]
-        # Let go of and taken again: all three exclusive (was: the key's shared, over a near count).
-        assert result["modes"] == ["ExclusiveLock"] * 3
+        # Let go of and taken again: the member's lock and every slot of the key's and the organisation's
+        # (was: one slot of the key's, over a near count).
+        assert result["locks"] == 1 + 2 * throttle.SLOTS
         waiter.rollback()
 
 
@@ -167,11 +175,11 @@ def guessing(live_app):
 
 def test_parallel_guesses_from_far_to_past_the_key_limit_are_checked_exactly_the_limit(
         live_app, live_server, backend, guessing, monkeypatch):
-    """The first guesses pass while the key's count is far from its limit (shared), the last ones near it
-    (exclusive): exactly `limit` reach the code check over both."""
+    """The first guesses pass while the key's count is far from its limit (one slot), the last ones near it
+    (every slot): exactly `limit` reach the code check over both."""
     org, book, member_ids = guessing
-    # On PostgreSQL the limit is H + 10: the first 10 failures counted under shared locks, the rest exclusive.
-    limit = in_flight_bound(live_app.extensions["portal_db"].engine) + 10 if backend == "postgresql" else 30
+    # The limit is H + 10: the first 10 failures (or so) counted under one slot, the rest under every slot.
+    limit = throttle.SLOTS + 10 if backend == "postgresql" else 30
     monkeypatch.setitem(throttle.LIMITS, "code-member", throttle.Limit(10**6, throttle.HOUR))
     monkeypatch.setitem(throttle.LIMITS, "code-actor", throttle.Limit(limit, throttle.HOUR))
     monkeypatch.setitem(throttle.LIMITS, "code-organization", throttle.Limit(10**6, throttle.HOUR))
@@ -186,7 +194,7 @@ def test_parallel_guesses_near_the_organisation_limit_are_checked_exactly_the_li
         live_app, live_server, backend, guessing, monkeypatch):
     org, book, member_ids = guessing
     engine = live_app.extensions["portal_db"].engine
-    limit = in_flight_bound(engine) + 10 if backend == "postgresql" else 30  # a limit that may be held shared
+    limit = throttle.SLOTS + 10 if backend == "postgresql" else 30  # a limit that may be held by one slot
     monkeypatch.setitem(throttle.LIMITS, "code-member", throttle.Limit(10**6, throttle.HOUR))
     monkeypatch.setitem(throttle.LIMITS, "code-actor", throttle.Limit(10**6, throttle.HOUR))
     monkeypatch.setitem(throttle.LIMITS, "code-organization", throttle.Limit(limit, throttle.HOUR))
