@@ -326,8 +326,8 @@ def serialize_code_attempts(session: Session, member: Member, *, actor: Actor) -
     (throttle.lock_and_count; the check uses what it read), so that of parallel code attempts exactly the
     allowed number reach the check. Take it before the savepoint the work runs in: the refusal is then
     written (note_code_failure) and committed while the locks are still held."""
-    # The member's own count (limit 10) is always locked exclusively; the key's and the organisation's are
-    # shared while far from their limits, so that a till's uses do not wait for each other.
+    # The member's own count (limit 10) has one lock; the key's and the organisation's are locked by one of
+    # their slots while far from their limits, so that a till's uses do not wait for each other.
     counts = _code_counts(member, actor)
     throttle.lock_and_count(session, [(scope, key, None if scope == CODE_SCOPE else name)
                                       for scope, key, name, _ in counts],
