@@ -136,10 +136,10 @@ def lock_and_count(session: Session, locks: list[tuple[str, str, str | None]],
                    counts: list[tuple[str, str, dt.timedelta]]) -> list[int]:
     """Take the locks (scope, key, limit name or None), in the order given, then read the failures of each
     (scope, key, window) in `counts`, which must include every lock with a limit name. A lock with a limit name
-    is held SHARED while far from that limit (the module docstring); None: always exclusive. The counts are
-    kept for `check_limits` in this transaction."""
-    shareable = session.get_bind().dialect.name == "postgresql" and any(name for _, _, name in locks)
-    if not shareable:
+    is held by one of its SLOTS while far from that limit, by all of them near it (the module docstring); None:
+    one lock, always. The counts are kept for `check_limits` in this transaction."""
+    slotted = session.get_bind().dialect.name == "postgresql" and any(name for _, _, name in locks)
+    if not slotted:
         serialize_all(session, [(scope, key) for scope, key, _ in locks])
         return _remember(session, counts, _read_counts(session, counts))
     session.execute(_SAVEPOINT)  # the locks taken far from a limit can be let go of again: see below
@@ -315,7 +315,7 @@ class LoginScopes:
 
 def check_login(session: Session, scopes: LoginScopes, account: str, address: str, *, message: str) -> None:
     """Raise TooManyAttempts when this address may not try this account now (see the module docstring)."""
-    # The account (always exclusive), then the address (shared while far from its limit): every sign-in takes
+    # The account (one lock), then the address (one of its slots while far from its limit): every sign-in takes
     # them in this order, so two never wait for each other.
     pair = _pair(account, address)
     pair_limit, address_limit = LIMITS["login-account-address"], LIMITS["login-address"]
