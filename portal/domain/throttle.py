@@ -188,16 +188,16 @@ def _lock_id(scope: str, key: str) -> int:
 
 
 @cache
-def _locks(shareable: tuple[bool, ...]):
+def _locks(slotted: tuple[bool, ...]):
     """The locking statement: per lock 's' (one slot taken) or 'x' (the lock, or every slot of it); when no lock
     has slots, only the exclusive locks. PostgreSQL evaluates a select list left to right, of a CASE only the
     branch taken, and unnest in order, so the locks are taken in the order given. The count that chooses is read
     before the lock is granted (the statement's snapshot): it only chooses; the count that decides is read by the
     next statement."""
-    if not any(shareable):
-        return text("SELECT " + ", ".join(f"pg_advisory_xact_lock(:id{n})" for n in range(len(shareable))))
+    if not any(slotted):
+        return text("SELECT " + ", ".join(f"pg_advisory_xact_lock(:id{n})" for n in range(len(slotted))))
     columns = []
-    for n, has_slots in enumerate(shareable):
+    for n, has_slots in enumerate(slotted):
         if not has_slots:
             columns.append(f"(SELECT 'x' FROM pg_advisory_xact_lock(:id{n}))")
             continue
