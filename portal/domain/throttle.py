@@ -12,13 +12,37 @@ Invariants:
   addresses that already failed for it. Its owner signing in from another
   address is always let through to the password check.
 - Counting and checking are atomic: `check_login` first takes a lock on the
-  account and then one on the address (`serialize_all`, always in that order),
-  held until the transaction ends, so parallel attempts for one account, or
-  from one address for any accounts, are counted one after the other and
-  exactly `limit` of them reach the password check. PostgreSQL: transaction-
-  scoped advisory locks; SQLite: every transaction begins with BEGIN IMMEDIATE
-  (portal/db.py), which already serialises writers. The price: sign-ins from
-  one address (an office behind one NAT) pass the password check one at a time.
+  account and then one on the address (`lock_and_count`, always in that
+  order), held until the transaction ends, and reads the counts after, so of
+  parallel attempts for one account, or from one address for any accounts,
+  exactly `limit` reach the password check. PostgreSQL: transaction-scoped
+  advisory locks; SQLite: every transaction begins with BEGIN IMMEDIATE
+  (portal/db.py), which already serialises writers.
+- Far from the limit, side by side (PostgreSQL, `lock_and_count`): the
+  address's count (sign-in) and the key's and organisation's (coupon codes)
+  have SLOTS (16) locks each. When the count read by the locking statement
+  plus H = SLOTS is at most the limit, a transaction takes one slot, drawn at
+  random; else every slot, in order. A slot has one holder at a time, so at
+  most H transactions are in flight far from the limit, and each adds at
+  most one failure. The count that decides is read by the next statement,
+  whose snapshot is taken after the locks were granted:
+  * every slot held: exact, as every other holder has ended and none starts
+    before this transaction does;
+  * one slot, count + H <= limit: let through. Take the last one-slot holder
+    to read: the failures missing from its count are those of transactions
+    in flight then, at most H with itself; so the total stays within the
+    limit. A holder of every slot waited until every one-slot holder ended;
+  * one slot, count >= limit: refused (the count is a lower bound);
+  * one slot, limit - H < count < limit (failures were committed between the
+    two statements): undecided. Taking the other slots could deadlock with
+    another doing the same: the locks were taken after a savepoint, so
+    rolling back to it lets go of them, and every slot is taken, then
+    counted again (three more statements, only then).
+  So sign-ins from one address (an office, a carrier's CGNAT) and a till's
+  code uses run side by side (waiting only for one that drew the same slot,
+  1 in 16) while the address or key is at least 16 below its limit, and
+  one at a time nearer. The account's and the member's counts are always
+  locked exclusively (one lock).
 - Coupon codes (coupons/services.py): refused codes are limited per member,
   per acting key or user, and per organisation.
 - Counted requests (reset and signup mails, signups, signup-form submissions,
@@ -31,11 +55,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import random
 from dataclasses import dataclass
 from functools import cache
 
 from sqlalchemy import Index, String, bindparam, delete, func, select, text
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column, scoped_session
 
 from .base import Base, utcnow
 from .errors import DomainError
@@ -102,12 +127,97 @@ def serialize_all(session: Session, pairs: list[tuple[str, str]]) -> None:
     """`serialize` each (scope, key), in the order given, in one statement (callers that take several
     take them in one fixed order, so that two of them never wait for each other)."""
     if pairs and session.get_bind().dialect.name == "postgresql":
-        # Advisory locks take a bigint: the first 8 bytes of the digest, signed. PostgreSQL evaluates a
-        # select list left to right, so the locks are taken in the order given.
-        ids = {f"id{n}": int.from_bytes(bytes.fromhex(_hash(f"{scope}\x1f{key}")[:16]), "big", signed=True)
-               for n, (scope, key) in enumerate(pairs)}
-        session.execute(text("SELECT " + ", ".join(f"pg_advisory_xact_lock(:{name})" for name in ids)), ids)
+        session.execute(_locks((False,) * len(pairs)), {f"id{n}": _lock_id(scope, key)
+                                                        for n, (scope, key) in enumerate(pairs)})
     # SQLite: the transaction began with BEGIN IMMEDIATE, so no other writer runs until it ends.
+
+
+def lock_and_count(session: Session, locks: list[tuple[str, str, str | None]],
+                   counts: list[tuple[str, str, dt.timedelta]]) -> list[int]:
+    """Take the locks (scope, key, limit name or None), in the order given, then read the failures of each
+    (scope, key, window) in `counts`, which must include every lock with a limit name. A lock with a limit name
+    is held by one of its SLOTS while far from that limit, by all of them near it (the module docstring); None:
+    one lock, always. The counts are kept for `check_limits` in this transaction."""
+    slotted = session.get_bind().dialect.name == "postgresql" and any(name for _, _, name in locks)
+    if not slotted:
+        serialize_all(session, [(scope, key) for scope, key, _ in locks])
+        return _remember(session, counts, _read_counts(session, counts))
+    session.execute(_SAVEPOINT)  # the locks taken far from a limit can be let go of again: see below
+    params, now = {}, utcnow()
+    for n, (scope, key, name) in enumerate(locks):
+        if name is None:
+            params[f"id{n}"] = _lock_id(scope, key)
+            continue
+        params.update({f"id{n}": _lock_id(scope, f"{key}\x1f{_slot()}"),
+                       f"ids{n}": [_lock_id(scope, f"{key}\x1f{slot}") for slot in range(SLOTS)],
+                       f"scope{n}": scope, f"key{n}": _hash(key), f"since{n}": now - LIMITS[name].window,
+                       f"limit{n}": LIMITS[name].attempts})
+    statement = _locks(tuple(name is not None for _, _, name in locks))
+    modes = session.execute(statement, {**params, "bound": SLOTS}).one()
+    found = _read_counts(session, counts)
+    failed = {(scope, key): n for (scope, key, _), n in zip(counts, found)}
+    if any(mode == "s" and failed[scope, key] < LIMITS[name].attempts < failed[scope, key] + SLOTS
+           for (scope, key, name), mode in zip(locks, modes)):
+        # Near the limit after all (failures committed since the locking statement read its count): one slot
+        # cannot be widened to all (two such would deadlock), so let go of every lock taken here (a lock taken
+        # after a savepoint ends when it is rolled back to) and take them again, every slot of each.
+        session.execute(_ROLLBACK_TO_SAVEPOINT)
+        session.execute(statement, {**params, "bound": _ALWAYS_NEAR})
+        found = _read_counts(session, counts)
+    return _remember(session, counts, found)
+
+
+# A count that may be held far from its limit has SLOTS locks: a transaction far from the limit holds one of them,
+# chosen at random (two transactions of one key wait for each other only when they draw the same one); one near
+# it holds them all. So at most SLOTS transactions are in flight far from the limit at once: the bound H.
+SLOTS = 16
+_ALWAYS_NEAR = 10**12
+
+
+def _slot() -> int:
+    return random.randrange(SLOTS)
+
+
+_SAVEPOINT, _ROLLBACK_TO_SAVEPOINT = text("SAVEPOINT throttle_locks"), text("ROLLBACK TO SAVEPOINT throttle_locks")
+_COUNTED = "throttle.counted"  # session.info: (transaction, {(scope, key, window): failures read under the lock})
+
+
+def _lock_id(scope: str, key: str) -> int:
+    # Advisory locks take a bigint: the first 8 bytes of the digest, signed.
+    return int.from_bytes(bytes.fromhex(_hash(f"{scope}\x1f{key}")[:16]), "big", signed=True)
+
+
+@cache
+def _locks(slotted: tuple[bool, ...]):
+    """The locking statement: per lock 's' (one slot taken) or 'x' (the lock, or every slot of it); when no lock
+    has slots, only the exclusive locks. PostgreSQL evaluates a select list left to right, of a CASE only the
+    branch taken, and unnest in order, so the locks are taken in the order given. The count that chooses is read
+    before the lock is granted (the statement's snapshot): it only chooses; the count that decides is read by the
+    next statement."""
+    if not any(slotted):
+        return text("SELECT " + ", ".join(f"pg_advisory_xact_lock(:id{n})" for n in range(len(slotted))))
+    columns = []
+    for n, has_slots in enumerate(slotted):
+        if not has_slots:
+            columns.append(f"(SELECT 'x' FROM pg_advisory_xact_lock(:id{n}))")
+            continue
+        count = (f"(SELECT count(*) FROM failed_attempts WHERE scope = :scope{n} AND key_hash = :key{n} "
+                 f"AND created_at >= :since{n})")
+        every_slot = (f"(SELECT 'x' FROM (SELECT count(*) FROM (SELECT pg_advisory_xact_lock(id) "
+                      f"FROM unnest(CAST(:ids{n} AS bigint[])) AS id) AS taken) AS every_slot)")
+        columns.append(f"CASE WHEN {count} + CAST(:bound AS bigint) <= :limit{n} "
+                       f"THEN (SELECT 's' FROM pg_advisory_xact_lock(:id{n})) ELSE {every_slot} END")
+    return text(f"SELECT {', '.join(columns)}")
+
+
+def _transaction(session: Session):
+    """The root transaction in progress (the locks and the counts read under them live as long as it does)."""
+    return (session.registry() if isinstance(session, scoped_session) else session).get_transaction()
+
+
+def _remember(session: Session, counts: list[tuple[str, str, dt.timedelta]], found: list[int]) -> list[int]:
+    session.info[_COUNTED] = (_transaction(session), dict(zip(counts, found)))
+    return found
 
 
 def failures(session: Session, scope: str, key: str, window: dt.timedelta) -> int:
@@ -130,14 +240,26 @@ def check_limit(session: Session, scope: str, key: str, name: str, message: str)
 
 
 def check_limits(session: Session, checks: list[tuple[str, str, str, str]]) -> None:
-    """`check_limit` for each (scope, key, limit name, message), all counted in one statement; the first
-    limit reached, in the order given, raises."""
-    now, params = utcnow(), {}
-    for n, (scope, key, name, _) in enumerate(checks):
-        params.update({f"scope{n}": scope, f"key{n}": _hash(key), f"since{n}": now - LIMITS[name].window})
-    for (_, _, name, message), failed in zip(checks, session.execute(_counts(len(checks)), params).one()):
-        if (failed or 0) >= LIMITS[name].attempts:
+    """`check_limit` for each (scope, key, limit name, message), all counted in one statement (or the counts
+    `lock_and_count` read under its locks in this transaction); the first limit reached, in the order given,
+    raises."""
+    wanted = [(scope, key, LIMITS[name].window) for scope, key, name, _ in checks]
+    counted = session.info.get(_COUNTED)
+    if counted is not None and counted[0] is _transaction(session) and all(c in counted[1] for c in wanted):
+        found = [counted[1][c] for c in wanted]
+    else:
+        found = _read_counts(session, wanted)
+    for (_, _, name, message), failed in zip(checks, found):
+        if failed >= LIMITS[name].attempts:
             raise TooManyAttempts(message)
+
+
+def _read_counts(session: Session, counts: list[tuple[str, str, dt.timedelta]]) -> list[int]:
+    """The failures of each (scope, key) within its window, in one statement."""
+    now, params = utcnow(), {}
+    for n, (scope, key, window) in enumerate(counts):
+        params.update({f"scope{n}": scope, f"key{n}": _hash(key), f"since{n}": now - window})
+    return [failed or 0 for failed in session.execute(_counts(len(counts)), params).one()]
 
 
 @cache
@@ -166,6 +288,7 @@ def under_limit(session: Session, scope: str, key: str, *, limit: int, window: d
 
 
 def record_failure(session: Session, scope: str, key: str) -> None:
+    session.info.pop(_COUNTED, None)  # the counts read under the locks no longer hold
     session.add(FailedAttempt(scope=scope, key_hash=_hash(key)))
     session.flush()
 
@@ -192,14 +315,17 @@ class LoginScopes:
 
 def check_login(session: Session, scopes: LoginScopes, account: str, address: str, *, message: str) -> None:
     """Raise TooManyAttempts when this address may not try this account now (see the module docstring)."""
-    # The account, then the address: every sign-in takes them in this order, so two never wait for each other.
-    serialize_all(session, [(scopes.account, account), (scopes.address, address)])
+    # The account (one lock), then the address (one of its slots while far from its limit): every sign-in takes
+    # them in this order, so two never wait for each other.
     pair = _pair(account, address)
-    check_limit(session, scopes.pair, pair, "login-account-address", message)
-    check_limit(session, scopes.address, address, "login-address", message)
+    pair_limit, address_limit = LIMITS["login-account-address"], LIMITS["login-address"]
     slowdown = LIMITS["login-account-slowdown"]
-    if failures(session, scopes.account, account, slowdown.window) >= slowdown.attempts and \
-            failures(session, scopes.pair, pair, LIMITS["login-account-address"].window) > 0:
+    pair_failed, address_failed, account_failed = lock_and_count(
+        session, [(scopes.account, account, None), (scopes.address, address, "login-address")],
+        [(scopes.pair, pair, pair_limit.window), (scopes.address, address, address_limit.window),
+         (scopes.account, account, slowdown.window)])
+    if pair_failed >= pair_limit.attempts or address_failed >= address_limit.attempts or \
+            (account_failed >= slowdown.attempts and pair_failed > 0):
         raise TooManyAttempts(message)
 
 

@@ -13,11 +13,13 @@ from ..statements import counted
 
 # The book and the member (the handler's reads), then the use (tests/domain/test_query_budgets.py CODE_USE:
 # 12 on SQLite, 13 on PostgreSQL). PostgreSQL also serialises the code counts of member, key and organisation
-# with one statement of three advisory locks. The response reads nothing: the code's text comes with the
-# result, the accountCouponId is worked out. Savepoints are left out of the count (the harness's and the
-# handler's alike); before issue 11's work on this path the same request sent 35 (SQLite) and 40 (PostgreSQL),
-# 16 and 19 before what listens to the coupon-used event was read in one statement, 17 on PostgreSQL before the
-# lock wait bound was put back by the locking statement.
+# with one statement of advisory locks (the key's and the organisation's by one of their slots while far from
+# their limits: throttle.lock_and_count), and the counts are read right after it instead of in the use (the
+# same one statement). The response reads nothing: the code's text comes with the result, the accountCouponId is worked
+# out. Savepoints are left out of the count (the harness's and the handler's alike; on PostgreSQL the one the
+# throttle's locks are taken after is one more round trip than before); before issue 11's work on this path the
+# same request sent 35 (SQLite) and 40 (PostgreSQL), 16 and 19 before what listens to the coupon-used event was
+# read in one statement, 17 on PostgreSQL before the lock wait bound was put back by the locking statement.
 REQUEST = {"sqlite": 14, "postgresql": 16}
 
 

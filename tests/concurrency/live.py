@@ -1,14 +1,19 @@
 """Helpers shared by the concurrency tests: requests released together, purchases, balances read back."""
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
 
-from portal.domain import campaigns, ledger
+from portal.domain import campaigns, ledger, throttle
+from portal.domain.base import utcnow
 from portal.domain.ledger import LedgerAccount
+from portal.domain.throttle import FailedAttempt
 from portal.extensions import db
 
 THREADS = 12  # bounded: the machine has two cores, so the requests overlap in the server without swamping it
@@ -68,3 +73,14 @@ def balance_of(live_app, account_id: int, member_id: int) -> int:
         value = wallet.balance
         db.session.remove()
     return value
+
+
+def add_failures(engine, scope: str, key: str, n: int) -> None:
+    """n failures of scope/key within the window, committed."""
+    if n <= 0:
+        return
+    now = utcnow()
+    with Session(engine) as session:
+        session.execute(insert(FailedAttempt), [{"scope": scope, "key_hash": throttle._hash(key),
+                                                 "created_at": now - dt.timedelta(seconds=1)}] * n)
+        session.commit()

@@ -322,10 +322,16 @@ def use_coupon(session: Session, member: Member, book: CouponBook, *, actor: Act
 
 
 def serialize_code_attempts(session: Session, member: Member, *, actor: Actor) -> None:
-    """Hold the code counts of this member and actor until the transaction ends (throttle.serialize), so
-    that parallel code attempts are counted one after the other. Take it before the savepoint the work
-    runs in: the refusal is then written (note_code_failure) and committed while the lock is still held."""
-    throttle.serialize_all(session, [(scope, key) for scope, key, _, _ in _code_counts(member, actor)])
+    """Hold the code counts of this member and actor until the transaction ends and read them
+    (throttle.lock_and_count; the check uses what it read), so that of parallel code attempts exactly the
+    allowed number reach the check. Take it before the savepoint the work runs in: the refusal is then
+    written (note_code_failure) and committed while the locks are still held."""
+    # The member's own count (limit 10) has one lock; the key's and the organisation's are locked by one of
+    # their slots while far from their limits, so that a till's uses do not wait for each other.
+    counts = _code_counts(member, actor)
+    throttle.lock_and_count(session, [(scope, key, None if scope == CODE_SCOPE else name)
+                                      for scope, key, name, _ in counts],
+                            [(scope, key, throttle.LIMITS[name].window) for scope, key, name, _ in counts])
 
 
 def note_code_failure(session: Session, member: Member, *, actor: Actor) -> None:
