@@ -142,7 +142,11 @@ def lock_and_count(session: Session, locks: list[tuple[str, str, str | None]],
     if not slotted:
         serialize_all(session, [(scope, key) for scope, key, _ in locks])
         return _remember(session, counts, _read_counts(session, counts))
-    session.execute(_SAVEPOINT)  # the locks taken far from a limit can be let go of again: see below
+    # The locks taken far from a limit can be let go of again (below) by rolling back to a savepoint SQLAlchemy
+    # does not know of: nothing pending may be written inside it, or that rollback would undo a row the session
+    # believes saved. The savepoint is not released (a statement more); the rest of the transaction runs in it.
+    session.flush()
+    session.execute(_SAVEPOINT)
     params, now = {}, utcnow()
     for n, (scope, key, name) in enumerate(locks):
         if name is None:
@@ -210,13 +214,16 @@ def _locks(slotted: tuple[bool, ...]):
     return text(f"SELECT {', '.join(columns)}")
 
 
-def _transaction(session: Session):
-    """The root transaction in progress (the locks and the counts read under them live as long as it does)."""
-    return (session.registry() if isinstance(session, scoped_session) else session).get_transaction()
+def _transactions(session: Session) -> tuple:
+    """The root transaction in progress and the innermost one: the locks, and the counts read under them, live as
+    long as the root does, unless a savepoint they were taken in is rolled back (which lets go of them)."""
+    session = session.registry() if isinstance(session, scoped_session) else session
+    root = session.get_transaction()
+    return root, session.get_nested_transaction() or root
 
 
 def _remember(session: Session, counts: list[tuple[str, str, dt.timedelta]], found: list[int]) -> list[int]:
-    session.info[_COUNTED] = (_transaction(session), dict(zip(counts, found)))
+    session.info[_COUNTED] = (*_transactions(session), dict(zip(counts, found)))
     return found
 
 
@@ -245,8 +252,9 @@ def check_limits(session: Session, checks: list[tuple[str, str, str, str]]) -> N
     raises."""
     wanted = [(scope, key, LIMITS[name].window) for scope, key, name, _ in checks]
     counted = session.info.get(_COUNTED)
-    if counted is not None and counted[0] is _transaction(session) and all(c in counted[1] for c in wanted):
-        found = [counted[1][c] for c in wanted]
+    if (counted is not None and counted[0] is _transactions(session)[0] and counted[1].is_active
+            and all(c in counted[2] for c in wanted)):
+        found = [counted[2][c] for c in wanted]
     else:
         found = _read_counts(session, wanted)
     for (_, _, name, message), failed in zip(checks, found):
@@ -295,6 +303,7 @@ def record_failure(session: Session, scope: str, key: str) -> None:
 
 def clear(session: Session, scope: str, key: str) -> None:
     """Forget failures after a success."""
+    session.info.pop(_COUNTED, None)
     session.execute(delete(FailedAttempt).where(FailedAttempt.scope == scope, FailedAttempt.key_hash == _hash(key)))
 
 
