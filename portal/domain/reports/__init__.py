@@ -45,7 +45,7 @@ from ..referrals import COMPLETED, Referral
 from ..tiers import MemberTier, Tier, TierHistory
 # The range names are part of this package's face (reports.Range, reports.DAY, reports.PRESETS...).
 from .ranges import (DAY, INTERVALS, MONTH, PRESETS, UTC, WEEK, Bucket, Range, as_date, bucketed, get_zone,
-                     local_day, midnight, preset_range, requested_range, to_utc, within, without_jit)
+                     local_day, midnight, preset_range, requested_range, to_utc, within, plan_as_a_report)
 
 TOP = 10  # rows of a ranking (top members, top referrers)
 MAX_SERIES = 6  # per-type columns of the events report; the rest is "other"
@@ -190,7 +190,6 @@ def points_report(session: Session, org: Organization, rng: Range) -> Report:
                  literal(0)).select_from(parts)
     per_day: dict[dt.date, dict[str, Any]] = {}
     net = {"after": 0, "now": 0}
-    without_jit(session)
     for part, when, minted, burned_all, expired in session.execute(union_all(in_range, after, now)):
         # Burns include expiries until here: outstanding is minted - all burns.
         minted, burned_all, expired = int(minted or 0), int(burned_all or 0), int(expired or 0)
@@ -456,6 +455,7 @@ def build_report(session: Session, organization_id: int, name: str, rng: Range, 
     org = session.get(Organization, organization_id)
     if org is None:
         raise NotFound("Organization not found")
+    plan_as_a_report(session)
     report = kind.build(session, org, rng)
     report.title = kind.title
     if compare:
@@ -510,6 +510,7 @@ def week_comparison(session: Session, organization_id: int, *, now: dt.datetime 
     org = session.get(Organization, organization_id)
     if org is None:
         raise NotFound("Organization not found")
+    plan_as_a_report(session)
     now = now or dt.datetime.now(UTC)
     zone = get_zone(org.timezone)
     today = now.astimezone(zone).date()

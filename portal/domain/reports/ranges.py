@@ -238,14 +238,19 @@ def bucketed(session: Session, column, rng: Range):
     return table.c.start, [table], and_(column >= table.c.since, column < table.c.until)
 
 
-def without_jit(session: Session) -> None:
-    """PostgreSQL: no JIT compilation for the rest of this transaction (a report's request only reads).
+def plan_as_a_report(session: Session) -> None:
+    """PostgreSQL: for the rest of this transaction (a report's request only reads), each statement planned for
+    its own values, and no JIT compilation.
 
-    The planner guesses far more rows per bucket for `bucketed`'s join on a range than there are, so its
-    estimated cost passes `jit_above_cost` and compiling takes longer than the query (30 days over 1M
-    entries: 12 to 27 ms of JIT for a 17 ms query; a year: 260 to 460 ms for 340 ms)."""
+    - Custom plans: a reading request ends with COMMIT (portal/db.py), so psycopg keeps a statement prepared, and
+      after five runs PostgreSQL may switch it to a generic plan, one for any values. For a report's range that
+      plan was ruinous: the points report over a year went from 1 s to 21 s a request (bench, session 6).
+    - No JIT: the planner guesses far more rows per bucket for `bucketed`'s join on a range than there are, so
+      its estimated cost passes `jit_above_cost` and compiling takes longer than the query (30 days over 1M
+      entries: 12 to 27 ms of JIT for a 17 ms query; a year: 260 to 460 ms for 340 ms)."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.set_config("jit", "off", True)))
+        session.execute(select(func.set_config("jit", "off", True),
+                               func.set_config("plan_cache_mode", "force_custom_plan", True)))
 
 
 def _offsets(zone: ZoneInfo, since: dt.datetime, until: dt.datetime) -> list[tuple[dt.datetime, int]]:
