@@ -163,11 +163,9 @@ def get_loyalty_member(call: Call, loyaltyMemberId: str):
 
 def _movement(call: Call, loyalty_member_id: str, kind: str):
     body: s.MovementIn = call.body
-    member = points.member_by_loyalty_id(call.session, call.organization_id, loyalty_member_id,
-                                         ledger_id=body.ledger_id, account_id=body.ledger_account_id)
-    move = points.mint_to_member if kind == "mint" else points.burn_from_member
-    movement = move(call.session, member, body.amount, actor=call.actor, reason=reason_of(body),
-                    ledger_id=body.ledger_id, account_id=body.ledger_account_id)
+    movement = points.move_for_loyalty_member(call.session, call.organization_id, loyalty_member_id, kind,
+                                              body.amount, actor=call.actor, reason=reason_of(body),
+                                              ledger_id=body.ledger_id, account_id=body.ledger_account_id)
     done = transaction_out(call.session, movement.transactions[0])  # `TransactionEnvelope`'s JSON, as a dict
     return ok({"transaction": done, "ledgerTransactions": [done]}, 201, replayed=movement.replayed)
 

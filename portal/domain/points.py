@@ -175,6 +175,17 @@ def member_by_loyalty_id(session: Session, organization_id: int, loyalty_member_
     return member
 
 
+def move_for_loyalty_member(session: Session, organization_id: int, loyalty_member_id: str, kind: str, amount: int,
+                            *, actor: Actor, reason: Reason, ledger_id: int | None = None,
+                            account_id: int | None = None) -> Movement:
+    """A mint or burn (`kind`) for the member a till names by loyaltyMemberId: `member_by_loyalty_id`, then
+    `mint_to_member` or `burn_from_member` into the same ledger or account (the default one when none is named)."""
+    member = member_by_loyalty_id(session, organization_id, loyalty_member_id, ledger_id=ledger_id,
+                                  account_id=account_id)
+    move = mint_to_member if kind == "mint" else burn_from_member
+    return move(session, member, amount, actor=actor, reason=reason, ledger_id=ledger_id, account_id=account_id)
+
+
 # Built once; the member's id, organisation and standing only (`Member.can_move_points`, `ledger.check_posting`):
 # its profile (JSON columns among them) is not built for a mint, and would load on first use.
 _MOVING_MEMBER = members.BY_LOYALTY_MEMBER_ID.options(
