@@ -112,6 +112,20 @@ def test_a_read_inside_the_block_sees_the_rows_buffered_so_far(session, org):
     assert actions(session, org) == ["t.one", "t.two", "t.three"]
 
 
+def test_a_statement_read_before_its_table_was_first_buffered_still_sees_its_rows(session, org, monkeypatch):
+    """Whether a statement names a buffered table is worked out once per statement: the tables it names are kept,
+    not the answer, since a process buffers a second table later (here: audit rows first, events after)."""
+    monkeypatch.setattr(row_buffer, "_MODELS", set())  # a fresh process: nothing buffered yet
+    member = factories.make_member(session, org)
+    session.flush()
+    reading = select(OutboxEvent.event_type).where(OutboxEvent.member_id == member.id).order_by(OutboxEvent.id)
+    with row_buffer.together(session):
+        audit.record_now(session, org.actor, "t.one", member)
+        assert "t-1" not in session.scalars(reading).all()  # only audit rows buffered: nothing to write for it
+        emit_now(session, org, member, "t-1")
+        assert session.scalars(reading).all()[-1:] == ["t-1"]
+
+
 def test_a_savepoint_rolled_back_drops_the_rows_buffered_inside_it(session, org):
     member = factories.make_member(session, org)
     session.flush()
