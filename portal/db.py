@@ -27,7 +27,8 @@ fails while the request still holds the locks it took first (a wrong coupon
 code counted by the throttle). `Database.attempt_or_record` runs the work in a
 savepoint and, on a refusal, undoes only the savepoint and commits the refusal
 with those locks held: the API's coupon code attempts, serialised per member
-(and per key and organisation near their limits: throttle.py) so that of parallel guesses exactly the allowed number reach the check. (A
+(and per key and organisation near their limits: throttle.py) so that of
+parallel guesses exactly the allowed number reach the check. (A
 failed sign-in needs no exception: the view answers with the form's error and
 its transaction commits the counted failure as usual.)
 """
